@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include "common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/error.h>
+
+const char *cli_prog = "dmmeta";
+bool cli_quiet;
+
+void cli_init(const char *prog)
+{
+	const char *slash = strrchr(prog, '/');
+	cli_prog = slash ? slash + 1 : prog;
+}
+
+void cli_print_version(void)
+{
+	printf("%s\n", meta_version());
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", cli_prog);
+	exit(EXIT_USAGE);
+}
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+	if (cli_quiet)
+		return;
+	fprintf(stderr, "%s: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_for(int e)
+{
+	switch (e) {
+	case META_OK:
+		return EXIT_OK;
+	case META_E_CHECKSUM:
+	case META_E_BLOCKNR:
+	case META_E_BADMAGIC:
+	case META_E_VERSION:
+	case META_E_FEATURE:
+	case META_E_CORRUPT:
+	case META_E_NOSNAP:
+		return EXIT_DAMAGE;
+	case META_E_INVAL:
+		return EXIT_USAGE;
+	default:
+		return EXIT_OPERR;
+	}
+}
+
+void cli_report_open_error(const char *path, int e, int io_errno)
+{
+	switch (e) {
+	case META_E_BUSY:
+		cli_err("cannot open %s exclusively: device is in use. Deactivate the pool, "
+			"or use --metadata-snap after 'dmsetup message <pool> 0 reserve_metadata_snap'",
+			path);
+		break;
+	case META_E_NOENT:
+		cli_err("%s: Couldn't find input file (no such file or directory)", path);
+		break;
+	case META_E_ISDIR:
+		cli_err("%s: Not a block device or regular file", path);
+		break;
+	case META_E_PERM:
+		cli_err("%s: Permission denied", path);
+		break;
+	case META_E_TOOSMALL:
+		cli_err("%s: Metadata device/file too small.  Is this binary metadata?", path);
+		break;
+	case META_E_LOOKSXML:
+		cli_err("%s: This looks like XML.  This tool only supports the binary metadata format.",
+			path);
+		break;
+	case META_E_IO:
+		cli_err("%s: %s (%s)", path, meta_strerror(e), strerror(io_errno ? io_errno : EIO));
+		break;
+	default:
+		cli_err("%s: %s", path, meta_strerror(e));
+		break;
+	}
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+	if (cli_parse_u64(s, &v) || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+uint64_t cli_u64_arg(const char *opt, const char *arg)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, &v))
+		cli_usage_error("invalid number '%s' for %s", arg ? arg : "", opt);
+	return v;
+}
+
+bool cli_progress_allowed(void)
+{
+	return !cli_quiet && isatty(STDERR_FILENO) && !getenv("DMMETA_NO_PROGRESS");
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Shared helpers of the dmmeta command-line tools: exit codes, messages,
+ * number parsing, --version.  Tools own all user I/O; libmeta never prints.
+ *
+ * Exit status (every tool, documented in every man page):
+ *   0  success: no damage, or the operation completed
+ *   1  metadata damage found (or still present after the operation)
+ *   2  usage error: bad, missing or conflicting options
+ *   3  operational error: cannot open, I/O error, bad XML, no space, ...
+ */
+#ifndef DMMETA_CLI_COMMON_H
+#define DMMETA_CLI_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum cli_exit {
+	EXIT_OK = 0,
+	EXIT_DAMAGE = 1,
+	EXIT_USAGE = 2,
+	EXIT_OPERR = 3,
+};
+
+/* Name used as the prefix of every message; set by cli_init(). */
+extern const char *cli_prog;
+/* When true, cli_err()/cli_warn() print nothing (-q). */
+extern bool cli_quiet;
+
+void cli_init(const char *prog);
+/* -V/--version: bare X.Y.Z on the first line (lvm2 parses it). */
+void cli_print_version(void);
+/* "prog: <msg>" then "Try 'prog --help' for more information." on stderr; exit 2. */
+__attribute__((noreturn, format(printf, 1, 2))) void cli_usage_error(const char *fmt, ...);
+/* "prog: <msg>" on stderr unless quiet. */
+__attribute__((format(printf, 1, 2))) void cli_err(const char *fmt, ...);
+/* Exit status for a libmeta error code: damage kinds give 1, the rest 3. */
+int cli_exit_for(int meta_err);
+/*
+ * One clear line for a failure to open/read metadata input `path`, naming the
+ * next step where there is one (in use → -m / reserve_metadata_snap; too small or
+ * XML → wrong device?).  `io_errno` may be 0.
+ */
+void cli_report_open_error(const char *path, int meta_err, int io_errno);
+/* Strict unsigned parsing (decimal only; no sign, no trailing junk). 0 = ok. */
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_u32(const char *s, uint32_t *out);
+/* Parse "arg" for option "opt" or fail with a usage error. */
+uint64_t cli_u64_arg(const char *opt, const char *arg);
+/* True when progress output is allowed: stderr is a tty, not quiet, DMMETA_NO_PROGRESS unset. */
+bool cli_progress_allowed(void);
+
+#endif

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libmeta I/O engine: image files and block devices.
+ *
+ * Block devices are opened O_EXCL when META_IO_EXCL is given (the kernel then
+ * refuses the open with EBUSY while a pool, a snapshot target, a mount or
+ * another exclusive opener holds the device); on regular files O_EXCL has no
+ * meaning and is not used.  Writes never happen unless META_IO_WRITE.
+ *
+ * Fault injection for crash tests: meta_io_fail_writes_after(io, n) makes the
+ * n+1-th and every later write fail with EIO, as if the machine stopped there.
+ */
+#ifndef LIBMETA_IO_H
+#define LIBMETA_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libmeta/api.h>
+
+struct meta_io;
+
+enum {
+	META_IO_WRITE = 1u << 0,  /* open read-write */
+	META_IO_EXCL = 1u << 1,   /* O_EXCL on block devices */
+	META_IO_DIRECT = 1u << 2, /* O_DIRECT (block devices only; ignored for files) */
+};
+
+/* Opens path. Errors: META_E_NOENT, META_E_ISDIR, META_E_PERM, META_E_BUSY, META_E_IO. */
+META_API int meta_io_open(const char *path, unsigned flags, struct meta_io **out);
+META_API void meta_io_close(struct meta_io *io);
+META_API uint64_t meta_io_size(const struct meta_io *io);       /* bytes */
+META_API int meta_io_is_blockdev(const struct meta_io *io);
+META_API const char *meta_io_path(const struct meta_io *io);
+/* errno of the last failed system call (for META_E_IO messages). */
+META_API int meta_io_errno(const struct meta_io *io);
+/* Whole-buffer positional read/write; short reads past the end are META_E_IO. */
+META_API int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off);
+META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off);
+/* fdatasync (files) / BLKFLSBUF-free fsync (devices). */
+META_API int meta_io_flush(struct meta_io *io);
+/* Crash simulation: allow n more writes, then fail every write with EIO. */
+META_API void meta_io_fail_writes_after(struct meta_io *io, uint64_t n);
+/* Number of successful writes so far (crash tests count them). */
+META_API uint64_t meta_io_nr_writes(const struct meta_io *io);
+/* Read-only sniff used by tools: META_E_LOOKSXML if the first bytes look like XML. */
+META_API int meta_io_sniff_xml(struct meta_io *io);
+
+#endif

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Block manager: a small block cache over meta_io, per-type validators and a
+ * batched reader (see include/libmeta/bm.h).
+ */
+#include <libmeta/bm.h>
+#include <libmeta/btree.h>
+#include <libmeta/crc32c.h>
+#include <libmeta/error.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ondisk.h"
+
+/* ---- validators ---------------------------------------------------------- */
+
+static int check_csum_blocknr(const struct meta_validator *v, const void *data, uint64_t b,
+			      size_t blocknr_off)
+{
+	uint32_t stored = get_le32p(data);
+	if (stored != meta_block_csum(data, META_BLOCK_SIZE, v->csum_xor))
+		return META_E_CHECKSUM;
+	if (get_le64p((const uint8_t *)data + blocknr_off) != b)
+		return META_E_BLOCKNR;
+	return META_OK;
+}
+
+static void prepare_csum_blocknr(const struct meta_validator *v, void *data, uint64_t b,
+				 size_t blocknr_off)
+{
+	put_le64p((uint8_t *)data + blocknr_off, b);
+	put_le32p(data, meta_block_csum(data, META_BLOCK_SIZE, v->csum_xor));
+}
+
+static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	int r = check_csum_blocknr(v, data, b, offsetof(struct disk_thin_sb, blocknr));
+	if (r)
+		return r;
+	if (get_le64p((const uint8_t *)data + offsetof(struct disk_thin_sb, magic)) != 27022010ull)
+		return META_E_BADMAGIC;
+	return META_OK;
+}
+
+static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	prepare_csum_blocknr(v, data, b, offsetof(struct disk_thin_sb, blocknr));
+}
+
+static int node_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	const struct disk_node_header *h = data;
+	uint32_t flags, nr, max, vs;
+	int r = check_csum_blocknr(v, data, b, offsetof(struct disk_node_header, blocknr));
+	if (r)
+		return r;
+	flags = le32_get(h->flags);
+	nr = le32_get(h->nr_entries);
+	max = le32_get(h->max_entries);
+	vs = le32_get(h->value_size);
+	if (vs == 0 || (uint64_t)max * (8u + vs) + sizeof(*h) > META_BLOCK_SIZE)
+		return META_E_CORRUPT;
+	if (nr > max)
+		return META_E_CORRUPT;
+	if ((flags & (META_NODE_INTERNAL | META_NODE_LEAF)) == 0 ||
+	    (flags & (META_NODE_INTERNAL | META_NODE_LEAF)) == (META_NODE_INTERNAL | META_NODE_LEAF))
+		return META_E_CORRUPT;
+	return META_OK;
+}
+
+static void node_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	prepare_csum_blocknr(v, data, b, offsetof(struct disk_node_header, blocknr));
+}
+
+static int bitmap_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return check_csum_blocknr(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
+}
+
+static void bitmap_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	prepare_csum_blocknr(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
+}
+
+static int index_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return check_csum_blocknr(v, data, b, offsetof(struct disk_metadata_index, blocknr));
+}
+
+static void index_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	prepare_csum_blocknr(v, data, b, offsetof(struct disk_metadata_index, blocknr));
+}
+
+const struct meta_validator meta_thin_sb_validator = {"superblock", 160774, sb_check, sb_prepare};
+const struct meta_validator meta_node_validator = {"btree_node", 121107, node_check, node_prepare};
+const struct meta_validator meta_bitmap_validator = {"sm_bitmap", 240779, bitmap_check,
+						     bitmap_prepare};
+const struct meta_validator meta_index_validator = {"sm_index", 160478, index_check,
+						    index_prepare};
+
+/* ---- cache ----------------------------------------------------------------- */
+
+#define NO_SLOT UINT32_MAX
+
+struct slot {
+	uint64_t b;
+	uint32_t refs;
+	uint8_t valid;   /* holds block b */
+	uint8_t used;    /* clock bit */
+	const struct meta_validator *checked; /* validator that accepted it, if any */
+};
+
+struct meta_bm {
+	struct meta_io *io;
+	uint64_t nr_blocks;
+	uint32_t nr_slots, hash_size, clock;
+	struct slot *slots;
+	uint32_t *hash; /* open addressing: slot index or NO_SLOT */
+	uint8_t *mem;   /* nr_slots * 4096, page aligned */
+	uint8_t *batch; /* batch read buffer */
+};
+
+#define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
+#define BATCH_MAX_GAP 8u
+
+static inline uint32_t hash64(uint64_t b, uint32_t size)
+{
+	return (uint32_t)((b * 0x9E3779B97F4A7C15ull) >> 32) & (size - 1);
+}
+
+int meta_bm_create(struct meta_io *io, size_t cache_blocks, struct meta_bm **out)
+{
+	struct meta_bm *bm = calloc(1, sizeof(*bm));
+	*out = NULL;
+	if (!bm)
+		return META_E_NOMEM;
+	if (cache_blocks == 0)
+		cache_blocks = 1024;
+	bm->io = io;
+	bm->nr_blocks = meta_io_size(io) / META_BLOCK_SIZE;
+	bm->nr_slots = (uint32_t)cache_blocks;
+	bm->hash_size = 1;
+	while (bm->hash_size < bm->nr_slots * 2)
+		bm->hash_size <<= 1;
+	bm->slots = calloc(bm->nr_slots, sizeof(*bm->slots));
+	bm->hash = malloc(sizeof(uint32_t) * bm->hash_size);
+	bm->mem = aligned_alloc(META_BLOCK_SIZE, (size_t)bm->nr_slots * META_BLOCK_SIZE);
+	bm->batch = aligned_alloc(META_BLOCK_SIZE,
+				  (size_t)(BATCH_MAX_BLOCKS + BATCH_MAX_GAP) * META_BLOCK_SIZE);
+	if (!bm->slots || !bm->hash || !bm->mem || !bm->batch) {
+		bm->io = NULL;
+		meta_bm_destroy(bm);
+		return META_E_NOMEM;
+	}
+	memset(bm->hash, 0xff, sizeof(uint32_t) * bm->hash_size);
+	*out = bm;
+	return META_OK;
+}
+
+void meta_bm_destroy(struct meta_bm *bm)
+{
+	if (!bm)
+		return;
+	meta_io_close(bm->io);
+	free(bm->slots);
+	free(bm->hash);
+	free(bm->mem);
+	free(bm->batch);
+	free(bm);
+}
+
+struct meta_io *meta_bm_io(struct meta_bm *bm) { return bm->io; }
+uint64_t meta_bm_nr_blocks(const struct meta_bm *bm) { return bm->nr_blocks; }
+
+static uint32_t hash_find(struct meta_bm *bm, uint64_t b)
+{
+	uint32_t h = hash64(b, bm->hash_size);
+	for (;;) {
+		uint32_t s = bm->hash[h];
+		if (s == NO_SLOT)
+			return NO_SLOT;
+		if (bm->slots[s].valid && bm->slots[s].b == b)
+			return s;
+		h = (h + 1) & (bm->hash_size - 1);
+	}
+}
+
+/* Remove slot s from the hash: linear-probing deletion with backward shift. */
+static void hash_remove(struct meta_bm *bm, uint32_t s)
+{
+	uint32_t mask = bm->hash_size - 1;
+	uint32_t i = hash64(bm->slots[s].b, bm->hash_size), j;
+	while (bm->hash[i] != s)
+		i = (i + 1) & mask;
+	j = i;
+	for (;;) {
+		uint32_t k;
+		j = (j + 1) & mask;
+		if (bm->hash[j] == NO_SLOT)
+			break;
+		k = hash64(bm->slots[bm->hash[j]].b, bm->hash_size);
+		/* entry j may stay if its home k lies cyclically in (i, j] */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		bm->hash[i] = bm->hash[j];
+		i = j;
+	}
+	bm->hash[i] = NO_SLOT;
+}
+
+static void hash_insert(struct meta_bm *bm, uint32_t s)
+{
+	uint32_t h = hash64(bm->slots[s].b, bm->hash_size);
+	while (bm->hash[h] != NO_SLOT)
+		h = (h + 1) & (bm->hash_size - 1);
+	bm->hash[h] = s;
+}
+
+static uint32_t evict(struct meta_bm *bm)
+{
+	for (uint32_t tries = 0; tries < 2 * bm->nr_slots + 1; tries++) {
+		uint32_t s = bm->clock;
+		struct slot *sl = &bm->slots[s];
+		bm->clock = (bm->clock + 1) % bm->nr_slots;
+		if (sl->refs)
+			continue;
+		if (sl->valid && sl->used) {
+			sl->used = 0;
+			continue;
+		}
+		if (sl->valid)
+			hash_remove(bm, s);
+		sl->valid = 0;
+		return s;
+	}
+	return NO_SLOT;
+}
+
+static inline uint8_t *slot_data(struct meta_bm *bm, uint32_t s)
+{
+	return bm->mem + (size_t)s * META_BLOCK_SIZE;
+}
+
+int meta_bm_get(struct meta_bm *bm, uint64_t b, const struct meta_validator *v, const void **data)
+{
+	uint32_t s;
+	int r;
+	*data = NULL;
+	if (b >= bm->nr_blocks)
+		return META_E_RANGE;
+	s = hash_find(bm, b);
+	if (s == NO_SLOT) {
+		s = evict(bm);
+		if (s == NO_SLOT)
+			return META_E_NOMEM;
+		r = meta_io_pread(bm->io, slot_data(bm, s), META_BLOCK_SIZE, b * META_BLOCK_SIZE);
+		if (r)
+			return r;
+		bm->slots[s].b = b;
+		bm->slots[s].valid = 1;
+		bm->slots[s].checked = NULL;
+		hash_insert(bm, s);
+	}
+	if (v && bm->slots[s].checked != v) {
+		r = v->check(v, slot_data(bm, s), b);
+		if (r)
+			return r;
+		bm->slots[s].checked = v;
+	}
+	bm->slots[s].refs++;
+	bm->slots[s].used = 1;
+	*data = slot_data(bm, s);
+	return META_OK;
+}
+
+void meta_bm_put(struct meta_bm *bm, const void *data)
+{
+	size_t off;
+	if (!data)
+		return;
+	off = (size_t)((const uint8_t *)data - bm->mem);
+	if (off / META_BLOCK_SIZE < bm->nr_slots && bm->slots[off / META_BLOCK_SIZE].refs)
+		bm->slots[off / META_BLOCK_SIZE].refs--;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static size_t sort_unique(uint64_t *v, size_t n)
+{
+	size_t i, j;
+	int sorted = 1;
+	for (i = 1; i < n; i++)
+		if (v[i - 1] >= v[i]) {
+			sorted = 0;
+			break;
+		}
+	if (sorted)
+		return n;
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (i = j = 0; i < n; i++)
+		if (j == 0 || v[j - 1] != v[i])
+			v[j++] = v[i];
+	return j;
+}
+
+int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
+		       const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx)
+{
+	static const uint8_t zero[META_BLOCK_SIZE];
+	size_t i = 0;
+	n = sort_unique(blocks, n);
+	while (i < n) {
+		uint64_t first = blocks[i];
+		size_t j = i + 1;
+		int r;
+		if (first >= bm->nr_blocks) {
+			r = fn(ctx, first, zero, META_E_RANGE);
+			if (r)
+				return r;
+			i++;
+			continue;
+		}
+		while (j < n && blocks[j] < bm->nr_blocks && blocks[j] - blocks[j - 1] <= BATCH_MAX_GAP &&
+		       blocks[j] - first < BATCH_MAX_BLOCKS)
+			j++;
+		{
+			uint64_t span = blocks[j - 1] - first + 1;
+			int ioerr = meta_io_pread(bm->io, bm->batch, (size_t)span * META_BLOCK_SIZE,
+						  first * META_BLOCK_SIZE);
+			for (size_t k = i; k < j; k++) {
+				uint64_t b = blocks[k];
+				const uint8_t *d;
+				int err = 0;
+				if (ioerr) {
+					/* retry block by block so one bad sector loses one block */
+					uint8_t *one = bm->batch;
+					if (meta_io_pread(bm->io, one, META_BLOCK_SIZE, b * META_BLOCK_SIZE)) {
+						d = zero;
+						err = META_E_IO;
+					} else {
+						d = one;
+					}
+				} else {
+					d = bm->batch + (size_t)(b - first) * META_BLOCK_SIZE;
+				}
+				if (!err && v)
+					err = v->check(v, d, b);
+				r = fn(ctx, b, d, err);
+				if (r)
+					return r;
+			}
+		}
+		i = j;
+	}
+	return META_OK;
+}
+
+int meta_bm_write(struct meta_bm *bm, uint64_t b, const struct meta_validator *v, void *data)
+{
+	uint32_t s;
+	int r;
+	if (v)
+		v->prepare(v, data, b);
+	r = meta_io_pwrite(bm->io, data, META_BLOCK_SIZE, b * META_BLOCK_SIZE);
+	if (r)
+		return r;
+	if (b >= bm->nr_blocks)
+		bm->nr_blocks = meta_io_size(bm->io) / META_BLOCK_SIZE;
+	s = hash_find(bm, b);
+	if (s != NO_SLOT) {
+		if (slot_data(bm, s) != data)
+			memcpy(slot_data(bm, s), data, META_BLOCK_SIZE);
+		bm->slots[s].checked = v;
+	}
+	return META_OK;
+}
+
+int meta_bm_flush(struct meta_bm *bm)
+{
+	return meta_io_flush(bm->io);
+}
+
+void meta_bm_invalidate(struct meta_bm *bm)
+{
+	for (uint32_t s = 0; s < bm->nr_slots; s++)
+		if (!bm->slots[s].refs)
+			bm->slots[s].valid = 0;
+	memset(bm->hash, 0xff, sizeof(uint32_t) * bm->hash_size);
+	for (uint32_t s = 0; s < bm->nr_slots; s++)
+		if (bm->slots[s].valid)
+			hash_insert(bm, s);
+}

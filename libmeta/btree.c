@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Persistent-data btree, read side (layout in include/libmeta/btree.h). */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+
+#include <string.h>
+
+#include "ondisk.h"
+
+uint32_t meta_btree_max_entries(uint32_t value_size)
+{
+	uint32_t n = (META_BLOCK_SIZE - META_NODE_HEADER_SIZE) / (8u + value_size);
+	return n / 3 * 3;
+}
+
+void meta_node_get_info(const void *node, struct meta_node_info *ni)
+{
+	const struct disk_node_header *h = node;
+	ni->blocknr = le64_get(h->blocknr);
+	ni->flags = le32_get(h->flags);
+	ni->nr_entries = le32_get(h->nr_entries);
+	ni->max_entries = le32_get(h->max_entries);
+	ni->value_size = le32_get(h->value_size);
+}
+
+uint64_t meta_node_key(const void *node, uint32_t i)
+{
+	return get_le64p((const uint8_t *)node + META_NODE_HEADER_SIZE + 8u * i);
+}
+
+const void *meta_node_value(const void *node, uint32_t i)
+{
+	const struct disk_node_header *h = node;
+	uint32_t max = le32_get(h->max_entries), vs = le32_get(h->value_size);
+	return (const uint8_t *)node + META_NODE_HEADER_SIZE + 8u * max + (size_t)vs * i;
+}
+
+uint64_t meta_node_value64(const void *node, uint32_t i)
+{
+	return get_le64p(meta_node_value(node, i));
+}
+
+static void report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t b,
+		   uint64_t lo, uint64_t hi, const char *detail)
+{
+	struct meta_damage d;
+	if (!fn)
+		return;
+	meta_damage_init(&d, k);
+	d.block = b;
+	d.begin = lo;
+	d.end = hi;
+	d.detail = detail;
+	fn(ctx, &d);
+}
+
+int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t lo, uint64_t hi,
+		    int is_root, meta_damage_fn fn, void *ctx)
+{
+	struct meta_node_info ni;
+	int worst = -1;
+	uint64_t prev = 0;
+	meta_node_get_info(node, &ni);
+#define WORSE(k) do { int s_ = meta_damage_default_severity(k); if (s_ > worst) worst = s_; } while (0)
+	if (ni.flags & META_NODE_INTERNAL) {
+		if (ni.value_size != 8) {
+			report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, "internal node");
+			WORSE(META_DMG_NODE_VALUE_SIZE);
+			return worst;
+		}
+	} else if (expected_vs && ni.value_size != expected_vs) {
+		report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, "leaf");
+		WORSE(META_DMG_NODE_VALUE_SIZE);
+		return worst;
+	}
+	if (!is_root && ni.nr_entries == 0) {
+		report(fn, ctx, META_DMG_NODE_EMPTY, b, lo, hi, NULL);
+		WORSE(META_DMG_NODE_EMPTY);
+		return worst;
+	}
+	for (uint32_t i = 0; i < ni.nr_entries; i++) {
+		uint64_t k = meta_node_key(node, i);
+		if (i && k <= prev) {
+			report(fn, ctx, META_DMG_NODE_KEY_ORDER, b, lo, hi, NULL);
+			WORSE(META_DMG_NODE_KEY_ORDER);
+			return worst;
+		}
+		if (k < lo || k >= hi) {
+			report(fn, ctx, META_DMG_NODE_KEY_RANGE, b, lo, hi, NULL);
+			WORSE(META_DMG_NODE_KEY_RANGE);
+			return worst;
+		}
+		prev = k;
+	}
+	if (ni.max_entries % 3) {
+		report(fn, ctx, META_DMG_NODE_MAX_ENTRIES, b, lo, hi, NULL);
+		WORSE(META_DMG_NODE_MAX_ENTRIES);
+	}
+	if (!is_root && ni.nr_entries < ni.max_entries / 3) {
+		report(fn, ctx, META_DMG_NODE_UNDERFULL, b, lo, hi, NULL);
+		WORSE(META_DMG_NODE_UNDERFULL);
+	}
+#undef WORSE
+	return worst;
+}
+
+/* Damage kind for a block the node validator (or the read) refused. */
+static enum meta_damage_kind node_err_kind(int err, const void *data)
+{
+	switch (err) {
+	case META_E_CHECKSUM:
+		return META_DMG_NODE_CHECKSUM;
+	case META_E_BLOCKNR:
+		return META_DMG_NODE_BLOCKNR;
+	case META_E_RANGE:
+		return META_DMG_BLOCK_OUT_OF_RANGE;
+	case META_E_CORRUPT: {
+		struct meta_node_info ni;
+		if (!data)
+			return META_DMG_NODE_FLAGS;
+		meta_node_get_info(data, &ni);
+		if (ni.nr_entries > ni.max_entries)
+			return META_DMG_NODE_NR_ENTRIES;
+		if (ni.value_size == 0 || (uint64_t)ni.max_entries * (8u + ni.value_size) + 32 > 4096)
+			return META_DMG_NODE_VALUE_SIZE;
+		return META_DMG_NODE_FLAGS;
+	}
+	default:
+		return META_DMG_IO_ERROR;
+	}
+}
+
+int meta_btree_lookup(struct meta_bm *bm, uint64_t root, uint64_t key, void *value,
+		      uint32_t value_size)
+{
+	uint64_t b = root;
+	for (int depth = 0; depth < 64; depth++) {
+		const void *node;
+		struct meta_node_info ni;
+		uint32_t lo = 0, hi, i;
+		int r = meta_bm_get(bm, b, &meta_node_validator, &node);
+		if (r)
+			return r;
+		meta_node_get_info(node, &ni);
+		hi = ni.nr_entries;
+		/* last index with key <= search key */
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (meta_node_key(node, mid) <= key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0) {
+			meta_bm_put(bm, node);
+			return META_E_NOTFOUND;
+		}
+		i = lo - 1;
+		if (ni.flags & META_NODE_INTERNAL) {
+			b = meta_node_value64(node, i);
+			meta_bm_put(bm, node);
+			continue;
+		}
+		if (meta_node_key(node, i) != key) {
+			meta_bm_put(bm, node);
+			return META_E_NOTFOUND;
+		}
+		if (ni.value_size != value_size) {
+			meta_bm_put(bm, node);
+			return META_E_CORRUPT;
+		}
+		memcpy(value, meta_node_value(node, i), value_size);
+		meta_bm_put(bm, node);
+		return META_OK;
+	}
+	return META_E_CORRUPT; /* deeper than any real tree: a loop */
+}
+
+struct walk {
+	struct meta_bm *bm;
+	uint32_t value_size;
+	const struct meta_btree_walk_ops *ops;
+	void *ctx;
+	int leaf_depth; /* -1 until the first leaf */
+};
+
+static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, int depth)
+{
+	const void *node;
+	struct meta_node_info ni;
+	int r, sev;
+	if (depth > 32) {
+		report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, "tree too deep (loop?)");
+		return 0;
+	}
+	r = meta_bm_get(w->bm, b, &meta_node_validator, &node);
+	if (r) {
+		const void *raw = NULL;
+		if (r == META_E_CORRUPT && meta_bm_get(w->bm, b, NULL, &raw) == 0) {
+			report(w->ops->damage, w->ctx, node_err_kind(r, raw), b, lo, hi, NULL);
+			meta_bm_put(w->bm, raw);
+		} else {
+			report(w->ops->damage, w->ctx, node_err_kind(r, NULL), b, lo, hi, NULL);
+		}
+		return 0;
+	}
+	sev = meta_node_check(node, b, w->value_size, lo, hi, depth == 0, w->ops->damage, w->ctx);
+	if (sev >= META_SEV_FATAL) {
+		meta_bm_put(w->bm, node);
+		return 0;
+	}
+	meta_node_get_info(node, &ni);
+	if (ni.flags & META_NODE_LEAF) {
+		if (w->leaf_depth < 0)
+			w->leaf_depth = depth;
+		else if (w->leaf_depth != depth)
+			report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, NULL);
+		r = w->ops->leaf ? w->ops->leaf(w->ctx, b, node, &ni) : 0;
+		meta_bm_put(w->bm, node);
+		return r;
+	}
+	for (uint32_t i = 0; i < ni.nr_entries; i++) {
+		uint64_t clo = meta_node_key(node, i);
+		uint64_t chi = i + 1 < ni.nr_entries ? meta_node_key(node, i + 1) : hi;
+		r = walk_node(w, meta_node_value64(node, i), clo, chi, depth + 1);
+		if (r) {
+			meta_bm_put(w->bm, node);
+			return r;
+		}
+	}
+	meta_bm_put(w->bm, node);
+	return 0;
+}
+
+int meta_btree_walk(struct meta_bm *bm, uint64_t root, uint32_t value_size,
+		    const struct meta_btree_walk_ops *ops, void *ctx)
+{
+	struct walk w = {bm, value_size, ops, ctx, -1};
+	return walk_node(&w, root, 0, UINT64_MAX, 0);
+}

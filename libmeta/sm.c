@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Space maps, read side (layout in include/libmeta/sm.h). */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/sm.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ondisk.h"
+
+static void sm_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t b,
+		      uint64_t lo, uint64_t hi, const char *detail)
+{
+	struct meta_damage d;
+	if (!fn)
+		return;
+	meta_damage_init(&d, k);
+	d.block = b;
+	d.begin = lo;
+	d.end = hi;
+	d.detail = detail;
+	fn(ctx, &d);
+}
+
+static uint64_t nr_bitmaps(const struct meta_sm_root *root)
+{
+	return (root->nr_blocks + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
+}
+
+struct idx_walk {
+	struct meta_sm_index_entry *e;
+	uint64_t n;
+	uint8_t *seen;
+	meta_damage_fn dfn;
+	void *dctx;
+};
+
+static void idx_damage(void *ctx, const struct meta_damage *d)
+{
+	struct idx_walk *w = ctx;
+	struct meta_damage dd = *d;
+	if (!w->dfn)
+		return;
+	dd.kind = META_DMG_SM_INDEX;
+	dd.severity = META_SEV_FATAL;
+	dd.detail = meta_damage_name(d->kind);
+	w->dfn(w->dctx, &dd);
+}
+
+static int idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct idx_walk *w = ctx;
+	for (uint32_t i = 0; i < ni->nr_entries; i++) {
+		uint64_t k = meta_node_key(node, i);
+		const struct disk_index_entry *ie = meta_node_value(node, i);
+		if (k >= w->n)
+			continue;
+		w->e[k].blocknr = le64_get(ie->blocknr);
+		w->e[k].nr_free = le32_get(ie->nr_free);
+		w->e[k].none_free_before = le32_get(ie->none_free_before);
+		w->seen[k] = 1;
+	}
+	return 0;
+}
+
+static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		      struct meta_sm_index_entry **out, uint64_t *n_out, meta_damage_fn dfn,
+		      void *ctx)
+{
+	uint64_t n = nr_bitmaps(root);
+	struct meta_sm_index_entry *e;
+	*out = NULL;
+	*n_out = 0;
+	if (kind == META_SM_METADATA && n > META_SM_MAX_METADATA_BITMAPS) {
+		sm_report(dfn, ctx, META_DMG_SM_ROOT, UINT64_MAX, 0, root->nr_blocks,
+			  "metadata space map larger than one index block can describe");
+		return META_E_CORRUPT;
+	}
+	e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
+		return META_E_NOMEM;
+	if (kind == META_SM_METADATA) {
+		const struct disk_metadata_index *mi;
+		int r = meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi);
+		if (r) {
+			sm_report(dfn, ctx, META_DMG_SM_INDEX, root->bitmap_root, 0, root->nr_blocks,
+				  meta_strerror(r));
+			free(e);
+			return META_E_CORRUPT;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			e[i].blocknr = le64_get(mi->index[i].blocknr);
+			e[i].nr_free = le32_get(mi->index[i].nr_free);
+			e[i].none_free_before = le32_get(mi->index[i].none_free_before);
+		}
+		meta_bm_put(bm, mi);
+	} else {
+		struct idx_walk w = {e, n, calloc(n ? n : 1, 1), dfn, ctx};
+		struct meta_btree_walk_ops ops = {idx_leaf, idx_damage};
+		if (!w.seen) {
+			free(e);
+			return META_E_NOMEM;
+		}
+		meta_btree_walk(bm, root->bitmap_root, sizeof(struct disk_index_entry), &ops, &w);
+		for (uint64_t i = 0; i < n; i++)
+			if (!w.seen[i])
+				sm_report(dfn, ctx, META_DMG_SM_INDEX, UINT64_MAX,
+					  i * META_SM_ENTRIES_PER_BITMAP,
+					  (i + 1) * META_SM_ENTRIES_PER_BITMAP, "bitmap missing from index");
+		free(w.seen);
+	}
+	*out = e;
+	*n_out = n;
+	return META_OK;
+}
+
+int meta_sm_read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		       struct meta_sm_index_entry **out, uint64_t *n_out)
+{
+	return read_index(bm, kind, root, out, n_out, NULL, NULL);
+}
+
+/* ref-count tree loaded as a sorted array */
+struct rc_array {
+	uint64_t *key;
+	uint32_t *val;
+	size_t n, cap;
+	int nomem;
+};
+
+static int rc_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct rc_array *a = ctx;
+	if (a->n + ni->nr_entries > a->cap) {
+		size_t cap = (a->cap ? a->cap * 2 : 1024) + ni->nr_entries;
+		uint64_t *k = realloc(a->key, cap * sizeof(*k));
+		uint32_t *v;
+		if (!k) {
+			a->nomem = 1;
+			return META_E_NOMEM;
+		}
+		a->key = k;
+		v = realloc(a->val, cap * sizeof(*v));
+		if (!v) {
+			a->nomem = 1;
+			return META_E_NOMEM;
+		}
+		a->val = v;
+		a->cap = cap;
+	}
+	for (uint32_t i = 0; i < ni->nr_entries; i++) {
+		a->key[a->n] = meta_node_key(node, i);
+		a->val[a->n] = get_le32p(meta_node_value(node, i));
+		a->n++;
+	}
+	return 0;
+}
+
+struct rc_damage_ctx {
+	meta_damage_fn fn;
+	void *ctx;
+};
+
+static void rc_damage(void *ctx, const struct meta_damage *d)
+{
+	struct rc_damage_ctx *c = ctx;
+	struct meta_damage dd = *d;
+	if (!c->fn)
+		return;
+	dd.kind = META_DMG_SM_REF_COUNT_TREE;
+	dd.severity = META_SEV_FATAL;
+	dd.detail = meta_damage_name(d->kind);
+	c->fn(c->ctx, &dd);
+}
+
+struct rc_walk_ctx {
+	struct rc_array a;
+	struct rc_damage_ctx dc;
+};
+
+static int rc_leaf_w(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	return rc_leaf(&((struct rc_walk_ctx *)ctx)->a, b, node, ni);
+}
+
+static void rc_damage_w(void *ctx, const struct meta_damage *d)
+{
+	rc_damage(&((struct rc_walk_ctx *)ctx)->dc, d);
+}
+
+static int load_rc(struct meta_bm *bm, uint64_t root, struct rc_array *out, meta_damage_fn dfn,
+		   void *ctx)
+{
+	struct rc_walk_ctx w;
+	struct meta_btree_walk_ops ops = {rc_leaf_w, rc_damage_w};
+	memset(&w, 0, sizeof(w));
+	w.dc.fn = dfn;
+	w.dc.ctx = ctx;
+	meta_btree_walk(bm, root, 4, &ops, &w);
+	*out = w.a;
+	return w.a.nomem ? META_E_NOMEM : META_OK;
+}
+
+static int rc_find(const struct rc_array *a, uint64_t b, uint32_t *v)
+{
+	size_t lo = 0, hi = a->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->key[mid] < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < a->n && a->key[lo] == b) {
+		*v = a->val[lo];
+		return 1;
+	}
+	return 0;
+}
+
+struct bm_pair {
+	uint64_t blocknr, idx;
+};
+
+struct counts_ctx {
+	const struct meta_sm_root *root;
+	struct bm_pair *pairs;
+	uint64_t npairs;
+	struct rc_array rc;
+	uint32_t *counts;
+	meta_sm_counts_fn fn;
+	meta_damage_fn dfn;
+	void *ctx;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct bm_pair *x = a, *y = b;
+	if (x->blocknr != y->blocknr)
+		return x->blocknr < y->blocknr ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
+{
+	uint64_t first = idx * META_SM_ENTRIES_PER_BITMAP;
+	uint64_t left = c->root->nr_blocks - first;
+	uint32_t n = left < META_SM_ENTRIES_PER_BITMAP ? (uint32_t)left : META_SM_ENTRIES_PER_BITMAP;
+	const uint8_t *words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
+	int bad_overflow = 0;
+	for (uint32_t i = 0; i < n; i += 32) {
+		uint64_t w = get_le64p(words + 8 * (i / 32));
+		uint32_t lim = n - i < 32 ? n - i : 32;
+		for (uint32_t j = 0; j < lim; j++, w >>= 2) {
+			/* entry j: bit 2j is the high bit, bit 2j+1 the low bit */
+			uint32_t v = (uint32_t)((w & 1) << 1 | ((w >> 1) & 1));
+			if (v == 3) {
+				uint32_t rc;
+				if (rc_find(&c->rc, first + i + j, &rc))
+					v = rc;
+				else
+					bad_overflow++;
+			}
+			c->counts[i + j] = v;
+		}
+	}
+	if (bad_overflow) {
+		struct meta_damage d;
+		meta_damage_init(&d, META_DMG_SM_REF_COUNT_TREE);
+		d.begin = first;
+		d.end = first + n;
+		d.count = (uint64_t)bad_overflow;
+		d.detail = "bitmap says count >= 3 but the reference count tree has no entry";
+		if (c->dfn)
+			c->dfn(c->ctx, &d);
+	}
+	return c->fn(c->ctx, first, c->counts, n);
+}
+
+static int counts_cb(void *ctx, uint64_t b, const void *data, int err)
+{
+	struct counts_ctx *c = ctx;
+	/* find every index entry pointing at b (normally exactly one) */
+	size_t lo = 0, hi = c->npairs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->pairs[mid].blocknr < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < c->npairs && c->pairs[lo].blocknr == b; lo++) {
+		uint64_t idx = c->pairs[lo].idx;
+		int r;
+		if (err || (lo > 0 && c->pairs[lo - 1].blocknr == b)) {
+			sm_report(c->dfn, c->ctx, META_DMG_SM_BITMAP, b, idx * META_SM_ENTRIES_PER_BITMAP,
+				  (idx + 1) * META_SM_ENTRIES_PER_BITMAP,
+				  err ? meta_strerror(err) : "bitmap block used twice");
+			continue;
+		}
+		r = decode_bitmap(c, idx, data);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+			meta_sm_counts_fn fn, meta_damage_fn dfn, void *ctx)
+{
+	struct counts_ctx c;
+	struct meta_sm_index_entry *ie;
+	uint64_t n, *blocks;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	r = read_index(bm, kind, root, &ie, &n, dfn, ctx);
+	if (r)
+		return r;
+	c.root = root;
+	c.fn = fn;
+	c.dfn = dfn;
+	c.ctx = ctx;
+	c.pairs = malloc((n ? n : 1) * sizeof(*c.pairs));
+	blocks = malloc((n ? n : 1) * sizeof(*blocks));
+	c.counts = malloc(META_SM_ENTRIES_PER_BITMAP * sizeof(uint32_t));
+	if (!c.pairs || !blocks || !c.counts) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		c.pairs[c.npairs].blocknr = ie[i].blocknr;
+		c.pairs[c.npairs].idx = i;
+		blocks[c.npairs] = ie[i].blocknr;
+		c.npairs++;
+	}
+	qsort(c.pairs, c.npairs, sizeof(*c.pairs), cmp_pair);
+	r = load_rc(bm, root->ref_count_root, &c.rc, dfn, ctx);
+	if (r)
+		goto out;
+	r = meta_bm_read_batch(bm, blocks, c.npairs, &meta_bitmap_validator, counts_cb, &c);
+out:
+	free(ie);
+	free(blocks);
+	free(c.pairs);
+	free(c.counts);
+	free(c.rc.key);
+	free(c.rc.val);
+	return r;
+}
+
+int meta_sm_get_count(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		      uint64_t b, uint32_t *count)
+{
+	struct meta_sm_index_entry ie;
+	const uint8_t *bitmap;
+	uint64_t idx = b / META_SM_ENTRIES_PER_BITMAP, w;
+	uint32_t i = (uint32_t)(b % META_SM_ENTRIES_PER_BITMAP), bit, v;
+	int r;
+
+	if (b >= root->nr_blocks)
+		return META_E_RANGE;
+	if (kind == META_SM_METADATA) {
+		const struct disk_metadata_index *mi;
+		if (idx >= META_SM_MAX_METADATA_BITMAPS)
+			return META_E_RANGE;
+		r = meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi);
+		if (r)
+			return r;
+		ie.blocknr = le64_get(mi->index[idx].blocknr);
+		meta_bm_put(bm, mi);
+	} else {
+		struct disk_index_entry die;
+		r = meta_btree_lookup(bm, root->bitmap_root, idx, &die, sizeof(die));
+		if (r)
+			return r == META_E_NOTFOUND ? META_E_CORRUPT : r;
+		ie.blocknr = le64_get(die.blocknr);
+	}
+	r = meta_bm_get(bm, ie.blocknr, &meta_bitmap_validator, (const void **)&bitmap);
+	if (r)
+		return r;
+	w = get_le64p(bitmap + sizeof(struct disk_bitmap_header) + 8 * (i / 32));
+	meta_bm_put(bm, bitmap);
+	bit = 2 * (i % 32);
+	v = (uint32_t)(((w >> bit) & 1) << 1 | ((w >> (bit + 1)) & 1));
+	if (v == 3) {
+		uint8_t val[4];
+		r = meta_btree_lookup(bm, root->ref_count_root, b, val, 4);
+		if (r)
+			return r == META_E_NOTFOUND ? META_E_CORRUPT : r;
+		v = get_le32p(val);
+	}
+	*count = v;
+	return META_OK;
+}
