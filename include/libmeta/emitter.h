@@ -53,4 +53,16 @@ struct meta_thin_emitter {
 	void *ctx;
 };
 
+/*
+ * The same shape for the classic snapshot store (snap_dump / snap_restore):
+ *   begin_store exception* end_store
+ * Exceptions come in on-disk order.
+ */
+struct meta_snap_header;
+struct meta_snap_emitter_ops {
+	int (*begin_store)(void *ctx, const struct meta_snap_header *h);
+	int (*exception)(void *ctx, uint64_t old_chunk, uint64_t new_chunk);
+	int (*end_store)(void *ctx);
+};
+
 #endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* snap_dump: dump a classic dm-snapshot exception store as XML or text. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/snap_xml.h>
+
+#include "common.h"
+#include "util_snap.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: snap_dump [options] COW\n"
+		"Dump the exceptions of a classic dm-snapshot persistent store in on-disk order.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --format xml|human   output format (default xml)\n"
+		"  -o, --output FILE        write to FILE instead of standard output\n"
+		"  -q, --quiet              no messages on standard error\n"
+		"  -h, --help               show this help and exit\n"
+		"  -V, --version            print the version and exit\n"
+		"\n"
+		"Exit status: 0 ok, 1 damage found, 2 usage error, 3 operational error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"format", required_argument, NULL, 'f'},
+		{"output", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const struct meta_snap_emitter_ops *ops = meta_snap_xml_writer();
+	const char *output = NULL;
+	struct meta_snap *s;
+	FILE *out = stdout;
+	int c, r, ex;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "f:o:qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (!strcmp(optarg, "xml"))
+				ops = meta_snap_xml_writer();
+			else if (!strcmp(optarg, "human") || !strcmp(optarg, "human_readable"))
+				ops = meta_snap_human_writer();
+			else
+				cli_usage_error("unknown format '%s' (use xml or human)", optarg);
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'q':
+			cli_quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			cli_usage_error("unknown or incomplete option");
+		}
+	}
+	if (optind != argc - 1)
+		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
+	ex = snap_cli_open(argv[optind], META_SNAP_OPEN_EXCL, &s);
+	if (ex)
+		return ex;
+	if (output && !(out = fopen(output, "w"))) {
+		cli_err("%s: cannot open for writing: %s", output, strerror(errno));
+		meta_snap_close(s);
+		return EXIT_OPERR;
+	}
+	r = meta_snap_emit(s, ops, out);
+	if (!r && fflush(out))
+		r = META_E_IO;
+	if (r) {
+		cli_err("writing the dump failed: %s", meta_strerror(r));
+		ex = EXIT_OPERR;
+	} else if (meta_snap_truncated(s)) {
+		cli_err("%s: the exception list runs past the end of the COW device; the dump stops "
+			"there and the kernel would refuse this store", argv[optind]);
+		ex = EXIT_DAMAGE;
+	} else if (meta_snap_is_new(s)) {
+		cli_err("%s: new store (zeroed header): nothing to dump", argv[optind]);
+	}
+	if (out != stdout && fclose(out) && !ex) {
+		cli_err("%s: write failed: %s", output, strerror(errno));
+		ex = EXIT_OPERR;
+	}
+	meta_snap_close(s);
+	return ex;
+}

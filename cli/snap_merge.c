@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* snap_merge: merge a classic snapshot into its origin offline, in the kernel's order. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/snap.h>
+
+#include "common.h"
+#include "util_snap.h"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: snap_merge [options] --origin ORIGIN COW\n"
+		"Merge a classic dm-snapshot (COW device) back into its origin without the kernel,\n"
+		"in the order the kernel's snapshot-merge target uses: newest exception first,\n"
+		"consecutive chunks in one batch, origin flushed before the batch's records are\n"
+		"cleared.  An interrupted merge is resumed by running snap_merge again or by\n"
+		"activating the kernel's snapshot-merge target.  At the end the store is empty.\n"
+		"\n"
+		"Options:\n"
+		"      --origin ORIGIN   the origin device or image (required)\n"
+		"  -n, --dry-run         list the copies that would be made; write nothing\n"
+		"      --stop-after N    stop after N batches (testing aid: simulates a crash)\n"
+		"  -q, --quiet           no messages and no progress\n"
+		"  -v, --verbose         print every batch as it is merged\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         print the version and exit\n"
+		"\n"
+		"Exit status: 0 merged, 1 the store is damaged or invalid, 2 usage error,\n"
+		"3 operational error or interrupted (run again to resume).\n");
+}
+
+struct prog {
+	int list, verbose, bar;
+	struct timespec last;
+};
+
+static int on_batch(void *ctx, const struct meta_snap_batch *b, uint64_t done, uint64_t total)
+{
+	struct prog *p = ctx;
+	if (b && (p->list || p->verbose))
+		printf("copy cow chunks %" PRIu64 "..%" PRIu64 " -> origin chunks %" PRIu64 "..%" PRIu64
+		       "\n",
+		       b->new_chunk, b->new_chunk + b->nr_chunks - 1, b->old_chunk,
+		       b->old_chunk + b->nr_chunks - 1);
+	if (p->bar) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!b || (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) >
+				  125000000L) {
+			fprintf(stderr, "\rmerging: %3u%% (%" PRIu64 "/%" PRIu64 " chunks)",
+				(unsigned)(total ? done * 100 / total : 100), done, total);
+			p->last = now;
+		}
+		if (!b)
+			fprintf(stderr, "\r\033[K");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"origin", required_argument, NULL, 1},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"stop-after", required_argument, NULL, 2},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct meta_snap_merge_opts mo;
+	struct prog p;
+	const char *origin = NULL;
+	struct meta_snap *s;
+	struct meta_io *oio;
+	uint64_t n;
+	int c, r, ex;
+
+	memset(&mo, 0, sizeof(mo));
+	memset(&p, 0, sizeof(p));
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "nqvhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			origin = optarg;
+			break;
+		case 'n':
+			mo.dry_run = true;
+			break;
+		case 2:
+			mo.max_batches = cli_u64_arg("--stop-after", optarg);
+			if (!mo.max_batches)
+				cli_usage_error("--stop-after needs a number greater than 0");
+			break;
+		case 'q':
+			cli_quiet = true;
+			break;
+		case 'v':
+			p.verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			cli_usage_error("unknown or incomplete option");
+		}
+	}
+	if (optind != argc - 1)
+		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
+	if (!origin)
+		cli_usage_error("--origin ORIGIN is required");
+	ex = snap_cli_open(argv[optind], mo.dry_run ? META_SNAP_OPEN_EXCL
+						    : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
+			   &s);
+	if (ex)
+		return ex;
+	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
+		if (!meta_snap_is_new(s) && !meta_snap_get_header(s)->valid) {
+			cli_err("%s: the snapshot is invalid (overflowed or failed); it cannot be merged. "
+				"Its data is lost: remove the snapshot instead", argv[optind]);
+			meta_snap_close(s);
+			return EXIT_DAMAGE;
+		}
+		if (!cli_quiet)
+			fprintf(stderr, "%s: nothing to merge: the store holds no exceptions\n", cli_prog);
+		meta_snap_close(s);
+		return EXIT_OK;
+	}
+	r = meta_io_open(origin, mo.dry_run ? META_IO_EXCL : META_IO_WRITE | META_IO_EXCL, &oio);
+	if (r) {
+		cli_report_open_error(origin, r, 0);
+		meta_snap_close(s);
+		return EXIT_OPERR;
+	}
+	p.list = mo.dry_run && !cli_quiet;
+	p.verbose = p.verbose && !cli_quiet;
+	p.bar = !mo.dry_run && !p.verbose && cli_progress_allowed();
+	mo.on_batch = on_batch;
+	mo.ctx = &p;
+	mo.stop = &stop_flag;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	r = meta_snap_merge(s, oio, &mo);
+	switch (r) {
+	case META_OK:
+		ex = EXIT_OK;
+		if (!cli_quiet && !mo.dry_run)
+			fprintf(stderr, "%s: merged %" PRIu64 " chunks; the store is now empty\n", cli_prog,
+				n);
+		break;
+	case META_E_CORRUPT:
+		cli_err("%s: the snapshot is invalid or its exception list is damaged (run snap_check); "
+			"refusing to merge", argv[optind]);
+		ex = EXIT_DAMAGE;
+		break;
+	case META_E_RANGE:
+		cli_err("%s: exceptions point past the end of %s: is this the right origin?",
+			argv[optind], origin);
+		ex = EXIT_DAMAGE;
+		break;
+	case META_E_INTERRUPTED:
+		if (p.bar)
+			fprintf(stderr, "\r\033[K");
+		cli_err("merge stopped before the end; run snap_merge again (or activate the "
+			"snapshot-merge target) to finish it");
+		ex = EXIT_OPERR;
+		break;
+	default:
+		cli_err("merge failed: %s (errno %d); the store still lists every chunk not yet "
+			"merged, so it can be resumed", meta_strerror(r), meta_io_errno(oio));
+		ex = EXIT_OPERR;
+	}
+	meta_io_close(oio);
+	meta_snap_close(s);
+	return ex;
+}

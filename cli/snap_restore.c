@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* snap_restore: write a classic dm-snapshot exception store from snap_dump XML. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/snap_xml.h>
+
+#include "common.h"
+#include "util_snap.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: snap_restore [options] -i XML -o COW\n"
+		"Write a classic dm-snapshot persistent exception store holding exactly the\n"
+		"exceptions of XML (as written by snap_dump), byte for byte as the kernel writes it.\n"
+		"Data chunks on COW are not touched.\n"
+		"\n"
+		"Options:\n"
+		"  -i, --input FILE    XML input ('-' for standard input)\n"
+		"  -o, --output COW    COW device or image file (must exist and be large enough)\n"
+		"      --force         overwrite a COW that already holds a valid store\n"
+		"  -q, --quiet         no messages\n"
+		"  -h, --help          show this help and exit\n"
+		"  -V, --version       print the version and exit\n"
+		"\n"
+		"Exit status: 0 ok, 2 usage error, 3 operational error (bad XML, no space, ...).\n");
+}
+
+struct collect {
+	struct meta_snap_header h;
+	struct meta_snap_exception *ex;
+	uint64_t n, cap;
+};
+
+static int c_begin(void *ctx, const struct meta_snap_header *h)
+{
+	((struct collect *)ctx)->h = *h;
+	return 0;
+}
+
+static int c_ex(void *ctx, uint64_t old_chunk, uint64_t new_chunk)
+{
+	struct collect *c = ctx;
+	if (c->n == c->cap) {
+		uint64_t cap = c->cap ? c->cap * 2 : 1024;
+		void *p = realloc(c->ex, cap * sizeof(*c->ex));
+		if (!p)
+			return META_E_NOMEM;
+		c->ex = p;
+		c->cap = cap;
+	}
+	c->ex[c->n].old_chunk = old_chunk;
+	c->ex[c->n].new_chunk = new_chunk;
+	c->n++;
+	return 0;
+}
+
+static int c_end(void *ctx)
+{
+	return 0;
+}
+
+static const struct meta_snap_emitter_ops collect_ops = {c_begin, c_ex, c_end};
+
+static void restore_damage(void *ctx, const struct meta_damage *d)
+{
+	cli_err("record %" PRIu64 " (cow chunk %" PRIu64 "): %s", d->begin, d->block,
+		d->detail ? d->detail : meta_damage_text(d->kind));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"input", required_argument, NULL, 'i'},
+		{"output", required_argument, NULL, 'o'},
+		{"force", no_argument, NULL, 1},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *input = NULL, *output = NULL;
+	struct collect col;
+	char err[256];
+	bool force = false;
+	FILE *in;
+	int c, r;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			input = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 1:
+			force = true;
+			break;
+		case 'q':
+			cli_quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			cli_usage_error("unknown or incomplete option");
+		}
+	}
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!input)
+		cli_usage_error("no input file given (-i XML)");
+	if (!output)
+		cli_usage_error("no output device given (-o COW)");
+	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
+	if (!in) {
+		cli_err("%s: cannot open: %s", input, strerror(errno));
+		return EXIT_OPERR;
+	}
+	memset(&col, 0, sizeof(col));
+	r = meta_snap_xml_parse(in, &collect_ops, &col, err, sizeof(err));
+	if (in != stdin)
+		fclose(in);
+	if (r) {
+		cli_err("%s: %s", input, r == META_E_XML ? err : meta_strerror(r));
+		free(col.ex);
+		return EXIT_OPERR;
+	}
+	if (col.h.magic != META_SNAP_MAGIC || col.h.version != META_SNAP_VERSION ||
+	    meta_snap_check_chunk_size(col.h.chunk_size)) {
+		cli_err("%s: the header must have magic 0x70416e53, version 1 and a chunk_size that is "
+			"a power of two from 1 to 2097152 sectors", input);
+		free(col.ex);
+		return EXIT_OPERR;
+	}
+	r = meta_snap_restore(output, &col.h, col.ex, col.n, force, restore_damage, NULL);
+	free(col.ex);
+	switch (r) {
+	case META_OK:
+		return EXIT_OK;
+	case META_E_EXISTS:
+		cli_err("%s already holds a valid snapshot store; use --force to overwrite it", output);
+		return EXIT_OPERR;
+	case META_E_NOSPC:
+		cli_err("%s is too small for these exceptions (the metadata areas do not fit)", output);
+		return EXIT_OPERR;
+	case META_E_INVAL:
+		cli_err("%s: refusing to write exceptions the kernel would misread; nothing was written",
+			input);
+		return EXIT_OPERR;
+	default:
+		if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_BUSY)
+			cli_report_open_error(output, r, 0);
+		else
+			cli_err("%s: %s; the store is left marked invalid", output, meta_strerror(r));
+		return EXIT_OPERR;
+	}
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include "util_snap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+
+#include "common.h"
+
+int snap_cli_open(const char *path, unsigned flags, struct meta_snap **out)
+{
+	int r = meta_snap_open(path, flags, out);
+	switch (r) {
+	case META_OK:
+		return 0;
+	case META_E_BADMAGIC:
+		cli_err("%s: no \"SnAp\" header: this is not a dm-snapshot COW store "
+			"(is it the origin, or a thin/other device?)", path);
+		return EXIT_DAMAGE;
+	case META_E_VERSION:
+		cli_err("%s: unsupported snapshot store version (only version 1 exists); "
+			"the kernel refuses this store too", path);
+		return EXIT_DAMAGE;
+	case META_E_CORRUPT:
+		cli_err("%s: illegal chunk size in the header (must be a power of two from 1 to "
+			"2097152 sectors); the header is damaged", path);
+		return EXIT_DAMAGE;
+	case META_E_TOOSMALL:
+		cli_err("%s: too small to hold a snapshot store header (less than 512 bytes)", path);
+		return EXIT_OPERR;
+	case META_E_BUSY:
+		cli_err("cannot open %s exclusively: device is in use. Deactivate the snapshot "
+			"(or the snapshot-merge target) first", path);
+		return EXIT_OPERR;
+	case META_E_LOOKSXML:
+		cli_err("%s: This looks like XML.  This tool reads the binary COW device; "
+			"use snap_restore to turn XML into a store.", path);
+		return EXIT_OPERR;
+	default:
+		cli_report_open_error(path, r, 0);
+		return cli_exit_for(r) == EXIT_DAMAGE ? EXIT_DAMAGE : EXIT_OPERR;
+	}
+}
+
+#define MAX_REPORTS_PER_KIND 10
+
+void snap_cli_print_damage(void *ctx, const struct meta_damage *d)
+{
+	static unsigned reported[META_DMG__COUNT];
+	int verbose = ctx ? *(int *)ctx : 0;
+	char where[96] = "";
+	if (d->severity == META_SEV_INFO && !verbose)
+		return;
+	if (cli_quiet)
+		return;
+	if ((unsigned)d->kind < META_DMG__COUNT && ++reported[d->kind] > MAX_REPORTS_PER_KIND) {
+		if (reported[d->kind] == MAX_REPORTS_PER_KIND + 1)
+			fprintf(stderr, "%s: further %s reports suppressed\n", cli_prog,
+				meta_damage_name(d->kind));
+		return;
+	}
+	if (d->kind == META_DMG_SNAP_GARBAGE || d->kind == META_DMG_SNAP_ORDER)
+		snprintf(where, sizeof(where), " (%" PRIu64 " records from record %" PRIu64 ")",
+			 d->count, d->begin);
+	else if (d->kind != META_DMG_SNAP_INVALID)
+		snprintf(where, sizeof(where), " (cow chunk %" PRIu64 ", record %" PRIu64 ")",
+			 d->block, d->begin);
+	fprintf(stderr, "%s: %s%s: %s%s%s%s\n", cli_prog,
+		d->severity == META_SEV_FATAL ? "" : d->severity == META_SEV_NONFATAL ? "warning: " : "note: ",
+		meta_damage_name(d->kind), meta_damage_text(d->kind), where, d->detail ? ": " : "",
+		d->detail ? d->detail : "");
+}
+
+int snap_cli_parse_range(const char *s, uint64_t *begin, uint64_t *end)
+{
+	const char *dots = strstr(s, "..");
+	char a[32];
+	size_t n;
+	if (!dots)
+		return -1;
+	n = (size_t)(dots - s);
+	if (n == 0 || n >= sizeof(a))
+		return -1;
+	memcpy(a, s, n);
+	a[n] = 0;
+	if (cli_parse_u64(a, begin) || cli_parse_u64(dots + 2, end) || *end <= *begin)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Classic dm-snapshot persistent exception store (targets snapshot,
+ * snapshot-origin, snapshot-merge; kernel drivers/md/dm-snap-persistent.c).
+ *
+ * Units: a sector is 512 bytes; chunk_size is in sectors; a chunk is
+ * chunk_size*512 bytes.  All integers are little-endian.  "old chunk" indexes
+ * the origin, "new chunk" the COW device.
+ *
+ * COW layout, in chunks (E = exceptions per area = chunk_size*512/16):
+ *   chunk 0              header
+ *   chunk 1 + k*(E+1)    metadata area k (one chunk of E 16-byte records)
+ *   other chunks         data chunks holding copied origin chunks
+ *
+ * Header (chunk 0; the rest of the chunk is zero when the kernel writes it):
+ *   0 le32 magic      0x70416e53 ("SnAp"); 0 means "new store, initialise me"
+ *   4 le32 valid      1 usable; 0 invalidated (overflow or I/O error): no
+ *                     exceptions are read and the status line says Invalid
+ *   8 le32 version    1 (anything else: activation fails)
+ *  12 le32 chunk_size sectors; power of two, 1 .. 2^21
+ *
+ * Exception record (16 bytes): le64 old_chunk, le64 new_chunk.
+ * The list runs over areas 0,1,2,... and slots 0..E-1 and ends at the first
+ * record whose new_chunk is 0 (old_chunk is not looked at).  When an area
+ * fills, the kernel writes the next area as zeros before writing the full
+ * area, so a reader that finds area k full always finds area k+1 to read.
+ *
+ * Allocation: next_free starts at 2 and skips area chunks; on load it is
+ * max(new_chunk)+1 over all records (bumped past an area chunk).  A new data
+ * chunk must fit wholly in the device.  Usage reported by the kernel:
+ *   sectors_allocated = next_free * chunk_size
+ *   total_sectors     = COW size in sectors
+ *   metadata_sectors  = (current_area + 2) * chunk_size
+ * where current_area is the index of the first area that is not full.
+ *
+ * Commit: the data copy is made first; the record goes into the in-memory
+ * area, and the whole area chunk is written with PREFLUSH|FUA.
+ * Merge (snapshot-merge): newest record first; a batch is the last record of
+ * the current area plus the records right before it that are consecutive in
+ * both old and new chunk (within the area); the batch is copied COW → origin,
+ * the origin is flushed, then the batch's records are zeroed and the area
+ * written with PREFLUSH|FUA.  An emptied area steps back to the previous one,
+ * re-read from disk as full.  The merge is complete when area 0 is empty.
+ */
+#ifndef LIBMETA_SNAP_H
+#define LIBMETA_SNAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libmeta/api.h>
+#include <libmeta/damage.h>
+#include <libmeta/io.h>
+
+#define META_SNAP_MAGIC 0x70416e53u
+#define META_SNAP_VERSION 1u
+#define META_SNAP_MAX_CHUNK_SIZE (1u << 21) /* sectors: INT_MAX >> 9 rounded down to 2^n */
+#define META_SNAP_EXCEPTION_SIZE 16u
+
+struct meta_snap_header {
+	uint32_t magic, valid, version, chunk_size;
+};
+
+struct meta_snap_exception {
+	uint64_t old_chunk, new_chunk;
+};
+
+/* Layout arithmetic, shared by every user of the format. */
+META_API uint64_t meta_snap_exceptions_per_area(uint32_t chunk_size);
+META_API uint64_t meta_snap_area_location(uint32_t chunk_size, uint64_t area);
+META_API bool meta_snap_is_area_chunk(uint32_t chunk_size, uint64_t chunk);
+/* New chunk the kernel gives the i-th exception of a store written in order. */
+META_API uint64_t meta_snap_nth_new_chunk(uint32_t chunk_size, uint64_t i);
+/* 0 if chunk_size is legal for the format. */
+META_API int meta_snap_check_chunk_size(uint32_t chunk_size);
+
+struct meta_snap;
+
+enum {
+	META_SNAP_OPEN_WRITE = 1u << 0,
+	META_SNAP_OPEN_EXCL = 1u << 1,
+};
+
+/*
+ * Open a COW device or image and load its exceptions exactly as the kernel's
+ * read_exceptions does.  Errors: open errors of meta_io_open, META_E_TOOSMALL
+ * (< 512 bytes), META_E_LOOKSXML, META_E_BADMAGIC (not "SnAp" and not 0),
+ * META_E_VERSION, META_E_CORRUPT (illegal chunk size).  A store whose areas run
+ * past the end of the device opens, with meta_snap_truncated() true (the kernel
+ * would refuse it); an all-zero store opens as "new" with no exceptions.
+ */
+META_API int meta_snap_open(const char *path, unsigned flags, struct meta_snap **out);
+META_API void meta_snap_close(struct meta_snap *s);
+META_API const struct meta_snap_header *meta_snap_get_header(const struct meta_snap *s);
+META_API bool meta_snap_is_new(const struct meta_snap *s);
+META_API bool meta_snap_truncated(const struct meta_snap *s);
+META_API uint64_t meta_snap_cow_sectors(const struct meta_snap *s);
+/* Exceptions in on-disk order; valid until the store is closed or changed. */
+META_API const struct meta_snap_exception *meta_snap_exceptions(const struct meta_snap *s,
+								uint64_t *n);
+struct meta_snap_usage {
+	uint64_t sectors_allocated, total_sectors, metadata_sectors;
+	uint64_t current_area, current_committed, next_free;
+};
+META_API void meta_snap_get_usage(const struct meta_snap *s, struct meta_snap_usage *u);
+/* The kernel's status text: "A/T M", or "Invalid". buf >= 64 bytes. */
+META_API void meta_snap_status(const struct meta_snap *s, char *buf, size_t len);
+
+/*
+ * Check every invariant a careful reader can enforce (header, areas inside the
+ * device, terminator, new chunks legal and unique, old chunks unique and inside
+ * the origin when origin_sectors != 0, garbage after the terminator, kernel
+ * allocation order).  Damage goes to fn; returns the worst severity or -1.
+ */
+META_API int meta_snap_check(struct meta_snap *s, uint64_t origin_sectors, meta_damage_fn fn,
+			     void *ctx);
+
+/*
+ * Write a store holding exactly `ex` (in that order) the way the kernel would
+ * have written it: header chunk, every area up to and including the partial
+ * one, an all-zero next area when the last one is exactly full.  Data chunks
+ * are not touched.  The header is first written with valid=0 and made valid
+ * last, so a failure leaves a store the kernel refuses.  Refuses (META_E_EXISTS)
+ * a device that already holds a valid store unless force; META_E_NOSPC when
+ * the areas or chunks do not fit; META_E_INVAL for illegal records.
+ */
+META_API int meta_snap_restore(const char *path, const struct meta_snap_header *h,
+			       const struct meta_snap_exception *ex, uint64_t n, bool force,
+			       meta_damage_fn fn, void *ctx);
+
+/* Snapshot view: read `len` bytes at byte offset `off` of the snapshot. */
+META_API int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t off,
+				 void *buf, size_t len);
+
+struct meta_snap_batch {
+	uint64_t old_chunk, new_chunk, nr_chunks; /* first chunks of the batch, ascending */
+};
+
+/*
+ * Offline merge into the origin in the kernel's order (see the header comment).
+ * For each batch: on_batch (may be NULL) is called first; with dry_run nothing
+ * is written.  After the last batch of a real merge on_batch is called once
+ * more with b == NULL (progress 100 %).  *stop, when non-NULL and set (signal handler, test), ends the
+ * merge cleanly between batches with META_E_INTERRUPTED; max_batches > 0 stops
+ * after that many batches (crash tests).  Refuses an invalid or truncated store
+ * (META_E_CORRUPT) and old chunks past the origin (META_E_RANGE).
+ */
+struct meta_snap_merge_opts {
+	bool dry_run;
+	volatile int *stop;
+	uint64_t max_batches;
+	int (*on_batch)(void *ctx, const struct meta_snap_batch *b, uint64_t done_chunks,
+			uint64_t total_chunks);
+	void *ctx;
+};
+META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
+			     const struct meta_snap_merge_opts *o);
+
+#endif

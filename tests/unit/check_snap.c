@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Unit tests of the classic snapshot store module (libmeta/snap.c, snap_xml.c). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/snap.h>
+#include <libmeta/snap_xml.h>
+
+#include "endian.h"
+
+static char path[64], opath[64];
+
+static const char *mkfile(char *buf, uint64_t bytes, int random)
+{
+	int fd;
+	strcpy(buf, "/tmp/dmmeta-snap-XXXXXX");
+	fd = mkstemp(buf);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	if (random) {
+		uint8_t b[4096];
+		for (uint64_t off = 0; off < bytes; off += sizeof(b)) {
+			for (size_t i = 0; i < sizeof(b); i++)
+				b[i] = (uint8_t)(rand() >> 7);
+			ck_assert_int_eq(pwrite(fd, b, sizeof(b), (off_t)off), (ssize_t)sizeof(b));
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+static void read_at(const char *p, uint64_t off, void *buf, size_t len)
+{
+	FILE *f = fopen(p, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+	ck_assert_int_eq(fread(buf, 1, len, f), len);
+	fclose(f);
+}
+
+static void write_at(const char *p, uint64_t off, const void *buf, size_t len)
+{
+	FILE *f = fopen(p, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+	ck_assert_int_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+/* n exceptions in kernel allocation order; old chunks from a permutation */
+static struct meta_snap_exception *mk_ex(uint32_t cs, uint64_t n, uint64_t old_mod)
+{
+	struct meta_snap_exception *ex = calloc(n ? n : 1, sizeof(*ex));
+	for (uint64_t i = 0; i < n; i++) {
+		ex[i].old_chunk = (i * 7) % old_mod;
+		ex[i].new_chunk = meta_snap_nth_new_chunk(cs, i);
+	}
+	return ex;
+}
+
+static const struct meta_snap_header H1 = {META_SNAP_MAGIC, 1, 1, 1};
+
+START_TEST(test_layout)
+{
+	ck_assert_uint_eq(meta_snap_exceptions_per_area(8), 256);
+	ck_assert_uint_eq(meta_snap_exceptions_per_area(16), 512);
+	ck_assert_uint_eq(meta_snap_exceptions_per_area(1024), 32768);
+	ck_assert_uint_eq(meta_snap_area_location(8, 0), 1);
+	ck_assert_uint_eq(meta_snap_area_location(8, 1), 258);
+	ck_assert_uint_eq(meta_snap_area_location(32, 2), 1 + 2 * 1025);
+	ck_assert(meta_snap_is_area_chunk(8, 258));
+	ck_assert(!meta_snap_is_area_chunk(8, 257));
+	ck_assert_uint_eq(meta_snap_nth_new_chunk(8, 0), 2);
+	ck_assert_uint_eq(meta_snap_nth_new_chunk(8, 255), 257);
+	ck_assert_uint_eq(meta_snap_nth_new_chunk(8, 256), 259);
+	ck_assert_int_eq(meta_snap_check_chunk_size(0), META_E_INVAL);
+	ck_assert_int_eq(meta_snap_check_chunk_size(24), META_E_INVAL);
+	ck_assert_int_eq(meta_snap_check_chunk_size(1), META_OK);
+	ck_assert_int_eq(meta_snap_check_chunk_size(1u << 21), META_OK);
+	ck_assert_int_eq(meta_snap_check_chunk_size(1u << 22), META_E_INVAL);
+}
+END_TEST
+
+/* restore then open: same list, area bytes as the kernel writes them, status numbers */
+START_TEST(test_restore_roundtrip_boundaries)
+{
+	static const uint64_t counts[] = {0, 1, 31, 32, 33, 64, 65};
+	for (size_t t = 0; t < sizeof(counts) / sizeof(counts[0]); t++) {
+		uint64_t n = counts[t], got, E = 32;
+		struct meta_snap_exception *ex = mk_ex(1, n, 1000);
+		const struct meta_snap_exception *rd;
+		struct meta_snap *s;
+		struct meta_snap_usage u;
+		uint8_t rec[16];
+		char st[64];
+		mkfile(path, 512 * 300, 1); /* garbage everywhere: restore must zero what matters */
+		ck_assert_int_eq(meta_snap_restore(path, &H1, ex, n, false, NULL, NULL), META_OK);
+		ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+		rd = meta_snap_exceptions(s, &got);
+		ck_assert_uint_eq(got, n);
+		for (uint64_t i = 0; i < n; i++) {
+			ck_assert_uint_eq(rd[i].old_chunk, ex[i].old_chunk);
+			ck_assert_uint_eq(rd[i].new_chunk, ex[i].new_chunk);
+		}
+		meta_snap_get_usage(s, &u);
+		ck_assert_uint_eq(u.current_area, n / E);
+		ck_assert_uint_eq(u.metadata_sectors, n / E + 2);
+		ck_assert_uint_eq(u.next_free, n ? meta_snap_nth_new_chunk(1, n) + 0 : 2);
+		ck_assert_uint_eq(u.sectors_allocated, u.next_free);
+		meta_snap_status(s, st, sizeof(st));
+		ck_assert_int_eq(meta_snap_check(s, 0, NULL, NULL), -1);
+		meta_snap_close(s);
+		/* the record after the last one is zero, and the whole tail of that area */
+		for (uint64_t slot = n % E; slot < E; slot++) {
+			static const uint8_t zero[16];
+			read_at(path, 512 * meta_snap_area_location(1, n / E) + 16 * slot, rec, 16);
+			ck_assert_mem_eq(rec, zero, 16);
+		}
+		/* header chunk: exactly 16 meaningful bytes */
+		read_at(path, 0, rec, 16);
+		ck_assert_uint_eq(get_le32p(rec), META_SNAP_MAGIC);
+		ck_assert_uint_eq(get_le32p(rec + 4), 1);
+		ck_assert_uint_eq(get_le32p(rec + 8), 1);
+		ck_assert_uint_eq(get_le32p(rec + 12), 1);
+		free(ex);
+		unlink(path);
+	}
+}
+END_TEST
+
+START_TEST(test_restore_refusals)
+{
+	struct meta_snap_exception ex[2] = {{5, 2}, {6, 34}}; /* 34 is area 1 with E=32 */
+	mkfile(path, 512 * 100, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_INVAL);
+	ex[1].new_chunk = 2; /* duplicate */
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_INVAL);
+	ex[1].new_chunk = 100; /* past the end */
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_INVAL);
+	ex[1].new_chunk = 3;
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_EXISTS);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, true, NULL, NULL), META_OK);
+	unlink(path);
+	/* too small for the areas: 32 exceptions need area 1 at chunk 34 */
+	{
+		struct meta_snap_exception *big = mk_ex(1, 32, 1000);
+		mkfile(path, 512 * 34, 0);
+		ck_assert_int_eq(meta_snap_restore(path, &H1, big, 32, false, NULL, NULL), META_E_NOSPC);
+		free(big);
+		unlink(path);
+	}
+}
+END_TEST
+
+struct kinds {
+	int seen[META_DMG__COUNT];
+};
+
+static void count_kind(void *ctx, const struct meta_damage *d)
+{
+	((struct kinds *)ctx)->seen[d->kind]++;
+}
+
+START_TEST(test_check_damage_classes)
+{
+	struct meta_snap_exception ex[3] = {{5, 2}, {6, 3}, {7, 4}};
+	struct meta_snap *s;
+	struct kinds k;
+	uint8_t rec[16];
+	mkfile(path, 512 * 100, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 3, false, NULL, NULL), META_OK);
+	/* duplicate new chunk and old chunk, written behind the library's back */
+	put_le64p(rec, 5);
+	put_le64p(rec + 8, 2);
+	write_at(path, 512 + 32, rec, 16);
+	/* garbage after the terminator */
+	put_le64p(rec, 1);
+	put_le64p(rec + 8, 1);
+	write_at(path, 512 + 16 * 10, rec, 16);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(meta_snap_check(s, 3 /* sectors: chunks 0..2 */, count_kind, &k),
+			 META_SEV_FATAL);
+	ck_assert_int_eq(k.seen[META_DMG_SNAP_DUP_NEW], 1);
+	ck_assert_int_eq(k.seen[META_DMG_SNAP_DUP_OLD], 1);
+	ck_assert_int_eq(k.seen[META_DMG_SNAP_OLD_CHUNK], 3);
+	ck_assert_int_eq(k.seen[META_DMG_SNAP_GARBAGE], 1);
+	meta_snap_close(s);
+	/* new chunk on an area chunk and past the end */
+	put_le64p(rec, 9);
+	put_le64p(rec + 8, 34);
+	write_at(path, 512 + 32, rec, 16);
+	put_le64p(rec + 8, 1000);
+	write_at(path, 512 + 16, rec, 16);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	memset(&k, 0, sizeof(k));
+	meta_snap_check(s, 0, count_kind, &k);
+	ck_assert_int_eq(k.seen[META_DMG_SNAP_NEW_CHUNK], 2);
+	meta_snap_close(s);
+	/* invalidated store: no exceptions read, status Invalid */
+	put_le32p(rec, 0);
+	write_at(path, 4, rec, 4);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	{
+		uint64_t n;
+		char st[64];
+		meta_snap_exceptions(s, &n);
+		ck_assert_uint_eq(n, 0);
+		meta_snap_status(s, st, sizeof(st));
+		ck_assert_str_eq(st, "Invalid");
+		memset(&k, 0, sizeof(k));
+		ck_assert_int_eq(meta_snap_check(s, 0, count_kind, &k), META_SEV_FATAL);
+		ck_assert_int_eq(k.seen[META_DMG_SNAP_INVALID], 1);
+	}
+	meta_snap_close(s);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct meta_snap *s;
+	uint8_t hdr[16];
+	mkfile(path, 512 * 10, 0);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK); /* zeroed: new store */
+	ck_assert(meta_snap_is_new(s));
+	meta_snap_close(s);
+	put_le32p(hdr, 0x12345678);
+	write_at(path, 0, hdr, 4);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_BADMAGIC);
+	put_le32p(hdr, META_SNAP_MAGIC);
+	put_le32p(hdr + 4, 1);
+	put_le32p(hdr + 8, 2);
+	put_le32p(hdr + 12, 8);
+	write_at(path, 0, hdr, 16);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_VERSION);
+	put_le32p(hdr + 8, 1);
+	put_le32p(hdr + 12, 12);
+	write_at(path, 0, hdr, 16);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_CORRUPT);
+	/* chunk 8 (4 KiB) on a 5 KiB device: area 0 lies past the end */
+	put_le32p(hdr + 12, 8);
+	write_at(path, 0, hdr, 16);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	ck_assert(meta_snap_truncated(s));
+	meta_snap_close(s);
+	ck_assert_int_eq(truncate(path, 100), 0);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_TOOSMALL);
+	unlink(path);
+}
+END_TEST
+
+/* merge: kernel batch order, result equals the snapshot view, resumable at any batch */
+static int rec_batch(void *ctx, const struct meta_snap_batch *b, uint64_t done, uint64_t total)
+{
+	struct meta_snap_batch *out = ctx;
+	if (b) {
+		for (; out->nr_chunks; out++)
+			;
+		*out = *b;
+	}
+	return 0;
+}
+
+START_TEST(test_merge_order_and_resume)
+{
+	/* chunk size 1 (E=32): 40 exceptions; runs of consecutive old chunks */
+	uint64_t n = 40;
+	struct meta_snap_exception *ex = calloc(n, sizeof(*ex));
+	struct meta_snap_batch batches[64];
+	struct meta_snap_merge_opts o;
+	struct meta_snap *s;
+	struct meta_io *oio;
+	uint8_t *view, *merged, *resumed;
+	uint64_t osz = 512 * 80;
+	for (uint64_t i = 0; i < n; i++) {
+		ex[i].new_chunk = meta_snap_nth_new_chunk(1, i);
+		ex[i].old_chunk = i < 10 ? 20 + i : (i < 30 ? 50 + (i - 10) : (i - 30) * 2);
+	}
+	srand(11);
+	mkfile(path, 512 * 200, 1);
+	mkfile(opath, osz, 1);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, n, false, NULL, NULL), META_OK);
+	/* the expected result: the snapshot view */
+	view = malloc(osz);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	ck_assert_int_eq(meta_io_open(opath, 0, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_read_view(s, oio, 0, view, osz), META_OK);
+	meta_io_close(oio);
+	/* dry run: batch order */
+	memset(batches, 0, sizeof(batches));
+	memset(&o, 0, sizeof(o));
+	o.dry_run = true;
+	o.on_batch = rec_batch;
+	o.ctx = batches;
+	ck_assert_int_eq(meta_io_open(opath, 0, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_merge(s, oio, &o), META_OK);
+	meta_io_close(oio);
+	meta_snap_close(s);
+	/* area 1 holds records 32..39 (old 4,6,..,18: not consecutive) → 8 singles first */
+	ck_assert_uint_eq(batches[0].old_chunk, 18);
+	ck_assert_uint_eq(batches[0].nr_chunks, 1);
+	ck_assert_uint_eq(batches[7].old_chunk, 4);
+	/* then area 0 from its end: records 30,31 single; 10..29 one batch of 20 (old 50..69) */
+	ck_assert_uint_eq(batches[8].old_chunk, 2);
+	ck_assert_uint_eq(batches[9].old_chunk, 0);
+	ck_assert_uint_eq(batches[10].old_chunk, 50);
+	ck_assert_uint_eq(batches[10].new_chunk, 12);
+	ck_assert_uint_eq(batches[10].nr_chunks, 20);
+	ck_assert_uint_eq(batches[11].old_chunk, 20);
+	ck_assert_uint_eq(batches[11].nr_chunks, 10);
+	ck_assert_uint_eq(batches[12].nr_chunks, 0);
+
+	/* interrupted after every possible batch count, then resumed: same origin bytes */
+	merged = malloc(osz);
+	resumed = malloc(osz);
+	for (uint64_t stop = 1; stop <= 12; stop++) {
+		char copy[96], cowcopy[96];
+		FILE *f;
+		int r;
+		snprintf(copy, sizeof(copy), "%s.o", opath);
+		snprintf(cowcopy, sizeof(cowcopy), "%s.c", path);
+		{
+			char cmd[512];
+			snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", opath, copy, path, cowcopy);
+			ck_assert_int_eq(system(cmd), 0);
+		}
+		memset(&o, 0, sizeof(o));
+		o.max_batches = stop;
+		ck_assert_int_eq(meta_snap_open(cowcopy, META_SNAP_OPEN_WRITE, &s), META_OK);
+		ck_assert_int_eq(meta_io_open(copy, META_IO_WRITE, &oio), META_OK);
+		r = meta_snap_merge(s, oio, &o);
+		ck_assert_int_eq(r, stop < 12 ? META_E_INTERRUPTED : META_OK);
+		meta_io_close(oio);
+		meta_snap_close(s);
+		/* resume with a fresh open, as a new process (or the kernel) would */
+		ck_assert_int_eq(meta_snap_open(cowcopy, META_SNAP_OPEN_WRITE, &s), META_OK);
+		ck_assert_int_eq(meta_io_open(copy, META_IO_WRITE, &oio), META_OK);
+		ck_assert_int_eq(meta_snap_merge(s, oio, NULL), META_OK);
+		meta_io_close(oio);
+		meta_snap_close(s);
+		f = fopen(copy, "rb");
+		ck_assert_int_eq(fread(resumed, 1, osz, f), osz);
+		fclose(f);
+		ck_assert_mem_eq(resumed, view, osz);
+		/* the store is empty and valid: status as the kernel leaves it */
+		ck_assert_int_eq(meta_snap_open(cowcopy, 0, &s), META_OK);
+		{
+			char st[64];
+			uint64_t left;
+			meta_snap_exceptions(s, &left);
+			ck_assert_uint_eq(left, 0);
+			meta_snap_status(s, st, sizeof(st));
+			ck_assert_str_eq(st, "2/200 2");
+		}
+		meta_snap_close(s);
+		unlink(copy);
+		unlink(cowcopy);
+	}
+	(void)merged;
+	free(merged);
+	free(resumed);
+	free(view);
+	free(ex);
+	unlink(path);
+	unlink(opath);
+}
+END_TEST
+
+/* XML: dump → parse gives the same list; errors carry a line number */
+struct col {
+	struct meta_snap_header h;
+	uint64_t n, last_old;
+};
+
+static int c_begin(void *ctx, const struct meta_snap_header *h)
+{
+	((struct col *)ctx)->h = *h;
+	return 0;
+}
+
+static int c_ex(void *ctx, uint64_t o, uint64_t n)
+{
+	struct col *c = ctx;
+	c->n++;
+	c->last_old = o;
+	return 0;
+}
+
+static int c_end(void *ctx)
+{
+	return 0;
+}
+
+static const struct meta_snap_emitter_ops col_ops = {c_begin, c_ex, c_end};
+
+START_TEST(test_xml_roundtrip_and_errors)
+{
+	struct meta_snap_exception *ex = mk_ex(8, 300, 100000);
+	struct meta_snap_header h = {META_SNAP_MAGIC, 1, 1, 8};
+	struct meta_snap *s;
+	struct col c;
+	char err[256];
+	FILE *f = tmpfile();
+	mkfile(path, 4096 * 600, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &h, ex, 300, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	ck_assert_int_eq(meta_snap_emit(s, meta_snap_xml_writer(), f), META_OK);
+	meta_snap_close(s);
+	rewind(f);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(meta_snap_xml_parse(f, &col_ops, &c, err, sizeof(err)), META_OK);
+	ck_assert_uint_eq(c.n, 300);
+	ck_assert_uint_eq(c.h.chunk_size, 8);
+	ck_assert_uint_eq(c.last_old, ex[299].old_chunk);
+	fclose(f);
+	{
+		static const char *bad[] = {
+			"<snapshot_store valid=\"1\" version=\"1\" chunk_size=\"8\">\n<exception old_chunk=\"1\"/>\n</snapshot_store>\n",
+			"<snapshot_store valid=\"1\" version=\"1\" chunk_size=\"8\">\n<exeption old_chunk=\"1\" new_chunk=\"2\"/>\n</snapshot_store>\n",
+			"<snapshot_store valid=\"1\" version=\"1\" chunk_size=\"-8\">\n</snapshot_store>\n",
+			"<snapshot_store valid=\"1\" version=\"1\" chunk_size=\"8\" colour=\"red\">\n</snapshot_store>\n",
+			"<snapshot_store valid=\"1\" version=\"1\" chunk_size=\"8\">\n<exception old_chunk=\"1\" new_chunk=\"2\">\n</snapshot_store>\n",
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			f = tmpfile();
+			fputs(bad[i], f);
+			rewind(f);
+			memset(&c, 0, sizeof(c));
+			ck_assert_int_eq(meta_snap_xml_parse(f, &col_ops, &c, err, sizeof(err)), META_E_XML);
+			ck_assert_msg(!strncmp(err, "line ", 5), "error without a line: %s", err);
+			fclose(f);
+		}
+	}
+	free(ex);
+	unlink(path);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("snap");
+	TCase *tc = tcase_create("snap");
+	SRunner *sr;
+	int failed;
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_layout);
+	tcase_add_test(tc, test_restore_roundtrip_boundaries);
+	tcase_add_test(tc, test_restore_refusals);
+	tcase_add_test(tc, test_check_damage_classes);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_merge_order_and_resume);
+	tcase_add_test(tc, test_xml_roundtrip_and_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
