@@ -9,32 +9,7 @@
 
 #include "endian.h"
 
-#define SECTOR 512u
-#define IO_PIECE (1u << 20) /* bytes per read/write piece for big chunks */
-
-struct disk_snap_header {
-	le32_t magic;
-	le32_t valid;
-	le32_t version;
-	le32_t chunk_size;
-};
-_Static_assert(sizeof(struct disk_snap_header) == 16, "snap header size");
-
-struct disk_exception {
-	le64_t old_chunk;
-	le64_t new_chunk;
-};
-_Static_assert(sizeof(struct disk_exception) == META_SNAP_EXCEPTION_SIZE, "exception size");
-
-struct meta_snap {
-	struct meta_io *io;
-	struct meta_snap_header h;
-	bool is_new, truncated;
-	uint64_t chunk_bytes, epa, cow_chunks;
-	struct meta_snap_exception *ex;
-	uint64_t n, cap;
-	uint64_t *by_old; /* indices sorted by old_chunk, built on demand */
-};
+#include "snap_internal.h"
 
 uint64_t meta_snap_exceptions_per_area(uint32_t chunk_size)
 {
@@ -659,4 +634,61 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	free(s->by_old);
 	s->by_old = NULL;
 	return META_OK;
+}
+
+/* ---- kernel-style commit, used by the offline write engine ----------------- */
+
+int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_chunk)
+{
+	uint64_t idx = s->n, area = idx / s->epa, slot = idx % s->epa;
+	int r = meta_io_flush(s->io); /* PREFLUSH: the data copy is durable before its record */
+	if (r)
+		return r;
+	r = push_ex(s, old_chunk, new_chunk);
+	if (r)
+		return r;
+	free(s->by_old);
+	s->by_old = NULL;
+	if (slot + 1 == s->epa) {
+		/* area full: the next area is zeroed first (a reader always finds a terminator) */
+		uint64_t next = meta_snap_area_location(s->h.chunk_size, area + 1);
+		uint8_t *zero;
+		if (next >= s->cow_chunks)
+			return META_E_NOSPC;
+		zero = calloc(1, IO_PIECE);
+		if (!zero)
+			return META_E_NOMEM;
+		for (uint64_t off = 0; !r && off < s->chunk_bytes; off += IO_PIECE) {
+			size_t now = s->chunk_bytes - off < IO_PIECE ? (size_t)(s->chunk_bytes - off) : IO_PIECE;
+			r = meta_io_pwrite(s->io, zero, now, next * s->chunk_bytes + off);
+		}
+		free(zero);
+		if (r)
+			return r;
+	}
+	/* the sector holding the new record (the rest of the area is already on disk) */
+	{
+		uint64_t first = slot * 16 / SECTOR * SECTOR / 16;
+		uint64_t cnt = SECTOR / 16;
+		if (first + cnt > s->epa)
+			cnt = s->epa - first;
+		r = write_area_range(s->io, s->h.chunk_size, s->ex, s->n, area, first, cnt);
+	}
+	if (!r)
+		r = meta_io_flush(s->io); /* FUA */
+	return r;
+}
+
+int snap_invalidate(struct meta_snap *s)
+{
+	uint8_t buf[SECTOR];
+	int r = meta_io_pread(s->io, buf, SECTOR, 0);
+	if (r)
+		return r;
+	put_le32p(buf + 4, 0);
+	r = meta_io_pwrite(s->io, buf, SECTOR, 0);
+	if (!r)
+		r = meta_io_flush(s->io);
+	s->h.valid = 0;
+	return r;
 }

@@ -155,4 +155,42 @@ struct meta_snap_merge_opts {
 META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
 			     const struct meta_snap_merge_opts *o);
 
+/*
+ * The offline snapshot engine: the I/O logic of the snapshot and
+ * snapshot-origin targets on files.  One origin, any number of snapshots of it
+ * (persistent stores opened with META_SNAP_OPEN_WRITE, possibly of different
+ * chunk sizes, or transient ones kept in memory over a COW file).
+ *  - snapshot read: the COW chunk if an exception exists, else the origin;
+ *  - snapshot write: allocate a chunk (next_free, skipping area chunks), copy
+ *    the origin chunk into it, commit the record as the kernel does, then write;
+ *  - origin write: first, for every snapshot that is not invalid and has no
+ *    exception for the chunk (in its own chunk size), copy out; then write.
+ * COW full: on an origin write the snapshot is invalidated on disk (header
+ * valid = 0) and the origin write goes on; on a snapshot write it is marked
+ * overflowed (in memory, as the kernel does for "PO" stores) when overflow_ok,
+ * otherwise invalidated; the write fails with META_E_NOSPC.  I/O to an invalid
+ * or overflowed snapshot fails with META_E_IO (reads of an overflowed one work).
+ */
+struct meta_snap_engine;
+enum meta_snap_state { META_SNAP_ACTIVE, META_SNAP_OVERFLOWED, META_SNAP_INVALID };
+
+META_API int meta_snap_engine_create(struct meta_io *origin, struct meta_snap_engine **out);
+/* Snapshots are not owned: close them after destroying the engine. */
+META_API void meta_snap_engine_destroy(struct meta_snap_engine *e);
+META_API int meta_snap_engine_add(struct meta_snap_engine *e, struct meta_snap *s,
+				  bool overflow_ok, unsigned *idx);
+META_API int meta_snap_engine_add_transient(struct meta_snap_engine *e, struct meta_io *cow,
+					    uint32_t chunk_size, unsigned *idx);
+META_API int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off,
+					   const void *buf, size_t len);
+META_API int meta_snap_engine_write_snapshot(struct meta_snap_engine *e, unsigned idx,
+					     uint64_t off, const void *buf, size_t len);
+META_API int meta_snap_engine_read_snapshot(struct meta_snap_engine *e, unsigned idx,
+					    uint64_t off, void *buf, size_t len);
+META_API enum meta_snap_state meta_snap_engine_state(const struct meta_snap_engine *e,
+						     unsigned idx);
+/* Kernel status text: "A/T M", "Overflow" or "Invalid" (transient: M = 0). */
+META_API void meta_snap_engine_status(const struct meta_snap_engine *e, unsigned idx, char *buf,
+				      size_t len);
+
 #endif

@@ -443,6 +443,121 @@ START_TEST(test_xml_roundtrip_and_errors)
 }
 END_TEST
 
+
+/* engine: origin writes copy out into every snapshot (different chunk sizes); snapshot
+ * writes stay private; what the engine committed reads back through meta_snap_open */
+START_TEST(test_engine_copy_out)
+{
+	char p8[64], porig[64];
+	struct meta_snap_header h8 = {META_SNAP_MAGIC, 1, 1, 8};
+	struct meta_snap *s1, *s8;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	unsigned i1, i8;
+	uint64_t osz = 512 * 256, n;
+	uint8_t *orig0 = malloc(osz), *view = malloc(osz), blk[1024];
+	char st[64];
+	srand(5);
+	mkfile(porig, osz, 1);
+	mkfile(path, 512 * 400, 0);
+	mkfile(p8, 512 * 400, 0);
+	read_at(porig, 0, orig0, osz);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_restore(p8, &h8, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s1), META_OK);
+	ck_assert_int_eq(meta_snap_open(p8, META_SNAP_OPEN_WRITE, &s8), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s1, false, &i1), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s8, false, &i8), META_OK);
+	memset(blk, 0xA5, sizeof(blk));
+	/* 40 origin writes of 1 KiB at scattered places: more than one area of s1 (E=32) */
+	for (int k = 0; k < 40; k++)
+		ck_assert_int_eq(meta_snap_engine_write_origin(e, (uint64_t)((k * 37) % 250) * 512,
+							       blk, sizeof(blk)), META_OK);
+	/* both snapshots still show the original origin */
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i1, 0, view, osz), META_OK);
+	ck_assert_mem_eq(view, orig0, osz);
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i8, 0, view, osz), META_OK);
+	ck_assert_mem_eq(view, orig0, osz);
+	/* a snapshot write is visible in that snapshot only */
+	memset(blk, 0x5A, 512);
+	ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i8, 512 * 3, blk, 512), META_OK);
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i8, 512 * 3, view, 512), META_OK);
+	ck_assert_mem_eq(view, blk, 512);
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i1, 512 * 3, view, 512), META_OK);
+	ck_assert_mem_eq(view, orig0 + 512 * 3, 512);
+	meta_snap_engine_status(e, i1, st, sizeof(st));
+	meta_snap_engine_destroy(e);
+	meta_io_close(oio);
+	meta_snap_close(s1);
+	meta_snap_close(s8);
+	/* reopen: the store on disk is what the engine reported, checks clean, same view */
+	ck_assert_int_eq(meta_snap_open(path, 0, &s1), META_OK);
+	{
+		char st2[64];
+		meta_snap_status(s1, st2, sizeof(st2));
+		ck_assert_str_eq(st, st2);
+	}
+	meta_snap_exceptions(s1, &n);
+	ck_assert_uint_ge(n, 33); /* crossed into area 1 */
+	ck_assert_int_eq(meta_snap_check(s1, osz / 512, NULL, NULL), -1);
+	ck_assert_int_eq(meta_io_open(porig, 0, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_read_view(s1, oio, 0, view, osz), META_OK);
+	ck_assert_mem_eq(view, orig0, osz);
+	meta_io_close(oio);
+	meta_snap_close(s1);
+	unlink(path);
+	unlink(p8);
+	unlink(porig);
+	free(orig0);
+	free(view);
+}
+END_TEST
+
+/* COW full: origin write invalidates (P) and proceeds; snapshot write overflows (PO) */
+START_TEST(test_engine_full)
+{
+	char porig[64];
+	struct meta_snap *s;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	unsigned i;
+	uint8_t blk[512];
+	char st[64];
+	memset(blk, 1, sizeof(blk));
+	mkfile(porig, 512 * 64, 1);
+	mkfile(path, 512 * 6, 0); /* header, area 0, data chunks 2..5 */
+	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, true, &i), META_OK);
+	for (int k = 0; k < 4; k++)
+		ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i, (uint64_t)k * 512, blk, 512),
+				 META_OK);
+	meta_snap_engine_status(e, i, st, sizeof(st));
+	ck_assert_str_eq(st, "6/6 2");
+	ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i, 10 * 512, blk, 512), META_E_NOSPC);
+	ck_assert_int_eq(meta_snap_engine_state(e, i), META_SNAP_OVERFLOWED);
+	meta_snap_engine_status(e, i, st, sizeof(st));
+	ck_assert_str_eq(st, "Overflow");
+	/* reads still work; the origin write needs a copy-out that cannot be made: invalid */
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i, 0, blk, 512), META_OK);
+	ck_assert_int_eq(meta_snap_engine_write_origin(e, 20 * 512, blk, 512), META_OK);
+	ck_assert_int_eq(meta_snap_engine_state(e, i), META_SNAP_INVALID);
+	meta_snap_engine_destroy(e);
+	meta_io_close(oio);
+	meta_snap_close(s);
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	meta_snap_status(s, st, sizeof(st));
+	ck_assert_str_eq(st, "Invalid");
+	meta_snap_close(s);
+	unlink(path);
+	unlink(porig);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("snap");
@@ -457,6 +572,8 @@ int main(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_merge_order_and_resume);
 	tcase_add_test(tc, test_xml_roundtrip_and_errors);
+	tcase_add_test(tc, test_engine_copy_out);
+	tcase_add_test(tc, test_engine_full);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

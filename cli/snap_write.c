@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* snap_write: write to an origin or a snapshot offline, as the snapshot targets would. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/snap.h>
+
+#include "common.h"
+#include "util_snap.h"
+
+#define MAX_SNAPS 64
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: snap_write [options] --origin ORIGIN --target origin|N --offset SECTORS\n"
+		"                  --input FILE\n"
+		"Write FILE's bytes to the origin or to snapshot N exactly as the snapshot-origin\n"
+		"and snapshot targets would: an origin write first copies the old chunks out into\n"
+		"every snapshot that lacks them; a snapshot write allocates a COW chunk, copies the\n"
+		"origin chunk, commits the exception and then writes.  A COW that fills up is\n"
+		"invalidated on disk (or, for --cow-overflow, marked Overflow for this run).\n"
+		"\n"
+		"Options:\n"
+		"      --origin ORIGIN        origin device or image (required)\n"
+		"      --cow COW              a persistent snapshot (store type P); repeatable\n"
+		"      --cow-overflow COW     a persistent snapshot of store type PO; repeatable\n"
+		"      --transient CHUNK:COW  a transient snapshot (type N), chunk size in sectors\n"
+		"      --target origin|N      write to the origin or to snapshot N (0 = first given)\n"
+		"      --offset SECTORS       where to write, in 512-byte sectors (required)\n"
+		"      --input FILE           the bytes to write ('-' for standard input)\n"
+		"  -q, --quiet                no messages; do not print the status lines\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              print the version and exit\n"
+		"\n"
+		"Unless -q, one status line per snapshot is printed afterwards, as the kernel\n"
+		"reports it: <allocated>/<total> <metadata> (sectors), Overflow or Invalid.\n"
+		"Exit status: 0 ok, 1 a snapshot store is damaged, 2 usage error,\n"
+		"3 operational error (including a snapshot write that found its COW full).\n");
+}
+
+struct spec {
+	const char *path;
+	int kind; /* 0 P, 1 PO, 2 N */
+	uint32_t chunk;
+};
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	size_t cap = 1 << 16, n = 0;
+	char *buf;
+	if (!f)
+		return NULL;
+	buf = malloc(cap);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (n < cap)
+			break;
+		cap *= 2;
+		{
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf = nb;
+			}
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	*len = n;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"origin", required_argument, NULL, 1},
+		{"cow", required_argument, NULL, 2},
+		{"cow-overflow", required_argument, NULL, 3},
+		{"transient", required_argument, NULL, 4},
+		{"target", required_argument, NULL, 5},
+		{"offset", required_argument, NULL, 6},
+		{"input", required_argument, NULL, 7},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct spec specs[MAX_SNAPS];
+	struct meta_snap *stores[MAX_SNAPS] = {0};
+	struct meta_io *tios[MAX_SNAPS] = {0};
+	unsigned nspecs = 0, idx;
+	const char *origin = NULL, *target = NULL, *input = NULL;
+	uint64_t offset = UINT64_MAX, tnum = 0;
+	struct meta_snap_engine *e = NULL;
+	struct meta_io *oio = NULL;
+	size_t len;
+	char *data;
+	int c, r, ex = EXIT_OK;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			origin = optarg;
+			break;
+		case 2:
+		case 3:
+		case 4:
+			if (nspecs == MAX_SNAPS)
+				cli_usage_error("at most %d snapshots", MAX_SNAPS);
+			specs[nspecs].kind = c - 2;
+			specs[nspecs].path = optarg;
+			specs[nspecs].chunk = 0;
+			if (c == 4) {
+				char *colon = strchr(optarg, ':');
+				if (!colon)
+					cli_usage_error("--transient wants CHUNK:COW");
+				*colon = 0;
+				if (cli_parse_u32(optarg, &specs[nspecs].chunk) ||
+				    meta_snap_check_chunk_size(specs[nspecs].chunk))
+					cli_usage_error("bad transient chunk size '%s' (a power of two, in "
+							"sectors)", optarg);
+				specs[nspecs].path = colon + 1;
+			}
+			nspecs++;
+			break;
+		case 5:
+			target = optarg;
+			break;
+		case 6:
+			offset = cli_u64_arg("--offset", optarg);
+			break;
+		case 7:
+			input = optarg;
+			break;
+		case 'q':
+			cli_quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			cli_usage_error("unknown or incomplete option");
+		}
+	}
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!origin || !target || offset == UINT64_MAX || !input)
+		cli_usage_error("--origin, --target, --offset and --input are required");
+	if (strcmp(target, "origin")) {
+		if (cli_parse_u64(target, &tnum) || tnum >= nspecs)
+			cli_usage_error("--target must be 'origin' or a snapshot number below %u", nspecs);
+	}
+	data = slurp(input, &len);
+	if (!data) {
+		cli_err("%s: cannot read: %s", input, strerror(errno));
+		return EXIT_OPERR;
+	}
+	r = meta_io_open(origin, META_IO_WRITE | META_IO_EXCL, &oio);
+	if (r) {
+		cli_report_open_error(origin, r, 0);
+		free(data);
+		return EXIT_OPERR;
+	}
+	if (meta_snap_engine_create(oio, &e)) {
+		cli_err("out of memory");
+		ex = EXIT_OPERR;
+		goto out;
+	}
+	for (unsigned i = 0; i < nspecs && !ex; i++) {
+		if (specs[i].kind == 2) {
+			r = meta_io_open(specs[i].path, META_IO_WRITE | META_IO_EXCL, &tios[i]);
+			if (!r)
+				r = meta_snap_engine_add_transient(e, tios[i], specs[i].chunk, &idx);
+			if (r) {
+				cli_report_open_error(specs[i].path, r, 0);
+				ex = EXIT_OPERR;
+			}
+			continue;
+		}
+		ex = snap_cli_open(specs[i].path, META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL, &stores[i]);
+		if (ex)
+			break;
+		if (meta_snap_is_new(stores[i])) {
+			cli_err("%s: the store is new (zeroed header); activate it once, or write one "
+				"with snap_restore", specs[i].path);
+			ex = EXIT_OPERR;
+			break;
+		}
+		r = meta_snap_engine_add(e, stores[i], specs[i].kind == 1, &idx);
+		if (r) {
+			cli_err("%s: %s (run snap_check)", specs[i].path, meta_strerror(r));
+			ex = r == META_E_INVAL ? EXIT_DAMAGE : EXIT_OPERR;
+		}
+	}
+	if (ex)
+		goto out;
+	if (!strcmp(target, "origin"))
+		r = meta_snap_engine_write_origin(e, offset * 512, data, len);
+	else
+		r = meta_snap_engine_write_snapshot(e, (unsigned)tnum, offset * 512, data, len);
+	if (r == META_E_RANGE) {
+		cli_err("the write ends past the end of the origin (%llu sectors)",
+			(unsigned long long)(meta_io_size(oio) / 512));
+		ex = EXIT_USAGE;
+	} else if (r == META_E_NOSPC) {
+		cli_err("snapshot %llu: COW device full; the write failed", (unsigned long long)tnum);
+		ex = EXIT_OPERR;
+	} else if (r == META_E_IO && strcmp(target, "origin") &&
+		   meta_snap_engine_state(e, (unsigned)tnum) != META_SNAP_ACTIVE) {
+		cli_err("snapshot %llu is %s: writes to it fail", (unsigned long long)tnum,
+			meta_snap_engine_state(e, (unsigned)tnum) == META_SNAP_INVALID ? "invalid"
+											: "overflowed");
+		ex = EXIT_OPERR;
+	} else if (r) {
+		cli_err("write failed: %s", meta_strerror(r));
+		ex = EXIT_OPERR;
+	}
+	if (!ex || r == META_E_NOSPC || r == META_E_IO) {
+		for (unsigned i = 0; i < nspecs && !cli_quiet; i++) {
+			char st[64];
+			meta_snap_engine_status(e, i, st, sizeof(st));
+			printf("%s\n", st);
+		}
+	}
+	if (!r && meta_io_flush(oio)) {
+		cli_err("%s: flush failed", origin);
+		ex = EXIT_OPERR;
+	}
+out:
+	meta_snap_engine_destroy(e);
+	for (unsigned i = 0; i < nspecs; i++) {
+		meta_snap_close(stores[i]);
+		meta_io_close(tios[i]);
+	}
+	meta_io_close(oio);
+	free(data);
+	return ex;
+}

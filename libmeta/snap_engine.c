@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Offline snapshot engine: the snapshot/snapshot-origin I/O logic (see include/libmeta/snap.h). */
+#include <libmeta/error.h>
+#include <libmeta/snap.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snap_internal.h"
+
+/* old chunk → new chunk, open addressing (UINT64_MAX = empty slot) */
+struct chunk_map {
+	uint64_t *keys, *vals;
+	uint64_t cap, n;
+};
+
+static uint64_t mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+static int map_put(struct chunk_map *m, uint64_t k, uint64_t v);
+
+static int map_grow(struct chunk_map *m)
+{
+	struct chunk_map nm = {0, 0, m->cap ? m->cap * 2 : 1024, 0};
+	nm.keys = malloc(nm.cap * sizeof(uint64_t));
+	nm.vals = malloc(nm.cap * sizeof(uint64_t));
+	if (!nm.keys || !nm.vals) {
+		free(nm.keys);
+		free(nm.vals);
+		return META_E_NOMEM;
+	}
+	memset(nm.keys, 0xff, nm.cap * sizeof(uint64_t));
+	for (uint64_t i = 0; i < m->cap; i++)
+		if (m->keys[i] != UINT64_MAX)
+			map_put(&nm, m->keys[i], m->vals[i]);
+	free(m->keys);
+	free(m->vals);
+	*m = nm;
+	return META_OK;
+}
+
+static int map_put(struct chunk_map *m, uint64_t k, uint64_t v)
+{
+	uint64_t i;
+	if ((m->n + 1) * 2 > m->cap) {
+		int r = map_grow(m);
+		if (r)
+			return r;
+	}
+	for (i = mix(k) & (m->cap - 1); m->keys[i] != UINT64_MAX; i = (i + 1) & (m->cap - 1))
+		if (m->keys[i] == k)
+			return META_OK; /* the first exception for a chunk wins, as on load */
+	m->keys[i] = k;
+	m->vals[i] = v;
+	m->n++;
+	return META_OK;
+}
+
+static int map_get(const struct chunk_map *m, uint64_t k, uint64_t *v)
+{
+	if (!m->cap)
+		return 0;
+	for (uint64_t i = mix(k) & (m->cap - 1); m->keys[i] != UINT64_MAX; i = (i + 1) & (m->cap - 1))
+		if (m->keys[i] == k) {
+			*v = m->vals[i];
+			return 1;
+		}
+	return 0;
+}
+
+struct member {
+	struct meta_snap *s;  /* persistent store, or NULL */
+	struct meta_io *cow;  /* the COW device */
+	uint32_t chunk_size;
+	uint64_t chunk_bytes, cow_sectors;
+	uint64_t next_free;   /* persistent: chunk; transient: sector */
+	bool overflow_ok;
+	enum meta_snap_state state;
+	struct chunk_map map;
+};
+
+struct meta_snap_engine {
+	struct meta_io *origin;
+	struct member *m;
+	unsigned n;
+	uint8_t *buf;
+	size_t bufsz;
+};
+
+int meta_snap_engine_create(struct meta_io *origin, struct meta_snap_engine **out)
+{
+	struct meta_snap_engine *e = calloc(1, sizeof(*e));
+	*out = NULL;
+	if (!e)
+		return META_E_NOMEM;
+	e->origin = origin;
+	*out = e;
+	return META_OK;
+}
+
+void meta_snap_engine_destroy(struct meta_snap_engine *e)
+{
+	if (!e)
+		return;
+	for (unsigned i = 0; i < e->n; i++) {
+		free(e->m[i].map.keys);
+		free(e->m[i].map.vals);
+	}
+	free(e->m);
+	free(e->buf);
+	free(e);
+}
+
+static struct member *new_member(struct meta_snap_engine *e, unsigned *idx)
+{
+	struct member *m = realloc(e->m, (e->n + 1) * sizeof(*m));
+	if (!m)
+		return NULL;
+	e->m = m;
+	memset(&m[e->n], 0, sizeof(*m));
+	*idx = e->n;
+	return &m[e->n++];
+}
+
+static int ensure_buf(struct meta_snap_engine *e, uint64_t bytes)
+{
+	if (e->bufsz >= bytes)
+		return META_OK;
+	free(e->buf);
+	e->buf = malloc((size_t)bytes);
+	e->bufsz = e->buf ? (size_t)bytes : 0;
+	return e->buf ? META_OK : META_E_NOMEM;
+}
+
+int meta_snap_engine_add(struct meta_snap_engine *e, struct meta_snap *s, bool overflow_ok,
+			 unsigned *idx)
+{
+	struct meta_snap_usage u;
+	struct member *m;
+	if (s->is_new || s->truncated)
+		return META_E_INVAL;
+	m = new_member(e, idx);
+	if (!m)
+		return META_E_NOMEM;
+	m->s = s;
+	m->cow = s->io;
+	m->chunk_size = s->h.chunk_size;
+	m->chunk_bytes = s->chunk_bytes;
+	m->cow_sectors = meta_snap_cow_sectors(s);
+	m->overflow_ok = overflow_ok;
+	m->state = s->h.valid ? META_SNAP_ACTIVE : META_SNAP_INVALID;
+	meta_snap_get_usage(s, &u);
+	m->next_free = u.next_free;
+	for (uint64_t i = 0; i < s->n; i++)
+		if (map_put(&m->map, s->ex[i].old_chunk, s->ex[i].new_chunk))
+			return META_E_NOMEM;
+	return ensure_buf(e, m->chunk_bytes);
+}
+
+int meta_snap_engine_add_transient(struct meta_snap_engine *e, struct meta_io *cow,
+				   uint32_t chunk_size, unsigned *idx)
+{
+	struct member *m;
+	if (meta_snap_check_chunk_size(chunk_size))
+		return META_E_INVAL;
+	m = new_member(e, idx);
+	if (!m)
+		return META_E_NOMEM;
+	m->cow = cow;
+	m->chunk_size = chunk_size;
+	m->chunk_bytes = (uint64_t)chunk_size * SECTOR;
+	m->cow_sectors = meta_io_size(cow) / SECTOR;
+	m->state = META_SNAP_ACTIVE;
+	m->next_free = 0;
+	return ensure_buf(e, m->chunk_bytes);
+}
+
+/* Allocate a COW chunk as prepare_exception does; META_E_NOSPC when full. */
+static int allocate(struct member *m, uint64_t *new_chunk)
+{
+	if (!m->s) {
+		if (m->cow_sectors < m->next_free + m->chunk_size)
+			return META_E_NOSPC;
+		*new_chunk = m->next_free / m->chunk_size;
+		m->next_free += m->chunk_size;
+		return META_OK;
+	}
+	if (m->cow_sectors < (m->next_free + 1) * m->chunk_size)
+		return META_E_NOSPC;
+	*new_chunk = m->next_free++;
+	if (meta_snap_is_area_chunk(m->chunk_size, m->next_free))
+		m->next_free++;
+	return META_OK;
+}
+
+static int invalidate(struct member *m)
+{
+	m->state = META_SNAP_INVALID;
+	return m->s ? snap_invalidate(m->s) : META_OK;
+}
+
+/* Create the exception for origin chunk `chunk`: copy, then commit. */
+static int copy_out(struct meta_snap_engine *e, struct member *m, uint64_t chunk, uint64_t *nc)
+{
+	uint64_t osize = meta_io_size(e->origin), off = chunk * m->chunk_bytes, len = m->chunk_bytes;
+	int r = allocate(m, nc);
+	if (r)
+		return r;
+	if (off < osize) {
+		if (off + len > osize)
+			len = osize - off; /* the copy is clamped at the end of the origin */
+		r = meta_io_pread(e->origin, e->buf, (size_t)len, off);
+		if (!r)
+			r = meta_io_pwrite(m->cow, e->buf, (size_t)len, *nc * m->chunk_bytes);
+		if (r)
+			return r;
+	}
+	if (m->s) {
+		r = snap_commit_exception(m->s, chunk, *nc);
+		if (r)
+			return r;
+	}
+	return map_put(&m->map, chunk, *nc);
+}
+
+int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, const void *buf,
+				  size_t len)
+{
+	if (off + len > meta_io_size(e->origin))
+		return META_E_RANGE;
+	for (unsigned i = 0; i < e->n; i++) {
+		struct member *m = &e->m[i];
+		if (m->state == META_SNAP_INVALID || !len)
+			continue;
+		for (uint64_t c = off / m->chunk_bytes; c <= (off + len - 1) / m->chunk_bytes; c++) {
+			uint64_t nc;
+			int r;
+			if (map_get(&m->map, c, &nc))
+				continue;
+			r = copy_out(e, m, c, &nc);
+			if (r == META_E_NOSPC) {
+				r = invalidate(m); /* the origin write still proceeds */
+				if (r)
+					return r;
+				break;
+			}
+			if (r) {
+				int r2 = invalidate(m);
+				(void)r2;
+				return r;
+			}
+		}
+	}
+	return meta_io_pwrite(e->origin, buf, len, off);
+}
+
+/* Snapshot I/O, chunk by chunk; write = 1 allocates missing exceptions. */
+static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8_t *rbuf,
+		   const uint8_t *wbuf, size_t len)
+{
+	struct member *m;
+	if (idx >= e->n)
+		return META_E_INVAL;
+	m = &e->m[idx];
+	if (m->state == META_SNAP_INVALID || (wbuf && m->state == META_SNAP_OVERFLOWED))
+		return META_E_IO;
+	if (off + len > meta_io_size(e->origin))
+		return META_E_RANGE;
+	while (len) {
+		uint64_t c = off / m->chunk_bytes, in = off % m->chunk_bytes, nc;
+		size_t now = (size_t)(m->chunk_bytes - in < len ? m->chunk_bytes - in : len);
+		int have = map_get(&m->map, c, &nc), r;
+		if (!have && wbuf) {
+			r = copy_out(e, m, c, &nc);
+			if (r == META_E_NOSPC) {
+				if (m->overflow_ok)
+					m->state = META_SNAP_OVERFLOWED;
+				else
+					invalidate(m);
+				return META_E_NOSPC;
+			}
+			if (r)
+				return r;
+			have = 1;
+		}
+		if (wbuf)
+			r = meta_io_pwrite(m->cow, wbuf, now, nc * m->chunk_bytes + in);
+		else if (have)
+			r = meta_io_pread(m->cow, rbuf, now, nc * m->chunk_bytes + in);
+		else
+			r = meta_io_pread(e->origin, rbuf, now, off);
+		if (r)
+			return r;
+		if (wbuf)
+			wbuf += now;
+		else
+			rbuf += now;
+		off += now;
+		len -= now;
+	}
+	return META_OK;
+}
+
+int meta_snap_engine_write_snapshot(struct meta_snap_engine *e, unsigned idx, uint64_t off,
+				    const void *buf, size_t len)
+{
+	return snap_io(e, idx, off, NULL, buf, len);
+}
+
+int meta_snap_engine_read_snapshot(struct meta_snap_engine *e, unsigned idx, uint64_t off,
+				   void *buf, size_t len)
+{
+	return snap_io(e, idx, off, buf, NULL, len);
+}
+
+enum meta_snap_state meta_snap_engine_state(const struct meta_snap_engine *e, unsigned idx)
+{
+	return idx < e->n ? e->m[idx].state : META_SNAP_INVALID;
+}
+
+void meta_snap_engine_status(const struct meta_snap_engine *e, unsigned idx, char *buf, size_t len)
+{
+	const struct member *m;
+	if (idx >= e->n || e->m[idx].state == META_SNAP_INVALID) {
+		snprintf(buf, len, "Invalid");
+		return;
+	}
+	m = &e->m[idx];
+	if (m->state == META_SNAP_OVERFLOWED) {
+		snprintf(buf, len, "Overflow");
+		return;
+	}
+	if (!m->s) {
+		snprintf(buf, len, "%llu/%llu 0", (unsigned long long)m->next_free,
+			 (unsigned long long)m->cow_sectors);
+		return;
+	}
+	snprintf(buf, len, "%llu/%llu %llu", (unsigned long long)(m->next_free * m->chunk_size),
+		 (unsigned long long)m->cow_sectors,
+		 (unsigned long long)((m->s->n / m->s->epa + 2) * m->chunk_size));
+}
