@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Bulk writers of persistent-data structures (see pdata_write.h). */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ondisk.h"
+#include "pdata_write.h"
+
+#define BW_BUF_BLOCKS 256u
+
+/* ---- block writer -------------------------------------------------------------- */
+
+int bw_init(struct bw *w, struct meta_io *io, uint64_t nr_blocks, uint64_t first_free)
+{
+	memset(w, 0, sizeof(*w));
+	w->io = io;
+	w->nr_blocks = nr_blocks;
+	w->next = first_free;
+	w->mcount = calloc(nr_blocks ? nr_blocks : 1, sizeof(uint32_t));
+	w->buf = aligned_alloc(META_BLOCK_SIZE, (size_t)BW_BUF_BLOCKS * META_BLOCK_SIZE);
+	w->buf_cap = BW_BUF_BLOCKS;
+	if (!w->mcount || !w->buf) {
+		bw_free(w);
+		return META_E_NOMEM;
+	}
+	for (uint64_t b = 0; b < first_free && b < nr_blocks; b++)
+		w->mcount[b] = 1;
+	return META_OK;
+}
+
+void bw_free(struct bw *w)
+{
+	free(w->mcount);
+	free(w->buf);
+	w->mcount = NULL;
+	w->buf = NULL;
+}
+
+uint64_t bw_alloc(struct bw *w)
+{
+	if (w->err)
+		return 0;
+	if (w->next >= w->nr_blocks) {
+		w->err = META_E_NOSPC;
+		return 0;
+	}
+	w->mcount[w->next] = 1;
+	return w->next++;
+}
+
+void bw_inc(struct bw *w, uint64_t b)
+{
+	if (!w->err && b < w->nr_blocks)
+		w->mcount[b]++;
+}
+
+static int bw_write_buf(struct bw *w)
+{
+	int r;
+	if (!w->buf_n)
+		return META_OK;
+	r = meta_io_pwrite(w->io, w->buf, (size_t)w->buf_n * META_BLOCK_SIZE,
+			   w->buf_first * META_BLOCK_SIZE);
+	w->buf_n = 0;
+	if (r && !w->err)
+		w->err = r;
+	return r;
+}
+
+void bw_put(struct bw *w, uint64_t b, const struct meta_validator *v, void *data)
+{
+	if (w->err)
+		return;
+	if (v)
+		v->prepare(v, data, b);
+	if (w->buf_n && (b != w->buf_first + w->buf_n || w->buf_n == w->buf_cap))
+		bw_write_buf(w);
+	if (!w->buf_n)
+		w->buf_first = b;
+	memcpy(w->buf + (size_t)w->buf_n * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
+	w->buf_n++;
+}
+
+int bw_flush(struct bw *w)
+{
+	bw_write_buf(w);
+	return w->err;
+}
+
+/* ---- btree builder ------------------------------------------------------------- */
+
+static inline uint8_t *node_key(uint8_t *node, uint32_t i)
+{
+	return node + META_NODE_HEADER_SIZE + 8u * i;
+}
+
+static inline uint8_t *node_val(uint8_t *node, uint32_t max, uint32_t vs, uint32_t i)
+{
+	return node + META_NODE_HEADER_SIZE + 8u * max + (size_t)vs * i;
+}
+
+void bbuild_init(struct bbuild *b, struct bw *w, uint32_t value_size)
+{
+	memset(b, 0, sizeof(*b));
+	b->w = w;
+	b->value_size = value_size;
+	b->max = meta_btree_max_entries(value_size);
+	b->cur = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	b->prev = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!b->cur || !b->prev)
+		w->err = w->err ? w->err : META_E_NOMEM;
+	else {
+		memset(b->cur, 0, META_BLOCK_SIZE);
+		memset(b->prev, 0, META_BLOCK_SIZE);
+	}
+}
+
+static void push_child(struct bbuild *b, uint64_t key, uint64_t block)
+{
+	if (b->n == b->cap) {
+		uint64_t cap = b->cap ? b->cap * 2 : 64;
+		uint64_t *k = realloc(b->keys, cap * sizeof(*k));
+		uint64_t *bl = k ? realloc(b->blocks, cap * sizeof(*bl)) : NULL;
+		if (k)
+			b->keys = k;
+		if (!k || !bl) {
+			b->w->err = b->w->err ? b->w->err : META_E_NOMEM;
+			return;
+		}
+		b->blocks = bl;
+		b->cap = cap;
+	}
+	b->keys[b->n] = key;
+	b->blocks[b->n] = block;
+	b->n++;
+}
+
+/* Write a node image holding n entries; returns its block. */
+static uint64_t write_node(struct bw *w, uint8_t *node, uint32_t flags, uint32_t n, uint32_t max,
+			   uint32_t vs)
+{
+	struct disk_node_header *h = (struct disk_node_header *)node;
+	uint64_t blk = bw_alloc(w);
+	if (w->err)
+		return 0;
+	h->flags = le32_of(flags);
+	h->nr_entries = le32_of(n);
+	h->max_entries = le32_of(max);
+	h->value_size = le32_of(vs);
+	h->padding = le32_of(0);
+	/* unused slots are zero: the image is deterministic */
+	memset(node_key(node, n), 0, 8u * (max - n));
+	memset(node_val(node, max, vs, n), 0, (size_t)vs * (max - n));
+	bw_put(w, blk, &meta_node_validator, node);
+	return blk;
+}
+
+static void emit_leaf(struct bbuild *b, uint8_t *node, uint32_t n)
+{
+	uint64_t first = get_le64p(node_key(node, 0));
+	uint64_t blk = write_node(b->w, node, META_NODE_LEAF, n, b->max, b->value_size);
+	if (!b->w->err)
+		push_child(b, first, blk);
+}
+
+/* Move the last k entries of `from` (n_from) to the front of `to` (n_to). */
+static void shift_right(uint8_t *from, uint32_t n_from, uint8_t *to, uint32_t n_to, uint32_t k,
+			uint32_t max, uint32_t vs)
+{
+	memmove(node_key(to, k), node_key(to, 0), 8u * n_to);
+	memmove(node_val(to, max, vs, k), node_val(to, max, vs, 0), (size_t)vs * n_to);
+	memcpy(node_key(to, 0), node_key(from, n_from - k), 8u * k);
+	memcpy(node_val(to, max, vs, 0), node_val(from, max, vs, n_from - k), (size_t)vs * k);
+}
+
+/* Write the pending leaves, balancing the last two so neither is under a third full. */
+static void flush_leaves(struct bbuild *b)
+{
+	if (b->prev_n) {
+		if (b->cur_n < b->max / 3) {
+			uint32_t total = b->prev_n + b->cur_n, right = total / 2;
+			uint32_t k = right - b->cur_n;
+			shift_right(b->prev, b->prev_n, b->cur, b->cur_n, k, b->max, b->value_size);
+			b->prev_n -= k;
+			b->cur_n += k;
+		}
+		emit_leaf(b, b->prev, b->prev_n);
+		b->prev_n = 0;
+	}
+	if (b->cur_n)
+		emit_leaf(b, b->cur, b->cur_n);
+	b->cur_n = 0;
+}
+
+void bbuild_add(struct bbuild *b, uint64_t key, const void *value)
+{
+	uint8_t *t;
+	if (b->w->err)
+		return;
+	if (b->any && key <= b->last_key) {
+		b->w->err = META_E_INVAL;
+		return;
+	}
+	b->any = true;
+	b->last_key = key;
+	if (b->cur_n == b->max) {
+		if (b->prev_n)
+			emit_leaf(b, b->prev, b->prev_n);
+		t = b->prev;
+		b->prev = b->cur;
+		b->cur = t;
+		b->prev_n = b->max;
+		b->cur_n = 0;
+	}
+	put_le64p(node_key(b->cur, b->cur_n), key);
+	memcpy(node_val(b->cur, b->max, b->value_size, b->cur_n), value, b->value_size);
+	b->cur_n++;
+}
+
+void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root)
+{
+	if (b->w->err)
+		return;
+	if (b->any && first_key <= b->last_key) {
+		b->w->err = META_E_INVAL;
+		return;
+	}
+	flush_leaves(b);
+	b->any = true;
+	/* the subtree's own highest key is unknown here: the caller keeps keys ordered */
+	b->last_key = first_key;
+	push_child(b, first_key, root);
+	bw_inc(b->w, root);
+}
+
+void bbuild_take_leaves(struct bbuild *b, uint64_t **keys, uint64_t **blocks, uint64_t *n)
+{
+	struct bw *w = b->w;
+	flush_leaves(b);
+	*keys = b->keys;
+	*blocks = b->blocks;
+	*n = w->err ? 0 : b->n;
+	free(b->cur);
+	free(b->prev);
+	memset(b, 0, sizeof(*b));
+	b->w = w;
+}
+
+uint64_t bbuild_finish(struct bbuild *b)
+{
+	struct bw *w = b->w;
+	uint32_t imax = meta_btree_max_entries(8);
+	uint64_t root = 0;
+	uint8_t *node = b->prev; /* reuse a node buffer for internal levels */
+
+	if (!w->err) {
+		if (!b->n && !b->prev_n && !b->cur_n) /* empty tree: one empty leaf */
+			emit_leaf(b, b->cur, 0);
+		else
+			flush_leaves(b);
+	}
+	while (!w->err && b->n > 1) {
+		uint64_t n = b->n, groups = (n + imax - 1) / imax, out = 0;
+		uint64_t *nk = malloc(groups * sizeof(*nk)), *nb = malloc(groups * sizeof(*nb));
+		uint64_t i = 0;
+		if (!nk || !nb) {
+			free(nk);
+			free(nb);
+			w->err = META_E_NOMEM;
+			break;
+		}
+		while (i < n) {
+			uint64_t left = n - i, take = left > imax ? imax : left;
+			/* balance the last two nodes of the level */
+			if (left > imax && left - imax < imax / 3)
+				take = left - left / 2;
+			memset(node, 0, META_BLOCK_SIZE);
+			for (uint64_t j = 0; j < take; j++) {
+				put_le64p(node_key(node, (uint32_t)j), b->keys[i + j]);
+				put_le64p(node_val(node, imax, 8, (uint32_t)j), b->blocks[i + j]);
+			}
+			nk[out] = b->keys[i];
+			nb[out] = write_node(w, node, META_NODE_INTERNAL, (uint32_t)take, imax, 8);
+			out++;
+			i += take;
+		}
+		free(b->keys);
+		free(b->blocks);
+		b->keys = nk;
+		b->blocks = nb;
+		b->n = out;
+		b->cap = groups;
+	}
+	if (!w->err && b->n == 1)
+		root = b->blocks[0];
+	free(b->cur);
+	free(b->prev);
+	free(b->keys);
+	free(b->blocks);
+	memset(b, 0, sizeof(*b));
+	b->w = w;
+	return w->err ? 0 : root;
+}
+
+/* ---- space maps ---------------------------------------------------------------- */
+
+struct rc_list {
+	uint64_t *b;
+	uint32_t *c;
+	uint64_t n, cap;
+};
+
+static int rc_push(struct rc_list *l, uint64_t b, uint32_t c)
+{
+	if (l->n == l->cap) {
+		uint64_t cap = l->cap ? l->cap * 2 : 256;
+		uint64_t *nb = realloc(l->b, cap * sizeof(*nb));
+		uint32_t *nc = nb ? realloc(l->c, cap * sizeof(*nc)) : NULL;
+		if (nb)
+			l->b = nb;
+		if (!nb || !nc)
+			return META_E_NOMEM;
+		l->c = nc;
+		l->cap = cap;
+	}
+	l->b[l->n] = b;
+	l->c[l->n] = c;
+	l->n++;
+	return META_OK;
+}
+
+/* Fill one bitmap block for blocks [first, first+n); returns the index entry. */
+static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uint32_t n,
+			struct disk_index_entry *ie)
+{
+	uint8_t *words = bm + sizeof(struct disk_bitmap_header);
+	uint32_t nr_free = 0, nfb = n;
+	memset(bm, 0, META_BLOCK_SIZE);
+	for (uint32_t j = 0; j < n; j += 32) {
+		uint64_t word = 0;
+		uint32_t lim = n - j < 32 ? n - j : 32;
+		for (uint32_t k = 0; k < lim; k++) {
+			uint32_t c = counts[first + j + k], v = c > 3 ? 3 : c;
+			if (!c) {
+				nr_free++;
+				if (nfb == n)
+					nfb = j + k;
+			}
+			word |= (uint64_t)((v >> 1) & 1) << (2 * k) | (uint64_t)(v & 1) << (2 * k + 1);
+		}
+		put_le64p(words + 8 * (j / 32), word);
+	}
+	ie->nr_free = le32_of(nr_free);
+	ie->none_free_before = le32_of(nfb);
+}
+
+static uint64_t build_rc_tree(struct bw *w, const struct rc_list *l)
+{
+	struct bbuild b;
+	bbuild_init(&b, w, 4);
+	for (uint64_t i = 0; i < l->n; i++) {
+		uint8_t v[4];
+		put_le32p(v, l->c[i]);
+		bbuild_add(&b, l->b[i], v);
+	}
+	return bbuild_finish(&b);
+}
+
+int sm_write_disk(struct bw *w, const uint32_t *counts, uint64_t nr, struct meta_sm_root *root)
+{
+	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
+	uint8_t *bm = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	struct disk_index_entry *ies = calloc(nbm ? nbm : 1, sizeof(*ies));
+	struct rc_list rc = {0, 0, 0, 0};
+	struct bbuild ib;
+	uint64_t allocated = 0;
+	int r = META_OK;
+
+	if (!bm || !ies) {
+		free(bm);
+		free(ies);
+		return w->err = META_E_NOMEM;
+	}
+	for (uint64_t i = 0; i < nr; i++) {
+		if (counts[i])
+			allocated++;
+		if (counts[i] >= 3 && (r = rc_push(&rc, i, counts[i])))
+			break;
+	}
+	for (uint64_t i = 0; !r && !w->err && i < nbm; i++) {
+		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
+		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first
+									 : META_SM_ENTRIES_PER_BITMAP);
+		uint64_t blk = bw_alloc(w);
+		fill_bitmap(bm, counts, first, n, &ies[i]);
+		ies[i].blocknr = le64_of(blk);
+		bw_put(w, blk, &meta_bitmap_validator, bm);
+	}
+	if (r)
+		w->err = r;
+	bbuild_init(&ib, w, sizeof(struct disk_index_entry));
+	for (uint64_t i = 0; i < nbm; i++)
+		bbuild_add(&ib, i, &ies[i]);
+	root->bitmap_root = bbuild_finish(&ib);
+	root->ref_count_root = build_rc_tree(w, &rc);
+	root->nr_blocks = nr;
+	root->nr_allocated = allocated;
+	free(bm);
+	free(ies);
+	free(rc.b);
+	free(rc.c);
+	return w->err;
+}
+
+int sm_write_metadata(struct bw *w, struct meta_sm_root *root)
+{
+	uint64_t nr = w->nr_blocks;
+	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
+	struct rc_list rc = {0, 0, 0, 0};
+	struct disk_metadata_index *idx;
+	uint64_t bitmaps[META_SM_MAX_METADATA_BITMAPS], index_blk, allocated = 0;
+	uint8_t *bm;
+	int r = META_OK;
+
+	if (nbm > META_SM_MAX_METADATA_BITMAPS)
+		return w->err = META_E_INVAL;
+	/* 1. the ref-count tree: its entries (counts >= 3) do not depend on what follows */
+	for (uint64_t i = 0; i < nr && !r; i++)
+		if (w->mcount[i] >= 3)
+			r = rc_push(&rc, i, w->mcount[i]);
+	if (r)
+		return w->err = r;
+	root->ref_count_root = build_rc_tree(w, &rc);
+	free(rc.b);
+	free(rc.c);
+	/* 2. the map's own blocks, counted before any bitmap is filled */
+	for (uint64_t i = 0; i < nbm; i++)
+		bitmaps[i] = bw_alloc(w);
+	index_blk = bw_alloc(w);
+	if (w->err)
+		return w->err;
+	bm = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	idx = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!bm || !idx) {
+		free(bm);
+		free(idx);
+		return w->err = META_E_NOMEM;
+	}
+	memset(idx, 0, META_BLOCK_SIZE);
+	for (uint64_t i = 0; i < nr; i++)
+		if (w->mcount[i])
+			allocated++;
+	/* 3. bitmaps and index, in allocation order */
+	for (uint64_t i = 0; i < nbm; i++) {
+		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
+		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first
+									 : META_SM_ENTRIES_PER_BITMAP);
+		fill_bitmap(bm, w->mcount, first, n, &idx->index[i]);
+		idx->index[i].blocknr = le64_of(bitmaps[i]);
+		bw_put(w, bitmaps[i], &meta_bitmap_validator, bm);
+	}
+	bw_put(w, index_blk, &meta_index_validator, idx);
+	root->nr_blocks = nr;
+	root->nr_allocated = allocated;
+	root->bitmap_root = index_blk;
+	free(bm);
+	free(idx);
+	return w->err;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Thin-pool restorer (see include/libmeta/thin_restore.h). */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_restore.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ondisk.h"
+#include "pdata_write.h"
+
+struct dev_rec {
+	struct meta_thin_details d;
+	uint64_t root;
+};
+
+struct def_rec {
+	char *name;
+	uint64_t *keys, *leaves, n; /* first key and block of each leaf */
+	uint64_t last_key;           /* highest key mapped */
+	uint64_t nr_mappings;
+};
+
+struct meta_thin_restorer {
+	struct meta_io *io;
+	struct bw w;
+	struct meta_thin_restore_opts o;
+	struct meta_thin_xml_sb sb;
+	bool have_sb, ended, committed;
+	uint32_t *dcount;
+	uint64_t nr_data;
+	struct dev_rec *devs;
+	uint64_t ndevs, capdevs;
+	struct def_rec *defs;
+	uint64_t ndefs, capdefs;
+	/* the device or def being built */
+	enum { NONE, DEVICE, DEF } in;
+	struct bbuild b;
+	uint64_t mapped, last_vb;
+	bool any_vb;
+	char msg[256];
+};
+
+static int fail(struct meta_thin_restorer *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct meta_thin_restorer *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *meta_thin_restorer_message(void *restorer)
+{
+	struct meta_thin_restorer *r = restorer;
+	return r->msg[0] ? r->msg : NULL;
+}
+
+int meta_thin_restorer_create(const char *path, const struct meta_thin_restore_opts *o,
+			      struct meta_thin_restorer **out)
+{
+	static const struct meta_thin_restore_opts none;
+	struct meta_thin_restorer *r;
+	uint8_t *blk;
+	uint64_t nr;
+	int e;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!r || !blk) {
+		free(r);
+		free(blk);
+		return META_E_NOMEM;
+	}
+	r->o = o ? *o : none;
+	e = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, &r->io);
+	if (e)
+		goto fail;
+	e = META_E_TOOSMALL;
+	if (meta_io_size(r->io) < META_THIN_RESTORE_MIN_BYTES)
+		goto fail;
+	/* refuse to overwrite valid metadata */
+	e = meta_io_pread(r->io, blk, META_BLOCK_SIZE, 0);
+	if (e)
+		goto fail;
+	if (!r->o.force && meta_thin_sb_validator.check(&meta_thin_sb_validator, blk, 0) == META_OK) {
+		e = META_E_EXISTS;
+		goto fail;
+	}
+	if (r->o.fail_writes_after)
+		meta_io_fail_writes_after(r->io, r->o.fail_writes_after);
+	memset(blk, 0, META_BLOCK_SIZE);
+	e = meta_io_pwrite(r->io, blk, META_BLOCK_SIZE, 0);
+	if (!e)
+		e = meta_io_flush(r->io);
+	if (e)
+		goto fail;
+	nr = meta_io_size(r->io) / META_BLOCK_SIZE;
+	if (nr > META_SM_METADATA_MAX_BLOCKS)
+		nr = META_SM_METADATA_MAX_BLOCKS;
+	e = bw_init(&r->w, r->io, nr, 1);
+	if (e)
+		goto fail;
+	free(blk);
+	*out = r;
+	return META_OK;
+fail:
+	free(blk);
+	meta_io_close(r->io);
+	free(r);
+	return e;
+}
+
+/* ---- emitter callbacks ------------------------------------------------------- */
+
+static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
+{
+	struct meta_thin_restorer *r = ctx;
+	r->sb = *sb;
+	r->sb.uuid = "";
+	if (r->o.set_transaction_id)
+		r->sb.transaction = r->o.transaction_id;
+	if (r->o.set_data_block_size)
+		r->sb.data_block_size = r->o.data_block_size;
+	if (r->o.set_nr_data_blocks)
+		r->sb.nr_data_blocks = r->o.nr_data_blocks;
+	if (r->sb.data_block_size < META_THIN_MIN_DATA_BLOCK_SIZE ||
+	    r->sb.data_block_size > META_THIN_MAX_DATA_BLOCK_SIZE ||
+	    r->sb.data_block_size % META_THIN_MIN_DATA_BLOCK_SIZE)
+		return fail(r, META_E_INVAL,
+			    "data_block_size %" PRIu32 " is not a multiple of 128 sectors between 128 "
+			    "and 2097152",
+			    r->sb.data_block_size);
+	if (r->sb.nr_data_blocks > META_THIN_MAX_DATA_BLOCK + 1)
+		return fail(r, META_E_INVAL, "nr_data_blocks is larger than 2^40");
+	r->nr_data = r->sb.nr_data_blocks;
+	r->dcount = calloc(r->nr_data ? r->nr_data : 1, sizeof(uint32_t));
+	if (!r->dcount)
+		return fail(r, META_E_NOMEM, "out of memory for %" PRIu64 " data block counts",
+			    r->nr_data);
+	r->have_sb = true;
+	return META_OK;
+}
+
+static int r_end_sb(void *ctx)
+{
+	struct meta_thin_restorer *r = ctx;
+	r->ended = true;
+	return META_OK;
+}
+
+static void start_tree(struct meta_thin_restorer *r)
+{
+	bbuild_init(&r->b, &r->w, 8);
+	r->mapped = 0;
+	r->any_vb = false;
+}
+
+static int r_begin_device(void *ctx, const struct meta_thin_details *d)
+{
+	struct meta_thin_restorer *r = ctx;
+	if (r->ndevs == r->capdevs) {
+		uint64_t cap = r->capdevs ? r->capdevs * 2 : 64;
+		struct dev_rec *p = realloc(r->devs, cap * sizeof(*p));
+		if (!p)
+			return fail(r, META_E_NOMEM, "out of memory");
+		r->devs = p;
+		r->capdevs = cap;
+	}
+	r->devs[r->ndevs].d = *d;
+	r->devs[r->ndevs].root = 0;
+	r->in = DEVICE;
+	start_tree(r);
+	return r->w.err ? fail(r, r->w.err, "%s", meta_strerror(r->w.err)) : META_OK;
+}
+
+static int tree_error(struct meta_thin_restorer *r)
+{
+	if (r->w.err == META_E_NOSPC)
+		return fail(r, META_E_NOSPC, "the output is too small for this metadata");
+	return fail(r, r->w.err, "writing the output failed: %s", meta_strerror(r->w.err));
+}
+
+static int r_end_device(void *ctx)
+{
+	struct meta_thin_restorer *r = ctx;
+	struct dev_rec *dv = &r->devs[r->ndevs];
+	dv->root = bbuild_finish(&r->b);
+	r->in = NONE;
+	if (r->w.err)
+		return tree_error(r);
+	if (dv->d.mapped_blocks != r->mapped) {
+		struct meta_damage dm;
+		char detail[96];
+		snprintf(detail, sizeof(detail), "device %" PRIu64 ": mapped_blocks %" PRIu64
+			 " corrected to %" PRIu64, dv->d.dev_id, dv->d.mapped_blocks, r->mapped);
+		meta_damage_init(&dm, META_DMG_DEV_MAPPED_COUNT);
+		dm.severity = META_SEV_INFO;
+		dm.dev_id = dv->d.dev_id;
+		dm.detail = detail;
+		if (r->o.note)
+			r->o.note(r->o.note_ctx, &dm);
+		dv->d.mapped_blocks = r->mapped;
+	}
+	r->ndevs++;
+	return META_OK;
+}
+
+static int r_begin_def(void *ctx, const char *name)
+{
+	struct meta_thin_restorer *r = ctx;
+	struct def_rec *df;
+	for (uint64_t i = 0; i < r->ndefs; i++)
+		if (!strcmp(r->defs[i].name, name))
+			return fail(r, META_E_INVAL, "def '%s' is defined twice", name);
+	if (r->ndefs == r->capdefs) {
+		uint64_t cap = r->capdefs ? r->capdefs * 2 : 64;
+		struct def_rec *p = realloc(r->defs, cap * sizeof(*p));
+		if (!p)
+			return fail(r, META_E_NOMEM, "out of memory");
+		r->defs = p;
+		r->capdefs = cap;
+	}
+	df = &r->defs[r->ndefs];
+	memset(df, 0, sizeof(*df));
+	df->name = strdup(name);
+	if (!df->name)
+		return fail(r, META_E_NOMEM, "out of memory");
+	r->in = DEF;
+	start_tree(r);
+	return META_OK;
+}
+
+static int r_end_def(void *ctx)
+{
+	struct meta_thin_restorer *r = ctx;
+	struct def_rec *df = &r->defs[r->ndefs];
+	/* keep the leaves, not a tree: refs splice them into devices' trees */
+	bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
+	if (r->w.err)
+		return tree_error(r);
+	/* leaves are counted once per parent that refs them */
+	for (uint64_t i = 0; i < df->n; i++)
+		r->w.mcount[df->leaves[i]]--;
+	df->last_key = r->last_vb;
+	df->nr_mappings = r->mapped;
+	r->ndefs++;
+	r->in = NONE;
+	return META_OK;
+}
+
+static int r_ref(void *ctx, const char *name)
+{
+	struct meta_thin_restorer *r = ctx;
+	struct def_rec *df = NULL;
+	for (uint64_t i = 0; i < r->ndefs; i++)
+		if (!strcmp(r->defs[i].name, name)) {
+			df = &r->defs[i];
+			break;
+		}
+	if (!df)
+		return fail(r, META_E_INVAL, "Couldn't find sub tree '%s'.", name);
+	if (!df->n)
+		return META_OK;
+	if (r->any_vb && df->keys[0] <= r->last_vb)
+		return fail(r, META_E_INVAL, "ref '%s' overlaps the mappings before it", name);
+	for (uint64_t i = 0; i < df->n; i++)
+		bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
+	if (r->w.err)
+		return tree_error(r);
+	r->b.last_key = df->last_key;
+	r->last_vb = df->last_key;
+	r->any_vb = true;
+	r->mapped += df->nr_mappings;
+	return META_OK;
+}
+
+static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint32_t time,
+		   uint64_t len)
+{
+	if (r->in == NONE)
+		return fail(r, META_E_INVAL, "Mapping tags must appear within a <def> or <device> tag.");
+	if (time > 0xffffff)
+		return fail(r, META_E_INVAL, "time %" PRIu32 " does not fit in 24 bits", time);
+	if (db + len > r->nr_data || db + len < db)
+		return fail(r, META_E_INVAL,
+			    "mapping to data block %" PRIu64 " is past the end of the data device "
+			    "(nr_data_blocks %" PRIu64 ")",
+			    db + len - 1 < db ? db : db + len - 1, r->nr_data);
+	if (r->any_vb && vb <= r->last_vb)
+		return fail(r, META_E_INVAL,
+			    "mapping of virtual block %" PRIu64 " overlaps or comes before the previous "
+			    "mapping (%" PRIu64 "); mappings must be in increasing order",
+			    vb, r->last_vb);
+	for (uint64_t i = 0; i < len; i++) {
+		uint8_t v[8];
+		put_le64p(v, (db + i) << 24 | time);
+		bbuild_add(&r->b, vb + i, v);
+		r->dcount[db + i]++;
+	}
+	if (r->w.err)
+		return tree_error(r);
+	r->mapped += len;
+	r->last_vb = vb + len - 1;
+	r->any_vb = true;
+	return META_OK;
+}
+
+static int r_range(void *ctx, uint64_t ob, uint64_t db, uint32_t time, uint64_t len)
+{
+	return add_run(ctx, ob, db, time, len);
+}
+
+static int r_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+{
+	return add_run(ctx, ob, db, time, 1);
+}
+
+static const struct meta_thin_emitter_ops restorer_ops = {
+	r_begin_sb, r_end_sb, r_begin_device, r_end_device, r_begin_def, r_end_def, r_ref, r_range,
+	r_single,
+};
+
+struct meta_thin_emitter meta_thin_restorer_emitter(struct meta_thin_restorer *r)
+{
+	struct meta_thin_emitter e = {&restorer_ops, r};
+	return e;
+}
+
+/* ---- commit ------------------------------------------------------------------ */
+
+static int cmp_dev(const void *a, const void *b)
+{
+	const struct dev_rec *x = a, *y = b;
+	return x->d.dev_id < y->d.dev_id ? -1 : x->d.dev_id > y->d.dev_id;
+}
+
+int meta_thin_restorer_commit(struct meta_thin_restorer *r)
+{
+	struct bbuild b;
+	struct meta_thin_sb sb;
+	struct meta_sm_root dsm, msm;
+	uint64_t top, details;
+	uint8_t *blk;
+	int e;
+
+	if (!r->have_sb || !r->ended)
+		return fail(r, META_E_XML, "incomplete source metadata");
+	if (r->ndevs)
+		qsort(r->devs, r->ndevs, sizeof(*r->devs), cmp_dev);
+	for (uint64_t i = 1; i < r->ndevs; i++)
+		if (r->devs[i].d.dev_id == r->devs[i - 1].d.dev_id)
+			return fail(r, META_E_INVAL, "device %" PRIu64 " appears twice",
+				    r->devs[i].d.dev_id);
+	bbuild_init(&b, &r->w, 8);
+	for (uint64_t i = 0; i < r->ndevs; i++) {
+		uint8_t v[8];
+		put_le64p(v, r->devs[i].root);
+		bbuild_add(&b, r->devs[i].d.dev_id, v);
+	}
+	top = bbuild_finish(&b);
+	bbuild_init(&b, &r->w, META_THIN_DETAILS_VALUE_SIZE);
+	for (uint64_t i = 0; i < r->ndevs; i++) {
+		struct disk_device_details dd;
+		dd.mapped_blocks = le64_of(r->devs[i].d.mapped_blocks);
+		dd.transaction_id = le64_of(r->devs[i].d.transaction_id);
+		dd.creation_time = le32_of(r->devs[i].d.creation_time);
+		dd.snapshotted_time = le32_of(r->devs[i].d.snapshotted_time);
+		bbuild_add(&b, r->devs[i].d.dev_id, &dd);
+	}
+	details = bbuild_finish(&b);
+	if (r->w.err)
+		return tree_error(r);
+	sm_write_disk(&r->w, r->dcount, r->nr_data, &dsm);
+	sm_write_metadata(&r->w, &msm);
+	if (r->w.err)
+		return tree_error(r);
+	e = bw_flush(&r->w);
+	if (!e)
+		e = meta_io_flush(r->io);
+	if (e)
+		return fail(r, e, "writing the output failed: %s", meta_strerror(e));
+	memset(&sb, 0, sizeof(sb));
+	sb.flags = r->sb.flags & META_THIN_FLAG_NEEDS_CHECK;
+	sb.magic = META_THIN_MAGIC;
+	sb.version = META_THIN_VERSION;
+	sb.time = r->sb.time;
+	sb.trans_id = r->sb.transaction;
+	sb.data_sm = dsm;
+	sb.metadata_sm = msm;
+	sb.data_mapping_root = top;
+	sb.device_details_root = details;
+	sb.data_block_size = r->sb.data_block_size;
+	sb.metadata_block_size = META_BLOCK_SIZE / META_SECTOR_SIZE;
+	sb.metadata_nr_blocks = r->w.nr_blocks;
+	blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!blk)
+		return fail(r, META_E_NOMEM, "out of memory");
+	meta_thin_sb_pack(&sb, blk);
+	meta_thin_sb_validator.prepare(&meta_thin_sb_validator, blk, 0);
+	e = meta_io_pwrite(r->io, blk, META_BLOCK_SIZE, 0);
+	free(blk);
+	if (!e)
+		e = meta_io_flush(r->io);
+	if (e)
+		return fail(r, e, "writing the superblock failed: %s", meta_strerror(e));
+	r->committed = true;
+	return META_OK;
+}
+
+void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
+{
+	if (!r)
+		return;
+	if (r->in != NONE) {
+		/* abandoned mid-tree: free the builder without writing its pending leaves */
+		if (!r->w.err)
+			r->w.err = META_E_INTERRUPTED;
+		bbuild_finish(&r->b);
+	}
+	for (uint64_t i = 0; i < r->ndefs; i++) {
+		free(r->defs[i].name);
+		free(r->defs[i].keys);
+		free(r->defs[i].leaves);
+	}
+	free(r->defs);
+	free(r->devs);
+	free(r->dcount);
+	bw_free(&r->w);
+	meta_io_close(r->io);
+	free(r);
+}

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Unit tests of the write side: bulk btree builder, space-map writers, thin restorer. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_restore.h>
+#include <libmeta/thin_xml_read.h>
+
+#include "endian.h"
+#include "pdata_write.h"
+
+static char path[64];
+
+static const char *mkfile(uint64_t bytes)
+{
+	int fd;
+	strcpy(path, "/tmp/dmmeta-restore-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	close(fd);
+	return path;
+}
+
+static const char *fixture(const char *name)
+{
+	static char p[512];
+	const char *src = getenv("SRCDIR");
+	snprintf(p, sizeof(p), "%s/fixtures/thin/%s.xml", src ? src : ".", name);
+	return p;
+}
+
+/* ---- builder ------------------------------------------------------------------- */
+
+struct leafstat {
+	uint64_t n, keys, minfill, last;
+	int ordered, dmg;
+};
+
+static int stat_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct leafstat *s = ctx;
+	if (ni->nr_entries < s->minfill)
+		s->minfill = ni->nr_entries;
+	for (uint32_t i = 0; i < ni->nr_entries; i++) {
+		uint64_t k = meta_node_key(node, i);
+		if (s->keys && k <= s->last)
+			s->ordered = 0;
+		s->last = k;
+		s->keys++;
+		if (get_le64p(meta_node_value(node, i)) != k * 3)
+			s->ordered = 0;
+	}
+	s->n++;
+	return 0;
+}
+
+static void any_damage(void *ctx, const struct meta_damage *d)
+{
+	((struct leafstat *)ctx)->dmg++;
+}
+
+START_TEST(test_builder_sizes)
+{
+	static const uint64_t sizes[] = {0, 1, 83, 84, 251, 252, 253, 300, 504, 505, 63505, 63750};
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		struct meta_io *io;
+		struct meta_bm *bm;
+		struct bw w;
+		struct bbuild b;
+		uint64_t root;
+		struct leafstat s = {0, 0, UINT64_MAX, 0, 1, 0};
+		struct meta_btree_walk_ops ops = {stat_leaf, any_damage};
+		mkfile(4096 * 400);
+		ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), META_OK);
+		ck_assert_int_eq(bw_init(&w, io, 400, 1), META_OK);
+		bbuild_init(&b, &w, 8);
+		for (uint64_t k = 0; k < sizes[t]; k++) {
+			uint8_t v[8];
+			put_le64p(v, k * 10 * 3);
+			bbuild_add(&b, k * 10, v);
+		}
+		root = bbuild_finish(&b);
+		ck_assert_int_eq(bw_flush(&w), META_OK);
+		ck_assert_uint_ne(root, 0);
+		bw_free(&w);
+		ck_assert_int_eq(meta_bm_create(io, 0, &bm), META_OK);
+		meta_btree_walk(bm, root, 8, &ops, &s);
+		ck_assert_uint_eq(s.keys, sizes[t]);
+		ck_assert(s.ordered);
+		ck_assert_int_eq(s.dmg, 0); /* no damage at all: not even under-full nodes */
+		meta_bm_destroy(bm);
+		unlink(path);
+	}
+}
+END_TEST
+
+START_TEST(test_builder_rejects_disorder)
+{
+	struct meta_io *io;
+	struct bw w;
+	struct bbuild b;
+	uint8_t v[8] = {0};
+	mkfile(4096 * 10);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), META_OK);
+	ck_assert_int_eq(bw_init(&w, io, 10, 1), META_OK);
+	bbuild_init(&b, &w, 8);
+	bbuild_add(&b, 5, v);
+	bbuild_add(&b, 5, v);
+	ck_assert_uint_eq(bbuild_finish(&b), 0);
+	ck_assert_int_eq(w.err, META_E_INVAL);
+	bw_free(&w);
+	meta_io_close(io);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_builder_nospc)
+{
+	struct meta_io *io;
+	struct bw w;
+	struct bbuild b;
+	uint8_t v[8] = {0};
+	mkfile(4096 * 4);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), META_OK);
+	ck_assert_int_eq(bw_init(&w, io, 4, 1), META_OK);
+	bbuild_init(&b, &w, 8);
+	for (uint64_t k = 0; k < 2000; k++)
+		bbuild_add(&b, k, v);
+	ck_assert_uint_eq(bbuild_finish(&b), 0);
+	ck_assert_int_eq(w.err, META_E_NOSPC);
+	bw_free(&w);
+	meta_io_close(io);
+	unlink(path);
+}
+END_TEST
+
+/* ---- restorer -------------------------------------------------------------------- */
+
+static int restore_file(const char *xml, const char *out, const struct meta_thin_restore_opts *o,
+			char *err, size_t errlen)
+{
+	struct meta_thin_restorer *r;
+	struct meta_thin_emitter e;
+	FILE *in = fopen(xml, "r");
+	int rc;
+	ck_assert_ptr_nonnull(in);
+	rc = meta_thin_restorer_create(out, o, &r);
+	if (rc) {
+		fclose(in);
+		return rc;
+	}
+	e = meta_thin_restorer_emitter(r);
+	rc = meta_thin_xml_parse(in, &e, meta_thin_restorer_message, err, errlen);
+	fclose(in);
+	if (!rc)
+		rc = meta_thin_restorer_commit(r);
+	meta_thin_restorer_destroy(r);
+	return rc;
+}
+
+static int restore_string(const char *xmltext, const char *out, char *err, size_t errlen)
+{
+	char xp[64];
+	FILE *f;
+	int fd, rc;
+	strcpy(xp, "/tmp/dmmeta-xml-XXXXXX");
+	fd = mkstemp(xp);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(xmltext, f);
+	fclose(f);
+	rc = restore_file(xp, out, NULL, err, errlen);
+	unlink(xp);
+	return rc;
+}
+
+struct sumc {
+	uint64_t nonzero;
+};
+
+static int sum_nonzero(void *ctx, uint64_t first, const uint32_t *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (c[i])
+			((struct sumc *)ctx)->nonzero++;
+	return 0;
+}
+
+static int count_maps(void *ctx, const struct meta_thin_mapping *m, uint32_t n)
+{
+	*(uint64_t *)ctx += n;
+	return 0;
+}
+
+START_TEST(test_restore_fixture_reads_back)
+{
+	static const char *names[] = {"empty", "one-thin", "snaps", "many"};
+	for (size_t t = 0; t < 4; t++) {
+		struct meta_thin *th;
+		struct meta_thin_details *d;
+		struct meta_thin_dev_root *roots;
+		uint64_t nd, nr;
+		struct sumc mc = {0}, dc = {0};
+		char err[256];
+		const struct meta_thin_sb *sb;
+		mkfile(4096 * 1024);
+		ck_assert_int_eq(restore_file(fixture(names[t]), path, NULL, err, sizeof(err)), META_OK);
+		ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_OK);
+		sb = meta_thin_sb(th);
+		ck_assert_uint_eq(sb->metadata_nr_blocks, 1024);
+		ck_assert_int_eq(meta_thin_read_details(th, &d, &nd, NULL, NULL), META_OK);
+		ck_assert_int_eq(meta_thin_read_dev_roots(th, &roots, &nr, NULL, NULL), META_OK);
+		ck_assert_uint_eq(nd, nr);
+		for (uint64_t i = 0; i < nd; i++) {
+			uint64_t n = 0;
+			ck_assert_uint_eq(d[i].dev_id, roots[i].dev_id);
+			meta_thin_walk_mappings(th, roots[i].root, count_maps, NULL, &n);
+			ck_assert_uint_eq(n, d[i].mapped_blocks);
+		}
+		/* nr_allocated agrees with the bitmaps in both space maps */
+		ck_assert_int_eq(meta_sm_read_counts(meta_thin_bm(th), META_SM_METADATA, &sb->metadata_sm,
+						     sum_nonzero, NULL, &mc), META_OK);
+		ck_assert_uint_eq(mc.nonzero, sb->metadata_sm.nr_allocated);
+		ck_assert_int_eq(meta_sm_read_counts(meta_thin_bm(th), META_SM_DISK, &sb->data_sm,
+						     sum_nonzero, NULL, &dc), META_OK);
+		ck_assert_uint_eq(dc.nonzero, sb->data_sm.nr_allocated);
+		free(d);
+		free(roots);
+		meta_thin_close(th);
+		unlink(path);
+	}
+}
+END_TEST
+
+START_TEST(test_restore_refusals)
+{
+	char err[256];
+	mkfile(4096 * 64);
+	ck_assert_int_eq(restore_file(fixture("one-thin"), path, NULL, err, sizeof(err)), META_OK);
+	/* valid metadata present: refused without force */
+	ck_assert_int_eq(restore_file(fixture("one-thin"), path, NULL, err, sizeof(err)), META_E_EXISTS);
+	{
+		struct meta_thin_restore_opts o;
+		memset(&o, 0, sizeof(o));
+		o.force = true;
+		ck_assert_int_eq(restore_file(fixture("one-thin"), path, &o, err, sizeof(err)), META_OK);
+	}
+	unlink(path);
+	mkfile(4096 * 9);
+	ck_assert_int_eq(restore_file(fixture("one-thin"), path, NULL, err, sizeof(err)),
+			 META_E_TOOSMALL);
+	unlink(path);
+	/* too small for the content: NOSPC, and no valid superblock left behind */
+	mkfile(4096 * 12);
+	ck_assert_int_eq(restore_file(fixture("many"), path, NULL, err, sizeof(err)), META_E_NOSPC);
+	{
+		struct meta_thin *th;
+		ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_E_CHECKSUM);
+	}
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_restore_bad_xml)
+{
+	static const struct {
+		const char *xml, *want;
+	} cases[] = {
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"1\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+		 "    <single_mapping origin_block=\"0\" data_block=\"10\" time=\"0\"/>\n",
+		 "line 3: mapping to data block 10 is past the end"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"2\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+		 "    <range_mapping origin_begin=\"0\" data_begin=\"1\" length=\"3\" time=\"0\"/>\n"
+		 "    <single_mapping origin_block=\"2\" data_block=\"5\" time=\"0\"/>\n",
+		 "line 4: mapping of virtual block 2 overlaps"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\" colour=\"red\">\n",
+		 "line 2: unknown attribute 'colour'"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"100\" nr_data_blocks=\"10\">\n",
+		 "line 1: data_block_size 100"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+		 "  </device>\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+		 "  </device>\n</superblock>\n",
+		 "device 1 appears twice"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n"
+		 "    <ref name=\"7\"/>\n",
+		 "line 3: Couldn't find sub tree '7'."},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" nr_data_blocks=\"10\">\n"
+		 "  <wibble/>\n",
+		 "line 2: unknown element <wibble>"},
+		{"<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\">\n",
+		 "line 1: <superblock> needs the attribute nr_data_blocks"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+		struct meta_thin *th;
+		int rc;
+		mkfile(4096 * 64);
+		rc = restore_string(cases[i].xml, path, err, sizeof(err));
+		ck_assert_int_ne(rc, META_OK);
+		if (!err[0]) {
+			/* errors found at commit come through the restorer, not the parser */
+			ck_assert_str_eq(cases[i].want, "device 1 appears twice");
+		} else {
+			ck_assert_msg(strstr(err, cases[i].want), "case %zu: got '%s'", i, err);
+		}
+		ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_E_CHECKSUM);
+		unlink(path);
+	}
+}
+END_TEST
+
+/* Total mappings of every device, -1 if a tree cannot be read completely. */
+static int64_t total_mappings(struct meta_thin *th)
+{
+	struct meta_thin_dev_root *roots;
+	uint64_t nr, total = 0;
+	if (meta_thin_read_dev_roots(th, &roots, &nr, NULL, NULL))
+		return -1;
+	for (uint64_t i = 0; i < nr; i++)
+		meta_thin_walk_mappings(th, roots[i].root, count_maps, NULL, &total);
+	free(roots);
+	return (int64_t)total;
+}
+
+/* A write that fails at any point leaves either the new pool or no valid superblock. */
+START_TEST(test_restore_crash_every_write)
+{
+	uint64_t n;
+	int completed = 0, late = 0;
+	int64_t want;
+	{
+		char err[256];
+		struct meta_thin *th;
+		mkfile(4096 * 256);
+		ck_assert_int_eq(restore_file(fixture("snaps"), path, NULL, err, sizeof(err)), META_OK);
+		ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_OK);
+		want = total_mappings(th);
+		meta_thin_close(th);
+		unlink(path);
+		ck_assert_int_gt(want, 0);
+	}
+	for (n = 1; n < 100000 && !completed; n++) {
+		struct meta_thin_restore_opts o;
+		char err[256];
+		struct meta_thin *th;
+		int rc;
+		memset(&o, 0, sizeof(o));
+		o.fail_writes_after = n;
+		mkfile(4096 * 256);
+		rc = restore_file(fixture("snaps"), path, &o, err, sizeof(err));
+		if (rc == META_OK) {
+			completed = 1;
+			ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_OK);
+			meta_thin_close(th);
+		} else {
+			ck_assert_int_eq(rc, META_E_IO);
+			rc = meta_thin_open(path, NULL, &th);
+			if (rc == META_OK) {
+				/* only once the superblock itself was written: then it is all there */
+				ck_assert_int_eq(total_mappings(th), want);
+				meta_thin_close(th);
+				late++;
+			} else {
+				ck_assert_int_eq(rc, META_E_CHECKSUM);
+			}
+		}
+		unlink(path);
+	}
+	ck_assert(completed);
+	ck_assert_int_le(late, 1);
+	ck_assert_uint_gt(n, 3); /* the zeroing write, data, the superblock at least */
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("thin_restore");
+	TCase *tc = tcase_create("thin_restore");
+	SRunner *sr;
+	int failed;
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_builder_sizes);
+	tcase_add_test(tc, test_builder_rejects_disorder);
+	tcase_add_test(tc, test_builder_nospc);
+	tcase_add_test(tc, test_restore_fixture_reads_back);
+	tcase_add_test(tc, test_restore_refusals);
+	tcase_add_test(tc, test_restore_bad_xml);
+	tcase_add_test(tc, test_restore_crash_every_write);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
