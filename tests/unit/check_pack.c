@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Unit tests of the pack format (libmeta/pack.c). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/crc32c.h>
+#include <libmeta/error.h>
+#include <libmeta/pack.h>
+
+#include "endian.h"
+
+static char dir[64];
+
+static void path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* Write a pack file holding one chunk with the given raw (uncompressed) chunk bytes. */
+static void write_pack(const char *p, uint64_t nr_blocks, const uint8_t *raw, size_t rawlen)
+{
+	uint8_t hdr[40];
+	uLongf clen = compressBound(rawlen);
+	uint8_t *z = malloc(clen);
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(compress(z, &clen, raw, rawlen), Z_OK);
+	put_le64p(hdr, META_PACK_MAGIC);
+	put_le64p(hdr + 8, 3);
+	put_le64p(hdr + 16, 4096);
+	put_le64p(hdr + 24, nr_blocks);
+	put_le64p(hdr + 32, clen);
+	fwrite(hdr, 1, 40, f);
+	fwrite(z, 1, clen, f);
+	fclose(f);
+	free(z);
+}
+
+/*
+ * A btree-node-like block built by a program that uses every instruction, then a
+ * literal tail; the expected block is built by hand.
+ */
+START_TEST(test_vm_every_instruction)
+{
+	static uint8_t want[4096], got[4096], prog[8192];
+	char pk[128], out[128];
+	size_t n = 0, w = 0;
+	uint32_t csum;
+	FILE *f;
+	struct meta_pack_stats st;
+#define E64(v) (put_le64p(want + w, (v)), w += 8)
+	prog[n++] = 0x98;                   /* Lit 8: checksum slot + 4 bytes, patched below */
+	memset(prog + n, 0, 8);
+	n += 8;
+	memset(want, 0, 8);
+	w += 8;
+	prog[n++] = 0x08;                   /* Set width 8 */
+	put_le64p(prog + n, 0x1122334455667788ull);
+	n += 8;
+	E64(0x1122334455667788ull);
+	prog[n++] = 0x13;                   /* Pos 3 */
+	E64(0x112233445566778bull);
+	prog[n++] = 0x73;                   /* Count 3 */
+	prog[n++] = 0x32;                   /* Neg 2 (x3) */
+	E64(0x1122334455667789ull);
+	E64(0x1122334455667787ull);
+	E64(0x1122334455667785ull);
+	prog[n++] = 0x22;                   /* PosW 2 */
+	prog[n++] = 0x00;
+	prog[n++] = 0x01;                   /* +256 */
+	E64(0x1122334455667885ull);
+	prog[n++] = 0x41;                   /* NegW 1 */
+	prog[n++] = 0x05;
+	E64(0x1122334455667880ull);
+	prog[n++] = 0x54;                   /* Const 4 */
+	for (int i = 0; i < 4; i++)
+		E64(0x1122334455667880ull);
+	prog[n++] = 0x01;                   /* Set width 1: 7 */
+	prog[n++] = 7;
+	E64(7);
+	prog[n++] = 0x60;                   /* Const8 0x10 = 16 */
+	prog[n++] = 0x10;
+	for (int i = 0; i < 16; i++)
+		E64(7);
+	prog[n++] = 0x80;                   /* Count8 20 */
+	prog[n++] = 20;
+	prog[n++] = 0x11;                   /* Pos 1 (x20) */
+	for (int i = 0; i < 20; i++)
+		E64(8 + i);
+	/* ShiftedRun of 3 values: high = 5,6,7 ; low = 1,1,1 */
+	prog[n++] = 0xB0;
+	prog[n++] = 3;
+	prog[n++] = 0x01;
+	prog[n++] = 5;                      /* high: Set 5 */
+	prog[n++] = 0x21;
+	prog[n++] = 1;                      /* PosW 1 */
+	prog[n++] = 0x11;                   /* Pos 1 */
+	prog[n++] = 0x01;
+	prog[n++] = 1;                      /* low: Set 1 */
+	prog[n++] = 0x52;                   /* Const 2 */
+	for (int i = 0; i < 3; i++)
+		E64((uint64_t)(5 + i) << 24 | 1);
+	prog[n++] = 0x93;                   /* Lit 3 */
+	memcpy(prog + n, "abc", 3);
+	n += 3;
+	memcpy(want + w, "abc", 3);
+	w += 3;
+	/* LitW 2 for the rest */
+	{
+		size_t rest = 4096 - w;
+		prog[n++] = 0xA2;
+		prog[n++] = rest & 0xff;
+		prog[n++] = (uint8_t)(rest >> 8);
+		for (size_t i = 0; i < rest; i++)
+			want[w + i] = prog[n + i] = (uint8_t)(i * 7);
+		n += rest;
+		w += rest;
+	}
+	/* make it a valid btree node checksum: the unpacker verifies it */
+	csum = meta_block_csum(want, 4096, 121107);
+	put_le32p(want, csum);
+	put_le32p(prog + 1, csum);         /* into the leading literal */
+	{
+		uint8_t raw[8 + sizeof(prog)];
+		put_le64p(raw, 1); /* block 1 */
+		memcpy(raw + 8, prog, n);
+		path_in(pk, sizeof(pk), "vm.pack");
+		write_pack(pk, 3, raw, 8 + n);
+	}
+	path_in(out, sizeof(out), "vm.out");
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_OK);
+	ck_assert_uint_eq(st.nr_packed, 1);
+	f = fopen(out, "rb");
+	fseek(f, 4096, SEEK_SET);
+	ck_assert_int_eq(fread(got, 1, 4096, f), 4096);
+	fclose(f);
+	ck_assert_mem_eq(got, want, 4096);
+	unlink(pk);
+	unlink(out);
+#undef E64
+}
+END_TEST
+
+START_TEST(test_unpack_rejects)
+{
+	char pk[128], out[128];
+	struct meta_pack_stats st;
+	uint8_t raw[8 + 3 + 4096];
+	FILE *f;
+	path_in(pk, sizeof(pk), "bad.pack");
+	path_in(out, sizeof(out), "bad.out");
+	/* not a pack */
+	f = fopen(pk, "wb");
+	fputs("hello, this is not a pack file at all....", f);
+	fclose(f);
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_E_BADMAGIC);
+	/* a block whose checksum is no metadata type */
+	put_le64p(raw, 0);
+	raw[8] = 0xA2;
+	raw[9] = 0;
+	raw[10] = 16;
+	memset(raw + 11, 0x42, 4096);
+	write_pack(pk, 2, raw, sizeof(raw));
+	unlink(out);
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_E_CHECKSUM);
+	/* a program that runs off its end */
+	raw[10] = 17; /* literal longer than the data */
+	write_pack(pk, 2, raw, sizeof(raw));
+	unlink(out);
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_E_CORRUPT);
+	/* a block number past nr_blocks */
+	raw[10] = 16;
+	put_le32p(raw + 11, meta_block_csum(raw + 11, 4096, 121107));
+	put_le64p(raw, 5);
+	write_pack(pk, 2, raw, sizeof(raw));
+	unlink(out);
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_E_CORRUPT);
+	unlink(pk);
+	unlink(out);
+}
+END_TEST
+
+/* thin-provisioning-tools' own pack of fixtures/thin/many.bin.gz unpacks to it exactly,
+ * and our pack of it unpacks to it exactly too */
+START_TEST(test_tpt_pack_fixture)
+{
+	const char *src = getenv("SRCDIR");
+	char pk[512], out[128], img[128], cmd[1024], ours[128];
+	struct meta_pack_stats st;
+	snprintf(pk, sizeof(pk), "%s/fixtures/thin/many.tpt.pack", src ? src : ".");
+	path_in(out, sizeof(out), "many.out");
+	path_in(img, sizeof(img), "many.bin");
+	path_in(ours, sizeof(ours), "many.pack");
+	snprintf(cmd, sizeof(cmd), "gzip -dc %s/fixtures/thin/many.bin.gz > %s", src ? src : ".", img);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_OK);
+	ck_assert_uint_eq(st.nr_blocks, 1024);
+	ck_assert_uint_gt(st.nr_packed, 100);
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", img, out);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(meta_pack(img, ours, &st), META_OK);
+	ck_assert_int_eq(meta_unpack(ours, out, true, &st), META_OK);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(meta_unpack(ours, out, false, &st), META_E_EXISTS);
+	unlink(out);
+	unlink(img);
+	unlink(ours);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pack");
+	TCase *tc = tcase_create("pack");
+	SRunner *sr;
+	int failed;
+	strcpy(dir, "/tmp/dmmeta-pack-XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	tcase_add_test(tc, test_vm_every_instruction);
+	tcase_add_test(tc, test_unpack_rejects);
+	tcase_add_test(tc, test_tpt_pack_fixture);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rmdir(dir);
+	return failed ? 1 : 0;
+}
