@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * thin_repair: read damaged thin-pool metadata and write a fresh, consistent
+ * pool holding every mapping that can still be read.
+ *
+ * 1. The superblock: used when its checksum is right; otherwise the transaction
+ *    id, data block size and number of data blocks must be given (overrides).
+ * 2. The roots: the superblock's roots when they read as the right kind of
+ *    tree; otherwise (and always without a superblock) every metadata block is
+ *    scanned for btree nodes, nodes no valid internal node points at are
+ *    candidate roots, and each is classified by what its leaves hold: device
+ *    details (24-byte values), the top-level mapping tree (values are blocks
+ *    holding btree nodes) or a device's mapping tree.  The top-level and details
+ *    candidates with the most entries win (ties: the higher block).
+ * 3. The walk: the dump walker in repair mode skips what cannot be read.  For a
+ *    key range lost under a damaged node, leaves that no live node reaches, that
+ *    the metadata space map still counts as in use, whose keys lie inside that
+ *    range and that no other candidate overlaps are salvaged into the device.
+ * 4. The output: the restorer (thin_restore.h) writes it, superblock last.
+ */
+#ifndef LIBMETA_THIN_REPAIR_H
+#define LIBMETA_THIN_REPAIR_H
+
+#include <libmeta/api.h>
+#include <libmeta/damage.h>
+#include <libmeta/thin_restore.h>
+
+struct meta_thin_repair_opts {
+	struct meta_thin_restore_opts out; /* force, overrides, crash injection */
+	meta_damage_fn damage;             /* what was found damaged (and skipped) */
+	void *damage_ctx;
+};
+
+struct meta_thin_repair_stats {
+	bool used_superblock;     /* the input superblock was usable */
+	bool scanned;             /* roots were found by scanning */
+	uint64_t mapping_root, details_root;
+	uint64_t nr_devices, nr_mappings, nr_salvaged;
+	uint64_t nr_damage;
+};
+
+/*
+ * Errors: input open errors; META_E_INVAL when the superblock is unusable and
+ * the three overrides are missing; META_E_NOTFOUND when no top-level mapping
+ * tree can be found; output errors as for the restorer.  err (may be NULL)
+ * receives a one-line explanation.
+ */
+META_API int meta_thin_repair(const char *in, const char *out, const struct meta_thin_repair_opts *o,
+			      struct meta_thin_repair_stats *st, char *err, size_t errlen);
+
+#endif

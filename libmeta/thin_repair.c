@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* thin_repair (see include/libmeta/thin_repair.h). */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_dump.h>
+#include <libmeta/thin_repair.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endian.h"
+
+/* ---- block scan --------------------------------------------------------------- */
+
+struct snode {
+	uint64_t b, first_key, last_key;
+	uint32_t flags, nr, vs;
+};
+
+struct scan {
+	struct snode *v;
+	uint64_t n, cap, nr_blocks;
+	uint8_t *is_node;    /* block holds a valid btree node */
+	uint8_t *referenced; /* some valid internal node points at it */
+	int nomem;
+};
+
+static int scan_cb(void *ctx, uint64_t b, const void *data, int err)
+{
+	struct scan *s = ctx;
+	struct meta_node_info ni;
+	struct snode *sn;
+	if (err)
+		return 0;
+	meta_node_get_info(data, &ni);
+	if (s->n == s->cap) {
+		uint64_t cap = s->cap ? s->cap * 2 : 1024;
+		struct snode *p = realloc(s->v, cap * sizeof(*p));
+		if (!p) {
+			s->nomem = 1;
+			return META_E_NOMEM;
+		}
+		s->v = p;
+		s->cap = cap;
+	}
+	sn = &s->v[s->n++];
+	sn->b = b;
+	sn->flags = ni.flags;
+	sn->nr = ni.nr_entries;
+	sn->vs = ni.value_size;
+	sn->first_key = ni.nr_entries ? meta_node_key(data, 0) : 0;
+	sn->last_key = ni.nr_entries ? meta_node_key(data, ni.nr_entries - 1) : 0;
+	s->is_node[b] = 1;
+	if (ni.flags & META_NODE_INTERNAL)
+		for (uint32_t i = 0; i < ni.nr_entries; i++) {
+			uint64_t c = meta_node_value64(data, i);
+			if (c < s->nr_blocks)
+				s->referenced[c] = 1;
+		}
+	return 0;
+}
+
+static int do_scan(struct meta_bm *bm, struct scan *s)
+{
+	uint64_t nr = meta_bm_nr_blocks(bm), chunk = 65536;
+	uint64_t *list = malloc(chunk * sizeof(*list));
+	int r = META_OK;
+	memset(s, 0, sizeof(*s));
+	s->nr_blocks = nr;
+	s->is_node = calloc(nr ? nr : 1, 1);
+	s->referenced = calloc(nr ? nr : 1, 1);
+	if (!list || !s->is_node || !s->referenced) {
+		free(list);
+		return META_E_NOMEM;
+	}
+	for (uint64_t b = 0; b < nr && !r; b += chunk) {
+		uint64_t n = nr - b < chunk ? nr - b : chunk;
+		for (uint64_t i = 0; i < n; i++)
+			list[i] = b + i;
+		r = meta_bm_read_batch(bm, list, n, &meta_node_validator, scan_cb, s);
+	}
+	free(list);
+	return s->nomem ? META_E_NOMEM : r;
+}
+
+static void scan_free(struct scan *s)
+{
+	free(s->v);
+	free(s->is_node);
+	free(s->referenced);
+}
+
+/* ---- classifying trees --------------------------------------------------------- */
+
+enum tree_kind { T_UNKNOWN, T_DETAILS, T_TOP, T_MAPPING };
+
+/* First leaf of the tree at root (0 if unreadable); *depth_ok false on a loop. */
+static uint64_t first_leaf(struct meta_bm *bm, uint64_t root, struct meta_node_info *leaf)
+{
+	uint64_t b = root;
+	for (int d = 0; d < 16; d++) {
+		const void *n;
+		if (meta_bm_get(bm, b, &meta_node_validator, &n))
+			return 0;
+		meta_node_get_info(n, leaf);
+		if (leaf->flags & META_NODE_LEAF) {
+			meta_bm_put(bm, n);
+			return b;
+		}
+		if (!leaf->nr_entries) {
+			meta_bm_put(bm, n);
+			return 0;
+		}
+		b = meta_node_value64(n, 0);
+		meta_bm_put(bm, n);
+	}
+	return 0;
+}
+
+static enum tree_kind classify(struct meta_bm *bm, const uint8_t *is_node, uint64_t nr_meta,
+			       uint64_t root)
+{
+	struct meta_node_info li;
+	const void *n;
+	uint64_t leaf = first_leaf(bm, root, &li), v;
+	if (!leaf)
+		return T_UNKNOWN;
+	if (li.value_size == META_THIN_DETAILS_VALUE_SIZE)
+		return T_DETAILS;
+	if (li.value_size != 8)
+		return T_UNKNOWN;
+	if (!li.nr_entries)
+		return T_MAPPING; /* an empty leaf: a device with no mappings */
+	if (meta_bm_get(bm, leaf, &meta_node_validator, &n))
+		return T_UNKNOWN;
+	v = meta_node_value64(n, 0);
+	meta_bm_put(bm, n);
+	if (v < nr_meta && (is_node ? is_node[v] : 1)) {
+		/* a top-level value is the root of a mapping tree */
+		struct meta_node_info ci;
+		uint64_t cl = first_leaf(bm, v, &ci);
+		if (cl && ci.value_size == 8)
+			return T_TOP;
+	}
+	return T_MAPPING;
+}
+
+struct count_ctx {
+	uint64_t n;
+};
+
+static int count_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	((struct count_ctx *)ctx)->n += ni->nr_entries;
+	return 0;
+}
+
+static uint64_t count_entries(struct meta_bm *bm, uint64_t root, uint32_t vs)
+{
+	struct count_ctx c = {0};
+	struct meta_btree_walk_ops ops = {count_leaf, NULL};
+	meta_btree_walk(bm, root, vs, &ops, &c);
+	return c.n;
+}
+
+/* ---- salvage of orphaned leaves --------------------------------------------- */
+
+struct lost {
+	uint64_t dev, lo, hi;
+};
+
+struct salvage {
+	uint64_t dev;
+	struct meta_thin_mapping *m;
+	uint64_t n, cap;
+};
+
+struct rctx {
+	struct meta_thin *t;
+	struct meta_thin_emitter out;
+	/* lost ranges from the first pass */
+	struct lost *lost;
+	uint64_t nlost, caplost;
+	/* salvaged mappings per device, sorted by device */
+	struct salvage *sv;
+	uint64_t nsv;
+	/* the device being emitted */
+	struct salvage *cur;
+	uint64_t cur_pos;
+	uint32_t sb_time;
+	bool fix_time, no_details;
+	uint64_t top;
+	struct meta_thin_repair_stats *st;
+	meta_damage_fn damage;
+	void *damage_ctx;
+	int nomem;
+};
+
+static void pass1_damage(void *ctx, const struct meta_damage *d)
+{
+	struct rctx *c = ctx;
+	/* with no details tree the walker is pointed at the top-level tree: expected */
+	if (c->no_details && d->block == c->top &&
+	    (d->kind == META_DMG_NODE_VALUE_SIZE || d->kind == META_DMG_DEV_NO_DETAILS))
+		return;
+	if (c->no_details && d->kind == META_DMG_DEV_NO_DETAILS)
+		return;
+	if (c->damage)
+		c->damage(c->damage_ctx, d);
+	c->st->nr_damage++;
+	if (d->dev_id == UINT64_MAX || d->end <= d->begin)
+		return;
+	if (c->nlost == c->caplost) {
+		uint64_t cap = c->caplost ? c->caplost * 2 : 16;
+		struct lost *p = realloc(c->lost, cap * sizeof(*p));
+		if (!p) {
+			c->nomem = 1;
+			return;
+		}
+		c->lost = p;
+		c->caplost = cap;
+	}
+	c->lost[c->nlost].dev = d->dev_id;
+	c->lost[c->nlost].lo = d->begin;
+	c->lost[c->nlost].hi = d->end;
+	c->nlost++;
+}
+
+static struct salvage *salvage_for(struct rctx *c, uint64_t dev, bool create)
+{
+	for (uint64_t i = 0; i < c->nsv; i++)
+		if (c->sv[i].dev == dev)
+			return &c->sv[i];
+	if (!create)
+		return NULL;
+	{
+		struct salvage *p = realloc(c->sv, (c->nsv + 1) * sizeof(*p));
+		if (!p)
+			return NULL;
+		c->sv = p;
+		memset(&c->sv[c->nsv], 0, sizeof(c->sv[0]));
+		c->sv[c->nsv].dev = dev;
+		return &c->sv[c->nsv++];
+	}
+}
+
+static int cmp_map(const void *a, const void *b)
+{
+	const struct meta_thin_mapping *x = a, *y = b;
+	return x->vblock < y->vblock ? -1 : x->vblock > y->vblock;
+}
+
+/* Mark every node reachable from the live trees (internal nodes are read, leaves not). */
+static void mark_reachable(struct meta_bm *bm, uint64_t root, uint8_t *reach, uint64_t nr, int depth,
+			   int follow_values)
+{
+	const void *n;
+	struct meta_node_info ni;
+	if (root >= nr || depth > 16 || reach[root])
+		return;
+	reach[root] = 1;
+	if (meta_bm_get(bm, root, &meta_node_validator, &n))
+		return;
+	meta_node_get_info(n, &ni);
+	for (uint32_t i = 0; i < ni.nr_entries; i++) {
+		uint64_t v = meta_node_value64(n, i);
+		if (ni.flags & META_NODE_INTERNAL)
+			mark_reachable(bm, v, reach, nr, depth + 1, follow_values);
+		else if (follow_values && ni.value_size == 8)
+			mark_reachable(bm, v, reach, nr, 0, 0); /* top-level value → mapping tree */
+	}
+	meta_bm_put(bm, n);
+}
+
+static int find_salvage(struct rctx *c, struct meta_bm *bm, struct scan *s, uint64_t top,
+			const struct meta_thin_sb *sb, bool sm_usable)
+{
+	uint64_t nr = meta_bm_nr_blocks(bm), ncand = 0;
+	uint8_t *reach = calloc(nr ? nr : 1, 1);
+	uint64_t *cand = malloc((s->n ? s->n : 1) * sizeof(uint64_t));
+	if (!reach || !cand) {
+		free(reach);
+		free(cand);
+		return META_E_NOMEM;
+	}
+	mark_reachable(bm, top, reach, nr, 0, 1);
+	/* candidate leaves: valid mapping leaves nothing live reaches, still counted in use */
+	for (uint64_t i = 0; i < s->n; i++) {
+		struct snode *sn = &s->v[i];
+		uint32_t count = 1;
+		if (!(sn->flags & META_NODE_LEAF) || sn->vs != 8 || !sn->nr || reach[sn->b])
+			continue;
+		if (sm_usable &&
+		    (meta_sm_get_count(bm, META_SM_METADATA, &sb->metadata_sm, sn->b, &count) || !count))
+			continue;
+		cand[ncand++] = i;
+	}
+	for (uint64_t k = 0; k < c->nlost; k++) {
+		struct lost *l = &c->lost[k];
+		for (uint64_t j = 0; j < ncand; j++) {
+			struct snode *sn = &s->v[cand[j]];
+			bool ambiguous = false;
+			const void *node;
+			struct salvage *sv;
+			if (sn->first_key < l->lo || sn->last_key >= l->hi)
+				continue;
+			for (uint64_t q = 0; q < ncand && !ambiguous; q++) {
+				struct snode *o = &s->v[cand[q]];
+				if (q != j && o->first_key <= sn->last_key && sn->first_key <= o->last_key)
+					ambiguous = true;
+			}
+			if (ambiguous || meta_bm_get(bm, sn->b, &meta_node_validator, &node))
+				continue;
+			sv = salvage_for(c, l->dev, true);
+			if (!sv) {
+				meta_bm_put(bm, node);
+				break;
+			}
+			for (uint32_t e = 0; e < sn->nr; e++) {
+				uint64_t v = meta_node_value64(node, e);
+				if ((v >> 24) >= meta_thin_nr_data_blocks(c->t))
+					continue;
+				if (sv->n == sv->cap) {
+					uint64_t cap = sv->cap ? sv->cap * 2 : 256;
+					struct meta_thin_mapping *p = realloc(sv->m, cap * sizeof(*p));
+					if (!p)
+						break;
+					sv->m = p;
+					sv->cap = cap;
+				}
+				sv->m[sv->n].vblock = meta_node_key(node, e);
+				sv->m[sv->n].data_block = v >> 24;
+				sv->m[sv->n].time = (uint32_t)(v & 0xffffff);
+				sv->n++;
+				c->st->nr_salvaged++;
+			}
+			meta_bm_put(bm, node);
+		}
+	}
+	for (uint64_t i = 0; i < c->nsv; i++)
+		if (c->sv[i].n)
+			qsort(c->sv[i].m, c->sv[i].n, sizeof(c->sv[i].m[0]), cmp_map);
+	free(reach);
+	free(cand);
+	return META_OK;
+}
+
+/* ---- the filter between the walker and the restorer ------------------------------ */
+
+static int flush_salvage(struct rctx *c, uint64_t below)
+{
+	while (c->cur && c->cur_pos < c->cur->n && c->cur->m[c->cur_pos].vblock < below) {
+		const struct meta_thin_mapping *m = &c->cur->m[c->cur_pos++];
+		int r = c->out.ops->single_map(c->out.ctx, m->vblock, m->data_block, m->time);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int f_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
+{
+	struct rctx *c = ctx;
+	struct meta_thin_xml_sb s = *sb;
+	if (c->fix_time)
+		s.time = c->sb_time;
+	s.flags = 0; /* a repaired pool does not need checking */
+	return c->out.ops->begin_superblock(c->out.ctx, &s);
+}
+
+static int f_end_sb(void *ctx)
+{
+	struct rctx *c = ctx;
+	return c->out.ops->end_superblock(c->out.ctx);
+}
+
+static int f_begin_dev(void *ctx, const struct meta_thin_details *d)
+{
+	struct rctx *c = ctx;
+	c->cur = salvage_for(c, d->dev_id, false);
+	c->cur_pos = 0;
+	c->st->nr_devices++;
+	return c->out.ops->begin_device(c->out.ctx, d);
+}
+
+static int f_end_dev(void *ctx)
+{
+	struct rctx *c = ctx;
+	int r = flush_salvage(c, UINT64_MAX);
+	c->cur = NULL;
+	return r ? r : c->out.ops->end_device(c->out.ctx);
+}
+
+static int f_begin_def(void *ctx, const char *name)
+{
+	struct rctx *c = ctx;
+	return c->out.ops->begin_def(c->out.ctx, name);
+}
+
+static int f_end_def(void *ctx)
+{
+	struct rctx *c = ctx;
+	return c->out.ops->end_def(c->out.ctx);
+}
+
+static int f_ref(void *ctx, const char *name)
+{
+	struct rctx *c = ctx;
+	return c->out.ops->ref(c->out.ctx, name);
+}
+
+static int f_range(void *ctx, uint64_t ob, uint64_t db, uint32_t time, uint64_t len)
+{
+	struct rctx *c = ctx;
+	int r = flush_salvage(c, ob);
+	c->st->nr_mappings += len;
+	return r ? r : c->out.ops->range_map(c->out.ctx, ob, db, time, len);
+}
+
+static int f_single(void *ctx, uint64_t ob, uint64_t db, uint32_t time)
+{
+	struct rctx *c = ctx;
+	int r = flush_salvage(c, ob);
+	c->st->nr_mappings++;
+	return r ? r : c->out.ops->single_map(c->out.ctx, ob, db, time);
+}
+
+static const struct meta_thin_emitter_ops filter_ops = {
+	f_begin_sb, f_end_sb, f_begin_dev, f_end_dev, f_begin_def, f_end_def, f_ref, f_range, f_single,
+};
+
+static int null_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb) { return 0; }
+static int null_0(void *ctx) { return 0; }
+static int null_dev(void *ctx, const struct meta_thin_details *d) { return 0; }
+static int null_name(void *ctx, const char *n) { return 0; }
+static int null_range(void *ctx, uint64_t a, uint64_t b, uint32_t t, uint64_t l) { return 0; }
+static int null_single(void *ctx, uint64_t a, uint64_t b, uint32_t t) { return 0; }
+static const struct meta_thin_emitter_ops null_ops = {
+	null_begin_sb, null_0, null_dev, null_0, null_name, null_0, null_name, null_range, null_single,
+};
+
+/* ---- driver ---------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static bool tree_is(struct meta_bm *bm, uint64_t root, enum tree_kind k)
+{
+	return root && classify(bm, NULL, meta_bm_nr_blocks(bm), root) == k;
+}
+
+int meta_thin_repair(const char *in, const char *out, const struct meta_thin_repair_opts *o,
+		     struct meta_thin_repair_stats *st, char *err, size_t errlen)
+{
+	struct meta_thin_open_opts oo;
+	struct meta_thin *t = NULL;
+	struct meta_bm *bm;
+	struct meta_thin_sb sb;
+	struct scan s;
+	bool sb_ok, have_scan = false;
+	uint64_t top = 0, details = 0;
+	struct rctx c;
+	struct meta_thin_dump_opts dopts;
+	struct meta_thin_emitter fe, ne = {&null_ops, NULL};
+	struct meta_thin_restorer *rs = NULL;
+	struct meta_thin_restore_opts ro;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	if (err && errlen)
+		err[0] = 0;
+	memset(&oo, 0, sizeof(oo));
+	oo.flags = META_THIN_OPEN_NO_SB_CHECK | META_THIN_OPEN_EXCL;
+	r = meta_thin_open(in, &oo, &t);
+	if (r) {
+		set_err(err, errlen, "%s: %s", in, meta_strerror(r));
+		return r;
+	}
+	bm = meta_thin_bm(t);
+	{
+		const void *d;
+		sb_ok = meta_bm_get(bm, 0, &meta_thin_sb_validator, &d) == META_OK;
+		if (sb_ok)
+			meta_bm_put(bm, d);
+	}
+	sb = *meta_thin_live_sb(t);
+	st->used_superblock = sb_ok;
+	if (!sb_ok && !(o->out.set_transaction_id && o->out.set_data_block_size &&
+			o->out.set_nr_data_blocks)) {
+		set_err(err, errlen,
+			"the superblock is damaged: give --transaction-id, --data-block-size and "
+			"--nr-data-blocks (from lvm's metadata: lvs -o+transaction_id, chunk size, "
+			"pool data size)");
+		meta_thin_close(t);
+		return META_E_INVAL;
+	}
+	if (sb_ok && tree_is(bm, sb.data_mapping_root, T_TOP))
+		top = sb.data_mapping_root;
+	if (sb_ok && tree_is(bm, sb.device_details_root, T_DETAILS))
+		details = sb.device_details_root;
+	if (!top || !details) {
+		uint64_t best_top = 0, best_top_n = 0, best_det = 0, best_det_n = 0;
+		r = do_scan(bm, &s);
+		if (r) {
+			set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
+			goto out;
+		}
+		have_scan = true;
+		st->scanned = true;
+		for (uint64_t i = 0; i < s.n; i++) {
+			enum tree_kind k;
+			uint64_t n;
+			if (s.referenced[s.v[i].b])
+				continue;
+			k = classify(bm, s.is_node, s.nr_blocks, s.v[i].b);
+			if (k == T_TOP && !top) {
+				n = count_entries(bm, s.v[i].b, 8);
+				if (n > best_top_n || (n == best_top_n && s.v[i].b > best_top))
+					best_top = s.v[i].b, best_top_n = n;
+			} else if (k == T_DETAILS && !details) {
+				n = count_entries(bm, s.v[i].b, META_THIN_DETAILS_VALUE_SIZE);
+				if (n > best_det_n || (n == best_det_n && s.v[i].b > best_det))
+					best_det = s.v[i].b, best_det_n = n;
+			}
+		}
+		if (!top)
+			top = best_top;
+		if (!details)
+			details = best_det;
+	}
+	if (!top) {
+		set_err(err, errlen, "no top-level mapping tree could be found in %s: the device trees "
+			"cannot be matched to device ids, nothing can be repaired", in);
+		r = META_E_NOTFOUND;
+		goto out;
+	}
+	st->mapping_root = top;
+	st->details_root = details;
+	meta_thin_close(t);
+	t = NULL;
+	memset(&oo, 0, sizeof(oo));
+	oo.flags = META_THIN_OPEN_NO_SB_CHECK | META_THIN_OPEN_EXCL;
+	oo.override_mapping_root = top;
+	/* without a details tree the walker synthesises details from the mapping trees */
+	oo.override_details_root = details ? details : top;
+	r = meta_thin_open(in, &oo, &t);
+	if (r) {
+		set_err(err, errlen, "%s: %s", in, meta_strerror(r));
+		goto out;
+	}
+	bm = meta_thin_bm(t);
+	c.t = t;
+	c.st = st;
+	c.damage = o->damage;
+	c.damage_ctx = o->damage_ctx;
+	c.fix_time = !sb_ok;
+	c.no_details = !details;
+	c.top = top;
+	if (!sb_ok) {
+		struct meta_thin_details *dv;
+		uint64_t nd;
+		if (details && !meta_thin_read_details(t, &dv, &nd, NULL, NULL)) {
+			for (uint64_t i = 0; i < nd; i++) {
+				if (dv[i].creation_time > c.sb_time)
+					c.sb_time = dv[i].creation_time;
+				if (dv[i].snapshotted_time > c.sb_time)
+					c.sb_time = dv[i].snapshotted_time;
+			}
+			free(dv);
+		}
+	}
+	memset(&dopts, 0, sizeof(dopts));
+	dopts.flags = META_THIN_DUMP_REPAIR;
+	dopts.set_transaction_id = o->out.set_transaction_id;
+	dopts.transaction_id = o->out.transaction_id;
+	dopts.set_data_block_size = o->out.set_data_block_size;
+	dopts.data_block_size = o->out.data_block_size;
+	dopts.set_nr_data_blocks = o->out.set_nr_data_blocks;
+	dopts.nr_data_blocks = o->out.nr_data_blocks;
+	dopts.damage = pass1_damage;
+	dopts.damage_ctx = &c;
+	/* pass 1: what is lost */
+	ne.ctx = &c;
+	r = meta_thin_dump(t, &dopts, &ne, NULL);
+	if (!r && c.nomem)
+		r = META_E_NOMEM;
+	if (r) {
+		set_err(err, errlen, "reading %s: %s", in, meta_strerror(r));
+		goto out;
+	}
+	if (c.nlost) {
+		if (!have_scan) {
+			r = do_scan(bm, &s);
+			if (r) {
+				set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
+				goto out;
+			}
+			have_scan = true;
+		}
+		r = find_salvage(&c, bm, &s, top, &sb, sb_ok);
+		if (r)
+			goto out;
+	}
+	/* pass 2: write */
+	ro = o->out;
+	ro.set_transaction_id = ro.set_data_block_size = ro.set_nr_data_blocks = false;
+	r = meta_thin_restorer_create(out, &ro, &rs);
+	if (r) {
+		set_err(err, errlen, "%s: %s", out, meta_strerror(r));
+		goto out;
+	}
+	c.out = meta_thin_restorer_emitter(rs);
+	fe.ops = &filter_ops;
+	fe.ctx = &c;
+	dopts.damage = NULL;
+	st->nr_devices = st->nr_mappings = 0;
+	r = meta_thin_dump(t, &dopts, &fe, NULL);
+	if (!r)
+		r = meta_thin_restorer_commit(rs);
+	if (r)
+		set_err(err, errlen, "%s: %s", out,
+			meta_thin_restorer_message(rs) ? meta_thin_restorer_message(rs)
+						       : meta_strerror(r));
+	st->nr_mappings += st->nr_salvaged;
+out:
+	meta_thin_restorer_destroy(rs);
+	if (have_scan)
+		scan_free(&s);
+	for (uint64_t i = 0; i < c.nsv; i++)
+		free(c.sv[i].m);
+	free(c.sv);
+	free(c.lost);
+	meta_thin_close(t);
+	return r;
+}
