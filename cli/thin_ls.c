@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * thin_ls: list the thin devices of a pool with their space usage.
+ * Output is byte-compatible with thin-provisioning-tools 0.9 thin_ls.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_ls.h>
+
+#include "common.h"
+
+enum field {
+	F_DEV,
+	F_MAPPED_BLOCKS,
+	F_EXCLUSIVE_BLOCKS,
+	F_SHARED_BLOCKS,
+	F_MAPPED_SECTORS,
+	F_EXCLUSIVE_SECTORS,
+	F_SHARED_SECTORS,
+	F_MAPPED_BYTES,
+	F_EXCLUSIVE_BYTES,
+	F_SHARED_BYTES,
+	F_MAPPED,
+	F_EXCLUSIVE,
+	F_SHARED,
+	F_TRANSACTION,
+	F_CREATE_TIME,
+	F_SNAP_TIME,
+	F__COUNT
+};
+
+static const char *const field_names[F__COUNT] = {
+	"DEV",           "MAPPED_BLOCKS",  "EXCLUSIVE_BLOCKS", "SHARED_BLOCKS",
+	"MAPPED_SECTORS", "EXCLUSIVE_SECTORS", "SHARED_SECTORS", "MAPPED_BYTES",
+	"EXCLUSIVE_BYTES", "SHARED_BYTES",  "MAPPED",           "EXCLUSIVE",
+	"SHARED",        "TRANSACTION",    "CREATE_TIME",      "SNAP_TIME",
+};
+
+#define MAX_FIELDS 256
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [options] METADATA\n"
+		"List the thin devices of a thin-pool metadata device or file, with their space use.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --format FIELDS        comma-separated list of columns (default\n"
+		"                             DEV,MAPPED,CREATE_TIME,SNAP_TIME)\n"
+		"      --no-headers           do not print the header row\n"
+		"  -m, --metadata-snap[=BLOCK]  read the metadata snapshot (the held root, or the\n"
+		"                             snapshot superblock at BLOCK) instead of the live\n"
+		"                             metadata; needed while the pool is active\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
+		"\n"
+		"Fields:\n"
+		"  DEV                        thin device id\n"
+		"  MAPPED_BLOCKS, MAPPED_SECTORS, MAPPED_BYTES, MAPPED\n"
+		"                             mapped data (from the device details)\n"
+		"  EXCLUSIVE_BLOCKS, EXCLUSIVE_SECTORS, EXCLUSIVE_BYTES, EXCLUSIVE\n"
+		"                             mapped data no other mapping in the pool uses\n"
+		"  SHARED_BLOCKS, SHARED_SECTORS, SHARED_BYTES, SHARED\n"
+		"                             mapped minus exclusive\n"
+		"  TRANSACTION, CREATE_TIME, SNAP_TIME\n"
+		"                             device transaction id, creation and snapshot times\n"
+		"Blocks are data blocks, sectors are 512 bytes; MAPPED, EXCLUSIVE and SHARED are\n"
+		"sizes in binary units (KiB, MiB, ...), rounded down.\n"
+		"\n"
+		"Exit status: 0 ok, 1 metadata damaged, 2 usage error, 3 cannot read the input.\n",
+		cli_prog);
+}
+
+static int parse_fields(const char *arg, enum field *fields)
+{
+	int n = 0;
+	const char *p = arg;
+	if (!*arg)
+		cli_usage_error("--format needs at least one field");
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		int found = -1;
+		if (!comma && len == 0 && n > 0)
+			break; /* one trailing comma is accepted, as 0.9 does */
+		for (int i = 0; i < F__COUNT; i++)
+			if (strlen(field_names[i]) == len && !strncmp(field_names[i], p, len))
+				found = i;
+		if (found < 0)
+			cli_usage_error("unknown field '%.*s' in --format; valid fields: DEV, "
+					"MAPPED_BLOCKS, EXCLUSIVE_BLOCKS, SHARED_BLOCKS, MAPPED_SECTORS, "
+					"EXCLUSIVE_SECTORS, SHARED_SECTORS, MAPPED_BYTES, EXCLUSIVE_BYTES, "
+					"SHARED_BYTES, MAPPED, EXCLUSIVE, SHARED, TRANSACTION, CREATE_TIME, "
+					"SNAP_TIME",
+					(int)(len > 64 ? 64 : len), p);
+		if (n == MAX_FIELDS)
+			cli_usage_error("too many fields in --format (at most %d)", MAX_FIELDS);
+		fields[n++] = (enum field)found;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return n;
+}
+
+struct first_damage {
+	int seen;
+	struct meta_damage d;
+	char detail[128];
+};
+
+static void keep_first(void *ctx, const struct meta_damage *d)
+{
+	struct first_damage *fd = ctx;
+	if (fd->seen)
+		return;
+	fd->seen = 1;
+	fd->d = *d;
+	fd->detail[0] = 0;
+	if (d->detail)
+		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
+}
+
+static void report_damage(const char *path, const struct first_damage *fd)
+{
+	char where[96] = "";
+	size_t l = 0;
+	if (!fd->seen) {
+		cli_err("%s: metadata is damaged (run thin_check for details)", path);
+		return;
+	}
+	if (fd->d.dev_id != UINT64_MAX)
+		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
+	if (fd->d.block != UINT64_MAX && l < sizeof(where))
+		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
+	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
+		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
+}
+
+static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_dev *d,
+		 uint64_t bs)
+{
+	uint64_t v = 0;
+	switch (f) {
+	case F_DEV:
+		v = d->dev_id;
+		break;
+	case F_MAPPED_BLOCKS:
+		v = d->mapped_blocks;
+		break;
+	case F_EXCLUSIVE_BLOCKS:
+		v = d->exclusive_blocks;
+		break;
+	case F_SHARED_BLOCKS:
+		v = d->shared_blocks;
+		break;
+	case F_MAPPED_SECTORS:
+		v = d->mapped_blocks * bs;
+		break;
+	case F_EXCLUSIVE_SECTORS:
+		v = d->exclusive_blocks * bs;
+		break;
+	case F_SHARED_SECTORS:
+		v = d->shared_blocks * bs;
+		break;
+	case F_MAPPED_BYTES:
+		v = d->mapped_blocks * bs * 512u;
+		break;
+	case F_EXCLUSIVE_BYTES:
+		v = d->exclusive_blocks * bs * 512u;
+		break;
+	case F_SHARED_BYTES:
+		v = d->shared_blocks * bs * 512u;
+		break;
+	case F_MAPPED:
+		meta_thin_ls_human(d->mapped_blocks * bs * 512u, buf, len);
+		return;
+	case F_EXCLUSIVE:
+		meta_thin_ls_human(d->exclusive_blocks * bs * 512u, buf, len);
+		return;
+	case F_SHARED:
+		meta_thin_ls_human(d->shared_blocks * bs * 512u, buf, len);
+		return;
+	case F_TRANSACTION:
+		v = d->transaction_id;
+		break;
+	case F_CREATE_TIME:
+		v = d->creation_time;
+		break;
+	case F_SNAP_TIME:
+		v = d->snapshotted_time;
+		break;
+	case F__COUNT:
+		break;
+	}
+	snprintf(buf, len, "%" PRIu64, v);
+}
+
+#define CELL 32
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"format", required_argument, NULL, 'o'},
+		{"no-headers", no_argument, NULL, 'H'},
+		{"metadata-snap", optional_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	enum field fields[MAX_FIELDS] = {F_DEV, F_MAPPED, F_CREATE_TIME, F_SNAP_TIME};
+	int nf = 4, headers = 1, c, r;
+	struct meta_thin_open_opts oo;
+	struct meta_thin *t = NULL;
+	struct meta_thin_ls_dev *devs = NULL;
+	struct first_damage fd;
+	uint64_t nd = 0, bs;
+	size_t widths[MAX_FIELDS];
+	char *cells;
+	const char *path;
+
+	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog; /* getopt's own messages name the tool, not its path */
+	memset(&oo, 0, sizeof(oo));
+	memset(&fd, 0, sizeof(fd));
+	oo.flags = META_THIN_OPEN_EXCL;
+	while ((c = getopt_long(argc, argv, "o:m::hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			nf = parse_fields(optarg, fields);
+			break;
+		case 'H':
+			headers = 0;
+			break;
+		case 'm':
+			oo.flags = META_THIN_OPEN_METADATA_SNAP;
+			oo.metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no metadata device or file given");
+	if (optind + 1 < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	path = argv[optind];
+
+	r = meta_thin_open(path, &oo, &t);
+	if (r) {
+		cli_report_open_error(path, r, errno);
+		return cli_exit_for(r);
+	}
+	r = meta_thin_ls(t, &devs, &nd, keep_first, &fd);
+	if (r) {
+		if (r == META_E_CORRUPT)
+			report_damage(path, &fd);
+		else
+			cli_err("%s: %s", path, meta_strerror(r));
+		meta_thin_close(t);
+		return cli_exit_for(r);
+	}
+	bs = meta_thin_sb(t)->data_block_size;
+	meta_thin_close(t);
+
+	/* Grid: every cell right-aligned to its column's widest entry, then one space. */
+	cells = malloc((size_t)(nd + 1) * (size_t)nf * CELL);
+	if (!cells) {
+		cli_err("out of memory");
+		free(devs);
+		return EXIT_OPERR;
+	}
+	for (int i = 0; i < nf; i++)
+		widths[i] = headers ? strlen(field_names[fields[i]]) : 0;
+	for (uint64_t d = 0; d < nd; d++)
+		for (int i = 0; i < nf; i++) {
+			char *s = cells + ((size_t)d * (size_t)nf + (size_t)i) * CELL;
+			size_t l;
+			cell(s, CELL, fields[i], &devs[d], bs);
+			l = strlen(s);
+			if (l > widths[i])
+				widths[i] = l;
+		}
+	if (nf > 0) {
+		if (headers) {
+			for (int i = 0; i < nf; i++)
+				printf("%*s ", (int)widths[i], field_names[fields[i]]);
+			putchar('\n');
+		}
+		for (uint64_t d = 0; d < nd; d++) {
+			for (int i = 0; i < nf; i++)
+				printf("%*s ", (int)widths[i],
+				       cells + ((size_t)d * (size_t)nf + (size_t)i) * CELL);
+			putchar('\n');
+		}
+	}
+	free(cells);
+	free(devs);
+	if (fflush(stdout) || ferror(stdout)) {
+		cli_err("error writing output: %s", strerror(errno));
+		return EXIT_OPERR;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * thin_rmap: which thin devices map the given data blocks.
+ * Output is byte-compatible with thin-provisioning-tools 0.9 thin_rmap.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_rmap.h>
+
+#include "common.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s --region BEGIN..END [--region ...] [options] METADATA\n"
+		"Show which thin devices and virtual blocks map the given data blocks.\n"
+		"\n"
+		"Options:\n"
+		"      --region BEGIN..END    data blocks BEGIN to END-1 (half-open range;\n"
+		"                             5..45 is blocks 5 to 44); repeat for more ranges\n"
+		"  -m, --metadata-snap[=BLOCK]  read the metadata snapshot (the held root, or the\n"
+		"                             snapshot superblock at BLOCK) instead of the live\n"
+		"                             metadata; needed while the pool is active\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
+		"\n"
+		"Output: one line per run, sorted by data block:\n"
+		"  data B..E -> thin(DEV) VB..VE\n"
+		"meaning data blocks B..E-1 are mapped by device DEV at virtual blocks VB..VE-1.\n"
+		"\n"
+		"Exit status: 0 ok, 1 metadata damaged, 2 usage error, 3 cannot read the input.\n",
+		cli_prog);
+}
+
+/* Strict decimal number of [s, e); 0 on success. */
+static int parse_num(const char *s, const char *e, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (s == e)
+		return -1;
+	for (const char *p = s; p < e; p++) {
+		unsigned dgt;
+		if (*p < '0' || *p > '9')
+			return -1;
+		dgt = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - dgt) / 10)
+			return -2;
+		v = v * 10 + dgt;
+	}
+	*out = v;
+	return 0;
+}
+
+static struct meta_thin_region parse_region(const char *arg)
+{
+	struct meta_thin_region rg;
+	const char *dots = strstr(arg, "..");
+	const char *end;
+	int r;
+	if (!dots)
+		cli_usage_error("invalid region '%s': expected BEGIN..END, for example 5..45", arg);
+	end = arg + strlen(arg);
+	r = parse_num(arg, dots, &rg.begin);
+	if (!r)
+		r = parse_num(dots + 2, end, &rg.end);
+	if (r == -2)
+		cli_usage_error("invalid region '%s': block number too large", arg);
+	if (r)
+		cli_usage_error("invalid region '%s': BEGIN and END must be decimal block numbers "
+				"(BEGIN..END, for example 5..45)",
+				arg);
+	if (rg.end <= rg.begin)
+		cli_usage_error("invalid region '%s': END must be greater than BEGIN "
+				"(the range BEGIN..END excludes END)",
+				arg);
+	return rg;
+}
+
+struct first_damage {
+	int seen;
+	struct meta_damage d;
+	char detail[128];
+};
+
+static void keep_first(void *ctx, const struct meta_damage *d)
+{
+	struct first_damage *fd = ctx;
+	if (fd->seen)
+		return;
+	fd->seen = 1;
+	fd->d = *d;
+	fd->detail[0] = 0;
+	if (d->detail)
+		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
+}
+
+static void report_damage(const char *path, const struct first_damage *fd)
+{
+	char where[96] = "";
+	size_t l = 0;
+	if (!fd->seen) {
+		cli_err("%s: metadata is damaged (run thin_check for details)", path);
+		return;
+	}
+	if (fd->d.dev_id != UINT64_MAX)
+		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
+	if (fd->d.block != UINT64_MAX && l < sizeof(where))
+		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
+	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
+		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"region", required_argument, NULL, 'r'},
+		{"metadata-snap", optional_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct meta_thin_region *regions = NULL;
+	size_t nr_regions = 0, cap = 0, nruns = 0;
+	struct meta_thin_open_opts oo;
+	struct meta_thin *t = NULL;
+	struct meta_thin_rmap_run *runs = NULL;
+	struct first_damage fd;
+	const char *path;
+	int c, r;
+
+	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog; /* getopt's own messages name the tool, not its path */
+	memset(&oo, 0, sizeof(oo));
+	memset(&fd, 0, sizeof(fd));
+	oo.flags = META_THIN_OPEN_EXCL;
+	while ((c = getopt_long(argc, argv, "m::hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (nr_regions == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				void *p = realloc(regions, nc * sizeof(*regions));
+				if (!p) {
+					cli_err("out of memory");
+					return EXIT_OPERR;
+				}
+				regions = p;
+				cap = nc;
+			}
+			regions[nr_regions++] = parse_region(optarg);
+			break;
+		case 'm':
+			oo.flags = META_THIN_OPEN_METADATA_SNAP;
+			oo.metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no metadata device or file given");
+	if (optind + 1 < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (!nr_regions)
+		cli_usage_error("no --region given (for example --region 0..100)");
+	path = argv[optind];
+
+	r = meta_thin_open(path, &oo, &t);
+	if (r) {
+		cli_report_open_error(path, r, errno);
+		free(regions);
+		return cli_exit_for(r);
+	}
+	r = meta_thin_rmap(t, regions, nr_regions, &runs, &nruns, keep_first, &fd);
+	meta_thin_close(t);
+	free(regions);
+	if (r) {
+		if (r == META_E_CORRUPT)
+			report_damage(path, &fd);
+		else
+			cli_err("%s: %s", path, meta_strerror(r));
+		return cli_exit_for(r);
+	}
+	for (size_t i = 0; i < nruns; i++)
+		printf("data %" PRIu64 "..%" PRIu64 " -> thin(%" PRIu32 ") %" PRIu64 "..%" PRIu64 "\n",
+		       runs[i].data_begin, runs[i].data_end, runs[i].dev_id, runs[i].thin_begin,
+		       runs[i].thin_begin + (runs[i].data_end - runs[i].data_begin));
+	free(runs);
+	if (fflush(stdout) || ferror(stdout)) {
+		cli_err("error writing output: %s", strerror(errno));
+		return EXIT_OPERR;
+	}
+	return EXIT_OK;
+}
