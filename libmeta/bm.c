@@ -362,6 +362,26 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 	return META_OK;
 }
 
+void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n)
+{
+	size_t i = 0;
+	n = sort_unique(blocks, n);
+	while (i < n) {
+		uint64_t first = blocks[i], last;
+		size_t j = i + 1;
+		if (first >= bm->nr_blocks || hash_find(bm, first) != NO_SLOT) {
+			i++;
+			continue;
+		}
+		while (j < n && blocks[j] == blocks[j - 1] + 1 && blocks[j] < bm->nr_blocks &&
+		       hash_find(bm, blocks[j]) == NO_SLOT)
+			j++;
+		last = blocks[j - 1];
+		meta_io_willneed(bm->io, first * META_BLOCK_SIZE, (last - first + 1) * META_BLOCK_SIZE);
+		i = j;
+	}
+}
+
 int meta_bm_write(struct meta_bm *bm, uint64_t b, const struct meta_validator *v, void *data)
 {
 	uint32_t s;

@@ -180,6 +180,11 @@ int meta_io_flush(struct meta_io *io)
 	return META_OK;
 }
 
+void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len)
+{
+	(void)posix_fadvise(io->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
 int meta_io_sniff_xml(struct meta_io *io)
 {
 	char buf[64];

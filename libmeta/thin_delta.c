@@ -14,7 +14,6 @@
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -156,7 +155,6 @@ struct walk {
 	struct meta_delta_stats *st;
 	bool exact;
 	uint64_t shared_width; /* keys attributed to inferred shared subtrees */
-	int pf_fd;             /* read-ahead hints (-1: none) */
 	/* exact mode: shared subtrees waiting to be read in one batch, in key order */
 	uint64_t pend_blk[DELTA_PENDING], pend_lo[DELTA_PENDING], pend_hi[DELTA_PENDING];
 	uint32_t npend;
@@ -529,24 +527,6 @@ static int shared(struct walk *w, const struct item *l, const struct item *r)
 
 /* ---- read-ahead ----------------------------------------------------------- */
 
-/*
- * STOPGAP until the block manager offers read-ahead: hint the kernel through a
- * second read-only descriptor of the same file/device (the page cache is shared;
- * useless, and harmless, with O_DIRECT).  Hints cost nothing on failure.
- */
-static void prefetch_open(struct walk *w)
-{
-	const char *path = meta_io_path(meta_bm_io(w->bm));
-	w->pf_fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-}
-
-static void prefetch_close(struct walk *w)
-{
-	if (w->pf_fd >= 0)
-		close(w->pf_fd);
-	w->pf_fd = -1;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -561,9 +541,10 @@ static int cmp_u64(const void *a, const void *b)
 static void prefetch_unshared(struct walk *w)
 {
 	const struct frame *fa, *fb;
-	uint64_t bl[2][256];
+	uint64_t bl[2][256], want[512];
 	uint32_t n[2];
-	if (w->pf_fd < 0 || !w->c[0].depth || !w->c[1].depth)
+	size_t nwant = 0;
+	if (!w->c[0].depth || !w->c[1].depth)
 		return;
 	fa = &w->c[0].st[w->c[0].depth - 1];
 	fb = &w->c[1].st[w->c[1].depth - 1];
@@ -586,11 +567,10 @@ static void prefetch_unshared(struct walk *w)
 				j++;
 			if (j < n[!s] && o[j] == b)
 				continue;
-			if (b < meta_bm_nr_blocks(w->bm))
-				(void)posix_fadvise(w->pf_fd, (off_t)(b * META_BLOCK_SIZE), META_BLOCK_SIZE,
-						    POSIX_FADV_WILLNEED);
+			want[nwant++] = b;
 		}
 	}
+	meta_bm_prefetch(w->bm, want, nwant);
 }
 
 /* ---- the merge ----------------------------------------------------------- */
@@ -752,7 +732,6 @@ int meta_delta_compare(struct meta_bm *bm, uint64_t left_root, uint64_t right_ro
 		   (o->left_mapped == META_DELTA_UNKNOWN && o->right_mapped == META_DELTA_UNKNOWN);
 	w->co.buffered = !w->exact;
 	st->inferred = !w->exact;
-	prefetch_open(w);
 
 	r = run(w, left_root, right_root);
 	if (!r && !w->exact) {
@@ -771,7 +750,6 @@ int meta_delta_compare(struct meta_bm *bm, uint64_t left_root, uint64_t right_ro
 			st->fell_back = true;
 		}
 	}
-	prefetch_close(w);
 	free(w->co.buf);
 	free(w);
 	return r;

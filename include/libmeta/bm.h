@@ -67,6 +67,13 @@ typedef int (*meta_bm_batch_fn)(void *ctx, uint64_t b, const void *data, int err
 META_API int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 				const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx);
 
+/*
+ * Read-ahead: ask the kernel to start reading these blocks (sorted and
+ * coalesced into ranges first; blocks past the end are ignored) so later gets
+ * overlap.  Cached blocks are not asked for.  blocks[] is sorted in place.
+ */
+META_API void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n);
+
 /* Write a full block: v->prepare() stamps it first (v may be NULL). Updates the cache. */
 META_API int meta_bm_write(struct meta_bm *bm, uint64_t b, const struct meta_validator *v,
 			   void *data);

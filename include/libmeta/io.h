@@ -38,6 +38,8 @@ META_API int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t o
 META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off);
 /* fdatasync (files) / BLKFLSBUF-free fsync (devices). */
 META_API int meta_io_flush(struct meta_io *io);
+/* Read-ahead hint for [off, off+len) (posix_fadvise WILLNEED); never fails. */
+META_API void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len);
 /* Crash simulation: allow n more writes, then fail every write with EIO. */
 META_API void meta_io_fail_writes_after(struct meta_io *io, uint64_t n);
 /* Number of successful writes so far (crash tests count them). */
