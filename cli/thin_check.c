@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * thin_check — validate thin-pool metadata on a device or image file.
+ *
+ * stdout: TRANSACTION_ID=<n> and METADATA_FREE_BLOCKS=<n> once the superblock
+ * has been read (as thin_check 1.x prints them).  stderr: the phase titles
+ * thin_check 1.x prints, then one line per problem.  -q prints nothing.
+ * Exit: 0 clean (or only non-fatal damage with --ignore-non-fatal-errors),
+ * 1 damage, 2 usage, 3 operational error.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_check.h>
+
+#include "common.h"
+
+static void usage(void)
+{
+	printf("Usage: %s [OPTIONS] <INPUT>\n"
+	       "Validate thin-pool metadata on a device or file.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -q, --quiet                      print nothing, only set the exit status\n"
+	       "      --super-block-only           only check the superblock\n"
+	       "      --skip-mappings              don't check the bottom-level mapping trees\n"
+	       "                                   (nor the space maps)\n"
+	       "      --ignore-non-fatal-errors    exit 0 when only non-fatal problems (leaks,\n"
+	       "                                   under-full nodes) are found\n"
+	       "      --clear-needs-check-flag     if the check passes, clear the superblock's\n"
+	       "                                   needs_check flag (the only write)\n"
+	       "  -m, --metadata-snap              check the metadata snapshot (held root) of a\n"
+	       "                                   live pool; space maps are not checked\n"
+	       "      --override-mapping-root BLOCK  use BLOCK as the top-level mapping root\n"
+	       "      --override-details-root BLOCK  use BLOCK as the device details root\n"
+	       "  -h, --help                       print this help and exit\n"
+	       "  -V, --version                    print the version and exit\n"
+	       "\n"
+	       "Exit status: 0 no damage, 1 damage found, 2 usage error, 3 operational error.\n",
+	       cli_prog);
+}
+
+enum {
+	OPT_SB_ONLY = 256,
+	OPT_SKIP_MAPPINGS,
+	OPT_IGNORE_NONFATAL,
+	OPT_CLEAR_NEEDS_CHECK,
+	OPT_OVERRIDE_MAPPING,
+	OPT_OVERRIDE_DETAILS,
+};
+
+static const struct option long_opts[] = {
+	{"quiet", no_argument, NULL, 'q'},
+	{"super-block-only", no_argument, NULL, OPT_SB_ONLY},
+	{"skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS},
+	{"ignore-non-fatal-errors", no_argument, NULL, OPT_IGNORE_NONFATAL},
+	{"clear-needs-check-flag", no_argument, NULL, OPT_CLEAR_NEEDS_CHECK},
+	{"metadata-snap", no_argument, NULL, 'm'},
+	{"override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING},
+	{"override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* ---- progress and output ---- */
+
+static bool show_progress;
+static bool progress_drawn;
+static struct timespec last_draw;
+static int last_phase = -1;
+
+static void clear_progress(void)
+{
+	if (progress_drawn) {
+		fputs("\r\033[K", stderr);
+		progress_drawn = false;
+	}
+}
+
+/* Phase titles as thin_check 1.x prints them. */
+static const char *phase_title(enum meta_thin_check_phase p)
+{
+	switch (p) {
+	case META_THIN_CHECK_DETAILS:
+		return "device details tree";
+	case META_THIN_CHECK_MAPPINGS:
+		return "mapping tree";
+	case META_THIN_CHECK_DATA_SM:
+		return "data space map";
+	case META_THIN_CHECK_METADATA_SM:
+		return "metadata space map";
+	default:
+		return NULL;
+	}
+}
+
+static void on_progress(void *ctx, enum meta_thin_check_phase p, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	if (cli_quiet)
+		return;
+	if ((int)p != last_phase) {
+		const char *title = phase_title(p);
+		last_phase = (int)p;
+		if (title) {
+			clear_progress();
+			if (p == META_THIN_CHECK_DETAILS)
+				fputs("Checking thin metadata\n", stderr);
+			fprintf(stderr, "%s\n", title);
+		}
+	}
+	if (!show_progress)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (now.tv_sec - last_draw.tv_sec) * 1000 + (now.tv_nsec - last_draw.tv_nsec) / 1000000;
+	if (progress_drawn && ms < 125)
+		return;
+	last_draw = now;
+	if (total)
+		fprintf(stderr, "\r\033[K%s: %" PRIu64 "/%" PRIu64 " (%u%%)",
+			meta_thin_check_phase_name(p), done, total,
+			(unsigned)(total ? done * 100 / total : 0));
+	else
+		fprintf(stderr, "\r\033[K%s: %" PRIu64 " nodes", meta_thin_check_phase_name(p), done);
+	progress_drawn = true;
+}
+
+static const char *advice(const struct meta_damage *d)
+{
+	switch (d->kind) {
+	case META_DMG_SB_NEEDS_CHECK:
+		return "clear it with --clear-needs-check-flag once the check passes";
+	case META_DMG_META_LEAK:
+	case META_DMG_DATA_LEAK:
+		return "non-fatal: the space is only lost; --ignore-non-fatal-errors accepts it, "
+		       "thin_repair reclaims it";
+	case META_DMG_NODE_UNDERFULL:
+	case META_DMG_NODE_MAX_ENTRIES:
+		return "non-fatal: --ignore-non-fatal-errors accepts it";
+	case META_DMG_HELD_ROOT:
+		return "release the metadata snapshot (dmsetup message <pool> 0 "
+		       "release_metadata_snap) or run thin_repair";
+	default:
+		break;
+	}
+	if (d->severity == META_SEV_INFO)
+		return "informational";
+	if (d->severity == META_SEV_NONFATAL)
+		return "non-fatal: --ignore-non-fatal-errors accepts it";
+	return "run thin_repair";
+}
+
+/* What [begin, end) of a damage record counts. */
+static const char *range_label(enum meta_damage_kind k)
+{
+	switch (k) {
+	case META_DMG_DATA_LEAK:
+	case META_DMG_DATA_BAD_COUNT:
+		return "data block";
+	case META_DMG_META_LEAK:
+	case META_DMG_META_BAD_COUNT:
+	case META_DMG_SM_INDEX:
+	case META_DMG_SM_BITMAP:
+	case META_DMG_SM_REF_COUNT_TREE:
+	case META_DMG_SM_ROOT:
+	case META_DMG_SM_NR_ALLOCATED:
+		return "block";
+	case META_DMG_MAPPING_PAST_END:
+	case META_DMG_DEV_MAPPED_COUNT:
+		return "virtual block";
+	default:
+		return "key";
+	}
+}
+
+static void on_damage(void *ctx, const struct meta_damage *d)
+{
+	(void)ctx;
+	if (cli_quiet)
+		return;
+	char where[160] = "";
+	size_t n = 0;
+	if (d->block != UINT64_MAX)
+		n += (size_t)snprintf(where + n, sizeof(where) - n, " at block %" PRIu64, d->block);
+	if (d->dev_id != UINT64_MAX && n < sizeof(where))
+		n += (size_t)snprintf(where + n, sizeof(where) - n, ", device %" PRIu64, d->dev_id);
+	const char *what = range_label(d->kind);
+	if (d->begin == d->block && d->end == d->begin + 1)
+		; /* the block already says it */
+	else if (d->begin != UINT64_MAX && d->end == d->begin + 1 && n < sizeof(where))
+		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %s %" PRIu64, what, d->begin);
+	else if (d->begin != UINT64_MAX && d->end != UINT64_MAX && d->end > d->begin &&
+		 n < sizeof(where))
+		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %ss [%" PRIu64 ", %" PRIu64 ")",
+				      what, d->begin, d->end);
+	else if (d->begin != UINT64_MAX && d->end == UINT64_MAX && n < sizeof(where))
+		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %ss [%" PRIu64 ", end)", what,
+				      d->begin);
+	if (d->count > 1 && n < sizeof(where))
+		snprintf(where + n, sizeof(where) - n, ", %" PRIu64 " blocks", d->count);
+	clear_progress();
+	fprintf(stderr, "%s: %s%s: %s%s%s%s; %s\n", cli_prog, meta_damage_name(d->kind), where,
+		meta_damage_text(d->kind), d->detail ? " (" : "", d->detail ? d->detail : "",
+		d->detail ? ")" : "", advice(d));
+}
+
+/* A superblock that meta_thin_open() refused, reported like damage. */
+static int report_open_failure(const char *path, int e, struct meta_thin_open_opts *oo,
+			       bool snap)
+{
+	struct meta_damage d;
+	enum meta_damage_kind k;
+	switch (e) {
+	case META_E_CHECKSUM:
+		k = META_DMG_SB_CHECKSUM;
+		break;
+	case META_E_BLOCKNR:
+		k = META_DMG_SB_BLOCKNR;
+		break;
+	case META_E_BADMAGIC:
+		k = META_DMG_SB_MAGIC;
+		break;
+	case META_E_VERSION:
+		k = META_DMG_SB_VERSION;
+		break;
+	case META_E_FEATURE:
+		k = META_DMG_SB_FEATURE;
+		break;
+	case META_E_NOSNAP:
+		cli_err("%s: no metadata snapshot is held; reserve one with 'dmsetup message "
+			"<pool> 0 reserve_metadata_snap' or run without --metadata-snap", path);
+		return EXIT_DAMAGE;
+	default:
+		cli_report_open_error(path, e, 0);
+		return cli_exit_for(e);
+	}
+	meta_damage_init(&d, k);
+	d.block = 0;
+	if (snap) {
+		/* Which superblock failed: try the live one alone. */
+		struct meta_thin *t;
+		struct meta_thin_open_opts lo = *oo;
+		lo.flags &= ~(unsigned)META_THIN_OPEN_METADATA_SNAP;
+		if (meta_thin_open(path, &lo, &t) == 0) {
+			uint64_t held = meta_thin_live_sb(t)->held_root;
+			meta_thin_close(t);
+			meta_damage_init(&d, META_DMG_HELD_ROOT);
+			d.block = held;
+			d.detail = meta_strerror(e);
+		}
+	}
+	on_damage(NULL, &d);
+	return EXIT_DAMAGE;
+}
+
+int main(int argc, char **argv)
+{
+	bool sb_only = false, skip_mappings = false, ignore_nonfatal = false, clear_flag = false,
+	     snap = false;
+	uint64_t override_mapping = 0, override_details = 0;
+	bool have_om = false, have_od = false;
+	int c;
+
+	cli_init(argv[0]);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qmhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			cli_quiet = true;
+			break;
+		case OPT_SB_ONLY:
+			sb_only = true;
+			break;
+		case OPT_SKIP_MAPPINGS:
+			skip_mappings = true;
+			break;
+		case OPT_IGNORE_NONFATAL:
+			ignore_nonfatal = true;
+			break;
+		case OPT_CLEAR_NEEDS_CHECK:
+			clear_flag = true;
+			break;
+		case 'm':
+			snap = true;
+			break;
+		case OPT_OVERRIDE_MAPPING:
+			override_mapping = cli_u64_arg("--override-mapping-root", optarg);
+			have_om = true;
+			break;
+		case OPT_OVERRIDE_DETAILS:
+			override_details = cli_u64_arg("--override-details-root", optarg);
+			have_od = true;
+			break;
+		case 'h':
+			usage();
+			return EXIT_OK;
+		case 'V':
+			cli_print_version();
+			return EXIT_OK;
+		case ':':
+			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				cli_usage_error("invalid option '-%c'", optopt);
+			cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error("no input file given");
+	if (argc - optind > 1)
+		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (clear_flag && snap)
+		cli_usage_error("--clear-needs-check-flag cannot be used with --metadata-snap");
+	if (clear_flag && have_om)
+		cli_usage_error("--clear-needs-check-flag cannot be used with --override-mapping-root");
+	if (clear_flag && have_od)
+		cli_usage_error("--clear-needs-check-flag cannot be used with --override-details-root");
+	if ((have_om && override_mapping == 0) || (have_od && override_details == 0))
+		cli_usage_error("block 0 is the superblock, not a tree root");
+
+	const char *path = argv[optind];
+	struct meta_thin_open_opts oo = {0};
+	oo.flags = snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
+	if (clear_flag)
+		oo.flags |= META_THIN_OPEN_WRITE | META_THIN_OPEN_EXCL;
+	oo.override_mapping_root = override_mapping;
+	oo.override_details_root = override_details;
+
+	struct meta_thin *t;
+	int e = meta_thin_open(path, &oo, &t);
+	if (e)
+		return report_open_failure(path, e, &oo, snap);
+
+	const struct meta_thin_sb *live = meta_thin_live_sb(t);
+	if (!cli_quiet) {
+		printf("TRANSACTION_ID=%" PRIu64 "\n", live->trans_id);
+		printf("METADATA_FREE_BLOCKS=%" PRIu64 "\n",
+		       live->metadata_sm.nr_blocks > live->metadata_sm.nr_allocated
+			       ? live->metadata_sm.nr_blocks - live->metadata_sm.nr_allocated
+			       : 0);
+		fflush(stdout);
+	}
+
+	show_progress = cli_progress_allowed();
+	struct meta_thin_check_opts co = {
+		.super_block_only = sb_only,
+		.skip_mappings = skip_mappings,
+		.damage = on_damage,
+		.progress = on_progress,
+	};
+	struct meta_thin_check_result r;
+	e = meta_thin_check(t, &co, &r);
+	clear_progress();
+	if (e) {
+		cli_err("%s: check stopped: %s", path, meta_strerror(e));
+		meta_thin_close(t);
+		return EXIT_OPERR;
+	}
+
+	int rc = EXIT_OK;
+	if (r.worst >= (int)META_SEV_FATAL)
+		rc = EXIT_DAMAGE;
+	else if (r.worst == (int)META_SEV_NONFATAL && !ignore_nonfatal)
+		rc = EXIT_DAMAGE;
+
+	if (rc == EXIT_OK && clear_flag && (live->flags & META_THIN_FLAG_NEEDS_CHECK)) {
+		e = meta_thin_set_flags(t, live->flags & ~META_THIN_FLAG_NEEDS_CHECK);
+		if (e) {
+			cli_err("%s: cannot clear the needs_check flag: %s", path, meta_strerror(e));
+			rc = EXIT_OPERR;
+		}
+	}
+	meta_thin_close(t);
+	if (fflush(stdout) != 0 && rc == EXIT_OK)
+		rc = EXIT_OPERR;
+	return rc;
+}

@@ -1,0 +1,1096 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libmeta: full consistency check of thin-pool metadata.
+ *
+ * Trees are read breadth first, one level at a time: the block numbers of the
+ * next level are collected while a level is processed, then read with
+ * meta_bm_read_batch() (sorted, coalesced, validated).  Every metadata block is
+ * read at most once (state[] per block), so shared subtrees cost nothing extra;
+ * their reference counts still grow once per parent.  Mapping counts per device
+ * are computed afterwards, bottom up, memoised per node.
+ *
+ * Reference counts live in compact arrays: one saturating byte per block plus a
+ * small hash map for the (rare) counts of 255 and more.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/sm.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_check.h>
+
+#include "endian.h"
+
+#define NONE UINT64_MAX
+#define MAX_BAD_REPORTS 64u
+
+/* ---------------------------------------------------------------- counts */
+
+struct ovf_slot {
+	uint64_t key; /* block + 1; 0 = empty */
+	uint32_t val;
+};
+
+struct counts {
+	uint8_t *c;
+	uint64_t n;
+	struct ovf_slot *ovf;
+	size_t ovf_cap, ovf_used;
+};
+
+static int counts_init(struct counts *k, uint64_t n)
+{
+	memset(k, 0, sizeof(*k));
+	k->n = n;
+	k->c = calloc(n ? n : 1, 1);
+	return k->c ? 0 : META_E_NOMEM;
+}
+
+static void counts_free(struct counts *k)
+{
+	free(k->c);
+	free(k->ovf);
+	memset(k, 0, sizeof(*k));
+}
+
+static size_t ovf_hash(uint64_t key, size_t cap)
+{
+	key *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(key >> 17) & (cap - 1);
+}
+
+static struct ovf_slot *ovf_find(struct counts *k, uint64_t b, int create)
+{
+	if (create && (k->ovf_used + 1) * 2 > k->ovf_cap) {
+		size_t ncap = k->ovf_cap ? k->ovf_cap * 2 : 64;
+		struct ovf_slot *ns = calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return NULL;
+		for (size_t i = 0; i < k->ovf_cap; i++) {
+			if (!k->ovf[i].key)
+				continue;
+			size_t h = ovf_hash(k->ovf[i].key, ncap);
+			while (ns[h].key)
+				h = (h + 1) & (ncap - 1);
+			ns[h] = k->ovf[i];
+		}
+		free(k->ovf);
+		k->ovf = ns;
+		k->ovf_cap = ncap;
+	}
+	if (!k->ovf_cap)
+		return NULL;
+	size_t h = ovf_hash(b + 1, k->ovf_cap);
+	while (k->ovf[h].key) {
+		if (k->ovf[h].key == b + 1)
+			return &k->ovf[h];
+		h = (h + 1) & (k->ovf_cap - 1);
+	}
+	if (!create)
+		return NULL;
+	k->ovf[h].key = b + 1;
+	k->ovf[h].val = 0;
+	k->ovf_used++;
+	return &k->ovf[h];
+}
+
+/* Returns 0 or META_E_NOMEM. */
+static inline int counts_inc(struct counts *k, uint64_t b)
+{
+	if (k->c[b] < 255) {
+		k->c[b]++;
+		return 0;
+	}
+	struct ovf_slot *s = ovf_find(k, b, 1);
+	if (!s)
+		return META_E_NOMEM;
+	if (s->val < UINT32_MAX - 255)
+		s->val++;
+	return 0;
+}
+
+static inline uint32_t counts_get(struct counts *k, uint64_t b)
+{
+	if (b >= k->n)
+		return 0;
+	if (k->c[b] < 255)
+		return k->c[b];
+	struct ovf_slot *s = ovf_find(k, b, 0);
+	return 255u + (s ? s->val : 0);
+}
+
+/* ----------------------------------------------------------- the checker */
+
+enum tkind {
+	K_DETAILS, /* device details tree, value 24 */
+	K_TOP,     /* top-level mapping tree, value 8 (bottom roots) */
+	K_MAP,     /* bottom-level mapping tree, value 8 (block/time) */
+	K_SM_IDX,  /* data space-map index tree, value 16 */
+	K_SM_RC,   /* space-map ref-count tree, value 4 */
+};
+
+static const uint32_t kind_vs[] = {24, 8, 8, 16, 4};
+
+enum bstate { ST_NONE = 0, ST_QUEUED, ST_LEAF, ST_INTERNAL, ST_BAD };
+
+struct item {
+	uint64_t b, lo, hi, dev;
+	uint8_t kind, view, is_root;
+	uint8_t revisit; /* a details/top-level node another view read first: values only */
+};
+
+struct det {
+	uint64_t dev, mapped;
+};
+
+struct devroot {
+	uint64_t dev, root;
+};
+
+struct view {
+	uint64_t details_root, mapping_root;
+	struct det *dets;
+	size_t ndets, capdets;
+	struct devroot *roots;
+	size_t nroots, caproots;
+	bool details_damaged, top_damaged;
+};
+
+struct ck {
+	struct meta_thin *t;
+	struct meta_bm *bm;
+	const struct meta_thin_check_opts *o;
+	struct meta_thin_check_result *r;
+	int err; /* first operational error (NOMEM) */
+
+	uint64_t dev_blocks; /* metadata device size in blocks */
+	uint64_t nr_data;    /* data blocks (data sm nr_blocks) */
+	bool count_meta, count_data, walk_bottom;
+
+	struct counts mc, dc;
+	uint8_t *state; /* enum bstate per metadata block */
+	uint8_t *kindof; /* enum tkind of the tree a queued/read block belongs to */
+	uint8_t *vmask;  /* details/top-level nodes: bit v = queued for view v */
+	uint8_t *memo;  /* bottom-up pass: 0 none, 1 busy, 2 done, |4 errors, |8 depth reported */
+	uint8_t *height;
+	uint32_t *aux;  /* leaf: nr_entries; internal: offset into kids */
+	uint32_t *sub;  /* memoised subtree mapping count */
+	uint64_t *kids; /* internal nodes: nr, child... */
+	size_t nkids, capkids;
+
+	struct view views[2];
+	int nviews;
+
+	struct item *cur, *next;
+	size_t ncur, nnext, capnext;
+	size_t cur_pos;
+
+	/* damage relay */
+	uint64_t relay_dev;
+	int silent;   /* swallow damage (space-map trees: meta_sm_read_counts reports) */
+	int saw_damage;
+
+	enum meta_thin_check_phase phase;
+	uint64_t nodes_read;
+	bool trees_damaged; /* fatal damage in a tree: computed counts are lower bounds */
+};
+
+static void emit(struct ck *c, const struct meta_damage *d)
+{
+	struct meta_thin_check_result *r = c->r;
+	int s = (int)d->severity;
+	if (s < 0)
+		s = 0;
+	if (s > 2)
+		s = 2;
+	c->saw_damage = 1;
+	r->nr_damage[s]++;
+	if (s > r->worst)
+		r->worst = s;
+	if (c->o->damage)
+		c->o->damage(c->o->damage_ctx, d);
+}
+
+static void relay(void *ctx, const struct meta_damage *d)
+{
+	struct ck *c = ctx;
+	struct meta_damage x = *d;
+	if (c->silent) {
+		c->saw_damage = 1;
+		return;
+	}
+	if (x.dev_id == NONE)
+		x.dev_id = c->relay_dev;
+	emit(c, &x);
+}
+
+static void damage(struct ck *c, enum meta_damage_kind k, uint64_t block, uint64_t dev,
+		   uint64_t begin, uint64_t end, uint64_t count, const char *detail)
+{
+	struct meta_damage d;
+	meta_damage_init(&d, k);
+	d.block = block;
+	d.dev_id = dev;
+	d.begin = begin;
+	d.end = end;
+	d.count = count;
+	d.detail = detail;
+	if (c->silent) {
+		c->saw_damage = 1;
+		return;
+	}
+	emit(c, &d);
+}
+
+static void progress(struct ck *c, enum meta_thin_check_phase p, uint64_t done, uint64_t total)
+{
+	c->phase = p;
+	if (c->o->progress)
+		c->o->progress(c->o->progress_ctx, p, done, total);
+}
+
+static void set_err(struct ck *c, int e)
+{
+	if (!c->err)
+		c->err = e;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return p;
+	size_t ncap = *cap ? *cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	void *np = realloc(p, ncap * elem);
+	if (!np)
+		return NULL;
+	*cap = ncap;
+	return np;
+}
+
+static void push_item(struct ck *c, const struct item *x)
+{
+	struct item *n = grow(c->next, &c->capnext, c->nnext + 1, sizeof(*n));
+	if (!n) {
+		set_err(c, META_E_NOMEM);
+		return;
+	}
+	c->next = n;
+	n[c->nnext++] = *x;
+}
+
+/*
+ * A reference from a parent to metadata block b: count it and queue b for the
+ * next level unless it was already seen.  Details and top-level nodes carry
+ * per-view values (the live and the held root's devices), so a node another
+ * view queued first is queued again for this view as a "revisit": its values
+ * are collected, nothing is counted or reported twice.
+ */
+static void ref_node_(struct ck *c, uint64_t b, enum tkind kind, int view, uint64_t dev,
+		      uint64_t lo, uint64_t hi, int is_root, int revisit)
+{
+	bool per_view = kind == K_DETAILS || kind == K_TOP;
+	uint8_t vbit = (uint8_t)(1u << view);
+	struct item x = {.b = b, .lo = lo, .hi = hi, .dev = dev, .kind = (uint8_t)kind,
+			 .view = (uint8_t)view, .is_root = (uint8_t)is_root};
+	if (b >= c->dev_blocks) {
+		if (revisit) {
+			if (kind == K_DETAILS)
+				c->views[view].details_damaged = true;
+			else if (kind == K_TOP)
+				c->views[view].top_damaged = true;
+			return;
+		}
+		char buf[96];
+		snprintf(buf, sizeof(buf), "block %" PRIu64 " is past the end (%" PRIu64 " blocks)",
+			 b, c->dev_blocks);
+		damage(c, META_DMG_BLOCK_OUT_OF_RANGE, b, dev, lo, hi, 1, buf);
+		c->trees_damaged = true;
+		if (kind == K_DETAILS)
+			c->views[view].details_damaged = true;
+		else if (kind == K_TOP)
+			c->views[view].top_damaged = true;
+		return;
+	}
+	if (revisit) {
+		if (!(c->vmask[b] & vbit)) {
+			c->vmask[b] |= vbit;
+			x.revisit = 1;
+			push_item(c, &x);
+		}
+		return;
+	}
+	if (c->count_meta && counts_inc(&c->mc, b))
+		set_err(c, META_E_NOMEM);
+	if (c->state[b] != ST_NONE) {
+		if (c->kindof[b] != (uint8_t)kind) {
+			damage(c, META_DMG_NODE_VALUE_SIZE, b, dev, lo, hi, 0,
+			       "the block is also part of a different tree");
+			c->trees_damaged = true;
+			if (kind == K_DETAILS)
+				c->views[view].details_damaged = true;
+			else if (kind == K_TOP)
+				c->views[view].top_damaged = true;
+		} else if (per_view && !(c->vmask[b] & vbit)) {
+			c->vmask[b] |= vbit;
+			x.revisit = 1;
+			push_item(c, &x);
+		}
+		return;
+	}
+	c->state[b] = ST_QUEUED;
+	c->kindof[b] = (uint8_t)kind;
+	if (per_view)
+		c->vmask[b] |= vbit;
+	push_item(c, &x);
+}
+
+static void ref_node(struct ck *c, uint64_t b, enum tkind kind, int view, uint64_t dev,
+		     uint64_t lo, uint64_t hi, int is_root)
+{
+	ref_node_(c, b, kind, view, dev, lo, hi, is_root, 0);
+}
+
+static void ref_plain(struct ck *c, uint64_t b, uint64_t dev)
+{
+	if (b >= c->dev_blocks) {
+		damage(c, META_DMG_BLOCK_OUT_OF_RANGE, b, dev, NONE, NONE, 1, NULL);
+		return;
+	}
+	if (c->count_meta && counts_inc(&c->mc, b))
+		set_err(c, META_E_NOMEM);
+}
+
+static enum meta_damage_kind err_kind(int err)
+{
+	switch (err) {
+	case META_E_CHECKSUM:
+		return META_DMG_NODE_CHECKSUM;
+	case META_E_BLOCKNR:
+		return META_DMG_NODE_BLOCKNR;
+	case META_E_CORRUPT:
+		return META_DMG_NODE_FLAGS;
+	case META_E_RANGE:
+		return META_DMG_BLOCK_OUT_OF_RANGE;
+	default:
+		return META_DMG_IO_ERROR;
+	}
+}
+
+/* Classify a node the validator rejected as META_E_CORRUPT. */
+static enum meta_damage_kind corrupt_kind(const void *data)
+{
+	struct meta_node_info ni;
+	meta_node_get_info(data, &ni);
+	if (!(ni.flags & (META_NODE_INTERNAL | META_NODE_LEAF)))
+		return META_DMG_NODE_FLAGS;
+	if (ni.value_size == 0 || META_NODE_HEADER_SIZE + (uint64_t)ni.max_entries *
+		(8u + ni.value_size) > META_BLOCK_SIZE)
+		return META_DMG_NODE_VALUE_SIZE;
+	if (ni.nr_entries > ni.max_entries)
+		return META_DMG_NODE_NR_ENTRIES;
+	return META_DMG_NODE_FLAGS;
+}
+
+static void add_det(struct ck *c, int view, uint64_t dev, uint64_t mapped)
+{
+	struct view *v = &c->views[view];
+	struct det *d = grow(v->dets, &v->capdets, v->ndets + 1, sizeof(*d));
+	if (!d) {
+		set_err(c, META_E_NOMEM);
+		return;
+	}
+	v->dets = d;
+	d[v->ndets++] = (struct det){dev, mapped};
+}
+
+static void add_root(struct ck *c, int view, uint64_t dev, uint64_t root)
+{
+	struct view *v = &c->views[view];
+	struct devroot *d = grow(v->roots, &v->caproots, v->nroots + 1, sizeof(*d));
+	if (!d) {
+		set_err(c, META_E_NOMEM);
+		return;
+	}
+	v->roots = d;
+	d[v->nroots++] = (struct devroot){dev, root};
+}
+
+static void mark_view_damage(struct ck *c, const struct item *it)
+{
+	if (it->kind == K_DETAILS)
+		c->views[it->view].details_damaged = true;
+	else if (it->kind == K_TOP)
+		c->views[it->view].top_damaged = true;
+}
+
+static void leaf_values(struct ck *c, const struct item *it, const void *node,
+			const struct meta_node_info *ni)
+{
+	uint32_t n = ni->nr_entries;
+	switch ((enum tkind)it->kind) {
+	case K_DETAILS:
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *v = meta_node_value(node, i);
+			uint64_t mapped;
+			memcpy(&mapped, v, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			mapped = __builtin_bswap64(mapped);
+#endif
+			add_det(c, it->view, meta_node_key(node, i), mapped);
+		}
+		break;
+	case K_TOP:
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t dev = meta_node_key(node, i), root = meta_node_value64(node, i);
+			add_root(c, it->view, dev, root);
+			if (it->revisit)
+				continue;
+			if (c->walk_bottom)
+				ref_node(c, root, K_MAP, it->view, dev, 0, NONE, 1);
+			else
+				ref_plain(c, root, dev);
+		}
+		break;
+	case K_MAP: {
+		/* hot loop: values read in place (the node passed meta_node_check) */
+		const uint8_t *keys = (const uint8_t *)node + META_NODE_HEADER_SIZE;
+		const uint8_t *vals = keys + 8u * ni->max_entries;
+		uint8_t *dc = c->count_data ? c->dc.c : NULL;
+		uint64_t past = 0, pbegin = 0, pend = 0, nr_data = c->nr_data;
+		c->r->nr_mappings += n;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t db = get_le64p(vals + 8u * i) >> 24;
+			if (db >= nr_data) {
+				uint64_t k = get_le64p(keys + 8u * i);
+				if (!past++)
+					pbegin = k;
+				pend = k + 1;
+				continue;
+			}
+			if (!dc)
+				continue;
+			if (dc[db] < 255)
+				dc[db]++;
+			else if (counts_inc(&c->dc, db))
+				set_err(c, META_E_NOMEM);
+		}
+		if (past) {
+			char buf[96];
+			snprintf(buf, sizeof(buf), "%" PRIu64 " mapping(s) to data blocks >= %" PRIu64,
+				 past, c->nr_data);
+			damage(c, META_DMG_MAPPING_PAST_END, it->b, it->dev, pbegin, pend, past, buf);
+		}
+		break;
+	}
+	case K_SM_IDX:
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *v = meta_node_value(node, i);
+			uint64_t bb;
+			memcpy(&bb, v, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			bb = __builtin_bswap64(bb);
+#endif
+			ref_plain(c, bb, NONE);
+		}
+		break;
+	case K_SM_RC:
+		break;
+	}
+}
+
+/* Another view's pass over a details/top-level node: collect its values only. */
+static void revisit(struct ck *c, const struct item *it, const void *data, int err)
+{
+	struct meta_node_info ni;
+	if (err) {
+		mark_view_damage(c, it);
+		return;
+	}
+	meta_node_get_info(data, &ni);
+	c->silent++;
+	int sev = meta_node_check(data, it->b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[it->kind],
+				  it->lo, it->hi, it->is_root, relay, c);
+	c->silent--;
+	if (sev >= (int)META_SEV_FATAL) {
+		mark_view_damage(c, it);
+		return;
+	}
+	if (ni.flags & META_NODE_INTERNAL) {
+		for (uint32_t i = 0; i < ni.nr_entries; i++) {
+			uint64_t lo = meta_node_key(data, i);
+			uint64_t hi = i + 1 < ni.nr_entries ? meta_node_key(data, i + 1) : it->hi;
+			ref_node_(c, meta_node_value64(data, i), (enum tkind)it->kind, it->view, it->dev,
+				  lo, hi, 0, 1);
+		}
+	} else {
+		leaf_values(c, it, data, &ni);
+	}
+}
+
+static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data, int err);
+
+static int visit(void *ctx, uint64_t b, const void *data, int err)
+{
+	struct ck *c = ctx;
+	int r = 0;
+	while (c->cur_pos < c->ncur && c->cur[c->cur_pos].b < b)
+		c->cur_pos++;
+	for (size_t k = c->cur_pos; k < c->ncur && c->cur[k].b == b && !r; k++) {
+		if (c->cur[k].revisit)
+			revisit(c, &c->cur[k], data, err);
+		else
+			r = visit_one(c, &c->cur[k], b, data, err);
+	}
+	return r ? r : c->err;
+}
+
+static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data, int err)
+{
+	c->nodes_read++;
+	c->r->nr_nodes++;
+	if (err) {
+		enum meta_damage_kind k = err == META_E_CORRUPT ? corrupt_kind(data) : err_kind(err);
+		c->state[b] = ST_BAD;
+		c->trees_damaged = true;
+		mark_view_damage(c, it);
+		damage(c, k, b, it->dev, it->lo, it->hi, 0, meta_strerror(err));
+		return 0;
+	}
+	struct meta_node_info ni;
+	meta_node_get_info(data, &ni);
+	c->relay_dev = it->dev;
+	int sev = meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[it->kind],
+				  it->lo, it->hi, it->is_root, relay, c);
+	c->relay_dev = NONE;
+	if (sev >= (int)META_SEV_FATAL) {
+		c->state[b] = ST_BAD;
+		c->trees_damaged = true;
+		mark_view_damage(c, it);
+		return 0;
+	}
+	if (ni.flags & META_NODE_INTERNAL) {
+		uint64_t *k = grow(c->kids, &c->capkids, c->nkids + 1 + ni.nr_entries, sizeof(*k));
+		if (!k || c->nkids > UINT32_MAX - 1 - ni.nr_entries) {
+			set_err(c, META_E_NOMEM);
+			return META_E_NOMEM;
+		}
+		c->kids = k;
+		c->state[b] = ST_INTERNAL;
+		c->aux[b] = (uint32_t)c->nkids;
+		k[c->nkids++] = ni.nr_entries;
+		for (uint32_t i = 0; i < ni.nr_entries; i++) {
+			uint64_t child = meta_node_value64(data, i);
+			uint64_t lo = meta_node_key(data, i);
+			uint64_t hi = i + 1 < ni.nr_entries ? meta_node_key(data, i + 1) : it->hi;
+			k[c->nkids++] = child;
+			ref_node(c, child, (enum tkind)it->kind, it->view, it->dev, lo, hi, 0);
+		}
+	} else {
+		c->state[b] = ST_LEAF;
+		c->aux[b] = ni.nr_entries;
+		leaf_values(c, it, data, &ni);
+	}
+	if (c->o->progress && (c->nodes_read & 1023) == 0)
+		c->o->progress(c->o->progress_ctx, c->phase, c->nodes_read, 0);
+	return c->err ? c->err : 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	if (x->b != y->b)
+		return x->b < y->b ? -1 : 1;
+	return (int)x->revisit - (int)y->revisit;
+}
+
+/* Read the queued levels until nothing is left. */
+static int run_levels(struct ck *c)
+{
+	uint64_t *blocks = NULL;
+	size_t capb = 0;
+	while (c->nnext && !c->err) {
+		c->cur = c->next;
+		c->ncur = c->nnext;
+		c->next = NULL;
+		c->nnext = 0;
+		c->capnext = 0;
+		qsort(c->cur, c->ncur, sizeof(*c->cur), cmp_item); /* ncur > 0 here */
+		uint64_t *nb = grow(blocks, &capb, c->ncur, sizeof(*nb));
+		if (!nb) {
+			set_err(c, META_E_NOMEM);
+			break;
+		}
+		blocks = nb;
+		size_t nb_ = 0;
+		for (size_t i = 0; i < c->ncur; i++)
+			if (!nb_ || blocks[nb_ - 1] != c->cur[i].b)
+				blocks[nb_++] = c->cur[i].b;
+		c->cur_pos = 0;
+		int e = meta_bm_read_batch(c->bm, blocks, nb_, &meta_node_validator, visit, c);
+		if (e && !c->err)
+			set_err(c, e);
+		free(c->cur);
+		c->cur = NULL;
+		c->ncur = 0;
+	}
+	free(blocks);
+	return c->err;
+}
+
+/* ---------------------------------------------- bottom-up mapping counts */
+
+#define M_BUSY 1u
+#define M_DONE 2u
+#define M_ERR 4u
+
+/* Mapping count below b; *err set when damage lies below.  *h = height. */
+static uint64_t subtree(struct ck *c, uint64_t b, int *err, unsigned *h, int depth)
+{
+	*h = 0;
+	if (b >= c->dev_blocks || depth > 64) {
+		*err = 1;
+		return 0;
+	}
+	switch (c->state[b]) {
+	case ST_LEAF:
+		return c->aux[b];
+	case ST_INTERNAL:
+		break;
+	default:
+		*err = 1;
+		return 0;
+	}
+	if (c->memo[b] & M_DONE) {
+		if (c->memo[b] & M_ERR)
+			*err = 1;
+		*h = c->height[b];
+		return c->sub[b];
+	}
+	if (c->memo[b] & M_BUSY) { /* a cycle */
+		*err = 1;
+		return 0;
+	}
+	c->memo[b] |= M_BUSY;
+	const uint64_t *k = &c->kids[c->aux[b]];
+	uint64_t nr = k[0], total = 0;
+	int e = 0;
+	unsigned hh = 0, first = 1, depth_bad = 0;
+	for (uint64_t i = 0; i < nr; i++) {
+		int ce = 0;
+		unsigned ch;
+		total += subtree(c, k[1 + i], &ce, &ch, depth + 1);
+		if (ce) {
+			e = 1;
+			continue;
+		}
+		if (first) {
+			hh = ch;
+			first = 0;
+		} else if (ch != hh) {
+			depth_bad = 1;
+		}
+	}
+	if (depth_bad) {
+		damage(c, META_DMG_NODE_DEPTH, b, NONE, NONE, NONE, 0, NULL);
+		e = 1;
+	}
+	c->memo[b] = (uint8_t)(M_DONE | (e ? M_ERR : 0));
+	c->sub[b] = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+	c->height[b] = (uint8_t)(hh + 1);
+	*h = hh + 1;
+	if (e)
+		*err = 1;
+	return total;
+}
+
+static int cmp_det(const void *a, const void *b)
+{
+	const struct det *x = a, *y = b;
+	return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+static int cmp_root(const void *a, const void *b)
+{
+	const struct devroot *x = a, *y = b;
+	return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+static void compare_devices(struct ck *c, int view, bool counts)
+{
+	struct view *v = &c->views[view];
+	if (v->ndets)
+		qsort(v->dets, v->ndets, sizeof(*v->dets), cmp_det);
+	if (v->nroots)
+		qsort(v->roots, v->nroots, sizeof(*v->roots), cmp_root);
+	size_t i = 0, j = 0;
+	char buf[128];
+	while (i < v->ndets || j < v->nroots) {
+		if (j >= v->nroots || (i < v->ndets && v->dets[i].dev < v->roots[j].dev)) {
+			if (!v->top_damaged)
+				damage(c, META_DMG_DEV_NO_MAPPINGS, v->details_root, v->dets[i].dev,
+				       NONE, NONE, 0, view ? "in the metadata snapshot" : NULL);
+			i++;
+		} else if (i >= v->ndets || v->roots[j].dev < v->dets[i].dev) {
+			if (!v->details_damaged)
+				damage(c, META_DMG_DEV_NO_DETAILS, v->mapping_root, v->roots[j].dev,
+				       NONE, NONE, 0, view ? "in the metadata snapshot" : NULL);
+			j++;
+		} else {
+			if (counts) {
+				int err = 0;
+				unsigned h;
+				uint64_t n = subtree(c, v->roots[j].root, &err, &h, 0);
+				if (!err && n != v->dets[i].mapped) {
+					snprintf(buf, sizeof(buf),
+						 "details say %" PRIu64 " mapped blocks, the tree has %" PRIu64
+						 "%s",
+						 v->dets[i].mapped, n, view ? " (metadata snapshot)" : "");
+					damage(c, META_DMG_DEV_MAPPED_COUNT, v->roots[j].root,
+					       v->dets[i].dev, NONE, NONE, 0, buf);
+				}
+			}
+			if (view == 0)
+				c->r->nr_devices++;
+			i++;
+			j++;
+		}
+	}
+}
+
+/* ------------------------------------------------- space map comparison */
+
+struct cmp_ctx {
+	struct ck *c;
+	struct counts *computed;
+	enum meta_sm_kind kind;
+	uint64_t nr_blocks; /* sm nr_blocks */
+	uint64_t leaked, leak_first, leak_last;
+	uint64_t bad, bad_reported;
+	uint64_t compared_to; /* blocks compared: [0, compared_to) modulo skipped ranges */
+	bool lower_bound;     /* computed counts are lower bounds */
+	bool sm_damaged;      /* the space map reader reported damage: no per-block lines */
+};
+
+static void report_bad(struct cmp_ctx *x, uint64_t b, uint32_t expected, uint32_t got)
+{
+	struct ck *c = x->c;
+	x->bad++;
+	if (x->bad_reported >= MAX_BAD_REPORTS || x->sm_damaged)
+		return;
+	x->bad_reported++;
+	char buf[96];
+	snprintf(buf, sizeof(buf), "expected %" PRIu32 ", space map has %" PRIu32, expected, got);
+	damage(c, x->kind == META_SM_METADATA ? META_DMG_META_BAD_COUNT : META_DMG_DATA_BAD_COUNT,
+	       x->kind == META_SM_METADATA ? b : NONE, NONE, b, b + 1, 1, buf);
+}
+
+static int cmp_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_t n)
+{
+	struct cmp_ctx *x = ctx;
+	struct counts *k = x->computed;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t b = first + i;
+		uint32_t disk = counts[i];
+		uint32_t want;
+		if (b < k->n && k->c[b] < 255)
+			want = k->c[b];
+		else
+			want = counts_get(k, b);
+		if (disk == want)
+			continue;
+		/* Parts of the trees were lost: only too-low on-disk counts are certain. */
+		if (x->lower_bound && disk > want)
+			continue;
+		if (want == 0) {
+			if (!x->leaked++)
+				x->leak_first = b;
+			x->leak_last = b;
+		} else {
+			report_bad(x, b, want, disk);
+		}
+	}
+	if (first + n > x->compared_to)
+		x->compared_to = first + n;
+	if (x->c->o->progress && x->nr_blocks)
+		x->c->o->progress(x->c->o->progress_ctx, x->c->phase, first + n, x->nr_blocks);
+	return 0;
+}
+
+static void sm_relay(void *ctx, const struct meta_damage *d)
+{
+	struct cmp_ctx *x = ctx;
+	x->sm_damaged = true;
+	relay(x->c, d);
+}
+
+static void check_sm(struct ck *c, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		     struct counts *computed)
+{
+	struct cmp_ctx x = {.c = c, .computed = computed, .kind = kind,
+			    .nr_blocks = root->nr_blocks, .lower_bound = c->trees_damaged};
+	c->saw_damage = 0;
+	int e = meta_sm_read_counts(c->bm, kind, root, cmp_counts, sm_relay, &x);
+	if (e == META_E_NOMEM) {
+		set_err(c, e);
+		return;
+	}
+	if (e && !c->saw_damage)
+		damage(c, META_DMG_SM_ROOT, kind == META_SM_METADATA ? root->bitmap_root : NONE,
+		       NONE, NONE, NONE, 0,
+		       kind == META_SM_METADATA ? "metadata space map" : "data space map");
+	if (e)
+		return; /* unusable: no comparison */
+	/* Blocks we counted that the space map does not cover. */
+	for (uint64_t b = root->nr_blocks; b < computed->n; b++) {
+		uint32_t want = counts_get(computed, b);
+		if (want)
+			report_bad(&x, b, want, 0);
+	}
+	if (x.bad > x.bad_reported) {
+		char buf[96];
+		snprintf(buf, sizeof(buf), "%" PRIu64 " %sblocks with wrong counts",
+			 x.bad - x.bad_reported, x.bad_reported ? "more " : "");
+		damage(c, kind == META_SM_METADATA ? META_DMG_META_BAD_COUNT : META_DMG_DATA_BAD_COUNT,
+		       NONE, NONE, NONE, NONE, x.bad - x.bad_reported, buf);
+	}
+	if (x.leaked)
+		damage(c, kind == META_SM_METADATA ? META_DMG_META_LEAK : META_DMG_DATA_LEAK,
+		       kind == META_SM_METADATA ? x.leak_first : NONE, NONE, x.leak_first,
+		       x.leak_last + 1, x.leaked, NULL);
+	if (kind == META_SM_METADATA) {
+		c->r->metadata_leaked = x.leaked;
+		c->r->metadata_bad = x.bad;
+	} else {
+		c->r->data_leaked = x.leaked;
+		c->r->data_bad = x.bad;
+	}
+}
+
+/* Count the blocks of the metadata space map itself and queue its ref-count tree. */
+static void count_metadata_sm(struct ck *c, const struct meta_sm_root *root)
+{
+	struct meta_sm_index_entry *ents = NULL;
+	uint64_t n = 0;
+	if (!root->bitmap_root)
+		return;
+	ref_plain(c, root->bitmap_root, NONE);
+	int e = meta_sm_read_index(c->bm, META_SM_METADATA, root, &ents, &n);
+	if (e == META_E_NOMEM) {
+		set_err(c, e);
+		return;
+	}
+	if (!e) {
+		for (uint64_t i = 0; i < n; i++)
+			if (ents[i].blocknr)
+				ref_plain(c, ents[i].blocknr, NONE);
+	}
+	free(ents);
+	if (root->ref_count_root)
+		ref_node(c, root->ref_count_root, K_SM_RC, 0, NONE, 0, NONE, 1);
+}
+
+static void count_data_sm(struct ck *c, const struct meta_sm_root *root)
+{
+	if (root->bitmap_root)
+		ref_node(c, root->bitmap_root, K_SM_IDX, 0, NONE, 0, NONE, 1);
+	if (root->ref_count_root)
+		ref_node(c, root->ref_count_root, K_SM_RC, 0, NONE, 0, NONE, 1);
+}
+
+/* ------------------------------------------------------------- driver */
+
+static const char *const phase_names[] = {
+	[META_THIN_CHECK_SUPERBLOCK] = "superblock",
+	[META_THIN_CHECK_DETAILS] = "device details tree",
+	[META_THIN_CHECK_MAPPINGS] = "mapping tree",
+	[META_THIN_CHECK_DATA_SM] = "data space map",
+	[META_THIN_CHECK_METADATA_SM] = "metadata space map",
+};
+
+const char *meta_thin_check_phase_name(enum meta_thin_check_phase p)
+{
+	if ((unsigned)p >= META_THIN_CHECK__NR_PHASES)
+		return NULL;
+	return phase_names[p];
+}
+
+static void ck_free(struct ck *c)
+{
+	counts_free(&c->mc);
+	counts_free(&c->dc);
+	free(c->state);
+	free(c->kindof);
+	free(c->vmask);
+	free(c->memo);
+	free(c->height);
+	free(c->aux);
+	free(c->sub);
+	free(c->kids);
+	free(c->cur);
+	free(c->next);
+	for (int i = 0; i < 2; i++) {
+		free(c->views[i].dets);
+		free(c->views[i].roots);
+	}
+}
+
+/* The held root is unusable: the trees only it reaches are unknown. */
+static void held_damage(struct ck *c, uint64_t held, const char *why)
+{
+	damage(c, META_DMG_HELD_ROOT, held, NONE, NONE, NONE, 0, why);
+	c->trees_damaged = true;
+}
+
+/* Read and validate the held root; sets up view 1.  Returns true if usable. */
+static bool load_held_root(struct ck *c, uint64_t held)
+{
+	const void *data;
+	char buf[96];
+	if (held >= c->dev_blocks) {
+		snprintf(buf, sizeof(buf), "held root %" PRIu64 " is past the end of the device", held);
+		held_damage(c, held, buf);
+		return false;
+	}
+	int e = meta_bm_get(c->bm, held, &meta_thin_sb_validator, &data);
+	if (e) {
+		snprintf(buf, sizeof(buf), "block %" PRIu64 " is not a superblock copy: %s", held,
+			 meta_strerror(e));
+		held_damage(c, held, buf);
+		return false;
+	}
+	struct meta_thin_sb s;
+	meta_thin_sb_unpack(data, &s);
+	meta_bm_put(c->bm, data);
+	if (s.magic != META_THIN_MAGIC) {
+		held_damage(c, held, "metadata snapshot has a bad magic number");
+		return false;
+	}
+	c->views[1].details_root = s.device_details_root;
+	c->views[1].mapping_root = s.data_mapping_root;
+	c->nviews = 2;
+	c->state[held] = ST_BAD; /* a superblock, never a btree node */
+	if (c->count_meta && counts_inc(&c->mc, held))
+		set_err(c, META_E_NOMEM);
+	return true;
+}
+
+int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
+		    struct meta_thin_check_result *r)
+{
+	static const struct meta_thin_check_opts defaults;
+	struct ck c;
+	if (!t || !r)
+		return META_E_INVAL;
+	if (!o)
+		o = &defaults;
+	memset(r, 0, sizeof(*r));
+	r->worst = -1;
+	memset(&c, 0, sizeof(c));
+	c.t = t;
+	c.bm = meta_thin_bm(t);
+	c.o = o;
+	c.r = r;
+	c.relay_dev = NONE;
+
+	const struct meta_thin_sb *live = meta_thin_live_sb(t);
+	const struct meta_thin_sb *used = meta_thin_sb(t);
+	bool snap_mode = used != live || used->blocknr != 0;
+	r->transaction_id = live->trans_id;
+	r->metadata_free_blocks = live->metadata_sm.nr_blocks > live->metadata_sm.nr_allocated
+		? live->metadata_sm.nr_blocks - live->metadata_sm.nr_allocated : 0;
+
+	c.dev_blocks = meta_bm_nr_blocks(c.bm);
+	progress(&c, META_THIN_CHECK_SUPERBLOCK, 0, 1);
+	int sb_sev = meta_thin_sb_check(live, c.dev_blocks, relay, &c);
+	progress(&c, META_THIN_CHECK_SUPERBLOCK, 1, 1);
+	if (o->super_block_only)
+		return 0;
+
+	c.nr_data = meta_thin_nr_data_blocks(t);
+	c.walk_bottom = !o->skip_mappings;
+	c.count_meta = c.walk_bottom && !snap_mode;
+	c.count_data = c.count_meta && c.nr_data <= META_THIN_MAX_DATA_BLOCK + 1;
+	(void)sb_sev;
+
+	int e = 0;
+	uint64_t nb = c.dev_blocks ? c.dev_blocks : 1;
+	c.state = calloc(nb, 1);
+	c.kindof = calloc(nb, 1);
+	c.vmask = calloc(nb, 1);
+	c.aux = calloc(nb, sizeof(*c.aux));
+	if (!c.state || !c.kindof || !c.vmask || !c.aux) {
+		e = META_E_NOMEM;
+		goto out;
+	}
+	if (c.walk_bottom) {
+		c.memo = calloc(nb, 1);
+		c.height = calloc(nb, 1);
+		c.sub = calloc(nb, sizeof(*c.sub));
+		if (!c.memo || !c.height || !c.sub) {
+			e = META_E_NOMEM;
+			goto out;
+		}
+	}
+	if (c.count_meta && (e = counts_init(&c.mc, c.dev_blocks)))
+		goto out;
+	if (c.count_data && (e = counts_init(&c.dc, c.nr_data)))
+		goto out;
+
+	/* Views: 0 = the trees in use; 1 = the held root's (live mode only). */
+	c.nviews = 1;
+	c.views[0].details_root = meta_thin_details_root(t);
+	c.views[0].mapping_root = meta_thin_mapping_root(t);
+	if (c.count_meta)
+		ref_plain(&c, 0, NONE); /* the superblock */
+
+	/* Device details trees (and the held root, which names a second pair of trees). */
+	progress(&c, META_THIN_CHECK_DETAILS, 0, 0);
+	if (!snap_mode && live->held_root)
+		load_held_root(&c, live->held_root);
+	for (int v = 0; v < c.nviews; v++)
+		ref_node(&c, c.views[v].details_root, K_DETAILS, v, NONE, 0, NONE, 1);
+	if ((e = run_levels(&c)))
+		goto out;
+
+	/* Top-level and bottom-level mapping trees. */
+	if (c.walk_bottom)
+		progress(&c, META_THIN_CHECK_MAPPINGS, 0, 0);
+	c.nodes_read = 0;
+	for (int v = 0; v < c.nviews; v++)
+		ref_node(&c, c.views[v].mapping_root, K_TOP, v, NONE, 0, NONE, 1);
+	if ((e = run_levels(&c)))
+		goto out;
+	for (int v = 0; v < c.nviews; v++)
+		compare_devices(&c, v, c.walk_bottom);
+
+	if (!c.count_meta)
+		goto out;
+
+	/* Space maps: count their own blocks, then compare. */
+	c.silent = 1;
+	count_metadata_sm(&c, &live->metadata_sm);
+	count_data_sm(&c, &live->data_sm);
+	e = run_levels(&c);
+	c.silent = 0;
+	if (e)
+		goto out;
+	r->space_maps_checked = true;
+	if (c.count_data) { /* else the superblock's nr_data_blocks is absurd (reported) */
+		progress(&c, META_THIN_CHECK_DATA_SM, 0, live->data_sm.nr_blocks);
+		check_sm(&c, META_SM_DISK, &live->data_sm, &c.dc);
+	}
+	progress(&c, META_THIN_CHECK_METADATA_SM, 0, live->metadata_sm.nr_blocks);
+	check_sm(&c, META_SM_METADATA, &live->metadata_sm, &c.mc);
+	e = c.err;
+out:
+	if (!e)
+		e = c.err;
+	ck_free(&c);
+	return e;
+}
