@@ -1,0 +1,138 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# thin_metadata_size against thin-provisioning-tools 0.9.0: over a grid of block sizes,
+# pool sizes, thin counts, output units and -n forms (valid and invalid values), our stdout
+# must be byte-identical to 0.9's and we must succeed exactly when 0.9 succeeds.  Where 0.9
+# fails (exit 1) we must exit 2 (usage error) with one message line plus the --help hint on
+# stderr and nothing on stdout.
+. "${TESTLIB:-$(dirname "$0")/../lib.sh}"
+
+require_tpt 0.9
+require_tool thin_metadata_size
+
+our_tool=$BIN/thin_metadata_size
+n=0
+nfail=0
+nok=0
+nerr=0
+
+# check ARGS...: compare one invocation.  Output is captured with the exit status appended, so
+# the comparison is byte-exact including trailing newlines; no extra process per case.
+check() {
+	ref=$("$TPT09" thin_metadata_size "$@" 2>ref.err; echo ".$?")
+	ref_rc=${ref##*.}
+	ours=$("$our_tool" "$@" 2>our.err; echo ".$?")
+	our_rc=${ours##*.}
+	n=$((n + 1))
+	bad=
+	case $ref_rc:$our_rc in
+	*[!0-9:]*|:*|*:) fail "could not run: thin_metadata_size $* (0.9: '$ref_rc', ours: '$our_rc')" ;;
+	esac
+	if [ "${ref%.*}" != "${ours%.*}" ]; then
+		bad="stdout differs"
+	elif [ "$ref_rc" -eq 0 ] && [ "$our_rc" -ne 0 ]; then
+		bad="0.9 succeeded, we exit $our_rc"
+	elif [ "$ref_rc" -ne 0 ] && [ "$our_rc" -ne 2 ]; then
+		bad="0.9 failed (exit $ref_rc), we exit $our_rc, expected 2"
+	elif [ "$ref_rc" -ne 0 ]; then
+		# One message line naming the problem, then the --help hint.
+		{ read -r l1; read -r l2; read -r l3; } <our.err
+		case $l1 in "thin_metadata_size: "?*) ;; *) bad="usage error line: '$l1'" ;; esac
+		case $l2 in "Try 'thin_metadata_size --help'"*) ;; *) bad="no --help hint: '$l2'" ;; esac
+		[ -z "$l3" ] || bad="more than one message line"
+	fi
+	[ "$ref_rc" -eq 0 ] && nok=$((nok + 1)) || nerr=$((nerr + 1))
+	if [ -n "$bad" ]; then
+		nfail=$((nfail + 1))
+		if [ "$nfail" -le 20 ]; then
+			echo "MISMATCH ($bad): thin_metadata_size $*"
+			echo "  0.9 (exit $ref_rc): ${ref%.*} $(cat ref.err)"
+			echo "  ours (exit $our_rc): ${ours%.*} $(cat our.err)"
+		fi
+	fi
+}
+
+# Block sizes: bare sectors (valid powers of two, also below 128; not powers of two; zero;
+# huge and overflowing), with every kind of suffix, and malformed.
+blocks='128 64 1 2097152 4194304 100 192 0 00128 36028797018963968 99999999999999999999
+64k 2m 2g 64K 65536b 1000b 100b 1s 128sectors 128sec 2megabytes 1t 16e 8e 1z 1Z 1Y 12x -128
+0x80 128sectorsX'
+pools='2097152 1 16128 16256 1g 100G 200t 16e 15e 8E 1z 1Z 9223372036854775807
+36028797018963967 123456789012345678901234 1000000b 7kilo 1x -5'
+thins='1 0 2 1000 100000 1k 1K 1s 1b 15e 2p 4p 1z 1Z 4503599627370494 4503599627370495
+18446744073709551615 abc -1'
+units='b s k K m M g G t T p P e E z Z y Y bytes sectors kib kilo meg mega gi tera
+petabytes eb zet yotta x secs'
+
+# The main grid: block x pool x thins (default unit, plain and -n).
+for b in $blocks; do
+	for s in $pools; do
+		check -b "$b" -s "$s" -m 1
+		check -b "$b" -s "$s" -m 1k -n
+	done
+done
+# Thin counts and output units.
+for m in $thins; do
+	for u in $units; do
+		check -b 128 -s 1t -m "$m" -u "$u"
+		check -b 2m -s 100G -m "$m" -u "$u" -n
+	done
+done
+for u in $units; do
+	for b in 1 64k 1g; do
+		check -b "$b" -s 10t -m 100 -u "$u" --numeric-only=long
+		check -u "$u" -b "$b" -s 10t -m 100 -nshort
+		check --unit="$u" --block-size="$b" --pool-size=3T --max-thins=5
+	done
+done
+# Number formatting: fractions >= 0.01 ("%.2f"), < 0.01 ("%.2e"), integers, huge.
+for s in 1g 1t 5t 100t 1p 1P 3e 7E; do
+	for u in b k m M g G t T p P e E; do
+		check -b 128 -s "$s" -m 3 -u "$u" -n
+	done
+done
+for m in 1 2 3 4 5 100 1000 10000 4095 4096 4097 1000000; do
+	check -b 64k -s 1m -m "$m" -u m
+	check -b 1 -s 126 -m "$m" -u K
+done
+# -n forms, options given twice, missing values, unknown options, operands.
+for nopt in -n -ns -nl -nshort -nlong -nsh -nlo -nx -nshortx --numeric-only --numeric-only=s \
+	--numeric-only=long --numeric-only= --numeric-only=lon; do
+	check -b 128 -s 1g -m 1 "$nopt"
+done
+check -b 128 -s 1g -m 1 -n -n
+check -b 128 -s 1g -m 1 -n short
+check -b 128 -s 1g -m 1 -n long
+check -b 128 -s 1g -m 1 extra operands
+check -b 128 -b 256 -s 1g -m 1
+check -b 0 -b 256 -s 1g -m 1
+check -b 100b -b 256 -s 1g -m 1
+check -b 128 -s 1g -s 2g -m 1
+check -b 128 -s 1g -m 1 -m 2
+check -b 128 -s 1g -m 0 -m 2
+check -b 128 -s 1g -m 1 -u k -u m
+check -b 128 -s 1g -m 1 -u ''
+check -b '' -s 1g -m 1
+check -b 128 -s '' -m 1
+check -b 128 -s 1g -m ''
+check
+check -s 1g -m 1
+check -b 128 -m 1
+check -b 128 -s 1g
+check -b 128 -s 128 -m 1
+check -b 128 -s 129 -m 1
+check -b 2m -s 2m -m 1
+check -b 128 -s 1g -m 1 -x
+check -b 128 -s 1g -m 1 --bogus
+check -b 128 -s 1g -m 1 --help=yes
+check -b 128 -s 1g -m 1 -u
+check -b 128 -s 1g -m
+check -b
+check --block=128 --pool=1g --max=1
+check -b 128 -s 1g -m 1 --
+
+note "$n cases ($nok where 0.9 succeeds, $nerr where it fails), $nfail mismatches"
+[ "$nok" -gt 100 ] || fail "too few successful cases ($nok): is the grid broken?"
+[ "$nerr" -gt 50 ] || fail "too few failing cases ($nerr): is the grid broken?"
+[ "$nfail" -eq 0 ] || fail "$nfail of $n cases differ from thin-provisioning-tools 0.9"
+exit 0
