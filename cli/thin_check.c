@@ -34,7 +34,10 @@ static void usage(void)
 	       "      --ignore-non-fatal-errors    exit 0 when only non-fatal problems (leaks,\n"
 	       "                                   under-full nodes) are found\n"
 	       "      --clear-needs-check-flag     if the check passes, clear the superblock's\n"
-	       "                                   needs_check flag (the only write)\n"
+	       "                                   needs_check flag; space-map leaks are repaired\n"
+	       "                                   first, as with --auto-repair\n"
+	       "      --auto-repair                repair space-map leaks in place (the only\n"
+	       "                                   damage fixed here; use thin_repair for more)\n"
 	       "  -m, --metadata-snap              check the metadata snapshot (held root) of a\n"
 	       "                                   live pool; space maps are not checked\n"
 	       "      --override-mapping-root BLOCK  use BLOCK as the top-level mapping root\n"
@@ -51,6 +54,7 @@ enum {
 	OPT_SKIP_MAPPINGS,
 	OPT_IGNORE_NONFATAL,
 	OPT_CLEAR_NEEDS_CHECK,
+	OPT_AUTO_REPAIR,
 	OPT_OVERRIDE_MAPPING,
 	OPT_OVERRIDE_DETAILS,
 };
@@ -61,6 +65,7 @@ static const struct option long_opts[] = {
 	{"skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS},
 	{"ignore-non-fatal-errors", no_argument, NULL, OPT_IGNORE_NONFATAL},
 	{"clear-needs-check-flag", no_argument, NULL, OPT_CLEAR_NEEDS_CHECK},
+	{"auto-repair", no_argument, NULL, OPT_AUTO_REPAIR},
 	{"metadata-snap", no_argument, NULL, 'm'},
 	{"override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING},
 	{"override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS},
@@ -266,7 +271,7 @@ int main(int argc, char **argv)
 	bool sb_only = false, skip_mappings = false, ignore_nonfatal = false, clear_flag = false,
 	     snap = false;
 	uint64_t override_mapping = 0, override_details = 0;
-	bool have_om = false, have_od = false;
+	bool have_om = false, have_od = false, auto_repair = false;
 	int c;
 
 	cli_init(argv[0]);
@@ -287,6 +292,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CLEAR_NEEDS_CHECK:
 			clear_flag = true;
+			break;
+		case OPT_AUTO_REPAIR:
+			auto_repair = true;
 			break;
 		case 'm':
 			snap = true;
@@ -323,13 +331,23 @@ int main(int argc, char **argv)
 		cli_usage_error("--clear-needs-check-flag cannot be used with --override-mapping-root");
 	if (clear_flag && have_od)
 		cli_usage_error("--clear-needs-check-flag cannot be used with --override-details-root");
+	if (auto_repair && snap)
+		cli_usage_error("--auto-repair cannot be used with --metadata-snap");
+	if (auto_repair && (have_om || have_od))
+		cli_usage_error("--auto-repair cannot be used with --override-mapping-root or "
+				"--override-details-root");
+	if (auto_repair && (sb_only || skip_mappings))
+		cli_usage_error("--auto-repair needs the full check: not with --super-block-only or "
+				"--skip-mappings");
+	if (auto_repair && ignore_nonfatal)
+		cli_usage_error("--auto-repair cannot be used with --ignore-non-fatal-errors");
 	if ((have_om && override_mapping == 0) || (have_od && override_details == 0))
 		cli_usage_error("block 0 is the superblock, not a tree root");
 
 	const char *path = argv[optind];
 	struct meta_thin_open_opts oo = {0};
 	oo.flags = snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
-	if (clear_flag)
+	if (clear_flag || auto_repair)
 		oo.flags |= META_THIN_OPEN_WRITE | META_THIN_OPEN_EXCL;
 	oo.override_mapping_root = override_mapping;
 	oo.override_details_root = override_details;
@@ -355,6 +373,7 @@ int main(int argc, char **argv)
 		.skip_mappings = skip_mappings,
 		.damage = on_damage,
 		.progress = on_progress,
+		.fix_leaks = clear_flag || auto_repair,
 	};
 	struct meta_thin_check_result r;
 	e = meta_thin_check(t, &co, &r);
@@ -365,6 +384,10 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	}
 
+	if (!cli_quiet && (r.metadata_leaks_fixed || r.data_leaks_fixed))
+		fprintf(stderr, "%s: repaired space-map leaks: %" PRIu64 " metadata blocks, %" PRIu64
+				" data blocks\n",
+			cli_prog, r.metadata_leaks_fixed, r.data_leaks_fixed);
 	int rc = EXIT_OK;
 	if (r.worst >= (int)META_SEV_FATAL)
 		rc = EXIT_DAMAGE;

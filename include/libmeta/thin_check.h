@@ -58,6 +58,15 @@ struct meta_thin_check_opts {
 	void (*progress)(void *ctx, enum meta_thin_check_phase phase, uint64_t done,
 			 uint64_t total);
 	void *progress_ctx;
+	/*
+	 * Repair space-map leaks in place when nothing fatal was found: the leaked
+	 * entries of the affected bitmap blocks are set to 0, their index entries'
+	 * nr_free / none_free_before and the superblock's nr_allocated updated
+	 * (bitmaps, flush, index, flush, superblock, flush).  Needs a pool opened
+	 * with META_THIN_OPEN_WRITE and the space maps checked.  What was repaired
+	 * is reported in the result and no longer counts as damage.
+	 */
+	bool fix_leaks;
 };
 
 struct meta_thin_check_result {
@@ -71,6 +80,7 @@ struct meta_thin_check_result {
 	uint64_t metadata_leaked, metadata_bad; /* blocks */
 	uint64_t data_leaked, data_bad;         /* blocks */
 	bool space_maps_checked;
+	uint64_t metadata_leaks_fixed, data_leaks_fixed; /* with fix_leaks */
 };
 
 /*
