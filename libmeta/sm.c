@@ -242,6 +242,16 @@ static int cmp_pair(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* bitmap_lut[byte][k]: the 2-bit entry k of a bitmap byte (bit 2k high, bit 2k+1 low) */
+static uint8_t bitmap_lut[256][4];
+
+__attribute__((constructor)) static void bitmap_lut_init(void)
+{
+	for (unsigned b = 0; b < 256; b++)
+		for (unsigned k = 0; k < 4; k++)
+			bitmap_lut[b][k] = (uint8_t)(((b >> (2 * k)) & 1) << 1 | ((b >> (2 * k + 1)) & 1));
+}
+
 static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 {
 	uint64_t first = idx * META_SM_ENTRIES_PER_BITMAP;
@@ -252,17 +262,25 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 	for (uint32_t i = 0; i < n; i += 32) {
 		uint64_t w = get_le64p(words + 8 * (i / 32));
 		uint32_t lim = n - i < 32 ? n - i : 32;
-		for (uint32_t j = 0; j < lim; j++, w >>= 2) {
-			/* entry j: bit 2j is the high bit, bit 2j+1 the low bit */
-			uint32_t v = (uint32_t)((w & 1) << 1 | ((w >> 1) & 1));
-			if (v == 3) {
-				uint32_t rc;
-				if (rc_find(&c->rc, first + i + j, &rc))
-					v = rc;
-				else
-					bad_overflow++;
+		uint32_t *out = c->counts + i;
+		if (!w) { /* the common case in a sparse map */
+			memset(out, 0, lim * sizeof(*out));
+			continue;
+		}
+		for (uint32_t j = 0; j < lim; j += 4, w >>= 8) {
+			const uint8_t *q = bitmap_lut[w & 0xff];
+			uint32_t k = lim - j < 4 ? lim - j : 4;
+			for (uint32_t m = 0; m < k; m++) {
+				uint32_t v = q[m];
+				if (v == 3) {
+					uint32_t rc;
+					if (rc_find(&c->rc, first + i + j + m, &rc))
+						v = rc;
+					else
+						bad_overflow++;
+				}
+				out[j + m] = v;
 			}
-			c->counts[i + j] = v;
 		}
 	}
 	if (bad_overflow) {
