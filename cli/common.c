@@ -94,6 +94,25 @@ void cli_report_open_error(const char *path, int e, int io_errno)
 	case META_E_IO:
 		cli_err("%s: %s (%s)", path, meta_strerror(e), strerror(io_errno ? io_errno : EIO));
 		break;
+	case META_E_CHECKSUM:
+		cli_err("%s: bad checksum in superblock: not thin-pool metadata, or a damaged "
+			"superblock; run thin_check (thin_repair can rebuild it)", path);
+		break;
+	case META_E_BADMAGIC:
+		cli_err("%s: bad magic in superblock: not thin-pool metadata (the pool's _tdata "
+			"device instead of _tmeta?)", path);
+		break;
+	case META_E_BLOCKNR:
+		cli_err("%s: superblock records the wrong block number: damaged; run thin_check", path);
+		break;
+	case META_E_VERSION:
+	case META_E_FEATURE:
+		cli_err("%s: %s in superblock: this metadata needs a newer tool", path, meta_strerror(e));
+		break;
+	case META_E_NOSNAP:
+		cli_err("%s: no metadata snapshot is held; reserve one with 'dmsetup message <pool> 0 "
+			"reserve_metadata_snap' or run without --metadata-snap", path);
+		break;
 	default:
 		cli_err("%s: %s", path, meta_strerror(e));
 		break;
