@@ -104,9 +104,9 @@ int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t
 	return worst;
 }
 
-/* Damage kind for a block the node validator (or the read) refused. */
-static enum meta_damage_kind node_err_kind(int err, const void *data)
+enum meta_damage_kind meta_node_damage_kind(int err, const void *raw)
 {
+	struct meta_node_info ni;
 	switch (err) {
 	case META_E_CHECKSUM:
 		return META_DMG_NODE_CHECKSUM;
@@ -114,17 +114,18 @@ static enum meta_damage_kind node_err_kind(int err, const void *data)
 		return META_DMG_NODE_BLOCKNR;
 	case META_E_RANGE:
 		return META_DMG_BLOCK_OUT_OF_RANGE;
-	case META_E_CORRUPT: {
-		struct meta_node_info ni;
-		if (!data)
+	case META_E_CORRUPT:
+		if (!raw)
 			return META_DMG_NODE_FLAGS;
-		meta_node_get_info(data, &ni);
+		meta_node_get_info(raw, &ni);
+		if (!(ni.flags & (META_NODE_INTERNAL | META_NODE_LEAF)))
+			return META_DMG_NODE_FLAGS;
+		if (ni.value_size == 0 ||
+		    META_NODE_HEADER_SIZE + (uint64_t)ni.max_entries * (8u + ni.value_size) > META_BLOCK_SIZE)
+			return META_DMG_NODE_VALUE_SIZE;
 		if (ni.nr_entries > ni.max_entries)
 			return META_DMG_NODE_NR_ENTRIES;
-		if (ni.value_size == 0 || (uint64_t)ni.max_entries * (8u + ni.value_size) + 32 > 4096)
-			return META_DMG_NODE_VALUE_SIZE;
 		return META_DMG_NODE_FLAGS;
-	}
 	default:
 		return META_DMG_IO_ERROR;
 	}
@@ -197,10 +198,10 @@ static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, int d
 	if (r) {
 		const void *raw = NULL;
 		if (r == META_E_CORRUPT && meta_bm_get(w->bm, b, NULL, &raw) == 0) {
-			report(w->ops->damage, w->ctx, node_err_kind(r, raw), b, lo, hi, NULL);
+			report(w->ops->damage, w->ctx, meta_node_damage_kind(r, raw), b, lo, hi, NULL);
 			meta_bm_put(w->bm, raw);
 		} else {
-			report(w->ops->damage, w->ctx, node_err_kind(r, NULL), b, lo, hi, NULL);
+			report(w->ops->damage, w->ctx, meta_node_damage_kind(r, NULL), b, lo, hi, NULL);
 		}
 		return 0;
 	}

@@ -366,36 +366,7 @@ static void ref_plain(struct ck *c, uint64_t b, uint64_t dev)
 		set_err(c, META_E_NOMEM);
 }
 
-static enum meta_damage_kind err_kind(int err)
-{
-	switch (err) {
-	case META_E_CHECKSUM:
-		return META_DMG_NODE_CHECKSUM;
-	case META_E_BLOCKNR:
-		return META_DMG_NODE_BLOCKNR;
-	case META_E_CORRUPT:
-		return META_DMG_NODE_FLAGS;
-	case META_E_RANGE:
-		return META_DMG_BLOCK_OUT_OF_RANGE;
-	default:
-		return META_DMG_IO_ERROR;
-	}
-}
 
-/* Classify a node the validator rejected as META_E_CORRUPT. */
-static enum meta_damage_kind corrupt_kind(const void *data)
-{
-	struct meta_node_info ni;
-	meta_node_get_info(data, &ni);
-	if (!(ni.flags & (META_NODE_INTERNAL | META_NODE_LEAF)))
-		return META_DMG_NODE_FLAGS;
-	if (ni.value_size == 0 || META_NODE_HEADER_SIZE + (uint64_t)ni.max_entries *
-		(8u + ni.value_size) > META_BLOCK_SIZE)
-		return META_DMG_NODE_VALUE_SIZE;
-	if (ni.nr_entries > ni.max_entries)
-		return META_DMG_NODE_NR_ENTRIES;
-	return META_DMG_NODE_FLAGS;
-}
 
 static void add_det(struct ck *c, int view, uint64_t dev, uint64_t mapped)
 {
@@ -555,7 +526,7 @@ static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data
 	c->nodes_read++;
 	c->r->nr_nodes++;
 	if (err) {
-		enum meta_damage_kind k = err == META_E_CORRUPT ? corrupt_kind(data) : err_kind(err);
+		enum meta_damage_kind k = meta_node_damage_kind(err, data);
 		c->state[b] = ST_BAD;
 		c->trees_damaged = true;
 		mark_view_damage(c, it);

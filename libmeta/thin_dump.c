@@ -124,34 +124,11 @@ static void damage_cb(void *ctx, const struct meta_damage *dm)
 	d->o->damage(d->o->damage_ctx, &c);
 }
 
-static enum meta_damage_kind read_err_kind(int err, const void *data)
-{
-	struct meta_node_info ni;
-	switch (err) {
-	case META_E_CHECKSUM:
-		return META_DMG_NODE_CHECKSUM;
-	case META_E_BLOCKNR:
-		return META_DMG_NODE_BLOCKNR;
-	case META_E_RANGE:
-		return META_DMG_BLOCK_OUT_OF_RANGE;
-	case META_E_CORRUPT:
-		if (!data)
-			return META_DMG_NODE_FLAGS;
-		meta_node_get_info(data, &ni);
-		if (ni.nr_entries > ni.max_entries)
-			return META_DMG_NODE_NR_ENTRIES;
-		if (ni.value_size == 0 || (uint64_t)ni.max_entries * (8u + ni.value_size) + 32 > 4096)
-			return META_DMG_NODE_VALUE_SIZE;
-		return META_DMG_NODE_FLAGS;
-	default:
-		return META_DMG_IO_ERROR;
-	}
-}
 
 /* A node that could not be read or failed its validator: the subtree's range is lost. */
 static int node_lost(struct dumper *d, const struct ent *en, int err, const void *data)
 {
-	return report(d, read_err_kind(err, data), en->block, en->lo, en->hi, NULL);
+	return report(d, meta_node_damage_kind(err, data), en->block, en->lo, en->hi, NULL);
 }
 
 /* Deep check of a validated node; returns true when it can be used. */

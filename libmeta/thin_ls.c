@@ -29,29 +29,6 @@ static void report(meta_damage_fn dfn, void *ctx, enum meta_damage_kind k, uint6
 	dfn(ctx, &d);
 }
 
-static enum meta_damage_kind read_err_kind(int err, const void *data)
-{
-	struct meta_node_info ni;
-	switch (err) {
-	case META_E_CHECKSUM:
-		return META_DMG_NODE_CHECKSUM;
-	case META_E_BLOCKNR:
-		return META_DMG_NODE_BLOCKNR;
-	case META_E_RANGE:
-		return META_DMG_BLOCK_OUT_OF_RANGE;
-	case META_E_IO:
-		return META_DMG_IO_ERROR;
-	default:
-		if (!data)
-			return META_DMG_NODE_FLAGS;
-		meta_node_get_info(data, &ni);
-		if (ni.nr_entries > ni.max_entries)
-			return META_DMG_NODE_NR_ENTRIES;
-		if (ni.value_size == 0 || (uint64_t)ni.max_entries * (8u + ni.value_size) + 32 > 4096)
-			return META_DMG_NODE_VALUE_SIZE;
-		return META_DMG_NODE_FLAGS;
-	}
-}
 
 /* Forwards only fatal damage and remembers that some was seen. */
 struct dmg_filter {
@@ -266,7 +243,7 @@ static int level_cb(void *vctx, uint64_t b, const void *node, int err)
 		return META_E_INVAL; /* cannot happen: batch reads what we asked */
 	it = &lc->items[lc->cur];
 	if (err) {
-		report(filter_damage, lc->dmg, read_err_kind(err, node), b,
+		report(filter_damage, lc->dmg, meta_node_damage_kind(err, node), b,
 		       it->owner >= 0 ? (uint64_t)it->owner : UINT64_MAX, "mapping tree");
 		return META_E_CORRUPT;
 	}
@@ -319,7 +296,7 @@ static int root_height(struct meta_bm *bm, uint64_t root, uint32_t *h, struct dm
 		struct meta_node_info ni;
 		int r = meta_bm_get(bm, b, &meta_node_validator, &data);
 		if (r) {
-			report(filter_damage, dmg, read_err_kind(r, NULL), b, UINT64_MAX, "mapping tree");
+			report(filter_damage, dmg, meta_node_damage_kind(r, NULL), b, UINT64_MAX, "mapping tree");
 			return META_E_CORRUPT;
 		}
 		meta_node_get_info(data, &ni);
@@ -598,7 +575,7 @@ static int ls_excl_cb(void *vctx, uint64_t b, const void *node, int err)
 	if (lc->cur >= lc->nr_ex || lc->ex[lc->cur].block != b)
 		return META_E_INVAL;
 	if (err) {
-		report(filter_damage, lc->dmg, read_err_kind(err, node), b, UINT64_MAX, "mapping tree");
+		report(filter_damage, lc->dmg, meta_node_damage_kind(err, node), b, UINT64_MAX, "mapping tree");
 		return META_E_CORRUPT;
 	}
 	meta_node_get_info(node, &ni);

@@ -47,6 +47,12 @@ META_API uint64_t meta_node_value64(const void *node, uint32_t i);
 META_API int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t lo,
 			     uint64_t hi, int is_root, meta_damage_fn fn, void *ctx);
 
+/*
+ * Damage kind for a node that a read or meta_node_validator refused with err;
+ * raw (may be NULL) is the block as read, to tell which header field is wrong.
+ */
+META_API enum meta_damage_kind meta_node_damage_kind(int err, const void *raw);
+
 /* Lookup of key in a one-level tree. META_E_NOTFOUND if absent. */
 META_API int meta_btree_lookup(struct meta_bm *bm, uint64_t root, uint64_t key, void *value,
 			       uint32_t value_size);
