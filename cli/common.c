@@ -119,6 +119,31 @@ void cli_report_open_error(const char *path, int e, int io_errno)
 	}
 }
 
+void cli_report_output_error(const char *path, int e)
+{
+	switch (e) {
+	case META_E_NOENT:
+		cli_err("%s: output does not exist (create it, or the logical volume, first)", path);
+		break;
+	case META_E_ISDIR:
+		cli_err("%s: output is not a block device or regular file", path);
+		break;
+	case META_E_PERM:
+		cli_err("%s: output: permission denied", path);
+		break;
+	case META_E_BUSY:
+		cli_err("cannot open output %s exclusively: device is in use (deactivate it first)",
+			path);
+		break;
+	case META_E_NOSPC:
+		cli_err("%s: no space left on the output", path);
+		break;
+	default:
+		cli_err("%s: output: %s", path, meta_strerror(e));
+		break;
+	}
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -44,6 +44,8 @@ int cli_exit_for(int meta_err);
  * XML → wrong device?).  `io_errno` may be 0.
  */
 void cli_report_open_error(const char *path, int meta_err, int io_errno);
+/* The same for an output the tool writes to (the wording names it as the output). */
+void cli_report_output_error(const char *path, int meta_err);
 /* Strict unsigned parsing (decimal only; no sign, no trailing junk). 0 = ok. */
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_u32(const char *s, uint32_t *out);

@@ -25,7 +25,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: snap_merge [options] --origin ORIGIN COW\n"
+		"Usage: snap_merge [options] --origin ORIGIN [--snapshot OTHER_COW]... COW\n"
 		"Merge a classic dm-snapshot (COW device) back into its origin without the kernel,\n"
 		"in the order the kernel's snapshot-merge target uses: newest exception first,\n"
 		"consecutive chunks in one batch, origin flushed before the batch's records are\n"
@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"      --origin ORIGIN   the origin device or image (required)\n"
+		"      --snapshot COW    another snapshot of the same origin (repeatable): it gets\n"
+		"                        its copy-outs before origin chunks are overwritten, as the\n"
+		"                        kernel's merge does; give every other snapshot of ORIGIN\n"
 		"  -n, --dry-run         list the copies that would be made; write nothing\n"
 		"      --stop-after N    stop after N batches (testing aid: simulates a crash)\n"
 		"  -q, --quiet           no messages and no progress\n"
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"origin", required_argument, NULL, 1},
+		{"snapshot", required_argument, NULL, 3},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"stop-after", required_argument, NULL, 2},
 		{"quiet", no_argument, NULL, 'q'},
@@ -86,6 +90,10 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct meta_snap_merge_opts mo;
+	struct meta_snap *others[64] = {0};
+	struct meta_snap_engine *engine = NULL;
+	unsigned nothers = 0;
+	const char *other_paths[64];
 	struct prog p;
 	const char *origin = NULL;
 	struct meta_snap *s;
@@ -100,6 +108,11 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 1:
 			origin = optarg;
+			break;
+		case 3:
+			if (nothers == 64)
+				cli_usage_error("at most 64 other snapshots");
+			other_paths[nothers++] = optarg;
 			break;
 		case 'n':
 			mo.dry_run = true;
@@ -152,6 +165,28 @@ int main(int argc, char **argv)
 		meta_snap_close(s);
 		return EXIT_OPERR;
 	}
+	for (unsigned i = 0; i < nothers; i++) {
+		unsigned idx;
+		ex = snap_cli_open(other_paths[i], mo.dry_run ? META_SNAP_OPEN_EXCL
+							 : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
+				   &others[i]);
+		if (!ex && !engine && meta_snap_engine_create(oio, &engine))
+			ex = EXIT_OPERR;
+		if (!ex && (meta_snap_is_new(others[i]) ||
+			    meta_snap_engine_add(engine, others[i], false, &idx))) {
+			cli_err("%s: not a usable snapshot store (run snap_check)", other_paths[i]);
+			ex = EXIT_DAMAGE;
+		}
+		if (ex) {
+			meta_snap_engine_destroy(engine);
+			for (unsigned j = 0; j <= i; j++)
+				meta_snap_close(others[j]);
+			meta_io_close(oio);
+			meta_snap_close(s);
+			return ex;
+		}
+	}
+	mo.others = engine;
 	p.list = mo.dry_run && !cli_quiet;
 	p.verbose = p.verbose && !cli_quiet;
 	p.bar = !mo.dry_run && !p.verbose && cli_progress_allowed();
@@ -190,6 +225,9 @@ int main(int argc, char **argv)
 			"merged, so it can be resumed", meta_strerror(r), meta_io_errno(oio));
 		ex = EXIT_OPERR;
 	}
+	meta_snap_engine_destroy(engine);
+	for (unsigned i = 0; i < nothers; i++)
+		meta_snap_close(others[i]);
 	meta_io_close(oio);
 	meta_snap_close(s);
 	return ex;

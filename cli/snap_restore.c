@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	default:
 		if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_BUSY)
-			cli_report_open_error(output, r, 0);
+			cli_report_output_error(output, r);
 		else
 			cli_err("%s: %s; the store is left marked invalid", output, meta_strerror(r));
 		return EXIT_OPERR;

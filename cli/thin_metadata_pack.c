@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <libmeta/error.h>
 #include <libmeta/pack.h>
@@ -81,8 +82,10 @@ int main(int argc, char **argv)
 	if (r) {
 		if (r == META_E_TOOSMALL)
 			cli_err("%s: Metadata device/file too small.  Is this binary metadata?", input);
+		else if (access(input, R_OK))
+			cli_report_open_error(input, r, 0);
 		else
-			cli_report_open_error(r == META_E_NOENT || r == META_E_PERM ? input : output, r, 0);
+			cli_report_output_error(output, r);
 		return EXIT_OPERR;
 	}
 	if (!st.nr_packed)

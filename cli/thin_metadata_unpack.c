@@ -100,7 +100,10 @@ int main(int argc, char **argv)
 			st.nr_blocks);
 		return EXIT_OPERR;
 	default:
-		cli_report_open_error(r == META_E_NOENT && st.nr_blocks == 0 ? input : output, r, 0);
+		if (st.nr_blocks == 0)
+			cli_report_open_error(input, r, 0);
+		else
+			cli_report_output_error(output, r);
 		return EXIT_OPERR;
 	}
 }

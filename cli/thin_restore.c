@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 			cli_err("%s: Output file too small (at least %u bytes are needed)", output,
 				META_THIN_RESTORE_MIN_BYTES);
 		else
-			cli_report_open_error(output, e, 0);
+			cli_report_output_error(output, e);
 		if (in != stdin)
 			fclose(in);
 		return EXIT_OPERR;

@@ -538,8 +538,8 @@ int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t of
 
 /* ---- offline merge ------------------------------------------------------------- */
 
-static int copy_chunks(struct meta_snap *s, struct meta_io *origin, uint64_t from_chunk,
-		       uint64_t to_chunk, uint64_t nr)
+static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_snap_engine *others,
+		       uint64_t from_chunk, uint64_t to_chunk, uint64_t nr)
 {
 	uint64_t src = from_chunk * s->chunk_bytes, dst = to_chunk * s->chunk_bytes;
 	uint64_t len = nr * s->chunk_bytes, osize = meta_io_size(origin);
@@ -557,7 +557,8 @@ static int copy_chunks(struct meta_snap *s, struct meta_io *origin, uint64_t fro
 		size_t now = (size_t)(len - done < bufsz ? len - done : bufsz);
 		r = meta_io_pread(s->io, buf, now, src + done);
 		if (!r)
-			r = meta_io_pwrite(origin, buf, now, dst + done);
+			r = others ? meta_snap_engine_write_origin(others, dst + done, buf, now)
+				   : meta_io_pwrite(origin, buf, now, dst + done);
 		done += now;
 	}
 	free(buf);
@@ -603,7 +604,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 				return r;
 		}
 		if (!o->dry_run) {
-			r = copy_chunks(s, origin, b.new_chunk, b.old_chunk, nr);
+			r = copy_chunks(s, origin, o->others, b.new_chunk, b.old_chunk, nr);
 			if (!r)
 				r = meta_io_flush(origin);
 			if (r)

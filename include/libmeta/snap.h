@@ -144,8 +144,17 @@ struct meta_snap_batch {
  * after that many batches (crash tests).  Refuses an invalid or truncated store
  * (META_E_CORRUPT) and old chunks past the origin (META_E_RANGE).
  */
+struct meta_snap_engine;
 struct meta_snap_merge_opts {
 	bool dry_run;
+	/*
+	 * Other snapshots of the same origin (may be NULL): the merge writes the
+	 * origin through this engine, so each of them gets its copy-outs before an
+	 * origin chunk is overwritten — as the kernel's snapshot-merge does by
+	 * pushing the range through the origin write path.  Build the engine over
+	 * the same origin io, without the snapshot being merged.
+	 */
+	struct meta_snap_engine *others;
 	volatile int *stop;
 	uint64_t max_batches;
 	int (*on_batch)(void *ctx, const struct meta_snap_batch *b, uint64_t done_chunks,

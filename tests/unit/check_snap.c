@@ -558,6 +558,72 @@ START_TEST(test_engine_full)
 }
 END_TEST
 
+/* merging one snapshot must not change what another snapshot of the origin shows */
+START_TEST(test_merge_keeps_other_snapshots)
+{
+	char pother[64], porig[64];
+	struct meta_snap_header h8 = {META_SNAP_MAGIC, 1, 1, 8};
+	struct meta_snap *s, *other;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	struct meta_snap_merge_opts mo;
+	unsigned i_s, i_o;
+	uint64_t osz = 512 * 256;
+	uint8_t *orig0 = malloc(osz), *view = malloc(osz), *want = malloc(osz), blk[2048];
+	srand(17);
+	mkfile(porig, osz, 1);
+	mkfile(path, 512 * 200, 0);
+	mkfile(pother, 512 * 400, 0);
+	read_at(porig, 0, orig0, osz);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_restore(pother, &h8, NULL, 0, false, NULL, NULL), META_OK);
+	/* the snapshot to merge gets private writes; the other one only sees the origin */
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	ck_assert_int_eq(meta_snap_open(pother, META_SNAP_OPEN_WRITE, &other), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &i_s), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, other, false, &i_o), META_OK);
+	memset(blk, 0x77, sizeof(blk));
+	for (int k = 0; k < 12; k++)
+		ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i_s, (uint64_t)(k * 19 % 250) * 512,
+								 blk, 512), META_OK);
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i_s, 0, want, osz), META_OK);
+	meta_snap_engine_destroy(e);
+	meta_snap_close(s);
+	/* merge s into the origin, with `other` as the other snapshot */
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, other, false, &i_o), META_OK);
+	memset(&mo, 0, sizeof(mo));
+	mo.others = e;
+	ck_assert_int_eq(meta_snap_merge(s, oio, &mo), META_OK);
+	/* the origin now shows the merged snapshot; the other snapshot still the old origin */
+	ck_assert_int_eq(meta_io_pread(oio, view, osz, 0), META_OK);
+	ck_assert_mem_eq(view, want, osz);
+	ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i_o, 0, view, osz), META_OK);
+	ck_assert_mem_eq(view, orig0, osz);
+	meta_snap_engine_destroy(e);
+	meta_snap_close(s);
+	meta_snap_close(other);
+	meta_io_close(oio);
+	/* and on disk: reopen the other store and read its view */
+	ck_assert_int_eq(meta_snap_open(pother, 0, &other), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, 0, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_read_view(other, oio, 0, view, osz), META_OK);
+	ck_assert_mem_eq(view, orig0, osz);
+	ck_assert_int_eq(meta_snap_check(other, osz / 512, NULL, NULL), -1);
+	meta_io_close(oio);
+	meta_snap_close(other);
+	unlink(path);
+	unlink(pother);
+	unlink(porig);
+	free(orig0);
+	free(view);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("snap");
@@ -574,6 +640,7 @@ int main(void)
 	tcase_add_test(tc, test_xml_roundtrip_and_errors);
 	tcase_add_test(tc, test_engine_copy_out);
 	tcase_add_test(tc, test_engine_full);
+	tcase_add_test(tc, test_merge_keeps_other_snapshots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
