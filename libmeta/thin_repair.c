@@ -616,7 +616,10 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		if (r)
 			goto out;
 	}
-	/* pass 2: write */
+	/* pass 2: write; shared subtrees stay shared (as defs) unless leaves are salvaged
+	 * into a device, which needs every mapping of it in one ordered stream */
+	if (!c.nsv)
+		dopts.flags |= META_THIN_DUMP_SHARED;
 	ro = o->out;
 	ro.set_transaction_id = ro.set_data_block_size = ro.set_nr_data_blocks = false;
 	r = meta_thin_restorer_create(out, &ro, &rs);
