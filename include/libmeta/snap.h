@@ -41,6 +41,9 @@
  * the origin is flushed, then the batch's records are zeroed and the area
  * written with PREFLUSH|FUA.  An emptied area steps back to the previous one,
  * re-read from disk as full.  The merge is complete when area 0 is empty.
+ * (The offline merge copies in exactly this order but groups many batches
+ * under one origin flush and one store flush; the invariant is the kernel's:
+ * a record is cleared only once the data it names is durable on the origin.)
  */
 #ifndef LIBMETA_SNAP_H
 #define LIBMETA_SNAP_H

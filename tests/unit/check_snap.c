@@ -339,6 +339,16 @@ START_TEST(test_merge_order_and_resume)
 		ck_assert_int_eq(r, stop < 12 ? META_E_INTERRUPTED : META_OK);
 		meta_io_close(oio);
 		meta_snap_close(s);
+		/* on disk: exactly the records the kernel still lists after `stop` batches */
+		{
+			uint64_t left, nmerged = 0;
+			for (uint64_t k = 0; k < stop && batches[k].nr_chunks; k++)
+				nmerged += batches[k].nr_chunks;
+			ck_assert_int_eq(meta_snap_open(cowcopy, 0, &s), META_OK);
+			meta_snap_exceptions(s, &left);
+			ck_assert_uint_eq(left, n - nmerged);
+			meta_snap_close(s);
+		}
 		/* resume with a fresh open, as a new process (or the kernel) would */
 		ck_assert_int_eq(meta_snap_open(cowcopy, META_SNAP_OPEN_WRITE, &s), META_OK);
 		ck_assert_int_eq(meta_io_open(copy, META_IO_WRITE, &oio), META_OK);
