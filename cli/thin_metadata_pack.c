@@ -82,14 +82,17 @@ int main(int argc, char **argv)
 	if (r) {
 		if (r == META_E_TOOSMALL)
 			cli_err("%s: Metadata device/file too small.  Is this binary metadata?", input);
+		else if (r == META_E_NOTFOUND) {
+			cli_err("%s holds no block with a metadata checksum: is it the pool's _tmeta "
+				"device? Nothing was written", input);
+			return EXIT_DAMAGE;
+		} else if (r == META_E_LOOKSXML)
+			cli_report_open_error(input, r, 0);
 		else if (access(input, R_OK))
 			cli_report_open_error(input, r, 0);
 		else
 			cli_report_output_error(output, r);
 		return EXIT_OPERR;
 	}
-	if (!st.nr_packed)
-		cli_err("warning: %s holds no block with a metadata checksum (is it the right device?)",
-			input);
 	return EXIT_OK;
 }

@@ -79,30 +79,43 @@ static int emit_chunk(struct zout *zo, const uint8_t *raw, size_t len)
 	return r;
 }
 
+static int create_pack(const char *out, uint64_t nr, struct zout *zo)
+{
+	uint8_t hdr[32];
+	zo->fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (zo->fd < 0)
+		return errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT : META_E_IO;
+	put_le64p(hdr, META_PACK_MAGIC);
+	put_le64p(hdr + 8, META_PACK_VERSION);
+	put_le64p(hdr + 16, META_BLOCK_SIZE);
+	put_le64p(hdr + 24, nr);
+	zo->bytes = sizeof(hdr);
+	return write_all(zo->fd, hdr, sizeof(hdr));
+}
+
 int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 {
 	struct meta_io *io;
 	struct zout zo;
-	uint8_t hdr[32], *buf = NULL, *raw = NULL;
+	uint8_t *buf = NULL, *raw = NULL;
 	size_t rawlen = 0, rec = 8 + 3 + META_BLOCK_SIZE;
 	uint64_t nr, in_chunk = 0;
 	int r;
 
 	memset(st, 0, sizeof(*st));
 	memset(&zo, 0, sizeof(zo));
+	zo.fd = -1;
 	r = meta_io_open(in, META_IO_EXCL, &io);
 	if (r)
 		return r;
+	if (meta_io_sniff_xml(io)) {
+		meta_io_close(io);
+		return META_E_LOOKSXML;
+	}
 	nr = meta_io_size(io) / META_BLOCK_SIZE;
 	if (!nr) {
 		meta_io_close(io);
 		return META_E_TOOSMALL;
-	}
-	zo.fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (zo.fd < 0) {
-		r = errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT : META_E_IO;
-		meta_io_close(io);
-		return r;
 	}
 	buf = malloc((size_t)READ_BLOCKS * META_BLOCK_SIZE);
 	raw = malloc(BLOCKS_PER_CHUNK * rec);
@@ -110,12 +123,6 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 		r = META_E_NOMEM;
 		goto out;
 	}
-	put_le64p(hdr, META_PACK_MAGIC);
-	put_le64p(hdr + 8, META_PACK_VERSION);
-	put_le64p(hdr + 16, META_BLOCK_SIZE);
-	put_le64p(hdr + 24, nr);
-	r = write_all(zo.fd, hdr, sizeof(hdr));
-	zo.bytes = sizeof(hdr);
 	for (uint64_t b = 0; !r && b < nr; b += READ_BLOCKS) {
 		uint64_t n = nr - b < READ_BLOCKS ? nr - b : READ_BLOCKS;
 		r = meta_io_pread(io, buf, (size_t)n * META_BLOCK_SIZE, b * META_BLOCK_SIZE);
@@ -124,6 +131,9 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 			uint8_t *p = raw + rawlen;
 			if (!meta_block_is_metadata(blk))
 				continue;
+			/* the output is created only once there is something to put in it */
+			if (zo.fd < 0 && (r = create_pack(out, nr, &zo)))
+				break;
 			put_le64p(p, b + i);
 			p[8] = (uint8_t)(10u << 4 | 2u); /* LitW, 2-byte length */
 			p[9] = META_BLOCK_SIZE & 0xff;
@@ -138,6 +148,8 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 			}
 		}
 	}
+	if (!r && zo.fd < 0)
+		r = META_E_NOTFOUND; /* no metadata at all: nothing written */
 	if (!r && rawlen)
 		r = emit_chunk(&zo, raw, rawlen);
 	if (!r && fsync(zo.fd) && errno != EINVAL)
@@ -148,7 +160,7 @@ out:
 	free(buf);
 	free(raw);
 	free(zo.out);
-	if (close(zo.fd) && !r)
+	if (zo.fd >= 0 && close(zo.fd) && !r)
 		r = META_E_IO;
 	meta_io_close(io);
 	return r;

@@ -42,7 +42,12 @@ struct meta_pack_stats {
 /* Block type by checksum salt (thin, cache, era superblocks, node, bitmap, index, array). */
 META_API bool meta_block_is_metadata(const void *block);
 
-/* Pack in (device or file, opened read-only, O_EXCL on devices) into a new file out. */
+/*
+ * Pack in (device or file, opened read-only, O_EXCL on devices) into a new file
+ * out.  out is created only once a metadata block is found: input that looks like
+ * XML (META_E_LOOKSXML) or holds no metadata block at all (META_E_NOTFOUND)
+ * leaves it untouched.
+ */
 META_API int meta_pack(const char *in, const char *out, struct meta_pack_stats *st);
 /*
  * Unpack into out (created if missing; a device is opened O_EXCL).  Refuses an
