@@ -118,7 +118,8 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	meta_snap_check(s, origin_sectors, on_damage, &w);
-	if (!cli_quiet) {
+	/* a store whose areas run past the device has no status: the kernel refuses it */
+	if (!cli_quiet && !meta_snap_truncated(s)) {
 		meta_snap_status(s, status, sizeof(status));
 		printf("%s\n", status);
 	}

@@ -120,7 +120,9 @@ int main(int argc, char **argv)
 			meta_io_close(oio);
 			return ex;
 		}
-		if (!meta_snap_is_new(s) && (!meta_snap_get_header(s)->valid || meta_snap_truncated(s))) {
+		if (!meta_snap_is_new(s) &&
+		    (!meta_snap_get_header(s)->valid || meta_snap_truncated(s) ||
+		     meta_snap_check(s, size / 512, NULL, NULL) >= META_SEV_FATAL)) {
 			cli_err("%s: the snapshot is invalid or its exception list is damaged; the kernel "
 				"would not show a snapshot view (run snap_check)", cow);
 			meta_snap_close(s);

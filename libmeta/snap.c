@@ -618,6 +618,9 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	for (uint64_t i = 0; i < s->n; i++)
 		if (s->ex[i].old_chunk >= origin_chunks)
 			return META_E_RANGE;
+	/* duplicate or illegal chunks: merging would write the wrong data */
+	if (meta_snap_check(s, 0, NULL, NULL) >= META_SEV_FATAL)
+		return META_E_CORRUPT;
 	total = s->n;
 	end = group_end = s->n;
 	while (end) {

@@ -137,15 +137,17 @@ static enum tree_kind classify(struct meta_bm *bm, const uint8_t *is_node, uint6
 		return T_MAPPING; /* an empty leaf: a device with no mappings */
 	if (meta_bm_get(bm, leaf, &meta_node_validator, &n))
 		return T_UNKNOWN;
-	v = meta_node_value64(n, 0);
-	meta_bm_put(bm, n);
-	if (v < nr_meta && (is_node ? is_node[v] : 1)) {
-		/* a top-level value is the root of a mapping tree */
+	/* a top-level value is the root of a mapping tree; some may be lost: look at several */
+	for (uint32_t i = 0; i < li.nr_entries && i < 16; i++) {
 		struct meta_node_info ci;
-		uint64_t cl = first_leaf(bm, v, &ci);
-		if (cl && ci.value_size == 8)
+		v = meta_node_value64(n, i);
+		if (v < nr_meta && (is_node ? is_node[v] : 1) && first_leaf(bm, v, &ci) &&
+		    ci.value_size == 8) {
+			meta_bm_put(bm, n);
 			return T_TOP;
+		}
 	}
+	meta_bm_put(bm, n);
 	return T_MAPPING;
 }
 
@@ -192,7 +194,7 @@ struct rctx {
 	struct salvage *cur;
 	uint64_t cur_pos;
 	uint32_t sb_time;
-	bool fix_time, no_details;
+	bool fix_time, no_details, sb_sent, last_pass;
 	uint64_t top;
 	struct meta_thin_repair_stats *st;
 	meta_damage_fn damage;
@@ -212,7 +214,9 @@ static void pass1_damage(void *ctx, const struct meta_damage *d)
 	if (c->damage)
 		c->damage(c->damage_ctx, d);
 	c->st->nr_damage++;
-	if (d->dev_id == UINT64_MAX || d->end <= d->begin)
+	/* only ranges lost under a damaged node can have orphaned leaves of their own */
+	if (d->dev_id == UINT64_MAX || d->end <= d->begin || d->kind == META_DMG_DEV_NO_MAPPINGS ||
+	    d->kind == META_DMG_DEV_NO_DETAILS)
 		return;
 	if (c->nlost == c->caplost) {
 		uint64_t cap = c->caplost ? c->caplost * 2 : 16;
@@ -276,8 +280,34 @@ static void mark_reachable(struct meta_bm *bm, uint64_t root, uint8_t *reach, ui
 	meta_bm_put(bm, n);
 }
 
-static int find_salvage(struct rctx *c, struct meta_bm *bm, struct scan *s, uint64_t top,
-			const struct meta_thin_sb *sb, bool sm_usable)
+/*
+ * A leaf of a device's mapping tree: every value decodes to a data block inside
+ * the data device, and its values are not block numbers of btree nodes (that is
+ * a top-level leaf, whose values are the roots of mapping trees).
+ */
+static bool looks_like_mapping_leaf(struct meta_bm *bm, const struct scan *s, uint64_t b,
+				    uint64_t nr_data)
+{
+	const void *n;
+	struct meta_node_info ni;
+	uint32_t pointers = 0;
+	bool ok = true;
+	if (meta_bm_get(bm, b, &meta_node_validator, &n))
+		return false;
+	meta_node_get_info(n, &ni);
+	for (uint32_t i = 0; i < ni.nr_entries && ok; i++) {
+		uint64_t v = meta_node_value64(n, i);
+		if ((v >> 24) >= nr_data)
+			ok = false;
+		if (v < s->nr_blocks && s->is_node[v])
+			pointers++;
+	}
+	meta_bm_put(bm, n);
+	return ok && pointers * 2 < ni.nr_entries;
+}
+
+static int find_salvage(struct rctx *c, struct meta_bm *bm, struct scan *s, const uint64_t *tops,
+			uint64_t ntops, const struct meta_thin_sb *sb, bool sm_usable)
 {
 	uint64_t nr = meta_bm_nr_blocks(bm), ncand = 0;
 	uint8_t *reach = calloc(nr ? nr : 1, 1);
@@ -287,12 +317,15 @@ static int find_salvage(struct rctx *c, struct meta_bm *bm, struct scan *s, uint
 		free(cand);
 		return META_E_NOMEM;
 	}
-	mark_reachable(bm, top, reach, nr, 0, 1);
+	for (uint64_t i = 0; i < ntops; i++)
+		mark_reachable(bm, tops[i], reach, nr, 0, 1);
 	/* candidate leaves: valid mapping leaves nothing live reaches, still counted in use */
 	for (uint64_t i = 0; i < s->n; i++) {
 		struct snode *sn = &s->v[i];
 		uint32_t count = 1;
 		if (!(sn->flags & META_NODE_LEAF) || sn->vs != 8 || !sn->nr || reach[sn->b])
+			continue;
+		if (!looks_like_mapping_leaf(bm, s, sn->b, meta_thin_nr_data_blocks(c->t)))
 			continue;
 		if (sm_usable &&
 		    (meta_sm_get_count(bm, META_SM_METADATA, &sb->metadata_sm, sn->b, &count) || !count))
@@ -366,6 +399,9 @@ static int f_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 {
 	struct rctx *c = ctx;
 	struct meta_thin_xml_sb s = *sb;
+	if (c->sb_sent)
+		return 0;
+	c->sb_sent = true;
 	if (c->fix_time)
 		s.time = c->sb_time;
 	s.flags = 0; /* a repaired pool does not need checking */
@@ -375,7 +411,7 @@ static int f_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 static int f_end_sb(void *ctx)
 {
 	struct rctx *c = ctx;
-	return c->out.ops->end_superblock(c->out.ctx);
+	return c->last_pass ? c->out.ops->end_superblock(c->out.ctx) : 0;
 }
 
 static int f_begin_dev(void *ctx, const struct meta_thin_details *d)
@@ -443,6 +479,173 @@ static const struct meta_thin_emitter_ops null_ops = {
 	null_begin_sb, null_0, null_dev, null_0, null_name, null_0, null_name, null_range, null_single,
 };
 
+/* ---- sources: top-level trees and the devices taken from each ---------------- */
+
+struct src {
+	uint64_t root;
+	uint64_t *devs; /* NULL: every device */
+	uint64_t n;
+};
+
+struct cand {
+	uint64_t b, n;
+};
+
+static int cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return x->b > y->b ? -1 : x->b < y->b;
+}
+
+static int cmp_u64v(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int add_src(struct src **v, uint64_t *n, uint64_t root, uint64_t *devs, uint64_t ndevs)
+{
+	struct src *p = realloc(*v, (*n + 1) * sizeof(*p));
+	if (!p)
+		return META_E_NOMEM;
+	*v = p;
+	p[*n].root = root;
+	p[*n].devs = devs;
+	p[*n].n = ndevs;
+	(*n)++;
+	return META_OK;
+}
+
+struct keys_ctx {
+	uint64_t *k;
+	uint64_t n, cap;
+	int nomem;
+};
+
+static int keys_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct keys_ctx *k = ctx;
+	for (uint32_t i = 0; i < ni->nr_entries; i++) {
+		if (k->n == k->cap) {
+			uint64_t cap = k->cap ? k->cap * 2 : 64, *p = realloc(k->k, cap * sizeof(*p));
+			if (!p) {
+				k->nomem = 1;
+				return META_E_NOMEM;
+			}
+			k->k = p;
+			k->cap = cap;
+		}
+		k->k[k->n++] = meta_node_key(node, i);
+	}
+	return 0;
+}
+
+/* Accept candidates, largest first, whose device ids are all new. */
+static int pick_sources(struct meta_bm *bm, const struct cand *cands, uint64_t ncand,
+			struct src **srcs, uint64_t *nsrc)
+{
+	uint64_t *have = NULL, nhave = 0;
+	int r = META_OK;
+	for (uint64_t i = 0; i < ncand && !r; i++) {
+		struct keys_ctx k = {0};
+		struct meta_btree_walk_ops ops = {keys_leaf, NULL};
+		bool clash = false;
+		meta_btree_walk(bm, cands[i].b, 8, &ops, &k);
+		if (k.nomem) {
+			free(k.k);
+			r = META_E_NOMEM;
+			break;
+		}
+		for (uint64_t j = 0; j < k.n && !clash; j++)
+			clash = bsearch(&k.k[j], have, nhave, sizeof(uint64_t), cmp_u64v) != NULL;
+		if (clash || !k.n) {
+			free(k.k);
+			continue;
+		}
+		{
+			uint64_t *p = realloc(have, (nhave + k.n) * sizeof(*p));
+			if (!p) {
+				free(k.k);
+				r = META_E_NOMEM;
+				break;
+			}
+			have = p;
+			memcpy(have + nhave, k.k, k.n * sizeof(uint64_t));
+			nhave += k.n;
+			qsort(have, nhave, sizeof(uint64_t), cmp_u64v);
+		}
+		r = add_src(srcs, nsrc, cands[i].b, k.k, k.n);
+		if (r)
+			free(k.k);
+	}
+	/* one source: take every device (those only in the details tree too) */
+	if (!r && *nsrc == 1) {
+		free((*srcs)[0].devs);
+		(*srcs)[0].devs = NULL;
+		(*srcs)[0].n = 0;
+	}
+	free(have);
+	return r;
+}
+
+/* A last source for the devices of the details tree that no source has. */
+static int add_leftovers(struct meta_thin *t, struct src **srcs, uint64_t *nsrc)
+{
+	struct meta_thin_details *d;
+	uint64_t nd, nl = 0, *left;
+	int r = meta_thin_read_details(t, &d, &nd, NULL, NULL);
+	if (r)
+		return META_OK; /* unreadable details: nothing to add */
+	left = malloc((nd ? nd : 1) * sizeof(*left));
+	if (!left) {
+		free(d);
+		return META_E_NOMEM;
+	}
+	for (uint64_t i = 0; i < nd; i++) {
+		bool found = false;
+		for (uint64_t j = 0; j < *nsrc && !found; j++)
+			found = bsearch(&d[i].dev_id, (*srcs)[j].devs, (*srcs)[j].n, sizeof(uint64_t),
+					cmp_u64v) != NULL;
+		if (!found)
+			left[nl++] = d[i].dev_id;
+	}
+	free(d);
+	if (!nl) {
+		free(left);
+		return META_OK;
+	}
+	r = add_src(srcs, nsrc, (*srcs)[0].root, left, nl);
+	if (r)
+		free(left);
+	return r;
+}
+
+/* Run the walker over every source in turn (each with its own device list). */
+static int run_sources(const char *in, const struct meta_thin_open_opts *base,
+		       const struct src *srcs, uint64_t nsrc, struct meta_thin_dump_opts *dopts,
+		       const struct meta_thin_emitter *e, struct rctx *c)
+{
+	int r = META_OK;
+	for (uint64_t i = 0; i < nsrc && !r; i++) {
+		struct meta_thin_open_opts oo = *base;
+		struct meta_thin *t;
+		oo.override_mapping_root = srcs[i].root;
+		r = meta_thin_open(in, &oo, &t);
+		if (r)
+			break;
+		dopts->dev_ids = srcs[i].devs;
+		dopts->nr_dev_ids = srcs[i].devs ? srcs[i].n : 0;
+		c->last_pass = i + 1 == nsrc;
+		r = meta_thin_dump(t, dopts, e, NULL);
+		meta_thin_close(t);
+	}
+	dopts->dev_ids = NULL;
+	dopts->nr_dev_ids = 0;
+	return r;
+}
+
 /* ---- driver ---------------------------------------------------------------------- */
 
 static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -477,7 +680,10 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	struct meta_thin_emitter fe, ne = {&null_ops, NULL};
 	struct meta_thin_restorer *rs = NULL;
 	struct meta_thin_restore_opts ro;
-	int r;
+	struct src *srcs = NULL;
+	struct cand *cands = NULL;
+	uint64_t nsrc = 0, ncand = 0;
+	int r = META_OK;
 
 	memset(st, 0, sizeof(*st));
 	memset(&c, 0, sizeof(c));
@@ -514,7 +720,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	if (sb_ok && tree_is(bm, sb.device_details_root, T_DETAILS))
 		details = sb.device_details_root;
 	if (!top || !details) {
-		uint64_t best_top = 0, best_top_n = 0, best_det = 0, best_det_n = 0;
+		uint64_t best_det = 0, best_det_n = 0;
 		r = do_scan(bm, &s);
 		if (r) {
 			set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
@@ -529,26 +735,41 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 				continue;
 			k = classify(bm, s.is_node, s.nr_blocks, s.v[i].b);
 			if (k == T_TOP && !top) {
-				n = count_entries(bm, s.v[i].b, 8);
-				if (n > best_top_n || (n == best_top_n && s.v[i].b > best_top))
-					best_top = s.v[i].b, best_top_n = n;
+				struct cand *p = realloc(cands, (ncand + 1) * sizeof(*p));
+				if (!p) {
+					r = META_E_NOMEM;
+					goto out;
+				}
+				cands = p;
+				cands[ncand].b = s.v[i].b;
+				cands[ncand].n = count_entries(bm, s.v[i].b, 8);
+				ncand++;
 			} else if (k == T_DETAILS && !details) {
 				n = count_entries(bm, s.v[i].b, META_THIN_DETAILS_VALUE_SIZE);
 				if (n > best_det_n || (n == best_det_n && s.v[i].b > best_det))
 					best_det = s.v[i].b, best_det_n = n;
 			}
 		}
-		if (!top)
-			top = best_top;
 		if (!details)
 			details = best_det;
 	}
-	if (!top) {
+	if (top) {
+		r = add_src(&srcs, &nsrc, top, NULL, 0);
+	} else if (ncand) {
+		/* the largest candidate first; others join when their devices are all new
+		 * (the leaves of a top-level tree whose root was lost are such candidates) */
+		qsort(cands, ncand, sizeof(*cands), cmp_cand);
+		r = pick_sources(bm, cands, ncand, &srcs, &nsrc);
+	}
+	if (r)
+		goto out;
+	if (!nsrc) {
 		set_err(err, errlen, "no top-level mapping tree could be found in %s: the device trees "
 			"cannot be matched to device ids, nothing can be repaired", in);
 		r = META_E_NOTFOUND;
 		goto out;
 	}
+	top = srcs[0].root;
 	st->mapping_root = top;
 	st->details_root = details;
 	meta_thin_close(t);
@@ -564,6 +785,12 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		goto out;
 	}
 	bm = meta_thin_bm(t);
+	if (nsrc > 1 && details) {
+		/* devices with details in no source: emitted (without mappings) by a last pass */
+		r = add_leftovers(t, &srcs, &nsrc);
+		if (r)
+			goto out;
+	}
 	c.t = t;
 	c.st = st;
 	c.damage = o->damage;
@@ -596,7 +823,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	dopts.damage_ctx = &c;
 	/* pass 1: what is lost */
 	ne.ctx = &c;
-	r = meta_thin_dump(t, &dopts, &ne, NULL);
+	r = run_sources(in, &oo, srcs, nsrc, &dopts, &ne, &c);
 	if (!r && c.nomem)
 		r = META_E_NOMEM;
 	if (r) {
@@ -604,6 +831,8 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		goto out;
 	}
 	if (c.nlost) {
+		uint64_t roots[64];
+		uint64_t nroots = nsrc < 64 ? nsrc : 64;
 		if (!have_scan) {
 			r = do_scan(bm, &s);
 			if (r) {
@@ -612,13 +841,16 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 			}
 			have_scan = true;
 		}
-		r = find_salvage(&c, bm, &s, top, &sb, sb_ok);
+		for (uint64_t i = 0; i < nroots; i++)
+			roots[i] = srcs[i].root;
+		r = find_salvage(&c, bm, &s, roots, nroots, &sb, sb_ok);
 		if (r)
 			goto out;
 	}
 	/* pass 2: write; shared subtrees stay shared (as defs) unless leaves are salvaged
-	 * into a device, which needs every mapping of it in one ordered stream */
-	if (!c.nsv)
+	 * into a device (which needs every mapping of it in one ordered stream) or the
+	 * devices come from several sources (def names must stay unique) */
+	if (!c.nsv && nsrc == 1)
 		dopts.flags |= META_THIN_DUMP_SHARED;
 	ro = o->out;
 	ro.set_transaction_id = ro.set_data_block_size = ro.set_nr_data_blocks = false;
@@ -632,7 +864,8 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	fe.ctx = &c;
 	dopts.damage = NULL;
 	st->nr_devices = st->nr_mappings = 0;
-	r = meta_thin_dump(t, &dopts, &fe, NULL);
+	c.sb_sent = false;
+	r = run_sources(in, &oo, srcs, nsrc, &dopts, &fe, &c);
 	if (!r)
 		r = meta_thin_restorer_commit(rs);
 	if (r)
@@ -641,6 +874,10 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 						       : meta_strerror(r));
 	st->nr_mappings += st->nr_salvaged;
 out:
+	for (uint64_t i = 0; i < nsrc; i++)
+		free(srcs[i].devs);
+	free(srcs);
+	free(cands);
 	meta_thin_restorer_destroy(rs);
 	if (have_scan)
 		scan_free(&s);

@@ -36,6 +36,8 @@ struct meta_thin_restorer {
 	uint64_t nr_data;
 	struct dev_rec *devs;
 	uint64_t ndevs, capdevs;
+	uint64_t *seen;   /* dev ids seen so far: open addressing, UINT64_MAX = empty */
+	uint64_t seen_cap;
 	struct def_rec *defs;
 	uint64_t ndefs, capdefs;
 	/* the device or def being built */
@@ -165,9 +167,45 @@ static void start_tree(struct meta_thin_restorer *r)
 	r->any_vb = false;
 }
 
+/* Insert id into the seen set; false if it was there already. */
+static bool seen_add(struct meta_thin_restorer *r, uint64_t id, bool *nomem)
+{
+	uint64_t h;
+	if ((r->ndevs + 1) * 2 > r->seen_cap) {
+		uint64_t cap = r->seen_cap ? r->seen_cap * 2 : 1024, *n = malloc(cap * sizeof(*n));
+		if (!n) {
+			*nomem = true;
+			return false;
+		}
+		memset(n, 0xff, cap * sizeof(*n));
+		for (uint64_t i = 0; i < r->seen_cap; i++)
+			if (r->seen[i] != UINT64_MAX) {
+				for (h = (r->seen[i] * 0x9E3779B97F4A7C15ull) >> 20 & (cap - 1); n[h] != UINT64_MAX;
+				     h = (h + 1) & (cap - 1))
+					;
+				n[h] = r->seen[i];
+			}
+		free(r->seen);
+		r->seen = n;
+		r->seen_cap = cap;
+	}
+	for (h = (id * 0x9E3779B97F4A7C15ull) >> 20 & (r->seen_cap - 1); r->seen[h] != UINT64_MAX;
+	     h = (h + 1) & (r->seen_cap - 1))
+		if (r->seen[h] == id)
+			return false;
+	r->seen[h] = id;
+	return true;
+}
+
 static int r_begin_device(void *ctx, const struct meta_thin_details *d)
 {
 	struct meta_thin_restorer *r = ctx;
+	bool nomem = false;
+	if (d->dev_id == UINT64_MAX)
+		return fail(r, META_E_INVAL, "device id %" PRIu64 " is reserved", d->dev_id);
+	if (!seen_add(r, d->dev_id, &nomem))
+		return nomem ? fail(r, META_E_NOMEM, "out of memory")
+			     : fail(r, META_E_INVAL, "device %" PRIu64 " appears twice", d->dev_id);
 	if (r->ndevs == r->capdevs) {
 		uint64_t cap = r->capdevs ? r->capdevs * 2 : 64;
 		struct dev_rec *p = realloc(r->devs, cap * sizeof(*p));
@@ -434,6 +472,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 	}
 	free(r->defs);
 	free(r->devs);
+	free(r->seen);
 	free(r->dcount);
 	bw_free(&r->w);
 	meta_io_close(r->io);

@@ -145,7 +145,8 @@ struct meta_snap_batch {
  * more with b == NULL (progress 100 %).  *stop, when non-NULL and set (signal handler, test), ends the
  * merge cleanly between batches with META_E_INTERRUPTED; max_batches > 0 stops
  * after that many batches (crash tests).  Refuses an invalid or truncated store
- * (META_E_CORRUPT) and old chunks past the origin (META_E_RANGE).
+ * or one with fatal damage per meta_snap_check (META_E_CORRUPT), and old chunks
+ * past the origin (META_E_RANGE).
  */
 struct meta_snap_engine;
 struct meta_snap_merge_opts {
