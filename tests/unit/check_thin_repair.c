@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Unit tests of meta_thin_repair(): crash safety (issue 3, "Proof").  The repair's output
+ * device fails every write after the N-th (opts.out.fail_writes_after = N), for every N
+ * until the repair completes.  After each failure the output must either have no valid
+ * superblock (it does not open) or hold the complete repaired pool — never a pool with
+ * other mappings.  Run on a damaged input (one lost leaf: the normal walk plus skip) and on
+ * an input whose superblock is zeroed (the roots are found by scanning), over a zeroed output
+ * and over an output holding another valid pool (lvconvert's spare).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/error.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_repair.h>
+#include <libmeta/thin_restore.h>
+#include <libmeta/thin_xml_read.h>
+
+#include "endian.h"
+
+#define BLK 4096u
+
+static const char *fixture_xml(const char *name)
+{
+	static char p[512];
+	const char *src = getenv("SRCDIR");
+	snprintf(p, sizeof(p), "%s/fixtures/thin/%s.xml", src ? src : ".", name);
+	return p;
+}
+
+static void mktemp_file(char *path, size_t len, uint64_t bytes)
+{
+	int fd;
+	snprintf(path, len, "/tmp/dmmeta-repair-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	close(fd);
+}
+
+/* Restore fixture XML into path (an existing file). */
+static void restore_xml(const char *xml, const char *path)
+{
+	struct meta_thin_restorer *r;
+	struct meta_thin_emitter e;
+	struct meta_thin_restore_opts o;
+	char err[256] = "";
+	FILE *in = fopen(xml, "r");
+	int rc;
+	ck_assert_msg(in != NULL, "cannot open %s (is SRCDIR set?)", xml);
+	memset(&o, 0, sizeof(o));
+	o.force = true;
+	ck_assert_int_eq(meta_thin_restorer_create(path, &o, &r), META_OK);
+	e = meta_thin_restorer_emitter(r);
+	rc = meta_thin_xml_parse(in, &e, meta_thin_restorer_message, err, sizeof(err));
+	fclose(in);
+	ck_assert_msg(rc == META_OK, "restoring %s: %s", xml, err);
+	ck_assert_int_eq(meta_thin_restorer_commit(r), META_OK);
+	meta_thin_restorer_destroy(r);
+}
+
+static void rw_block(const char *path, uint64_t b, uint8_t *buf, int write)
+{
+	int fd = open(path, write ? O_WRONLY : O_RDONLY);
+	ssize_t n;
+	ck_assert_int_ge(fd, 0);
+	n = write ? pwrite(fd, buf, BLK, (off_t)(b * BLK)) : pread(fd, buf, BLK, (off_t)(b * BLK));
+	ck_assert_int_eq(n, (ssize_t)BLK);
+	close(fd);
+}
+
+static void zero_block(const char *path, uint64_t b)
+{
+	uint8_t buf[BLK];
+	memset(buf, 0, sizeof(buf));
+	rw_block(path, b, buf, 1);
+}
+
+/* First child of device dev_id's (internal) root: a bottom-level leaf in the snaps pool;
+ * *entries receives its number of mappings. */
+static uint64_t first_leaf_of(const char *path, uint64_t dev_id, uint64_t *entries)
+{
+	struct meta_thin *th;
+	struct meta_thin_dev_root *roots;
+	uint64_t nr, root = 0, child;
+	uint8_t buf[BLK];
+	ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_OK);
+	ck_assert_int_eq(meta_thin_read_dev_roots(th, &roots, &nr, NULL, NULL), META_OK);
+	for (uint64_t i = 0; i < nr; i++)
+		if (roots[i].dev_id == dev_id)
+			root = roots[i].root;
+	free(roots);
+	meta_thin_close(th);
+	ck_assert_uint_ne(root, 0);
+	rw_block(path, root, buf, 0);
+	/* node header: csum, flags (1 internal, 2 leaf), blocknr, nr_entries, max_entries */
+	ck_assert_uint_eq(get_le32p(buf + 4), 1u);
+	child = get_le64p(buf + 32 + 8 * get_le32p(buf + 20));
+	rw_block(path, child, buf, 0);
+	ck_assert_uint_eq(get_le32p(buf + 4), 2u);
+	*entries = get_le32p(buf + 16);
+	return child;
+}
+
+/* ---- what a pool holds: a digest over every device's details and mappings ---------- */
+
+struct digest {
+	uint64_t h, n;
+};
+
+static void mix(struct digest *d, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		d->h ^= (v >> (8 * i)) & 0xffu;
+		d->h *= 1099511628211ULL;
+	}
+}
+
+static int digest_maps(void *ctx, const struct meta_thin_mapping *m, uint32_t n)
+{
+	struct digest *d = ctx;
+	for (uint32_t i = 0; i < n; i++) {
+		mix(d, m[i].vblock);
+		mix(d, m[i].data_block);
+		mix(d, m[i].time);
+	}
+	d->n += n;
+	return 0;
+}
+
+/* META_OK and the digest when path holds a readable pool, else the open error. */
+static int pool_digest(const char *path, struct digest *d)
+{
+	struct meta_thin *th;
+	struct meta_thin_details *det;
+	struct meta_thin_dev_root *roots;
+	uint64_t nd, nr;
+	int rc = meta_thin_open(path, NULL, &th);
+	if (rc)
+		return rc;
+	d->h = 1469598103934665603ULL;
+	d->n = 0;
+	mix(d, meta_thin_sb(th)->trans_id);
+	mix(d, meta_thin_nr_data_blocks(th));
+	ck_assert_int_eq(meta_thin_read_details(th, &det, &nd, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_thin_read_dev_roots(th, &roots, &nr, NULL, NULL), META_OK);
+	ck_assert_uint_eq(nd, nr);
+	for (uint64_t i = 0; i < nd; i++) {
+		mix(d, det[i].dev_id);
+		mix(d, det[i].mapped_blocks);
+		ck_assert_int_eq(meta_thin_walk_mappings(th, roots[i].root, digest_maps, NULL, d), META_OK);
+	}
+	free(det);
+	free(roots);
+	meta_thin_close(th);
+	return META_OK;
+}
+
+/* ---- the crash loop ------------------------------------------------------------------ */
+
+enum out_kind { OUT_ZERO, OUT_OLD_POOL };
+
+static void prepare_output(const char *out, enum out_kind k)
+{
+	int fd = open(out, O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 256 * BLK), 0);
+	close(fd);
+	if (k == OUT_OLD_POOL)
+		restore_xml(fixture_xml("one-thin"), out);
+}
+
+static void crash_loop(const char *in, const struct meta_thin_repair_opts *base,
+		       enum out_kind kind, uint64_t want_mappings)
+{
+	char out[64], err[512];
+	struct meta_thin_repair_opts o = *base;
+	struct meta_thin_repair_stats st;
+	struct digest want, got;
+	uint64_t n;
+	int completed = 0, late = 0, rejected = 0;
+
+	mktemp_file(out, sizeof(out), 256 * BLK);
+	prepare_output(out, kind);
+	o.out.force = true;
+	o.out.fail_writes_after = 0;
+	ck_assert_msg(meta_thin_repair(in, out, &o, &st, err, sizeof(err)) == META_OK, "repair: %s", err);
+	ck_assert_int_eq(pool_digest(out, &want), META_OK);
+	ck_assert_uint_eq(want.n, want_mappings);
+
+	for (n = 1; n < 100000 && !completed; n++) {
+		int rc;
+		prepare_output(out, kind);
+		o.out.fail_writes_after = n;
+		rc = meta_thin_repair(in, out, &o, &st, err, sizeof(err));
+		if (rc == META_OK) {
+			completed = 1;
+			ck_assert_int_eq(pool_digest(out, &got), META_OK);
+		} else {
+			ck_assert_msg(rc == META_E_IO, "write %llu failed: %s (%s)", (unsigned long long)n,
+				      meta_errname(rc), err);
+			rc = pool_digest(out, &got);
+			if (rc != META_OK) {
+				rejected++;
+				continue;
+			}
+			/* it opens: then it must be the complete new pool, not the old one */
+			late++;
+		}
+		ck_assert_msg(got.n == want.n && got.h == want.h,
+			      "after %llu writes the output holds %llu mappings (want %llu) or other content",
+			      (unsigned long long)n, (unsigned long long)got.n, (unsigned long long)want.n);
+	}
+	ck_assert(completed);
+	ck_assert_int_le(late, 1);
+	/* at least the superblock zeroing and the trees were cut off before the end */
+	ck_assert_int_ge(rejected, 2);
+	unlink(out);
+}
+
+START_TEST(test_repair_crash_lost_leaf)
+{
+	char in[64];
+	struct meta_thin_repair_opts o;
+	uint64_t lost;
+	mktemp_file(in, sizeof(in), 256 * BLK);
+	restore_xml(fixture_xml("snaps"), in);
+	zero_block(in, first_leaf_of(in, 2, &lost));
+	ck_assert_uint_gt(lost, 0);
+	memset(&o, 0, sizeof(o));
+	/* snaps: 4 devices x 300 mappings; the lost leaf held device 2's first ones */
+	crash_loop(in, &o, OUT_ZERO, 1200 - lost);
+	crash_loop(in, &o, OUT_OLD_POOL, 1200 - lost);
+	unlink(in);
+}
+END_TEST
+
+START_TEST(test_repair_crash_zeroed_superblock)
+{
+	char in[64];
+	struct meta_thin_repair_opts o;
+	mktemp_file(in, sizeof(in), 256 * BLK);
+	restore_xml(fixture_xml("snaps"), in);
+	zero_block(in, 0);
+	memset(&o, 0, sizeof(o));
+	o.out.set_transaction_id = o.out.set_data_block_size = o.out.set_nr_data_blocks = true;
+	o.out.transaction_id = 4;
+	o.out.data_block_size = 128;
+	o.out.nr_data_blocks = 2048;
+	crash_loop(in, &o, OUT_ZERO, 1200);
+	crash_loop(in, &o, OUT_OLD_POOL, 1200);
+	unlink(in);
+}
+END_TEST
+
+/* Without the overrides a zeroed superblock is refused before the output is touched. */
+START_TEST(test_repair_needs_overrides)
+{
+	char in[64], out[64], err[512];
+	struct meta_thin_repair_opts o;
+	struct meta_thin_repair_stats st;
+	struct digest d;
+	mktemp_file(in, sizeof(in), 256 * BLK);
+	mktemp_file(out, sizeof(out), 256 * BLK);
+	restore_xml(fixture_xml("snaps"), in);
+	zero_block(in, 0);
+	restore_xml(fixture_xml("one-thin"), out);
+	memset(&o, 0, sizeof(o));
+	o.out.force = true;
+	ck_assert_int_eq(meta_thin_repair(in, out, &o, &st, err, sizeof(err)), META_E_INVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--transaction-id"));
+	/* the old pool in the output is untouched */
+	ck_assert_int_eq(pool_digest(out, &d), META_OK);
+	ck_assert_uint_eq(d.n, 106);
+	unlink(in);
+	unlink(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("thin_repair");
+	TCase *tc = tcase_create("thin_repair");
+	SRunner *sr;
+	int failed;
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_repair_crash_lost_leaf);
+	tcase_add_test(tc, test_repair_crash_zeroed_superblock);
+	tcase_add_test(tc, test_repair_needs_overrides);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
