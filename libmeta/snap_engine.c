@@ -205,28 +205,68 @@ static int invalidate(struct member *m)
 	return m->s ? snap_invalidate(m->s) : META_OK;
 }
 
-/* Create the exception for origin chunk `chunk`: copy, then commit. */
-static int copy_out(struct meta_snap_engine *e, struct member *m, uint64_t chunk, uint64_t *nc)
+/* Copy origin chunk `chunk` into the allocated COW chunk nc (clamped at the origin's end). */
+static int copy_chunk(struct meta_snap_engine *e, struct member *m, uint64_t chunk, uint64_t nc)
 {
 	uint64_t osize = meta_io_size(e->origin), off = chunk * m->chunk_bytes, len = m->chunk_bytes;
-	int r = allocate(m, nc);
-	if (r)
-		return r;
+	int r = META_OK;
 	if (off < osize) {
 		if (off + len > osize)
-			len = osize - off; /* the copy is clamped at the end of the origin */
+			len = osize - off;
 		r = meta_io_pread(e->origin, e->buf, (size_t)len, off);
 		if (!r)
-			r = meta_io_pwrite(m->cow, e->buf, (size_t)len, *nc * m->chunk_bytes);
-		if (r)
-			return r;
+			r = meta_io_pwrite(m->cow, e->buf, (size_t)len, nc * m->chunk_bytes);
 	}
+	return r;
+}
+
+static int commit(struct member *m, uint64_t chunk, uint64_t nc)
+{
 	if (m->s) {
-		r = snap_commit_exception(m->s, chunk, *nc);
+		int r = snap_commit_exception(m->s, chunk, nc);
 		if (r)
 			return r;
 	}
-	return map_put(&m->map, chunk, *nc);
+	return map_put(&m->map, chunk, nc);
+}
+
+/*
+ * Create the missing exceptions of one write's chunk range [c0, c1] of member m,
+ * as the kernel does: each chunk is prepared (allocated) and its copy started in
+ * turn; when one finds the COW full, the copies already started still land in
+ * the COW but none of the write's exceptions is committed (the snapshot is
+ * invalidated or overflowed first).  Otherwise all are committed in order.
+ */
+static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t c0, uint64_t c1)
+{
+	uint64_t n = 0, *chunks, *news, nc;
+	int r = META_OK;
+	for (uint64_t c = c0; c <= c1; c++)
+		if (!map_get(&m->map, c, &nc))
+			n++;
+	if (!n)
+		return META_OK;
+	chunks = malloc(n * sizeof(*chunks));
+	news = malloc(n * sizeof(*news));
+	if (!chunks || !news) {
+		free(chunks);
+		free(news);
+		return META_E_NOMEM;
+	}
+	n = 0;
+	for (uint64_t c = c0; c <= c1 && !r; c++) {
+		if (map_get(&m->map, c, &nc))
+			continue;
+		r = allocate(m, &news[n]);
+		if (!r)
+			r = copy_chunk(e, m, c, news[n]);
+		chunks[n++] = c;
+	}
+	for (uint64_t i = 0; !r && i < n; i++)
+		r = commit(m, chunks[i], news[i]);
+	free(chunks);
+	free(news);
+	return r;
 }
 
 int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, const void *buf,
@@ -234,37 +274,31 @@ int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, cons
 {
 	if (off + len > meta_io_size(e->origin))
 		return META_E_RANGE;
-	for (unsigned i = 0; i < e->n; i++) {
+	for (unsigned i = 0; i < e->n && len; i++) {
 		struct member *m = &e->m[i];
-		if (m->state == META_SNAP_INVALID || !len)
+		int r;
+		if (m->state == META_SNAP_INVALID)
 			continue;
-		for (uint64_t c = off / m->chunk_bytes; c <= (off + len - 1) / m->chunk_bytes; c++) {
-			uint64_t nc;
-			int r;
-			if (map_get(&m->map, c, &nc))
-				continue;
-			r = copy_out(e, m, c, &nc);
-			if (r == META_E_NOSPC) {
-				r = invalidate(m); /* the origin write still proceeds */
-				if (r)
-					return r;
-				break;
-			}
-			if (r) {
-				int r2 = invalidate(m);
-				(void)r2;
+		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes);
+		if (r == META_E_NOSPC) {
+			r = invalidate(m); /* the origin write still proceeds */
+			if (r)
 				return r;
-			}
+		} else if (r) {
+			int r2 = invalidate(m);
+			(void)r2;
+			return r;
 		}
 	}
 	return meta_io_pwrite(e->origin, buf, len, off);
 }
 
-/* Snapshot I/O, chunk by chunk; write = 1 allocates missing exceptions. */
+/* Snapshot I/O, chunk by chunk; writes first create every missing exception. */
 static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8_t *rbuf,
 		   const uint8_t *wbuf, size_t len)
 {
 	struct member *m;
+	int r;
 	if (idx >= e->n)
 		return META_E_INVAL;
 	m = &e->m[idx];
@@ -272,23 +306,22 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 		return META_E_IO;
 	if (off + len > meta_io_size(e->origin))
 		return META_E_RANGE;
+	if (wbuf && len) {
+		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes);
+		if (r == META_E_NOSPC) {
+			if (m->overflow_ok)
+				m->state = META_SNAP_OVERFLOWED;
+			else
+				invalidate(m);
+			return META_E_NOSPC;
+		}
+		if (r)
+			return r;
+	}
 	while (len) {
 		uint64_t c = off / m->chunk_bytes, in = off % m->chunk_bytes, nc;
 		size_t now = (size_t)(m->chunk_bytes - in < len ? m->chunk_bytes - in : len);
-		int have = map_get(&m->map, c, &nc), r;
-		if (!have && wbuf) {
-			r = copy_out(e, m, c, &nc);
-			if (r == META_E_NOSPC) {
-				if (m->overflow_ok)
-					m->state = META_SNAP_OVERFLOWED;
-				else
-					invalidate(m);
-				return META_E_NOSPC;
-			}
-			if (r)
-				return r;
-			have = 1;
-		}
+		int have = map_get(&m->map, c, &nc);
 		if (wbuf)
 			r = meta_io_pwrite(m->cow, wbuf, now, nc * m->chunk_bytes + in);
 		else if (have)

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers for guest scripts (runs inside the VM under busybox sh, as /guest/lib.sh).
+# Source it with:   . /guest/lib.sh
+#
+# Data pattern: every written 512-byte sector holds the text
+#   "dmmeta dev=D gen=G sector=S" padded with spaces to 511 bytes, then "\n"
+# (D = the device the write was issued to, G = a generation number chosen by the script,
+# S = the sector number on that device), so any block names where it came from.
+#
+#   pwrite DEV D G FIRST_SECTOR NSECTORS   write the pattern (fsync'ed; the flush also makes
+#                                          a thin pool commit)
+#   devhash DEV N64K                       md5 of the first N64K * 64 KiB of DEV
+#   runs DEV TAG                           read all of DEV; print "RUNS TAG FIRST N WDEV GEN OFF" for
+#                                          each run of sectors holding the pattern of
+#                                          (WDEV, GEN) with sector = own sector + OFF;
+#                                          "RUNS TAG FIRST N garbage" for anything else
+#                                          non-zero (zero sectors are not listed)
+#   g_run CMD ARGS...                      run CMD, echo it as "+ CMD" first; on failure print
+#                                          the kernel log's tail and "GUEST-FAIL: CMD (status N)",
+#                                          exit 1
+#   emit WORDS...                          print WORDS (a result line for the host)
+
+pwrite() {
+	awk -v d="$2" -v g="$3" -v f="$4" -v n="$5" 'BEGIN {
+		for (s = f; s < f + n; s++) printf "%-511s\n", "dmmeta dev=" d " gen=" g " sector=" s
+	}' | dd of="$1" bs=512 seek="$4" conv=notrunc,fsync 2>/tmp/dd.err ||
+		{ echo "GUEST-FAIL: pwrite $*: $(cat /tmp/dd.err)"; exit 1; }
+}
+
+devhash() {
+	dd if="$1" bs=65536 count="$2" 2>/dev/null | md5sum | cut -d' ' -f1
+}
+
+runs() {
+	dd if="$1" bs=65536 2>/dev/null | tr '\000\n' '..' | fold -w 512 | awk -v tag="$2" '
+	function flush() { if (n) print "RUNS", tag, first, n, key; n = 0 }
+	{
+		s = NR - 1
+		if ($0 ~ /^dmmeta dev=[0-9]+ gen=[0-9]+ sector=[0-9]+ *\.$/) {
+			split($0, f, /[ =]+/)
+			k = f[3] " " f[5] " " (f[7] - s)
+		} else if ($0 !~ /[^.]/) {
+			flush(); next
+		} else {
+			k = "garbage"
+		}
+		if (n && k == key && s == first + n) { n++; next }
+		flush(); first = s; n = 1; key = k
+	}
+	END { flush() }'
+}
+
+g_run() {
+	echo "+ $*"
+	"$@" || {
+		st=$?
+		dmesg | tail -n 8 | sed 's/^/dmesg: /'
+		echo "GUEST-FAIL: $* (status $st)"
+		exit 1
+	}
+}
+
+emit() {
+	echo "$*"
+}
