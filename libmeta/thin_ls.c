@@ -630,7 +630,8 @@ int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n
 		goto out;
 	}
 	for (uint64_t i = 0; i < nd; i++) {
-		const struct meta_thin_dev_root *e = bsearch(&det[i].dev_id, dr, nr, sizeof(*dr), cmp_root);
+		const struct meta_thin_dev_root *e =
+			nr ? bsearch(&det[i].dev_id, dr, nr, sizeof(*dr), cmp_root) : NULL;
 		if (!e) {
 			report(filter_damage, &dmg, META_DMG_DEV_NO_MAPPINGS, UINT64_MAX, det[i].dev_id, NULL);
 			r = META_E_CORRUPT;

@@ -558,7 +558,7 @@ static int pick_sources(struct meta_bm *bm, const struct cand *cands, uint64_t n
 			r = META_E_NOMEM;
 			break;
 		}
-		for (uint64_t j = 0; j < k.n && !clash; j++)
+		for (uint64_t j = 0; j < k.n && !clash && nhave; j++)
 			clash = bsearch(&k.k[j], have, nhave, sizeof(uint64_t), cmp_u64v) != NULL;
 		if (clash || !k.n) {
 			free(k.k);
@@ -606,8 +606,8 @@ static int add_leftovers(struct meta_thin *t, struct src **srcs, uint64_t *nsrc)
 	for (uint64_t i = 0; i < nd; i++) {
 		bool found = false;
 		for (uint64_t j = 0; j < *nsrc && !found; j++)
-			found = bsearch(&d[i].dev_id, (*srcs)[j].devs, (*srcs)[j].n, sizeof(uint64_t),
-					cmp_u64v) != NULL;
+			found = (*srcs)[j].n && bsearch(&d[i].dev_id, (*srcs)[j].devs, (*srcs)[j].n,
+							 sizeof(uint64_t), cmp_u64v) != NULL;
 		if (!found)
 			left[nl++] = d[i].dev_id;
 	}
