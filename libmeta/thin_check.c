@@ -1162,7 +1162,9 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 
 	c.dev_blocks = meta_bm_nr_blocks(c.bm);
 	progress(&c, META_THIN_CHECK_SUPERBLOCK, 0, 1);
-	int sb_sev = meta_thin_sb_check(live, c.dev_blocks, relay, &c);
+	/* --super-block-only works on a superblock copied out on its own (as 1.1's does):
+	 * the device's size is then no measure of the space map's */
+	int sb_sev = meta_thin_sb_check(live, o->super_block_only ? UINT64_MAX : c.dev_blocks, relay, &c);
 	progress(&c, META_THIN_CHECK_SUPERBLOCK, 1, 1);
 	if (o->super_block_only)
 		return 0;
