@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shell helpers for tests/cli/*.sh, tests/diff/*.sh and tests/kernel/*.sh (POSIX sh).
+# Source it with:   . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
+# Scripts run with cwd = a fresh temp dir; exit 0 pass, 1 fail, 77 skip.
+#
+# Variables (set by tests/run-tests.sh; derived here when a script is run by hand):
+#   SRCDIR BUILDDIR BIN FIX TT TPT09 TPT11 TPT TPT_REF_DIR
+#
+# Helpers:
+#   skip REASON             print `SKIP: REASON`, exit 77
+#   fail MSG                print `FAIL: MSG` (stderr), exit 1
+#   note MSG                print MSG (shown by the runner on failure / VERBOSE=1)
+#   require_tpt [0.9|1.1|both]   skip unless the reference(s) exist (default 0.9)
+#   require_tool NAME...    skip unless $BIN/NAME exists (tools not written yet)
+#   require_cmd NAME...     skip unless the commands are on PATH
+#   tpt09 ARGS / tpt11 ARGS run a reference tool: `tpt09 thin_dump x.bin`
+#   mk_pool XML OUT [BLOCKS]     zeroed (sparse) OUT of BLOCKS 4 KiB blocks (default: sized
+#                           from the XML's mapped_blocks), restored with the 0.9 thin_restore
+#   mk_pool11 XML OUT [BLOCKS]   same with the 1.1 thin_restore (needed for <def>/<ref>)
+#   zero_file OUT BLOCKS    create a zeroed file of BLOCKS 4 KiB blocks
+#   fixture NAME OUT        uncompress fixtures/thin/NAME.bin.gz to OUT
+#   fixture_xml NAME        path of fixtures/thin/NAME.xml
+#   run CMD ARGS...         run, stdout -> ./run.out, stderr -> ./run.err, status -> $rc
+#   expect_rc N [WHAT]      fail unless $rc = N (prints run.out/run.err on failure)
+#   expect_empty FILE [WHAT]      fail unless FILE is empty
+#   expect_nonempty FILE [WHAT]   fail unless FILE is non-empty
+#   expect_lines FILE N [WHAT]    fail unless FILE has exactly N lines
+#   expect_grep PATTERN FILE [WHAT]  fail unless grep -E PATTERN matches FILE
+#   expect_same A B [WHAT]  fail (showing diff -u) unless files A and B are identical
+#   sha FILE                print the sha256 of FILE
+#   tools_list              print our built tools (one per line)
+
+: "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${BUILDDIR:=$SRCDIR/build}"
+: "${BIN:=${DMMETA_BIN:-$BUILDDIR/bin}}"
+: "${TT:=$BUILDDIR/tests/tools}"
+: "${FIX:=$SRCDIR/fixtures}"
+: "${TPT_REF_DIR:=/var/tmp/tpt-ref}"
+if [ -z "${TPT09+set}" ]; then
+	TPT09=
+	[ -x "$TPT_REF_DIR/0.9/usr/sbin/pdata_tools" ] && TPT09=$TPT_REF_DIR/0.9/usr/sbin/pdata_tools
+fi
+if [ -z "${TPT11+set}" ]; then
+	TPT11=
+	[ -x "$TPT_REF_DIR/1.1/usr/sbin/pdata_tools" ] && TPT11=$TPT_REF_DIR/1.1/usr/sbin/pdata_tools
+fi
+: "${TPT:=$TPT09}"
+LC_ALL=C
+TZ=UTC
+DMMETA_NO_PROGRESS=1
+export SRCDIR BUILDDIR BIN TT FIX TPT_REF_DIR TPT09 TPT11 TPT LC_ALL TZ DMMETA_NO_PROGRESS
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "$*"
+}
+
+require_tpt() {
+	case ${1:-0.9} in
+	0.9) [ -n "$TPT09" ] && [ -x "$TPT09" ] ||
+		skip "reference thin-provisioning-tools 0.9 not found in $TPT_REF_DIR (run tests/tools/fetch-tpt)" ;;
+	1.1) [ -n "$TPT11" ] && [ -x "$TPT11" ] ||
+		skip "reference thin-provisioning-tools 1.1 not found in $TPT_REF_DIR (run tests/tools/fetch-tpt)" ;;
+	both) require_tpt 0.9; require_tpt 1.1 ;;
+	*) fail "require_tpt: unknown version '$1'" ;;
+	esac
+}
+
+require_tool() {
+	for rt_t in "$@"; do
+		[ -x "$BIN/$rt_t" ] || skip "tool $rt_t not built (no $BIN/$rt_t)"
+	done
+}
+
+require_cmd() {
+	for rc_c in "$@"; do
+		command -v "$rc_c" >/dev/null 2>&1 || skip "command $rc_c not found"
+	done
+}
+
+tpt09() {
+	"$TPT09" "$@"
+}
+
+tpt11() {
+	"$TPT11" "$@"
+}
+
+zero_file() {
+	rm -f "$1"
+	dd if=/dev/zero of="$1" bs=4096 count=0 seek="$2" 2>/dev/null || fail "cannot create $1"
+}
+
+# Metadata blocks a pool restored from XML needs, with slack (0.9 leaves end up about half
+# full): 1 block per 64 mapped blocks + 4 per device + 64.  The file is sparse anyway.
+_pool_blocks() {
+	awk '/<device / { d++; if (match($0, /mapped_blocks="[0-9]+"/)) m += substr($0, RSTART + 15, RLENGTH - 16) }
+	     END { printf "%d\n", m / 64 + 4 * d + 64 }' "$1"
+}
+
+_mk_pool() {
+	mp_tool=$1 mp_xml=$2 mp_out=$3 mp_blocks=${4:-}
+	[ -f "$mp_xml" ] || fail "mk_pool: no such XML file $mp_xml"
+	[ -n "$mp_blocks" ] || mp_blocks=$(_pool_blocks "$mp_xml")
+	[ "$mp_blocks" -ge 10 ] || mp_blocks=10
+	zero_file "$mp_out" "$mp_blocks"
+	"$mp_tool" thin_restore -q -i "$mp_xml" -o "$mp_out" >mk_pool.log 2>&1 ||
+		{ cat mk_pool.log >&2; fail "thin_restore of $mp_xml into $mp_blocks blocks failed"; }
+	rm -f mk_pool.log
+}
+
+mk_pool() {
+	require_tpt 0.9
+	_mk_pool "$TPT09" "$@"
+}
+
+mk_pool11() {
+	require_tpt 1.1
+	_mk_pool "$TPT11" "$@"
+}
+
+fixture() {
+	[ -f "$FIX/thin/$1.bin.gz" ] || fail "no fixture $FIX/thin/$1.bin.gz"
+	gzip -dc "$FIX/thin/$1.bin.gz" >"$2" || fail "cannot uncompress fixture $1"
+}
+
+fixture_xml() {
+	[ -f "$FIX/thin/$1.xml" ] || fail "no fixture $FIX/thin/$1.xml"
+	echo "$FIX/thin/$1.xml"
+}
+
+run() {
+	"$@" >run.out 2>run.err
+	rc=$?
+	return 0
+}
+
+_show_run() {
+	echo "  command status: $rc" >&2
+	[ -s run.out ] && { echo "  stdout:" >&2; head -n 20 run.out | sed 's/^/    /' >&2; }
+	[ -s run.err ] && { echo "  stderr:" >&2; head -n 20 run.err | sed 's/^/    /' >&2; }
+	return 0
+}
+
+expect_rc() {
+	[ "$rc" = "$1" ] || { _show_run; fail "${2:-command}: exit status $rc, expected $1"; }
+}
+
+expect_empty() {
+	[ ! -s "$1" ] || { _show_run; fail "${2:-$1}: expected no output"; }
+}
+
+expect_nonempty() {
+	[ -s "$1" ] || { _show_run; fail "${2:-$1}: expected output, got none"; }
+}
+
+expect_lines() {
+	el_n=$(wc -l <"$1" | tr -d ' ')
+	[ "$el_n" = "$2" ] || { _show_run; fail "${3:-$1}: $el_n lines, expected $2"; }
+}
+
+expect_grep() {
+	grep -Eq -- "$1" "$2" || { _show_run; fail "${3:-$2}: no match for /$1/"; }
+}
+
+expect_same() {
+	cmp -s "$1" "$2" && return 0
+	diff -u "$1" "$2" | head -n 60 >&2
+	fail "${3:-$1 and $2 differ}"
+}
+
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+tools_list() {
+	for tl_f in "$BIN"/*; do
+		[ -f "$tl_f" ] && [ -x "$tl_f" ] && echo "${tl_f##*/}"
+	done
+	return 0
+}

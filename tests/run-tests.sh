@@ -1,0 +1,298 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# dmmeta test runner (POSIX sh).  Called by `make check` / `make check-func` as
+#   LC_ALL=C TZ=UTC BUILDDIR=<abs build dir> DMMETA_BIN=<abs build>/bin sh tests/run-tests.sh [SUBSTR...]
+#
+# Runs, in this order:
+#   tests/func/<tool>/<case>/   golden cases: `cmd` (one sh command line), `expect`, optional
+#                               `needs-tpt` (skip when the 0.9 reference is absent)
+#   tests/cli/*.sh              scripts: exit 0 pass, 1 fail, 77 skip (prints `SKIP: reason`)
+#   tests/diff/*.sh             same
+#   tests/kernel/*.sh           same
+# Each case runs in a fresh temp dir under ${TMPDIR:-/tmp} (its cwd), stdin </dev/null,
+# under `timeout ${TEST_TIMEOUT:-300}`.
+#
+# Output: one line per case, `PASS name`, `FAIL name` (followed by a unified diff of
+# expected vs actual, or by the script's output) or `SKIP name: reason`; then the plain line
+# `N passed, N failed, N skipped`.  Exit status 1 if anything failed.
+#
+# Arguments: substrings; only cases whose name (e.g. `func/thin_dump/0001-empty`,
+# `diff/dump-roundtrip`) contains one of them are run.
+#
+# Environment:
+#   UPDATE=1      rewrite each golden case's `expect` from the actual output (review them!)
+#   JOBS=N        cases run in parallel (default 2; 1 = sequential)
+#   VERBOSE=1     also print the output of passing/skipped scripts
+#   KEEP=1        keep the temp dirs of failed cases (path printed)
+#   TIMES=1       print each case's wall time (seconds) on a line after its result
+#   TEST_TIMEOUT  seconds per case (default 300)
+#   TPT_REF_DIR   where the reference thin-provisioning-tools live (default /var/tmp/tpt-ref)
+#
+# Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
+# tools), TPT09 / TPT11 (reference multi-call binaries, empty if absent), TPT (= TPT09),
+# SRCDIR (source tree), TESTLIB (tests/lib.sh), CASE (golden case dir), BUILDDIR.
+#
+# Golden `expect` format: stdout, a line `--- stderr`, stderr, a final line `exit status N`.
+# A stream not ending in a newline gets one added plus the marker line `[no newline at end]`.
+# Before comparison the absolute paths of $CASE, the temp dir, $BIN, $TT, $FIX and $SRCDIR in
+# the output are replaced by those literal names (`$WORK` for the temp dir), so expect files
+# do not depend on where the tree or the build lives.
+
+LC_ALL=C
+TZ=UTC
+export LC_ALL TZ
+
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd) || exit 2
+BUILDDIR=${BUILDDIR:-$SRCDIR/build}
+case $BUILDDIR in /*) ;; *) BUILDDIR=$SRCDIR/$BUILDDIR ;; esac
+BIN=${DMMETA_BIN:-$BUILDDIR/bin}
+TT=$BUILDDIR/tests/tools
+FIX=$SRCDIR/fixtures
+TESTLIB=$SRCDIR/tests/lib.sh
+TPT_REF_DIR=${TPT_REF_DIR:-/var/tmp/tpt-ref}
+TPT09=
+TPT11=
+[ -x "$TPT_REF_DIR/0.9/usr/sbin/pdata_tools" ] && TPT09=$TPT_REF_DIR/0.9/usr/sbin/pdata_tools
+[ -x "$TPT_REF_DIR/1.1/usr/sbin/pdata_tools" ] && TPT11=$TPT_REF_DIR/1.1/usr/sbin/pdata_tools
+TPT=$TPT09
+DMMETA_NO_PROGRESS=1
+export SRCDIR BUILDDIR BIN TT FIX TESTLIB TPT_REF_DIR TPT09 TPT11 TPT DMMETA_NO_PROGRESS
+
+# Sanitizer defaults (check-asan); the caller's settings win.  A sanitizer report exits 99,
+# which no tool uses, so scripts that only compare exit statuses still notice it.
+: "${ASAN_OPTIONS:=abort_on_error=0:detect_leaks=1:exitcode=99}"
+: "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1:exitcode=99}"
+export ASAN_OPTIONS UBSAN_OPTIONS
+
+JOBS=${JOBS:-2}
+case $JOBS in ''|*[!0-9]*|0) JOBS=1 ;; esac
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+UPDATE=${UPDATE:-0}
+VERBOSE=${VERBOSE:-0}
+KEEP=${KEEP:-0}
+TIMES=${TIMES:-0}
+TMPBASE=${TMPDIR:-/tmp}
+
+command -v timeout >/dev/null 2>&1 || { echo "run-tests.sh: 'timeout' (coreutils) not found" >&2; exit 2; }
+
+RES=$(mktemp -d "$TMPBASE/dmmeta-run.XXXXXX") || { echo "run-tests.sh: cannot create a temp dir in $TMPBASE" >&2; exit 2; }
+trap 'rm -rf "$RES"' EXIT
+trap 'exit 130' INT TERM HUP
+
+# ---------------------------------------------------------------------------
+# Case list: one line per case, "kind<TAB>name<TAB>path".
+TAB=$(printf '\t')
+list_cases() {
+	for d in "$SRCDIR"/tests/func/*/*/; do
+		[ -f "${d}cmd" ] || continue
+		d=${d%/}
+		printf 'func\t%s\t%s\n' "func/${d#"$SRCDIR"/tests/func/}" "$d"
+	done
+	for grp in cli diff kernel; do
+		for s in "$SRCDIR"/tests/$grp/*.sh; do
+			[ -f "$s" ] || continue
+			n=${s##*/}
+			printf 'script\t%s\t%s\n' "$grp/${n%.sh}" "$s"
+		done
+	done
+}
+
+selected() {
+	sel_name=$1
+	shift
+	[ $# -eq 0 ] && return 0
+	for sel_pat in "$@"; do
+		case $sel_name in *"$sel_pat"*) return 0 ;; esac
+	done
+	return 1
+}
+
+# Escape a literal string for the pattern side of a sed s||| expression.
+sed_lit() {
+	printf '%s\n' "$1" | sed 's/[][\\.*^$|/]/\\&/g'
+}
+
+# Replace absolute paths by their variable names (longest, most specific first).
+mk_filter() {
+	: >"$2"
+	for mf_pair in "CASE=${CASE:-}" "WORK=$1" "TT=$TT" "BIN=$BIN" "FIX=$FIX" "SRCDIR=$SRCDIR"; do
+		mf_name=${mf_pair%%=*}
+		mf_val=${mf_pair#*=}
+		[ -n "$mf_val" ] || continue
+		[ "$mf_val" = / ] && continue
+		printf 's|%s|$%s|g\n' "$(sed_lit "$mf_val")" "$mf_name" >>"$2"
+	done
+}
+
+# Append file $1 to file $2, terminating an unterminated last line with a marker.
+append_stream() {
+	cat "$1" >>"$2"
+	if [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" != '\n' ]; then
+		printf '\n[no newline at end]\n' >>"$2"
+	fi
+}
+
+# Run one case in the background-able subshell; writes $RES/$idx.{kind,line,detail}.
+run_case() {
+	idx=$1 kind=$2 name=$3 path=$4
+	out=$RES/$idx
+	: >"$out.detail"
+	t_start=$(date +%s)
+	work=$(mktemp -d "$TMPBASE/dmmeta-case.XXXXXX") || {
+		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
+		echo "  cannot create a temp dir in $TMPBASE" >"$out.detail"; return; }
+	if [ "$kind" = func ]; then
+		run_golden "$name" "$path" "$work" "$out"
+	else
+		run_script "$name" "$path" "$work" "$out"
+	fi
+	result=$(cat "$out.kind")
+	[ "$TIMES" = 1 ] && echo "  time: $(( $(date +%s) - t_start ))s" >>"$out.detail"
+	if [ "$result" = fail ] && [ "$KEEP" = 1 ]; then
+		echo "  (temp dir kept: $work)" >>"$out.detail"
+	else
+		chmod -R u+rwx "$work" 2>/dev/null
+		rm -rf "$work"
+	fi
+}
+
+run_golden() {
+	name=$1 CASE=$2 work=$3 out=$4
+	export CASE
+	if [ -f "$CASE/needs-tpt" ] && [ -z "$TPT" ]; then
+		echo skip >"$out.kind"
+		echo "SKIP $name: reference thin-provisioning-tools 0.9 not found in $TPT_REF_DIR (run tests/tools/fetch-tpt)" >"$out.line"
+		return
+	fi
+	(cd "$work" && exec timeout -k 10 "$TEST_TIMEOUT" sh "$CASE/cmd" </dev/null >"$out.stdout" 2>"$out.stderr")
+	st=$?
+	: >"$out.actual.raw"
+	append_stream "$out.stdout" "$out.actual.raw"
+	echo '--- stderr' >>"$out.actual.raw"
+	append_stream "$out.stderr" "$out.actual.raw"
+	[ $st -eq 124 ] && echo "[timed out after ${TEST_TIMEOUT}s]" >>"$out.actual.raw"
+	echo "exit status $st" >>"$out.actual.raw"
+	mk_filter "$work" "$out.sed"
+	sed -f "$out.sed" "$out.actual.raw" >"$out.actual"
+	if [ "$UPDATE" = 1 ]; then
+		if [ -f "$CASE/expect" ] && cmp -s "$CASE/expect" "$out.actual"; then
+			echo pass >"$out.kind"; echo "PASS $name" >"$out.line"
+		else
+			cp "$out.actual" "$CASE/expect"
+			echo pass >"$out.kind"; echo "PASS $name (expect updated)" >"$out.line"
+		fi
+		return
+	fi
+	if [ ! -f "$CASE/expect" ]; then
+		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
+		{ echo "  no expect file; actual output was:"; sed 's/^/  | /' "$out.actual"
+		  echo "  (create it with: UPDATE=1 sh tests/run-tests.sh $name, then review it)"; } >"$out.detail"
+		return
+	fi
+	if diff -u --label "$name/expect" --label "$name/actual" "$CASE/expect" "$out.actual" >"$out.detail" 2>&1; then
+		echo pass >"$out.kind"; echo "PASS $name" >"$out.line"
+	else
+		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
+	fi
+}
+
+run_script() {
+	name=$1 script=$2 work=$3 out=$4
+	CASE=
+	# Run through the interpreter named on the #! line (default sh); exec bits not needed.
+	interp='sh'
+	first=$(head -n 1 "$script")
+	case $first in '#!'*) interp=${first#\#!} ;; esac
+	# shellcheck disable=SC2086 # the interpreter line may carry an argument (env bash)
+	(cd "$work" && exec timeout -k 10 "$TEST_TIMEOUT" $interp "$script" </dev/null >"$out.log" 2>&1)
+	st=$?
+	case $st in
+	0)
+		echo pass >"$out.kind"; echo "PASS $name" >"$out.line"
+		[ "$VERBOSE" = 1 ] && sed 's/^/  | /' "$out.log" >"$out.detail"
+		;;
+	77)
+		reason=$(sed -n 's/^SKIP: *//p' "$out.log" | tail -n 1)
+		[ -n "$reason" ] || reason="skipped (exit 77)"
+		echo skip >"$out.kind"; echo "SKIP $name: $reason" >"$out.line"
+		[ "$VERBOSE" = 1 ] && sed 's/^/  | /' "$out.log" >"$out.detail"
+		;;
+	*)
+		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
+		{ sed 's/^/  | /' "$out.log"
+		  if [ $st -eq 124 ]; then echo "  timed out after ${TEST_TIMEOUT}s"
+		  else echo "  exit status $st"; fi; } >"$out.detail"
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------------------
+npass=0 nfail=0 nskip=0 nsel=0
+report() {
+	f=$RES/$1
+	if [ ! -f "$f.kind" ]; then
+		echo "FAIL $2"; echo "  (runner: case produced no result)"
+		nfail=$((nfail + 1)); return
+	fi
+	cat "$f.line"
+	[ -s "$f.detail" ] && cat "$f.detail"
+	case $(cat "$f.kind") in
+	pass) npass=$((npass + 1)) ;;
+	skip) nskip=$((nskip + 1)) ;;
+	*) nfail=$((nfail + 1)) ;;
+	esac
+	rm -f "$f".*
+}
+
+# Parallel runs: each case is a background job that ends by creating $RES/<idx>.done (from an
+# outer subshell, so even a case that dies abnormally is marked).  Results are printed in
+# case order; a new case starts as soon as any running one finishes.
+queue=''     # "idx:pid idx:pid ..." not yet reported, oldest first
+running=0
+reap() {
+	while [ -n "$queue" ]; do
+		head=${queue%% *}
+		[ -f "$RES/${head%%:*}.done" ] || break
+		wait "${head#*:}"
+		report "${head%%:*}" "$(cat "$RES/${head%%:*}.name")"
+		queue=${queue#"$head"}
+		queue=${queue# }
+	done
+	running=0
+	for q in $queue; do
+		[ -f "$RES/${q%%:*}.done" ] || running=$((running + 1))
+	done
+}
+
+list_cases >"$RES/cases"
+idx=0
+while IFS="$TAB" read -r kind name path; do
+	selected "$name" "$@" || continue
+	idx=$((idx + 1)); nsel=$((nsel + 1))
+	echo "$name" >"$RES/$idx.name"
+	if [ "$JOBS" -le 1 ]; then
+		(run_case "$idx" "$kind" "$name" "$path" </dev/null)
+		report "$idx" "$name"
+		continue
+	fi
+	{ (run_case "$idx" "$kind" "$name" "$path" </dev/null); : >"$RES/$idx.done"; } &
+	queue="${queue:+$queue }$idx:$!"
+	reap
+	while [ "$running" -ge "$JOBS" ]; do
+		sleep 0.1
+		reap
+	done
+done <"$RES/cases"
+while [ -n "$queue" ]; do
+	reap
+	[ -n "$queue" ] && sleep 0.1
+done
+
+echo "$npass passed, $nfail failed, $nskip skipped"
+if [ $# -gt 0 ] && [ "$nsel" -eq 0 ]; then
+	echo "run-tests.sh: no case name contains any of: $*" >&2
+	exit 1
+fi
+[ "$nfail" -eq 0 ] || exit 1
+exit 0
