@@ -233,11 +233,16 @@ static int commit(struct member *m, uint64_t chunk, uint64_t nc)
 /*
  * Create the missing exceptions of one write's chunk range [c0, c1] of member m,
  * as the kernel does: each chunk is prepared (allocated) and its copy started in
- * turn; when one finds the COW full, the copies already started still land in
- * the COW but none of the write's exceptions is committed (the snapshot is
- * invalidated or overflowed first).  Otherwise all are committed in order.
+ * turn.  When one finds the COW full: if the snapshot is about to be invalidated,
+ * the copies already started land in the COW but none of the write's exceptions
+ * is committed (pending exceptions of an invalid snapshot are dropped); if it
+ * only overflows (keep_prepared: a PO snapshot write), the store stays valid and
+ * the exceptions prepared before the full one are committed.  (In the kernel the
+ * outcome of invalidation races with the copies already in flight; this is the
+ * outcome when all chunks are prepared before any copy completes.)
  */
-static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t c0, uint64_t c1)
+static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t c0, uint64_t c1,
+			  bool keep_prepared)
 {
 	uint64_t n = 0, *chunks, *news, nc;
 	int r = META_OK;
@@ -260,10 +265,16 @@ static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t
 		r = allocate(m, &news[n]);
 		if (!r)
 			r = copy_chunk(e, m, c, news[n]);
-		chunks[n++] = c;
+		if (!r)
+			chunks[n++] = c;
 	}
-	for (uint64_t i = 0; !r && i < n; i++)
-		r = commit(m, chunks[i], news[i]);
+	if (!r || (r == META_E_NOSPC && keep_prepared)) {
+		int rc = META_OK;
+		for (uint64_t i = 0; !rc && i < n; i++)
+			rc = commit(m, chunks[i], news[i]);
+		if (rc)
+			r = rc;
+	}
 	free(chunks);
 	free(news);
 	return r;
@@ -279,7 +290,7 @@ int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, cons
 		int r;
 		if (m->state == META_SNAP_INVALID)
 			continue;
-		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes);
+		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes, false);
 		if (r == META_E_NOSPC) {
 			r = invalidate(m); /* the origin write still proceeds */
 			if (r)
@@ -306,24 +317,31 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 		return META_E_IO;
 	if (off + len > meta_io_size(e->origin))
 		return META_E_RANGE;
+	bool full = false;
 	if (wbuf && len) {
-		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes);
+		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes,
+				   m->overflow_ok);
 		if (r == META_E_NOSPC) {
-			if (m->overflow_ok)
-				m->state = META_SNAP_OVERFLOWED;
-			else
+			if (!m->overflow_ok) {
 				invalidate(m);
-			return META_E_NOSPC;
-		}
-		if (r)
+				return META_E_NOSPC;
+			}
+			/* overflow: the chunks that got their exception are written, the rest fail */
+			m->state = META_SNAP_OVERFLOWED;
+			full = true;
+		} else if (r) {
 			return r;
+		}
 	}
 	while (len) {
 		uint64_t c = off / m->chunk_bytes, in = off % m->chunk_bytes, nc;
 		size_t now = (size_t)(m->chunk_bytes - in < len ? m->chunk_bytes - in : len);
 		int have = map_get(&m->map, c, &nc);
-		if (wbuf)
+		r = META_OK;
+		if (wbuf && have)
 			r = meta_io_pwrite(m->cow, wbuf, now, nc * m->chunk_bytes + in);
+		else if (wbuf)
+			; /* overflowed before this chunk: its write fails */
 		else if (have)
 			r = meta_io_pread(m->cow, rbuf, now, nc * m->chunk_bytes + in);
 		else
@@ -337,7 +355,7 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 		off += now;
 		len -= now;
 	}
-	return META_OK;
+	return full ? META_E_NOSPC : META_OK;
 }
 
 int meta_snap_engine_write_snapshot(struct meta_snap_engine *e, unsigned idx, uint64_t off,

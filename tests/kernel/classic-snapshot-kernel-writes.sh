@@ -138,11 +138,15 @@ if [ -x "$BIN/snap_write" ] && [ -x "$BIN/snap_restore" ]; then
 		"$BIN/snap_dump" cow-emu.img 2>&1 | diff cow.xml - | head >&2
 		k_bad "snap_restore + snap_write's COW differs from the kernel's: $(cmp cow-copy.img cow-emu.img 2>&1 | head -n 1)"
 	}
-	# The overflowed store, byte for byte: the kernel prepares the exceptions of all the
-	# chunks one write covers before any copy completes, so when one of them finds the COW
-	# full the others are lost with the invalidation too; snap_write does the same.
+	# The overflowed store: the headers (valid=0) must match.  The rest may differ by the
+	# exception of a chunk whose copy was in flight when the COW filled: the kernel drops
+	# the pending exceptions of an invalidated snapshot, but whether a copy started just
+	# before completed first is a race (both outcomes were seen under qemu); snap_write
+	# takes the outcome where every chunk of the write is prepared before any completes.
+	cmp -s -n 8192 cow-small.img cow-small-emu.img ||
+		k_bad "snap_write's overflowed COW header differs from the kernel's: $(cmp -n 8192 cow-small.img cow-small-emu.img 2>&1 | head -n 1)"
 	cmp -s cow-small.img cow-small-emu.img ||
-		k_bad "snap_write's overflowed COW differs from the kernel's: $(cmp cow-small.img cow-small-emu.img 2>&1 | head -n 1)"
+		note "the kernel committed an in-flight exception before invalidating (a race): $(cmp cow-small.img cow-small-emu.img 2>&1 | head -n 1)"
 else
 	note "snap_write/snap_restore not built: offline write emulation not compared"
 fi
