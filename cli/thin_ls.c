@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +266,22 @@ int main(int argc, char **argv)
 		cli_report_open_error(path, r, errno);
 		return cli_exit_for(r);
 	}
-	r = meta_thin_ls(t, &devs, &nd, keep_first, &fd);
+	{
+		/* read mapping leaves only when a field needs exclusive/shared counts (as 0.9) */
+		bool sharing = false;
+		for (int i = 0; i < nf; i++)
+			switch (fields[i]) {
+			case F_EXCLUSIVE_BLOCKS: case F_SHARED_BLOCKS: case F_EXCLUSIVE_SECTORS:
+			case F_SHARED_SECTORS: case F_EXCLUSIVE_BYTES: case F_SHARED_BYTES:
+			case F_EXCLUSIVE: case F_SHARED:
+				sharing = true;
+				break;
+			default:
+				break;
+			}
+		r = sharing ? meta_thin_ls(t, &devs, &nd, keep_first, &fd)
+			    : meta_thin_ls_details(t, &devs, &nd, keep_first, &fd);
+	}
 	if (r) {
 		if (r == META_E_CORRUPT)
 			report_damage(path, &fd);

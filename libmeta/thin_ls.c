@@ -601,8 +601,8 @@ static int cmp_root(const void *key, const void *elem)
 	return k < e->dev_id ? -1 : k > e->dev_id;
 }
 
-int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n,
-		 meta_damage_fn dfn, void *ctx)
+static int ls_impl(struct meta_thin *t, bool sharing, struct meta_thin_ls_dev **out, uint64_t *n,
+		   meta_damage_fn dfn, void *ctx)
 {
 	struct dmg_filter dmg = {dfn, ctx, 0};
 	struct meta_thin_details *det = NULL;
@@ -639,6 +639,8 @@ int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n
 		}
 		roots[i] = e->root;
 	}
+	if (!sharing)
+		goto records; /* the details tree is all that is needed */
 	lc.nr_data = meta_thin_nr_data_blocks(t);
 	if (lc.nr_data > (UINT64_MAX >> 3) || (size_t)(lc.nr_data / 4 + 1) != lc.nr_data / 4 + 1) {
 		r = META_E_NOMEM;
@@ -668,12 +670,20 @@ int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n
 		if (r)
 			goto out;
 	}
+records:
 	res = calloc(nd ? nd : 1, sizeof(*res));
 	if (!res) {
 		r = META_E_NOMEM;
 		goto out;
 	}
-	for (uint64_t i = 0; i < nd; i++) {
+	for (uint64_t i = 0; i < nd && !sharing; i++) {
+		res[i].dev_id = det[i].dev_id;
+		res[i].mapped_blocks = det[i].mapped_blocks;
+		res[i].transaction_id = det[i].transaction_id;
+		res[i].creation_time = det[i].creation_time;
+		res[i].snapshotted_time = det[i].snapshotted_time;
+	}
+	for (uint64_t i = 0; i < nd && sharing; i++) {
 		res[i].dev_id = det[i].dev_id;
 		res[i].mapped_blocks = det[i].mapped_blocks;
 		res[i].transaction_id = det[i].transaction_id;
@@ -696,6 +706,18 @@ out:
 	free(det);
 	free(dr);
 	return r;
+}
+
+int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n,
+		 meta_damage_fn dfn, void *ctx)
+{
+	return ls_impl(t, true, out, n, dfn, ctx);
+}
+
+int meta_thin_ls_details(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n,
+			 meta_damage_fn dfn, void *ctx)
+{
+	return ls_impl(t, false, out, n, dfn, ctx);
 }
 
 char *meta_thin_ls_human(uint64_t bytes, char *buf, size_t len)

@@ -87,6 +87,14 @@ META_API int meta_thin_ls(struct meta_thin *t, struct meta_thin_ls_dev **out, ui
 			  meta_damage_fn dfn, void *ctx);
 
 /*
+ * The same records without reading any mapping leaf (exclusive_blocks and
+ * shared_blocks are 0): for listings that show no EXCLUSIVE or SHARED field,
+ * as 0.9 does then.  Damage inside the mapping trees goes unnoticed.
+ */
+META_API int meta_thin_ls_details(struct meta_thin *t, struct meta_thin_ls_dev **out, uint64_t *n,
+				  meta_damage_fn dfn, void *ctx);
+
+/*
  * Human size as 0.9 prints it: while bytes > 1 MiB, divide by 1024 (truncating)
  * and step one unit up; then if the number is > 8192, divide by 1024 rounding
  * to nearest and step once more.  Units "", KiB, MiB, GiB, TiB, PiB, EiB: so
