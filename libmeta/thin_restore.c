@@ -40,6 +40,8 @@ struct meta_thin_restorer {
 	uint64_t seen_cap;
 	struct def_rec *defs;
 	uint64_t ndefs, capdefs;
+	uint64_t *def_index; /* open addressing over def names: index + 1, 0 = empty */
+	uint64_t def_index_cap;
 	/* the device or def being built */
 	enum { NONE, DEVICE, DEF } in;
 	struct bbuild b;
@@ -253,13 +255,56 @@ static int r_end_device(void *ctx)
 	return META_OK;
 }
 
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+	return h;
+}
+
+/* Slot of name in the def index (its entry, or the empty slot where it would go). */
+static uint64_t def_slot(const struct meta_thin_restorer *r, const char *name)
+{
+	uint64_t mask = r->def_index_cap - 1, i = name_hash(name) & mask;
+	while (r->def_index[i] && strcmp(r->defs[r->def_index[i] - 1].name, name))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static struct def_rec *find_def(const struct meta_thin_restorer *r, const char *name)
+{
+	uint64_t i;
+	if (!r->def_index_cap)
+		return NULL;
+	i = def_slot(r, name);
+	return r->def_index[i] ? &r->defs[r->def_index[i] - 1] : NULL;
+}
+
+/* Index defs[0 .. ndefs] (the last one just added), growing the table as needed. */
+static int index_def(struct meta_thin_restorer *r)
+{
+	if ((r->ndefs + 1) * 2 > r->def_index_cap) {
+		uint64_t cap = r->def_index_cap ? r->def_index_cap * 2 : 1024;
+		uint64_t *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return META_E_NOMEM;
+		free(r->def_index);
+		r->def_index = n;
+		r->def_index_cap = cap;
+		for (uint64_t i = 0; i < r->ndefs; i++)
+			r->def_index[def_slot(r, r->defs[i].name)] = i + 1;
+	}
+	r->def_index[def_slot(r, r->defs[r->ndefs].name)] = r->ndefs + 1;
+	return META_OK;
+}
+
 static int r_begin_def(void *ctx, const char *name)
 {
 	struct meta_thin_restorer *r = ctx;
 	struct def_rec *df;
-	for (uint64_t i = 0; i < r->ndefs; i++)
-		if (!strcmp(r->defs[i].name, name))
-			return fail(r, META_E_INVAL, "def '%s' is defined twice", name);
+	if (find_def(r, name))
+		return fail(r, META_E_INVAL, "def '%s' is defined twice", name);
 	if (r->ndefs == r->capdefs) {
 		uint64_t cap = r->capdefs ? r->capdefs * 2 : 64;
 		struct def_rec *p = realloc(r->defs, cap * sizeof(*p));
@@ -291,6 +336,8 @@ static int r_end_def(void *ctx)
 		r->w.mcount[df->leaves[i]]--;
 	df->last_key = r->last_vb;
 	df->nr_mappings = r->mapped;
+	if (index_def(r))
+		return fail(r, META_E_NOMEM, "out of memory");
 	r->ndefs++;
 	r->in = NONE;
 	return META_OK;
@@ -299,12 +346,7 @@ static int r_end_def(void *ctx)
 static int r_ref(void *ctx, const char *name)
 {
 	struct meta_thin_restorer *r = ctx;
-	struct def_rec *df = NULL;
-	for (uint64_t i = 0; i < r->ndefs; i++)
-		if (!strcmp(r->defs[i].name, name)) {
-			df = &r->defs[i];
-			break;
-		}
+	struct def_rec *df = find_def(r, name);
 	if (!df)
 		return fail(r, META_E_INVAL, "Couldn't find sub tree '%s'.", name);
 	if (!df->n)
@@ -471,6 +513,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 		free(r->defs[i].leaves);
 	}
 	free(r->defs);
+	free(r->def_index);
 	free(r->devs);
 	free(r->seen);
 	free(r->dcount);

@@ -251,28 +251,15 @@ static void XMLCALL t_end(void *data, const XML_Char *name)
 	}
 }
 
-static void XMLCALL t_text(void *data, const XML_Char *s, int len)
-{
-	(void)data;
-	(void)s;
-	(void)len; /* text and comments are ignored, as thin-provisioning-tools does */
-}
-
 int meta_thin_xml_parse(FILE *in, const struct meta_thin_emitter *e, meta_emitter_msg_fn msg_fn,
 			char *err, size_t errlen)
 {
 	struct tparse ps;
-	char *buf;
-	const size_t bufsz = 1u << 20;
+	const int bufsz = 1 << 20;
 	memset(&ps, 0, sizeof(ps));
 	ps.p = XML_ParserCreate(NULL);
-	buf = malloc(bufsz);
-	if (!ps.p || !buf) {
-		if (ps.p)
-			XML_ParserFree(ps.p);
-		free(buf);
+	if (!ps.p)
 		return META_E_NOMEM;
-	}
 	ps.e = e;
 	ps.msg_fn = msg_fn;
 	ps.err = err;
@@ -280,16 +267,24 @@ int meta_thin_xml_parse(FILE *in, const struct meta_thin_emitter *e, meta_emitte
 	if (err && errlen)
 		err[0] = 0;
 	XML_SetUserData(ps.p, &ps);
+	/* text and comments are ignored (no handler), as thin-provisioning-tools does */
 	XML_SetElementHandler(ps.p, t_start, t_end);
-	XML_SetCharacterDataHandler(ps.p, t_text);
 	for (;;) {
-		size_t n = fread(buf, 1, bufsz, in);
-		int last = n < bufsz;
+		/* read straight into expat's buffer: no copy */
+		void *buf = XML_GetBuffer(ps.p, bufsz);
+		size_t n;
+		int last;
+		if (!buf) {
+			tfail(&ps, META_E_NOMEM, "out of memory");
+			break;
+		}
+		n = fread(buf, 1, (size_t)bufsz, in);
+		last = n < (size_t)bufsz;
 		if (ferror(in)) {
 			tfail(&ps, META_E_IO, "read error");
 			break;
 		}
-		if (XML_Parse(ps.p, buf, (int)n, last) == XML_STATUS_ERROR) {
+		if (XML_ParseBuffer(ps.p, (int)n, last) == XML_STATUS_ERROR) {
 			if (!ps.r)
 				tfail(&ps, META_E_XML, "%s", XML_ErrorString(XML_GetErrorCode(ps.p)));
 			break;
@@ -300,6 +295,5 @@ int meta_thin_xml_parse(FILE *in, const struct meta_thin_emitter *e, meta_emitte
 	if (!ps.r && ps.at != DONE)
 		tfail(&ps, META_E_XML, "incomplete source metadata: no complete <superblock> element");
 	XML_ParserFree(ps.p);
-	free(buf);
 	return ps.r;
 }
