@@ -538,21 +538,19 @@ int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t of
 
 /* ---- offline merge ------------------------------------------------------------- */
 
+#define MERGE_COPY_BUF (4u << 20)
+
 static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_snap_engine *others,
-		       uint64_t from_chunk, uint64_t to_chunk, uint64_t nr)
+		       uint8_t *buf, uint64_t from_chunk, uint64_t to_chunk, uint64_t nr)
 {
 	uint64_t src = from_chunk * s->chunk_bytes, dst = to_chunk * s->chunk_bytes;
 	uint64_t len = nr * s->chunk_bytes, osize = meta_io_size(origin);
-	size_t bufsz = 4u << 20;
-	uint8_t *buf;
+	size_t bufsz = MERGE_COPY_BUF;
 	int r = META_OK;
 	if (dst >= osize)
 		return META_OK;
 	if (dst + len > osize)
 		len = osize - dst; /* the kernel clamps the copy at the end of the origin */
-	buf = malloc(bufsz);
-	if (!buf)
-		return META_E_NOMEM;
 	for (uint64_t done = 0; done < len && !r;) {
 		size_t now = (size_t)(len - done < bufsz ? len - done : bufsz);
 		r = meta_io_pread(s->io, buf, now, src + done);
@@ -561,7 +559,6 @@ static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_
 				   : meta_io_pwrite(origin, buf, now, dst + done);
 		done += now;
 	}
-	free(buf);
 	return r;
 }
 
@@ -574,7 +571,7 @@ static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_
  * flushes than one pair per batch.
  */
 #define MERGE_GROUP_BYTES (64u << 20)
-#define MERGE_GROUP_BATCHES 4096u
+#define MERGE_GROUP_BATCHES 65536u
 
 /* Make [end, group_end) of the list durable as merged: flush origin, clear, flush store. */
 static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t end, uint64_t group_end)
@@ -607,6 +604,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	static const struct meta_snap_merge_opts none;
 	uint64_t end, batches = 0, done = 0, total, origin_chunks;
 	uint64_t group_end, group_bytes = 0, group_batches = 0;
+	uint8_t *buf = NULL;
 	int r;
 	if (!o)
 		o = &none;
@@ -623,6 +621,8 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 		return META_E_CORRUPT;
 	total = s->n;
 	end = group_end = s->n;
+	if (!o->dry_run && !(buf = malloc(MERGE_COPY_BUF)))
+		return META_E_NOMEM;
 	while (end) {
 		uint64_t area = (end - 1) / s->epa, area_first = area * s->epa;
 		const struct meta_snap_exception *last = &s->ex[end - 1];
@@ -630,6 +630,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 		struct meta_snap_batch b;
 		if ((o->stop && *o->stop) || (o->max_batches && batches >= o->max_batches)) {
 			r = o->dry_run ? META_OK : merge_commit(s, origin, end, group_end);
+			free(buf);
 			return r ? r : META_E_INTERRUPTED;
 		}
 		while (end - nr > area_first &&
@@ -643,13 +644,16 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 			r = o->on_batch(o->ctx, &b, done, total);
 			if (r) {
 				int r2 = o->dry_run ? META_OK : merge_commit(s, origin, end, group_end);
+				free(buf);
 				return r2 ? r2 : r;
 			}
 		}
 		if (!o->dry_run) {
-			r = copy_chunks(s, origin, o->others, b.new_chunk, b.old_chunk, nr);
-			if (r)
+			r = copy_chunks(s, origin, o->others, buf, b.new_chunk, b.old_chunk, nr);
+			if (r) {
+				free(buf);
 				return r; /* nothing of this group is cleared: it will be copied again */
+			}
 			group_bytes += nr * s->chunk_bytes;
 			group_batches++;
 		}
@@ -659,14 +663,17 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 		if (!o->dry_run &&
 		    (!end || group_bytes >= MERGE_GROUP_BYTES || group_batches >= MERGE_GROUP_BATCHES)) {
 			r = merge_commit(s, origin, end, group_end);
-			if (r)
+			if (r) {
+				free(buf);
 				return r;
+			}
 			group_end = end;
 			group_bytes = group_batches = 0;
 		}
 	}
 	if (o->on_batch && !o->dry_run)
 		o->on_batch(o->ctx, NULL, done, total);
+	free(buf);
 	free(s->by_old);
 	s->by_old = NULL;
 	return META_OK;
