@@ -11,7 +11,7 @@
 
 #include "endian.h"
 
-#define CHUNK_NODES 2048u     /* nodes read per batch (8 MiB) */
+#define CHUNK_NODES 512u      /* nodes read per batch (2 MiB) */
 #define MAX_DEPTH 16          /* deeper than any valid tree (252^8 > 2^64) */
 #define MAPPING_VALUE_SIZE 8u
 #define KEY_END UINT64_MAX    /* exclusive upper bound of the key space */

@@ -692,6 +692,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		err[0] = 0;
 	memset(&oo, 0, sizeof(oo));
 	oo.flags = META_THIN_OPEN_NO_SB_CHECK | META_THIN_OPEN_EXCL;
+	oo.cache_blocks = 256; /* the walks read in batches; the cache holds internal nodes */
 	r = meta_thin_open(in, &oo, &t);
 	if (r) {
 		set_err(err, errlen, "%s: %s", in, meta_strerror(r));
@@ -776,6 +777,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	t = NULL;
 	memset(&oo, 0, sizeof(oo));
 	oo.flags = META_THIN_OPEN_NO_SB_CHECK | META_THIN_OPEN_EXCL;
+	oo.cache_blocks = 256; /* the walks read in batches; the cache holds internal nodes */
 	oo.override_mapping_root = top;
 	/* without a details tree the walker synthesises details from the mapping trees */
 	oo.override_details_root = details ? details : top;
