@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Private helpers shared by libmeta's expat parsers (thin_xml_read.c,
+ * snap_xml.c): the first error with its line number, strict numeric
+ * attributes from a table, and the read loop.
+ */
+#ifndef LIBMETA_XML_UTIL_H
+#define LIBMETA_XML_UTIL_H
+
+#include <expat.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct xmlu {
+	XML_Parser p;
+	char *err;     /* "line N: what is wrong" for the first error */
+	size_t errlen;
+	int r;         /* first error (a meta_err), 0 while none */
+};
+
+/* Record the first error (later ones are ignored) and stop the parser. */
+void xmlu_fail(struct xmlu *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+struct xmlu_attr {
+	const char *name;
+	uint64_t max;    /* largest value accepted */
+	uint64_t v;      /* the value (numeric attributes; keeps its default if absent) */
+	const char *s;   /* the value (string attributes) */
+	int required, seen, is_string, hex_ok; /* hex_ok: "0x..." accepted */
+};
+
+/* Take the attributes of elem into spec[0..n): unknown, malformed or missing ones fail. */
+int xmlu_take_attrs(struct xmlu *x, const char *elem, const XML_Char **a, struct xmlu_attr *spec,
+		    int n);
+
+/* Create the parser (x->p), or META_E_NOMEM. */
+int xmlu_create(struct xmlu *x, char *err, size_t errlen);
+/* Feed all of `in` to the parser (handlers set by the caller); returns x->r. */
+int xmlu_run(struct xmlu *x, FILE *in);
+
+#endif
