@@ -240,6 +240,15 @@ void bbuild_take_leaves(struct bbuild *b, uint64_t **keys, uint64_t **blocks, ui
 {
 	struct bw *w = b->w;
 	flush_leaves(b);
+	/* many small lists are kept (one per def): no spare capacity */
+	if (b->n && b->n < b->cap) {
+		uint64_t *k = realloc(b->keys, b->n * sizeof(*k)), *bl;
+		if (k)
+			b->keys = k;
+		bl = realloc(b->blocks, b->n * sizeof(*bl));
+		if (bl)
+			b->blocks = bl;
+	}
 	*keys = b->keys;
 	*blocks = b->blocks;
 	*n = w->err ? 0 : b->n;
