@@ -24,6 +24,7 @@
 #include <libmeta/thin_check.h>
 
 #include "endian.h"
+#include "util.h"
 
 #define NONE UINT64_MAX
 #define MAX_BAD_REPORTS 64u
@@ -259,29 +260,13 @@ static void set_err(struct ck *c, int e)
 		c->err = e;
 }
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return p;
-	size_t ncap = *cap ? *cap : 64;
-	while (ncap < need)
-		ncap *= 2;
-	void *np = realloc(p, ncap * elem);
-	if (!np)
-		return NULL;
-	*cap = ncap;
-	return np;
-}
-
 static void push_item(struct ck *c, const struct item *x)
 {
-	struct item *n = grow(c->next, &c->capnext, c->nnext + 1, sizeof(*n));
-	if (!n) {
+	if (meta_grow((void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next))) {
 		set_err(c, META_E_NOMEM);
 		return;
 	}
-	c->next = n;
-	n[c->nnext++] = *x;
+	c->next[c->nnext++] = *x;
 }
 
 /*
@@ -371,25 +356,21 @@ static void ref_plain(struct ck *c, uint64_t b, uint64_t dev)
 static void add_det(struct ck *c, int view, uint64_t dev, uint64_t mapped)
 {
 	struct view *v = &c->views[view];
-	struct det *d = grow(v->dets, &v->capdets, v->ndets + 1, sizeof(*d));
-	if (!d) {
+	if (meta_grow((void **)&v->dets, &v->capdets, v->ndets + 1, sizeof(*v->dets))) {
 		set_err(c, META_E_NOMEM);
 		return;
 	}
-	v->dets = d;
-	d[v->ndets++] = (struct det){dev, mapped};
+	v->dets[v->ndets++] = (struct det){dev, mapped};
 }
 
 static void add_root(struct ck *c, int view, uint64_t dev, uint64_t root)
 {
 	struct view *v = &c->views[view];
-	struct devroot *d = grow(v->roots, &v->caproots, v->nroots + 1, sizeof(*d));
-	if (!d) {
+	if (meta_grow((void **)&v->roots, &v->caproots, v->nroots + 1, sizeof(*v->roots))) {
 		set_err(c, META_E_NOMEM);
 		return;
 	}
-	v->roots = d;
-	d[v->nroots++] = (struct devroot){dev, root};
+	v->roots[v->nroots++] = (struct devroot){dev, root};
 }
 
 static void mark_view_damage(struct ck *c, const struct item *it)
@@ -546,12 +527,13 @@ static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data
 		return 0;
 	}
 	if (ni.flags & META_NODE_INTERNAL) {
-		uint64_t *k = grow(c->kids, &c->capkids, c->nkids + 1 + ni.nr_entries, sizeof(*k));
-		if (!k || c->nkids > UINT32_MAX - 1 - ni.nr_entries) {
+		if (c->nkids > UINT32_MAX - 1 - ni.nr_entries ||
+		    meta_grow((void **)&c->kids, &c->capkids, c->nkids + 1 + ni.nr_entries,
+			      sizeof(*c->kids))) {
 			set_err(c, META_E_NOMEM);
 			return META_E_NOMEM;
 		}
-		c->kids = k;
+		uint64_t *k = c->kids; /* ref_node() below does not grow kids */
 		c->state[b] = ST_INTERNAL;
 		c->aux[b] = (uint32_t)c->nkids;
 		k[c->nkids++] = ni.nr_entries;
@@ -592,12 +574,10 @@ static int run_levels(struct ck *c)
 		c->nnext = 0;
 		c->capnext = 0;
 		qsort(c->cur, c->ncur, sizeof(*c->cur), cmp_item); /* ncur > 0 here */
-		uint64_t *nb = grow(blocks, &capb, c->ncur, sizeof(*nb));
-		if (!nb) {
+		if (meta_grow((void **)&blocks, &capb, c->ncur, sizeof(*blocks))) {
 			set_err(c, META_E_NOMEM);
 			break;
 		}
-		blocks = nb;
 		size_t nb_ = 0;
 		for (size_t i = 0; i < c->ncur; i++)
 			if (!nb_ || blocks[nb_ - 1] != c->cur[i].b)

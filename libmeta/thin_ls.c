@@ -12,6 +12,8 @@
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
 
+#include "util.h"
+
 #define FOREST_MAX_HEIGHT 64u
 
 /* ---- damage helpers --------------------------------------------------- */
@@ -83,26 +85,9 @@ struct meta_thin_forest {
 	const uint8_t *memo_marks;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t nc;
-	void *np;
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap : 64;
-	while (nc < need)
-		nc *= 2;
-	np = realloc(*p, nc * elem);
-	if (!np)
-		return META_E_NOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
 static int pvec_push(struct pvec *v, uint64_t block, uint64_t mult, int64_t owner, uint32_t is_root)
 {
-	if (v->n == v->cap && grow((void **)&v->p, &v->cap, v->n + 1, sizeof(*v->p)))
+	if (v->n == v->cap && meta_grow((void **)&v->p, &v->cap, v->n + 1, sizeof(*v->p)))
 		return META_E_NOMEM;
 	v->p[v->n].block = block;
 	v->p[v->n].mult = mult;
@@ -189,12 +174,12 @@ static int node_add(struct meta_thin_forest *f, uint64_t b, uint32_t leaf_id, co
 	struct fnode *n;
 	if (f->nr_nodes >= UINT32_MAX - 1)
 		return META_E_NOMEM;
-	if (grow((void **)&f->nodes, &f->cap_nodes, f->nr_nodes + 1, sizeof(*f->nodes)))
+	if (meta_grow((void **)&f->nodes, &f->cap_nodes, f->nr_nodes + 1, sizeof(*f->nodes)))
 		return META_E_NOMEM;
 	if ((f->nr_nodes + 1) * 2 > f->hash_size &&
 	    hash_rehash(f, f->hash_size ? f->hash_size * 2 : 1024))
 		return META_E_NOMEM;
-	if (nr_kids && grow((void **)&f->children, &f->cap_children, f->nr_children + nr_kids,
+	if (nr_kids && meta_grow((void **)&f->children, &f->cap_children, f->nr_children + nr_kids,
 			    sizeof(*f->children)))
 		return META_E_NOMEM;
 	n = &f->nodes[f->nr_nodes];
@@ -403,7 +388,7 @@ int meta_thin_forest_load(struct meta_thin *t, const uint64_t *roots, size_t nr_
 					goto out;
 				}
 		}
-		if (grow((void **)&blocks, &cap_blocks, v->n, sizeof(*blocks))) {
+		if (meta_grow((void **)&blocks, &cap_blocks, v->n, sizeof(*blocks))) {
 			r = META_E_NOMEM;
 			goto out;
 		}
@@ -556,7 +541,7 @@ static int ls_leaf(void *vctx, uint32_t leaf_id, uint64_t b, const void *node, u
 		count_add(lc->counts, data, mult);
 	}
 	if (mult == 1 && owner >= 0) {
-		if (grow((void **)&lc->ex, &lc->cap_ex, lc->nr_ex + 1, sizeof(*lc->ex)))
+		if (meta_grow((void **)&lc->ex, &lc->cap_ex, lc->nr_ex + 1, sizeof(*lc->ex)))
 			return META_E_NOMEM;
 		lc->ex[lc->nr_ex].block = b;
 		lc->ex[lc->nr_ex].owner = (uint64_t)owner;

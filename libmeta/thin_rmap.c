@@ -11,6 +11,8 @@
 #include <libmeta/error.h>
 #include <libmeta/thin_ls.h>
 
+#include "util.h"
+
 /* ---- libstdc++-compatible std::sort (introsort) by data_begin ------------
  * The reference tool sorts its runs with std::sort, which is not stable; to
  * print runs with equal data_begin in the same order we reproduce the same
@@ -201,23 +203,6 @@ struct rmap_ctx {
 	struct dmg_flag *dmg;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t nc;
-	void *np;
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap : 64;
-	while (nc < need)
-		nc *= 2;
-	np = realloc(*p, nc * elem);
-	if (!np)
-		return META_E_NOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
 static int in_regions(const struct rmap_ctx *rc, uint64_t b)
 {
 	size_t lo = 0, hi = rc->nr_reg;
@@ -243,9 +228,9 @@ static int rmap_leaf(void *vctx, uint32_t leaf_id, uint64_t b, const void *node,
 
 	if (leaf_id >= rc->cap_leaves) {
 		size_t c1 = rc->cap_leaves, c2 = rc->cap_leaves, c3 = rc->cap_leaves;
-		if (grow((void **)&rc->leaf_first, &c1, (size_t)leaf_id + 1, sizeof(*rc->leaf_first)) ||
-		    grow((void **)&rc->leaf_count, &c2, (size_t)leaf_id + 1, sizeof(*rc->leaf_count)) ||
-		    grow((void **)&rc->marks, &c3, (size_t)leaf_id + 1, sizeof(*rc->marks)))
+		if (meta_grow((void **)&rc->leaf_first, &c1, (size_t)leaf_id + 1, sizeof(*rc->leaf_first)) ||
+		    meta_grow((void **)&rc->leaf_count, &c2, (size_t)leaf_id + 1, sizeof(*rc->leaf_count)) ||
+		    meta_grow((void **)&rc->marks, &c3, (size_t)leaf_id + 1, sizeof(*rc->marks)))
 			return META_E_NOMEM;
 		rc->cap_leaves = c1;
 		memset(rc->marks + old_cap, 0, rc->cap_leaves - old_cap);
@@ -262,7 +247,7 @@ static int rmap_leaf(void *vctx, uint32_t leaf_id, uint64_t b, const void *node,
 			last->len++;
 			continue;
 		}
-		if (grow((void **)&rc->lr, &rc->cap_lr, rc->nr_lr + 1, sizeof(*rc->lr)))
+		if (meta_grow((void **)&rc->lr, &rc->cap_lr, rc->nr_lr + 1, sizeof(*rc->lr)))
 			return META_E_NOMEM;
 		rc->lr[rc->nr_lr].vbegin = v;
 		rc->lr[rc->nr_lr].dbegin = d;
@@ -279,7 +264,7 @@ static int push_cur(struct rmap_ctx *rc)
 {
 	if (!rc->have_cur)
 		return 0;
-	if (grow((void **)&rc->out, &rc->cap_out, rc->nr_out + 1, sizeof(*rc->out)))
+	if (meta_grow((void **)&rc->out, &rc->cap_out, rc->nr_out + 1, sizeof(*rc->out)))
 		return META_E_NOMEM;
 	rc->out[rc->nr_out++] = rc->cur;
 	rc->have_cur = 0;
