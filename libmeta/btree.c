@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ondisk.h"
+#include "util.h"
 
 uint32_t meta_btree_max_entries(uint32_t value_size)
 {
@@ -40,20 +41,6 @@ uint64_t meta_node_value64(const void *node, uint32_t i)
 	return get_le64p(meta_node_value(node, i));
 }
 
-static void report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t b,
-		   uint64_t lo, uint64_t hi, const char *detail)
-{
-	struct meta_damage d;
-	if (!fn)
-		return;
-	meta_damage_init(&d, k);
-	d.block = b;
-	d.begin = lo;
-	d.end = hi;
-	d.detail = detail;
-	fn(ctx, &d);
-}
-
 int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t lo, uint64_t hi,
 		    int is_root, meta_damage_fn fn, void *ctx)
 {
@@ -64,40 +51,40 @@ int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t
 #define WORSE(k) do { int s_ = meta_damage_default_severity(k); if (s_ > worst) worst = s_; } while (0)
 	if (ni.flags & META_NODE_INTERNAL) {
 		if (ni.value_size != 8) {
-			report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, "internal node");
+			meta_report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, 0, "internal node");
 			WORSE(META_DMG_NODE_VALUE_SIZE);
 			return worst;
 		}
 	} else if (expected_vs && ni.value_size != expected_vs) {
-		report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, "leaf");
+		meta_report(fn, ctx, META_DMG_NODE_VALUE_SIZE, b, lo, hi, 0, "leaf");
 		WORSE(META_DMG_NODE_VALUE_SIZE);
 		return worst;
 	}
 	if (!is_root && ni.nr_entries == 0) {
-		report(fn, ctx, META_DMG_NODE_EMPTY, b, lo, hi, NULL);
+		meta_report(fn, ctx, META_DMG_NODE_EMPTY, b, lo, hi, 0, NULL);
 		WORSE(META_DMG_NODE_EMPTY);
 		return worst;
 	}
 	for (uint32_t i = 0; i < ni.nr_entries; i++) {
 		uint64_t k = meta_node_key(node, i);
 		if (i && k <= prev) {
-			report(fn, ctx, META_DMG_NODE_KEY_ORDER, b, lo, hi, NULL);
+			meta_report(fn, ctx, META_DMG_NODE_KEY_ORDER, b, lo, hi, 0, NULL);
 			WORSE(META_DMG_NODE_KEY_ORDER);
 			return worst;
 		}
 		if (k < lo || k >= hi) {
-			report(fn, ctx, META_DMG_NODE_KEY_RANGE, b, lo, hi, NULL);
+			meta_report(fn, ctx, META_DMG_NODE_KEY_RANGE, b, lo, hi, 0, NULL);
 			WORSE(META_DMG_NODE_KEY_RANGE);
 			return worst;
 		}
 		prev = k;
 	}
 	if (ni.max_entries % 3) {
-		report(fn, ctx, META_DMG_NODE_MAX_ENTRIES, b, lo, hi, NULL);
+		meta_report(fn, ctx, META_DMG_NODE_MAX_ENTRIES, b, lo, hi, 0, NULL);
 		WORSE(META_DMG_NODE_MAX_ENTRIES);
 	}
 	if (!is_root && ni.nr_entries < ni.max_entries / 3) {
-		report(fn, ctx, META_DMG_NODE_UNDERFULL, b, lo, hi, NULL);
+		meta_report(fn, ctx, META_DMG_NODE_UNDERFULL, b, lo, hi, 0, NULL);
 		WORSE(META_DMG_NODE_UNDERFULL);
 	}
 #undef WORSE
@@ -191,17 +178,19 @@ static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, int d
 	struct meta_node_info ni;
 	int r, sev;
 	if (depth > 32) {
-		report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, "tree too deep (loop?)");
+		meta_report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, 0,
+			    "tree too deep (loop?)");
 		return 0;
 	}
 	r = meta_bm_get(w->bm, b, &meta_node_validator, &node);
 	if (r) {
 		const void *raw = NULL;
 		if (r == META_E_CORRUPT && meta_bm_get(w->bm, b, NULL, &raw) == 0) {
-			report(w->ops->damage, w->ctx, meta_node_damage_kind(r, raw), b, lo, hi, NULL);
+			meta_report(w->ops->damage, w->ctx, meta_node_damage_kind(r, raw), b, lo, hi, 0,
+				    NULL);
 			meta_bm_put(w->bm, raw);
 		} else {
-			report(w->ops->damage, w->ctx, meta_node_damage_kind(r, NULL), b, lo, hi, NULL);
+			meta_report(w->ops->damage, w->ctx, meta_node_damage_kind(r, NULL), b, lo, hi, 0, NULL);
 		}
 		return 0;
 	}
@@ -215,7 +204,7 @@ static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, int d
 		if (w->leaf_depth < 0)
 			w->leaf_depth = depth;
 		else if (w->leaf_depth != depth)
-			report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, NULL);
+			meta_report(w->ops->damage, w->ctx, META_DMG_NODE_DEPTH, b, lo, hi, 0, NULL);
 		r = w->ops->leaf ? w->ops->leaf(w->ctx, b, node, &ni) : 0;
 		meta_bm_put(w->bm, node);
 		return r;

@@ -8,20 +8,7 @@
 #include <string.h>
 
 #include "ondisk.h"
-
-static void sm_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t b,
-		      uint64_t lo, uint64_t hi, const char *detail)
-{
-	struct meta_damage d;
-	if (!fn)
-		return;
-	meta_damage_init(&d, k);
-	d.block = b;
-	d.begin = lo;
-	d.end = hi;
-	d.detail = detail;
-	fn(ctx, &d);
-}
+#include "util.h"
 
 static uint64_t nr_bitmaps(const struct meta_sm_root *root)
 {
@@ -73,8 +60,8 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 	*out = NULL;
 	*n_out = 0;
 	if (kind == META_SM_METADATA && n > META_SM_MAX_METADATA_BITMAPS) {
-		sm_report(dfn, ctx, META_DMG_SM_ROOT, UINT64_MAX, 0, root->nr_blocks,
-			  "metadata space map larger than one index block can describe");
+		meta_report(dfn, ctx, META_DMG_SM_ROOT, UINT64_MAX, 0, root->nr_blocks, 0,
+			    "metadata space map larger than one index block can describe");
 		return META_E_CORRUPT;
 	}
 	e = calloc(n ? n : 1, sizeof(*e));
@@ -84,8 +71,8 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 		const struct disk_metadata_index *mi;
 		int r = meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi);
 		if (r) {
-			sm_report(dfn, ctx, META_DMG_SM_INDEX, root->bitmap_root, 0, root->nr_blocks,
-				  meta_strerror(r));
+			meta_report(dfn, ctx, META_DMG_SM_INDEX, root->bitmap_root, 0, root->nr_blocks, 0,
+				    meta_strerror(r));
 			free(e);
 			return META_E_CORRUPT;
 		}
@@ -105,9 +92,9 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 		meta_btree_walk(bm, root->bitmap_root, sizeof(struct disk_index_entry), &ops, &w);
 		for (uint64_t i = 0; i < n; i++)
 			if (!w.seen[i])
-				sm_report(dfn, ctx, META_DMG_SM_INDEX, UINT64_MAX,
-					  i * META_SM_ENTRIES_PER_BITMAP,
-					  (i + 1) * META_SM_ENTRIES_PER_BITMAP, "bitmap missing from index");
+				meta_report(dfn, ctx, META_DMG_SM_INDEX, UINT64_MAX,
+					    i * META_SM_ENTRIES_PER_BITMAP,
+					    (i + 1) * META_SM_ENTRIES_PER_BITMAP, 0, "bitmap missing from index");
 		free(w.seen);
 	}
 	*out = e;
@@ -312,9 +299,9 @@ static int counts_cb(void *ctx, uint64_t b, const void *data, int err)
 		uint64_t idx = c->pairs[lo].idx;
 		int r;
 		if (err || (lo > 0 && c->pairs[lo - 1].blocknr == b)) {
-			sm_report(c->dfn, c->ctx, META_DMG_SM_BITMAP, b, idx * META_SM_ENTRIES_PER_BITMAP,
-				  (idx + 1) * META_SM_ENTRIES_PER_BITMAP,
-				  err ? meta_strerror(err) : "bitmap block used twice");
+			meta_report(c->dfn, c->ctx, META_DMG_SM_BITMAP, b, idx * META_SM_ENTRIES_PER_BITMAP,
+				    (idx + 1) * META_SM_ENTRIES_PER_BITMAP, 0,
+				    err ? meta_strerror(err) : "bitmap block used twice");
 			continue;
 		}
 		r = decode_bitmap(c, idx, data);

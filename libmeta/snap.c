@@ -10,6 +10,7 @@
 #include "endian.h"
 
 #include "snap_internal.h"
+#include "util.h"
 
 uint64_t meta_snap_exceptions_per_area(uint32_t chunk_size)
 {
@@ -223,17 +224,9 @@ void meta_snap_status(const struct meta_snap *s, char *buf, size_t len)
 static void snap_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t chunk,
 			uint64_t index, uint64_t count, const char *detail, int *worst)
 {
-	struct meta_damage d;
-	meta_damage_init(&d, k);
-	d.block = chunk;
-	d.begin = index;
-	d.end = index + 1;
-	d.count = count;
-	d.detail = detail;
-	if ((int)d.severity > *worst)
-		*worst = (int)d.severity;
-	if (fn)
-		fn(ctx, &d);
+	int sev = meta_report(fn, ctx, k, chunk, index, index + 1, count, detail);
+	if (sev > *worst)
+		*worst = sev;
 }
 
 struct keyidx {

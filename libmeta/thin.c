@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ondisk.h"
+#include "util.h"
 
 struct meta_thin {
 	struct meta_bm *bm;
@@ -86,14 +87,9 @@ void meta_thin_sb_pack(const struct meta_thin_sb *sb, void *block)
 static void sb_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t b,
 		      const char *detail, int *worst)
 {
-	struct meta_damage d;
-	meta_damage_init(&d, k);
-	d.block = b;
-	d.detail = detail;
-	if ((int)d.severity > *worst)
-		*worst = (int)d.severity;
-	if (fn)
-		fn(ctx, &d);
+	int sev = meta_report(fn, ctx, k, b, 0, 0, 0, detail);
+	if (sev > *worst)
+		*worst = sev;
 }
 
 int meta_thin_sb_check(const struct meta_thin_sb *sb, uint64_t dev_blocks, meta_damage_fn fn,

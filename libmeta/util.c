@@ -5,6 +5,21 @@
 
 #include "util.h"
 
+int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
+		uint64_t begin, uint64_t end, uint64_t count, const char *detail)
+{
+	struct meta_damage d;
+	meta_damage_init(&d, k);
+	d.block = block;
+	d.begin = begin;
+	d.end = end;
+	d.count = count;
+	d.detail = detail;
+	if (fn)
+		fn(ctx, &d);
+	return (int)d.severity;
+}
+
 int meta_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t nc;

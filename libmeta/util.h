@@ -4,11 +4,20 @@
 #define LIBMETA_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <libmeta/damage.h>
 
 /*
  * Make room for `need` elements of `elem` bytes in the array *p of capacity *cap
  * (doubling, at least 64).  0, or META_E_NOMEM with *p and *cap unchanged.
  */
 int meta_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/*
+ * Report one damage of kind k (its default severity) through fn (may be NULL)
+ * and return that severity, for callers that keep the worst one.
+ */
+int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
+		uint64_t begin, uint64_t end, uint64_t count, const char *detail);
 
 #endif
