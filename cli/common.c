@@ -47,6 +47,23 @@ void cli_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void cli_common_option(int c, void (*usage)(FILE *))
+{
+	switch (c) {
+	case 'q':
+		cli_quiet = true;
+		return;
+	case 'h':
+		usage(stdout);
+		exit(EXIT_OK);
+	case 'V':
+		cli_print_version();
+		exit(EXIT_OK);
+	default:
+		cli_usage_error("unknown or incomplete option");
+	}
+}
+
 int cli_exit_for(int e)
 {
 	switch (e) {

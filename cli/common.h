@@ -36,6 +36,12 @@ void cli_print_version(void);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_usage_error(const char *fmt, ...);
 /* "prog: <msg>" on stderr unless quiet. */
 __attribute__((format(printf, 1, 2))) void cli_err(const char *fmt, ...);
+/*
+ * The options every tool shares, for the default arm of its getopt_long switch:
+ * -q quiet, -h usage to stdout and exit 0, -V version and exit 0; anything else
+ * is a usage error (exit 2).
+ */
+void cli_common_option(int c, void (*usage)(FILE *));
 /* Exit status for a libmeta error code: damage kinds give 1, the rest 3. */
 int cli_exit_for(int meta_err);
 /*

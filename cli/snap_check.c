@@ -67,9 +67,6 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "qvhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			cli_quiet = true;
-			break;
 		case 1:
 			origin_sectors = cli_u64_arg("--origin-size", optarg);
 			if (!origin_sectors)
@@ -84,14 +81,8 @@ int main(int argc, char **argv)
 		case 'v':
 			w.verbose = 1;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		default:
-			cli_usage_error("unknown or incomplete option");
+			cli_common_option(c, usage);
 		}
 	}
 	if (optind != argc - 1)

@@ -122,20 +122,11 @@ int main(int argc, char **argv)
 			if (!mo.max_batches)
 				cli_usage_error("--stop-after needs a number greater than 0");
 			break;
-		case 'q':
-			cli_quiet = true;
-			break;
 		case 'v':
 			p.verbose = 1;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		default:
-			cli_usage_error("unknown or incomplete option");
+			cli_common_option(c, usage);
 		}
 	}
 	if (optind != argc - 1)

@@ -58,17 +58,8 @@ int main(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
-		case 'q':
-			cli_quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		default:
-			cli_usage_error("unknown or incomplete option");
+			cli_common_option(c, usage);
 		}
 	}
 	if (optind != argc)

@@ -97,17 +97,8 @@ int main(int argc, char **argv)
 			ro.out.set_nr_data_blocks = true;
 			ro.out.nr_data_blocks = cli_u64_arg("--nr-data-blocks", optarg);
 			break;
-		case 'q':
-			cli_quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		default:
-			cli_usage_error("unknown or incomplete option");
+			cli_common_option(c, usage);
 		}
 	}
 	/* lvconvert --repair passes one extra positional argument: accepted and ignored */
