@@ -192,6 +192,15 @@ uint64_t cli_u64_arg(const char *opt, const char *arg)
 	return v;
 }
 
+uint32_t cli_data_block_size_arg(const char *arg)
+{
+	uint32_t v;
+	if (cli_parse_u32(arg, &v) || v < 128 || v > 2097152 || v % 128)
+		cli_usage_error("--data-block-size must be a multiple of 128 sectors between 128 "
+				"and 2097152");
+	return v;
+}
+
 bool cli_progress_allowed(void)
 {
 	return !cli_quiet && isatty(STDERR_FILENO) && !getenv("DMMETA_NO_PROGRESS");

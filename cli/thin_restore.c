@@ -88,10 +88,7 @@ int main(int argc, char **argv)
 			break;
 		case 2:
 			ro.set_data_block_size = true;
-			if (cli_parse_u32(optarg, &ro.data_block_size) || ro.data_block_size < 128 ||
-			    ro.data_block_size > 2097152 || ro.data_block_size % 128)
-				cli_usage_error("--data-block-size must be a multiple of 128 sectors between "
-						"128 and 2097152");
+			ro.data_block_size = cli_data_block_size_arg(optarg);
 			break;
 		case 3:
 			ro.set_nr_data_blocks = true;

@@ -94,6 +94,24 @@ int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
 	return META_OK;
 }
 
+int meta_io_open_input(const char *path, unsigned flags, uint64_t min_bytes, struct meta_io **out)
+{
+	struct meta_io *io;
+	int r = meta_io_open(path, flags, &io);
+	if (r)
+		return r;
+	if (meta_io_sniff_xml(io))
+		r = META_E_LOOKSXML;
+	else if (meta_io_size(io) < min_bytes)
+		r = META_E_TOOSMALL;
+	if (r) {
+		meta_io_close(io);
+		return r;
+	}
+	*out = io;
+	return META_OK;
+}
+
 void meta_io_close(struct meta_io *io)
 {
 	if (!io)

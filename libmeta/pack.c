@@ -105,18 +105,10 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 	memset(st, 0, sizeof(*st));
 	memset(&zo, 0, sizeof(zo));
 	zo.fd = -1;
-	r = meta_io_open(in, META_IO_EXCL, &io);
+	r = meta_io_open_input(in, META_IO_EXCL, META_BLOCK_SIZE, &io);
 	if (r)
 		return r;
-	if (meta_io_sniff_xml(io)) {
-		meta_io_close(io);
-		return META_E_LOOKSXML;
-	}
 	nr = meta_io_size(io) / META_BLOCK_SIZE;
-	if (!nr) {
-		meta_io_close(io);
-		return META_E_TOOSMALL;
-	}
 	buf = malloc((size_t)READ_BLOCKS * META_BLOCK_SIZE);
 	raw = malloc(BLOCKS_PER_CHUNK * rec);
 	if (!buf || !raw) {

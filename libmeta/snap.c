@@ -109,17 +109,9 @@ int meta_snap_open(const char *path, unsigned flags, struct meta_snap **out)
 		ioflags |= META_IO_WRITE;
 	if (flags & META_SNAP_OPEN_EXCL)
 		ioflags |= META_IO_EXCL;
-	r = meta_io_open(path, ioflags, &io);
+	r = meta_io_open_input(path, ioflags, SECTOR, &io);
 	if (r)
 		return r;
-	if (meta_io_sniff_xml(io)) {
-		meta_io_close(io);
-		return META_E_LOOKSXML;
-	}
-	if (meta_io_size(io) < SECTOR) {
-		meta_io_close(io);
-		return META_E_TOOSMALL;
-	}
 	r = meta_io_pread(io, hdr, SECTOR, 0);
 	if (r) {
 		meta_io_close(io);

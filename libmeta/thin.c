@@ -162,17 +162,9 @@ int meta_thin_open(const char *path, const struct meta_thin_open_opts *o, struct
 		ioflags |= META_IO_WRITE;
 	if (o->flags & META_THIN_OPEN_EXCL)
 		ioflags |= META_IO_EXCL;
-	r = meta_io_open(path, ioflags, &io);
+	r = meta_io_open_input(path, ioflags, META_BLOCK_SIZE, &io);
 	if (r)
 		return r;
-	if (meta_io_sniff_xml(io)) {
-		meta_io_close(io);
-		return META_E_LOOKSXML;
-	}
-	if (meta_io_size(io) < META_BLOCK_SIZE) {
-		meta_io_close(io);
-		return META_E_TOOSMALL;
-	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		meta_io_close(io);

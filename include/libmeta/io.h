@@ -44,6 +44,12 @@ META_API void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len);
 META_API void meta_io_fail_writes_after(struct meta_io *io, uint64_t n);
 /* Number of successful writes so far (crash tests count them). */
 META_API uint64_t meta_io_nr_writes(const struct meta_io *io);
+/*
+ * Open binary metadata input: meta_io_open(), then META_E_LOOKSXML if it starts
+ * like XML and META_E_TOOSMALL if it is smaller than min_bytes.
+ */
+META_API int meta_io_open_input(const char *path, unsigned flags, uint64_t min_bytes,
+				struct meta_io **out);
 /* Read-only sniff used by tools: META_E_LOOKSXML if the first bytes look like XML. */
 META_API int meta_io_sniff_xml(struct meta_io *io);
 
