@@ -195,9 +195,21 @@ static void flush_leaves(struct bbuild *b)
 	b->cur_n = 0;
 }
 
-void bbuild_add(struct bbuild *b, uint64_t key, const void *value)
+/* Make room in the current leaf: a full one becomes prev (the one before is written). */
+static void next_leaf(struct bbuild *b)
 {
 	uint8_t *t;
+	if (b->prev_n)
+		emit_leaf(b, b->prev, b->prev_n);
+	t = b->prev;
+	b->prev = b->cur;
+	b->cur = t;
+	b->prev_n = b->max;
+	b->cur_n = 0;
+}
+
+void bbuild_add(struct bbuild *b, uint64_t key, const void *value)
+{
 	if (b->w->err)
 		return;
 	if (b->any && key <= b->last_key) {
@@ -206,18 +218,40 @@ void bbuild_add(struct bbuild *b, uint64_t key, const void *value)
 	}
 	b->any = true;
 	b->last_key = key;
-	if (b->cur_n == b->max) {
-		if (b->prev_n)
-			emit_leaf(b, b->prev, b->prev_n);
-		t = b->prev;
-		b->prev = b->cur;
-		b->cur = t;
-		b->prev_n = b->max;
-		b->cur_n = 0;
-	}
+	if (b->cur_n == b->max)
+		next_leaf(b);
 	put_le64p(node_key(b->cur, b->cur_n), key);
 	memcpy(node_val(b->cur, b->max, b->value_size, b->cur_n), value, b->value_size);
 	b->cur_n++;
+}
+
+void bbuild_add_seq(struct bbuild *b, uint64_t key, uint64_t n, uint64_t value, uint64_t step)
+{
+	if (b->w->err || !n)
+		return;
+	if ((b->any && key <= b->last_key) || b->value_size != 8 || key + (n - 1) < key) {
+		b->w->err = META_E_INVAL;
+		return;
+	}
+	b->any = true;
+	b->last_key = key + (n - 1);
+	while (n && !b->w->err) {
+		uint32_t k;
+		uint8_t *kp, *vp;
+		if (b->cur_n == b->max)
+			next_leaf(b);
+		k = b->max - b->cur_n < n ? b->max - b->cur_n : (uint32_t)n;
+		kp = node_key(b->cur, b->cur_n);
+		vp = node_val(b->cur, b->max, 8, b->cur_n);
+		for (uint32_t j = 0; j < k; j++) {
+			put_le64p(kp + 8u * j, key + j);
+			put_le64p(vp + 8u * j, value + j * step);
+		}
+		b->cur_n += k;
+		key += k;
+		value += k * step;
+		n -= k;
+	}
 }
 
 void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root)

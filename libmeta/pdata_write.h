@@ -65,6 +65,11 @@ struct bbuild {
 void bbuild_init(struct bbuild *b, struct bw *w, uint32_t value_size);
 /* Append an entry; keys must strictly increase (else META_E_INVAL in w->err). */
 void bbuild_add(struct bbuild *b, uint64_t key, const void *value);
+/*
+ * Append n entries with 8-byte values: keys key, key+1, ..., values value,
+ * value+step, ... (a run of mappings).  The same as n bbuild_add() calls.
+ */
+void bbuild_add_seq(struct bbuild *b, uint64_t key, uint64_t n, uint64_t value, uint64_t step);
 /* Append an already written subtree (root block, lowest key); adds a reference to it. */
 void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root);
 /*

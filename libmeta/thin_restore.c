@@ -381,12 +381,12 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 			    "mapping of virtual block %" PRIu64 " overlaps or comes before the previous "
 			    "mapping (%" PRIu64 "); mappings must be in increasing order",
 			    vb, r->last_vb);
-	for (uint64_t i = 0; i < len; i++) {
-		uint8_t v[8];
-		put_le64p(v, (db + i) << 24 | time);
-		bbuild_add(&r->b, vb + i, v);
-		r->dcount[db + i]++;
-	}
+	if (vb + (len - 1) < vb)
+		return fail(r, META_E_INVAL, "mapping of virtual block %" PRIu64 " runs past 2^64",
+			    vb);
+	bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
+	for (uint32_t *c = r->dcount + db, *e = c + len; c < e; c++)
+		++*c;
 	if (r->w.err)
 		return tree_error(r);
 	r->mapped += len;

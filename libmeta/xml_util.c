@@ -18,7 +18,8 @@ void xmlu_fail(struct xmlu *x, int code, const char *fmt, ...)
 	x->r = code;
 	if (x->err && x->errlen) {
 		n = (size_t)snprintf(x->err, x->errlen, "line %lu: ",
-				     (unsigned long)XML_GetCurrentLineNumber(x->p));
+				     x->line ? x->line
+					     : (unsigned long)XML_GetCurrentLineNumber(x->p));
 		if (n < x->errlen) {
 			va_start(ap, fmt);
 			vsnprintf(x->err + n, x->errlen - n, fmt, ap);

@@ -8,6 +8,8 @@
 #define LIBMETA_XML_UTIL_H
 
 #include <expat.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,6 +18,7 @@ struct xmlu {
 	char *err;     /* "line N: what is wrong" for the first error */
 	size_t errlen;
 	int r;         /* first error (a meta_err), 0 while none */
+	unsigned long line; /* when non-zero, the line xmlu_fail() reports instead of expat's */
 };
 
 /* Record the first error (later ones are ignored) and stop the parser. */
@@ -37,5 +40,14 @@ int xmlu_take_attrs(struct xmlu *x, const char *elem, const XML_Char **a, struct
 int xmlu_create(struct xmlu *x, char *err, size_t errlen);
 /* Feed all of `in` to the parser (handlers set by the caller); returns x->r. */
 int xmlu_run(struct xmlu *x, FILE *in);
+
+/*
+ * Test knobs of thin_xml_read.c: the size of its read buffer (default 1 MiB)
+ * and whether mapping elements take the fast path (default true); the count of
+ * mapping elements that took it.
+ */
+extern size_t meta_thin_xml_bufsize;
+extern bool meta_thin_xml_fast;
+extern uint64_t meta_thin_xml_fast_count;
 
 #endif

@@ -4,6 +4,8 @@
  * thin-provisioning-tools 0.9.0 and the <def>/<ref> form of 1.x) with expat and
  * drives an emitter (emitter.h) — the same calls the metadata walker makes.
  * Elements and attributes are those of thin-xml(5); anything else is an error.
+ * Mapping elements in their plain one-line form are scanned without expat
+ * (much faster); the calls, the errors and their line numbers are the same.
  */
 #ifndef LIBMETA_THIN_XML_READ_H
 #define LIBMETA_THIN_XML_READ_H
