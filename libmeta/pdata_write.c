@@ -350,31 +350,6 @@ uint64_t bbuild_finish(struct bbuild *b)
 
 /* ---- space maps ---------------------------------------------------------------- */
 
-struct rc_list {
-	uint64_t *b;
-	uint32_t *c;
-	uint64_t n, cap;
-};
-
-static int rc_push(struct rc_list *l, uint64_t b, uint32_t c)
-{
-	if (l->n == l->cap) {
-		uint64_t cap = l->cap ? l->cap * 2 : 256;
-		uint64_t *nb = realloc(l->b, cap * sizeof(*nb));
-		uint32_t *nc = nb ? realloc(l->c, cap * sizeof(*nc)) : NULL;
-		if (nb)
-			l->b = nb;
-		if (!nb || !nc)
-			return META_E_NOMEM;
-		l->c = nc;
-		l->cap = cap;
-	}
-	l->b[l->n] = b;
-	l->c[l->n] = c;
-	l->n++;
-	return META_OK;
-}
-
 /* Fill one bitmap block for blocks [first, first+n); returns the index entry. */
 static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uint32_t n,
 			struct disk_index_entry *ie)
@@ -400,15 +375,21 @@ static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uin
 	ie->none_free_before = le32_of(nfb);
 }
 
-static uint64_t build_rc_tree(struct bw *w, const struct rc_list *l)
+/*
+ * The ref-count tree of counts[0..nr): an entry for every count >= 3, streamed
+ * in block order straight into the builder.  (counts may be w->mcount: blocks
+ * the builder allocates meanwhile get count 1 and no entry.)
+ */
+static uint64_t build_rc_tree(struct bw *w, const uint32_t *counts, uint64_t nr)
 {
 	struct bbuild b;
 	bbuild_init(&b, w, 4);
-	for (uint64_t i = 0; i < l->n; i++) {
-		uint8_t v[4];
-		put_le32p(v, l->c[i]);
-		bbuild_add(&b, l->b[i], v);
-	}
+	for (uint64_t i = 0; i < nr && !w->err; i++)
+		if (counts[i] >= 3) {
+			uint8_t v[4];
+			put_le32p(v, counts[i]);
+			bbuild_add(&b, i, v);
+		}
 	return bbuild_finish(&b);
 }
 
@@ -417,23 +398,20 @@ int sm_write_disk(struct bw *w, const uint32_t *counts, uint64_t nr, struct meta
 	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
 	uint8_t *bm = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
 	struct disk_index_entry *ies = calloc(nbm ? nbm : 1, sizeof(*ies));
-	struct rc_list rc = {0, 0, 0, 0};
 	struct bbuild ib;
 	uint64_t allocated = 0;
-	int r = META_OK;
 
 	if (!bm || !ies) {
 		free(bm);
 		free(ies);
 		return w->err = META_E_NOMEM;
 	}
-	for (uint64_t i = 0; i < nr; i++) {
+	for (uint64_t i = 0; i < nr; i++)
 		if (counts[i])
 			allocated++;
-		if (counts[i] >= 3 && (r = rc_push(&rc, i, counts[i])))
-			break;
-	}
-	for (uint64_t i = 0; !r && !w->err && i < nbm; i++) {
+	/* the ref-count tree first, then the bitmaps and their index */
+	root->ref_count_root = build_rc_tree(w, counts, nr);
+	for (uint64_t i = 0; !w->err && i < nbm; i++) {
 		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
 		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first
 									 : META_SM_ENTRIES_PER_BITMAP);
@@ -442,19 +420,14 @@ int sm_write_disk(struct bw *w, const uint32_t *counts, uint64_t nr, struct meta
 		ies[i].blocknr = le64_of(blk);
 		bw_put(w, blk, &meta_bitmap_validator, bm);
 	}
-	if (r)
-		w->err = r;
 	bbuild_init(&ib, w, sizeof(struct disk_index_entry));
 	for (uint64_t i = 0; i < nbm; i++)
 		bbuild_add(&ib, i, &ies[i]);
 	root->bitmap_root = bbuild_finish(&ib);
-	root->ref_count_root = build_rc_tree(w, &rc);
 	root->nr_blocks = nr;
 	root->nr_allocated = allocated;
 	free(bm);
 	free(ies);
-	free(rc.b);
-	free(rc.c);
 	return w->err;
 }
 
@@ -462,23 +435,16 @@ int sm_write_metadata(struct bw *w, struct meta_sm_root *root)
 {
 	uint64_t nr = w->nr_blocks;
 	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
-	struct rc_list rc = {0, 0, 0, 0};
 	struct disk_metadata_index *idx;
 	uint64_t bitmaps[META_SM_MAX_METADATA_BITMAPS], index_blk, allocated = 0;
 	uint8_t *bm;
-	int r = META_OK;
 
 	if (nbm > META_SM_MAX_METADATA_BITMAPS)
 		return w->err = META_E_INVAL;
 	/* 1. the ref-count tree: its entries (counts >= 3) do not depend on what follows */
-	for (uint64_t i = 0; i < nr && !r; i++)
-		if (w->mcount[i] >= 3)
-			r = rc_push(&rc, i, w->mcount[i]);
-	if (r)
-		return w->err = r;
-	root->ref_count_root = build_rc_tree(w, &rc);
-	free(rc.b);
-	free(rc.c);
+	root->ref_count_root = build_rc_tree(w, w->mcount, nr);
+	if (w->err)
+		return w->err;
 	/* 2. the map's own blocks, counted before any bitmap is filled */
 	for (uint64_t i = 0; i < nbm; i++)
 		bitmaps[i] = bw_alloc(w);
