@@ -203,16 +203,14 @@ static void XMLCALL t_end(void *data, const XML_Char *name)
  */
 #define RUN_BUF (1u << 20)
 
-/* Test knobs (xml_util.h): the read buffer's size, and the fast path on/off. */
-size_t meta_thin_xml_bufsize = RUN_BUF;
-bool meta_thin_xml_fast = true;
-uint64_t meta_thin_xml_fast_count;
+struct meta_thin_xml_knobs *meta_thin_xml_knobs; /* xml_util.h */
 
 struct run {
 	struct tparse *ps;
 	uint64_t nl;        /* newlines of skipped white space, not yet fed to expat */
 	unsigned long line; /* line number at the scan position */
 	bool fast;
+	uint64_t count;     /* mappings handed over */
 };
 
 struct fattr {
@@ -396,7 +394,7 @@ static bool fast_mapping(struct run *rn, const char *q, const char *te)
 	} else {
 		return false;
 	}
-	meta_thin_xml_fast_count++;
+	rn->count++;
 	if (r) {
 		ps->x.line = rn->line;
 		cb_result(ps, r);
@@ -476,8 +474,9 @@ static size_t scan(struct run *rn, char *buf, size_t n, bool eof)
 
 static int thin_run(struct tparse *ps, FILE *in)
 {
-	size_t bufsz = meta_thin_xml_bufsize < 16 ? 16 : meta_thin_xml_bufsize;
-	struct run rn = {ps, 0, 1, meta_thin_xml_fast};
+	struct meta_thin_xml_knobs *k = meta_thin_xml_knobs;
+	size_t bufsz = !k ? RUN_BUF : k->bufsize < 16 ? 16 : k->bufsize;
+	struct run rn = {ps, 0, 1, !k || k->fast, 0};
 	char *buf = malloc(bufsz);
 	size_t have = 0;
 	bool first = true;
@@ -509,6 +508,8 @@ static int thin_run(struct tparse *ps, FILE *in)
 			rn.fast = false; /* one huge token: the rest goes to expat */
 	}
 	free(buf);
+	if (k)
+		k->fast_count += rn.count;
 	return ps->x.r;
 }
 

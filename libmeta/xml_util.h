@@ -42,12 +42,15 @@ int xmlu_create(struct xmlu *x, char *err, size_t errlen);
 int xmlu_run(struct xmlu *x, FILE *in);
 
 /*
- * Test knobs of thin_xml_read.c: the size of its read buffer (default 1 MiB)
- * and whether mapping elements take the fast path (default true); the count of
- * mapping elements that took it.
+ * Test knobs of thin_xml_read.c (NULL, the default: a 1 MiB read buffer and
+ * the fast path on).  Set by unit tests only; a parse reads the pointer once
+ * and never writes through it except to add to fast_count.
  */
-extern size_t meta_thin_xml_bufsize;
-extern bool meta_thin_xml_fast;
-extern uint64_t meta_thin_xml_fast_count;
+struct meta_thin_xml_knobs {
+	size_t bufsize;      /* read buffer */
+	bool fast;           /* mapping elements may take the fast path */
+	uint64_t fast_count; /* mapping elements that took it */
+};
+extern struct meta_thin_xml_knobs *meta_thin_xml_knobs;
 
 #endif

@@ -107,19 +107,17 @@ static void parse(const char *doc, size_t len, bool fast, size_t bufsize, struct
 	struct rec r;
 	struct meta_thin_emitter e = {&rec_ops, &r};
 	FILE *in = fmemopen((void *)doc, len, "r");
-	uint64_t before = meta_thin_xml_fast_count;
+	struct meta_thin_xml_knobs k = {bufsize, fast, 0};
 	ck_assert_ptr_nonnull(in);
 	r.log = open_memstream(&r.buf, &r.len);
 	ck_assert_ptr_nonnull(r.log);
-	meta_thin_xml_fast = fast;
-	meta_thin_xml_bufsize = bufsize;
+	meta_thin_xml_knobs = &k;
 	res->rc = meta_thin_xml_parse(in, &e, r_msg, res->err, sizeof(res->err));
-	meta_thin_xml_fast = true;
-	meta_thin_xml_bufsize = 1 << 20;
+	meta_thin_xml_knobs = NULL;
 	fclose(in);
 	fclose(r.log);
 	res->log = r.buf;
-	res->fast = meta_thin_xml_fast_count - before;
+	res->fast = k.fast_count;
 }
 
 /*
