@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -204,4 +205,71 @@ uint32_t cli_data_block_size_arg(const char *arg)
 bool cli_progress_allowed(void)
 {
 	return !cli_quiet && isatty(STDERR_FILENO) && !getenv("DMMETA_NO_PROGRESS");
+}
+
+void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_force,
+		       const char *no_input, const char *no_output, struct cli_io_args *a)
+{
+	static const struct option opts[] = {
+		{"input", required_argument, NULL, 'i'},
+		{"output", required_argument, NULL, 'o'},
+		{"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *shortopts = short_force ? "i:o:fqhV" : "i:o:qhV";
+	int c;
+	a->input = a->output = NULL;
+	a->force = false;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			a->input = optarg;
+			break;
+		case 'o':
+			a->output = optarg;
+			break;
+		case 'f':
+			a->force = true;
+			break;
+		default:
+			cli_common_option(c, usage);
+		}
+	}
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!a->input)
+		cli_usage_error("%s", no_input);
+	if (!a->output)
+		cli_usage_error("%s", no_output);
+}
+
+void cli_keep_first_damage(void *ctx, const struct meta_damage *d)
+{
+	struct cli_first_damage *fd = ctx;
+	if (fd->seen)
+		return;
+	fd->seen = 1;
+	fd->d = *d;
+	fd->detail[0] = 0;
+	if (d->detail)
+		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
+}
+
+void cli_report_first_damage(const char *path, const struct cli_first_damage *fd)
+{
+	char where[96] = "";
+	size_t l = 0;
+	if (!fd->seen) {
+		cli_err("%s: metadata is damaged (run thin_check for details)", path);
+		return;
+	}
+	if (fd->d.dev_id != UINT64_MAX)
+		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
+	if (fd->d.block != UINT64_MAX && l < sizeof(where))
+		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
+	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
+		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
 }

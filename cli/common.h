@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <libmeta/damage.h>
+
 enum cli_exit {
 	EXIT_OK = 0,
 	EXIT_DAMAGE = 1,
@@ -42,6 +44,30 @@ __attribute__((format(printf, 1, 2))) void cli_err(const char *fmt, ...);
  * is a usage error (exit 2).
  */
 void cli_common_option(int c, void (*usage)(FILE *));
+/*
+ * The whole command line of a tool that takes exactly -i IN, -o OUT, --force
+ * (also -f when short_force) and the common -q/-h/-V, and no other argument.
+ * A missing -i or -o is a usage error with the message no_input / no_output.
+ */
+struct cli_io_args {
+	const char *input, *output;
+	bool force;
+};
+void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_force,
+		       const char *no_input, const char *no_output, struct cli_io_args *a);
+/*
+ * The first damage record a read tool's walk reports (a meta_damage_fn with
+ * the struct as ctx; zero the struct first), and the one line that names it:
+ * "path: metadata is damaged: KIND in DETAIL, device N, metadata block B (run
+ * thin_check for details)".
+ */
+struct cli_first_damage {
+	int seen;
+	struct meta_damage d;
+	char detail[128];
+};
+void cli_keep_first_damage(void *ctx, const struct meta_damage *d);
+void cli_report_first_damage(const char *path, const struct cli_first_damage *fd);
 /* Exit status for a libmeta error code: damage kinds give 1, the rest 3. */
 int cli_exit_for(int meta_err);
 /*

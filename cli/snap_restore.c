@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* snap_restore: write a classic dm-snapshot exception store from snap_dump XML. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,47 +75,18 @@ static void restore_damage(void *ctx, const struct meta_damage *d)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'},
-		{"force", no_argument, NULL, 1},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *input = NULL, *output = NULL;
+	struct cli_io_args args;
 	struct collect col;
 	char err[256];
-	bool force = false;
 	FILE *in;
-	int c, r;
+	int r;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			input = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 1:
-			force = true;
-			break;
-		default:
-			cli_common_option(c, usage);
-		}
-	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!input)
-		cli_usage_error("no input file given (-i XML)");
-	if (!output)
-		cli_usage_error("no output device given (-o COW)");
-	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
+	cli_parse_io_args(argc, argv, usage, false, "no input file given (-i XML)",
+			  "no output device given (-o COW)", &args);
+	in = strcmp(args.input, "-") ? fopen(args.input, "r") : stdin;
 	if (!in) {
-		cli_err("%s: cannot open: %s", input, strerror(errno));
+		cli_err("%s: cannot open: %s", args.input, strerror(errno));
 		return EXIT_OPERR;
 	}
 	memset(&col, 0, sizeof(col));
@@ -124,37 +94,39 @@ int main(int argc, char **argv)
 	if (in != stdin)
 		fclose(in);
 	if (r) {
-		cli_err("%s: %s", input, r == META_E_XML ? err : meta_strerror(r));
+		cli_err("%s: %s", args.input, r == META_E_XML ? err : meta_strerror(r));
 		free(col.ex);
 		return EXIT_OPERR;
 	}
 	if (col.h.magic != META_SNAP_MAGIC || col.h.version != META_SNAP_VERSION ||
 	    meta_snap_check_chunk_size(col.h.chunk_size)) {
 		cli_err("%s: the header must have magic 0x70416e53, version 1 and a chunk_size that is "
-			"a power of two from 1 to 2097152 sectors", input);
+			"a power of two from 1 to 2097152 sectors", args.input);
 		free(col.ex);
 		return EXIT_OPERR;
 	}
-	r = meta_snap_restore(output, &col.h, col.ex, col.n, force, restore_damage, NULL);
+	r = meta_snap_restore(args.output, &col.h, col.ex, col.n, args.force, restore_damage, NULL);
 	free(col.ex);
 	switch (r) {
 	case META_OK:
 		return EXIT_OK;
 	case META_E_EXISTS:
-		cli_err("%s already holds a valid snapshot store; use --force to overwrite it", output);
+		cli_err("%s already holds a valid snapshot store; use --force to overwrite it",
+			args.output);
 		return EXIT_OPERR;
 	case META_E_NOSPC:
-		cli_err("%s is too small for these exceptions (the metadata areas do not fit)", output);
+		cli_err("%s is too small for these exceptions (the metadata areas do not fit)",
+			args.output);
 		return EXIT_OPERR;
 	case META_E_INVAL:
 		cli_err("%s: refusing to write exceptions the kernel would misread; nothing was written",
-			input);
+			args.input);
 		return EXIT_OPERR;
 	default:
 		if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_BUSY)
-			cli_report_output_error(output, r);
+			cli_report_output_error(args.output, r);
 		else
-			cli_err("%s: %s; the store is left marked invalid", output, meta_strerror(r));
+			cli_err("%s: %s; the store is left marked invalid", args.output, meta_strerror(r));
 		return EXIT_OPERR;
 	}
 }

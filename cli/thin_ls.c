@@ -111,40 +111,6 @@ static int parse_fields(const char *arg, enum field *fields)
 	return n;
 }
 
-struct first_damage {
-	int seen;
-	struct meta_damage d;
-	char detail[128];
-};
-
-static void keep_first(void *ctx, const struct meta_damage *d)
-{
-	struct first_damage *fd = ctx;
-	if (fd->seen)
-		return;
-	fd->seen = 1;
-	fd->d = *d;
-	fd->detail[0] = 0;
-	if (d->detail)
-		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
-}
-
-static void report_damage(const char *path, const struct first_damage *fd)
-{
-	char where[96] = "";
-	size_t l = 0;
-	if (!fd->seen) {
-		cli_err("%s: metadata is damaged (run thin_check for details)", path);
-		return;
-	}
-	if (fd->d.dev_id != UINT64_MAX)
-		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
-	if (fd->d.block != UINT64_MAX && l < sizeof(where))
-		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
-	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
-		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
-}
-
 static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_dev *d,
 		 uint64_t bs)
 {
@@ -221,7 +187,7 @@ int main(int argc, char **argv)
 	struct meta_thin_open_opts oo;
 	struct meta_thin *t = NULL;
 	struct meta_thin_ls_dev *devs = NULL;
-	struct first_damage fd;
+	struct cli_first_damage fd;
 	uint64_t nd = 0, bs;
 	size_t widths[MAX_FIELDS];
 	char *cells;
@@ -279,12 +245,12 @@ int main(int argc, char **argv)
 			default:
 				break;
 			}
-		r = sharing ? meta_thin_ls(t, &devs, &nd, keep_first, &fd)
-			    : meta_thin_ls_details(t, &devs, &nd, keep_first, &fd);
+		r = sharing ? meta_thin_ls(t, &devs, &nd, cli_keep_first_damage, &fd)
+			    : meta_thin_ls_details(t, &devs, &nd, cli_keep_first_damage, &fd);
 	}
 	if (r) {
 		if (r == META_E_CORRUPT)
-			report_damage(path, &fd);
+			cli_report_first_damage(path, &fd);
 		else
 			cli_err("%s: %s", path, meta_strerror(r));
 		meta_thin_close(t);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* thin_metadata_pack: compress thin-pool metadata into a pack file (tpt format v3). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -32,57 +31,27 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'},
-		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *input = NULL, *output = NULL;
+	struct cli_io_args args;
 	struct meta_pack_stats st;
-	bool force = false;
-	int c, r;
+	int r;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "i:o:fqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			input = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		default:
-			cli_common_option(c, usage);
-		}
-	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!input)
-		cli_usage_error("No input file provided (-i)");
-	if (!output)
-		cli_usage_error("No output file provided (-o)");
-	(void)force;
-	r = meta_pack(input, output, &st);
+	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
+			  "No output file provided (-o)", &args);
+	r = meta_pack(args.input, args.output, &st);
 	if (r) {
 		if (r == META_E_TOOSMALL)
-			cli_err("%s: Metadata device/file too small.  Is this binary metadata?", input);
+			cli_err("%s: Metadata device/file too small.  Is this binary metadata?", args.input);
 		else if (r == META_E_NOTFOUND) {
 			cli_err("%s holds no block with a metadata checksum: is it the pool's _tmeta "
-				"device? Nothing was written", input);
+				"device? Nothing was written", args.input);
 			return EXIT_DAMAGE;
 		} else if (r == META_E_LOOKSXML)
-			cli_report_open_error(input, r, 0);
-		else if (access(input, R_OK))
-			cli_report_open_error(input, r, 0);
+			cli_report_open_error(args.input, r, 0);
+		else if (access(args.input, R_OK))
+			cli_report_open_error(args.input, r, 0);
 		else
-			cli_report_output_error(output, r);
+			cli_report_output_error(args.output, r);
 		return EXIT_OPERR;
 	}
 	return EXIT_OK;

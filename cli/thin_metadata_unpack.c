@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* thin_metadata_unpack: expand a pack file back into thin-pool metadata. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -30,71 +29,42 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'},
-		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *input = NULL, *output = NULL;
+	struct cli_io_args args;
 	struct meta_pack_stats st;
-	bool force = false;
-	int c, r;
+	int r;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "i:o:fqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			input = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		default:
-			cli_common_option(c, usage);
-		}
-	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!input)
-		cli_usage_error("No input file provided (-i)");
-	if (!output)
-		cli_usage_error("No output file provided (-o)");
-	r = meta_unpack(input, output, force, &st);
+	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
+			  "No output file provided (-o)", &args);
+	r = meta_unpack(args.input, args.output, args.force, &st);
 	switch (r) {
 	case META_OK:
 		return EXIT_OK;
 	case META_E_BADMAGIC:
-		cli_err("%s: Not a pack file", input);
+		cli_err("%s: Not a pack file", args.input);
 		return EXIT_OPERR;
 	case META_E_VERSION:
-		cli_err("%s: unsupported pack file version (only version 3 exists)", input);
+		cli_err("%s: unsupported pack file version (only version 3 exists)", args.input);
 		return EXIT_OPERR;
 	case META_E_CORRUPT:
 	case META_E_CHECKSUM:
-		cli_err("%s: the pack is damaged (%s) after %" PRIu64 " blocks; %s is incomplete", input,
+		cli_err("%s: the pack is damaged (%s) after %" PRIu64 " blocks; %s is incomplete", args.input,
 			r == META_E_CHECKSUM ? "a block fails its checksum" : "malformed data",
-			st.nr_packed, output);
+			st.nr_packed, args.output);
 		return EXIT_DAMAGE;
 	case META_E_EXISTS:
 		cli_err("%s appears to already contain thin-pool metadata; use --force to overwrite it",
-			output);
+			args.output);
 		return EXIT_OPERR;
 	case META_E_NOSPC:
-		cli_err("%s is smaller than the packed metadata (%" PRIu64 " blocks)", output,
+		cli_err("%s is smaller than the packed metadata (%" PRIu64 " blocks)", args.output,
 			st.nr_blocks);
 		return EXIT_OPERR;
 	default:
 		if (st.nr_blocks == 0)
-			cli_report_open_error(input, r, 0);
+			cli_report_open_error(args.input, r, 0);
 		else
-			cli_report_output_error(output, r);
+			cli_report_output_error(args.output, r);
 		return EXIT_OPERR;
 	}
 }

@@ -83,40 +83,6 @@ static struct meta_thin_region parse_region(const char *arg)
 	return rg;
 }
 
-struct first_damage {
-	int seen;
-	struct meta_damage d;
-	char detail[128];
-};
-
-static void keep_first(void *ctx, const struct meta_damage *d)
-{
-	struct first_damage *fd = ctx;
-	if (fd->seen)
-		return;
-	fd->seen = 1;
-	fd->d = *d;
-	fd->detail[0] = 0;
-	if (d->detail)
-		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
-}
-
-static void report_damage(const char *path, const struct first_damage *fd)
-{
-	char where[96] = "";
-	size_t l = 0;
-	if (!fd->seen) {
-		cli_err("%s: metadata is damaged (run thin_check for details)", path);
-		return;
-	}
-	if (fd->d.dev_id != UINT64_MAX)
-		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
-	if (fd->d.block != UINT64_MAX && l < sizeof(where))
-		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
-	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
-		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -131,7 +97,7 @@ int main(int argc, char **argv)
 	struct meta_thin_open_opts oo;
 	struct meta_thin *t = NULL;
 	struct meta_thin_rmap_run *runs = NULL;
-	struct first_damage fd;
+	struct cli_first_damage fd;
 	const char *path;
 	int c, r;
 
@@ -184,12 +150,12 @@ int main(int argc, char **argv)
 		free(regions);
 		return cli_exit_for(r);
 	}
-	r = meta_thin_rmap(t, regions, nr_regions, &runs, &nruns, keep_first, &fd);
+	r = meta_thin_rmap(t, regions, nr_regions, &runs, &nruns, cli_keep_first_damage, &fd);
 	meta_thin_close(t);
 	free(regions);
 	if (r) {
 		if (r == META_E_CORRUPT)
-			report_damage(path, &fd);
+			cli_report_first_damage(path, &fd);
 		else
 			cli_err("%s: %s", path, meta_strerror(r));
 		return cli_exit_for(r);
