@@ -348,11 +348,82 @@ uint64_t bbuild_finish(struct bbuild *b)
 	return w->err ? 0 : root;
 }
 
+/* ---- compact counts --------------------------------------------------------------- */
+
+int sm_counts_init(struct sm_counts *s, uint64_t nr)
+{
+	memset(s, 0, sizeof(*s));
+	s->nr = nr;
+	s->c = calloc(nr ? nr : 1, 1);
+	return s->c ? META_OK : META_E_NOMEM;
+}
+
+void sm_counts_free(struct sm_counts *s)
+{
+	free(s->c);
+	free(s->ob);
+	free(s->oc);
+	memset(s, 0, sizeof(*s));
+}
+
+static uint64_t ov_slot(const struct sm_counts *s, uint64_t b)
+{
+	uint64_t mask = s->ocap - 1, i = (b * 0x9e3779b97f4a7c15ull) & mask;
+	while (s->ob[i] && s->ob[i] != b + 1)
+		i = (i + 1) & mask;
+	return i;
+}
+
+int sm_counts_inc_big(struct sm_counts *s, uint64_t b)
+{
+	uint64_t i;
+	if (s->c[b] == SM_COUNT_BIG) {
+		i = ov_slot(s, b);
+		if (s->oc[i] != UINT32_MAX)
+			s->oc[i]++;
+		return META_OK;
+	}
+	/* 254 -> 255: the block moves to the table */
+	if ((s->on + 1) * 2 > s->ocap) {
+		struct sm_counts g = *s;
+		g.ocap = s->ocap ? s->ocap * 2 : 1024;
+		g.ob = calloc(g.ocap, sizeof(*g.ob));
+		g.oc = calloc(g.ocap, sizeof(*g.oc));
+		if (!g.ob || !g.oc) {
+			free(g.ob);
+			free(g.oc);
+			return META_E_NOMEM;
+		}
+		for (uint64_t j = 0; j < s->ocap; j++)
+			if (s->ob[j]) {
+				uint64_t k = ov_slot(&g, s->ob[j] - 1);
+				g.ob[k] = s->ob[j];
+				g.oc[k] = s->oc[j];
+			}
+		free(s->ob);
+		free(s->oc);
+		*s = g;
+	}
+	i = ov_slot(s, b);
+	s->ob[i] = b + 1;
+	s->oc[i] = SM_COUNT_BIG;
+	s->on++;
+	s->c[b] = SM_COUNT_BIG;
+	return META_OK;
+}
+
+uint32_t sm_counts_get(const struct sm_counts *s, uint64_t b)
+{
+	return s->c[b] < SM_COUNT_BIG ? s->c[b] : s->oc[ov_slot(s, b)];
+}
+
 /* ---- space maps ---------------------------------------------------------------- */
 
-/* Fill one bitmap block for blocks [first, first+n); returns the index entry. */
-static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uint32_t n,
-			struct disk_index_entry *ie)
+/*
+ * Fill one bitmap block for blocks [0, n) of counts (a count of 3 or more
+ * stands for "in the ref-count tree"); returns the index entry.
+ */
+static void fill_bitmap(uint8_t *bm, const uint8_t *counts, uint32_t n, struct disk_index_entry *ie)
 {
 	uint8_t *words = bm + sizeof(struct disk_bitmap_header);
 	uint32_t nr_free = 0, nfb = n;
@@ -361,7 +432,7 @@ static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uin
 		uint64_t word = 0;
 		uint32_t lim = n - j < 32 ? n - j : 32;
 		for (uint32_t k = 0; k < lim; k++) {
-			uint32_t c = counts[first + j + k], v = c > 3 ? 3 : c;
+			uint32_t c = counts[j + k], v = c > 3 ? 3 : c;
 			if (!c) {
 				nr_free++;
 				if (nfb == n)
@@ -375,26 +446,41 @@ static void fill_bitmap(uint8_t *bm, const uint32_t *counts, uint64_t first, uin
 	ie->none_free_before = le32_of(nfb);
 }
 
+static uint32_t count_u32(const void *src, uint64_t i)
+{
+	return ((const uint32_t *)src)[i];
+}
+
+static uint32_t count_sm(const void *src, uint64_t i)
+{
+	const struct sm_counts *s = src;
+	return s->c[i] < 3 ? s->c[i] : sm_counts_get(s, i);
+}
+
 /*
- * The ref-count tree of counts[0..nr): an entry for every count >= 3, streamed
- * in block order straight into the builder.  (counts may be w->mcount: blocks
- * the builder allocates meanwhile get count 1 and no entry.)
+ * The ref-count tree of blocks [0, nr): an entry for every count >= 3, streamed
+ * in block order straight into the builder.  (The source may be w->mcount:
+ * blocks the builder allocates meanwhile get count 1 and no entry.)
  */
-static uint64_t build_rc_tree(struct bw *w, const uint32_t *counts, uint64_t nr)
+static uint64_t build_rc_tree(struct bw *w, uint32_t (*count)(const void *, uint64_t),
+			      const void *src, uint64_t nr)
 {
 	struct bbuild b;
 	bbuild_init(&b, w, 4);
-	for (uint64_t i = 0; i < nr && !w->err; i++)
-		if (counts[i] >= 3) {
+	for (uint64_t i = 0; i < nr && !w->err; i++) {
+		uint32_t c = count(src, i);
+		if (c >= 3) {
 			uint8_t v[4];
-			put_le32p(v, counts[i]);
+			put_le32p(v, c);
 			bbuild_add(&b, i, v);
 		}
+	}
 	return bbuild_finish(&b);
 }
 
-int sm_write_disk(struct bw *w, const uint32_t *counts, uint64_t nr, struct meta_sm_root *root)
+int sm_write_disk(struct bw *w, const struct sm_counts *s, struct meta_sm_root *root)
 {
+	uint64_t nr = s->nr;
 	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
 	uint8_t *bm = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
 	struct disk_index_entry *ies = calloc(nbm ? nbm : 1, sizeof(*ies));
@@ -407,16 +493,15 @@ int sm_write_disk(struct bw *w, const uint32_t *counts, uint64_t nr, struct meta
 		return w->err = META_E_NOMEM;
 	}
 	for (uint64_t i = 0; i < nr; i++)
-		if (counts[i])
-			allocated++;
+		allocated += s->c[i] != 0;
 	/* the ref-count tree first, then the bitmaps and their index */
-	root->ref_count_root = build_rc_tree(w, counts, nr);
+	root->ref_count_root = build_rc_tree(w, count_sm, s, nr);
 	for (uint64_t i = 0; !w->err && i < nbm; i++) {
 		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
 		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first
 									 : META_SM_ENTRIES_PER_BITMAP);
 		uint64_t blk = bw_alloc(w);
-		fill_bitmap(bm, counts, first, n, &ies[i]);
+		fill_bitmap(bm, s->c + first, n, &ies[i]);
 		ies[i].blocknr = le64_of(blk);
 		bw_put(w, blk, &meta_bitmap_validator, bm);
 	}
@@ -437,12 +522,12 @@ int sm_write_metadata(struct bw *w, struct meta_sm_root *root)
 	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
 	struct disk_metadata_index *idx;
 	uint64_t bitmaps[META_SM_MAX_METADATA_BITMAPS], index_blk, allocated = 0;
-	uint8_t *bm;
+	uint8_t *bm, small[META_SM_ENTRIES_PER_BITMAP];
 
 	if (nbm > META_SM_MAX_METADATA_BITMAPS)
 		return w->err = META_E_INVAL;
 	/* 1. the ref-count tree: its entries (counts >= 3) do not depend on what follows */
-	root->ref_count_root = build_rc_tree(w, w->mcount, nr);
+	root->ref_count_root = build_rc_tree(w, count_u32, w->mcount, nr);
 	if (w->err)
 		return w->err;
 	/* 2. the map's own blocks, counted before any bitmap is filled */
@@ -467,7 +552,9 @@ int sm_write_metadata(struct bw *w, struct meta_sm_root *root)
 		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
 		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first
 									 : META_SM_ENTRIES_PER_BITMAP);
-		fill_bitmap(bm, w->mcount, first, n, &idx->index[i]);
+		for (uint32_t j = 0; j < n; j++) /* the bitmap needs 0, 1, 2 or "3 or more" */
+			small[j] = w->mcount[first + j] > 3 ? 3 : (uint8_t)w->mcount[first + j];
+		fill_bitmap(bm, small, n, &idx->index[i]);
 		idx->index[i].blocknr = le64_of(bitmaps[i]);
 		bw_put(w, bitmaps[i], &meta_bitmap_validator, bm);
 	}

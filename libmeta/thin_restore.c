@@ -32,7 +32,7 @@ struct meta_thin_restorer {
 	struct meta_thin_restore_opts o;
 	struct meta_thin_xml_sb sb;
 	bool have_sb, ended, committed;
-	uint32_t *dcount;
+	struct sm_counts dcount; /* data block reference counts */
 	uint64_t nr_data;
 	struct dev_rec *devs;
 	uint64_t ndevs, capdevs;
@@ -147,8 +147,7 @@ static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 	if (r->sb.nr_data_blocks > META_THIN_MAX_DATA_BLOCK + 1)
 		return fail(r, META_E_INVAL, "nr_data_blocks is larger than 2^40");
 	r->nr_data = r->sb.nr_data_blocks;
-	r->dcount = calloc(r->nr_data ? r->nr_data : 1, sizeof(uint32_t));
-	if (!r->dcount)
+	if (sm_counts_init(&r->dcount, r->nr_data))
 		return fail(r, META_E_NOMEM, "out of memory for %" PRIu64 " data block counts",
 			    r->nr_data);
 	r->have_sb = true;
@@ -385,8 +384,9 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 		return fail(r, META_E_INVAL, "mapping of virtual block %" PRIu64 " runs past 2^64",
 			    vb);
 	bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
-	for (uint32_t *c = r->dcount + db, *e = c + len; c < e; c++)
-		++*c;
+	for (uint64_t b = db; b < db + len; b++)
+		if (sm_counts_inc(&r->dcount, b))
+			return fail(r, META_E_NOMEM, "out of memory");
 	if (r->w.err)
 		return tree_error(r);
 	r->mapped += len;
@@ -460,7 +460,7 @@ int meta_thin_restorer_commit(struct meta_thin_restorer *r)
 	details = bbuild_finish(&b);
 	if (r->w.err)
 		return tree_error(r);
-	sm_write_disk(&r->w, r->dcount, r->nr_data, &dsm);
+	sm_write_disk(&r->w, &r->dcount, &dsm);
 	sm_write_metadata(&r->w, &msm);
 	if (r->w.err)
 		return tree_error(r);
@@ -516,7 +516,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 	free(r->def_index);
 	free(r->devs);
 	free(r->seen);
-	free(r->dcount);
+	sm_counts_free(&r->dcount);
 	bw_free(&r->w);
 	meta_io_close(r->io);
 	free(r);

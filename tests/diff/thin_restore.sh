@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Differential test of thin_restore against thin-provisioning-tools (issue 3, "Proof"):
 # on every fixture XML and on generated pools (thousands of devices; heavy snapshot sharing
-# restored from the <def>/<ref> form), what our thin_restore writes
+# restored from the <def>/<ref> form; data blocks in 600 leaves), what our thin_restore writes
 #  - passes 0.9's thin_check and 1.1's thin_check (each where present), and
 #  - dumps with 0.9's thin_dump to exactly the input XML (flat XML; for a <def>/<ref> input,
 #    exactly the generator's flat XML of the same pool).
@@ -90,6 +90,11 @@ A="--devices 1 --mappings 2000 --snapshots 1200 --change 1 --gap 2 --seed 8"
 # shellcheck disable=SC2086
 "$TT/gen_thin_xml" $A --format shared >g2s.xml || fail "gen_thin_xml failed"
 check_one gen-sharing-shared g2s.xml g2.xml 32
+
+# every data block in 600 leaves (flat form): counts past one byte per block
+"$TT/gen_thin_xml" --mappings 1500 --snapshots 599 --change 0 --seed 5 >g3.xml ||
+	fail "gen_thin_xml failed"
+check_one gen-count-600 g3.xml g3.xml 64
 
 note "$nimg restored images compared"
 [ "$nfail" -eq 0 ] || fail "$nfail differences"
