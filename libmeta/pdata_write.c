@@ -453,8 +453,7 @@ static uint32_t count_u32(const void *src, uint64_t i)
 
 static uint32_t count_sm(const void *src, uint64_t i)
 {
-	const struct sm_counts *s = src;
-	return s->c[i] < 3 ? s->c[i] : sm_counts_get(s, i);
+	return sm_counts_get(src, i);
 }
 
 /*
