@@ -273,3 +273,21 @@ void cli_report_first_damage(const char *path, const struct cli_first_damage *fd
 	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
 		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
 }
+
+const char *cli_one_operand(int argc, char **argv, const char *none)
+{
+	if (optind >= argc)
+		cli_usage_error("%s", none);
+	if (optind + 1 < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	return argv[optind];
+}
+
+void cli_bad_option(int c, char **argv)
+{
+	if (c == ':')
+		cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+	if (optopt)
+		cli_usage_error("invalid option '-%c'", optopt);
+	cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+}

@@ -68,6 +68,17 @@ struct cli_first_damage {
 };
 void cli_keep_first_damage(void *ctx, const struct meta_damage *d);
 void cli_report_first_damage(const char *path, const struct cli_first_damage *fd);
+/*
+ * The one operand (metadata path) after the options: `none` is the usage
+ * error when it is missing; a second operand is a usage error too.
+ */
+const char *cli_one_operand(int argc, char **argv, const char *none);
+/*
+ * The ':' and default arms of a getopt_long loop with a leading ':' in its
+ * option string: "option '--x' needs a value", "invalid option '-x'" or
+ * "unrecognized option '--x'", as usage errors.
+ */
+__attribute__((noreturn)) void cli_bad_option(int c, char **argv);
 /* Exit status for a libmeta error code: damage kinds give 1, the rest 3. */
 int cli_exit_for(int meta_err);
 /*

@@ -272,6 +272,7 @@ int main(int argc, char **argv)
 	     snap = false;
 	uint64_t override_mapping = 0, override_details = 0;
 	bool have_om = false, have_od = false, auto_repair = false;
+	const char *path;
 	int c;
 
 	cli_init(argv[0]);
@@ -313,18 +314,11 @@ int main(int argc, char **argv)
 		case 'V':
 			cli_print_version();
 			return EXIT_OK;
-		case ':':
-			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				cli_usage_error("invalid option '-%c'", optopt);
-			cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+			cli_bad_option(c, argv);
 		}
 	}
-	if (optind >= argc)
-		cli_usage_error("no input file given");
-	if (argc - optind > 1)
-		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	path = cli_one_operand(argc, argv, "no input file given");
 	if (clear_flag && snap)
 		cli_usage_error("--clear-needs-check-flag cannot be used with --metadata-snap");
 	if (clear_flag && have_om)
@@ -344,7 +338,6 @@ int main(int argc, char **argv)
 	if ((have_om && override_mapping == 0) || (have_od && override_details == 0))
 		cli_usage_error("block 0 is the superblock, not a tree root");
 
-	const char *path = argv[optind];
 	struct meta_thin_open_opts oo = {0};
 	oo.flags = snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
 	if (clear_flag || auto_repair)

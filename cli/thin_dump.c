@@ -225,19 +225,11 @@ int main(int argc, char **argv)
 		case 'V':
 			cli_print_version();
 			return EXIT_OK;
-		case ':':
-			cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			if (optopt)
-				cli_usage_error("invalid option '-%c'", optopt);
-			cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+			cli_bad_option(c, argv);
 		}
 	}
-	if (optind >= argc)
-		cli_usage_error("no input device or file given");
-	if (optind + 1 < argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-	input = argv[optind];
+	input = cli_one_operand(argc, argv, "no input device or file given");
 
 	/* Open the metadata: exclusively, unless reading a live pool's metadata snapshot. */
 	oopts.flags = metadata_snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;

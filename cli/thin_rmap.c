@@ -136,13 +136,9 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc)
-		cli_usage_error("no metadata device or file given");
-	if (optind + 1 < argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	path = cli_one_operand(argc, argv, "no metadata device or file given");
 	if (!nr_regions)
 		cli_usage_error("no --region given (for example --region 0..100)");
-	path = argv[optind];
 
 	r = meta_thin_open(path, &oo, &t);
 	if (r) {
