@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include "common.h"
 
+#include <libmeta/io.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,6 +35,15 @@ void cli_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", cli_prog);
+	exit(EXIT_USAGE);
+}
+
+void cli_refuse_same_storage(const char *input, const char *output)
+{
+	if (!input || !output || !meta_io_same_storage(input, output))
+		return;
+	cli_err("%s: the output is the input %s (same file or device); refusing to overwrite it",
+		output, input);
 	exit(EXIT_USAGE);
 }
 

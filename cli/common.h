@@ -96,6 +96,13 @@ int cli_parse_u32(const char *s, uint32_t *out);
 uint64_t cli_u64_arg(const char *opt, const char *arg);
 /* --data-block-size: a multiple of 128 sectors from 128 to 2097152, or a usage error. */
 uint32_t cli_data_block_size_arg(const char *arg);
+/*
+ * A writer's check, before it opens anything for writing: when output names the
+ * storage of input (same inode, link, loop device over it, partition of it, ...:
+ * meta_io_same_storage), "prog: OUT: the output is the input IN (same file or
+ * device); refusing to overwrite it" on stderr and exit 2.
+ */
+void cli_refuse_same_storage(const char *input, const char *output);
 /* True when progress output is allowed: stderr is a tty, not quiet, DMMETA_NO_PROGRESS unset. */
 bool cli_progress_allowed(void);
 

@@ -123,16 +123,6 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 	}
 }
 
-static bool same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-	if (stat(a, &sa) || stat(b, &sb))
-		return false;
-	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
-		return sa.st_rdev == sb.st_rdev;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int main(int argc, char **argv)
 {
 	enum meta_thin_text_format fmt = META_THIN_FORMAT_XML;
@@ -230,6 +220,7 @@ int main(int argc, char **argv)
 		}
 	}
 	input = cli_one_operand(argc, argv, "no input device or file given");
+	cli_refuse_same_storage(input, output);
 
 	/* Open the metadata: exclusively, unless reading a live pool's metadata snapshot. */
 	oopts.flags = metadata_snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
@@ -293,11 +284,6 @@ int main(int argc, char **argv)
 	}
 
 	if (output) {
-		if (same_file(input, output)) {
-			cli_err("%s: the output file is the input; refusing to overwrite it", output);
-			meta_thin_close(t);
-			return EXIT_USAGE;
-		}
 		out = fopen(output, "w");
 		if (!out) {
 			cli_err("%s: cannot open output file: %s", output, strerror(errno));

@@ -67,7 +67,6 @@ int main(int argc, char **argv)
 	struct meta_thin_repair_opts ro;
 	struct meta_thin_repair_stats st;
 	const char *input = NULL, *output = NULL;
-	struct stat si, so;
 	unsigned ndamage = 0;
 	char err[512];
 	int c, r;
@@ -105,10 +104,7 @@ int main(int argc, char **argv)
 		cli_usage_error("No input file provided (-i METADATA)");
 	if (!output)
 		cli_usage_error("No output file provided (-o NEW_METADATA)");
-	if (stat(input, &si) == 0 && stat(output, &so) == 0 &&
-	    ((S_ISBLK(si.st_mode) && si.st_rdev == so.st_rdev) ||
-	     (si.st_dev == so.st_dev && si.st_ino == so.st_ino)))
-		cli_usage_error("input and output are the same; repair always writes a new copy");
+	cli_refuse_same_storage(input, output);
 	ro.out.force = true;
 	ro.damage = on_damage;
 	ro.damage_ctx = &ndamage;

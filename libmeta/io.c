@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 struct meta_io {
@@ -221,4 +224,153 @@ int meta_io_sniff_xml(struct meta_io *io)
 			return META_E_LOOKSXML;
 	}
 	return META_OK;
+}
+
+/* ------------------------------------------------ identity of storage */
+
+/*
+ * Block devices below dev (itself included), following sysfs: a partition's
+ * parent disk and every device in a holder's slaves/ directory, to any depth.
+ * Loop devices are followed to their backing file through loop/backing_file.
+ */
+struct storage_set {
+	dev_t devs[64];
+	size_t ndevs;
+	dev_t file_dev[16];
+	ino_t file_ino[16];
+	size_t nfiles;
+};
+
+static int read_devnum(const char *sysdir, dev_t *out)
+{
+	char p[4096 + 8], buf[64];
+	unsigned ma, mi;
+	int fd, n;
+	snprintf(p, sizeof(p), "%s/dev", sysdir);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (sscanf(buf, "%u:%u", &ma, &mi) != 2)
+		return -1;
+	*out = makedev(ma, mi);
+	return 0;
+}
+
+static void storage_add_dev(struct storage_set *s, dev_t d, int depth);
+
+static void storage_add_sysdir(struct storage_set *s, const char *sysdir, int depth)
+{
+	char p[4096 + 64], buf[4096];
+	struct stat st;
+	dev_t d;
+	DIR *dir;
+	struct dirent *de;
+	int fd, n;
+
+	/* a partition: its parent directory is the disk */
+	snprintf(p, sizeof(p), "%s/partition", sysdir);
+	if (access(p, F_OK) == 0) {
+		snprintf(p, sizeof(p), "%s/..", sysdir);
+		if (read_devnum(p, &d) == 0)
+			storage_add_dev(s, d, depth + 1);
+	}
+	/* a loop device: its backing file */
+	snprintf(p, sizeof(p), "%s/loop/backing_file", sysdir);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = (int)read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (buf[n - 1] == '\n')
+				buf[n - 1] = 0;
+			if (stat(buf, &st) == 0 && s->nfiles < 16) {
+				s->file_dev[s->nfiles] = st.st_dev;
+				s->file_ino[s->nfiles++] = st.st_ino;
+			}
+		}
+	}
+	/* a stacked device (dm, md, ...): every device it is built on */
+	snprintf(p, sizeof(p), "%s/slaves", sysdir);
+	dir = opendir(p);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char sp[4096 + 512];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sp, sizeof(sp), "%s/slaves/%s", sysdir, de->d_name);
+		if (read_devnum(sp, &d) == 0)
+			storage_add_dev(s, d, depth + 1);
+	}
+	closedir(dir);
+}
+
+static void storage_add_dev(struct storage_set *s, dev_t d, int depth)
+{
+	char p[64], real[4096];
+	for (size_t i = 0; i < s->ndevs; i++)
+		if (s->devs[i] == d)
+			return;
+	if (s->ndevs == sizeof(s->devs) / sizeof(s->devs[0]) || depth > 16)
+		return;
+	s->devs[s->ndevs++] = d;
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(d), minor(d));
+	if (!realpath(p, real))
+		return;
+	storage_add_sysdir(s, real, depth);
+}
+
+static int storage_has_dev(const struct storage_set *s, dev_t d)
+{
+	for (size_t i = 0; i < s->ndevs; i++)
+		if (s->devs[i] == d)
+			return 1;
+	return 0;
+}
+
+static int storage_has_file(const struct storage_set *s, const struct stat *st)
+{
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (s->file_dev[i] == st->st_dev && s->file_ino[i] == st->st_ino)
+			return 1;
+	return 0;
+}
+
+int meta_io_same_storage(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	struct storage_set *la, *lb;
+	int r = 0;
+
+	if (!a || !b || stat(a, &sa) || stat(b, &sb))
+		return 0;
+	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+		return 1;
+	if (!S_ISBLK(sa.st_mode) && !S_ISBLK(sb.st_mode))
+		return 0;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode) && sa.st_rdev == sb.st_rdev)
+		return 1;
+	la = calloc(1, sizeof(*la));
+	lb = calloc(1, sizeof(*lb));
+	if (la && lb) {
+		if (S_ISBLK(sa.st_mode))
+			storage_add_dev(la, sa.st_rdev, 0);
+		if (S_ISBLK(sb.st_mode))
+			storage_add_dev(lb, sb.st_rdev, 0);
+		if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+			r = storage_has_dev(la, sb.st_rdev) || storage_has_dev(lb, sa.st_rdev);
+		else if (S_ISBLK(sa.st_mode))
+			r = storage_has_file(la, &sb);
+		else
+			r = storage_has_file(lb, &sa);
+	}
+	free(la);
+	free(lb);
+	return r;
 }

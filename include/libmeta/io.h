@@ -50,6 +50,16 @@ META_API uint64_t meta_io_nr_writes(const struct meta_io *io);
  */
 META_API int meta_io_open_input(const char *path, unsigned flags, uint64_t min_bytes,
 				struct meta_io **out);
+/*
+ * Do paths a and b name the same storage, or storage that overlaps?  True for
+ * the same inode (hard links, symlinks, /proc/PID/fd paths included), for two
+ * nodes of one block device, for a block device and a device stacked on it or
+ * below it (a partition and its disk, a loop device and its backing file, a
+ * device-mapper device and the devices in its table, through any depth of
+ * stacking).  Two partitions of one disk do not overlap.  A path that does not
+ * exist overlaps nothing.  Returns 1 or 0; never fails.
+ */
+META_API int meta_io_same_storage(const char *a, const char *b);
 /* Read-only sniff used by tools: META_E_LOOKSXML if the first bytes look like XML. */
 META_API int meta_io_sniff_xml(struct meta_io *io);
 
