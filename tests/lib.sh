@@ -45,6 +45,8 @@ if [ -z "${TPT11+set}" ]; then
 	[ -x "$TPT_REF_DIR/1.1/usr/sbin/pdata_tools" ] && TPT11=$TPT_REF_DIR/1.1/usr/sbin/pdata_tools
 fi
 : "${TPT:=$TPT09}"
+: "${FAULTINJ:=$BUILDDIR/tests/preload/faultinj.so}"
+export FAULTINJ
 LC_ALL=C
 TZ=UTC
 DMMETA_NO_PROGRESS=1

@@ -31,7 +31,9 @@
 #
 # Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
 # tools), TPT09 / TPT11 (reference multi-call binaries, empty if absent), TPT (= TPT09),
-# SRCDIR (source tree), TESTLIB (tests/lib.sh), CASE (golden case dir), BUILDDIR.
+# SRCDIR (source tree), TESTLIB (tests/lib.sh), CASE (golden case dir), BUILDDIR,
+# FAULTINJ (the LD_PRELOAD fault-injection shim, $BUILDDIR/tests/preload/faultinj.so; its
+# interface is documented at the top of tests/preload/faultinj.c).
 #
 # Golden `expect` format: stdout, a line `--- stderr`, stderr, a final line `exit status N`.
 # A stream not ending in a newline gets one added plus the marker line `[no newline at end]`.
@@ -56,8 +58,9 @@ TPT11=
 [ -x "$TPT_REF_DIR/0.9/usr/sbin/pdata_tools" ] && TPT09=$TPT_REF_DIR/0.9/usr/sbin/pdata_tools
 [ -x "$TPT_REF_DIR/1.1/usr/sbin/pdata_tools" ] && TPT11=$TPT_REF_DIR/1.1/usr/sbin/pdata_tools
 TPT=$TPT09
+FAULTINJ=$BUILDDIR/tests/preload/faultinj.so
 DMMETA_NO_PROGRESS=1
-export SRCDIR BUILDDIR BIN TT FIX TESTLIB TPT_REF_DIR TPT09 TPT11 TPT DMMETA_NO_PROGRESS
+export SRCDIR BUILDDIR BIN TT FIX TESTLIB TPT_REF_DIR TPT09 TPT11 TPT DMMETA_NO_PROGRESS FAULTINJ
 
 # Sanitizer defaults (check-asan); the caller's settings win.  A sanitizer report exits 99,
 # which no tool uses, so scripts that only compare exit statuses still notice it.
