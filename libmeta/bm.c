@@ -121,6 +121,7 @@ struct meta_bm {
 	uint32_t *hash; /* open addressing: slot index or NO_SLOT */
 	uint8_t *mem;   /* nr_slots * 4096, page aligned */
 	uint8_t *batch; /* batch read buffer */
+	uint8_t *pf;    /* prefetch read buffer (O_DIRECT devices), allocated on first use */
 };
 
 #define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
@@ -169,6 +170,7 @@ void meta_bm_destroy(struct meta_bm *bm)
 	free(bm->hash);
 	free(bm->mem);
 	free(bm->batch);
+	free(bm->pf);
 	free(bm);
 }
 
@@ -362,10 +364,55 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 	return META_OK;
 }
 
+/*
+ * O_DIRECT devices have no read-ahead to ask for: read the wanted blocks into
+ * the cache now, in runs coalesced like meta_bm_read_batch()'s (at most half
+ * of the cache per call, so prefetched blocks do not push each other out).
+ */
+static void prefetch_direct(struct meta_bm *bm, const uint64_t *blocks, size_t n)
+{
+	size_t i = 0, budget = bm->nr_slots / 2;
+	if (!bm->pf && !(bm->pf = aligned_alloc(META_BLOCK_SIZE,
+						(size_t)BATCH_MAX_BLOCKS * META_BLOCK_SIZE)))
+		return;
+	while (i < n && budget) {
+		uint64_t first = blocks[i];
+		size_t j = i + 1;
+		if (first >= bm->nr_blocks || hash_find(bm, first) != NO_SLOT) {
+			i++;
+			continue;
+		}
+		while (j < n && blocks[j] < bm->nr_blocks && blocks[j] - blocks[j - 1] <= BATCH_MAX_GAP &&
+		       blocks[j] - first < BATCH_MAX_BLOCKS && j - i < budget)
+			j++;
+		if (meta_io_pread(bm->io, bm->pf, (size_t)(blocks[j - 1] - first + 1) * META_BLOCK_SIZE,
+				  first * META_BLOCK_SIZE))
+			return; /* the gets will read (and report) it */
+		for (size_t k = i; k < j && budget; k++) {
+			uint32_t s;
+			if (hash_find(bm, blocks[k]) != NO_SLOT || (s = evict(bm)) == NO_SLOT)
+				continue;
+			memcpy(slot_data(bm, s), bm->pf + (size_t)(blocks[k] - first) * META_BLOCK_SIZE,
+			       META_BLOCK_SIZE);
+			bm->slots[s].b = blocks[k];
+			bm->slots[s].valid = 1;
+			bm->slots[s].used = 1;
+			bm->slots[s].checked = NULL;
+			hash_insert(bm, s);
+			budget--;
+		}
+		i = j;
+	}
+}
+
 void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n)
 {
 	size_t i = 0;
 	n = sort_unique(blocks, n);
+	if (meta_io_is_direct(bm->io)) {
+		prefetch_direct(bm, blocks, n);
+		return;
+	}
 	while (i < n) {
 		uint64_t first = blocks[i], last;
 		size_t j = i + 1;

@@ -24,7 +24,12 @@ struct meta_io {
 	uint64_t nr_writes;
 	uint64_t fail_after; /* UINT64_MAX = never */
 	char *path;
+	size_t align;    /* O_DIRECT alignment (logical block size); 0 = buffered */
+	uint8_t *bounce; /* aligned buffer for unaligned requests (BOUNCE_MAX bytes) */
 };
+
+/* Largest piece an unaligned request is split into when it goes through the bounce buffer. */
+#define BOUNCE_MAX (1u << 20)
 
 static int errno_to_meta(int e)
 {
@@ -53,7 +58,7 @@ int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
 {
 	struct stat st;
 	struct meta_io *io;
-	int oflags, fd;
+	int oflags, fd, lbs = 512;
 
 	*out = NULL;
 	if (!path)
@@ -66,8 +71,8 @@ int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
 	if (S_ISBLK(st.st_mode)) {
 		if (flags & META_IO_EXCL)
 			oflags |= O_EXCL;
-		if (flags & META_IO_DIRECT)
-			oflags |= O_DIRECT;
+		/* always: a live kernel writes beneath this device's page cache */
+		oflags |= O_DIRECT;
 	}
 	fd = open(path, oflags);
 	if (fd < 0)
@@ -90,6 +95,9 @@ int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
 			return errno_to_meta(e);
 		}
 		io->size = sz;
+		if (ioctl(fd, BLKSSZGET, &lbs) < 0 || lbs < 512 || (lbs & (lbs - 1)))
+			lbs = 512;
+		io->align = (size_t)lbs;
 	} else {
 		io->size = (uint64_t)st.st_size;
 	}
@@ -121,11 +129,14 @@ void meta_io_close(struct meta_io *io)
 		return;
 	close(io->fd);
 	free(io->path);
+	free(io->bounce);
 	free(io);
 }
 
 uint64_t meta_io_size(const struct meta_io *io) { return io->size; }
 int meta_io_is_blockdev(const struct meta_io *io) { return io->blockdev; }
+int meta_io_is_direct(const struct meta_io *io) { return io->align != 0; }
+size_t meta_io_align(const struct meta_io *io) { return io->align; }
 const char *meta_io_path(const struct meta_io *io) { return io->path; }
 int meta_io_errno(const struct meta_io *io) { return io->last_errno; }
 uint64_t meta_io_nr_writes(const struct meta_io *io) { return io->nr_writes; }
@@ -135,7 +146,8 @@ void meta_io_fail_writes_after(struct meta_io *io, uint64_t n)
 	io->fail_after = n;
 }
 
-int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
+/* Plain positional loops: a short read (end of the device or file) is an error. */
+static int raw_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 	while (len) {
@@ -157,17 +169,9 @@ int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 	return META_OK;
 }
 
-int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off)
+static int raw_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
-	if (!(io->flags & META_IO_WRITE)) {
-		io->last_errno = EBADF;
-		return META_E_PERM;
-	}
-	if (io->nr_writes >= io->fail_after) {
-		io->last_errno = EIO;
-		return META_E_IO;
-	}
 	while (len) {
 		ssize_t r = pwrite(io->fd, p, len, (off_t)off);
 		if (r < 0) {
@@ -176,13 +180,136 @@ int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off
 			io->last_errno = errno;
 			return errno == ENOSPC ? META_E_NOSPC : META_E_IO;
 		}
+		if (r == 0) {
+			io->last_errno = ENOSPC;
+			return META_E_NOSPC;
+		}
 		p += r;
 		len -= (size_t)r;
 		off += (uint64_t)r;
 	}
+	return META_OK;
+}
+
+static int is_aligned(const struct meta_io *io, const void *buf, size_t len, uint64_t off)
+{
+	size_t m = io->align - 1;
+	return !((uintptr_t)buf & m) && !(len & m) && !(off & m);
+}
+
+static int get_bounce(struct meta_io *io)
+{
+	if (!io->bounce && !(io->bounce = aligned_alloc(io->align, BOUNCE_MAX))) {
+		io->last_errno = ENOMEM;
+		return META_E_NOMEM;
+	}
+	return META_OK;
+}
+
+/*
+ * One piece of an O_DIRECT request through the bounce buffer: the aligned
+ * window [a, a + wlen) around [off, off + *n) with wlen <= BOUNCE_MAX.  Past
+ * the end of the device the window is cut at the (aligned) device size.
+ */
+static void bounce_window(const struct meta_io *io, uint64_t off, size_t len, uint64_t *a,
+			  size_t *wlen, size_t *n)
+{
+	uint64_t m = io->align - 1, end, cap;
+	*a = off & ~m;
+	*n = len;
+	if (*n > BOUNCE_MAX - (size_t)(off - *a))
+		*n = BOUNCE_MAX - (size_t)(off - *a);
+	end = (off + *n + m) & ~m;
+	cap = (io->size + m) & ~m;
+	if (end > cap && cap > *a)
+		end = cap;
+	*wlen = (size_t)(end - *a);
+}
+
+int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	if (!io->align || is_aligned(io, buf, len, off))
+		return raw_pread(io, buf, len, off);
+	if (get_bounce(io))
+		return META_E_NOMEM;
+	while (len) {
+		uint64_t a;
+		size_t wlen, n;
+		int r;
+		bounce_window(io, off, len, &a, &wlen, &n);
+		if (a + wlen < off + n) {
+			/* the request runs past the end of the device */
+			io->last_errno = EIO;
+			return META_E_IO;
+		}
+		r = raw_pread(io, io->bounce, wlen, a);
+		if (r)
+			return r;
+		memcpy(p, io->bounce + (off - a), n);
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return META_OK;
+}
+
+/* Unaligned O_DIRECT write: read-modify-write of the partial logical blocks at both ends. */
+static int bounce_pwrite(struct meta_io *io, const uint8_t *p, size_t len, uint64_t off)
+{
+	if (get_bounce(io))
+		return META_E_NOMEM;
+	while (len) {
+		uint64_t a, last;
+		size_t wlen, n;
+		int r;
+		bounce_window(io, off, len, &a, &wlen, &n);
+		if (a + wlen < off + n) {
+			io->last_errno = ENOSPC;
+			return META_E_NOSPC;
+		}
+		if (a < off) {
+			r = raw_pread(io, io->bounce, io->align, a);
+			if (r)
+				return r;
+		}
+		last = a + wlen - io->align;
+		if (off + n < a + wlen && !(last == a && a < off)) {
+			r = raw_pread(io, io->bounce + (last - a), io->align, last);
+			if (r)
+				return r;
+		}
+		memcpy(io->bounce + (off - a), p, n);
+		r = raw_pwrite(io, io->bounce, wlen, a);
+		if (r)
+			return r;
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return META_OK;
+}
+
+int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off)
+{
+	int r;
+	if (!(io->flags & META_IO_WRITE)) {
+		io->last_errno = EBADF;
+		return META_E_PERM;
+	}
+	if (io->nr_writes >= io->fail_after) {
+		io->last_errno = EIO;
+		return META_E_IO;
+	}
+	if (!io->align || is_aligned(io, buf, len, off))
+		r = raw_pwrite(io, buf, len, off);
+	else
+		r = bounce_pwrite(io, buf, len, off);
+	if (r)
+		return r;
 	io->nr_writes++;
-	if (!io->blockdev && off > io->size)
-		io->size = off;
+	if (!io->blockdev && off + len > io->size)
+		io->size = off + len;
 	return META_OK;
 }
 
@@ -203,6 +330,8 @@ int meta_io_flush(struct meta_io *io)
 
 void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len)
 {
+	if (io->align)
+		return; /* no page cache to fill under O_DIRECT */
 	(void)posix_fadvise(io->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
 }
 

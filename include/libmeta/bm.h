@@ -71,6 +71,8 @@ META_API int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
  * Read-ahead: ask the kernel to start reading these blocks (sorted and
  * coalesced into ranges first; blocks past the end are ignored) so later gets
  * overlap.  Cached blocks are not asked for.  blocks[] is sorted in place.
+ * On O_DIRECT devices (no kernel read-ahead) the blocks are read into the
+ * cache at once, in coalesced runs, up to half the cache per call.
  */
 META_API void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n);
 

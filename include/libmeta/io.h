@@ -7,6 +7,25 @@
  * another exclusive opener holds the device); on regular files O_EXCL has no
  * meaning and is not used.  Writes never happen unless META_IO_WRITE.
  *
+ * Block devices are always opened O_DIRECT, for reading and for writing, on
+ * one descriptor: no block of a device ever comes from (or goes through) its
+ * page cache.  A kernel that keeps a pool or snapshot active writes its
+ * metadata beneath that cache, and while anything holds the device open the
+ * pages one run cached would be served stale to the next (a live pool's
+ * metadata snapshot read with thin_dump -m, a thin_delta of a live pool).
+ * The engine hides O_DIRECT's rules from callers: any buffer, offset and
+ * length work; requests that are not aligned to the device's logical block
+ * size (BLKSSZGET) go through an aligned bounce buffer in pieces of at most
+ * 1 MiB (writes then read-modify-write the partial logical blocks at both
+ * ends).  Aligned requests (4096-aligned buffers, as the block cache's) are
+ * read straight into the caller's memory.  meta_io_willneed() does nothing on
+ * devices: callers wanting speed read long contiguous runs themselves
+ * (meta_bm_read_batch(), meta_bm_prefetch()).
+ *
+ * Regular files are read and written through the page cache: the loop driver
+ * and every other writer of a file go through that same cache, so buffered
+ * reads of a file are coherent.
+ *
  * Fault injection for crash tests: meta_io_fail_writes_after(io, n) makes the
  * n+1-th and every later write fail with EIO, as if the machine stopped there.
  */
@@ -22,7 +41,7 @@ struct meta_io;
 enum {
 	META_IO_WRITE = 1u << 0,  /* open read-write */
 	META_IO_EXCL = 1u << 1,   /* O_EXCL on block devices */
-	META_IO_DIRECT = 1u << 2, /* O_DIRECT (block devices only; ignored for files) */
+	META_IO_DIRECT = 1u << 2, /* kept for compatibility: block devices are always O_DIRECT */
 };
 
 /* Opens path. Errors: META_E_NOENT, META_E_ISDIR, META_E_PERM, META_E_BUSY, META_E_IO. */
@@ -31,6 +50,10 @@ META_API void meta_io_close(struct meta_io *io);
 META_API uint64_t meta_io_size(const struct meta_io *io);       /* bytes */
 META_API int meta_io_is_blockdev(const struct meta_io *io);
 META_API const char *meta_io_path(const struct meta_io *io);
+/* 1 when reads and writes bypass the page cache (block devices), else 0. */
+META_API int meta_io_is_direct(const struct meta_io *io);
+/* Alignment that avoids the bounce buffer: the logical block size; 0 for files. */
+META_API size_t meta_io_align(const struct meta_io *io);
 /* errno of the last failed system call (for META_E_IO messages). */
 META_API int meta_io_errno(const struct meta_io *io);
 /* Whole-buffer positional read/write; short reads past the end are META_E_IO. */
@@ -38,7 +61,7 @@ META_API int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t o
 META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off);
 /* fdatasync (files) / BLKFLSBUF-free fsync (devices). */
 META_API int meta_io_flush(struct meta_io *io);
-/* Read-ahead hint for [off, off+len) (posix_fadvise WILLNEED); never fails. */
+/* Read-ahead hint for [off, off+len) (posix_fadvise WILLNEED; nothing on devices); never fails. */
 META_API void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len);
 /* Crash simulation: allow n more writes, then fail every write with EIO. */
 META_API void meta_io_fail_writes_after(struct meta_io *io, uint64_t n);
