@@ -8,6 +8,7 @@
 #   tear:K at N: the first K bytes of write N landed, then SIGKILL;
 #   eio at N: write N and every later write (and fsync) fail with EIO, no kill;
 #   powerloss at N: writes since the last fsync/fdatasync undone (bytes and file size);
+#     at count+1: the same when the program exits;
 #   bad settings: one `faultinj:` line, exit 2.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -91,6 +92,14 @@ fi_run DMMETA_FAULT_AT=3 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x p
 printf 'old!' >f
 fi_run DMMETA_FAULT_AT=4 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x p:4096:100:y p:0:1:q p:9000:1:r
 [ "$rc" = 137 ] && [ "$(cat f)" = "old!" ] || fail "powerloss without sync: rc $rc size $(size f), want the old 4-byte file"
+
+# powerloss at (count + 1) cuts the power at exit: unsynced writes are lost
+printf 'old!' >f
+fi_run DMMETA_FAULT_AT=3 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x s p:4096:100:y
+[ "$rc" = 137 ] && [ "$(size f)" = 8 ] && is_all f 0 8 x || fail "powerloss at exit: rc $rc size $(size f), want the synced 8 bytes"
+printf 'old!' >f
+fi_run DMMETA_FAULT_AT=3 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x p:4096:100:y s
+[ "$rc" = 137 ] && [ "$(size f)" = 4196 ] || fail "powerloss at exit after a final fsync: rc $rc size $(size f)"
 
 # 6. no fault point: the mode alone does nothing
 rm -f f

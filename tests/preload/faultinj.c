@@ -23,7 +23,10 @@
  *                            the bytes they overwrote and the file size, then SIGKILL — a power
  *                            cut that drops unsynced writes.  open(O_TRUNC), ftruncate,
  *                            fallocate and renames are not undone; sync_file_range is not a
- *                            barrier (it does not flush the device cache).
+ *                            barrier (it does not flush the device cache).  N = (number of
+ *                            counted writes) + 1 cuts the power when the program exits
+ *                            normally (exit() or return from main): whatever it did not sync
+ *                            before exiting is lost.
  *   DMMETA_FAULT_COUNT=FILE  at exit (exit() or return from main), write the number of counted
  *                            writes, in decimal and a newline, to FILE
  *   DMMETA_FAULT_VERBOSE=1   say on stderr what the shim does at the fault point
@@ -111,6 +114,9 @@ static void die(const char *msg)
 	_exit(2);
 }
 
+static void powerloss(void);
+static void killme(void);
+
 static void *sym(const char *name)
 {
 	return dlsym(RTLD_NEXT, name);
@@ -180,6 +186,12 @@ __attribute__((destructor)) static void faultinj_fini(void)
 {
 	char buf[32];
 	int fd, n;
+	if (mode == M_POWERLOSS && fault_at == nwrites + 1) {
+		pthread_mutex_lock(&lock);
+		nwrites++;
+		powerloss();
+		killme();
+	}
 	if (!count_path)
 		return;
 	fd = open(count_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
