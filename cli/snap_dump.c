@@ -63,6 +63,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
+	if (output)
+		cli_refuse_same_storage(argv[optind], output);
+	else
+		snap_cli_refuse_stdout_is("COW", argv[optind]);
 	ex = snap_cli_open(argv[optind], META_SNAP_OPEN_EXCL, &s);
 	if (ex)
 		return ex;

@@ -99,6 +99,14 @@ int main(int argc, char **argv)
 		cli_usage_error("--origin ORIGIN is required");
 	if (!output)
 		cli_usage_error("-o FILE is required ('-' for standard output)");
+	/* before anything is opened: the output must not be an input (open truncates it) */
+	if (strcmp(output, "-")) {
+		cli_refuse_same_storage(origin, output);
+		cli_refuse_same_storage(cow, output);
+	} else {
+		snap_cli_refuse_stdout_is("origin", origin);
+		snap_cli_refuse_stdout_is("COW", cow);
+	}
 	r = meta_io_open(origin, META_IO_EXCL, &oio);
 	if (r) {
 		cli_report_open_error(origin, r, 0);

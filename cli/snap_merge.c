@@ -133,6 +133,16 @@ int main(int argc, char **argv)
 		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
 	if (!origin)
 		cli_usage_error("--origin ORIGIN is required");
+	/* merge writes the origin and the COWs on purpose: each role needs its own storage */
+	snap_cli_refuse_same_role("origin", origin, "COW", argv[optind]);
+	for (unsigned i = 0; i < nothers; i++) {
+		snap_cli_refuse_same_role("origin", origin, "--snapshot COW", other_paths[i]);
+		snap_cli_refuse_same_role("COW being merged", argv[optind], "--snapshot COW",
+					  other_paths[i]);
+		for (unsigned j = 0; j < i; j++)
+			snap_cli_refuse_same_role("other --snapshot COW", other_paths[j], "--snapshot COW",
+						  other_paths[i]);
+	}
 	ex = snap_cli_open(argv[optind], mo.dry_run ? META_SNAP_OPEN_EXCL
 						    : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
 			   &s);

@@ -84,6 +84,8 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	cli_parse_io_args(argc, argv, usage, false, "no input file given (-i XML)",
 			  "no output device given (-o COW)", &args);
+	if (strcmp(args.input, "-"))
+		cli_refuse_same_storage(args.input, args.output);
 	in = strcmp(args.input, "-") ? fopen(args.input, "r") : stdin;
 	if (!in) {
 		cli_err("%s: cannot open: %s", args.input, strerror(errno));

@@ -155,6 +155,18 @@ int main(int argc, char **argv)
 		if (cli_parse_u64(target, &tnum) || tnum >= nspecs)
 			cli_usage_error("--target must be 'origin' or a snapshot number below %u", nspecs);
 	}
+	/* the origin and every COW are written on purpose: each needs its own storage */
+	for (unsigned i = 0; i < nspecs; i++) {
+		snap_cli_refuse_same_role("origin", origin, "COW", specs[i].path);
+		for (unsigned j = 0; j < i; j++)
+			snap_cli_refuse_same_role("other snapshot's COW", specs[j].path, "COW",
+						  specs[i].path);
+	}
+	if (strcmp(input, "-")) {
+		snap_cli_refuse_same_role("--input", input, "origin", origin);
+		for (unsigned i = 0; i < nspecs; i++)
+			snap_cli_refuse_same_role("--input", input, "COW", specs[i].path);
+	}
 	data = slurp(input, &len);
 	if (!data) {
 		cli_err("%s: cannot read: %s", input, strerror(errno));

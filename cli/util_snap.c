@@ -91,3 +91,30 @@ int snap_cli_parse_range(const char *s, uint64_t *begin, uint64_t *end)
 		return -1;
 	return 0;
 }
+
+void snap_cli_refuse_same_role(const char *role_a, const char *a, const char *role_b, const char *b)
+{
+	if (!a || !b || !meta_io_same_storage(a, b))
+		return;
+	cli_err("%s: the %s is the %s %s (same file or device); refusing to write to it", b, role_b,
+		role_a, a);
+	exit(EXIT_USAGE);
+}
+
+void snap_cli_refuse_stdout_is(const char *role, const char *path)
+{
+	if (!path || !meta_io_same_storage(path, "/proc/self/fd/1"))
+		return;
+	cli_err("standard output is the %s %s (same file or device); refusing to write to it", role,
+		path);
+	exit(EXIT_USAGE);
+}
+
+uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors)
+{
+	uint64_t bytes;
+	if (__builtin_mul_overflow(sectors, 512u, &bytes))
+		cli_usage_error("%s %" PRIu64 " sectors is past the largest byte offset (2^64 bytes); "
+				"nothing was written", opt, sectors);
+	return bytes;
+}

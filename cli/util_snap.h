@@ -12,5 +12,16 @@ int snap_cli_open(const char *path, unsigned flags, struct meta_snap **out);
 void snap_cli_print_damage(void *ctx, const struct meta_damage *d);
 /* Parse "A..B" (half-open, A < B) into begin/end; 0 on success. */
 int snap_cli_parse_range(const char *s, uint64_t *begin, uint64_t *end);
+/*
+ * Two roles of one run (origin, COW, another snapshot's COW, the input) that must
+ * be distinct storage: when b names the storage of a (meta_io_same_storage),
+ * "prog: B: the ROLE_B is the ROLE_A A (same file or device); refusing to write to it"
+ * and exit 2.  Called before anything is opened for writing.
+ */
+void snap_cli_refuse_same_role(const char *role_a, const char *a, const char *role_b, const char *b);
+/* The same for standard output (-o -) against an input the tool reads. */
+void snap_cli_refuse_stdout_is(const char *role, const char *path);
+/* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
+uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
 
 #endif
