@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *origin = NULL, *cow = NULL, *output = NULL;
-	uint64_t begin = 0, end = UINT64_MAX, size;
+	uint64_t begin = 0, end = 0, size;
+	bool have_range = false;
 	struct meta_snap *s = NULL;
 	struct meta_io *oio;
 	size_t bufsz = 1u << 20;
@@ -88,6 +89,9 @@ int main(int argc, char **argv)
 			if (snap_cli_parse_range(optarg, &begin, &end))
 				cli_usage_error("bad --range '%s' (want BEGIN..END in sectors, BEGIN < END)",
 						optarg);
+			have_range = true;
+			begin = snap_cli_sectors_to_bytes("--range start", begin);
+			end = snap_cli_sectors_to_bytes("--range end", end);
 			break;
 		default:
 			cli_common_option(c, usage);
@@ -129,8 +133,8 @@ int main(int argc, char **argv)
 			return EXIT_DAMAGE;
 		}
 	}
-	begin *= 512;
-	end = end == UINT64_MAX ? size : end * 512;
+	if (!have_range)
+		end = size;
 	if (end > size)
 		end = size;
 	if (begin >= end && !(begin == 0 && end == 0)) {

@@ -2,6 +2,7 @@
 /* snap_write: write to an origin or a snapshot offline, as the snapshot targets would. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,8 @@ int main(int argc, char **argv)
 	struct meta_io *tios[MAX_SNAPS] = {0};
 	unsigned nspecs = 0, idx;
 	const char *origin = NULL, *target = NULL, *input = NULL;
-	uint64_t offset = UINT64_MAX, tnum = 0;
+	uint64_t offset = 0, off_bytes, tnum = 0;
+	bool have_offset = false;
 	struct meta_snap_engine *e = NULL;
 	struct meta_io *oio = NULL;
 	size_t len;
@@ -139,6 +141,7 @@ int main(int argc, char **argv)
 			break;
 		case 6:
 			offset = cli_u64_arg("--offset", optarg);
+			have_offset = true;
 			break;
 		case 7:
 			input = optarg;
@@ -149,8 +152,9 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!origin || !target || offset == UINT64_MAX || !input)
+	if (!origin || !target || !have_offset || !input)
 		cli_usage_error("--origin, --target, --offset and --input are required");
+	off_bytes = snap_cli_sectors_to_bytes("--offset", offset);
 	if (strcmp(target, "origin")) {
 		if (cli_parse_u64(target, &tnum) || tnum >= nspecs)
 			cli_usage_error("--target must be 'origin' or a snapshot number below %u", nspecs);
@@ -171,6 +175,12 @@ int main(int argc, char **argv)
 	if (!data) {
 		cli_err("%s: cannot read: %s", input, strerror(errno));
 		return EXIT_OPERR;
+	}
+	if (len > UINT64_MAX - off_bytes) {
+		cli_err("--offset %" PRIu64 " plus the %zu bytes of %s ends past the largest byte offset "
+			"(2^64 bytes); nothing was written", offset, len, input);
+		free(data);
+		return EXIT_USAGE;
 	}
 	r = meta_io_open(origin, META_IO_WRITE | META_IO_EXCL, &oio);
 	if (r) {
@@ -212,9 +222,9 @@ int main(int argc, char **argv)
 	if (ex)
 		goto out;
 	if (!strcmp(target, "origin"))
-		r = meta_snap_engine_write_origin(e, offset * 512, data, len);
+		r = meta_snap_engine_write_origin(e, off_bytes, data, len);
 	else
-		r = meta_snap_engine_write_snapshot(e, (unsigned)tnum, offset * 512, data, len);
+		r = meta_snap_engine_write_snapshot(e, (unsigned)tnum, off_bytes, data, len);
 	if (r == META_E_RANGE) {
 		cli_err("the write ends past the end of the origin (%llu sectors)",
 			(unsigned long long)(meta_io_size(oio) / 512));

@@ -114,7 +114,10 @@ uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors)
 {
 	uint64_t bytes;
 	if (__builtin_mul_overflow(sectors, 512u, &bytes))
-		cli_usage_error("%s %" PRIu64 " sectors is past the largest byte offset (2^64 bytes); "
-				"nothing was written", opt, sectors);
+	{
+		cli_err("%s %" PRIu64 " sectors is past the largest byte offset (2^64 bytes); "
+			"nothing was written", opt, sectors);
+		exit(EXIT_USAGE);
+	}
 	return bytes;
 }

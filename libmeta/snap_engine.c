@@ -283,7 +283,7 @@ static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t
 int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, const void *buf,
 				  size_t len)
 {
-	if (off + len > meta_io_size(e->origin))
+	if (off > meta_io_size(e->origin) || len > meta_io_size(e->origin) - off)
 		return META_E_RANGE;
 	for (unsigned i = 0; i < e->n && len; i++) {
 		struct member *m = &e->m[i];
@@ -315,7 +315,7 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 	m = &e->m[idx];
 	if (m->state == META_SNAP_INVALID || (wbuf && m->state == META_SNAP_OVERFLOWED))
 		return META_E_IO;
-	if (off + len > meta_io_size(e->origin))
+	if (off > meta_io_size(e->origin) || len > meta_io_size(e->origin) - off)
 		return META_E_RANGE;
 	bool full = false;
 	if (wbuf && len) {

@@ -568,6 +568,52 @@ START_TEST(test_engine_full)
 }
 END_TEST
 
+/* an offset whose end wraps past 2^64 is out of range, not a write near sector 0 */
+START_TEST(test_engine_range_wrap)
+{
+	char porig[64];
+	struct meta_snap *s;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	unsigned i;
+	uint8_t blk[4096], orig[4096];
+	static const uint64_t offs[] = {UINT64_MAX, UINT64_MAX - 511, UINT64_MAX - 4095,
+					(uint64_t)1 << 63, UINT64_MAX - 512 * 8 + 1};
+	memset(blk, 0xee, sizeof(blk));
+	mkfile(porig, 512 * 64, 1);
+	read_at(porig, 0, orig, sizeof(orig));
+	mkfile(path, 512 * 16, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &i), META_OK);
+	for (size_t k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
+		ck_assert_int_eq(meta_snap_engine_write_origin(e, offs[k], blk, sizeof(blk)),
+				 META_E_RANGE);
+		ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i, offs[k], blk, sizeof(blk)),
+				 META_E_RANGE);
+		ck_assert_int_eq(meta_snap_engine_read_snapshot(e, i, offs[k], blk, sizeof(blk)),
+				 META_E_RANGE);
+	}
+	ck_assert_int_eq(meta_snap_engine_state(e, i), META_SNAP_ACTIVE);
+	meta_snap_engine_destroy(e);
+	meta_io_close(oio);
+	meta_snap_close(s);
+	read_at(porig, 0, blk, sizeof(blk));
+	ck_assert_mem_eq(blk, orig, sizeof(orig));
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	{
+		uint64_t n;
+		meta_snap_exceptions(s, &n);
+		ck_assert_uint_eq(n, 0);
+	}
+	meta_snap_close(s);
+	unlink(path);
+	unlink(porig);
+}
+END_TEST
+
 /* merging one snapshot must not change what another snapshot of the origin shows */
 START_TEST(test_merge_keeps_other_snapshots)
 {
@@ -650,6 +696,7 @@ int main(void)
 	tcase_add_test(tc, test_xml_roundtrip_and_errors);
 	tcase_add_test(tc, test_engine_copy_out);
 	tcase_add_test(tc, test_engine_full);
+	tcase_add_test(tc, test_engine_range_wrap);
 	tcase_add_test(tc, test_merge_keeps_other_snapshots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
