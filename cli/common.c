@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include "common.h"
 
+#include <libmeta/family.h>
 #include <libmeta/io.h>
 
 #include <errno.h>
@@ -45,6 +46,32 @@ void cli_refuse_same_storage(const char *input, const char *output)
 	cli_err("%s: the output is the input %s (same file or device); refusing to overwrite it",
 		output, input);
 	exit(EXIT_USAGE);
+}
+
+void cli_refuse_foreign_family(const char *output, int own, bool force)
+{
+	struct meta_io *io;
+	enum meta_family f;
+	const char *reader;
+	if (force || !output || meta_io_open(output, 0, &io))
+		return;
+	f = meta_family_sniff(io);
+	meta_io_close(io);
+	if (f == META_FAMILY_NONE || (int)f == own)
+		return;
+	reader = meta_family_checker(f);
+	if (f == META_FAMILY_XML)
+		cli_err("%s: holds XML (did you swap -i and -o?); refusing to overwrite it without "
+			"--force", output);
+	else
+		cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
+			output, meta_family_name(f), reader ? reader : "no dmmeta tool");
+	exit(EXIT_OPERR);
+}
+
+bool cli_mul_overflows(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
 }
 
 void cli_err(const char *fmt, ...)

@@ -103,6 +103,16 @@ uint32_t cli_data_block_size_arg(const char *arg);
  * device); refusing to overwrite it" on stderr and exit 2.
  */
 void cli_refuse_same_storage(const char *input, const char *output);
+/*
+ * A writer's other check, before it opens output for writing: when output exists
+ * and holds metadata of a known family other than `own` (meta_family_sniff; own
+ * is an enum meta_family, META_FAMILY_NONE for none) and !force, "prog: OUT:
+ * holds a classic dm-snapshot COW store (snap_check reads it); refusing to
+ * overwrite it without --force" on stderr and exit 3.
+ */
+void cli_refuse_foreign_family(const char *output, int own, bool force);
+/* a * b, false when it fits in 64 bits (*out = a * b); true when it wraps. */
+bool cli_mul_overflows(uint64_t a, uint64_t b, uint64_t *out);
 /* True when progress output is allowed: stderr is a tty, not quiet, DMMETA_NO_PROGRESS unset. */
 bool cli_progress_allowed(void);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/pack.h>
 
 #include "common.h"
@@ -20,8 +21,8 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -i, --input METADATA   metadata device or file (read only)\n"
-		"  -o, --output PACK      pack file to create (replaced if it exists)\n"
-		"  -f, --force            accepted for compatibility (the pack file is always replaced)\n"
+		"  -o, --output PACK      pack file to create (a pack file there is replaced)\n"
+		"  -f, --force            replace PACK even if it holds metadata or XML\n"
 		"  -q, --quiet            no messages\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          print the version and exit\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
 			  "No output file provided (-o)", &args);
+	cli_refuse_same_storage(args.input, args.output);
+	cli_refuse_foreign_family(args.output, META_FAMILY_PACK, args.force);
 	r = meta_pack(args.input, args.output, &st);
 	if (r) {
 		if (r == META_E_TOOSMALL)

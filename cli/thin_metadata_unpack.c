@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/pack.h>
 
 #include "common.h"
@@ -19,7 +20,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -i, --input PACK       pack file\n"
 		"  -o, --output METADATA  metadata device or file (a file is created if missing)\n"
-		"  -f, --force            overwrite METADATA even if it holds thin-pool metadata\n"
+		"  -f, --force            overwrite METADATA even if it holds metadata (of any kind)\n"
 		"  -q, --quiet            no messages\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          print the version and exit\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
 			  "No output file provided (-o)", &args);
+	cli_refuse_same_storage(args.input, args.output);
+	cli_refuse_foreign_family(args.output, META_FAMILY_THIN, args.force);
 	r = meta_unpack(args.input, args.output, args.force, &st);
 	switch (r) {
 	case META_OK:

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
+#include <libmeta/io.h>
 #include <libmeta/thin_restore.h>
 #include <libmeta/thin_xml_read.h>
 
@@ -26,6 +28,7 @@ static void usage(FILE *f)
 		"      --data-block-size SECTORS override the data block size (512-byte sectors)\n"
 		"      --nr-data-blocks N        override the number of data blocks\n"
 		"      --force                   overwrite an output that holds valid metadata\n"
+		"                                (thin-pool, snapshot COW store, pack) or XML\n"
 		"  -q, --quiet                   no messages\n"
 		"  -h, --help                    show this help and exit\n"
 		"  -V, --version                 print the version and exit\n"
@@ -107,6 +110,17 @@ int main(int argc, char **argv)
 		cli_usage_error("No input file provided (-i XML)");
 	if (!output)
 		cli_usage_error("No output file provided (-o METADATA)");
+	/* before anything is opened for writing: never the input, never another family */
+	if (!strcmp(input, "-")) {
+		if (meta_io_same_storage("/proc/self/fd/0", output)) {
+			cli_err("%s: the output is the standard input (same file or device); refusing "
+				"to overwrite it", output);
+			return EXIT_USAGE;
+		}
+	} else {
+		cli_refuse_same_storage(input, output);
+	}
+	cli_refuse_foreign_family(output, META_FAMILY_THIN, ro.force);
 	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
 	if (!in) {
 		cli_err("%s: Couldn't find input file (%s)", input, strerror(errno));
