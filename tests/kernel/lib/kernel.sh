@@ -14,6 +14,8 @@
 #                           harness, the kernel and the input images; a later run with the
 #                           same key reuses them instead of booting (e.g. the ASan pass);
 #                           only the latest result of each scenario is kept
+#                           K_FILES="F1 F2 ...": extra files put beside the guest script in
+#                           /guest (e.g. our tools and their libraries; part of the key)
 #   k_thin_map XML          "dev vblock dblock" for every mapping in a thin_dump XML
 #   k_thin_model OUT POOL [reserve]   from the W/SNAP/DELETE lines of ${K_LOG:-guest.out} (for POOL; with
 #                           `reserve` only those before RESERVE) write OUT: one line per
@@ -69,8 +71,9 @@ k_guest() {
 	kg_key=
 	if [ "${DMMETA_KERNEL_REUSE:-0}" = 1 ]; then
 		kg_cache=${DMMETA_KERNEL_CACHE:-/var/tmp/dmmeta-kernel}
+		# shellcheck disable=SC2086
 		kg_key=$(cat "$KGUEST/$kg_s" "$KLIB/guest-lib.sh" "$KLIB/mkinitramfs" "$KLIB/run-guest" \
-			"$kg_cache/ready" "$@" | cksum | tr ' ' -)
+			"$kg_cache/ready" "$@" ${K_FILES:-} | cksum | tr ' ' -)
 		kg_dir=$kg_cache/results/$kg_s-$kg_key
 		if [ -f "$kg_dir/done" ]; then
 			note "DMMETA_KERNEL_REUSE=1: reusing the VM results in $kg_dir"
@@ -81,7 +84,10 @@ k_guest() {
 			return 0
 		fi
 	fi
-	sh "$KLIB/run-guest" -o guest.out -l console.log "$KGUEST/$kg_s" "$@" 2>run-guest.err
+	kg_f=
+	for kg_i in ${K_FILES:-}; do kg_f="$kg_f -f $kg_i"; done
+	# shellcheck disable=SC2086
+	sh "$KLIB/run-guest" -o guest.out -l console.log $kg_f "$KGUEST/$kg_s" "$@" 2>run-guest.err
 	kg_rc=$?
 	if [ "$kg_rc" = 125 ]; then
 		cat run-guest.err >&2
