@@ -298,6 +298,14 @@ static int index_def(struct meta_thin_restorer *r)
 	return META_OK;
 }
 
+static void free_def(struct def_rec *df)
+{
+	free(df->name);
+	free(df->keys);
+	free(df->leaves);
+	memset(df, 0, sizeof(*df));
+}
+
 static int r_begin_def(void *ctx, const char *name)
 {
 	struct meta_thin_restorer *r = ctx;
@@ -328,17 +336,21 @@ static int r_end_def(void *ctx)
 	struct def_rec *df = &r->defs[r->ndefs];
 	/* keep the leaves, not a tree: refs splice them into devices' trees */
 	bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
-	if (r->w.err)
+	r->in = NONE; /* the builder is gone; df is not counted in ndefs until the end */
+	if (r->w.err) {
+		free_def(df);
 		return tree_error(r);
+	}
 	/* leaves are counted once per parent that refs them */
 	for (uint64_t i = 0; i < df->n; i++)
 		r->w.mcount[df->leaves[i]]--;
 	df->last_key = r->last_vb;
 	df->nr_mappings = r->mapped;
-	if (index_def(r))
+	if (index_def(r)) {
+		free_def(df);
 		return fail(r, META_E_NOMEM, "out of memory");
+	}
 	r->ndefs++;
-	r->in = NONE;
 	return META_OK;
 }
 
@@ -504,12 +516,12 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 		if (!r->w.err)
 			r->w.err = META_E_INTERRUPTED;
 		bbuild_finish(&r->b);
+		/* a def stopped half-way is not counted in ndefs yet: only its name */
+		if (r->in == DEF)
+			free_def(&r->defs[r->ndefs]);
 	}
-	for (uint64_t i = 0; i < r->ndefs; i++) {
-		free(r->defs[i].name);
-		free(r->defs[i].keys);
-		free(r->defs[i].leaves);
-	}
+	for (uint64_t i = 0; i < r->ndefs; i++)
+		free_def(&r->defs[i]);
 	free(r->defs);
 	free(r->def_index);
 	free(r->devs);
