@@ -108,39 +108,52 @@ int meta_sm_read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct 
 	return read_index(bm, kind, root, out, n_out, NULL, NULL);
 }
 
-/* ref-count tree loaded as a sorted array */
+/*
+ * The ref-count tree, read lazily: the walk validates it (and reports its damage) and
+ * keeps one small record per leaf; the entries themselves are read again, a window of
+ * RC_WIN leaves at a time, when a bitmap entry of 3 asks for them.  Bitmaps come in
+ * ascending order, so the window slides forward: memory is the leaf list (24 bytes per
+ * leaf of up to 336 entries) and one window, never the whole tree.
+ */
+#define RC_WIN 32u
+
+struct rc_leafref {
+	uint64_t first, block; /* first key, block */
+	uint32_t nr, seq;      /* entries, position in the walk */
+};
+
 struct rc_array {
+	struct meta_bm *bm;
+	struct rc_leafref *leaf;
+	size_t nleaf, capleaf;
+	int nomem;
+	/* the window: the entries of leaves [wlo, whi), in leaf order */
+	size_t wlo, whi, wn, wpos, wfilled;
+	int loaded;
+	uint8_t *buf; /* RC_WIN blocks */
 	uint64_t *key;
 	uint32_t *val;
-	size_t n, cap;
-	int nomem;
+	size_t woff[RC_WIN + 1];
 };
 
 static int rc_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
 {
 	struct rc_array *a = ctx;
-	if (a->n + ni->nr_entries > a->cap) {
-		size_t cap = (a->cap ? a->cap * 2 : 1024) + ni->nr_entries;
-		uint64_t *k = realloc(a->key, cap * sizeof(*k));
-		uint32_t *v;
-		if (!k) {
+	if (!ni->nr_entries)
+		return 0;
+	if (a->nleaf == a->capleaf) {
+		size_t cap = a->capleaf ? a->capleaf * 2 : 64;
+		struct rc_leafref *l = realloc(a->leaf, cap * sizeof(*l));
+		if (!l) {
 			a->nomem = 1;
 			return META_E_NOMEM;
 		}
-		a->key = k;
-		v = realloc(a->val, cap * sizeof(*v));
-		if (!v) {
-			a->nomem = 1;
-			return META_E_NOMEM;
-		}
-		a->val = v;
-		a->cap = cap;
+		a->leaf = l;
+		a->capleaf = cap;
 	}
-	for (uint32_t i = 0; i < ni->nr_entries; i++) {
-		a->key[a->n] = meta_node_key(node, i);
-		a->val[a->n] = get_le32p(meta_node_value(node, i));
-		a->n++;
-	}
+	a->leaf[a->nleaf] = (struct rc_leafref){meta_node_key(node, 0), b, ni->nr_entries,
+						(uint32_t)a->nleaf};
+	a->nleaf++;
 	return 0;
 }
 
@@ -176,6 +189,14 @@ static void rc_damage_w(void *ctx, const struct meta_damage *d)
 	rc_damage(&((struct rc_walk_ctx *)ctx)->dc, d);
 }
 
+static int cmp_leafref(const void *x, const void *y)
+{
+	const struct rc_leafref *a = x, *b = y;
+	if (a->first != b->first)
+		return a->first < b->first ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static int load_rc(struct meta_bm *bm, uint64_t root, struct rc_array *out, meta_damage_fn dfn,
 		   void *ctx)
 {
@@ -184,23 +205,137 @@ static int load_rc(struct meta_bm *bm, uint64_t root, struct rc_array *out, meta
 	memset(&w, 0, sizeof(w));
 	w.dc.fn = dfn;
 	w.dc.ctx = ctx;
+	w.a.bm = bm;
 	meta_btree_walk(bm, root, 4, &ops, &w);
+	if (w.a.nleaf)
+		qsort(w.a.leaf, w.a.nleaf, sizeof(*w.a.leaf), cmp_leafref);
 	*out = w.a;
 	return w.a.nomem ? META_E_NOMEM : META_OK;
 }
 
-static int rc_find(const struct rc_array *a, uint64_t b, uint32_t *v)
+static void rc_free(struct rc_array *a)
 {
-	size_t lo = 0, hi = a->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (a->key[mid] < b)
-			lo = mid + 1;
-		else
-			hi = mid;
+	free(a->leaf);
+	free(a->key);
+	free(a->val);
+	free(a->buf);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Fill the window's entries of the leaves in block b (data: its contents). */
+static void rc_fill(struct rc_array *a, uint64_t b, const void *data)
+{
+	struct meta_node_info ni;
+	meta_node_get_info(data, &ni);
+	for (size_t j = a->wlo; j < a->whi; j++) {
+		const struct rc_leafref *l = &a->leaf[j];
+		size_t o = a->woff[j - a->wlo];
+		/* the walk validated this block; it must still be the leaf it saw */
+		if (l->block != b || !(ni.flags & META_NODE_LEAF) || ni.nr_entries != l->nr ||
+		    ni.value_size != 4 || ni.max_entries != meta_btree_max_entries(4))
+			continue;
+		for (uint32_t i = 0; i < l->nr; i++) {
+			a->key[o + i] = meta_node_key(data, i);
+			a->val[o + i] = get_le32p(meta_node_value(data, i));
+		}
+		a->wfilled += l->nr;
 	}
-	if (lo < a->n && a->key[lo] == b) {
-		*v = a->val[lo];
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Load the window of leaves [lo, lo + RC_WIN): their blocks are read again with plain
+ * preads into the window's own buffer (coalesced; this runs inside the caller's
+ * meta_bm_read_batch(), whose buffer holds the bitmap being decoded).  Returns 0 when
+ * every leaf was read back as the walk saw it.
+ */
+static int rc_load(struct rc_array *a, size_t lo)
+{
+	uint64_t blocks[RC_WIN];
+	size_t hi = lo + RC_WIN < a->nleaf ? lo + RC_WIN : a->nleaf, n = 0, nb = 0;
+	struct meta_io *io = meta_bm_io(a->bm);
+	a->loaded = 0;
+	if (!a->key) {
+		size_t cap = (size_t)RC_WIN * meta_btree_max_entries(4);
+		a->key = malloc(cap * sizeof(*a->key));
+		a->val = malloc(cap * sizeof(*a->val));
+		a->buf = aligned_alloc(META_BLOCK_SIZE, (size_t)RC_WIN * META_BLOCK_SIZE);
+		if (!a->key || !a->val || !a->buf)
+			return META_E_NOMEM;
+	}
+	a->wlo = lo;
+	a->whi = hi;
+	for (size_t j = lo; j < hi; j++) {
+		a->woff[j - lo] = n;
+		n += a->leaf[j].nr;
+		blocks[nb++] = a->leaf[j].block;
+	}
+	a->woff[hi - lo] = n;
+	a->wn = n;
+	a->wpos = 0;
+	a->wfilled = 0;
+	qsort(blocks, nb, sizeof(*blocks), cmp_u64);
+	for (size_t i = 0; i < nb;) {
+		size_t j = i + 1;
+		while (j < nb && blocks[j] - blocks[i] < RC_WIN && blocks[j] - blocks[j - 1] <= 4)
+			j++;
+		if (blocks[j - 1] >= meta_bm_nr_blocks(a->bm))
+			return META_E_RANGE;
+		int r = meta_io_pread(io, a->buf, (size_t)(blocks[j - 1] - blocks[i] + 1) * META_BLOCK_SIZE,
+				      blocks[i] * META_BLOCK_SIZE);
+		if (r)
+			return r;
+		for (size_t k = i; k < j; k++)
+			if (k == i || blocks[k] != blocks[k - 1])
+				rc_fill(a, blocks[k], a->buf + (size_t)(blocks[k] - blocks[i]) * META_BLOCK_SIZE);
+		i = j;
+	}
+	if (a->wfilled != n)
+		return META_E_IO;
+	a->loaded = 1;
+	return 0;
+}
+
+static int rc_find(struct rc_array *a, uint64_t b, uint32_t *v)
+{
+	if (!a->nleaf)
+		return 0;
+	if (!a->loaded || b < a->leaf[a->wlo].first || (a->whi < a->nleaf && b >= a->leaf[a->whi].first)) {
+		/* the last leaf whose first key is <= b */
+		size_t lo = 0, hi = a->nleaf;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (a->leaf[mid].first <= b)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!lo || rc_load(a, lo - 1))
+			return 0;
+	}
+	/* forward from the last hit (bitmaps ask in ascending order), else binary search */
+	size_t p = a->wpos;
+	for (unsigned k = 0; k < 8 && p < a->wn && a->key[p] < b; k++)
+		p++;
+	if (p >= a->wn || a->key[p] != b) {
+		size_t lo = 0, hi = a->wn;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (a->key[mid] < b)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		p = lo;
+	}
+	if (p < a->wn && a->key[p] == b) {
+		a->wpos = p;
+		*v = a->val[p];
 		return 1;
 	}
 	return 0;
@@ -350,8 +485,7 @@ out:
 	free(blocks);
 	free(c.pairs);
 	free(c.counts);
-	free(c.rc.key);
-	free(c.rc.val);
+	rc_free(&c.rc);
 	return r;
 }
 
