@@ -123,14 +123,16 @@ int main(int argc, char **argv)
 			meta_io_close(oio);
 			return ex;
 		}
-		if (!meta_snap_is_new(s) &&
-		    (!meta_snap_get_header(s)->valid || meta_snap_truncated(s) ||
-		     meta_snap_check(s, size / 512, NULL, NULL) >= META_SEV_FATAL)) {
-			cli_err("%s: the snapshot is invalid or its exception list is damaged; the kernel "
-				"would not show a snapshot view (run snap_check)", cow);
+		struct snap_cli_damage dmg = {0};
+		r = meta_snap_verify(s, size / 512, 0, snap_cli_keep_first, &dmg);
+		if (r) {
+			if (r == META_E_CORRUPT)
+				snap_cli_report_damage(cow, &dmg, "export its view");
+			else
+				cli_err("%s: %s", cow, meta_strerror(r));
 			meta_snap_close(s);
 			meta_io_close(oio);
-			return EXIT_DAMAGE;
+			return r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 		}
 	}
 	if (!have_range)

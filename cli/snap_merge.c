@@ -76,6 +76,18 @@ static int on_batch(void *ctx, const struct meta_snap_batch *b, uint64_t done, u
 	return 0;
 }
 
+/* One line for a store meta_snap_verify() refuses. */
+static void report_refusal(const char *path, int r, const struct snap_cli_damage *fd)
+{
+	if (r != META_E_CORRUPT)
+		cli_err("%s: %s", path, meta_strerror(r));
+	else if (fd->seen && fd->d.kind == META_DMG_SNAP_INVALID)
+		cli_err("%s: the snapshot is invalid (overflowed or failed); it cannot be merged. "
+			"Its data is lost: remove the snapshot instead", path);
+	else
+		snap_cli_report_damage(path, fd, "merge it");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -95,6 +107,7 @@ int main(int argc, char **argv)
 	unsigned nothers = 0;
 	const char *other_paths[64];
 	struct prog p;
+	struct snap_cli_damage damage = {0};
 	const char *origin = NULL;
 	struct meta_snap *s;
 	struct meta_io *oio;
@@ -148,13 +161,14 @@ int main(int argc, char **argv)
 			   &s);
 	if (ex)
 		return ex;
+	/* the library's verdict on the store, before the origin is opened for writing */
+	r = meta_snap_verify(s, 0, 0, snap_cli_keep_first, &damage);
+	if (r) {
+		report_refusal(argv[optind], r, &damage);
+		meta_snap_close(s);
+		return r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
+	}
 	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
-		if (!meta_snap_is_new(s) && !meta_snap_get_header(s)->valid) {
-			cli_err("%s: the snapshot is invalid (overflowed or failed); it cannot be merged. "
-				"Its data is lost: remove the snapshot instead", argv[optind]);
-			meta_snap_close(s);
-			return EXIT_DAMAGE;
-		}
 		if (!cli_quiet)
 			fprintf(stderr, "%s: nothing to merge: the store holds no exceptions\n", cli_prog);
 		meta_snap_close(s);
@@ -173,10 +187,24 @@ int main(int argc, char **argv)
 				   &others[i]);
 		if (!ex && !engine && meta_snap_engine_create(oio, &engine))
 			ex = EXIT_OPERR;
-		if (!ex && (meta_snap_is_new(others[i]) ||
-			    meta_snap_engine_add(engine, others[i], false, &idx))) {
-			cli_err("%s: not a usable snapshot store (run snap_check)", other_paths[i]);
+		if (!ex && meta_snap_is_new(others[i])) {
+			cli_err("%s: the --snapshot store is new (zeroed header): not a snapshot of "
+				"this origin yet (run snap_check)", other_paths[i]);
 			ex = EXIT_DAMAGE;
+		}
+		if (!ex) {
+			struct snap_cli_damage fd = {0};
+			r = meta_snap_verify(others[i], meta_io_size(oio) / 512,
+					     META_SNAP_VERIFY_ALLOW_INVALID, snap_cli_keep_first, &fd);
+			if (!r)
+				r = meta_snap_engine_add(engine, others[i], false, &idx);
+			if (r == META_E_CORRUPT)
+				snap_cli_report_damage(other_paths[i], &fd,
+						       "merge while it is a --snapshot");
+			else if (r)
+				cli_err("%s: %s", other_paths[i], meta_strerror(r));
+			if (r)
+				ex = r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 		}
 		if (ex) {
 			meta_snap_engine_destroy(engine);
@@ -194,6 +222,8 @@ int main(int argc, char **argv)
 	mo.on_batch = on_batch;
 	mo.ctx = &p;
 	mo.stop = &stop_flag;
+	mo.damage = snap_cli_keep_first;
+	mo.damage_ctx = &damage;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	r = meta_snap_merge(s, oio, &mo);
@@ -205,8 +235,7 @@ int main(int argc, char **argv)
 				n);
 		break;
 	case META_E_CORRUPT:
-		cli_err("%s: the snapshot is invalid or its exception list is damaged (run snap_check); "
-			"refusing to merge", argv[optind]);
+		report_refusal(argv[optind], r, &damage);
 		ex = EXIT_DAMAGE;
 		break;
 	case META_E_RANGE:

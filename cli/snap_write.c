@@ -213,6 +213,16 @@ int main(int argc, char **argv)
 			ex = EXIT_OPERR;
 			break;
 		}
+		{
+			struct snap_cli_damage fd = {0};
+			r = meta_snap_verify(stores[i], meta_io_size(oio) / 512,
+					     META_SNAP_VERIFY_ALLOW_INVALID, snap_cli_keep_first, &fd);
+			if (r == META_E_CORRUPT) {
+				snap_cli_report_damage(specs[i].path, &fd, "write through it");
+				ex = EXIT_DAMAGE;
+				break;
+			}
+		}
 		r = meta_snap_engine_add(e, stores[i], specs[i].kind == 1, &idx);
 		if (r) {
 			cli_err("%s: %s (run snap_check)", specs[i].path, meta_strerror(r));

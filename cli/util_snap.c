@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/io.h>
 
 #include "common.h"
@@ -17,10 +18,24 @@ int snap_cli_open(const char *path, unsigned flags, struct meta_snap **out)
 	switch (r) {
 	case META_OK:
 		return 0;
-	case META_E_BADMAGIC:
-		cli_err("%s: no \"SnAp\" header: this is not a dm-snapshot COW store "
-			"(is it the origin, or a thin/other device?)", path);
+	case META_E_BADMAGIC: {
+		struct meta_io *io;
+		enum meta_family f = META_FAMILY_NONE;
+		if (!meta_io_open(path, 0, &io)) {
+			f = meta_family_sniff(io);
+			meta_io_close(io);
+		}
+		if (f != META_FAMILY_NONE && meta_family_checker(f))
+			cli_err("%s: no \"SnAp\" header: it holds %s (%s reads it), not a dm-snapshot "
+				"COW store", path, meta_family_name(f), meta_family_checker(f));
+		else if (strcmp(cli_prog, "snap_check"))
+			cli_err("%s: no \"SnAp\" header: this is not a dm-snapshot COW store "
+				"(is it the origin, or a damaged header? run snap_check %s)", path, path);
+		else
+			cli_err("%s: no \"SnAp\" header: this is not a dm-snapshot COW store "
+				"(is it the origin, or a thin/other device?)", path);
 		return EXIT_DAMAGE;
+	}
 	case META_E_VERSION:
 		cli_err("%s: unsupported snapshot store version (only version 1 exists); "
 			"the kernel refuses this store too", path);
@@ -120,4 +135,34 @@ uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors)
 		exit(EXIT_USAGE);
 	}
 	return bytes;
+}
+
+void snap_cli_keep_first(void *ctx, const struct meta_damage *d)
+{
+	struct snap_cli_damage *fd = ctx;
+	if (fd->seen)
+		return;
+	fd->seen = 1;
+	fd->d = *d;
+	fd->d.detail = NULL;
+}
+
+void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, const char *verb)
+{
+	char where[96] = "";
+	if (!fd->seen) {
+		cli_err("%s: the snapshot store is damaged; refusing to %s. Run snap_check %s for "
+			"details", path, verb, path);
+		return;
+	}
+	if (fd->d.kind == META_DMG_SNAP_INVALID) {
+		cli_err("%s: the snapshot is invalid (the kernel invalidated it: COW overflow or I/O "
+			"error); its data is lost, refusing to %s. Run snap_check %s for details",
+			path, verb, path);
+		return;
+	}
+	snprintf(where, sizeof(where), " (cow chunk %" PRIu64 ", record %" PRIu64 ")", fd->d.block,
+		 fd->d.begin);
+	cli_err("%s: the snapshot store is damaged: %s%s; refusing to %s. Run snap_check %s for "
+		"details", path, meta_damage_text(fd->d.kind), where, verb, path);
 }

@@ -21,6 +21,18 @@ int snap_cli_parse_range(const char *s, uint64_t *begin, uint64_t *end);
 void snap_cli_refuse_same_role(const char *role_a, const char *a, const char *role_b, const char *b);
 /* The same for standard output (-o -) against an input the tool reads. */
 void snap_cli_refuse_stdout_is(const char *role, const char *path);
+/*
+ * The first fatal damage meta_snap_verify() reports (a meta_damage_fn with the
+ * struct, zeroed, as ctx), and the one line that names it for a tool that
+ * refuses the store: "prog: PATH: the snapshot store is damaged: TEXT (cow
+ * chunk C, record I); refusing to VERB. Run snap_check PATH for details".
+ */
+struct snap_cli_damage {
+	int seen;
+	struct meta_damage d;
+};
+void snap_cli_keep_first(void *ctx, const struct meta_damage *d);
+void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, const char *verb);
 /* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
 

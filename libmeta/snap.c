@@ -321,6 +321,30 @@ int meta_snap_check(struct meta_snap *s, uint64_t origin_sectors, meta_damage_fn
 	return worst;
 }
 
+struct fatal_only {
+	meta_damage_fn fn;
+	void *ctx;
+};
+
+static void pass_fatal(void *ctx, const struct meta_damage *d)
+{
+	const struct fatal_only *f = ctx;
+	if (d->severity >= META_SEV_FATAL && f->fn)
+		f->fn(f->ctx, d);
+}
+
+int meta_snap_verify(struct meta_snap *s, uint64_t origin_sectors, unsigned flags,
+		     meta_damage_fn fn, void *ctx)
+{
+	struct fatal_only f = {fn, ctx};
+	if (s->is_new)
+		return META_OK;
+	if (!s->h.valid && (flags & META_SNAP_VERIFY_ALLOW_INVALID))
+		return META_OK; /* nothing is loaded from an invalid store: nothing to rely on */
+	return meta_snap_check(s, origin_sectors, pass_fatal, &f) >= META_SEV_FATAL ? META_E_CORRUPT
+										    : META_OK;
+}
+
 /* ---- writing ---------------------------------------------------------------- */
 
 /* Write records [first, first + count) of area `area` from ex (zeros past n). */
@@ -500,7 +524,16 @@ int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t of
 			size_t len)
 {
 	uint8_t *p = buf;
-	int r = build_by_old(s);
+	uint64_t osec = meta_io_size(origin) / SECTOR;
+	int r;
+	if (!s->view_ok || s->view_origin_sectors != osec) {
+		r = meta_snap_verify(s, osec, 0, NULL, NULL);
+		if (r)
+			return r;
+		s->view_ok = true;
+		s->view_origin_sectors = osec;
+	}
+	r = build_by_old(s);
 	if (r)
 		return r;
 	while (len) {
@@ -581,6 +614,7 @@ static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t en
 		r = meta_io_flush(s->io);
 	if (!r)
 		s->n = end;
+	s->view_ok = false;
 	return r;
 }
 
@@ -593,17 +627,16 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	int r;
 	if (!o)
 		o = &none;
+	/* duplicate or illegal chunks, a list past the device: merging would write the wrong data */
+	r = meta_snap_verify(s, 0, 0, o->damage, o->damage_ctx);
+	if (r)
+		return r;
 	if (s->is_new || s->n == 0)
 		return META_OK;
-	if (!s->h.valid || s->truncated)
-		return META_E_CORRUPT;
 	origin_chunks = (meta_io_size(origin) + s->chunk_bytes - 1) / s->chunk_bytes;
 	for (uint64_t i = 0; i < s->n; i++)
 		if (s->ex[i].old_chunk >= origin_chunks)
 			return META_E_RANGE;
-	/* duplicate or illegal chunks: merging would write the wrong data */
-	if (meta_snap_check(s, 0, NULL, NULL) >= META_SEV_FATAL)
-		return META_E_CORRUPT;
 	total = s->n;
 	end = group_end = s->n;
 	if (!o->dry_run && !(buf = malloc(MERGE_COPY_BUF)))
@@ -675,6 +708,7 @@ int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_
 	r = push_ex(s, old_chunk, new_chunk);
 	if (r)
 		return r;
+	s->view_ok = false;
 	free(s->by_old);
 	s->by_old = NULL;
 	if (slot + 1 == s->epa) {
@@ -714,6 +748,7 @@ int snap_invalidate(struct meta_snap *s)
 	if (r)
 		return r;
 	put_le32p(buf + 4, 0);
+	s->view_ok = false;
 	r = meta_io_pwrite(s->io, buf, SECTOR, 0);
 	if (!r)
 		r = meta_io_flush(s->io);

@@ -143,8 +143,13 @@ int meta_snap_engine_add(struct meta_snap_engine *e, struct meta_snap *s, bool o
 {
 	struct meta_snap_usage u;
 	struct member *m;
-	if (s->is_new || s->truncated)
+	int r;
+	if (s->is_new)
 		return META_E_INVAL;
+	r = meta_snap_verify(s, meta_io_size(e->origin) / SECTOR, META_SNAP_VERIFY_ALLOW_INVALID,
+			     NULL, NULL);
+	if (r)
+		return r;
 	m = new_member(e, idx);
 	if (!m)
 		return META_E_NOMEM;

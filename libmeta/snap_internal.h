@@ -32,6 +32,8 @@ struct meta_snap {
 	struct meta_snap_exception *ex;
 	uint64_t n, cap;
 	uint64_t *by_old; /* indices sorted by old_chunk, built on demand */
+	bool view_ok;     /* meta_snap_verify() passed for the view against ... */
+	uint64_t view_origin_sectors; /* ... an origin of this size */
 };
 
 /* Append (old,new) as the kernel's commit_exception does and make it durable. */

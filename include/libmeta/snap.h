@@ -118,6 +118,22 @@ META_API int meta_snap_check(struct meta_snap *s, uint64_t origin_sectors, meta_
 			     void *ctx);
 
 /*
+ * What merge, the snapshot view and the write engine rely on, checked before
+ * they use a store: META_OK when the store is new or meta_snap_check finds no
+ * fatal damage (old chunks are checked against origin_sectors when it is not
+ * 0); otherwise META_E_CORRUPT, with every fatal damage record passed to fn
+ * (may be NULL) — a store marked invalid is one record, SNAP_INVALID, unless
+ * META_SNAP_VERIFY_ALLOW_INVALID (the write engine: the kernel keeps an invalid
+ * snapshot and fails its I/O).  META_E_NOMEM/META_E_IO when the check cannot run.
+ * meta_snap_merge(), meta_snap_read_view() and meta_snap_engine_add() make this
+ * check themselves and refuse with its error; tools call it first to name the
+ * damage before they open anything for writing.
+ */
+enum { META_SNAP_VERIFY_ALLOW_INVALID = 1u << 0 };
+META_API int meta_snap_verify(struct meta_snap *s, uint64_t origin_sectors, unsigned flags,
+			      meta_damage_fn fn, void *ctx);
+
+/*
  * Write a store holding exactly `ex` (in that order) the way the kernel would
  * have written it: header chunk, every area up to and including the partial
  * one, an all-zero next area when the last one is exactly full.  Data chunks
@@ -130,7 +146,11 @@ META_API int meta_snap_restore(const char *path, const struct meta_snap_header *
 			       const struct meta_snap_exception *ex, uint64_t n, bool force,
 			       meta_damage_fn fn, void *ctx);
 
-/* Snapshot view: read `len` bytes at byte offset `off` of the snapshot. */
+/*
+ * Snapshot view: read `len` bytes at byte offset `off` of the snapshot.
+ * META_E_CORRUPT when meta_snap_verify() (against the origin's size) fails:
+ * the kernel would show no view of such a store.
+ */
 META_API int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t off,
 				 void *buf, size_t len);
 
@@ -144,8 +164,9 @@ struct meta_snap_batch {
  * is written.  After the last batch of a real merge on_batch is called once
  * more with b == NULL (progress 100 %).  *stop, when non-NULL and set (signal handler, test), ends the
  * merge cleanly between batches with META_E_INTERRUPTED; max_batches > 0 stops
- * after that many batches (crash tests).  Refuses an invalid or truncated store
- * or one with fatal damage per meta_snap_check (META_E_CORRUPT), and old chunks
+ * after that many batches (crash tests).  Refuses a store that fails
+ * meta_snap_verify() — invalid, truncated, any fatal damage, also when it holds
+ * no exception (META_E_CORRUPT, the damage passed to o->damage) — and old chunks
  * past the origin (META_E_RANGE).
  */
 struct meta_snap_engine;
@@ -164,6 +185,9 @@ struct meta_snap_merge_opts {
 	int (*on_batch)(void *ctx, const struct meta_snap_batch *b, uint64_t done_chunks,
 			uint64_t total_chunks);
 	void *ctx;
+	/* fatal damage found by the merge's meta_snap_verify() (may be NULL) */
+	meta_damage_fn damage;
+	void *damage_ctx;
 };
 META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
 			     const struct meta_snap_merge_opts *o);
@@ -183,6 +207,9 @@ META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
  * overflowed (in memory, as the kernel does for "PO" stores) when overflow_ok,
  * otherwise invalidated; the write fails with META_E_NOSPC.  I/O to an invalid
  * or overflowed snapshot fails with META_E_IO (reads of an overflowed one work).
+ * meta_snap_engine_add() refuses a new store (META_E_INVAL) and one that fails
+ * meta_snap_verify() with META_SNAP_VERIFY_ALLOW_INVALID against the origin's
+ * size (META_E_CORRUPT).
  */
 struct meta_snap_engine;
 enum meta_snap_state { META_SNAP_ACTIVE, META_SNAP_OVERFLOWED, META_SNAP_INVALID };

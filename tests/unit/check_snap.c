@@ -614,6 +614,85 @@ START_TEST(test_engine_range_wrap)
 }
 END_TEST
 
+static void keep_kind(void *ctx, const struct meta_damage *d)
+{
+	int *k = ctx;
+	ck_assert_int_ge(d->severity, META_SEV_FATAL);
+	if (*k < 0)
+		*k = d->kind;
+}
+
+/* merge, the view and the engine refuse what meta_snap_verify refuses, and say why */
+START_TEST(test_verify_refusals)
+{
+	char porig[64];
+	struct meta_snap *s;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	struct meta_snap_merge_opts mo;
+	struct meta_snap_exception *ex = mk_ex(1, 40, 1000);
+	uint8_t blk[512], zero[16] = {0};
+	unsigned idx;
+	int kind;
+	mkfile(porig, 512 * 1024, 1);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	/* 1. cut after the header: no exception loaded, yet nothing is "clean to merge" */
+	mkfile(path, 512 * 64, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 40, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(truncate(path, 512), 0);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	kind = -1;
+	ck_assert_int_eq(meta_snap_verify(s, 0, 0, keep_kind, &kind), META_E_CORRUPT);
+	ck_assert_int_eq(kind, META_DMG_SNAP_AREA);
+	memset(&mo, 0, sizeof(mo));
+	kind = -1;
+	mo.damage = keep_kind;
+	mo.damage_ctx = &kind;
+	ck_assert_int_eq(meta_snap_merge(s, oio, &mo), META_E_CORRUPT);
+	ck_assert_int_eq(kind, META_DMG_SNAP_AREA);
+	ck_assert_int_eq(meta_snap_read_view(s, oio, 0, blk, sizeof(blk)), META_E_CORRUPT);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &idx), META_E_CORRUPT);
+	meta_snap_engine_destroy(e);
+	meta_snap_close(s);
+	/* 2. a duplicate origin chunk (record 5 remaps record 4's chunk) */
+	ck_assert_int_eq(truncate(path, 512 * 64), 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 40, true, NULL, NULL), META_OK);
+	write_at(path, 512 * 1 + 5 * 16, &ex[4].old_chunk, 8);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	kind = -1;
+	ck_assert_int_eq(meta_snap_verify(s, 1024, 0, keep_kind, &kind), META_E_CORRUPT);
+	ck_assert_int_eq(kind, META_DMG_SNAP_DUP_OLD);
+	ck_assert_int_eq(meta_snap_read_view(s, oio, 0, blk, sizeof(blk)), META_E_CORRUPT);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &idx), META_E_CORRUPT);
+	meta_snap_engine_destroy(e);
+	kind = -1;
+	ck_assert_int_eq(meta_snap_merge(s, oio, &mo), META_E_CORRUPT);
+	ck_assert_int_eq(kind, META_DMG_SNAP_DUP_OLD);
+	meta_snap_close(s);
+	/* 3. invalid: refused by merge and the view, kept (as Invalid) by the engine */
+	write_at(path, 512 * 1 + 5 * 16, &ex[5].old_chunk, 8);
+	write_at(path, 4, zero, 4);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	kind = -1;
+	ck_assert_int_eq(meta_snap_verify(s, 0, 0, keep_kind, &kind), META_E_CORRUPT);
+	ck_assert_int_eq(kind, META_DMG_SNAP_INVALID);
+	ck_assert_int_eq(meta_snap_verify(s, 0, META_SNAP_VERIFY_ALLOW_INVALID, keep_kind, &kind),
+			 META_OK);
+	ck_assert_int_eq(meta_snap_read_view(s, oio, 0, blk, sizeof(blk)), META_E_CORRUPT);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &idx), META_OK);
+	ck_assert_int_eq(meta_snap_engine_state(e, idx), META_SNAP_INVALID);
+	meta_snap_engine_destroy(e);
+	meta_snap_close(s);
+	meta_io_close(oio);
+	free(ex);
+	unlink(path);
+	unlink(porig);
+}
+END_TEST
+
 /* merging one snapshot must not change what another snapshot of the origin shows */
 START_TEST(test_merge_keeps_other_snapshots)
 {
@@ -697,6 +776,7 @@ int main(void)
 	tcase_add_test(tc, test_engine_copy_out);
 	tcase_add_test(tc, test_engine_full);
 	tcase_add_test(tc, test_engine_range_wrap);
+	tcase_add_test(tc, test_verify_refusals);
 	tcase_add_test(tc, test_merge_keeps_other_snapshots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
