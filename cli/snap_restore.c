@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
+#include <libmeta/io.h>
 #include <libmeta/snap_xml.h>
 
 #include "common.h"
@@ -112,10 +114,24 @@ int main(int argc, char **argv)
 	switch (r) {
 	case META_OK:
 		return EXIT_OK;
-	case META_E_EXISTS:
-		cli_err("%s already holds a valid snapshot store; use --force to overwrite it",
-			args.output);
+	case META_E_EXISTS: {
+		struct meta_io *io;
+		enum meta_family f = META_FAMILY_SNAP;
+		if (!meta_io_open(args.output, 0, &io)) {
+			f = meta_family_sniff(io);
+			meta_io_close(io);
+		}
+		if (f == META_FAMILY_SNAP || f == META_FAMILY_NONE)
+			cli_err("%s already holds a valid snapshot store; use --force to overwrite it",
+				args.output);
+		else if (meta_family_checker(f))
+			cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
+				args.output, meta_family_name(f), meta_family_checker(f));
+		else
+			cli_err("%s: holds %s; refusing to overwrite it without --force", args.output,
+				meta_family_name(f));
 		return EXIT_OPERR;
+	}
 	case META_E_NOSPC:
 		cli_err("%s is too small for these exceptions (the metadata areas do not fit)",
 			args.output);

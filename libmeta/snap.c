@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Classic dm-snapshot persistent exception store (format in include/libmeta/snap.h). */
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/snap.h>
 
 #include <stdio.h>
@@ -423,6 +424,16 @@ int meta_snap_restore(const char *path, const struct meta_snap_header *h,
 	} else if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_IO ||
 		   r == META_E_BUSY || r == META_E_TOOSMALL) {
 		return r;
+	}
+	if (!force) {
+		/* metadata of another family (thin pool, daniel store, pack, XML) is kept too */
+		enum meta_family f = META_FAMILY_NONE;
+		if (meta_io_open(path, META_IO_EXCL, &io) == META_OK) {
+			f = meta_family_sniff(io);
+			meta_io_close(io);
+		}
+		if (f != META_FAMILY_NONE && f != META_FAMILY_SNAP)
+			return META_E_EXISTS;
 	}
 	r = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, &io);
 	if (r)

@@ -139,7 +139,8 @@ META_API int meta_snap_verify(struct meta_snap *s, uint64_t origin_sectors, unsi
  * one, an all-zero next area when the last one is exactly full.  Data chunks
  * are not touched.  The header is first written with valid=0 and made valid
  * last, so a failure leaves a store the kernel refuses.  Refuses (META_E_EXISTS)
- * a device that already holds a valid store unless force; META_E_NOSPC when
+ * a device that already holds a valid store, or metadata of another family
+ * (meta_family_sniff(): thin pool, daniel store, pack, XML), unless force; META_E_NOSPC when
  * the areas or chunks do not fit; META_E_INVAL for illegal records.
  */
 META_API int meta_snap_restore(const char *path, const struct meta_snap_header *h,

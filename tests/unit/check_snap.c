@@ -146,6 +146,17 @@ START_TEST(test_restore_refusals)
 	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_EXISTS);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, true, NULL, NULL), META_OK);
+	/* thin-pool metadata (magic at byte 32) is another family's: kept without force */
+	{
+		uint8_t junk[40], back[40];
+		memset(junk, 0x5a, sizeof(junk));
+		put_le64p(junk + 32, 27022010); /* the thin superblock's magic */
+		write_at(path, 0, junk, sizeof(junk));
+		ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_EXISTS);
+		read_at(path, 0, back, sizeof(back));
+		ck_assert_mem_eq(back, junk, sizeof(junk));
+		ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, true, NULL, NULL), META_OK);
+	}
 	unlink(path);
 	/* too small for the areas: 32 exceptions need area 1 at chunk 34 */
 	{
