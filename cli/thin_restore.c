@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libmeta/error.h>
 #include <libmeta/family.h>
@@ -53,6 +56,70 @@ static int looks_like_xml(FILE *f)
 	return c == '<';
 }
 
+/* Does output hold anything meta_family_sniff() recognises (metadata of any family)? */
+static bool output_holds_metadata(const char *output)
+{
+	struct meta_io *io;
+	bool r;
+	if (meta_io_open(output, 0, &io))
+		return false;
+	r = meta_family_sniff(io) != META_FAMILY_NONE;
+	meta_io_close(io);
+	return r;
+}
+
+static bool rereadable(FILE *f)
+{
+	struct stat st;
+	return !fstat(fileno(f), &st) && S_ISREG(st.st_mode) && ftello(f) >= 0;
+}
+
+/*
+ * Input that cannot be read twice (a pipe): copied to an unlinked file in
+ * $TMPDIR (default /tmp), which the check pass and the restore then read.
+ */
+static FILE *spool(FILE *in, const char *input)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096], buf[1 << 16];
+	size_t n;
+	FILE *f;
+	int fd;
+	if (!dir || !*dir)
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/thin_restore.XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		cli_err("%s: cannot keep a copy of the input in %s for the check before writing "
+			"(%s); give the XML as a file with -i, or set TMPDIR", input, dir,
+			strerror(errno));
+		return NULL;
+	}
+	unlink(path);
+	f = fdopen(fd, "w+");
+	if (!f) {
+		close(fd);
+		cli_err("%s: out of memory", input);
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			break;
+	if (ferror(in)) {
+		cli_err("%s: read error (%s)", input, strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	if (fflush(f) || ferror(f) || fseeko(f, 0, SEEK_SET)) {
+		cli_err("%s: cannot keep a copy of the input in %s for the check before writing "
+			"(%s); give the XML as a file with -i, or set TMPDIR", input, dir,
+			strerror(errno));
+		fclose(f);
+		return NULL;
+	}
+	return f;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -72,6 +139,7 @@ int main(int argc, char **argv)
 	struct meta_thin_emitter em;
 	const char *input = NULL, *output = NULL;
 	char err[512];
+	bool check;
 	FILE *in;
 	int c, e;
 
@@ -121,10 +189,20 @@ int main(int argc, char **argv)
 		cli_refuse_same_storage(input, output);
 	}
 	cli_refuse_foreign_family(output, META_FAMILY_THIN, ro.force);
+	/* an output holding metadata (of any family) is kept until the whole input checks out */
+	check = output_holds_metadata(output);
 	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
 	if (!in) {
 		cli_err("%s: Couldn't find input file (%s)", input, strerror(errno));
 		return EXIT_OPERR;
+	}
+	if (check && !rereadable(in)) {
+		FILE *copy = spool(in, input);
+		if (in != stdin)
+			fclose(in);
+		if (!copy)
+			return EXIT_OPERR;
+		in = copy;
 	}
 	if (!looks_like_xml(in)) {
 		cli_err("%s: this is not XML; thin_restore reads thin_dump's XML (for binary "
@@ -149,19 +227,39 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	}
 	em = meta_thin_restorer_emitter(r);
-	e = meta_thin_xml_parse(in, &em, meta_thin_restorer_message, err, sizeof(err));
+	err[0] = 0;
+	e = 0;
+	if (check) {
+		/* the check pass: the same parse, nothing written */
+		e = meta_thin_restorer_check_begin(r);
+		if (!e)
+			e = meta_thin_xml_parse(in, &em, meta_thin_restorer_message, err, sizeof(err));
+		if (!e)
+			e = meta_thin_restorer_check_end(r);
+		if (!e && fseeko(in, 0, SEEK_SET)) {
+			cli_err("%s: cannot read the input a second time (%s)", input, strerror(errno));
+			e = META_E_IO;
+			err[0] = 0;
+		}
+	}
+	if (!e)
+		e = meta_thin_xml_parse(in, &em, meta_thin_restorer_message, err, sizeof(err));
 	if (in != stdin)
 		fclose(in);
 	if (!e)
 		e = meta_thin_restorer_commit(r);
 	if (e) {
-		if (err[0])
+		const char *m = meta_thin_restorer_message(r);
+		if (e == META_E_NOSPC && m)
+			cli_err("%s: %s", output, m); /* about the output, whatever line it was found at */
+		else if (err[0])
 			cli_err("%s: %s", input, err);
+		else if (e != META_E_IO || m)
+			cli_err("%s: %s", output, m ? m : meta_strerror(e));
+		if (meta_thin_restorer_touched(r))
+			cli_err("nothing usable was written: %s has no valid superblock", output);
 		else
-			cli_err("%s: %s", output,
-				meta_thin_restorer_message(r) ? meta_thin_restorer_message(r)
-							       : meta_strerror(e));
-		cli_err("nothing usable was written: %s has no valid superblock", output);
+			cli_err("%s was not changed", output);
 		meta_thin_restorer_destroy(r);
 		return EXIT_OPERR;
 	}

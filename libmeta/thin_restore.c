@@ -2,6 +2,7 @@
 /* Thin-pool restorer (see include/libmeta/thin_restore.h). */
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
+#include <libmeta/sm.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_restore.h>
 
@@ -22,6 +23,7 @@ struct dev_rec {
 struct def_rec {
 	char *name;
 	uint64_t *keys, *leaves, n; /* first key and block of each leaf */
+	uint64_t first_key;          /* lowest key mapped */
 	uint64_t last_key;           /* highest key mapped */
 	uint64_t nr_mappings;
 };
@@ -45,9 +47,15 @@ struct meta_thin_restorer {
 	/* the device or def being built */
 	enum { NONE, DEVICE, DEF } in;
 	struct bbuild b;
-	uint64_t mapped, last_vb;
+	uint64_t mapped, last_vb, first_vb;
+	uint64_t own;       /* mappings of this tree itself (refs excluded) */
 	bool any_vb;
-	char msg[256];
+	/* check pass (meta_thin_restorer_check_begin): every check, nothing written */
+	bool dry;
+	bool zeroed;        /* block 0 was zeroed: the output is no longer what it was */
+	uint64_t leaves_lb; /* check pass: lower bound of the mapping leaves */
+	uint64_t need_lb;   /* after a check pass: lower bound of the blocks needed, else 0 */
+	char msg[320];
 };
 
 static int fail(struct meta_thin_restorer *r, int code, const char *fmt, ...)
@@ -102,12 +110,7 @@ int meta_thin_restorer_create(const char *path, const struct meta_thin_restore_o
 	}
 	if (r->o.fail_writes_after)
 		meta_io_fail_writes_after(r->io, r->o.fail_writes_after);
-	memset(blk, 0, META_BLOCK_SIZE);
-	e = meta_io_pwrite(r->io, blk, META_BLOCK_SIZE, 0);
-	if (!e)
-		e = meta_io_flush(r->io);
-	if (e)
-		goto fail;
+	/* block 0 is zeroed by the first emitter call (begin_superblock), not here */
 	nr = meta_io_size(r->io) / META_BLOCK_SIZE;
 	if (nr > META_SM_METADATA_MAX_BLOCKS)
 		nr = META_SM_METADATA_MAX_BLOCKS;
@@ -124,11 +127,94 @@ fail:
 	return e;
 }
 
+/* ---- sizes and write errors --------------------------------------------------- */
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+/*
+ * A lower bound of the metadata blocks a pool of nr_data data blocks needs, given
+ * a lower bound of its mapping leaves: the superblock, the top-level and details
+ * trees, the data space map (ref-count tree, one bitmap per 16320 data blocks and
+ * their index tree) and the metadata space map (ref-count tree, bitmaps, index).
+ * Internal btree nodes are not counted: the output may need more, never less.
+ */
+static uint64_t blocks_needed(const struct meta_thin_restorer *r, uint64_t nr_data,
+			      uint64_t leaves)
+{
+	uint64_t nbm = div_up(nr_data, META_SM_ENTRIES_PER_BITMAP);
+	uint64_t idx = div_up(nbm ? nbm : 1, meta_btree_max_entries(16));
+	uint64_t mbm = div_up(r->w.nr_blocks, META_SM_ENTRIES_PER_BITMAP);
+	return 1 + 2 + leaves + 1 + nbm + idx + 1 + mbm + 1;
+}
+
+/* META_E_NOSPC with a message saying how much the pool needs, when the output is too small. */
+static int check_room(struct meta_thin_restorer *r, uint64_t leaves)
+{
+	uint64_t need = blocks_needed(r, r->nr_data, leaves), have = r->w.nr_blocks;
+	uint64_t sm = div_up(r->nr_data, META_SM_ENTRIES_PER_BITMAP);
+	if (need <= have)
+		return META_OK;
+	if (need > META_SM_METADATA_MAX_BLOCKS)
+		return fail(r, META_E_NOSPC,
+			    "the output is too small for this pool, and so is any metadata device: it "
+			    "needs at least %" PRIu64 " blocks of 4 KiB (%" PRIu64 " MiB; %" PRIu64
+			    " of them for the space map of %" PRIu64 " data blocks), a metadata device "
+			    "holds at most %llu (about 16 GiB): use a larger data block size",
+			    need, div_up(need, 256), sm, r->nr_data, META_SM_METADATA_MAX_BLOCKS);
+	return fail(r, META_E_NOSPC,
+		    "the output is too small for this pool: it needs at least %" PRIu64 " blocks of "
+		    "4 KiB (%" PRIu64 " bytes; %" PRIu64 " of them for the space map of %" PRIu64
+		    " data blocks), the output has %" PRIu64 " (%" PRIu64 " bytes)",
+		    need, need * META_BLOCK_SIZE, sm, r->nr_data, have, have * META_BLOCK_SIZE);
+}
+
+/* The message for a failed write or allocation (e = the error, usually r->w.err). */
+static int write_error(struct meta_thin_restorer *r, int e)
+{
+	if (e == META_E_NOSPC && r->w.next >= r->w.nr_blocks)
+		return fail(r, META_E_NOSPC,
+			    "the output is too small for this metadata: all its %" PRIu64 " blocks of "
+			    "4 KiB (%" PRIu64 " bytes) are used and more are needed (thin_metadata_size "
+			    "estimates the size a pool needs)",
+			    r->w.nr_blocks, r->w.nr_blocks * META_BLOCK_SIZE);
+	if (e == META_E_NOSPC && !meta_io_is_blockdev(r->io))
+		return fail(r, META_E_NOSPC,
+			    "the filesystem holding the output file is full (a write failed with "
+			    "ENOSPC after %" PRIu64 " of the file's %" PRIu64 " blocks were allocated): "
+			    "the file is sparse and needs real space for every block written; free "
+			    "space there or restore onto a device",
+			    r->w.next, r->w.nr_blocks);
+	return fail(r, e, "writing the output failed: %s", meta_strerror(e));
+}
+
+/* Zero block 0 (and flush) before anything else is written. */
+static int zero_superblock(struct meta_thin_restorer *r)
+{
+	uint8_t *blk;
+	int e;
+	if (r->zeroed)
+		return META_OK;
+	blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!blk)
+		return fail(r, META_E_NOMEM, "out of memory");
+	memset(blk, 0, META_BLOCK_SIZE);
+	r->zeroed = true;
+	e = meta_io_pwrite(r->io, blk, META_BLOCK_SIZE, 0);
+	free(blk);
+	if (!e)
+		e = meta_io_flush(r->io);
+	return e ? write_error(r, e) : META_OK;
+}
+
 /* ---- emitter callbacks ------------------------------------------------------- */
 
 static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 {
 	struct meta_thin_restorer *r = ctx;
+	int e;
 	r->sb = *sb;
 	r->sb.uuid = "";
 	if (r->o.set_transaction_id)
@@ -147,10 +233,19 @@ static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 	if (r->sb.nr_data_blocks > META_THIN_MAX_DATA_BLOCK + 1)
 		return fail(r, META_E_INVAL, "nr_data_blocks is larger than 2^40");
 	r->nr_data = r->sb.nr_data_blocks;
+	/* the space maps alone may not fit: say so before allocating anything for them */
+	e = check_room(r, r->need_lb ? r->leaves_lb : 0);
+	if (e)
+		return e;
+	r->have_sb = true;
+	if (r->dry)
+		return META_OK;
+	e = zero_superblock(r);
+	if (e)
+		return e;
 	if (sm_counts_init(&r->dcount, r->nr_data))
 		return fail(r, META_E_NOMEM, "out of memory for %" PRIu64 " data block counts",
 			    r->nr_data);
-	r->have_sb = true;
 	return META_OK;
 }
 
@@ -163,8 +258,10 @@ static int r_end_sb(void *ctx)
 
 static void start_tree(struct meta_thin_restorer *r)
 {
-	bbuild_init(&r->b, &r->w, 8);
+	if (!r->dry)
+		bbuild_init(&r->b, &r->w, 8);
 	r->mapped = 0;
+	r->own = 0;
 	r->any_vb = false;
 }
 
@@ -224,17 +321,20 @@ static int r_begin_device(void *ctx, const struct meta_thin_details *d)
 
 static int tree_error(struct meta_thin_restorer *r)
 {
-	if (r->w.err == META_E_NOSPC)
-		return fail(r, META_E_NOSPC, "the output is too small for this metadata");
-	return fail(r, r->w.err, "writing the output failed: %s", meta_strerror(r->w.err));
+	return write_error(r, r->w.err);
 }
 
 static int r_end_device(void *ctx)
 {
 	struct meta_thin_restorer *r = ctx;
 	struct dev_rec *dv = &r->devs[r->ndevs];
-	dv->root = bbuild_finish(&r->b);
 	r->in = NONE;
+	if (r->dry) {
+		r->leaves_lb += r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1;
+		r->ndevs++;
+		return META_OK;
+	}
+	dv->root = bbuild_finish(&r->b);
 	if (r->w.err)
 		return tree_error(r);
 	if (dv->d.mapped_blocks != r->mapped) {
@@ -334,16 +434,21 @@ static int r_end_def(void *ctx)
 {
 	struct meta_thin_restorer *r = ctx;
 	struct def_rec *df = &r->defs[r->ndefs];
-	/* keep the leaves, not a tree: refs splice them into devices' trees */
-	bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
 	r->in = NONE; /* the builder is gone; df is not counted in ndefs until the end */
-	if (r->w.err) {
-		free_def(df);
-		return tree_error(r);
+	if (r->dry) {
+		r->leaves_lb += div_up(r->own, meta_btree_max_entries(8));
+	} else {
+		/* keep the leaves, not a tree: refs splice them into devices' trees */
+		bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
+		if (r->w.err) {
+			free_def(df);
+			return tree_error(r);
+		}
+		/* leaves are counted once per parent that refs them */
+		for (uint64_t i = 0; i < df->n; i++)
+			r->w.mcount[df->leaves[i]]--;
 	}
-	/* leaves are counted once per parent that refs them */
-	for (uint64_t i = 0; i < df->n; i++)
-		r->w.mcount[df->leaves[i]]--;
+	df->first_key = r->first_vb;
 	df->last_key = r->last_vb;
 	df->nr_mappings = r->mapped;
 	if (index_def(r)) {
@@ -360,15 +465,19 @@ static int r_ref(void *ctx, const char *name)
 	struct def_rec *df = find_def(r, name);
 	if (!df)
 		return fail(r, META_E_INVAL, "Couldn't find sub tree '%s'.", name);
-	if (!df->n)
+	if (!df->nr_mappings)
 		return META_OK;
-	if (r->any_vb && df->keys[0] <= r->last_vb)
+	if (r->any_vb && df->first_key <= r->last_vb)
 		return fail(r, META_E_INVAL, "ref '%s' overlaps the mappings before it", name);
-	for (uint64_t i = 0; i < df->n; i++)
-		bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
-	if (r->w.err)
-		return tree_error(r);
-	r->b.last_key = df->last_key;
+	if (!r->any_vb)
+		r->first_vb = df->first_key;
+	if (!r->dry) {
+		for (uint64_t i = 0; i < df->n; i++)
+			bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
+		if (r->w.err)
+			return tree_error(r);
+		r->b.last_key = df->last_key;
+	}
 	r->last_vb = df->last_key;
 	r->any_vb = true;
 	r->mapped += df->nr_mappings;
@@ -392,13 +501,20 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 			    "mapping of virtual block %" PRIu64 " overlaps or comes before the previous "
 			    "mapping (%" PRIu64 "); mappings must be in increasing order",
 			    vb, r->last_vb);
-	/* a run past 2^64 (the XML reader refuses it first) fails in the builder */
-	bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
-	for (uint64_t b = db; b < db + len; b++)
-		if (sm_counts_inc(&r->dcount, b))
-			return fail(r, META_E_NOMEM, "out of memory");
-	if (r->w.err)
-		return tree_error(r);
+	if (vb + len < vb)
+		return fail(r, META_E_INVAL, "mapping of virtual block %" PRIu64 " runs past 2^64",
+			    vb);
+	if (!r->any_vb)
+		r->first_vb = vb;
+	if (!r->dry) {
+		bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
+		for (uint64_t b = db; b < db + len; b++)
+			if (sm_counts_inc(&r->dcount, b))
+				return fail(r, META_E_NOMEM, "out of memory");
+		if (r->w.err)
+			return tree_error(r);
+	}
+	r->own += len;
 	r->mapped += len;
 	r->last_vb = vb + len - 1;
 	r->any_vb = true;
@@ -478,7 +594,7 @@ int meta_thin_restorer_commit(struct meta_thin_restorer *r)
 	if (!e)
 		e = meta_io_flush(r->io);
 	if (e)
-		return fail(r, e, "writing the output failed: %s", meta_strerror(e));
+		return write_error(r, e);
 	memset(&sb, 0, sizeof(sb));
 	sb.flags = r->sb.flags & META_THIN_FLAG_NEEDS_CHECK;
 	sb.magic = META_THIN_MAGIC;
@@ -502,9 +618,64 @@ int meta_thin_restorer_commit(struct meta_thin_restorer *r)
 	if (!e)
 		e = meta_io_flush(r->io);
 	if (e)
-		return fail(r, e, "writing the superblock failed: %s", meta_strerror(e));
+		return write_error(r, e);
 	r->committed = true;
 	return META_OK;
+}
+
+/* ---- check pass -------------------------------------------------------------- */
+
+/* Forget what a pass saw (devices, defs), keeping the output and the options. */
+static void reset_pass(struct meta_thin_restorer *r)
+{
+	for (uint64_t i = 0; i < r->ndefs; i++)
+		free_def(&r->defs[i]);
+	free(r->defs);
+	free(r->def_index);
+	free(r->devs);
+	free(r->seen);
+	r->defs = NULL;
+	r->def_index = NULL;
+	r->devs = NULL;
+	r->seen = NULL;
+	r->ndefs = r->capdefs = r->def_index_cap = 0;
+	r->ndevs = r->capdevs = r->seen_cap = 0;
+	r->have_sb = r->ended = false;
+	r->in = NONE;
+	r->msg[0] = 0;
+}
+
+int meta_thin_restorer_check_begin(struct meta_thin_restorer *r)
+{
+	if (r->zeroed || r->have_sb || r->in != NONE)
+		return META_E_INVAL;
+	r->dry = true;
+	r->leaves_lb = 0;
+	return META_OK;
+}
+
+int meta_thin_restorer_check_end(struct meta_thin_restorer *r)
+{
+	int e;
+	if (!r->dry)
+		return META_E_INVAL;
+	if (r->in == DEF)
+		free_def(&r->defs[r->ndefs]);
+	r->in = NONE;
+	if (!r->have_sb || !r->ended)
+		return fail(r, META_E_XML, "incomplete source metadata");
+	e = check_room(r, r->leaves_lb);
+	if (e)
+		return e;
+	r->need_lb = blocks_needed(r, r->nr_data, r->leaves_lb);
+	reset_pass(r);
+	r->dry = false;
+	return META_OK;
+}
+
+bool meta_thin_restorer_touched(const struct meta_thin_restorer *r)
+{
+	return r->zeroed;
 }
 
 void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
@@ -515,7 +686,8 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 		/* abandoned mid-tree: free the builder without writing its pending leaves */
 		if (!r->w.err)
 			r->w.err = META_E_INTERRUPTED;
-		bbuild_finish(&r->b);
+		if (!r->dry)
+			bbuild_finish(&r->b);
 		/* a def stopped half-way is not counted in ndefs yet: only its name */
 		if (r->in == DEF)
 			free_def(&r->defs[r->ndefs]);

@@ -13,7 +13,8 @@
  * data block once per leaf that maps it.
  *
  * Crash safety: block 0 is zeroed (and flushed) before anything else is
- * written; the superblock is written last, after a flush.  A failure or crash
+ * written (by begin_superblock, the first emitter call: creating a restorer
+ * writes nothing); the superblock is written last, after a flush.  A failure or crash
  * leaves a device with no valid superblock — never a half-written pool that
  * looks valid.  Output that already holds a valid thin superblock is refused
  * (META_E_EXISTS) unless force.
@@ -52,6 +53,21 @@ META_API struct meta_thin_emitter meta_thin_restorer_emitter(struct meta_thin_re
 META_API const char *meta_thin_restorer_message(void *restorer);
 /* Write both space maps and, last, the superblock.  Only after end_superblock. */
 META_API int meta_thin_restorer_commit(struct meta_thin_restorer *r);
+/*
+ * Check pass, for an output whose contents are worth keeping until the input is
+ * known to be good: between check_begin and check_end the emitter makes every
+ * check a restore makes (structure, ids, order, refs, nr_data_blocks, data
+ * block ranges) and writes nothing; check_end then returns META_E_NOSPC when
+ * the output is certainly too small (space maps plus mapping leaves, a lower
+ * bound), or META_E_XML when the input ended early, and readies the restorer
+ * for the real pass (drive the emitter again with the same input).  Memory:
+ * the device ids and def names, never a count per data block.  check_begin
+ * fails (META_E_INVAL) once the emitter has been used.
+ */
+META_API int meta_thin_restorer_check_begin(struct meta_thin_restorer *r);
+META_API int meta_thin_restorer_check_end(struct meta_thin_restorer *r);
+/* True once the output has been written to (its superblock zeroed). */
+META_API bool meta_thin_restorer_touched(const struct meta_thin_restorer *r);
 /* Free; an uncommitted output keeps its zeroed superblock. */
 META_API void meta_thin_restorer_destroy(struct meta_thin_restorer *r);
 

@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# thin_restore onto a sparse output file on a full filesystem: the message must say that the
+# filesystem holding the file is full, not that the metadata device is too small; and an
+# output that really is too small must say that instead.  Exit 3 both times.  Needs root
+# (mounts a 64 KiB tmpfs); skips otherwise.
+
+. "${TESTLIB:-$(dirname "$0")/../lib.sh}"
+
+require_tool thin_restore
+require_cmd mount umount truncate
+[ "$(id -u)" = 0 ] || skip "not root: cannot mount a small tmpfs"
+
+mkdir mnt || fail "mkdir"
+mount -t tmpfs -o size=64k tmpfs mnt 2>/dev/null || skip "cannot mount a tmpfs here"
+trap 'umount mnt 2>/dev/null' EXIT
+
+truncate -s 16M mnt/o.bin || fail "truncate"
+run "$BIN/thin_restore" -i "$FIX/thin/many.xml" -o mnt/o.bin
+expect_rc 3 "full filesystem"
+expect_grep "^thin_restore: mnt/o.bin: the filesystem holding the output file is full" run.err \
+	"full filesystem"
+grep -q "too small" run.err && fail "a full filesystem reported as a too small output: $(cat run.err)"
+
+truncate -s 40960 small.bin || fail "truncate"
+run "$BIN/thin_restore" -i "$FIX/thin/many.xml" -o small.bin
+expect_rc 3 "small output"
+expect_grep "^thin_restore: small.bin: the output is too small" run.err "small output"
+grep -q "filesystem" run.err && fail "a small output reported as a full filesystem: $(cat run.err)"
+exit 0
