@@ -250,10 +250,25 @@ int main(int argc, char **argv)
 			"snapshot-merge target) to finish it");
 		ex = EXIT_OPERR;
 		break;
-	default:
-		cli_err("merge failed: %s (errno %d); the store still lists every chunk not yet "
-			"merged, so it can be resumed", meta_strerror(r), meta_io_errno(oio));
+	default: {
+		/* which device failed: another snapshot (through the engine), the origin, the COW */
+		struct meta_io *fio = engine ? meta_snap_engine_failed_io(engine) : NULL;
+		if (!fio && meta_io_errno(oio))
+			fio = oio;
+		if (!fio && meta_io_errno(meta_snap_get_io(s)))
+			fio = meta_snap_get_io(s);
+		if (p.bar)
+			fprintf(stderr, "\r\033[K");
+		if (fio && (r == META_E_IO || r == META_E_NOSPC))
+			snap_cli_report_io(meta_io_path(fio), meta_io_errno(fio),
+					   "the merge stopped; the store still lists every chunk not "
+					   "yet merged: free space (or fix the device), then run "
+					   "snap_merge again to resume");
+		else
+			cli_err("merge failed: %s; the store still lists every chunk not yet merged, "
+				"so it can be resumed", meta_strerror(r));
 		ex = EXIT_OPERR;
+	}
 	}
 	meta_snap_engine_destroy(engine);
 	for (unsigned i = 0; i < nothers; i++)

@@ -132,9 +132,14 @@ int main(int argc, char **argv)
 				meta_family_name(f));
 		return EXIT_OPERR;
 	}
-	case META_E_NOSPC:
+	case META_E_TOOSMALL:
 		cli_err("%s is too small for these exceptions (the metadata areas do not fit)",
 			args.output);
+		return EXIT_OPERR;
+	case META_E_NOSPC:
+		snap_cli_report_io(args.output, ENOSPC,
+				   "the store is left marked invalid: free space there, then run "
+				   "snap_restore again");
 		return EXIT_OPERR;
 	case META_E_INVAL:
 		cli_err("%s: refusing to write exceptions the kernel would misread; nothing was written",

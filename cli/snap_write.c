@@ -235,12 +235,20 @@ int main(int argc, char **argv)
 		r = meta_snap_engine_write_origin(e, off_bytes, data, len);
 	else
 		r = meta_snap_engine_write_snapshot(e, (unsigned)tnum, off_bytes, data, len);
-	if (r == META_E_RANGE) {
+	if (r && r != META_E_NOSPC && meta_snap_engine_failed_io(e)) {
+		struct meta_io *fio = meta_snap_engine_failed_io(e);
+		snap_cli_report_io(meta_io_path(fio), meta_io_errno(fio),
+				   "the write was not made and no snapshot was invalidated: free space "
+				   "(or fix the device), then run snap_write again");
+		ex = EXIT_OPERR;
+	} else if (r == META_E_RANGE) {
 		cli_err("the write ends past the end of the origin (%llu sectors)",
 			(unsigned long long)(meta_io_size(oio) / 512));
 		ex = EXIT_USAGE;
 	} else if (r == META_E_NOSPC) {
-		cli_err("snapshot %llu: COW device full; the write failed", (unsigned long long)tnum);
+		cli_err("snapshot %llu (%s): its COW store is full (every chunk allocated: an overflow, "
+			"not a full filesystem); the write failed", (unsigned long long)tnum,
+			specs[tnum].path);
 		ex = EXIT_OPERR;
 	} else if (r == META_E_IO && strcmp(target, "origin") &&
 		   meta_snap_engine_state(e, (unsigned)tnum) != META_SNAP_ACTIVE) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include "util_snap.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,4 +166,13 @@ void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, 
 		 fd->d.begin);
 	cli_err("%s: the snapshot store is damaged: %s%s; refusing to %s. Run snap_check %s for "
 		"details", path, meta_damage_text(fd->d.kind), where, verb, path);
+}
+
+void snap_cli_report_io(const char *path, int err_no, const char *next)
+{
+	if (err_no == ENOSPC)
+		cli_err("%s: no space left on the filesystem (or device) holding it (ENOSPC): the "
+			"filesystem is full, not the snapshot's COW store (an overflow); %s", path, next);
+	else
+		cli_err("%s: I/O error (%s); %s", path, strerror(err_no ? err_no : EIO), next);
 }

@@ -33,6 +33,13 @@ struct snap_cli_damage {
 };
 void snap_cli_keep_first(void *ctx, const struct meta_damage *d);
 void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, const char *verb);
+/*
+ * One line for the I/O failure (errno err_no) on path that stopped the tool,
+ * then `next` (the state left and the step to take).  ENOSPC says that the
+ * filesystem or device holding path ran out of space, which is not a snapshot's
+ * COW store being full (an overflow, which the kernel marks Invalid).
+ */
+void snap_cli_report_io(const char *path, int err_no, const char *next);
 /* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
 

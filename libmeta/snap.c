@@ -175,6 +175,7 @@ const struct meta_snap_header *meta_snap_get_header(const struct meta_snap *s) {
 bool meta_snap_is_new(const struct meta_snap *s) { return s->is_new; }
 bool meta_snap_truncated(const struct meta_snap *s) { return s->truncated; }
 uint64_t meta_snap_cow_sectors(const struct meta_snap *s) { return meta_io_size(s->io) / SECTOR; }
+struct meta_io *meta_snap_get_io(const struct meta_snap *s) { return s->io; }
 
 const struct meta_snap_exception *meta_snap_exceptions(const struct meta_snap *s, uint64_t *n)
 {
@@ -441,7 +442,7 @@ int meta_snap_restore(const char *path, const struct meta_snap_header *h,
 	cow_chunks = meta_io_size(io) / chunk_bytes;
 	if (meta_snap_area_location(h->chunk_size, last_area) >= cow_chunks) {
 		meta_io_close(io);
-		return META_E_NOSPC;
+		return META_E_TOOSMALL;
 	}
 	if (h->valid) {
 		/* validate the records: a restore never writes a store the kernel would misread */
@@ -713,7 +714,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_chunk)
 {
 	uint64_t idx = s->n, area = idx / s->epa, slot = idx % s->epa;
-	int r = meta_io_flush(s->io); /* PREFLUSH: the data copy is durable before its record */
+	int r = snap_io_err(meta_io_flush(s->io)); /* PREFLUSH: the data copy is durable first */
 	if (r)
 		return r;
 	r = push_ex(s, old_chunk, new_chunk);
@@ -737,7 +738,7 @@ int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_
 		}
 		free(zero);
 		if (r)
-			return r;
+			return snap_io_err(r);
 	}
 	/* the sector holding the new record (the rest of the area is already on disk) */
 	{
@@ -749,7 +750,7 @@ int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_
 	}
 	if (!r)
 		r = meta_io_flush(s->io); /* FUA */
-	return r;
+	return snap_io_err(r);
 }
 
 int snap_invalidate(struct meta_snap *s)
@@ -764,5 +765,5 @@ int snap_invalidate(struct meta_snap *s)
 	if (!r)
 		r = meta_io_flush(s->io);
 	s->h.valid = 0;
-	return r;
+	return snap_io_err(r);
 }

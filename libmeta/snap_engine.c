@@ -87,6 +87,7 @@ struct member {
 
 struct meta_snap_engine {
 	struct meta_io *origin;
+	struct meta_io *failed; /* the device of the last failed read, write or flush */
 	struct member *m;
 	unsigned n;
 	uint8_t *buf;
@@ -186,6 +187,19 @@ int meta_snap_engine_add_transient(struct meta_snap_engine *e, struct meta_io *c
 	return ensure_buf(e, m->chunk_bytes);
 }
 
+/* r of an I/O call on io: remember io when it failed; ENOSPC is an I/O error (snap_io_err). */
+static int io_done(struct meta_snap_engine *e, struct meta_io *io, int r)
+{
+	if (r && r != META_E_NOMEM)
+		e->failed = io;
+	return snap_io_err(r);
+}
+
+struct meta_io *meta_snap_engine_failed_io(const struct meta_snap_engine *e)
+{
+	return e->failed;
+}
+
 /* Allocate a COW chunk as prepare_exception does; META_E_NOSPC when full. */
 static int allocate(struct member *m, uint64_t *new_chunk)
 {
@@ -204,10 +218,14 @@ static int allocate(struct member *m, uint64_t *new_chunk)
 	return META_OK;
 }
 
-static int invalidate(struct member *m)
+static int invalidate(struct meta_snap_engine *e, struct member *m)
 {
+	int r;
 	m->state = META_SNAP_INVALID;
-	return m->s ? snap_invalidate(m->s) : META_OK;
+	r = m->s ? snap_invalidate(m->s) : META_OK;
+	if (r == META_E_IO)
+		e->failed = m->cow;
+	return r;
 }
 
 /* Copy origin chunk `chunk` into the allocated COW chunk nc (clamped at the origin's end). */
@@ -218,17 +236,20 @@ static int copy_chunk(struct meta_snap_engine *e, struct member *m, uint64_t chu
 	if (off < osize) {
 		if (off + len > osize)
 			len = osize - off;
-		r = meta_io_pread(e->origin, e->buf, (size_t)len, off);
+		r = io_done(e, e->origin, meta_io_pread(e->origin, e->buf, (size_t)len, off));
 		if (!r)
-			r = meta_io_pwrite(m->cow, e->buf, (size_t)len, nc * m->chunk_bytes);
+			r = io_done(e, m->cow,
+				    meta_io_pwrite(m->cow, e->buf, (size_t)len, nc * m->chunk_bytes));
 	}
 	return r;
 }
 
-static int commit(struct member *m, uint64_t chunk, uint64_t nc)
+static int commit(struct meta_snap_engine *e, struct member *m, uint64_t chunk, uint64_t nc)
 {
 	if (m->s) {
 		int r = snap_commit_exception(m->s, chunk, nc);
+		if (r == META_E_IO)
+			e->failed = m->cow;
 		if (r)
 			return r;
 	}
@@ -276,7 +297,7 @@ static int copy_out_range(struct meta_snap_engine *e, struct member *m, uint64_t
 	if (!r || (r == META_E_NOSPC && keep_prepared)) {
 		int rc = META_OK;
 		for (uint64_t i = 0; !rc && i < n; i++)
-			rc = commit(m, chunks[i], news[i]);
+			rc = commit(e, m, chunks[i], news[i]);
 		if (rc)
 			r = rc;
 	}
@@ -297,16 +318,20 @@ int meta_snap_engine_write_origin(struct meta_snap_engine *e, uint64_t off, cons
 			continue;
 		r = copy_out_range(e, m, off / m->chunk_bytes, (off + len - 1) / m->chunk_bytes, false);
 		if (r == META_E_NOSPC) {
-			r = invalidate(m); /* the origin write still proceeds */
+			r = invalidate(e, m); /* the origin write still proceeds */
 			if (r)
 				return r;
 		} else if (r) {
-			int r2 = invalidate(m);
-			(void)r2;
+			/*
+			 * An I/O error (a full filesystem under the COW, ...): unlike the
+			 * kernel, which must let the origin write go on and so invalidates
+			 * the snapshot, stop here with the snapshot intact and the origin
+			 * not yet written: the write can be made again once space is freed.
+			 */
 			return r;
 		}
 	}
-	return meta_io_pwrite(e->origin, buf, len, off);
+	return io_done(e, e->origin, meta_io_pwrite(e->origin, buf, len, off));
 }
 
 /* Snapshot I/O, chunk by chunk; writes first create every missing exception. */
@@ -328,8 +353,8 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 				   m->overflow_ok);
 		if (r == META_E_NOSPC) {
 			if (!m->overflow_ok) {
-				invalidate(m);
-				return META_E_NOSPC;
+				r = invalidate(e, m);
+				return r ? r : META_E_NOSPC;
 			}
 			/* overflow: the chunks that got their exception are written, the rest fail */
 			m->state = META_SNAP_OVERFLOWED;
@@ -344,13 +369,13 @@ static int snap_io(struct meta_snap_engine *e, unsigned idx, uint64_t off, uint8
 		int have = map_get(&m->map, c, &nc);
 		r = META_OK;
 		if (wbuf && have)
-			r = meta_io_pwrite(m->cow, wbuf, now, nc * m->chunk_bytes + in);
+			r = io_done(e, m->cow, meta_io_pwrite(m->cow, wbuf, now, nc * m->chunk_bytes + in));
 		else if (wbuf)
 			; /* overflowed before this chunk: its write fails */
 		else if (have)
-			r = meta_io_pread(m->cow, rbuf, now, nc * m->chunk_bytes + in);
+			r = io_done(e, m->cow, meta_io_pread(m->cow, rbuf, now, nc * m->chunk_bytes + in));
 		else
-			r = meta_io_pread(e->origin, rbuf, now, off);
+			r = io_done(e, e->origin, meta_io_pread(e->origin, rbuf, now, off));
 		if (r)
 			return r;
 		if (wbuf)

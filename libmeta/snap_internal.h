@@ -3,6 +3,7 @@
 #ifndef LIBMETA_SNAP_INTERNAL_H
 #define LIBMETA_SNAP_INTERNAL_H
 
+#include <libmeta/error.h>
 #include <libmeta/snap.h>
 
 #include "endian.h"
@@ -36,7 +37,21 @@ struct meta_snap {
 	uint64_t view_origin_sectors; /* ... an origin of this size */
 };
 
-/* Append (old,new) as the kernel's commit_exception does and make it durable. */
+/*
+ * An I/O error of the engine's devices: ENOSPC from the filesystem or device
+ * (META_E_NOSPC of meta_io) becomes META_E_IO, its errno kept by the io, so
+ * that META_E_NOSPC from the engine only ever means "the COW store is full".
+ */
+static inline int snap_io_err(int r)
+{
+	return r == META_E_NOSPC ? META_E_IO : r;
+}
+
+/*
+ * Append (old,new) as the kernel's commit_exception does and make it durable.
+ * META_E_NOSPC: the next metadata area does not fit (the store is full);
+ * META_E_IO: a write or flush of the COW failed (see meta_io_errno()).
+ */
 int snap_commit_exception(struct meta_snap *s, uint64_t old_chunk, uint64_t new_chunk);
 /* Mark the store invalid on disk (header valid = 0), as the kernel does on overflow. */
 int snap_invalidate(struct meta_snap *s);

@@ -97,6 +97,8 @@ META_API const struct meta_snap_header *meta_snap_get_header(const struct meta_s
 META_API bool meta_snap_is_new(const struct meta_snap *s);
 META_API bool meta_snap_truncated(const struct meta_snap *s);
 META_API uint64_t meta_snap_cow_sectors(const struct meta_snap *s);
+/* The store's device (meta_io_path(), meta_io_errno() after a failure). */
+META_API struct meta_io *meta_snap_get_io(const struct meta_snap *s);
 /* Exceptions in on-disk order; valid until the store is closed or changed. */
 META_API const struct meta_snap_exception *meta_snap_exceptions(const struct meta_snap *s,
 								uint64_t *n);
@@ -140,8 +142,10 @@ META_API int meta_snap_verify(struct meta_snap *s, uint64_t origin_sectors, unsi
  * are not touched.  The header is first written with valid=0 and made valid
  * last, so a failure leaves a store the kernel refuses.  Refuses (META_E_EXISTS)
  * a device that already holds a valid store, or metadata of another family
- * (meta_family_sniff(): thin pool, daniel store, pack, XML), unless force; META_E_NOSPC when
- * the areas or chunks do not fit; META_E_INVAL for illegal records.
+ * (meta_family_sniff(): thin pool, daniel store, pack, XML), unless force;
+ * META_E_TOOSMALL when the areas do not fit in the device (nothing written);
+ * META_E_INVAL for illegal records (nothing written); META_E_NOSPC when a write
+ * finds the filesystem or device holding path full (the store is left invalid).
  */
 META_API int meta_snap_restore(const char *path, const struct meta_snap_header *h,
 			       const struct meta_snap_exception *ex, uint64_t n, bool force,
@@ -208,6 +212,12 @@ META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
  * overflowed (in memory, as the kernel does for "PO" stores) when overflow_ok,
  * otherwise invalidated; the write fails with META_E_NOSPC.  I/O to an invalid
  * or overflowed snapshot fails with META_E_IO (reads of an overflowed one work).
+ * An I/O error (META_E_IO; a filesystem or device with no space left is one:
+ * meta_io_errno() ENOSPC) stops the write before the origin or the snapshot
+ * chunk is written and invalidates nothing — unlike the kernel, which must let
+ * an origin write proceed: the write can be made again once the cause is
+ * fixed; meta_snap_engine_failed_io() names the device.  So META_E_NOSPC always
+ * means a COW store is full, never a full filesystem.
  * meta_snap_engine_add() refuses a new store (META_E_INVAL) and one that fails
  * meta_snap_verify() with META_SNAP_VERIFY_ALLOW_INVALID against the origin's
  * size (META_E_CORRUPT).
@@ -230,6 +240,8 @@ META_API int meta_snap_engine_read_snapshot(struct meta_snap_engine *e, unsigned
 					    uint64_t off, void *buf, size_t len);
 META_API enum meta_snap_state meta_snap_engine_state(const struct meta_snap_engine *e,
 						     unsigned idx);
+/* The device whose read, write or flush failed last (NULL if none): meta_io_path(), meta_io_errno(). */
+META_API struct meta_io *meta_snap_engine_failed_io(const struct meta_snap_engine *e);
 /* Kernel status text: "A/T M", "Overflow" or "Invalid" (transient: M = 0). */
 META_API void meta_snap_engine_status(const struct meta_snap_engine *e, unsigned idx, char *buf,
 				      size_t len);

@@ -162,7 +162,8 @@ START_TEST(test_restore_refusals)
 	{
 		struct meta_snap_exception *big = mk_ex(1, 32, 1000);
 		mkfile(path, 512 * 34, 0);
-		ck_assert_int_eq(meta_snap_restore(path, &H1, big, 32, false, NULL, NULL), META_E_NOSPC);
+		ck_assert_int_eq(meta_snap_restore(path, &H1, big, 32, false, NULL, NULL),
+				 META_E_TOOSMALL);
 		free(big);
 		unlink(path);
 	}
@@ -625,6 +626,46 @@ START_TEST(test_engine_range_wrap)
 }
 END_TEST
 
+/* an I/O error under a COW is not an overflow: nothing invalidated, origin not written */
+START_TEST(test_engine_io_error_keeps_snapshot)
+{
+	char porig[64];
+	struct meta_snap *s;
+	struct meta_snap_engine *e;
+	struct meta_io *oio;
+	unsigned i;
+	uint8_t blk[512], orig[512];
+	char st[64];
+	memset(blk, 0xab, sizeof(blk));
+	mkfile(porig, 512 * 64, 1);
+	read_at(porig, 512 * 3, orig, sizeof(orig));
+	mkfile(path, 512 * 16, 0);
+	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
+	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
+	ck_assert_int_eq(meta_io_open(porig, META_IO_WRITE, &oio), META_OK);
+	ck_assert_int_eq(meta_snap_engine_create(oio, &e), META_OK);
+	ck_assert_int_eq(meta_snap_engine_add(e, s, false, &i), META_OK);
+	ck_assert_ptr_null(meta_snap_engine_failed_io(e));
+	meta_io_fail_writes_after(meta_snap_get_io(s), 0);
+	ck_assert_int_eq(meta_snap_engine_write_origin(e, 512 * 3, blk, sizeof(blk)), META_E_IO);
+	ck_assert_ptr_eq(meta_snap_engine_failed_io(e), meta_snap_get_io(s));
+	ck_assert_int_eq(meta_snap_engine_state(e, i), META_SNAP_ACTIVE);
+	ck_assert_int_eq(meta_snap_engine_write_snapshot(e, i, 512 * 3, blk, sizeof(blk)), META_E_IO);
+	ck_assert_int_eq(meta_snap_engine_state(e, i), META_SNAP_ACTIVE);
+	meta_snap_engine_destroy(e);
+	meta_io_close(oio);
+	meta_snap_close(s);
+	read_at(porig, 512 * 3, blk, sizeof(blk));
+	ck_assert_mem_eq(blk, orig, sizeof(orig));
+	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
+	meta_snap_status(s, st, sizeof(st));
+	ck_assert_str_eq(st, "2/16 2");
+	meta_snap_close(s);
+	unlink(path);
+	unlink(porig);
+}
+END_TEST
+
 static void keep_kind(void *ctx, const struct meta_damage *d)
 {
 	int *k = ctx;
@@ -788,6 +829,7 @@ int main(void)
 	tcase_add_test(tc, test_engine_full);
 	tcase_add_test(tc, test_engine_range_wrap);
 	tcase_add_test(tc, test_verify_refusals);
+	tcase_add_test(tc, test_engine_io_error_keeps_snapshot);
 	tcase_add_test(tc, test_merge_keeps_other_snapshots);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
