@@ -75,11 +75,15 @@ int main(int argc, char **argv)
 		meta_snap_close(s);
 		return EXIT_OPERR;
 	}
+	errno = 0;
 	r = meta_snap_emit(s, ops, out);
 	if (!r && fflush(out))
 		r = META_E_IO;
 	if (r) {
-		cli_err("writing the dump failed: %s", meta_strerror(r));
+		/* the stream's errno names the cause: ENOSPC is the output's filesystem, not the COW */
+		int e = r == META_E_IO ? errno : 0;
+		cli_err("%s: writing the dump failed: %s", output ? output : "standard output",
+			e ? strerror(e) : meta_strerror(r));
 		ex = EXIT_OPERR;
 	} else if (meta_snap_truncated(s)) {
 		cli_err("%s: the exception list runs past the end of the COW device; the dump stops "

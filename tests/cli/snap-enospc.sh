@@ -73,4 +73,12 @@ run "$BIN/snap_restore" -i s.xml -o mnt/r.bin
 expect_rc 3 "snap_restore, filesystem full"
 expect_lines run.err 1 "snap_restore"
 expect_grep '^snap_restore: mnt/r\.bin: no space left on the filesystem' run.err "snap_restore names it"
+
+# 5. readers' outputs on a full filesystem: the cause is named
+run "$BIN/snap_dump" -o mnt/d.xml cow.bin
+expect_rc 3 "snap_dump -o, filesystem full"
+expect_grep '^snap_dump: mnt/d\.xml: .*No space left on device' run.err "snap_dump names ENOSPC"
+run "$BIN/snap_export" --origin o.bin --cow cow.bin -o mnt/v.bin
+expect_rc 3 "snap_export -o, filesystem full"
+expect_grep '^snap_export: mnt/v\.bin: .*No space left on device' run.err "snap_export names ENOSPC"
 exit 0
