@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Rebuild the fuzz seeds from fixtures/ into DIR/<target>/ (default tests/fuzz/seeds-new):
+#   sh tests/fuzz/seed.sh FZ_SEED [DIR]
+# FZ_SEED is the built converter (FUZZ_BUILDDIR/fuzzers/fz_seed).  The committed corpus
+# (tests/fuzz/corpus/) is these seeds plus what fuzzing found, minimised with
+#   fuzz_T -merge=1 tests/fuzz/corpus/T NEW_DIR...
+set -eu
+SEED=${1:?usage: seed.sh FZ_SEED [DIR]}
+SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${2:-$SRCDIR/tests/fuzz/seeds-new}
+FIX=$SRCDIR/fixtures
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$OUT/thin_check" "$OUT/thin_repair" "$OUT/pack" "$OUT/thin_restore" \
+	"$OUT/snap" "$OUT/snap_restore" "$OUT/unpack"
+for f in "$FIX"/thin/*.bin.gz; do
+	case $f in */many.bin.gz) continue ;; esac # 4 MiB: too big a seed
+	n=$(basename "$f" .bin.gz)
+	gzip -dc "$f" >"$TMP/$n.bin"
+	# thin_check: plain, and with REPAIR|SHARED dumps plus ls/rmap/delta (flags 0x46)
+	"$SEED" "$TMP/$n.bin" >"$OUT/thin_check/$n"
+	"$SEED" -f 0x46 "$TMP/$n.bin" >"$OUT/thin_check/$n-extras"
+	"$SEED" "$TMP/$n.bin" >"$OUT/thin_repair/$n"
+	"$SEED" "$TMP/$n.bin" >"$OUT/pack/$n"
+done
+for f in "$FIX"/thin/*.xml; do
+	case $f in */many.xml) continue ;; esac
+	cp "$f" "$OUT/thin_restore/$(basename "$f")"
+done
+for n in cow areas; do
+	gzip -dc "$FIX/snap/$n.bin.gz" >"$TMP/$n.bin"
+	osize=$(gzip -dc "$FIX/snap/$n-origin.bin.gz" | wc -c)
+	"$SEED" -a "$osize" "$TMP/$n.bin" >"$OUT/snap/$n"
+	"$SEED" -f 2 -a "$osize" "$TMP/$n.bin" >"$OUT/snap/$n-origin-check"
+done
+# mode byte 0: the pack file follows as is
+{ printf '\000'; cat "$FIX"/thin/many.tpt.pack; } >"$OUT/unpack/tpt-many"
+# mode byte 1: le32 nr_blocks and the decompressed chunks of a pack made by the 1.1
+# thin_metadata_pack (its compact block programs), when the reference and python3 exist
+TPT11=${TPT11:-/var/tmp/tpt-ref/1.1/usr/sbin/pdata_tools}
+if [ -x "$TPT11" ] && command -v python3 >/dev/null; then
+	for n in snaps one-thin; do
+		gzip -dc "$FIX/thin/$n.bin.gz" >"$TMP/$n.bin"
+		"$TPT11" thin_metadata_pack -i "$TMP/$n.bin" -o "$TMP/$n.pack"
+		python3 - "$TMP/$n.pack" "$OUT/unpack/tpt11-$n-chunks" <<'PY'
+import struct, sys, zlib
+d = open(sys.argv[1], 'rb').read()
+nr = struct.unpack('<Q', d[24:32])[0]
+pos, raw = 32, b''
+while pos < len(d):
+    zl = struct.unpack('<Q', d[pos:pos + 8])[0]
+    raw += zlib.decompress(d[pos + 8:pos + 8 + zl])
+    pos += 8 + zl
+open(sys.argv[2], 'wb').write(b'\x01' + struct.pack('<I', nr - 1) + raw)
+PY
+	done
+fi
+# snap_restore: snap_dump of the two COW fixtures (needs BIN=<our tools>) and a full area
+if [ -x "${BIN:-}/snap_dump" ]; then
+	for n in cow areas; do
+		gzip -dc "$FIX/snap/$n.bin.gz" >"$TMP/$n.bin"
+		"$BIN/snap_dump" "$TMP/$n.bin" >"$OUT/snap_restore/$n.xml"
+	done
+fi
+i=0
+{
+	echo '<snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="1">'
+	while [ $i -lt 33 ]; do
+		echo "  <exception old_chunk=\"$i\" new_chunk=\"$((i + 2 + i / 32))\"/>"
+		i=$((i + 1))
+	done
+	echo '</snapshot_store>'
+} >"$OUT/snap_restore/full-area.xml"
