@@ -8,6 +8,7 @@
 #include <libmeta/crc32c.h>
 #include <libmeta/error.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,7 @@ struct meta_bm {
 	uint8_t *mem;   /* nr_slots * 4096, page aligned */
 	uint8_t *batch; /* batch read buffer */
 	uint8_t *pf;    /* prefetch read buffer (O_DIRECT devices), allocated on first use */
+	int read_ahead; /* meta_bm_read_batch() reads and validates on a second thread */
 };
 
 #define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
@@ -312,12 +314,180 @@ static size_t sort_unique(uint64_t *v, size_t n)
 	return j;
 }
 
+/*
+ * Read-ahead for meta_bm_read_batch(): a reader thread reads the runs (coalesced as in the
+ * serial loop, at most RA_SPAN blocks each) into RA_SLOTS buffers and validates their
+ * blocks, while the caller's thread hands them to fn in the same order with the same data
+ * and errors.  fn runs on the caller's thread only; the reader touches nothing but its
+ * slots, the io (pread is position-free) and the validator (pure).  Memory: RA_SLOTS *
+ * RA_SPAN blocks (1 MiB).
+ */
+#define RA_SLOTS 4u
+#define RA_SPAN 64u
+
+struct ra_slot {
+	uint8_t *buf;             /* RA_SPAN blocks; block k of the run at (blocks[k] - first) */
+	size_t i, j;              /* the run: blocks[i..j) */
+	int err[RA_SPAN];         /* per block: 0, the validator's error, META_E_IO, META_E_RANGE */
+};
+
+struct ra {
+	struct meta_bm *bm;
+	const uint64_t *blocks;
+	size_t n;
+	const struct meta_validator *v;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t produced, consumed; /* runs */
+	int done, stop;
+	struct ra_slot slot[RA_SLOTS];
+};
+
+static void ra_fill(struct ra *a, struct ra_slot *s, size_t i)
+{
+	const uint64_t *blocks = a->blocks;
+	struct meta_bm *bm = a->bm;
+	uint64_t first = blocks[i];
+	size_t j = i + 1;
+	s->i = i;
+	if (first >= bm->nr_blocks) {
+		s->j = j;
+		s->err[0] = META_E_RANGE;
+		return;
+	}
+	while (j < a->n && blocks[j] < bm->nr_blocks && blocks[j] - blocks[j - 1] <= BATCH_MAX_GAP &&
+	       blocks[j] - first < RA_SPAN)
+		j++;
+	s->j = j;
+	int ioerr = meta_io_pread(bm->io, s->buf, (size_t)(blocks[j - 1] - first + 1) * META_BLOCK_SIZE,
+				  first * META_BLOCK_SIZE);
+	for (size_t k = i; k < j; k++) {
+		uint8_t *d = s->buf + (size_t)(blocks[k] - first) * META_BLOCK_SIZE;
+		int err = 0;
+		/* retry block by block so one bad sector loses one block */
+		if (ioerr && meta_io_pread(bm->io, d, META_BLOCK_SIZE, blocks[k] * META_BLOCK_SIZE)) {
+			memset(d, 0, META_BLOCK_SIZE);
+			err = META_E_IO;
+		}
+		if (!err && a->v)
+			err = a->v->check(a->v, d, blocks[k]);
+		s->err[k - i] = err;
+	}
+}
+
+static void *ra_reader(void *arg)
+{
+	struct ra *a = arg;
+	size_t i = 0;
+	while (i < a->n) {
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && a->produced - a->consumed >= RA_SLOTS)
+			pthread_cond_wait(&a->cv, &a->mu);
+		int stop = a->stop;
+		size_t k = a->produced % RA_SLOTS;
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			break;
+		ra_fill(a, &a->slot[k], i);
+		i = a->slot[k].j;
+		pthread_mutex_lock(&a->mu);
+		a->produced++;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+	}
+	pthread_mutex_lock(&a->mu);
+	a->done = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* Returns 1 when it could not start (the caller reads serially), else fn's stop value or 0. */
+static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n,
+			    const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx, int *ret)
+{
+	struct ra *a = calloc(1, sizeof(*a));
+	uint8_t *mem = aligned_alloc(META_BLOCK_SIZE, (size_t)RA_SLOTS * RA_SPAN * META_BLOCK_SIZE);
+	pthread_t th;
+	int r = 0;
+	if (!a || !mem) {
+		free(a);
+		free(mem);
+		return 1;
+	}
+	a->bm = bm;
+	a->blocks = blocks;
+	a->n = n;
+	a->v = v;
+	for (unsigned k = 0; k < RA_SLOTS; k++)
+		a->slot[k].buf = mem + (size_t)k * RA_SPAN * META_BLOCK_SIZE;
+	if (pthread_mutex_init(&a->mu, NULL)) {
+		free(a);
+		free(mem);
+		return 1;
+	}
+	if (pthread_cond_init(&a->cv, NULL)) {
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		free(mem);
+		return 1;
+	}
+	if (pthread_create(&th, NULL, ra_reader, a)) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		free(mem);
+		return 1;
+	}
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (a->consumed == a->produced && !a->done)
+			pthread_cond_wait(&a->cv, &a->mu);
+		int empty = a->consumed == a->produced;
+		pthread_mutex_unlock(&a->mu);
+		if (empty)
+			break; /* done, all consumed */
+		const struct ra_slot *s = &a->slot[a->consumed % RA_SLOTS];
+		static const uint8_t zero[META_BLOCK_SIZE];
+		for (size_t k = s->i; k < s->j && !r; k++) {
+			const uint8_t *d = s->err[k - s->i] == META_E_RANGE
+				? zero : s->buf + (size_t)(blocks[k] - blocks[s->i]) * META_BLOCK_SIZE;
+			r = fn(ctx, blocks[k], d, s->err[k - s->i]);
+		}
+		pthread_mutex_lock(&a->mu);
+		a->consumed++;
+		if (r)
+			a->stop = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		if (r)
+			break;
+	}
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	free(mem);
+	*ret = r;
+	return 0;
+}
+
+void meta_bm_set_read_ahead(struct meta_bm *bm, int on)
+{
+	bm->read_ahead = on;
+}
+
 int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 		       const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx)
 {
 	static const uint8_t zero[META_BLOCK_SIZE];
 	size_t i = 0;
 	n = sort_unique(blocks, n);
+	if (bm->read_ahead && n > RA_SPAN) {
+		int r;
+		if (!read_batch_ahead(bm, blocks, n, v, fn, ctx, &r))
+			return r;
+	}
 	while (i < n) {
 		uint64_t first = blocks[i];
 		size_t j = i + 1;

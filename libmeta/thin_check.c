@@ -985,6 +985,8 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	progress(&c, META_THIN_CHECK_SUPERBLOCK, 1, 1);
 	if (o->super_block_only)
 		return 0;
+	/* levels and bitmaps are read and validated on a second thread, ahead of the walk */
+	meta_bm_set_read_ahead(c.bm, 1);
 
 	c.nr_data = meta_thin_nr_data_blocks(t);
 	c.walk_bottom = !o->skip_mappings;
@@ -1088,5 +1090,6 @@ out:
 	if (!e)
 		e = c.err;
 	ck_free(&c);
+	meta_bm_set_read_ahead(c.bm, 0);
 	return e;
 }

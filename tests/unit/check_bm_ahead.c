@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * meta_bm_read_batch() with read-ahead (meta_bm_set_read_ahead): a second thread reads and
+ * validates ahead of the callback.  The callback must see exactly what the serial reader
+ * gives it: the same blocks in the same order, the same bytes, the same errors (bad
+ * checksums, blocks past the end), on the caller's thread; a callback's stop value ends
+ * the batch at the same block.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/btree.h>
+#include <libmeta/crc32c.h>
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+
+#include "endian.h"
+#include "ondisk.h"
+
+#define NBLOCKS 3000u
+
+static char path[64];
+
+static void mk_file(void)
+{
+	static uint8_t buf[META_BLOCK_SIZE];
+	strcpy(path, "/tmp/dmmeta-unit-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t b = 0; b < NBLOCKS; b++) {
+		struct disk_node_header *h = (struct disk_node_header *)buf;
+		memset(buf, 0, sizeof(buf));
+		h->flags = le32_of(META_NODE_LEAF);
+		h->nr_entries = le32_of(1);
+		h->max_entries = le32_of(meta_btree_max_entries(8));
+		h->value_size = le32_of(8);
+		put_le64p(buf + 32, b * 7);
+		meta_node_validator.prepare(&meta_node_validator, buf, b);
+		if (b % 97 == 5)
+			buf[0] ^= 1; /* a bad checksum */
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)(b * META_BLOCK_SIZE)),
+				 (ssize_t)sizeof(buf));
+	}
+	close(fd);
+}
+
+struct rec {
+	uint64_t b;
+	uint32_t crc;
+	int err;
+};
+
+struct seen {
+	struct rec *r;
+	size_t n, cap;
+	size_t stop_at; /* return 7 at this call (0: never) */
+	pthread_t self;
+	int threads; /* threads of the process at the first call */
+};
+
+static int nr_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int cb(void *ctx, uint64_t b, const void *data, int err)
+{
+	struct seen *s = ctx;
+	ck_assert(pthread_equal(pthread_self(), s->self));
+	if (!s->n)
+		s->threads = nr_threads();
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->r = realloc(s->r, s->cap * sizeof(*s->r));
+		ck_assert_ptr_nonnull(s->r);
+	}
+	s->r[s->n++] = (struct rec){b, meta_crc32c(0, data, META_BLOCK_SIZE), err};
+	return s->stop_at && s->n == s->stop_at ? 7 : 0;
+}
+
+/* Run one batch of list[0..n) serially and with read-ahead; compare what fn saw. */
+static void same(const uint64_t *list, size_t n, size_t stop_at)
+{
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct seen s[2];
+	int ret[2];
+	uint64_t *copy = malloc((n ? n : 1) * sizeof(*copy));
+	ck_assert_ptr_nonnull(copy);
+	for (int mode = 0; mode < 2; mode++) {
+		memset(&s[mode], 0, sizeof(s[mode]));
+		s[mode].stop_at = stop_at;
+		s[mode].self = pthread_self();
+		memcpy(copy, list, n * sizeof(*copy));
+		ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
+		ck_assert_int_eq(meta_bm_create(io, 16, &bm), META_OK);
+		meta_bm_set_read_ahead(bm, mode);
+		ret[mode] = meta_bm_read_batch(bm, copy, n, &meta_node_validator, cb, &s[mode]);
+		meta_bm_destroy(bm);
+	}
+	ck_assert_int_eq(ret[0], ret[1]);
+	/* the reader thread ran (where /proc tells) for batches of more than 64 blocks */
+	if (n > 200 && s[1].threads > 0)
+		ck_assert_int_ge(s[1].threads, s[0].threads + 1);
+	ck_assert_uint_eq(s[0].n, s[1].n);
+	for (size_t i = 0; i < s[0].n; i++) {
+		ck_assert_uint_eq(s[0].r[i].b, s[1].r[i].b);
+		ck_assert_int_eq(s[0].r[i].err, s[1].r[i].err);
+		ck_assert_uint_eq(s[0].r[i].crc, s[1].r[i].crc);
+	}
+	free(s[0].r);
+	free(s[1].r);
+	free(copy);
+}
+
+START_TEST(test_ahead_same_as_serial)
+{
+	size_t n = 0;
+	uint64_t *list = malloc(20000 * sizeof(*list));
+	ck_assert_ptr_nonnull(list);
+	mk_file();
+	/* every block, duplicates, gaps of every size, blocks past the end */
+	srand(11);
+	for (uint64_t b = 0; b < NBLOCKS; b++)
+		list[n++] = b;
+	for (int i = 0; i < 4000; i++)
+		list[n++] = (uint64_t)rand() % NBLOCKS;
+	for (int i = 0; i < 20; i++)
+		list[n++] = NBLOCKS + (uint64_t)rand() % 100;
+	same(list, n, 0);
+	same(list, n, 1);
+	same(list, n, 65);
+	same(list, n, 2999);
+	/* sparse lists: runs of one block, gaps just over the coalescing limit */
+	for (unsigned gap = 1; gap < 40; gap += 3) {
+		n = 0;
+		for (uint64_t b = gap % 5; b < NBLOCKS + 50; b += gap)
+			list[n++] = b;
+		same(list, n, 0);
+		same(list, n, n / 2 + 1);
+	}
+	/* small batches take the serial path either way */
+	same(list, 10, 0);
+	same(list, 0, 0);
+	free(list);
+	unlink(path);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("bm_ahead");
+	TCase *tc = tcase_create("bm_ahead");
+	SRunner *sr;
+	int failed;
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_ahead_same_as_serial);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
