@@ -9,9 +9,12 @@
  *     the usual "Try ... --help" line;
  *   - -V prints our version; -h prints our own help text;
  *   - where 0.9 silently accepts something dubious (an ignored extra argument,
- *     an empty --unit, a value whose 64-bit arithmetic wraps) we print exactly
- *     what 0.9 prints on stdout and exit 0 as it does, but add a warning line
- *     on stderr saying what happened.
+ *     an empty --unit) we print exactly what 0.9 prints on stdout and exit 0
+ *     as it does, but add a warning line on stderr saying what happened;
+ *   - where 0.9's 64-bit arithmetic wraps (a number past 2^63, number x unit
+ *     past 2^64 bytes, the z/Z/y/Y units, a block count or a result past 2^64)
+ *     and it prints a meaningless number, we print nothing and exit 2 with one
+ *     line saying which value overflows, as thin-provisioning-tools 1.x does.
  *   - a failed write to stdout is an operational error (exit 3).
  */
 #include "common.h"
@@ -103,6 +106,16 @@ static void set_size(struct size_opt *o, const char *arg)
 				"name such as 'sectors' or 'mebibytes')",
 				o->what, arg, suffix, meta_size_unit_letters());
 	}
+	if (v.flags & OVERFLOW_FLAGS)
+		cli_usage_error("invalid %s '%s': %s", o->what, arg,
+				(v.flags & META_TSZ_F_FACTOR)
+					? "units past exbibytes (z, Z, y, Y) overflow 64-bit arithmetic"
+				: (v.flags & META_TSZ_F_DIGITS)
+					? "the number overflows (it is larger than 2^63 - 1 = 9223372036854775807)"
+				: o->kind == META_SIZE_SECTORS
+					? "more than 2^64 bytes: the value overflows 64 bits"
+					: "the count overflows 64-bit arithmetic (at most 2^55 - 1 "
+					  "without a unit)");
 	o->arg = arg;
 	o->v = v;
 	/*
@@ -126,6 +139,9 @@ static void set_unit(const char *arg)
 	if (meta_size_unit_lookup(arg, &u) != META_OK)
 		cli_usage_error("invalid unit '%s' for --unit: use one of %s or a unit name "
 				"such as 'sectors' or 'gibibytes'", arg, meta_size_unit_letters());
+	if (u >= META_UNIT_ZIB)
+		cli_usage_error("invalid unit '%s' for --unit: %s overflow 64-bit arithmetic; use at "
+				"most e or E", arg, meta_size_unit_name(u));
 	if (!*arg)
 		cli_err("warning: empty --unit taken as 'bytes' (as thin-provisioning-tools 0.9 does)");
 	out_unit = u;
@@ -202,32 +218,18 @@ static void __attribute__((noreturn)) report_problem(enum meta_thin_size_problem
 }
 
 /*
- * 0.9 prints nonsense without a word when its 64-bit arithmetic overflows; we
- * print the same on stdout (compatibility) but say why on stderr, once.
+ * 0.9 prints nonsense without a word when its 64-bit arithmetic overflows (the
+ * values themselves are refused as they are parsed); a block count or a
+ * result that overflows is a usage error too.
  */
-static void warn_overflows(void)
+static void refuse_overflows(void)
 {
-	const char *uname = meta_size_unit_name(out_unit);
-	int i;
-
-	for (i = 0; i < OPT__COUNT; i++) {
-		const struct size_opt *o = &opts[i];
-		if (o->v.flags & OVERFLOW_FLAGS) {
-			cli_err("warning: %s '%s' overflows 64-bit arithmetic; the result is the "
-				"meaningless number thin-provisioning-tools 0.9 prints",
-				o->longname, o->arg);
-			return;
-		}
-	}
-	if (warn_flags & META_TSZ_F_FACTOR)
-		cli_err("warning: unit '%s' is too large for 64-bit arithmetic; the result is the "
-			"wrong number thin-provisioning-tools 0.9 prints", uname);
-	else if (warn_flags & META_TSZ_F_SUM)
-		cli_err("warning: the block count overflows 64 bits; the result is the meaningless "
-			"number thin-provisioning-tools 0.9 prints");
-	else if (warn_flags & META_TSZ_F_RESULT)
-		cli_err("warning: the result does not fit in 64 bits in unit '%s' and is printed "
-			"as 0 (as thin-provisioning-tools 0.9 does); use a larger --unit", uname);
+	if (warn_flags & META_TSZ_F_SUM)
+		cli_usage_error("invalid --max-thins '%s': the number of metadata blocks overflows 64 "
+				"bits", opts[OPT_THINS].arg);
+	if (warn_flags & META_TSZ_F_RESULT)
+		cli_usage_error("the estimate does not fit in 64 bits in unit '%s': use a larger "
+				"--unit", meta_size_unit_name(out_unit));
 }
 
 int main(int argc, char **argv)
@@ -305,7 +307,7 @@ int main(int argc, char **argv)
 		cli_err("internal error: cannot format the estimate");
 		return EXIT_OPERR;
 	}
-	warn_overflows();
+	refuse_overflows();
 
 	switch (numeric) {
 	case NUM_OFF:
