@@ -20,6 +20,8 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -f, --format xml|human   output format (default xml)\n"
 		"  -o, --output FILE        write to FILE instead of standard output\n"
+		"      --force              overwrite a FILE that holds metadata (thin pool,\n"
+		"                           snapshot store, pack)\n"
 		"  -q, --quiet              no messages on standard error\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            print the version and exit\n"
@@ -32,6 +34,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"format", required_argument, NULL, 'f'},
 		{"output", required_argument, NULL, 'o'},
+		{"force", no_argument, NULL, 1},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -39,6 +42,7 @@ int main(int argc, char **argv)
 	};
 	const struct meta_snap_emitter_ops *ops = meta_snap_xml_writer();
 	const char *output = NULL;
+	bool force = false;
 	struct meta_snap *s;
 	FILE *out = stdout;
 	int c, r, ex;
@@ -57,15 +61,19 @@ int main(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
+		case 1:
+			force = true;
+			break;
 		default:
 			cli_common_option(c, usage);
 		}
 	}
 	if (optind != argc - 1)
 		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
-	if (output)
+	if (output) {
 		cli_refuse_same_storage(argv[optind], output);
-	else
+		snap_cli_refuse_metadata_output(output, force);
+	} else
 		snap_cli_refuse_stdout_is("COW", argv[optind]);
 	ex = snap_cli_open(argv[optind], META_SNAP_OPEN_EXCL, &s);
 	if (ex)

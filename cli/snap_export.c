@@ -28,6 +28,8 @@ static void usage(FILE *f)
 		"      --cow COW            the snapshot's COW device or image\n"
 		"  -o, --output FILE        output file, '-' for standard output (required)\n"
 		"      --range BEGIN..END   only sectors [BEGIN, END) (512-byte sectors)\n"
+		"      --force              overwrite a FILE that holds metadata (thin pool,\n"
+		"                           snapshot store, pack)\n"
 		"  -q, --quiet              no messages\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            print the version and exit\n"
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
 		{"cow", required_argument, NULL, 2},
 		{"output", required_argument, NULL, 'o'},
 		{"range", required_argument, NULL, 3},
+		{"force", no_argument, NULL, 4},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -66,7 +69,7 @@ int main(int argc, char **argv)
 	};
 	const char *origin = NULL, *cow = NULL, *output = NULL;
 	uint64_t begin = 0, end = 0, size;
-	bool have_range = false;
+	bool have_range = false, force = false;
 	struct meta_snap *s = NULL;
 	struct meta_io *oio;
 	size_t bufsz = 1u << 20;
@@ -93,6 +96,9 @@ int main(int argc, char **argv)
 			begin = snap_cli_sectors_to_bytes("--range start", begin);
 			end = snap_cli_sectors_to_bytes("--range end", end);
 			break;
+		case 4:
+			force = true;
+			break;
 		default:
 			cli_common_option(c, usage);
 		}
@@ -107,6 +113,7 @@ int main(int argc, char **argv)
 	if (strcmp(output, "-")) {
 		cli_refuse_same_storage(origin, output);
 		cli_refuse_same_storage(cow, output);
+		snap_cli_refuse_metadata_output(output, force);
 	} else {
 		snap_cli_refuse_stdout_is("origin", origin);
 		snap_cli_refuse_stdout_is("COW", cow);

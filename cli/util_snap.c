@@ -176,3 +176,18 @@ void snap_cli_report_io(const char *path, int err_no, const char *next)
 	else
 		cli_err("%s: I/O error (%s); %s", path, strerror(err_no ? err_no : EIO), next);
 }
+
+void snap_cli_refuse_metadata_output(const char *path, bool force)
+{
+	struct meta_io *io;
+	enum meta_family f;
+	if (force || !path || meta_io_open(path, 0, &io))
+		return;
+	f = meta_family_sniff(io);
+	meta_io_close(io);
+	if (f == META_FAMILY_NONE || f == META_FAMILY_XML || !meta_family_checker(f))
+		return;
+	cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force", path,
+		meta_family_name(f), meta_family_checker(f));
+	exit(EXIT_OPERR);
+}

@@ -3,6 +3,8 @@
 #ifndef DMMETA_CLI_UTIL_SNAP_H
 #define DMMETA_CLI_UTIL_SNAP_H
 
+#include <stdbool.h>
+
 #include <libmeta/damage.h>
 #include <libmeta/snap.h>
 
@@ -40,6 +42,13 @@ void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, 
  * COW store being full (an overflow, which the kernel marks Invalid).
  */
 void snap_cli_report_io(const char *path, int err_no, const char *next);
+/*
+ * Before an output FILE is opened for writing (truncated): when it holds binary
+ * metadata of a known family (thin pool, classic COW store, daniel store, pack)
+ * and !force, "prog: FILE: holds thin-pool metadata (thin_check reads it);
+ * refusing to overwrite it without --force" and exit 3.
+ */
+void snap_cli_refuse_metadata_output(const char *path, bool force);
 /* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
 
