@@ -231,6 +231,17 @@ uint64_t cli_u64_arg(const char *opt, const char *arg)
 	return v;
 }
 
+uint64_t cli_nr_data_blocks_arg(const char *arg)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, &v))
+		cli_usage_error("invalid number '%s' for --nr-data-blocks", arg ? arg : "");
+	if (v > (1ull << 40))
+		cli_usage_error("--nr-data-blocks %s is larger than 2^40 (1099511627776), the most "
+				"data blocks a thin pool can address", arg);
+	return v;
+}
+
 uint32_t cli_data_block_size_arg(const char *arg)
 {
 	uint32_t v;

@@ -94,6 +94,8 @@ int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_u32(const char *s, uint32_t *out);
 /* Parse "arg" for option "opt" or fail with a usage error. */
 uint64_t cli_u64_arg(const char *opt, const char *arg);
+/* --nr-data-blocks of a writer: at most 2^40 (what a pool addresses), or a usage error. */
+uint64_t cli_nr_data_blocks_arg(const char *arg);
 /* --data-block-size: a multiple of 128 sectors from 128 to 2097152, or a usage error. */
 uint32_t cli_data_block_size_arg(const char *arg);
 /*

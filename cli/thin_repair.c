@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 			break;
 		case 3:
 			ro.out.set_nr_data_blocks = true;
-			ro.out.nr_data_blocks = cli_u64_arg("--nr-data-blocks", optarg);
+			ro.out.nr_data_blocks = cli_nr_data_blocks_arg(optarg);
 			break;
 		default:
 			cli_common_option(c, usage);

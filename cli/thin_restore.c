@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 			break;
 		case 3:
 			ro.set_nr_data_blocks = true;
-			ro.nr_data_blocks = cli_u64_arg("--nr-data-blocks", optarg);
+			ro.nr_data_blocks = cli_nr_data_blocks_arg(optarg);
 			break;
 		case 4:
 			ro.force = true;
