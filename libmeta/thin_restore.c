@@ -26,6 +26,9 @@ struct def_rec {
 	uint64_t first_key;          /* lowest key mapped */
 	uint64_t last_key;           /* highest key mapped */
 	uint64_t nr_mappings;
+	/* data runs {first block, length}: counted at the first ref only (no ref, no count) */
+	uint64_t (*runs)[2];
+	uint64_t nruns, capruns, nr_refs;
 };
 
 struct meta_thin_restorer {
@@ -403,6 +406,7 @@ static void free_def(struct def_rec *df)
 	free(df->name);
 	free(df->keys);
 	free(df->leaves);
+	free(df->runs);
 	memset(df, 0, sizeof(*df));
 }
 
@@ -472,6 +476,12 @@ static int r_ref(void *ctx, const char *name)
 	if (!r->any_vb)
 		r->first_vb = df->first_key;
 	if (!r->dry) {
+		/* a def's data blocks are counted once, with its leaves' first parent */
+		for (uint64_t i = 0; !df->nr_refs && i < df->nruns; i++)
+			for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
+				if (sm_counts_inc(&r->dcount, b))
+					return fail(r, META_E_NOMEM, "out of memory");
+		df->nr_refs++;
 		for (uint64_t i = 0; i < df->n; i++)
 			bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
 		if (r->w.err)
@@ -482,6 +492,27 @@ static int r_ref(void *ctx, const char *name)
 	r->any_vb = true;
 	r->mapped += df->nr_mappings;
 	return META_OK;
+}
+
+/* Remember a def's data run (merged with the previous one when they touch). */
+static int def_add_run(struct def_rec *df, uint64_t db, uint64_t len)
+{
+	if (df->nruns && df->runs[df->nruns - 1][0] + df->runs[df->nruns - 1][1] == db) {
+		df->runs[df->nruns - 1][1] += len;
+		return 0;
+	}
+	if (df->nruns == df->capruns) {
+		uint64_t cap = df->capruns ? df->capruns * 2 : 16;
+		void *p = realloc(df->runs, cap * sizeof(*df->runs));
+		if (!p)
+			return -1;
+		df->runs = p;
+		df->capruns = cap;
+	}
+	df->runs[df->nruns][0] = db;
+	df->runs[df->nruns][1] = len;
+	df->nruns++;
+	return 0;
 }
 
 static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint32_t time,
@@ -508,9 +539,14 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 		r->first_vb = vb;
 	if (!r->dry) {
 		bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
-		for (uint64_t b = db; b < db + len; b++)
-			if (sm_counts_inc(&r->dcount, b))
+		if (r->in == DEF) {
+			if (def_add_run(&r->defs[r->ndefs], db, len))
 				return fail(r, META_E_NOMEM, "out of memory");
+		} else {
+			for (uint64_t b = db; b < db + len; b++)
+				if (sm_counts_inc(&r->dcount, b))
+					return fail(r, META_E_NOMEM, "out of memory");
+		}
 		if (r->w.err)
 			return tree_error(r);
 	}
