@@ -111,6 +111,47 @@ static int parse_fields(const char *arg, enum field *fields)
 	return n;
 }
 
+/*
+ * Sizes from the metadata: blocks x data block size x 512 can pass 2^64 (a pool
+ * of 2^40 blocks of 1 GiB, or a damaged mapped_blocks), so they are computed in
+ * 128 bits and printed exactly, never wrapped.
+ */
+typedef unsigned __int128 u128;
+
+static void put_u128(char *buf, size_t len, u128 v)
+{
+	char tmp[48];
+	size_t i = sizeof(tmp);
+	tmp[--i] = 0;
+	do {
+		tmp[--i] = (char)('0' + (unsigned)(v % 10));
+		v /= 10;
+	} while (v);
+	snprintf(buf, len, "%s", tmp + i);
+}
+
+/* meta_thin_ls_human() past 2^64 bytes: the same rounding, units up to YiB. */
+static void human_u128(char *buf, size_t len, u128 bytes)
+{
+	static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB",
+					    "YiB"};
+	unsigned i = 0;
+	if (bytes <= UINT64_MAX) {
+		meta_thin_ls_human((uint64_t)bytes, buf, len);
+		return;
+	}
+	while (bytes > 1024u * 1024u && i < 7) {
+		bytes /= 1024;
+		i++;
+	}
+	if (bytes > 8u * 1024u) {
+		bytes = (bytes + 512) / 1024;
+		i++;
+	}
+	put_u128(buf, len, bytes);
+	snprintf(buf + strlen(buf), len - strlen(buf), "%s", units[i]);
+}
+
 static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_dev *d,
 		 uint64_t bs)
 {
@@ -129,31 +170,31 @@ static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_
 		v = d->shared_blocks;
 		break;
 	case F_MAPPED_SECTORS:
-		v = d->mapped_blocks * bs;
-		break;
+		put_u128(buf, len, (u128)d->mapped_blocks * bs);
+		return;
 	case F_EXCLUSIVE_SECTORS:
-		v = d->exclusive_blocks * bs;
-		break;
+		put_u128(buf, len, (u128)d->exclusive_blocks * bs);
+		return;
 	case F_SHARED_SECTORS:
-		v = d->shared_blocks * bs;
-		break;
+		put_u128(buf, len, (u128)d->shared_blocks * bs);
+		return;
 	case F_MAPPED_BYTES:
-		v = d->mapped_blocks * bs * 512u;
-		break;
+		put_u128(buf, len, (u128)d->mapped_blocks * bs * 512u);
+		return;
 	case F_EXCLUSIVE_BYTES:
-		v = d->exclusive_blocks * bs * 512u;
-		break;
+		put_u128(buf, len, (u128)d->exclusive_blocks * bs * 512u);
+		return;
 	case F_SHARED_BYTES:
-		v = d->shared_blocks * bs * 512u;
-		break;
+		put_u128(buf, len, (u128)d->shared_blocks * bs * 512u);
+		return;
 	case F_MAPPED:
-		meta_thin_ls_human(d->mapped_blocks * bs * 512u, buf, len);
+		human_u128(buf, len, (u128)d->mapped_blocks * bs * 512u);
 		return;
 	case F_EXCLUSIVE:
-		meta_thin_ls_human(d->exclusive_blocks * bs * 512u, buf, len);
+		human_u128(buf, len, (u128)d->exclusive_blocks * bs * 512u);
 		return;
 	case F_SHARED:
-		meta_thin_ls_human(d->shared_blocks * bs * 512u, buf, len);
+		human_u128(buf, len, (u128)d->shared_blocks * bs * 512u);
 		return;
 	case F_TRANSACTION:
 		v = d->transaction_id;
