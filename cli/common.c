@@ -165,6 +165,10 @@ void cli_report_open_error(const char *path, int e, int io_errno)
 	case META_E_FEATURE:
 		cli_err("%s: %s in superblock: this metadata needs a newer tool", path, meta_strerror(e));
 		break;
+	case META_E_RANGE:
+		cli_err("%s: the block asked for is past the end of the metadata device (check the "
+			"block number given to --metadata-snap)", path);
+		break;
 	case META_E_NOSNAP:
 		cli_err("%s: no metadata snapshot is held; reserve one with 'dmsetup message <pool> 0 "
 			"reserve_metadata_snap' or run without --metadata-snap", path);
