@@ -129,7 +129,7 @@ void snap_cli_refuse_stdout_is(const char *role, const char *path)
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors)
 {
 	uint64_t bytes;
-	if (__builtin_mul_overflow(sectors, 512u, &bytes))
+	if (cli_mul_overflows(sectors, 512, &bytes))
 	{
 		cli_err("%s %" PRIu64 " sectors is past the largest byte offset (2^64 bytes); "
 			"nothing was written", opt, sectors);
