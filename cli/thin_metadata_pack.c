@@ -51,6 +51,9 @@ int main(int argc, char **argv)
 			return EXIT_DAMAGE;
 		} else if (r == META_E_LOOKSXML)
 			cli_report_open_error(args.input, r, 0);
+		else if (r == META_E_NOSPC)
+			cli_err("%s: the filesystem holding the pack file is full; nothing usable was "
+				"written (free space there, or write the pack elsewhere)", args.output);
 		else if (access(args.input, R_OK))
 			cli_report_open_error(args.input, r, 0);
 		else

@@ -2,6 +2,7 @@
 /* thin_metadata_unpack: expand a pack file back into thin-pool metadata. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <libmeta/error.h>
 #include <libmeta/family.h>
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
 {
 	struct cli_io_args args;
 	struct meta_pack_stats st;
+	struct stat sb;
 	int r;
 
 	cli_init(argv[0]);
@@ -60,8 +62,14 @@ int main(int argc, char **argv)
 			args.output);
 		return EXIT_OPERR;
 	case META_E_NOSPC:
-		cli_err("%s is smaller than the packed metadata (%" PRIu64 " blocks)", args.output,
-			st.nr_blocks);
+		if (stat(args.output, &sb) == 0 && S_ISBLK(sb.st_mode))
+			cli_err("%s is smaller than the packed metadata (%" PRIu64 " blocks of 4 KiB)",
+				args.output, st.nr_blocks);
+		else /* a file is sized (sparse) up front: only its filesystem can be full */
+			cli_err("%s: the filesystem holding the output file is full after %" PRIu64
+				" blocks (the file is sparse: each metadata block written needs real "
+				"space); free space there or unpack onto a device", args.output,
+				st.nr_packed);
 		return EXIT_OPERR;
 	default:
 		if (st.nr_blocks == 0)

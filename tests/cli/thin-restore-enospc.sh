@@ -1,14 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# thin_restore onto a sparse output file on a full filesystem: the message must say that the
-# filesystem holding the file is full, not that the metadata device is too small; and an
-# output that really is too small must say that instead.  Exit 3 both times.  Needs root
-# (mounts a 64 KiB tmpfs); skips otherwise.
+# thin_restore (and thin_metadata_unpack, thin_metadata_pack) onto a sparse output file on a
+# full filesystem: the message must say that the filesystem holding the file is full, not that
+# the metadata device is too small; and an output that really is too small must say that
+# instead.  Exit 3 every time.  Needs root (mounts a 64 KiB tmpfs); skips otherwise.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
-require_tool thin_restore
+require_tool thin_restore thin_metadata_unpack thin_metadata_pack
 require_cmd mount umount truncate
 [ "$(id -u)" = 0 ] || skip "not root: cannot mount a small tmpfs"
 
@@ -28,4 +28,16 @@ run "$BIN/thin_restore" -i "$FIX/thin/many.xml" -o small.bin
 expect_rc 3 "small output"
 expect_grep "^thin_restore: small.bin: the output is too small" run.err "small output"
 grep -q "filesystem" run.err && fail "a small output reported as a full filesystem: $(cat run.err)"
+rm -f mnt/o.bin
+run "$BIN/thin_metadata_unpack" -i "$FIX/thin/many.tpt.pack" -o mnt/u.bin
+expect_rc 3 "unpack, full filesystem"
+expect_grep "^thin_metadata_unpack: mnt/u.bin: the filesystem holding the output file is full" \
+	run.err "unpack, full filesystem"
+rm -f mnt/u.bin
+gzip -dc "$FIX/thin/many.bin.gz" >many.bin || fail "fixture"
+dd if=/dev/zero of=mnt/fill bs=4096 count=64 2>/dev/null # fill it up (dd fails when full)
+run "$BIN/thin_metadata_pack" -i many.bin -o mnt/p.pack
+expect_rc 3 "pack, full filesystem"
+expect_grep "^thin_metadata_pack: mnt/p.pack: the filesystem holding the pack file is full" \
+	run.err "pack, full filesystem"
 exit 0
