@@ -124,6 +124,8 @@ struct meta_bm {
 	uint8_t *batch; /* batch read buffer */
 	uint8_t *pf;    /* prefetch read buffer (O_DIRECT devices), allocated on first use */
 	int read_ahead; /* meta_bm_read_batch() reads and validates on a second thread */
+	meta_bm_pre_fn pre; /* meta_bm_set_batch_pre() */
+	void *pre_ctx;
 };
 
 #define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
@@ -371,6 +373,8 @@ static void ra_fill(struct ra *a, struct ra_slot *s, size_t i)
 		}
 		if (!err && a->v)
 			err = a->v->check(a->v, d, blocks[k]);
+		if (!err && bm->pre)
+			bm->pre(bm->pre_ctx, blocks[k], d);
 		s->err[k - i] = err;
 	}
 }
@@ -477,6 +481,12 @@ void meta_bm_set_read_ahead(struct meta_bm *bm, int on)
 	bm->read_ahead = on;
 }
 
+void meta_bm_set_batch_pre(struct meta_bm *bm, meta_bm_pre_fn pre, void *ctx)
+{
+	bm->pre = pre;
+	bm->pre_ctx = ctx;
+}
+
 int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 		       const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx)
 {
@@ -524,6 +534,8 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 				}
 				if (!err && v)
 					err = v->check(v, d, b);
+				if (!err && bm->pre)
+					bm->pre(bm->pre_ctx, b, d);
 				r = fn(ctx, b, d, err);
 				if (r)
 					return r;

@@ -177,6 +177,7 @@ struct ck {
 	uint8_t *state; /* enum bstate per metadata block */
 	uint8_t *kindof; /* enum tkind of the tree a queued/read block belongs to */
 	uint8_t *vmask;  /* details/top-level nodes: bit v = queued for view v */
+	uint8_t *prechk; /* 1: the node passed meta_node_check() silently on the reader thread */
 	uint8_t *memo;  /* bottom-up pass: 0 none, 1 busy, 2 done, |4 errors, |8 depth reported */
 	uint8_t *height;
 	uint32_t *aux;  /* leaf: nr_entries; internal: offset into kids */
@@ -518,7 +519,8 @@ static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data
 	struct meta_node_info ni;
 	meta_node_get_info(data, &ni);
 	c->relay_dev = it->dev;
-	int sev = meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[it->kind],
+	int sev = c->prechk[b] ? -1 /* clean: nothing to report */
+		: meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[it->kind],
 				  it->lo, it->hi, it->is_root, relay, c);
 	c->relay_dev = NONE;
 	if (sev >= (int)META_SEV_FATAL) {
@@ -563,6 +565,33 @@ static int cmp_item(const void *a, const void *b)
 	return (int)x->revisit - (int)y->revisit;
 }
 
+/*
+ * Runs on meta_bm_read_batch()'s reader thread, ahead of visit(): the structural check of
+ * the node b's first visit will make, without a report.  Reads only the level's items
+ * (c->cur, unchanged during the batch) and the node; writes prechk[b], read by visit_one()
+ * for b alone after the batch handed b over.
+ */
+static void pre_check(void *ctx, uint64_t b, const void *data)
+{
+	struct ck *c = ctx;
+	const struct item *cur = c->cur;
+	size_t lo = 0, hi = c->ncur;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cur[mid].b < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= c->ncur || cur[lo].b != b || cur[lo].revisit)
+		return; /* sorted: b's first visit, if any, comes before its revisits */
+	struct meta_node_info ni;
+	meta_node_get_info(data, &ni);
+	if (meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[cur[lo].kind],
+			    cur[lo].lo, cur[lo].hi, cur[lo].is_root, NULL, NULL) < 0)
+		c->prechk[b] = 1;
+}
+
 /* Read the queued levels until nothing is left. */
 static int run_levels(struct ck *c)
 {
@@ -584,7 +613,9 @@ static int run_levels(struct ck *c)
 			if (!nb_ || blocks[nb_ - 1] != c->cur[i].b)
 				blocks[nb_++] = c->cur[i].b;
 		c->cur_pos = 0;
+		meta_bm_set_batch_pre(c->bm, pre_check, c);
 		int e = meta_bm_read_batch(c->bm, blocks, nb_, &meta_node_validator, visit, c);
+		meta_bm_set_batch_pre(c->bm, NULL, NULL);
 		if (e && !c->err)
 			set_err(c, e);
 		free(c->cur);
@@ -898,6 +929,7 @@ static void ck_free(struct ck *c)
 	free(c->state);
 	free(c->kindof);
 	free(c->vmask);
+	free(c->prechk);
 	free(c->memo);
 	free(c->height);
 	free(c->aux);
@@ -999,8 +1031,9 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	c.state = calloc(nb, 1);
 	c.kindof = calloc(nb, 1);
 	c.vmask = calloc(nb, 1);
+	c.prechk = calloc(nb, 1);
 	c.aux = calloc(nb, sizeof(*c.aux));
-	if (!c.state || !c.kindof || !c.vmask || !c.aux) {
+	if (!c.state || !c.kindof || !c.vmask || !c.prechk || !c.aux) {
 		e = META_E_NOMEM;
 		goto out;
 	}

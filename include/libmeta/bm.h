@@ -73,6 +73,14 @@ META_API int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
  * batch.  Off by default.
  */
 META_API void meta_bm_set_read_ahead(struct meta_bm *bm, int on);
+/*
+ * pre (NULL: none) is called for every block of a meta_bm_read_batch() that the validator
+ * accepted, before fn gets it: with read-ahead on the reader thread, ahead of fn and
+ * concurrently with fn's calls for earlier blocks, so it may only read what fn does not
+ * change during the batch and write what fn reads for that block alone.
+ */
+typedef void (*meta_bm_pre_fn)(void *ctx, uint64_t b, const void *data);
+META_API void meta_bm_set_batch_pre(struct meta_bm *bm, meta_bm_pre_fn pre, void *ctx);
 
 /*
  * Read-ahead: ask the kernel to start reading these blocks (sorted and

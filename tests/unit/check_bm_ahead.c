@@ -62,7 +62,18 @@ struct seen {
 	size_t stop_at; /* return 7 at this call (0: never) */
 	pthread_t self;
 	int threads; /* threads of the process at the first call */
+	uint32_t pre_crc[NBLOCKS]; /* what pre saw of each block (0: not called) */
+	uint8_t pre_calls[NBLOCKS];
 };
+
+/* meta_bm_set_batch_pre(): called once per accepted block, before fn gets it */
+static void pre(void *ctx, uint64_t b, const void *data)
+{
+	struct seen *s = ctx;
+	ck_assert_uint_lt(b, NBLOCKS);
+	s->pre_calls[b]++;
+	s->pre_crc[b] = meta_crc32c(0, data, META_BLOCK_SIZE) | 1u;
+}
 
 static int nr_threads(void)
 {
@@ -90,6 +101,11 @@ static int cb(void *ctx, uint64_t b, const void *data, int err)
 		ck_assert_ptr_nonnull(s->r);
 	}
 	s->r[s->n++] = (struct rec){b, meta_crc32c(0, data, META_BLOCK_SIZE), err};
+	if (b < NBLOCKS) {
+		ck_assert_uint_eq(s->pre_calls[b], err ? 0 : 1);
+		if (!err)
+			ck_assert_uint_eq(s->pre_crc[b], s->r[s->n - 1].crc | 1u);
+	}
 	return s->stop_at && s->n == s->stop_at ? 7 : 0;
 }
 
@@ -98,7 +114,7 @@ static void same(const uint64_t *list, size_t n, size_t stop_at)
 {
 	struct meta_io *io;
 	struct meta_bm *bm;
-	struct seen s[2];
+	static struct seen s[2];
 	int ret[2];
 	uint64_t *copy = malloc((n ? n : 1) * sizeof(*copy));
 	ck_assert_ptr_nonnull(copy);
@@ -110,6 +126,7 @@ static void same(const uint64_t *list, size_t n, size_t stop_at)
 		ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
 		ck_assert_int_eq(meta_bm_create(io, 16, &bm), META_OK);
 		meta_bm_set_read_ahead(bm, mode);
+		meta_bm_set_batch_pre(bm, pre, &s[mode]);
 		ret[mode] = meta_bm_read_batch(bm, copy, n, &meta_node_validator, cb, &s[mode]);
 		meta_bm_destroy(bm);
 	}
