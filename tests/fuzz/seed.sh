@@ -13,7 +13,7 @@ OUT=${2:-$SRCDIR/tests/fuzz/seeds-new}
 FIX=$SRCDIR/fixtures
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-mkdir -p "$OUT/thin_check" "$OUT/thin_repair" "$OUT/pack" "$OUT/thin_restore" \
+mkdir -p "$OUT/thin_check" "$OUT/thin_repair" "$OUT/pack" "$OUT/thin_restore" "$OUT/snap_engine" \
 	"$OUT/snap" "$OUT/snap_restore" "$OUT/unpack"
 for f in "$FIX"/thin/*.bin.gz; do
 	case $f in */many.bin.gz) continue ;; esac # 4 MiB: too big a seed
@@ -73,3 +73,8 @@ i=0
 	done
 	echo '</snapshot_store>'
 } >"$OUT/snap_restore/full-area.xml"
+# snap_engine: set-up bytes and operations (fuzz_snap_engine.c): mixed writes and read-backs
+# with both snapshots, a tiny COW that overflows, 32-sector chunks
+printf '\003\017\001\007\003\000\000\000\000\020\101\001\000\004\000\004\102\002\000\002\000\002\103\003\000\000\000\000\000' >"$OUT/snap_engine/mixed"
+printf '\000\001\000\001\002\001\000\000\000\200\141\000\000\000\000\377\142\003\000\000\000\000\000' >"$OUT/snap_engine/tiny-overflow"
+printf '\005\077\002\077\001\000\000\200\000\100\060\001\000\000\000\001\061\003\000\000\000\000\000\000\000\000\000\000\000\377\062\003\000\000\000\000\000' >"$OUT/snap_engine/big-chunks"
