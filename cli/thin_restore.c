@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	const char *input = NULL, *output = NULL;
 	char err[512];
 	bool check;
+	off_t start;
 	FILE *in;
 	int c, e;
 
@@ -204,6 +205,7 @@ int main(int argc, char **argv)
 			return EXIT_OPERR;
 		in = copy;
 	}
+	start = check ? ftello(in) : 0; /* stdin from a file need not start at offset 0 */
 	if (!looks_like_xml(in)) {
 		cli_err("%s: this is not XML; thin_restore reads thin_dump's XML (for binary "
 			"metadata use thin_repair)", input);
@@ -236,7 +238,7 @@ int main(int argc, char **argv)
 			e = meta_thin_xml_parse(in, &em, meta_thin_restorer_message, err, sizeof(err));
 		if (!e)
 			e = meta_thin_restorer_check_end(r);
-		if (!e && fseeko(in, 0, SEEK_SET)) {
+		if (!e && fseeko(in, start, SEEK_SET)) {
 			cli_err("%s: cannot read the input a second time (%s)", input, strerror(errno));
 			e = META_E_IO;
 			err[0] = 0;
