@@ -474,6 +474,177 @@ START_TEST(test_restore_crash_every_write)
 }
 END_TEST
 
+/* Read a whole file into a malloc'd buffer. */
+static uint8_t *slurp(const char *p, size_t *len)
+{
+	FILE *f = fopen(p, "rb");
+	uint8_t *b;
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	b = malloc(*len ? *len : 1);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+/* One check pass over xmltext with force over `out`; returns the first error. */
+static int check_pass(const char *xmltext, const char *out, bool *touched, char *err,
+		      size_t errlen)
+{
+	struct meta_thin_restore_opts o;
+	struct meta_thin_restorer *r;
+	struct meta_thin_emitter e;
+	FILE *in = fmemopen((void *)xmltext, strlen(xmltext), "r");
+	int rc;
+	ck_assert_ptr_nonnull(in);
+	memset(&o, 0, sizeof(o));
+	o.force = true;
+	ck_assert_int_eq(meta_thin_restorer_create(out, &o, &r), META_OK);
+	ck_assert_int_eq(meta_thin_restorer_check_begin(r), META_OK);
+	e = meta_thin_restorer_emitter(r);
+	err[0] = 0;
+	rc = meta_thin_xml_parse(in, &e, meta_thin_restorer_message, err, errlen);
+	if (!rc) {
+		rc = meta_thin_restorer_check_end(r);
+		if (rc && meta_thin_restorer_message(r))
+			snprintf(err, errlen, "%s", meta_thin_restorer_message(r));
+	}
+	if (!rc) {
+		/* the real pass over the same input */
+		rewind(in);
+		rc = meta_thin_xml_parse(in, &e, meta_thin_restorer_message, err, errlen);
+		if (!rc)
+			rc = meta_thin_restorer_commit(r);
+	}
+	*touched = meta_thin_restorer_touched(r);
+	fclose(in);
+	meta_thin_restorer_destroy(r);
+	return rc;
+}
+
+#define SB_LINE "<superblock uuid=\"\" time=\"0\" transaction=\"1\" data_block_size=\"128\" "
+#define DEV_LINE(id) "  <device dev_id=\"" #id "\" mapped_blocks=\"0\" transaction=\"0\" " \
+		     "creation_time=\"0\" snap_time=\"0\">\n"
+
+/* A check pass finds every error before the first write: the old pool stays as it was. */
+START_TEST(test_restore_check_pass)
+{
+	static const struct {
+		const char *xml, *want;
+	} bad[] = {
+		/* errors at the very end: only a whole pass finds them */
+		{SB_LINE "nr_data_blocks=\"10\">\n" DEV_LINE(1)
+		 "    <single_mapping origin_block=\"0\" data_block=\"1\" time=\"0\"/>\n"
+		 "  </device>\n" DEV_LINE(2) "    <ref name=\"missing\"/>\n  </device>\n</superblock>\n",
+		 "Couldn't find sub tree 'missing'"},
+		{SB_LINE "nr_data_blocks=\"10\">\n" DEV_LINE(1)
+		 "    <single_mapping origin_block=\"0\" data_block=\"1\" time=\"0\"/>\n"
+		 "  </device>\n" DEV_LINE(1) "  </device>\n</superblock>\n",
+		 "device 1 appears twice"},
+		{SB_LINE "nr_data_blocks=\"10\">\n  <def name=\"a\">\n"
+		 "    <single_mapping origin_block=\"5\" data_block=\"1\" time=\"0\"/>\n"
+		 "  </def>\n" DEV_LINE(1)
+		 "    <single_mapping origin_block=\"5\" data_block=\"2\" time=\"0\"/>\n"
+		 "    <ref name=\"a\"/>\n  </device>\n</superblock>\n",
+		 "ref 'a' overlaps"},
+		{SB_LINE "nr_data_blocks=\"10\">\n" DEV_LINE(1)
+		 "    <single_mapping origin_block=\"0\" data_block=\"10\" time=\"0\"/>\n"
+		 "  </device>\n</superblock>\n",
+		 "past the end of the data device"},
+		{SB_LINE "nr_data_blocks=\"10\">\n" DEV_LINE(1) "  </device>\n",
+		 "no element found"},
+		/* the mapping leaves alone need more than the 64 blocks of the output */
+		{SB_LINE "nr_data_blocks=\"100000\">\n" DEV_LINE(1)
+		 "    <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"90000\" time=\"0\"/>\n"
+		 "  </device>\n</superblock>\n",
+		 "the output is too small for this pool"},
+	};
+	char err[512];
+	size_t before_len, after_len;
+	uint8_t *before, *after;
+	bool touched;
+	mkfile(4096 * 64);
+	ck_assert_int_eq(restore_file(fixture("one-thin"), path, NULL, err, sizeof(err)), META_OK);
+	before = slurp(path, &before_len);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = check_pass(bad[i].xml, path, &touched, err, sizeof(err));
+		ck_assert_int_ne(rc, META_OK);
+		ck_assert_msg(strstr(err, bad[i].want), "case %zu: got '%s'", i, err);
+		ck_assert_msg(!touched, "case %zu: the output was written", i);
+		after = slurp(path, &after_len);
+		ck_assert_uint_eq(after_len, before_len);
+		ck_assert_msg(!memcmp(after, before, before_len), "case %zu: the output changed", i);
+		free(after);
+	}
+	free(before);
+	/* a good input: checked, then restored over the old pool */
+	ck_assert_int_eq(check_pass(SB_LINE "nr_data_blocks=\"10\">\n" DEV_LINE(7)
+				    "    <single_mapping origin_block=\"3\" data_block=\"4\" "
+				    "time=\"0\"/>\n  </device>\n</superblock>\n",
+				    path, &touched, err, sizeof(err)),
+			 META_OK);
+	ck_assert(touched);
+	{
+		struct meta_thin *th;
+		struct meta_thin_details *d;
+		uint64_t nd;
+		ck_assert_int_eq(meta_thin_open(path, NULL, &th), META_OK);
+		ck_assert_int_eq(meta_thin_read_details(th, &d, &nd, NULL, NULL), META_OK);
+		ck_assert_uint_eq(nd, 1);
+		ck_assert_uint_eq(d[0].dev_id, 7);
+		ck_assert_uint_eq(d[0].mapped_blocks, 1);
+		free(d);
+		meta_thin_close(th);
+	}
+	unlink(path);
+}
+END_TEST
+
+/* check_begin only before the emitter is used; check_end only after check_begin. */
+START_TEST(test_restore_check_misuse)
+{
+	struct meta_thin_restorer *r;
+	struct meta_thin_emitter e;
+	struct meta_thin_xml_sb sb;
+	mkfile(4096 * 64);
+	ck_assert_int_eq(meta_thin_restorer_create(path, NULL, &r), META_OK);
+	ck_assert_int_eq(meta_thin_restorer_check_end(r), META_E_INVAL);
+	ck_assert(!meta_thin_restorer_touched(r));
+	e = meta_thin_restorer_emitter(r);
+	memset(&sb, 0, sizeof(sb));
+	sb.uuid = "";
+	sb.data_block_size = 128;
+	sb.nr_data_blocks = 10;
+	ck_assert_int_eq(e.ops->begin_superblock(e.ctx, &sb), META_OK);
+	ck_assert(meta_thin_restorer_touched(r));
+	ck_assert_int_eq(meta_thin_restorer_check_begin(r), META_E_INVAL);
+	meta_thin_restorer_destroy(r);
+	unlink(path);
+}
+END_TEST
+
+/* nr_data_blocks whose space map cannot fit fails at once, before allocating for it. */
+START_TEST(test_restore_space_map_too_big)
+{
+	char err[512];
+	bool touched;
+	mkfile(4096 * 64);
+	ck_assert_int_eq(check_pass(SB_LINE "nr_data_blocks=\"1099511627776\">\n</superblock>\n",
+				    path, &touched, err, sizeof(err)),
+			 META_E_NOSPC);
+	ck_assert_msg(strstr(err, "any metadata device"), "got '%s'", err);
+	ck_assert(!touched);
+	ck_assert_int_eq(restore_string(SB_LINE "nr_data_blocks=\"16777216\">\n</superblock>\n",
+					path, err, sizeof(err)),
+			 META_E_NOSPC);
+	ck_assert_msg(strstr(err, "it needs at least"), "got '%s'", err);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("thin_restore");
@@ -490,6 +661,9 @@ int main(void)
 	tcase_add_test(tc, test_restore_refusals);
 	tcase_add_test(tc, test_restore_bad_xml);
 	tcase_add_test(tc, test_restore_crash_every_write);
+	tcase_add_test(tc, test_restore_check_pass);
+	tcase_add_test(tc, test_restore_check_misuse);
+	tcase_add_test(tc, test_restore_space_map_too_big);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
