@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 		cli_err("%s", err[0] ? err : meta_strerror(r));
 		if (r == META_E_INVAL && !st.used_superblock)
 			return EXIT_USAGE;
-		return r == META_E_NOTFOUND ? EXIT_DAMAGE : EXIT_OPERR;
+		return r == META_E_NOTFOUND || r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 	}
 	if (!cli_quiet && (st.scanned || st.nr_damage || st.nr_salvaged))
 		fprintf(stderr,

@@ -2,7 +2,9 @@
 /* thin_repair (see include/libmeta/thin_repair.h). */
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
+#include <libmeta/io.h>
 #include <libmeta/thin.h>
+#include <libmeta/thin_check.h>
 #include <libmeta/thin_dump.h>
 #include <libmeta/thin_repair.h>
 
@@ -665,6 +667,97 @@ static bool tree_is(struct meta_bm *bm, uint64_t root, enum tree_kind k)
 	return root && classify(bm, NULL, meta_bm_nr_blocks(bm), root) == k;
 }
 
+/* ---- verification of the output ------------------------------------------------ */
+
+struct vctx {
+	bool any;
+	struct meta_damage first;
+};
+
+static void verify_damage(void *ctx, const struct meta_damage *d)
+{
+	struct vctx *v = ctx;
+	if (v->any)
+		return;
+	v->any = true;
+	v->first = *d;
+	v->first.detail = NULL;
+}
+
+/* Make the output unusable: a zeroed superblock is no pool to activate. */
+static void invalidate_output(const char *out)
+{
+	struct meta_io *io;
+	void *z = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (z && !meta_io_open(out, META_IO_WRITE, &io)) {
+		memset(z, 0, META_BLOCK_SIZE);
+		if (!meta_io_pwrite(io, z, META_BLOCK_SIZE, 0))
+			meta_io_flush(io);
+		meta_io_close(io);
+	}
+	free(z);
+}
+
+/* The full check over what was written (see thin_repair.h); *mapped (may be NULL)
+ * receives the sum of the devices' mapped_blocks (shared mappings once per device). */
+static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped)
+{
+	struct meta_thin_open_opts oo;
+	struct meta_thin_check_opts co;
+	struct meta_thin_check_result res;
+	struct meta_thin *t;
+	struct vctx v;
+	int r;
+	memset(&oo, 0, sizeof(oo));
+	memset(&co, 0, sizeof(co));
+	memset(&v, 0, sizeof(v));
+	r = meta_thin_open(out, &oo, &t);
+	if (r == META_E_NOMEM || r == META_E_IO) {
+		set_err(err, errlen, "%s: reading the repaired metadata back: %s", out,
+			meta_strerror(r));
+		return r;
+	}
+	if (r) {
+		set_err(err, errlen, "%s: the repaired metadata does not open (%s): it was not "
+			"written correctly; keep the original metadata and report this bug", out,
+			meta_strerror(r));
+		invalidate_output(out);
+		return META_E_CORRUPT;
+	}
+	co.damage = verify_damage;
+	co.damage_ctx = &v;
+	r = meta_thin_check(t, &co, &res);
+	if (!r && mapped && res.worst < 0 && !v.any) {
+		struct meta_thin_details *d;
+		uint64_t nd;
+		*mapped = 0;
+		r = meta_thin_read_details(t, &d, &nd, NULL, NULL);
+		for (uint64_t i = 0; !r && i < nd; i++)
+			*mapped += d[i].mapped_blocks;
+		if (!r)
+			free(d);
+	}
+	meta_thin_close(t);
+	if (r) {
+		set_err(err, errlen, "%s: checking the repaired metadata: %s", out, meta_strerror(r));
+		return r;
+	}
+	if (res.worst < 0 && !v.any)
+		return META_OK;
+	set_err(err, errlen, "%s: the repaired metadata fails its check (%s%s%" PRIu64 "): it was "
+		"invalidated; keep the original metadata and report this bug", out,
+		meta_damage_name(v.first.kind),
+		v.first.block != UINT64_MAX ? " at block " : ", block ",
+		v.first.block != UINT64_MAX ? v.first.block : v.first.begin);
+	invalidate_output(out);
+	return META_E_CORRUPT;
+}
+
+int meta_thin_repair_verify(const char *path, char *err, size_t errlen)
+{
+	return verify(path, err, errlen, NULL);
+}
+
 int meta_thin_repair(const char *in, const char *out, const struct meta_thin_repair_opts *o,
 		     struct meta_thin_repair_stats *st, char *err, size_t errlen)
 {
@@ -875,6 +968,11 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 			meta_thin_restorer_message(rs) ? meta_thin_restorer_message(rs)
 						       : meta_strerror(r));
 	st->nr_mappings += st->nr_salvaged;
+	meta_thin_restorer_destroy(rs);
+	rs = NULL;
+	/* the proof; and the mappings per device (those in shared subtrees went by as refs) */
+	if (!r)
+		r = verify(out, err, errlen, &st->nr_mappings);
 out:
 	for (uint64_t i = 0; i < nsrc; i++)
 		free(srcs[i].devs);

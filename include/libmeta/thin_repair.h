@@ -17,6 +17,10 @@
  *    the metadata space map still counts as in use, whose keys lie inside that
  *    range and that no other candidate overlaps are salvaged into the device.
  * 4. The output: the restorer (thin_restore.h) writes it, superblock last.
+ * 5. The proof: the full check (thin_check.h) runs over the output.  A repair
+ *    that reports success has written metadata with no damage of any kind;
+ *    otherwise the output's superblock is zeroed (no pool to activate by
+ *    mistake) and the repair fails with META_E_CORRUPT.
  */
 #ifndef LIBMETA_THIN_REPAIR_H
 #define LIBMETA_THIN_REPAIR_H
@@ -35,17 +39,26 @@ struct meta_thin_repair_stats {
 	bool used_superblock;     /* the input superblock was usable */
 	bool scanned;             /* roots were found by scanning */
 	uint64_t mapping_root, details_root;
-	uint64_t nr_devices, nr_mappings, nr_salvaged;
+	uint64_t nr_devices, nr_mappings, nr_salvaged; /* mappings: summed over devices */
 	uint64_t nr_damage;
 };
 
 /*
- * Errors: input open errors; META_E_INVAL when the superblock is unusable and
+ * Errors: input open errors; META_E_CORRUPT when the output fails its own
+ * check (a bug: the output is invalidated); META_E_INVAL when the superblock is unusable and
  * the three overrides are missing; META_E_NOTFOUND when no top-level mapping
  * tree can be found; output errors as for the restorer.  err (may be NULL)
  * receives a one-line explanation.
  */
 META_API int meta_thin_repair(const char *in, const char *out, const struct meta_thin_repair_opts *o,
 			      struct meta_thin_repair_stats *st, char *err, size_t errlen);
+
+/*
+ * Step 5 on its own, for any writer of whole pools: open the metadata at path
+ * and run the full check.  0 when no damage of any severity is found.  Else
+ * the superblock at path is zeroed and META_E_CORRUPT returned (err names the
+ * first damage); META_E_IO / META_E_NOMEM when the check could not run.
+ */
+META_API int meta_thin_repair_verify(const char *path, char *err, size_t errlen);
 
 #endif

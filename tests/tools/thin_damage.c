@@ -9,6 +9,8 @@
  *   flip-csum BLOCK            invert the first checksum byte
  *   set-blocknr BLOCK N        write N into the block's blocknr field (csum fixed)
  *   swap-keys BLOCK            swap the first two keys of a btree node (csum fixed)
+ *   set-key BLOCK I KEY        write KEY as the key of entry I of a btree node (csum fixed);
+ *                              +N / -N: add N to / subtract N from the key instead
  *   zero-block BLOCK           overwrite the block with zeros
  *   leak-metadata BLOCK        raise a free metadata block's count 0 -> 1
  *   drop-metadata-ref BLOCK    lower an in-use metadata block's count by one
@@ -26,7 +28,9 @@
  *        internal DEV (root of DEV if internal), last-leaf DEV, free-metadata [K],
  *        used-data [K], free-data [K] (the K-th such block, from 0; used = count 1),
  *        held-root, md-index, md-bitmap, md-ref-root, data-bitmap-root, data-ref-root,
- *        nr-data-blocks, nr-metadata-blocks
+ *        nr-data-blocks, nr-metadata-blocks,
+ *        shared-leaves (every leaf of two or more devices' mapping trees, one per
+ *        line, with its number of entries: "BLOCK NR")
  *
  * Exit 0 on success, 1 when the op cannot be applied (message on stderr), 2 usage.
  */
@@ -345,6 +349,68 @@ static void need(int argc, int n)
 	}
 }
 
+/* ---- leaves shared between devices ---- */
+struct shared {
+	uint64_t *last_dev; /* per block: last device seen + 1 */
+	uint8_t *ndev;      /* per block: devices reaching it (saturating) */
+	uint32_t *nr;       /* per block: entries of the leaf */
+	uint64_t nblocks;
+};
+
+static void shared_walk(struct shared *s, uint64_t b, uint64_t dev, int depth)
+{
+	uint8_t n[BS];
+	if (depth > 64 || b >= s->nblocks)
+		die("bad mapping tree at %" PRIu64, b);
+	rd(b, n);
+	check_node(b, n);
+	if (n_leaf(n)) {
+		if (s->last_dev[b] != dev + 1) {
+			s->last_dev[b] = dev + 1;
+			if (s->ndev[b] < 255)
+				s->ndev[b]++;
+		}
+		s->nr[b] = n_nr(n);
+		return;
+	}
+	for (uint32_t i = 0; i < n_nr(n); i++)
+		shared_walk(s, get_le64p(n_val(n, i)), dev, depth + 1);
+}
+
+static void shared_top(struct shared *s, uint64_t b, int depth)
+{
+	uint8_t n[BS];
+	if (depth > 64)
+		die("bad top-level tree at %" PRIu64, b);
+	rd(b, n);
+	check_node(b, n);
+	for (uint32_t i = 0; i < n_nr(n); i++) {
+		uint64_t v = get_le64p(n_val(n, i));
+		if (n_leaf(n))
+			shared_walk(s, v, n_key(n, i), 0);
+		else
+			shared_top(s, v, depth + 1);
+	}
+}
+
+static void op_shared_leaves(void)
+{
+	struct shared s;
+	s.nblocks = sb64(SB_MSM);
+	s.last_dev = calloc(s.nblocks ? s.nblocks : 1, sizeof(*s.last_dev));
+	s.ndev = calloc(s.nblocks ? s.nblocks : 1, 1);
+	s.nr = calloc(s.nblocks ? s.nblocks : 1, sizeof(*s.nr));
+	if (!s.last_dev || !s.ndev || !s.nr)
+		die("out of memory");
+	shared_top(&s, sb64(SB_MAPROOT), 0);
+	for (uint64_t b = 0; b < s.nblocks; b++)
+		if (s.ndev[b] > 1)
+			printf("%" PRIu64 " %" PRIu32 "\n", b, s.nr[b]);
+	free(s.last_dev);
+	free(s.ndev);
+	free(s.nr);
+}
+
 static int op_find(int argc, char **argv)
 {
 	const char *t = argv[0];
@@ -391,7 +457,10 @@ static int op_find(int argc, char **argv)
 		r = sb64(SB_DSM);
 	else if (!strcmp(t, "nr-metadata-blocks"))
 		r = sb64(SB_MSM);
-	else {
+	else if (!strcmp(t, "shared-leaves")) {
+		op_shared_leaves();
+		return 0;
+	} else {
 		fprintf(stderr, "thin_damage: unknown find type '%s'\n", t);
 		return 2;
 	}
@@ -479,6 +548,22 @@ int main(int argc, char **argv)
 		uint64_t k0 = n_key(buf, 0), k1 = n_key(buf, 1);
 		put_le64p(buf + 32, k1);
 		put_le64p(buf + 40, k0);
+		wr(b, buf, XOR_NODE);
+	} else if (!strcmp(op, "set-key")) {
+		need(argc, 3);
+		uint64_t b = num(argv[0]), i = num(argv[1]);
+		rd(b, buf);
+		check_node(b, buf);
+		if (i >= n_nr(buf))
+			die("node %" PRIu64 " has no entry %" PRIu64, b, i);
+		uint64_t k = n_key(buf, (uint32_t)i);
+		if (argv[2][0] == '+')
+			k += num(argv[2] + 1);
+		else if (argv[2][0] == '-')
+			k -= num(argv[2] + 1);
+		else
+			k = num(argv[2]);
+		put_le64p(buf + 32 + 8 * i, k);
 		wr(b, buf, XOR_NODE);
 	} else if (!strcmp(op, "zero-block")) {
 		need(argc, 1);

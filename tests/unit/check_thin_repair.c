@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libmeta/crc32c.h>
 #include <libmeta/error.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_repair.h>
@@ -282,6 +283,33 @@ START_TEST(test_repair_needs_overrides)
 }
 END_TEST
 
+/* meta_thin_repair_verify: a clean pool passes; one wrong mapping (data counts off) fails,
+ * names the damage and leaves no superblock behind. */
+START_TEST(test_repair_verify)
+{
+	char p[64], err[512] = "";
+	uint8_t buf[BLK];
+	uint64_t n, leaf, v;
+	mktemp_file(p, sizeof(p), 256 * BLK);
+	restore_xml(fixture_xml("snaps"), p);
+	ck_assert_int_eq(meta_thin_repair_verify(p, err, sizeof(err)), META_OK);
+	/* map the leaf's first entry to another data block: the data space map disagrees */
+	leaf = first_leaf_of(p, 1, &n);
+	rw_block(p, leaf, buf, 0);
+	v = get_le64p(buf + 32 + 8 * get_le32p(buf + 20));
+	put_le64p(buf + 32 + 8 * get_le32p(buf + 20), v + ((uint64_t)1000 << 24));
+	put_le32p(buf, meta_block_csum(buf, BLK, 121107u));
+	rw_block(p, leaf, buf, 1);
+	ck_assert_int_eq(meta_thin_repair_verify(p, err, sizeof(err)), META_E_CORRUPT);
+	ck_assert_msg(strstr(err, "DATA_") != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, "report this bug") != NULL, "err: %s", err);
+	rw_block(p, 0, buf, 0);
+	for (uint32_t i = 0; i < BLK; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	unlink(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("thin_repair");
@@ -292,6 +320,7 @@ int main(void)
 	tcase_add_test(tc, test_repair_crash_lost_leaf);
 	tcase_add_test(tc, test_repair_crash_zeroed_superblock);
 	tcase_add_test(tc, test_repair_needs_overrides);
+	tcase_add_test(tc, test_repair_verify);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
