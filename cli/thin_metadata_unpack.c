@@ -34,6 +34,7 @@ int main(int argc, char **argv)
 	struct cli_io_args args;
 	struct meta_pack_stats st;
 	struct stat sb;
+	bool existed;
 	int r;
 
 	cli_init(argv[0]);
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
 			  "No output file provided (-o)", &args);
 	cli_refuse_same_storage(args.input, args.output);
 	cli_refuse_foreign_family(args.output, META_FAMILY_THIN, args.force);
+	existed = stat(args.output, &sb) == 0;
 	r = meta_unpack(args.input, args.output, args.force, &st);
 	switch (r) {
 	case META_OK:
@@ -53,9 +55,10 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	case META_E_CORRUPT:
 	case META_E_CHECKSUM:
-		cli_err("%s: the pack is damaged (%s) after %" PRIu64 " blocks; %s is incomplete", args.input,
+		/* an existing output is written only after the whole pack verified */
+		cli_err("%s: the pack is damaged (%s) after %" PRIu64 " blocks; %s %s", args.input,
 			r == META_E_CHECKSUM ? "a block fails its checksum" : "malformed data",
-			st.nr_packed, args.output);
+			st.nr_packed, args.output, existed ? "was not changed" : "is incomplete");
 		return EXIT_DAMAGE;
 	case META_E_EXISTS:
 		cli_err("%s appears to already contain thin-pool metadata; use --force to overwrite it",

@@ -350,62 +350,16 @@ static int inflate_chunk(const uint8_t *in, size_t inlen, uint8_t **out, size_t 
 	return META_OK;
 }
 
-int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_stats *st)
+/*
+ * Every chunk of the pack from the current position of ifd: each block decoded
+ * and its checksum verified, then written to oio (when not NULL: a verify-only
+ * pass writes nothing).
+ */
+static int unpack_chunks(int ifd, struct meta_io *oio, uint64_t nr, uint8_t *blk,
+			 struct meta_pack_stats *st)
 {
-	uint8_t hdr[32], lenbuf[8], *blk;
-	struct meta_io *oio = NULL;
-	struct stat sb;
-	int ifd, r, eof;
-	uint64_t nr;
-
-	memset(st, 0, sizeof(*st));
-	ifd = open(in, O_RDONLY | O_CLOEXEC);
-	if (ifd < 0)
-		return errno == ENOENT ? META_E_NOENT : errno == EACCES ? META_E_PERM : META_E_IO;
-	r = read_all(ifd, hdr, sizeof(hdr), &eof);
-	if (r || eof || get_le64p(hdr) != META_PACK_MAGIC) {
-		close(ifd);
-		return r == META_E_IO ? r : META_E_BADMAGIC;
-	}
-	if (get_le64p(hdr + 8) != META_PACK_VERSION) {
-		close(ifd);
-		return META_E_VERSION;
-	}
-	nr = get_le64p(hdr + 24);
-	if (get_le64p(hdr + 16) != META_BLOCK_SIZE || !nr || nr > (1ull << 40)) {
-		close(ifd);
-		return META_E_CORRUPT;
-	}
-	st->nr_blocks = nr;
-	st->bytes = sizeof(hdr);
-	blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
-	if (!blk) {
-		close(ifd);
-		return META_E_NOMEM;
-	}
-	/* the output: refuse existing metadata, then size it */
-	if (stat(out, &sb) == 0) {
-		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &oio);
-		if (!r && meta_io_size(oio) >= META_BLOCK_SIZE && !force &&
-		    meta_io_pread(oio, blk, META_BLOCK_SIZE, 0) == META_OK &&
-		    meta_thin_sb_validator.check(&meta_thin_sb_validator, blk, 0) == META_OK)
-			r = META_E_EXISTS;
-	} else {
-		int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		r = fd < 0 ? (errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT : META_E_IO)
-			   : META_OK;
-		if (fd >= 0)
-			close(fd);
-		if (!r)
-			r = meta_io_open(out, META_IO_WRITE, &oio);
-	}
-	if (!r && meta_io_is_blockdev(oio) && meta_io_size(oio) < nr * META_BLOCK_SIZE)
-		r = META_E_NOSPC;
-	if (!r && !meta_io_is_blockdev(oio)) {
-		/* size the file: zero everything that the pack does not hold */
-		if (truncate(out, 0) || truncate(out, (off_t)(nr * META_BLOCK_SIZE)))
-			r = META_E_IO;
-	}
+	uint8_t lenbuf[8];
+	int r = META_OK, eof;
 	while (!r) {
 		uint8_t *zin, *raw = NULL;
 		size_t zlen, rawlen = 0, pos = 0;
@@ -451,12 +405,89 @@ int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_st
 				r = META_E_CHECKSUM;
 				break;
 			}
-			r = meta_io_pwrite(oio, blk, META_BLOCK_SIZE, b * META_BLOCK_SIZE);
+			if (oio)
+				r = meta_io_pwrite(oio, blk, META_BLOCK_SIZE,
+						   b * META_BLOCK_SIZE);
 			st->nr_packed++;
 			pos = (size_t)(g.p - raw);
 		}
 		free(raw);
 	}
+	return r;
+}
+
+int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_stats *st)
+{
+	uint8_t hdr[32], *blk;
+	struct meta_io *oio = NULL;
+	struct stat sb;
+	bool existed = false;
+	int ifd, r, eof;
+	uint64_t nr;
+
+	memset(st, 0, sizeof(*st));
+	ifd = open(in, O_RDONLY | O_CLOEXEC);
+	if (ifd < 0)
+		return errno == ENOENT ? META_E_NOENT : errno == EACCES ? META_E_PERM : META_E_IO;
+	r = read_all(ifd, hdr, sizeof(hdr), &eof);
+	if (r || eof || get_le64p(hdr) != META_PACK_MAGIC) {
+		close(ifd);
+		return r == META_E_IO ? r : META_E_BADMAGIC;
+	}
+	if (get_le64p(hdr + 8) != META_PACK_VERSION) {
+		close(ifd);
+		return META_E_VERSION;
+	}
+	nr = get_le64p(hdr + 24);
+	if (get_le64p(hdr + 16) != META_BLOCK_SIZE || !nr || nr > (1ull << 40)) {
+		close(ifd);
+		return META_E_CORRUPT;
+	}
+	st->nr_blocks = nr;
+	st->bytes = sizeof(hdr);
+	blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!blk) {
+		close(ifd);
+		return META_E_NOMEM;
+	}
+	/* the output: refuse existing metadata, then size it */
+	if (stat(out, &sb) == 0) {
+		existed = true;
+		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &oio);
+		if (!r && meta_io_size(oio) >= META_BLOCK_SIZE && !force &&
+		    meta_io_pread(oio, blk, META_BLOCK_SIZE, 0) == META_OK &&
+		    meta_thin_sb_validator.check(&meta_thin_sb_validator, blk, 0) == META_OK)
+			r = META_E_EXISTS;
+	} else {
+		int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		r = fd < 0 ? (errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT : META_E_IO)
+			   : META_OK;
+		if (fd >= 0)
+			close(fd);
+		if (!r)
+			r = meta_io_open(out, META_IO_WRITE, &oio);
+	}
+	if (!r && meta_io_is_blockdev(oio) && meta_io_size(oio) < nr * META_BLOCK_SIZE)
+		r = META_E_NOSPC;
+	/*
+	 * An output that existed is only written once the whole pack has been read and
+	 * every block verified: a damaged pack leaves it as it was.
+	 */
+	if (!r && existed && lseek(ifd, 0, SEEK_CUR) >= 0) {
+		struct meta_pack_stats vst = *st;
+		r = unpack_chunks(ifd, NULL, nr, blk, &vst);
+		if (r)
+			*st = vst;
+		else if (lseek(ifd, (off_t)sizeof(hdr), SEEK_SET) < 0)
+			r = META_E_IO;
+	}
+	if (!r && !meta_io_is_blockdev(oio)) {
+		/* size the file: zero everything that the pack does not hold */
+		if (truncate(out, 0) || truncate(out, (off_t)(nr * META_BLOCK_SIZE)))
+			r = META_E_IO;
+	}
+	if (!r)
+		r = unpack_chunks(ifd, oio, nr, blk, st);
 	if (!r)
 		r = meta_io_flush(oio);
 	free(blk);

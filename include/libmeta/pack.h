@@ -52,6 +52,9 @@ META_API int meta_pack(const char *in, const char *out, struct meta_pack_stats *
 /*
  * Unpack into out (created if missing; a device is opened O_EXCL).  Refuses an
  * output that already holds thin-pool metadata (META_E_EXISTS) unless force.
+ * An output that existed is written only after a first pass has read the whole
+ * pack and verified every block (when the pack can be read twice): a damaged
+ * pack leaves it unchanged.
  * Every block is checked on the way: a block that does not carry a valid
  * metadata checksum makes the unpack fail with META_E_CHECKSUM; malformed input
  * gives META_E_CORRUPT, not a pack file META_E_BADMAGIC.
