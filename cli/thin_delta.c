@@ -247,6 +247,16 @@ int main(int argc, char **argv)
 		meta_thin_close(t);
 		return EXIT_OPERR;
 	}
+	for (int i = 0; i < 2; i++) {
+		uint64_t nb = meta_bm_nr_blocks(meta_thin_bm(t));
+		if (s[i].have_root && s[i].root >= nb) {
+			/* a number from the command line, not damage in the metadata */
+			cli_err("%s: --root%d %" PRIu64 " is past the end of the metadata device (%"
+				PRIu64 " blocks)", path, i + 1, s[i].root, nb);
+			meta_thin_close(t);
+			return EXIT_USAGE;
+		}
+	}
 	for (int i = 0; i < 2; i++)
 		if (s[i].have_dev)
 			s[i].root = dev_root(t, s[i].dev, i + 1);
