@@ -174,6 +174,15 @@ struct ck {
 	bool count_meta, count_data, walk_bottom;
 
 	struct counts mc, dc;
+	/*
+	 * The data counts are bumped on two threads during the mapping walk: blocks below
+	 * dsplit by the walk (leaf_values), the others by pre_check() on the reader thread,
+	 * for the same leaves.  Both share dc.c (disjoint bytes); counts of 255 and more of
+	 * the upper part go to dcr's own overflow table.
+	 */
+	uint64_t dsplit;
+	struct counts dcr; /* .c = dc.c, .n = dc.n; own .ovf */
+	int dcr_nomem;     /* set by the reader thread, read after the batch */
 	uint8_t *state; /* enum bstate per metadata block */
 	uint8_t *kindof; /* enum tkind of the tree a queued/read block belongs to */
 	uint8_t *vmask;  /* details/top-level nodes: bit v = queued for view v */
@@ -416,7 +425,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 		const uint8_t *keys = (const uint8_t *)node + META_NODE_HEADER_SIZE;
 		const uint8_t *vals = keys + 8u * ni->max_entries;
 		uint8_t *dc = c->count_data ? c->dc.c : NULL;
-		uint64_t past = 0, pbegin = 0, pend = 0, nr_data = c->nr_data;
+		uint64_t past = 0, pbegin = 0, pend = 0, nr_data = c->nr_data, split = c->dsplit;
 		c->r->nr_mappings += n;
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t db = get_le64p(vals + 8u * i) >> 24;
@@ -427,7 +436,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 				pend = k + 1;
 				continue;
 			}
-			if (!dc)
+			if (!dc || db >= split) /* the upper part: counted by pre_check() */
 				continue;
 			if (dc[db] < 255)
 				dc[db]++;
@@ -587,9 +596,26 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 		return; /* sorted: b's first visit, if any, comes before its revisits */
 	struct meta_node_info ni;
 	meta_node_get_info(data, &ni);
-	if (meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[cur[lo].kind],
-			    cur[lo].lo, cur[lo].hi, cur[lo].is_root, NULL, NULL) < 0)
+	int sev = meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[cur[lo].kind],
+				  cur[lo].lo, cur[lo].hi, cur[lo].is_root, NULL, NULL);
+	if (sev < 0)
 		c->prechk[b] = 1;
+	/* a mapping leaf visit_one() will pass to leaf_values(): count its upper part */
+	if (sev < (int)META_SEV_FATAL && !(ni.flags & META_NODE_INTERNAL) &&
+	    cur[lo].kind == K_MAP && c->count_data) {
+		const uint8_t *vals = (const uint8_t *)data + META_NODE_HEADER_SIZE + 8u * ni.max_entries;
+		uint8_t *dc = c->dcr.c;
+		uint64_t split = c->dsplit, nr_data = c->nr_data;
+		for (uint32_t i = 0; i < ni.nr_entries; i++) {
+			uint64_t db = get_le64p(vals + 8u * i) >> 24;
+			if (db < split || db >= nr_data)
+				continue;
+			if (dc[db] < 255)
+				dc[db]++;
+			else if (counts_inc(&c->dcr, db))
+				c->dcr_nomem = 1;
+		}
+	}
 }
 
 /* Read the queued levels until nothing is left. */
@@ -616,6 +642,8 @@ static int run_levels(struct ck *c)
 		meta_bm_set_batch_pre(c->bm, pre_check, c);
 		int e = meta_bm_read_batch(c->bm, blocks, nb_, &meta_node_validator, visit, c);
 		meta_bm_set_batch_pre(c->bm, NULL, NULL);
+		if (c->dcr_nomem)
+			set_err(c, META_E_NOMEM);
 		if (e && !c->err)
 			set_err(c, e);
 		free(c->cur);
@@ -766,6 +794,8 @@ static void leak_push(struct leak_list *l, uint64_t b)
 struct cmp_ctx {
 	struct ck *c;
 	struct counts *computed;
+	struct counts *computed_hi; /* counts of blocks >= split (the data counts' dcr) */
+	uint64_t split;
 	enum meta_sm_kind kind;
 	uint64_t nr_blocks; /* sm nr_blocks */
 	uint64_t leaked, leak_first, leak_last;
@@ -800,7 +830,7 @@ static int cmp_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_
 		if (b < k->n && k->c[b] < 255)
 			want = k->c[b];
 		else
-			want = counts_get(k, b);
+			want = counts_get(b >= x->split ? x->computed_hi : k, b);
 		if (disk == want)
 			continue;
 		/* Parts of the trees were lost: only too-low on-disk counts are certain. */
@@ -835,7 +865,11 @@ static void check_sm(struct ck *c, enum meta_sm_kind kind, const struct meta_sm_
 {
 	struct cmp_ctx x = {.c = c, .computed = computed, .kind = kind,
 			    .nr_blocks = root->nr_blocks, .lower_bound = c->trees_damaged,
-			    .leaks = leaks};
+			    .leaks = leaks, .computed_hi = computed, .split = UINT64_MAX};
+	if (computed == &c->dc) {
+		x.computed_hi = &c->dcr;
+		x.split = c->dsplit;
+	}
 	c->saw_damage = 0;
 	int e = meta_sm_read_counts(c->bm, kind, root, cmp_counts, sm_relay, &x);
 	if (e == META_E_NOMEM) {
@@ -850,7 +884,7 @@ static void check_sm(struct ck *c, enum meta_sm_kind kind, const struct meta_sm_
 		return; /* unusable: no comparison */
 	/* Blocks we counted that the space map does not cover. */
 	for (uint64_t b = root->nr_blocks; b < computed->n; b++) {
-		uint32_t want = counts_get(computed, b);
+		uint32_t want = counts_get(b >= x.split ? x.computed_hi : computed, b);
 		if (want)
 			report_bad(&x, b, want, 0);
 	}
@@ -926,6 +960,7 @@ static void ck_free(struct ck *c)
 {
 	counts_free(&c->mc);
 	counts_free(&c->dc);
+	free(c->dcr.ovf); /* dcr.c is dc.c */
 	free(c->state);
 	free(c->kindof);
 	free(c->vmask);
@@ -1050,6 +1085,9 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 		goto out;
 	if (c.count_data && (e = counts_init(&c.dc, c.nr_data)))
 		goto out;
+	c.dsplit = c.nr_data / 2;
+	c.dcr.c = c.dc.c;
+	c.dcr.n = c.dc.n;
 
 	/* Views: 0 = the trees in use; 1 = the held root's (live mode only). */
 	c.nviews = 1;
