@@ -6,7 +6,12 @@
  *   bit 0 open the metadata snapshot    bit 1 dump with REPAIR   bit 2 dump with SHARED
  *   bit 3 human-readable dump          bit 4 check --skip-mappings
  *   bit 5 check --super-block-only     bit 6 also thin_ls, thin_rmap and thin_delta
- * No oracle beyond the sanitizers: any input must be handled without a crash or a leak.
+ * aux bit 0: open read-write and repair space-map leaks in place (--auto-repair); then, when
+ * the check found nothing fatal and repaired leaks, a second check must find no leak and
+ * nothing fatal (abort() otherwise).  aux bit 1: clear the needs_check flag after a check
+ * without fatal damage; the superblock must then still open.
+ * Otherwise no oracle beyond the sanitizers: any input must be handled without a crash or
+ * a leak.
  */
 #include <stdlib.h>
 
@@ -58,6 +63,33 @@ static void extras(struct meta_thin *t)
 	}
 }
 
+/* After an in-place leak repair: no leak left, nothing fatal. */
+static void recheck_after_fix(const char *path)
+{
+	struct meta_thin_open_opts oo = {0};
+	struct meta_thin_check_opts co = {0};
+	struct meta_thin_check_result r;
+	struct meta_thin *t;
+	if (meta_thin_open(path, &oo, &t))
+		abort();
+	if (meta_thin_check(t, &co, &r) || r.worst >= (int)META_SEV_FATAL || r.metadata_leaked ||
+	    r.data_leaked)
+		abort();
+	meta_thin_close(t);
+}
+
+/* After clearing needs_check: the superblock still opens, with the flag clear. */
+static void reopen_after_clear(const char *path)
+{
+	struct meta_thin_open_opts oo = {0};
+	struct meta_thin *t;
+	if (meta_thin_open(path, &oo, &t))
+		abort();
+	if (meta_thin_live_sb(t)->flags & META_THIN_FLAG_NEEDS_CHECK)
+		abort();
+	meta_thin_close(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_image im;
@@ -68,17 +100,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (fz_image(&im, data, size, 0))
 		return 0;
+	bool fix = (im.aux & 1) && !(im.flags & (1 | 16 | 32));
+	bool clear = (im.aux & 2) && !(im.flags & 1);
 	if (im.flags & 1)
 		oo.flags |= META_THIN_OPEN_METADATA_SNAP;
+	if (fix || clear)
+		oo.flags |= META_THIN_OPEN_WRITE;
 	if (meta_thin_open(im.f.path, &oo, &t) == 0) {
 		struct meta_thin_check_opts co = {
 			.super_block_only = (im.flags & 32) != 0,
 			.skip_mappings = (im.flags & 16) != 0,
 			.damage = fz_count_damage,
+			.fix_leaks = fix,
 		};
 		struct meta_thin_check_result r;
 		struct meta_thin_writer *w;
-		meta_thin_check(t, &co, &r);
+		int ce = meta_thin_check(t, &co, &r);
+		if (!ce && fix && r.worst < (int)META_SEV_FATAL &&
+		    (r.metadata_leaks_fixed || r.data_leaks_fixed))
+			recheck_after_fix(im.f.path);
+		if (!ce && clear && r.worst < (int)META_SEV_FATAL &&
+		    meta_thin_set_flags(t, meta_thin_live_sb(t)->flags & ~META_THIN_FLAG_NEEDS_CHECK) == 0)
+			reopen_after_clear(im.f.path);
 
 		if (meta_thin_writer_create(devnull, (im.flags & 8) ? META_THIN_FORMAT_HUMAN
 								   : META_THIN_FORMAT_XML,

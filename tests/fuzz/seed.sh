@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Rebuild the fuzz seeds from fixtures/ into DIR/<target>/ (default tests/fuzz/seeds-new):
-#   sh tests/fuzz/seed.sh FZ_SEED [DIR]
+#   [BIN=<our tools>] [TT=<test tools>] sh tests/fuzz/seed.sh FZ_SEED [DIR]
 # FZ_SEED is the built converter (FUZZ_BUILDDIR/fuzzers/fz_seed).  The committed corpus
 # (tests/fuzz/corpus/) is these seeds plus what fuzzing found, minimised with
 #   fuzz_T -merge=1 tests/fuzz/corpus/T NEW_DIR...
@@ -25,6 +25,15 @@ for f in "$FIX"/thin/*.bin.gz; do
 	"$SEED" "$TMP/$n.bin" >"$OUT/thin_repair/$n"
 	"$SEED" "$TMP/$n.bin" >"$OUT/pack/$n"
 done
+# thin_check aux bits: in-place leak repair of a pool with one metadata and one data leak
+# (needs TT=<built test tools> for thin_damage), and clearing needs_check
+if [ -x "${TT:-}/thin_damage" ]; then
+	gzip -dc "$FIX/thin/one-thin.bin.gz" >"$TMP/leak.bin"
+	"$TT/thin_damage" "$TMP/leak.bin" leak-metadata "$("$TT/thin_damage" "$TMP/leak.bin" find free-metadata)"
+	"$TT/thin_damage" "$TMP/leak.bin" leak-data "$("$TT/thin_damage" "$TMP/leak.bin" find free-data 3)"
+	"$SEED" -a 1 "$TMP/leak.bin" >"$OUT/thin_check/leaks-auto-repair"
+fi
+"$SEED" -a 2 "$TMP/needs-check.bin" >"$OUT/thin_check/needs-check-clear"
 for f in "$FIX"/thin/*.xml; do
 	case $f in */many.xml) continue ;; esac
 	cp "$f" "$OUT/thin_restore/$(basename "$f")"
