@@ -633,6 +633,8 @@ static int run_sources(const char *in, const struct meta_thin_open_opts *base,
 	for (uint64_t i = 0; i < nsrc && !r; i++) {
 		struct meta_thin_open_opts oo = *base;
 		struct meta_thin *t;
+		/* the caller's open holds the device exclusively: a second O_EXCL open is EBUSY */
+		oo.flags &= ~(unsigned)META_THIN_OPEN_EXCL;
 		oo.override_mapping_root = srcs[i].root;
 		r = meta_thin_open(in, &oo, &t);
 		if (r)
