@@ -16,6 +16,8 @@
 #   SCALE_RUNS        measured runs per row (default 3; runs of more than SCALE_SLOW seconds
 #                     count once)
 #   SCALE_SLOW        seconds (default 20)
+#   SCALE_NICE        nice value of every timed run (default -10 as root, else 0), the same
+#                     for all three: less noise from other work on the machine
 #
 # warm: one discarded run, then SCALE_RUNS runs with the pool in the page cache.
 # cold: before every run the pool file's pages are evicted from the page cache
@@ -37,6 +39,7 @@ IMPLS=${SCALE_IMPLS:-ours 1.1 0.9}
 MODES=${SCALE_MODES:-warm cold}
 RUNS=${SCALE_RUNS:-3}
 SLOW=${SCALE_SLOW:-20}
+if [ "$(id -u)" = 0 ]; then NICE=${SCALE_NICE:--10}; else NICE=${SCALE_NICE:-0}; fi
 
 die() { echo "scale: $*" >&2; exit 1; }
 log() { echo "scale: $*" >&2; }
@@ -111,7 +114,7 @@ ERR=$CACHE/last.err
 run_once() {
 	[ "$3" = cold ] && evict "$2"
 	# shellcheck disable=SC2046
-	set -- $("$TIMEIT" -o /dev/null -e "$ERR" -- $(cmd_prefix "$1") "$2")
+	set -- $("$TIMEIT" -n "$NICE" -o /dev/null -e "$ERR" -- $(cmd_prefix "$1") "$2")
 	W=${1:-0} C=${2:-0} M=${3:-0} X=${4:-?}
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

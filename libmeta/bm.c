@@ -322,9 +322,10 @@ static size_t sort_unique(uint64_t *v, size_t n)
  * blocks, while the caller's thread hands them to fn in the same order with the same data
  * and errors.  fn runs on the caller's thread only; the reader touches nothing but its
  * slots, the io (pread is position-free) and the validator (pure).  Memory: RA_SLOTS *
- * RA_SPAN blocks (1 MiB).
+ * RA_SPAN blocks (4 MiB).  Each side that has to wait sleeps until half of the slots are
+ * ready for it (or the batch ends): a handful of sleeps per batch, not one per run.
  */
-#define RA_SLOTS 4u
+#define RA_SLOTS 16u
 #define RA_SPAN 64u
 
 struct ra_slot {
@@ -342,6 +343,7 @@ struct ra {
 	pthread_cond_t cv;
 	size_t produced, consumed; /* runs */
 	int done, stop;
+	int reader_waits, caller_waits; /* asleep on cv */
 	struct ra_slot slot[RA_SLOTS];
 };
 
@@ -412,8 +414,12 @@ static void *ra_reader(void *arg)
 	while (i < a->n) {
 		ra_willneed(a, i, &ahead);
 		pthread_mutex_lock(&a->mu);
-		while (!a->stop && a->produced - a->consumed >= RA_SLOTS)
-			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->produced - a->consumed >= RA_SLOTS) {
+			a->reader_waits = 1;
+			while (!a->stop && a->produced - a->consumed > RA_SLOTS / 2)
+				pthread_cond_wait(&a->cv, &a->mu);
+			a->reader_waits = 0;
+		}
 		int stop = a->stop;
 		size_t k = a->produced % RA_SLOTS;
 		pthread_mutex_unlock(&a->mu);
@@ -423,7 +429,8 @@ static void *ra_reader(void *arg)
 		i = a->slot[k].j;
 		pthread_mutex_lock(&a->mu);
 		a->produced++;
-		pthread_cond_broadcast(&a->cv);
+		if (a->caller_waits && a->produced - a->consumed >= RA_SLOTS / 2)
+			pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
 	}
 	pthread_mutex_lock(&a->mu);
@@ -472,8 +479,12 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 	}
 	for (;;) {
 		pthread_mutex_lock(&a->mu);
-		while (a->consumed == a->produced && !a->done)
-			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->consumed == a->produced && !a->done) {
+			a->caller_waits = 1;
+			while (a->produced - a->consumed < RA_SLOTS / 2 && !a->done)
+				pthread_cond_wait(&a->cv, &a->mu);
+			a->caller_waits = 0;
+		}
 		int empty = a->consumed == a->produced;
 		pthread_mutex_unlock(&a->mu);
 		if (empty)
@@ -489,7 +500,8 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 		a->consumed++;
 		if (r)
 			a->stop = 1;
-		pthread_cond_broadcast(&a->cv);
+		if (r || (a->reader_waits && a->produced - a->consumed <= RA_SLOTS / 2))
+			pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
 		if (r)
 			break;
