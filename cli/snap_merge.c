@@ -169,6 +169,14 @@ int main(int argc, char **argv)
 		return r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 	}
 	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
+		/* an interrupted merge's last clearing may have left records past the end */
+		r = mo.dry_run ? META_OK : meta_snap_merge(s, NULL, &mo);
+		if (r) {
+			cli_err("%s: cannot clear the records left after the end of the store: %s",
+				argv[optind], meta_strerror(r));
+			meta_snap_close(s);
+			return EXIT_OPERR;
+		}
 		if (!cli_quiet)
 			fprintf(stderr, "%s: nothing to merge: the store holds no exceptions\n", cli_prog);
 		meta_snap_close(s);

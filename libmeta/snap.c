@@ -621,6 +621,13 @@ static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t en
 		r = write_area_range(s->io, s->h.chunk_size, s->ex, end, area, s0, s1 - s0);
 		if (area == 0 || a0 <= end)
 			break;
+		/*
+		 * This area's clearing must be durable before a lower one's: a device that
+		 * kept a lower area's zeros but lost this area's would leave merged records
+		 * after the terminator, which a resumed merge cannot see to clear.
+		 */
+		if (!r)
+			r = meta_io_flush(s->io);
 	}
 	if (!r)
 		r = meta_io_flush(s->io);
@@ -628,6 +635,45 @@ static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t en
 		s->n = end;
 	s->view_ok = false;
 	return r;
+}
+
+/*
+ * Clear the records a torn or reordered clearing left after the terminator of the last
+ * area (the kernel ignores them; they are records already merged), so that a resumed merge
+ * ends with the bytes of an uninterrupted one.  Nothing is written when there are none.
+ */
+static int merge_clear_garbage(struct meta_snap *s)
+{
+	uint64_t area = s->n / s->epa, slot = s->n % s->epa, last = 0, s0, s1;
+	uint64_t loc = meta_snap_area_location(s->h.chunk_size, area);
+	size_t piece = s->chunk_bytes < IO_PIECE ? (size_t)s->chunk_bytes : IO_PIECE;
+	static const uint8_t zero[16];
+	bool found = false;
+	uint8_t *buf;
+	int r = META_OK;
+	if (s->truncated || (loc + 1) * s->chunk_bytes > meta_io_size(s->io))
+		return META_OK;
+	if (!(buf = malloc(piece)))
+		return META_E_NOMEM;
+	for (uint64_t off = slot * 16 / piece * piece; off < s->chunk_bytes && !r; off += piece) {
+		r = meta_io_pread(s->io, buf, piece, loc * s->chunk_bytes + off);
+		for (size_t i = 0; !r && i < piece / 16; i++) {
+			uint64_t idx = off / 16 + i;
+			if (idx >= slot && idx < s->epa && memcmp(buf + i * 16, zero, 16)) {
+				last = idx;
+				found = true;
+			}
+		}
+	}
+	free(buf);
+	if (r || !found)
+		return r;
+	s0 = slot * 16 / SECTOR * SECTOR / 16;
+	s1 = ((last * 16) / SECTOR + 1) * SECTOR / 16;
+	if (s1 > s->epa)
+		s1 = s->epa;
+	r = write_area_range(s->io, s->h.chunk_size, s->ex, s->n, area, s0, s1 - s0);
+	return r ? r : meta_io_flush(s->io);
 }
 
 int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct meta_snap_merge_opts *o)
@@ -643,7 +689,11 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	r = meta_snap_verify(s, 0, 0, o->damage, o->damage_ctx);
 	if (r)
 		return r;
-	if (s->is_new || s->n == 0)
+	if (s->is_new)
+		return META_OK;
+	if (!o->dry_run && (r = merge_clear_garbage(s)))
+		return r;
+	if (s->n == 0)
 		return META_OK;
 	origin_chunks = (meta_io_size(origin) + s->chunk_bytes - 1) / s->chunk_bytes;
 	for (uint64_t i = 0; i < s->n; i++)

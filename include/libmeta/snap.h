@@ -172,7 +172,10 @@ struct meta_snap_batch {
  * after that many batches (crash tests).  Refuses a store that fails
  * meta_snap_verify() — invalid, truncated, any fatal damage, also when it holds
  * no exception (META_E_CORRUPT, the damage passed to o->damage) — and old chunks
- * past the origin (META_E_RANGE).
+ * past the origin (META_E_RANGE).  A real merge first clears records that a torn or
+ * reordered clearing left after the terminator (ignored by the kernel), so a resumed
+ * merge ends byte for byte as an uninterrupted one; when the store holds no exception
+ * that is all it does, and origin may be NULL.
  */
 struct meta_snap_engine;
 struct meta_snap_merge_opts {

@@ -6,9 +6,9 @@
 #
 # Each writer runs once under the fault-injection shim ($FAULTINJ, tests/preload/faultinj.c)
 # to count its writes W and to make the reference "new" state.  Then, for every N in 1..W
-# and every mode of MODES (default: kill tear:512 tear:2048 tear:4095 powerloss eio), plus
-# powerloss at N = W+1 (the power cut right after the writer exits), the writer runs again
-# on a fresh copy of the "old" state and is crashed at write N.  Afterwards:
+# and every mode of MODES (default: kill tear:512 tear:2048 tear:4095 powerloss reorder eio),
+# plus powerloss and reorder at N = W+1 (the power cut right after the writer exits), the
+# writer runs again on a fresh copy of the "old" state and is crashed at write N.  Afterwards:
 #   thin writers (thin_restore, thin_repair, thin_metadata_unpack, thin_check --auto-repair,
 #     thin_check --clear-needs-check-flag): each checker (ours, and tpt 1.1 when present)
 #     either rejects the output or accepts it and its thin_dump is exactly the old or the new
@@ -35,7 +35,7 @@ require_tool thin_restore thin_repair thin_check thin_dump thin_metadata_pack th
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 export ASAN_OPTIONS
 
-MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss eio}
+MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 ONLY=${ONLY:-thin_restore thin_repair thin_unpack thin_autorepair thin_clearflag}
 # Known defect (h3 fixing): a torn 4 KiB bitmap write in thin_check's in-place leak
 # repair leaves checksum damage that a second run cannot fix.
@@ -193,7 +193,7 @@ thin_matrix() {
 	for mode in $MODES; do
 		n=1
 		last=$W
-		[ "$mode" = powerloss ] && last=$((W + 1))
+		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
 		while [ $n -le $last ]; do
 			$setup
 			nruns=$((nruns + 1))

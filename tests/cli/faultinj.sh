@@ -9,6 +9,7 @@
 #   eio at N: write N and every later write (and fsync) fail with EIO, no kill;
 #   powerloss at N: writes since the last fsync/fdatasync undone (bytes and file size);
 #     at count+1: the same when the program exits;
+#   reorder at N: the same, but the latest unsynced write survives;
 #   bad settings: one `faultinj:` line, exit 2.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -100,6 +101,18 @@ fi_run DMMETA_FAULT_AT=3 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x s
 printf 'old!' >f
 fi_run DMMETA_FAULT_AT=3 DMMETA_FAULT_MODE=powerloss "$TT/fi_writer" f p:0:8:x p:4096:100:y s
 [ "$rc" = 137 ] && [ "$(size f)" = 4196 ] || fail "powerloss at exit after a final fsync: rc $rc size $(size f)"
+
+# reorder: the latest unsynced write survives, the earlier unsynced ones are lost
+printf 'old!' >f
+fi_run DMMETA_FAULT_AT=5 DMMETA_FAULT_MODE=reorder "$TT/fi_writer" f p:0:8:x s p:4096:100:y p:0:2:q p:1:1:r p:9000:1:z
+# synced x; then y (lost), q at 0-1 (lost), r at 1 survives over the restored x
+[ "$rc" = 137 ] && [ "$(size f)" = 8 ] && is_all f 0 1 x && is_all f 1 1 r && is_all f 2 6 x ||
+	fail "reorder: rc $rc size $(size f) content $(od -An -c f | head -1)"
+printf 'old!' >f
+fi_run DMMETA_FAULT_AT=4 DMMETA_FAULT_MODE=reorder "$TT/fi_writer" f p:0:8:x p:4096:100:y p:100:1:q
+[ "$rc" = 137 ] && [ "$(size f)" = 101 ] && [ "$(head -c 4 f)" = "old!" ] && is_all f 100 1 q &&
+	[ "$(dd if=f bs=1 skip=4 count=96 2>/dev/null | tr -d '\0' | wc -c)" = 0 ] ||
+	fail "reorder at exit: rc $rc size $(size f)"
 
 # 6. no fault point: the mode alone does nothing
 rm -f f

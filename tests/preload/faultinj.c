@@ -27,6 +27,11 @@
  *                            counted writes) + 1 cuts the power when the program exits
  *                            normally (exit() or return from main): whatever it did not sync
  *                            before exiting is lost.
+ *                     reorder
+ *                            as powerloss, but the most recent unsynced write (write N-1, or
+ *                            the last one before exit) survives while the earlier unsynced
+ *                            ones are lost: a device that wrote its cache out of order.
+ *                            Finds a missing flush between two writes whose order matters.
  *   DMMETA_FAULT_COUNT=FILE  at exit (exit() or return from main), write the number of counted
  *                            writes, in decimal and a newline, to FILE
  *   DMMETA_FAULT_VERBOSE=1   say on stderr what the shim does at the fault point
@@ -53,7 +58,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-enum mode { M_NONE, M_KILL, M_TEAR, M_EIO, M_POWERLOSS };
+enum mode { M_NONE, M_KILL, M_TEAR, M_EIO, M_POWERLOSS, M_REORDER };
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
@@ -90,6 +95,7 @@ struct undo {
 	int file;		/* index into files[] */
 	off_t off;
 	size_t len;		/* bytes of old data held (may be < write length past EOF) */
+	size_t wlen;		/* length of the write */
 	unsigned char *old;
 };
 #define MAX_FILES 64
@@ -176,8 +182,10 @@ __attribute__((constructor)) static void faultinj_init(void)
 		mode = M_EIO;
 	else if (!strcmp(m, "powerloss"))
 		mode = M_POWERLOSS;
+	else if (!strcmp(m, "reorder"))
+		mode = M_REORDER;
 	else
-		die("DMMETA_FAULT_MODE: expected kill, tear:K, eio or powerloss");
+		die("DMMETA_FAULT_MODE: expected kill, tear:K, eio, powerloss or reorder");
 	if (!fault_at)
 		mode = M_NONE;
 }
@@ -186,7 +194,7 @@ __attribute__((destructor)) static void faultinj_fini(void)
 {
 	char buf[32];
 	int fd, n;
-	if (mode == M_POWERLOSS && fault_at == nwrites + 1) {
+	if ((mode == M_POWERLOSS || mode == M_REORDER) && fault_at == nwrites + 1) {
 		pthread_mutex_lock(&lock);
 		nwrites++;
 		powerloss();
@@ -304,6 +312,7 @@ static void journal_add(int fd, const struct stat *st, off_t off, size_t len)
 		got += r;
 	}
 	u->len = (size_t)got;
+	u->wlen = len;
 	njournal++;
 }
 
@@ -324,7 +333,7 @@ static void synced(int fd)
 {
 	struct stat st;
 	int i;
-	if (mode != M_POWERLOSS || fstat(fd, &st) < 0)
+	if ((mode != M_POWERLOSS && mode != M_REORDER) || fstat(fd, &st) < 0)
 		return;
 	for (i = 0; i < nfiles; i++)
 		if (files[i].dev == st.st_dev && files[i].ino == st.st_ino)
@@ -334,7 +343,7 @@ static void synced(int fd)
 static void synced_all(void)
 {
 	int i;
-	if (mode != M_POWERLOSS)
+	if (mode != M_POWERLOSS && mode != M_REORDER)
 		return;
 	for (i = 0; i < nfiles; i++)
 		journal_forget_file(i);
@@ -342,21 +351,55 @@ static void synced_all(void)
 
 static void powerloss(void)
 {
-	size_t k = njournal;
+	size_t k = njournal, keep = (size_t)-1;
 	int i;
+	off_t keep_end = 0;
+	unsigned char *kept = NULL;
+	ssize_t kept_len = 0;
+	if (mode == M_REORDER && njournal) {
+		keep = njournal - 1;	/* the latest unsynced write survives */
+		keep_end = journal[keep].off + (off_t)journal[keep].wlen;
+		kept = malloc(journal[keep].wlen ? journal[keep].wlen : 1);
+		if (!kept)
+			die("out of memory");
+		kept_len = pread(files[journal[keep].file].fd, kept, journal[keep].wlen,
+				 journal[keep].off);
+	}
 	while (k--) {
 		struct undo *u = &journal[k];
+		if (k == keep)
+			continue;
 		if (u->len && full_pwrite(files[u->file].fd, u->old, u->len, u->off) < 0)
 			die("powerloss: cannot restore overwritten bytes");
+		if (u->len < u->wlen && files[u->file].regular) {
+			/* it wrote past the old end: that part reads as zeros again (a hole
+			 * when the size is cut back below; zeros under a surviving write) */
+			unsigned char *z = calloc(1, u->wlen - u->len);
+			if (!z || full_pwrite(files[u->file].fd, z, u->wlen - u->len,
+					      u->off + (off_t)u->len) < 0)
+				die("powerloss: cannot clear bytes written past the old end");
+			free(z);
+		}
 	}
+	/* undoing earlier writes may have covered part of it: put it back */
+	if (kept && kept_len > 0 &&
+	    full_pwrite(files[journal[keep].file].fd, kept, (size_t)kept_len, journal[keep].off) < 0)
+		die("reorder: cannot rewrite the surviving write");
+	free(kept);
 	for (i = 0; i < nfiles; i++) {
-		if (files[i].dirty && files[i].regular && ftruncate(files[i].fd, files[i].size0) < 0)
+		off_t size = files[i].size0;
+		if (keep != (size_t)-1 && journal[keep].file == i && keep_end > size) {
+			struct stat cur;
+			/* the surviving write keeps the file as long as it made it */
+			size = fstat(files[i].fd, &cur) == 0 && cur.st_size < keep_end ? cur.st_size : keep_end;
+		}
+		if (files[i].dirty && files[i].regular && ftruncate(files[i].fd, size) < 0)
 			die("powerloss: cannot restore the file size");
 		(void)real_fsync(files[i].fd);
 	}
 	if (verbose)
-		say("faultinj: powerloss at write %llu: %llu unsynced writes undone\n",
-		    nwrites, (unsigned long long)njournal);
+		say("faultinj: power cut at write %llu: %llu unsynced writes undone\n",
+		    nwrites, (unsigned long long)(njournal - (keep != (size_t)-1)));
 }
 
 static void killme(void)
@@ -433,6 +476,7 @@ static int before_write(int fd, off_t off, int positional, const void *buf, size
 			errno = EIO;
 			return -1;
 		case M_POWERLOSS:
+		case M_REORDER:
 			powerloss();
 			killme();
 			break;
@@ -440,7 +484,7 @@ static int before_write(int fd, off_t off, int positional, const void *buf, size
 			break;
 		}
 	}
-	if (mode == M_POWERLOSS && off >= 0)
+	if ((mode == M_POWERLOSS || mode == M_REORDER) && off >= 0)
 		journal_add(fd, &st, off, len);
 	pthread_mutex_unlock(&lock);
 	return 0;
