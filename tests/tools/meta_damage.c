@@ -35,6 +35,15 @@ static const struct { const char *name; uint32_t salt; } kinds[] = {
 static size_t bs = 4096;
 static int fd = -1;
 static const char *img;
+static uint8_t *blk_a, *blk_b;
+
+static void cleanup(void)
+{
+	free(blk_a);
+	free(blk_b);
+	if (fd >= 0)
+		close(fd);
+}
 
 static int usage(void)
 {
@@ -110,8 +119,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	nblocks = (uint64_t)st.st_size / bs;
-	a = calloc(1, bs);
-	b = calloc(1, bs);
+	a = blk_a = calloc(1, bs);
+	b = blk_b = calloc(1, bs);
+	atexit(cleanup);
 	if (!a || !b)
 		return 1;
 	argv += ai + 2;
