@@ -34,6 +34,8 @@ bool meta_block_is_metadata(const void *block)
 
 struct zout {
 	int fd;
+	char *tmp;   /* a regular file is written here, then renamed over final */
+	char *final;
 	uint8_t *out;
 	size_t outcap;
 	uint64_t bytes;
@@ -82,9 +84,40 @@ static int emit_chunk(struct zout *zo, const uint8_t *raw, size_t len)
 static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 {
 	uint8_t hdr[32];
-	zo->fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct stat st;
+	bool exists = stat(out, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* a device (allowed with --force): written in place */
+		zo->fd = open(out, O_WRONLY | O_CLOEXEC);
+	} else {
+		/*
+		 * A file is written under a temporary name next to it (through any
+		 * symbolic link) and renamed over it once complete: a pack that fails
+		 * half-way never destroys the file that was there.
+		 */
+		mode_t mask = umask(0);
+		size_t n;
+		umask(mask);
+		zo->final = exists ? realpath(out, NULL) : strdup(out);
+		if (!zo->final)
+			return META_E_NOMEM;
+		n = strlen(zo->final) + 8;
+		zo->tmp = malloc(n);
+		if (!zo->tmp)
+			return META_E_NOMEM;
+		snprintf(zo->tmp, n, "%s.XXXXXX", zo->final);
+		zo->fd = mkostemp(zo->tmp, O_CLOEXEC);
+		/* the mode of the file replaced, or what open(0666) would give; best effort */
+		if (zo->fd >= 0 && fchmod(zo->fd, exists ? (st.st_mode & 07777) : (0666 & ~mask)))
+			errno = 0;
+		if (zo->fd < 0) {
+			free(zo->tmp);
+			zo->tmp = NULL;
+		}
+	}
 	if (zo->fd < 0)
-		return errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT : META_E_IO;
+		return errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT
+		       : errno == ENOSPC ? META_E_NOSPC : META_E_IO;
 	put_le64p(hdr, META_PACK_MAGIC);
 	put_le64p(hdr + 8, META_PACK_VERSION);
 	put_le64p(hdr + 16, META_BLOCK_SIZE);
@@ -154,6 +187,14 @@ out:
 	free(zo.out);
 	if (zo.fd >= 0 && close(zo.fd) && !r)
 		r = META_E_IO;
+	if (zo.tmp) {
+		if (!r && rename(zo.tmp, zo.final))
+			r = errno == ENOSPC ? META_E_NOSPC : META_E_IO;
+		if (r)
+			unlink(zo.tmp);
+		free(zo.tmp);
+	}
+	free(zo.final);
 	meta_io_close(io);
 	return r;
 }

@@ -4,7 +4,8 @@
 # thin_restore (and thin_metadata_unpack, thin_metadata_pack) onto a sparse output file on a
 # full filesystem: the message must say that the filesystem holding the file is full, not that
 # the metadata device is too small; and an output that really is too small must say that
-# instead.  Exit 3 every time.  Needs root (mounts a 64 KiB tmpfs); skips otherwise.
+# instead.  Exit 3 every time; a pack that fails leaves the pack it was to replace intact.
+# Needs root (mounts a 64 KiB tmpfs); skips otherwise.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
@@ -35,9 +36,15 @@ expect_grep "^thin_metadata_unpack: mnt/u.bin: the filesystem holding the output
 	run.err "unpack, full filesystem"
 rm -f mnt/u.bin
 gzip -dc "$FIX/thin/many.bin.gz" >many.bin || fail "fixture"
+# a pack that fits, then no room for its replacement: the old pack must survive
+"$BIN/thin_metadata_pack" -i many.bin -o mnt/p.pack || fail "first pack"
+sha256sum mnt/p.pack >sum || fail "sha256sum"
 dd if=/dev/zero of=mnt/fill bs=4096 count=64 2>/dev/null # fill it up (dd fails when full)
 run "$BIN/thin_metadata_pack" -i many.bin -o mnt/p.pack
 expect_rc 3 "pack, full filesystem"
 expect_grep "^thin_metadata_pack: mnt/p.pack: the filesystem holding the pack file is full" \
 	run.err "pack, full filesystem"
+sha256sum -c --quiet sum || fail "a failed pack destroyed the pack it was to replace"
+[ "$(ls mnt)" = "fill
+p.pack" ] || fail "files left behind: $(ls mnt)"
 exit 0
