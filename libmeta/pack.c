@@ -113,6 +113,9 @@ static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 		if (zo->fd < 0) {
 			free(zo->tmp);
 			zo->tmp = NULL;
+			/* a directory we may not create in, around a file we may write: in place */
+			if (exists && errno == EACCES)
+				zo->fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC);
 		}
 	}
 	if (zo->fd < 0)
