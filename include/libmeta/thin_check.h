@@ -59,10 +59,11 @@ struct meta_thin_check_opts {
 			 uint64_t total);
 	void *progress_ctx;
 	/*
-	 * Repair space-map leaks in place when nothing fatal was found: the leaked
-	 * entries of the affected bitmap blocks are set to 0, their index entries'
-	 * nr_free / none_free_before and the superblock's nr_allocated updated
-	 * (bitmaps, flush, index, flush, superblock, flush).  Needs a pool opened
+	 * Repair space-map leaks in place when nothing fatal was found: copies of
+	 * the affected bitmaps and index blocks, with the leaked entries set to 0,
+	 * go to free metadata blocks; flush; then the superblock switches to them
+	 * (new space-map roots, nr_allocated); flush.  A crash leaves the old state
+	 * or the new (libmeta/thin_leak_repair.c).  Needs a pool opened
 	 * with META_THIN_OPEN_WRITE and the space maps checked.  What was repaired
 	 * is reported in the result and no longer counts as damage.
 	 */
