@@ -25,7 +25,8 @@ struct meta_io {
 	uint64_t fail_after; /* UINT64_MAX = never */
 	char *path;
 	size_t align;    /* O_DIRECT alignment (logical block size); 0 = buffered */
-	uint8_t *bounce; /* aligned buffer for unaligned requests (BOUNCE_MAX bytes) */
+	uint8_t *bounce; /* aligned buffer for unaligned requests, bounce_cap bytes */
+	size_t bounce_cap;
 };
 
 /* Largest piece an unaligned request is split into when it goes through the bounce buffer. */
@@ -197,12 +198,26 @@ static int is_aligned(const struct meta_io *io, const void *buf, size_t len, uin
 	return !((uintptr_t)buf & m) && !(len & m) && !(off & m);
 }
 
-static int get_bounce(struct meta_io *io)
+/* A bounce buffer of at least need bytes (sized to the requests seen: a sniff needs one sector). */
+static int get_bounce(struct meta_io *io, size_t need)
 {
-	if (!io->bounce && !(io->bounce = aligned_alloc(io->align, BOUNCE_MAX))) {
+	size_t cap = io->bounce_cap ? io->bounce_cap : 4096;
+	uint8_t *nb;
+	if (io->bounce && need <= io->bounce_cap)
+		return META_OK;
+	while (cap < need)
+		cap *= 2;
+	if (cap > BOUNCE_MAX)
+		cap = BOUNCE_MAX;
+	if (cap < io->align)
+		cap = io->align;
+	if (!(nb = aligned_alloc(io->align, cap))) {
 		io->last_errno = ENOMEM;
 		return META_E_NOMEM;
 	}
+	free(io->bounce);
+	io->bounce = nb;
+	io->bounce_cap = cap;
 	return META_OK;
 }
 
@@ -231,8 +246,6 @@ int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 	uint8_t *p = buf;
 	if (!io->align || is_aligned(io, buf, len, off))
 		return raw_pread(io, buf, len, off);
-	if (get_bounce(io))
-		return META_E_NOMEM;
 	while (len) {
 		uint64_t a;
 		size_t wlen, n;
@@ -243,6 +256,8 @@ int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 			io->last_errno = EIO;
 			return META_E_IO;
 		}
+		if (get_bounce(io, wlen))
+			return META_E_NOMEM;
 		r = raw_pread(io, io->bounce, wlen, a);
 		if (r)
 			return r;
@@ -257,8 +272,6 @@ int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 /* Unaligned O_DIRECT write: read-modify-write of the partial logical blocks at both ends. */
 static int bounce_pwrite(struct meta_io *io, const uint8_t *p, size_t len, uint64_t off)
 {
-	if (get_bounce(io))
-		return META_E_NOMEM;
 	while (len) {
 		uint64_t a, last;
 		size_t wlen, n;
@@ -268,6 +281,8 @@ static int bounce_pwrite(struct meta_io *io, const uint8_t *p, size_t len, uint6
 			io->last_errno = ENOSPC;
 			return META_E_NOSPC;
 		}
+		if (get_bounce(io, wlen))
+			return META_E_NOMEM;
 		if (a < off) {
 			r = raw_pread(io, io->bounce, io->align, a);
 			if (r)
