@@ -65,8 +65,9 @@ int meta_node_check(const void *node, uint64_t b, uint32_t expected_vs, uint64_t
 		WORSE(META_DMG_NODE_EMPTY);
 		return worst;
 	}
+	const uint8_t *keys = (const uint8_t *)node + META_NODE_HEADER_SIZE; /* the hot loop */
 	for (uint32_t i = 0; i < ni.nr_entries; i++) {
-		uint64_t k = meta_node_key(node, i);
+		uint64_t k = get_le64p(keys + 8u * i);
 		if (i && k <= prev) {
 			meta_report(fn, ctx, META_DMG_NODE_KEY_ORDER, b, lo, hi, 0, NULL);
 			WORSE(META_DMG_NODE_KEY_ORDER);

@@ -1085,7 +1085,8 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 		goto out;
 	if (c.count_data && (e = counts_init(&c.dc, c.nr_data)))
 		goto out;
-	c.dsplit = c.nr_data / 2;
+	/* the reader thread also reads and checks every node: give it the smaller part */
+	c.dsplit = c.nr_data - c.nr_data / 8 * 3;
 	c.dcr.c = c.dc.c;
 	c.dcr.n = c.dc.n;
 
@@ -1138,21 +1139,26 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	if (!e && (mleaks.nomem || dleaks.nomem))
 		e = META_E_NOMEM;
 	if (!e && o->fix_leaks && (mleaks.n || dleaks.n)) {
-		if (r->worst >= META_SEV_FATAL) {
-			/* report them after all: nothing is repaired on a damaged pool */
-			if (mleaks.n)
-				damage(&c, META_DMG_META_LEAK, mleaks.b[0], NONE, mleaks.b[0],
-				       mleaks.b[mleaks.n - 1] + 1, mleaks.n, "not repaired: fatal damage");
-			if (dleaks.n)
-				damage(&c, META_DMG_DATA_LEAK, NONE, NONE, dleaks.b[0],
-				       dleaks.b[dleaks.n - 1] + 1, dleaks.n, "not repaired: fatal damage");
-		} else {
+		/* nothing is repaired on a damaged pool */
+		const char *why = r->worst >= META_SEV_FATAL ? "not repaired: fatal damage" : NULL;
+		if (!why) {
 			e = meta_thin_fix_leaks(t, &mleaks, &dleaks);
-			if (!e) {
+			if (e == META_E_NOSPC) { /* nothing was written */
+				e = 0;
+				why = "not repaired: no free metadata blocks for the new space-map blocks";
+			} else if (!e) {
 				r->metadata_leaks_fixed = mleaks.n;
 				r->data_leaks_fixed = dleaks.n;
 				r->metadata_leaked = r->data_leaked = 0;
 			}
+		}
+		if (why) { /* report them after all */
+			if (mleaks.n)
+				damage(&c, META_DMG_META_LEAK, mleaks.b[0], NONE, mleaks.b[0],
+				       mleaks.b[mleaks.n - 1] + 1, mleaks.n, why);
+			if (dleaks.n)
+				damage(&c, META_DMG_DATA_LEAK, NONE, NONE, dleaks.b[0],
+				       dleaks.b[dleaks.n - 1] + 1, dleaks.n, why);
 		}
 	}
 out:
