@@ -538,7 +538,17 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 	if (!r->any_vb)
 		r->first_vb = vb;
 	if (!r->dry) {
+		/* a run longer than the whole output can hold fails before it is built or counted */
+		uint64_t leaves = div_up(len, meta_btree_max_entries(8));
+		if (leaves > r->w.nr_blocks)
+			return fail(r, META_E_NOSPC,
+				    "the output is too small for this pool: the run of %" PRIu64
+				    " mappings at virtual block %" PRIu64 " alone needs at least %" PRIu64
+				    " blocks of 4 KiB, the output has %" PRIu64 " (%" PRIu64 " bytes)",
+				    len, vb, leaves, r->w.nr_blocks, r->w.nr_blocks * META_BLOCK_SIZE);
 		bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
+		if (r->w.err)
+			return tree_error(r);
 		if (r->in == DEF) {
 			if (def_add_run(&r->defs[r->ndefs], db, len))
 				return fail(r, META_E_NOMEM, "out of memory");
