@@ -32,7 +32,8 @@
  * The ref-count trees are not touched: a leaked block whose count was three or
  * more keeps a stale ref-count entry behind a bitmap entry of 0, which nothing
  * reads.  Needs free metadata blocks: about two per changed bitmap and index
- * node; META_E_NOSPC otherwise (nothing written).
+ * node; META_E_NOSPC otherwise (nothing written; the check reports the leaks
+ * as not repaired).
  */
 #include <stdbool.h>
 #include <stdlib.h>
