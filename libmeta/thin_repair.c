@@ -951,30 +951,38 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		dopts.flags |= META_THIN_DUMP_SHARED;
 	ro = o->out;
 	ro.set_transaction_id = ro.set_data_block_size = ro.set_nr_data_blocks = false;
-	r = meta_thin_restorer_create(out, &ro, &rs);
-	if (r) {
-		set_err(err, errlen, "%s: %s", out, meta_strerror(r));
-		goto out;
-	}
-	c.out = meta_thin_restorer_emitter(rs);
 	fe.ops = &filter_ops;
 	fe.ctx = &c;
 	dopts.damage = NULL;
-	st->nr_devices = st->nr_mappings = 0;
-	c.sb_sent = false;
-	r = run_sources(in, &oo, srcs, nsrc, &dopts, &fe, &c);
-	if (!r)
-		r = meta_thin_restorer_commit(rs);
-	if (r)
-		set_err(err, errlen, "%s: %s", out,
-			meta_thin_restorer_message(rs) ? meta_thin_restorer_message(rs)
-						       : meta_strerror(r));
-	st->nr_mappings += st->nr_salvaged;
-	meta_thin_restorer_destroy(rs);
-	rs = NULL;
-	/* the proof; and the mappings per device (those in shared subtrees went by as refs) */
-	if (!r)
-		r = verify(out, err, errlen, &st->nr_mappings);
+	for (;;) {
+		r = meta_thin_restorer_create(out, &ro, &rs);
+		if (r) {
+			set_err(err, errlen, "%s: %s", out, meta_strerror(r));
+			goto out;
+		}
+		c.out = meta_thin_restorer_emitter(rs);
+		st->nr_devices = st->nr_mappings = 0;
+		c.sb_sent = false;
+		r = run_sources(in, &oo, srcs, nsrc, &dopts, &fe, &c);
+		if (!r)
+			r = meta_thin_restorer_commit(rs);
+		if (r)
+			set_err(err, errlen, "%s: %s", out,
+				meta_thin_restorer_message(rs) ? meta_thin_restorer_message(rs)
+							       : meta_strerror(r));
+		st->nr_mappings += st->nr_salvaged;
+		meta_thin_restorer_destroy(rs);
+		rs = NULL;
+		/* the proof; and the mappings per device (those in shared subtrees went by as refs) */
+		if (!r)
+			r = verify(out, err, errlen, &st->nr_mappings);
+		/* shared subtrees are copied whole, shape included (an under-full shared leaf
+		 * of a pool the kernel did not write is under-full again): once more, with
+		 * every device's tree written whole */
+		if (r != META_E_CORRUPT || !(dopts.flags & META_THIN_DUMP_SHARED))
+			break;
+		dopts.flags &= ~(unsigned)META_THIN_DUMP_SHARED;
+	}
 out:
 	for (uint64_t i = 0; i < nsrc; i++)
 		free(srcs[i].devs);

@@ -18,8 +18,11 @@
  *    range and that no other candidate overlaps are salvaged into the device.
  * 4. The output: the restorer (thin_restore.h) writes it, superblock last.
  * 5. The proof: the full check (thin_check.h) runs over the output.  A repair
- *    that reports success has written metadata with no damage of any kind;
- *    otherwise the output's superblock is zeroed (no pool to activate by
+ *    that reports success has written metadata with no damage of any kind.
+ *    When shared subtrees were kept (copied with their shape, which a pool the
+ *    kernel did not write may have wrong, e.g. an under-full shared leaf) the
+ *    output is written once more with every device's tree whole.  If it still
+ *    fails, the output's superblock is zeroed (no pool to activate by
  *    mistake) and the repair fails with META_E_CORRUPT.
  */
 #ifndef LIBMETA_THIN_REPAIR_H
