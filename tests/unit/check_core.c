@@ -80,6 +80,13 @@ START_TEST(test_crc_hw_equals_sw)
 			ck_assert_uint_eq(meta_crc32c(0x12345678u, buf + off, len),
 					  meta_crc32c_sw(0x12345678u, buf + off, len));
 	ck_assert_uint_eq(meta_crc32c(0xffffffffu, buf, 4092), meta_crc32c_sw(0xffffffffu, buf, 4092));
+	/* around the three-stream pieces of the hardware path (3 * 1360 bytes) */
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 4070; len < 4100; len++)
+			ck_assert_uint_eq(meta_crc32c(0xffffffffu, buf + off, len),
+					  meta_crc32c_sw(0xffffffffu, buf + off, len));
+	ck_assert_uint_eq(meta_crc32c(0u, buf, 4990), meta_crc32c_sw(0u, buf, 4990));
+	ck_assert_uint_eq(meta_crc32c(0xabcdef01u, buf + 4, 8168 / 2), meta_crc32c_sw(0xabcdef01u, buf + 4, 8168 / 2));
 }
 END_TEST
 
