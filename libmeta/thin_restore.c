@@ -6,11 +6,14 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_restore.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ondisk.h"
 #include "pdata_write.h"
@@ -24,6 +27,7 @@ struct def_rec {
 	char *name;
 	uint64_t *keys, *leaves, n; /* first key and block of each leaf */
 	uint64_t first_key;          /* lowest key mapped */
+	uint64_t ub_leaves;          /* check pass: upper bound of its leaves */
 	uint64_t last_key;           /* highest key mapped */
 	uint64_t nr_mappings;
 	/* data runs {first block, length}: counted at the first ref only (no ref, no count) */
@@ -57,6 +61,9 @@ struct meta_thin_restorer {
 	bool dry;
 	bool zeroed;        /* block 0 was zeroed: the output is no longer what it was */
 	uint64_t leaves_lb; /* check pass: lower bound of the mapping leaves */
+	/* check pass, upper bounds: nodes of the mapping trees, leaves spliced into this
+	   tree and refs in it, leaves of all defs, data references of all devices */
+	uint64_t ub_nodes, ub_spliced, ub_refs, ub_def_leaves, ub_data_refs;
 	uint64_t need_lb;   /* after a check pass: lower bound of the blocks needed, else 0 */
 	char msg[320];
 };
@@ -151,6 +158,43 @@ static uint64_t blocks_needed(const struct meta_thin_restorer *r, uint64_t nr_da
 	uint64_t idx = div_up(nbm ? nbm : 1, meta_btree_max_entries(16));
 	uint64_t mbm = div_up(r->w.nr_blocks, META_SM_ENTRIES_PER_BITMAP);
 	return 1 + 2 + leaves + 1 + nbm + idx + 1 + mbm + 1;
+}
+
+/*
+ * The internal nodes over `kids` children: the builder packs every level full
+ * (balancing only the last two nodes of a level, which adds none).
+ */
+static uint64_t internal_ub(uint64_t kids, uint32_t max)
+{
+	uint64_t n = 0;
+	while (kids > 1) {
+		kids = div_up(kids, max);
+		n += kids;
+	}
+	return n;
+}
+
+/* A whole tree of n entries of value size vs: leaves (one when empty) and internal nodes. */
+static uint64_t tree_ub(uint64_t n, uint32_t vs)
+{
+	uint64_t lv = n ? div_up(n, meta_btree_max_entries(vs)) : 1;
+	return lv + internal_ub(lv, meta_btree_max_entries(8));
+}
+
+/*
+ * After a check pass: an upper bound of the blocks the restore will use (every
+ * tree, both space maps, the superblock).  Between blocks_needed() and this, the
+ * output may or may not be large enough.
+ */
+static uint64_t blocks_ub(const struct meta_thin_restorer *r)
+{
+	uint64_t nbm = div_up(r->nr_data, META_SM_ENTRIES_PER_BITMAP);
+	uint64_t mbm = div_up(r->w.nr_blocks, META_SM_ENTRIES_PER_BITMAP);
+	uint64_t rc = r->ub_data_refs / 3 < r->nr_data ? r->ub_data_refs / 3 : r->nr_data;
+	uint64_t n = 1 + r->ub_nodes + tree_ub(r->ndevs, 8) +
+		     tree_ub(r->ndevs, META_THIN_DETAILS_VALUE_SIZE) + tree_ub(rc, 4) + nbm +
+		     tree_ub(nbm, 16) + tree_ub(r->ub_def_leaves, 4) + mbm + 1;
+	return n + n / 64 + 8; /* a margin for what this count does not model */
 }
 
 /* META_E_NOSPC with a message saying how much the pool needs, when the output is too small. */
@@ -333,7 +377,12 @@ static int r_end_device(void *ctx)
 	struct dev_rec *dv = &r->devs[r->ndevs];
 	r->in = NONE;
 	if (r->dry) {
+		/* leaves packed full; each ref may end a partial leaf */
+		uint64_t lv = (r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1) + r->ub_refs;
 		r->leaves_lb += r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1;
+		r->ub_nodes += lv + internal_ub(lv + r->ub_spliced, meta_btree_max_entries(8));
+		r->ub_data_refs += r->mapped;
+		r->ub_spliced = r->ub_refs = 0;
 		r->ndevs++;
 		return META_OK;
 	}
@@ -441,6 +490,9 @@ static int r_end_def(void *ctx)
 	r->in = NONE; /* the builder is gone; df is not counted in ndefs until the end */
 	if (r->dry) {
 		r->leaves_lb += div_up(r->own, meta_btree_max_entries(8));
+		df->ub_leaves = div_up(r->own, meta_btree_max_entries(8));
+		r->ub_nodes += df->ub_leaves;
+		r->ub_def_leaves += df->ub_leaves;
 	} else {
 		/* keep the leaves, not a tree: refs splice them into devices' trees */
 		bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
@@ -475,7 +527,10 @@ static int r_ref(void *ctx, const char *name)
 		return fail(r, META_E_INVAL, "ref '%s' overlaps the mappings before it", name);
 	if (!r->any_vb)
 		r->first_vb = df->first_key;
-	if (!r->dry) {
+	if (r->dry) {
+		r->ub_spliced += df->ub_leaves;
+		r->ub_refs++;
+	} else {
 		/* a def's data blocks are counted once, with its leaves' first parent */
 		for (uint64_t i = 0; !df->nr_refs && i < df->nruns; i++)
 			for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
@@ -697,6 +752,7 @@ int meta_thin_restorer_check_begin(struct meta_thin_restorer *r)
 		return META_E_INVAL;
 	r->dry = true;
 	r->leaves_lb = 0;
+	r->ub_nodes = r->ub_spliced = r->ub_refs = r->ub_def_leaves = r->ub_data_refs = 0;
 	return META_OK;
 }
 
@@ -714,6 +770,36 @@ int meta_thin_restorer_check_end(struct meta_thin_restorer *r)
 	if (e)
 		return e;
 	r->need_lb = blocks_needed(r, r->nr_data, r->leaves_lb);
+	/*
+	 * The output is about to be overwritten: it must certainly be large enough,
+	 * or a restore that runs out of room half-way would destroy what it holds.
+	 */
+	if (blocks_ub(r) > r->w.nr_blocks)
+		return fail(r, META_E_NOSPC,
+			    "the output may be too small for this pool: it needs between %" PRIu64
+			    " and %" PRIu64 " blocks of 4 KiB, the output has %" PRIu64 " (%" PRIu64
+			    " bytes); nothing was written, to keep what it holds (restore onto an "
+			    "output of at least %" PRIu64 " bytes)",
+			    r->need_lb, blocks_ub(r), r->w.nr_blocks, r->w.nr_blocks * META_BLOCK_SIZE,
+			    blocks_ub(r) * META_BLOCK_SIZE);
+	/*
+	 * A sparse output file needs real space for every block written: reserve it
+	 * now (fallocate allocates only the holes; nothing is written), so that a
+	 * full filesystem is found before the first write, not half-way.
+	 */
+	if (!meta_io_is_blockdev(r->io)) {
+		int fd = open(meta_io_path(r->io), O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			int fe = fallocate(fd, 0, 0, (off_t)(blocks_ub(r) * META_BLOCK_SIZE)) ? errno : 0;
+			close(fd);
+			if (fe == ENOSPC)
+				return fail(r, META_E_NOSPC,
+					    "the filesystem holding the output file has no room for the "
+					    "%" PRIu64 " bytes this pool may need (the file is sparse); nothing "
+					    "was written, to keep what it holds: free space there",
+					    blocks_ub(r) * META_BLOCK_SIZE);
+		}
+	}
 	reset_pass(r);
 	r->dry = false;
 	return META_OK;

@@ -4,7 +4,8 @@
 # thin_restore (and thin_metadata_unpack, thin_metadata_pack) onto a sparse output file on a
 # full filesystem: the message must say that the filesystem holding the file is full, not that
 # the metadata device is too small; and an output that really is too small must say that
-# instead.  Exit 3 every time; a pack that fails leaves the pack it was to replace intact.
+# instead.  Exit 3 every time; a pack that fails leaves the pack it was to replace intact, and
+# a restore --force over a pool finds the full filesystem before its first write.
 # Needs root (mounts a 64 KiB tmpfs); skips otherwise.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -23,6 +24,20 @@ expect_rc 3 "full filesystem"
 expect_grep "^thin_restore: mnt/o.bin: the filesystem holding the output file is full" run.err \
 	"full filesystem"
 grep -q "too small" run.err && fail "a full filesystem reported as a too small output: $(cat run.err)"
+
+# --force over a pool on a full filesystem: found before the first write, the pool survives
+rm -f mnt/o.bin
+truncate -s 16M mnt/pool.bin || fail "truncate"
+"$BIN/thin_restore" -q -i "$FIX/thin/empty.xml" -o mnt/pool.bin || fail "small pool"
+sha256sum mnt/pool.bin >pool.sum || fail "sha256sum"
+dd if=/dev/zero of=mnt/fill bs=4096 count=64 2>/dev/null # fill it up (dd fails when full)
+run "$BIN/thin_restore" --force -i "$FIX/thin/many.xml" -o mnt/pool.bin
+expect_rc 3 "--force over a pool, full filesystem"
+expect_grep "^thin_restore: mnt/pool.bin: the filesystem holding the output file has no room" \
+	run.err "--force over a pool, full filesystem"
+expect_grep "mnt/pool.bin was not changed" run.err "--force over a pool, full filesystem"
+sha256sum -c --quiet pool.sum || fail "a restore on a full filesystem destroyed the pool"
+rm -f mnt/pool.bin mnt/fill
 
 truncate -s 40960 small.bin || fail "truncate"
 run "$BIN/thin_restore" -i "$FIX/thin/many.xml" -o small.bin
