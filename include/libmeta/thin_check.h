@@ -7,7 +7,12 @@
  * held root (metadata snapshot superblock and the trees reachable only from it);
  * then the metadata and data space maps against reference counts rebuilt in
  * memory.  Trees are read level by level with meta_bm_read_batch(), and shared
- * subtrees are read once.
+ * subtrees are read once.  Two threads: the batches are read, checksummed and
+ * structurally checked ahead on a second thread (meta_bm_set_read_ahead,
+ * meta_bm_set_batch_pre), which also counts the top 3/8 of the data blocks; every
+ * report is made on the caller's thread, in the single-threaded order.  Memory: a
+ * few bytes per metadata block and one byte per data block, plus bounded buffers
+ * (4 MiB of read-ahead, one level's queue of nodes).
  *
  * Reference counts rebuilt:
  *   metadata block: +1 per distinct parent (superblock, held-root copy,
