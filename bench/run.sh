@@ -16,6 +16,11 @@
 #   BENCH_NICE        nice value for every timed run (default -10 when root, else 0): the same
 #                     priority for all three, less noise from other work on the machine
 #   BENCH_PERF=1      also record a `perf record` profile of ours for each row (in the cache)
+#   BENCH_MODES       which inputs (default "warm cold dev"): warm = the pool files, page
+#                     cache warm; cold = the read tools on the pool files with the file's pages
+#                     dropped before every run (POSIX_FADV_DONTNEED); dev = a loop device over
+#                     each pool (read tools) and over a scratch file (thin_restore/thin_repair
+#                     output): every implementation reads and writes devices with O_DIRECT
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 export LC_ALL=C TZ=UTC DMMETA_NO_PROGRESS=1
@@ -32,6 +37,7 @@ RUNS=${BENCH_RUNS:-3}
 ALL_TOOLS="thin_check thin_dump thin_ls thin_delta thin_restore thin_repair"
 TOOLS=${BENCH_TOOLS:-$ALL_TOOLS}
 SLOW=${BENCH_SLOW:-30}
+MODES=${BENCH_MODES:-warm cold dev}
 if [ "$(id -u)" = 0 ]; then NICE=${BENCH_NICE:--10}; else NICE=${BENCH_NICE:-0}; fi
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -41,6 +47,14 @@ for t in $TOOLS; do
 	case " $ALL_TOOLS " in *" $t "*) ;; *) die "unknown tool '$t' in BENCH_TOOLS (known: $ALL_TOOLS)" ;; esac
 done
 case $RUNS in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;; esac
+for m in $MODES; do
+	case $m in warm | cold | dev) ;; *) die "unknown mode '$m' in BENCH_MODES (known: warm cold dev)" ;; esac
+done
+mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
+if mode dev; then
+	[ "$(id -u)" = 0 ] && command -v losetup >/dev/null 2>&1 ||
+		{ log "dev mode needs root and losetup: skipped"; MODES=$(echo " $MODES " | sed 's/ dev / /'); }
+fi
 # timeit: our precise runner (wall, CPU, peak RSS of the child alone; see bench/timeit.c)
 TIMEIT=$BUILDDIR/bench/timeit
 if [ ! -x "$TIMEIT" ] || [ "$SRCDIR/bench/timeit.c" -nt "$TIMEIT" ]; then
@@ -172,6 +186,7 @@ cmd_prefix() { # IMPL TOOL -> command words
 }
 
 SCRATCH=$CACHE/scratch.bin
+VOUT=$SCRATCH   # what the write rows' output is verified on
 ERR=$CACHE/last.err
 if [ -n "$R11" ]; then
 	VERIFY="$R11 thin_check -q" VERIFY_NAME="1.1's thin_check"
@@ -220,7 +235,7 @@ bench_row() {
 			active="$active $impl"
 		fi
 		if [ "$impl" = ours ] && { [ "$KIND" = write ] || [ "$KIND" = repair-dmg ]; } && [ "$X" = 0 ]; then
-			$VERIFY "$SCRATCH" >/dev/null 2>&1
+			$VERIFY "$VOUT" >/dev/null 2>&1
 			echo $? >"$dir/verify"
 		fi
 	done
@@ -254,10 +269,59 @@ bench_row() {
 
 want() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# drop_cache FILE: evict FILE's (clean) pages from the page cache: POSIX_FADV_DONTNEED
+# through GNU dd (count=0 with iflag=nocache drops the whole file).
+drop_cache() { dd if="$1" iflag=nocache count=0 status=none; }
+
+# Loop devices of the dev mode; detached on exit.
+LOOPS=
+loop_attach() { # FILE [-r] -> the device in $LOOP (not in a subshell: LOOPS must persist)
+	LOOP=$(losetup -f --show ${2:-} "$1") || return 1
+	LOOPS="$LOOPS $LOOP"
+}
+loop_detach_all() {
+	local d
+	for d in $LOOPS; do losetup -d "$d" 2>/dev/null; done
+	LOOPS=
+}
+trap loop_detach_all EXIT
+trap 'exit 130' INT TERM HUP
+
 for pool in $POOLS; do
 	P=$CACHE/$pool.bin
 	# a fresh sparse output of the pool's size before each thin_restore / thin_repair run
 	FRESH="rm -f '$SCRATCH' && truncate -s $(stat -c %s "$P") '$SCRATCH'"
+	if mode cold; then
+		# the same file, its pages dropped before every run (ours reads it buffered, the
+		# references with O_DIRECT: both from the disk now)
+		COLD="drop_cache '$P'"
+		want thin_check && bench_row thin_check "$pool-cold" "$P" "$COLD"
+		want thin_dump && bench_row thin_dump "$pool-cold" "$P" "$COLD"
+		want thin_ls && bench_row thin_ls "$pool-cold" "-o DEV,MAPPED,EXCLUSIVE,SHARED $P" "$COLD" read thin_ls-x
+		want thin_delta && bench_row thin_delta "$pool-cold" "--snap1 4 --snap2 5 $P" "$COLD"
+	fi
+	if mode dev; then
+		# a read-only loop device over the pool (its backing file's pages stay warm, like
+		# a disk with a cache) and one over a scratch file for the outputs: all three
+		# implementations read and write devices with O_DIRECT
+		loop_attach "$P" -r || die "losetup $P failed"
+		DEVP=$LOOP
+		rm -f "$SCRATCH.dev" && truncate -s "$(stat -c %s "$P")" "$SCRATCH.dev" || die "cannot create $SCRATCH.dev"
+		loop_attach "$SCRATCH.dev" || die "losetup $SCRATCH.dev failed"
+		SDEV=$LOOP
+		ZAP="dd if=/dev/zero of='$SDEV' bs=4096 count=1 oflag=direct conv=notrunc status=none"
+		want thin_check && bench_row thin_check "$pool-dev" "$DEVP"
+		want thin_dump && bench_row thin_dump "$pool-dev" "$DEVP"
+		want thin_ls && bench_row thin_ls "$pool-dev" "-o DEV,MAPPED,EXCLUSIVE,SHARED $DEVP" "" read thin_ls-x
+		want thin_delta && bench_row thin_delta "$pool-dev" "--snap1 4 --snap2 5 $DEVP"
+		VOUT=$SDEV
+		want thin_restore && bench_row thin_restore "$pool-dev" "-i $CACHE/$pool.flat.xml -o $SDEV" "$ZAP" write
+		want thin_repair && bench_row thin_repair "$pool-dev" "-i $DEVP -o $SDEV" "$ZAP" write
+		VOUT=$SCRATCH
+		loop_detach_all
+		rm -f "$SCRATCH.dev"
+	fi
+	mode warm || continue
 	want thin_check && bench_row thin_check "$pool" "$P"
 	want thin_dump && bench_row thin_dump "$pool" "$P"
 	want thin_ls && bench_row thin_ls "$pool" "$P"
@@ -269,7 +333,16 @@ for pool in $POOLS; do
 	want thin_repair && bench_row thin_repair "$pool-dmg" "-i $CACHE/$pool.dmg.bin -o $SCRATCH" "$FRESH" repair-dmg
 	want thin_repair && bench_row thin_repair "$pool-dmgs" "-i $CACHE/$pool.dmgs.bin -o $SCRATCH" "$FRESH" repair-dmg
 done
-want thin_delta && bench_row thin_delta "$DPOOL" "--snap1 1 --snap2 2 $CACHE/$DPOOL.bin" "" delta1k
+mode warm && want thin_delta &&
+	bench_row thin_delta "$DPOOL" "--snap1 1 --snap2 2 $CACHE/$DPOOL.bin" "" delta1k
+mode cold && want thin_delta && bench_row thin_delta "$DPOOL-cold" "--snap1 1 --snap2 2 $CACHE/$DPOOL.bin" \
+	"drop_cache '$CACHE/$DPOOL.bin'" delta1k
+if mode dev && want thin_delta; then
+	loop_attach "$CACHE/$DPOOL.bin" -r || die "losetup $CACHE/$DPOOL.bin failed"
+	DEVP=$LOOP
+	bench_row thin_delta "$DPOOL-dev" "--snap1 1 --snap2 2 $DEVP" "" delta1k
+	loop_detach_all
+fi
 rm -f "$SCRATCH"
 
 # ---- table ---------------------------------------------------------------------------
@@ -282,7 +355,7 @@ function mib(k) { return k == "-" ? "-" : sprintf("%.1f", k / 1024) }
 function cell(ms, rc) { return rc == "-" ? "-" : (rc != 0 ? "FAIL(" rc ")" : sec(ms)) }
 function ok(c) { return c ? "ok" : "MISS" }
 BEGIN {
-	printf "%-12s %-10s %9s %9s %9s %8s %8s %7s %7s %8s %7s  %s\n", "tool", "pool", "ours", "1.1",
+	printf "%-12s %-12s %9s %9s %9s %8s %8s %7s %7s %8s %7s  %s\n", "tool", "pool", "ours", "1.1",
 		"0.9", "ours/1.1", "0.9/ours", "RSSours", "RSS1.1", "RSSo/1.1", "cpuours", "targets"
 }
 {
@@ -305,7 +378,7 @@ BEGIN {
 		if (rm >= 0) t = t "mem:" ok(rm <= 1) " "
 		if (kind == "write") t = t "valid:" ok(ver == 0)
 	}
-	printf "%-12s %-10s %9s %9s %9s %8s %8s %7s %7s %8s %7s  %s\n", tool, pool, cell(ow, orc),
+	printf "%-12s %-12s %9s %9s %9s %8s %8s %7s %7s %8s %7s  %s\n", tool, pool, cell(ow, orc),
 		cell(nw, nrc), cell(zw, zrc), r1 < 0 ? "-" : sprintf("%.2f", r1),
 		r9 < 0 ? "-" : sprintf("%.1f", r9), mib(om), mib(nm), rm < 0 ? "-" : sprintf("%.2f", rm),
 		sec(oc), t
@@ -313,4 +386,6 @@ BEGIN {
 echo "cpuours = median user+sys seconds of ours (wall above that = waiting for a CPU or I/O)."
 echo "targets: 0.8x = ours at most 0.8x the time of 1.1; 5x = at least 5x faster than 0.9.0 (read"
 echo "tools, issue 2); mem = peak RSS at most 1.1's; <50ms = 1000-block thin_delta; valid/repairs ="
-echo "our output passes $VERIFY_NAME.  Raw runs: $CACHE/runs, rows: $ROWS"
+echo "our output passes $VERIFY_NAME.  POOL-cold: the pool file's pages dropped before every run;"
+echo "POOL-dev: a loop device over the pool (and the output), read and written with O_DIRECT by all."
+echo "Raw runs: $CACHE/runs, rows: $ROWS"
