@@ -76,6 +76,14 @@ matrix() {
 	[ "$W" -ge 2 ] 2>/dev/null || fail "$img: thin_check $*: $W writes counted"
 	"$BIN/thin_dump" t.bin >new.xml || fail "thin_dump"
 	[ "$(verdict t.bin)" = ok ] || fail "$img: uninterrupted thin_check $*: $(verdict t.bin)"
+	# copy on write: apart from the superblock, only blocks free before were written
+	changed=$(cmp -l "$img" t.bin | awk '{ b = int(($1 - 1) / 4096); if (!(b in s)) { s[b] = 1; print b } }')
+	[ -n "$changed" ] || fail "$img: thin_check $* changed nothing"
+	for b in $changed; do
+		[ "$b" = 0 ] && continue
+		c=$("$TT/thin_damage" "$img" find metadata-count "$b")
+		[ "$c" = 0 ] || bad "$img: thin_check $* overwrote block $b, in use (count $c) before"
+	done
 	n=1
 	while [ $n -le $((W + 1)) ]; do
 		modes="kill tear:512 tear:2048 tear:4095 powerloss"

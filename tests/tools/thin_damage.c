@@ -30,7 +30,8 @@
  *        held-root, md-index, md-bitmap, md-ref-root, data-bitmap-root, data-ref-root,
  *        nr-data-blocks, nr-metadata-blocks,
  *        shared-leaves (every leaf of two or more devices' mapping trees, one per
- *        line, with its number of entries: "BLOCK NR")
+ *        line, with its number of entries: "BLOCK NR"),
+ *        metadata-count BLOCK, data-count BLOCK (the space map's reference count)
  *
  * Exit 0 on success, 1 when the op cannot be applied (message on stderr), 2 usage.
  */
@@ -457,7 +458,10 @@ static int op_find(int argc, char **argv)
 		r = sb64(SB_DSM);
 	else if (!strcmp(t, "nr-metadata-blocks"))
 		r = sb64(SB_MSM);
-	else if (!strcmp(t, "shared-leaves")) {
+	else if (!strcmp(t, "metadata-count") || !strcmp(t, "data-count")) {
+		need(argc, 2);
+		r = sm_count(t[0] == 'm' ? SM_META : SM_DATA, num(argv[1]));
+	} else if (!strcmp(t, "shared-leaves")) {
 		op_shared_leaves();
 		return 0;
 	} else {
