@@ -5,7 +5,8 @@
 # on the file: thin_check, thin_dump, thin_ls, thin_delta, thin_rmap, thin_metadata_pack;
 # thin_repair -i DEVICE (it opens its input more than once: the nested opens must not ask
 # for O_EXCL again, which failed with "device is in use" on every device), thin_repair and
-# thin_restore -o DEVICE; snap_check and snap_dump on a COW device.  Devices are read with
+# thin_restore -o DEVICE; snap_check and snap_dump on a COW device; snap_restore and
+# thin_check --clear-needs-check-flag on a device with 4096-byte logical sectors.  Devices are read with
 # O_DIRECT (strace, when present, shows the flag).  Needs root and losetup; skips otherwise.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -83,6 +84,29 @@ run "$BIN/snap_check" "$LC"
 run "$BIN/snap_dump" "$LC"
 expect_rc 0 "snap_dump $LC"
 expect_same file.out run.out "snap_dump on $LC vs on the file"
+
+# Writers on a device with 4096-byte logical sectors: snap_restore writes 512-byte sectors
+# (read-modify-write through io.c's bounce buffer), thin_check rewrites the superblock.
+truncate -s 8M s4.bin || fail "truncate"
+l4=$(losetup -f --show --sector-size 4096 s4.bin 2>/dev/null)
+if [ -n "$l4" ]; then
+	LOOPS="$LOOPS $l4"
+	"$BIN/snap_dump" c.bin >want.xml || fail "snap_dump c.bin"
+	run "$BIN/snap_restore" -i want.xml -o "$l4"
+	expect_rc 0 "snap_restore -o $l4 (4096-byte sectors)"
+	run "$BIN/snap_dump" "$l4"
+	expect_rc 0 "snap_dump $l4"
+	expect_same want.xml run.out "snap_restore -o a 4096-byte-sector device, dumped back"
+	gzip -dc "$FIX/thin/needs-check.bin.gz" | dd of="$l4" bs=1M oflag=direct status=none ||
+		fail "dd needs-check to $l4"
+	run "$BIN/thin_check" --clear-needs-check-flag "$l4"
+	expect_rc 0 "thin_check --clear-needs-check-flag $l4"
+	run "$BIN/thin_dump" "$l4"
+	expect_rc 0 "thin_dump $l4 after clearing"
+	grep -q 'flags="1"' run.out && fail "thin_check --clear-needs-check-flag left the flag set on $l4"
+else
+	note "losetup --sector-size 4096 not available: 4096-byte-sector writes not tested"
+fi
 
 if command -v strace >/dev/null 2>&1; then
 	strace -f -e trace=open,openat -o st.out "$BIN/thin_dump" "$LM" >/dev/null 2>&1
