@@ -187,6 +187,7 @@ struct ck {
 	uint8_t *kindof; /* enum tkind of the tree a queued/read block belongs to */
 	uint8_t *vmask;  /* details/top-level nodes: bit v = queued for view v */
 	uint8_t *prechk; /* 1: the node passed meta_node_check() silently on the reader thread */
+	size_t pre_pos;  /* pre_check()'s cursor in cur[] (blocks come in ascending order) */
 	uint8_t *memo;  /* bottom-up pass: 0 none, 1 busy, 2 done, |4 errors, |8 depth reported */
 	uint8_t *height;
 	uint32_t *aux;  /* leaf: nr_entries; internal: offset into kids */
@@ -584,14 +585,10 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 {
 	struct ck *c = ctx;
 	const struct item *cur = c->cur;
-	size_t lo = 0, hi = c->ncur;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cur[mid].b < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = c->pre_pos;
+	while (lo < c->ncur && cur[lo].b < b)
+		lo++;
+	c->pre_pos = lo;
 	if (lo >= c->ncur || cur[lo].b != b || cur[lo].revisit)
 		return; /* sorted: b's first visit, if any, comes before its revisits */
 	struct meta_node_info ni;
@@ -639,6 +636,7 @@ static int run_levels(struct ck *c)
 			if (!nb_ || blocks[nb_ - 1] != c->cur[i].b)
 				blocks[nb_++] = c->cur[i].b;
 		c->cur_pos = 0;
+		c->pre_pos = 0;
 		meta_bm_set_batch_pre(c->bm, pre_check, c);
 		int e = meta_bm_read_batch(c->bm, blocks, nb_, &meta_node_validator, visit, c);
 		meta_bm_set_batch_pre(c->bm, NULL, NULL);
