@@ -470,7 +470,15 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 		free(mem);
 		return 1;
 	}
-	if (pthread_create(&th, NULL, ra_reader, a)) {
+	pthread_attr_t attr;
+	int started = 0;
+	if (!pthread_attr_init(&attr)) {
+		/* the reader needs little stack: 256 KiB, not the default 8 MiB of address space */
+		(void)pthread_attr_setstacksize(&attr, 256u << 10);
+		started = !pthread_create(&th, &attr, ra_reader, a);
+		pthread_attr_destroy(&attr);
+	}
+	if (!started) {
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		free(a);
