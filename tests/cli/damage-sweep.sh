@@ -8,14 +8,15 @@
 # fields (leaf flag, nr_entries, max_entries, value_size) and a key; superblock roots,
 # sizes and version; bitmap and index entries.
 #
-# Thin pools (one-thin, snaps, shared-leaves, many: every 8th block in use, all with FULL=1):
+# Thin pools (empty, one-thin, needs-check, snaps, shared-leaves, many: every 8th block in
+# use, all with FULL=1):
 #   - no tool dies by a signal or a sanitizer report, or exits 2 (usage): thin_check,
 #     thin_dump, thin_dump --repair, thin_ls, thin_rmap, thin_delta, thin_repair,
 #     thin_metadata_pack (thin_repair may exit 2 asking for --transaction-id etc. when the
 #     superblock is lost, as tpt 1.x: then it runs again with them);
 #   - thin_check exits 1 naming the damaged block (`block B` in its messages) after raw
-#     damage (flip, zero, swap), or exits 0 and tpt 1.1's thin_check agrees that the block
-#     is not in use;
+#     damage (flip, zero, swap), or exits 0 (the block is not in use); tpt 1.1's thin_check
+#     agrees (fails, or passes);
 #   - what thin_dump --repair prints restores (our thin_restore) to a pool our thin_check
 #     passes; what thin_repair writes passes our thin_check.
 # Snapshot stores (cow, areas): the header and every exception area in use (and the next,
@@ -23,7 +24,7 @@
 # snap_dump, snap_export, snap_merge --dry-run never die by a signal or exit 2 or 99.
 # (A snapshot store has no checksums: damage that reads as a valid store is not detectable.)
 #
-# Under ASan builds (detected with ldd) every 4th variant runs, to keep within ~2 minutes;
+# Under ASan builds (detected with ldd) every 5th variant runs, to keep within ~2 minutes;
 # SWEEP_STEP=N overrides (1 = all).  ONLY="fixture..." narrows, VERBOSE_SWEEP=1 prints
 # every variant.  Failures print a command that reproduces them.
 
@@ -36,9 +37,9 @@ MD=$TT/meta_damage
 
 if [ -z "${SWEEP_STEP:-}" ]; then
 	SWEEP_STEP=1
-	ldd "$BIN/thin_check" 2>/dev/null | grep -q libasan && SWEEP_STEP=4
+	ldd "$BIN/thin_check" 2>/dev/null | grep -q libasan && SWEEP_STEP=5
 fi
-ONLY=${ONLY:-one-thin snaps shared-leaves many cow areas}
+ONLY=${ONLY:-empty one-thin needs-check snaps shared-leaves many cow areas}
 HAVE_TPT=0
 [ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
 
@@ -79,8 +80,9 @@ fixpos() {
 }
 
 tpt_pending=0
-# tpt_unused LABEL: queue tpt 1.1's thin_check of d.bin; it must pass (the block is unused)
-tpt_unused() {
+# tpt_expect LABEL pass|fail: queue tpt 1.1's thin_check of d.bin; it must pass (we say the
+# block is unused) or fail (we found damage)
+tpt_expect() {
 	[ $HAVE_TPT = 1 ] || return 0
 	h=$(sha256sum <d.bin | cut -c1-32)
 	if [ ! -f "tpt/$h.img" ] && [ ! -f "tpt/$h.rc" ]; then
@@ -89,15 +91,19 @@ tpt_unused() {
 		tpt_pending=$((tpt_pending + 1))
 		[ $tpt_pending -lt 24 ] || { wait; tpt_pending=0; }
 	fi
-	printf '%s|%s|%s\n' "$h" "$fx" "$1" >>tpt/queue
+	printf '%s|%s|%s|%s\n' "$h" "$fx" "$1" "$2" >>tpt/queue
 }
 tpt_judge() {
 	wait
 	tpt_pending=0
 	[ -f tpt/queue ] || return 0
-	while IFS='|' read -r h qfx label; do
+	while IFS='|' read -r h qfx label want; do
 		r=$(cat "tpt/$h.rc" 2>/dev/null)
-		[ "$r" = 0 ] || { fx=$qfx what=$label; bad "our thin_check passes, tpt 1.1 thin_check exits ${r:-?}: damage missed"; }
+		fx=$qfx what=$label
+		case $want in
+		pass) [ "$r" = 0 ] || bad "our thin_check passes, tpt 1.1 thin_check exits ${r:-?}: damage missed" ;;
+		fail) [ "$r" != 0 ] || bad "our thin_check finds damage, tpt 1.1 thin_check passes" ;;
+		esac
 	done <tpt/queue
 	rm -f tpt/queue
 }
@@ -119,9 +125,10 @@ thin_variant() {
 			for b in "$@"; do
 				grep -Eq "block $b([^0-9]|\$)" t.err t.out && named=1
 			done
-			[ $named = 1 ] || bad "thin_check exits 1 without naming block $*: $(grep -v '^Checking\|^device details\|^mapping tree\|space map$' t.err | head -3 | tr '\n' ' ')" ;;
+			[ $named = 1 ] || bad "thin_check exits 1 without naming block $*: $(grep -v '^Checking\|^device details\|^mapping tree\|space map$' t.err | head -3 | tr '\n' ' ')"
+			tpt_expect "$what" fail ;;
 		0)
-			tpt_unused "$what" ;;
+			tpt_expect "$what" pass ;;
 		*)
 			bad "thin_check exits $rc, want 1 (damage) or 0 (block unused): $(head -c 300 t.err | tr '\n' ' ')" ;;
 		esac
