@@ -15,6 +15,9 @@
  *                       it had (so the damage reaches the parsers); as flip when it had none
  *     zero B            overwrite block B with zeros
  *     swap A B          exchange blocks A and B
+ *     setval B IDX V    set value IDX of btree node B (8-byte values only) to V and re-stamp
+ *                       its checksum: a child pointer aimed at the node itself or at a root
+ *                       makes a cycle
  * Exit 0 done, 1 cannot (message on stderr), 2 usage.
  */
 #include <errno.h>
@@ -48,7 +51,7 @@ static void cleanup(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: meta_damage [-b BYTES] IMAGE used|kind B|flip B BYTE BIT|"
-			"flipfix B BYTE BIT|zero B|swap A B\n");
+			"flipfix B BYTE BIT|zero B|swap A B|setval B IDX V\n");
 	return 2;
 }
 
@@ -176,6 +179,23 @@ int main(int argc, char **argv)
 		rd(y, b);
 		wr(x, b);
 		wr(y, a);
+		return 0;
+	}
+	if (!strcmp(op, "setval") && argc == 3) {
+		uint64_t idx = num(argv[1]), v = num(argv[2]);
+		uint32_t max, vs, c;
+		memcpy(&max, a + 20, 4);
+		memcpy(&vs, a + 24, 4);
+		if (bs != 4096 || kind_of(a) != 1 || vs != 8 || idx >= max ||
+		    32 + (uint64_t)max * 16 > bs) {
+			fprintf(stderr, "meta_damage: block %" PRIu64 " is not a btree node with "
+				"8-byte values and a value %" PRIu64 "\n", x, idx);
+			return 1;
+		}
+		memcpy(a + 32 + 8 * (size_t)max + 8 * idx, &v, 8);
+		c = meta_block_csum(a, bs, kinds[1].salt);
+		memcpy(a, &c, 4);
+		wr(x, a);
 		return 0;
 	}
 	return usage();
