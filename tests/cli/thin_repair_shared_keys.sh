@@ -6,7 +6,8 @@
 # thin_repair either fails non-zero or writes metadata that our thin_check accepts and
 # that thin-provisioning-tools 1.1's accepts too (each distinct output once; 1.1 is
 # optional here, tests/diff/thin_repair_shared_leaf.sh requires it).  The same for
-# thin_dump --repair | thin_restore.
+# thin_dump --repair | thin_restore at the leaves' edges and every 16th entry (the
+# entries between drop the same leaf the same way).
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
 require_tool thin_repair thin_restore thin_dump thin_check
@@ -28,7 +29,7 @@ keep() {
 	echo "$s $2" >>outputs
 }
 
-# one_case BLOCK ENTRY CHANGE
+# one_case BLOCK ENTRY CHANGE [repair-only]
 one_case() {
 	ncase=$((ncase + 1))
 	what="block $1 entry $2 key $3"
@@ -45,6 +46,7 @@ one_case() {
 		note "$what: thin_repair's output failed its own check: $(cat err)"
 		nfail=$((nfail + 1))
 	fi
+	[ -z "$4" ] || return 0
 	zero_file r.bin 256
 	if "$BIN/thin_dump" -r d.bin 2>/dev/null | "$BIN/thin_restore" -q -i - -o r.bin 2>/dev/null; then
 		if ! "$BIN/thin_check" -q r.bin; then
@@ -58,9 +60,11 @@ one_case() {
 while read -r blk nr; do
 	i=0
 	while [ "$i" -lt "$nr" ]; do
-		one_case "$blk" "$i" +1048576
 		if [ "$i" -lt 2 ] || [ "$i" -ge $((nr - 2)) ] || [ $((i % 16)) -eq 0 ]; then
+			one_case "$blk" "$i" +1048576
 			one_case "$blk" "$i" -1
+		else
+			one_case "$blk" "$i" +1048576 repair-only
 		fi
 		i=$((i + 1))
 	done
@@ -68,8 +72,13 @@ done <leaves
 
 # 1.1's thin_check once per distinct output (most cases drop the same leaf)
 if [ -n "$TPT11" ] && [ -x "$TPT11" ]; then
+	# in parallel: its wall time is mostly sleep
 	while read -r s what; do
-		if ! tpt11 thin_check -q "uniq.$s" >/dev/null 2>&1; then
+		{ tpt11 thin_check -q "uniq.$s" >/dev/null 2>&1; echo $? >"rc.$s"; } &
+	done <outputs
+	wait
+	while read -r s what; do
+		if [ "$(cat "rc.$s")" != 0 ]; then
 			note "$what: 1.1 thin_check rejects the output"
 			nfail=$((nfail + 1))
 		fi
