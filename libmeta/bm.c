@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ondisk.h"
 
@@ -129,6 +130,7 @@ struct meta_bm {
 };
 
 #define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
+#define PF_BYTES ((size_t)BATCH_MAX_BLOCKS * META_BLOCK_SIZE) /* meta_bm_prefetch() buffer on devices */
 #define BATCH_MAX_GAP 8u
 
 static inline uint32_t hash64(uint64_t b, uint32_t size)
@@ -174,7 +176,8 @@ void meta_bm_destroy(struct meta_bm *bm)
 	free(bm->hash);
 	free(bm->mem);
 	free(bm->batch);
-	free(bm->pf);
+	if (bm->pf)
+		munmap(bm->pf, PF_BYTES);
 	free(bm);
 }
 
@@ -548,6 +551,7 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 	while (i < n) {
 		uint64_t first = blocks[i];
 		size_t j = i + 1;
+		uint32_t s;
 		int r;
 		if (first >= bm->nr_blocks) {
 			r = fn(ctx, first, zero, META_E_RANGE);
@@ -559,6 +563,20 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 		while (j < n && blocks[j] < bm->nr_blocks && blocks[j] - blocks[j - 1] <= BATCH_MAX_GAP &&
 		       blocks[j] - first < BATCH_MAX_BLOCKS)
 			j++;
+		if (j == i + 1 && (s = hash_find(bm, first)) != NO_SLOT) {
+			/* a lone block the cache holds (meta_bm_prefetch()ed on a device): no read */
+			const uint8_t *d = slot_data(bm, s);
+			int err = v ? v->check(v, d, first) : 0;
+			if (!err && bm->pre)
+				bm->pre(bm->pre_ctx, first, d);
+			bm->slots[s].refs++; /* not evicted under fn */
+			r = fn(ctx, first, d, err);
+			bm->slots[s].refs--;
+			if (r)
+				return r;
+			i = j;
+			continue;
+		}
 		{
 			uint64_t span = blocks[j - 1] - first + 1;
 			int ioerr = meta_io_pread(bm->io, bm->batch, (size_t)span * META_BLOCK_SIZE,
@@ -601,9 +619,14 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 static void prefetch_direct(struct meta_bm *bm, const uint64_t *blocks, size_t n)
 {
 	size_t i = 0, budget = bm->nr_slots / 2;
-	if (!bm->pf && !(bm->pf = aligned_alloc(META_BLOCK_SIZE,
-						(size_t)BATCH_MAX_BLOCKS * META_BLOCK_SIZE)))
-		return;
+	if (!bm->pf) {
+		/* mmap, not malloc: freed 1 MiB buffers of short-lived caches (thin_repair opens
+		 * its input a dozen times) would otherwise stay in the heap, 1 MiB of RSS each */
+		void *p = mmap(NULL, PF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return;
+		bm->pf = p;
+	}
 	while (i < n && budget) {
 		uint64_t first = blocks[i];
 		size_t j = i + 1;

@@ -609,6 +609,8 @@ static int walk_device(struct dumper *d, uint64_t root, struct vec *cur, struct 
  *  C. emit each def by walking its subtree (with --repair, a subtree with damage
  *     is not a def: devices then walk it themselves and report the damage).
  */
+#define DEF_PREFETCH 64 /* defs whose top blocks are read ahead at once on O_DIRECT devices */
+
 static int emit_defs(struct dumper *d, const uint64_t *roots, size_t nroots, struct vec *cur,
 		     struct vec *next)
 {
@@ -666,6 +668,14 @@ static int emit_defs(struct dumper *d, const uint64_t *roots, size_t nroots, str
 		struct def_info *di = &d->defs[i];
 		char name[24];
 		uint64_t damage0 = d->seen_damage;
+		if (i % DEF_PREFETCH == 0 && meta_io_is_direct(meta_bm_io(d->bm))) {
+			/* no kernel read-ahead on a device: the next defs' tops in coalesced runs */
+			uint64_t want[DEF_PREFETCH];
+			size_t nw = 0;
+			for (size_t k = i; k < d->ndefs && nw < DEF_PREFETCH; k++)
+				want[nw++] = d->defs[k].block;
+			meta_bm_prefetch(d->bm, want, nw);
+		}
 		d->cur_dev = UINT64_MAX;
 		d->tree = "subtree shared by several devices";
 		/* one counting walk: mapping count, and (with --repair) whether it is clean */

@@ -62,6 +62,8 @@ META_API void meta_bm_put(struct meta_bm *bm, const void *data);
  * block, else the validator's or I/O's error code (data then still points to
  * what was read, or to zeros on I/O error).  fn returns 0 to continue, non-zero
  * to stop (that value is returned).  Blocks past the end give META_E_RANGE.
+ * A lone block (no neighbour within the coalescing gap) that the cache holds, e.g.
+ * after meta_bm_prefetch() on a device, is taken from the cache instead of read.
  */
 typedef int (*meta_bm_batch_fn)(void *ctx, uint64_t b, const void *data, int err);
 META_API int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,

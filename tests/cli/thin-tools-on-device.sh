@@ -50,6 +50,21 @@ same_answer "thin_ls" thin_ls -o DEV,MAPPED,EXCLUSIVE,SHARED
 same_answer "thin_delta" thin_delta --snap1 0 --snap2 1
 same_answer "thin_rmap" thin_rmap --region 0..100000
 
+# shared subtrees (<def>s): their tops are prefetched in runs on a device
+gzip -dc "$FIX/thin/shared-leaves.bin.gz" >sl.bin || fail "fixture"
+loop sl.bin LS -r
+"$BIN/thin_dump" --shared sl.bin >file.out || fail "thin_dump --shared sl.bin"
+grep -q '<def ' file.out || fail "shared-leaves fixture dumps no <def>"
+run "$BIN/thin_dump" --shared "$LS"
+expect_rc 0 "thin_dump --shared $LS"
+expect_same file.out run.out "thin_dump --shared on $LS vs on the file"
+"$BIN/thin_repair" -i sl.bin -o o2.bin >/dev/null 2>&1 || fail "thin_repair -i sl.bin"
+"$BIN/thin_dump" o2.bin >file.out
+run "$BIN/thin_repair" -i "$LS" -o o2.bin
+expect_rc 0 "thin_repair -i $LS"
+"$BIN/thin_dump" o2.bin >dev.out
+expect_same file.out dev.out "thin_repair of shared leaves from $LS vs from the file"
+
 run "$BIN/thin_repair" -i "$LM" -o o2.bin
 expect_rc 0 "thin_repair -i $LM (a device)"
 run "$BIN/thin_dump" o2.bin

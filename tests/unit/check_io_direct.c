@@ -262,6 +262,79 @@ START_TEST(test_files_buffered)
 }
 END_TEST
 
+struct batch_seen {
+	uint64_t b[8];
+	uint8_t first[8];
+	int err[8];
+	int n;
+};
+
+static int batch_cb(void *ctx, uint64_t b, const void *data, int err)
+{
+	struct batch_seen *s = ctx;
+	ck_assert_int_lt(s->n, 8);
+	s->b[s->n] = b;
+	s->first[s->n] = *(const uint8_t *)data;
+	s->err[s->n++] = err;
+	return 0;
+}
+
+/*
+ * meta_bm_read_batch() serves a lone block the cache holds (prefetched on a device) from
+ * the cache, validates it, and leaves the slot evictable afterwards.
+ */
+START_TEST(test_batch_lone_cached_block)
+{
+	char path[] = "/tmp/dmmeta-iodirect-XXXXXX";
+	static uint8_t img[16 * META_BLOCK_SIZE];
+	struct batch_seen seen;
+	struct meta_io *io;
+	struct meta_bm *bm;
+	const void *d, *d5;
+	uint64_t list[1];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	for (unsigned b = 0; b < 16; b++)
+		memset(img + b * META_BLOCK_SIZE, (int)(0x40 + b), META_BLOCK_SIZE);
+	ck_assert_int_eq(pwrite(fd, img, sizeof(img), 0), (ssize_t)sizeof(img));
+	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
+	ck_assert_int_eq(meta_bm_create(io, 2, &bm), META_OK);
+	ck_assert_int_eq(meta_bm_get(bm, 3, NULL, &d), META_OK);
+	meta_bm_put(bm, d);
+	/* the file changes: a lone cached block comes from the cache, like meta_bm_get() */
+	memset(img + 3 * META_BLOCK_SIZE, 0x99, META_BLOCK_SIZE);
+	ck_assert_int_eq(pwrite(fd, img + 3 * META_BLOCK_SIZE, META_BLOCK_SIZE, 3 * META_BLOCK_SIZE),
+			 META_BLOCK_SIZE);
+	memset(&seen, 0, sizeof(seen));
+	list[0] = 3;
+	ck_assert_int_eq(meta_bm_read_batch(bm, list, 1, NULL, batch_cb, &seen), META_OK);
+	ck_assert_int_eq(seen.n, 1);
+	ck_assert_uint_eq(seen.b[0], 3);
+	ck_assert_uint_eq(seen.first[0], 0x43);
+	ck_assert_int_eq(seen.err[0], 0);
+	/* the validator still runs on it */
+	memset(&seen, 0, sizeof(seen));
+	list[0] = 3;
+	ck_assert_int_eq(meta_bm_read_batch(bm, list, 1, &meta_node_validator, batch_cb, &seen), META_OK);
+	ck_assert_int_eq(seen.n, 1);
+	ck_assert_int_eq(seen.err[0], META_E_CHECKSUM);
+	/* its slot is free again: two slots, block 5 held, block 6 must evict block 3 */
+	ck_assert_int_eq(meta_bm_get(bm, 5, NULL, &d5), META_OK);
+	ck_assert_int_eq(meta_bm_get(bm, 6, NULL, &d), META_OK);
+	ck_assert_uint_eq(*(const uint8_t *)d, 0x46);
+	meta_bm_put(bm, d);
+	meta_bm_put(bm, d5);
+	/* block 3 is read from the file again now */
+	memset(&seen, 0, sizeof(seen));
+	list[0] = 3;
+	ck_assert_int_eq(meta_bm_read_batch(bm, list, 1, NULL, batch_cb, &seen), META_OK);
+	ck_assert_uint_eq(seen.first[0], 0x99);
+	meta_bm_destroy(bm);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("io_direct");
@@ -273,6 +346,7 @@ int main(void)
 	tcase_add_test(tc, test_unaligned_512);
 	tcase_add_test(tc, test_unaligned_4096);
 	tcase_add_test(tc, test_files_buffered);
+	tcase_add_test(tc, test_batch_lone_cached_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
