@@ -8,7 +8,8 @@
 #   snap_restore: snap_check rejects the COW, or accepts it and snap_dump is exactly the  Afterwards:
 #     old or the new store's;
 #   snap_merge: when snap_check accepts the interrupted store, origin + store still show the
-#     snapshot's view (snap_export) unchanged; running the same snap_merge again exits 0 and
+#     snapshot's view (snap_export) unchanged, and so does another snapshot of the origin
+#     given with --snapshot; running the same snap_merge again exits 0 and
 #     leaves origin and COW byte for byte as an uninterrupted merge does;
 #   snap_write: snap_check rejects the COW, or accepts it and its exceptions are the old
 #     ones plus a part of the new ones (the writer commits chunk by chunk, as the kernel);
@@ -148,7 +149,7 @@ verify_restore() {
 
 # ---- snap_merge ----------------------------------------------------------------------
 merge_case() {
-	case=$1 fx=$2
+	case=$1 fx=$2 other=${3:-}
 	if [ "$fx" = big-area ]; then
 		# 40 exceptions in one 4 KiB area (2 sectors of records: a torn clear leaves
 		# records after the terminator), over a 1 MiB origin; data chunks are text
@@ -162,18 +163,40 @@ merge_case() {
 		gzip -dc "$FIX/snap/$fx.bin.gz" >cow0.bin
 		gzip -dc "$FIX/snap/$fx-origin.bin.gz" >origin0.bin
 	fi
+	MERGE_OTHER=
+	STATE_FILES="o.bin c.bin"
+	if [ -n "$other" ]; then
+		# another snapshot of the same origin, with exceptions of its own (origin
+		# writes made with both snapshots present): the merge must copy out into it
+		dd if=/dev/zero of=other0.bin bs=4096 count=128 2>/dev/null
+		printf '<snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="8">\n</snapshot_store>\n' >empty8.xml
+		"$BIN/snap_restore" -q -i empty8.xml -o other0.bin || fail "$case: snap_restore other"
+		for off in 3 64 200; do
+			printf 'both see this at %s' "$off" >w.txt
+			"$BIN/snap_write" -q --origin origin0.bin --cow cow0.bin --cow other0.bin \
+				--target origin --offset "$off" --input w.txt || fail "$case: snap_write"
+		done
+		view_of origin0.bin other0.bin otherview0.bin
+		MERGE_OTHER="--snapshot x.bin"
+		STATE_FILES="o.bin c.bin x.bin"
+	fi
 	view_of origin0.bin cow0.bin view0.bin
 	setup_merge
-	count "$BIN/snap_merge" -q --origin o.bin c.bin
+	count "$BIN/snap_merge" -q --origin o.bin $MERGE_OTHER c.bin
 	cp o.bin ref-o.bin
 	cp c.bin ref-c.bin
+	[ -z "$other" ] || cp x.bin ref-x.bin
 	cmp -s ref-o.bin view0.bin || fail "$case: uninterrupted merge does not give the snapshot's view"
-	STATE_FILES="o.bin c.bin"
-	matrix setup_merge verify_merge "$BIN/snap_merge" -q --origin o.bin c.bin
+	if [ -n "$other" ]; then
+		view_of o.bin x.bin xv.bin
+		cmp -s xv.bin otherview0.bin || fail "$case: uninterrupted merge changes the other snapshot's view"
+	fi
+	matrix setup_merge verify_merge "$BIN/snap_merge" -q --origin o.bin $MERGE_OTHER c.bin
 }
 setup_merge() {
 	cp origin0.bin o.bin
 	cp cow0.bin c.bin
+	[ -z "$MERGE_OTHER" ] || cp other0.bin x.bin
 }
 verify_merge() {
 	v=rejected
@@ -183,13 +206,20 @@ verify_merge() {
 		cmp -s view.bin view0.bin ||
 			bad "$1: snap_check accepts the interrupted store but the snapshot's view changed"
 	fi
+	if [ -n "$MERGE_OTHER" ] && "$BIN/snap_check" -q --origin o.bin x.bin >/dev/null 2>&1; then
+		view_of o.bin x.bin xv.bin
+		cmp -s xv.bin otherview0.bin ||
+			bad "$1: the other snapshot's view changed"
+	fi
 	rr=0
-	"$BIN/snap_merge" -q --origin o.bin c.bin >rerun.out 2>rerun.err || rr=$?
+	"$BIN/snap_merge" -q --origin o.bin $MERGE_OTHER c.bin >rerun.out 2>rerun.err || rr=$?
 	if [ $rr != 0 ]; then
 		bad "$1: running snap_merge again exits $rr, want 0: $(head -c 300 rerun.err | tr '\n' ' ')"
 	else
 		cmp -s o.bin ref-o.bin || bad "$1: resumed merge: origin differs from an uninterrupted merge's"
 		cmp -s c.bin ref-c.bin || bad "$1: resumed merge: COW differs from an uninterrupted merge's"
+		[ -z "$MERGE_OTHER" ] || cmp -s x.bin ref-x.bin ||
+			bad "$1: resumed merge: the other snapshot's COW differs from an uninterrupted merge's"
 	fi
 	[ -z "${VERBOSE_MATRIX:-}" ] || echo "$case $1: rc $crc store $v, rerun $rr"
 }
@@ -247,7 +277,9 @@ for family in $ONLY; do
 		fam_fail=0
 		merge_case areas areas
 		fam_fail=0
-		merge_case big-area big-area ;;
+		merge_case big-area big-area
+		fam_fail=0
+		merge_case with-other cow other ;;
 	snap_write)
 		write_case cow-origin cow origin 40 9000
 		fam_fail=0
