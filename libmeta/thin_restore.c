@@ -60,10 +60,11 @@ struct meta_thin_restorer {
 	/* check pass (meta_thin_restorer_check_begin): every check, nothing written */
 	bool dry;
 	bool zeroed;        /* block 0 was zeroed: the output is no longer what it was */
+	bool counted;       /* dcount was filled by the check pass (same input) */
 	uint64_t leaves_lb; /* check pass: lower bound of the mapping leaves */
 	/* check pass, upper bounds: nodes of the mapping trees, leaves spliced into this
 	   tree and refs in it, leaves of all defs, data references of all devices */
-	uint64_t ub_nodes, ub_spliced, ub_refs, ub_def_leaves, ub_data_refs;
+	uint64_t ub_nodes, ub_spliced, ub_refs, ub_def_leaves, ub_rc_entries;
 	uint64_t need_lb;   /* after a check pass: lower bound of the blocks needed, else 0 */
 	char msg[320];
 };
@@ -190,7 +191,7 @@ static uint64_t blocks_ub(const struct meta_thin_restorer *r)
 {
 	uint64_t nbm = div_up(r->nr_data, META_SM_ENTRIES_PER_BITMAP);
 	uint64_t mbm = div_up(r->w.nr_blocks, META_SM_ENTRIES_PER_BITMAP);
-	uint64_t rc = r->ub_data_refs / 3 < r->nr_data ? r->ub_data_refs / 3 : r->nr_data;
+	uint64_t rc = r->ub_rc_entries;
 	uint64_t n = 1 + r->ub_nodes + tree_ub(r->ndevs, 8) +
 		     tree_ub(r->ndevs, META_THIN_DETAILS_VALUE_SIZE) + tree_ub(rc, 4) + nbm +
 		     tree_ub(nbm, 16) + tree_ub(r->ub_def_leaves, 4) + mbm + 1;
@@ -285,12 +286,12 @@ static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 	if (e)
 		return e;
 	r->have_sb = true;
-	if (r->dry)
-		return META_OK;
-	e = zero_superblock(r);
-	if (e)
-		return e;
-	if (sm_counts_init(&r->dcount, r->nr_data))
+	if (!r->dry) {
+		e = zero_superblock(r);
+		if (e)
+			return e;
+	}
+	if (!r->counted && sm_counts_init(&r->dcount, r->nr_data))
 		return fail(r, META_E_NOMEM, "out of memory for %" PRIu64 " data block counts",
 			    r->nr_data);
 	return META_OK;
@@ -381,7 +382,6 @@ static int r_end_device(void *ctx)
 		uint64_t lv = (r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1) + r->ub_refs;
 		r->leaves_lb += r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1;
 		r->ub_nodes += lv + internal_ub(lv + r->ub_spliced, meta_btree_max_entries(8));
-		r->ub_data_refs += r->mapped;
 		r->ub_spliced = r->ub_refs = 0;
 		r->ndevs++;
 		return META_OK;
@@ -527,16 +527,16 @@ static int r_ref(void *ctx, const char *name)
 		return fail(r, META_E_INVAL, "ref '%s' overlaps the mappings before it", name);
 	if (!r->any_vb)
 		r->first_vb = df->first_key;
+	/* a def's data blocks are counted once, with its leaves' first parent */
+	for (uint64_t i = 0; !df->nr_refs && i < df->nruns; i++)
+		for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
+			if (sm_counts_inc(&r->dcount, b))
+				return fail(r, META_E_NOMEM, "out of memory");
+	df->nr_refs++;
 	if (r->dry) {
 		r->ub_spliced += df->ub_leaves;
 		r->ub_refs++;
 	} else {
-		/* a def's data blocks are counted once, with its leaves' first parent */
-		for (uint64_t i = 0; !df->nr_refs && i < df->nruns; i++)
-			for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
-				if (sm_counts_inc(&r->dcount, b))
-					return fail(r, META_E_NOMEM, "out of memory");
-		df->nr_refs++;
 		for (uint64_t i = 0; i < df->n; i++)
 			bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
 		if (r->w.err)
@@ -592,19 +592,31 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 			    vb);
 	if (!r->any_vb)
 		r->first_vb = vb;
-	if (!r->dry) {
-		/* a run longer than the whole output can hold fails before it is built or counted */
-		uint64_t leaves = div_up(len, meta_btree_max_entries(8));
-		if (leaves > r->w.nr_blocks)
-			return fail(r, META_E_NOSPC,
-				    "the output is too small for this pool: the run of %" PRIu64
-				    " mappings at virtual block %" PRIu64 " alone needs at least %" PRIu64
-				    " blocks of 4 KiB, the output has %" PRIu64 " (%" PRIu64 " bytes)",
-				    len, vb, leaves, r->w.nr_blocks, r->w.nr_blocks * META_BLOCK_SIZE);
+	/* a run longer than the whole output can hold fails before it is built or counted */
+	if (div_up(len, meta_btree_max_entries(8)) > r->w.nr_blocks)
+		return fail(r, META_E_NOSPC,
+			    "the output is too small for this pool: the run of %" PRIu64
+			    " mappings at virtual block %" PRIu64 " alone needs at least %" PRIu64
+			    " blocks of 4 KiB, the output has %" PRIu64 " (%" PRIu64 " bytes)",
+			    len, vb, div_up(len, meta_btree_max_entries(8)), r->w.nr_blocks,
+			    r->w.nr_blocks * META_BLOCK_SIZE);
+	if (r->dry) {
+		/* counted as the restore counts them; the restore then reuses the counts */
+		if (r->in == DEF) {
+			if (def_add_run(&r->defs[r->ndefs], db, len))
+				return fail(r, META_E_NOMEM, "out of memory");
+		} else {
+			for (uint64_t b = db; b < db + len; b++)
+				if (sm_counts_inc(&r->dcount, b))
+					return fail(r, META_E_NOMEM, "out of memory");
+		}
+	} else {
 		bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
 		if (r->w.err)
 			return tree_error(r);
-		if (r->in == DEF) {
+		if (r->counted) {
+			/* the check pass counted every data block already */
+		} else if (r->in == DEF) {
 			if (def_add_run(&r->defs[r->ndefs], db, len))
 				return fail(r, META_E_NOMEM, "out of memory");
 		} else {
@@ -752,7 +764,7 @@ int meta_thin_restorer_check_begin(struct meta_thin_restorer *r)
 		return META_E_INVAL;
 	r->dry = true;
 	r->leaves_lb = 0;
-	r->ub_nodes = r->ub_spliced = r->ub_refs = r->ub_def_leaves = r->ub_data_refs = 0;
+	r->ub_nodes = r->ub_spliced = r->ub_refs = r->ub_def_leaves = r->ub_rc_entries = 0;
 	return META_OK;
 }
 
@@ -769,6 +781,13 @@ int meta_thin_restorer_check_end(struct meta_thin_restorer *r)
 	e = check_room(r, r->leaves_lb);
 	if (e)
 		return e;
+	/*
+	 * Data blocks counted 3 times or more: the entries of the data ref-count
+	 * tree.  The counts are kept: the restore does not count again.
+	 */
+	for (uint64_t b = 0; b < r->nr_data; b++)
+		r->ub_rc_entries += r->dcount.c[b] >= 3;
+	r->counted = true;
 	r->need_lb = blocks_needed(r, r->nr_data, r->leaves_lb);
 	/*
 	 * The output is about to be overwritten: it must certainly be large enough,

@@ -60,9 +60,12 @@ META_API int meta_thin_restorer_commit(struct meta_thin_restorer *r);
  * block ranges) and writes nothing; check_end then returns META_E_NOSPC when
  * the output is certainly too small (space maps plus mapping leaves, a lower
  * bound), or META_E_XML when the input ended early, and readies the restorer
- * for the real pass (drive the emitter again with the same input).  Memory:
- * the device ids and def names, never a count per data block.  check_begin
- * fails (META_E_INVAL) once the emitter has been used.
+ * for the real pass (drive the emitter again with the same input: the data
+ * block reference counts made by the check pass are kept and not made again).
+ * It also returns META_E_NOSPC when the output may be too small (between a
+ * lower and an upper bound), and reserves the blocks of an output file
+ * (fallocate) so a full filesystem shows before the first write.
+ * check_begin fails (META_E_INVAL) once the emitter has been used.
  */
 META_API int meta_thin_restorer_check_begin(struct meta_thin_restorer *r);
 META_API int meta_thin_restorer_check_end(struct meta_thin_restorer *r);
