@@ -115,6 +115,10 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		return r == META_E_NOTFOUND || r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 	}
+	if (!cli_quiet && st.rewritten_unshared)
+		fprintf(stderr, "%s: the subtrees the input's devices share are malformed (the "
+				"output that kept them shared failed its check): every device's tree "
+				"was written whole\n", cli_prog);
 	if (!cli_quiet && (st.scanned || st.nr_damage || st.nr_salvaged))
 		fprintf(stderr,
 			"%s: repaired: %" PRIu64 " devices, %" PRIu64 " mappings (%" PRIu64

@@ -982,7 +982,10 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		if (r != META_E_CORRUPT || !(dopts.flags & META_THIN_DUMP_SHARED))
 			break;
 		dopts.flags &= ~(unsigned)META_THIN_DUMP_SHARED;
+		st->rewritten_unshared = true;
 	}
+	if (r == META_E_CORRUPT)
+		st->check_failed = true;
 out:
 	for (uint64_t i = 0; i < nsrc; i++)
 		free(srcs[i].devs);

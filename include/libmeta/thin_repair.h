@@ -44,6 +44,11 @@ struct meta_thin_repair_stats {
 	uint64_t mapping_root, details_root;
 	uint64_t nr_devices, nr_mappings, nr_salvaged; /* mappings: summed over devices */
 	uint64_t nr_damage;
+	/* the output written with shared subtrees failed its check (their shape came from
+	 * the input): it was written again with every device's tree whole */
+	bool rewritten_unshared;
+	/* the output failed its own check (META_E_CORRUPT): a bug in the repair */
+	bool check_failed;
 };
 
 /*
