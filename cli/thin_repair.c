@@ -117,8 +117,10 @@ int main(int argc, char **argv)
 	}
 	if (!cli_quiet && st.rewritten_unshared)
 		fprintf(stderr, "%s: the subtrees the input's devices share are malformed (the "
-				"output that kept them shared failed its check): every device's tree "
-				"was written whole\n", cli_prog);
+				"output that kept them shared failed its check: %s): every device's "
+				"tree was written whole\n", cli_prog,
+			st.unshared_reason >= 0 ? meta_damage_name(st.unshared_reason)
+						: "it did not open");
 	if (!cli_quiet && (st.scanned || st.nr_damage || st.nr_salvaged))
 		fprintf(stderr,
 			"%s: repaired: %" PRIu64 " devices, %" PRIu64 " mappings (%" PRIu64

@@ -701,8 +701,9 @@ static void invalidate_output(const char *out)
 }
 
 /* The full check over what was written (see thin_repair.h); *mapped (may be NULL)
- * receives the sum of the devices' mapped_blocks (shared mappings once per device). */
-static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped)
+ * receives the sum of the devices' mapped_blocks (shared mappings once per device),
+ * *kind (may be NULL) the first damage found (-1: none, or the output does not open). */
+static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped, int *kind)
 {
 	struct meta_thin_open_opts oo;
 	struct meta_thin_check_opts co;
@@ -713,6 +714,8 @@ static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped)
 	memset(&oo, 0, sizeof(oo));
 	memset(&co, 0, sizeof(co));
 	memset(&v, 0, sizeof(v));
+	if (kind)
+		*kind = -1;
 	r = meta_thin_open(out, &oo, &t);
 	if (r == META_E_NOMEM || r == META_E_IO) {
 		set_err(err, errlen, "%s: reading the repaired metadata back: %s", out,
@@ -746,6 +749,8 @@ static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped)
 	}
 	if (res.worst < 0 && !v.any)
 		return META_OK;
+	if (kind && v.any)
+		*kind = (int)v.first.kind;
 	set_err(err, errlen, "%s: the repaired metadata fails its check (%s%s%" PRIu64 "): it was "
 		"invalidated; keep the original metadata and report this bug", out,
 		meta_damage_name(v.first.kind),
@@ -757,7 +762,7 @@ static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped)
 
 int meta_thin_repair_verify(const char *path, char *err, size_t errlen)
 {
-	return verify(path, err, errlen, NULL);
+	return verify(path, err, errlen, NULL, NULL);
 }
 
 int meta_thin_repair(const char *in, const char *out, const struct meta_thin_repair_opts *o,
@@ -955,6 +960,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	fe.ctx = &c;
 	dopts.damage = NULL;
 	for (;;) {
+		int kind = -1;
 		r = meta_thin_restorer_create(out, &ro, &rs);
 		if (r) {
 			set_err(err, errlen, "%s: %s", out, meta_strerror(r));
@@ -975,7 +981,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		rs = NULL;
 		/* the proof; and the mappings per device (those in shared subtrees went by as refs) */
 		if (!r)
-			r = verify(out, err, errlen, &st->nr_mappings);
+			r = verify(out, err, errlen, &st->nr_mappings, &kind);
 		/* shared subtrees are copied whole, shape included (an under-full shared leaf
 		 * of a pool the kernel did not write is under-full again): once more, with
 		 * every device's tree written whole */
@@ -983,6 +989,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 			break;
 		dopts.flags &= ~(unsigned)META_THIN_DUMP_SHARED;
 		st->rewritten_unshared = true;
+		st->unshared_reason = kind;
 	}
 	if (r == META_E_CORRUPT)
 		st->check_failed = true;

@@ -47,6 +47,7 @@ struct meta_thin_repair_stats {
 	/* the output written with shared subtrees failed its check (their shape came from
 	 * the input): it was written again with every device's tree whole */
 	bool rewritten_unshared;
+	int unshared_reason; /* then: the enum meta_damage_kind it had (-1: did not open) */
 	/* the output failed its own check (META_E_CORRUPT): a bug in the repair */
 	bool check_failed;
 };
