@@ -87,3 +87,9 @@ i=0
 printf '\003\017\001\007\003\000\000\000\000\020\101\001\000\004\000\004\102\002\000\002\000\002\103\003\000\000\000\000\000' >"$OUT/snap_engine/mixed"
 printf '\000\001\000\001\002\001\000\000\000\200\141\000\000\000\000\377\142\003\000\000\000\000\000' >"$OUT/snap_engine/tiny-overflow"
 printf '\005\077\002\077\001\000\000\200\000\100\060\001\000\000\000\001\061\003\000\000\000\000\000\000\000\000\000\000\000\377\062\003\000\000\000\000\000' >"$OUT/snap_engine/big-chunks"
+# thin_size: block size, pool size, max thins and unit, NUL-separated
+mkdir -p "$OUT/thin_size"
+printf '128\0001g\0001000\000m' >"$OUT/thin_size/basic"
+printf '64k\00010T\00016\000sectors' >"$OUT/thin_size/units"
+printf '1\0002\00099999999999999999999\000Y' >"$OUT/thin_size/overflow"
+printf '128\000999999999Z\0001\000zeta' >"$OUT/thin_size/zeta"
