@@ -8,12 +8,16 @@
  *                     into a well-formed pack file, so mutations reach the block-program
  *                     interpreter instead of stopping at zlib's checksum.
  * Any result is fine; no crash, no leak, no hang.  A successful unpack is then read back
- * as thin metadata (open and superblock-only check).
+ * as thin metadata (open and superblock-only check).  The input file also goes through
+ * the family sniffer (meta_family_sniff, meta_io_sniff_xml) that the writers use to refuse
+ * other families' metadata; a recognised family must have a name.
  */
 #include <stdlib.h>
 #include <zlib.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
+#include <libmeta/io.h>
 #include <libmeta/pack.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
@@ -59,6 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(z);
 	} else {
 		fz_from_bytes(&in, data + 1, size - 1);
+	}
+	{
+		struct meta_io *io;
+		if (meta_io_open(in.path, 0, &io) == 0) {
+			enum meta_family f = meta_family_sniff(io);
+			if (f != META_FAMILY_NONE && !meta_family_name(f))
+				abort();
+			meta_io_sniff_xml(io);
+			meta_io_close(io);
+		}
 	}
 	fz_open(&out, 0);
 	r = meta_unpack(in.path, out.path, false, &st);

@@ -93,3 +93,7 @@ printf '128\0001g\0001000\000m' >"$OUT/thin_size/basic"
 printf '64k\00010T\00016\000sectors' >"$OUT/thin_size/units"
 printf '1\0002\00099999999999999999999\000Y' >"$OUT/thin_size/overflow"
 printf '128\000999999999Z\0001\000zeta' >"$OUT/thin_size/zeta"
+# unpack, mode 0: other families' magics for the sniffer (snap header, ddsnap at 4096, XML)
+printf '\000SnAp\001\000\000\000\001\000\000\000\010\000\000\000' >"$OUT/unpack/family-snap"
+{ printf '\000'; head -c 4096 /dev/zero; printf 'test\335\007\006\004'; } >"$OUT/unpack/family-daniel"
+printf '\000  <snapshot_store magic="0x70416e53">' >"$OUT/unpack/family-xml"
