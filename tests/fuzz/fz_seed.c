@@ -2,6 +2,8 @@
 /*
  * fz_seed — write an image file in the fuzz targets' sparse image format (fuzz_common.h).
  *   fz_seed [-f FLAGS] [-a AUX] IMAGE > SEED
+ *   fz_seed -d SEED > IMAGE      the other way: the image a target sees (checksums fixed
+ *                                up), to replay a finding with the command-line tools
  * Every non-zero 4 KiB block becomes one record holding the block up to its last non-zero
  * byte; a block whose checksum is valid for one of the four persistent-data block types
  * gets the 'F' 'Z' T 0 tag in place of its checksum, so the targets fix it up again after
@@ -20,6 +22,37 @@ static void le32(uint8_t *p, uint32_t v)
 	fz_put_le32(p, v);
 }
 
+static int decode_seed(const char *path)
+{
+	struct fz_image im;
+	uint8_t *in = NULL, *img;
+	size_t n = 0, len;
+	FILE *f = fopen(path, "rb");
+	int c;
+	if (!f) {
+		perror(path);
+		return 3;
+	}
+	while ((c = getc(f)) != EOF) {
+		if (!(n & 4095) && !(in = realloc(in, n + 4096)))
+			return 3;
+		in[n++] = (uint8_t)c;
+	}
+	fclose(f);
+	if (fz_image(&im, in, n, 0)) {
+		fprintf(stderr, "%s: shorter than the %u-byte header\n", path, FZ_HDR);
+		return 1;
+	}
+	fprintf(stderr, "flags 0x%02x aux %u size %llu\n", im.flags, im.aux,
+		(unsigned long long)im.size);
+	img = fz_slurp(&im.f, &len);
+	fwrite(img, 1, len, stdout);
+	free(img);
+	free(in);
+	fz_image_close(&im);
+	return fflush(stdout) ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long flags = 0, aux = 0;
@@ -28,8 +61,12 @@ int main(int argc, char **argv)
 	FILE *in;
 	int c;
 
-	while ((c = getopt(argc, argv, "f:a:")) != -1) {
-		if (c == 'f')
+	int decode = 0;
+
+	while ((c = getopt(argc, argv, "f:a:d")) != -1) {
+		if (c == 'd')
+			decode = 1;
+		else if (c == 'f')
 			flags = strtoul(optarg, NULL, 0);
 		else if (c == 'a')
 			aux = strtoul(optarg, NULL, 0);
@@ -37,9 +74,11 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: fz_seed [-f FLAGS] [-a AUX] IMAGE > SEED\n");
+		fprintf(stderr, "usage: fz_seed [-f FLAGS] [-a AUX] IMAGE > SEED | fz_seed -d SEED > IMAGE\n");
 		return 2;
 	}
+	if (decode)
+		return decode_seed(argv[optind]);
 	in = fopen(argv[optind], "rb");
 	blk = malloc(FZ_BLOCK);
 	if (!in || !blk) {
