@@ -81,6 +81,43 @@ static int emit_chunk(struct zout *zo, const uint8_t *raw, size_t len)
 	return r;
 }
 
+/*
+ * A file replaced whole is written under a temporary name next to it (through
+ * any symbolic link) and renamed over it once complete, so a writer that fails
+ * half-way never destroys the file that was there.  Creates that file (mode of
+ * the file replaced, st; or what open(0666) would give) and returns its fd, with
+ * *final (the path to rename over) and *tmp set; -1 with errno (and *tmp NULL)
+ * when it cannot be created, -2 when out of memory.
+ */
+static int tmp_beside(const char *out, const struct stat *st, char **final, char **tmp)
+{
+	mode_t mask = umask(0);
+	size_t n;
+	int fd, e;
+	umask(mask);
+	*tmp = NULL;
+	*final = st ? realpath(out, NULL) : strdup(out);
+	if (!*final)
+		return -2;
+	n = strlen(*final) + 8;
+	*tmp = malloc(n);
+	if (!*tmp)
+		return -2;
+	snprintf(*tmp, n, "%s.XXXXXX", *final);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		free(*tmp);
+		*tmp = NULL;
+		errno = e;
+		return -1;
+	}
+	/* best effort: a failure leaves mkostemp's 0600 */
+	if (fchmod(fd, st ? (st->st_mode & 07777) : (0666 & ~mask)))
+		errno = 0;
+	return fd;
+}
+
 static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 {
 	uint8_t hdr[32];
@@ -90,33 +127,12 @@ static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 		/* a device (allowed with --force): written in place */
 		zo->fd = open(out, O_WRONLY | O_CLOEXEC);
 	} else {
-		/*
-		 * A file is written under a temporary name next to it (through any
-		 * symbolic link) and renamed over it once complete: a pack that fails
-		 * half-way never destroys the file that was there.
-		 */
-		mode_t mask = umask(0);
-		size_t n;
-		umask(mask);
-		zo->final = exists ? realpath(out, NULL) : strdup(out);
-		if (!zo->final)
+		zo->fd = tmp_beside(out, exists ? &st : NULL, &zo->final, &zo->tmp);
+		if (zo->fd == -2)
 			return META_E_NOMEM;
-		n = strlen(zo->final) + 8;
-		zo->tmp = malloc(n);
-		if (!zo->tmp)
-			return META_E_NOMEM;
-		snprintf(zo->tmp, n, "%s.XXXXXX", zo->final);
-		zo->fd = mkostemp(zo->tmp, O_CLOEXEC);
-		/* the mode of the file replaced, or what open(0666) would give; best effort */
-		if (zo->fd >= 0 && fchmod(zo->fd, exists ? (st.st_mode & 07777) : (0666 & ~mask)))
-			errno = 0;
-		if (zo->fd < 0) {
-			free(zo->tmp);
-			zo->tmp = NULL;
-			/* a directory we may not create in, around a file we may write: in place */
-			if (exists && errno == EACCES)
-				zo->fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC);
-		}
+		/* a directory we may not create in, around a file we may write: in place */
+		if (zo->fd < 0 && exists && errno == EACCES)
+			zo->fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	}
 	if (zo->fd < 0)
 		return errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT
@@ -466,6 +482,8 @@ int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_st
 	struct meta_io *oio = NULL;
 	struct stat sb;
 	bool existed = false;
+	char *final = NULL, *tmp = NULL;
+	const char *outpath = out;
 	int ifd, r, eof;
 	uint64_t nr;
 
@@ -525,15 +543,39 @@ int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_st
 		else if (lseek(ifd, (off_t)sizeof(hdr), SEEK_SET) < 0)
 			r = META_E_IO;
 	}
+	if (!r && existed && !meta_io_is_blockdev(oio)) {
+		/* an existing file is replaced whole: written beside it, then renamed over it */
+		int fd = tmp_beside(out, &sb, &final, &tmp);
+		if (fd == -2)
+			r = META_E_NOMEM;
+		if (fd >= 0) {
+			close(fd);
+			meta_io_close(oio);
+			oio = NULL;
+			r = meta_io_open(tmp, META_IO_WRITE, &oio);
+			outpath = tmp;
+		}
+		/* a directory we may not create in, around a file we may write: in place */
+		if (fd == -1 && errno != EACCES)
+			r = errno == ENOSPC ? META_E_NOSPC : META_E_IO;
+	}
 	if (!r && !meta_io_is_blockdev(oio)) {
 		/* size the file: zero everything that the pack does not hold */
-		if (truncate(out, 0) || truncate(out, (off_t)(nr * META_BLOCK_SIZE)))
+		if (truncate(outpath, 0) || truncate(outpath, (off_t)(nr * META_BLOCK_SIZE)))
 			r = META_E_IO;
 	}
 	if (!r)
 		r = unpack_chunks(ifd, oio, nr, blk, st);
 	if (!r)
 		r = meta_io_flush(oio);
+	if (tmp) {
+		if (!r && rename(tmp, final))
+			r = META_E_IO;
+		if (r)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(final);
 	free(blk);
 	meta_io_close(oio);
 	close(ifd);

@@ -39,6 +39,18 @@ expect_grep "mnt/pool.bin was not changed" run.err "--force over a pool, full fi
 sha256sum -c --quiet pool.sum || fail "a restore on a full filesystem destroyed the pool"
 rm -f mnt/pool.bin mnt/fill
 
+# unpack -f over an existing file on a full filesystem: the file survives, no file left over
+truncate -s 16M mnt/pool.bin || fail "truncate"
+"$BIN/thin_restore" -q -i "$FIX/thin/empty.xml" -o mnt/pool.bin || fail "small pool"
+sha256sum mnt/pool.bin >pool.sum || fail "sha256sum"
+dd if=/dev/zero of=mnt/fill bs=4096 count=64 2>/dev/null # fill it up (dd fails when full)
+run "$BIN/thin_metadata_unpack" -f -i "$FIX/thin/many.tpt.pack" -o mnt/pool.bin
+expect_rc 3 "unpack -f over a file, full filesystem"
+sha256sum -c --quiet pool.sum || fail "an unpack on a full filesystem destroyed the file it replaced"
+[ "$(ls mnt)" = "fill
+pool.bin" ] || fail "files left behind: $(ls mnt)"
+rm -f mnt/pool.bin mnt/fill
+
 truncate -s 40960 small.bin || fail "truncate"
 run "$BIN/thin_restore" -i "$FIX/thin/many.xml" -o small.bin
 expect_rc 3 "small output"
