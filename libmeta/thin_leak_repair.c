@@ -200,6 +200,10 @@ static int shadow_index(struct lr *l, uint64_t b, int depth, bool dry, uint64_t 
 		return -e;
 	}
 	meta_node_get_info(n, &ni);
+	if (ni.value_size != (ni.flags & META_NODE_LEAF ? 16u : 8u) || ni.nr_entries > ni.max_entries) {
+		free(n);
+		return -META_E_CORRUPT; /* the check would have said so: write nothing */
+	}
 	for (uint32_t i = 0; i < ni.nr_entries; i++) {
 		uint8_t *val = (uint8_t *)meta_node_value(n, i);
 		if (ni.flags & META_NODE_LEAF) {
