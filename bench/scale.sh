@@ -143,11 +143,11 @@ for pool in $POOLS; do
 				awk -v w="$W" -v s="$SLOW" 'BEGIN { exit !(w >= s * 1000) }' && break
 			done
 			cp "$ERR" "$d/last.err"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pool" "$mode" "$impl" \
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pool" "$mode" "$impl" \
 				"$(cut -d' ' -f1 "$d/runs" | median)" "$(cut -d' ' -f2 "$d/runs" | median)" \
 				"$(cut -d' ' -f3 "$d/runs" | sort -n | tail -n 1)" \
 				"$(cut -d' ' -f4 "$d/runs" | sort -u | tr '\n' ' ' | sed 's/ $//')" \
-				"$(wc -l <"$d/runs")" >>"$ROWS"
+				"$(wc -l <"$d/runs")" "$(cut -d' ' -f1 "$d/runs" | sort -n | head -n 1)" >>"$ROWS"
 		done
 	done
 done
@@ -157,24 +157,27 @@ echo "dmmeta scale: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs (median wall
 echo "ours=$BIN  refs=${refdir:-none}  load average at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -F'\t' '
 { key = $1 " " $2; w[key, $3] = $4; c[key, $3] = $5; m[key, $3] = $6; x[key, $3] = $7; n[key, $3] = $8
+  b[key, $3] = $9
   if (!(key in seen)) { seen[key] = 1; order[++nk] = key } }
 function s(v) { return v == "" ? "-" : sprintf("%.3f", v / 1000) }
 function mb(v) { return v == "" ? "-" : sprintf("%.1f", v / 1024) }
 function r(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
 END {
-	printf "%-6s %-5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %7s  %s\n", "pool", "mode",
+	printf "%-6s %-5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %7s %10s  %s\n", "pool", "mode",
 		"ours", "cpuours", "1.1", "0.9", "ours/1.1", "RSSours", "RSS1.1", "RSS0.9", "RSSo/1.1",
-		"0.3x", "1/4mem", "exit o/1.1/0.9"
+		"0.3x", "1/4mem", "best o/1.1", "exit o/1.1/0.9"
 	for (i = 1; i <= nk; i++) {
 		k = order[i]
 		rt = r(w[k, "ours"], w[k, "1.1"]); rm = r(m[k, "ours"], m[k, "1.1"])
-		printf "%-6s %-5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %7s  %s/%s/%s\n", substr(k, 1, index(k, " ") - 1),
+		printf "%-6s %-5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s %7s %10s  %s/%s/%s\n", substr(k, 1, index(k, " ") - 1),
 			substr(k, index(k, " ") + 1), s(w[k, "ours"]), s(c[k, "ours"]), s(w[k, "1.1"]),
 			s(w[k, "0.9"]), rt, mb(m[k, "ours"]), mb(m[k, "1.1"]), mb(m[k, "0.9"]), rm,
 			rt == "-" ? "-" : (rt <= 0.3 ? "ok" : "MISS"), rm == "-" ? "-" : (rm <= 0.25 ? "ok" : "MISS"),
+			r(b[k, "ours"], b[k, "1.1"]),
 			x[k, "ours"] == "" ? "-" : x[k, "ours"], x[k, "1.1"] == "" ? "-" : x[k, "1.1"],
 			x[k, "0.9"] == "" ? "-" : x[k, "0.9"]
 	}
 }' "$ROWS"
 echo "targets: 0.3x = ours at most 0.3x the wall time of 1.1; 1/4mem = ours' peak RSS at most a quarter"
-echo "of 1.1's.  Raw runs: $CACHE/runs, rows: $ROWS"
+echo "of 1.1's (medians).  best o/1.1 = ours' fastest run over 1.1's fastest: on a busy machine"
+echo "the runs least disturbed by other work.  Raw runs: $CACHE/runs, rows: $ROWS"
