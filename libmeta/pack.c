@@ -87,7 +87,9 @@ static int emit_chunk(struct zout *zo, const uint8_t *raw, size_t len)
  * half-way never destroys the file that was there.  Creates that file (mode of
  * the file replaced, st; or what open(0666) would give) and returns its fd, with
  * *final (the path to rename over) and *tmp set; -1 with errno (and *tmp NULL)
- * when it cannot be created, -2 when out of memory.
+ * when it cannot be created, -2 when out of memory, -3 when out has no path
+ * to put a file beside (a /proc/PID/fd path of a memfd or a deleted file): the
+ * caller writes in place.
  */
 static int tmp_beside(const char *out, const struct stat *st, char **final, char **tmp)
 {
@@ -98,7 +100,7 @@ static int tmp_beside(const char *out, const struct stat *st, char **final, char
 	*tmp = NULL;
 	*final = st ? realpath(out, NULL) : strdup(out);
 	if (!*final)
-		return -2;
+		return st && errno != ENOMEM ? -3 : -2;
 	n = strlen(*final) + 8;
 	*tmp = malloc(n);
 	if (!*tmp)
@@ -131,7 +133,7 @@ static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 		if (zo->fd == -2)
 			return META_E_NOMEM;
 		/* a directory we may not create in, around a file we may write: in place */
-		if (zo->fd < 0 && exists && errno == EACCES)
+		if (zo->fd == -3 || (zo->fd == -1 && exists && errno == EACCES))
 			zo->fd = open(out, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	}
 	if (zo->fd < 0)
