@@ -29,6 +29,11 @@ require_tool snap_restore snap_merge snap_write snap_check snap_dump snap_export
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 export ASAN_OPTIONS
 
+# Under ASan builds (detected with ldd) the tears at 2048 and 4095 bytes are left out: they
+# mostly repeat other modes' states, and each sanitized run costs ~10 plain ones.
+if [ -z "${MODES:-}" ] && ldd "$BIN/snap_merge" 2>/dev/null | grep -q libasan; then
+	MODES="kill tear:512 powerloss reorder eio"
+fi
 MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 ONLY=${ONLY:-snap_restore snap_merge snap_write}
 

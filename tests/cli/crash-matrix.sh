@@ -35,6 +35,11 @@ require_tool thin_restore thin_repair thin_check thin_dump thin_metadata_pack th
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 export ASAN_OPTIONS
 
+# Under ASan builds (detected with ldd) the tears at 2048 and 4095 bytes are left out: they
+# mostly repeat other modes' states, and each sanitized run costs ~10 plain ones.
+if [ -z "${MODES:-}" ] && ldd "$BIN/thin_restore" 2>/dev/null | grep -q libasan; then
+	MODES="kill tear:512 powerloss reorder eio"
+fi
 MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 ONLY=${ONLY:-thin_restore thin_repair thin_unpack thin_autorepair thin_clearflag}
 # Known defect (h3 fixing): a torn 4 KiB bitmap write in thin_check's in-place leak
