@@ -650,6 +650,318 @@ static int run_sources(const char *in, const struct meta_thin_open_opts *base,
 	return r;
 }
 
+/* ---- pairing a top-level tree with a details tree (the newest consistent pair) ---- */
+
+/* What a tree holds: its keys, mappings per time, the highest mapped data block. */
+struct tinfo {
+	uint64_t b;
+	uint64_t *keys, nkeys;
+	uint64_t nr_mappings, highest; /* highest: data block + 1 (0: none) */
+	uint32_t *times;               /* distinct mapping times, ascending */
+	uint64_t *counts;              /* mappings per time */
+	uint32_t ntimes;
+	uint64_t max_tid;              /* details: highest device transaction id */
+	uint32_t age;                  /* details: newest creation/snapshot time */
+	bool has_tid;
+	int nomem;
+};
+
+static void tinfo_free(struct tinfo *i)
+{
+	free(i->keys);
+	free(i->times);
+	free(i->counts);
+}
+
+static int tinfo_add_time(struct tinfo *i, uint32_t t, uint64_t n)
+{
+	uint32_t lo = 0, hi = i->ntimes;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (i->times[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < i->ntimes && i->times[lo] == t) {
+		i->counts[lo] += n;
+		return 0;
+	}
+	if (!(i->ntimes & (i->ntimes + 1)) || !i->ntimes) {
+		/* grow at 0, 1, 3, 7, ... entries: capacity the next power of two */
+		uint32_t cap = i->ntimes ? (i->ntimes + 1) * 2 : 2;
+		uint32_t *t2 = realloc(i->times, cap * sizeof(*t2));
+		uint64_t *c2;
+		if (!t2)
+			return META_E_NOMEM;
+		i->times = t2;
+		c2 = realloc(i->counts, cap * sizeof(*c2));
+		if (!c2)
+			return META_E_NOMEM;
+		i->counts = c2;
+	}
+	memmove(i->times + lo + 1, i->times + lo, (i->ntimes - lo) * sizeof(*i->times));
+	memmove(i->counts + lo + 1, i->counts + lo, (i->ntimes - lo) * sizeof(*i->counts));
+	i->times[lo] = t;
+	i->counts[lo] = n;
+	i->ntimes++;
+	return 0;
+}
+
+static int map_leaf_info(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct tinfo *i = ctx;
+	(void)b;
+	for (uint32_t e = 0; e < ni->nr_entries; e++) {
+		uint64_t v = meta_node_value64(node, e);
+		if ((v >> 24) + 1 > i->highest)
+			i->highest = (v >> 24) + 1;
+		if (tinfo_add_time(i, (uint32_t)(v & 0xffffff), 1)) {
+			i->nomem = 1;
+			return META_E_NOMEM;
+		}
+	}
+	i->nr_mappings += ni->nr_entries;
+	return 0;
+}
+
+static int top_leaf_info(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct keys_ctx *k = ctx;
+	(void)b;
+	for (uint32_t e = 0; e < ni->nr_entries; e++) {
+		if (k->n + 2 > k->cap) {
+			uint64_t cap = k->cap ? k->cap * 2 : 64, *p = realloc(k->k, cap * sizeof(*p));
+			if (!p) {
+				k->nomem = 1;
+				return META_E_NOMEM;
+			}
+			k->k = p;
+			k->cap = cap;
+		}
+		k->k[k->n++] = meta_node_key(node, e);
+		k->k[k->n++] = meta_node_value64(node, e);
+	}
+	return 0;
+}
+
+static int details_leaf_info(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct tinfo *i = ctx;
+	uint64_t *p = realloc(i->keys, (i->nkeys + ni->nr_entries + 1) * sizeof(*p));
+	(void)b;
+	if (!p) {
+		i->nomem = 1;
+		return META_E_NOMEM;
+	}
+	i->keys = p;
+	for (uint32_t e = 0; e < ni->nr_entries; e++) {
+		const uint8_t *v = meta_node_value(node, e);
+		uint64_t tid = get_le64p(v + 8);
+		uint32_t ct = get_le32p(v + 16), stime = get_le32p(v + 20);
+		i->keys[i->nkeys++] = meta_node_key(node, e);
+		i->nr_mappings += get_le64p(v);
+		if (!i->has_tid || tid > i->max_tid)
+			i->max_tid = tid;
+		i->has_tid = true;
+		if (ct > i->age)
+			i->age = ct;
+		if (stime > i->age)
+			i->age = stime;
+	}
+	return 0;
+}
+
+/* Mapping trees are shared between candidate top-level trees: each is read once. */
+struct memo {
+	uint64_t root;
+	struct tinfo info;
+};
+
+struct pairing {
+	struct meta_bm *bm;
+	struct memo *m;
+	uint64_t nm, capm;
+	uint32_t *slot; /* block -> index + 1 into m */
+	uint64_t nr_blocks;
+};
+
+static int mapping_info(struct pairing *p, uint64_t root, const struct tinfo **out)
+{
+	struct meta_btree_walk_ops ops = {map_leaf_info, NULL};
+	struct tinfo *i;
+	if (root >= p->nr_blocks)
+		return META_E_NOTFOUND;
+	if (p->slot[root]) {
+		*out = &p->m[p->slot[root] - 1].info;
+		return 0;
+	}
+	if (p->nm == p->capm) {
+		uint64_t cap = p->capm ? p->capm * 2 : 64;
+		struct memo *n = realloc(p->m, cap * sizeof(*n));
+		if (!n)
+			return META_E_NOMEM;
+		p->m = n;
+		p->capm = cap;
+	}
+	i = &p->m[p->nm].info;
+	memset(&p->m[p->nm], 0, sizeof(p->m[0]));
+	p->m[p->nm].root = root;
+	meta_btree_walk(p->bm, root, 8, &ops, i);
+	if (i->nomem) {
+		tinfo_free(i);
+		return META_E_NOMEM;
+	}
+	p->slot[root] = (uint32_t)++p->nm;
+	*out = i;
+	return 0;
+}
+
+static int top_info(struct pairing *p, uint64_t b, struct tinfo *ti)
+{
+	struct keys_ctx k = {0};
+	struct meta_btree_walk_ops ops = {top_leaf_info, NULL};
+	int r = 0;
+	memset(ti, 0, sizeof(*ti));
+	ti->b = b;
+	meta_btree_walk(p->bm, b, 8, &ops, &k);
+	if (k.nomem) {
+		free(k.k);
+		return META_E_NOMEM;
+	}
+	ti->keys = malloc((k.n / 2 + 1) * sizeof(uint64_t));
+	if (!ti->keys) {
+		free(k.k);
+		return META_E_NOMEM;
+	}
+	for (uint64_t e = 0; e + 1 < k.n && !r; e += 2) {
+		const struct tinfo *mi;
+		ti->keys[ti->nkeys++] = k.k[e];
+		r = mapping_info(p, k.k[e + 1], &mi);
+		if (r == META_E_NOTFOUND) {
+			r = 0;
+			continue;
+		}
+		if (r)
+			break;
+		ti->nr_mappings += mi->nr_mappings;
+		if (mi->highest > ti->highest)
+			ti->highest = mi->highest;
+		for (uint32_t t = 0; t < mi->ntimes && !r; t++)
+			r = tinfo_add_time(ti, mi->times[t], mi->counts[t]);
+	}
+	free(k.k);
+	return r;
+}
+
+/* Newest first: compares the mappings per time from the newest time down (as tpt 1.x). */
+static int cmp_top(const void *a, const void *b)
+{
+	const struct tinfo *x = a, *y = b;
+	uint32_t i = x->ntimes, j = y->ntimes;
+	while (i && j) {
+		i--, j--;
+		if (x->times[i] != y->times[j])
+			return x->times[i] > y->times[j] ? -1 : 1;
+		if (x->counts[i] != y->counts[j])
+			return x->counts[i] > y->counts[j] ? -1 : 1;
+	}
+	if (i != j)
+		return i < j ? -1 : 1; /* the same newest history, one has less before: first */
+	return x->b > y->b ? -1 : x->b < y->b;
+}
+
+static bool same_keys(const struct tinfo *x, const struct tinfo *y)
+{
+	return x->nkeys == y->nkeys && (!x->nkeys || !memcmp(x->keys, y->keys, x->nkeys * sizeof(uint64_t)));
+}
+
+/* Details candidates tied for a top-level tree: the highest transaction id, then the
+ * newest time, then the higher block. */
+static bool better_details(const struct tinfo *x, const struct tinfo *y)
+{
+	if (!y)
+		return true;
+	if (x->max_tid != y->max_tid)
+		return x->max_tid > y->max_tid;
+	if (x->age != y->age)
+		return x->age > y->age;
+	return x->b > y->b;
+}
+
+/*
+ * Pick the newest top-level tree that has a details tree with the same device ids
+ * and (first choice) as many mapped blocks as its mapping trees hold.  tops and dets
+ * are the candidate roots.  fr receives the pair (roots 0 when none) and the values
+ * derived from it (time, transaction id, number of data blocks).  any: without an
+ * agreeing pair, take the first top-level tree and the best details tree anyway.
+ */
+static int pair_roots(struct meta_bm *bm, const uint64_t *tops, uint64_t ntops, const uint64_t *dets,
+		      uint64_t ndets, bool any, struct meta_thin_found_roots *fr)
+{
+	struct pairing p;
+	struct tinfo *ti = NULL, *di = NULL;
+	const struct tinfo *bt = NULL, *bd = NULL;
+	int r = 0;
+	memset(&p, 0, sizeof(p));
+	memset(fr, 0, sizeof(*fr));
+	p.bm = bm;
+	p.nr_blocks = meta_bm_nr_blocks(bm);
+	p.slot = calloc(p.nr_blocks ? p.nr_blocks : 1, sizeof(*p.slot));
+	ti = calloc(ntops ? ntops : 1, sizeof(*ti));
+	di = calloc(ndets ? ndets : 1, sizeof(*di));
+	if (!p.slot || !ti || !di) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < ntops && !r; i++)
+		r = top_info(&p, tops[i], &ti[i]);
+	for (uint64_t i = 0; i < ndets && !r; i++) {
+		struct meta_btree_walk_ops ops = {details_leaf_info, NULL};
+		di[i].b = dets[i];
+		meta_btree_walk(bm, dets[i], META_THIN_DETAILS_VALUE_SIZE, &ops, &di[i]);
+		if (di[i].nomem)
+			r = META_E_NOMEM;
+	}
+	if (r)
+		goto out;
+	qsort(ti, ntops, sizeof(*ti), cmp_top);
+	/* pass 0: ids and mapped blocks agree; pass 1: the ids agree; pass 2 (any): the
+	 * first of each, only to derive the values */
+	for (int pass = 0; pass < (any ? 3 : 2) && !bt; pass++)
+		for (uint64_t i = 0; i < ntops && !bt; i++) {
+			if (!ti[i].nkeys && pass < 2)
+				continue;
+			for (uint64_t j = 0; j < ndets; j++)
+				if ((pass == 2 || same_keys(&ti[i], &di[j])) &&
+				    (pass || ti[i].nr_mappings == di[j].nr_mappings) &&
+				    better_details(&di[j], bd))
+					bd = &di[j];
+			if (bd || pass == 2)
+				bt = &ti[i];
+		}
+	if (bt) {
+		uint32_t age = bt->ntimes ? bt->times[bt->ntimes - 1] : 0;
+		fr->mapping_root = bt->b;
+		fr->details_root = bd ? bd->b : 0;
+		fr->time = bd && bd->age > age ? bd->age : age;
+		fr->transaction_id = bd && bd->has_tid ? bd->max_tid + 1 : 0;
+		fr->nr_data_blocks = bt->highest ? bt->highest : 1;
+	}
+out:
+	for (uint64_t i = 0; ti && i < ntops; i++)
+		tinfo_free(&ti[i]);
+	for (uint64_t i = 0; di && i < ndets; i++)
+		tinfo_free(&di[i]);
+	for (uint64_t i = 0; i < p.nm; i++)
+		tinfo_free(&p.m[i].info);
+	free(ti);
+	free(di);
+	free(p.m);
+	free(p.slot);
+	return r;
+}
+
 /* ---- driver ---------------------------------------------------------------------- */
 
 static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -760,6 +1072,44 @@ static int verify(const char *out, char *err, size_t errlen, uint64_t *mapped, i
 	return META_E_CORRUPT;
 }
 
+int meta_thin_find_roots(struct meta_thin *t, struct meta_thin_found_roots *fr)
+{
+	struct meta_bm *bm = meta_thin_bm(t);
+	struct scan s;
+	uint64_t *tops = NULL, *dets = NULL, ntops = 0, ndets = 0;
+	int r;
+	memset(fr, 0, sizeof(*fr));
+	r = do_scan(bm, &s);
+	if (r) {
+		scan_free(&s);
+		return r;
+	}
+	tops = malloc((s.n ? s.n : 1) * sizeof(*tops));
+	dets = malloc((s.n ? s.n : 1) * sizeof(*dets));
+	if (!tops || !dets) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < s.n; i++) {
+		enum tree_kind k;
+		if (s.referenced[s.v[i].b])
+			continue;
+		k = classify(bm, s.is_node, s.nr_blocks, s.v[i].b);
+		if (k == T_TOP)
+			tops[ntops++] = s.v[i].b;
+		else if (k == T_DETAILS)
+			dets[ndets++] = s.v[i].b;
+	}
+	r = pair_roots(bm, tops, ntops, dets, ndets, false, fr);
+	if (!r && !fr->mapping_root)
+		r = META_E_NOTFOUND;
+out:
+	free(tops);
+	free(dets);
+	scan_free(&s);
+	return r;
+}
+
 int meta_thin_repair_verify(const char *path, char *err, size_t errlen)
 {
 	return verify(path, err, errlen, NULL, NULL);
@@ -773,7 +1123,8 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	struct meta_bm *bm;
 	struct meta_thin_sb sb;
 	struct scan s;
-	bool sb_ok, have_scan = false;
+	bool sb_ok, have_scan = false, paired = false;
+	struct meta_thin_found_roots found;
 	uint64_t top = 0, details = 0;
 	struct rctx c;
 	struct meta_thin_dump_opts dopts;
@@ -788,6 +1139,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	memset(st, 0, sizeof(*st));
 	memset(&c, 0, sizeof(c));
 	memset(&s, 0, sizeof(s));
+	memset(&found, 0, sizeof(found));
 	if (err && errlen)
 		err[0] = 0;
 	memset(&oo, 0, sizeof(oo));
@@ -807,12 +1159,11 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	}
 	sb = *meta_thin_live_sb(t);
 	st->used_superblock = sb_ok;
-	if (!sb_ok && !(o->out.set_transaction_id && o->out.set_data_block_size &&
-			o->out.set_nr_data_blocks)) {
+	if (!sb_ok && !o->out.set_data_block_size) {
 		set_err(err, errlen,
-			"the superblock is damaged: give --transaction-id, --data-block-size and "
-			"--nr-data-blocks (from lvm's metadata: lvs -o+transaction_id, chunk size, "
-			"pool data size)");
+			"data block size needs to be provided due to corruption in the superblock: "
+			"give --data-block-size (the pool's chunk size in sectors, from lvm's "
+			"metadata: lvs -o+chunk_size)");
 		meta_thin_close(t);
 		return META_E_INVAL;
 	}
@@ -821,7 +1172,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	if (sb_ok && tree_is(bm, sb.device_details_root, T_DETAILS))
 		details = sb.device_details_root;
 	if (!top || !details) {
-		uint64_t best_det = 0, best_det_n = 0;
+		uint64_t best_det = 0, best_det_n = 0, *dets = NULL, ndets = 0;
 		r = do_scan(bm, &s);
 		if (r) {
 			set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
@@ -846,10 +1197,45 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 				cands[ncand].n = count_entries(bm, s.v[i].b, 8);
 				ncand++;
 			} else if (k == T_DETAILS && !details) {
+				uint64_t *p = realloc(dets, (ndets + 1) * sizeof(*p));
+				if (!p) {
+					free(dets);
+					r = META_E_NOMEM;
+					goto out;
+				}
+				dets = p;
+				dets[ndets++] = s.v[i].b;
 				n = count_entries(bm, s.v[i].b, META_THIN_DETAILS_VALUE_SIZE);
 				if (n > best_det_n || (n == best_det_n && s.v[i].b > best_det))
 					best_det = s.v[i].b, best_det_n = n;
 			}
+		}
+		/* stale copies of both trees stay in freed blocks of a pool the kernel wrote:
+		 * the newest pair that agrees on its device ids first */
+		{
+			uint64_t *tb = malloc((ncand + 1) * sizeof(*tb));
+			if (!tb) {
+				free(dets);
+				r = META_E_NOMEM;
+				goto out;
+			}
+			for (uint64_t i = 0; i < ncand; i++)
+				tb[i] = cands[i].b;
+			if (top)
+				tb[0] = top;
+			r = pair_roots(bm, tb, top ? 1 : ncand, details ? &details : dets,
+				       details ? 1 : ndets, false, &found);
+			free(tb);
+		}
+		free(dets);
+		if (r) {
+			set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
+			goto out;
+		}
+		if (found.mapping_root) {
+			top = found.mapping_root;
+			details = found.details_root;
+			paired = true;
 		}
 		if (!details)
 			details = best_det;
@@ -868,6 +1254,7 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		set_err(err, errlen, "no top-level mapping tree could be found in %s: the device trees "
 			"cannot be matched to device ids, nothing can be repaired", in);
 		r = META_E_NOTFOUND;
+		invalidate_output(out);
 		goto out;
 	}
 	top = srcs[0].root;
@@ -900,19 +1287,16 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	c.fix_time = !sb_ok;
 	c.no_details = !details;
 	c.top = top;
-	if (!sb_ok) {
-		struct meta_thin_details *dv;
-		uint64_t nd;
-		if (details && !meta_thin_read_details(t, &dv, &nd, NULL, NULL)) {
-			for (uint64_t i = 0; i < nd; i++) {
-				if (dv[i].creation_time > c.sb_time)
-					c.sb_time = dv[i].creation_time;
-				if (dv[i].snapshotted_time > c.sb_time)
-					c.sb_time = dv[i].snapshotted_time;
-			}
-			free(dv);
+	if (!sb_ok && !paired) {
+		/* the values the trees in use imply (no agreeing pair was found) */
+		r = pair_roots(bm, &top, 1, details ? &details : NULL, details ? 1 : 0, true, &found);
+		if (r) {
+			set_err(err, errlen, "reading %s: %s", in, meta_strerror(r));
+			goto out;
 		}
 	}
+	if (!sb_ok)
+		c.sb_time = found.time;
 	memset(&dopts, 0, sizeof(dopts));
 	dopts.flags = META_THIN_DUMP_REPAIR;
 	dopts.set_transaction_id = o->out.set_transaction_id;
@@ -921,6 +1305,15 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	dopts.data_block_size = o->out.data_block_size;
 	dopts.set_nr_data_blocks = o->out.set_nr_data_blocks;
 	dopts.nr_data_blocks = o->out.nr_data_blocks;
+	if (!sb_ok && !dopts.set_transaction_id) {
+		/* as tpt 1.x: the superblock's transaction id is one ahead of the devices' */
+		dopts.set_transaction_id = true;
+		dopts.transaction_id = found.transaction_id;
+	}
+	if (!sb_ok && !dopts.set_nr_data_blocks) {
+		dopts.set_nr_data_blocks = true;
+		dopts.nr_data_blocks = found.nr_data_blocks;
+	}
 	dopts.damage = pass1_damage;
 	dopts.damage_ctx = &c;
 	/* pass 1: what is lost */
