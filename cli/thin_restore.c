@@ -30,14 +30,20 @@ static void usage(FILE *f)
 		"      --transaction-id N        override the superblock's transaction id\n"
 		"      --data-block-size SECTORS override the data block size (512-byte sectors)\n"
 		"      --nr-data-blocks N        override the number of data blocks\n"
-		"      --force                   overwrite an output that holds valid metadata\n"
-		"                                (thin-pool, snapshot COW store, pack) or XML\n"
+		"      --force                   also overwrite an output holding another kind of\n"
+		"                                metadata (snapshot COW store, pack) or XML; thin-pool\n"
+		"                                metadata is overwritten without it (as tpt does), so\n"
+		"                                for such an output --force changes nothing\n"
 		"  -q, --quiet                   no messages\n"
 		"  -h, --help                    show this help and exit\n"
 		"  -V, --version                 print the version and exit\n"
 		"\n"
+		"Existing thin-pool metadata in METADATA (valid, damaged or old) is replaced; it\n"
+		"is kept when the XML turns out to be bad (the whole XML is checked before the\n"
+		"first write).\n"
+		"\n"
 		"Exit status: 0 ok, 2 usage error, 3 operational error (bad XML, output too small\n"
-		"or holding metadata, I/O error).\n");
+		"or holding another kind of metadata, I/O error).\n");
 }
 
 static void on_note(void *ctx, const struct meta_damage *d)
@@ -139,7 +145,7 @@ int main(int argc, char **argv)
 	struct meta_thin_emitter em;
 	const char *input = NULL, *output = NULL;
 	char err[512];
-	bool check;
+	bool check, force = false;
 	off_t start;
 	FILE *in;
 	int c, e;
@@ -167,7 +173,7 @@ int main(int argc, char **argv)
 			ro.nr_data_blocks = cli_nr_data_blocks_arg(optarg);
 			break;
 		case 4:
-			ro.force = true;
+			force = true;
 			break;
 		default:
 			cli_common_option(c, usage);
@@ -189,7 +195,7 @@ int main(int argc, char **argv)
 	} else {
 		cli_refuse_same_storage(input, output);
 	}
-	cli_refuse_foreign_family(output, META_FAMILY_THIN, ro.force);
+	cli_refuse_foreign_family(output, META_FAMILY_THIN, force);
 	/* an output holding metadata (of any family) is kept until the whole input checks out */
 	check = output_holds_metadata(output);
 	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
@@ -197,12 +203,33 @@ int main(int argc, char **argv)
 		cli_err("%s: Couldn't find input file (%s)", input, strerror(errno));
 		return EXIT_OPERR;
 	}
+	/*
+	 * Thin-pool metadata already in the output (valid, damaged or old) is replaced, as
+	 * tpt does: restoring a backup over it is what thin_restore is for (lvm2 runs it so).
+	 * The output's size is checked (by opening it) before the input is read, as in tpt:
+	 * a too small output is reported even when the input is bad too.
+	 */
+	ro.force = true;
+	ro.note = on_note;
+	e = meta_thin_restorer_create(output, &ro, &r);
+	if (e) {
+		if (e == META_E_TOOSMALL)
+			cli_err("%s: Output file too small (at least %u bytes are needed)", output,
+				META_THIN_RESTORE_MIN_BYTES);
+		else
+			cli_report_output_error(output, e);
+		if (in != stdin)
+			fclose(in);
+		return EXIT_OPERR;
+	}
 	if (check && !rereadable(in)) {
 		FILE *copy = spool(in, input);
 		if (in != stdin)
 			fclose(in);
-		if (!copy)
+		if (!copy) {
+			meta_thin_restorer_destroy(r);
 			return EXIT_OPERR;
+		}
 		in = copy;
 	}
 	start = check ? ftello(in) : 0; /* stdin from a file need not start at offset 0 */
@@ -211,21 +238,7 @@ int main(int argc, char **argv)
 			"metadata use thin_repair)", input);
 		if (in != stdin)
 			fclose(in);
-		return EXIT_OPERR;
-	}
-	ro.note = on_note;
-	e = meta_thin_restorer_create(output, &ro, &r);
-	if (e) {
-		if (e == META_E_EXISTS)
-			cli_err("%s already holds valid thin-pool metadata; use --force to overwrite it "
-				"(thin_dump it first if it may still be needed)", output);
-		else if (e == META_E_TOOSMALL)
-			cli_err("%s: Output file too small (at least %u bytes are needed)", output,
-				META_THIN_RESTORE_MIN_BYTES);
-		else
-			cli_report_output_error(output, e);
-		if (in != stdin)
-			fclose(in);
+		meta_thin_restorer_destroy(r);
 		return EXIT_OPERR;
 	}
 	em = meta_thin_restorer_emitter(r);

@@ -577,6 +577,12 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 		return fail(r, META_E_INVAL, "Mapping tags must appear within a <def> or <device> tag.");
 	if (time > 0xffffff)
 		return fail(r, META_E_INVAL, "time %" PRIu32 " does not fit in 24 bits", time);
+	if (r->nr_data == 0 && !r->o.set_nr_data_blocks)
+		return fail(r, META_E_INVAL,
+			    "mapping to data block %" PRIu64 " but nr_data_blocks is 0: the size of "
+			    "the data device is not known (thin_dump -m writes 0 there); give it "
+			    "with --nr-data-blocks (in data blocks)",
+			    db + len - 1 < db ? db : db + len - 1);
 	if (db + len > r->nr_data || db + len < db)
 		return fail(r, META_E_INVAL,
 			    "mapping to data block %" PRIu64 " is past the end of the data device "
