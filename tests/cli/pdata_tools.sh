@@ -8,7 +8,9 @@
 #   - `pdata_tools` alone: usage on stderr, nothing on stdout, exit 64;
 #   - an unknown command (also through a link with an unknown name): a line naming it and
 #     the usage on stderr, exit 64;
-#   - -h/--help: usage on stdout listing every tool, exit 0; -V/--version: bare X.Y.Z, exit 0.
+#   - -h/--help: usage on stdout listing every tool, exit 0; -V/--version: bare X.Y.Z, exit 0;
+#   - the man page and the completion name every tool; completing after a command uses
+#     that command's completion (with bash-completion installed).
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
@@ -180,6 +182,40 @@ for tool in $tools; do
 	grep -q "^\.BR $tool (8)" "$SRCDIR/man/pdata_tools.8" ||
 		bad "man/pdata_tools.8 does not list the command $tool"
 done
+
+# completion: the commands, then the command's own completion, loaded on demand by
+# bash-completion from a completions directory holding ours (as `make install` does)
+BC=${BASH_COMPLETION_SCRIPT:-/usr/share/bash-completion/bash_completion}
+if command -v bash >/dev/null 2>&1 && [ -r "$BC" ]; then
+	mkdir -p bcdir/completions
+	cp "$SRCDIR"/completion/* bcdir/completions/
+	BASH_COMPLETION_USER_DIR=$WORKDIR/bcdir bash -c '
+		. "$1" >/dev/null 2>&1 || exit 3
+		. "$2" || exit 3
+		c() {
+			COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+			COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
+			_dmmeta_pdata_tools pdata_tools "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+			echo "$* -> ${COMPREPLY[*]}"
+		}
+		c pdata_tools thin_c
+		c pdata_tools --
+		c pdata_tools thin_check --sk
+		c pdata_tools thin_dump --format ""
+		c pdata_tools snap_merge --dr
+	' sh "$BC" "$SRCDIR/completion/pdata_tools" >comp.out 2>&1
+	cat >comp.want <<'EOT'
+pdata_tools thin_c -> thin_check
+pdata_tools -- -> --help --version
+pdata_tools thin_check --sk -> --skip-mappings
+pdata_tools thin_dump --format  -> xml human_readable
+pdata_tools snap_merge --dr -> --dry-run
+EOT
+	cmp -s comp.want comp.out || { bad "completion of pdata_tools"; diff -u comp.want comp.out; }
+	echo "checked completion: commands, then the command's own completion"
+else
+	echo "skipped: bash-completion not installed ($BC), completion not exercised"
+fi
 
 if [ "$FAILS" -gt 0 ]; then
 	echo "$FAILS failures"
