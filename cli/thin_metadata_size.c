@@ -2,9 +2,13 @@
 /*
  * thin_metadata_size — estimate the metadata device size a thin pool needs.
  *
- * Options, unit syntax, defaults and the text on stdout are those of
- * thin-provisioning-tools 0.9.0, byte for byte (see libmeta/thin_size.c for the
- * formula and how it differs from 1.x).  Differences, by design:
+ * The estimate, the block-size rule and the text on stdout are those of
+ * thin-provisioning-tools 1.x (what current distributions ship): "N UNIT", the
+ * 1.x formula and number format, block sizes as the kernel takes them
+ * (multiples of 128 sectors, 64 KiB to 1 GiB).  The option syntax is 0.9's, a
+ * superset of 1.x's (unit names and prefixes, -n attached arguments, a unit on
+ * --max-thins).  Differences, by design:
+ *   - 1.x labels the t unit "terabytes"; we print "tebibytes" (it is 2^40);
  *   - usage errors exit 2 (0.9: 1) with one line naming the problem, followed by
  *     the usual "Try ... --help" line;
  *   - -V prints our version; -h prints our own help text;
@@ -64,8 +68,8 @@ static void usage(void)
 	printf("Usage: %s -b BLOCKSIZE -s POOLSIZE -m MAXTHINS [-u UNIT] [-n[short|long]]\n"
 	       "Estimate the size of the metadata device a thin pool needs.\n"
 	       "\n"
-	       "  -b, --block-size SIZE[UNIT]  data block size of the pool (a power of two;\n"
-	       "                               default unit: 512-byte sectors)\n"
+	       "  -b, --block-size SIZE[UNIT]  data block size of the pool (a multiple of 64 KiB,\n"
+	       "                               at most 1 GiB; default unit: 512-byte sectors)\n"
 	       "  -s, --pool-size SIZE[UNIT]   size of the pool's data device (default: sectors)\n"
 	       "  -m, --max-thins N[UNIT]      how many thin volumes and snapshots in all\n"
 	       "                               (a unit multiplies: 1k = 1024)\n"
@@ -80,8 +84,8 @@ static void usage(void)
 	       "lower case = powers of 1024, upper case = powers of 1000) or a unit name or\n"
 	       "its prefix: bytes, sectors, kibibytes, kilobytes, mebibytes, megabytes, ...\n"
 	       "\n"
-	       "The estimate is 1 + pool_size / block_size / 126 + max_thins metadata blocks of\n"
-	       "4 KiB (rounded down, as thin-provisioning-tools 0.9 computes it).\n"
+	       "The estimate is 1 + ceil(pool_size / block_size / 126) + max_thins metadata blocks\n"
+	       "of 4 KiB, at most 33292800 sectors (as thin-provisioning-tools 1.x computes it).\n"
 	       "\n"
 	       "Exit status: 0 success, 2 usage error, 3 cannot write the output.\n",
 	       cli_prog, meta_size_unit_letters());
@@ -167,11 +171,6 @@ static void set_numeric(const char *arg)
 				"'long', attached as in -nshort or --numeric-only=long", arg);
 }
 
-static const char *label_unit_name(const struct size_opt *o)
-{
-	return o->label_unit >= 0 ? meta_size_unit_name((enum meta_size_unit)o->label_unit) : "";
-}
-
 /* One usage error for an estimate that cannot be made. */
 static void __attribute__((noreturn)) report_problem(enum meta_thin_size_problem p)
 {
@@ -188,12 +187,20 @@ static void __attribute__((noreturn)) report_problem(enum meta_thin_size_problem
 	case META_TSZ_NO_MAX_THINS:
 		o = &opts[OPT_THINS];
 		break;
+	case META_TSZ_BLOCK_NOT_MULTIPLE:
+		cli_usage_error("invalid block size '%s': %" PRIu64 " sectors is not a multiple of "
+				"128 sectors (64 KiB)%s", b->arg, b->v.value,
+				(b->v.flags & OVERFLOW_FLAGS) ? " (the value overflows 64 bits)" : "");
+	case META_TSZ_BLOCK_TOO_LARGE:
+		cli_usage_error("invalid block size '%s': %" PRIu64 " sectors is more than 2097152 "
+				"sectors (1 GiB)%s", b->arg, b->v.value,
+				(b->v.flags & OVERFLOW_FLAGS) ? " (the value overflows 64 bits)" : "");
 	case META_TSZ_BLOCK_NOT_POW2:
 		cli_usage_error("invalid block size '%s': %" PRIu64 " sectors is not a power of two%s",
 				b->arg, b->v.value, (b->v.flags & OVERFLOW_FLAGS)
 					? " (the value overflows 64 bits)" : "");
 	case META_TSZ_POOL_TOO_SMALL:
-		cli_usage_error("pool size '%s' (%" PRIu64 " sectors) must be larger than the block "
+		cli_usage_error("pool size '%s' (%" PRIu64 " sectors) must not be smaller than the block "
 				"size '%s' (%" PRIu64 " sectors)%s",
 				s->arg, s->v.value, b->arg, b->v.value,
 				((s->v.flags | b->v.flags) & OVERFLOW_FLAGS)
@@ -288,7 +295,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	p = meta_thin_size_validate(b->v.value, s->v.value, m->v.value);
+	p = meta_thin_size_validate_v1(b->v.value, s->v.value, m->v.value);
 	if (p != META_TSZ_OK)
 		report_problem(p);
 
@@ -301,8 +308,8 @@ int main(int argc, char **argv)
 			cli_err("warning: ignoring extra argument '%s'", argv[i]);
 	}
 
-	n = meta_thin_size_format(b->v.value, s->v.value, m->v.value, out_unit, num, sizeof(num),
-				  &warn_flags);
+	n = meta_thin_size_format_v1(b->v.value, s->v.value, m->v.value, out_unit, num,
+				     sizeof(num));
 	if (n < 0 || (size_t)n >= sizeof(num)) {
 		cli_err("internal error: cannot format the estimate");
 		return EXIT_OPERR;
@@ -311,12 +318,7 @@ int main(int argc, char **argv)
 
 	switch (numeric) {
 	case NUM_OFF:
-		printf("%s - %s %s estimated metadata area size for "
-		       "\"--block-size=%.*s%s --pool-size=%.*s%s --max-thins=%.*s%s\"\n",
-		       cli_prog, num, meta_size_unit_name(out_unit),
-		       (int)b->v.ndigits, b->arg, label_unit_name(b),
-		       (int)s->v.ndigits, s->arg, label_unit_name(s),
-		       (int)m->v.ndigits, m->arg, label_unit_name(m));
+		printf("%s %s\n", num, meta_size_unit_name_v1(out_unit));
 		break;
 	case NUM_PLAIN:
 		printf("%s\n", num);
@@ -325,7 +327,7 @@ int main(int argc, char **argv)
 		printf("%s%c\n", num, meta_size_unit_letter(out_unit));
 		break;
 	case NUM_LONG:
-		printf("%s%s\n", num, meta_size_unit_name(out_unit));
+		printf("%s%s\n", num, meta_size_unit_name_v1(out_unit));
 		break;
 	}
 

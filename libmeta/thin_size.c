@@ -16,9 +16,9 @@
  * middle term up, ceil(nr_data_blocks / 126), so the same example gives 133
  * blocks = 1064 sectors; it caps the result at 255 * 16320 blocks (33292800
  * sectors); it requires the block size to be a multiple of 64 KiB and at most
- * 1 GiB; and it prints "1064 sectors" instead of 0.9's sentence.  We follow
- * 0.9: floor, no cap, and any power-of-two block size (even below 128 sectors
- * or above 1 GiB) is accepted.
+ * 1 GiB (the kernel's rule); and it prints "1064 sectors" instead of 0.9's
+ * sentence.  thin_metadata_size follows 1.x (the *_v1 functions at the end of
+ * this file); the 0.9 functions are kept for the library's users.
  *
  * 0.9 also does everything in unsigned 64-bit arithmetic without overflow
  * checks: the parsed number saturates at 2^63-1 (atoll), number x unit-factor
@@ -32,6 +32,7 @@
 
 #include <math.h> /* HUGE_VAL only: no libm calls */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SECTOR_BYTES 512u
@@ -280,4 +281,130 @@ META_API int meta_thin_size_format(uint64_t block_sectors, uint64_t pool_sectors
 	if (flags)
 		*flags |= f;
 	return n;
+}
+
+/* ---- thin-provisioning-tools 1.x / kernel rules ---- */
+
+#define V1_BLOCK_MULTIPLE 128u        /* 64 KiB: dm-thin's DATA_DEV_BLOCK_SIZE_MIN_SECTORS */
+#define V1_BLOCK_MAX UINT64_C(2097152) /* 1 GiB: DATA_DEV_BLOCK_SIZE_MAX_SECTORS */
+
+META_API enum meta_thin_size_problem meta_thin_size_validate_v1(uint64_t block_sectors,
+								uint64_t pool_sectors,
+								uint64_t max_thins)
+{
+	if (!block_sectors)
+		return META_TSZ_NO_BLOCK_SIZE;
+	if (!pool_sectors)
+		return META_TSZ_NO_POOL_SIZE;
+	if (!max_thins)
+		return META_TSZ_NO_MAX_THINS;
+	if (block_sectors % V1_BLOCK_MULTIPLE)
+		return META_TSZ_BLOCK_NOT_MULTIPLE;
+	if (block_sectors > V1_BLOCK_MAX)
+		return META_TSZ_BLOCK_TOO_LARGE;
+	if (pool_sectors < block_sectors)
+		return META_TSZ_POOL_TOO_SMALL;
+	return META_TSZ_OK;
+}
+
+META_API int meta_thin_size_estimate_v1(uint64_t block_sectors, uint64_t pool_sectors,
+					uint64_t max_thins, uint64_t *sectors)
+{
+	const uint64_t cap = META_THIN_SIZE_V1_MAX_SECTORS / 8;
+	uint64_t nr_data, blocks;
+
+	if (meta_thin_size_validate_v1(block_sectors, pool_sectors, max_thins) != META_TSZ_OK)
+		return META_E_INVAL;
+	nr_data = pool_sectors / block_sectors;
+	/* ceil(nr_data / 126) + 1 + max_thins, saturating at the cap (no overflow). */
+	blocks = nr_data / (ENTRIES_PER_NODE / 2) + (nr_data % (ENTRIES_PER_NODE / 2) != 0) + 1;
+	if (blocks > cap || max_thins > cap - blocks)
+		blocks = cap;
+	else
+		blocks += max_thins;
+	if (sectors)
+		*sectors = blocks * 8;
+	return META_OK;
+}
+
+META_API const char *meta_size_unit_name_v1(enum meta_size_unit u)
+{
+	if (u == META_UNIT_EIB)
+		return "exbibytes";
+	return meta_size_unit_name(u);
+}
+
+/*
+ * r in (0, 1): the shortest decimal that reads back as r, digits rounded half
+ * up, printed as "0.000ddd".  glibc prints the exact expansion for any
+ * precision, so the digit after the cut decides the rounding.
+ */
+static int format_shortest_fraction(double r, char *buf, size_t len)
+{
+	char exact[64], digits[24], out[64];
+	int exp10, prec, i, nd;
+
+	/* d.ddd...e-XX with 40 significant digits (exact up to the 41st). */
+	snprintf(exact, sizeof(exact), "%.40e", r);
+	exp10 = atoi(strchr(exact, 'e') + 1);
+	for (prec = 1; prec <= 17; prec++) {
+		int carry = 0, e = exp10;
+		char tmp[48];
+
+		/* mantissa digits: exact[0], exact[2..] */
+		digits[0] = exact[0];
+		memcpy(digits + 1, exact + 2, (size_t)prec - 1);
+		if (exact[prec + 1] >= '5')
+			carry = 1;
+		for (i = prec - 1; carry && i >= 0; i--) {
+			if (digits[i] == '9') {
+				digits[i] = '0';
+			} else {
+				digits[i]++;
+				carry = 0;
+			}
+		}
+		if (carry) { /* 9.99 -> 10.0: one more power of ten */
+			memmove(digits + 1, digits, (size_t)prec - 1);
+			digits[0] = '1';
+			e++;
+		}
+		digits[prec] = '\0';
+		snprintf(tmp, sizeof(tmp), "%c.%se%d", digits[0], digits + 1, e);
+		if (strtod(tmp, NULL) == r) {
+			exp10 = e;
+			break;
+		}
+	}
+	if (prec > 17)
+		prec = 17;
+	nd = (int)strlen(digits);
+	while (nd > 1 && digits[nd - 1] == '0')
+		digits[--nd] = '\0';
+	/* r < 1, so exp10 <= -1 (or 0 after rounding up to exactly 1). */
+	if (exp10 >= 0)
+		return snprintf(buf, len, "%s", digits);
+	memset(out, '0', (size_t)(-exp10 - 1));
+	out[-exp10 - 1] = '\0';
+	return snprintf(buf, len, "0.%s%s", out, digits);
+}
+
+META_API int meta_thin_size_format_v1(uint64_t block_sectors, uint64_t pool_sectors,
+				      uint64_t max_thins, enum meta_size_unit unit, char *buf,
+				      size_t len)
+{
+	uint64_t sectors, factor, bytes;
+	double r;
+
+	if ((unsigned)unit > META_UNIT_EB ||
+	    meta_thin_size_estimate_v1(block_sectors, pool_sectors, max_thins, &sectors) != META_OK)
+		return -1;
+	factor = meta_size_unit_factor(unit, NULL);
+	bytes = sectors * SECTOR_BYTES; /* < 2^35 */
+	if (bytes % factor == 0)
+		return snprintf(buf, len, "%llu", (unsigned long long)(bytes / factor));
+	r = (double)bytes / (double)factor;
+	if (r >= 1.0)
+		return snprintf(buf, len, "%.2f", r);
+	return format_shortest_fraction(r, buf, len);
 }

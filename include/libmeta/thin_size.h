@@ -89,7 +89,9 @@ enum meta_thin_size_problem {
 	META_TSZ_NO_POOL_SIZE,      /* pool size is 0 sectors */
 	META_TSZ_NO_MAX_THINS,      /* max thins is 0 */
 	META_TSZ_BLOCK_NOT_POW2,    /* block size is not a power of two (in sectors) */
-	META_TSZ_POOL_TOO_SMALL,    /* pool size <= block size */
+	META_TSZ_POOL_TOO_SMALL,    /* pool size <= block size (1.x rules: pool < block) */
+	META_TSZ_BLOCK_NOT_MULTIPLE, /* 1.x/kernel rules: not a multiple of 128 sectors (64 KiB) */
+	META_TSZ_BLOCK_TOO_LARGE,   /* 1.x/kernel rules: more than 2097152 sectors (1 GiB) */
 };
 
 META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sectors,
@@ -119,5 +121,44 @@ META_API int meta_thin_size_estimate(uint64_t block_sectors, uint64_t pool_secto
 META_API int meta_thin_size_format(uint64_t block_sectors, uint64_t pool_sectors,
 				   uint64_t max_thins, enum meta_size_unit unit, char *buf,
 				   size_t len, unsigned *flags);
+
+/*
+ * The 1.x/kernel rules (what thin_metadata_size uses).  The block size must be
+ * what dm-thin accepts for a pool, a multiple of 128 sectors (64 KiB) from 128
+ * to 2097152 sectors (1 GiB), so 384 is valid and 64 or any power of two above
+ * 1 GiB is not; the pool must be at least one block; max_thins must not be 0.
+ * Checked in the order of enum meta_thin_size_problem.
+ */
+META_API enum meta_thin_size_problem meta_thin_size_validate_v1(uint64_t block_sectors,
+								uint64_t pool_sectors,
+								uint64_t max_thins);
+
+/*
+ * thin-provisioning-tools 1.x's estimate, in sectors:
+ *     8 x (1 + ceil(floor(pool_sectors / block_sectors) / 126) + max_thins)
+ * capped at META_THIN_SIZE_V1_MAX_SECTORS (the largest metadata device the
+ * kernel uses).  Never overflows.  META_E_INVAL if meta_thin_size_validate_v1()
+ * objects.
+ */
+#define META_THIN_SIZE_V1_MAX_SECTORS UINT64_C(33292800) /* 255 x 16320 blocks of 4 KiB */
+META_API int meta_thin_size_estimate_v1(uint64_t block_sectors, uint64_t pool_sectors,
+					uint64_t max_thins, uint64_t *sectors);
+
+/*
+ * Unit names as 1.x prints them: 0.9's names, except "exbibytes" for e (0.9:
+ * "ebibytes").  NULL out of range.
+ */
+META_API const char *meta_size_unit_name_v1(enum meta_size_unit u);
+
+/*
+ * The 1.x estimate expressed in `unit` (up to e/E), as 1.x prints the number:
+ * an integral value as an integer, a value >= 1 with two decimals ("%.2f"),
+ * a value below 1 as the shortest decimal that reads back as the same double,
+ * without an exponent ("0.0004960410296916962"; a tie in the last digit is
+ * rounded up).  snprintf convention; -1 on a bad unit or invalid inputs.
+ */
+META_API int meta_thin_size_format_v1(uint64_t block_sectors, uint64_t pool_sectors,
+				      uint64_t max_thins, enum meta_size_unit unit, char *buf,
+				      size_t len);
 
 #endif

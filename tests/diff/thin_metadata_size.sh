@@ -1,15 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# thin_metadata_size against thin-provisioning-tools 0.9.0: over a grid of block sizes,
-# pool sizes, thin counts, output units and -n forms (valid and invalid values), our stdout
-# must be byte-identical to 0.9's and we must succeed exactly when 0.9 succeeds.  Where 0.9
-# fails (exit 1) we must exit 2 (usage error) with one message line plus the --help hint on
-# stderr and nothing on stdout.  One intended difference: where 0.9's 64-bit arithmetic wraps
-# and it prints a meaningless number (exit 0), we exit 2 with one line saying what overflows
-# (as 1.x does); those cases are counted apart and must name an overflow.
+# thin_metadata_size against thin-provisioning-tools 1.1 (the 1.x output form we follow): over
+# a grid of block sizes, pool sizes, thin counts, output units and -n forms (valid and invalid
+# values), where 1.1 succeeds our stdout must be byte-identical and we must succeed; where 1.1
+# refuses a value (exit 64: block size not a multiple of 64 KiB or above 1 GiB, pool smaller
+# than a block) we must exit 2 with one message line plus the --help hint on stderr and nothing
+# on stdout.  Intended differences, counted apart: 1.1 labels the t unit "terabytes" (we print
+# "tebibytes"); we refuse a value that overflows 64 bits where 1.1 wraps and prints a
+# meaningless number; we refuse --max-thins 0 (1.1 estimates it); the syntax 1.1's parser rejects
+# (exit 2: unit names, -m with a unit, -nlong, repeated options) is 0.9's, which we keep: there
+# we must either succeed with one well-formed line or exit 2 with a message, and succeed where
+# 0.9 does unless the block size breaks the kernel's rule.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
-require_tpt 0.9
+require_tpt both
 require_tool thin_metadata_size
 
 our_tool=$BIN/thin_metadata_size
@@ -17,55 +21,78 @@ n=0
 nfail=0
 nok=0
 nerr=0
+nsyntax=0
+nzero=0
 nwrap=0
 
+usage_err_ok() {
+	{ read -r l1; read -r l2; read -r l3; } <our.err
+	case $l1 in "thin_metadata_size: "?*) ;; *) bad="usage error line: '$l1'" ;; esac
+	case $l2 in "Try 'thin_metadata_size --help'"*) ;; *) bad="no --help hint: '$l2'" ;; esac
+	[ -z "$l3" ] || bad="more than one message line"
+	[ -z "${ours%.*}" ] || bad="output on stdout with a usage error"
+}
+
 # check ARGS...: compare one invocation.  Output is captured with the exit status appended, so
-# the comparison is byte-exact including trailing newlines; no extra process per case.
+# the comparison is byte-exact including trailing newlines.
 check() {
-	ref=$("$TPT09" thin_metadata_size "$@" 2>ref.err; echo ".$?")
+	ref=$("$TPT11" thin_metadata_size "$@" 2>ref.err; echo ".$?")
 	ref_rc=${ref##*.}
 	ours=$("$our_tool" "$@" 2>our.err; echo ".$?")
 	our_rc=${ours##*.}
 	n=$((n + 1))
 	bad=
 	case $ref_rc:$our_rc in
-	*[!0-9:]*|:*|*:) fail "could not run: thin_metadata_size $* (0.9: '$ref_rc', ours: '$our_rc')" ;;
+	*[!0-9:]*|:*|*:) fail "could not run: thin_metadata_size $* (1.1: '$ref_rc', ours: '$our_rc')" ;;
 	esac
-	if [ "$ref_rc" -eq 0 ] && [ "$our_rc" -eq 2 ] && [ -z "${ours%.*}" ] &&
-		grep -q -e 'overflow' -e 'does not fit in 64 bits' our.err; then
+	ours_cmp=$(printf '%s' "$ours" | sed 's/tebibytes/terabytes/')
+	ours_cmp=${ours_cmp%.*}
+	if [ "$ref_rc" -eq 0 ] && [ "$our_rc" -eq 2 ] && grep -q 'max thins.*zero' our.err; then
+		nzero=$((nzero + 1))
+		usage_err_ok
+	elif [ "$ref_rc" -eq 0 ] && [ "$our_rc" -eq 2 ] && grep -q 'overflow' our.err; then
+		# 1.1's 64-bit arithmetic wraps (max_thins x 8): it prints a meaningless number.
 		nwrap=$((nwrap + 1))
-		{ read -r l1; read -r l2; read -r l3; } <our.err
-		case $l2 in "Try 'thin_metadata_size --help'"*) ;; *) bad="no --help hint: '$l2'" ;; esac
-		[ -z "$l3" ] || bad="more than one message line"
-	elif [ "${ref%.*}" != "${ours%.*}" ]; then
-		bad="stdout differs"
-	elif [ "$ref_rc" -eq 0 ] && [ "$our_rc" -ne 0 ]; then
-		bad="0.9 succeeded, we exit $our_rc"
-	elif [ "$ref_rc" -ne 0 ] && [ "$our_rc" -ne 2 ]; then
-		bad="0.9 failed (exit $ref_rc), we exit $our_rc, expected 2"
-	elif [ "$ref_rc" -ne 0 ]; then
-		# One message line naming the problem, then the --help hint.
-		{ read -r l1; read -r l2; read -r l3; } <our.err
-		case $l1 in "thin_metadata_size: "?*) ;; *) bad="usage error line: '$l1'" ;; esac
-		case $l2 in "Try 'thin_metadata_size --help'"*) ;; *) bad="no --help hint: '$l2'" ;; esac
-		[ -z "$l3" ] || bad="more than one message line"
+		usage_err_ok
+	elif [ "$ref_rc" -eq 0 ]; then
+		[ "$our_rc" -eq 0 ] || bad="1.1 succeeded, we exit $our_rc"
+		[ "${ref%.*}" = "$ours_cmp" ] || bad="stdout differs"
+	elif [ "$ref_rc" -eq 64 ]; then
+		[ "$our_rc" -eq 2 ] || bad="1.1 refused (exit 64), we exit $our_rc, expected 2"
+		usage_err_ok
+	else
+		# 1.1's parser refuses the syntax: 0.9's rules (ours) decide.
+		nsyntax=$((nsyntax + 1))
+		if [ "$our_rc" -eq 0 ]; then
+			printf '%s' "${ours%.*}" | grep -Eqx '[0-9][0-9.]*( ?[a-z]+|[a-zA-Z])?' ||
+				bad="malformed output"
+		elif [ "$our_rc" -eq 2 ]; then
+			usage_err_ok
+			if "$TPT09" thin_metadata_size "$@" >/dev/null 2>&1 &&
+				! grep -q -e 'multiple of 128' -e 'more than 2097152' -e overflow \
+					-e 'smaller than the block' -e 'more than once' -e 'zero' our.err; then
+				bad="0.9 accepts this syntax, we refuse it"
+			fi
+		else
+			bad="we exit $our_rc"
+		fi
 	fi
 	[ "$ref_rc" -eq 0 ] && nok=$((nok + 1)) || nerr=$((nerr + 1))
 	if [ -n "$bad" ]; then
 		nfail=$((nfail + 1))
 		if [ "$nfail" -le 20 ]; then
 			echo "MISMATCH ($bad): thin_metadata_size $*"
-			echo "  0.9 (exit $ref_rc): ${ref%.*} $(cat ref.err)"
+			echo "  1.1 (exit $ref_rc): ${ref%.*} $(cat ref.err)"
 			echo "  ours (exit $our_rc): ${ours%.*} $(cat our.err)"
 		fi
 	fi
 }
 
-# Block sizes: bare sectors (valid powers of two, also below 128; not powers of two; zero;
+# Block sizes: bare sectors (multiples of 128 and not, powers of two below 128 and above 1 GiB; zero;
 # huge and overflowing), with every kind of suffix, and malformed.
-blocks='128 64 1 2097152 4194304 100 192 0 00128 36028797018963968 99999999999999999999
+blocks='128 64 1 2097152 2097280 4194304 384 256 640 100 192 0 00128 36028797018963968 99999999999999999999
 64k 2m 2g 64K 65536b 1000b 100b 1s 128sectors 128sec 2megabytes 1t 16e 8e 1z 1Z 1Y 12x -128
-0x80 128sectorsX'
+0x80 128sectorsX 64k 96k 192k 1g 512k 128s'
 pools='2097152 1 16128 16256 1g 100G 200t 16e 15e 8E 1z 1Z 9223372036854775807
 36028797018963967 123456789012345678901234 1000000b 7kilo 1x -5'
 thins='1 0 2 1000 100000 1k 1K 1s 1b 15e 2p 4p 1z 1Z 4503599627370494 4503599627370495
@@ -140,8 +167,8 @@ check -b
 check --block=128 --pool=1g --max=1
 check -b 128 -s 1g -m 1 --
 
-note "$n cases ($nok where 0.9 succeeds, $nerr where it fails; $nwrap where 0.9 prints a wrapped number and we refuse), $nfail mismatches"
+note "$n cases ($nok where 1.1 succeeds, $nerr where it fails; $nsyntax in 0.9 syntax 1.1 rejects; $nzero with --max-thins 0; $nwrap where 1.1 wraps and we refuse), $nfail mismatches"
 [ "$nok" -gt 100 ] || fail "too few successful cases ($nok): is the grid broken?"
 [ "$nerr" -gt 50 ] || fail "too few failing cases ($nerr): is the grid broken?"
-[ "$nfail" -eq 0 ] || fail "$nfail of $n cases differ from thin-provisioning-tools 0.9"
+[ "$nfail" -eq 0 ] || fail "$nfail of $n cases differ from thin-provisioning-tools 1.1"
 exit 0

@@ -326,6 +326,58 @@ START_TEST(format_edges)
 }
 END_TEST
 
+/* 1.x/kernel rules: block sizes are multiples of 128 sectors from 128 to 2097152. */
+START_TEST(validate_v1)
+{
+	ck_assert_int_eq(meta_thin_size_validate_v1(384, 2097152, 1), META_TSZ_OK);
+	ck_assert_int_eq(meta_thin_size_validate_v1(2097152, 2097152, 1), META_TSZ_OK);
+	ck_assert_int_eq(meta_thin_size_validate_v1(64, 2097152, 1), META_TSZ_BLOCK_NOT_MULTIPLE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(100, 2097152, 1), META_TSZ_BLOCK_NOT_MULTIPLE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(2097280, 1u << 30, 1), META_TSZ_BLOCK_TOO_LARGE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(4194304, 1u << 30, 1), META_TSZ_BLOCK_TOO_LARGE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(128, 127, 1), META_TSZ_POOL_TOO_SMALL);
+	ck_assert_int_eq(meta_thin_size_validate_v1(0, 127, 1), META_TSZ_NO_BLOCK_SIZE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(128, 0, 1), META_TSZ_NO_POOL_SIZE);
+	ck_assert_int_eq(meta_thin_size_validate_v1(128, 128, 0), META_TSZ_NO_MAX_THINS);
+}
+END_TEST
+
+static void fmt_v1_is(uint64_t b, uint64_t p, uint64_t m, enum meta_size_unit u, const char *want)
+{
+	char buf[64];
+	int n = meta_thin_size_format_v1(b, p, m, u, buf, sizeof(buf));
+
+	ck_assert_int_eq(n, (int)strlen(want));
+	ck_assert_str_eq(buf, want);
+}
+
+/* Values measured with thin-provisioning-tools 1.1.0. */
+START_TEST(format_v1)
+{
+	uint64_t sectors = 0;
+
+	ck_assert_int_eq(meta_thin_size_estimate_v1(128, 2097152, 1, &sectors), META_OK);
+	ck_assert_uint_eq(sectors, 1064);
+	ck_assert_int_eq(meta_thin_size_estimate_v1(128, UINT64_C(1) << 54, 1, &sectors), META_OK);
+	ck_assert_uint_eq(sectors, META_THIN_SIZE_V1_MAX_SECTORS);
+	ck_assert_int_eq(meta_thin_size_estimate_v1(128, 2097152, UINT64_MAX, &sectors), META_OK);
+	ck_assert_uint_eq(sectors, META_THIN_SIZE_V1_MAX_SECTORS);
+	ck_assert_int_eq(meta_thin_size_estimate_v1(64, 2097152, 1, &sectors), META_E_INVAL);
+	fmt_v1_is(128, TIB_SECTORS, 1000, META_UNIT_SECTORS, "1073232");
+	fmt_v1_is(384, TIB_SECTORS, 1000, META_UNIT_SECTORS, "363088");
+	fmt_v1_is(128, TIB_SECTORS, 1000, META_UNIT_MIB, "524.04");
+	fmt_v1_is(128, TIB_SECTORS, 1000, META_UNIT_GIB, "0.5117568969726563");
+	fmt_v1_is(128, TIB_SECTORS, 1, META_UNIT_TIB, "0.0004960410296916962");
+	fmt_v1_is(128, TIB_SECTORS, 1, META_UNIT_PIB, "0.000000484415068058297");
+	fmt_v1_is(128, TIB_SECTORS, 1, META_UNIT_EB, "0.00000000054540288");
+	fmt_v1_is(128, 2048, 1, META_UNIT_GB, "0.000012288");
+	fmt_v1_is(128, 2097152, 1, META_UNIT_MIB, "0.51953125");
+	ck_assert_str_eq(meta_size_unit_name_v1(META_UNIT_EIB), "exbibytes");
+	ck_assert_str_eq(meta_size_unit_name_v1(META_UNIT_TIB), "tebibytes");
+	ck_assert_int_lt(meta_thin_size_format_v1(128, 2097152, 1, META_UNIT_ZIB, NULL, 0), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("thin_size");
@@ -341,6 +393,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, estimate_model);
 	tcase_add_test(tc, format_09);
 	tcase_add_test(tc, format_edges);
+	tcase_add_test(tc, validate_v1);
+	tcase_add_test(tc, format_v1);
 	suite_add_tcase(s, tc);
 	return s;
 }
