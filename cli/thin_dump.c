@@ -17,6 +17,7 @@
 #include <libmeta/error.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_dump.h>
+#include <libmeta/thin_repair.h>
 #include <libmeta/thin_xml.h>
 
 static void usage(FILE *f)
@@ -268,12 +269,44 @@ int main(int argc, char **argv)
 		int sr = meta_bm_get(meta_thin_bm(t), 0, &meta_thin_sb_validator, &blk);
 		if (sr == META_OK) {
 			meta_bm_put(meta_thin_bm(t), blk);
-		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC) {
-			cli_err("%s: the superblock is destroyed (bad magic); finding the trees without it "
-				"needs a scan of every block, which this thin_dump does not do",
+		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC && !dopts.set_data_block_size) {
+			cli_err("%s: data block size needs to be provided due to corruption in the "
+				"superblock: give --data-block-size (the pool's chunk size in sectors)",
 				input);
 			meta_thin_close(t);
-			return EXIT_DAMAGE;
+			return EXIT_USAGE;
+		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC) {
+			/* destroyed: find the trees by scanning every block (as thin_repair) */
+			struct meta_thin_found_roots fr;
+			int fr_r = meta_thin_find_roots(t, &fr);
+			meta_thin_close(t);
+			t = NULL;
+			if (fr_r == META_E_NOTFOUND) {
+				cli_err("%s: the superblock is destroyed and no top-level mapping tree with a "
+					"device details tree of the same devices was found by scanning: "
+					"nothing to dump",
+					input);
+				return EXIT_DAMAGE;
+			}
+			if (!fr_r) {
+				oopts.override_mapping_root = fr.mapping_root;
+				oopts.override_details_root = fr.details_root;
+				fr_r = meta_thin_open(input, &oopts, &t);
+			}
+			if (fr_r) {
+				cli_report_open_error(input, fr_r, 0);
+				return cli_exit_for(fr_r);
+			}
+			if (!dopts.set_transaction_id) {
+				dopts.set_transaction_id = true;
+				dopts.transaction_id = fr.transaction_id;
+			}
+			if (!dopts.set_nr_data_blocks) {
+				dopts.set_nr_data_blocks = true;
+				dopts.nr_data_blocks = fr.nr_data_blocks;
+			}
+			dopts.rebuilt_sb = true;
+			dopts.time = fr.time;
 		} else {
 			cli_err("warning: %s: superblock fails validation (%s); using its fields and "
 				"roots (override with --transaction-id, --data-block-size, "

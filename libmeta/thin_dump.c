@@ -872,10 +872,10 @@ int meta_thin_dump(struct meta_thin *t, const struct meta_thin_dump_opts *o,
 	sb = meta_thin_sb(t);
 	memset(&xsb, 0, sizeof(xsb));
 	xsb.uuid = "";
-	xsb.time = sb->time;
+	xsb.time = o->rebuilt_sb ? o->time : sb->time;
 	xsb.transaction = o->set_transaction_id ? o->transaction_id : sb->trans_id;
 	xsb.flags = sb->flags;
-	xsb.version = sb->version;
+	xsb.version = o->rebuilt_sb ? 2 : sb->version;
 	xsb.data_block_size = o->set_data_block_size ? o->data_block_size : sb->data_block_size;
 	xsb.nr_data_blocks = o->set_nr_data_blocks ? o->nr_data_blocks : sb->data_sm.nr_blocks;
 	if ((r = e->ops->begin_superblock(e->ctx, &xsb)))

@@ -72,6 +72,10 @@ struct meta_thin_dump_opts {
 	/* Fatal damage found (non-fatal kinds like under-full nodes are not reported). */
 	meta_damage_fn damage;
 	void *damage_ctx;
+	/* The superblock is rebuilt from a scan (meta_thin_find_roots): its time is this
+	 * one, its version 2 (the other fields come from the overrides above). */
+	bool rebuilt_sb;
+	uint32_t time;
 };
 
 struct meta_thin_dump_stats {

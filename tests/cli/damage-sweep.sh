@@ -135,7 +135,14 @@ thin_variant() {
 		esac
 	fi
 	tool thin_dump d.bin
+	ALLOW2=1
 	tool thin_dump --repair d.bin
+	ALLOW2=0
+	if [ $rc = 2 ]; then
+		# the superblock is destroyed: the scan needs the data block size (as tpt 1.x)
+		grep -q -- '--data-block-size' t.err || bad "thin_dump --repair exits 2: $(head -c 300 t.err | tr '\n' ' ')"
+		tool thin_dump --repair --data-block-size "$dbs" d.bin
+	fi
 	if [ $rc = 0 ]; then
 		mv t.out rep.xml
 		zero_file r.bin "$nblocks"
@@ -156,7 +163,7 @@ thin_variant() {
 	ALLOW2=0
 	if [ $rc = 2 ]; then
 		# the superblock is lost: thin_repair needs the pool's parameters (as tpt 1.x)
-		grep -q -- '--transaction-id' t.err || bad "thin_repair exits 2: $(head -c 300 t.err | tr '\n' ' ')"
+		grep -q -- '--data-block-size' t.err || bad "thin_repair exits 2: $(head -c 300 t.err | tr '\n' ' ')"
 		tool thin_repair -i d.bin -o r.bin --transaction-id "$trans" \
 			--data-block-size "$dbs" --nr-data-blocks "$ndata"
 	fi
