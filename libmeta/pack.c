@@ -30,6 +30,145 @@ bool meta_block_is_metadata(const void *block)
 	return false;
 }
 
+/* ---- pack: the block program encoder ------------------------------------------ */
+
+/*
+ * A block program is written so that the zlib layer finds long repeats: a btree
+ * node's keys and values are written as runs of equal differences (a key array
+ * 0, 1, 2, ... 251 is four bytes), a mapping leaf's values split into the data
+ * block (high 40 bits) and the time (low 24 bits), each delta-coded on its own
+ * (ShiftedRun).  Only instruction forms that thin-provisioning-tools 1.x
+ * decodes are used: no Count of 0 or with Const/Lit, no value that would need
+ * the base to wrap, and each sub-program of a ShiftedRun emits exactly its
+ * half.  Everything else (superblocks, space map blocks) is one literal.
+ */
+#define BT_NODE_SALT 121107u
+#define ENC_CAP (3 * META_BLOCK_SIZE) /* worst case of a node program is < 7 KiB */
+
+struct enc {
+	uint8_t *p;
+	size_t len;
+};
+
+static void enc_byte(struct enc *e, unsigned b)
+{
+	e->p[e->len++] = (uint8_t)b;
+}
+
+static void enc_tag(struct enc *e, unsigned tag, unsigned nib)
+{
+	enc_byte(e, tag << 4 | nib);
+}
+
+/* tag with a 1/2/4/8-byte little-endian operand, width in the nibble */
+static void enc_wide(struct enc *e, unsigned tag, uint64_t v)
+{
+	unsigned w = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
+	enc_tag(e, tag, w);
+	for (unsigned i = 0; i < w; i++)
+		enc_byte(e, (unsigned)(v >> (8 * i)) & 0xff);
+}
+
+/* a 12-bit count: nibble tag for 1..15, the 8-bit-extended tag up to 4095 */
+static void enc_count(struct enc *e, unsigned short_tag, unsigned long_tag, uint64_t n)
+{
+	if (n < 16) {
+		enc_tag(e, short_tag, (unsigned)n);
+	} else {
+		enc_tag(e, long_tag, (unsigned)(n >> 8));
+		enc_byte(e, (unsigned)n & 0xff);
+	}
+}
+
+static void enc_literal(struct enc *e, const uint8_t *b, size_t n)
+{
+	if (!n)
+		return;
+	if (n < 16)
+		enc_tag(e, 9, (unsigned)n);
+	else
+		enc_wide(e, 10, n);
+	memcpy(e->p + e->len, b, n);
+	e->len += n;
+}
+
+/* n (1..4095) little-endian u64s at v as Set followed by runs of equal steps */
+static void enc_u64s(struct enc *e, const uint8_t *v, size_t n)
+{
+	uint64_t base = get_le64p(v);
+	size_t i = 1;
+
+	enc_wide(e, 0, base);
+	while (i < n) {
+		uint64_t x = get_le64p(v + 8 * i), d;
+		size_t run = 1;
+		if (x == base) {
+			while (i + run < n && get_le64p(v + 8 * (i + run)) == base)
+				run++;
+			enc_count(e, 5, 6, run);
+		} else {
+			bool up = x > base;
+			uint64_t cur = x;
+			d = up ? x - base : base - x;
+			while (i + run < n) {
+				uint64_t y = get_le64p(v + 8 * (i + run));
+				if (up ? (y <= cur || y - cur != d) : (y >= cur || cur - y != d))
+					break;
+				cur = y;
+				run++;
+			}
+			if (run > 1)
+				enc_count(e, 7, 8, run);
+			if (d < 16)
+				enc_tag(e, up ? 1 : 3, (unsigned)d);
+			else
+				enc_wide(e, up ? 2 : 4, d);
+			base = cur;
+		}
+		i += run;
+	}
+}
+
+/* the ShiftedRun of n u64s: high 40 bits and low 24 bits as two delta-coded runs */
+static void enc_shifted(struct enc *e, const uint8_t *v, size_t n, uint8_t *tmp)
+{
+	enc_tag(e, 11, (unsigned)(n >> 8));
+	enc_byte(e, (unsigned)n & 0xff);
+	for (size_t i = 0; i < n; i++)
+		put_le64p(tmp + 8 * i, get_le64p(v + 8 * i) >> 24);
+	enc_u64s(e, tmp, n);
+	for (size_t i = 0; i < n; i++)
+		put_le64p(tmp + 8 * i, get_le64p(v + 8 * i) & 0xffffff);
+	enc_u64s(e, tmp, n);
+}
+
+/* One block's program into e (capacity ENC_CAP). */
+static void encode_block(struct enc *e, const uint8_t *blk, uint8_t *tmp)
+{
+	uint32_t x = get_le32p(blk) ^ meta_block_csum(blk, META_BLOCK_SIZE, 0);
+	uint32_t flags = get_le32p(blk + 4), max = get_le32p(blk + 20), vsize = get_le32p(blk + 24);
+	size_t off, start = e->len;
+
+	if (x == BT_NODE_SALT && max > 0 && max <= (META_BLOCK_SIZE - 32) / 8 && vsize > 0 &&
+	    vsize < META_BLOCK_SIZE && 32 + (size_t)max * (8 + (size_t)vsize) <= META_BLOCK_SIZE) {
+		enc_literal(e, blk, 32);
+		enc_u64s(e, blk + 32, max);
+		off = 32 + (size_t)max * 8;
+		if (vsize == 8) {
+			if (flags == 2) /* leaf */
+				enc_shifted(e, blk + off, max, tmp);
+			else
+				enc_u64s(e, blk + off, max);
+			off += (size_t)max * 8;
+		}
+		enc_literal(e, blk + off, META_BLOCK_SIZE - off);
+		if (e->len - start <= 3 + META_BLOCK_SIZE)
+			return;
+		e->len = start; /* no gain: plain literal */
+	}
+	enc_literal(e, blk, META_BLOCK_SIZE);
+}
+
 /* ---- pack ---------------------------------------------------------------------- */
 
 struct zout {
@@ -58,26 +197,40 @@ static int write_all(int fd, const void *buf, size_t len)
 	return META_OK;
 }
 
-/* Compress one chunk of raw records into a complete zlib stream and write it. */
+/* One complete zlib stream of raw at `level` into out (capacity *clen); false on failure. */
+static bool deflate_at(uint8_t *out, uLongf *clen, const uint8_t *raw, size_t len, int level)
+{
+	return compress2(out, clen, raw, len, level) == Z_OK;
+}
+
+/*
+ * Compress one chunk of raw records into a complete zlib stream and write it:
+ * levels 9 and 6 are both tried and the smaller stream kept (neither is always
+ * the smaller on these programs; 6 is what thin-provisioning-tools uses).
+ */
 static int emit_chunk(struct zout *zo, const uint8_t *raw, size_t len)
 {
-	uLongf clen = compressBound(len);
-	uint8_t lenbuf[8];
+	uLongf bound = compressBound(len), c9 = bound, c6 = bound;
+	uint8_t lenbuf[8], *best;
 	int r;
-	if (clen > zo->outcap) {
-		uint8_t *p = realloc(zo->out, clen);
+	if (2 * bound > zo->outcap) {
+		uint8_t *p = realloc(zo->out, 2 * bound);
 		if (!p)
 			return META_E_NOMEM;
 		zo->out = p;
-		zo->outcap = clen;
+		zo->outcap = 2 * bound;
 	}
-	if (compress2(zo->out, &clen, raw, len, Z_DEFAULT_COMPRESSION) != Z_OK)
+	if (!deflate_at(zo->out, &c9, raw, len, 9) ||
+	    !deflate_at(zo->out + bound, &c6, raw, len, Z_DEFAULT_COMPRESSION))
 		return META_E_NOMEM;
-	put_le64p(lenbuf, clen);
+	best = c6 < c9 ? zo->out + bound : zo->out;
+	if (c6 < c9)
+		c9 = c6;
+	put_le64p(lenbuf, c9);
 	r = write_all(zo->fd, lenbuf, 8);
 	if (!r)
-		r = write_all(zo->fd, zo->out, clen);
-	zo->bytes += 8 + clen;
+		r = write_all(zo->fd, best, c9);
+	zo->bytes += 8 + c9;
 	return r;
 }
 
@@ -147,13 +300,68 @@ static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 	return write_all(zo->fd, hdr, sizeof(hdr));
 }
 
+/*
+ * Blocks are packed in windows of WINDOW_BLOCKS metadata blocks; inside one the
+ * programs are sorted so that similar blocks sit next to each other, within
+ * zlib's 32 KiB reach: btree nodes by kind and first key (the copies of one
+ * leaf in a chain of snapshots, which differ in a few entries, end up
+ * adjacent), the others by type; then by block number.  Unpacking does not
+ * depend on the order.
+ */
+#define WINDOW_BLOCKS 8192u
+
+struct rec_ix {
+	uint64_t k1, k2, blocknr;
+	size_t off, len; /* record (le64 block number + program) in the window */
+};
+
+static void sort_key(const uint8_t *blk, struct rec_ix *x)
+{
+	uint32_t salt = get_le32p(blk) ^ meta_block_csum(blk, META_BLOCK_SIZE, 0);
+	x->k1 = (uint64_t)salt << 32;
+	x->k2 = 0;
+	if (salt == BT_NODE_SALT) {
+		x->k1 |= (uint64_t)(get_le32p(blk + 4) & 0xff) << 24 | (get_le32p(blk + 24) & 0xffffff);
+		x->k2 = get_le64p(blk + 32);
+	}
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct rec_ix *x = a, *y = b;
+	if (x->k1 != y->k1)
+		return x->k1 < y->k1 ? -1 : 1;
+	if (x->k2 != y->k2)
+		return x->k2 < y->k2 ? -1 : 1;
+	return x->blocknr < y->blocknr ? -1 : x->blocknr > y->blocknr;
+}
+
+/* Sort the window's records and write them as chunks of BLOCKS_PER_CHUNK. */
+static int flush_window(struct zout *zo, uint8_t *win, struct rec_ix *ix, size_t n, uint8_t *raw)
+{
+	size_t rawlen = 0, in_chunk = 0;
+	int r = META_OK;
+	qsort(ix, n, sizeof(*ix), cmp_rec);
+	for (size_t i = 0; !r && i < n; i++) {
+		memcpy(raw + rawlen, win + ix[i].off, ix[i].len);
+		rawlen += ix[i].len;
+		if (++in_chunk == BLOCKS_PER_CHUNK || i + 1 == n) {
+			r = emit_chunk(zo, raw, rawlen);
+			rawlen = 0;
+			in_chunk = 0;
+		}
+	}
+	return r;
+}
+
 int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 {
 	struct meta_io *io;
 	struct zout zo;
-	uint8_t *buf = NULL, *raw = NULL;
-	size_t rawlen = 0, rec = 8 + 3 + META_BLOCK_SIZE;
-	uint64_t nr, in_chunk = 0;
+	uint8_t *buf = NULL, *raw = NULL, *tmp = NULL, *win = NULL;
+	struct rec_ix *ix = NULL;
+	size_t winlen = 0, nwin = 0, rec = 8 + 3 + META_BLOCK_SIZE;
+	uint64_t nr;
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -165,7 +373,11 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 	nr = meta_io_size(io) / META_BLOCK_SIZE;
 	buf = malloc((size_t)READ_BLOCKS * META_BLOCK_SIZE);
 	raw = malloc(BLOCKS_PER_CHUNK * rec);
-	if (!buf || !raw) {
+	/* a program is at most a literal's size, but is built in place: ENC_CAP of slack */
+	win = malloc(WINDOW_BLOCKS * rec + ENC_CAP);
+	ix = malloc(WINDOW_BLOCKS * sizeof(*ix));
+	tmp = malloc(META_BLOCK_SIZE);
+	if (!buf || !raw || !tmp || !win || !ix) {
 		r = META_E_NOMEM;
 		goto out;
 	}
@@ -174,30 +386,31 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 		r = meta_io_pread(io, buf, (size_t)n * META_BLOCK_SIZE, b * META_BLOCK_SIZE);
 		for (uint64_t i = 0; !r && i < n; i++) {
 			const uint8_t *blk = buf + i * META_BLOCK_SIZE;
-			uint8_t *p = raw + rawlen;
+			struct enc e = {win + winlen + 8, 0};
 			if (!meta_block_is_metadata(blk))
 				continue;
 			/* the output is created only once there is something to put in it */
 			if (zo.fd < 0 && (r = create_pack(out, nr, &zo)))
 				break;
-			put_le64p(p, b + i);
-			p[8] = (uint8_t)(10u << 4 | 2u); /* LitW, 2-byte length */
-			p[9] = META_BLOCK_SIZE & 0xff;
-			p[10] = META_BLOCK_SIZE >> 8;
-			memcpy(p + 11, blk, META_BLOCK_SIZE);
-			rawlen += rec;
+			put_le64p(win + winlen, b + i);
+			encode_block(&e, blk, tmp);
+			sort_key(blk, &ix[nwin]);
+			ix[nwin].blocknr = b + i;
+			ix[nwin].off = winlen;
+			ix[nwin].len = 8 + e.len;
+			winlen += 8 + e.len;
 			st->nr_packed++;
-			if (++in_chunk == BLOCKS_PER_CHUNK) {
-				r = emit_chunk(&zo, raw, rawlen);
-				rawlen = 0;
-				in_chunk = 0;
+			if (++nwin == WINDOW_BLOCKS) {
+				r = flush_window(&zo, win, ix, nwin, raw);
+				winlen = 0;
+				nwin = 0;
 			}
 		}
 	}
 	if (!r && zo.fd < 0)
 		r = META_E_NOTFOUND; /* no metadata at all: nothing written */
-	if (!r && rawlen)
-		r = emit_chunk(&zo, raw, rawlen);
+	if (!r && nwin)
+		r = flush_window(&zo, win, ix, nwin, raw);
 	if (!r && fsync(zo.fd) && errno != EINVAL)
 		r = META_E_IO;
 out:
@@ -205,6 +418,9 @@ out:
 	st->bytes = zo.bytes;
 	free(buf);
 	free(raw);
+	free(tmp);
+	free(win);
+	free(ix);
 	free(zo.out);
 	if (zo.fd >= 0 && close(zo.fd) && !r)
 		r = META_E_IO;

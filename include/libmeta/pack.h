@@ -20,8 +20,11 @@
  *                 high and low halves; emits (high << 24) | (low & 0xffffff)
  * ("emit" writes base as a le64).  Only blocks whose checksum identifies a
  * metadata block type are stored; missing blocks unpack as zeros.
- * dmmeta writes each block as one literal (the zlib layer does the
- * compressing); it reads every instruction above.
+ * dmmeta writes btree nodes as a literal header, delta runs of the keys and
+ * of the values (a leaf's 64-bit values as a ShiftedRun: the data block and
+ * the time each delta-coded), and a literal rest; other blocks as one literal.
+ * Blocks are ordered inside windows so that similar ones are adjacent (see
+ * libmeta/pack.c); it reads every instruction above, in any block order.
  */
 #ifndef LIBMETA_PACK_H
 #define LIBMETA_PACK_H
