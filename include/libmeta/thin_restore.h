@@ -31,6 +31,8 @@
 #define META_THIN_RESTORE_MIN_BYTES 40960u /* smaller outputs are refused: META_E_TOOSMALL */
 
 struct meta_thin_restore_opts {
+	/* overwrite a valid thin superblock (the thin_restore tool always sets it, as tpt 1.x
+	 * overwrites; it then runs the check pass first when the output holds metadata) */
 	bool force;
 	bool set_transaction_id, set_data_block_size, set_nr_data_blocks;
 	uint64_t transaction_id;
