@@ -69,6 +69,23 @@ void cli_refuse_foreign_family(const char *output, int own, bool force)
 	exit(EXIT_OPERR);
 }
 
+bool cli_report_foreign_family(const char *path, int own)
+{
+	struct meta_io *io;
+	enum meta_family f;
+	const char *reader;
+	if (!path || meta_io_open(path, 0, &io))
+		return false;
+	f = meta_family_sniff(io);
+	meta_io_close(io);
+	if (f == META_FAMILY_NONE || f == META_FAMILY_XML || (int)f == own)
+		return false;
+	reader = meta_family_checker(f);
+	cli_err("%s: holds %s, not %s (%s reads it)", path, meta_family_name(f),
+		meta_family_name((enum meta_family)own), reader ? reader : "no dmmeta tool");
+	return true;
+}
+
 bool cli_mul_overflows(uint64_t a, uint64_t b, uint64_t *out)
 {
 	return __builtin_mul_overflow(a, b, out);

@@ -113,6 +113,11 @@ void cli_refuse_same_storage(const char *input, const char *output);
  * overwrite it without --force" on stderr and exit 3.
  */
 void cli_refuse_foreign_family(const char *output, int own, bool force);
+/* A reader whose input failed to open as its own family: when path holds metadata of
+ * another known family (not XML, which has its own message), say what it holds and
+ * which tool reads it ("c.bin: holds a classic dm-snapshot COW store, not thin-pool
+ * metadata (snap_check reads it)") and return true. */
+bool cli_report_foreign_family(const char *path, int own);
 /* a * b, false when it fits in 64 bits (*out = a * b); true when it wraps. */
 bool cli_mul_overflows(uint64_t a, uint64_t b, uint64_t *out);
 /* True when progress output is allowed: stderr is a tty, not quiet, DMMETA_NO_PROGRESS unset. */

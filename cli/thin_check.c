@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
 
@@ -77,6 +78,8 @@ static const struct option long_opts[] = {
 /* ---- progress and output ---- */
 
 static bool show_progress;
+/* --clear-needs-check-flag: the flag's report waits for the outcome */
+static bool clearing_flag;
 static bool progress_drawn;
 static struct timespec last_draw;
 static int last_phase = -1;
@@ -189,7 +192,7 @@ static const char *range_label(enum meta_damage_kind k)
 static void on_damage(void *ctx, const struct meta_damage *d)
 {
 	(void)ctx;
-	if (cli_quiet)
+	if (cli_quiet || (clearing_flag && d->kind == META_DMG_SB_NEEDS_CHECK))
 		return;
 	char where[160] = "";
 	size_t n = 0;
@@ -247,6 +250,8 @@ static int report_open_failure(const char *path, int e, struct meta_thin_open_op
 		cli_report_open_error(path, e, 0);
 		return cli_exit_for(e);
 	}
+	if (!snap && cli_report_foreign_family(path, META_FAMILY_THIN))
+		return EXIT_DAMAGE;
 	meta_damage_init(&d, k);
 	d.block = 0;
 	if (snap) {
@@ -292,7 +297,7 @@ int main(int argc, char **argv)
 			ignore_nonfatal = true;
 			break;
 		case OPT_CLEAR_NEEDS_CHECK:
-			clear_flag = true;
+			clear_flag = clearing_flag = true;
 			break;
 		case OPT_AUTO_REPAIR:
 			auto_repair = true;
@@ -392,7 +397,12 @@ int main(int argc, char **argv)
 		if (e) {
 			cli_err("%s: cannot clear the needs_check flag: %s", path, meta_strerror(e));
 			rc = EXIT_OPERR;
+		} else {
+			cli_err("%s: needs_check flag cleared", path);
 		}
+	} else if (clear_flag && (live->flags & META_THIN_FLAG_NEEDS_CHECK)) {
+		cli_err("%s: needs_check flag is set and was not cleared: the check found damage; "
+			"run thin_repair", path);
 	}
 	meta_thin_close(t);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)

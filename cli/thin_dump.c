@@ -15,6 +15,7 @@
 #include <libmeta/bm.h>
 #include <libmeta/damage.h>
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_dump.h>
 #include <libmeta/thin_repair.h>
@@ -248,6 +249,8 @@ int main(int argc, char **argv)
 				t = NULL;
 			}
 		}
+		if (!snap_sb && cli_report_foreign_family(input, META_FAMILY_THIN))
+			return EXIT_DAMAGE;
 		if (snap_sb)
 			cli_err("%s: damaged metadata snapshot superblock: %s; release the metadata "
 				"snapshot and reserve a new one, or dump the live metadata without -m",
@@ -269,6 +272,10 @@ int main(int argc, char **argv)
 		int sr = meta_bm_get(meta_thin_bm(t), 0, &meta_thin_sb_validator, &blk);
 		if (sr == META_OK) {
 			meta_bm_put(meta_thin_bm(t), blk);
+		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC &&
+			   cli_report_foreign_family(input, META_FAMILY_THIN)) {
+			meta_thin_close(t);
+			return EXIT_DAMAGE;
 		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC && !dopts.set_data_block_size) {
 			cli_err("%s: data block size needs to be provided due to corruption in the "
 				"superblock: give --data-block-size (the pool's chunk size in sectors)",

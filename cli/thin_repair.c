@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <libmeta/error.h>
+#include <libmeta/family.h>
 #include <libmeta/thin_repair.h>
 
 #include "common.h"
@@ -108,6 +109,9 @@ int main(int argc, char **argv)
 	if (!output)
 		cli_usage_error("No output file provided (-o NEW_METADATA)");
 	cli_refuse_same_storage(input, output);
+	/* another family's metadata (a classic snapshot's COW store, ...): no pool to find */
+	if (cli_report_foreign_family(input, META_FAMILY_THIN))
+		return EXIT_DAMAGE;
 	ro.out.force = true;
 	ro.damage = on_damage;
 	ro.damage_ctx = &ndamage;
