@@ -9,12 +9,13 @@
  * superset of 1.x's (unit names and prefixes, -n attached arguments, a unit on
  * --max-thins).  Differences, by design:
  *   - 1.x labels the t unit "terabytes"; we print "tebibytes" (it is 2^40);
- *   - usage errors exit 2 (0.9: 1) with one line naming the problem, followed by
- *     the usual "Try ... --help" line;
+ *   - usage errors exit 2 (0.9: 1, 1.x: 64 for a bad value) with one line
+ *     naming the problem, followed by the usual "Try ... --help" line;
+ *   - --max-thins 0 is refused as 0.9 does (1.x estimates it);
  *   - -V prints our version; -h prints our own help text;
  *   - where 0.9 silently accepts something dubious (an ignored extra argument,
- *     an empty --unit) we print exactly what 0.9 prints on stdout and exit 0
- *     as it does, but add a warning line on stderr saying what happened;
+ *     an empty --unit) we accept it as 0.9 does and exit 0, but add a warning
+ *     line on stderr saying what happened;
  *   - where 0.9's 64-bit arithmetic wraps (a number past 2^63, number x unit
  *     past 2^64 bytes, the z/Z/y/Y units, a block count or a result past 2^64)
  *     and it prints a meaningless number, we print nothing and exit 2 with one
