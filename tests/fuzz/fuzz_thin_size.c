@@ -6,9 +6,11 @@
  * meta_size_unit_lookup(), then validated, estimated and formatted in the unit.
  * Oracles (abort() when broken): the formatted text fits the buffer the return value says
  * it needs and is NUL-terminated; it is returned (>= 0) exactly when validation passes;
- * a unit found by lookup has a name and a letter that looks up to the same unit.
+ * a unit found by lookup has a name and a letter that looks up to the same unit; the same
+ * for the 1.x functions the tool uses, whose text is digits and a point only.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <libmeta/error.h>
 #include <libmeta/thin_size.h>
@@ -55,6 +57,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = meta_thin_size_format(a[0].value, a[1].value, a[2].value, unit, buf, sizeof(buf),
 				  &flags);
 	if ((n >= 0) != ok || (n >= 0 && ((size_t)n >= sizeof(buf) || strlen(buf) != (size_t)n)))
+		abort();
+	/* the 1.x rules the tool uses: same oracles, units up to e/E, and a plain decimal */
+	ok = meta_thin_size_validate_v1(a[0].value, a[1].value, a[2].value) == META_TSZ_OK;
+	if ((meta_thin_size_estimate_v1(a[0].value, a[1].value, a[2].value, &nr) == 0) != ok ||
+	    (ok && (nr == 0 || nr > META_THIN_SIZE_V1_MAX_SECTORS)))
+		abort();
+	n = meta_thin_size_format_v1(a[0].value, a[1].value, a[2].value, unit, buf, sizeof(buf));
+	if ((n >= 0) != (ok && unit <= META_UNIT_EB) ||
+	    (n >= 0 && ((size_t)n >= sizeof(buf) || strlen(buf) != (size_t)n ||
+			strspn(buf, "0123456789.") != (size_t)n || !meta_size_unit_name_v1(unit))))
 		abort();
 	free(s);
 	return 0;
