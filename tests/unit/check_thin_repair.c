@@ -259,7 +259,8 @@ START_TEST(test_repair_crash_zeroed_superblock)
 }
 END_TEST
 
-/* Without the overrides a zeroed superblock is refused before the output is touched. */
+/* Without --data-block-size a zeroed superblock is refused before the output is touched
+ * (the transaction id and the number of data blocks are derived, as tpt 1.x). */
 START_TEST(test_repair_needs_overrides)
 {
 	char in[64], out[64], err[512];
@@ -274,12 +275,49 @@ START_TEST(test_repair_needs_overrides)
 	memset(&o, 0, sizeof(o));
 	o.out.force = true;
 	ck_assert_int_eq(meta_thin_repair(in, out, &o, &st, err, sizeof(err)), META_E_INVAL);
-	ck_assert_ptr_nonnull(strstr(err, "--transaction-id"));
+	ck_assert_ptr_nonnull(strstr(err, "--data-block-size"));
 	/* the old pool in the output is untouched */
 	ck_assert_int_eq(pool_digest(out, &d), META_OK);
 	ck_assert_uint_eq(d.n, 106);
+	/* the data block size alone is enough */
+	o.out.set_data_block_size = true;
+	o.out.data_block_size = 128;
+	ck_assert_int_eq(meta_thin_repair(in, out, &o, &st, err, sizeof(err)), META_OK);
+	ck_assert_int_eq(pool_digest(out, &d), META_OK);
+	ck_assert_uint_eq(d.n, 1200);
 	unlink(in);
 	unlink(out);
+}
+END_TEST
+
+/* meta_thin_find_roots on a zeroed superblock: the pair of trees and the values derived
+ * from them (snaps: devices' highest transaction 4, newest time 3, highest data block 2037). */
+START_TEST(test_find_roots)
+{
+	char in[64];
+	struct meta_thin_open_opts oo;
+	struct meta_thin_found_roots fr;
+	struct meta_thin *t;
+	mktemp_file(in, sizeof(in), 256 * BLK);
+	restore_xml(fixture_xml("snaps"), in);
+	zero_block(in, 0);
+	memset(&oo, 0, sizeof(oo));
+	oo.flags = META_THIN_OPEN_NO_SB_CHECK;
+	ck_assert_int_eq(meta_thin_open(in, &oo, &t), META_OK);
+	ck_assert_int_eq(meta_thin_find_roots(t, &fr), META_OK);
+	meta_thin_close(t);
+	ck_assert_uint_ne(fr.mapping_root, 0);
+	ck_assert_uint_ne(fr.details_root, 0);
+	ck_assert_uint_eq(fr.transaction_id, 5);
+	ck_assert_uint_eq(fr.time, 3);
+	ck_assert_uint_eq(fr.nr_data_blocks, 2038);
+	/* nothing to find in a blank image */
+	zero_block(in, fr.mapping_root);
+	zero_block(in, fr.details_root);
+	ck_assert_int_eq(meta_thin_open(in, &oo, &t), META_OK);
+	ck_assert_int_eq(meta_thin_find_roots(t, &fr), META_E_NOTFOUND);
+	meta_thin_close(t);
+	unlink(in);
 }
 END_TEST
 
@@ -320,6 +358,7 @@ int main(void)
 	tcase_add_test(tc, test_repair_crash_lost_leaf);
 	tcase_add_test(tc, test_repair_crash_zeroed_superblock);
 	tcase_add_test(tc, test_repair_needs_overrides);
+	tcase_add_test(tc, test_find_roots);
 	tcase_add_test(tc, test_repair_verify);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
