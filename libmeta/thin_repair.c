@@ -1174,11 +1174,11 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 	if (!top || !details) {
 		uint64_t best_det = 0, best_det_n = 0, *dets = NULL, ndets = 0;
 		r = do_scan(bm, &s);
+		have_scan = true; /* what it allocated is freed also on failure */
 		if (r) {
 			set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
 			goto out;
 		}
-		have_scan = true;
 		st->scanned = true;
 		for (uint64_t i = 0; i < s.n; i++) {
 			enum tree_kind k;
@@ -1330,11 +1330,11 @@ int meta_thin_repair(const char *in, const char *out, const struct meta_thin_rep
 		uint64_t nroots = nsrc < 64 ? nsrc : 64;
 		if (!have_scan) {
 			r = do_scan(bm, &s);
+			have_scan = true;
 			if (r) {
 				set_err(err, errlen, "scanning %s: %s", in, meta_strerror(r));
 				goto out;
 			}
-			have_scan = true;
 		}
 		for (uint64_t i = 0; i < nroots; i++)
 			roots[i] = srcs[i].root;
