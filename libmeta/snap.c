@@ -416,6 +416,16 @@ int meta_snap_restore(const char *path, const struct meta_snap_header *h,
 	chunk_bytes = (uint64_t)h->chunk_size * SECTOR;
 	epa = meta_snap_exceptions_per_area(h->chunk_size);
 	last_area = n / epa; /* the partial area, or the zeroed one after a full area */
+	if (!force) {
+		/* metadata of another family (thin pool, daniel store, pack, XML) is kept too, however small */
+		enum meta_family f = META_FAMILY_NONE;
+		if (meta_io_open(path, META_IO_EXCL, &io) == META_OK) {
+			f = meta_family_sniff(io);
+			meta_io_close(io);
+		}
+		if (f != META_FAMILY_NONE && f != META_FAMILY_SNAP)
+			return META_E_EXISTS;
+	}
 	r = meta_snap_open(path, 0, &old);
 	if (r == META_OK) {
 		bool valid_store = !meta_snap_is_new(old) && old->h.valid;
@@ -425,16 +435,6 @@ int meta_snap_restore(const char *path, const struct meta_snap_header *h,
 	} else if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_IO ||
 		   r == META_E_BUSY || r == META_E_TOOSMALL) {
 		return r;
-	}
-	if (!force) {
-		/* metadata of another family (thin pool, daniel store, pack, XML) is kept too */
-		enum meta_family f = META_FAMILY_NONE;
-		if (meta_io_open(path, META_IO_EXCL, &io) == META_OK) {
-			f = meta_family_sniff(io);
-			meta_io_close(io);
-		}
-		if (f != META_FAMILY_NONE && f != META_FAMILY_SNAP)
-			return META_E_EXISTS;
 	}
 	r = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, &io);
 	if (r)
