@@ -187,8 +187,9 @@ void cli_report_open_error(const char *path, int e, int io_errno)
 			"block number given to --metadata-snap)", path);
 		break;
 	case META_E_NOSNAP:
-		cli_err("%s: no metadata snapshot is held; reserve one with 'dmsetup message <pool> 0 "
-			"reserve_metadata_snap' or run without --metadata-snap", path);
+		cli_err("%s: no current metadata snap: no metadata snapshot is held; reserve one with "
+			"'dmsetup message <pool> 0 reserve_metadata_snap' or run without "
+			"--metadata-snap", path);
 		break;
 	default:
 		cli_err("%s: %s", path, meta_strerror(e));
@@ -333,14 +334,14 @@ void cli_report_first_damage(const char *path, const struct cli_first_damage *fd
 	char where[96] = "";
 	size_t l = 0;
 	if (!fd->seen) {
-		cli_err("%s: metadata is damaged (run thin_check for details)", path);
+		cli_err("%s: metadata contains errors (run thin_check for details)", path);
 		return;
 	}
 	if (fd->d.dev_id != UINT64_MAX)
 		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
 	if (fd->d.block != UINT64_MAX && l < sizeof(where))
 		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
-	cli_err("%s: metadata is damaged: %s%s%s%s (run thin_check for details)", path,
+	cli_err("%s: metadata contains errors: %s%s%s%s (run thin_check for details)", path,
 		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
 }
 

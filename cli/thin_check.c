@@ -189,6 +189,22 @@ static const char *range_label(enum meta_damage_kind k)
 	}
 }
 
+/* The description printed for a kind: ours, or one that embeds the key phrase thin_check
+ * 1.x prints for the same condition, so log filters written for it keep matching. */
+static const char *damage_text(enum meta_damage_kind k)
+{
+	switch (k) {
+	case META_DMG_SB_CHECKSUM:
+		return "bad checksum in superblock";
+	case META_DMG_DEV_MAPPED_COUNT:
+		return "thin device has unexpected number of mappings";
+	case META_DMG_DATA_LEAK:
+		return "data blocks have leaked (counted in use, not referenced)";
+	default:
+		return meta_damage_text(k);
+	}
+}
+
 static void on_damage(void *ctx, const struct meta_damage *d)
 {
 	(void)ctx;
@@ -216,7 +232,7 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 		snprintf(where + n, sizeof(where) - n, ", %" PRIu64 " blocks", d->count);
 	clear_progress();
 	fprintf(stderr, "%s: %s%s: %s%s%s%s; %s\n", cli_prog, meta_damage_name(d->kind), where,
-		meta_damage_text(d->kind), d->detail ? " (" : "", d->detail ? d->detail : "",
+		damage_text(d->kind), d->detail ? " (" : "", d->detail ? d->detail : "",
 		d->detail ? ")" : "", advice(d));
 }
 
@@ -243,8 +259,9 @@ static int report_open_failure(const char *path, int e, struct meta_thin_open_op
 		k = META_DMG_SB_FEATURE;
 		break;
 	case META_E_NOSNAP:
-		cli_err("%s: no metadata snapshot is held; reserve one with 'dmsetup message "
-			"<pool> 0 reserve_metadata_snap' or run without --metadata-snap", path);
+		cli_err("%s: no current metadata snap: no metadata snapshot is held; reserve one "
+			"with 'dmsetup message <pool> 0 reserve_metadata_snap' or run without "
+			"--metadata-snap", path);
 		return EXIT_DAMAGE;
 	default:
 		cli_report_open_error(path, e, 0);

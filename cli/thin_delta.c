@@ -226,8 +226,8 @@ int main(int argc, char **argv)
 			cli_usage_error("--thin%d/--snap%d and --root%d are mutually exclusive", i + 1,
 					i + 1, i + 1);
 		if (!s[i].have_dev && !s[i].have_root)
-			cli_usage_error("--snap%d (or --thin%d, --root%d) not specified.", i + 1, i + 1,
-					i + 1);
+			cli_usage_error("--thin%d or --root%d not specified (--snap%d is an alias of "
+					"--thin%d).", i + 1, i + 1, i + 1, i + 1);
 	}
 
 	/* Live metadata is opened exclusively; the metadata snapshot is for live pools. */

@@ -231,8 +231,8 @@ int main(int argc, char **argv)
 	oopts.metadata_snap_block = snap_block;
 	r = meta_thin_open(input, &oopts, &t);
 	if (r == META_E_NOSNAP) {
-		cli_err("%s: no metadata snapshot is held; reserve one with dmsetup message <pool> 0 "
-			"reserve_metadata_snap",
+		cli_err("%s: no current metadata snap: no metadata snapshot is held; reserve one with "
+			"dmsetup message <pool> 0 reserve_metadata_snap",
 			input);
 		return EXIT_DAMAGE;
 	}
@@ -254,11 +254,13 @@ int main(int argc, char **argv)
 		if (snap_sb)
 			cli_err("%s: damaged metadata snapshot superblock: %s; release the metadata "
 				"snapshot and reserve a new one, or dump the live metadata without -m",
-				input, meta_strerror(r));
+				input, r == META_E_CHECKSUM ? "bad checksum in superblock"
+							    : meta_strerror(r));
 		else
 			cli_err("%s: damaged superblock: %s; run thin_check for details, or thin_dump "
 				"--repair",
-				input, meta_strerror(r));
+				input, r == META_E_CHECKSUM ? "bad checksum in superblock"
+							    : meta_strerror(r));
 		return EXIT_DAMAGE;
 	}
 	if (r) {
@@ -289,9 +291,9 @@ int main(int argc, char **argv)
 			meta_thin_close(t);
 			t = NULL;
 			if (fr_r == META_E_NOTFOUND) {
-				cli_err("%s: the superblock is destroyed and no top-level mapping tree with a "
-					"device details tree of the same devices was found by scanning: "
-					"nothing to dump",
+				cli_err("%s: no compatible roots found: the superblock is destroyed and "
+					"no top-level mapping tree with a device details tree of the same "
+					"devices was found by scanning: nothing to dump",
 					input);
 				return EXIT_DAMAGE;
 			}
