@@ -201,10 +201,11 @@ void cli_report_output_error(const char *path, int e)
 {
 	switch (e) {
 	case META_E_NOENT:
-		cli_err("%s: output does not exist (create it, or the logical volume, first)", path);
+		cli_err("%s: Couldn't find output file (create it, or the logical volume, first)",
+			path);
 		break;
 	case META_E_ISDIR:
-		cli_err("%s: output is not a block device or regular file", path);
+		cli_err("%s: Invalid output file: Not a block device or regular file", path);
 		break;
 	case META_E_PERM:
 		cli_err("%s: output: permission denied", path);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* thin_repair: write a fresh pool from damaged thin-pool metadata. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,6 +54,25 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 			d->end ? d->end - 1 : 0);
 	else
 		cli_err("skipping damage: %s at block %" PRIu64, meta_damage_name(d->kind), d->block);
+}
+
+/* A missing or unusable input or output, reported with the key phrases of thin_repair 1.x
+ * (the library's own message does not say which of the two it was).  0: carry on. */
+static int precheck(const char *path, bool is_output)
+{
+	struct stat sb;
+	int e = 0;
+	if (stat(path, &sb) != 0)
+		e = errno == ENOENT ? META_E_NOENT : 0;
+	else if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode))
+		e = META_E_ISDIR;
+	if (!e)
+		return 0;
+	if (is_output)
+		cli_report_output_error(path, e);
+	else
+		cli_report_open_error(path, e, 0);
+	return EXIT_OPERR;
 }
 
 int main(int argc, char **argv)
@@ -109,6 +129,8 @@ int main(int argc, char **argv)
 	if (!output)
 		cli_usage_error("No output file provided (-o NEW_METADATA)");
 	cli_refuse_same_storage(input, output);
+	if ((r = precheck(input, false)) != 0 || (r = precheck(output, true)) != 0)
+		return r;
 	/* another family's metadata (a classic snapshot's COW store, ...): no pool to find */
 	if (cli_report_foreign_family(input, META_FAMILY_THIN))
 		return EXIT_DAMAGE;
@@ -116,8 +138,17 @@ int main(int argc, char **argv)
 	ro.damage = on_damage;
 	ro.damage_ctx = &ndamage;
 	r = meta_thin_repair(input, output, &ro, &st, err, sizeof(err));
-	if (r) {
+	size_t olen = strlen(output), ilen = strlen(input);
+	if (r == META_E_TOOSMALL && !strncmp(err, output, olen) && err[olen] == ':')
+		cli_err("%s: Output file too small (%s)", output, meta_strerror(r));
+	else if ((r == META_E_TOOSMALL || r == META_E_LOOKSXML) && !strncmp(err, input, ilen) &&
+		 err[ilen] == ':')
+		cli_report_open_error(input, r, 0);
+	else if (r == META_E_NOTFOUND)
+		cli_err("no compatible roots found: %s", err[0] ? err : meta_strerror(r));
+	else if (r)
 		cli_err("%s", err[0] ? err : meta_strerror(r));
+	if (r) {
 		if (r == META_E_INVAL && !st.used_superblock)
 			return EXIT_USAGE;
 		return r == META_E_NOTFOUND || r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
