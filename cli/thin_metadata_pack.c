@@ -2,6 +2,7 @@
 /* thin_metadata_pack: compress thin-pool metadata into a pack file (tpt format v3). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libmeta/error.h>
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
 {
 	struct cli_io_args args;
 	struct meta_pack_stats st;
+	struct stat sb;
 	int r;
 
 	cli_init(argv[0]);
@@ -54,7 +56,8 @@ int main(int argc, char **argv)
 		else if (r == META_E_NOSPC)
 			cli_err("%s: the filesystem holding the pack file is full; nothing usable was "
 				"written (free space there, or write the pack elsewhere)", args.output);
-		else if (access(args.input, R_OK))
+		else if (access(args.input, R_OK) || (stat(args.input, &sb) == 0 &&
+						       !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)))
 			cli_report_open_error(args.input, r, 0);
 		else
 			cli_report_output_error(args.output, r);
