@@ -281,7 +281,8 @@ static int report_open_failure(const char *path, int e, struct meta_thin_open_op
 			meta_thin_close(t);
 			meta_damage_init(&d, META_DMG_HELD_ROOT);
 			d.block = held;
-			d.detail = meta_strerror(e);
+			d.detail = e == META_E_CHECKSUM ? "metadata snap: bad checksum in superblock"
+							: meta_strerror(e);
 		}
 	}
 	on_damage(NULL, &d);
