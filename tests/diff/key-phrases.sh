@@ -31,6 +31,9 @@
 #   - output write errors: tpt prints "output error: <strerror> (os error N)"; ours name the
 #     path and the strerror text.
 #   - thin_dump --dev-id of an absent device: tpt is silent (exit 0); we warn.
+#   - a superblock with bad magic but a valid checksum: tpt 1.1 does not look at the magic
+#     (it carries on, or fails later on the trees); ours stop with "bad magic" / SB_MAGIC.
+#   - thin_metadata_unpack into a small output file: both grow the file; no message.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
 require_tpt 1.1
