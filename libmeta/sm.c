@@ -4,11 +4,15 @@
 #include <libmeta/error.h>
 #include <libmeta/sm.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ondisk.h"
 #include "util.h"
+
+/* an index entry the index does not hold (read_index() with missing) */
+#define META_SM_NO_BITMAP UINT64_MAX
 
 static uint64_t nr_bitmaps(const struct meta_sm_root *root)
 {
@@ -53,7 +57,7 @@ static int idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_n
 
 static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 		      struct meta_sm_index_entry **out, uint64_t *n_out, meta_damage_fn dfn,
-		      void *ctx)
+		      void *ctx, bool missing)
 {
 	uint64_t n = nr_bitmaps(root);
 	struct meta_sm_index_entry *e;
@@ -90,11 +94,21 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 			return META_E_NOMEM;
 		}
 		meta_btree_walk(bm, root->bitmap_root, sizeof(struct disk_index_entry), &ops, &w);
-		for (uint64_t i = 0; i < n; i++)
-			if (!w.seen[i])
-				meta_report(dfn, ctx, META_DMG_SM_INDEX, UINT64_MAX,
-					    i * META_SM_ENTRIES_PER_BITMAP,
-					    (i + 1) * META_SM_ENTRIES_PER_BITMAP, 0, "bitmap missing from index");
+		/* one report per run of missing bitmaps (a damaged root can lose millions) */
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t j = i;
+			if (w.seen[i])
+				continue;
+			while (j + 1 < n && !w.seen[j + 1])
+				j++;
+			meta_report(dfn, ctx, META_DMG_SM_INDEX, UINT64_MAX, i * META_SM_ENTRIES_PER_BITMAP,
+				    (j + 1) * META_SM_ENTRIES_PER_BITMAP, 0,
+				    j > i ? "bitmaps missing from index" : "bitmap missing from index");
+			if (missing)
+				for (uint64_t k = i; k <= j; k++)
+					e[k].blocknr = META_SM_NO_BITMAP;
+			i = j;
+		}
 		free(w.seen);
 	}
 	*out = e;
@@ -105,7 +119,7 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 int meta_sm_read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 		       struct meta_sm_index_entry **out, uint64_t *n_out)
 {
-	return read_index(bm, kind, root, out, n_out, NULL, NULL);
+	return read_index(bm, kind, root, out, n_out, NULL, NULL, false);
 }
 
 /*
@@ -455,7 +469,7 @@ int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct
 	int r;
 
 	memset(&c, 0, sizeof(c));
-	r = read_index(bm, kind, root, &ie, &n, dfn, ctx);
+	r = read_index(bm, kind, root, &ie, &n, dfn, ctx, true);
 	if (r)
 		return r;
 	c.root = root;
@@ -470,6 +484,8 @@ int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct
 		goto out;
 	}
 	for (uint64_t i = 0; i < n; i++) {
+		if (ie[i].blocknr == META_SM_NO_BITMAP)
+			continue; /* reported once per run by read_index(); no counts to compare */
 		c.pairs[c.npairs].blocknr = ie[i].blocknr;
 		c.pairs[c.npairs].idx = i;
 		blocks[c.npairs] = ie[i].blocknr;
