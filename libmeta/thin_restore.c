@@ -33,6 +33,11 @@ struct def_rec {
 	/* data runs {first block, length}: counted at the first ref only (no ref, no count) */
 	uint64_t (*runs)[2];
 	uint64_t nruns, capruns, nr_refs;
+	/* a def too small for a leaf of its own (under a third full: tpt 1.x and the kernel's
+	   rules want every non-root node at least that full) is copied into each device that
+	   refs it, as tpt 1.x does: its entries {key, value}, and its data counted per ref */
+	bool copy;
+	uint64_t (*small)[2];
 };
 
 struct meta_thin_restorer {
@@ -456,6 +461,7 @@ static void free_def(struct def_rec *df)
 	free(df->keys);
 	free(df->leaves);
 	free(df->runs);
+	free(df->small);
 	memset(df, 0, sizeof(*df));
 }
 
@@ -487,13 +493,34 @@ static int r_end_def(void *ctx)
 {
 	struct meta_thin_restorer *r = ctx;
 	struct def_rec *df = &r->defs[r->ndefs];
+	uint32_t max = meta_btree_max_entries(8);
 	r->in = NONE; /* the builder is gone; df is not counted in ndefs until the end */
+	df->copy = r->mapped && r->own == r->mapped && r->mapped < max / 3;
 	if (r->dry) {
-		r->leaves_lb += div_up(r->own, meta_btree_max_entries(8));
+		if (!df->copy)
+			r->leaves_lb += div_up(r->own, meta_btree_max_entries(8));
 		df->ub_leaves = div_up(r->own, meta_btree_max_entries(8));
 		r->ub_nodes += df->ub_leaves;
 		r->ub_def_leaves += df->ub_leaves;
 	} else {
+		if (df->copy && !r->w.err && !r->b.n && !r->b.prev_n && r->b.cur_n == r->mapped) {
+			const uint8_t *k = r->b.cur + META_NODE_HEADER_SIZE;
+			const uint8_t *v = k + 8u * r->b.max;
+			df->small = malloc(r->mapped * sizeof(*df->small));
+			if (!df->small) {
+				free_def(df);
+				bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
+				free(df->keys);
+				free(df->leaves);
+				return fail(r, META_E_NOMEM, "out of memory");
+			}
+			for (uint32_t i = 0; i < r->b.cur_n; i++) {
+				df->small[i][0] = get_le64p(k + 8u * i);
+				df->small[i][1] = get_le64p(v + 8u * i);
+			}
+			r->b.cur_n = 0; /* no leaf of its own */
+		} else
+			df->copy = false;
 		/* keep the leaves, not a tree: refs splice them into devices' trees */
 		bbuild_take_leaves(&r->b, &df->keys, &df->leaves, &df->n);
 		if (r->w.err) {
@@ -528,7 +555,7 @@ static int r_ref(void *ctx, const char *name)
 	if (!r->any_vb)
 		r->first_vb = df->first_key;
 	/* a def's data blocks are counted once, with its leaves' first parent */
-	for (uint64_t i = 0; !df->nr_refs && i < df->nruns; i++)
+	for (uint64_t i = 0; (!df->nr_refs || df->copy) && i < df->nruns; i++)
 		for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
 			if (sm_counts_inc(&r->dcount, b))
 				return fail(r, META_E_NOMEM, "out of memory");
@@ -537,6 +564,11 @@ static int r_ref(void *ctx, const char *name)
 		r->ub_spliced += df->ub_leaves;
 		r->ub_refs++;
 	} else {
+		for (uint64_t i = 0; df->small && i < df->nr_mappings; i++) {
+			uint8_t v[8];
+			put_le64p(v, df->small[i][1]);
+			bbuild_add(&r->b, df->small[i][0], v);
+		}
 		for (uint64_t i = 0; i < df->n; i++)
 			bbuild_add_subtree(&r->b, df->keys[i], df->leaves[i]);
 		if (r->w.err)
