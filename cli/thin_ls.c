@@ -34,6 +34,7 @@ enum field {
 	F_TRANSACTION,
 	F_CREATE_TIME,
 	F_SNAP_TIME,
+	F_HIGHEST_BLOCK,
 	F__COUNT
 };
 
@@ -42,6 +43,7 @@ static const char *const field_names[F__COUNT] = {
 	"MAPPED_SECTORS", "EXCLUSIVE_SECTORS", "SHARED_SECTORS", "MAPPED_BYTES",
 	"EXCLUSIVE_BYTES", "SHARED_BYTES",  "MAPPED",           "EXCLUSIVE",
 	"SHARED",        "TRANSACTION",    "CREATE_TIME",      "SNAP_TIME",
+	"HIGHEST_BLOCK",
 };
 
 #define MAX_FIELDS 256
@@ -72,6 +74,8 @@ static void usage(FILE *out)
 		"                             mapped minus exclusive\n"
 		"  TRANSACTION, CREATE_TIME, SNAP_TIME\n"
 		"                             device transaction id, creation and snapshot times\n"
+		"  HIGHEST_BLOCK\n"
+		"                             highest mapped virtual block (0 when none; tpt 1.x)\n"
 		"Blocks are data blocks, sectors are 512 bytes; MAPPED, EXCLUSIVE and SHARED are\n"
 		"sizes in binary units (KiB, MiB, ...), rounded down.\n"
 		"\n"
@@ -99,7 +103,7 @@ static int parse_fields(const char *arg, enum field *fields)
 					"MAPPED_BLOCKS, EXCLUSIVE_BLOCKS, SHARED_BLOCKS, MAPPED_SECTORS, "
 					"EXCLUSIVE_SECTORS, SHARED_SECTORS, MAPPED_BYTES, EXCLUSIVE_BYTES, "
 					"SHARED_BYTES, MAPPED, EXCLUSIVE, SHARED, TRANSACTION, CREATE_TIME, "
-					"SNAP_TIME",
+					"SNAP_TIME, HIGHEST_BLOCK",
 					(int)(len > 64 ? 64 : len), p);
 		if (n == MAX_FIELDS)
 			cli_usage_error("too many fields in --format (at most %d)", MAX_FIELDS);
@@ -153,7 +157,7 @@ static void human_u128(char *buf, size_t len, u128 bytes)
 }
 
 static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_dev *d,
-		 uint64_t bs)
+		 uint64_t bs, uint64_t highest)
 {
 	uint64_t v = 0;
 	switch (f) {
@@ -205,6 +209,9 @@ static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_
 	case F_SNAP_TIME:
 		v = d->snapshotted_time;
 		break;
+	case F_HIGHEST_BLOCK:
+		v = highest;
+		break;
 	case F__COUNT:
 		break;
 	}
@@ -228,6 +235,7 @@ int main(int argc, char **argv)
 	struct meta_thin_open_opts oo;
 	struct meta_thin *t = NULL;
 	struct meta_thin_ls_dev *devs = NULL;
+	uint64_t *highest = NULL;
 	struct cli_first_damage fd;
 	uint64_t nd = 0, bs;
 	size_t widths[MAX_FIELDS];
@@ -294,12 +302,31 @@ int main(int argc, char **argv)
 		return cli_exit_for(r);
 	}
 	bs = meta_thin_sb(t)->data_block_size;
+	for (int i = 0; i < nf && !highest; i++)
+		if (fields[i] == F_HIGHEST_BLOCK) {
+			/* tpt 1.x's field: down each device's rightmost path, only when asked */
+			highest = calloc(nd ? nd : 1, sizeof(*highest));
+			if (!highest) {
+				r = META_E_NOMEM;
+				break;
+			}
+			for (uint64_t d = 0; d < nd && !r; d++)
+				r = meta_thin_highest_block(t, devs[d].dev_id, &highest[d]);
+		}
 	meta_thin_close(t);
+	if (r) {
+		cli_err("%s: metadata contains errors: the highest mapped block of a device cannot be read (%s); run thin_check",
+			path, meta_strerror(r));
+		free(highest);
+		free(devs);
+		return cli_exit_for(r);
+	}
 
 	/* Grid: every cell right-aligned to its column's widest entry, then one space. */
 	cells = malloc((size_t)(nd + 1) * (size_t)nf * CELL);
 	if (!cells) {
 		cli_err("out of memory");
+		free(highest);
 		free(devs);
 		return EXIT_OPERR;
 	}
@@ -309,7 +336,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nf; i++) {
 			char *s = cells + ((size_t)d * (size_t)nf + (size_t)i) * CELL;
 			size_t l;
-			cell(s, CELL, fields[i], &devs[d], bs);
+			cell(s, CELL, fields[i], &devs[d], bs, highest ? highest[d] : 0);
 			l = strlen(s);
 			if (l > widths[i])
 				widths[i] = l;
@@ -329,6 +356,7 @@ int main(int argc, char **argv)
 	}
 	free(cells);
 	free(devs);
+	free(highest);
 	if (fflush(stdout) || ferror(stdout)) {
 		cli_err("error writing output: %s", strerror(errno));
 		return EXIT_OPERR;

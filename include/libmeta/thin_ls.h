@@ -95,6 +95,15 @@ META_API int meta_thin_ls_details(struct meta_thin *t, struct meta_thin_ls_dev *
 				  meta_damage_fn dfn, void *ctx);
 
 /*
+ * thin_ls's HIGHEST_BLOCK (tpt 1.x): the highest mapped virtual block of device
+ * dev_id, found down the rightmost path of its mapping tree (a few block reads,
+ * no walk); 0 for a device without mappings, as 1.x prints it.  Errors:
+ * META_E_NOTFOUND (no such device), META_E_CORRUPT (a node on the path is
+ * damaged), META_E_IO.
+ */
+META_API int meta_thin_highest_block(struct meta_thin *t, uint64_t dev_id, uint64_t *out);
+
+/*
  * Human size as 0.9 prints it: while bytes > 1 MiB, divide by 1024 (truncating)
  * and step one unit up; then if the number is > 8192, divide by 1024 rounding
  * to nearest and step once more.  Units "", KiB, MiB, GiB, TiB, PiB, EiB: so

@@ -32,7 +32,6 @@ thin_dump/0027-mapping-tree-damaged-repair             repair: 1.1 finds no comp
 thin_dump/0029-quiet-repair-and-ok                     repair: 1.1 fails on a damaged leaf
 thin_dump/0038-output-is-input                         output = input: 1.1 clobbers the input
 thin_ls/0007-field-order-repeats                       1.1 rejects a trailing comma in -o
-thin_ls/0008-unknown-field                             1.1 has a HIGHEST_BLOCK field
 thin_ls/0026-damaged-leaf-default-fields               1.1 refuses damaged metadata
 thin_rmap/0017-metadata-snap                           1.1 lacks thin_rmap -m
 thin_repair/0001-clean-pool-identical                  1.1 dump omits flags="0" (fixture XML has it)

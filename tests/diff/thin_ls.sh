@@ -106,9 +106,23 @@ compare nosnap.bin -m
 
 # --- rejected field lists: both must fail
 fixture one-thin bad.bin
-for spec in FOO dev ,DEV DEV,,MAPPED "DEV MAPPED" HIGHEST_BLOCK; do
+for spec in FOO dev ,DEV DEV,,MAPPED "DEV MAPPED" LOWEST_BLOCK; do
 	compare bad.bin -o "$spec"
 done
+
+# --- HIGHEST_BLOCK is tpt 1.x's field (0.9 has none): stdout equal to 1.1's
+if [ -n "$TPT11" ] && [ -x "$TPT11" ]; then
+	for f in one-thin many shared-leaves snaps empty; do
+		fixture $f hb.bin
+		ncmp=$((ncmp + 1))
+		"$TPT11" thin_ls -o DEV,HIGHEST_BLOCK,MAPPED_BLOCKS hb.bin >hb.want 2>/dev/null
+		"$BIN/thin_ls" -o DEV,HIGHEST_BLOCK,MAPPED_BLOCKS hb.bin >hb.got 2>&1
+		if ! cmp -s hb.want hb.got; then
+			nfail=$((nfail + 1))
+			note "DIFF: thin_ls -o DEV,HIGHEST_BLOCK,MAPPED_BLOCKS on $f differs from 1.1"
+		fi
+	done
+fi
 
 note "$ncmp comparisons, $nfail differences"
 [ "$nfail" -eq 0 ] || exit 1
