@@ -33,41 +33,6 @@ static void usage(FILE *f)
 		"Exit status: 0 ok, 2 usage error, 3 operational error (bad XML, no space, ...).\n");
 }
 
-struct collect {
-	struct meta_snap_header h;
-	struct meta_snap_exception *ex;
-	uint64_t n, cap;
-};
-
-static int c_begin(void *ctx, const struct meta_snap_header *h)
-{
-	((struct collect *)ctx)->h = *h;
-	return 0;
-}
-
-static int c_ex(void *ctx, uint64_t old_chunk, uint64_t new_chunk)
-{
-	struct collect *c = ctx;
-	if (c->n == c->cap) {
-		uint64_t cap = c->cap ? c->cap * 2 : 1024;
-		void *p = realloc(c->ex, cap * sizeof(*c->ex));
-		if (!p)
-			return META_E_NOMEM;
-		c->ex = p;
-		c->cap = cap;
-	}
-	c->ex[c->n].old_chunk = old_chunk;
-	c->ex[c->n].new_chunk = new_chunk;
-	c->n++;
-	return 0;
-}
-
-static int c_end(void *ctx)
-{
-	return 0;
-}
-
-static const struct meta_snap_emitter_ops collect_ops = {c_begin, c_ex, c_end};
 
 static void restore_damage(void *ctx, const struct meta_damage *d)
 {
@@ -78,7 +43,9 @@ static void restore_damage(void *ctx, const struct meta_damage *d)
 int main(int argc, char **argv)
 {
 	struct cli_io_args args;
-	struct collect col;
+	struct meta_snap_header h;
+	struct meta_snap_exception *ex;
+	uint64_t n;
 	char err[256];
 	FILE *in;
 	int r;
@@ -98,24 +65,22 @@ int main(int argc, char **argv)
 		cli_err("%s: cannot open: %s", args.input, strerror(errno));
 		return EXIT_OPERR;
 	}
-	memset(&col, 0, sizeof(col));
-	r = meta_snap_xml_parse(in, &collect_ops, &col, err, sizeof(err));
+	r = meta_snap_xml_read(in, &h, &ex, &n, err, sizeof(err));
 	if (in != stdin)
 		fclose(in);
-	if (r) {
-		cli_err("%s: %s", args.input, r == META_E_XML ? err : meta_strerror(r));
-		free(col.ex);
-		return EXIT_OPERR;
-	}
-	if (col.h.magic != META_SNAP_MAGIC || col.h.version != META_SNAP_VERSION ||
-	    meta_snap_check_chunk_size(col.h.chunk_size)) {
+	if (r == META_E_INVAL) {
 		cli_err("%s: the header must have magic 0x70416e53, version 1 and a chunk_size that is "
 			"a power of two from 1 to 2097152 sectors", args.input);
-		free(col.ex);
+		free(ex);
 		return EXIT_OPERR;
 	}
-	r = meta_snap_restore(args.output, &col.h, col.ex, col.n, args.force, restore_damage, NULL);
-	free(col.ex);
+	if (r) {
+		cli_err("%s: %s", args.input, r == META_E_XML ? err : meta_strerror(r));
+		free(ex);
+		return EXIT_OPERR;
+	}
+	r = meta_snap_restore(args.output, &h, ex, n, args.force, restore_damage, NULL);
+	free(ex);
 	switch (r) {
 	case META_OK:
 		return EXIT_OK;

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "util.h"
 #include "xml_util.h"
 
 int meta_snap_emit(struct meta_snap *s, const struct meta_snap_emitter_ops *ops, void *ctx)
@@ -189,4 +190,56 @@ int meta_snap_xml_parse(FILE *in, const struct meta_snap_emitter_ops *ops, void 
 		xmlu_fail(&ps.x, META_E_XML, "no <snapshot_store> element");
 	XML_ParserFree(ps.x.p);
 	return ps.x.r;
+}
+
+/* ------------------------------------------------ the whole XML in memory */
+
+struct collect {
+	struct meta_snap_header *h;
+	struct meta_snap_exception *ex;
+	size_t n, cap;
+};
+
+static int collect_begin(void *ctx, const struct meta_snap_header *h)
+{
+	*((struct collect *)ctx)->h = *h;
+	return 0;
+}
+
+static int collect_exception(void *ctx, uint64_t old_chunk, uint64_t new_chunk)
+{
+	struct collect *c = ctx;
+	int r = meta_grow((void **)&c->ex, &c->cap, c->n + 1, sizeof(*c->ex));
+	if (r)
+		return r;
+	c->ex[c->n].old_chunk = old_chunk;
+	c->ex[c->n].new_chunk = new_chunk;
+	c->n++;
+	return 0;
+}
+
+static int collect_end(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+int meta_snap_xml_read(FILE *in, struct meta_snap_header *h, struct meta_snap_exception **ex,
+		       uint64_t *n, char *err, size_t errlen)
+{
+	static const struct meta_snap_emitter_ops ops = {collect_begin, collect_exception,
+							 collect_end};
+	struct collect c = {h, NULL, 0, 0};
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	r = meta_snap_xml_parse(in, &ops, &c, err, errlen);
+	*ex = c.ex;
+	*n = c.n;
+	if (r)
+		return r;
+	if (h->magic != META_SNAP_MAGIC || h->version != META_SNAP_VERSION ||
+	    meta_snap_check_chunk_size(h->chunk_size))
+		return META_E_INVAL;
+	return META_OK;
 }

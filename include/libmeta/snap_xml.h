@@ -32,5 +32,15 @@ META_API const struct meta_snap_emitter_ops *meta_snap_human_writer(void);
  */
 META_API int meta_snap_xml_parse(FILE *in, const struct meta_snap_emitter_ops *ops, void *ctx,
 				 char *err, size_t errlen);
+/*
+ * The whole of a snapshot-store XML from `in`, for a restore: the header in *h and
+ * the exceptions in document order in *ex (*n of them; the caller frees *ex, also
+ * on failure).  Errors as meta_snap_xml_parse(), and META_E_INVAL when the header
+ * is not one meta_snap_restore() can write (magic 0x70416e53, version 1, chunk_size
+ * a power of two from 1 to 2097152 sectors).
+ */
+META_API int meta_snap_xml_read(FILE *in, struct meta_snap_header *h,
+				struct meta_snap_exception **ex, uint64_t *n, char *err,
+				size_t errlen);
 
 #endif
