@@ -602,6 +602,17 @@ static int def_add_run(struct def_rec *df, uint64_t db, uint64_t len)
 	return 0;
 }
 
+/* Count the data blocks of a run: a <def>'s at its first <ref>, a device's now. */
+static int count_run(struct meta_thin_restorer *r, uint64_t db, uint64_t len)
+{
+	if (r->in == DEF)
+		return def_add_run(&r->defs[r->ndefs], db, len);
+	for (uint64_t b = db; b < db + len; b++)
+		if (sm_counts_inc(&r->dcount, b))
+			return META_E_NOMEM;
+	return META_OK;
+}
+
 static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint32_t time,
 		   uint64_t len)
 {
@@ -640,28 +651,15 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 			    r->w.nr_blocks * META_BLOCK_SIZE);
 	if (r->dry) {
 		/* counted as the restore counts them; the restore then reuses the counts */
-		if (r->in == DEF) {
-			if (def_add_run(&r->defs[r->ndefs], db, len))
-				return fail(r, META_E_NOMEM, "out of memory");
-		} else {
-			for (uint64_t b = db; b < db + len; b++)
-				if (sm_counts_inc(&r->dcount, b))
-					return fail(r, META_E_NOMEM, "out of memory");
-		}
+		if (count_run(r, db, len))
+			return fail(r, META_E_NOMEM, "out of memory");
 	} else {
 		bbuild_add_seq(&r->b, vb, len, db << 24 | time, (uint64_t)1 << 24);
 		if (r->w.err)
 			return tree_error(r);
-		if (r->counted) {
-			/* the check pass counted every data block already */
-		} else if (r->in == DEF) {
-			if (def_add_run(&r->defs[r->ndefs], db, len))
-				return fail(r, META_E_NOMEM, "out of memory");
-		} else {
-			for (uint64_t b = db; b < db + len; b++)
-				if (sm_counts_inc(&r->dcount, b))
-					return fail(r, META_E_NOMEM, "out of memory");
-		}
+		/* after a check pass every data block is counted already */
+		if (!r->counted && count_run(r, db, len))
+			return fail(r, META_E_NOMEM, "out of memory");
 		if (r->w.err)
 			return tree_error(r);
 	}
