@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "endian.h"
+#include "util.h"
 
 /* ---- block scan --------------------------------------------------------------- */
 
@@ -522,7 +523,7 @@ static int add_src(struct src **v, uint64_t *n, uint64_t root, uint64_t *devs, u
 
 struct keys_ctx {
 	uint64_t *k;
-	uint64_t n, cap;
+	size_t n, cap;
 	int nomem;
 };
 
@@ -530,14 +531,9 @@ static int keys_leaf(void *ctx, uint64_t b, const void *node, const struct meta_
 {
 	struct keys_ctx *k = ctx;
 	for (uint32_t i = 0; i < ni->nr_entries; i++) {
-		if (k->n == k->cap) {
-			uint64_t cap = k->cap ? k->cap * 2 : 64, *p = realloc(k->k, cap * sizeof(*p));
-			if (!p) {
-				k->nomem = 1;
-				return META_E_NOMEM;
-			}
-			k->k = p;
-			k->cap = cap;
+		if (meta_grow((void **)&k->k, &k->cap, k->n + 1, sizeof(*k->k))) {
+			k->nomem = 1;
+			return META_E_NOMEM;
 		}
 		k->k[k->n++] = meta_node_key(node, i);
 	}
@@ -730,14 +726,9 @@ static int top_leaf_info(void *ctx, uint64_t b, const void *node, const struct m
 	struct keys_ctx *k = ctx;
 	(void)b;
 	for (uint32_t e = 0; e < ni->nr_entries; e++) {
-		if (k->n + 2 > k->cap) {
-			uint64_t cap = k->cap ? k->cap * 2 : 64, *p = realloc(k->k, cap * sizeof(*p));
-			if (!p) {
-				k->nomem = 1;
-				return META_E_NOMEM;
-			}
-			k->k = p;
-			k->cap = cap;
+		if (meta_grow((void **)&k->k, &k->cap, k->n + 2, sizeof(*k->k))) {
+			k->nomem = 1;
+			return META_E_NOMEM;
 		}
 		k->k[k->n++] = meta_node_key(node, e);
 		k->k[k->n++] = meta_node_value64(node, e);
