@@ -190,3 +190,30 @@ tools_list() {
 	done
 	return 0
 }
+
+# Loop devices for tests that need a block device: loop_attach FILE VAR [losetup options]
+# attaches one over FILE and puts its path in VAR (skips the test when losetup cannot);
+# every device attached so is detached when the script exits.
+LOOPS=
+loop_detach_all() {
+	for _l in $LOOPS; do losetup -d "$_l" 2>/dev/null; done
+}
+loop_attach() {
+	_f=$1 _v=$2
+	shift 2
+	_l=$(losetup -f --show "$@" "$_f" 2>/dev/null) || skip "losetup cannot attach a loop device here"
+	[ -n "$LOOPS" ] || trap loop_detach_all EXIT
+	LOOPS="$LOOPS $_l"
+	eval "$_v=\$_l"
+}
+
+# expect_same_storage_refusal WHAT OUTPUT-PATH CMD...: the writer exits 2 with one line
+# naming the output as the same file or device as an input.
+expect_same_storage_refusal() {
+	_what=$1 _p=$2
+	shift 2
+	run "$@"
+	expect_rc 2 "$_what"
+	expect_lines run.err 1 "$_what"
+	expect_grep "$_p: .*same file or device" run.err "$_what"
+}

@@ -17,35 +17,16 @@ cp "$FIX/thin/snaps.xml" x.xml || fail "fixture"
 cp "$FIX/thin/many.tpt.pack" p.pack || fail "fixture"
 # loop devices need whole sectors
 truncate -s 64K x.xml p.pack || fail "truncate"
-LOOPS=
-cleanup() {
-	for l in $LOOPS; do losetup -d "$l" 2>/dev/null; done
-}
-trap cleanup EXIT
-loop() { # FILE VAR: attach a loop device over FILE, its path in VAR
-	l=$(losetup -f --show "$1" 2>/dev/null) || skip "losetup cannot attach a loop device here"
-	LOOPS="$LOOPS $l"
-	eval "$2=\$l"
-}
-loop m.bin LM
-loop x.xml LX
-loop p.pack LP
+loop_attach m.bin LM
+loop_attach x.xml LX
+loop_attach p.pack LP
 sha256sum m.bin x.xml p.pack >sum
 
-refused() { # WHAT OUTPUT-PATH CMD...: exit 2 and one line naming the path
-	what=$1
-	p=$2
-	shift 2
-	run "$@"
-	expect_rc 2 "$what"
-	expect_lines run.err 1 "$what"
-	expect_grep "$p: .*same file or device" run.err "$what"
-}
 
-refused "restore -o loop(xml)" "$LX" "$BIN/thin_restore" --force -i x.xml -o "$LX"
-refused "restore -i loop(xml) -o xml" x.xml "$BIN/thin_restore" --force -i "$LX" -o x.xml
-refused "pack -o loop(metadata)" "$LM" "$BIN/thin_metadata_pack" -f -i m.bin -o "$LM"
-refused "pack -i loop(metadata) -o metadata" m.bin "$BIN/thin_metadata_pack" -f -i "$LM" -o m.bin
-refused "unpack -o loop(pack)" "$LP" "$BIN/thin_metadata_unpack" -f -i p.pack -o "$LP"
+expect_same_storage_refusal "restore -o loop(xml)" "$LX" "$BIN/thin_restore" --force -i x.xml -o "$LX"
+expect_same_storage_refusal "restore -i loop(xml) -o xml" x.xml "$BIN/thin_restore" --force -i "$LX" -o x.xml
+expect_same_storage_refusal "pack -o loop(metadata)" "$LM" "$BIN/thin_metadata_pack" -f -i m.bin -o "$LM"
+expect_same_storage_refusal "pack -i loop(metadata) -o metadata" m.bin "$BIN/thin_metadata_pack" -f -i "$LM" -o m.bin
+expect_same_storage_refusal "unpack -o loop(pack)" "$LP" "$BIN/thin_metadata_unpack" -f -i p.pack -o "$LP"
 sha256sum -c --quiet sum || fail "an input was written"
 exit 0
