@@ -48,15 +48,24 @@ void cli_refuse_same_storage(const char *input, const char *output)
 	exit(EXIT_USAGE);
 }
 
-void cli_refuse_foreign_family(const char *output, int own, bool force)
+enum meta_family cli_sniff_family(const char *path)
 {
 	struct meta_io *io;
 	enum meta_family f;
-	const char *reader;
-	if (force || !output || meta_io_open(output, 0, &io))
-		return;
+	if (!path || meta_io_open(path, 0, &io))
+		return META_FAMILY_NONE;
 	f = meta_family_sniff(io);
 	meta_io_close(io);
+	return f;
+}
+
+void cli_refuse_foreign_family(const char *output, int own, bool force)
+{
+	enum meta_family f;
+	const char *reader;
+	if (force)
+		return;
+	f = cli_sniff_family(output);
 	if (f == META_FAMILY_NONE || (int)f == own)
 		return;
 	reader = meta_family_checker(f);
@@ -71,13 +80,8 @@ void cli_refuse_foreign_family(const char *output, int own, bool force)
 
 bool cli_report_foreign_family(const char *path, int own)
 {
-	struct meta_io *io;
-	enum meta_family f;
+	enum meta_family f = cli_sniff_family(path);
 	const char *reader;
-	if (!path || meta_io_open(path, 0, &io))
-		return false;
-	f = meta_family_sniff(io);
-	meta_io_close(io);
 	if (f == META_FAMILY_NONE || f == META_FAMILY_XML || (int)f == own)
 		return false;
 	reader = meta_family_checker(f);

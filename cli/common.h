@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include <libmeta/damage.h>
+#include <libmeta/family.h>
 
 enum cli_exit {
 	EXIT_OK = 0,
@@ -105,6 +106,8 @@ uint32_t cli_data_block_size_arg(const char *arg);
  * device); refusing to overwrite it" on stderr and exit 2.
  */
 void cli_refuse_same_storage(const char *input, const char *output);
+/* The family path holds (meta_family_sniff); META_FAMILY_NONE when it cannot be opened. */
+enum meta_family cli_sniff_family(const char *path);
 /*
  * A writer's other check, before it opens output for writing: when output exists
  * and holds metadata of a known family other than `own` (meta_family_sniff; own

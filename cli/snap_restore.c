@@ -85,12 +85,7 @@ int main(int argc, char **argv)
 	case META_OK:
 		return EXIT_OK;
 	case META_E_EXISTS: {
-		struct meta_io *io;
-		enum meta_family f = META_FAMILY_SNAP;
-		if (!meta_io_open(args.output, 0, &io)) {
-			f = meta_family_sniff(io);
-			meta_io_close(io);
-		}
+		enum meta_family f = cli_sniff_family(args.output);
 		if (f == META_FAMILY_SNAP || f == META_FAMILY_NONE)
 			cli_err("%s already holds a valid snapshot store; use --force to overwrite it",
 				args.output);

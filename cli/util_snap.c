@@ -179,12 +179,10 @@ void snap_cli_report_io(const char *path, int err_no, const char *next)
 
 void snap_cli_refuse_metadata_output(const char *path, bool force)
 {
-	struct meta_io *io;
 	enum meta_family f;
-	if (force || !path || meta_io_open(path, 0, &io))
+	if (force)
 		return;
-	f = meta_family_sniff(io);
-	meta_io_close(io);
+	f = cli_sniff_family(path);
 	if (f == META_FAMILY_NONE || f == META_FAMILY_XML || !meta_family_checker(f))
 		return;
 	cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force", path,
