@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 static const uint8_t daniel_magic[8] = {0x74, 0x65, 0x73, 0x74, 0xdd, 0x07, 0x06, 0x04};
 

@@ -3,7 +3,7 @@
  * XML and human-readable forms of a classic snapshot store, and the walker
  * that drives a meta_snap_emitter_ops from an opened store.
  *
- * XML (schema: libmeta/snapshot-store.rng, installed to share/dmmeta/):
+ * XML (schema: libmeta/snap/snapshot-store.rng, installed to share/dmmeta/):
  *   <snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="16">
  *     <exception old_chunk="5" new_chunk="2"/>
  *   </snapshot_store>

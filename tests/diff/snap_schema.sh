@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# snap_dump's XML against the shipped RelaxNG schema (libmeta/snapshot-store.rng), validated
+# snap_dump's XML against the shipped RelaxNG schema (libmeta/snap/snapshot-store.rng), validated
 # with libxml2's xmllint (package libxml2-utils): the dumps of both COW fixtures, of empty
 # stores of several chunk sizes, of an invalidated store, of a full area, of stores made by
 # snap_write over two chunk sizes, and of a store after snap_merge.  So that the test can fail,
@@ -10,7 +10,7 @@
 
 require_tool snap_dump snap_restore snap_write snap_merge
 command -v xmllint >/dev/null 2>&1 || skip "xmllint not found (install libxml2-utils)"
-rng=$SRCDIR/libmeta/snapshot-store.rng
+rng=$SRCDIR/libmeta/snap/snapshot-store.rng
 [ -f "$rng" ] || fail "no schema at $rng"
 
 nfail=0

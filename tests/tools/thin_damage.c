@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include <libmeta/crc32c.h>
-#include "endian.h"
+#include "base/endian.h"
 
 #define BS 4096u
 #define XOR_SB 160774u

@@ -20,8 +20,8 @@
 #include <libmeta/error.h>
 #include <libmeta/io.h>
 
-#include "endian.h"
-#include "ondisk.h"
+#include "base/endian.h"
+#include "pdata/ondisk.h"
 
 #define NBLOCKS 3000u
 

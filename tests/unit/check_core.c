@@ -16,8 +16,8 @@
 #include <libmeta/sm.h>
 #include <libmeta/thin.h>
 
-#include "endian.h"
-#include "ondisk.h"
+#include "base/endian.h"
+#include "pdata/ondisk.h"
 
 static char tmpl[64];
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit tests of the pack format (libmeta/pack.c). */
+/* Unit tests of the pack format (libmeta/thin/pack.c). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <libmeta/error.h>
 #include <libmeta/pack.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 static char dir[64];
 

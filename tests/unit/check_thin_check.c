@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Unit tests of meta_thin_check() (libmeta/thin_check.c) on damaged images.
+ * Unit tests of meta_thin_check() (libmeta/thin/thin_check.c) on damaged images.
  *
  * Images are the fixtures fixtures/thin/NAME.bin.gz (found through $SRCDIR, else the
  * current directory or its parents), uncompressed into a temporary file and then damaged
@@ -24,7 +24,7 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define BS 4096u
 #define NONE UINT64_MAX

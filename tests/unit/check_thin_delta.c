@@ -17,7 +17,7 @@
 #include <libmeta/io.h>
 #include <libmeta/thin_delta.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define NBLOCKS 8192u
 

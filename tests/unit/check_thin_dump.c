@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Unit tests of the thin_dump walker (libmeta/thin_dump.c) and the XML/human writers
- * (libmeta/thin_xml_write.c).  Metadata images are built block by block in memory (btree
+ * Unit tests of the thin_dump walker (libmeta/thin/thin_dump.c) and the XML/human writers
+ * (libmeta/thin/thin_xml_write.c).  Metadata images are built block by block in memory (btree
  * nodes laid out by hand, checksums stamped with the library's validators), written to a
  * temporary file, opened with meta_thin_open() and dumped into a memory stream.
  */
@@ -20,7 +20,7 @@
 #include <libmeta/thin_dump.h>
 #include <libmeta/thin_xml.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define NBLK 64u
 #define BS 4096u

@@ -20,7 +20,7 @@
 #include <libmeta/thin_ls.h>
 #include <libmeta/thin_rmap.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define NBLOCKS 512u
 #define NR_DATA 2000u

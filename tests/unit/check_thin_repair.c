@@ -22,7 +22,7 @@
 #include <libmeta/thin_restore.h>
 #include <libmeta/thin_xml_read.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define BLK 4096u
 

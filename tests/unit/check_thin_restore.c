@@ -13,8 +13,8 @@
 #include <libmeta/thin_restore.h>
 #include <libmeta/thin_xml_read.h>
 
-#include "endian.h"
-#include "pdata_write.h"
+#include "base/endian.h"
+#include "pdata/pdata_write.h"
 
 static char path[64];
 

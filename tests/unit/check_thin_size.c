@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Unit tests of the thin_metadata_size computation (libmeta/thin_size.c):
+ * Unit tests of the thin_metadata_size computation (libmeta/thin/thin_size.c):
  * unit table and lookup, argument parsing with 0.9's 64-bit wrap-around,
  * validation order, the block estimate and the printed number.  Expected
  * strings were measured with thin-provisioning-tools 0.9.0.

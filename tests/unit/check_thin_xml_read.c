@@ -14,7 +14,7 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_xml_read.h>
 
-#include "xml_util.h"
+#include "base/xml_util.h"
 
 /* ---- a recording emitter ---------------------------------------------------------- */
 

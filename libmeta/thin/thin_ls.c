@@ -12,8 +12,8 @@
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
 
-#include "endian.h"
-#include "util.h"
+#include "base/endian.h"
+#include "base/util.h"
 
 #define FOREST_MAX_HEIGHT 64u
 

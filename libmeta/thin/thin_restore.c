@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ondisk.h"
-#include "pdata_write.h"
+#include "pdata/ondisk.h"
+#include "pdata/pdata_write.h"
 
 struct dev_rec {
 	struct meta_thin_details d;

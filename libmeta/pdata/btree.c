@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#include "ondisk.h"
-#include "util.h"
+#include "pdata/ondisk.h"
+#include "base/util.h"
 
 uint32_t meta_btree_max_entries(uint32_t value_size)
 {

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "util.h"
+#include "base/util.h"
 
 int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
 		uint64_t begin, uint64_t end, uint64_t count, const char *detail)

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ondisk.h"
-#include "util.h"
+#include "pdata/ondisk.h"
+#include "base/util.h"
 
 /* an index entry the index does not hold (read_index() with missing) */
 #define META_SM_NO_BITMAP UINT64_MAX

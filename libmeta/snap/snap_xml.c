@@ -6,8 +6,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "util.h"
-#include "xml_util.h"
+#include "base/util.h"
+#include "base/xml_util.h"
 
 int meta_snap_emit(struct meta_snap *s, const struct meta_snap_emitter_ops *ops, void *ctx)
 {

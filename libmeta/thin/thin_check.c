@@ -23,9 +23,9 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
 
-#include "endian.h"
-#include "thin_leak_repair.h"
-#include "util.h"
+#include "base/endian.h"
+#include "thin/thin_leak_repair.h"
+#include "base/util.h"
 
 #define NONE UINT64_MAX
 #define MAX_BAD_REPORTS 64u

@@ -44,9 +44,9 @@
 #include <libmeta/sm.h>
 #include <libmeta/thin.h>
 
-#include "endian.h"
-#include "thin_leak_repair.h"
-#include "util.h"
+#include "base/endian.h"
+#include "thin/thin_leak_repair.h"
+#include "base/util.h"
 
 #define EPB META_SM_ENTRIES_PER_BITMAP
 #define SB_DATA_SM 64u     /* offsets in the superblock of the two space-map roots */

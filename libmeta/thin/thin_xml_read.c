@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "xml_util.h"
+#include "base/xml_util.h"
 
 enum where { OUTSIDE, IN_SB, IN_DEVICE, IN_DEF, IN_LEAF_ELEM, DONE };
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xml_util.h"
+#include "base/xml_util.h"
 
 void xmlu_fail(struct xmlu *x, int code, const char *fmt, ...)
 {

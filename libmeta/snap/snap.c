@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
-#include "snap_internal.h"
-#include "util.h"
+#include "snap/snap_internal.h"
+#include "base/util.h"
 
 uint64_t meta_snap_exceptions_per_area(uint32_t chunk_size)
 {

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ondisk.h"
-#include "util.h"
+#include "pdata/ondisk.h"
+#include "base/util.h"
 
 struct meta_thin {
 	struct meta_bm *bm;

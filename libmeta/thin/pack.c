@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define BLOCKS_PER_CHUNK 1024u
 #define READ_BLOCKS 256u

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snap_internal.h"
+#include "snap/snap_internal.h"
 
 /* old chunk → new chunk, open addressing (UINT64_MAX = empty slot) */
 struct chunk_map {

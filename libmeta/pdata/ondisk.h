@@ -8,7 +8,7 @@
 #define LIBMETA_ONDISK_H
 
 #include <stddef.h>
-#include "endian.h"
+#include "base/endian.h"
 
 struct disk_sm_root {
 	le64_t nr_blocks;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ondisk.h"
-#include "pdata_write.h"
+#include "pdata/ondisk.h"
+#include "pdata/pdata_write.h"
 
 #define BW_BUF_BLOCKS 256u
 

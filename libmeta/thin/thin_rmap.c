@@ -11,7 +11,7 @@
 #include <libmeta/error.h>
 #include <libmeta/thin_ls.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* ---- libstdc++-compatible std::sort (introsort) by data_begin ------------
  * The reference tool sorts its runs with std::sort, which is not stable; to

@@ -6,7 +6,7 @@
 #include <libmeta/error.h>
 #include <libmeta/snap.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define SECTOR 512u
 #define IO_PIECE (1u << 20) /* bytes per read/write piece for big chunks */

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "endian.h"
-#include "util.h"
+#include "base/endian.h"
+#include "base/util.h"
 
 /* ---- block scan --------------------------------------------------------------- */
 

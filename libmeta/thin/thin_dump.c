@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "endian.h"
+#include "base/endian.h"
 
 #define CHUNK_NODES 512u      /* nodes read per batch (2 MiB) */
 #define MAX_DEPTH 16          /* deeper than any valid tree (252^8 > 2^64) */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "ondisk.h"
+#include "pdata/ondisk.h"
 
 /* ---- validators ---------------------------------------------------------- */
 
