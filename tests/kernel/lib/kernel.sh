@@ -89,6 +89,7 @@ k_guest() {
 	# shellcheck disable=SC2086
 	sh "$KLIB/run-guest" -o guest.out -l console.log $kg_f "$KGUEST/$kg_s" "$@" 2>run-guest.err
 	kg_rc=$?
+	grep '^run-guest: retrying' run-guest.err 2>/dev/null | sed 's/^/note: /'
 	if [ "$kg_rc" = 125 ]; then
 		cat run-guest.err >&2
 		fail "the VM did not run $kg_s to its end"
