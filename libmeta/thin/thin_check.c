@@ -9,8 +9,8 @@
  * their reference counts still grow once per parent.  Mapping counts per device
  * are computed afterwards, bottom up, memoised per node.
  *
- * Reference counts live in compact arrays: one saturating byte per block plus a
- * small hash map for the (rare) counts of 255 and more.
+ * Reference counts live in pdata/refcount.h stores: one saturating byte per block
+ * plus an overflow table for the (rare) counts of 255 and more.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,104 +26,10 @@
 #include "base/endian.h"
 #include "thin/thin_leak_repair.h"
 #include "base/util.h"
+#include "pdata/refcount.h"
 
 #define NONE UINT64_MAX
 #define MAX_BAD_REPORTS 64u
-
-/* ---------------------------------------------------------------- counts */
-
-struct ovf_slot {
-	uint64_t key; /* block + 1; 0 = empty */
-	uint32_t val;
-};
-
-struct counts {
-	uint8_t *c;
-	uint64_t n;
-	struct ovf_slot *ovf;
-	size_t ovf_cap, ovf_used;
-};
-
-static int counts_init(struct counts *k, uint64_t n)
-{
-	memset(k, 0, sizeof(*k));
-	k->n = n;
-	k->c = calloc(n ? n : 1, 1);
-	return k->c ? 0 : META_E_NOMEM;
-}
-
-static void counts_free(struct counts *k)
-{
-	free(k->c);
-	free(k->ovf);
-	memset(k, 0, sizeof(*k));
-}
-
-static size_t ovf_hash(uint64_t key, size_t cap)
-{
-	key *= 0x9e3779b97f4a7c15ull;
-	return (size_t)(key >> 17) & (cap - 1);
-}
-
-static struct ovf_slot *ovf_find(struct counts *k, uint64_t b, int create)
-{
-	if (create && (k->ovf_used + 1) * 2 > k->ovf_cap) {
-		size_t ncap = k->ovf_cap ? k->ovf_cap * 2 : 64;
-		struct ovf_slot *ns = calloc(ncap, sizeof(*ns));
-		if (!ns)
-			return NULL;
-		for (size_t i = 0; i < k->ovf_cap; i++) {
-			if (!k->ovf[i].key)
-				continue;
-			size_t h = ovf_hash(k->ovf[i].key, ncap);
-			while (ns[h].key)
-				h = (h + 1) & (ncap - 1);
-			ns[h] = k->ovf[i];
-		}
-		free(k->ovf);
-		k->ovf = ns;
-		k->ovf_cap = ncap;
-	}
-	if (!k->ovf_cap)
-		return NULL;
-	size_t h = ovf_hash(b + 1, k->ovf_cap);
-	while (k->ovf[h].key) {
-		if (k->ovf[h].key == b + 1)
-			return &k->ovf[h];
-		h = (h + 1) & (k->ovf_cap - 1);
-	}
-	if (!create)
-		return NULL;
-	k->ovf[h].key = b + 1;
-	k->ovf[h].val = 0;
-	k->ovf_used++;
-	return &k->ovf[h];
-}
-
-/* Returns 0 or META_E_NOMEM. */
-static inline int counts_inc(struct counts *k, uint64_t b)
-{
-	if (k->c[b] < 255) {
-		k->c[b]++;
-		return 0;
-	}
-	struct ovf_slot *s = ovf_find(k, b, 1);
-	if (!s)
-		return META_E_NOMEM;
-	if (s->val < UINT32_MAX - 255)
-		s->val++;
-	return 0;
-}
-
-static inline uint32_t counts_get(struct counts *k, uint64_t b)
-{
-	if (b >= k->n)
-		return 0;
-	if (k->c[b] < 255)
-		return k->c[b];
-	struct ovf_slot *s = ovf_find(k, b, 0);
-	return 255u + (s ? s->val : 0);
-}
 
 /* ----------------------------------------------------------- the checker */
 
@@ -173,7 +79,7 @@ struct ck {
 	uint64_t nr_data;    /* data blocks (data sm nr_blocks) */
 	bool count_meta, count_data, walk_bottom;
 
-	struct counts mc, dc;
+	struct meta_refcount mc, dc;
 	/*
 	 * The data counts are bumped on two threads during the mapping walk: blocks below
 	 * dsplit by the walk (leaf_values), the others by pre_check() on the reader thread,
@@ -181,7 +87,7 @@ struct ck {
 	 * the upper part go to dcr's own overflow table.
 	 */
 	uint64_t dsplit;
-	struct counts dcr; /* .c = dc.c, .n = dc.n; own .ovf */
+	struct meta_refcount dcr; /* shares dc.c; own .ovf */
 	int dcr_nomem;     /* set by the reader thread, read after the batch */
 	uint8_t *state; /* enum bstate per metadata block */
 	uint8_t *kindof; /* enum tkind of the tree a queued/read block belongs to */
@@ -322,7 +228,7 @@ static void ref_node_(struct ck *c, uint64_t b, enum tkind kind, int view, uint6
 		}
 		return;
 	}
-	if (c->count_meta && counts_inc(&c->mc, b))
+	if (c->count_meta && meta_rc_inc(&c->mc, b))
 		set_err(c, META_E_NOMEM);
 	if (c->state[b] != ST_NONE) {
 		if (c->kindof[b] != (uint8_t)kind) {
@@ -359,7 +265,7 @@ static void ref_plain(struct ck *c, uint64_t b, uint64_t dev)
 		damage(c, META_DMG_BLOCK_OUT_OF_RANGE, b, dev, NONE, NONE, 1, NULL);
 		return;
 	}
-	if (c->count_meta && counts_inc(&c->mc, b))
+	if (c->count_meta && meta_rc_inc(&c->mc, b))
 		set_err(c, META_E_NOMEM);
 }
 
@@ -441,7 +347,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 				continue;
 			if (dc[db] < 255)
 				dc[db]++;
-			else if (counts_inc(&c->dc, db))
+			else if (meta_rc_inc_ovf(&c->dc, db))
 				set_err(c, META_E_NOMEM);
 		}
 		if (past) {
@@ -609,7 +515,7 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 				continue;
 			if (dc[db] < 255)
 				dc[db]++;
-			else if (counts_inc(&c->dcr, db))
+			else if (meta_rc_inc_ovf(&c->dcr, db))
 				c->dcr_nomem = 1;
 		}
 	}
@@ -791,8 +697,8 @@ static void leak_push(struct leak_list *l, uint64_t b)
 
 struct cmp_ctx {
 	struct ck *c;
-	struct counts *computed;
-	struct counts *computed_hi; /* counts of blocks >= split (the data counts' dcr) */
+	struct meta_refcount *computed;
+	struct meta_refcount *computed_hi; /* counts of blocks >= split (the data counts' dcr) */
 	uint64_t split;
 	enum meta_sm_kind kind;
 	uint64_t nr_blocks; /* sm nr_blocks */
@@ -820,15 +726,15 @@ static void report_bad(struct cmp_ctx *x, uint64_t b, uint32_t expected, uint32_
 static int cmp_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_t n)
 {
 	struct cmp_ctx *x = ctx;
-	struct counts *k = x->computed;
+	struct meta_refcount *k = x->computed;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t b = first + i;
 		uint32_t disk = counts[i];
 		uint32_t want;
-		if (b < k->n && k->c[b] < 255)
+		if (b < k->nr && k->c[b] < 255)
 			want = k->c[b];
 		else
-			want = counts_get(b >= x->split ? x->computed_hi : k, b);
+			want = meta_rc_get(b >= x->split ? x->computed_hi : k, b);
 		if (disk == want)
 			continue;
 		/* Parts of the trees were lost: only too-low on-disk counts are certain. */
@@ -859,7 +765,7 @@ static void sm_relay(void *ctx, const struct meta_damage *d)
 }
 
 static void check_sm(struct ck *c, enum meta_sm_kind kind, const struct meta_sm_root *root,
-		     struct counts *computed, struct leak_list *leaks)
+		     struct meta_refcount *computed, struct leak_list *leaks)
 {
 	struct cmp_ctx x = {.c = c, .computed = computed, .kind = kind,
 			    .nr_blocks = root->nr_blocks, .lower_bound = c->trees_damaged,
@@ -881,8 +787,8 @@ static void check_sm(struct ck *c, enum meta_sm_kind kind, const struct meta_sm_
 	if (e)
 		return; /* unusable: no comparison */
 	/* Blocks we counted that the space map does not cover. */
-	for (uint64_t b = root->nr_blocks; b < computed->n; b++) {
-		uint32_t want = counts_get(b >= x.split ? x.computed_hi : computed, b);
+	for (uint64_t b = root->nr_blocks; b < computed->nr; b++) {
+		uint32_t want = meta_rc_get(b >= x.split ? x.computed_hi : computed, b);
 		if (want)
 			report_bad(&x, b, want, 0);
 	}
@@ -956,9 +862,9 @@ const char *meta_thin_check_phase_name(enum meta_thin_check_phase p)
 
 static void ck_free(struct ck *c)
 {
-	counts_free(&c->mc);
-	counts_free(&c->dc);
-	free(c->dcr.ovf); /* dcr.c is dc.c */
+	meta_rc_free(&c->mc);
+	meta_rc_free(&c->dcr); /* shares dc.c */
+	meta_rc_free(&c->dc);
 	free(c->state);
 	free(c->kindof);
 	free(c->vmask);
@@ -1011,7 +917,7 @@ static bool load_held_root(struct ck *c, uint64_t held)
 	c->views[1].mapping_root = s.data_mapping_root;
 	c->nviews = 2;
 	c->state[held] = ST_BAD; /* a superblock, never a btree node */
-	if (c->count_meta && counts_inc(&c->mc, held))
+	if (c->count_meta && meta_rc_inc(&c->mc, held))
 		set_err(c, META_E_NOMEM);
 	return true;
 }
@@ -1079,14 +985,13 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 			goto out;
 		}
 	}
-	if (c.count_meta && (e = counts_init(&c.mc, c.dev_blocks)))
+	if (c.count_meta && (e = meta_rc_init(&c.mc, c.dev_blocks)))
 		goto out;
-	if (c.count_data && (e = counts_init(&c.dc, c.nr_data)))
+	if (c.count_data && (e = meta_rc_init(&c.dc, c.nr_data)))
 		goto out;
 	/* the reader thread also reads and checks every node: give it the smaller part */
 	c.dsplit = c.nr_data - c.nr_data / 8 * 3;
-	c.dcr.c = c.dc.c;
-	c.dcr.n = c.dc.n;
+	meta_rc_share(&c.dcr, &c.dc);
 
 	/* Views: 0 = the trees in use; 1 = the held root's (live mode only). */
 	c.nviews = 1;

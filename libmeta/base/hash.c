@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Open-addressing hash table (see base/hash.h). */
+#include "base/hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t meta_hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+	return h;
+}
+
+void meta_hash_init(struct meta_hash *h)
+{
+	memset(h, 0, sizeof(*h));
+}
+
+void meta_hash_free(struct meta_hash *h)
+{
+	free(h->s);
+	memset(h, 0, sizeof(*h));
+}
+
+/* The slot holding key + 1, or the empty slot where it would go (cap > 0). */
+static size_t probe(const struct meta_hash_slot *s, size_t cap, uint64_t k1)
+{
+	size_t i = meta_hash_slot_of(k1, cap);
+	while (s[i].key && s[i].key != k1)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+uint64_t *meta_hash_find(const struct meta_hash *h, uint64_t key)
+{
+	size_t i;
+	if (!h->cap || key == UINT64_MAX)
+		return NULL;
+	i = probe(h->s, h->cap, key + 1);
+	return h->s[i].key ? &h->s[i].val : NULL;
+}
+
+static int grow(struct meta_hash *h)
+{
+	size_t cap = h->cap ? h->cap * 2 : 64;
+	struct meta_hash_slot *ns;
+	if (cap < h->cap || cap > SIZE_MAX / sizeof(*ns))
+		return -1;
+	ns = calloc(cap, sizeof(*ns));
+	if (!ns)
+		return -1;
+	for (size_t i = 0; i < h->cap; i++)
+		if (h->s[i].key)
+			ns[probe(ns, cap, h->s[i].key)] = h->s[i];
+	free(h->s);
+	h->s = ns;
+	h->cap = cap;
+	return 0;
+}
+
+uint64_t *meta_hash_insert(struct meta_hash *h, uint64_t key, int *created)
+{
+	size_t i;
+	if (created)
+		*created = 0;
+	if (key == UINT64_MAX)
+		return NULL;
+	if (h->cap && h->s[i = probe(h->s, h->cap, key + 1)].key)
+		return &h->s[i].val;
+	if ((h->used + 1) * 2 > h->cap && grow(h))
+		return NULL;
+	i = probe(h->s, h->cap, key + 1);
+	if (!h->s[i].key) {
+		h->s[i].key = key + 1;
+		h->s[i].val = 0;
+		h->used++;
+		if (created)
+			*created = 1;
+	}
+	return &h->s[i].val;
+}

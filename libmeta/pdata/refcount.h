@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One reference-count store for checkers and builders: one saturating byte
+ * per block (0..254 exact; 255 = "255 or more") plus an overflow table
+ * (base/hash.h) holding, for the rare blocks at 255 and more, the count
+ * above 255 (saturating near 2^32).  Raw bytes are public so that hot loops
+ * can bump c[b] in place while it is below 255 and call meta_rc_inc() past it.
+ *
+ * Two stores may share one byte array (meta_rc_share): each has its own
+ * overflow table, so two threads may count disjoint ranges of blocks.
+ */
+#ifndef LIBMETA_PDATA_REFCOUNT_H
+#define LIBMETA_PDATA_REFCOUNT_H
+
+#include <stdint.h>
+
+#include "base/hash.h"
+
+struct meta_refcount {
+	uint8_t *c;
+	uint64_t nr;          /* blocks [0, nr) */
+	struct meta_hash ovf; /* block -> count - 255, for c[block] == 255 */
+	int shared;           /* c belongs to another store */
+};
+
+/* nr zero counts; 0 or META_E_NOMEM. */
+int meta_rc_init(struct meta_refcount *rc, uint64_t nr);
+/* rc counts in of's bytes with an overflow table of its own; free rc before of. */
+void meta_rc_share(struct meta_refcount *rc, const struct meta_refcount *of);
+void meta_rc_free(struct meta_refcount *rc);
+
+/* The slow half of meta_rc_inc(): c[b] is 255. */
+int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b);
+
+/* One more reference to block b (< nr); 0 or META_E_NOMEM. */
+static inline int meta_rc_inc(struct meta_refcount *rc, uint64_t b)
+{
+	if (rc->c[b] < 255) {
+		rc->c[b]++;
+		return 0;
+	}
+	return meta_rc_inc_ovf(rc, b);
+}
+
+/* The count of b (0 past nr). */
+uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b);
+
+#endif
