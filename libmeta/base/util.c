@@ -5,16 +5,25 @@
 
 #include "base/util.h"
 
-int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
-		uint64_t begin, uint64_t end, uint64_t count, const char *detail)
+struct meta_damage meta_damage_make(enum meta_damage_kind k, uint64_t block, uint64_t dev,
+				    uint64_t begin, uint64_t end, uint64_t count,
+				    const char *detail)
 {
 	struct meta_damage d;
 	meta_damage_init(&d, k);
 	d.block = block;
+	d.dev_id = dev;
 	d.begin = begin;
 	d.end = end;
 	d.count = count;
 	d.detail = detail;
+	return d;
+}
+
+int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
+		uint64_t begin, uint64_t end, uint64_t count, const char *detail)
+{
+	struct meta_damage d = meta_damage_make(k, block, UINT64_MAX, begin, end, count, detail);
 	if (fn)
 		fn(ctx, &d);
 	return (int)d.severity;

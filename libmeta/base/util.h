@@ -14,6 +14,15 @@
 int meta_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /*
+ * The one damage-record constructor: kind k with its default severity and the
+ * fields given (block and dev UINT64_MAX for none, detail may be NULL).  Tools
+ * route the record themselves (counting, filtering, adding the current device).
+ */
+struct meta_damage meta_damage_make(enum meta_damage_kind k, uint64_t block, uint64_t dev,
+				    uint64_t begin, uint64_t end, uint64_t count,
+				    const char *detail);
+
+/*
  * Report one damage of kind k (its default severity) through fn (may be NULL)
  * and return that severity, for callers that keep the worst one.
  */

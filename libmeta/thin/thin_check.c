@@ -151,17 +151,11 @@ static void damage(struct ck *c, enum meta_damage_kind k, uint64_t block, uint64
 		   uint64_t begin, uint64_t end, uint64_t count, const char *detail)
 {
 	struct meta_damage d;
-	meta_damage_init(&d, k);
-	d.block = block;
-	d.dev_id = dev;
-	d.begin = begin;
-	d.end = end;
-	d.count = count;
-	d.detail = detail;
 	if (c->silent) {
 		c->saw_damage = 1;
 		return;
 	}
+	d = meta_damage_make(k, block, dev, begin, end, count, detail);
 	emit(c, &d);
 }
 

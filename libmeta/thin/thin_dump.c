@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 
 #define CHUNK_NODES 512u      /* nodes read per batch (2 MiB) */
 #define MAX_DEPTH 16          /* deeper than any valid tree (252^8 > 2^64) */
@@ -91,12 +92,7 @@ static int report(struct dumper *d, enum meta_damage_kind k, uint64_t block, uin
 	if (!d->quiet) {
 		d->nr_damage++;
 		if (d->o->damage) {
-			meta_damage_init(&dm, k);
-			dm.block = block;
-			dm.dev_id = d->cur_dev;
-			dm.begin = lo;
-			dm.end = hi;
-			dm.detail = detail ? detail : d->tree;
+			dm = meta_damage_make(k, block, d->cur_dev, lo, hi, 0, detail ? detail : d->tree);
 			d->o->damage(d->o->damage_ctx, &dm);
 		}
 	}

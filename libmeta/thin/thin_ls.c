@@ -25,10 +25,7 @@ static void report(meta_damage_fn dfn, void *ctx, enum meta_damage_kind k, uint6
 	struct meta_damage d;
 	if (!dfn)
 		return;
-	meta_damage_init(&d, k);
-	d.block = block;
-	d.dev_id = dev_id;
-	d.detail = detail;
+	d = meta_damage_make(k, block, dev_id, 0, 0, 0, detail);
 	dfn(ctx, &d);
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "pdata/ondisk.h"
 #include "pdata/pdata_write.h"
 
@@ -399,10 +400,9 @@ static int r_end_device(void *ctx)
 		char detail[96];
 		snprintf(detail, sizeof(detail), "device %" PRIu64 ": mapped_blocks %" PRIu64
 			 " corrected to %" PRIu64, dv->d.dev_id, dv->d.mapped_blocks, r->mapped);
-		meta_damage_init(&dm, META_DMG_DEV_MAPPED_COUNT);
+		dm = meta_damage_make(META_DMG_DEV_MAPPED_COUNT, UINT64_MAX, dv->d.dev_id, 0, 0, 0,
+				      detail);
 		dm.severity = META_SEV_INFO;
-		dm.dev_id = dv->d.dev_id;
-		dm.detail = detail;
 		if (r->o.note)
 			r->o.note(r->o.note_ctx, &dm);
 		dv->d.mapped_blocks = r->mapped;
