@@ -10,7 +10,7 @@ uint64_t meta_hash_str(const char *s)
 	uint64_t h = 1469598103934665603ull;
 	while (*s)
 		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
-	return h;
+	return h == UINT64_MAX ? h - 1 : h; /* never the one key a table refuses */
 }
 
 void meta_hash_init(struct meta_hash *h)

@@ -33,7 +33,7 @@ static inline size_t meta_hash_slot_of(uint64_t key, size_t cap)
 	return (size_t)(key >> 17) & (cap - 1);
 }
 
-/* FNV-1a of a NUL-terminated string. */
+/* FNV-1a of a NUL-terminated string (never UINT64_MAX). */
 uint64_t meta_hash_str(const char *s);
 
 /* An empty table (no memory until the first insert); meta_hash_free() it. */

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "base/util.h"
 #include "pdata/ondisk.h"
 #include "pdata/pdata_write.h"
+#include "thin/thin_ondisk.h"
 
 struct dev_rec {
 	struct meta_thin_details d;
@@ -39,6 +41,7 @@ struct def_rec {
 	   refs it, as tpt 1.x does: its entries {key, value}, and its data counted per ref */
 	bool copy;
 	uint64_t (*small)[2];
+	uint64_t hnext; /* 1 + index of an earlier def whose name hashes alike; 0: none */
 };
 
 struct meta_thin_restorer {
@@ -55,8 +58,7 @@ struct meta_thin_restorer {
 	uint64_t seen_cap;
 	struct def_rec *defs;
 	uint64_t ndefs, capdefs;
-	uint64_t *def_index; /* open addressing over def names: index + 1, 0 = empty */
-	uint64_t def_index_cap;
+	struct meta_hash def_index; /* name hash -> 1 + index of the latest def of that hash */
 	/* the device or def being built */
 	enum { NONE, DEVICE, DEF } in;
 	struct bbuild b;
@@ -411,47 +413,23 @@ static int r_end_device(void *ctx)
 	return META_OK;
 }
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
-	return h;
-}
-
-/* Slot of name in the def index (its entry, or the empty slot where it would go). */
-static uint64_t def_slot(const struct meta_thin_restorer *r, const char *name)
-{
-	uint64_t mask = r->def_index_cap - 1, i = name_hash(name) & mask;
-	while (r->def_index[i] && strcmp(r->defs[r->def_index[i] - 1].name, name))
-		i = (i + 1) & mask;
-	return i;
-}
-
 static struct def_rec *find_def(const struct meta_thin_restorer *r, const char *name)
 {
-	uint64_t i;
-	if (!r->def_index_cap)
-		return NULL;
-	i = def_slot(r, name);
-	return r->def_index[i] ? &r->defs[r->def_index[i] - 1] : NULL;
+	const uint64_t *v = meta_hash_find(&r->def_index, meta_hash_str(name));
+	for (uint64_t i = v ? *v : 0; i; i = r->defs[i - 1].hnext)
+		if (!strcmp(r->defs[i - 1].name, name))
+			return &r->defs[i - 1];
+	return NULL;
 }
 
-/* Index defs[0 .. ndefs] (the last one just added), growing the table as needed. */
+/* Index defs[ndefs] (the one just added). */
 static int index_def(struct meta_thin_restorer *r)
 {
-	if ((r->ndefs + 1) * 2 > r->def_index_cap) {
-		uint64_t cap = r->def_index_cap ? r->def_index_cap * 2 : 1024;
-		uint64_t *n = calloc(cap, sizeof(*n));
-		if (!n)
-			return META_E_NOMEM;
-		free(r->def_index);
-		r->def_index = n;
-		r->def_index_cap = cap;
-		for (uint64_t i = 0; i < r->ndefs; i++)
-			r->def_index[def_slot(r, r->defs[i].name)] = i + 1;
-	}
-	r->def_index[def_slot(r, r->defs[r->ndefs].name)] = r->ndefs + 1;
+	uint64_t *v = meta_hash_insert(&r->def_index, meta_hash_str(r->defs[r->ndefs].name), NULL);
+	if (!v)
+		return META_E_NOMEM;
+	r->defs[r->ndefs].hnext = *v;
+	*v = r->ndefs + 1;
 	return META_OK;
 }
 
@@ -780,14 +758,13 @@ static void reset_pass(struct meta_thin_restorer *r)
 	for (uint64_t i = 0; i < r->ndefs; i++)
 		free_def(&r->defs[i]);
 	free(r->defs);
-	free(r->def_index);
+	meta_hash_free(&r->def_index);
 	free(r->devs);
 	free(r->seen);
 	r->defs = NULL;
-	r->def_index = NULL;
 	r->devs = NULL;
 	r->seen = NULL;
-	r->ndefs = r->capdefs = r->def_index_cap = 0;
+	r->ndefs = r->capdefs = 0;
 	r->ndevs = r->capdevs = r->seen_cap = 0;
 	r->have_sb = r->ended = false;
 	r->in = NONE;
@@ -882,7 +859,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 	for (uint64_t i = 0; i < r->ndefs; i++)
 		free_def(&r->defs[i]);
 	free(r->defs);
-	free(r->def_index);
+	meta_hash_free(&r->def_index);
 	free(r->devs);
 	free(r->seen);
 	sm_counts_free(&r->dcount);
