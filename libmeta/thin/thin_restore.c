@@ -19,7 +19,6 @@
 #include "base/util.h"
 #include "pdata/ondisk.h"
 #include "pdata/pdata_write.h"
-#include "thin/thin_ondisk.h"
 
 struct dev_rec {
 	struct meta_thin_details d;
