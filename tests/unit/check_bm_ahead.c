@@ -22,32 +22,24 @@
 
 #include "base/endian.h"
 #include "pdata/ondisk.h"
+#include "unit_base.h"
 
 #define NBLOCKS 3000u
 
-static char path[64];
+static char path[UB_PATH_MAX];
 
 static void mk_file(void)
 {
 	static uint8_t buf[META_BLOCK_SIZE];
-	strcpy(path, "/tmp/dmmeta-unit-XXXXXX");
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
+	ub_tmpfile(path, "unit", 0);
 	for (uint64_t b = 0; b < NBLOCKS; b++) {
-		struct disk_node_header *h = (struct disk_node_header *)buf;
-		memset(buf, 0, sizeof(buf));
-		h->flags = le32_of(META_NODE_LEAF);
-		h->nr_entries = le32_of(1);
-		h->max_entries = le32_of(meta_btree_max_entries(8));
-		h->value_size = le32_of(8);
-		put_le64p(buf + 32, b * 7);
+		uint64_t key = b * 7;
+		ub_node(buf, META_NODE_LEAF, 8, UB_MAX, 1, &key, NULL);
 		meta_node_validator.prepare(&meta_node_validator, buf, b);
 		if (b % 97 == 5)
 			buf[0] ^= 1; /* a bad checksum */
-		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)(b * META_BLOCK_SIZE)),
-				 (ssize_t)sizeof(buf));
+		ub_write_block(path, b, buf);
 	}
-	close(fd);
 }
 
 struct rec {
@@ -182,15 +174,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("bm_ahead");
-	TCase *tc = tcase_create("bm_ahead");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 120);
+	TCase *tc = ub_tcase(s, "bm_ahead", 120);
 	tcase_add_test(tc, test_ahead_same_as_serial);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

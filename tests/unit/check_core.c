@@ -18,44 +18,21 @@
 
 #include "base/endian.h"
 #include "pdata/ondisk.h"
+#include "unit_base.h"
 
-static char tmpl[64];
+static char tmpl[UB_PATH_MAX];
 
 static const char *tmpfile_blocks(unsigned nr_blocks)
 {
-	int fd;
-	strcpy(tmpl, "/tmp/dmmeta-unit-XXXXXX");
-	fd = mkstemp(tmpl);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)nr_blocks * META_BLOCK_SIZE), 0);
-	close(fd);
+	ub_tmpfile(tmpl, "unit", (uint64_t)nr_blocks * META_BLOCK_SIZE);
 	return tmpl;
-}
-
-static void put_block(const char *path, uint64_t b, const void *data)
-{
-	FILE *f = fopen(path, "r+b");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseeko(f, (off_t)(b * META_BLOCK_SIZE), SEEK_SET), 0);
-	ck_assert_int_eq(fwrite(data, META_BLOCK_SIZE, 1, f), 1);
-	fclose(f);
 }
 
 /* Build a btree node in buf (checksum stamped for location b). */
 static void mk_node(uint8_t *buf, uint64_t b, uint32_t flags, uint32_t vs, uint32_t n,
 		    const uint64_t *keys, const void *values)
 {
-	struct disk_node_header *h = (struct disk_node_header *)buf;
-	uint32_t max = meta_btree_max_entries(vs);
-	memset(buf, 0, META_BLOCK_SIZE);
-	h->flags = le32_of(flags);
-	h->nr_entries = le32_of(n);
-	h->max_entries = le32_of(max);
-	h->value_size = le32_of(vs);
-	for (uint32_t i = 0; i < n; i++) {
-		put_le64p(buf + 32 + 8 * i, keys[i]);
-		memcpy(buf + 32 + 8 * max + (size_t)vs * i, (const uint8_t *)values + (size_t)vs * i, vs);
-	}
+	ub_node(buf, flags, vs, UB_MAX, n, keys, values);
 	meta_node_validator.prepare(&meta_node_validator, buf, b);
 }
 
@@ -96,6 +73,7 @@ START_TEST(test_node_validator)
 {
 	static uint8_t buf[META_BLOCK_SIZE];
 	uint64_t keys[3] = {1, 5, 9}, vals[3] = {10, 50, 90};
+	struct disk_node_header *h = (struct disk_node_header *)buf;
 	mk_node(buf, 42, META_NODE_LEAF, 8, 3, keys, vals);
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 42), META_OK);
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 43), META_E_BLOCKNR);
@@ -103,17 +81,17 @@ START_TEST(test_node_validator)
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 42), META_E_CHECKSUM);
 	buf[100] ^= 1;
 	/* nr_entries > max_entries */
-	put_le32p(buf + 16, 253);
+	h->nr_entries = le32_of(253);
 	meta_node_validator.prepare(&meta_node_validator, buf, 42);
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 42), META_E_CORRUPT);
-	put_le32p(buf + 16, 3);
+	h->nr_entries = le32_of(3);
 	/* both flags */
-	put_le32p(buf + 4, META_NODE_LEAF | META_NODE_INTERNAL);
+	h->flags = le32_of(META_NODE_LEAF | META_NODE_INTERNAL);
 	meta_node_validator.prepare(&meta_node_validator, buf, 42);
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 42), META_E_CORRUPT);
 	/* values overflow the block */
-	put_le32p(buf + 4, META_NODE_LEAF);
-	put_le32p(buf + 24, 100);
+	h->flags = le32_of(META_NODE_LEAF);
+	h->value_size = le32_of(100);
 	meta_node_validator.prepare(&meta_node_validator, buf, 42);
 	ck_assert_int_eq(meta_node_validator.check(&meta_node_validator, buf, 42), META_E_CORRUPT);
 }
@@ -168,7 +146,7 @@ static int batch_cb(void *ctx, uint64_t b, const void *data, int err)
 	if (err)
 		s->errs++;
 	else
-		ck_assert_uint_eq(get_le64p((const uint8_t *)data + 8), b); /* node blocknr field */
+		ck_assert_uint_eq(le64_get(((const struct disk_node_header *)data)->blocknr), b);
 	return 0;
 }
 
@@ -183,7 +161,7 @@ START_TEST(test_cache_and_batch)
 	for (uint64_t b = 0; b < 300; b++) {
 		uint64_t k = b;
 		mk_node(buf, b, META_NODE_LEAF, 8, 1, &k, &k);
-		put_block(p, b, buf);
+		ub_write_block(p, b, buf);
 	}
 	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
 	ck_assert_int_eq(meta_bm_create(io, 4, &bm), META_OK);
@@ -275,13 +253,13 @@ static const char *mk_tree(void)
 	uint64_t k3[2] = {10, 11}, v3[2] = {110, 111};
 	uint64_t k4[2] = {20, 30}, v4[2] = {120, 130};
 	mk_node(buf, 1, META_NODE_INTERNAL, 8, 3, rk, rv);
-	put_block(p, 1, buf);
+	ub_write_block(p, 1, buf);
 	mk_node(buf, 2, META_NODE_LEAF, 8, 3, k2, v2);
-	put_block(p, 2, buf);
+	ub_write_block(p, 2, buf);
 	mk_node(buf, 3, META_NODE_LEAF, 8, 2, k3, v3);
-	put_block(p, 3, buf);
+	ub_write_block(p, 3, buf);
 	mk_node(buf, 4, META_NODE_LEAF, 8, 2, k4, v4);
-	put_block(p, 4, buf);
+	ub_write_block(p, 4, buf);
 	return p;
 }
 
@@ -323,7 +301,7 @@ START_TEST(test_btree_walk_past_damage)
 	struct meta_btree_walk_ops ops = {rec_leaf, rec_damage};
 	static uint8_t junk[META_BLOCK_SIZE];
 	memset(junk, 0xab, sizeof(junk));
-	put_block(p, 3, junk); /* lose the middle leaf */
+	ub_write_block(p, 3, junk); /* lose the middle leaf */
 	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
 	ck_assert_int_eq(meta_bm_create(io, 0, &bm), META_OK);
 	memset(&w, 0, sizeof(w));
@@ -367,16 +345,6 @@ END_TEST
 
 /* ---- space maps ----------------------------------------------------------- */
 
-static void set2(uint8_t *bitmap, uint32_t i, uint32_t v)
-{
-	uint8_t *w = bitmap + 16 + 8 * (i / 32);
-	uint64_t word = get_le64p(w);
-	uint32_t bit = 2 * (i % 32);
-	word &= ~(3ull << bit);
-	word |= (uint64_t)((v >> 1) & 1) << bit | (uint64_t)(v & 1) << (bit + 1);
-	put_le64p(w, word);
-}
-
 struct sum {
 	uint64_t total, n, c5;
 };
@@ -410,20 +378,20 @@ START_TEST(test_metadata_sm)
 	mi->index[0].blocknr = le64_of(2);
 	mi->index[1].blocknr = le64_of(3);
 	meta_index_validator.prepare(&meta_index_validator, buf, 1);
-	put_block(p, 1, buf);
+	ub_write_block(p, 1, buf);
 	memset(buf, 0, sizeof(buf));
-	set2(buf, 0, 1);
-	set2(buf, 1, 2);
-	set2(buf, 16319, 1);
+	ub_bitmap_set(buf, 0, 1);
+	ub_bitmap_set(buf, 1, 2);
+	ub_bitmap_set(buf, 16319, 1);
 	meta_bitmap_validator.prepare(&meta_bitmap_validator, buf, 2);
-	put_block(p, 2, buf);
+	ub_write_block(p, 2, buf);
 	memset(buf, 0, sizeof(buf));
-	set2(buf, 19999 - 16320, 3);
+	ub_bitmap_set(buf, 19999 - 16320, 3);
 	meta_bitmap_validator.prepare(&meta_bitmap_validator, buf, 3);
-	put_block(p, 3, buf);
+	ub_write_block(p, 3, buf);
 	put_le32p(rv, 5);
 	mk_node(buf, 4, META_NODE_LEAF, 4, 1, &rk, rv);
-	put_block(p, 4, buf);
+	ub_write_block(p, 4, buf);
 
 	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
 	ck_assert_int_eq(meta_bm_create(io, 0, &bm), META_OK);
@@ -446,6 +414,7 @@ END_TEST
 START_TEST(test_thin_sb_roundtrip)
 {
 	static uint8_t buf[META_BLOCK_SIZE], buf2[META_BLOCK_SIZE];
+	const struct disk_thin_sb *dsb = (const struct disk_thin_sb *)buf;
 	struct meta_thin_sb sb, sb2;
 	memset(&sb, 0, sizeof(sb));
 	sb.flags = 1;
@@ -463,9 +432,9 @@ START_TEST(test_thin_sb_roundtrip)
 	sb.metadata_nr_blocks = 64;
 	sb.incompat_flags = 0;
 	meta_thin_sb_pack(&sb, buf);
-	ck_assert_uint_eq(get_le64p(buf + 32), 27022010);
-	ck_assert_uint_eq(get_le64p(buf + 56), 99);
-	ck_assert_uint_eq(get_le32p(buf + 336), 128);
+	ck_assert_uint_eq(le64_get(dsb->magic), 27022010);
+	ck_assert_uint_eq(le64_get(dsb->held_root), 99);
+	ck_assert_uint_eq(le32_get(dsb->data_block_size), 128);
 	meta_thin_sb_unpack(buf, &sb2);
 	meta_thin_sb_pack(&sb2, buf2);
 	ck_assert_mem_eq(buf, buf2, META_BLOCK_SIZE);
@@ -514,9 +483,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("core");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = ub_tcase(s, "core", 0);
 	tcase_add_test(tc, test_crc_known_vector);
 	tcase_add_test(tc, test_crc_hw_equals_sw);
 	tcase_add_test(tc, test_node_validator);
@@ -532,10 +499,5 @@ int main(void)
 	tcase_add_test(tc, test_thin_sb_roundtrip);
 	tcase_add_test(tc, test_thin_open_errors);
 	tcase_add_test(tc, test_errors_table);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

@@ -10,15 +10,13 @@
 #include <libmeta/family.h>
 #include <libmeta/io.h>
 
-static enum meta_family sniff_bytes(const void *data, size_t len)
+#include "unit_base.h"
+
+/* Sniff the file at path, then remove it. */
+static enum meta_family sniff_path(const char *path)
 {
-	char path[] = "/tmp/dmmeta-family-XXXXXX";
 	struct meta_io *io;
 	enum meta_family f;
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
 	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
 	f = meta_family_sniff(io);
 	meta_io_close(io);
@@ -26,22 +24,19 @@ static enum meta_family sniff_bytes(const void *data, size_t len)
 	return f;
 }
 
+static enum meta_family sniff_bytes(const void *data, size_t len)
+{
+	char path[UB_PATH_MAX];
+	ub_tmpfile(path, "family", 0);
+	ub_write_at(path, 0, data, len);
+	return sniff_path(path);
+}
+
 static enum meta_family sniff_fixture(const char *name)
 {
-	const char *src = getenv("SRCDIR");
-	char path[] = "/tmp/dmmeta-family-XXXXXX", cmd[1024];
-	struct meta_io *io;
-	enum meta_family f;
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "gzip -dc %s/fixtures/%s > %s", src ? src : ".", name, path);
-	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	f = meta_family_sniff(io);
-	meta_io_close(io);
-	unlink(path);
-	return f;
+	char path[UB_PATH_MAX];
+	ub_fixture_gunzip(name, path, "family");
+	return sniff_path(path);
 }
 
 START_TEST(test_fixtures)
@@ -79,15 +74,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("family");
-	TCase *tc = tcase_create("family");
-	SRunner *sr;
-	int failed;
+	TCase *tc = ub_tcase(s, "family", 0);
 	tcase_add_test(tc, test_fixtures);
 	tcase_add_test(tc, test_made_bytes);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

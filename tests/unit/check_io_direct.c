@@ -19,13 +19,16 @@
 #include <unistd.h>
 
 #include <libmeta/bm.h>
+#include <libmeta/btree.h>
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+
+#include "unit_base.h"
 
 #define IMG_BYTES (3u << 20) /* 3 MiB: requests larger than the 1 MiB bounce buffer fit */
 
 struct loopdev {
-	char file[64];
+	char file[UB_PATH_MAX];
 	char dev[64];
 	int holder; /* keeps the device (and its page cache) alive, as an active pool does */
 };
@@ -49,14 +52,10 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 /* Backing file with contents buf, attached to a loop device; 0 when it could not be made. */
 static int loop_make(struct loopdev *l, const uint8_t *buf, size_t n, unsigned sector_size)
 {
-	char cmd[256];
+	char cmd[UB_PATH_MAX + 128];
 	FILE *p;
-	int fd;
-	strcpy(l->file, "/tmp/dmmeta-iodirect-XXXXXX");
-	fd = mkstemp(l->file);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pwrite(fd, buf, n, 0), (ssize_t)n);
-	close(fd);
+	ub_tmpfile(l->file, "iodirect", 0);
+	ub_write_at(l->file, 0, buf, n);
 	if (sector_size)
 		snprintf(cmd, sizeof(cmd), "losetup -f --show --sector-size %u %s 2>/dev/null",
 			 sector_size, l->file);
@@ -99,10 +98,7 @@ static void file_write(const struct loopdev *l, const void *buf, size_t n, off_t
 
 static void file_read(const struct loopdev *l, void *buf, size_t n, off_t off)
 {
-	int fd = open(l->file, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, buf, n, off), (ssize_t)n);
-	close(fd);
+	ub_read_at(l->file, (uint64_t)off, buf, n);
 }
 
 START_TEST(test_device_changed_behind_cache)
@@ -245,14 +241,12 @@ END_TEST
 /* Regular files stay buffered: no alignment, no O_DIRECT. */
 START_TEST(test_files_buffered)
 {
-	char path[] = "/tmp/dmmeta-iodirect-XXXXXX";
+	char path[UB_PATH_MAX];
 	uint8_t buf[100];
 	struct meta_io *io;
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
+	ub_tmpfile(path, "iodirect", 0);
 	fill(buf, sizeof(buf), 9);
-	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
-	close(fd);
+	ub_write_at(path, 0, buf, sizeof(buf));
 	ck_assert_int_eq(meta_io_open(path, META_IO_DIRECT, &io), META_OK);
 	ck_assert_int_eq(meta_io_is_direct(io), 0);
 	ck_assert_uint_eq(meta_io_align(io), 0);
@@ -285,26 +279,24 @@ static int batch_cb(void *ctx, uint64_t b, const void *data, int err)
  */
 START_TEST(test_batch_lone_cached_block)
 {
-	char path[] = "/tmp/dmmeta-iodirect-XXXXXX";
+	char path[UB_PATH_MAX];
 	static uint8_t img[16 * META_BLOCK_SIZE];
 	struct batch_seen seen;
 	struct meta_io *io;
 	struct meta_bm *bm;
 	const void *d, *d5;
 	uint64_t list[1];
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
+	ub_tmpfile(path, "iodirect", 0);
 	for (unsigned b = 0; b < 16; b++)
 		memset(img + b * META_BLOCK_SIZE, (int)(0x40 + b), META_BLOCK_SIZE);
-	ck_assert_int_eq(pwrite(fd, img, sizeof(img), 0), (ssize_t)sizeof(img));
+	ub_write_at(path, 0, img, sizeof(img));
 	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
 	ck_assert_int_eq(meta_bm_create(io, 2, &bm), META_OK);
 	ck_assert_int_eq(meta_bm_get(bm, 3, NULL, &d), META_OK);
 	meta_bm_put(bm, d);
 	/* the file changes: a lone cached block comes from the cache, like meta_bm_get() */
 	memset(img + 3 * META_BLOCK_SIZE, 0x99, META_BLOCK_SIZE);
-	ck_assert_int_eq(pwrite(fd, img + 3 * META_BLOCK_SIZE, META_BLOCK_SIZE, 3 * META_BLOCK_SIZE),
-			 META_BLOCK_SIZE);
+	ub_write_block(path, 3, img + 3 * META_BLOCK_SIZE);
 	memset(&seen, 0, sizeof(seen));
 	list[0] = 3;
 	ck_assert_int_eq(meta_bm_read_batch(bm, list, 1, NULL, batch_cb, &seen), META_OK);
@@ -330,7 +322,6 @@ START_TEST(test_batch_lone_cached_block)
 	ck_assert_int_eq(meta_bm_read_batch(bm, list, 1, NULL, batch_cb, &seen), META_OK);
 	ck_assert_uint_eq(seen.first[0], 0x99);
 	meta_bm_destroy(bm);
-	close(fd);
 	unlink(path);
 }
 END_TEST
@@ -338,19 +329,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("io_direct");
-	TCase *tc = tcase_create("io_direct");
-	SRunner *sr;
-	int nf;
-	tcase_set_timeout(tc, 120);
+	TCase *tc = ub_tcase(s, "io_direct", 120);
 	tcase_add_test(tc, test_device_changed_behind_cache);
 	tcase_add_test(tc, test_unaligned_512);
 	tcase_add_test(tc, test_unaligned_4096);
 	tcase_add_test(tc, test_files_buffered);
 	tcase_add_test(tc, test_batch_lone_cached_block);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf ? 1 : 0;
+	return ub_run(s);
 }

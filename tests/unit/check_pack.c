@@ -13,8 +13,10 @@
 #include <libmeta/pack.h>
 
 #include "base/endian.h"
+#include "pdata/ondisk.h"
+#include "unit_base.h"
 
-static char dir[64];
+static char dir[UB_PATH_MAX];
 
 static void path_in(char *buf, size_t len, const char *name)
 {
@@ -48,7 +50,7 @@ static void write_pack(const char *p, uint64_t nr_blocks, const uint8_t *raw, si
 START_TEST(test_vm_every_instruction)
 {
 	static uint8_t want[4096], got[4096], prog[8192];
-	char pk[128], out[128];
+	char pk[UB_PATH_MAX + 16], out[UB_PATH_MAX + 16];
 	size_t n = 0, w = 0;
 	uint32_t csum;
 	FILE *f;
@@ -148,7 +150,7 @@ END_TEST
 
 START_TEST(test_unpack_rejects)
 {
-	char pk[128], out[128];
+	char pk[UB_PATH_MAX + 16], out[UB_PATH_MAX + 16];
 	struct meta_pack_stats st;
 	uint8_t raw[8 + 3 + 4096];
 	FILE *f;
@@ -189,15 +191,12 @@ END_TEST
  * and our pack of it unpacks to it exactly too */
 START_TEST(test_tpt_pack_fixture)
 {
-	const char *src = getenv("SRCDIR");
-	char pk[512], out[128], img[128], cmd[1024], ours[128];
+	const char *pk = ub_fixture("thin/many.tpt.pack");
+	char out[UB_PATH_MAX + 16], img[UB_PATH_MAX], cmd[1024], ours[UB_PATH_MAX + 16];
 	struct meta_pack_stats st;
-	snprintf(pk, sizeof(pk), "%s/fixtures/thin/many.tpt.pack", src ? src : ".");
 	path_in(out, sizeof(out), "many.out");
-	path_in(img, sizeof(img), "many.bin");
 	path_in(ours, sizeof(ours), "many.pack");
-	snprintf(cmd, sizeof(cmd), "gzip -dc %s/fixtures/thin/many.bin.gz > %s", src ? src : ".", img);
-	ck_assert_int_eq(system(cmd), 0);
+	ub_fixture_gunzip("thin/many.bin.gz", img, "pack");
 	ck_assert_int_eq(meta_unpack(pk, out, false, &st), META_OK);
 	ck_assert_uint_eq(st.nr_blocks, 1024);
 	ck_assert_uint_gt(st.nr_packed, 100);
@@ -223,14 +222,12 @@ static uint64_t lcg(uint64_t *x)
 static void make_node(uint8_t *blk, uint64_t b, uint32_t flags, uint32_t max, uint32_t vsize,
 		      uint64_t *rnd, int pattern)
 {
+	struct disk_node_header *h = (struct disk_node_header *)blk;
 	uint32_t nr = max ? (uint32_t)(lcg(rnd) % (max + 1)) : 0;
-	memset(blk, 0, 4096);
-	put_le32p(blk + 4, flags);
-	put_le64p(blk + 8, b);
-	put_le32p(blk + 16, nr);
-	put_le32p(blk + 20, max);
-	put_le32p(blk + 24, vsize);
-	for (size_t off = 32; off + 8 <= 4096; off += 8) {
+	ub_node(blk, flags, vsize, max, 0, NULL, NULL);
+	h->blocknr = le64_of(b);
+	h->nr_entries = le32_of(nr);
+	for (size_t off = sizeof(*h); off + 8 <= 4096; off += 8) {
 		uint64_t i = (off - 32) / 8, v;
 		switch (pattern) {
 		case 0: v = lcg(rnd) << (lcg(rnd) % 20); break;            /* noise, huge values */
@@ -240,7 +237,7 @@ static void make_node(uint8_t *blk, uint64_t b, uint32_t flags, uint32_t max, ui
 		}
 		put_le64p(blk + off, v);
 	}
-	put_le32p(blk, meta_block_csum(blk, 4096, 121107));
+	h->csum = le32_of(meta_block_csum(blk, 4096, 121107));
 }
 
 /*
@@ -256,7 +253,7 @@ START_TEST(test_pack_encoder_roundtrip)
 	static const uint32_t maxes[] = {0, 1, 2, 15, 16, 126, 252, 254, 255, 336, 508, 509, 70000};
 	static const uint32_t vsizes[] = {8, 4, 24, 1, 0, 4064, 0xfffffffcu};
 	enum { NB = 640, NDISTINCT = 64 };
-	char img[128], pk[128], out[128], cmd[512];
+	char img[UB_PATH_MAX + 16], pk[UB_PATH_MAX + 16], out[UB_PATH_MAX + 16], cmd[1024];
 	struct meta_pack_stats st;
 	uint8_t *blk = malloc(4096);
 	uint64_t rnd = 42;
@@ -286,7 +283,7 @@ START_TEST(test_pack_encoder_roundtrip)
 	fclose(f);
 	{
 		/* the 240 snapshot-like leaves alone: their pack against zlib in disk order */
-		char cp[128];
+		char cp[UB_PATH_MAX + 16];
 		uLongf zl = compressBound(240 * 4096);
 		uint8_t *all = malloc(240 * 4096), *z = malloc(zl);
 		f = fopen(img, "rb");
@@ -320,23 +317,15 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("pack");
-	TCase *tc = tcase_create("pack");
-	SRunner *sr;
 	int failed;
-	strcpy(dir, "/tmp/dmmeta-pack-XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
+	TCase *tc = ub_tcase(s, "pack", 0);
+	if (ub_tmpdir(dir, "pack"))
 		return 1;
-	}
 	tcase_add_test(tc, test_vm_every_instruction);
 	tcase_add_test(tc, test_unpack_rejects);
 	tcase_add_test(tc, test_tpt_pack_fixture);
 	tcase_add_test(tc, test_pack_encoder_roundtrip);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = ub_run(s);
 	rmdir(dir);
-	return failed ? 1 : 0;
+	return failed;
 }

@@ -12,44 +12,23 @@
 #include <libmeta/snap_xml.h>
 
 #include "base/endian.h"
+#include "unit_base.h"
 
-static char path[64], opath[64];
+static char path[UB_PATH_MAX], opath[UB_PATH_MAX];
 
+/* A temp file of bytes zeroes, or of random bytes. */
 static const char *mkfile(char *buf, uint64_t bytes, int random)
 {
-	int fd;
-	strcpy(buf, "/tmp/dmmeta-snap-XXXXXX");
-	fd = mkstemp(buf);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	ub_tmpfile(buf, "snap", bytes);
 	if (random) {
 		uint8_t b[4096];
 		for (uint64_t off = 0; off < bytes; off += sizeof(b)) {
 			for (size_t i = 0; i < sizeof(b); i++)
 				b[i] = (uint8_t)(rand() >> 7);
-			ck_assert_int_eq(pwrite(fd, b, sizeof(b), (off_t)off), (ssize_t)sizeof(b));
+			ub_write_at(buf, off, b, sizeof(b));
 		}
 	}
-	close(fd);
 	return buf;
-}
-
-static void read_at(const char *p, uint64_t off, void *buf, size_t len)
-{
-	FILE *f = fopen(p, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
-	ck_assert_int_eq(fread(buf, 1, len, f), len);
-	fclose(f);
-}
-
-static void write_at(const char *p, uint64_t off, const void *buf, size_t len)
-{
-	FILE *f = fopen(p, "r+b");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
-	ck_assert_int_eq(fwrite(buf, 1, len, f), len);
-	fclose(f);
 }
 
 /* n exceptions in kernel allocation order; old chunks from a permutation */
@@ -118,11 +97,11 @@ START_TEST(test_restore_roundtrip_boundaries)
 		/* the record after the last one is zero, and the whole tail of that area */
 		for (uint64_t slot = n % E; slot < E; slot++) {
 			static const uint8_t zero[16];
-			read_at(path, 512 * meta_snap_area_location(1, n / E) + 16 * slot, rec, 16);
+			ub_read_at(path, 512 * meta_snap_area_location(1, n / E) + 16 * slot, rec, 16);
 			ck_assert_mem_eq(rec, zero, 16);
 		}
 		/* header chunk: exactly 16 meaningful bytes */
-		read_at(path, 0, rec, 16);
+		ub_read_at(path, 0, rec, 16);
 		ck_assert_uint_eq(get_le32p(rec), META_SNAP_MAGIC);
 		ck_assert_uint_eq(get_le32p(rec + 4), 1);
 		ck_assert_uint_eq(get_le32p(rec + 8), 1);
@@ -151,9 +130,9 @@ START_TEST(test_restore_refusals)
 		uint8_t junk[40], back[40];
 		memset(junk, 0x5a, sizeof(junk));
 		put_le64p(junk + 32, 27022010); /* the thin superblock's magic */
-		write_at(path, 0, junk, sizeof(junk));
+		ub_write_at(path, 0, junk, sizeof(junk));
 		ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, false, NULL, NULL), META_E_EXISTS);
-		read_at(path, 0, back, sizeof(back));
+		ub_read_at(path, 0, back, sizeof(back));
 		ck_assert_mem_eq(back, junk, sizeof(junk));
 		ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 2, true, NULL, NULL), META_OK);
 	}
@@ -190,11 +169,11 @@ START_TEST(test_check_damage_classes)
 	/* duplicate new chunk and old chunk, written behind the library's back */
 	put_le64p(rec, 5);
 	put_le64p(rec + 8, 2);
-	write_at(path, 512 + 32, rec, 16);
+	ub_write_at(path, 512 + 32, rec, 16);
 	/* garbage after the terminator */
 	put_le64p(rec, 1);
 	put_le64p(rec + 8, 1);
-	write_at(path, 512 + 16 * 10, rec, 16);
+	ub_write_at(path, 512 + 16 * 10, rec, 16);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	memset(&k, 0, sizeof(k));
 	ck_assert_int_eq(meta_snap_check(s, 3 /* sectors: chunks 0..2 */, count_kind, &k),
@@ -207,9 +186,9 @@ START_TEST(test_check_damage_classes)
 	/* new chunk on an area chunk and past the end */
 	put_le64p(rec, 9);
 	put_le64p(rec + 8, 34);
-	write_at(path, 512 + 32, rec, 16);
+	ub_write_at(path, 512 + 32, rec, 16);
 	put_le64p(rec + 8, 1000);
-	write_at(path, 512 + 16, rec, 16);
+	ub_write_at(path, 512 + 16, rec, 16);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	memset(&k, 0, sizeof(k));
 	meta_snap_check(s, 0, count_kind, &k);
@@ -217,7 +196,7 @@ START_TEST(test_check_damage_classes)
 	meta_snap_close(s);
 	/* invalidated store: no exceptions read, status Invalid */
 	put_le32p(rec, 0);
-	write_at(path, 4, rec, 4);
+	ub_write_at(path, 4, rec, 4);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	{
 		uint64_t n;
@@ -244,21 +223,21 @@ START_TEST(test_open_errors)
 	ck_assert(meta_snap_is_new(s));
 	meta_snap_close(s);
 	put_le32p(hdr, 0x12345678);
-	write_at(path, 0, hdr, 4);
+	ub_write_at(path, 0, hdr, 4);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_BADMAGIC);
 	put_le32p(hdr, META_SNAP_MAGIC);
 	put_le32p(hdr + 4, 1);
 	put_le32p(hdr + 8, 2);
 	put_le32p(hdr + 12, 8);
-	write_at(path, 0, hdr, 16);
+	ub_write_at(path, 0, hdr, 16);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_VERSION);
 	put_le32p(hdr + 8, 1);
 	put_le32p(hdr + 12, 12);
-	write_at(path, 0, hdr, 16);
+	ub_write_at(path, 0, hdr, 16);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_E_CORRUPT);
 	/* chunk 8 (4 KiB) on a 5 KiB device: area 0 lies past the end */
 	put_le32p(hdr + 12, 8);
-	write_at(path, 0, hdr, 16);
+	ub_write_at(path, 0, hdr, 16);
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	ck_assert(meta_snap_truncated(s));
 	meta_snap_close(s);
@@ -333,13 +312,13 @@ START_TEST(test_merge_order_and_resume)
 	merged = malloc(osz);
 	resumed = malloc(osz);
 	for (uint64_t stop = 1; stop <= 12; stop++) {
-		char copy[96], cowcopy[96];
+		char copy[UB_PATH_MAX + 8], cowcopy[UB_PATH_MAX + 8];
 		FILE *f;
 		int r;
 		snprintf(copy, sizeof(copy), "%s.o", opath);
 		snprintf(cowcopy, sizeof(cowcopy), "%s.c", path);
 		{
-			char cmd[512];
+			char cmd[4 * UB_PATH_MAX + 32];
 			snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", opath, copy, path, cowcopy);
 			ck_assert_int_eq(system(cmd), 0);
 		}
@@ -470,7 +449,7 @@ END_TEST
  * writes stay private; what the engine committed reads back through meta_snap_open */
 START_TEST(test_engine_copy_out)
 {
-	char p8[64], porig[64];
+	char p8[UB_PATH_MAX], porig[UB_PATH_MAX];
 	struct meta_snap_header h8 = {META_SNAP_MAGIC, 1, 1, 8};
 	struct meta_snap *s1, *s8;
 	struct meta_snap_engine *e;
@@ -483,7 +462,7 @@ START_TEST(test_engine_copy_out)
 	mkfile(porig, osz, 1);
 	mkfile(path, 512 * 400, 0);
 	mkfile(p8, 512 * 400, 0);
-	read_at(porig, 0, orig0, osz);
+	ub_read_at(porig, 0, orig0, osz);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_restore(p8, &h8, NULL, 0, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s1), META_OK);
@@ -540,7 +519,7 @@ END_TEST
 /* COW full: origin write invalidates (P) and proceeds; snapshot write overflows (PO) */
 START_TEST(test_engine_full)
 {
-	char porig[64];
+	char porig[UB_PATH_MAX];
 	struct meta_snap *s;
 	struct meta_snap_engine *e;
 	struct meta_io *oio;
@@ -583,7 +562,7 @@ END_TEST
 /* an offset whose end wraps past 2^64 is out of range, not a write near sector 0 */
 START_TEST(test_engine_range_wrap)
 {
-	char porig[64];
+	char porig[UB_PATH_MAX];
 	struct meta_snap *s;
 	struct meta_snap_engine *e;
 	struct meta_io *oio;
@@ -593,7 +572,7 @@ START_TEST(test_engine_range_wrap)
 					(uint64_t)1 << 63, UINT64_MAX - 512 * 8 + 1};
 	memset(blk, 0xee, sizeof(blk));
 	mkfile(porig, 512 * 64, 1);
-	read_at(porig, 0, orig, sizeof(orig));
+	ub_read_at(porig, 0, orig, sizeof(orig));
 	mkfile(path, 512 * 16, 0);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
@@ -612,7 +591,7 @@ START_TEST(test_engine_range_wrap)
 	meta_snap_engine_destroy(e);
 	meta_io_close(oio);
 	meta_snap_close(s);
-	read_at(porig, 0, blk, sizeof(blk));
+	ub_read_at(porig, 0, blk, sizeof(blk));
 	ck_assert_mem_eq(blk, orig, sizeof(orig));
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	{
@@ -629,7 +608,7 @@ END_TEST
 /* an I/O error under a COW is not an overflow: nothing invalidated, origin not written */
 START_TEST(test_engine_io_error_keeps_snapshot)
 {
-	char porig[64];
+	char porig[UB_PATH_MAX];
 	struct meta_snap *s;
 	struct meta_snap_engine *e;
 	struct meta_io *oio;
@@ -638,7 +617,7 @@ START_TEST(test_engine_io_error_keeps_snapshot)
 	char st[64];
 	memset(blk, 0xab, sizeof(blk));
 	mkfile(porig, 512 * 64, 1);
-	read_at(porig, 512 * 3, orig, sizeof(orig));
+	ub_read_at(porig, 512 * 3, orig, sizeof(orig));
 	mkfile(path, 512 * 16, 0);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
@@ -655,7 +634,7 @@ START_TEST(test_engine_io_error_keeps_snapshot)
 	meta_snap_engine_destroy(e);
 	meta_io_close(oio);
 	meta_snap_close(s);
-	read_at(porig, 512 * 3, blk, sizeof(blk));
+	ub_read_at(porig, 512 * 3, blk, sizeof(blk));
 	ck_assert_mem_eq(blk, orig, sizeof(orig));
 	ck_assert_int_eq(meta_snap_open(path, 0, &s), META_OK);
 	meta_snap_status(s, st, sizeof(st));
@@ -677,7 +656,7 @@ static void keep_kind(void *ctx, const struct meta_damage *d)
 /* merge, the view and the engine refuse what meta_snap_verify refuses, and say why */
 START_TEST(test_verify_refusals)
 {
-	char porig[64];
+	char porig[UB_PATH_MAX];
 	struct meta_snap *s;
 	struct meta_snap_engine *e;
 	struct meta_io *oio;
@@ -710,7 +689,7 @@ START_TEST(test_verify_refusals)
 	/* 2. a duplicate origin chunk (record 5 remaps record 4's chunk) */
 	ck_assert_int_eq(truncate(path, 512 * 64), 0);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, ex, 40, true, NULL, NULL), META_OK);
-	write_at(path, 512 * 1 + 5 * 16, &ex[4].old_chunk, 8);
+	ub_write_at(path, 512 * 1 + 5 * 16, &ex[4].old_chunk, 8);
 	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
 	kind = -1;
 	ck_assert_int_eq(meta_snap_verify(s, 1024, 0, keep_kind, &kind), META_E_CORRUPT);
@@ -724,8 +703,8 @@ START_TEST(test_verify_refusals)
 	ck_assert_int_eq(kind, META_DMG_SNAP_DUP_OLD);
 	meta_snap_close(s);
 	/* 3. invalid: refused by merge and the view, kept (as Invalid) by the engine */
-	write_at(path, 512 * 1 + 5 * 16, &ex[5].old_chunk, 8);
-	write_at(path, 4, zero, 4);
+	ub_write_at(path, 512 * 1 + 5 * 16, &ex[5].old_chunk, 8);
+	ub_write_at(path, 4, zero, 4);
 	ck_assert_int_eq(meta_snap_open(path, META_SNAP_OPEN_WRITE, &s), META_OK);
 	kind = -1;
 	ck_assert_int_eq(meta_snap_verify(s, 0, 0, keep_kind, &kind), META_E_CORRUPT);
@@ -748,7 +727,7 @@ END_TEST
 /* merging one snapshot must not change what another snapshot of the origin shows */
 START_TEST(test_merge_keeps_other_snapshots)
 {
-	char pother[64], porig[64];
+	char pother[UB_PATH_MAX], porig[UB_PATH_MAX];
 	struct meta_snap_header h8 = {META_SNAP_MAGIC, 1, 1, 8};
 	struct meta_snap *s, *other;
 	struct meta_snap_engine *e;
@@ -761,7 +740,7 @@ START_TEST(test_merge_keeps_other_snapshots)
 	mkfile(porig, osz, 1);
 	mkfile(path, 512 * 200, 0);
 	mkfile(pother, 512 * 400, 0);
-	read_at(porig, 0, orig0, osz);
+	ub_read_at(porig, 0, orig0, osz);
 	ck_assert_int_eq(meta_snap_restore(path, &H1, NULL, 0, false, NULL, NULL), META_OK);
 	ck_assert_int_eq(meta_snap_restore(pother, &h8, NULL, 0, false, NULL, NULL), META_OK);
 	/* the snapshot to merge gets private writes; the other one only sees the origin */
@@ -814,10 +793,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("snap");
-	TCase *tc = tcase_create("snap");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 60);
+	TCase *tc = ub_tcase(s, "snap", 60);
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_restore_roundtrip_boundaries);
 	tcase_add_test(tc, test_restore_refusals);
@@ -831,10 +807,5 @@ int main(void)
 	tcase_add_test(tc, test_verify_refusals);
 	tcase_add_test(tc, test_engine_io_error_keeps_snapshot);
 	tcase_add_test(tc, test_merge_keeps_other_snapshots);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <libmeta/bm.h>
 #include <libmeta/btree.h>
@@ -25,48 +24,24 @@
 #include <libmeta/thin_check.h>
 
 #include "base/endian.h"
+#include "pdata/ondisk.h"
+#include "unit_base.h"
 
 #define BS 4096u
 #define NONE UINT64_MAX
 
-static char path[64];
+static char path[UB_PATH_MAX];
 static int fd = -1;
 
 /* ---- fixtures -------------------------------------------------------------- */
 
-static gzFile open_fixture(const char *name)
-{
-	static const char *const dirs[] = {".", "..", "../..", "../../.."};
-	char p[512];
-	const char *src = getenv("SRCDIR");
-	if (src) {
-		snprintf(p, sizeof(p), "%s/fixtures/thin/%s.bin.gz", src, name);
-		gzFile g = gzopen(p, "rb");
-		if (g)
-			return g;
-	}
-	for (unsigned i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(p, sizeof(p), "%s/fixtures/thin/%s.bin.gz", dirs[i], name);
-		gzFile g = gzopen(p, "rb");
-		if (g)
-			return g;
-	}
-	return NULL;
-}
-
 static void load(const char *name)
 {
-	uint8_t buf[65536];
-	int n;
-	gzFile g = open_fixture(name);
-	ck_assert_msg(g != NULL, "fixture %s not found (set SRCDIR)", name);
-	snprintf(path, sizeof(path), "/tmp/check_thin_check.XXXXXX");
-	fd = mkstemp(path);
+	char rel[128];
+	snprintf(rel, sizeof(rel), "thin/%s.bin.gz", name);
+	ub_fixture_gunzip(rel, path, "thin_check");
+	fd = open(path, O_RDWR);
 	ck_assert_int_ge(fd, 0);
-	while ((n = gzread(g, buf, sizeof(buf))) > 0)
-		ck_assert_int_eq(write(fd, buf, (size_t)n), n);
-	ck_assert_int_eq(n, 0);
-	gzclose(g);
 }
 
 static void teardown(void)
@@ -92,15 +67,24 @@ static void wr(uint64_t b, uint8_t *p, const struct meta_validator *v)
 	ck_assert_int_eq(pwrite(fd, p, BS, (off_t)(b * BS)), (ssize_t)BS);
 }
 
-static uint64_t sb64(unsigned off)
+/* The superblock as it is on disk now; SB64(f) is its le64 field f. */
+static struct disk_thin_sb sb_now(void)
 {
 	uint8_t p[BS];
+	struct disk_thin_sb sb;
 	rd(0, p);
-	return get_le64p(p + off);
+	memcpy(&sb, p, sizeof(sb));
+	return sb;
 }
+#define SB64(f) le64_get(sb_now().f)
 
-static uint32_t nmax(const uint8_t *n) { return get_le32p(n + 20); }
-static uint8_t *val(uint8_t *n, uint32_t i) { return n + 32 + 8 * nmax(n) + get_le32p(n + 24) * i; }
+static uint64_t data_nr_blocks(void)
+{
+	struct disk_thin_sb sb = sb_now();
+	struct disk_sm_root dsm;
+	memcpy(&dsm, sb.data_space_map_root, sizeof(dsm));
+	return le64_get(dsm.nr_blocks);
+}
 
 /* Value of key in the one-level tree at root (leaf block in *leaf, entry in *idx). */
 static void find_key(uint64_t root, uint64_t key, uint64_t *leaf, uint32_t *idx)
@@ -109,10 +93,10 @@ static void find_key(uint64_t root, uint64_t key, uint64_t *leaf, uint32_t *idx)
 	uint64_t b = root;
 	for (;;) {
 		rd(b, n);
-		uint32_t nr = get_le32p(n + 16);
-		if (get_le32p(n + 4) & META_NODE_LEAF) {
+		uint32_t nr = ub_node_nr(n);
+		if (ub_node_flags(n) & META_NODE_LEAF) {
 			for (uint32_t i = 0; i < nr; i++)
-				if (get_le64p(n + 32 + 8 * i) == key) {
+				if (get_le64p(ub_node_key(n, i)) == key) {
 					*leaf = b;
 					*idx = i;
 					return;
@@ -120,9 +104,9 @@ static void find_key(uint64_t root, uint64_t key, uint64_t *leaf, uint32_t *idx)
 			ck_abort_msg("key %" PRIu64 " not found", key);
 		}
 		uint32_t i = 0;
-		while (i + 1 < nr && get_le64p(n + 32 + 8 * (i + 1)) <= key)
+		while (i + 1 < nr && get_le64p(ub_node_key(n, i + 1)) <= key)
 			i++;
-		b = get_le64p(val(n, i));
+		b = get_le64p(ub_node_value(n, i));
 	}
 }
 
@@ -131,17 +115,17 @@ static uint64_t dev_root(uint64_t dev)
 	uint64_t leaf;
 	uint32_t i;
 	uint8_t n[BS];
-	find_key(sb64(320), dev, &leaf, &i);
+	find_key(SB64(data_mapping_root), dev, &leaf, &i);
 	rd(leaf, n);
-	return get_le64p(val(n, i));
+	return get_le64p(ub_node_value(n, i));
 }
 
 static uint64_t first_child(uint64_t b)
 {
 	uint8_t n[BS];
 	rd(b, n);
-	ck_assert(get_le32p(n + 4) & META_NODE_INTERNAL);
-	return get_le64p(val(n, 0));
+	ck_assert(ub_node_flags(n) & META_NODE_INTERNAL);
+	return get_le64p(ub_node_value(n, 0));
 }
 
 /* Space-map bitmap entry of block b (bitmap block from the index). */
@@ -167,9 +151,7 @@ static unsigned sm_get(enum meta_sm_kind kind, uint64_t b)
 	uint8_t p[BS];
 	uint32_t i = (uint32_t)(b % META_SM_ENTRIES_PER_BITMAP);
 	rd(bitmap_of(kind, b), p);
-	uint64_t w = get_le64p(p + 16 + 8 * (i / 32));
-	unsigned s = (i % 32) * 2;
-	return (unsigned)((w >> s) & 1u) << 1 | (unsigned)((w >> (s + 1)) & 1u);
+	return ub_bitmap_get(p, i);
 }
 
 static void sm_set(enum meta_sm_kind kind, uint64_t b, unsigned v)
@@ -179,11 +161,7 @@ static void sm_set(enum meta_sm_kind kind, uint64_t b, unsigned v)
 	uint32_t i = (uint32_t)(b % META_SM_ENTRIES_PER_BITMAP);
 	ck_assert_uint_lt(v, 3);
 	rd(bm, p);
-	uint64_t w = get_le64p(p + 16 + 8 * (i / 32));
-	unsigned s = (i % 32) * 2;
-	w &= ~(3ull << s);
-	w |= (uint64_t)(v >> 1) << s | (uint64_t)(v & 1u) << (s + 1);
-	put_le64p(p + 16 + 8 * (i / 32), w);
+	ub_bitmap_set(p, i, v);
 	wr(bm, p, &meta_bitmap_validator);
 }
 
@@ -321,9 +299,9 @@ START_TEST(test_key_order_and_blocknr)
 	uint64_t leaf = first_child(dev_root(2));
 	uint8_t p[BS];
 	rd(leaf, p);
-	uint64_t k0 = get_le64p(p + 32), k1 = get_le64p(p + 40);
-	put_le64p(p + 32, k1);
-	put_le64p(p + 40, k0);
+	uint64_t k0 = get_le64p(ub_node_key(p, 0)), k1 = get_le64p(ub_node_key(p, 1));
+	put_le64p(ub_node_key(p, 0), k1);
+	put_le64p(ub_node_key(p, 1), k0);
 	wr(leaf, p, &meta_node_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -336,7 +314,7 @@ START_TEST(test_key_order_and_blocknr)
 	uint64_t leaf3 = first_child(dev_root(3));
 	rd(leaf3, p);
 	wr(leaf3, p, NULL);
-	put_le64p(p + 8, leaf3 + 1);
+	((struct disk_node_header *)p)->blocknr = le64_of(leaf3 + 1);
 	meta_node_validator.prepare(&meta_node_validator, p, leaf3 + 1);
 	wr(leaf3, p, NULL);
 	r = run();
@@ -410,10 +388,10 @@ START_TEST(test_mapping_past_end)
 	uint64_t root = dev_root(1);
 	uint8_t p[BS];
 	rd(root, p);
-	ck_assert(get_le32p(p + 4) & META_NODE_LEAF);
-	uint64_t nr_data = sb64(64);
-	uint64_t v = get_le64p(val(p, 3));
-	put_le64p(val(p, 3), (nr_data + 5) << 24 | (v & 0xffffff));
+	ck_assert(ub_node_flags(p) & META_NODE_LEAF);
+	uint64_t nr_data = data_nr_blocks();
+	uint64_t v = get_le64p(ub_node_value(p, 3));
+	put_le64p(ub_node_value(p, 3), (nr_data + 5) << 24 | (v & 0xffffff));
 	wr(root, p, &meta_node_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -421,7 +399,7 @@ START_TEST(test_mapping_past_end)
 	ck_assert_ptr_nonnull(d);
 	ck_assert_uint_eq(d->block, root);
 	ck_assert_uint_eq(d->dev_id, 1);
-	ck_assert_uint_eq(d->begin, get_le64p(p + 32 + 8 * 3));
+	ck_assert_uint_eq(d->begin, get_le64p(ub_node_key(p, 3)));
 	ck_assert_uint_eq(d->count, 1);
 	ck_assert_int_eq(d->severity, META_SEV_FATAL);
 }
@@ -433,10 +411,10 @@ START_TEST(test_mapped_blocks)
 	uint64_t leaf;
 	uint32_t i;
 	uint8_t p[BS];
-	find_key(sb64(328), 7, &leaf, &i);
+	find_key(SB64(device_details_root), 7, &leaf, &i);
 	rd(leaf, p);
-	uint64_t was = get_le64p(val(p, i));
-	put_le64p(val(p, i), was + 1);
+	uint64_t was = get_le64p(ub_node_value(p, i));
+	put_le64p(ub_node_value(p, i), was + 1);
 	wr(leaf, p, &meta_node_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -455,13 +433,13 @@ START_TEST(test_shared_subtree_read_once)
 	uint64_t r0 = dev_root(0), r1 = dev_root(1);
 	uint8_t p[BS];
 	rd(r1, p);
-	ck_assert(get_le32p(p + 4) & META_NODE_INTERNAL);
-	uint64_t dev1_nodes = 1 + get_le32p(p + 16);
+	ck_assert(ub_node_flags(p) & META_NODE_INTERNAL);
+	uint64_t dev1_nodes = 1 + ub_node_nr(p);
 	uint64_t leaf;
 	uint32_t i;
-	find_key(sb64(320), 1, &leaf, &i);
+	find_key(SB64(data_mapping_root), 1, &leaf, &i);
 	rd(leaf, p);
-	put_le64p(val(p, i), r0);
+	put_le64p(ub_node_value(p, i), r0);
 	wr(leaf, p, &meta_node_validator);
 	sm_set(META_SM_METADATA, r0, 2); /* two parents now */
 	struct meta_thin_check_result r = run();
@@ -484,7 +462,7 @@ START_TEST(test_cycle_terminates)
 	uint64_t r0 = dev_root(0);
 	uint8_t p[BS];
 	rd(r0, p);
-	put_le64p(val(p, 1), r0); /* second child: the node itself */
+	put_le64p(ub_node_value(p, 1), r0); /* second child: the node itself */
 	wr(r0, p, &meta_node_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -497,14 +475,16 @@ END_TEST
 static uint64_t hold_root(bool count_copy)
 {
 	uint8_t p[BS];
+	struct disk_thin_sb *sb = (struct disk_thin_sb *)p;
 	uint64_t copy = first_with(META_SM_METADATA, 0, 1);
 	rd(0, p);
-	uint64_t mroot = get_le64p(p + 320), droot = get_le64p(p + 328);
-	put_le64p(p + 56, 0);
-	memset(p + 64, 0, 256);
+	uint64_t mroot = le64_get(sb->data_mapping_root), droot = le64_get(sb->device_details_root);
+	sb->held_root = le64_of(0);
+	memset(sb->data_space_map_root, 0, sizeof(sb->data_space_map_root));
+	memset(sb->metadata_space_map_root, 0, sizeof(sb->metadata_space_map_root));
 	wr(copy, p, &meta_thin_sb_validator);
 	rd(0, p);
-	put_le64p(p + 56, copy);
+	sb->held_root = le64_of(copy);
 	wr(0, p, &meta_thin_sb_validator);
 	if (count_copy)
 		sm_set(META_SM_METADATA, copy, 1);
@@ -540,26 +520,26 @@ END_TEST
 static void shadow_dev0(bool count_children)
 {
 	uint8_t p[BS];
-	uint64_t t = sb64(320), r = dev_root(0);
+	uint64_t t = SB64(data_mapping_root), r = dev_root(0);
 	uint64_t t2 = first_with(META_SM_METADATA, 0, 1);
 	sm_set(META_SM_METADATA, t2, 1);
 	uint64_t r2 = first_with(META_SM_METADATA, 0, 1);
 	sm_set(META_SM_METADATA, r2, 1);
 
 	rd(r, p); /* R' = copy of R: its children get a second parent */
-	ck_assert(get_le32p(p + 4) & META_NODE_INTERNAL);
+	ck_assert(ub_node_flags(p) & META_NODE_INTERNAL);
 	wr(r2, p, &meta_node_validator);
-	for (uint32_t i = 0; count_children && i < get_le32p(p + 16); i++) {
-		uint64_t ch = get_le64p(val(p, i));
+	for (uint32_t i = 0; count_children && i < ub_node_nr(p); i++) {
+		uint64_t ch = get_le64p(ub_node_value(p, i));
 		sm_set(META_SM_METADATA, ch, sm_get(META_SM_METADATA, ch) + 1);
 	}
 
 	rd(t, p); /* T' = copy of T with device 0 -> R' */
-	ck_assert(get_le32p(p + 4) & META_NODE_LEAF);
-	for (uint32_t i = 0; i < get_le32p(p + 16); i++) {
-		uint64_t dr = get_le64p(val(p, i));
-		if (get_le64p(p + 32 + 8 * i) == 0)
-			put_le64p(val(p, i), r2);
+	ck_assert(ub_node_flags(p) & META_NODE_LEAF);
+	for (uint32_t i = 0; i < ub_node_nr(p); i++) {
+		uint64_t dr = get_le64p(ub_node_value(p, i));
+		if (get_le64p(ub_node_key(p, i)) == 0)
+			put_le64p(ub_node_value(p, i), r2);
 		else
 			sm_set(META_SM_METADATA, dr, sm_get(META_SM_METADATA, dr) + 1);
 	}
@@ -567,7 +547,7 @@ static void shadow_dev0(bool count_children)
 	sm_set(META_SM_METADATA, t, sm_get(META_SM_METADATA, t) - 1); /* live sb no longer */
 
 	rd(0, p);
-	put_le64p(p + 320, t2);
+	((struct disk_thin_sb *)p)->data_mapping_root = le64_of(t2);
 	wr(0, p, &meta_thin_sb_validator);
 }
 
@@ -620,9 +600,10 @@ START_TEST(test_bad_held_root)
 {
 	load("many");
 	uint8_t p[BS];
+	struct disk_thin_sb *sb = (struct disk_thin_sb *)p;
 	rd(0, p);
-	uint64_t droot = get_le64p(p + 328);
-	put_le64p(p + 56, droot);
+	uint64_t droot = le64_get(sb->device_details_root);
+	sb->held_root = le64_of(droot);
 	wr(0, p, &meta_thin_sb_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -652,7 +633,7 @@ START_TEST(test_modes)
 	ck_assert_uint_eq(r.nr_devices, 64);
 
 	/* --skip-mappings still sees a broken details tree */
-	uint64_t droot = sb64(328);
+	uint64_t droot = SB64(device_details_root);
 	rd(droot, p);
 	p[0] ^= 0xff;
 	wr(droot, p, NULL);
@@ -669,9 +650,9 @@ START_TEST(test_out_of_range_root)
 	uint64_t leaf;
 	uint32_t i;
 	uint8_t p[BS];
-	find_key(sb64(320), 1, &leaf, &i);
+	find_key(SB64(data_mapping_root), 1, &leaf, &i);
 	rd(leaf, p);
-	put_le64p(val(p, i), 1ull << 40);
+	put_le64p(ub_node_value(p, i), 1ull << 40);
 	wr(leaf, p, &meta_node_validator);
 	struct meta_thin_check_result r = run();
 	ck_assert_int_eq(r.worst, META_SEV_FATAL);
@@ -695,9 +676,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("thin_check");
-	TCase *tc = tcase_create("check");
+	TCase *tc = ub_tcase(s, "check", 60);
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_clean_fixtures, 0, 4);
 	tcase_add_test(tc, test_leaf_checksum);
 	tcase_add_test(tc, test_key_order_and_blocknr);
@@ -716,10 +696,5 @@ int main(void)
 	tcase_add_test(tc, test_modes);
 	tcase_add_test(tc, test_out_of_range_root);
 	tcase_add_test(tc, test_phase_names);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ub_run(s);
 }

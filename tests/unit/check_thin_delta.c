@@ -18,13 +18,14 @@
 #include <libmeta/thin_delta.h>
 
 #include "base/endian.h"
+#include "unit_base.h"
 
 #define NBLOCKS 8192u
 
 /* ---- image building ------------------------------------------------------ */
 
 struct img {
-	char path[64];
+	char path[UB_PATH_MAX];
 	struct meta_bm *bm;
 	uint64_t next; /* next free block */
 };
@@ -32,12 +33,7 @@ struct img {
 static void img_open(struct img *im)
 {
 	struct meta_io *io;
-	int fd;
-	strcpy(im->path, "/tmp/check_thin_delta.XXXXXX");
-	fd = mkstemp(im->path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)NBLOCKS * 4096), 0);
-	close(fd);
+	ub_tmpfile(im->path, "thin_delta", (uint64_t)NBLOCKS * UB_BLOCK_SIZE);
 	ck_assert_int_eq(meta_io_open(im->path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(meta_bm_create(io, 64, &im->bm), 0);
 	im->next = 1;
@@ -53,20 +49,12 @@ static void img_close(struct img *im)
 static uint64_t put_node(struct img *im, int leaf, uint32_t n, const uint64_t *keys,
 			 const uint64_t *vals)
 {
-	uint8_t blk[4096];
-	uint32_t max = meta_btree_max_entries(8);
+	uint8_t blk[UB_BLOCK_SIZE];
 	uint64_t b = im->next++;
 	ck_assert_uint_lt(b, NBLOCKS);
-	ck_assert_uint_le(n, max);
-	memset(blk, 0, sizeof(blk));
-	put_le32p(blk + 4, leaf ? META_NODE_LEAF : META_NODE_INTERNAL);
-	put_le32p(blk + 16, n);
-	put_le32p(blk + 20, max);
-	put_le32p(blk + 24, 8);
-	for (uint32_t i = 0; i < n; i++) {
-		put_le64p(blk + 32 + 8 * i, keys[i]);
-		put_le64p(blk + 32 + 8 * max + 8 * i, vals[i]);
-	}
+	ub_node(blk, leaf ? META_NODE_LEAF : META_NODE_INTERNAL, 8, UB_MAX, n, keys, NULL);
+	for (uint32_t i = 0; i < n; i++)
+		put_le64p(ub_node_value(blk, i), vals[i]);
 	ck_assert_int_eq(meta_bm_write(im->bm, b, &meta_node_validator, blk), 0);
 	return b;
 }
@@ -625,10 +613,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("thin_delta");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 120);
+	TCase *tc = ub_tcase(s, "core", 120);
 	tcase_add_test(tc, test_random_shared);
 	tcase_add_test(tc, test_random_stale_keys);
 	tcase_add_test(tc, test_identical_root_reads_nothing);
@@ -637,10 +622,5 @@ int main(void)
 	tcase_add_test(tc, test_empty_and_damage);
 	tcase_add_test(tc, test_damage_in_shared_subtree);
 	tcase_add_test(tc, test_callback_stops);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

@@ -21,31 +21,21 @@
 #include <libmeta/thin_xml.h>
 
 #include "base/endian.h"
+#include "unit_base.h"
 
 #define NBLK 64u
 #define BS 4096u
 
 static uint8_t img[NBLK][BS];
-static char path[64];
+static char path[UB_PATH_MAX];
 
 /* ---- image builder -------------------------------------------------------- */
 
 static void node(uint64_t b, uint32_t flags, uint32_t vs, uint32_t n, const uint64_t *keys,
 		 const void *vals)
 {
-	uint8_t *p = img[b];
-	uint32_t max = meta_btree_max_entries(vs);
-	ck_assert_uint_le(n, max);
-	memset(p, 0, BS);
-	put_le32p(p + 4, flags);
-	put_le32p(p + 16, n);
-	put_le32p(p + 20, max);
-	put_le32p(p + 24, vs);
-	for (uint32_t i = 0; i < n; i++)
-		put_le64p(p + 32 + 8 * i, keys[i]);
-	if (n)
-		memcpy(p + 32 + 8 * max, vals, (size_t)n * vs);
-	meta_node_validator.prepare(&meta_node_validator, p, b);
+	ub_node(img[b], flags, vs, UB_MAX, n, keys, vals);
+	meta_node_validator.prepare(&meta_node_validator, img[b], b);
 }
 
 /* Mapping leaf: n mappings vb[i] -> db[i] with time tm[i] (tm NULL = 0). */
@@ -93,10 +83,7 @@ static void details_leaf(uint64_t b, uint32_t n, const struct det *d)
 	uint8_t vals[64 * 24];
 	for (uint32_t i = 0; i < n; i++) {
 		keys[i] = d[i].id;
-		put_le64p(vals + 24 * i, d[i].mapped);
-		put_le64p(vals + 24 * i + 8, d[i].trans);
-		put_le32p(vals + 24 * i + 16, d[i].ctime);
-		put_le32p(vals + 24 * i + 20, d[i].stime);
+		ub_details(vals + 24 * i, d[i].mapped, d[i].trans, d[i].ctime, d[i].stime);
 	}
 	node(b, META_NODE_LEAF, 24, n, keys, vals);
 }
@@ -133,16 +120,10 @@ static void superblock(uint64_t b, uint64_t details_root, uint64_t mapping_root,
 
 static void write_image(void)
 {
-	FILE *f;
 	if (path[0])
 		unlink(path);
-	strcpy(path, "/tmp/check_thin_dump.XXXXXX");
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(img, BS, NBLK, f), NBLK);
-	ck_assert_int_eq(fclose(f), 0);
+	ub_tmpfile(path, "thin_dump", 0);
+	ub_write_at(path, 0, img, sizeof(img));
 }
 
 static void setup(void)
@@ -726,7 +707,7 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("thin_dump");
-	TCase *tc = tcase_create("walker");
+	TCase *tc = ub_tcase(s, "walker", 0);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_simple_xml);
 	tcase_add_test(tc, test_empty_pool);
@@ -744,22 +725,16 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_shared_subtree);
 	tcase_add_test(tc, test_shared_damaged_def);
 	tcase_add_test(tc, test_metadata_snap);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("writer");
+	tc = ub_tcase(s, "writer", 0);
 	tcase_add_test(tc, test_writer_large_numbers_and_escaping);
 	tcase_add_test(tc, test_writer_big_output_and_write_error);
 	tcase_add_test(tc, test_writer_invalid);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int nf;
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = ub_run(suite());
 	free(out_buf);
-	return nf ? 1 : 0;
+	return failed;
 }

@@ -21,6 +21,7 @@
 #include <libmeta/thin_rmap.h>
 
 #include "base/endian.h"
+#include "unit_base.h"
 
 #define NBLOCKS 512u
 #define NR_DATA 2000u
@@ -64,34 +65,23 @@ static int mint(uint32_t n, const int *kids)
 
 /* ---- image writing ---------------------------------------------------------- */
 
-static char path[64];
+static char path[UB_PATH_MAX];
 static struct meta_bm *wbm;
 static uint64_t next_block;
 
 static uint64_t put_raw_node(int leaf, uint32_t n, const uint64_t *keys, const uint64_t *vals,
 			     uint32_t vs)
 {
-	uint8_t blk[4096];
-	uint32_t max = meta_btree_max_entries(vs);
+	uint8_t blk[UB_BLOCK_SIZE];
 	uint64_t b = next_block++;
 	ck_assert_uint_lt(b, NBLOCKS);
-	memset(blk, 0, sizeof(blk));
-	put_le32p(blk + 4, leaf ? META_NODE_LEAF : META_NODE_INTERNAL);
-	put_le32p(blk + 16, n);
-	put_le32p(blk + 20, max);
-	put_le32p(blk + 24, vs);
+	ub_node(blk, leaf ? META_NODE_LEAF : META_NODE_INTERNAL, vs, UB_MAX, n, keys, NULL);
 	for (uint32_t i = 0; i < n; i++) {
-		put_le64p(blk + 32 + 8 * i, keys[i]);
 		if (vs == 8)
-			put_le64p(blk + 32 + 8 * max + 8 * i, vals[i]);
+			put_le64p(ub_node_value(blk, i), vals[i]);
 		else /* details: {mapped_blocks, transaction, ctime, stime} from vals[i] = dev */
-		{
-			uint8_t *v = blk + 32 + (size_t)max * 8 + (size_t)i * vs;
-			put_le64p(v, 1000 + vals[i]);
-			put_le64p(v + 8, 7 * vals[i]);
-			put_le32p(v + 16, (uint32_t)vals[i]);
-			put_le32p(v + 20, (uint32_t)vals[i] + 1);
-		}
+			ub_details(ub_node_value(blk, i), 1000 + vals[i], 7 * vals[i], (uint32_t)vals[i],
+				   (uint32_t)vals[i] + 1);
 	}
 	ck_assert_int_eq(meta_bm_write(wbm, b, &meta_node_validator, blk), 0);
 	return b;
@@ -113,12 +103,7 @@ static uint64_t write_model(int i)
 static void image_begin(void)
 {
 	struct meta_io *io;
-	int fd;
-	strcpy(path, "/tmp/check_thin_ls.XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)NBLOCKS * 4096), 0);
-	close(fd);
+	ub_tmpfile(path, "thin_ls", (uint64_t)NBLOCKS * UB_BLOCK_SIZE);
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(meta_bm_create(io, 64, &wbm), 0);
 	next_block = 1;
@@ -792,33 +777,25 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("thin_ls");
-	TCase *tc = tcase_create("forest");
+	TCase *tc = ub_tcase(s, "forest", 0);
 	tcase_add_test(tc, test_forest_multiplicity);
 	tcase_add_test(tc, test_forest_visit);
 	tcase_add_test(tc, test_forest_damage);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("ls");
+	tc = ub_tcase(s, "ls", 0);
 	tcase_add_test(tc, test_ls_brute_force);
 	tcase_add_test(tc, test_ls_missing_mapping_tree);
 	tcase_add_test(tc, test_ls_past_end);
 	tcase_add_test(tc, test_ls_empty_pool);
 	tcase_add_test(tc, test_human);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("rmap");
+	tc = ub_tcase(s, "rmap", 0);
 	tcase_add_test(tc, test_sort_matches_libstdcxx);
 	tcase_add_test(tc, test_sort_property);
 	tcase_add_test(tc, test_rmap_brute_force);
 	tcase_add_test(tc, test_rmap_known_runs);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ub_run(suite());
 }

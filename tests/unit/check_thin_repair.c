@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libmeta/btree.h>
 #include <libmeta/crc32c.h>
 #include <libmeta/error.h>
 #include <libmeta/thin.h>
@@ -23,25 +24,16 @@
 #include <libmeta/thin_xml_read.h>
 
 #include "base/endian.h"
+#include "pdata/ondisk.h"
+#include "unit_base.h"
 
 #define BLK 4096u
 
 static const char *fixture_xml(const char *name)
 {
-	static char p[512];
-	const char *src = getenv("SRCDIR");
-	snprintf(p, sizeof(p), "%s/fixtures/thin/%s.xml", src ? src : ".", name);
-	return p;
-}
-
-static void mktemp_file(char *path, size_t len, uint64_t bytes)
-{
-	int fd;
-	snprintf(path, len, "/tmp/dmmeta-repair-XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
-	close(fd);
+	char rel[128];
+	snprintf(rel, sizeof(rel), "thin/%s.xml", name);
+	return ub_fixture(rel);
 }
 
 /* Restore fixture XML into path (an existing file). */
@@ -65,21 +57,11 @@ static void restore_xml(const char *xml, const char *path)
 	meta_thin_restorer_destroy(r);
 }
 
-static void rw_block(const char *path, uint64_t b, uint8_t *buf, int write)
-{
-	int fd = open(path, write ? O_WRONLY : O_RDONLY);
-	ssize_t n;
-	ck_assert_int_ge(fd, 0);
-	n = write ? pwrite(fd, buf, BLK, (off_t)(b * BLK)) : pread(fd, buf, BLK, (off_t)(b * BLK));
-	ck_assert_int_eq(n, (ssize_t)BLK);
-	close(fd);
-}
-
 static void zero_block(const char *path, uint64_t b)
 {
 	uint8_t buf[BLK];
 	memset(buf, 0, sizeof(buf));
-	rw_block(path, b, buf, 1);
+	ub_write_block(path, b, buf);
 }
 
 /* First child of device dev_id's (internal) root: a bottom-level leaf in the snaps pool;
@@ -98,13 +80,12 @@ static uint64_t first_leaf_of(const char *path, uint64_t dev_id, uint64_t *entri
 	free(roots);
 	meta_thin_close(th);
 	ck_assert_uint_ne(root, 0);
-	rw_block(path, root, buf, 0);
-	/* node header: csum, flags (1 internal, 2 leaf), blocknr, nr_entries, max_entries */
-	ck_assert_uint_eq(get_le32p(buf + 4), 1u);
-	child = get_le64p(buf + 32 + 8 * get_le32p(buf + 20));
-	rw_block(path, child, buf, 0);
-	ck_assert_uint_eq(get_le32p(buf + 4), 2u);
-	*entries = get_le32p(buf + 16);
+	ub_read_block(path, root, buf);
+	ck_assert_uint_eq(ub_node_flags(buf), META_NODE_INTERNAL);
+	child = get_le64p(ub_node_value(buf, 0));
+	ub_read_block(path, child, buf);
+	ck_assert_uint_eq(ub_node_flags(buf), META_NODE_LEAF);
+	*entries = ub_node_nr(buf);
 	return child;
 }
 
@@ -179,14 +160,14 @@ static void prepare_output(const char *out, enum out_kind k)
 static void crash_loop(const char *in, const struct meta_thin_repair_opts *base,
 		       enum out_kind kind, uint64_t want_mappings)
 {
-	char out[64], err[512];
+	char out[UB_PATH_MAX], err[512];
 	struct meta_thin_repair_opts o = *base;
 	struct meta_thin_repair_stats st;
 	struct digest want, got;
 	uint64_t n;
 	int completed = 0, late = 0, rejected = 0;
 
-	mktemp_file(out, sizeof(out), 256 * BLK);
+	ub_tmpfile(out, "repair", 256 * BLK);
 	prepare_output(out, kind);
 	o.out.force = true;
 	o.out.fail_writes_after = 0;
@@ -226,10 +207,10 @@ static void crash_loop(const char *in, const struct meta_thin_repair_opts *base,
 
 START_TEST(test_repair_crash_lost_leaf)
 {
-	char in[64];
+	char in[UB_PATH_MAX];
 	struct meta_thin_repair_opts o;
 	uint64_t lost;
-	mktemp_file(in, sizeof(in), 256 * BLK);
+	ub_tmpfile(in, "repair", 256 * BLK);
 	restore_xml(fixture_xml("snaps"), in);
 	zero_block(in, first_leaf_of(in, 2, &lost));
 	ck_assert_uint_gt(lost, 0);
@@ -243,9 +224,9 @@ END_TEST
 
 START_TEST(test_repair_crash_zeroed_superblock)
 {
-	char in[64];
+	char in[UB_PATH_MAX];
 	struct meta_thin_repair_opts o;
-	mktemp_file(in, sizeof(in), 256 * BLK);
+	ub_tmpfile(in, "repair", 256 * BLK);
 	restore_xml(fixture_xml("snaps"), in);
 	zero_block(in, 0);
 	memset(&o, 0, sizeof(o));
@@ -263,12 +244,12 @@ END_TEST
  * (the transaction id and the number of data blocks are derived, as tpt 1.x). */
 START_TEST(test_repair_needs_overrides)
 {
-	char in[64], out[64], err[512];
+	char in[UB_PATH_MAX], out[UB_PATH_MAX], err[512];
 	struct meta_thin_repair_opts o;
 	struct meta_thin_repair_stats st;
 	struct digest d;
-	mktemp_file(in, sizeof(in), 256 * BLK);
-	mktemp_file(out, sizeof(out), 256 * BLK);
+	ub_tmpfile(in, "repair", 256 * BLK);
+	ub_tmpfile(out, "repair", 256 * BLK);
 	restore_xml(fixture_xml("snaps"), in);
 	zero_block(in, 0);
 	restore_xml(fixture_xml("one-thin"), out);
@@ -294,11 +275,11 @@ END_TEST
  * from them (snaps: devices' highest transaction 4, newest time 3, highest data block 2037). */
 START_TEST(test_find_roots)
 {
-	char in[64];
+	char in[UB_PATH_MAX];
 	struct meta_thin_open_opts oo;
 	struct meta_thin_found_roots fr;
 	struct meta_thin *t;
-	mktemp_file(in, sizeof(in), 256 * BLK);
+	ub_tmpfile(in, "repair", 256 * BLK);
 	restore_xml(fixture_xml("snaps"), in);
 	zero_block(in, 0);
 	memset(&oo, 0, sizeof(oo));
@@ -325,23 +306,23 @@ END_TEST
  * names the damage and leaves no superblock behind. */
 START_TEST(test_repair_verify)
 {
-	char p[64], err[512] = "";
+	char p[UB_PATH_MAX], err[512] = "";
 	uint8_t buf[BLK];
 	uint64_t n, leaf, v;
-	mktemp_file(p, sizeof(p), 256 * BLK);
+	ub_tmpfile(p, "repair", 256 * BLK);
 	restore_xml(fixture_xml("snaps"), p);
 	ck_assert_int_eq(meta_thin_repair_verify(p, err, sizeof(err)), META_OK);
 	/* map the leaf's first entry to another data block: the data space map disagrees */
 	leaf = first_leaf_of(p, 1, &n);
-	rw_block(p, leaf, buf, 0);
-	v = get_le64p(buf + 32 + 8 * get_le32p(buf + 20));
-	put_le64p(buf + 32 + 8 * get_le32p(buf + 20), v + ((uint64_t)1000 << 24));
-	put_le32p(buf, meta_block_csum(buf, BLK, 121107u));
-	rw_block(p, leaf, buf, 1);
+	ub_read_block(p, leaf, buf);
+	v = get_le64p(ub_node_value(buf, 0));
+	put_le64p(ub_node_value(buf, 0), v + ((uint64_t)1000 << 24));
+	((struct disk_node_header *)buf)->csum = le32_of(meta_block_csum(buf, BLK, 121107u));
+	ub_write_block(p, leaf, buf);
 	ck_assert_int_eq(meta_thin_repair_verify(p, err, sizeof(err)), META_E_CORRUPT);
 	ck_assert_msg(strstr(err, "DATA_") != NULL, "err: %s", err);
 	ck_assert_msg(strstr(err, "report this bug") != NULL, "err: %s", err);
-	rw_block(p, 0, buf, 0);
+	ub_read_block(p, 0, buf);
 	for (uint32_t i = 0; i < BLK; i++)
 		ck_assert_uint_eq(buf[i], 0);
 	unlink(p);
@@ -351,19 +332,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("thin_repair");
-	TCase *tc = tcase_create("thin_repair");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 120);
+	TCase *tc = ub_tcase(s, "thin_repair", 120);
 	tcase_add_test(tc, test_repair_crash_lost_leaf);
 	tcase_add_test(tc, test_repair_crash_zeroed_superblock);
 	tcase_add_test(tc, test_repair_needs_overrides);
 	tcase_add_test(tc, test_find_roots);
 	tcase_add_test(tc, test_repair_verify);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

@@ -15,26 +15,21 @@
 
 #include "base/endian.h"
 #include "pdata/pdata_write.h"
+#include "unit_base.h"
 
-static char path[64];
+static char path[UB_PATH_MAX];
 
 static const char *mkfile(uint64_t bytes)
 {
-	int fd;
-	strcpy(path, "/tmp/dmmeta-restore-XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
-	close(fd);
+	ub_tmpfile(path, "restore", bytes);
 	return path;
 }
 
 static const char *fixture(const char *name)
 {
-	static char p[512];
-	const char *src = getenv("SRCDIR");
-	snprintf(p, sizeof(p), "%s/fixtures/thin/%s.xml", src ? src : ".", name);
-	return p;
+	char rel[128];
+	snprintf(rel, sizeof(rel), "thin/%s.xml", name);
+	return ub_fixture(rel);
 }
 
 /* ---- builder ------------------------------------------------------------------- */
@@ -134,7 +129,7 @@ START_TEST(test_builder_seq_same_image)
 	static const uint64_t runs[][2] = {{0, 1},     {5, 7},       {12, 240},  {300, 1},
 					   {301, 600}, {1000, 251},  {1251, 252}, {2000, 3},
 					   {4000, 20000}, {30000, 83}, {40000, 1}};
-	char a[64], bpath[64];
+	char a[UB_PATH_MAX], bpath[UB_PATH_MAX];
 	FILE *fa, *fb;
 	int ca, cb;
 	long off = 0;
@@ -256,15 +251,10 @@ static int restore_file(const char *xml, const char *out, const struct meta_thin
 
 static int restore_string(const char *xmltext, const char *out, char *err, size_t errlen)
 {
-	char xp[64];
-	FILE *f;
-	int fd, rc;
-	strcpy(xp, "/tmp/dmmeta-xml-XXXXXX");
-	fd = mkstemp(xp);
-	ck_assert_int_ge(fd, 0);
-	f = fdopen(fd, "w");
-	fputs(xmltext, f);
-	fclose(f);
+	char xp[UB_PATH_MAX];
+	int rc;
+	ub_tmpfile(xp, "xml", 0);
+	ub_write_at(xp, 0, xmltext, strlen(xmltext));
 	rc = restore_file(xp, out, NULL, err, errlen);
 	unlink(xp);
 	return rc;
@@ -648,10 +638,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("thin_restore");
-	TCase *tc = tcase_create("thin_restore");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 120);
+	TCase *tc = ub_tcase(s, "thin_restore", 120);
 	tcase_add_test(tc, test_builder_sizes);
 	tcase_add_test(tc, test_builder_seq_same_image);
 	tcase_add_test(tc, test_counts_overflow);
@@ -664,10 +651,5 @@ int main(void)
 	tcase_add_test(tc, test_restore_check_pass);
 	tcase_add_test(tc, test_restore_check_misuse);
 	tcase_add_test(tc, test_restore_space_map_too_big);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

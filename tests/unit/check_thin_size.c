@@ -14,6 +14,8 @@
 #include <libmeta/error.h>
 #include <libmeta/thin_size.h>
 
+#include "unit_base.h"
+
 #define TIB_SECTORS (UINT64_C(1) << 31)
 
 static enum meta_size_unit lookup(const char *s)
@@ -381,8 +383,7 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("thin_size");
-	TCase *tc = tcase_create("core");
-
+	TCase *tc = ub_tcase(s, "core", 0);
 	tcase_add_test(tc, unit_table);
 	tcase_add_test(tc, unit_prefixes);
 	tcase_add_test(tc, unit_factors);
@@ -395,17 +396,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, format_edges);
 	tcase_add_test(tc, validate_v1);
 	tcase_add_test(tc, format_v1);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ub_run(suite());
 }

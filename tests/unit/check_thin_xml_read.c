@@ -15,6 +15,7 @@
 #include <libmeta/thin_xml_read.h>
 
 #include "base/xml_util.h"
+#include "unit_base.h"
 
 /* ---- a recording emitter ---------------------------------------------------------- */
 
@@ -465,10 +466,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("thin_xml_read");
-	TCase *tc = tcase_create("fast path");
-	SRunner *sr;
-	int failed;
-	tcase_set_timeout(tc, 60);
+	TCase *tc = ub_tcase(s, "fast path", 60);
 	tcase_add_test(tc, test_plain);
 	tcase_add_test(tc, test_def_ref);
 	tcase_add_test(tc, test_not_elements);
@@ -479,10 +477,5 @@ int main(void)
 	tcase_add_test(tc, test_doctype_encoding);
 	tcase_add_test(tc, test_long);
 	tcase_add_test(tc, test_mutations);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ub_run(s);
 }

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The shared base of the unit tests: see unit_base.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <libmeta/btree.h>
+
+#include "unit_base.h"
+
+/* ---- suite runner ------------------------------------------------------------ */
+
+TCase *ub_tcase(Suite *s, const char *name, double timeout_s)
+{
+	TCase *tc = tcase_create(name);
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int ub_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
+
+/* ---- temp files ---------------------------------------------------------------- */
+
+static void tmpname(char *path, const char *tag)
+{
+	const char *dir = getenv("TMPDIR");
+	snprintf(path, UB_PATH_MAX, "%s/dmmeta-%s-XXXXXX", dir && *dir ? dir : "/tmp", tag);
+}
+
+void ub_tmpfile(char *path, const char *tag, uint64_t bytes)
+{
+	int fd;
+	tmpname(path, tag);
+	fd = mkstemp(path);
+	ck_assert_msg(fd >= 0, "cannot create %s", path);
+	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
+	close(fd);
+}
+
+int ub_tmpdir(char *path, const char *tag)
+{
+	tmpname(path, tag);
+	if (mkdtemp(path))
+		return 0;
+	perror(path);
+	return -1;
+}
+
+/* ---- fixtures ------------------------------------------------------------------ */
+
+const char *ub_fixture(const char *rel)
+{
+	static const char *const dirs[] = {".", "..", "../..", "../../.."};
+	static char buf[4][UB_PATH_MAX];
+	static unsigned next;
+	char *p = buf[next++ % 4];
+	const char *src = getenv("SRCDIR");
+	if (src && *src) {
+		snprintf(p, UB_PATH_MAX, "%s/fixtures/%s", src, rel);
+		return p;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, UB_PATH_MAX, "%s/fixtures/%s", dirs[i], rel);
+		if (access(p, R_OK) == 0)
+			return p;
+	}
+	snprintf(p, UB_PATH_MAX, "./fixtures/%s", rel);
+	return p;
+}
+
+void ub_fixture_gunzip(const char *rel_gz, char *path, const char *tag)
+{
+	uint8_t buf[65536];
+	const char *src = ub_fixture(rel_gz);
+	gzFile g = gzopen(src, "rb");
+	FILE *f;
+	int n;
+	ck_assert_msg(g != NULL, "fixture %s not found (set SRCDIR)", src);
+	ub_tmpfile(path, tag, 0);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	while ((n = gzread(g, buf, sizeof(buf))) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, (size_t)n, f), (size_t)n);
+	ck_assert_int_eq(n, 0);
+	gzclose(g);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* ---- raw bytes ------------------------------------------------------------------ */
+
+void ub_read_at(const char *path, uint64_t off, void *buf, size_t len)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(buf, 1, len, f), len);
+	fclose(f);
+}
+
+void ub_write_at(const char *path, uint64_t off, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "r+b");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+void ub_read_block(const char *path, uint64_t b, void *blk)
+{
+	ub_read_at(path, b * UB_BLOCK_SIZE, blk, UB_BLOCK_SIZE);
+}
+
+void ub_write_block(const char *path, uint64_t b, const void *blk)
+{
+	ub_write_at(path, b * UB_BLOCK_SIZE, blk, UB_BLOCK_SIZE);
+}
+
+/* ---- raw btree nodes --------------------------------------------------------------- */
+
+void ub_node(void *blk, uint32_t flags, uint32_t vs, uint32_t max, uint32_t n,
+	     const uint64_t *keys, const void *values)
+{
+	struct disk_node_header *h = blk;
+	if (max == UB_MAX)
+		max = meta_btree_max_entries(vs);
+	ck_assert_uint_le(n, max);
+	memset(blk, 0, UB_BLOCK_SIZE);
+	h->flags = le32_of(flags);
+	h->nr_entries = le32_of(n);
+	h->max_entries = le32_of(max);
+	h->value_size = le32_of(vs);
+	for (uint32_t i = 0; keys && i < n; i++)
+		put_le64p(ub_node_key(blk, i), keys[i]);
+	if (values && n)
+		memcpy(ub_node_value(blk, 0), values, (size_t)n * vs);
+}
+
+uint8_t *ub_node_key(void *blk, uint32_t i)
+{
+	return (uint8_t *)blk + sizeof(struct disk_node_header) + 8 * (size_t)i;
+}
+
+uint8_t *ub_node_value(void *blk, uint32_t i)
+{
+	const struct disk_node_header *h = blk;
+	return (uint8_t *)blk + sizeof(struct disk_node_header) + 8 * (size_t)le32_get(h->max_entries) +
+	       (size_t)le32_get(h->value_size) * i;
+}
+
+uint32_t ub_node_flags(const void *blk)
+{
+	return le32_get(((const struct disk_node_header *)blk)->flags);
+}
+
+uint32_t ub_node_nr(const void *blk)
+{
+	return le32_get(((const struct disk_node_header *)blk)->nr_entries);
+}
+
+void ub_details(void *value, uint64_t mapped, uint64_t trans, uint32_t ctime, uint32_t stime)
+{
+	struct disk_device_details d;
+	d.mapped_blocks = le64_of(mapped);
+	d.transaction_id = le64_of(trans);
+	d.creation_time = le32_of(ctime);
+	d.snapshotted_time = le32_of(stime);
+	memcpy(value, &d, sizeof(d));
+}
+
+/* ---- raw space-map bitmaps ------------------------------------------------------------ */
+
+/* Entry i is two bits of little-endian word i / 32: the high bit of the count first. */
+static uint8_t *bitmap_word(const void *blk, uint32_t i)
+{
+	return (uint8_t *)blk + sizeof(struct disk_bitmap_header) + 8 * (size_t)(i / 32);
+}
+
+unsigned ub_bitmap_get(const void *blk, uint32_t i)
+{
+	uint64_t w = get_le64p(bitmap_word(blk, i));
+	unsigned s = (i % 32) * 2;
+	return (unsigned)((w >> s) & 1u) << 1 | (unsigned)((w >> (s + 1)) & 1u);
+}
+
+void ub_bitmap_set(void *blk, uint32_t i, unsigned v)
+{
+	uint8_t *p = bitmap_word(blk, i);
+	uint64_t w = get_le64p(p);
+	unsigned s = (i % 32) * 2;
+	ck_assert_uint_le(v, 3);
+	w &= ~(3ull << s);
+	w |= (uint64_t)(v >> 1) << s | (uint64_t)(v & 1u) << (s + 1);
+	put_le64p(p, w);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The shared base of the unit tests (tests/unit/check_*.c, Check framework); unit_base.c is
+ * linked into every check_* binary.  Failures inside a helper are Check assertions, so they
+ * fail the calling test with the helper's line.
+ *
+ *   suite runner   ub_tcase() adds a test case (with a timeout) to a suite; ub_run() runs
+ *                  the suite and gives main()'s exit status (0 all passed, 1 otherwise)
+ *   temp files     ub_tmpfile() makes a file of a given size in ${TMPDIR:-/tmp} (the caller
+ *                  unlinks it); ub_tmpdir() makes a directory
+ *   fixtures       ub_fixture() is the path of fixtures/<rel> (found through $SRCDIR, else
+ *                  the current directory or its parents); ub_fixture_gunzip() uncompresses
+ *                  fixtures/<rel>.gz into a new temp file
+ *   raw bytes      ub_read_at()/ub_write_at() at a byte offset, ub_read_block()/
+ *                  ub_write_block() one 4 KiB metadata block
+ *   raw nodes      ub_node() lays out a btree node in a block through struct
+ *                  disk_node_header (libmeta/pdata/ondisk.h): header, keys, values;
+ *                  ub_node_key()/ub_node_value() address entry i of any node,
+ *                  ub_node_flags()/ub_node_nr() read its header; ub_details() writes a
+ *                  device-details value (struct disk_device_details)
+ *   raw bitmaps    ub_bitmap_get()/ub_bitmap_set(): the 2-bit count of entry i of a
+ *                  space-map bitmap block (after struct disk_bitmap_header)
+ *   superblock     cast a block to struct disk_thin_sb (pdata/ondisk.h) and use its fields
+ */
+#ifndef DMMETA_UNIT_BASE_H
+#define DMMETA_UNIT_BASE_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pdata/ondisk.h"
+/* The thin superblock and device details, when split from pdata/ondisk.h. */
+#if __has_include("thin/thin_ondisk.h")
+#include "thin/thin_ondisk.h"
+#endif
+
+#define UB_PATH_MAX 256
+#define UB_BLOCK_SIZE 4096u
+#define UB_MAX UINT32_MAX
+
+/* Suite runner. */
+TCase *ub_tcase(Suite *s, const char *name, double timeout_s); /* timeout_s 0: Check's default */
+int ub_run(Suite *s);
+
+/* Temp files: path receives the name (UB_PATH_MAX bytes); tag names the suite in it.
+ * ub_tmpdir() asserts nothing (main() may call it): 0 made, -1 not. */
+void ub_tmpfile(char *path, const char *tag, uint64_t bytes);
+int ub_tmpdir(char *path, const char *tag);
+
+/* Fixtures: ub_fixture() returns a static buffer (one of four, rotating). */
+const char *ub_fixture(const char *rel);
+void ub_fixture_gunzip(const char *rel_gz, char *path, const char *tag);
+
+/* Raw bytes of a file. */
+void ub_read_at(const char *path, uint64_t off, void *buf, size_t len);
+void ub_write_at(const char *path, uint64_t off, const void *buf, size_t len);
+void ub_read_block(const char *path, uint64_t b, void *blk);
+void ub_write_block(const char *path, uint64_t b, const void *blk);
+
+/*
+ * A btree node in blk (UB_BLOCK_SIZE bytes, zeroed first): flags (META_NODE_LEAF or
+ * META_NODE_INTERNAL), n entries of max (UB_MAX: meta_btree_max_entries(vs)) with values of vs
+ * bytes; keys[i] and values (n * vs bytes, little-endian as on disk) copied when non-NULL.
+ * Neither blocknr nor the checksum is stamped (the caller's validator does that).
+ */
+void ub_node(void *blk, uint32_t flags, uint32_t vs, uint32_t max, uint32_t n,
+	     const uint64_t *keys, const void *values);
+uint8_t *ub_node_key(void *blk, uint32_t i);
+uint8_t *ub_node_value(void *blk, uint32_t i);
+uint32_t ub_node_flags(const void *blk);
+uint32_t ub_node_nr(const void *blk);
+void ub_details(void *value, uint64_t mapped, uint64_t trans, uint32_t ctime, uint32_t stime);
+
+/* Space-map bitmap entries (0, 1, 2, or 3 = "look in the ref count tree"). */
+unsigned ub_bitmap_get(const void *blk, uint32_t i);
+void ub_bitmap_set(void *blk, uint32_t i, unsigned v);
+
+#endif
