@@ -11,8 +11,9 @@
 
 #include "base/endian.h"
 #include "base/util.h"
+#include "pdata/ondisk.h"
+#include "pdata/walk.h"
 
-#define CHUNK_NODES 512u      /* nodes read per batch (2 MiB) */
 #define MAX_DEPTH 16          /* deeper than any valid tree (252^8 > 2^64) */
 #define MAPPING_VALUE_SIZE 8u
 #define KEY_END UINT64_MAX    /* exclusive upper bound of the key space */
@@ -24,11 +25,6 @@ struct ent {
 struct vec {
 	struct ent *v;
 	size_t n, cap;
-};
-
-struct pair {
-	uint64_t block;
-	size_t idx;
 };
 
 /* A subtree (leaf or internal node) emitted once as a def (shared mode). */
@@ -61,12 +57,10 @@ struct dumper {
 	/* current run */
 	uint64_t r_ob, r_db, r_len;
 	uint32_t r_time;
-	/* chunk reading */
-	uint8_t *cbuf;
-	int *cerr;
-	unsigned char *cskip;
-	struct pair *pairs;
+	/* level reading: the blocks of a level's entries (META_WALK_SKIP: not read) */
+	struct meta_walker w;
 	uint64_t *blocks;
+	size_t cap_blocks;
 	/* shared mode */
 	bool shared_mode;
 	enum stop_mode stop;
@@ -121,19 +115,20 @@ static void damage_cb(void *ctx, const struct meta_damage *dm)
 }
 
 
-/* A node that could not be read or failed its validator: the subtree's range is lost. */
-static int node_lost(struct dumper *d, const struct ent *en, int err, const void *data)
+/*
+ * The walker's verdict on a node handed over with err (lost: the subtree's range),
+ * or checked against its parent: true when it can be used.
+ */
+static bool node_ok(struct dumper *d, const void *node, int err, const struct ent *en, bool is_root)
 {
-	return report(d, meta_node_damage_kind(err, data), en->block, en->lo, en->hi, NULL);
+	return meta_walk_verdict(node, err, en->block, MAPPING_VALUE_SIZE, en->lo, en->hi, is_root,
+				 NULL, damage_cb, d) < META_SEV_FATAL;
 }
 
-/* Deep check of a validated node; returns true when it can be used. */
-static bool node_usable(struct dumper *d, const void *node, const struct ent *en, bool is_root,
-			bool leaf)
+/* What a walk does after a node it cannot use: stop, unless repairing. */
+static int node_bad(const struct dumper *d)
 {
-	int sev = meta_node_check(node, en->block, leaf ? MAPPING_VALUE_SIZE : 0, en->lo, en->hi,
-				  is_root, damage_cb, d);
-	return sev < META_SEV_FATAL;
+	return d->repair ? META_OK : META_E_CORRUPT;
 }
 
 /* ---- vectors --------------------------------------------------------------- */
@@ -175,9 +170,9 @@ static int flush_run(struct dumper *d)
 /* Emit the mappings of a checked leaf, merging runs across leaves. */
 static int emit_leaf(struct dumper *d, const void *node)
 {
-	const uint8_t *p = node;
-	uint32_t nr = get_le32p(p + 16), max = get_le32p(p + 20);
-	const uint8_t *keys = p + META_NODE_HEADER_SIZE;
+	const struct disk_node_header *h = node;
+	uint32_t nr = le32_get(h->nr_entries), max = le32_get(h->max_entries);
+	const uint8_t *keys = (const uint8_t *)(h + 1);
 	const uint8_t *vals = keys + 8u * max;
 	uint64_t ob = d->r_ob, db = d->r_db, len = d->r_len;
 	uint32_t tm = d->r_time;
@@ -222,107 +217,11 @@ static int emit_leaf(struct dumper *d, const void *node)
 	return META_OK;
 }
 
-/* ---- batched, key-ordered node reading ------------------------------------- */
-
-/*
- * process(d, idx, data, err) is called for every index of ents[0..n) in order;
- * data is NULL for skipped indices (cskip[idx] set by the caller).
- */
-typedef int (*node_fn)(struct dumper *d, size_t idx, const void *data, int err, void *arg);
-
-struct chunk_ctx {
-	struct dumper *d;
-	size_t np, cursor;
-	bool direct;       /* process inside the batch callback (block order == key order) */
-	size_t next_idx;   /* direct mode: next index to process */
-	node_fn fn;
-	void *arg;
-};
-
-static int cmp_pair(const void *a, const void *b)
-{
-	const struct pair *x = a, *y = b;
-	if (x->block != y->block)
-		return x->block < y->block ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int chunk_cb(void *ctx, uint64_t b, const void *data, int err)
-{
-	struct chunk_ctx *c = ctx;
-	struct dumper *d = c->d;
-	int r;
-	while (c->cursor < c->np && d->pairs[c->cursor].block == b) {
-		size_t idx = d->pairs[c->cursor++].idx;
-		if (c->direct) {
-			/* skipped indices before idx first, keeping key order */
-			while (c->next_idx < idx) {
-				r = c->fn(d, c->next_idx++, NULL, 0, c->arg);
-				if (r)
-					return r;
-			}
-			r = c->fn(d, idx, data, err, c->arg);
-			c->next_idx = idx + 1;
-			if (r)
-				return r;
-		} else {
-			memcpy(d->cbuf + idx * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
-			d->cerr[idx] = err;
-		}
-	}
-	return META_OK;
-}
-
-/* Read ents[0..n) (n <= CHUNK_NODES) and process them in index (= key) order. */
-static int read_chunk(struct dumper *d, const struct ent *ents, size_t n, node_fn fn, void *arg)
-{
-	struct chunk_ctx c;
-	size_t np = 0, i;
-	bool sorted = true;
-	int r;
-
-	for (i = 0; i < n; i++) {
-		if (d->cskip[i])
-			continue;
-		if (np && ents[i].block <= d->pairs[np - 1].block)
-			sorted = false;
-		d->pairs[np].block = ents[i].block;
-		d->pairs[np].idx = i;
-		np++;
-	}
-	if (!sorted)
-		qsort(d->pairs, np, sizeof(*d->pairs), cmp_pair);
-	for (i = 0; i < np; i++)
-		d->blocks[i] = d->pairs[i].block;
-	memset(&c, 0, sizeof(c));
-	c.d = d;
-	c.np = np;
-	c.direct = sorted;
-	c.fn = fn;
-	c.arg = arg;
-	r = meta_bm_read_batch(d->bm, d->blocks, np, &meta_node_validator, chunk_cb, &c);
-	if (r)
-		return r;
-	if (c.direct) {
-		for (i = c.next_idx; i < n; i++)
-			if ((r = fn(d, i, NULL, 0, arg)))
-				return r;
-		return META_OK;
-	}
-	for (i = 0; i < n; i++) {
-		if (d->cskip[i])
-			r = fn(d, i, NULL, 0, arg);
-		else
-			r = fn(d, i, d->cbuf + i * META_BLOCK_SIZE, d->cerr[i], arg);
-		if (r)
-			return r;
-	}
-	return META_OK;
-}
-
 /* ---- tree walking ---------------------------------------------------------- */
 
+/* One level of a walk, read through the walker in entry (= key) order. */
 struct pass {
+	struct dumper *d;
 	const struct ent *ents;
 	struct vec *next;  /* expansion: children go here */
 	bool root_level;
@@ -345,20 +244,21 @@ static int push_children(struct dumper *d, const void *node, const struct ent *e
 	return META_OK;
 }
 
-static int expand_fn(struct dumper *d, size_t idx, const void *data, int err, void *arg)
+static int expand_fn(void *ctx, size_t idx, const void *data, int err)
 {
-	struct pass *p = arg;
+	struct pass *p = ctx;
+	struct dumper *d = p->d;
 	const struct ent *en = &p->ents[idx];
 	struct meta_node_info ni;
 	if (!data && !err) /* a def: kept as it is */
 		return vec_push(p->next, en->block, en->lo, en->hi);
 	if (err)
-		return node_lost(d, en, err, data);
+		return node_ok(d, data, err, en, p->root_level) ? META_OK : node_bad(d);
 	meta_node_get_info(data, &ni);
 	if (ni.flags & META_NODE_LEAF) /* shallower than expected: read again later */
 		return vec_push(p->next, en->block, en->lo, en->hi);
-	if (!node_usable(d, data, en, p->root_level, false))
-		return d->repair ? META_OK : META_E_CORRUPT;
+	if (!node_ok(d, data, 0, en, p->root_level))
+		return node_bad(d);
 	return push_children(d, data, en, p->next);
 }
 
@@ -369,14 +269,11 @@ static int emit_node(struct dumper *d, const struct ent *en, const void *data, i
 	struct meta_node_info ni;
 	int r;
 	meta_node_get_info(data, &ni);
-	if (ni.flags & META_NODE_LEAF) {
-		if (!node_usable(d, data, en, is_root, true))
-			return d->repair ? META_OK : META_E_CORRUPT;
+	if (!node_ok(d, data, 0, en, is_root))
+		return node_bad(d);
+	if (ni.flags & META_NODE_LEAF)
 		return emit_leaf(d, data);
-	}
 	/* deeper than expected: walk it recursively */
-	if (!node_usable(d, data, en, is_root, false))
-		return d->repair ? META_OK : META_E_CORRUPT;
 	if (depth >= MAX_DEPTH)
 		return report(d, META_DMG_NODE_DEPTH, en->block, en->lo, en->hi, "tree too deep");
 	for (uint32_t j = 0; j < ni.nr_entries; j++) {
@@ -397,7 +294,7 @@ static int emit_subtree(struct dumper *d, const struct ent *en, int depth, bool 
 	if (r == META_E_NOMEM)
 		return r;
 	if (r)
-		return node_lost(d, en, r, NULL);
+		return node_ok(d, NULL, r, en, is_root) ? META_OK : node_bad(d);
 	r = emit_node(d, en, data, depth, is_root);
 	meta_bm_put(d->bm, data);
 	return r;
@@ -456,6 +353,12 @@ static bool stops_at(struct dumper *d, const struct ent *en)
 	}
 }
 
+/* Is this leaf-level entry emitted as a ref (not read)? */
+static bool refs_def(struct dumper *d, const struct ent *en)
+{
+	return d->stop == STOP_DEF && use_ref(d, en);
+}
+
 static int emit_ref(struct dumper *d, const struct ent *en)
 {
 	struct def_info *di = find_def(d, en->block);
@@ -476,15 +379,32 @@ static int emit_ref(struct dumper *d, const struct ent *en)
 	return d->e->ops->ref(d->e->ctx, name);
 }
 
-static int leaf_fn(struct dumper *d, size_t idx, const void *data, int err, void *arg)
+static int leaf_fn(void *ctx, size_t idx, const void *data, int err)
 {
-	struct pass *p = arg;
+	struct pass *p = ctx;
+	struct dumper *d = p->d;
 	const struct ent *en = &p->ents[idx];
 	if (!data && !err)
 		return emit_ref(d, en);
 	if (err)
-		return node_lost(d, en, err, data);
+		return node_ok(d, data, err, en, p->root_level) ? META_OK : node_bad(d);
 	return emit_node(d, en, data, 0, p->root_level);
+}
+
+/*
+ * Read the level v through the walker, in entry order: the entries stop() names
+ * are handed over unread.
+ */
+static int read_level(struct dumper *d, const struct vec *v,
+		      bool (*stop)(struct dumper *, const struct ent *), meta_walk_fn fn, struct pass *p)
+{
+	if (meta_grow((void **)&d->blocks, &d->cap_blocks, v->n, sizeof(*d->blocks)))
+		return META_E_NOMEM;
+	for (size_t i = 0; i < v->n; i++)
+		d->blocks[i] = stop(d, &v->v[i]) ? META_WALK_SKIP : v->v[i].block;
+	p->d = d;
+	p->ents = v->v;
+	return meta_walk_read(&d->w, d->blocks, v->n, fn, p);
 }
 
 /*
@@ -544,20 +464,13 @@ static int expand_tree(struct dumper *d, uint64_t root, struct vec *cur, struct 
 		p.next = next;
 		p.root_level = lvl == 0;
 		mark_level(d, cur);
-		for (size_t s = 0; s < cur->n; s += CHUNK_NODES) {
-			size_t n = cur->n - s < CHUNK_NODES ? cur->n - s : CHUNK_NODES;
-			p.ents = cur->v + s;
-			for (size_t i = 0; i < n; i++)
-				d->cskip[i] = stops_at(d, &p.ents[i]);
-			if ((r = read_chunk(d, p.ents, n, expand_fn, &p))) {
-				if (r == META_E_RANGE)
-					r = report(d, META_DMG_NODE_DEPTH, root, 0, KEY_END,
-						   "cycle in the mapping tree");
-				if (r)
-					return r;
-				next->n = 0;
-				break;
-			}
+		if ((r = read_level(d, cur, stops_at, expand_fn, &p))) {
+			if (r == META_E_RANGE)
+				r = report(d, META_DMG_NODE_DEPTH, root, 0, KEY_END,
+					   "cycle in the mapping tree");
+			if (r)
+				return r;
+			next->n = 0;
 		}
 		tmp = *cur;
 		*cur = *next;
@@ -582,14 +495,8 @@ static int walk_device(struct dumper *d, uint64_t root, struct vec *cur, struct 
 	root_level = cur->n == 1 && cur->v[0].block == root && cur->v[0].lo == 0;
 	p.next = NULL;
 	p.root_level = root_level;
-	for (size_t s = 0; s < cur->n; s += CHUNK_NODES) {
-		size_t n = cur->n - s < CHUNK_NODES ? cur->n - s : CHUNK_NODES;
-		p.ents = cur->v + s;
-		for (size_t i = 0; i < n; i++)
-			d->cskip[i] = d->stop == STOP_DEF && use_ref(d, &p.ents[i]);
-		if ((r = read_chunk(d, p.ents, n, leaf_fn, &p)))
-			return r;
-	}
+	if ((r = read_level(d, cur, refs_def, leaf_fn, &p)))
+		return r;
 	return flush_run(d);
 }
 
@@ -852,15 +759,7 @@ int meta_thin_dump(struct meta_thin *t, const struct meta_thin_dump_opts *o,
 	skip = !!(o->flags & META_THIN_DUMP_SKIP_MAPPINGS);
 	d.shared_mode = !skip && (o->flags & META_THIN_DUMP_SHARED);
 
-	d.cbuf = malloc((size_t)CHUNK_NODES * META_BLOCK_SIZE);
-	d.cerr = calloc(CHUNK_NODES, sizeof(*d.cerr));
-	d.cskip = calloc(CHUNK_NODES, 1);
-	d.pairs = calloc(CHUNK_NODES, sizeof(*d.pairs));
-	d.blocks = calloc(CHUNK_NODES, sizeof(*d.blocks));
-	if (!d.cbuf || !d.cerr || !d.cskip || !d.pairs || !d.blocks) {
-		r = META_E_NOMEM;
-		goto out;
-	}
+	meta_walker_init(&d.w, d.bm);
 
 	if ((r = build_devices(&d, &devs, &ndev)))
 		goto out;
@@ -932,10 +831,7 @@ out:
 	free(devs);
 	free(cur.v);
 	free(next.v);
-	free(d.cbuf);
-	free(d.cerr);
-	free(d.cskip);
-	free(d.pairs);
+	meta_walker_free(&d.w);
 	free(d.blocks);
 	free(d.last_dev);
 	free(d.shared_bits);

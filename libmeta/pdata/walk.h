@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The batched, damage-tolerant level reader of persistent-data btrees, shared
+ * by the tools that read whole trees (thin_check, thin_dump; thin_ls, thin_delta
+ * and thin_repair to follow).  A tool walks its trees breadth first: it keeps
+ * the entries of one level (node block, the key range [lo, hi) the parent gives
+ * it), reads them all with meta_walk_read() and queues the children it wants
+ * for the next level.
+ *
+ * meta_walk_read() reads through meta_bm_read_batch(): block numbers sorted and
+ * de-duplicated, neighbours coalesced into large reads, every block validated
+ * (meta_node_validator: location, checksum, header bounds), read ahead on the
+ * block manager's second thread when the tool turned it on.  A block several
+ * entries name is read once.
+ *
+ * meta_walk_verdict() then judges one node against its parent:
+ *   checks   the validator's verdict (a refused node loses its whole range);
+ *            value size (the tree's leaf size, 8 for internal nodes), keys
+ *            strictly increasing and inside the parent's [lo, hi), a non-root
+ *            node not empty, max_entries a multiple of 3, a non-root node at
+ *            least a third full (meta_node_check);
+ *   reports  each problem once, as a struct meta_damage through the caller's
+ *            callback, with the node's block and its key range;
+ *   does not check that leaves lie at one depth, that the tree has no cycle,
+ *            that a block belongs to one tree only, or reference counts: the
+ *            caller knows its trees' shapes and keeps those (thin_check counts
+ *            each block once per parent in a pdata/refcount.h store and reads
+ *            it once; thin_dump bounds a level by the device's size).
+ */
+#ifndef LIBMETA_PDATA_WALK_H
+#define LIBMETA_PDATA_WALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/damage.h>
+
+#define META_WALK_SKIP UINT64_MAX /* an entry handed over without a read */
+#define META_WALK_CHUNK 512u      /* nodes buffered at once when a level is out of block order */
+
+struct meta_walk_pair {
+	uint64_t b;
+	size_t idx;
+};
+
+struct meta_walker {
+	struct meta_bm *bm;
+	struct meta_walk_pair *pairs;
+	size_t cap_pairs;
+	uint64_t *blocks;
+	size_t cap_blocks;
+	uint8_t *cbuf; /* META_WALK_CHUNK blocks, allocated on the first out-of-order level */
+	int *cerr;
+};
+
+void meta_walker_init(struct meta_walker *w, struct meta_bm *bm);
+void meta_walker_free(struct meta_walker *w);
+
+/*
+ * fn(ctx, i, data, err) for every i of blocks[0..n), in index order: data is the
+ * node (valid during the call) and err 0 or why it was refused (then data is what
+ * was read, zeros after an I/O error); data NULL and err 0 for META_WALK_SKIP.
+ * When blocks[] ascend (repeats allowed) each node is handed over straight from
+ * the batch; else the level is read in chunks of META_WALK_CHUNK copied nodes.
+ * fn returns non-zero to stop: that value is returned, as is a read's error.
+ */
+typedef int (*meta_walk_fn)(void *ctx, size_t i, const void *data, int err);
+int meta_walk_read(struct meta_walker *w, const uint64_t *blocks, size_t n, meta_walk_fn fn,
+		   void *ctx);
+
+/*
+ * Verdict on node b as handed over: err non-zero reports the lost range [lo, hi)
+ * (kind meta_node_damage_kind(err, data), detail lost_detail); else
+ * meta_node_check() with leaf_vs (0: any) for a leaf, 8 for an internal node.
+ * Returns the worst severity reported, -1 when clean; fn may be NULL.
+ */
+int meta_walk_verdict(const void *data, int err, uint64_t b, uint32_t leaf_vs, uint64_t lo,
+		      uint64_t hi, int is_root, const char *lost_detail, meta_damage_fn fn,
+		      void *ctx);
+
+#endif
