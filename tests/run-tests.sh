@@ -5,8 +5,8 @@
 #   LC_ALL=C TZ=UTC BUILDDIR=<abs build dir> DMMETA_BIN=<abs build>/bin sh tests/run-tests.sh [SUBSTR...]
 #
 # Runs, in this order:
-#   tests/func/<tool>/<case>/   golden cases: `cmd` (one sh command line), `expect`, optional
-#                               `needs-tpt` (skip when the 0.9 reference is absent)
+#   tests/func/<tool>/<case>/   golden cases: `cmd`, `expect`, optional `needs-tpt` (skip when
+#                               the 0.9 reference is absent)
 #   tests/cli/*.sh              scripts: exit 0 pass, 1 fail, 77 skip (prints `SKIP: reason`)
 #   tests/diff/*.sh             same
 #   tests/kernel/*.sh           same
@@ -34,6 +34,11 @@
 # SRCDIR (source tree), TESTLIB (tests/lib.sh), CASE (golden case dir), BUILDDIR,
 # FAULTINJ (the LD_PRELOAD fault-injection shim, $BUILDDIR/tests/preload/faultinj.so; its
 # interface is documented at the top of tests/preload/faultinj.c).
+#
+# Golden `cmd` format: a shell script run with sh.  Its first line, when it starts with `#`, is
+# the case's one-line description (printed above the diff when the case fails); the command
+# may span several lines (`&&`/`|` at a line's end continue it; lines of one long quoted word
+# are joined by a backslash at the end of each but the last, and start in column 0).
 #
 # Golden `expect` format: stdout, a line `--- stderr`, stderr, a final line `exit status N`.
 # A stream not ending in a newline gets one added plus the marker line `[no newline at end]`.
@@ -193,10 +198,12 @@ run_golden() {
 		  echo "  (create it with: UPDATE=1 sh tests/run-tests.sh $name, then review it)"; } >"$out.detail"
 		return
 	fi
-	if diff -u --label "$name/expect" --label "$name/actual" "$CASE/expect" "$out.actual" >"$out.detail" 2>&1; then
+	if diff -u --label "$name/expect" --label "$name/actual" "$CASE/expect" "$out.actual" >"$out.diff" 2>&1; then
 		echo pass >"$out.kind"; echo "PASS $name" >"$out.line"
 	else
 		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
+		sed -n '1s/^#/  #/p' "$CASE/cmd" >"$out.detail"
+		cat "$out.diff" >>"$out.detail"
 	fi
 }
 

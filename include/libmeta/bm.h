@@ -3,11 +3,14 @@
  * libmeta block manager: 4096-byte metadata blocks over a meta_io, a block
  * cache, one validator per block type, and a batched reader.
  *
- * Validators (kernel dm_block_validator model): on read, check the block's
- * self-location (blocknr field) and checksum (crc32c of bytes 4..4095, xor a
- * per-type salt, stored in bytes 0..3), plus type-specific bounds; on write,
- * stamp blocknr and checksum.  A validator failure is returned as an error code
- * (META_E_CHECKSUM, META_E_BLOCKNR, META_E_CORRUPT), never asserted.
+ * Validators (kernel dm_block_validator model): each block type's validator lives
+ * with its structure (btree.h, sm.h, thin.h; a new format adds its own without
+ * touching this file).  On read it checks the block's checksum (crc32c of bytes
+ * 4..4095, xor a per-type salt, stored in bytes 0..3), then its self-location
+ * (blocknr field), then type-specific bounds; on write it stamps blocknr and
+ * checksum.  meta_block_check() and meta_block_prepare() are the shared first two
+ * steps.  A validator failure is returned as an error code (META_E_CHECKSUM,
+ * META_E_BLOCKNR, META_E_CORRUPT, ...), never asserted.
  *
  * meta_bm_read_batch() is the fast path for checkers and dumpers: it sorts the
  * requested block numbers, coalesces neighbours into large preads, validates
@@ -34,11 +37,18 @@ struct meta_validator {
 	void (*prepare)(const struct meta_validator *v, void *data, uint64_t blocknr);
 };
 
-/* Validators of the persistent-data block types (thin pools). */
-META_API extern const struct meta_validator meta_thin_sb_validator;  /* xor 160774 */
-META_API extern const struct meta_validator meta_node_validator;     /* xor 121107 */
-META_API extern const struct meta_validator meta_bitmap_validator;   /* xor 240779 */
-META_API extern const struct meta_validator meta_index_validator;    /* xor 160478 */
+/*
+ * The checks every validator starts with: the le32 at 0 must be the block's
+ * checksum xor v->csum_xor (else META_E_CHECKSUM), then the le64 at blocknr_off
+ * must be b (else META_E_BLOCKNR).  A block wrong in both (a zeroed or foreign
+ * block) is a checksum error, as thin-provisioning-tools and the golden outputs
+ * say; the kernel checks the location first.
+ */
+META_API int meta_block_check(const struct meta_validator *v, const void *data, uint64_t b,
+			      size_t blocknr_off);
+/* Stamp b at blocknr_off, then the checksum at 0. */
+META_API void meta_block_prepare(const struct meta_validator *v, void *data, uint64_t b,
+				 size_t blocknr_off);
 
 struct meta_bm;
 

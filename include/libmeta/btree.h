@@ -31,6 +31,14 @@ struct meta_node_info {
 	uint32_t flags, nr_entries, max_entries, value_size;
 };
 
+/*
+ * Validator of a node block (see bm.h): checksum (xor 121107), self-location, then
+ * value_size > 0, the header and max_entries keys and values within the block,
+ * nr_entries <= max_entries and exactly one of INTERNAL and LEAF
+ * (META_E_CORRUPT, which meta_node_damage_kind() tells apart).
+ */
+META_API extern const struct meta_validator meta_node_validator;
+
 /* max_entries the kernel uses for a value size (value 8 → 252, 16 → 168, 24 → 126, 4 → 336). */
 META_API uint32_t meta_btree_max_entries(uint32_t value_size);
 META_API void meta_node_get_info(const void *node, struct meta_node_info *ni);

@@ -25,6 +25,11 @@
 #define META_SM_MAX_METADATA_BITMAPS 255u
 #define META_SM_METADATA_MAX_BLOCKS (255ull * 16320ull)
 
+/* Validators (see bm.h) of a bitmap block (xor 240779) and of the metadata space map's
+ * index block (xor 160478): checksum, then self-location. */
+META_API extern const struct meta_validator meta_bitmap_validator;
+META_API extern const struct meta_validator meta_index_validator;
+
 struct meta_sm_root {
 	uint64_t nr_blocks, nr_allocated, bitmap_root, ref_count_root;
 };

@@ -69,6 +69,12 @@ struct meta_thin_mapping {
 	uint32_t time;
 };
 
+/*
+ * Validator of a superblock block (see bm.h): checksum (xor 160774), self-location,
+ * then META_THIN_MAGIC (else META_E_BADMAGIC).
+ */
+META_API extern const struct meta_validator meta_thin_sb_validator;
+
 /* Superblock pack/unpack and validation of one 4096-byte block. */
 META_API void meta_thin_sb_unpack(const void *block, struct meta_thin_sb *sb);
 META_API void meta_thin_sb_pack(const struct meta_thin_sb *sb, void *block); /* no csum */

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Block manager: a small block cache over meta_io, per-type validators and a
- * batched reader (see include/libmeta/bm.h).
+ * Block manager: a small block cache over meta_io, the validators' shared
+ * location and checksum steps, and a batched reader (see include/libmeta/bm.h).
  */
 #include <libmeta/bm.h>
-#include <libmeta/btree.h>
 #include <libmeta/crc32c.h>
 #include <libmeta/error.h>
 
@@ -13,95 +12,26 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "pdata/ondisk.h"
+#include "base/endian.h"
 
-/* ---- validators ---------------------------------------------------------- */
+/* ---- validators' shared steps -------------------------------------------- */
 
-static int check_csum_blocknr(const struct meta_validator *v, const void *data, uint64_t b,
-			      size_t blocknr_off)
+int meta_block_check(const struct meta_validator *v, const void *data, uint64_t b,
+		     size_t blocknr_off)
 {
-	uint32_t stored = get_le32p(data);
-	if (stored != meta_block_csum(data, META_BLOCK_SIZE, v->csum_xor))
+	if (get_le32p(data) != meta_block_csum(data, META_BLOCK_SIZE, v->csum_xor))
 		return META_E_CHECKSUM;
 	if (get_le64p((const uint8_t *)data + blocknr_off) != b)
 		return META_E_BLOCKNR;
 	return META_OK;
 }
 
-static void prepare_csum_blocknr(const struct meta_validator *v, void *data, uint64_t b,
-				 size_t blocknr_off)
+void meta_block_prepare(const struct meta_validator *v, void *data, uint64_t b,
+			size_t blocknr_off)
 {
 	put_le64p((uint8_t *)data + blocknr_off, b);
 	put_le32p(data, meta_block_csum(data, META_BLOCK_SIZE, v->csum_xor));
 }
-
-static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	int r = check_csum_blocknr(v, data, b, offsetof(struct disk_thin_sb, blocknr));
-	if (r)
-		return r;
-	if (get_le64p((const uint8_t *)data + offsetof(struct disk_thin_sb, magic)) != 27022010ull)
-		return META_E_BADMAGIC;
-	return META_OK;
-}
-
-static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	prepare_csum_blocknr(v, data, b, offsetof(struct disk_thin_sb, blocknr));
-}
-
-static int node_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	const struct disk_node_header *h = data;
-	uint32_t flags, nr, max, vs;
-	int r = check_csum_blocknr(v, data, b, offsetof(struct disk_node_header, blocknr));
-	if (r)
-		return r;
-	flags = le32_get(h->flags);
-	nr = le32_get(h->nr_entries);
-	max = le32_get(h->max_entries);
-	vs = le32_get(h->value_size);
-	if (vs == 0 || (uint64_t)max * (8u + vs) + sizeof(*h) > META_BLOCK_SIZE)
-		return META_E_CORRUPT;
-	if (nr > max)
-		return META_E_CORRUPT;
-	if ((flags & (META_NODE_INTERNAL | META_NODE_LEAF)) == 0 ||
-	    (flags & (META_NODE_INTERNAL | META_NODE_LEAF)) == (META_NODE_INTERNAL | META_NODE_LEAF))
-		return META_E_CORRUPT;
-	return META_OK;
-}
-
-static void node_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	prepare_csum_blocknr(v, data, b, offsetof(struct disk_node_header, blocknr));
-}
-
-static int bitmap_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	return check_csum_blocknr(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
-}
-
-static void bitmap_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	prepare_csum_blocknr(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
-}
-
-static int index_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	return check_csum_blocknr(v, data, b, offsetof(struct disk_metadata_index, blocknr));
-}
-
-static void index_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	prepare_csum_blocknr(v, data, b, offsetof(struct disk_metadata_index, blocknr));
-}
-
-const struct meta_validator meta_thin_sb_validator = {"superblock", 160774, sb_check, sb_prepare};
-const struct meta_validator meta_node_validator = {"btree_node", 121107, node_check, node_prepare};
-const struct meta_validator meta_bitmap_validator = {"sm_bitmap", 240779, bitmap_check,
-						     bitmap_prepare};
-const struct meta_validator meta_index_validator = {"sm_index", 160478, index_check,
-						    index_prepare};
 
 /* ---- cache ----------------------------------------------------------------- */
 

@@ -14,6 +14,35 @@ uint32_t meta_btree_max_entries(uint32_t value_size)
 	return n / 3 * 3;
 }
 
+/* Node validator: checksum, location, then the header bounds every reader relies on. */
+static int node_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	const struct disk_node_header *h = data;
+	uint32_t flags, nr, max, vs;
+	int r = meta_block_check(v, data, b, offsetof(struct disk_node_header, blocknr));
+	if (r)
+		return r;
+	flags = le32_get(h->flags) & (META_NODE_INTERNAL | META_NODE_LEAF);
+	nr = le32_get(h->nr_entries);
+	max = le32_get(h->max_entries);
+	vs = le32_get(h->value_size);
+	if (vs == 0 || (uint64_t)max * (sizeof(le64_t) + vs) + sizeof(*h) > META_BLOCK_SIZE)
+		return META_E_CORRUPT;
+	if (nr > max)
+		return META_E_CORRUPT;
+	if (flags == 0 || flags == (META_NODE_INTERNAL | META_NODE_LEAF))
+		return META_E_CORRUPT;
+	return META_OK;
+}
+
+static void node_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, offsetof(struct disk_node_header, blocknr));
+}
+
+const struct meta_validator meta_node_validator = {"btree_node", DISK_NODE_CSUM_XOR, node_check,
+						   node_prepare};
+
 void meta_node_get_info(const void *node, struct meta_node_info *ni)
 {
 	const struct disk_node_header *h = node;

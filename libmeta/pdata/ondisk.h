@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * On-disk structures of the persistent-data formats (thin pools), private to
- * libmeta and its test tools.  Layouts are documented in include/libmeta/thin.h,
- * sm.h and btree.h; the compile-time checks below pin every size and offset.
+ * On-disk structures of persistent-data (btree nodes, space maps), private to
+ * libmeta and its test tools.  Layouts are documented in include/libmeta/sm.h and
+ * btree.h; the compile-time checks below pin every size, offset and derived value
+ * (the public headers' META_* constants state the same numbers).  The thin
+ * superblock and device details are in thin/thin_ondisk.h.
  */
 #ifndef LIBMETA_ONDISK_H
 #define LIBMETA_ONDISK_H
@@ -15,28 +17,6 @@ struct disk_sm_root {
 	le64_t nr_allocated;
 	le64_t bitmap_root;
 	le64_t ref_count_root;
-};
-
-struct disk_thin_sb {
-	le32_t csum;
-	le32_t flags;
-	le64_t blocknr;
-	uint8_t uuid[16];
-	le64_t magic;
-	le32_t version;
-	le32_t time;
-	le64_t trans_id;
-	le64_t held_root;
-	uint8_t data_space_map_root[128];
-	uint8_t metadata_space_map_root[128];
-	le64_t data_mapping_root;
-	le64_t device_details_root;
-	le32_t data_block_size;
-	le32_t metadata_block_size;
-	le64_t metadata_nr_blocks;
-	le32_t compat_flags;
-	le32_t compat_ro_flags;
-	le32_t incompat_flags;
 };
 
 struct disk_node_header {
@@ -68,46 +48,54 @@ struct disk_bitmap_header {
 	le64_t blocknr;
 };
 
-struct disk_device_details {
-	le64_t mapped_blocks;
-	le64_t transaction_id;
-	le32_t creation_time;
-	le32_t snapshotted_time;
-};
+#define DISK_BLOCK_SIZE 4096u
+
+/* Checksum salts (crc32c of bytes 4..4095 xor salt, stored at 0): kernel values. */
+#define DISK_NODE_CSUM_XOR 121107u
+#define DISK_BITMAP_CSUM_XOR 240779u
+#define DISK_INDEX_CSUM_XOR 160478u
+
+/* The kernel's node capacity: as many (le64 key, value) pairs as fit, a multiple of 3. */
+#define DISK_NODE_MAX_ENTRIES(value_size) \
+	((DISK_BLOCK_SIZE - sizeof(struct disk_node_header)) / (sizeof(le64_t) + (value_size)) / 3 * 3)
+/* Bitmap block: le64 words after the header, 2 bits per block. */
+#define META_BITMAP_WORDS ((DISK_BLOCK_SIZE - sizeof(struct disk_bitmap_header)) / sizeof(le64_t))
+#define DISK_BITMAP_ENTRIES (META_BITMAP_WORDS * 32u)
+#define DISK_INDEX_ENTRIES (sizeof(((struct disk_metadata_index *)0)->index) / \
+			    sizeof(struct disk_index_entry))
 
 #define ODA(type, size) _Static_assert(sizeof(struct type) == (size), #type " size")
 #define ODO(type, field, off) _Static_assert(offsetof(struct type, field) == (off), #type "." #field)
+#define ODV(expr, value) _Static_assert((expr) == (value), #expr " == " #value)
 ODA(disk_sm_root, 32);
-ODA(disk_thin_sb, 364);
-ODO(disk_thin_sb, flags, 4);
-ODO(disk_thin_sb, blocknr, 8);
-ODO(disk_thin_sb, uuid, 16);
-ODO(disk_thin_sb, magic, 32);
-ODO(disk_thin_sb, version, 40);
-ODO(disk_thin_sb, time, 44);
-ODO(disk_thin_sb, trans_id, 48);
-ODO(disk_thin_sb, held_root, 56);
-ODO(disk_thin_sb, data_space_map_root, 64);
-ODO(disk_thin_sb, metadata_space_map_root, 192);
-ODO(disk_thin_sb, data_mapping_root, 320);
-ODO(disk_thin_sb, device_details_root, 328);
-ODO(disk_thin_sb, data_block_size, 336);
-ODO(disk_thin_sb, metadata_block_size, 340);
-ODO(disk_thin_sb, metadata_nr_blocks, 344);
-ODO(disk_thin_sb, compat_flags, 352);
-ODO(disk_thin_sb, compat_ro_flags, 356);
-ODO(disk_thin_sb, incompat_flags, 360);
+ODO(disk_sm_root, nr_allocated, 8);
+ODO(disk_sm_root, bitmap_root, 16);
+ODO(disk_sm_root, ref_count_root, 24);
 ODA(disk_node_header, 32);
+ODO(disk_node_header, flags, 4);
+ODO(disk_node_header, blocknr, 8);
 ODO(disk_node_header, nr_entries, 16);
 ODO(disk_node_header, max_entries, 20);
 ODO(disk_node_header, value_size, 24);
+ODO(disk_node_header, padding, 28);
 ODA(disk_index_entry, 16);
+ODO(disk_index_entry, nr_free, 8);
+ODO(disk_index_entry, none_free_before, 12);
 ODA(disk_metadata_index, 4096);
+ODO(disk_metadata_index, blocknr, 8);
+ODO(disk_metadata_index, index, 16);
 ODA(disk_bitmap_header, 16);
-ODA(disk_device_details, 24);
+ODO(disk_bitmap_header, blocknr, 8);
+/* derived: META_NODE_HEADER_SIZE, meta_btree_max_entries(), META_SM_* in btree.h, sm.h */
+ODV(DISK_NODE_MAX_ENTRIES(4), 336);  /* ref-count tree (le32 counts) */
+ODV(DISK_NODE_MAX_ENTRIES(8), 252);  /* internal nodes, mapping leaves */
+ODV(DISK_NODE_MAX_ENTRIES(16), 168); /* disk space map index entries */
+ODV(DISK_NODE_MAX_ENTRIES(24), 126); /* thin device details */
+ODV(META_BITMAP_WORDS, 510);
+ODV(DISK_BITMAP_ENTRIES, 16320);     /* META_SM_ENTRIES_PER_BITMAP */
+ODV(DISK_INDEX_ENTRIES, 255);        /* META_SM_MAX_METADATA_BITMAPS */
 #undef ODA
 #undef ODO
-
-#define META_BITMAP_WORDS 510u /* (4096 - 16) / 8 */
+#undef ODV
 
 #endif

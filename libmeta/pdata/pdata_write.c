@@ -2,6 +2,7 @@
 /* Bulk writers of persistent-data structures (see pdata_write.h). */
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
+#include <libmeta/sm.h>
 
 #include <stdlib.h>
 #include <string.h>

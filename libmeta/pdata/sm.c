@@ -11,6 +11,33 @@
 #include "pdata/ondisk.h"
 #include "base/util.h"
 
+/* ---- validators: checksum and location; their bounds are the readers' ---- */
+
+static int bitmap_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return meta_block_check(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
+}
+
+static void bitmap_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, offsetof(struct disk_bitmap_header, blocknr));
+}
+
+static int index_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return meta_block_check(v, data, b, offsetof(struct disk_metadata_index, blocknr));
+}
+
+static void index_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, offsetof(struct disk_metadata_index, blocknr));
+}
+
+const struct meta_validator meta_bitmap_validator = {"sm_bitmap", DISK_BITMAP_CSUM_XOR,
+						     bitmap_check, bitmap_prepare};
+const struct meta_validator meta_index_validator = {"sm_index", DISK_INDEX_CSUM_XOR, index_check,
+						    index_prepare};
+
 /* an index entry the index does not hold (read_index() with missing) */
 #define META_SM_NO_BITMAP UINT64_MAX
 

@@ -5,6 +5,7 @@
 #include <libmeta/error.h>
 #include <libmeta/io.h>
 #include <libmeta/pack.h>
+#include <libmeta/thin.h>
 
 #include <errno.h>
 #include <fcntl.h>

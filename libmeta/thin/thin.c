@@ -7,8 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdata/ondisk.h"
 #include "base/util.h"
+#include "thin/thin_ondisk.h"
+
+/* Superblock validator: checksum, location, then the magic. */
+static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	const struct disk_thin_sb *d = data;
+	int r = meta_block_check(v, data, b, offsetof(struct disk_thin_sb, blocknr));
+	if (r)
+		return r;
+	if (le64_get(d->magic) != META_THIN_MAGIC)
+		return META_E_BADMAGIC;
+	return META_OK;
+}
+
+static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, offsetof(struct disk_thin_sb, blocknr));
+}
+
+const struct meta_validator meta_thin_sb_validator = {"superblock", DISK_THIN_SB_CSUM_XOR, sb_check,
+						      sb_prepare};
 
 struct meta_thin {
 	struct meta_bm *bm;
@@ -339,8 +359,8 @@ static int map_leaf(void *ctx, uint64_t b, const void *node, const struct meta_n
 	for (uint32_t i = 0; i < ni->nr_entries; i++) {
 		uint64_t v = meta_node_value64(node, i);
 		m->buf[i].vblock = meta_node_key(node, i);
-		m->buf[i].data_block = v >> 24;
-		m->buf[i].time = (uint32_t)(v & 0xffffff);
+		m->buf[i].data_block = disk_thin_map_block(v);
+		m->buf[i].time = disk_thin_map_time(v);
 	}
 	return ni->nr_entries ? m->fn(m->ctx, m->buf, ni->nr_entries) : 0;
 }
@@ -382,7 +402,7 @@ int meta_thin_set_flags(struct meta_thin *t, uint32_t flags)
 	}
 	memcpy(blk, data, META_BLOCK_SIZE);
 	meta_bm_put(t->bm, data);
-	put_le32p(blk + offsetof(struct disk_thin_sb, flags), flags);
+	((struct disk_thin_sb *)blk)->flags = le32_of(flags);
 	r = meta_bm_flush(t->bm); /* everything before the superblock is durable */
 	if (!r)
 		r = meta_bm_write(t->bm, 0, &meta_thin_sb_validator, blk);

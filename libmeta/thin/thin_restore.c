@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "pdata/ondisk.h"
 #include "pdata/pdata_write.h"
+#include "thin/thin_ondisk.h"
 
 struct dev_rec {
 	struct meta_thin_details d;

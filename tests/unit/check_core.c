@@ -97,6 +97,42 @@ START_TEST(test_node_validator)
 }
 END_TEST
 
+/*
+ * The shared steps in every validator, and a validator of a format the block manager does
+ * not know (blocknr at 16): a block wrong in location and checksum is a checksum error.
+ */
+static int demo_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return meta_block_check(v, data, b, 16);
+}
+
+static void demo_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, 16);
+}
+
+START_TEST(test_validator_order)
+{
+	static const struct meta_validator demo = {"demo", 12345u, demo_check, demo_prepare};
+	const struct meta_validator *vs[] = {&meta_thin_sb_validator, &meta_node_validator,
+					     &meta_bitmap_validator, &meta_index_validator, &demo};
+	static uint8_t buf[META_BLOCK_SIZE];
+	uint64_t keys[1] = {1}, vals[1] = {2};
+	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		const struct meta_validator *v = vs[i];
+		mk_node(buf, 0, META_NODE_LEAF, 8, 1, keys, vals); /* valid node bounds */
+		put_le64p(buf + 32, META_THIN_MAGIC);              /* the superblock's magic */
+		v->prepare(v, buf, 7);
+		ck_assert_int_eq(v->check(v, buf, 7), META_OK);
+		ck_assert_int_eq(v->check(v, buf, 8), META_E_BLOCKNR);
+		buf[4000] ^= 1;
+		ck_assert_int_eq(v->check(v, buf, 7), META_E_CHECKSUM);
+		ck_assert_int_eq(v->check(v, buf, 8), META_E_CHECKSUM); /* wrong in both */
+	}
+	ck_assert_uint_eq(get_le64p(buf + 16), 7); /* demo stamped its own field */
+}
+END_TEST
+
 START_TEST(test_salts_differ)
 {
 	static uint8_t buf[META_BLOCK_SIZE];
@@ -487,6 +523,7 @@ int main(void)
 	tcase_add_test(tc, test_crc_known_vector);
 	tcase_add_test(tc, test_crc_hw_equals_sw);
 	tcase_add_test(tc, test_node_validator);
+	tcase_add_test(tc, test_validator_order);
 	tcase_add_test(tc, test_salts_differ);
 	tcase_add_test(tc, test_max_entries);
 	tcase_add_test(tc, test_io_open_errors);
