@@ -27,6 +27,11 @@
 #   expect_lines FILE N [WHAT]    fail unless FILE has exactly N lines
 #   expect_grep PATTERN FILE [WHAT]  fail unless grep -E PATTERN matches FILE
 #   expect_same A B [WHAT]  fail (showing diff -u) unless files A and B are identical
+#   tpt_compare [OPTS] TOOL ARGS...   run our TOOL and 0.9's with the same ARGS and compare
+#                           (described at the function; counts in $ncmp, differences in $nfail)
+#   tpt_dev_ids IMAGE       the device ids of a pool image, one per line (0.9's thin_dump)
+#   xml_block_map [-d] FILE.xml  one line "dev vblock dblock time" per mapped block of a thin
+#                           XML dump, sorted (-d: also a line "dev ID" per device)
 #   sha FILE                print the sha256 of FILE
 #   tools_list              print our built tools (one per line)
 
@@ -178,6 +183,93 @@ expect_same() {
 	cmp -s "$1" "$2" && return 0
 	diff -u "$1" "$2" | head -n 60 >&2
 	fail "${3:-$1 and $2 differ}"
+}
+
+# tpt_compare [-x] [-s] [-m] [-n] TOOL ARGS...: the differential comparison of the diff/ scripts.
+# Runs "$BIN/TOOL ARGS..." (stdout -> ours.out, stderr -> ours.err, status -> $ours_rc) and
+# the 0.9 reference "$TPT09 TOOL ARGS..." (ref.out, ref.err, $ref_rc) in the current directory,
+# then compares, in this order, stopping at the first difference:
+#   - the exit statuses: both succeed or both fail (-x: the same number);
+#   - stdout byte for byte (-s: only when ours succeeded; -n: never, statuses only);
+#   - with -m, that a failure of ours says something on stderr.
+# Each call adds 1 to $ncmp; a difference adds 1 to $nfail and prints a `DIFF: TOOL ARGS...:`
+# line saying what differs, then the first lines of both stderrs (status) or of
+# `diff -u ref.out ours.out` (stdout).  The caller sets ncmp=0 nfail=0 and fails at the end.
+tpt_compare() {
+	tc_exact=0 tc_stdout=always tc_msg=0
+	while :; do
+		case $1 in
+		-x) tc_exact=1 ;;
+		-s) tc_stdout=success ;;
+		-n) tc_stdout=never ;;
+		-m) tc_msg=1 ;;
+		*) break ;;
+		esac
+		shift
+	done
+	tc_tool=$1
+	shift
+	"$BIN/$tc_tool" "$@" >ours.out 2>ours.err
+	ours_rc=$?
+	"$TPT09" "$tc_tool" "$@" >ref.out 2>ref.err
+	ref_rc=$?
+	ncmp=$((ncmp + 1))
+	if [ "$tc_exact" = 1 ]; then
+		[ "$ours_rc" = "$ref_rc" ]
+	else
+		[ "$ours_rc" = 0 ] && [ "$ref_rc" = 0 ] || { [ "$ours_rc" != 0 ] && [ "$ref_rc" != 0 ]; }
+	fi || {
+		echo "DIFF: $tc_tool $*: exit status $ours_rc, 0.9 gives $ref_rc"
+		sed 's/^/  ours stderr: /' ours.err | head -n 3
+		sed 's/^/  0.9 stderr: /' ref.err | head -n 3
+		nfail=$((nfail + 1))
+		return 0
+	}
+	case $tc_stdout in
+	always) tc_cmp=1 ;;
+	success) [ "$ours_rc" = 0 ] && tc_cmp=1 || tc_cmp=0 ;;
+	*) tc_cmp=0 ;;
+	esac
+	if [ "$tc_cmp" = 1 ] && ! cmp -s ours.out ref.out; then
+		echo "DIFF: $tc_tool $*: stdout differs from 0.9"
+		diff -u ref.out ours.out | head -n 20
+		nfail=$((nfail + 1))
+	elif [ "$tc_msg" = 1 ] && [ "$ours_rc" != 0 ] && [ ! -s ours.err ]; then
+		echo "DIFF: $tc_tool $*: failed (status $ours_rc) without a message"
+		nfail=$((nfail + 1))
+	fi
+	return 0
+}
+
+tpt_dev_ids() {
+	"$TPT09" thin_dump --skip-mappings "$1" | sed -n 's/.*<device dev_id="\([0-9]*\)".*/\1/p'
+}
+
+xml_block_map() {
+	xb_devs=0
+	[ "$1" = -d ] && { xb_devs=1; shift; }
+	awk -F'"' -v devs="$xb_devs" '
+		/<device / {
+			for (i = 1; i < NF; i++) if ($i ~ /dev_id=$/) dev = $(i + 1)
+			if (devs) print "dev", dev
+		}
+		/<single_mapping / {
+			for (i = 1; i < NF; i++) {
+				if ($i ~ /origin_block=$/) o = $(i + 1)
+				if ($i ~ /data_block=$/) d = $(i + 1)
+				if ($i ~ /time=$/) t = $(i + 1)
+			}
+			print dev, o, d, t
+		}
+		/<range_mapping / {
+			for (i = 1; i < NF; i++) {
+				if ($i ~ /origin_begin=$/) o = $(i + 1)
+				if ($i ~ /data_begin=$/) d = $(i + 1)
+				if ($i ~ /length=$/) n = $(i + 1)
+				if ($i ~ /time=$/) t = $(i + 1)
+			}
+			for (k = 0; k < n; k++) print dev, o + k, d + k, t
+		}' "$1" | LC_ALL=C sort
 }
 
 sha() {

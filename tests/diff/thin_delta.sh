@@ -22,28 +22,7 @@ ncmp=0
 compare() {
 	c_img=$1
 	shift
-	"$BIN/thin_delta" "$@" "$c_img" >ours.out 2>ours.err
-	ours_rc=$?
-	"$TPT09" thin_delta "$@" "$c_img" >ref.out 2>ref.err
-	ref_rc=$?
-	ncmp=$((ncmp + 1))
-	if { [ "$ours_rc" = 0 ] && [ "$ref_rc" != 0 ]; } || { [ "$ours_rc" != 0 ] && [ "$ref_rc" = 0 ]; }; then
-		echo "DIFF: thin_delta $* $c_img: exit status $ours_rc, 0.9 gives $ref_rc"
-		sed 's/^/  ours stderr: /' ours.err | head -n 3
-		sed 's/^/  0.9 stderr: /' ref.err | head -n 3
-		nfail=$((nfail + 1))
-	elif ! cmp -s ours.out ref.out; then
-		echo "DIFF: thin_delta $* $c_img: stdout differs from 0.9"
-		diff -u ref.out ours.out | head -n 20
-		nfail=$((nfail + 1))
-	elif [ "$ours_rc" != 0 ] && [ ! -s ours.err ]; then
-		echo "DIFF: thin_delta $* $c_img: failed (status $ours_rc) without a message"
-		nfail=$((nfail + 1))
-	fi
-}
-
-dev_ids() {
-	"$TPT09" thin_dump --skip-mappings "$1" | sed -n 's/.*<device dev_id="\([0-9]*\)".*/\1/p'
+	tpt_compare -m thin_delta "$@" "$c_img"
 }
 
 # pair IMAGE A B: plain and verbose
@@ -54,7 +33,7 @@ pair() {
 
 # check_image IMAGE MAXDEV: every pair among the first MAXDEV devices, plus errors
 check_image() {
-	ci_ids=$(dev_ids "$1" | head -n "$2")
+	ci_ids=$(tpt_dev_ids "$1" | head -n "$2")
 	for a in $ci_ids; do
 		for b in $ci_ids; do
 			pair "$1" "$a" "$b"

@@ -18,40 +18,14 @@ require_tpt 0.9
 nfail=0
 ncmp=0
 
-# compare ARGS...: run our thin_dump and 0.9's with the same arguments.
+# compare ARGS...: our thin_dump and 0.9's, same arguments, the same exit status and stdout.
 compare() {
-	"$BIN/thin_dump" "$@" >ours.out 2>ours.err
-	ours_rc=$?
-	"$TPT09" thin_dump "$@" >ref.out 2>ref.err
-	ref_rc=$?
-	ncmp=$((ncmp + 1))
-	if [ "$ours_rc" != "$ref_rc" ]; then
-		echo "DIFF: thin_dump $*: exit status $ours_rc, 0.9 gives $ref_rc"
-		sed 's/^/  ours stderr: /' ours.err | head -n 3
-		nfail=$((nfail + 1))
-	elif ! cmp -s ours.out ref.out; then
-		echo "DIFF: thin_dump $*: stdout differs from 0.9"
-		diff -u ref.out ours.out | head -n 20
-		nfail=$((nfail + 1))
-	fi
+	tpt_compare -x thin_dump "$@"
 }
 
 # compare_rc ARGS...: only the exit status (damaged input: the partial output differs by design)
 compare_rc() {
-	"$BIN/thin_dump" "$@" >ours.out 2>ours.err
-	ours_rc=$?
-	"$TPT09" thin_dump "$@" >ref.out 2>ref.err
-	ref_rc=$?
-	ncmp=$((ncmp + 1))
-	if [ "$ours_rc" != "$ref_rc" ]; then
-		echo "DIFF: thin_dump $*: exit status $ours_rc, 0.9 gives $ref_rc"
-		nfail=$((nfail + 1))
-	fi
-}
-
-# dev ids of a pool image, from 0.9's dump
-dev_ids() {
-	"$TPT09" thin_dump --skip-mappings "$1" | sed -n 's/.*<device dev_id="\([0-9]*\)".*/\1/p'
+	tpt_compare -x -n thin_dump "$@"
 }
 
 check_image() {
@@ -60,7 +34,7 @@ check_image() {
 		compare -f "$fmt" "$img"
 		compare -f "$fmt" --skip-mappings "$img"
 	done
-	ids=$(dev_ids "$img")
+	ids=$(tpt_dev_ids "$img")
 	first=$(echo "$ids" | head -n 1)
 	last=$(echo "$ids" | tail -n 1)
 	if [ -n "$first" ]; then

@@ -19,29 +19,6 @@ require_tpt 0.9
 nfail=0
 ncase=0
 
-# mappings FILE.xml: one line "dev vblock dblock time" per mapped block, sorted
-mappings() {
-	awk -F'"' '
-		/<device / { for (i = 1; i < NF; i++) if ($i ~ /dev_id=$/) dev = $(i + 1) }
-		/<single_mapping / {
-			for (i = 1; i < NF; i++) {
-				if ($i ~ /origin_block=$/) o = $(i + 1)
-				if ($i ~ /data_block=$/) d = $(i + 1)
-				if ($i ~ /time=$/) t = $(i + 1)
-			}
-			print dev, o, d, t
-		}
-		/<range_mapping / {
-			for (i = 1; i < NF; i++) {
-				if ($i ~ /origin_begin=$/) o = $(i + 1)
-				if ($i ~ /data_begin=$/) d = $(i + 1)
-				if ($i ~ /length=$/) n = $(i + 1)
-				if ($i ~ /time=$/) t = $(i + 1)
-			}
-			for (k = 0; k < n; k++) print dev, o + k, d + k, t
-		}' "$1" | LC_ALL=C sort
-}
-
 # repair_case NAME IMAGE ORIG_XML MIB MODE [OVERRIDES...]
 #   MODE: all = every original mapping must be kept; readable = at least what
 #   thin_dump --repair reads
@@ -50,9 +27,9 @@ repair_case() {
 	shift 5
 	ncase=$((ncase + 1))
 	bad=0
-	mappings "$orig" >orig.map
+	xml_block_map "$orig" >orig.map
 	"$BIN/thin_dump" -r "$@" "$img" >readable.xml 2>/dev/null
-	mappings readable.xml >readable.map
+	xml_block_map readable.xml >readable.map
 	rm -f ours.bin ref.bin
 	truncate -s "${mib}M" ours.bin ref.bin
 	"$BIN/thin_repair" -q "$@" -i "$img" -o ours.bin
@@ -69,7 +46,7 @@ repair_case() {
 		bad=1
 	fi
 	"$BIN/thin_dump" ours.bin >ours.xml 2>/dev/null
-	mappings ours.xml >ours.map
+	xml_block_map ours.xml >ours.map
 	extra=$(LC_ALL=C comm -13 orig.map ours.map | wc -l)
 	if [ "$extra" -ne 0 ]; then
 		echo "DIFF: $name: our repair holds $extra mappings that are not in the original pool, e.g.:"
@@ -81,7 +58,7 @@ repair_case() {
 	n_ours=$(wc -l <ours.map)
 	if "$TPT09" thin_repair "$@" -i "$img" -o ref.bin >ref.err 2>&1; then
 		"$TPT09" thin_dump ref.bin >ref.xml 2>/dev/null
-		n_ref=$(mappings ref.xml | wc -l)
+		n_ref=$(xml_block_map ref.xml | wc -l)
 	else
 		n_ref=0
 		note "$name: 0.9 thin_repair failed: $(head -n 1 ref.err)"

@@ -18,29 +18,6 @@ require_tpt 1.1
 
 nfail=0
 
-# devmap FILE.xml: "dev ID" per device, then one line "dev vblock dblock time" per mapped block
-devmap() {
-	awk -F'"' '
-		/<device / { for (i = 1; i < NF; i++) if ($i ~ /dev_id=$/) dev = $(i + 1); print "dev", dev }
-		/<single_mapping / {
-			for (i = 1; i < NF; i++) {
-				if ($i ~ /origin_block=$/) o = $(i + 1)
-				if ($i ~ /data_block=$/) d = $(i + 1)
-				if ($i ~ /time=$/) t = $(i + 1)
-			}
-			print dev, o, d, t
-		}
-		/<range_mapping / {
-			for (i = 1; i < NF; i++) {
-				if ($i ~ /origin_begin=$/) o = $(i + 1)
-				if ($i ~ /data_begin=$/) d = $(i + 1)
-				if ($i ~ /length=$/) n = $(i + 1)
-				if ($i ~ /time=$/) t = $(i + 1)
-			}
-			for (k = 0; k < n; k++) print dev, o + k, d + k, t
-		}' "$1" | LC_ALL=C sort
-}
-
 # sb_case NAME FIXTURE zero|garbage OPTIONS...
 sb_case() {
 	name=$1 fx=$2 how=$3
@@ -74,8 +51,8 @@ sb_case() {
 	"$BIN/thin_dump" ours.bin >ours.xml 2>/dev/null
 	# flat XML for both (1.1's thin_dump writes shared leaves as <def>/<ref>)
 	"$BIN/thin_dump" ref.bin >ref.xml 2>/dev/null
-	devmap ours.xml >ours.map
-	devmap ref.xml >ref.map
+	xml_block_map -d ours.xml >ours.map
+	xml_block_map -d ref.xml >ref.map
 	if ! cmp -s ours.map ref.map; then
 		echo "DIFF: $name: devices or mappings differ from 1.1's repair (< ours, > 1.1):"
 		diff ours.map ref.map | grep '^[<>]' | head -n 5 | sed 's/^/  /'

@@ -17,27 +17,11 @@ require_tpt 0.9
 nfail=0
 ncmp=0
 
+# compare IMAGE ARGS...: our thin_rmap vs 0.9's, same arguments.
 compare() {
 	c_img=$1
 	shift
-	"$BIN/thin_rmap" "$@" "$c_img" >ours.out 2>ours.err
-	ours_rc=$?
-	"$TPT09" thin_rmap "$@" "$c_img" >ref.out 2>ref.err
-	ref_rc=$?
-	ncmp=$((ncmp + 1))
-	if { [ "$ours_rc" = 0 ] && [ "$ref_rc" != 0 ]; } || { [ "$ours_rc" != 0 ] && [ "$ref_rc" = 0 ]; }; then
-		echo "DIFF: thin_rmap $* $c_img: exit status $ours_rc, 0.9 gives $ref_rc"
-		sed 's/^/  ours stderr: /' ours.err | head -n 3
-		sed 's/^/  0.9 stderr: /' ref.err | head -n 3
-		nfail=$((nfail + 1))
-	elif [ "$ours_rc" = 0 ] && ! cmp -s ours.out ref.out; then
-		echo "DIFF: thin_rmap $* $c_img: stdout differs from 0.9"
-		diff -u ref.out ours.out | head -n 20
-		nfail=$((nfail + 1))
-	elif [ "$ours_rc" != 0 ] && [ ! -s ours.err ]; then
-		echo "DIFF: thin_rmap $* $c_img: failed (status $ours_rc) without a message"
-		nfail=$((nfail + 1))
-	fi
+	tpt_compare -s -m thin_rmap "$@" "$c_img"
 }
 
 nr_data_blocks() {
