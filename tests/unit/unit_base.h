@@ -20,7 +20,7 @@
  *                  device-details value (struct disk_device_details)
  *   raw bitmaps    ub_bitmap_get()/ub_bitmap_set(): the 2-bit count of entry i of a
  *                  space-map bitmap block (after struct disk_bitmap_header)
- *   superblock     cast a block to struct disk_thin_sb (pdata/ondisk.h) and use its fields
+ *   superblock     cast a block to struct disk_thin_sb (thin/thin_ondisk.h), use its fields
  */
 #ifndef DMMETA_UNIT_BASE_H
 #define DMMETA_UNIT_BASE_H
@@ -30,10 +30,7 @@
 #include <stdint.h>
 
 #include "pdata/ondisk.h"
-/* The thin superblock and device details, when split from pdata/ondisk.h. */
-#if __has_include("thin/thin_ondisk.h")
 #include "thin/thin_ondisk.h"
-#endif
 
 #define UB_PATH_MAX 256
 #define UB_BLOCK_SIZE 4096u
