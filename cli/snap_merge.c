@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	}
 	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
 		/* an interrupted merge's last clearing may have left records past the end */
-		r = mo.dry_run ? META_OK : meta_snap_merge(s, NULL, &mo);
+		r = meta_snap_merge(s, NULL, &mo);
 		if (r) {
 			cli_err("%s: cannot clear the records left after the end of the store: %s",
 				argv[optind], meta_strerror(r));
@@ -188,41 +188,32 @@ int main(int argc, char **argv)
 		meta_snap_close(s);
 		return EXIT_OPERR;
 	}
-	for (unsigned i = 0; i < nothers; i++) {
+	if (nothers && meta_snap_engine_create(oio, &engine))
+		ex = EXIT_OPERR;
+	else if (nothers)
+		meta_snap_engine_set_damage(engine, snap_cli_keep_first, &damage);
+	for (unsigned i = 0; i < nothers && !ex; i++) {
 		unsigned idx;
 		ex = snap_cli_open(other_paths[i], mo.dry_run ? META_SNAP_OPEN_EXCL
 							 : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
 				   &others[i]);
-		if (!ex && !engine && meta_snap_engine_create(oio, &engine))
-			ex = EXIT_OPERR;
-		if (!ex && meta_snap_is_new(others[i])) {
+		if (ex)
+			break;
+		r = meta_snap_engine_add(engine, others[i], false, &idx);
+		if (r == META_E_INVAL) {
 			cli_err("%s: the --snapshot store is new (zeroed header): not a snapshot of "
 				"this origin yet (run snap_check)", other_paths[i]);
 			ex = EXIT_DAMAGE;
-		}
-		if (!ex) {
-			struct snap_cli_damage fd = {0};
-			r = meta_snap_verify(others[i], meta_io_size(oio) / 512,
-					     META_SNAP_VERIFY_ALLOW_INVALID, snap_cli_keep_first, &fd);
-			if (!r)
-				r = meta_snap_engine_add(engine, others[i], false, &idx);
-			if (r == META_E_CORRUPT)
-				snap_cli_report_damage(other_paths[i], &fd,
-						       "merge while it is a --snapshot");
-			else if (r)
-				cli_err("%s: %s", other_paths[i], meta_strerror(r));
-			if (r)
-				ex = r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
-		}
-		if (ex) {
-			meta_snap_engine_destroy(engine);
-			for (unsigned j = 0; j <= i; j++)
-				meta_snap_close(others[j]);
-			meta_io_close(oio);
-			meta_snap_close(s);
-			return ex;
+		} else if (r == META_E_CORRUPT) {
+			snap_cli_report_damage(other_paths[i], &damage, "merge while it is a --snapshot");
+			ex = EXIT_DAMAGE;
+		} else if (r) {
+			cli_err("%s: %s", other_paths[i], meta_strerror(r));
+			ex = EXIT_OPERR;
 		}
 	}
+	if (ex)
+		goto out;
 	mo.others = engine;
 	p.list = mo.dry_run && !cli_quiet;
 	p.verbose = p.verbose && !cli_quiet;
@@ -259,12 +250,7 @@ int main(int argc, char **argv)
 		ex = EXIT_OPERR;
 		break;
 	default: {
-		/* which device failed: another snapshot (through the engine), the origin, the COW */
-		struct meta_io *fio = engine ? meta_snap_engine_failed_io(engine) : NULL;
-		if (!fio && meta_io_errno(oio))
-			fio = oio;
-		if (!fio && meta_io_errno(meta_snap_get_io(s)))
-			fio = meta_snap_get_io(s);
+		struct meta_io *fio = meta_snap_merge_failed_io(s);
 		if (p.bar)
 			fprintf(stderr, "\r\033[K");
 		if (fio && (r == META_E_IO || r == META_E_NOSPC))
@@ -278,6 +264,7 @@ int main(int argc, char **argv)
 		ex = EXIT_OPERR;
 	}
 	}
+out:
 	meta_snap_engine_destroy(engine);
 	for (unsigned i = 0; i < nothers; i++)
 		meta_snap_close(others[i]);

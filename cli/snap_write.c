@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 	uint64_t offset = 0, off_bytes, tnum = 0;
 	bool have_offset = false;
 	struct meta_snap_engine *e = NULL;
+	struct snap_cli_damage damage = {0};
 	struct meta_io *oio = NULL;
 	size_t len;
 	char *data;
@@ -193,6 +194,7 @@ int main(int argc, char **argv)
 		ex = EXIT_OPERR;
 		goto out;
 	}
+	meta_snap_engine_set_damage(e, snap_cli_keep_first, &damage);
 	for (unsigned i = 0; i < nspecs && !ex; i++) {
 		if (specs[i].kind == 2) {
 			r = meta_io_open(specs[i].path, META_IO_WRITE | META_IO_EXCL, &tios[i]);
@@ -207,26 +209,17 @@ int main(int argc, char **argv)
 		ex = snap_cli_open(specs[i].path, META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL, &stores[i]);
 		if (ex)
 			break;
-		if (meta_snap_is_new(stores[i])) {
+		r = meta_snap_engine_add(e, stores[i], specs[i].kind == 1, &idx);
+		if (r == META_E_INVAL) {
 			cli_err("%s: the store is new (zeroed header); activate it once, or write one "
 				"with snap_restore", specs[i].path);
 			ex = EXIT_OPERR;
-			break;
-		}
-		{
-			struct snap_cli_damage fd = {0};
-			r = meta_snap_verify(stores[i], meta_io_size(oio) / 512,
-					     META_SNAP_VERIFY_ALLOW_INVALID, snap_cli_keep_first, &fd);
-			if (r == META_E_CORRUPT) {
-				snap_cli_report_damage(specs[i].path, &fd, "write through it");
-				ex = EXIT_DAMAGE;
-				break;
-			}
-		}
-		r = meta_snap_engine_add(e, stores[i], specs[i].kind == 1, &idx);
-		if (r) {
+		} else if (r == META_E_CORRUPT) {
+			snap_cli_report_damage(specs[i].path, &damage, "write through it");
+			ex = EXIT_DAMAGE;
+		} else if (r) {
 			cli_err("%s: %s (run snap_check)", specs[i].path, meta_strerror(r));
-			ex = r == META_E_INVAL ? EXIT_DAMAGE : EXIT_OPERR;
+			ex = EXIT_OPERR;
 		}
 	}
 	if (ex)

@@ -199,6 +199,12 @@ struct meta_snap_merge_opts {
 };
 META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
 			     const struct meta_snap_merge_opts *o);
+/*
+ * After meta_snap_merge() failed: the device whose read, write or flush stopped it —
+ * the store's, the origin, or another snapshot's COW (through o->others) — for
+ * meta_io_path() and meta_io_errno(); NULL when no I/O failed.
+ */
+META_API struct meta_io *meta_snap_merge_failed_io(const struct meta_snap *s);
 
 /*
  * The offline snapshot engine: the I/O logic of the snapshot and
@@ -223,7 +229,8 @@ META_API int meta_snap_merge(struct meta_snap *s, struct meta_io *origin,
  * means a COW store is full, never a full filesystem.
  * meta_snap_engine_add() refuses a new store (META_E_INVAL) and one that fails
  * meta_snap_verify() with META_SNAP_VERIFY_ALLOW_INVALID against the origin's
- * size (META_E_CORRUPT).
+ * size (META_E_CORRUPT, its fatal damage passed to the function given to
+ * meta_snap_engine_set_damage(), if any).
  */
 struct meta_snap_engine;
 enum meta_snap_state { META_SNAP_ACTIVE, META_SNAP_OVERFLOWED, META_SNAP_INVALID };
@@ -231,6 +238,8 @@ enum meta_snap_state { META_SNAP_ACTIVE, META_SNAP_OVERFLOWED, META_SNAP_INVALID
 META_API int meta_snap_engine_create(struct meta_io *origin, struct meta_snap_engine **out);
 /* Snapshots are not owned: close them after destroying the engine. */
 META_API void meta_snap_engine_destroy(struct meta_snap_engine *e);
+/* Where meta_snap_engine_add() reports the fatal damage of a store it refuses (fn may be NULL). */
+META_API void meta_snap_engine_set_damage(struct meta_snap_engine *e, meta_damage_fn fn, void *ctx);
 META_API int meta_snap_engine_add(struct meta_snap_engine *e, struct meta_snap *s,
 				  bool overflow_ok, unsigned *idx);
 META_API int meta_snap_engine_add_transient(struct meta_snap_engine *e, struct meta_io *cow,

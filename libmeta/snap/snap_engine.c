@@ -88,6 +88,8 @@ struct member {
 struct meta_snap_engine {
 	struct meta_io *origin;
 	struct meta_io *failed; /* the device of the last failed read, write or flush */
+	meta_damage_fn damage;  /* fatal damage of a store meta_snap_engine_add() refuses */
+	void *damage_ctx;
 	struct member *m;
 	unsigned n;
 	uint8_t *buf;
@@ -116,6 +118,12 @@ void meta_snap_engine_destroy(struct meta_snap_engine *e)
 	free(e->m);
 	free(e->buf);
 	free(e);
+}
+
+void meta_snap_engine_set_damage(struct meta_snap_engine *e, meta_damage_fn fn, void *ctx)
+{
+	e->damage = fn;
+	e->damage_ctx = ctx;
 }
 
 static struct member *new_member(struct meta_snap_engine *e, unsigned *idx)
@@ -148,7 +156,7 @@ int meta_snap_engine_add(struct meta_snap_engine *e, struct meta_snap *s, bool o
 	if (s->is_new)
 		return META_E_INVAL;
 	r = meta_snap_verify(s, meta_io_size(e->origin) / SECTOR, META_SNAP_VERIFY_ALLOW_INVALID,
-			     NULL, NULL);
+			     e->damage, e->damage_ctx);
 	if (r)
 		return r;
 	m = new_member(e, idx);
@@ -190,9 +198,7 @@ int meta_snap_engine_add_transient(struct meta_snap_engine *e, struct meta_io *c
 /* r of an I/O call on io: remember io when it failed; ENOSPC is an I/O error (snap_io_err). */
 static int io_done(struct meta_snap_engine *e, struct meta_io *io, int r)
 {
-	if (r && r != META_E_NOMEM)
-		e->failed = io;
-	return snap_io_err(r);
+	return snap_io_err(snap_io_at(&e->failed, io, r));
 }
 
 struct meta_io *meta_snap_engine_failed_io(const struct meta_snap_engine *e)

@@ -31,7 +31,16 @@ struct meta_snap {
 	uint64_t *by_old; /* indices sorted by old_chunk, built on demand by the view */
 	bool view_ok;     /* meta_snap_verify() passed for the view against ... */
 	uint64_t view_origin_sectors; /* ... an origin of this size */
+	struct meta_io *failed; /* the device whose I/O stopped the last merge */
 };
+
+/* r of an I/O call on io: remember io in *failed when it failed (not for want of memory). */
+static inline int snap_io_at(struct meta_io **failed, struct meta_io *io, int r)
+{
+	if (r && r != META_E_NOMEM)
+		*failed = io;
+	return r;
+}
 
 /*
  * An I/O error of the engine's devices: ENOSPC from the filesystem or device

@@ -27,10 +27,11 @@ static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_
 		len = osize - dst; /* the kernel clamps the copy at the end of the origin */
 	for (uint64_t done = 0; done < len && !r;) {
 		size_t now = (size_t)(len - done < bufsz ? len - done : bufsz);
-		r = meta_io_pread(s->io, buf, now, src + done);
-		if (!r)
-			r = others ? meta_snap_engine_write_origin(others, dst + done, buf, now)
-				   : meta_io_pwrite(origin, buf, now, dst + done);
+		r = snap_io_at(&s->failed, s->io, meta_io_pread(s->io, buf, now, src + done));
+		if (!r && others && (r = meta_snap_engine_write_origin(others, dst + done, buf, now)))
+			s->failed = meta_snap_engine_failed_io(others);
+		else if (!r && !others)
+			r = snap_io_at(&s->failed, origin, meta_io_pwrite(origin, buf, now, dst + done));
 		done += now;
 	}
 	return r;
@@ -50,7 +51,7 @@ static int copy_chunks(struct meta_snap *s, struct meta_io *origin, struct meta_
 /* Make [end, group_end) of the list durable as merged: flush origin, clear, flush store. */
 static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t end, uint64_t group_end)
 {
-	int r = meta_io_flush(origin);
+	int r = snap_io_at(&s->failed, origin, meta_io_flush(origin));
 	if (end == group_end)
 		return r;
 	for (uint64_t area = (group_end - 1) / s->epa; !r; area--) {
@@ -60,7 +61,8 @@ static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t en
 		uint64_t s0, s1;
 		/* whole sectors around the cleared slots; slots below `end` keep their records */
 		snap_sector_slots(s->epa, lo, hi - 1, &s0, &s1);
-		r = snap_write_area_range(s->io, s->h.chunk_size, s->ex, end, area, s0, s1 - s0);
+		r = snap_io_at(&s->failed, s->io,
+			       snap_write_area_range(s->io, s->h.chunk_size, s->ex, end, area, s0, s1 - s0));
 		if (area == 0 || a0 <= end)
 			break;
 		/*
@@ -69,10 +71,10 @@ static int merge_commit(struct meta_snap *s, struct meta_io *origin, uint64_t en
 		 * after the terminator, which a resumed merge cannot see to clear.
 		 */
 		if (!r)
-			r = meta_io_flush(s->io);
+			r = snap_io_at(&s->failed, s->io, meta_io_flush(s->io));
 	}
 	if (!r)
-		r = meta_io_flush(s->io);
+		r = snap_io_at(&s->failed, s->io, meta_io_flush(s->io));
 	if (!r)
 		s->n = end;
 	snap_changed(s);
@@ -102,10 +104,10 @@ static int merge_clear_garbage(struct meta_snap *s)
 		return META_OK;
 	r = snap_area_walk(s->io, s->h.chunk_size, area, slot, last_record, &last);
 	if (r || last < 0)
-		return r;
+		return snap_io_at(&s->failed, s->io, r);
 	snap_sector_slots(s->epa, slot, (uint64_t)last, &s0, &s1);
 	r = snap_write_area_range(s->io, s->h.chunk_size, s->ex, s->n, area, s0, s1 - s0);
-	return r ? r : meta_io_flush(s->io);
+	return snap_io_at(&s->failed, s->io, r ? r : meta_io_flush(s->io));
 }
 
 int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct meta_snap_merge_opts *o)
@@ -117,6 +119,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	int r;
 	if (!o)
 		o = &none;
+	s->failed = NULL;
 	/* duplicate or illegal chunks, a list past the device: merging would write the wrong data */
 	r = meta_snap_verify(s, 0, 0, o->damage, o->damage_ctx);
 	if (r)
@@ -188,4 +191,9 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 	free(buf);
 	snap_changed(s);
 	return META_OK;
+}
+
+struct meta_io *meta_snap_merge_failed_io(const struct meta_snap *s)
+{
+	return s->failed;
 }
