@@ -185,10 +185,11 @@ expect_same() {
 	fail "${3:-$1 and $2 differ}"
 }
 
-# tpt_compare [-x] [-s] [-m] [-n] TOOL ARGS...: the differential comparison of the diff/ scripts.
+# tpt_compare [-x] [-s] [-m] [-n] [-i] TOOL ARGS...: the differential comparison of diff/ scripts.
 # Runs "$BIN/TOOL ARGS..." (stdout -> ours.out, stderr -> ours.err, status -> $ours_rc) and
-# the 0.9 reference "$TPT09 TOOL ARGS..." (ref.out, ref.err, $ref_rc) in the current directory,
-# then compares, in this order, stopping at the first difference:
+# the 0.9 reference "$TPT09 TOOL ARGS..." (ref.out, ref.err, $ref_rc) in the current directory
+# (-i: the first of ARGS is an image, passed to both tools after the others), then compares, in
+# this order, stopping at the first difference:
 #   - the exit statuses: both succeed or both fail (-x: the same number);
 #   - stdout byte for byte (-s: only when ours succeeded; -n: never, statuses only);
 #   - with -m, that a failure of ours says something on stderr.
@@ -196,9 +197,10 @@ expect_same() {
 # line saying what differs, then the first lines of both stderrs (status) or of
 # `diff -u ref.out ours.out` (stdout).  The caller sets ncmp=0 nfail=0 and fails at the end.
 tpt_compare() {
-	tc_exact=0 tc_stdout=always tc_msg=0
+	tc_exact=0 tc_stdout=always tc_msg=0 tc_img=0
 	while :; do
 		case $1 in
+		-i) tc_img=1 ;;
 		-x) tc_exact=1 ;;
 		-s) tc_stdout=success ;;
 		-n) tc_stdout=never ;;
@@ -209,6 +211,11 @@ tpt_compare() {
 	done
 	tc_tool=$1
 	shift
+	if [ "$tc_img" = 1 ]; then
+		tc_i=$1
+		shift
+		set -- "$@" "$tc_i"
+	fi
 	"$BIN/$tc_tool" "$@" >ours.out 2>ours.err
 	ours_rc=$?
 	"$TPT09" "$tc_tool" "$@" >ref.out 2>ref.err

@@ -18,12 +18,8 @@ require_tpt 0.9
 nfail=0
 ncmp=0
 
-# compare IMAGE ARGS...: our thin_delta vs 0.9's, same arguments.
-compare() {
-	c_img=$1
-	shift
-	tpt_compare -m thin_delta "$@" "$c_img"
-}
+# compare IMAGE ARGS...: our thin_delta vs 0.9's, same arguments (the image last).
+compare() { tpt_compare -i -m thin_delta "$@"; }
 
 # pair IMAGE A B: plain and verbose
 pair() {

@@ -17,12 +17,8 @@ require_tpt 0.9
 nfail=0
 ncmp=0
 
-# compare IMAGE ARGS...: our thin_rmap vs 0.9's, same arguments.
-compare() {
-	c_img=$1
-	shift
-	tpt_compare -s -m thin_rmap "$@" "$c_img"
-}
+# compare IMAGE ARGS...: our thin_rmap vs 0.9's, same arguments (the image last).
+compare() { tpt_compare -i -s -m thin_rmap "$@"; }
 
 nr_data_blocks() {
 	"$TPT09" thin_dump --skip-mappings "$1" | sed -n '1s/.*nr_data_blocks="\([0-9]*\)".*/\1/p'
