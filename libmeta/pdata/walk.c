@@ -27,10 +27,11 @@ void meta_walker_free(struct meta_walker *w)
 
 struct batch {
 	struct meta_walker *w;
-	size_t np, cursor;
-	int direct;      /* hand over inside the batch callback (block order == index order) */
-	size_t base;     /* index of the part's first entry */
-	size_t next_idx; /* direct: next index to hand over */
+	size_t base, n;   /* the part: entries [base, base + n) */
+	int direct;       /* hand over inside the batch callback (block order == entry order) */
+	size_t cursor;    /* direct: next entry to hand over; else next pair */
+	size_t np;        /* pairs of the part (not direct) */
+	meta_walk_block_fn block_of;
 	meta_walk_fn fn;
 	void *ctx;
 };
@@ -47,67 +48,71 @@ static int batch_cb(void *ctx, uint64_t b, const void *data, int err)
 {
 	struct batch *c = ctx;
 	struct meta_walker *w = c->w;
+	size_t end = c->base + c->n;
 	int r;
-	while (c->cursor < c->np && w->pairs[c->cursor].b == b) {
-		size_t idx = w->pairs[c->cursor++].idx;
-		if (c->direct) {
-			/* skipped indices before idx first, keeping index order */
-			while (c->next_idx < idx)
-				if ((r = c->fn(c->ctx, c->next_idx++, NULL, 0)))
-					return r;
-			c->next_idx = idx + 1;
-			if ((r = c->fn(c->ctx, idx, data, err)))
-				return r;
-		} else {
-			memcpy(w->cbuf + (idx - c->base) * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
-			w->cerr[idx - c->base] = err;
+	if (!c->direct) {
+		for (; c->cursor < c->np && w->pairs[c->cursor].b == b; c->cursor++) {
+			size_t k = w->pairs[c->cursor].idx - c->base;
+			memcpy(w->cbuf + k * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
+			w->cerr[k] = err;
+		}
+		return META_OK;
+	}
+	/* entries ascend: the skipped ones before b's, then every entry of b */
+	for (; c->cursor < end; c->cursor++) {
+		uint64_t eb = c->block_of(c->ctx, c->cursor);
+		if (eb == META_WALK_SKIP)
+			r = c->fn(c->ctx, c->cursor, NULL, 0);
+		else if (eb == b)
+			r = c->fn(c->ctx, c->cursor, data, err);
+		else
+			break;
+		if (r) {
+			c->cursor++;
+			return r;
 		}
 	}
 	return META_OK;
 }
 
-static int ascending(const uint64_t *blocks, size_t n)
+/* Read the entries [base, base + n) (n <= META_WALK_CHUNK unless they ascend) and hand them over. */
+static int read_part(struct meta_walker *w, size_t base, size_t n, int sorted,
+		     meta_walk_block_fn block_of, meta_walk_fn fn, void *ctx)
 {
-	uint64_t prev = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (blocks[i] == META_WALK_SKIP)
-			continue;
-		if (blocks[i] < prev)
-			return 0;
-		prev = blocks[i];
-	}
-	return 1;
-}
-
-/*
- * Read blocks[0..n) (n <= META_WALK_CHUNK unless they ascend) and hand them over
- * as indices base + i.
- */
-static int read_part(struct meta_walker *w, const uint64_t *blocks, size_t n, size_t base,
-		     meta_walk_fn fn, void *ctx)
-{
-	int sorted = ascending(blocks, n);
-	struct batch c = {.w = w, .direct = sorted, .base = base, .next_idx = base, .fn = fn,
-			  .ctx = ctx};
-	size_t np = 0, i;
+	struct batch c = {.w = w, .base = base, .n = n, .direct = sorted, .cursor = sorted ? base : 0,
+			  .block_of = block_of, .fn = fn, .ctx = ctx};
+	size_t nb = 0, i;
 	int r;
+	if (meta_grow((void **)&w->blocks, &w->cap_blocks, n, sizeof(*w->blocks)))
+		return META_E_NOMEM;
 	for (i = 0; i < n; i++) {
-		if (blocks[i] == META_WALK_SKIP)
+		uint64_t b = block_of(ctx, base + i);
+		if (b == META_WALK_SKIP)
 			continue;
-		w->pairs[np].b = blocks[i];
-		w->pairs[np].idx = base + i;
-		np++;
+		if (!sorted) {
+			w->pairs[c.np].b = b;
+			w->pairs[c.np++].idx = base + i;
+		} else if (!nb || w->blocks[nb - 1] != b) {
+			w->blocks[nb++] = b;
+		}
 	}
-	if (!sorted)
-		qsort(w->pairs, np, sizeof(*w->pairs), cmp_pair);
-	for (i = 0; i < np; i++)
-		w->blocks[i] = w->pairs[i].b;
-	c.np = np;
-	r = meta_bm_read_batch(w->bm, w->blocks, np, &meta_node_validator, batch_cb, &c);
+	if (!sorted) {
+		qsort(w->pairs, c.np, sizeof(*w->pairs), cmp_pair);
+		for (i = 0; i < c.np; i++)
+			w->blocks[i] = w->pairs[i].b;
+		nb = c.np;
+	}
+	r = meta_bm_read_batch(w->bm, w->blocks, nb, &meta_node_validator, batch_cb, &c);
 	if (r)
 		return r;
-	for (i = sorted ? c.next_idx - base : 0; i < n; i++) {
-		if (blocks[i] == META_WALK_SKIP || sorted)
+	if (sorted) { /* skipped entries after the last block */
+		for (i = c.cursor; i < base + n; i++)
+			if ((r = fn(ctx, i, NULL, 0)))
+				return r;
+		return META_OK;
+	}
+	for (i = 0; i < n; i++) {
+		if (block_of(ctx, base + i) == META_WALK_SKIP)
 			r = fn(ctx, base + i, NULL, 0);
 		else
 			r = fn(ctx, base + i, w->cbuf + i * META_BLOCK_SIZE, w->cerr[i]);
@@ -117,26 +122,38 @@ static int read_part(struct meta_walker *w, const uint64_t *blocks, size_t n, si
 	return META_OK;
 }
 
-int meta_walk_read(struct meta_walker *w, const uint64_t *blocks, size_t n, meta_walk_fn fn,
+static int ascending(size_t base, size_t n, meta_walk_block_fn block_of, void *ctx)
+{
+	uint64_t prev = 0;
+	for (size_t i = base; i < base + n; i++) {
+		uint64_t b = block_of(ctx, i);
+		if (b == META_WALK_SKIP)
+			continue;
+		if (b < prev)
+			return 0;
+		prev = b;
+	}
+	return 1;
+}
+
+int meta_walk_read(struct meta_walker *w, size_t n, meta_walk_block_fn block_of, meta_walk_fn fn,
 		   void *ctx)
 {
 	int r;
-	size_t part = n;
-	if (!ascending(blocks, n)) {
-		part = n < META_WALK_CHUNK ? n : META_WALK_CHUNK;
-		if (!w->cbuf) {
-			w->cbuf = malloc((size_t)META_WALK_CHUNK * META_BLOCK_SIZE);
-			w->cerr = calloc(META_WALK_CHUNK, sizeof(*w->cerr));
-			if (!w->cbuf || !w->cerr)
-				return META_E_NOMEM;
-		}
+	if (ascending(0, n, block_of, ctx))
+		return read_part(w, 0, n, 1, block_of, fn, ctx);
+	if (!w->cbuf) {
+		w->cbuf = malloc((size_t)META_WALK_CHUNK * META_BLOCK_SIZE);
+		w->cerr = calloc(META_WALK_CHUNK, sizeof(*w->cerr));
+		w->pairs = calloc(META_WALK_CHUNK, sizeof(*w->pairs));
+		if (!w->cbuf || !w->cerr || !w->pairs)
+			return META_E_NOMEM;
 	}
-	if (meta_grow((void **)&w->pairs, &w->cap_pairs, part, sizeof(*w->pairs)) ||
-	    meta_grow((void **)&w->blocks, &w->cap_blocks, part, sizeof(*w->blocks)))
-		return META_E_NOMEM;
-	for (size_t s = 0; s < n; s += part)
-		if ((r = read_part(w, blocks + s, n - s < part ? n - s : part, s, fn, ctx)))
+	for (size_t s = 0; s < n; s += META_WALK_CHUNK) {
+		size_t k = n - s < META_WALK_CHUNK ? n - s : META_WALK_CHUNK;
+		if ((r = read_part(w, s, k, ascending(s, k, block_of, ctx), block_of, fn, ctx)))
 			return r;
+	}
 	return META_OK;
 }
 

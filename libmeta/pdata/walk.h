@@ -46,11 +46,11 @@ struct meta_walk_pair {
 
 struct meta_walker {
 	struct meta_bm *bm;
-	struct meta_walk_pair *pairs;
-	size_t cap_pairs;
-	uint64_t *blocks;
+	uint64_t *blocks; /* a part's distinct blocks, as meta_bm_read_batch() wants them */
 	size_t cap_blocks;
-	uint8_t *cbuf; /* META_WALK_CHUNK blocks, allocated on the first out-of-order level */
+	/* levels out of block order: META_WALK_CHUNK entries at a time, allocated once */
+	struct meta_walk_pair *pairs;
+	uint8_t *cbuf;
 	int *cerr;
 };
 
@@ -58,15 +58,17 @@ void meta_walker_init(struct meta_walker *w, struct meta_bm *bm);
 void meta_walker_free(struct meta_walker *w);
 
 /*
- * fn(ctx, i, data, err) for every i of blocks[0..n), in index order: data is the
- * node (valid during the call) and err 0 or why it was refused (then data is what
- * was read, zeros after an I/O error); data NULL and err 0 for META_WALK_SKIP.
- * When blocks[] ascend (repeats allowed) each node is handed over straight from
- * the batch; else the level is read in chunks of META_WALK_CHUNK copied nodes.
+ * fn(ctx, i, data, err) for every entry i of [0, n), in entry order; block_of(ctx, i)
+ * names entry i's node, or META_WALK_SKIP to hand it over unread (data NULL, err 0).
+ * data is the node (valid during the call) and err 0 or why it was refused (data
+ * then is what was read, zeros after an I/O error).  When the entries' blocks
+ * ascend (repeats allowed) each node is handed over straight from the batch;
+ * else the level is read META_WALK_CHUNK entries at a time, their nodes copied.
  * fn returns non-zero to stop: that value is returned, as is a read's error.
  */
+typedef uint64_t (*meta_walk_block_fn)(void *ctx, size_t i);
 typedef int (*meta_walk_fn)(void *ctx, size_t i, const void *data, int err);
-int meta_walk_read(struct meta_walker *w, const uint64_t *blocks, size_t n, meta_walk_fn fn,
+int meta_walk_read(struct meta_walker *w, size_t n, meta_walk_block_fn block_of, meta_walk_fn fn,
 		   void *ctx);
 
 /*

@@ -4,7 +4,8 @@
  *
  * Trees are read breadth first, one level at a time: the block numbers of the
  * next level are collected while a level is processed, then read with
- * meta_bm_read_batch() (sorted, coalesced, validated).  Every metadata block is
+ * meta_walk_read() (pdata/walk.h: sorted, coalesced, validated) and judged with
+ * meta_walk_verdict().  Every metadata block is
  * read at most once (state[] per block), so shared subtrees cost nothing extra;
  * their reference counts still grow once per parent.  Mapping counts per device
  * are computed afterwards, bottom up, memoised per node.
@@ -27,6 +28,7 @@
 #include "thin/thin_leak_repair.h"
 #include "base/util.h"
 #include "pdata/refcount.h"
+#include "pdata/walk.h"
 
 #define NONE UINT64_MAX
 #define MAX_BAD_REPORTS 64u
@@ -106,7 +108,7 @@ struct ck {
 
 	struct item *cur, *next;
 	size_t ncur, nnext, capnext;
-	size_t cur_pos;
+	struct meta_walker walker;
 
 	/* damage relay */
 	uint64_t relay_dev;
@@ -397,41 +399,14 @@ static void revisit(struct ck *c, const struct item *it, const void *data, int e
 	}
 }
 
-static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data, int err);
-
-static int visit(void *ctx, uint64_t b, const void *data, int err)
-{
-	struct ck *c = ctx;
-	int r = 0;
-	while (c->cur_pos < c->ncur && c->cur[c->cur_pos].b < b)
-		c->cur_pos++;
-	for (size_t k = c->cur_pos; k < c->ncur && c->cur[k].b == b && !r; k++) {
-		if (c->cur[k].revisit)
-			revisit(c, &c->cur[k], data, err);
-		else
-			r = visit_one(c, &c->cur[k], b, data, err);
-	}
-	return r ? r : c->err;
-}
-
 static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data, int err)
 {
 	c->nodes_read++;
 	c->r->nr_nodes++;
-	if (err) {
-		enum meta_damage_kind k = meta_node_damage_kind(err, data);
-		c->state[b] = ST_BAD;
-		c->trees_damaged = true;
-		mark_view_damage(c, it);
-		damage(c, k, b, it->dev, it->lo, it->hi, 0, meta_strerror(err));
-		return 0;
-	}
-	struct meta_node_info ni;
-	meta_node_get_info(data, &ni);
 	c->relay_dev = it->dev;
-	int sev = c->prechk[b] ? -1 /* clean: nothing to report */
-		: meta_node_check(data, b, ni.flags & META_NODE_INTERNAL ? 8 : kind_vs[it->kind],
-				  it->lo, it->hi, it->is_root, relay, c);
+	int sev = !err && c->prechk[b] ? -1 /* clean: nothing to report */
+		: meta_walk_verdict(data, err, b, kind_vs[it->kind], it->lo, it->hi, it->is_root,
+				    err ? meta_strerror(err) : NULL, relay, c);
 	c->relay_dev = NONE;
 	if (sev >= (int)META_SEV_FATAL) {
 		c->state[b] = ST_BAD;
@@ -439,6 +414,8 @@ static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data
 		mark_view_damage(c, it);
 		return 0;
 	}
+	struct meta_node_info ni;
+	meta_node_get_info(data, &ni);
 	if (ni.flags & META_NODE_INTERNAL) {
 		if (c->nkids > UINT32_MAX - 1 - ni.nr_entries ||
 		    meta_grow((void **)&c->kids, &c->capkids, c->nkids + 1 + ni.nr_entries,
@@ -465,6 +442,25 @@ static int visit_one(struct ck *c, struct item *it, uint64_t b, const void *data
 	if (c->o->progress && (c->nodes_read & 1023) == 0)
 		c->o->progress(c->o->progress_ctx, c->phase, c->nodes_read, 0);
 	return c->err ? c->err : 0;
+}
+
+/* The walker hands over the level's items in order (sorted by block). */
+static int visit(void *ctx, size_t i, const void *data, int err)
+{
+	struct ck *c = ctx;
+	struct item *it = &c->cur[i];
+	int r = 0;
+	if (it->revisit)
+		revisit(c, it, data, err);
+	else
+		r = visit_one(c, it, it->b, data, err);
+	return r ? r : c->err;
+}
+
+static uint64_t item_block(void *ctx, size_t i)
+{
+	const struct ck *c = ctx;
+	return c->cur[i].b;
 }
 
 static int cmp_item(const void *a, const void *b)
@@ -518,8 +514,6 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 /* Read the queued levels until nothing is left. */
 static int run_levels(struct ck *c)
 {
-	uint64_t *blocks = NULL;
-	size_t capb = 0;
 	while (c->nnext && !c->err) {
 		c->cur = c->next;
 		c->ncur = c->nnext;
@@ -527,18 +521,9 @@ static int run_levels(struct ck *c)
 		c->nnext = 0;
 		c->capnext = 0;
 		qsort(c->cur, c->ncur, sizeof(*c->cur), cmp_item); /* ncur > 0 here */
-		if (meta_grow((void **)&blocks, &capb, c->ncur, sizeof(*blocks))) {
-			set_err(c, META_E_NOMEM);
-			break;
-		}
-		size_t nb_ = 0;
-		for (size_t i = 0; i < c->ncur; i++)
-			if (!nb_ || blocks[nb_ - 1] != c->cur[i].b)
-				blocks[nb_++] = c->cur[i].b;
-		c->cur_pos = 0;
 		c->pre_pos = 0;
 		meta_bm_set_batch_pre(c->bm, pre_check, c);
-		int e = meta_bm_read_batch(c->bm, blocks, nb_, &meta_node_validator, visit, c);
+		int e = meta_walk_read(&c->walker, c->ncur, item_block, visit, c);
 		meta_bm_set_batch_pre(c->bm, NULL, NULL);
 		if (c->dcr_nomem)
 			set_err(c, META_E_NOMEM);
@@ -548,7 +533,6 @@ static int run_levels(struct ck *c)
 		c->cur = NULL;
 		c->ncur = 0;
 	}
-	free(blocks);
 	return c->err;
 }
 
@@ -870,6 +854,7 @@ static void ck_free(struct ck *c)
 	free(c->kids);
 	free(c->cur);
 	free(c->next);
+	meta_walker_free(&c->walker);
 	for (int i = 0; i < 2; i++) {
 		free(c->views[i].dets);
 		free(c->views[i].roots);
@@ -934,6 +919,7 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	c.o = o;
 	c.r = r;
 	c.relay_dev = NONE;
+	meta_walker_init(&c.walker, c.bm);
 
 	const struct meta_thin_sb *live = meta_thin_live_sb(t);
 	const struct meta_thin_sb *used = meta_thin_sb(t);

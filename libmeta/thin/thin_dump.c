@@ -391,6 +391,12 @@ static int leaf_fn(void *ctx, size_t idx, const void *data, int err)
 	return emit_node(d, en, data, 0, p->root_level);
 }
 
+static uint64_t level_block(void *ctx, size_t i)
+{
+	const struct pass *p = ctx;
+	return p->d->blocks[i];
+}
+
 /*
  * Read the level v through the walker, in entry order: the entries stop() names
  * are handed over unread.
@@ -404,7 +410,7 @@ static int read_level(struct dumper *d, const struct vec *v,
 		d->blocks[i] = stop(d, &v->v[i]) ? META_WALK_SKIP : v->v[i].block;
 	p->d = d;
 	p->ents = v->v;
-	return meta_walk_read(&d->w, d->blocks, v->n, fn, p);
+	return meta_walk_read(&d->w, v->n, level_block, fn, p);
 }
 
 /*
