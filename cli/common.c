@@ -322,34 +322,6 @@ void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_
 		cli_usage_error("%s", no_output);
 }
 
-void cli_keep_first_damage(void *ctx, const struct meta_damage *d)
-{
-	struct cli_first_damage *fd = ctx;
-	if (fd->seen)
-		return;
-	fd->seen = 1;
-	fd->d = *d;
-	fd->detail[0] = 0;
-	if (d->detail)
-		snprintf(fd->detail, sizeof(fd->detail), "%s", d->detail);
-}
-
-void cli_report_first_damage(const char *path, const struct cli_first_damage *fd)
-{
-	char where[96] = "";
-	size_t l = 0;
-	if (!fd->seen) {
-		cli_err("%s: metadata contains errors (run thin_check for details)", path);
-		return;
-	}
-	if (fd->d.dev_id != UINT64_MAX)
-		l += (size_t)snprintf(where + l, sizeof(where) - l, ", device %" PRIu64, fd->d.dev_id);
-	if (fd->d.block != UINT64_MAX && l < sizeof(where))
-		snprintf(where + l, sizeof(where) - l, ", metadata block %" PRIu64, fd->d.block);
-	cli_err("%s: metadata contains errors: %s%s%s%s (run thin_check for details)", path,
-		meta_damage_text(fd->d.kind), fd->detail[0] ? " in " : "", fd->detail, where);
-}
-
 const char *cli_one_operand(int argc, char **argv, const char *none)
 {
 	if (optind >= argc)

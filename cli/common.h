@@ -20,6 +20,8 @@
 #include <libmeta/damage.h>
 #include <libmeta/family.h>
 
+#include "util_damage.h"
+
 enum cli_exit {
 	EXIT_OK = 0,
 	EXIT_DAMAGE = 1,
@@ -56,19 +58,6 @@ struct cli_io_args {
 };
 void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_force,
 		       const char *no_input, const char *no_output, struct cli_io_args *a);
-/*
- * The first damage record a read tool's walk reports (a meta_damage_fn with
- * the struct as ctx; zero the struct first), and the one line that names it:
- * "path: metadata is damaged: KIND in DETAIL, device N, metadata block B (run
- * thin_check for details)".
- */
-struct cli_first_damage {
-	int seen;
-	struct meta_damage d;
-	char detail[128];
-};
-void cli_keep_first_damage(void *ctx, const struct meta_damage *d);
-void cli_report_first_damage(const char *path, const struct cli_first_damage *fd);
 /*
  * The one operand (metadata path) after the options: `none` is the usage
  * error when it is missing; a second operand is a usage error too.

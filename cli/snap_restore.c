@@ -36,8 +36,8 @@ static void usage(FILE *f)
 
 static void restore_damage(void *ctx, const struct meta_damage *d)
 {
-	cli_err("record %" PRIu64 " (cow chunk %" PRIu64 "): %s", d->begin, d->block,
-		d->detail ? d->detail : meta_damage_text(d->kind));
+	(void)ctx;
+	cli_damage_print(CLI_DAMAGE_RECORD, "", d);
 }
 
 int main(int argc, char **argv)

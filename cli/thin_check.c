@@ -141,99 +141,13 @@ static void on_progress(void *ctx, enum meta_thin_check_phase p, uint64_t done, 
 	progress_drawn = true;
 }
 
-static const char *advice(const struct meta_damage *d)
-{
-	switch (d->kind) {
-	case META_DMG_SB_NEEDS_CHECK:
-		return "clear it with --clear-needs-check-flag once the check passes";
-	case META_DMG_META_LEAK:
-	case META_DMG_DATA_LEAK:
-		return "non-fatal: the space is only lost; --ignore-non-fatal-errors accepts it, "
-		       "thin_repair reclaims it";
-	case META_DMG_NODE_UNDERFULL:
-	case META_DMG_NODE_MAX_ENTRIES:
-		return "non-fatal: --ignore-non-fatal-errors accepts it";
-	case META_DMG_HELD_ROOT:
-		return "release the metadata snapshot (dmsetup message <pool> 0 "
-		       "release_metadata_snap) or run thin_repair";
-	default:
-		break;
-	}
-	if (d->severity == META_SEV_INFO)
-		return "informational";
-	if (d->severity == META_SEV_NONFATAL)
-		return "non-fatal: --ignore-non-fatal-errors accepts it";
-	return "run thin_repair";
-}
-
-/* What [begin, end) of a damage record counts. */
-static const char *range_label(enum meta_damage_kind k)
-{
-	switch (k) {
-	case META_DMG_DATA_LEAK:
-	case META_DMG_DATA_BAD_COUNT:
-		return "data block";
-	case META_DMG_META_LEAK:
-	case META_DMG_META_BAD_COUNT:
-	case META_DMG_SM_INDEX:
-	case META_DMG_SM_BITMAP:
-	case META_DMG_SM_REF_COUNT_TREE:
-	case META_DMG_SM_ROOT:
-	case META_DMG_SM_NR_ALLOCATED:
-		return "block";
-	case META_DMG_MAPPING_PAST_END:
-	case META_DMG_DEV_MAPPED_COUNT:
-		return "virtual block";
-	default:
-		return "key";
-	}
-}
-
-/* The description printed for a kind: ours, or one that embeds the key phrase thin_check
- * 1.x prints for the same condition, so log filters written for it keep matching. */
-static const char *damage_text(enum meta_damage_kind k)
-{
-	switch (k) {
-	case META_DMG_SB_CHECKSUM:
-		return "bad checksum in superblock";
-	case META_DMG_DEV_MAPPED_COUNT:
-		return "thin device has unexpected number of mappings";
-	case META_DMG_DATA_LEAK:
-		return "data blocks have leaked (counted in use, not referenced)";
-	default:
-		return meta_damage_text(k);
-	}
-}
-
 static void on_damage(void *ctx, const struct meta_damage *d)
 {
 	(void)ctx;
 	if (cli_quiet || (clearing_flag && d->kind == META_DMG_SB_NEEDS_CHECK))
 		return;
-	char where[160] = "";
-	size_t n = 0;
-	if (d->block != UINT64_MAX)
-		n += (size_t)snprintf(where + n, sizeof(where) - n, " at block %" PRIu64, d->block);
-	if (d->dev_id != UINT64_MAX && n < sizeof(where))
-		n += (size_t)snprintf(where + n, sizeof(where) - n, ", device %" PRIu64, d->dev_id);
-	const char *what = range_label(d->kind);
-	if (d->begin == d->block && d->end == d->begin + 1)
-		; /* the block already says it */
-	else if (d->begin != UINT64_MAX && d->end == d->begin + 1 && n < sizeof(where))
-		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %s %" PRIu64, what, d->begin);
-	else if (d->begin != UINT64_MAX && d->end != UINT64_MAX && d->end > d->begin &&
-		 n < sizeof(where))
-		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %ss [%" PRIu64 ", %" PRIu64 ")",
-				      what, d->begin, d->end);
-	else if (d->begin != UINT64_MAX && d->end == UINT64_MAX && n < sizeof(where))
-		n += (size_t)snprintf(where + n, sizeof(where) - n, ", %ss [%" PRIu64 ", end)", what,
-				      d->begin);
-	if (d->count > 1 && n < sizeof(where))
-		snprintf(where + n, sizeof(where) - n, ", %" PRIu64 " blocks", d->count);
 	clear_progress();
-	fprintf(stderr, "%s: %s%s: %s%s%s%s; %s\n", cli_prog, meta_damage_name(d->kind), where,
-		damage_text(d->kind), d->detail ? " (" : "", d->detail ? d->detail : "",
-		d->detail ? ")" : "", advice(d));
+	cli_damage_print(CLI_DAMAGE_CHECK, "", d);
 }
 
 /* A superblock that meta_thin_open() refused, reported like damage. */

@@ -81,48 +81,16 @@ static const struct option long_opts[] = {
 
 struct damage_state {
 	bool repair;
-	bool have_first;
-	struct meta_damage first;
-	char first_detail[128];
+	struct cli_first_damage first;
 };
-
-/* "text (NAME, detail) at block B, device D, keys X..Y" */
-static void format_damage(char *buf, size_t size, const struct meta_damage *d)
-{
-	size_t n;
-	n = (size_t)snprintf(buf, size, "%s (%s%s%s)", meta_damage_text(d->kind),
-			     meta_damage_name(d->kind), d->detail ? ", " : "",
-			     d->detail ? d->detail : "");
-	if (d->block != UINT64_MAX && n < size)
-		n += (size_t)snprintf(buf + n, size - n, " at block %" PRIu64, d->block);
-	if (d->dev_id != UINT64_MAX && n < size)
-		n += (size_t)snprintf(buf + n, size - n, ", device %" PRIu64, d->dev_id);
-	if (d->begin < d->end && !(d->begin == 0 && d->end == UINT64_MAX) && n < size) {
-		if (d->end == UINT64_MAX)
-			snprintf(buf + n, size - n, ", keys %" PRIu64 " and up", d->begin);
-		else
-			snprintf(buf + n, size - n, ", keys %" PRIu64 "..%" PRIu64, d->begin,
-				 d->end - 1);
-	}
-}
 
 static void on_damage(void *ctx, const struct meta_damage *d)
 {
 	struct damage_state *s = ctx;
-	if (s->repair) {
-		char buf[512];
-		format_damage(buf, sizeof(buf), d);
-		cli_err("warning: skipped damaged metadata: %s", buf);
-		return;
-	}
-	if (s->have_first)
-		return;
-	s->have_first = true;
-	s->first = *d;
-	if (d->detail) {
-		snprintf(s->first_detail, sizeof(s->first_detail), "%s", d->detail);
-		s->first.detail = s->first_detail;
-	}
+	if (s->repair)
+		cli_damage_print(CLI_DAMAGE_SKIP, "warning: skipped damaged metadata: ", d);
+	else
+		cli_keep_first_damage(&s->first, d);
 }
 
 int main(int argc, char **argv)
@@ -365,8 +333,8 @@ int main(int argc, char **argv)
 	status = EXIT_OK;
 	if (r == META_E_CORRUPT) {
 		char buf[512] = "damaged metadata";
-		if (ds.have_first)
-			format_damage(buf, sizeof(buf), &ds.first);
+		if (ds.first.seen)
+			cli_damage_format(buf, sizeof(buf), CLI_DAMAGE_SKIP, &ds.first.d);
 		cli_err("%s: %s; the dump is incomplete (run thin_check for details, or thin_dump "
 			"--repair to dump what is readable)",
 			input, buf);

@@ -44,16 +44,7 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 	unsigned *n = ctx;
 	if (d->severity < META_SEV_FATAL || ++*n > 20)
 		return;
-	if (d->dev_id != UINT64_MAX && d->end == UINT64_MAX && d->begin == 0)
-		cli_err("skipping damage: %s at block %" PRIu64 " (device %" PRIu64 ", whole tree)",
-			meta_damage_name(d->kind), d->block, d->dev_id);
-	else if (d->dev_id != UINT64_MAX)
-		cli_err("skipping damage: %s at block %" PRIu64 " (device %" PRIu64 ", virtual blocks %" PRIu64
-			"..%" PRIu64 ")",
-			meta_damage_name(d->kind), d->block, d->dev_id, d->begin,
-			d->end ? d->end - 1 : 0);
-	else
-		cli_err("skipping damage: %s at block %" PRIu64, meta_damage_name(d->kind), d->block);
+	cli_damage_print(CLI_DAMAGE_REPAIR, "skipping damage: ", d);
 }
 
 /* A missing or unusable input or output, reported with the key phrases of thin_repair 1.x

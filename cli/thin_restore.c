@@ -49,7 +49,7 @@ static void usage(FILE *f)
 static void on_note(void *ctx, const struct meta_damage *d)
 {
 	(void)ctx;
-	cli_err("note: %s", d->detail ? d->detail : meta_damage_text(d->kind));
+	cli_damage_print(CLI_DAMAGE_NOTE, "note: ", d);
 }
 
 static int looks_like_xml(FILE *f)

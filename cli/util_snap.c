@@ -68,7 +68,6 @@ void snap_cli_print_damage(void *ctx, const struct meta_damage *d)
 {
 	static unsigned reported[META_DMG__COUNT];
 	int verbose = ctx ? *(int *)ctx : 0;
-	char where[96] = "";
 	if (d->severity == META_SEV_INFO && !verbose)
 		return;
 	if (cli_quiet)
@@ -79,16 +78,7 @@ void snap_cli_print_damage(void *ctx, const struct meta_damage *d)
 				meta_damage_name(d->kind));
 		return;
 	}
-	if (d->kind == META_DMG_SNAP_GARBAGE || d->kind == META_DMG_SNAP_ORDER)
-		snprintf(where, sizeof(where), " (%" PRIu64 " records from record %" PRIu64 ")",
-			 d->count, d->begin);
-	else if (d->kind != META_DMG_SNAP_INVALID)
-		snprintf(where, sizeof(where), " (cow chunk %" PRIu64 ", record %" PRIu64 ")",
-			 d->block, d->begin);
-	fprintf(stderr, "%s: %s%s: %s%s%s%s\n", cli_prog,
-		d->severity == META_SEV_FATAL ? "" : d->severity == META_SEV_NONFATAL ? "warning: " : "note: ",
-		meta_damage_name(d->kind), meta_damage_text(d->kind), where, d->detail ? ": " : "",
-		d->detail ? d->detail : "");
+	cli_damage_print(CLI_DAMAGE_CHECK, "", d);
 }
 
 int snap_cli_parse_range(const char *s, uint64_t *begin, uint64_t *end)
@@ -138,19 +128,9 @@ uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors)
 	return bytes;
 }
 
-void snap_cli_keep_first(void *ctx, const struct meta_damage *d)
-{
-	struct snap_cli_damage *fd = ctx;
-	if (fd->seen)
-		return;
-	fd->seen = 1;
-	fd->d = *d;
-	fd->d.detail = NULL;
-}
-
 void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, const char *verb)
 {
-	char where[96] = "";
+	char buf[512];
 	if (!fd->seen) {
 		cli_err("%s: the snapshot store is damaged; refusing to %s. Run snap_check %s for "
 			"details", path, verb, path);
@@ -162,10 +142,9 @@ void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, 
 			path, verb, path);
 		return;
 	}
-	snprintf(where, sizeof(where), " (cow chunk %" PRIu64 ", record %" PRIu64 ")", fd->d.block,
-		 fd->d.begin);
-	cli_err("%s: the snapshot store is damaged: %s%s; refusing to %s. Run snap_check %s for "
-		"details", path, meta_damage_text(fd->d.kind), where, verb, path);
+	cli_damage_format(buf, sizeof(buf), CLI_DAMAGE_STORE, &fd->d);
+	cli_err("%s: the snapshot store is damaged: %s; refusing to %s. Run snap_check %s for "
+		"details", path, buf, verb, path);
 }
 
 void snap_cli_report_io(const char *path, int err_no, const char *next)

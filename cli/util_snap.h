@@ -8,6 +8,8 @@
 #include <libmeta/damage.h>
 #include <libmeta/snap.h>
 
+#include "util_damage.h"
+
 /* Open a COW store; on failure print one clear line and return the exit status (else 0). */
 int snap_cli_open(const char *path, unsigned flags, struct meta_snap **out);
 /* Damage printer: "prog: NAME: text (cow chunk C, record I): detail". ctx = int *verbose. */
@@ -24,16 +26,14 @@ void snap_cli_refuse_same_role(const char *role_a, const char *a, const char *ro
 /* The same for standard output (-o -) against an input the tool reads. */
 void snap_cli_refuse_stdout_is(const char *role, const char *path);
 /*
- * The first fatal damage meta_snap_verify() reports (a meta_damage_fn with the
- * struct, zeroed, as ctx), and the one line that names it for a tool that
- * refuses the store: "prog: PATH: the snapshot store is damaged: TEXT (cow
- * chunk C, record I); refusing to VERB. Run snap_check PATH for details".
+ * The first fatal damage meta_snap_verify() reports (snap_cli_keep_first, a
+ * meta_damage_fn with the struct, zeroed, as ctx), and the one line that names it
+ * for a tool that refuses the store: "prog: PATH: the snapshot store is damaged:
+ * TEXT (cow chunk C, record I); refusing to VERB. Run snap_check PATH for details".
+ * The keeper is the tools' one (util_damage.h); these names stay for the snap tools.
  */
-struct snap_cli_damage {
-	int seen;
-	struct meta_damage d;
-};
-void snap_cli_keep_first(void *ctx, const struct meta_damage *d);
+#define snap_cli_damage cli_first_damage
+#define snap_cli_keep_first cli_keep_first_damage
 void snap_cli_report_damage(const char *path, const struct snap_cli_damage *fd, const char *verb);
 /*
  * One line for the I/O failure (errno err_no) on path that stopped the tool,
