@@ -38,15 +38,21 @@ static void usage(FILE *f)
 		"3 operational error.\n");
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+struct out {
+	int fd, err; /* err: errno of the write that failed */
+};
+
+static int write_out(void *ctx, const void *buf, size_t len)
 {
+	struct out *o = ctx;
 	const char *p = buf;
 	while (len) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = write(o->fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
+			o->err = errno;
+			return META_E_IO;
 		}
 		p += w;
 		len -= (size_t)w;
@@ -72,8 +78,8 @@ int main(int argc, char **argv)
 	bool have_range = false, force = false;
 	struct meta_snap *s = NULL;
 	struct meta_io *oio;
-	size_t bufsz = 1u << 20;
-	char *buf;
+	struct out o = {-1, 0};
+	uint64_t at;
 	int c, r, ex = EXIT_OK, fd;
 
 	cli_init(argv[0]);
@@ -160,25 +166,15 @@ int main(int argc, char **argv)
 		meta_io_close(oio);
 		return EXIT_OPERR;
 	}
-	buf = malloc(bufsz);
-	for (uint64_t off = begin; buf && off < end && !ex;) {
-		size_t now = (size_t)(end - off < bufsz ? end - off : bufsz);
-		r = s && !meta_snap_is_new(s) ? meta_snap_read_view(s, oio, off, buf, now)
-					      : meta_io_pread(oio, buf, now, off);
-		if (r) {
-			cli_err("read failed at byte %" PRIu64 ": %s", off, meta_strerror(r));
-			ex = EXIT_OPERR;
-		} else if (write_all(fd, buf, now)) {
-			cli_err("%s: write failed: %s", output, strerror(errno));
-			ex = EXIT_OPERR;
-		}
-		off += now;
-	}
-	if (!buf) {
+	o.fd = fd;
+	r = meta_snap_export_view(s, oio, begin, end, write_out, &o, &at);
+	if (o.err)
+		cli_err("%s: write failed: %s", output, strerror(o.err));
+	else if (r == META_E_NOMEM)
 		cli_err("out of memory");
-		ex = EXIT_OPERR;
-	}
-	free(buf);
+	else if (r)
+		cli_err("read failed at byte %" PRIu64 ": %s", at, meta_strerror(r));
+	ex = r ? EXIT_OPERR : EXIT_OK;
 	if (fd != STDOUT_FILENO && close(fd) && !ex) {
 		cli_err("%s: write failed: %s", output, strerror(errno));
 		ex = EXIT_OPERR;

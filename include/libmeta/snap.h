@@ -159,6 +159,17 @@ META_API int meta_snap_restore(const char *path, const struct meta_snap_header *
 META_API int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t off,
 				 void *buf, size_t len);
 
+/*
+ * The view of bytes [begin, end) (end clamped to the origin's size) — s's
+ * exceptions over the origin, the origin alone when s is NULL — handed to out
+ * in order, in pieces of at most 1 MiB.  Returns META_OK, META_E_NOMEM, an
+ * error of meta_snap_read_view() or of a read (*at: the byte offset of the
+ * piece that failed), or the non-zero value out returned (*at: its piece).
+ */
+typedef int (*meta_snap_out_fn)(void *ctx, const void *buf, size_t len);
+META_API int meta_snap_export_view(struct meta_snap *s, struct meta_io *origin, uint64_t begin,
+				   uint64_t end, meta_snap_out_fn out, void *ctx, uint64_t *at);
+
 struct meta_snap_batch {
 	uint64_t old_chunk, new_chunk, nr_chunks; /* first chunks of the batch, ascending */
 };

@@ -58,14 +58,16 @@ int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t of
 		s->view_ok = true;
 		s->view_origin_sectors = osec;
 	}
+	if (!s->n) /* a new or empty store: the origin shows through */
+		return meta_io_pread(origin, buf, len, off);
 	r = build_by_old(s);
 	if (r)
 		return r;
 	while (len) {
-		uint64_t cb = s->chunk_bytes ? s->chunk_bytes : SECTOR;
+		uint64_t cb = s->chunk_bytes;
 		uint64_t chunk = off / cb, in = off % cb;
 		size_t now = (size_t)(cb - in < len ? cb - in : len);
-		int64_t e = s->n ? find_old(s, chunk) : -1;
+		int64_t e = find_old(s, chunk);
 		if (e >= 0)
 			r = meta_io_pread(s->io, p, now, s->ex[e].new_chunk * cb + in);
 		else
@@ -77,4 +79,29 @@ int meta_snap_read_view(struct meta_snap *s, struct meta_io *origin, uint64_t of
 		len -= now;
 	}
 	return META_OK;
+}
+
+#define EXPORT_PIECE (1u << 20)
+
+int meta_snap_export_view(struct meta_snap *s, struct meta_io *origin, uint64_t begin, uint64_t end,
+			  meta_snap_out_fn out, void *ctx, uint64_t *at)
+{
+	uint8_t *buf;
+	int r = META_OK;
+	*at = begin;
+	if (end > meta_io_size(origin))
+		end = meta_io_size(origin);
+	if (begin >= end)
+		return META_OK;
+	if (!(buf = malloc(EXPORT_PIECE)))
+		return META_E_NOMEM;
+	for (uint64_t off = begin; off < end && !r; off += EXPORT_PIECE) {
+		size_t now = (size_t)(end - off < EXPORT_PIECE ? end - off : EXPORT_PIECE);
+		*at = off;
+		r = s ? meta_snap_read_view(s, origin, off, buf, now) : meta_io_pread(origin, buf, now, off);
+		if (!r)
+			r = out(ctx, buf, now);
+	}
+	free(buf);
+	return r;
 }
