@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Unit tests of the shared walking stores and reader: the hash table (libmeta/base/hash.c),
+ * the reference-count store (libmeta/pdata/refcount.c), the batched level reader and its node
+ * verdict (libmeta/pdata/walk.c).  The reader's nodes are laid out by hand in a temp file.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+
+#include "base/hash.h"
+#include "pdata/refcount.h"
+#include "pdata/walk.h"
+#include "unit_base.h"
+
+/* ---- hash table ---------------------------------------------------------------- */
+
+START_TEST(test_hash_grows_and_finds)
+{
+	struct meta_hash h;
+	int created;
+	meta_hash_init(&h);
+	ck_assert_ptr_null(meta_hash_find(&h, 7));
+	for (uint64_t k = 0; k < 20000; k++) {
+		uint64_t *v = meta_hash_insert(&h, k * 4096, &created);
+		ck_assert_ptr_nonnull(v);
+		ck_assert_int_eq(created, 1);
+		ck_assert_uint_eq(*v, 0);
+		*v = k + 1;
+	}
+	ck_assert_uint_eq(h.used, 20000);
+	ck_assert_uint_ge(h.cap, 40000);
+	for (uint64_t k = 0; k < 20000; k++) {
+		uint64_t *v = meta_hash_find(&h, k * 4096);
+		ck_assert_ptr_nonnull(v);
+		ck_assert_uint_eq(*v, k + 1);
+	}
+	ck_assert_ptr_null(meta_hash_find(&h, 1));
+	/* an existing key is found again, not added */
+	ck_assert_uint_eq(*meta_hash_insert(&h, 4096, &created), 2);
+	ck_assert_int_eq(created, 0);
+	ck_assert_uint_eq(h.used, 20000);
+	/* the one key a table refuses */
+	ck_assert_ptr_null(meta_hash_insert(&h, UINT64_MAX, &created));
+	ck_assert_ptr_null(meta_hash_find(&h, UINT64_MAX));
+	meta_hash_free(&h);
+	ck_assert_uint_eq(h.cap, 0);
+}
+END_TEST
+
+START_TEST(test_hash_str)
+{
+	ck_assert_uint_ne(meta_hash_str("a"), meta_hash_str("b"));
+	ck_assert_uint_eq(meta_hash_str("def 17"), meta_hash_str("def 17"));
+	ck_assert_uint_ne(meta_hash_str(""), UINT64_MAX);
+}
+END_TEST
+
+/* ---- reference counts ---------------------------------------------------------- */
+
+START_TEST(test_refcount_overflow)
+{
+	struct meta_refcount rc;
+	ck_assert_int_eq(meta_rc_init(&rc, 10), META_OK);
+	for (int i = 0; i < 254; i++)
+		ck_assert_int_eq(meta_rc_inc(&rc, 3), META_OK);
+	ck_assert_uint_eq(meta_rc_get(&rc, 3), 254);
+	ck_assert_uint_eq(rc.ovf.used, 0);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(meta_rc_inc(&rc, 3), META_OK);
+	ck_assert_uint_eq(rc.c[3], 255);
+	ck_assert_uint_eq(meta_rc_get(&rc, 3), 1254);
+	ck_assert_uint_eq(rc.ovf.used, 1);
+	ck_assert_uint_eq(meta_rc_get(&rc, 4), 0);
+	ck_assert_uint_eq(meta_rc_get(&rc, 10), 0); /* past nr */
+	meta_rc_free(&rc);
+}
+END_TEST
+
+START_TEST(test_refcount_share)
+{
+	struct meta_refcount lo, hi;
+	ck_assert_int_eq(meta_rc_init(&lo, 8), META_OK);
+	meta_rc_share(&hi, &lo);
+	for (int i = 0; i < 300; i++) {
+		ck_assert_int_eq(meta_rc_inc(&lo, 1), META_OK);
+		ck_assert_int_eq(meta_rc_inc(&hi, 6), META_OK);
+	}
+	/* one byte array, two overflow tables */
+	ck_assert_uint_eq(lo.c[6], 255);
+	ck_assert_uint_eq(meta_rc_get(&lo, 1), 300);
+	ck_assert_uint_eq(meta_rc_get(&hi, 6), 300);
+	ck_assert_uint_eq(meta_rc_get(&lo, 6), 255); /* the upper part's excess is hi's */
+	meta_rc_free(&hi);
+	ck_assert_uint_eq(lo.c[1], 255); /* hi did not free the shared bytes */
+	meta_rc_free(&lo);
+}
+END_TEST
+
+/* ---- level reader ---------------------------------------------------------------- */
+
+#define NBLK 8u
+static char path[UB_PATH_MAX];
+static struct meta_bm *bm;
+
+/* Leaf b holds keys b*10 and b*10+5 (value size 8); block 6 has a bad checksum. */
+static void setup(void)
+{
+	uint8_t blk[UB_BLOCK_SIZE];
+	struct meta_io *io;
+	ub_tmpfile(path, "walk", (uint64_t)NBLK * UB_BLOCK_SIZE);
+	for (uint64_t b = 1; b <= 6; b++) {
+		uint64_t keys[2] = {b * 10, b * 10 + 5}, vals[2] = {b, b};
+		ub_node(blk, META_NODE_LEAF, 8, UB_MAX, 2, keys, vals);
+		meta_node_validator.prepare(&meta_node_validator, blk, b);
+		if (b == 6)
+			blk[100] ^= 1;
+		ub_write_block(path, b, blk);
+	}
+	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
+	ck_assert_int_eq(meta_bm_create(io, 0, &bm), META_OK);
+}
+
+static void teardown(void)
+{
+	meta_bm_destroy(bm);
+	unlink(path);
+}
+
+struct seen {
+	const uint64_t *want;
+	size_t n, calls;
+	uint64_t got[16];
+	int err[16];
+	size_t stop_at; /* SIZE_MAX: never */
+};
+
+static uint64_t want_block(void *ctx, size_t i)
+{
+	const struct seen *s = ctx;
+	return s->want[i];
+}
+
+static int note(void *ctx, size_t i, const void *data, int err)
+{
+	struct seen *s = ctx;
+	struct meta_node_info ni;
+	ck_assert_uint_eq(i, s->calls); /* entry order */
+	s->calls++;
+	s->err[i] = err;
+	if (!data) {
+		ck_assert_int_eq(err, 0);
+		s->got[i] = META_WALK_SKIP;
+	} else {
+		meta_node_get_info(data, &ni);
+		s->got[i] = err ? 6 : ni.blocknr;
+	}
+	return i == s->stop_at ? 42 : 0;
+}
+
+static void read_and_compare(const uint64_t *want, size_t n, size_t stop_at)
+{
+	struct meta_walker w;
+	struct seen s = {.want = want, .n = n, .stop_at = stop_at};
+	meta_walker_init(&w, bm);
+	int r = meta_walk_read(&w, n, want_block, note, &s);
+	meta_walker_free(&w);
+	ck_assert_int_eq(r, stop_at < n ? 42 : 0);
+	ck_assert_uint_eq(s.calls, stop_at < n ? stop_at + 1 : n);
+	for (size_t i = 0; i < s.calls; i++) {
+		ck_assert_uint_eq(s.got[i], want[i]);
+		if (want[i] == 6)
+			ck_assert_int_eq(s.err[i], META_E_CHECKSUM);
+		else
+			ck_assert_int_eq(s.err[i], 0);
+	}
+}
+
+START_TEST(test_read_ascending)
+{
+	static const uint64_t want[] = {META_WALK_SKIP, 1, 1, 2, META_WALK_SKIP, 3, 6, META_WALK_SKIP};
+	read_and_compare(want, 8, SIZE_MAX);
+	read_and_compare(want, 8, 3);
+}
+END_TEST
+
+START_TEST(test_read_out_of_order)
+{
+	static const uint64_t want[] = {5, 1, META_WALK_SKIP, 6, 1, 3, 2, 4};
+	read_and_compare(want, 8, SIZE_MAX);
+	read_and_compare(want, 8, 4);
+}
+END_TEST
+
+struct dmg {
+	int n;
+	struct meta_damage last;
+};
+
+static void on_damage(void *ctx, const struct meta_damage *d)
+{
+	struct dmg *g = ctx;
+	g->n++;
+	g->last = *d;
+}
+
+START_TEST(test_verdict)
+{
+	const void *node;
+	struct dmg g = {0};
+	ck_assert_int_eq(meta_bm_get(bm, 2, &meta_node_validator, &node), META_OK);
+	/* clean against its parent's range (as a root: two entries are not under-full) */
+	ck_assert_int_eq(meta_walk_verdict(node, 0, 2, 8, 20, 30, 1, NULL, on_damage, &g), -1);
+	ck_assert_int_eq(g.n, 0);
+	/* not a root: under a third full, which is not fatal */
+	ck_assert_int_eq(meta_walk_verdict(node, 0, 2, 8, 20, 30, 0, NULL, on_damage, &g),
+			 META_SEV_NONFATAL);
+	ck_assert_int_eq(g.last.kind, META_DMG_NODE_UNDERFULL);
+	g.n = 0;
+	/* a key outside [lo, hi) */
+	ck_assert_int_eq(meta_walk_verdict(node, 0, 2, 8, 0, 25, 0, NULL, on_damage, &g),
+			 META_SEV_FATAL);
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_int_eq(g.last.kind, META_DMG_NODE_KEY_RANGE);
+	ck_assert_uint_eq(g.last.block, 2);
+	ck_assert_uint_eq(g.last.end, 25);
+	/* the wrong value size for this tree */
+	ck_assert_int_eq(meta_walk_verdict(node, 0, 2, 24, 0, 100, 0, NULL, on_damage, &g),
+			 META_SEV_FATAL);
+	ck_assert_int_eq(g.last.kind, META_DMG_NODE_VALUE_SIZE);
+	meta_bm_put(bm, node);
+	/* a node the validator refused: its range is lost */
+	ck_assert_int_eq(meta_walk_verdict(NULL, META_E_CHECKSUM, 6, 8, 60, 70, 0, "why", on_damage,
+					   &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.n, 3);
+	ck_assert_int_eq(g.last.kind, META_DMG_NODE_CHECKSUM);
+	ck_assert_uint_eq(g.last.begin, 60);
+	ck_assert_str_eq(g.last.detail, "why");
+	/* no callback: the verdict alone */
+	ck_assert_int_eq(meta_walk_verdict(NULL, META_E_RANGE, 99, 8, 0, 1, 1, NULL, NULL, NULL),
+			 META_SEV_FATAL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("walk");
+	TCase *tc = ub_tcase(s, "hash", 0);
+	tcase_add_test(tc, test_hash_grows_and_finds);
+	tcase_add_test(tc, test_hash_str);
+	tc = ub_tcase(s, "refcount", 0);
+	tcase_add_test(tc, test_refcount_overflow);
+	tcase_add_test(tc, test_refcount_share);
+	tc = ub_tcase(s, "reader", 0);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_read_ascending);
+	tcase_add_test(tc, test_read_out_of_order);
+	tcase_add_test(tc, test_verdict);
+	return s;
+}
+
+int main(void)
+{
+	return ub_run(suite());
+}
