@@ -81,3 +81,47 @@ uint64_t *meta_hash_insert(struct meta_hash *h, uint64_t key, int *created)
 	}
 	return &h->s[i].val;
 }
+
+void meta_hidx_free(struct meta_hidx *h)
+{
+	free(h->s);
+	meta_hidx_init(h);
+}
+
+int64_t meta_hidx_find(const struct meta_hidx *h, uint64_t key, meta_hidx_key_fn key_of,
+		       const void *ctx)
+{
+	if (!h->cap)
+		return -1;
+	for (size_t i = meta_hash_slot_of(key, h->cap); h->s[i]; i = (i + 1) & (h->cap - 1))
+		if (key_of(ctx, h->s[i] - 1) == key)
+			return h->s[i] - 1;
+	return -1;
+}
+
+static void hidx_put(uint32_t *s, size_t cap, uint32_t i, uint64_t key)
+{
+	size_t k = meta_hash_slot_of(key, cap);
+	while (s[k])
+		k = (k + 1) & (cap - 1);
+	s[k] = i + 1;
+}
+
+int meta_hidx_add(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, const void *ctx)
+{
+	if ((h->used + 1) * 2 > h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 1024;
+		uint32_t *ns = cap > h->cap ? calloc(cap, sizeof(*ns)) : NULL;
+		if (!ns)
+			return -1;
+		for (size_t k = 0; k < h->cap; k++)
+			if (h->s[k])
+				hidx_put(ns, cap, h->s[k] - 1, key_of(ctx, h->s[k] - 1));
+		free(h->s);
+		h->s = ns;
+		h->cap = cap;
+	}
+	hidx_put(h->s, h->cap, i, key_of(ctx, i));
+	h->used++;
+	return 0;
+}

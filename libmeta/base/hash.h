@@ -50,4 +50,27 @@ uint64_t *meta_hash_find(const struct meta_hash *h, uint64_t key);
  */
 uint64_t *meta_hash_insert(struct meta_hash *h, uint64_t key, int *created);
 
+/*
+ * The same table when the keys already live in the caller's records (an array):
+ * a slot holds a record's index + 1 (4 bytes), key_of(ctx, i) gives record i's
+ * key.  For large node and cache indexes.
+ */
+struct meta_hidx {
+	uint32_t *s; /* index + 1; 0 = empty */
+	size_t cap, used;
+};
+typedef uint64_t (*meta_hidx_key_fn)(const void *ctx, uint32_t i);
+
+static inline void meta_hidx_init(struct meta_hidx *h)
+{
+	h->s = NULL;
+	h->cap = h->used = 0;
+}
+void meta_hidx_free(struct meta_hidx *h);
+/* The index of the record with key, or -1. */
+int64_t meta_hidx_find(const struct meta_hidx *h, uint64_t key, meta_hidx_key_fn key_of,
+		       const void *ctx);
+/* Index record i (i < UINT32_MAX - 1; its key not indexed yet); 0 or -1 (no memory). */
+int meta_hidx_add(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, const void *ctx);
+
 #endif

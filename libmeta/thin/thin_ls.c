@@ -13,6 +13,7 @@
 #include <libmeta/error.h>
 
 #include "base/endian.h"
+#include "base/hash.h"
 #include "base/util.h"
 
 #define FOREST_MAX_HEIGHT 64u
@@ -75,8 +76,7 @@ struct meta_thin_forest {
 	int keep_shape;
 	struct fnode *nodes;
 	size_t nr_nodes, cap_nodes;
-	uint32_t *hash; /* node index + 1; 0 = empty */
-	size_t hash_size;
+	struct meta_hidx index; /* nodes by block */
 	uint64_t *children;
 	size_t nr_children, cap_children;
 	uint32_t nr_leaves;
@@ -126,44 +126,15 @@ static void pvec_merge(struct pvec *v)
 	v->n = o + 1;
 }
 
-static size_t hash_slot(uint64_t b, size_t size)
+static uint64_t node_block(const void *ctx, uint32_t i)
 {
-	b ^= b >> 33;
-	b *= 0xff51afd7ed558ccdull;
-	b ^= b >> 33;
-	return (size_t)b & (size - 1);
-}
-
-static int hash_rehash(struct meta_thin_forest *f, size_t size)
-{
-	uint32_t *h = calloc(size, sizeof(*h));
-	if (!h)
-		return META_E_NOMEM;
-	for (size_t i = 0; i < f->nr_nodes; i++) {
-		size_t s = hash_slot(f->nodes[i].block, size);
-		while (h[s])
-			s = (s + 1) & (size - 1);
-		h[s] = (uint32_t)(i + 1);
-	}
-	free(f->hash);
-	f->hash = h;
-	f->hash_size = size;
-	return 0;
+	const struct meta_thin_forest *f = ctx;
+	return f->nodes[i].block;
 }
 
 static int64_t node_find(const struct meta_thin_forest *f, uint64_t b)
 {
-	size_t s;
-	if (!f->hash_size)
-		return -1;
-	s = hash_slot(b, f->hash_size);
-	while (f->hash[s]) {
-		uint32_t i = f->hash[s] - 1;
-		if (f->nodes[i].block == b)
-			return i;
-		s = (s + 1) & (f->hash_size - 1);
-	}
-	return -1;
+	return meta_hidx_find(&f->index, b, node_block, f);
 }
 
 static int node_add(struct meta_thin_forest *f, uint64_t b, uint32_t leaf_id, const uint64_t *kids,
@@ -173,9 +144,6 @@ static int node_add(struct meta_thin_forest *f, uint64_t b, uint32_t leaf_id, co
 	if (f->nr_nodes >= UINT32_MAX - 1)
 		return META_E_NOMEM;
 	if (meta_grow((void **)&f->nodes, &f->cap_nodes, f->nr_nodes + 1, sizeof(*f->nodes)))
-		return META_E_NOMEM;
-	if ((f->nr_nodes + 1) * 2 > f->hash_size &&
-	    hash_rehash(f, f->hash_size ? f->hash_size * 2 : 1024))
 		return META_E_NOMEM;
 	if (nr_kids && meta_grow((void **)&f->children, &f->cap_children, f->nr_children + nr_kids,
 			    sizeof(*f->children)))
@@ -191,12 +159,8 @@ static int node_add(struct meta_thin_forest *f, uint64_t b, uint32_t leaf_id, co
 		memcpy(f->children + f->nr_children, kids, nr_kids * sizeof(*kids));
 		f->nr_children += nr_kids;
 	}
-	{
-		size_t s = hash_slot(b, f->hash_size);
-		while (f->hash[s])
-			s = (s + 1) & (f->hash_size - 1);
-		f->hash[s] = (uint32_t)(f->nr_nodes + 1);
-	}
+	if (meta_hidx_add(&f->index, (uint32_t)f->nr_nodes, node_block, f))
+		return META_E_NOMEM;
 	f->nr_nodes++;
 	return 0;
 }
@@ -307,7 +271,7 @@ void meta_thin_forest_free(struct meta_thin_forest *f)
 		return;
 	free(f->roots);
 	free(f->nodes);
-	free(f->hash);
+	meta_hidx_free(&f->index);
 	free(f->children);
 	free(f);
 }
