@@ -660,15 +660,9 @@ static void compare_devices(struct ck *c, int view, bool counts)
 
 static void leak_push(struct leak_list *l, uint64_t b)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		uint64_t *p = realloc(l->b, cap * sizeof(*p));
-		if (!p) {
-			l->nomem = 1;
-			return;
-		}
-		l->b = p;
-		l->cap = cap;
+	if (meta_grow((void **)&l->b, &l->cap, l->n + 1, sizeof(*l->b))) {
+		l->nomem = 1;
+		return;
 	}
 	l->b[l->n++] = b;
 }

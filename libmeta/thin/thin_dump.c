@@ -135,14 +135,8 @@ static int node_bad(const struct dumper *d)
 
 static int vec_push(struct vec *v, uint64_t block, uint64_t lo, uint64_t hi)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		struct ent *n = realloc(v->v, cap * sizeof(*n));
-		if (!n)
-			return META_E_NOMEM;
-		v->v = n;
-		v->cap = cap;
-	}
+	if (meta_grow((void **)&v->v, &v->cap, v->n + 1, sizeof(*v->v)))
+		return META_E_NOMEM;
 	v->v[v->n].block = block;
 	v->v[v->n].lo = lo;
 	v->v[v->n].hi = hi;
