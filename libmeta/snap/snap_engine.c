@@ -7,71 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "snap/snap_internal.h"
 
-/* old chunk → new chunk, open addressing (UINT64_MAX = empty slot) */
-struct chunk_map {
-	uint64_t *keys, *vals;
-	uint64_t cap, n;
-};
-
-static uint64_t mix(uint64_t k)
+/*
+ * old chunk → new chunk of one member.  The first exception for a chunk wins, as
+ * on load; an old chunk of UINT64_MAX (no origin has it) is never found.
+ */
+static int map_put(struct meta_hash *m, uint64_t k, uint64_t v)
 {
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
-
-static int map_put(struct chunk_map *m, uint64_t k, uint64_t v);
-
-static int map_grow(struct chunk_map *m)
-{
-	struct chunk_map nm = {0, 0, m->cap ? m->cap * 2 : 1024, 0};
-	nm.keys = malloc(nm.cap * sizeof(uint64_t));
-	nm.vals = malloc(nm.cap * sizeof(uint64_t));
-	if (!nm.keys || !nm.vals) {
-		free(nm.keys);
-		free(nm.vals);
+	int created;
+	uint64_t *val;
+	if (k == UINT64_MAX)
+		return META_OK;
+	if (!(val = meta_hash_insert(m, k, &created)))
 		return META_E_NOMEM;
-	}
-	memset(nm.keys, 0xff, nm.cap * sizeof(uint64_t));
-	for (uint64_t i = 0; i < m->cap; i++)
-		if (m->keys[i] != UINT64_MAX)
-			map_put(&nm, m->keys[i], m->vals[i]);
-	free(m->keys);
-	free(m->vals);
-	*m = nm;
+	if (created)
+		*val = v;
 	return META_OK;
 }
 
-static int map_put(struct chunk_map *m, uint64_t k, uint64_t v)
+static int map_get(const struct meta_hash *m, uint64_t k, uint64_t *v)
 {
-	uint64_t i;
-	if ((m->n + 1) * 2 > m->cap) {
-		int r = map_grow(m);
-		if (r)
-			return r;
-	}
-	for (i = mix(k) & (m->cap - 1); m->keys[i] != UINT64_MAX; i = (i + 1) & (m->cap - 1))
-		if (m->keys[i] == k)
-			return META_OK; /* the first exception for a chunk wins, as on load */
-	m->keys[i] = k;
-	m->vals[i] = v;
-	m->n++;
-	return META_OK;
-}
-
-static int map_get(const struct chunk_map *m, uint64_t k, uint64_t *v)
-{
-	if (!m->cap)
-		return 0;
-	for (uint64_t i = mix(k) & (m->cap - 1); m->keys[i] != UINT64_MAX; i = (i + 1) & (m->cap - 1))
-		if (m->keys[i] == k) {
-			*v = m->vals[i];
-			return 1;
-		}
-	return 0;
+	const uint64_t *val = meta_hash_find(m, k);
+	if (val)
+		*v = *val;
+	return val != NULL;
 }
 
 struct member {
@@ -82,7 +43,7 @@ struct member {
 	uint64_t next_free;   /* persistent: chunk; transient: sector */
 	bool overflow_ok;
 	enum meta_snap_state state;
-	struct chunk_map map;
+	struct meta_hash map;
 };
 
 struct meta_snap_engine {
@@ -111,10 +72,8 @@ void meta_snap_engine_destroy(struct meta_snap_engine *e)
 {
 	if (!e)
 		return;
-	for (unsigned i = 0; i < e->n; i++) {
-		free(e->m[i].map.keys);
-		free(e->m[i].map.vals);
-	}
+	for (unsigned i = 0; i < e->n; i++)
+		meta_hash_free(&e->m[i].map);
 	free(e->m);
 	free(e->buf);
 	free(e);
@@ -133,6 +92,7 @@ static struct member *new_member(struct meta_snap_engine *e, unsigned *idx)
 		return NULL;
 	e->m = m;
 	memset(&m[e->n], 0, sizeof(*m));
+	meta_hash_init(&m[e->n].map);
 	*idx = e->n;
 	return &m[e->n++];
 }
