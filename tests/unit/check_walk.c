@@ -62,6 +62,30 @@ START_TEST(test_hash_str)
 }
 END_TEST
 
+static uint64_t rec_key(const void *ctx, uint32_t i)
+{
+	const uint64_t *keys = ctx;
+	return keys[i];
+}
+
+START_TEST(test_hidx)
+{
+	static uint64_t keys[5000];
+	struct meta_hidx h;
+	meta_hidx_init(&h);
+	ck_assert_int_eq(meta_hidx_find(&h, 1, rec_key, keys), -1);
+	for (uint32_t i = 0; i < 5000; i++) {
+		keys[i] = (uint64_t)i * 7919 + 3;
+		ck_assert_int_eq(meta_hidx_add(&h, i, rec_key, keys), 0);
+	}
+	for (uint32_t i = 0; i < 5000; i++)
+		ck_assert_int_eq(meta_hidx_find(&h, keys[i], rec_key, keys), i);
+	ck_assert_int_eq(meta_hidx_find(&h, 4, rec_key, keys), -1);
+	ck_assert_uint_ge(h.cap, 10000);
+	meta_hidx_free(&h);
+}
+END_TEST
+
 /* ---- reference counts ---------------------------------------------------------- */
 
 START_TEST(test_refcount_overflow)
@@ -254,6 +278,7 @@ static Suite *suite(void)
 	TCase *tc = ub_tcase(s, "hash", 0);
 	tcase_add_test(tc, test_hash_grows_and_finds);
 	tcase_add_test(tc, test_hash_str);
+	tcase_add_test(tc, test_hidx);
 	tc = ub_tcase(s, "refcount", 0);
 	tcase_add_test(tc, test_refcount_overflow);
 	tcase_add_test(tc, test_refcount_share);
