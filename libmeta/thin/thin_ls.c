@@ -15,6 +15,7 @@
 #include "base/endian.h"
 #include "base/hash.h"
 #include "base/util.h"
+#include "pdata/walk.h"
 
 #define FOREST_MAX_HEIGHT 64u
 
@@ -168,7 +169,6 @@ static int node_add(struct meta_thin_forest *f, uint64_t b, uint32_t leaf_id, co
 struct level_ctx {
 	struct meta_thin_forest *f;
 	const struct pend *items;
-	size_t n, cur;
 	uint32_t height;
 	struct pvec *below; /* pending list of height - 1 */
 	meta_thin_forest_leaf_fn fn;
@@ -177,18 +177,21 @@ struct level_ctx {
 	uint64_t *kids; /* scratch */
 };
 
-static int level_cb(void *vctx, uint64_t b, const void *node, int err)
+static uint64_t level_block(void *vctx, size_t i)
+{
+	const struct level_ctx *lc = vctx;
+	return lc->items[i].block;
+}
+
+/* Node i of a level (distinct blocks, ascending), handed over by the walker. */
+static int level_cb(void *vctx, size_t idx, const void *node, int err)
 {
 	struct level_ctx *lc = vctx;
-	const struct pend *it;
+	const struct pend *it = &lc->items[idx];
+	uint64_t b = it->block;
 	struct meta_node_info ni;
 	int r;
 
-	while (lc->cur < lc->n && lc->items[lc->cur].block < b)
-		lc->cur++;
-	if (lc->cur >= lc->n || lc->items[lc->cur].block != b)
-		return META_E_INVAL; /* cannot happen: batch reads what we asked */
-	it = &lc->items[lc->cur];
 	if (err) {
 		report(filter_damage, lc->dmg, meta_node_damage_kind(err, node), b,
 		       it->owner >= 0 ? (uint64_t)it->owner : UINT64_MAX, "mapping tree");
@@ -289,13 +292,14 @@ int meta_thin_forest_load(struct meta_thin *t, const uint64_t *roots, size_t nr_
 	struct dmg_filter dmg = {dfn, ctx, 0};
 	struct pvec pv[FOREST_MAX_HEIGHT + 1];
 	struct meta_thin_forest *f;
-	uint64_t *blocks = NULL, *kids = NULL;
-	size_t cap_blocks = 0;
+	uint64_t *kids = NULL;
+	struct meta_walker walker;
 	uint32_t max_h = 0;
 	int r = 0;
 
 	*out = NULL;
 	memset(pv, 0, sizeof(pv));
+	meta_walker_init(&walker, bm);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return META_E_NOMEM;
@@ -350,23 +354,15 @@ int meta_thin_forest_load(struct meta_thin *t, const uint64_t *roots, size_t nr_
 					goto out;
 				}
 		}
-		if (meta_grow((void **)&blocks, &cap_blocks, v->n, sizeof(*blocks))) {
-			r = META_E_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < v->n; i++)
-			blocks[i] = v->p[i].block;
 		lc.f = f;
 		lc.items = v->p;
-		lc.n = v->n;
-		lc.cur = 0;
 		lc.height = h;
 		lc.below = h ? &pv[h - 1] : NULL;
 		lc.fn = fn;
 		lc.ctx = ctx;
 		lc.dmg = &dmg;
 		lc.kids = kids;
-		r = meta_bm_read_batch(bm, blocks, v->n, &meta_node_validator, level_cb, &lc);
+		r = meta_walk_read(&walker, v->n, level_block, level_cb, &lc);
 		free(v->p);
 		v->p = NULL;
 		v->n = v->cap = 0;
@@ -376,7 +372,7 @@ int meta_thin_forest_load(struct meta_thin *t, const uint64_t *roots, size_t nr_
 out:
 	for (uint32_t h = 0; h <= FOREST_MAX_HEIGHT; h++)
 		free(pv[h].p);
-	free(blocks);
+	meta_walker_free(&walker);
 	free(kids);
 	if (!r && dmg.fatal)
 		r = META_E_CORRUPT;
