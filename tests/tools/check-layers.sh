@@ -20,7 +20,9 @@
 #        4 space maps     sm
 #        5 pdata above    walk refcount pdata_write (and any other file of libmeta/pdata/)
 #        6 formats        thin* pack emitter (thin)   snap* (snap)
-#        7 above formats  family
+#        7 above formats  family (knows every family's magic)
+#        8 writers over existing devices  *_restore thin_repair (they sniff the family of what
+#                         they would overwrite and refuse another family's metadata)
 #     A file may include a header of its own rank or lower, and the two format families
 #     (thin, snap) never include each other.  A private header is named by its folder
 #     ("pdata/ondisk.h"); its rank is its folder's (base 0, pdata 5, thin and snap 6), or its
@@ -87,6 +89,7 @@ rank_of() { # rank_of NAME (module name without .c/.h) FOLDER
 	btree) echo 3 ;;
 	sm) echo 4 ;;
 	walk | refcount | pdata_write) echo 5 ;;
+	*_restore | thin_repair) echo 8 ;;
 	thin* | pack | emitter | snap* | ondisk_thin) echo 6 ;;
 	family) echo 7 ;;
 	*)
