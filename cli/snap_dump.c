@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libmeta/error.h>
 #include <libmeta/snap_xml.h>
@@ -29,6 +30,34 @@ static void usage(FILE *f)
 		"Exit status: 0 ok, 1 damage found, 2 usage error, 3 operational error.\n");
 }
 
+/*
+ * The dump goes through a stream whose writes the tool makes itself, so the cause of a
+ * failed write (ENOSPC: the output's filesystem is full, not the COW) is the errno of
+ * the tool's own write(2), kept here, and not whatever errno the library left.
+ */
+struct sink {
+	int fd;
+	int err; /* errno of the first failed write; 0 if none */
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t size)
+{
+	struct sink *k = cookie;
+	size_t done = 0;
+	while (done < size) {
+		ssize_t w = write(k->fd, buf + done, size - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (!k->err)
+				k->err = w < 0 ? errno : EIO;
+			return done ? (ssize_t)done : -1;
+		}
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -44,7 +73,8 @@ int main(int argc, char **argv)
 	const char *output = NULL;
 	bool force = false;
 	struct meta_snap *s;
-	FILE *out = stdout;
+	FILE *out = stdout, *dump;
+	struct sink sink = {-1, 0};
 	int c, r, ex;
 
 	cli_init(argv[0]);
@@ -83,15 +113,14 @@ int main(int argc, char **argv)
 		meta_snap_close(s);
 		return EXIT_OPERR;
 	}
-	errno = 0;
-	r = meta_snap_emit(s, ops, out);
-	if (!r && fflush(out))
+	sink.fd = fileno(out);
+	dump = fopencookie(&sink, "w", (cookie_io_functions_t){.write = sink_write});
+	r = dump ? meta_snap_emit(s, ops, dump) : META_E_NOMEM;
+	if (dump && fclose(dump) && !r)
 		r = META_E_IO;
 	if (r) {
-		/* the stream's errno names the cause: ENOSPC is the output's filesystem, not the COW */
-		int e = r == META_E_IO ? errno : 0;
 		cli_err("%s: writing the dump failed: %s", output ? output : "standard output",
-			e ? strerror(e) : meta_strerror(r));
+			r == META_E_IO && sink.err ? strerror(sink.err) : meta_strerror(r));
 		ex = EXIT_OPERR;
 	} else if (meta_snap_truncated(s)) {
 		cli_err("%s: the exception list runs past the end of the COW device; the dump stops "

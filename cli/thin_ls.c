@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 
 	r = meta_thin_open(path, &oo, &t);
 	if (r) {
-		cli_report_open_error(path, r, errno);
+		cli_report_open_error(path, r, 0);
 		return cli_exit_for(r);
 	}
 	{
