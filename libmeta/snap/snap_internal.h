@@ -27,7 +27,8 @@ struct meta_snap {
 	bool is_new, truncated;
 	uint64_t chunk_bytes, epa, cow_chunks;
 	struct meta_snap_exception *ex;
-	uint64_t n, cap;
+	uint64_t n;
+	size_t cap;
 	uint64_t *by_old; /* indices sorted by old_chunk, built on demand by the view */
 	bool view_ok;     /* meta_snap_verify() passed for the view against ... */
 	uint64_t view_origin_sectors; /* ... an origin of this size */

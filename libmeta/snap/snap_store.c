@@ -11,18 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "snap/snap_internal.h"
 
 int snap_push_exception(struct meta_snap *s, uint64_t old, uint64_t new)
 {
-	if (s->n == s->cap) {
-		uint64_t cap = s->cap ? s->cap * 2 : 256;
-		struct meta_snap_exception *p = realloc(s->ex, cap * sizeof(*p));
-		if (!p)
-			return META_E_NOMEM;
-		s->ex = p;
-		s->cap = cap;
-	}
+	if (meta_grow((void **)&s->ex, &s->cap, (size_t)s->n + 1, sizeof(*s->ex)))
+		return META_E_NOMEM;
 	s->ex[s->n].old_chunk = old;
 	s->ex[s->n].new_chunk = new;
 	s->n++;
