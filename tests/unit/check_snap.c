@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit tests of the classic snapshot store module (libmeta/snap/snap.c, snap_xml.c). */
+/* Unit tests of the classic snapshot store module (libmeta/snap/, snap_xml.c). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
