@@ -64,38 +64,38 @@ struct disk_bitmap_header {
 #define DISK_INDEX_ENTRIES (sizeof(((struct disk_metadata_index *)0)->index) / \
 			    sizeof(struct disk_index_entry))
 
-#define ODA(type, size) _Static_assert(sizeof(struct type) == (size), #type " size")
-#define ODO(type, field, off) _Static_assert(offsetof(struct type, field) == (off), #type "." #field)
-#define ODV(expr, value) _Static_assert((expr) == (value), #expr " == " #value)
-ODA(disk_sm_root, 32);
-ODO(disk_sm_root, nr_allocated, 8);
-ODO(disk_sm_root, bitmap_root, 16);
-ODO(disk_sm_root, ref_count_root, 24);
-ODA(disk_node_header, 32);
-ODO(disk_node_header, flags, 4);
-ODO(disk_node_header, blocknr, 8);
-ODO(disk_node_header, nr_entries, 16);
-ODO(disk_node_header, max_entries, 20);
-ODO(disk_node_header, value_size, 24);
-ODO(disk_node_header, padding, 28);
-ODA(disk_index_entry, 16);
-ODO(disk_index_entry, nr_free, 8);
-ODO(disk_index_entry, none_free_before, 12);
-ODA(disk_metadata_index, 4096);
-ODO(disk_metadata_index, blocknr, 8);
-ODO(disk_metadata_index, index, 16);
-ODA(disk_bitmap_header, 16);
-ODO(disk_bitmap_header, blocknr, 8);
+/* Compile-time pins, for this header and every format's on-disk header. */
+#define ONDISK_SIZE(type, size) _Static_assert(sizeof(struct type) == (size), #type " size")
+#define ONDISK_OFFSET(type, field, off) \
+	_Static_assert(offsetof(struct type, field) == (off), #type "." #field)
+#define ONDISK_VALUE(expr, value) _Static_assert((expr) == (value), #expr " == " #value)
+
+ONDISK_SIZE(disk_sm_root, 32);
+ONDISK_OFFSET(disk_sm_root, nr_allocated, 8);
+ONDISK_OFFSET(disk_sm_root, bitmap_root, 16);
+ONDISK_OFFSET(disk_sm_root, ref_count_root, 24);
+ONDISK_SIZE(disk_node_header, 32);
+ONDISK_OFFSET(disk_node_header, flags, 4);
+ONDISK_OFFSET(disk_node_header, blocknr, 8);
+ONDISK_OFFSET(disk_node_header, nr_entries, 16);
+ONDISK_OFFSET(disk_node_header, max_entries, 20);
+ONDISK_OFFSET(disk_node_header, value_size, 24);
+ONDISK_OFFSET(disk_node_header, padding, 28);
+ONDISK_SIZE(disk_index_entry, 16);
+ONDISK_OFFSET(disk_index_entry, nr_free, 8);
+ONDISK_OFFSET(disk_index_entry, none_free_before, 12);
+ONDISK_SIZE(disk_metadata_index, 4096);
+ONDISK_OFFSET(disk_metadata_index, blocknr, 8);
+ONDISK_OFFSET(disk_metadata_index, index, 16);
+ONDISK_SIZE(disk_bitmap_header, 16);
+ONDISK_OFFSET(disk_bitmap_header, blocknr, 8);
 /* derived: META_NODE_HEADER_SIZE, meta_btree_max_entries(), META_SM_* in btree.h, sm.h */
-ODV(DISK_NODE_MAX_ENTRIES(4), 336);  /* ref-count tree (le32 counts) */
-ODV(DISK_NODE_MAX_ENTRIES(8), 252);  /* internal nodes, mapping leaves */
-ODV(DISK_NODE_MAX_ENTRIES(16), 168); /* disk space map index entries */
-ODV(DISK_NODE_MAX_ENTRIES(24), 126); /* thin device details */
-ODV(META_BITMAP_WORDS, 510);
-ODV(DISK_BITMAP_ENTRIES, 16320);     /* META_SM_ENTRIES_PER_BITMAP */
-ODV(DISK_INDEX_ENTRIES, 255);        /* META_SM_MAX_METADATA_BITMAPS */
-#undef ODA
-#undef ODO
-#undef ODV
+ONDISK_VALUE(DISK_NODE_MAX_ENTRIES(4), 336);  /* ref-count tree (le32 counts) */
+ONDISK_VALUE(DISK_NODE_MAX_ENTRIES(8), 252);  /* internal nodes, mapping leaves */
+ONDISK_VALUE(DISK_NODE_MAX_ENTRIES(16), 168); /* disk space map index entries */
+ONDISK_VALUE(DISK_NODE_MAX_ENTRIES(24), 126); /* thin device details */
+ONDISK_VALUE(META_BITMAP_WORDS, 510);
+ONDISK_VALUE(DISK_BITMAP_ENTRIES, 16320);     /* META_SM_ENTRIES_PER_BITMAP */
+ONDISK_VALUE(DISK_INDEX_ENTRIES, 255);        /* META_SM_MAX_METADATA_BITMAPS */
 
 #endif

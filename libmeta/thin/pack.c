@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* thin_metadata_pack / unpack format (see include/libmeta/pack.h). */
 #include <libmeta/bm.h>
+#include <libmeta/btree.h>
 #include <libmeta/crc32c.h>
 #include <libmeta/error.h>
 #include <libmeta/io.h>
@@ -17,13 +18,38 @@
 #include <zlib.h>
 
 #include "base/endian.h"
+#include "pdata/ondisk.h"
+#include "thin/thin_ondisk.h"
 
 #define BLOCKS_PER_CHUNK 1024u
 #define READ_BLOCKS 256u
 
+/* ---- the pack file's on-disk format (include/libmeta/pack.h) ----------------- */
+
+struct disk_pack_header {
+	le64_t magic;      /* META_PACK_MAGIC */
+	le64_t version;    /* META_PACK_VERSION */
+	le64_t block_size; /* META_BLOCK_SIZE */
+	le64_t nr_blocks;
+};
+
+#define BT_NODE_SALT DISK_NODE_CSUM_XOR
+#define SHIFTED_RUN_MAX 4095u /* a ShiftedRun's n: nibble << 8 | byte */
+
+ONDISK_SIZE(disk_pack_header, 32);
+ONDISK_OFFSET(disk_pack_header, version, 8);
+ONDISK_OFFSET(disk_pack_header, block_size, 16);
+ONDISK_OFFSET(disk_pack_header, nr_blocks, 24);
+ONDISK_VALUE(META_BLOCK_SIZE, DISK_BLOCK_SIZE);
+ONDISK_VALUE(DISK_THIN_TIME_BITS, 24); /* a ShiftedRun's low half is a mapping's time */
+_Static_assert(DISK_NODE_MAX_ENTRIES(sizeof(le64_t)) <= SHIFTED_RUN_MAX,
+	       "a mapping leaf's values fit one ShiftedRun");
+
 bool meta_block_is_metadata(const void *block)
 {
-	static const uint32_t salts[] = {160774, 121107, 240779, 160478, 9031977, 146538381, 595846735};
+	/* thin's four, then the salts of the cache and era formats' blocks */
+	static const uint32_t salts[] = {DISK_THIN_SB_CSUM_XOR, DISK_NODE_CSUM_XOR, DISK_BITMAP_CSUM_XOR,
+					 DISK_INDEX_CSUM_XOR, 9031977, 146538381, 595846735};
 	uint32_t x = get_le32p(block) ^ meta_block_csum(block, META_BLOCK_SIZE, 0);
 	for (size_t i = 0; i < sizeof(salts) / sizeof(salts[0]); i++)
 		if (x == salts[i])
@@ -43,7 +69,6 @@ bool meta_block_is_metadata(const void *block)
  * the base to wrap, and each sub-program of a ShiftedRun emits exactly its
  * half.  Everything else (superblocks, space map blocks) is one literal.
  */
-#define BT_NODE_SALT 121107u
 #define ENC_CAP (3 * META_BLOCK_SIZE) /* worst case of a node program is < 7 KiB */
 
 struct enc {
@@ -136,31 +161,34 @@ static void enc_shifted(struct enc *e, const uint8_t *v, size_t n, uint8_t *tmp)
 	enc_tag(e, 11, (unsigned)(n >> 8));
 	enc_byte(e, (unsigned)n & 0xff);
 	for (size_t i = 0; i < n; i++)
-		put_le64p(tmp + 8 * i, get_le64p(v + 8 * i) >> 24);
+		put_le64p(tmp + 8 * i, disk_thin_map_block(get_le64p(v + 8 * i)));
 	enc_u64s(e, tmp, n);
 	for (size_t i = 0; i < n; i++)
-		put_le64p(tmp + 8 * i, get_le64p(v + 8 * i) & 0xffffff);
+		put_le64p(tmp + 8 * i, disk_thin_map_time(get_le64p(v + 8 * i)));
 	enc_u64s(e, tmp, n);
 }
 
 /* One block's program into e (capacity ENC_CAP). */
 static void encode_block(struct enc *e, const uint8_t *blk, uint8_t *tmp)
 {
+	const struct disk_node_header *h = (const struct disk_node_header *)blk;
+	const size_t hs = sizeof(*h), ks = sizeof(le64_t);
 	uint32_t x = get_le32p(blk) ^ meta_block_csum(blk, META_BLOCK_SIZE, 0);
-	uint32_t flags = get_le32p(blk + 4), max = get_le32p(blk + 20), vsize = get_le32p(blk + 24);
+	uint32_t flags = le32_get(h->flags), max = le32_get(h->max_entries);
+	uint32_t vsize = le32_get(h->value_size);
 	size_t off, start = e->len;
 
-	if (x == BT_NODE_SALT && max > 0 && max <= (META_BLOCK_SIZE - 32) / 8 && vsize > 0 &&
-	    vsize < META_BLOCK_SIZE && 32 + (size_t)max * (8 + (size_t)vsize) <= META_BLOCK_SIZE) {
-		enc_literal(e, blk, 32);
-		enc_u64s(e, blk + 32, max);
-		off = 32 + (size_t)max * 8;
-		if (vsize == 8) {
-			if (flags == 2) /* leaf */
+	if (x == BT_NODE_SALT && max > 0 && max <= (META_BLOCK_SIZE - hs) / ks && vsize > 0 &&
+	    vsize < META_BLOCK_SIZE && hs + (size_t)max * (ks + (size_t)vsize) <= META_BLOCK_SIZE) {
+		enc_literal(e, blk, hs);
+		enc_u64s(e, blk + hs, max);
+		off = hs + (size_t)max * ks;
+		if (vsize == ks) {
+			if (flags == META_NODE_LEAF)
 				enc_shifted(e, blk + off, max, tmp);
 			else
 				enc_u64s(e, blk + off, max);
-			off += (size_t)max * 8;
+			off += (size_t)max * ks;
 		}
 		enc_literal(e, blk + off, META_BLOCK_SIZE - off);
 		if (e->len - start <= 3 + META_BLOCK_SIZE)
@@ -276,7 +304,7 @@ static int tmp_beside(const char *out, const struct stat *st, char **final, char
 
 static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 {
-	uint8_t hdr[32];
+	struct disk_pack_header hdr;
 	struct stat st;
 	bool exists = stat(out, &st) == 0;
 	if (exists && !S_ISREG(st.st_mode)) {
@@ -293,12 +321,12 @@ static int create_pack(const char *out, uint64_t nr, struct zout *zo)
 	if (zo->fd < 0)
 		return errno == EACCES ? META_E_PERM : errno == ENOENT ? META_E_NOENT
 		       : errno == ENOSPC ? META_E_NOSPC : META_E_IO;
-	put_le64p(hdr, META_PACK_MAGIC);
-	put_le64p(hdr + 8, META_PACK_VERSION);
-	put_le64p(hdr + 16, META_BLOCK_SIZE);
-	put_le64p(hdr + 24, nr);
+	hdr.magic = le64_of(META_PACK_MAGIC);
+	hdr.version = le64_of(META_PACK_VERSION);
+	hdr.block_size = le64_of(META_BLOCK_SIZE);
+	hdr.nr_blocks = le64_of(nr);
 	zo->bytes = sizeof(hdr);
-	return write_all(zo->fd, hdr, sizeof(hdr));
+	return write_all(zo->fd, &hdr, sizeof(hdr));
 }
 
 /*
@@ -322,8 +350,9 @@ static void sort_key(const uint8_t *blk, struct rec_ix *x)
 	x->k1 = (uint64_t)salt << 32;
 	x->k2 = 0;
 	if (salt == BT_NODE_SALT) {
-		x->k1 |= (uint64_t)(get_le32p(blk + 4) & 0xff) << 24 | (get_le32p(blk + 24) & 0xffffff);
-		x->k2 = get_le64p(blk + 32);
+		const struct disk_node_header *h = (const struct disk_node_header *)blk;
+		x->k1 |= (uint64_t)(le32_get(h->flags) & 0xff) << 24 | (le32_get(h->value_size) & 0xffffff);
+		x->k2 = get_le64p(blk + sizeof(*h)); /* the first key */
 	}
 }
 
@@ -559,7 +588,8 @@ static void run_instr(struct prog *g, struct sink *s, uint64_t count, int depth)
 			break;
 		}
 		for (uint64_t i = 0; i < n && !g->bad; i++)
-			sink_u64(g, s, get_le64p(hi + 8 * i) << 24 | (get_le64p(lo + 8 * i) & 0xffffff));
+			sink_u64(g, s, disk_thin_map_value(get_le64p(hi + 8 * i),
+							  (uint32_t)get_le64p(lo + 8 * i)));
 		break;
 	}
 	default:
@@ -697,7 +727,8 @@ static int unpack_chunks(int ifd, struct meta_io *oio, uint64_t nr, uint8_t *blk
 
 int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_stats *st)
 {
-	uint8_t hdr[32], *blk;
+	struct disk_pack_header hdr;
+	uint8_t *blk;
 	struct meta_io *oio = NULL;
 	struct stat sb;
 	bool existed = false;
@@ -710,17 +741,17 @@ int meta_unpack(const char *in, const char *out, bool force, struct meta_pack_st
 	ifd = open(in, O_RDONLY | O_CLOEXEC);
 	if (ifd < 0)
 		return errno == ENOENT ? META_E_NOENT : errno == EACCES ? META_E_PERM : META_E_IO;
-	r = read_all(ifd, hdr, sizeof(hdr), &eof);
-	if (r || eof || get_le64p(hdr) != META_PACK_MAGIC) {
+	r = read_all(ifd, &hdr, sizeof(hdr), &eof);
+	if (r || eof || le64_get(hdr.magic) != META_PACK_MAGIC) {
 		close(ifd);
 		return r == META_E_IO ? r : META_E_BADMAGIC;
 	}
-	if (get_le64p(hdr + 8) != META_PACK_VERSION) {
+	if (le64_get(hdr.version) != META_PACK_VERSION) {
 		close(ifd);
 		return META_E_VERSION;
 	}
-	nr = get_le64p(hdr + 24);
-	if (get_le64p(hdr + 16) != META_BLOCK_SIZE || !nr || nr > (1ull << 40)) {
+	nr = le64_get(hdr.nr_blocks);
+	if (le64_get(hdr.block_size) != META_BLOCK_SIZE || !nr || nr > (1ull << 40)) {
 		close(ifd);
 		return META_E_CORRUPT;
 	}

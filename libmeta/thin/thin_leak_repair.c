@@ -46,11 +46,10 @@
 
 #include "base/endian.h"
 #include "thin/thin_leak_repair.h"
+#include "thin/thin_ondisk.h"
 #include "base/util.h"
 
 #define EPB META_SM_ENTRIES_PER_BITMAP
-#define SB_DATA_SM 64u     /* offsets in the superblock of the two space-map roots */
-#define SB_METADATA_SM 192u
 
 static int cmp_u64_asc(const void *a, const void *b)
 {
@@ -125,17 +124,30 @@ static uint64_t take(struct lr *l)
 	return l->fresh.v[l->taken++];
 }
 
+/* Offset in a bitmap block of the le64 word that holds entry j. */
+static size_t bm_word(uint32_t j)
+{
+	return sizeof(struct disk_bitmap_header) + sizeof(le64_t) * (j / 32);
+}
+
+static void index_entry_pack(struct disk_index_entry *d, const struct meta_sm_index_entry *e)
+{
+	d->blocknr = le64_of(e->blocknr);
+	d->nr_free = le32_of(e->nr_free);
+	d->none_free_before = le32_of(e->none_free_before);
+}
+
 /* 2-bit entry j of a bitmap block (0, 1, 2 or 3). */
 static unsigned bm_entry(const uint8_t *bm, uint32_t j)
 {
-	uint64_t w = get_le64p(bm + 16 + 8 * (j / 32));
+	uint64_t w = get_le64p(bm + bm_word(j));
 	unsigned s = 2 * (j % 32);
 	return (unsigned)(((w >> s) & 1) << 1 | ((w >> (s + 1)) & 1));
 }
 
 static void bm_set(uint8_t *bm, uint32_t j, unsigned v)
 {
-	uint8_t *p = bm + 16 + 8 * (j / 32);
+	uint8_t *p = bm + bm_word(j);
 	uint64_t w = get_le64p(p);
 	unsigned s = 2 * (j % 32);
 	w &= ~(3ull << s);
@@ -211,11 +223,8 @@ static int shadow_index(struct lr *l, uint64_t b, int depth, bool dry, uint64_t 
 			if (k >= l->ndi || !l->td[k])
 				continue;
 			changed = true;
-			if (!dry) {
-				put_le64p(val, l->di[k].blocknr);
-				put_le32p(val + 8, l->di[k].nr_free);
-				put_le32p(val + 12, l->di[k].none_free_before);
-			}
+			if (!dry)
+				index_entry_pack((struct disk_index_entry *)val, &l->di[k]);
 		} else {
 			uint64_t nc;
 			int r = shadow_index(l, get_le64p(val), depth + 1, dry, &nc);
@@ -352,12 +361,8 @@ static int write_all(struct lr *l, const struct leak_list *ml, const struct leak
 		e = copy_block(l->bm, l->msm.bitmap_root, &meta_index_validator, buf);
 	if (!e) {
 		for (uint64_t idx = 0; idx < l->nmi; idx++) {
-			uint8_t *ie = buf + 16 + 16 * idx;
-			if (!l->tm[idx])
-				continue;
-			put_le64p(ie, l->mi[idx].blocknr);
-			put_le32p(ie + 8, l->mi[idx].nr_free);
-			put_le32p(ie + 12, l->mi[idx].none_free_before);
+			if (l->tm[idx])
+				index_entry_pack(&((struct disk_metadata_index *)buf)->index[idx], &l->mi[idx]);
 		}
 		new_mindex = take(l);
 		e = meta_bm_write(l->bm, new_mindex, &meta_index_validator, buf);
@@ -371,12 +376,15 @@ static int write_all(struct lr *l, const struct leak_list *ml, const struct leak
 	if (!e)
 		e = copy_block(l->bm, 0, &meta_thin_sb_validator, buf);
 	if (!e) {
-		uint64_t da = get_le64p(buf + SB_DATA_SM + 8), ma = get_le64p(buf + SB_METADATA_SM + 8);
-		put_le64p(buf + SB_DATA_SM + 8, da >= dl->n ? da - dl->n : 0);
-		put_le64p(buf + SB_DATA_SM + 16, new_droot);
+		struct disk_thin_sb *sb = (struct disk_thin_sb *)buf;
+		struct disk_sm_root *dr = (struct disk_sm_root *)sb->data_space_map_root;
+		struct disk_sm_root *mr = (struct disk_sm_root *)sb->metadata_space_map_root;
+		uint64_t da = le64_get(dr->nr_allocated), ma = le64_get(mr->nr_allocated);
+		dr->nr_allocated = le64_of(da >= dl->n ? da - dl->n : 0);
+		dr->bitmap_root = le64_of(new_droot);
 		/* fresh and replaced blocks balance: only the leaks change the total */
-		put_le64p(buf + SB_METADATA_SM + 8, ma >= ml->n ? ma - ml->n : 0);
-		put_le64p(buf + SB_METADATA_SM + 16, new_mindex);
+		mr->nr_allocated = le64_of(ma >= ml->n ? ma - ml->n : 0);
+		mr->bitmap_root = le64_of(new_mindex);
 		e = meta_bm_write(l->bm, 0, &meta_thin_sb_validator, buf);
 	}
 	if (!e)

@@ -58,43 +58,37 @@ static inline uint64_t disk_thin_map_value(uint64_t block, uint32_t time)
 	return block << DISK_THIN_TIME_BITS | (time & DISK_THIN_TIME_MASK);
 }
 
-#define ODA(type, size) _Static_assert(sizeof(struct type) == (size), #type " size")
-#define ODO(type, field, off) _Static_assert(offsetof(struct type, field) == (off), #type "." #field)
-#define ODV(expr, value) _Static_assert((expr) == (value), #expr " == " #value)
-ODA(disk_thin_sb, 364);
-ODO(disk_thin_sb, flags, 4);
-ODO(disk_thin_sb, blocknr, 8);
-ODO(disk_thin_sb, uuid, 16);
-ODO(disk_thin_sb, magic, 32);
-ODO(disk_thin_sb, version, 40);
-ODO(disk_thin_sb, time, 44);
-ODO(disk_thin_sb, trans_id, 48);
-ODO(disk_thin_sb, held_root, 56);
-ODO(disk_thin_sb, data_space_map_root, 64);
-ODO(disk_thin_sb, metadata_space_map_root, 192);
-ODO(disk_thin_sb, data_mapping_root, 320);
-ODO(disk_thin_sb, device_details_root, 328);
-ODO(disk_thin_sb, data_block_size, 336);
-ODO(disk_thin_sb, metadata_block_size, 340);
-ODO(disk_thin_sb, metadata_nr_blocks, 344);
-ODO(disk_thin_sb, compat_flags, 352);
-ODO(disk_thin_sb, compat_ro_flags, 356);
-ODO(disk_thin_sb, incompat_flags, 360);
+ONDISK_SIZE(disk_thin_sb, 364);
+ONDISK_OFFSET(disk_thin_sb, flags, 4);
+ONDISK_OFFSET(disk_thin_sb, blocknr, 8);
+ONDISK_OFFSET(disk_thin_sb, uuid, 16);
+ONDISK_OFFSET(disk_thin_sb, magic, 32);
+ONDISK_OFFSET(disk_thin_sb, version, 40);
+ONDISK_OFFSET(disk_thin_sb, time, 44);
+ONDISK_OFFSET(disk_thin_sb, trans_id, 48);
+ONDISK_OFFSET(disk_thin_sb, held_root, 56);
+ONDISK_OFFSET(disk_thin_sb, data_space_map_root, 64);
+ONDISK_OFFSET(disk_thin_sb, metadata_space_map_root, 192);
+ONDISK_OFFSET(disk_thin_sb, data_mapping_root, 320);
+ONDISK_OFFSET(disk_thin_sb, device_details_root, 328);
+ONDISK_OFFSET(disk_thin_sb, data_block_size, 336);
+ONDISK_OFFSET(disk_thin_sb, metadata_block_size, 340);
+ONDISK_OFFSET(disk_thin_sb, metadata_nr_blocks, 344);
+ONDISK_OFFSET(disk_thin_sb, compat_flags, 352);
+ONDISK_OFFSET(disk_thin_sb, compat_ro_flags, 356);
+ONDISK_OFFSET(disk_thin_sb, incompat_flags, 360);
 _Static_assert(sizeof(struct disk_sm_root) <= sizeof(((struct disk_thin_sb *)0)->data_space_map_root),
 	       "a space-map root fits its superblock field");
-ODA(disk_device_details, 24);
-ODO(disk_device_details, transaction_id, 8);
-ODO(disk_device_details, creation_time, 16);
-ODO(disk_device_details, snapshotted_time, 20);
+ONDISK_SIZE(disk_device_details, 24);
+ONDISK_OFFSET(disk_device_details, transaction_id, 8);
+ONDISK_OFFSET(disk_device_details, creation_time, 16);
+ONDISK_OFFSET(disk_device_details, snapshotted_time, 20);
 /* derived */
-ODV(sizeof(struct disk_device_details), META_THIN_DETAILS_VALUE_SIZE);
-ODV(DISK_NODE_MAX_ENTRIES(META_THIN_DETAILS_VALUE_SIZE), 126);
-ODV(META_THIN_MAGIC, 27022010ull);
-ODV(META_THIN_MAX_DATA_BLOCK, (1ull << (64 - DISK_THIN_TIME_BITS)) - 1);
-ODV(DISK_THIN_TIME_MASK, 0xffffffull);
-ODV(META_THIN_MAX_DATA_BLOCK << DISK_THIN_TIME_BITS | DISK_THIN_TIME_MASK, UINT64_MAX);
-#undef ODA
-#undef ODO
-#undef ODV
+ONDISK_VALUE(sizeof(struct disk_device_details), META_THIN_DETAILS_VALUE_SIZE);
+ONDISK_VALUE(DISK_NODE_MAX_ENTRIES(META_THIN_DETAILS_VALUE_SIZE), 126);
+ONDISK_VALUE(META_THIN_MAGIC, 27022010ull);
+ONDISK_VALUE(META_THIN_MAX_DATA_BLOCK, (1ull << (64 - DISK_THIN_TIME_BITS)) - 1);
+ONDISK_VALUE(DISK_THIN_TIME_MASK, 0xffffffull);
+ONDISK_VALUE(META_THIN_MAX_DATA_BLOCK << DISK_THIN_TIME_BITS | DISK_THIN_TIME_MASK, UINT64_MAX);
 
 #endif
