@@ -20,6 +20,7 @@
 
 #include <libmeta/io.h>
 
+#include "pdata/walk.h"
 
 #define DELTA_MAX_DEPTH 64
 #define KEY_INF UINT64_MAX
@@ -151,6 +152,7 @@ struct cursor {
 
 struct walk {
 	struct meta_bm *bm;
+	struct meta_walker rd; /* exact mode: the levels of shared subtrees */
 	struct coal co;
 	struct meta_delta_stats *st;
 	bool exact;
@@ -161,19 +163,22 @@ struct walk {
 	struct cursor c[2];
 };
 
-/* Checks beyond the validator: value size, key order, keys within [lo, hi). */
-static bool node_ok(const void *node, const struct meta_node_info *ni, uint64_t lo, uint64_t hi)
+static void note_damage(void *ctx, const struct meta_damage *d)
 {
-	uint64_t prev = 0;
-	if (ni->value_size != 8)
-		return false;
-	for (uint32_t i = 0; i < ni->nr_entries; i++) {
-		uint64_t k = meta_node_key(node, i);
-		if ((i && k <= prev) || k < lo || k >= hi)
-			return false;
-		prev = k;
-	}
-	return true;
+	if (d->kind != META_DMG_NODE_MAX_ENTRIES) /* not thin_delta's to judge: it reads such nodes */
+		*(bool *)ctx = true;
+}
+
+/*
+ * Checks beyond the validator, the verdict of pdata/walk taken as a root's (an
+ * empty or underfull node is fine here): value size 8, keys strictly increasing
+ * and within [lo, hi).
+ */
+static bool node_ok(const void *node, uint64_t b, uint64_t lo, uint64_t hi)
+{
+	bool bad = false;
+	meta_walk_verdict(node, 0, b, 8, lo, hi, 1, NULL, note_damage, &bad);
+	return !bad;
 }
 
 static int read_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, const void **out,
@@ -186,7 +191,7 @@ static int read_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, const
 		return r;
 	}
 	meta_node_get_info(node, ni);
-	if (!node_ok(node, ni, lo, hi)) {
+	if (!node_ok(node, b, lo, hi)) {
 		meta_bm_put(w->bm, node);
 		w->st->bad_block = b;
 		return META_E_CORRUPT;
@@ -298,35 +303,23 @@ static int emit_leaf(struct walk *w, const void *node, const struct meta_node_in
 	return r;
 }
 
-/* Subtrees read with one batched (coalesced) read. */
-struct batch {
-	uint64_t (*idx)[2]; /* (block, position), sorted by block */
-	uint32_t n;
-	uint8_t *buf;       /* n blocks, in position order */
+/* One level of shared subtrees, read through pdata/walk and kept in entry order. */
+struct level {
+	const uint64_t *blk;
+	uint8_t *buf; /* n blocks, in entry order */
 	int *err;
 };
 
-static int cmp_pair(const void *a, const void *b)
+static uint64_t level_block(void *ctx, size_t i)
 {
-	const uint64_t *x = a, *y = b;
-	return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+	return ((const struct level *)ctx)->blk[i];
 }
 
-static int batch_cb(void *ctx, uint64_t b, const void *data, int err)
+static int level_keep(void *ctx, size_t i, const void *data, int err)
 {
-	struct batch *bt = ctx;
-	uint32_t lo = 0, hi = bt->n;
-	while (lo < hi) { /* first pair with this block */
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (bt->idx[mid][0] < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < bt->n && bt->idx[lo][0] == b; lo++) {
-		memcpy(bt->buf + bt->idx[lo][1] * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
-		bt->err[bt->idx[lo][1]] = err;
-	}
+	struct level *lv = ctx;
+	memcpy(lv->buf + i * META_BLOCK_SIZE, data, META_BLOCK_SIZE);
+	lv->err[i] = err;
 	return 0;
 }
 
@@ -340,8 +333,7 @@ static int scan_shared(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi, int
 static int scan_batch(struct walk *w, const uint64_t *blk, const uint64_t *lo, const uint64_t *hi,
 		      uint32_t n, int depth)
 {
-	struct batch bt = {0};
-	uint64_t *blocks;
+	struct level lv = {blk, NULL, NULL};
 	int r = META_E_NOMEM;
 	if (!n)
 		return 0;
@@ -349,29 +341,21 @@ static int scan_batch(struct walk *w, const uint64_t *blk, const uint64_t *lo, c
 		w->st->bad_block = blk[0];
 		return META_E_CORRUPT;
 	}
-	bt.n = n;
-	bt.idx = malloc(n * sizeof(*bt.idx));
-	bt.buf = malloc((size_t)n * META_BLOCK_SIZE);
-	bt.err = calloc(n, sizeof(*bt.err));
-	blocks = malloc(n * sizeof(*blocks));
-	if (!bt.idx || !bt.buf || !bt.err || !blocks)
+	lv.buf = malloc((size_t)n * META_BLOCK_SIZE);
+	lv.err = calloc(n, sizeof(*lv.err));
+	if (!lv.buf || !lv.err)
 		goto out;
-	for (uint32_t i = 0; i < n; i++) {
-		blocks[i] = bt.idx[i][0] = blk[i];
-		bt.idx[i][1] = i;
-	}
-	qsort(bt.idx, n, sizeof(*bt.idx), cmp_pair);
-	r = meta_bm_read_batch(w->bm, blocks, n, &meta_node_validator, batch_cb, &bt);
+	r = meta_walk_read(&w->rd, n, level_block, level_keep, &lv);
 	for (uint32_t i = 0; i < n && !r; i++) {
-		const uint8_t *node = bt.buf + (size_t)i * META_BLOCK_SIZE;
+		const uint8_t *node = lv.buf + (size_t)i * META_BLOCK_SIZE;
 		struct meta_node_info ni;
-		if (bt.err[i]) {
+		if (lv.err[i]) {
 			w->st->bad_block = blk[i];
-			r = bt.err[i];
+			r = lv.err[i];
 			break;
 		}
 		meta_node_get_info(node, &ni);
-		if (!node_ok(node, &ni, lo[i], hi[i])) {
+		if (!node_ok(node, blk[i], lo[i], hi[i])) {
 			w->st->bad_block = blk[i];
 			r = META_E_CORRUPT;
 			break;
@@ -384,10 +368,8 @@ static int scan_batch(struct walk *w, const uint64_t *blk, const uint64_t *lo, c
 		}
 	}
 out:
-	free(bt.idx);
-	free(bt.buf);
-	free(bt.err);
-	free(blocks);
+	free(lv.buf);
+	free(lv.err);
 	return r;
 }
 
@@ -724,6 +706,7 @@ int meta_delta_compare(struct meta_bm *bm, uint64_t left_root, uint64_t right_ro
 	if (!w)
 		return META_E_NOMEM;
 	w->bm = bm;
+	meta_walker_init(&w->rd, bm);
 	w->st = st;
 	w->co.data = (o->flags & META_DELTA_DATA) != 0;
 	w->co.fn = fn;
@@ -750,6 +733,7 @@ int meta_delta_compare(struct meta_bm *bm, uint64_t left_root, uint64_t right_ro
 			st->fell_back = true;
 		}
 	}
+	meta_walker_free(&w->rd);
 	free(w->co.buf);
 	free(w);
 	return r;

@@ -586,6 +586,57 @@ START_TEST(test_damage_in_shared_subtree)
 }
 END_TEST
 
+/*
+ * Exact mode reads a shared subtree a level at a time (pdata/walk): children whose
+ * blocks descend while their keys ascend still come out in key order, and a node
+ * whose max_entries is not a multiple of 3 is read like any other.
+ */
+START_TEST(test_shared_children_out_of_block_order)
+{
+	struct img im;
+	struct map l[9] = {{0, 1}, {1, 2}, {10, 3}, {11, 4}, {20, 5}, {21, 6}, {30, 7}, {31, 8},
+			   {100, 50}};
+	struct map r[10] = {{0, 1}, {1, 2}, {10, 3}, {11, 4}, {20, 5}, {21, 6}, {30, 7}, {31, 8},
+			    {100, 51}, {101, 52}};
+	uint64_t c[4], sk[4] = {0, 10, 20, 30}, rk[2] = {0, 100}, rv[2], s, a, b, lr, rr;
+	struct meta_delta_opts exact = {META_DELTA_DATA, META_DELTA_UNKNOWN, META_DELTA_UNKNOWN};
+	struct meta_delta_stats st;
+	struct ranges got = {0}, want = {0};
+	img_open(&im);
+	for (int i = 3; i >= 0; i--) { /* highest keys first: the blocks descend */
+		uint64_t k[2] = {l[2 * i].v, l[2 * i + 1].v};
+		uint64_t v[2] = {val(l[2 * i].d), val(l[2 * i + 1].d)};
+		if (i == 1) {
+			uint8_t blk[UB_BLOCK_SIZE];
+			c[i] = im.next++;
+			ub_node(blk, META_NODE_LEAF, 8, 251, 2, k, NULL);
+			for (uint32_t j = 0; j < 2; j++)
+				put_le64p(ub_node_value(blk, j), v[j]);
+			ck_assert_int_eq(meta_bm_write(im.bm, c[i], &meta_node_validator, blk), 0);
+		} else {
+			c[i] = put_node(&im, 1, 2, k, v);
+		}
+	}
+	ck_assert_uint_gt(c[0], c[3]);
+	s = put_node(&im, 0, 4, sk, c);
+	a = put_node(&im, 1, 1, &rk[1], (uint64_t[]){val(50)});
+	b = put_node(&im, 1, 2, (uint64_t[]){100, 101}, (uint64_t[]){val(51), val(52)});
+	rv[0] = s;
+	rv[1] = a;
+	lr = put_node(&im, 0, 2, rk, rv);
+	rv[1] = b;
+	rr = put_node(&im, 0, 2, rk, rv);
+	ck_assert_int_eq(meta_delta_compare(im.bm, lr, rr, &exact, collect, &got, &st), 0);
+	reference(l, 9, r, 10, 1, &want);
+	expect_same_ranges(&got, &want, 1);
+	ck_assert_uint_eq(st.shared_skipped, 1);
+	ck_assert_uint_eq(st.shared_nodes, 5);
+	free(got.r);
+	free(want.r);
+	img_close(&im);
+}
+END_TEST
+
 static int stop_at_two(void *ctx, const struct meta_delta_range *r)
 {
 	int *n = ctx;
@@ -621,6 +672,7 @@ int main(void)
 	tcase_add_test(tc, test_hole_in_shared_leaf_falls_back);
 	tcase_add_test(tc, test_empty_and_damage);
 	tcase_add_test(tc, test_damage_in_shared_subtree);
+	tcase_add_test(tc, test_shared_children_out_of_block_order);
 	tcase_add_test(tc, test_callback_stops);
 	return ub_run(s);
 }
