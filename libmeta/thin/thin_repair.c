@@ -1,5 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* thin_repair (see include/libmeta/thin_repair.h). */
+/*
+ * thin_repair (see include/libmeta/thin_repair.h).
+ *
+ * Reads: the scan of every block for btree nodes (do_scan) stays a plain
+ * meta_bm_read_batch() over block numbers in ascending chunks: it is no level
+ * walk (no parent, no key range, no verdict; a refused block is simply not a
+ * node) and its blocks already come in disk order.  The walk of the live trees
+ * that marks what the salvage may not take (mark_reachable) reads a level at a
+ * time through pdata/walk.
+ */
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
 #include <libmeta/io.h>
@@ -15,7 +24,9 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/hash.h"
 #include "base/util.h"
+#include "pdata/walk.h"
 
 /* ---- block scan --------------------------------------------------------------- */
 
@@ -261,26 +272,98 @@ static int cmp_map(const void *a, const void *b)
 	return x->vblock < y->vblock ? -1 : x->vblock > y->vblock;
 }
 
-/* Mark every node reachable from the live trees (internal nodes are read, leaves not). */
-static void mark_reachable(struct meta_bm *bm, uint64_t root, uint8_t *reach, uint64_t nr, int depth,
-			   int follow_values)
+/*
+ * Mark every node reachable from the live trees, a level at a time through
+ * pdata/walk (every node is read; a leaf of the top-level tree names the roots of
+ * mapping trees).  A block is marked when first named and queued once; a tree is
+ * followed at most 16 internal levels down.  0 or META_E_NOMEM.
+ */
+struct reach_item {
+	uint64_t b;
+	uint32_t depth;
+	uint32_t follow; /* values of a leaf with 8-byte values are tree roots */
+};
+
+struct reach_level {
+	struct reach_item *cur, *next;
+	size_t ncur, capcur, nnext, capnext;
+	uint8_t *reach;
+	uint64_t nr;
+};
+
+static int reach_queue(struct reach_level *l, uint64_t b, uint32_t depth, uint32_t follow)
 {
-	const void *n;
+	if (b >= l->nr || depth > 16 || l->reach[b])
+		return 0;
+	l->reach[b] = 1;
+	if (meta_grow((void **)&l->next, &l->capnext, l->nnext + 1, sizeof(*l->next)))
+		return META_E_NOMEM;
+	l->next[l->nnext].b = b;
+	l->next[l->nnext].depth = depth;
+	l->next[l->nnext].follow = follow;
+	l->nnext++;
+	return 0;
+}
+
+static uint64_t reach_block(void *ctx, size_t i)
+{
+	return ((struct reach_level *)ctx)->cur[i].b;
+}
+
+static int reach_cb(void *ctx, size_t i, const void *data, int err)
+{
+	struct reach_level *l = ctx;
+	const struct reach_item *it = &l->cur[i];
 	struct meta_node_info ni;
-	if (root >= nr || depth > 16 || reach[root])
-		return;
-	reach[root] = 1;
-	if (meta_bm_get(bm, root, &meta_node_validator, &n))
-		return;
-	meta_node_get_info(n, &ni);
-	for (uint32_t i = 0; i < ni.nr_entries; i++) {
-		uint64_t v = meta_node_value64(n, i);
+	int r = 0;
+	if (err)
+		return 0;
+	meta_node_get_info(data, &ni);
+	for (uint32_t e = 0; e < ni.nr_entries && !r; e++) {
+		uint64_t v = meta_node_value64(data, e);
 		if (ni.flags & META_NODE_INTERNAL)
-			mark_reachable(bm, v, reach, nr, depth + 1, follow_values);
-		else if (follow_values && ni.value_size == 8)
-			mark_reachable(bm, v, reach, nr, 0, 0); /* top-level value → mapping tree */
+			r = reach_queue(l, v, it->depth + 1, it->follow);
+		else if (it->follow && ni.value_size == 8)
+			r = reach_queue(l, v, 0, 0); /* top-level value → mapping tree */
 	}
-	meta_bm_put(bm, n);
+	return r;
+}
+
+static int cmp_reach(const void *a, const void *b)
+{
+	const struct reach_item *x = a, *y = b;
+	return x->b < y->b ? -1 : x->b > y->b;
+}
+
+static int mark_reachable(struct meta_bm *bm, const uint64_t *tops, uint64_t ntops, uint8_t *reach,
+			  uint64_t nr)
+{
+	struct reach_level l;
+	struct meta_walker w;
+	int r = 0;
+	memset(&l, 0, sizeof(l));
+	l.reach = reach;
+	l.nr = nr;
+	meta_walker_init(&w, bm);
+	for (uint64_t i = 0; i < ntops && !r; i++)
+		r = reach_queue(&l, tops[i], 0, 1);
+	while (!r && l.nnext) {
+		/* the level just queued is read; the one read before takes the next */
+		struct reach_item *t = l.cur;
+		size_t cap = l.capcur;
+		l.cur = l.next;
+		l.capcur = l.capnext;
+		l.ncur = l.nnext;
+		l.next = t;
+		l.capnext = cap;
+		l.nnext = 0;
+		qsort(l.cur, l.ncur, sizeof(*l.cur), cmp_reach);
+		r = meta_walk_read(&w, l.ncur, reach_block, reach_cb, &l);
+	}
+	meta_walker_free(&w);
+	free(l.cur);
+	free(l.next);
+	return r;
 }
 
 /*
@@ -320,8 +403,11 @@ static int find_salvage(struct rctx *c, struct meta_bm *bm, struct scan *s, cons
 		free(cand);
 		return META_E_NOMEM;
 	}
-	for (uint64_t i = 0; i < ntops; i++)
-		mark_reachable(bm, tops[i], reach, nr, 0, 1);
+	if (mark_reachable(bm, tops, ntops, reach, nr)) {
+		free(reach);
+		free(cand);
+		return META_E_NOMEM;
+	}
 	/* candidate leaves: valid mapping leaves nothing live reaches, still counted in use */
 	for (uint64_t i = 0; i < s->n; i++) {
 		struct snode *sn = &s->v[i];
@@ -773,18 +859,25 @@ struct pairing {
 	struct meta_bm *bm;
 	struct memo *m;
 	uint64_t nm, capm;
-	uint32_t *slot; /* block -> index + 1 into m */
+	struct meta_hidx index; /* memos by root */
 	uint64_t nr_blocks;
 };
+
+static uint64_t memo_root(const void *ctx, uint32_t i)
+{
+	return ((const struct pairing *)ctx)->m[i].root;
+}
 
 static int mapping_info(struct pairing *p, uint64_t root, const struct tinfo **out)
 {
 	struct meta_btree_walk_ops ops = {map_leaf_info, NULL};
 	struct tinfo *i;
+	int64_t k;
 	if (root >= p->nr_blocks)
 		return META_E_NOTFOUND;
-	if (p->slot[root]) {
-		*out = &p->m[p->slot[root] - 1].info;
+	k = meta_hidx_find(&p->index, root, memo_root, p);
+	if (k >= 0) {
+		*out = &p->m[k].info;
 		return 0;
 	}
 	if (p->nm == p->capm) {
@@ -803,7 +896,11 @@ static int mapping_info(struct pairing *p, uint64_t root, const struct tinfo **o
 		tinfo_free(i);
 		return META_E_NOMEM;
 	}
-	p->slot[root] = (uint32_t)++p->nm;
+	if (meta_hidx_add(&p->index, (uint32_t)p->nm, memo_root, p)) {
+		tinfo_free(i);
+		return META_E_NOMEM;
+	}
+	p->nm++;
 	*out = i;
 	return 0;
 }
@@ -898,10 +995,10 @@ static int pair_roots(struct meta_bm *bm, const uint64_t *tops, uint64_t ntops, 
 	memset(fr, 0, sizeof(*fr));
 	p.bm = bm;
 	p.nr_blocks = meta_bm_nr_blocks(bm);
-	p.slot = calloc(p.nr_blocks ? p.nr_blocks : 1, sizeof(*p.slot));
+	meta_hidx_init(&p.index);
 	ti = calloc(ntops ? ntops : 1, sizeof(*ti));
 	di = calloc(ndets ? ndets : 1, sizeof(*di));
-	if (!p.slot || !ti || !di) {
+	if (!ti || !di) {
 		r = META_E_NOMEM;
 		goto out;
 	}
@@ -949,7 +1046,7 @@ out:
 	free(ti);
 	free(di);
 	free(p.m);
-	free(p.slot);
+	meta_hidx_free(&p.index);
 	return r;
 }
 
