@@ -151,8 +151,7 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 }
 
 /* A superblock that meta_thin_open() refused, reported like damage. */
-static int report_open_failure(const char *path, int e, struct meta_thin_open_opts *oo,
-			       bool snap)
+static int report_open_failure(const char *path, int e, const struct meta_thin_open_failure *why)
 {
 	struct meta_damage d;
 	enum meta_damage_kind k;
@@ -181,23 +180,15 @@ static int report_open_failure(const char *path, int e, struct meta_thin_open_op
 		cli_report_open_error(path, e, 0);
 		return cli_exit_for(e);
 	}
-	if (!snap && cli_report_foreign_family(path, META_FAMILY_THIN))
+	if (!why->snap && cli_report_foreign_family(path, META_FAMILY_THIN))
 		return EXIT_DAMAGE;
 	meta_damage_init(&d, k);
 	d.block = 0;
-	if (snap) {
-		/* Which superblock failed: try the live one alone. */
-		struct meta_thin *t;
-		struct meta_thin_open_opts lo = *oo;
-		lo.flags &= ~(unsigned)META_THIN_OPEN_METADATA_SNAP;
-		if (meta_thin_open(path, &lo, &t) == 0) {
-			uint64_t held = meta_thin_live_sb(t)->held_root;
-			meta_thin_close(t);
-			meta_damage_init(&d, META_DMG_HELD_ROOT);
-			d.block = held;
-			d.detail = e == META_E_CHECKSUM ? "metadata snap: bad checksum in superblock"
-							: meta_strerror(e);
-		}
+	if (why->snap) { /* the live superblock passed: the snapshot's failed */
+		meta_damage_init(&d, META_DMG_HELD_ROOT);
+		d.block = why->held_root;
+		d.detail = e == META_E_CHECKSUM ? "metadata snap: bad checksum in superblock"
+						: meta_strerror(e);
 	}
 	on_damage(NULL, &d);
 	return EXIT_DAMAGE;
@@ -283,9 +274,10 @@ int main(int argc, char **argv)
 	oo.override_details_root = override_details;
 
 	struct meta_thin *t;
-	int e = meta_thin_open(path, &oo, &t);
+	struct meta_thin_open_failure why;
+	int e = meta_thin_open_ex(path, &oo, &t, &why);
 	if (e)
-		return report_open_failure(path, e, &oo, snap);
+		return report_open_failure(path, e, &why);
 
 	const struct meta_thin_sb *live = meta_thin_live_sb(t);
 	if (!cli_quiet) {

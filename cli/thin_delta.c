@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libmeta/btree.h>
 #include <libmeta/error.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_delta.h>
@@ -86,14 +85,6 @@ static int emit(void *ctx, const struct meta_delta_range *r)
 	return 0;
 }
 
-static uint64_t le64_bytes(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static const char *damage_text(int e)
 {
 	switch (e) {
@@ -113,8 +104,8 @@ static const char *damage_text(int e)
 /* Root of a device's mapping tree; exits on failure. */
 static uint64_t dev_root(struct meta_thin *t, uint64_t dev, int which)
 {
-	uint8_t v[8];
-	int r = meta_btree_lookup(meta_thin_bm(t), meta_thin_mapping_root(t), dev, v, 8);
+	uint64_t root;
+	int r = meta_thin_dev_root(t, dev, &root);
 	if (r == META_E_NOTFOUND) {
 		cli_err("Unable to find mapping tree for snap%d (%" PRIu64 ")", which, dev);
 		meta_thin_close(t);
@@ -126,7 +117,7 @@ static uint64_t dev_root(struct meta_thin *t, uint64_t dev, int which)
 		meta_thin_close(t);
 		exit(r == META_E_IO || r == META_E_NOMEM ? EXIT_OPERR : EXIT_DAMAGE);
 	}
-	return le64_bytes(v);
+	return root;
 }
 
 static uint64_t mapped_of(const struct meta_thin_details *d, uint64_t n, uint64_t dev)
@@ -248,7 +239,7 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	}
 	for (int i = 0; i < 2; i++) {
-		uint64_t nb = meta_bm_nr_blocks(meta_thin_bm(t));
+		uint64_t nb = meta_thin_nr_metadata_blocks(t);
 		if (s[i].have_root && s[i].root >= nb) {
 			/* a number from the command line, not damage in the metadata */
 			cli_err("%s: --root%d %" PRIu64 " is past the end of the metadata device (%"

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libmeta/bm.h>
 #include <libmeta/damage.h>
 #include <libmeta/error.h>
 #include <libmeta/family.h>
@@ -101,6 +100,7 @@ int main(int argc, char **argv)
 	struct meta_thin_dump_stats stats;
 	struct damage_state ds;
 	struct meta_thin *t = NULL;
+	struct meta_thin_open_failure why;
 	struct meta_thin_writer *w = NULL;
 	struct meta_thin_emitter em;
 	const char *input, *output = NULL;
@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	if (repair)
 		oopts.flags |= META_THIN_OPEN_NO_SB_CHECK;
 	oopts.metadata_snap_block = snap_block;
-	r = meta_thin_open(input, &oopts, &t);
+	r = meta_thin_open_ex(input, &oopts, &t, &why);
 	if (r == META_E_NOSNAP) {
 		cli_err("%s: no current metadata snap: no metadata snapshot is held; reserve one with "
 			"dmsetup message <pool> 0 reserve_metadata_snap",
@@ -206,20 +206,9 @@ int main(int argc, char **argv)
 	}
 	if (r == META_E_CHECKSUM || r == META_E_BADMAGIC || r == META_E_BLOCKNR ||
 	    r == META_E_VERSION || r == META_E_FEATURE) {
-		bool snap_sb = false;
-		if (metadata_snap) {
-			/* which one is damaged: the live superblock or the snapshot's? */
-			struct meta_thin_open_opts lo = oopts;
-			lo.flags &= ~(unsigned)META_THIN_OPEN_METADATA_SNAP;
-			if (meta_thin_open(input, &lo, &t) == META_OK) {
-				snap_sb = true;
-				meta_thin_close(t);
-				t = NULL;
-			}
-		}
-		if (!snap_sb && cli_report_foreign_family(input, META_FAMILY_THIN))
+		if (!why.snap && cli_report_foreign_family(input, META_FAMILY_THIN))
 			return EXIT_DAMAGE;
-		if (snap_sb)
+		if (why.snap)
 			cli_err("%s: damaged metadata snapshot superblock: %s; release the metadata "
 				"snapshot and reserve a new one, or dump the live metadata without -m",
 				input, r == META_E_CHECKSUM ? "bad checksum in superblock"
@@ -238,10 +227,8 @@ int main(int argc, char **argv)
 
 	if (repair) {
 		/* A superblock failing its checksum is still used if its magic is right. */
-		const void *blk;
-		int sr = meta_bm_get(meta_thin_bm(t), 0, &meta_thin_sb_validator, &blk);
-		if (sr == META_OK) {
-			meta_bm_put(meta_thin_bm(t), blk);
+		if (meta_thin_live_sb_verdict(t) == META_OK) {
+			/* sound: dumped as it is */
 		} else if (meta_thin_live_sb(t)->magic != META_THIN_MAGIC &&
 			   cli_report_foreign_family(input, META_FAMILY_THIN)) {
 			meta_thin_close(t);
@@ -288,7 +275,7 @@ int main(int argc, char **argv)
 			cli_err("warning: %s: superblock fails validation (%s); using its fields and "
 				"roots (override with --transaction-id, --data-block-size, "
 				"--nr-data-blocks)",
-				input, meta_strerror(sr));
+				input, meta_strerror(meta_thin_live_sb_verdict(t)));
 		}
 		dopts.flags |= META_THIN_DUMP_REPAIR;
 	}

@@ -107,6 +107,18 @@ struct meta_thin;
  */
 META_API int meta_thin_open(const char *path, const struct meta_thin_open_opts *o,
 			    struct meta_thin **out);
+/*
+ * Which superblock meta_thin_open_ex() refused, filled on a superblock error
+ * (META_E_CHECKSUM / BADMAGIC / BLOCKNR / VERSION / FEATURE): snap is true when the
+ * live superblock passed and the metadata snapshot's failed; block is where the
+ * refused one lies; held_root is the live superblock's held root (0 when it failed).
+ */
+struct meta_thin_open_failure {
+	bool snap;
+	uint64_t block, held_root;
+};
+META_API int meta_thin_open_ex(const char *path, const struct meta_thin_open_opts *o,
+			       struct meta_thin **out, struct meta_thin_open_failure *why);
 META_API void meta_thin_close(struct meta_thin *t);
 META_API struct meta_bm *meta_thin_bm(struct meta_thin *t);
 /* The live superblock (block 0). */
@@ -116,6 +128,18 @@ META_API const struct meta_thin_sb *meta_thin_sb(const struct meta_thin *t);
 META_API uint64_t meta_thin_mapping_root(const struct meta_thin *t);
 META_API uint64_t meta_thin_details_root(const struct meta_thin *t);
 META_API uint64_t meta_thin_nr_data_blocks(const struct meta_thin *t);
+/* Blocks of the metadata device (its size, not the space map's). */
+META_API uint64_t meta_thin_nr_metadata_blocks(const struct meta_thin *t);
+/*
+ * The validator's verdict on the live superblock (0, META_E_CHECKSUM,
+ * META_E_BLOCKNR, META_E_BADMAGIC): not 0 only when opened with OPEN_NO_SB_CHECK.
+ */
+META_API int meta_thin_live_sb_verdict(const struct meta_thin *t);
+/*
+ * Root of a device's mapping tree, from the top-level mapping tree in use
+ * (META_E_NOTFOUND: no such device; other errors: damage or I/O on the way).
+ */
+META_API int meta_thin_dev_root(struct meta_thin *t, uint64_t dev_id, uint64_t *root);
 
 /* All device details in dev_id order (damage reported, readable part returned). */
 META_API int meta_thin_read_details(struct meta_thin *t, struct meta_thin_details **out,

@@ -34,6 +34,7 @@ struct meta_thin {
 	struct meta_bm *bm;
 	struct meta_thin_sb live, snap;
 	int use_snap;
+	int live_verdict; /* the validator's, with OPEN_NO_SB_CHECK */
 	uint64_t mapping_root, details_root;
 };
 
@@ -168,13 +169,22 @@ static int read_sb(struct meta_bm *bm, uint64_t b, int strict, struct meta_thin_
 
 int meta_thin_open(const char *path, const struct meta_thin_open_opts *o, struct meta_thin **out)
 {
+	return meta_thin_open_ex(path, o, out, NULL);
+}
+
+int meta_thin_open_ex(const char *path, const struct meta_thin_open_opts *o, struct meta_thin **out,
+		      struct meta_thin_open_failure *why)
+{
 	static const struct meta_thin_open_opts defaults;
+	struct meta_thin_open_failure fail = {false, 0, 0};
 	struct meta_io *io;
 	struct meta_thin *t;
 	unsigned ioflags = 0;
 	int r, strict;
 
 	*out = NULL;
+	if (why)
+		*why = fail;
 	if (!o)
 		o = &defaults;
 	strict = !(o->flags & META_THIN_OPEN_NO_SB_CHECK);
@@ -199,6 +209,13 @@ int meta_thin_open(const char *path, const struct meta_thin_open_opts *o, struct
 	r = read_sb(t->bm, 0, strict, &t->live);
 	if (r)
 		goto fail;
+	if (!strict) {
+		const void *data;
+		t->live_verdict = meta_bm_get(t->bm, 0, &meta_thin_sb_validator, &data);
+		if (!t->live_verdict)
+			meta_bm_put(t->bm, data);
+	}
+	fail.held_root = t->live.held_root;
 	t->snap = t->live;
 	if (o->flags & META_THIN_OPEN_METADATA_SNAP) {
 		uint64_t sb_block = o->metadata_snap_block ? o->metadata_snap_block : t->live.held_root;
@@ -206,6 +223,8 @@ int meta_thin_open(const char *path, const struct meta_thin_open_opts *o, struct
 			r = META_E_NOSNAP;
 			goto fail;
 		}
+		fail.snap = true;
+		fail.block = sb_block;
 		r = read_sb(t->bm, sb_block, 1, &t->snap);
 		if (r)
 			goto fail;
@@ -218,6 +237,8 @@ int meta_thin_open(const char *path, const struct meta_thin_open_opts *o, struct
 	*out = t;
 	return META_OK;
 fail:
+	if (why)
+		*why = fail;
 	meta_thin_close(t);
 	return r;
 }
@@ -239,6 +260,16 @@ const struct meta_thin_sb *meta_thin_sb(const struct meta_thin *t)
 uint64_t meta_thin_mapping_root(const struct meta_thin *t) { return t->mapping_root; }
 uint64_t meta_thin_details_root(const struct meta_thin *t) { return t->details_root; }
 uint64_t meta_thin_nr_data_blocks(const struct meta_thin *t) { return t->live.data_sm.nr_blocks; }
+uint64_t meta_thin_nr_metadata_blocks(const struct meta_thin *t) { return meta_bm_nr_blocks(t->bm); }
+int meta_thin_live_sb_verdict(const struct meta_thin *t) { return t->live_verdict; }
+
+int meta_thin_dev_root(struct meta_thin *t, uint64_t dev_id, uint64_t *root)
+{
+	uint8_t v[8];
+	int r = meta_btree_lookup(t->bm, t->mapping_root, dev_id, v, sizeof(v));
+	*root = r ? 0 : get_le64p(v);
+	return r;
+}
 
 /* growable array of fixed-size records */
 struct vec {

@@ -633,6 +633,57 @@ START_TEST(test_metadata_snap)
 }
 END_TEST
 
+/*
+ * meta_thin_open_ex() says which superblock it refused, meta_thin_live_sb_verdict() what the
+ * validator thought of a live superblock opened anyway, meta_thin_dev_root() where a device's
+ * tree starts.
+ */
+START_TEST(test_open_failure_and_lookups)
+{
+	struct meta_thin_open_opts oo;
+	struct meta_thin_open_failure why;
+	struct meta_thin *t;
+	uint64_t root;
+
+	simple_pool();
+	superblock(0, 1, 2, 3, 7, 20); /* held root 20: not a superblock */
+	write_image();
+	memset(&oo, 0, sizeof(oo));
+	oo.flags = META_THIN_OPEN_METADATA_SNAP;
+	ck_assert_int_eq(meta_thin_open_ex(path, &oo, &t, &why), META_E_CHECKSUM);
+	ck_assert_ptr_null(t);
+	ck_assert(why.snap);
+	ck_assert_uint_eq(why.block, 20);
+	ck_assert_uint_eq(why.held_root, 20);
+	oo.metadata_snap_block = 3; /* a btree node: the superblock validator refuses it */
+	ck_assert_int_ne(meta_thin_open_ex(path, &oo, &t, &why), META_OK);
+	ck_assert(why.snap);
+	ck_assert_uint_eq(why.block, 3);
+
+	/* the live superblock itself fails: not the snapshot's fault */
+	img[0][100] ^= 1;
+	write_image();
+	ck_assert_int_eq(meta_thin_open_ex(path, &oo, &t, &why), META_E_CHECKSUM);
+	ck_assert(!why.snap);
+	ck_assert_uint_eq(why.block, 0);
+	ck_assert_uint_eq(why.held_root, 0);
+	oo.flags = META_THIN_OPEN_NO_SB_CHECK;
+	ck_assert_int_eq(meta_thin_open_ex(path, &oo, &t, NULL), META_OK);
+	ck_assert_int_eq(meta_thin_live_sb_verdict(t), META_E_CHECKSUM);
+	meta_thin_close(t);
+
+	img[0][100] ^= 1;
+	write_image();
+	ck_assert_int_eq(meta_thin_open_ex(path, &oo, &t, &why), META_OK);
+	ck_assert_int_eq(meta_thin_live_sb_verdict(t), META_OK);
+	ck_assert_uint_eq(meta_thin_nr_metadata_blocks(t), NBLK);
+	ck_assert_int_eq(meta_thin_dev_root(t, 1, &root), META_OK);
+	ck_assert_uint_eq(root, 3);
+	ck_assert_int_eq(meta_thin_dev_root(t, 2, &root), META_E_NOTFOUND);
+	meta_thin_close(t);
+}
+END_TEST
+
 /* ---- writers -------------------------------------------------------------- */
 
 START_TEST(test_writer_large_numbers_and_escaping)
@@ -710,6 +761,7 @@ static Suite *suite(void)
 	TCase *tc = ub_tcase(s, "walker", 0);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_simple_xml);
+	tcase_add_test(tc, test_open_failure_and_lookups);
 	tcase_add_test(tc, test_empty_pool);
 	tcase_add_test(tc, test_simple_human);
 	tcase_add_test(tc, test_skip_mappings_and_overrides);
