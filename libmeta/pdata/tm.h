@@ -9,8 +9,10 @@
  *    every other block is committed and is never written before the next commit has
  *    landed.  To change a committed block, shadow it: the tm copies it to a new
  *    block, the caller edits the copy, the original loses one reference.
- *  - Shadowing a block that is already new in this transaction returns that block
- *    itself at no cost (same number, same buffer, no reference change).
+ *  - Shadowing a block that is already new in this transaction, and not shared
+ *    (count 1), returns that block itself at no cost (same number, same buffer, no
+ *    reference change).  A new block that gained a second reference (a snapshot
+ *    taken in the transaction that made the tree) is copied like a committed one.
  *  - The space map the tm allocates from (struct meta_tm_space) hands out only
  *    blocks that are free now AND were free at the last commit: a block freed in
  *    this transaction is not reused before the commit, so the committed metadata
@@ -22,6 +24,10 @@
  *    the caller built, last, and flushes again.  The space map's own blocks must
  *    be written (through this tm) before meta_tm_pre_commit(): its commit may
  *    shadow and allocate blocks, which become new blocks of this transaction.
+ *    Between the two phases no block can be made or shadowed (META_E_INVAL), and
+ *    what is written into a new block's buffer then is lost.  A new block whose
+ *    count is back to 0 at the pre-commit (made and freed in this transaction) is
+ *    not written.
  *  - After an error in a write or a flush the tm refuses every further call with
  *    that error: the caller abandons the transaction (the device then still holds
  *    the last commit, plus unreferenced new blocks).
@@ -65,9 +71,10 @@ int meta_tm_new_block(struct meta_tm *tm, const struct meta_validator *v, uint64
 
 /*
  * A writable copy of block b (validated by v on the way in).  *nb is the copy's
- * number (b itself when b is new in this transaction).  *inc_children is true
- * when b was shared (count > 1 before the shadow): the copy's children now have
- * one more parent, and the caller (the btree) must inc them.
+ * number (b itself when b is new in this transaction and not shared).
+ * *inc_children is true when b was shared (count > 1 before the shadow): the
+ * copy's children now have one more parent, and the caller (the btree) must inc
+ * them.  A block whose count is 0 is META_E_CORRUPT (nothing changes).
  */
 int meta_tm_shadow(struct meta_tm *tm, uint64_t b, const struct meta_validator *v, uint64_t *nb,
 		   void **data, bool *inc_children);
