@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Transactional space maps (contract in pdata/sm_tx.h).
+ *
+ * Counts.  A block's count at the last commit is read lazily from the committed
+ * bitmap (and the committed ref-count tree for an entry of 3); the first change
+ * of a block in a transaction records both its committed and its current count in
+ * the delta (base/hash.h: block -> committed | current << 32).  Every bitmap keeps
+ * its current index entry in memory (nr_free, none_free_before, maintained as the
+ * kernel does: a block freed lowers none_free_before to it, the block at
+ * none_free_before allocated moves it one on), which the allocator uses to skip.
+ *
+ * Commit, in two phases.
+ *  A. Make room: the ref-count tree gets the entries of the counts that moved
+ *     across 3, every bitmap with a change is shadowed (a new zeroed block for a
+ *     bitmap that has none yet), and the metadata map's index block too.  Each of
+ *     these may allocate and free metadata blocks; in the metadata map that
+ *     changes counts and so dirties more bitmaps.  Phase A repeats until a pass
+ *     does nothing: a block already shadowed in this transaction is shadowed again
+ *     for free, so this ends once every changed bitmap has its copy.
+ *  B. Fill: the copies get the current counts (nothing allocates any more), then
+ *     the index: the metadata map's index block, or the disk map's index btree
+ *     (whose nodes are metadata blocks: the disk map commits before the metadata
+ *     map).
+ */
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/sm.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hash.h"
+#include "pdata/ondisk.h"
+#include "pdata/sm_tx.h"
+
+#define EPB META_SM_ENTRIES_PER_BITMAP
+
+/* One bitmap: where it is, and its index entry as this transaction sees it. */
+struct smtx_bitmap {
+	uint64_t cblocknr; /* the committed bitmap (0: none yet, all counts 0) */
+	uint64_t blocknr;  /* this transaction's copy (valid when shadowed) */
+	uint8_t *data;     /* its buffer, the tm's */
+	uint32_t nr_free, nfb;
+	bool dirty;    /* a count changed in this transaction */
+	bool shadowed; /* has its copy in this transaction */
+};
+
+struct meta_sm_tx {
+	struct meta_bm *bm;
+	enum meta_sm_kind kind;
+	struct meta_sm_root croot; /* as of the last commit (nr_blocks 0: nothing committed) */
+	struct meta_sm_root nroot; /* what the last meta_sm_tx_commit() wrote */
+	uint64_t nr_blocks, nr_allocated;
+	uint64_t begin; /* the allocator's search position */
+	struct smtx_bitmap *bms;
+	uint64_t nbms, capbms;
+	struct meta_hash delta; /* block -> committed count | current count << 32 */
+	struct meta_hash rcw;   /* block -> 1 + count in this transaction's ref-count tree */
+	/* the metadata map's index block */
+	uint64_t idx_blocknr;
+	uint8_t *idx_data;
+	bool idx_shadowed;
+	bool created;  /* nothing committed yet: every structure is new */
+	bool any;      /* something changed since the last commit */
+};
+
+/*
+ * Bitmap entries: 2 bits, entry i of a word has its high bit at 2i, its low bit at 2i+1.
+ * TODO(issue 12): the same decode is in pdata/sm.c (meta_sm_get_count, bitmap_lut) and the
+ * same encode in pdata/pdata_write.c (fill_bitmap): share them once libdup has landed.
+ */
+static inline uint8_t *bitmap_words(void *data)
+{
+	return (uint8_t *)data + sizeof(struct disk_bitmap_header);
+}
+
+static inline unsigned entry_of(uint64_t w, uint32_t k)
+{
+	return (unsigned)(((w >> (2 * k)) & 1) << 1 | ((w >> (2 * k + 1)) & 1));
+}
+
+static unsigned bitmap_get(const void *data, uint32_t i)
+{
+	const uint8_t *words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
+	return entry_of(get_le64p(words + 8 * (i / 32)), i % 32);
+}
+
+static void bitmap_set(void *data, uint32_t i, unsigned v)
+{
+	uint8_t *p = bitmap_words(data) + 8 * (i / 32);
+	uint64_t w = get_le64p(p);
+	uint32_t k = i % 32;
+	w &= ~(3ull << (2 * k));
+	w |= (uint64_t)((v >> 1) & 1) << (2 * k) | (uint64_t)(v & 1) << (2 * k + 1);
+	put_le64p(p, w);
+}
+
+/* Entries of bitmap i when the map has nr blocks. */
+static uint32_t bitmap_entries(uint64_t nr, uint64_t i)
+{
+	uint64_t first = i * EPB;
+	return nr - first < EPB ? (uint32_t)(nr - first) : EPB;
+}
+
+static uint64_t div_up(uint64_t n, uint64_t d)
+{
+	return n / d + (n % d != 0);
+}
+
+/* ---- counts -------------------------------------------------------------------- */
+
+/* The count of b at the last commit. */
+static int committed_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
+{
+	const void *data;
+	uint64_t cb;
+	unsigned v;
+	int r;
+	if (b >= s->croot.nr_blocks) {
+		*count = 0;
+		return META_OK;
+	}
+	cb = s->bms[b / EPB].cblocknr;
+	if (!cb) {
+		*count = 0;
+		return META_OK;
+	}
+	r = meta_bm_get(s->bm, cb, &meta_bitmap_validator, &data);
+	if (r)
+		return r;
+	v = bitmap_get(data, (uint32_t)(b % EPB));
+	meta_bm_put(s->bm, data);
+	if (v == 3) {
+		uint8_t val[4];
+		r = meta_btree_lookup(s->bm, s->croot.ref_count_root, b, val, sizeof(val));
+		if (r)
+			return r == META_E_NOTFOUND ? META_E_CORRUPT : r;
+		v = get_le32p(val);
+		if (v < 3)
+			return META_E_CORRUPT;
+	}
+	*count = v;
+	return META_OK;
+}
+
+/* Current and committed count of b (< nr_blocks). */
+static int get_counts(struct meta_sm_tx *s, uint64_t b, uint32_t *cur, uint32_t *com)
+{
+	uint64_t *v = meta_hash_find(&s->delta, b);
+	int r;
+	if (v) {
+		*com = (uint32_t)*v;
+		*cur = (uint32_t)(*v >> 32);
+		return META_OK;
+	}
+	r = committed_count(s, b, com);
+	*cur = *com;
+	return r;
+}
+
+/* Change b's current count from old to now (com: its committed count). */
+static int set_count(struct meta_sm_tx *s, uint64_t b, uint32_t com, uint32_t old, uint32_t now)
+{
+	struct smtx_bitmap *bm = &s->bms[b / EPB];
+	uint32_t bit = (uint32_t)(b % EPB);
+	uint64_t *v = meta_hash_insert(&s->delta, b, NULL);
+	if (!v)
+		return META_E_NOMEM;
+	*v = (uint64_t)com | (uint64_t)now << 32;
+	if (!old && now) {
+		s->nr_allocated++;
+		if (bm->nr_free)
+			bm->nr_free--;
+		if (bm->nfb == bit)
+			bm->nfb = bit + 1;
+	} else if (old && !now) {
+		s->nr_allocated--;
+		bm->nr_free++;
+		if (bit < bm->nfb)
+			bm->nfb = bit;
+	}
+	bm->dirty = true;
+	s->any = true;
+	return META_OK;
+}
+
+int meta_sm_tx_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
+{
+	uint32_t com;
+	if (b >= s->nr_blocks)
+		return META_E_RANGE;
+	return get_counts(s, b, count, &com);
+}
+
+int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
+{
+	uint32_t cur, com;
+	int r;
+	if (b >= s->nr_blocks)
+		return META_E_RANGE;
+	r = get_counts(s, b, &cur, &com);
+	if (r)
+		return r;
+	if (cur == UINT32_MAX)
+		return META_E_RANGE;
+	return set_count(s, b, com, cur, cur + 1);
+}
+
+int meta_sm_tx_dec(struct meta_sm_tx *s, uint64_t b)
+{
+	uint32_t cur, com;
+	int r;
+	if (b >= s->nr_blocks)
+		return META_E_RANGE;
+	r = get_counts(s, b, &cur, &com);
+	if (r)
+		return r;
+	if (!cur)
+		return META_E_CORRUPT;
+	return set_count(s, b, com, cur, cur - 1);
+}
+
+uint64_t meta_sm_tx_nr_blocks(const struct meta_sm_tx *s)
+{
+	return s->nr_blocks;
+}
+
+uint64_t meta_sm_tx_nr_free(const struct meta_sm_tx *s)
+{
+	return s->nr_blocks > s->nr_allocated ? s->nr_blocks - s->nr_allocated : 0;
+}
+
+/* ---- allocation ---------------------------------------------------------------- */
+
+/*
+ * The first entry in [lo, hi) of bitmap i that is free now and was free at the last
+ * commit (*found), reading the committed bitmap a word at a time.
+ */
+static int find_in_bitmap(struct meta_sm_tx *s, uint64_t i, uint32_t lo, uint32_t hi,
+			  uint32_t *pos, bool *found)
+{
+	const struct smtx_bitmap *bm = &s->bms[i];
+	const void *data = NULL;
+	const uint8_t *words = NULL;
+	int r;
+	*found = false;
+	if (bm->cblocknr && i * EPB < s->croot.nr_blocks) {
+		r = meta_bm_get(s->bm, bm->cblocknr, &meta_bitmap_validator, &data);
+		if (r)
+			return r;
+		words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
+	}
+	for (uint32_t e = lo; e < hi;) {
+		uint64_t nz = 0; /* bit 2k set: committed entry k of this word is not 0 */
+		uint32_t k = e % 32, wend = e - k + 32 < hi ? e - k + 32 : hi;
+		if (words) {
+			uint64_t w = get_le64p(words + 8 * (e / 32));
+			nz = (w | w >> 1) & 0x5555555555555555ull;
+			if (nz == 0x5555555555555555ull) {
+				e = wend;
+				continue;
+			}
+		}
+		for (; e < wend; e++, k++) {
+			const uint64_t *v;
+			if (nz >> (2 * k) & 1)
+				continue;
+			v = meta_hash_find(&s->delta, i * EPB + e);
+			if (v && *v >> 32)
+				continue; /* taken in this transaction */
+			/* committed 0 (a delta's committed count is the bitmap's) */
+			*pos = e;
+			*found = true;
+			goto out;
+		}
+	}
+out:
+	if (data)
+		meta_bm_put(s->bm, data);
+	return META_OK;
+}
+
+/* The first block in [begin, end) free now and at the last commit: 0 or META_E_NOSPC. */
+static int find_common_free(struct meta_sm_tx *s, uint64_t begin, uint64_t end, uint64_t *b)
+{
+	for (uint64_t i = begin / EPB; i < div_up(end, EPB); i++) {
+		const struct smtx_bitmap *bm = &s->bms[i];
+		uint64_t first = i * EPB;
+		uint32_t lo = begin > first ? (uint32_t)(begin - first) : 0;
+		uint32_t hi = end - first < EPB ? (uint32_t)(end - first) : EPB;
+		uint32_t pos;
+		bool found;
+		int r;
+		if (!bm->nr_free)
+			continue;
+		if (lo < bm->nfb)
+			lo = bm->nfb;
+		if (lo >= hi)
+			continue;
+		r = find_in_bitmap(s, i, lo, hi, &pos, &found);
+		if (r)
+			return r;
+		if (found) {
+			*b = first + pos;
+			return META_OK;
+		}
+	}
+	return META_E_NOSPC;
+}
+
+int meta_sm_tx_alloc(struct meta_sm_tx *s, uint64_t *b)
+{
+	uint64_t nb;
+	int r = find_common_free(s, s->begin, s->nr_blocks, &nb);
+	if (r == META_E_NOSPC) /* wrap once: something before the position may have been freed */
+		r = find_common_free(s, 0, s->begin < s->nr_blocks ? s->begin : s->nr_blocks, &nb);
+	if (r)
+		return r;
+	r = set_count(s, nb, 0, 0, 1);
+	if (r)
+		return r;
+	s->begin = nb + 1;
+	*b = nb;
+	return META_OK;
+}
+
+/* ---- open, create, extend ------------------------------------------------------ */
+
+static int grow_bitmaps(struct meta_sm_tx *s, uint64_t n)
+{
+	if (n > s->capbms) {
+		uint64_t cap = s->capbms ? s->capbms : 16;
+		struct smtx_bitmap *nb;
+		while (cap < n)
+			cap *= 2;
+		nb = realloc(s->bms, cap * sizeof(*nb));
+		if (!nb)
+			return META_E_NOMEM;
+		s->bms = nb;
+		s->capbms = cap;
+	}
+	return META_OK;
+}
+
+static struct meta_sm_tx *sm_new(struct meta_bm *bm, enum meta_sm_kind kind)
+{
+	struct meta_sm_tx *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->bm = bm;
+	s->kind = kind;
+	meta_hash_init(&s->delta);
+	meta_hash_init(&s->rcw);
+	return s;
+}
+
+int meta_sm_tx_open(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		    struct meta_sm_tx **out)
+{
+	struct meta_sm_index_entry *ie = NULL;
+	struct meta_sm_tx *s;
+	uint64_t n = 0, mb = meta_bm_nr_blocks(bm);
+	int r;
+
+	*out = NULL;
+	if (root->nr_allocated > root->nr_blocks || !root->bitmap_root || root->bitmap_root >= mb ||
+	    !root->ref_count_root || root->ref_count_root >= mb)
+		return META_E_CORRUPT;
+	if (kind == META_SM_METADATA && root->nr_blocks > META_SM_METADATA_MAX_BLOCKS)
+		return META_E_CORRUPT;
+	s = sm_new(bm, kind);
+	if (!s)
+		return META_E_NOMEM;
+	r = meta_sm_read_index(bm, kind, root, &ie, &n);
+	if (!r)
+		r = grow_bitmaps(s, n);
+	for (uint64_t i = 0; !r && i < n; i++) {
+		uint32_t entries = bitmap_entries(root->nr_blocks, i);
+		/* a bitmap missing from a damaged index reads as block 0, the superblock */
+		if (!ie[i].blocknr || ie[i].blocknr >= mb || ie[i].nr_free > entries)
+			r = META_E_CORRUPT;
+		s->bms[i] = (struct smtx_bitmap){.cblocknr = ie[i].blocknr,
+						 .nr_free = ie[i].nr_free,
+						 .nfb = ie[i].none_free_before};
+	}
+	free(ie);
+	if (r) {
+		meta_sm_tx_close(s);
+		return r;
+	}
+	s->nbms = n;
+	s->croot = *root;
+	s->nroot = *root;
+	s->nr_blocks = root->nr_blocks;
+	s->nr_allocated = root->nr_allocated;
+	s->idx_blocknr = kind == META_SM_METADATA ? root->bitmap_root : 0;
+	*out = s;
+	return META_OK;
+}
+
+int meta_sm_tx_extend(struct meta_sm_tx *s, uint64_t extra)
+{
+	uint64_t nr = s->nr_blocks + extra, n = div_up(nr, EPB);
+	int r;
+	if (nr < s->nr_blocks || (s->kind == META_SM_METADATA && nr > META_SM_METADATA_MAX_BLOCKS))
+		return META_E_RANGE;
+	if (!extra)
+		return META_OK;
+	r = grow_bitmaps(s, n);
+	if (r)
+		return r;
+	/* the last bitmap gains entries, new bitmaps are all free */
+	if (s->nbms) {
+		struct smtx_bitmap *last = &s->bms[s->nbms - 1];
+		last->nr_free += bitmap_entries(nr, s->nbms - 1) - bitmap_entries(s->nr_blocks, s->nbms - 1);
+		last->dirty = true;
+	}
+	for (uint64_t i = s->nbms; i < n; i++)
+		s->bms[i] = (struct smtx_bitmap){.nr_free = bitmap_entries(nr, i), .dirty = true};
+	s->nbms = n;
+	s->nr_blocks = nr;
+	s->any = true;
+	return META_OK;
+}
+
+int meta_sm_tx_create(struct meta_bm *bm, enum meta_sm_kind kind, uint64_t nr_blocks,
+		      uint64_t reserve, struct meta_sm_tx **out)
+{
+	struct meta_sm_tx *s;
+	int r;
+	*out = NULL;
+	if (reserve > nr_blocks)
+		return META_E_INVAL;
+	s = sm_new(bm, kind);
+	if (!s)
+		return META_E_NOMEM;
+	s->created = true;
+	s->any = true;
+	r = meta_sm_tx_extend(s, nr_blocks);
+	for (uint64_t b = 0; !r && b < reserve; b++)
+		r = set_count(s, b, 0, 0, 1);
+	if (r) {
+		meta_sm_tx_close(s);
+		return r;
+	}
+	s->begin = reserve;
+	*out = s;
+	return META_OK;
+}
+
+void meta_sm_tx_close(struct meta_sm_tx *s)
+{
+	if (!s)
+		return;
+	meta_hash_free(&s->delta);
+	meta_hash_free(&s->rcw);
+	free(s->bms);
+	free(s);
+}
+
+/* ---- the tm's space ------------------------------------------------------------ */
+
+static int space_alloc(void *ctx, uint64_t *b)
+{
+	return meta_sm_tx_alloc(ctx, b);
+}
+
+static int space_inc(void *ctx, uint64_t b)
+{
+	return meta_sm_tx_inc(ctx, b);
+}
+
+static int space_dec(void *ctx, uint64_t b)
+{
+	return meta_sm_tx_dec(ctx, b);
+}
+
+static int space_count(void *ctx, uint64_t b, uint32_t *count)
+{
+	return meta_sm_tx_count(ctx, b, count);
+}
+
+struct meta_tm_space meta_sm_tx_space(struct meta_sm_tx *s)
+{
+	struct meta_tm_space sp = {s, space_alloc, space_inc, space_dec, space_count};
+	return sp;
+}
+
+/* ---- commit -------------------------------------------------------------------- */
+
+/*
+ * An empty btree leaf of value_size bytes.
+ * TODO(issue 12): meta_btree_tx_empty() (pdata/btree_write.c) once it has landed.
+ */
+static int empty_leaf(struct meta_tm *tm, uint32_t value_size, uint64_t *root)
+{
+	struct disk_node_header *h;
+	void *data;
+	int r = meta_tm_new_block(tm, &meta_node_validator, root, &data);
+	if (r)
+		return r;
+	h = data;
+	h->flags = le32_of(META_NODE_LEAF);
+	h->nr_entries = le32_of(0);
+	h->max_entries = le32_of(meta_btree_max_entries(value_size));
+	h->value_size = le32_of(value_size);
+	return META_OK;
+}
+
+struct rc_change {
+	uint64_t b;
+	uint32_t count; /* 0: remove */
+};
+
+/*
+ * Bring the new ref-count tree in line with the counts of 3 and more: *did says
+ * whether anything changed.
+ */
+static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
+{
+	struct rc_change *ch = NULL;
+	size_t n = 0, cap = 0;
+	int r = META_OK;
+	(void)tm;
+	for (size_t i = 0; i < s->delta.cap; i++) {
+		const struct meta_hash_slot *sl = &s->delta.s[i];
+		uint32_t com, cur, in_tree, want;
+		const uint64_t *w;
+		if (!sl->key)
+			continue;
+		com = (uint32_t)sl->val;
+		cur = (uint32_t)(sl->val >> 32);
+		if (com < 3 && cur < 3)
+			continue;
+		w = meta_hash_find(&s->rcw, sl->key - 1);
+		in_tree = w ? (uint32_t)(*w - 1) : com >= 3 ? com : 0;
+		want = cur >= 3 ? cur : 0;
+		if (in_tree == want)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct rc_change *c = realloc(ch, nc * sizeof(*c));
+			if (!c) {
+				free(ch);
+				return META_E_NOMEM;
+			}
+			ch = c;
+			cap = nc;
+		}
+		ch[n++] = (struct rc_change){sl->key - 1, want};
+	}
+	/* TODO(issue 12): meta_btree_tx_insert/remove (pdata/btree_write.c) once it has landed */
+	if (n)
+		r = META_E_UNSUPPORTED;
+	free(ch);
+	*did = false;
+	return r;
+}
+
+/* Phase A: room for every change (see the top of this file). */
+static int make_room(struct meta_sm_tx *s, struct meta_tm *tm)
+{
+	for (;;) {
+		bool did;
+		int r = rc_update(s, tm, &did);
+		if (r)
+			return r;
+		for (uint64_t i = 0; i < s->nbms; i++) {
+			struct smtx_bitmap *bm = &s->bms[i];
+			void *data;
+			if (!bm->dirty || bm->shadowed)
+				continue;
+			if (bm->cblocknr)
+				r = meta_tm_shadow(tm, bm->cblocknr, &meta_bitmap_validator, &bm->blocknr, &data,
+						   &(bool){false});
+			else
+				r = meta_tm_new_block(tm, &meta_bitmap_validator, &bm->blocknr, &data);
+			if (r)
+				return r;
+			bm->data = data;
+			bm->shadowed = true;
+			did = true;
+		}
+		if (s->kind == META_SM_METADATA && !s->idx_shadowed) {
+			void *data;
+			uint64_t nb;
+			if (s->created || !s->croot.bitmap_root)
+				r = meta_tm_new_block(tm, &meta_index_validator, &nb, &data);
+			else
+				r = meta_tm_shadow(tm, s->croot.bitmap_root, &meta_index_validator, &nb, &data,
+						   &(bool){false});
+			if (r)
+				return r;
+			s->idx_blocknr = nb;
+			s->idx_data = data;
+			s->idx_shadowed = true;
+			did = true;
+		}
+		if (!did)
+			return META_OK;
+	}
+}
+
+/* Phase B, the bitmaps: the current counts into every copy, nr_free counted again. */
+static void fill_bitmaps(struct meta_sm_tx *s)
+{
+	for (size_t i = 0; i < s->delta.cap; i++) {
+		const struct meta_hash_slot *sl = &s->delta.s[i];
+		uint64_t b;
+		uint32_t cur;
+		if (!sl->key)
+			continue;
+		b = sl->key - 1;
+		cur = (uint32_t)(sl->val >> 32);
+		/* every changed block's bitmap was made dirty, hence shadowed */
+		bitmap_set(s->bms[b / EPB].data, (uint32_t)(b % EPB), cur > 3 ? 3 : cur);
+	}
+	for (uint64_t i = 0; i < s->nbms; i++) {
+		struct smtx_bitmap *bm = &s->bms[i];
+		uint32_t n = bitmap_entries(s->nr_blocks, i), nr_free = 0;
+		const uint8_t *words;
+		if (!bm->shadowed)
+			continue;
+		words = bitmap_words(bm->data);
+		for (uint32_t e = 0; e < n; e += 32) {
+			uint64_t w = get_le64p(words + 8 * (e / 32));
+			uint64_t nz = (w | w >> 1) & 0x5555555555555555ull;
+			uint32_t lim = n - e < 32 ? n - e : 32;
+			uint64_t mask = lim == 32 ? 0x5555555555555555ull : 0x5555555555555555ull & ((1ull << (2 * lim)) - 1);
+			nr_free += lim - (uint32_t)__builtin_popcountll(nz & mask);
+		}
+		bm->nr_free = nr_free;
+		if (bm->nfb > n)
+			bm->nfb = n;
+	}
+}
+
+static void index_entry(const struct smtx_bitmap *bm, struct disk_index_entry *d)
+{
+	d->blocknr = le64_of(bm->shadowed ? bm->blocknr : bm->cblocknr);
+	d->nr_free = le32_of(bm->nr_free);
+	d->none_free_before = le32_of(bm->nfb);
+}
+
+int meta_sm_tx_commit(struct meta_sm_tx *s, struct meta_tm *tm, struct meta_sm_root *root)
+{
+	int r;
+	if (!s->any) {
+		*root = s->croot;
+		s->nroot = s->croot;
+		return META_OK;
+	}
+	if (s->created && !s->nroot.ref_count_root) {
+		r = empty_leaf(tm, 4, &s->nroot.ref_count_root);
+		if (r)
+			return r;
+	} else if (!s->created) {
+		s->nroot.ref_count_root = s->croot.ref_count_root;
+	}
+	if (s->kind == META_SM_DISK)
+		return META_E_UNSUPPORTED; /* TODO(issue 12): the index btree, through btree_write */
+	r = make_room(s, tm);
+	if (r)
+		return r;
+	fill_bitmaps(s);
+	{
+		struct disk_metadata_index *mi = (struct disk_metadata_index *)s->idx_data;
+		memset(mi->index, 0, sizeof(mi->index));
+		for (uint64_t i = 0; i < s->nbms; i++)
+			index_entry(&s->bms[i], &mi->index[i]);
+		s->nroot.bitmap_root = s->idx_blocknr;
+	}
+	s->nroot.nr_blocks = s->nr_blocks;
+	s->nroot.nr_allocated = s->nr_allocated;
+	*root = s->nroot;
+	return META_OK;
+}
+
+void meta_sm_tx_committed(struct meta_sm_tx *s)
+{
+	for (uint64_t i = 0; i < s->nbms; i++) {
+		struct smtx_bitmap *bm = &s->bms[i];
+		if (bm->shadowed)
+			bm->cblocknr = bm->blocknr;
+		bm->shadowed = false;
+		bm->dirty = false;
+		bm->data = NULL;
+	}
+	s->croot = s->nroot;
+	s->idx_data = NULL;
+	s->idx_shadowed = false;
+	s->created = false;
+	s->any = false;
+	meta_hash_free(&s->delta);
+	meta_hash_free(&s->rcw);
+}

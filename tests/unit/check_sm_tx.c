@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Unit tests of the transactional space maps (libmeta/pdata/sm_tx.c).  A committed
+ * metadata space map is laid down by the bulk builder (pdata_write.c: bw, sm_write_metadata)
+ * with random counts, some above 2 (the ref-count tree); then seeded random inc / dec /
+ * alloc / count / extend sequences run against a plain model (the current and the
+ * committed count of every block), and every commit through a tm (the map is the tm's
+ * space) is read back with the existing readers (meta_sm_read_counts, meta_sm_read_index)
+ * and compared: the user's counts, plus one for every block of the map itself (index
+ * block, bitmaps, ref-count tree nodes), nr_allocated, nr_free of every bitmap.
+ * DMMETA_LONG=1 runs more seeds.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/btree.h>
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/sm.h>
+
+#include "base/endian.h"
+#include "pdata/pdata_write.h"
+#include "pdata/sm_tx.h"
+#include "pdata/tm.h"
+#include "unit_base.h"
+
+#define EPB META_SM_ENTRIES_PER_BITMAP
+
+static unsigned nr_seeds(unsigned dflt)
+{
+	const char *e = getenv("DMMETA_LONG");
+	return e && *e && *e != '0' ? dflt * 10 : dflt;
+}
+
+/* xorshift64*: the sequences are the seed's */
+static uint64_t rnd_state;
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 0x2545f4914f6cdd1dull;
+}
+static uint64_t rnd_below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* ---- a superblock for the tm's commit (block 0) ---------------------------------- */
+
+static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return meta_block_check(v, data, b, 8);
+}
+
+static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, 8);
+}
+
+static const struct meta_validator sb_v = {"test_sb", 4243u, sb_check, sb_prepare};
+
+/* ---- the fixture: an image, a committed map, the model --------------------------- */
+
+struct fx {
+	char path[UB_PATH_MAX];
+	uint64_t dev_blocks; /* of the image */
+	uint64_t nr;         /* of the map */
+	struct meta_bm *bm;
+	struct meta_sm_root root;
+	struct meta_sm_tx *s;
+	struct meta_tm_space space;
+	struct meta_tm *tm;
+	/* the model */
+	uint32_t *cur, *com; /* dev_blocks each */
+	uint8_t *is_map;     /* block of the map itself (as of the last commit) */
+	uint64_t begin;      /* the allocator's position */
+	bool begin_unknown;  /* after a commit (the map's own allocations moved it) */
+	unsigned commits;
+	bool small_only;     /* keep counts of the user's blocks <= 2 (no ref-count tree changes) */
+};
+
+/* Every node of the btree at root. */
+static void mark_tree(struct meta_bm *bm, uint64_t root, uint8_t *mark)
+{
+	const void *node;
+	struct meta_node_info ni;
+	ck_assert_int_eq(meta_bm_get(bm, root, &meta_node_validator, &node), 0);
+	mark[root] = 1;
+	meta_node_get_info(node, &ni);
+	if (ni.flags & META_NODE_INTERNAL)
+		for (uint32_t i = 0; i < ni.nr_entries; i++)
+			mark_tree(bm, meta_node_value64(node, i), mark);
+	meta_bm_put(bm, node);
+}
+
+/* The blocks of the metadata map at root: index block, bitmaps, ref-count tree. */
+static void map_blocks(struct meta_bm *bm, const struct meta_sm_root *root, uint8_t *mark,
+		       uint64_t n)
+{
+	struct meta_sm_index_entry *ie;
+	uint64_t nie;
+	memset(mark, 0, n);
+	mark[root->bitmap_root] = 1;
+	ck_assert_int_eq(meta_sm_read_index(bm, META_SM_METADATA, root, &ie, &nie), 0);
+	for (uint64_t i = 0; i < nie; i++) {
+		ck_assert_uint_lt(ie[i].blocknr, n);
+		ck_assert_int_eq(mark[ie[i].blocknr], 0);
+		mark[ie[i].blocknr] = 1;
+	}
+	free(ie);
+	mark_tree(bm, root->ref_count_root, mark);
+}
+
+/* A random count for a user block: mostly free, 1 or 2, sometimes 3..40. */
+static uint32_t rnd_count(void)
+{
+	uint64_t x = rnd_below(100);
+	return x < 45 ? 0 : x < 75 ? 1 : x < 90 ? 2 : 3 + (uint32_t)rnd_below(38);
+}
+
+static void fx_open_bm(struct fx *f)
+{
+	struct meta_io *io;
+	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 64, &f->bm), 0);
+}
+
+/*
+ * An image of dev_blocks blocks holding a committed metadata map of nr blocks: block 0 the
+ * superblock, blocks [1, users) random counts, the map's own blocks after them.
+ */
+static void fx_init(struct fx *f, uint64_t dev_blocks, uint64_t nr, uint64_t users, uint64_t seed)
+{
+	struct meta_io *io;
+	struct bw w;
+	memset(f, 0, sizeof(*f));
+	rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	f->dev_blocks = dev_blocks;
+	f->nr = nr;
+	ub_tmpfile(f->path, "sm_tx", dev_blocks * UB_BLOCK_SIZE);
+	f->cur = calloc(dev_blocks, sizeof(*f->cur));
+	f->com = calloc(dev_blocks, sizeof(*f->com));
+	f->is_map = calloc(dev_blocks, 1);
+	ck_assert(f->cur && f->com && f->is_map);
+	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(bw_init(&w, io, nr, 1), 0);
+	for (uint64_t b = 1; b < users; b++)
+		w.mcount[b] = rnd_count();
+	w.next = users;
+	ck_assert_int_eq(sm_write_metadata(&w, &f->root), 0);
+	ck_assert_int_eq(bw_flush(&w), 0);
+	memcpy(f->cur, w.mcount, nr * sizeof(*f->cur));
+	memcpy(f->com, w.mcount, nr * sizeof(*f->com));
+	bw_free(&w);
+	meta_io_close(io);
+	fx_open_bm(f);
+	map_blocks(f->bm, &f->root, f->is_map, dev_blocks);
+	for (uint64_t b = 0; b < dev_blocks; b++)
+		if (f->is_map[b])
+			ck_assert_uint_eq(f->cur[b], 1);
+}
+
+static void fx_open_map(struct fx *f)
+{
+	ck_assert_int_eq(meta_sm_tx_open(f->bm, META_SM_METADATA, &f->root, &f->s), 0);
+	f->space = meta_sm_tx_space(f->s);
+	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
+}
+
+static void fx_done(struct fx *f)
+{
+	meta_tm_destroy(f->tm);
+	meta_sm_tx_close(f->s);
+	meta_bm_destroy(f->bm);
+	unlink(f->path);
+	free(f->cur);
+	free(f->com);
+	free(f->is_map);
+}
+
+/* ---- the model's operations, checked against the map ----------------------------- */
+
+static uint64_t model_nr_allocated(const struct fx *f)
+{
+	uint64_t n = 0;
+	for (uint64_t b = 0; b < f->nr; b++)
+		n += f->cur[b] != 0;
+	return n;
+}
+
+/* The kernel's order: the first block free now and at the last commit from begin, wrapping once. */
+static bool model_alloc(struct fx *f, uint64_t *out)
+{
+	for (uint64_t k = 0; k < f->nr; k++) {
+		uint64_t b = f->begin + k < f->nr ? f->begin + k : f->begin + k - f->nr;
+		if (!f->cur[b] && !f->com[b]) {
+			*out = b;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A user block (not the map's, not the superblock) with a count the test may change: to inc
+ * (inc) or dec (!inc).
+ */
+static bool pick_user(struct fx *f, bool inc, uint64_t *out)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t b = 1 + rnd_below(f->nr - 1);
+		if (f->is_map[b] || (!inc && !f->cur[b]))
+			continue;
+		if (f->small_only && ((inc && f->cur[b] >= 2) || f->com[b] >= 3))
+			continue;
+		*out = b;
+		return true;
+	}
+	return false;
+}
+
+static void check_count(struct fx *f, uint64_t b)
+{
+	uint32_t c = UINT32_MAX;
+	ck_assert_int_eq(meta_sm_tx_count(f->s, b, &c), 0);
+	ck_assert_msg(c == f->cur[b], "block %llu: count %u, model %u", (unsigned long long)b, c,
+		      f->cur[b]);
+}
+
+static void one_op(struct fx *f)
+{
+	uint64_t x = rnd_below(100), b;
+	if (x < 30) {
+		if (!pick_user(f, true, &b))
+			return;
+		ck_assert_int_eq(meta_sm_tx_inc(f->s, b), 0);
+		f->cur[b]++;
+	} else if (x < 60) {
+		if (!pick_user(f, false, &b))
+			return;
+		ck_assert_int_eq(meta_sm_tx_dec(f->s, b), 0);
+		f->cur[b]--;
+	} else if (x < 85) {
+		uint64_t want;
+		bool any = model_alloc(f, &want);
+		int r = meta_sm_tx_alloc(f->s, &b);
+		if (!any) {
+			ck_assert_int_eq(r, META_E_NOSPC);
+			return;
+		}
+		ck_assert_int_eq(r, 0);
+		ck_assert_msg(b == want || f->begin_unknown, "alloc gave %llu, model %llu", (unsigned long long)b,
+			      (unsigned long long)want);
+		/* never a block in use at the last commit, nor one taken now */
+		ck_assert_uint_eq(f->com[b], 0);
+		ck_assert_uint_eq(f->cur[b], 0);
+		f->cur[b] = 1;
+		f->begin = b + 1;
+		f->begin_unknown = false;
+	} else {
+		b = rnd_below(f->nr);
+		check_count(f, b);
+	}
+}
+
+static void check_all_counts(struct fx *f)
+{
+	for (uint64_t b = 0; b < f->nr; b++)
+		check_count(f, b);
+	ck_assert_uint_eq(meta_sm_tx_nr_free(f->s), f->nr - model_nr_allocated(f));
+	ck_assert_uint_eq(meta_sm_tx_nr_blocks(f->s), f->nr);
+}
+
+/* ---- reading a committed map back ------------------------------------------------ */
+
+struct rd {
+	const uint32_t *want;
+	uint64_t seen, bad;
+	int damage;
+};
+
+static int rd_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_t n)
+{
+	struct rd *r = ctx;
+	for (uint32_t i = 0; i < n; i++)
+		if (counts[i] != r->want[first + i]) {
+			if (!r->bad)
+				fprintf(stderr, "block %llu: on disk %u, model %u\n",
+					(unsigned long long)(first + i), counts[i], r->want[first + i]);
+			r->bad++;
+		}
+	r->seen += n;
+	return 0;
+}
+
+static void rd_damage(void *ctx, const struct meta_damage *d)
+{
+	struct rd *r = ctx;
+	fprintf(stderr, "damage: %s %s\n", meta_damage_name(d->kind), d->detail ? d->detail : "");
+	r->damage++;
+}
+
+/* The committed map at root equals want[] (nr blocks), and its index is right. */
+static void check_on_disk(struct meta_bm *bm, const struct meta_sm_root *root, const uint32_t *want,
+			  uint64_t nr)
+{
+	struct rd r = {want, 0, 0, 0};
+	struct meta_sm_index_entry *ie;
+	uint64_t nie, alloc = 0;
+	ck_assert_uint_eq(root->nr_blocks, nr);
+	ck_assert_int_eq(meta_sm_read_counts(bm, META_SM_METADATA, root, rd_counts, rd_damage, &r), 0);
+	ck_assert_int_eq(r.damage, 0);
+	ck_assert_uint_eq(r.bad, 0);
+	ck_assert_uint_eq(r.seen, nr);
+	for (uint64_t b = 0; b < nr; b++)
+		alloc += want[b] != 0;
+	ck_assert_uint_eq(root->nr_allocated, alloc);
+	ck_assert_int_eq(meta_sm_read_index(bm, META_SM_METADATA, root, &ie, &nie), 0);
+	ck_assert_uint_eq(nie, (nr + EPB - 1) / EPB);
+	for (uint64_t i = 0; i < nie; i++) {
+		uint64_t first = i * EPB, n = nr - first < EPB ? nr - first : EPB, nfree = 0, ff = n;
+		for (uint64_t j = 0; j < n; j++)
+			if (!want[first + j]) {
+				nfree++;
+				if (ff == n)
+					ff = j;
+			}
+		ck_assert_uint_eq(ie[i].nr_free, nfree);
+		ck_assert_uint_le(ie[i].none_free_before, ff);
+	}
+	free(ie);
+}
+
+/*
+ * Commit through the tm, then check the image: the user's counts, plus one for every block
+ * of the new map; the map's new blocks were free at the last commit and are free of users.
+ */
+static void fx_commit(struct fx *f)
+{
+	struct meta_sm_root root;
+	uint8_t sb[UB_BLOCK_SIZE];
+	uint8_t *now = calloc(f->dev_blocks, 1);
+	uint32_t *want = calloc(f->nr, sizeof(*want));
+	ck_assert(now && want);
+	ck_assert_int_eq(meta_sm_tx_commit(f->s, f->tm, &root), 0);
+	ck_assert_int_eq(meta_tm_pre_commit(f->tm), 0);
+	memset(sb, 0, sizeof(sb));
+	put_le64p(sb + 16, ++f->commits);
+	ck_assert_int_eq(meta_tm_commit(f->tm, 0, &sb_v, sb), 0);
+	meta_sm_tx_committed(f->s);
+
+	map_blocks(f->bm, &root, now, f->dev_blocks);
+	for (uint64_t b = 0; b < f->nr; b++) {
+		uint32_t user = f->cur[b] - f->is_map[b];
+		if (now[b] && !f->is_map[b]) {
+			/* a block the map took in this commit */
+			ck_assert_uint_eq(f->com[b], 0);
+			ck_assert_uint_eq(f->cur[b], 0);
+		}
+		want[b] = user + now[b];
+	}
+	check_on_disk(f->bm, &root, want, f->nr);
+	memcpy(f->cur, want, f->nr * sizeof(*want));
+	memcpy(f->com, want, f->nr * sizeof(*want));
+	memcpy(f->is_map, now, f->dev_blocks);
+	f->root = root;
+	f->begin_unknown = true; /* the map's own allocations moved its position */
+	free(now);
+	free(want);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+/* The count layer alone: lazy committed counts (ref-count tree too), inc/dec/alloc, no commit. */
+START_TEST(test_counts_no_commit)
+{
+	unsigned seeds = nr_seeds(4);
+	for (unsigned seed = 1; seed <= seeds; seed++) {
+		struct fx f;
+		fx_init(&f, 40000, 40000, 30000, seed);
+		fx_open_map(&f);
+		check_all_counts(&f);
+		for (int i = 0; i < 20000; i++)
+			one_op(&f);
+		check_all_counts(&f);
+		fx_done(&f);
+	}
+}
+END_TEST
+
+/* Allocation: the kernel's order, never a block freed in this transaction, wrapping once. */
+START_TEST(test_alloc_order)
+{
+	struct fx f;
+	uint64_t b, first;
+	fx_init(&f, 2000, 2000, 1000, 7);
+	fx_open_map(&f);
+	/* free a block in use: it is not handed out again in this transaction */
+	ck_assert(pick_user(&f, false, &first));
+	while (f.cur[first]) {
+		ck_assert_int_eq(meta_sm_tx_dec(f.s, first), 0);
+		f.cur[first]--;
+	}
+	for (;;) {
+		uint64_t want;
+		int r = meta_sm_tx_alloc(f.s, &b);
+		if (!model_alloc(&f, &want)) {
+			ck_assert_int_eq(r, META_E_NOSPC);
+			break;
+		}
+		ck_assert_int_eq(r, 0);
+		ck_assert_uint_eq(b, want);
+		ck_assert_uint_ne(b, first);
+		f.cur[b] = 1;
+		f.begin = b + 1;
+	}
+	ck_assert_uint_eq(meta_sm_tx_nr_free(f.s), 1); /* the freed block only */
+	fx_done(&f);
+}
+END_TEST
+
+/* Commits of the metadata map, counts kept <= 2 on the user's side. */
+START_TEST(test_commit_small)
+{
+	unsigned seeds = nr_seeds(3);
+	for (unsigned seed = 1; seed <= seeds; seed++) {
+		struct fx f;
+		fx_init(&f, 40000, 40000, 20000, 100 + seed);
+		f.small_only = true;
+		fx_open_map(&f);
+		for (int t = 0; t < 6; t++) {
+			int ops = (int)rnd_below(3000);
+			for (int i = 0; i < ops; i++)
+				one_op(&f);
+			fx_commit(&f);
+		}
+		/* a commit with nothing changed keeps the root */
+		{
+			struct meta_sm_root before = f.root;
+			fx_commit(&f);
+			ck_assert_uint_eq(f.root.bitmap_root, before.bitmap_root);
+		}
+		/* and the map reopened from the image says the same */
+		meta_tm_destroy(f.tm);
+		meta_sm_tx_close(f.s);
+		fx_open_map(&f);
+		f.begin = 0;
+		f.begin_unknown = false;
+		check_all_counts(&f);
+		for (int i = 0; i < 2000; i++)
+			one_op(&f);
+		fx_commit(&f);
+		fx_done(&f);
+	}
+}
+END_TEST
+
+/* A new map: the superblock reserved, the map describes itself. */
+START_TEST(test_create)
+{
+	struct fx f;
+	struct meta_sm_root root;
+	uint8_t sb[UB_BLOCK_SIZE];
+	uint32_t *want;
+	uint8_t *mark;
+	uint64_t nr = 3 * EPB + 100;
+	memset(&f, 0, sizeof(f));
+	ub_tmpfile(f.path, "sm_tx", nr * UB_BLOCK_SIZE);
+	fx_open_bm(&f);
+	ck_assert_int_eq(meta_sm_tx_create(f.bm, META_SM_METADATA, nr, 1, &f.s), 0);
+	ck_assert_uint_eq(meta_sm_tx_nr_free(f.s), nr - 1);
+	f.space = meta_sm_tx_space(f.s);
+	ck_assert_int_eq(meta_tm_create(f.bm, &f.space, &f.tm), 0);
+	ck_assert_int_eq(meta_sm_tx_commit(f.s, f.tm, &root), 0);
+	ck_assert_int_eq(meta_tm_pre_commit(f.tm), 0);
+	memset(sb, 0, sizeof(sb));
+	ck_assert_int_eq(meta_tm_commit(f.tm, 0, &sb_v, sb), 0);
+	meta_sm_tx_committed(f.s);
+	want = calloc(nr, sizeof(*want));
+	mark = calloc(nr, 1);
+	map_blocks(f.bm, &root, mark, nr);
+	for (uint64_t b = 0; b < nr; b++)
+		want[b] = b == 0 || mark[b];
+	/* four bitmaps, the index block, an empty ref-count tree: right after the superblock */
+	for (uint64_t b = 1; b <= 6; b++)
+		ck_assert_uint_eq(mark[b], 1);
+	check_on_disk(f.bm, &root, want, nr);
+	free(want);
+	free(mark);
+	meta_tm_destroy(f.tm);
+	meta_sm_tx_close(f.s);
+	meta_bm_destroy(f.bm);
+	unlink(f.path);
+}
+END_TEST
+
+/* Growing the map: new bitmaps at commit, new blocks free; then used. */
+START_TEST(test_extend)
+{
+	struct fx f;
+	fx_init(&f, 3 * EPB, EPB + 10, 5000, 55);
+	f.small_only = true;
+	fx_open_map(&f);
+	for (int i = 0; i < 500; i++)
+		one_op(&f);
+	ck_assert_int_eq(meta_sm_tx_extend(f.s, EPB), 0);
+	f.nr += EPB;
+	check_all_counts(&f);
+	fx_commit(&f);
+	ck_assert_int_eq(meta_sm_tx_extend(f.s, EPB - 10), 0);
+	f.nr += EPB - 10;
+	for (int i = 0; i < 3000; i++)
+		one_op(&f);
+	fx_commit(&f);
+	/* past the largest map an index block can describe */
+	ck_assert_int_eq(meta_sm_tx_extend(f.s, META_SM_METADATA_MAX_BLOCKS), META_E_RANGE);
+	fx_done(&f);
+}
+END_TEST
+
+/* Errors: out of range, dec of a free block. */
+START_TEST(test_errors)
+{
+	struct fx f;
+	uint32_t c;
+	uint64_t b;
+	fx_init(&f, 1000, 1000, 500, 9);
+	fx_open_map(&f);
+	ck_assert_int_eq(meta_sm_tx_count(f.s, 1000, &c), META_E_RANGE);
+	ck_assert_int_eq(meta_sm_tx_inc(f.s, 1000), META_E_RANGE);
+	ck_assert_int_eq(meta_sm_tx_dec(f.s, 5000), META_E_RANGE);
+	for (b = 1; f.cur[b] || f.is_map[b]; b++)
+		;
+	ck_assert_int_eq(meta_sm_tx_dec(f.s, b), META_E_CORRUPT);
+	check_all_counts(&f);
+	fx_done(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sm_tx");
+	TCase *tc = ub_tcase(s, "counts", 60);
+	tcase_add_test(tc, test_counts_no_commit);
+	tcase_add_test(tc, test_alloc_order);
+	tcase_add_test(tc, test_errors);
+	tc = ub_tcase(s, "commit", 60);
+	tcase_add_test(tc, test_commit_small);
+	tcase_add_test(tc, test_create);
+	tcase_add_test(tc, test_extend);
+	return ub_run(s);
+}
