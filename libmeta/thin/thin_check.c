@@ -174,13 +174,19 @@ static void set_err(struct ck *c, int e)
 		c->err = e;
 }
 
+/* Room for `need` elements in *p (see meta_grow); false, with the error kept, if none. */
+static bool ck_room(struct ck *c, void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (!meta_grow(p, cap, need, elem))
+		return true;
+	set_err(c, META_E_NOMEM);
+	return false;
+}
+
 static void push_item(struct ck *c, const struct item *x)
 {
-	if (meta_grow((void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next))) {
-		set_err(c, META_E_NOMEM);
-		return;
-	}
-	c->next[c->nnext++] = *x;
+	if (ck_room(c, (void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next)))
+		c->next[c->nnext++] = *x;
 }
 
 /*
@@ -270,21 +276,15 @@ static void ref_plain(struct ck *c, uint64_t b, uint64_t dev)
 static void add_det(struct ck *c, int view, uint64_t dev, uint64_t mapped)
 {
 	struct view *v = &c->views[view];
-	if (meta_grow((void **)&v->dets, &v->capdets, v->ndets + 1, sizeof(*v->dets))) {
-		set_err(c, META_E_NOMEM);
-		return;
-	}
-	v->dets[v->ndets++] = (struct det){dev, mapped};
+	if (ck_room(c, (void **)&v->dets, &v->capdets, v->ndets + 1, sizeof(*v->dets)))
+		v->dets[v->ndets++] = (struct det){dev, mapped};
 }
 
 static void add_root(struct ck *c, int view, uint64_t dev, uint64_t root)
 {
 	struct view *v = &c->views[view];
-	if (meta_grow((void **)&v->roots, &v->caproots, v->nroots + 1, sizeof(*v->roots))) {
-		set_err(c, META_E_NOMEM);
-		return;
-	}
-	v->roots[v->nroots++] = (struct devroot){dev, root};
+	if (ck_room(c, (void **)&v->roots, &v->caproots, v->nroots + 1, sizeof(*v->roots)))
+		v->roots[v->nroots++] = (struct devroot){dev, root};
 }
 
 static void mark_view_damage(struct ck *c, const struct item *it)

@@ -20,6 +20,7 @@
 
 #include <libmeta/io.h>
 
+#include "base/util.h"
 #include "pdata/walk.h"
 
 #define DELTA_MAX_DEPTH 64
@@ -59,14 +60,8 @@ static int coal_deliver(struct coal *c, const struct meta_delta_range *r)
 {
 	if (!c->buffered)
 		return c->fn ? c->fn(c->ctx, r) : 0;
-	if (c->nbuf == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		struct meta_delta_range *nb = realloc(c->buf, ncap * sizeof(*nb));
-		if (!nb)
-			return META_E_NOMEM;
-		c->buf = nb;
-		c->cap = ncap;
-	}
+	if (meta_grow((void **)&c->buf, &c->cap, c->nbuf + 1, sizeof(*c->buf)))
+		return META_E_NOMEM;
 	c->buf[c->nbuf++] = *r;
 	return 0;
 }

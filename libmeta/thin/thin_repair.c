@@ -858,7 +858,8 @@ struct memo {
 struct pairing {
 	struct meta_bm *bm;
 	struct memo *m;
-	uint64_t nm, capm;
+	uint64_t nm;
+	size_t capm;
 	struct meta_hidx index; /* memos by root */
 	uint64_t nr_blocks;
 };
@@ -880,14 +881,8 @@ static int mapping_info(struct pairing *p, uint64_t root, const struct tinfo **o
 		*out = &p->m[k].info;
 		return 0;
 	}
-	if (p->nm == p->capm) {
-		uint64_t cap = p->capm ? p->capm * 2 : 64;
-		struct memo *n = realloc(p->m, cap * sizeof(*n));
-		if (!n)
-			return META_E_NOMEM;
-		p->m = n;
-		p->capm = cap;
-	}
+	if (meta_grow((void **)&p->m, &p->capm, p->nm + 1, sizeof(*p->m)))
+		return META_E_NOMEM;
 	i = &p->m[p->nm].info;
 	memset(&p->m[p->nm], 0, sizeof(p->m[0]));
 	p->m[p->nm].root = root;

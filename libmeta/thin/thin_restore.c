@@ -53,11 +53,13 @@ struct meta_thin_restorer {
 	struct sm_counts dcount; /* data block reference counts */
 	uint64_t nr_data;
 	struct dev_rec *devs;
-	uint64_t ndevs, capdevs;
+	uint64_t ndevs;
+	size_t capdevs;
 	uint64_t *seen;   /* dev ids seen so far: open addressing, UINT64_MAX = empty */
 	uint64_t seen_cap;
 	struct def_rec *defs;
-	uint64_t ndefs, capdefs;
+	uint64_t ndefs;
+	size_t capdefs;
 	struct meta_hash def_index; /* name hash -> 1 + index of the latest def of that hash */
 	/* the device or def being built */
 	enum { NONE, DEVICE, DEF } in;
@@ -360,14 +362,8 @@ static int r_begin_device(void *ctx, const struct meta_thin_details *d)
 	if (!seen_add(r, d->dev_id, &nomem))
 		return nomem ? fail(r, META_E_NOMEM, "out of memory")
 			     : fail(r, META_E_INVAL, "device %" PRIu64 " appears twice", d->dev_id);
-	if (r->ndevs == r->capdevs) {
-		uint64_t cap = r->capdevs ? r->capdevs * 2 : 64;
-		struct dev_rec *p = realloc(r->devs, cap * sizeof(*p));
-		if (!p)
-			return fail(r, META_E_NOMEM, "out of memory");
-		r->devs = p;
-		r->capdevs = cap;
-	}
+	if (meta_grow((void **)&r->devs, &r->capdevs, r->ndevs + 1, sizeof(*r->devs)))
+		return fail(r, META_E_NOMEM, "out of memory");
 	r->devs[r->ndevs].d = *d;
 	r->devs[r->ndevs].root = 0;
 	r->in = DEVICE;
@@ -449,14 +445,8 @@ static int r_begin_def(void *ctx, const char *name)
 	struct def_rec *df;
 	if (find_def(r, name))
 		return fail(r, META_E_INVAL, "def '%s' is defined twice", name);
-	if (r->ndefs == r->capdefs) {
-		uint64_t cap = r->capdefs ? r->capdefs * 2 : 64;
-		struct def_rec *p = realloc(r->defs, cap * sizeof(*p));
-		if (!p)
-			return fail(r, META_E_NOMEM, "out of memory");
-		r->defs = p;
-		r->capdefs = cap;
-	}
+	if (meta_grow((void **)&r->defs, &r->capdefs, r->ndefs + 1, sizeof(*r->defs)))
+		return fail(r, META_E_NOMEM, "out of memory");
 	df = &r->defs[r->ndefs];
 	memset(df, 0, sizeof(*df));
 	df->name = strdup(name);
@@ -764,8 +754,10 @@ static void reset_pass(struct meta_thin_restorer *r)
 	r->defs = NULL;
 	r->devs = NULL;
 	r->seen = NULL;
-	r->ndefs = r->capdefs = 0;
-	r->ndevs = r->capdevs = r->seen_cap = 0;
+	r->ndefs = 0;
+	r->capdefs = 0;
+	r->ndevs = r->seen_cap = 0;
+	r->capdevs = 0;
 	r->have_sb = r->ended = false;
 	r->in = NONE;
 	r->msg[0] = 0;

@@ -179,9 +179,9 @@ META_API int meta_size_parse(const char *arg, enum meta_size_kind kind, struct m
 	return META_OK;
 }
 
-META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sectors,
-							     uint64_t pool_sectors,
-							     uint64_t max_thins)
+/* The checks both rule sets share, first: a zero block size, pool size or thin count. */
+static enum meta_thin_size_problem validate_nonzero(uint64_t block_sectors, uint64_t pool_sectors,
+						    uint64_t max_thins)
 {
 	if (!block_sectors)
 		return META_TSZ_NO_BLOCK_SIZE;
@@ -189,6 +189,16 @@ META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sect
 		return META_TSZ_NO_POOL_SIZE;
 	if (!max_thins)
 		return META_TSZ_NO_MAX_THINS;
+	return META_TSZ_OK;
+}
+
+META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sectors,
+							     uint64_t pool_sectors,
+							     uint64_t max_thins)
+{
+	enum meta_thin_size_problem p = validate_nonzero(block_sectors, pool_sectors, max_thins);
+	if (p != META_TSZ_OK)
+		return p;
 	if (block_sectors & (block_sectors - 1))
 		return META_TSZ_BLOCK_NOT_POW2;
 	if (pool_sectors <= block_sectors)
@@ -292,12 +302,9 @@ META_API enum meta_thin_size_problem meta_thin_size_validate_v1(uint64_t block_s
 								uint64_t pool_sectors,
 								uint64_t max_thins)
 {
-	if (!block_sectors)
-		return META_TSZ_NO_BLOCK_SIZE;
-	if (!pool_sectors)
-		return META_TSZ_NO_POOL_SIZE;
-	if (!max_thins)
-		return META_TSZ_NO_MAX_THINS;
+	enum meta_thin_size_problem p = validate_nonzero(block_sectors, pool_sectors, max_thins);
+	if (p != META_TSZ_OK)
+		return p;
 	if (block_sectors % V1_BLOCK_MULTIPLE)
 		return META_TSZ_BLOCK_NOT_MULTIPLE;
 	if (block_sectors > V1_BLOCK_MAX)
