@@ -377,9 +377,12 @@ int meta_sm_tx_open(struct meta_bm *bm, enum meta_sm_kind kind, const struct met
 	if (!r)
 		r = grow_bitmaps(s, n);
 	for (uint64_t i = 0; !r && i < n; i++) {
-		uint32_t entries = bitmap_entries(root->nr_blocks, i);
-		/* a bitmap missing from a damaged index reads as block 0, the superblock */
-		if (!ie[i].blocknr || ie[i].blocknr >= mb || ie[i].nr_free > entries)
+		/*
+		 * A bitmap missing from a damaged index reads as block 0, the superblock.  nr_free
+		 * may count the entries past the end of the last bitmap (some writers do): it
+		 * only says where to look, and the commit counts it again.
+		 */
+		if (!ie[i].blocknr || ie[i].blocknr >= mb)
 			r = META_E_CORRUPT;
 		s->bms[i] = (struct smtx_bitmap){.cblocknr = ie[i].blocknr,
 						 .nr_free = ie[i].nr_free,

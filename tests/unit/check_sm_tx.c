@@ -21,6 +21,8 @@
 #include <libmeta/error.h>
 #include <libmeta/io.h>
 #include <libmeta/sm.h>
+#include <libmeta/thin.h>
+#include <libmeta/thin_check.h>
 
 #include "base/endian.h"
 #include "pdata/pdata_write.h"
@@ -542,6 +544,122 @@ START_TEST(test_errors)
 }
 END_TEST
 
+
+/* ---- a thin pool ------------------------------------------------------------------ */
+
+static void pool_damage(void *ctx, const struct meta_damage *d)
+{
+	(void)ctx;
+	fprintf(stderr, "thin_check: %s %s [%llu, %llu) block %llu\n", meta_damage_name(d->kind),
+		d->detail ? d->detail : "", (unsigned long long)d->begin, (unsigned long long)d->end,
+		(unsigned long long)d->block);
+}
+
+static void pool_check(const char *path)
+{
+	struct meta_thin *t;
+	struct meta_thin_open_opts oo = {0};
+	struct meta_thin_check_opts o = {.damage = pool_damage};
+	struct meta_thin_check_result r;
+	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
+	ck_assert_int_eq(meta_thin_check(t, &o, &r), 0);
+	meta_thin_close(t);
+	ck_assert(r.space_maps_checked);
+	ck_assert_int_eq(r.worst, -1);
+	ck_assert_uint_eq(r.metadata_leaked + r.metadata_bad + r.data_leaked + r.data_bad, 0);
+}
+
+/*
+ * Changes that leave every count as the pool's trees need it: blocks allocated and freed
+ * again, live blocks inc'd and dec'd back.  Returns how many blocks it allocated.
+ */
+static unsigned churn(struct meta_sm_tx *s, unsigned n)
+{
+	uint64_t *got = malloc(n * sizeof(*got)), nr = meta_sm_tx_nr_blocks(s);
+	unsigned k = 0;
+	ck_assert_ptr_nonnull(got);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t b = rnd_below(nr);
+		uint32_t c;
+		if (meta_sm_tx_alloc(s, &got[k]) == 0)
+			k++;
+		ck_assert_int_eq(meta_sm_tx_count(s, b, &c), 0);
+		if (c) { /* a live block: one reference more, then one less */
+			ck_assert_int_eq(meta_sm_tx_inc(s, b), 0);
+			ck_assert_int_eq(meta_sm_tx_dec(s, b), 0);
+		}
+	}
+	for (unsigned i = 0; i < k; i++)
+		ck_assert_int_eq(meta_sm_tx_dec(s, got[i]), 0);
+	free(got);
+	return k;
+}
+
+static void pool_case(const char *fixture, bool with_data)
+{
+	char path[UB_PATH_MAX];
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct meta_sm_tx *md, *dd = NULL;
+	struct meta_tm_space sp;
+	struct meta_tm *tm;
+	struct meta_thin_sb sb;
+	const void *raw;
+	uint8_t blk[UB_BLOCK_SIZE];
+
+	ub_fixture_gunzip(fixture, path, "sm_tx");
+	pool_check(path);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
+	ck_assert_int_eq(meta_bm_get(bm, 0, &meta_thin_sb_validator, &raw), 0);
+	meta_thin_sb_unpack(raw, &sb);
+	meta_bm_put(bm, raw);
+	ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_METADATA, &sb.metadata_sm, &md), 0);
+	if (with_data)
+		ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_DISK, &sb.data_sm, &dd), 0);
+	sp = meta_sm_tx_space(md);
+	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
+	for (int t = 0; t < 3; t++) {
+		/* the counts of untouched blocks are the committed map's */
+		for (int i = 0; i < 50; i++) {
+			uint64_t b = rnd_below(sb.metadata_sm.nr_blocks);
+			uint32_t c, want;
+			ck_assert_int_eq(meta_sm_tx_count(md, b, &c), 0);
+			ck_assert_int_eq(meta_sm_get_count(bm, META_SM_METADATA, &sb.metadata_sm, b, &want), 0);
+			ck_assert_uint_eq(c, want);
+		}
+		churn(md, 300);
+		if (dd) {
+			churn(dd, 300);
+			ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &sb.data_sm), 0);
+		}
+		ck_assert_int_eq(meta_sm_tx_commit(md, tm, &sb.metadata_sm), 0);
+		ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
+		meta_thin_sb_pack(&sb, blk);
+		ck_assert_int_eq(meta_tm_commit(tm, 0, &meta_thin_sb_validator, blk), 0);
+		meta_sm_tx_committed(md);
+		if (dd)
+			meta_sm_tx_committed(dd);
+		pool_check(path);
+	}
+	meta_tm_destroy(tm);
+	meta_sm_tx_close(md);
+	meta_sm_tx_close(dd);
+	meta_bm_destroy(bm);
+	unlink(path);
+}
+
+/* Pools built by thin_restore and by the kernel: both maps changed, committed, checked. */
+START_TEST(test_pool)
+{
+	static const char *const fx[] = {"thin/snaps.bin.gz", "thin/shared-leaves.bin.gz",
+					 "thin/kernel-deleted.bin.gz", "thin/many.bin.gz"};
+	rnd_state = 12345;
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++)
+		pool_case(fx[i], false);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sm_tx");
@@ -553,5 +671,7 @@ int main(void)
 	tcase_add_test(tc, test_commit_small);
 	tcase_add_test(tc, test_create);
 	tcase_add_test(tc, test_extend);
+	tc = ub_tcase(s, "pool", 60);
+	tcase_add_test(tc, test_pool);
 	return ub_run(s);
 }
