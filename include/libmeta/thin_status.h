@@ -10,9 +10,12 @@
  * every field followed by one space, the last one included (the kernel emits it so).
  *   - transaction id: the live superblock's.
  *   - meta and data counts are blocks (4 KiB metadata blocks, data blocks of the pool's
- *     data block size): total = the space map's nr_blocks, used = its nr_allocated (total
- *     minus free), from the live superblock's space-map roots, as a pool shows them right
- *     after a commit (the status call itself commits an active, unsuspended pool).
+ *     data block size): total = the space map's nr_blocks, used = total minus free, from
+ *     the live superblock's space-map roots, as a pool shows them right after a commit (the
+ *     status call itself commits an active, unsuspended pool).  Data: free = nr_blocks -
+ *     nr_allocated.  Metadata: the kernel keeps back a reserve of min(4096, total / 10)
+ *     blocks and reports them as used: free = nr_blocks - nr_allocated - reserve, or 0
+ *     when that is not positive.
  *   - held root: the live superblock's held_root (the metadata snapshot's block), "-" if 0.
  *   - the mode, discard and no-space words are the pool's live state, which the metadata
  *     does not hold: the caller gives them (struct meta_thin_pool_features).
@@ -40,11 +43,14 @@
 #define META_THIN_STATUS_MAX_METADATA_BLOCKS (255ull * ((1ull << 14) - 64))
 /* The kernel's cap on the metadata low-water threshold (4 MiB of metadata blocks). */
 #define META_THIN_STATUS_METADATA_THRESHOLD_MAX 1024ull
+/* The kernel's cap on the metadata blocks it keeps back (16 MiB), else a tenth. */
+#define META_THIN_STATUS_METADATA_RESERVE_MAX 4096ull
 
 /* What the committed metadata says about the pool. */
 struct meta_thin_pool_status {
 	uint64_t transaction_id;
-	uint64_t used_metadata_blocks, total_metadata_blocks;
+	uint64_t used_metadata_blocks, total_metadata_blocks; /* used: reserve included */
+	uint64_t metadata_reserve;    /* blocks kept back: min(4096, total / 10) */
 	uint64_t used_data_blocks, total_data_blocks;
 	uint64_t held_root;           /* 0: none */
 	bool needs_check;
@@ -79,8 +85,8 @@ META_API int meta_thin_pool_status(struct meta_thin *t, struct meta_thin_pool_st
 /*
  * The mode a pool activated on this metadata with a table that asks for none (read-write)
  * runs in: read-only when the superblock needs a check (the kernel never switches such a
- * pool to write mode) or no metadata block is free (out of metadata space, which the line
- * shows as "ro"); read-write otherwise.  Running out of data space is a state a pool
+ * pool to write mode) or no metadata block is free beyond the reserve (out of metadata
+ * space, which the line shows as "ro"); read-write otherwise.  Running out of data space is a state a pool
  * enters on a failed allocation, not one the metadata shows.
  */
 META_API enum meta_thin_pool_mode

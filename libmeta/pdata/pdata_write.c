@@ -349,75 +349,6 @@ uint64_t bbuild_finish(struct bbuild *b)
 	return w->err ? 0 : root;
 }
 
-/* ---- compact counts --------------------------------------------------------------- */
-
-int sm_counts_init(struct sm_counts *s, uint64_t nr)
-{
-	memset(s, 0, sizeof(*s));
-	s->nr = nr;
-	s->c = calloc(nr ? nr : 1, 1);
-	return s->c ? META_OK : META_E_NOMEM;
-}
-
-void sm_counts_free(struct sm_counts *s)
-{
-	free(s->c);
-	free(s->ob);
-	free(s->oc);
-	memset(s, 0, sizeof(*s));
-}
-
-static uint64_t ov_slot(const struct sm_counts *s, uint64_t b)
-{
-	uint64_t mask = s->ocap - 1, i = (b * 0x9e3779b97f4a7c15ull) & mask;
-	while (s->ob[i] && s->ob[i] != b + 1)
-		i = (i + 1) & mask;
-	return i;
-}
-
-int sm_counts_inc_big(struct sm_counts *s, uint64_t b)
-{
-	uint64_t i;
-	if (s->c[b] == SM_COUNT_BIG) {
-		i = ov_slot(s, b);
-		if (s->oc[i] != UINT32_MAX)
-			s->oc[i]++;
-		return META_OK;
-	}
-	/* 254 -> 255: the block moves to the table */
-	if ((s->on + 1) * 2 > s->ocap) {
-		struct sm_counts g = *s;
-		g.ocap = s->ocap ? s->ocap * 2 : 1024;
-		g.ob = calloc(g.ocap, sizeof(*g.ob));
-		g.oc = calloc(g.ocap, sizeof(*g.oc));
-		if (!g.ob || !g.oc) {
-			free(g.ob);
-			free(g.oc);
-			return META_E_NOMEM;
-		}
-		for (uint64_t j = 0; j < s->ocap; j++)
-			if (s->ob[j]) {
-				uint64_t k = ov_slot(&g, s->ob[j] - 1);
-				g.ob[k] = s->ob[j];
-				g.oc[k] = s->oc[j];
-			}
-		free(s->ob);
-		free(s->oc);
-		*s = g;
-	}
-	i = ov_slot(s, b);
-	s->ob[i] = b + 1;
-	s->oc[i] = SM_COUNT_BIG;
-	s->on++;
-	s->c[b] = SM_COUNT_BIG;
-	return META_OK;
-}
-
-uint32_t sm_counts_get(const struct sm_counts *s, uint64_t b)
-{
-	return s->c[b] < SM_COUNT_BIG ? s->c[b] : s->oc[ov_slot(s, b)];
-}
-
 /* ---- space maps ---------------------------------------------------------------- */
 
 /*
@@ -452,9 +383,9 @@ static uint32_t count_u32(const void *src, uint64_t i)
 	return ((const uint32_t *)src)[i];
 }
 
-static uint32_t count_sm(const void *src, uint64_t i)
+static uint32_t count_rc(const void *src, uint64_t i)
 {
-	return sm_counts_get(src, i);
+	return meta_rc_get(src, i);
 }
 
 /*
@@ -478,7 +409,7 @@ static uint64_t build_rc_tree(struct bw *w, uint32_t (*count)(const void *, uint
 	return bbuild_finish(&b);
 }
 
-int sm_write_disk(struct bw *w, const struct sm_counts *s, struct meta_sm_root *root)
+int sm_write_disk(struct bw *w, const struct meta_refcount *s, struct meta_sm_root *root)
 {
 	uint64_t nr = s->nr;
 	uint64_t nbm = (nr + META_SM_ENTRIES_PER_BITMAP - 1) / META_SM_ENTRIES_PER_BITMAP;
@@ -495,7 +426,7 @@ int sm_write_disk(struct bw *w, const struct sm_counts *s, struct meta_sm_root *
 	for (uint64_t i = 0; i < nr; i++)
 		allocated += s->c[i] != 0;
 	/* the ref-count tree first, then the bitmaps and their index */
-	root->ref_count_root = build_rc_tree(w, count_sm, s, nr);
+	root->ref_count_root = build_rc_tree(w, count_rc, s, nr);
 	for (uint64_t i = 0; !w->err && i < nbm; i++) {
 		uint64_t first = i * META_SM_ENTRIES_PER_BITMAP;
 		uint32_t n = (uint32_t)(nr - first < META_SM_ENTRIES_PER_BITMAP ? nr - first

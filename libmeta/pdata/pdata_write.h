@@ -28,6 +28,8 @@
 #include <libmeta/io.h>
 #include <libmeta/sm.h>
 
+#include "pdata/refcount.h"
+
 struct bw {
 	struct meta_io *io;
 	uint64_t next;       /* next block to allocate */
@@ -82,43 +84,15 @@ void bbuild_take_leaves(struct bbuild *b, uint64_t **keys, uint64_t **blocks, ui
 uint64_t bbuild_finish(struct bbuild *b);
 
 /*
- * Reference counts of many blocks (a pool's data blocks), one byte each: a
- * count up to 254 is kept in place; 255 means the count is 255 or more and is
- * kept in a small hash table (a block shared by that many leaves is rare).
- */
-#define SM_COUNT_BIG 255u
-struct sm_counts {
-	uint8_t *c;
-	uint64_t nr;
-	uint64_t *ob;   /* overflow table: block + 1 (0: empty slot) */
-	uint32_t *oc;   /* and its count (saturates at 2^32 - 1) */
-	uint64_t ocap;  /* slots, a power of two (0: no table yet) */
-	uint64_t on;    /* blocks in the table */
-};
-int sm_counts_init(struct sm_counts *s, uint64_t nr);
-void sm_counts_free(struct sm_counts *s);
-int sm_counts_inc_big(struct sm_counts *s, uint64_t b);
-/* Add one reference to block b (< nr); META_E_NOMEM if the table cannot grow. */
-static inline int sm_counts_inc(struct sm_counts *s, uint64_t b)
-{
-	if (s->c[b] < SM_COUNT_BIG - 1) {
-		s->c[b]++;
-		return 0;
-	}
-	return sm_counts_inc_big(s, b);
-}
-uint32_t sm_counts_get(const struct sm_counts *s, uint64_t b);
-
-/*
  * Space maps.
- * Disk (data) space map of the counts in s: bitmaps, an index btree and a
+ * Disk (data) space map of the counts in s (pdata/refcount.h): bitmaps, an index btree and a
  * ref-count btree.
  * Metadata space map of w->mcount: the ref-count tree, the bitmaps and the
  * index block are allocated from w itself and counted in w->mcount before the
  * bitmaps are filled, so the map describes itself.  Call it last, after every
  * other block has been allocated.
  */
-int sm_write_disk(struct bw *w, const struct sm_counts *s, struct meta_sm_root *root);
+int sm_write_disk(struct bw *w, const struct meta_refcount *s, struct meta_sm_root *root);
 int sm_write_metadata(struct bw *w, struct meta_sm_root *root);
 
 #endif

@@ -7,6 +7,8 @@
 
 #include <libmeta/error.h>
 
+#include "base/util.h"
+
 int meta_rc_init(struct meta_refcount *rc, uint64_t nr)
 {
 	memset(rc, 0, sizeof(*rc));
@@ -27,27 +29,41 @@ void meta_rc_free(struct meta_refcount *rc)
 {
 	if (!rc->shared)
 		free(rc->c);
-	meta_hash_free(&rc->ovf);
+	free(rc->big);
+	meta_hidx_free(&rc->ovf);
 	memset(rc, 0, sizeof(*rc));
+}
+
+static uint64_t big_block(const void *ctx, uint32_t i)
+{
+	const struct meta_rc_big *x = &((const struct meta_refcount *)ctx)->big[i];
+	return (uint64_t)x->hi << 32 | x->lo;
 }
 
 int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b)
 {
-	uint64_t *v = meta_hash_insert(&rc->ovf, b, NULL);
-	if (!v)
-		return META_E_NOMEM;
-	if (*v < UINT32_MAX - 255)
-		(*v)++;
+	int64_t i = meta_hidx_find(&rc->ovf, b, big_block, rc);
+	if (i < 0) {
+		if (rc->nbig >= UINT32_MAX - 2 ||
+		    meta_grow((void **)&rc->big, &rc->capbig, rc->nbig + 1, sizeof(*rc->big)))
+			return META_E_NOMEM;
+		rc->big[rc->nbig] = (struct meta_rc_big){(uint32_t)b, (uint32_t)(b >> 32), 0};
+		if (meta_hidx_add(&rc->ovf, (uint32_t)rc->nbig, big_block, rc))
+			return META_E_NOMEM;
+		i = (int64_t)rc->nbig++;
+	}
+	if (rc->big[i].extra < UINT32_MAX - 255)
+		rc->big[i].extra++;
 	return META_OK;
 }
 
 uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b)
 {
-	const uint64_t *v;
+	int64_t i;
 	if (b >= rc->nr)
 		return 0;
 	if (rc->c[b] < 255)
 		return rc->c[b];
-	v = meta_hash_find(&rc->ovf, b);
-	return 255u + (v ? (uint32_t)*v : 0);
+	i = meta_hidx_find(&rc->ovf, b, big_block, rc);
+	return 255u + (i >= 0 ? rc->big[i].extra : 0);
 }

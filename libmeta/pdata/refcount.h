@@ -16,11 +16,19 @@
 
 #include "base/hash.h"
 
+/* A block whose byte is 255: its number (two halves: 12 bytes, no padding) and count - 255. */
+struct meta_rc_big {
+	uint32_t lo, hi;
+	uint32_t extra;
+};
+
 struct meta_refcount {
 	uint8_t *c;
-	uint64_t nr;          /* blocks [0, nr) */
-	struct meta_hash ovf; /* block -> count - 255, for c[block] == 255 */
-	int shared;           /* c belongs to another store */
+	uint64_t nr;            /* blocks [0, nr) */
+	struct meta_rc_big *big; /* the blocks at 255 or more, in the order they got there */
+	size_t nbig, capbig;
+	struct meta_hidx ovf;   /* index of big[] by block number */
+	int shared;             /* c belongs to another store */
 };
 
 /* nr zero counts; 0 or META_E_NOMEM. */

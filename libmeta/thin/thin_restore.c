@@ -50,7 +50,7 @@ struct meta_thin_restorer {
 	struct meta_thin_restore_opts o;
 	struct meta_thin_xml_sb sb;
 	bool have_sb, ended, committed;
-	struct sm_counts dcount; /* data block reference counts */
+	struct meta_refcount dcount; /* data block reference counts */
 	uint64_t nr_data;
 	struct dev_rec *devs;
 	uint64_t ndevs;
@@ -301,7 +301,7 @@ static int r_begin_sb(void *ctx, const struct meta_thin_xml_sb *sb)
 		if (e)
 			return e;
 	}
-	if (!r->counted && sm_counts_init(&r->dcount, r->nr_data))
+	if (!r->counted && meta_rc_init(&r->dcount, r->nr_data))
 		return fail(r, META_E_NOMEM, "out of memory for %" PRIu64 " data block counts",
 			    r->nr_data);
 	return META_OK;
@@ -525,7 +525,7 @@ static int r_ref(void *ctx, const char *name)
 	/* a def's data blocks are counted once, with its leaves' first parent */
 	for (uint64_t i = 0; (!df->nr_refs || df->copy) && i < df->nruns; i++)
 		for (uint64_t b = df->runs[i][0]; b < df->runs[i][0] + df->runs[i][1]; b++)
-			if (sm_counts_inc(&r->dcount, b))
+			if (meta_rc_inc(&r->dcount, b))
 				return fail(r, META_E_NOMEM, "out of memory");
 	df->nr_refs++;
 	if (r->dry) {
@@ -576,7 +576,7 @@ static int count_run(struct meta_thin_restorer *r, uint64_t db, uint64_t len)
 	if (r->in == DEF)
 		return def_add_run(&r->defs[r->ndefs], db, len);
 	for (uint64_t b = db; b < db + len; b++)
-		if (sm_counts_inc(&r->dcount, b))
+		if (meta_rc_inc(&r->dcount, b))
 			return META_E_NOMEM;
 	return META_OK;
 }
@@ -854,7 +854,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 	meta_hash_free(&r->def_index);
 	free(r->devs);
 	free(r->seen);
-	sm_counts_free(&r->dcount);
+	meta_rc_free(&r->dcount);
 	bw_free(&r->w);
 	meta_io_close(r->io);
 	free(r);

@@ -20,12 +20,20 @@
 int meta_thin_pool_status(struct meta_thin *t, struct meta_thin_pool_status *out)
 {
 	const struct meta_thin_sb *sb = meta_thin_live_sb(t);
-	uint64_t dev_blocks = meta_thin_nr_metadata_blocks(t);
+	uint64_t dev_blocks = meta_thin_nr_metadata_blocks(t), free_md;
 
 	memset(out, 0, sizeof(*out));
 	out->transaction_id = sb->trans_id;
 	out->total_metadata_blocks = sb->metadata_sm.nr_blocks;
-	out->used_metadata_blocks = sb->metadata_sm.nr_allocated;
+	out->metadata_reserve = sb->metadata_sm.nr_blocks / 10;
+	if (out->metadata_reserve > META_THIN_STATUS_METADATA_RESERVE_MAX)
+		out->metadata_reserve = META_THIN_STATUS_METADATA_RESERVE_MAX;
+	/* free = nr_blocks - nr_allocated - reserve, never below 0; used = the rest */
+	free_md = sb->metadata_sm.nr_blocks > sb->metadata_sm.nr_allocated
+			  ? sb->metadata_sm.nr_blocks - sb->metadata_sm.nr_allocated
+			  : 0;
+	free_md = free_md > out->metadata_reserve ? free_md - out->metadata_reserve : 0;
+	out->used_metadata_blocks = sb->metadata_sm.nr_blocks - free_md;
 	out->total_data_blocks = sb->data_sm.nr_blocks;
 	out->used_data_blocks = sb->data_sm.nr_allocated;
 	out->held_root = sb->held_root;

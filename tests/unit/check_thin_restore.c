@@ -157,27 +157,6 @@ START_TEST(test_builder_seq_same_image)
 }
 END_TEST
 
-/* One byte per block, the table past 254; the table grows several times. */
-START_TEST(test_counts_overflow)
-{
-	struct sm_counts s;
-	const uint64_t nr = 5000;
-	ck_assert_int_eq(sm_counts_init(&s, nr), META_OK);
-	/* block b gets (b * 7) % 900 references, in interleaved rounds */
-	for (uint32_t round = 0; round < 900; round++)
-		for (uint64_t b = 0; b < nr; b++)
-			if (round < (b * 7) % 900)
-				ck_assert_int_eq(sm_counts_inc(&s, b), META_OK);
-	for (uint64_t b = 0; b < nr; b++)
-		if (sm_counts_get(&s, b) != (b * 7) % 900)
-			ck_abort_msg("block %" PRIu64 ": count %" PRIu32 ", expected %" PRIu64, b,
-				     sm_counts_get(&s, b), (b * 7) % 900);
-	ck_assert_uint_gt(s.on, 2048); /* grown from 1024 slots more than once */
-	ck_assert_uint_ge(s.ocap, 2 * s.on);
-	sm_counts_free(&s);
-}
-END_TEST
-
 START_TEST(test_builder_rejects_disorder)
 {
 	struct meta_io *io;
@@ -641,7 +620,6 @@ int main(void)
 	TCase *tc = ub_tcase(s, "thin_restore", 120);
 	tcase_add_test(tc, test_builder_sizes);
 	tcase_add_test(tc, test_builder_seq_same_image);
-	tcase_add_test(tc, test_counts_overflow);
 	tcase_add_test(tc, test_builder_rejects_disorder);
 	tcase_add_test(tc, test_builder_nospc);
 	tcase_add_test(tc, test_restore_fixture_reads_back);

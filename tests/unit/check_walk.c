@@ -107,6 +107,28 @@ START_TEST(test_refcount_overflow)
 }
 END_TEST
 
+/* Many blocks past 254 in interleaved rounds: the overflow table grows several times (the
+ * data counts of thin_restore's space map). */
+START_TEST(test_refcount_many_overflow)
+{
+	struct meta_refcount rc;
+	const uint64_t nr = 5000;
+	ck_assert_int_eq(meta_rc_init(&rc, nr), META_OK);
+	/* block b gets (b * 7) % 900 references */
+	for (uint32_t round = 0; round < 900; round++)
+		for (uint64_t b = 0; b < nr; b++)
+			if (round < (b * 7) % 900 && meta_rc_inc(&rc, b) != META_OK)
+				ck_abort_msg("block %llu: no memory", (unsigned long long)b);
+	for (uint64_t b = 0; b < nr; b++)
+		if (meta_rc_get(&rc, b) != (b * 7) % 900)
+			ck_abort_msg("block %llu: count %u, expected %llu", (unsigned long long)b,
+				     meta_rc_get(&rc, b), (unsigned long long)((b * 7) % 900));
+	ck_assert_uint_gt(rc.ovf.used, 2048); /* the index grown from 1024 slots several times */
+	ck_assert_uint_ge(rc.ovf.cap, 2 * rc.ovf.used);
+	meta_rc_free(&rc);
+}
+END_TEST
+
 START_TEST(test_refcount_share)
 {
 	struct meta_refcount lo, hi;
@@ -281,6 +303,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_hidx);
 	tc = ub_tcase(s, "refcount", 0);
 	tcase_add_test(tc, test_refcount_overflow);
+	tcase_add_test(tc, test_refcount_many_overflow);
 	tcase_add_test(tc, test_refcount_share);
 	tc = ub_tcase(s, "reader", 0);
 	tcase_add_checked_fixture(tc, setup, teardown);
