@@ -39,6 +39,7 @@ TABLE='
 thin_check|bin|@IN@|one-thin
 thin_dump|bin|@IN@|one-thin
 thin_ls|bin|@IN@|one-thin
+thin_status|bin|@IN@|one-thin
 thin_delta|bin|--snap1 1 --snap2 2 @IN@|snaps
 thin_rmap|bin|--region 0..1 @IN@|one-thin
 thin_repair|bin|-i @IN@ -o @OUT@|one-thin

@@ -41,6 +41,7 @@ job() {
 	thin_check) echo "one-thin.bin" ;;
 	thin_dump) echo "one-thin.bin" ;;
 	thin_ls) echo "one-thin.bin" ;;
+	thin_status) echo "one-thin.bin" ;;
 	thin_delta) echo "--snap1 1 --snap2 2 snaps.bin" ;;
 	thin_rmap) echo "--region 0..1 one-thin.bin" ;;
 	thin_repair) echo "-i one-thin.bin -o @OUT@" ;;
