@@ -446,16 +446,10 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 			}
 		}
 	}
-	if (bad_overflow) {
-		struct meta_damage d;
-		meta_damage_init(&d, META_DMG_SM_REF_COUNT_TREE);
-		d.begin = first;
-		d.end = first + n;
-		d.count = (uint64_t)bad_overflow;
-		d.detail = "bitmap says count >= 3 but the reference count tree has no entry";
-		if (c->dfn)
-			c->dfn(c->ctx, &d);
-	}
+	if (bad_overflow)
+		meta_report(c->dfn, c->ctx, META_DMG_SM_REF_COUNT_TREE, UINT64_MAX, first, first + n,
+			    (uint64_t)bad_overflow,
+			    "bitmap says count >= 3 but the reference count tree has no entry");
 	return c->fn(c->ctx, first, c->counts, n);
 }
 
