@@ -17,11 +17,17 @@
  *  - meta_sm_tx_commit() writes what changed through the tm: bitmaps, index and
  *    ref-count tree entries are shadowed, never written in place.  The metadata map
  *    allocates its own blocks from itself and describes itself when it returns
- *    (its commit repeats until nothing more changes).  Then the caller writes the
+ *    (its commit repeats until nothing more changes), so it commits last: after the
+ *    disk map (whose bitmaps and trees are metadata blocks) and every other change
+ *    through the tm.  A map nothing changed since the last commit gives back its
+ *    committed root and writes nothing.  Then the caller writes the
  *    root into its superblock, runs meta_tm_pre_commit()/meta_tm_commit(), and
  *    calls meta_sm_tx_committed().
  *  - The metadata map serves the tm: meta_sm_tx_space() is its struct meta_tm_space.
  *  - Growing (meta_sm_tx_extend) adds zeroed bitmaps for the new blocks at commit.
+ *  - Memory: a few bytes per bitmap, plus 32 to 64 bytes per block whose count
+ *    changed in the transaction (base/hash's table of 16-byte slots, kept at most
+ *    half full), and half as much again while the table doubles.
  */
 #ifndef LIBMETA_PDATA_SM_TX_H
 #define LIBMETA_PDATA_SM_TX_H
