@@ -314,8 +314,7 @@ void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_
 			cli_common_option(c, usage);
 		}
 	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	cli_no_operands(argc, argv);
 	if (!a->input)
 		cli_usage_error("%s", no_input);
 	if (!a->output)
@@ -338,4 +337,19 @@ void cli_bad_option(int c, char **argv)
 	if (optopt)
 		cli_usage_error("invalid option '-%c'", optopt);
 	cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+}
+
+void cli_no_operands(int argc, char **argv)
+{
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+int cli_flush_stdout(void)
+{
+	if (fflush(stdout) || ferror(stdout)) {
+		cli_err("error writing output: %s", strerror(errno));
+		return EXIT_OPERR;
+	}
+	return EXIT_OK;
 }

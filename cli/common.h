@@ -112,6 +112,10 @@ void cli_refuse_foreign_family(const char *output, int own, bool force);
 bool cli_report_foreign_family(const char *path, int own);
 /* a * b, false when it fits in 64 bits (*out = a * b); true when it wraps. */
 bool cli_mul_overflows(uint64_t a, uint64_t b, uint64_t *out);
+/* A tool's last step: stdout flushed, or "prog: error writing output: ERR"; the exit status. */
+int cli_flush_stdout(void);
+/* Options then no operand: "unexpected argument 'X'" is a usage error. */
+void cli_no_operands(int argc, char **argv);
 /* True when progress output is allowed: stderr is a tty, not quiet, DMMETA_NO_PROGRESS unset. */
 bool cli_progress_allowed(void);
 

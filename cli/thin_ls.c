@@ -16,6 +16,7 @@
 #include <libmeta/thin_ls.h>
 
 #include "common.h"
+#include "util_thin.h"
 
 enum field {
 	F_DEV,
@@ -156,50 +157,47 @@ static void human_u128(char *buf, size_t len, u128 bytes)
 	snprintf(buf + strlen(buf), len - strlen(buf), "%s", units[i]);
 }
 
+/*
+ * F_MAPPED_BLOCKS..F_SHARED: three counts (mapped, exclusive, shared) in four units
+ * (blocks, sectors, bytes, human-readable bytes), in that order; -1 for another field.
+ */
+static int count_field(enum field f)
+{
+	return f >= F_MAPPED_BLOCKS && f <= F_SHARED ? (int)(f - F_MAPPED_BLOCKS) : -1;
+}
+
+/* Does a field need exclusive/shared counts (reading every mapping leaf)? */
+static bool needs_sharing(const enum field *fields, int nf)
+{
+	for (int i = 0; i < nf; i++)
+		if (count_field(fields[i]) % 3 > 0)
+			return true;
+	return false;
+}
+
 static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_dev *d,
 		 uint64_t bs, uint64_t highest)
 {
+	int k = count_field(f);
 	uint64_t v = 0;
+	if (k >= 0) {
+		const uint64_t counts[3] = {d->mapped_blocks, d->exclusive_blocks, d->shared_blocks};
+		const unsigned unit = (unsigned)k / 3;
+		u128 n = counts[k % 3];
+		if (unit >= 1)
+			n *= bs;
+		if (unit >= 2)
+			n *= 512u;
+		if (unit == 3)
+			human_u128(buf, len, n);
+		else
+			put_u128(buf, len, n);
+		return;
+	}
 	switch (f) {
 	case F_DEV:
 		v = d->dev_id;
 		break;
-	case F_MAPPED_BLOCKS:
-		v = d->mapped_blocks;
-		break;
-	case F_EXCLUSIVE_BLOCKS:
-		v = d->exclusive_blocks;
-		break;
-	case F_SHARED_BLOCKS:
-		v = d->shared_blocks;
-		break;
-	case F_MAPPED_SECTORS:
-		put_u128(buf, len, (u128)d->mapped_blocks * bs);
-		return;
-	case F_EXCLUSIVE_SECTORS:
-		put_u128(buf, len, (u128)d->exclusive_blocks * bs);
-		return;
-	case F_SHARED_SECTORS:
-		put_u128(buf, len, (u128)d->shared_blocks * bs);
-		return;
-	case F_MAPPED_BYTES:
-		put_u128(buf, len, (u128)d->mapped_blocks * bs * 512u);
-		return;
-	case F_EXCLUSIVE_BYTES:
-		put_u128(buf, len, (u128)d->exclusive_blocks * bs * 512u);
-		return;
-	case F_SHARED_BYTES:
-		put_u128(buf, len, (u128)d->shared_blocks * bs * 512u);
-		return;
-	case F_MAPPED:
-		human_u128(buf, len, (u128)d->mapped_blocks * bs * 512u);
-		return;
-	case F_EXCLUSIVE:
-		human_u128(buf, len, (u128)d->exclusive_blocks * bs * 512u);
-		return;
-	case F_SHARED:
-		human_u128(buf, len, (u128)d->shared_blocks * bs * 512u);
-		return;
 	case F_TRANSACTION:
 		v = d->transaction_id;
 		break;
@@ -212,7 +210,7 @@ static void cell(char *buf, size_t len, enum field f, const struct meta_thin_ls_
 	case F_HIGHEST_BLOCK:
 		v = highest;
 		break;
-	case F__COUNT:
+	default:
 		break;
 	}
 	snprintf(buf, len, "%" PRIu64, v);
@@ -242,64 +240,26 @@ int main(int argc, char **argv)
 	char *cells;
 	const char *path;
 
-	cli_init(argv[0]);
-	argv[0] = (char *)cli_prog; /* getopt's own messages name the tool, not its path */
-	memset(&oo, 0, sizeof(oo));
-	memset(&fd, 0, sizeof(fd));
-	oo.flags = META_THIN_OPEN_EXCL;
+	cli_thin_reader_init(argv, &oo, &fd);
 	while ((c = getopt_long(argc, argv, "o:m::hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
+		if (c == 'o')
 			nf = parse_fields(optarg, fields);
-			break;
-		case 'H':
+		else if (c == 'H')
 			headers = 0;
-			break;
-		case 'm':
-			oo.flags = META_THIN_OPEN_METADATA_SNAP;
-			oo.metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
-			return EXIT_USAGE;
-		}
+		else
+			cli_thin_reader_option(c, &oo, usage);
 	}
 	path = cli_one_operand(argc, argv, "no metadata device or file given");
 
-	r = meta_thin_open(path, &oo, &t);
+	r = cli_thin_open(path, &oo, &t);
+	if (r)
+		return r;
+	/* read mapping leaves only when a field needs exclusive/shared counts (as 0.9) */
+	r = needs_sharing(fields, nf) ? meta_thin_ls(t, &devs, &nd, cli_keep_first_damage, &fd)
+				       : meta_thin_ls_details(t, &devs, &nd, cli_keep_first_damage, &fd);
 	if (r) {
-		cli_report_open_error(path, r, 0);
-		return cli_exit_for(r);
-	}
-	{
-		/* read mapping leaves only when a field needs exclusive/shared counts (as 0.9) */
-		bool sharing = false;
-		for (int i = 0; i < nf; i++)
-			switch (fields[i]) {
-			case F_EXCLUSIVE_BLOCKS: case F_SHARED_BLOCKS: case F_EXCLUSIVE_SECTORS:
-			case F_SHARED_SECTORS: case F_EXCLUSIVE_BYTES: case F_SHARED_BYTES:
-			case F_EXCLUSIVE: case F_SHARED:
-				sharing = true;
-				break;
-			default:
-				break;
-			}
-		r = sharing ? meta_thin_ls(t, &devs, &nd, cli_keep_first_damage, &fd)
-			    : meta_thin_ls_details(t, &devs, &nd, cli_keep_first_damage, &fd);
-	}
-	if (r) {
-		if (r == META_E_CORRUPT)
-			cli_report_first_damage(path, &fd);
-		else
-			cli_err("%s: %s", path, meta_strerror(r));
 		meta_thin_close(t);
-		return cli_exit_for(r);
+		return cli_thin_report_walk_error(path, r, &fd);
 	}
 	bs = meta_thin_sb(t)->data_block_size;
 	for (int i = 0; i < nf && !highest; i++)
@@ -357,9 +317,5 @@ int main(int argc, char **argv)
 	free(cells);
 	free(devs);
 	free(highest);
-	if (fflush(stdout) || ferror(stdout)) {
-		cli_err("error writing output: %s", strerror(errno));
-		return EXIT_OPERR;
-	}
-	return EXIT_OK;
+	return cli_flush_stdout();
 }

@@ -15,6 +15,7 @@
 #include <libmeta/thin_rmap.h>
 
 #include "common.h"
+#include "util_thin.h"
 
 static void usage(FILE *out)
 {
@@ -101,69 +102,42 @@ int main(int argc, char **argv)
 	const char *path;
 	int c, r;
 
-	cli_init(argv[0]);
-	argv[0] = (char *)cli_prog; /* getopt's own messages name the tool, not its path */
-	memset(&oo, 0, sizeof(oo));
-	memset(&fd, 0, sizeof(fd));
-	oo.flags = META_THIN_OPEN_EXCL;
+	cli_thin_reader_init(argv, &oo, &fd);
 	while ((c = getopt_long(argc, argv, "m::hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			if (nr_regions == cap) {
-				size_t nc = cap ? cap * 2 : 8;
-				void *p = realloc(regions, nc * sizeof(*regions));
-				if (!p) {
-					cli_err("out of memory");
-					return EXIT_OPERR;
-				}
-				regions = p;
-				cap = nc;
-			}
-			regions[nr_regions++] = parse_region(optarg);
-			break;
-		case 'm':
-			oo.flags = META_THIN_OPEN_METADATA_SNAP;
-			oo.metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
-			return EXIT_USAGE;
+		if (c != 'r') {
+			cli_thin_reader_option(c, &oo, usage);
+			continue;
 		}
+		if (nr_regions == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			void *p = realloc(regions, nc * sizeof(*regions));
+			if (!p) {
+				cli_err("out of memory");
+				return EXIT_OPERR;
+			}
+			regions = p;
+			cap = nc;
+		}
+		regions[nr_regions++] = parse_region(optarg);
 	}
 	path = cli_one_operand(argc, argv, "no metadata device or file given");
 	if (!nr_regions)
 		cli_usage_error("no --region given (for example --region 0..100)");
 
-	r = meta_thin_open(path, &oo, &t);
+	r = cli_thin_open(path, &oo, &t);
 	if (r) {
-		cli_report_open_error(path, r, 0);
 		free(regions);
-		return cli_exit_for(r);
+		return r;
 	}
 	r = meta_thin_rmap(t, regions, nr_regions, &runs, &nruns, cli_keep_first_damage, &fd);
 	meta_thin_close(t);
 	free(regions);
-	if (r) {
-		if (r == META_E_CORRUPT)
-			cli_report_first_damage(path, &fd);
-		else
-			cli_err("%s: %s", path, meta_strerror(r));
-		return cli_exit_for(r);
-	}
+	if (r)
+		return cli_thin_report_walk_error(path, r, &fd);
 	for (size_t i = 0; i < nruns; i++)
 		printf("data %" PRIu64 "..%" PRIu64 " -> thin(%" PRIu32 ") %" PRIu64 "..%" PRIu64 "\n",
 		       runs[i].data_begin, runs[i].data_end, runs[i].dev_id, runs[i].thin_begin,
 		       runs[i].thin_begin + (runs[i].data_end - runs[i].data_begin));
 	free(runs);
-	if (fflush(stdout) || ferror(stdout)) {
-		cli_err("error writing output: %s", strerror(errno));
-		return EXIT_OPERR;
-	}
-	return EXIT_OK;
+	return cli_flush_stdout();
 }

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include "util_thin.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmeta/error.h>
+
+#include "common.h"
+
+void cli_thin_reader_init(char **argv, struct meta_thin_open_opts *oo, struct cli_first_damage *fd)
+{
+	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog;
+	memset(oo, 0, sizeof(*oo));
+	memset(fd, 0, sizeof(*fd));
+	oo->flags = META_THIN_OPEN_EXCL;
+}
+
+void cli_thin_reader_option(int c, struct meta_thin_open_opts *oo, void (*usage)(FILE *))
+{
+	switch (c) {
+	case 'm':
+		oo->flags = META_THIN_OPEN_METADATA_SNAP;
+		oo->metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
+		return;
+	case 'h':
+		usage(stdout);
+		exit(EXIT_OK);
+	case 'V':
+		cli_print_version();
+		exit(EXIT_OK);
+	default:
+		fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+		exit(EXIT_USAGE);
+	}
+}
+
+int cli_thin_open(const char *path, const struct meta_thin_open_opts *oo, struct meta_thin **t)
+{
+	int r = meta_thin_open(path, oo, t);
+	if (!r)
+		return 0;
+	cli_report_open_error(path, r, 0);
+	return cli_exit_for(r);
+}
+
+int cli_thin_report_walk_error(const char *path, int r, const struct cli_first_damage *fd)
+{
+	if (r == META_E_CORRUPT)
+		cli_report_first_damage(path, fd);
+	else
+		cli_err("%s: %s", path, meta_strerror(r));
+	return cli_exit_for(r);
+}
+
+bool cli_thin_override_option(int c, const char *arg, struct meta_thin_restore_opts *o)
+{
+	switch (c) {
+	case CLI_OPT_TRANSACTION_ID:
+		o->set_transaction_id = true;
+		o->transaction_id = cli_u64_arg("--transaction-id", arg);
+		return true;
+	case CLI_OPT_DATA_BLOCK_SIZE:
+		o->set_data_block_size = true;
+		o->data_block_size = cli_data_block_size_arg(arg);
+		return true;
+	case CLI_OPT_NR_DATA_BLOCKS:
+		o->set_nr_data_blocks = true;
+		o->nr_data_blocks = cli_nr_data_blocks_arg(arg);
+		return true;
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers shared by the thin_* tools: the command-line pieces every thin reader
+ * (-m/--metadata-snap) and every thin writer (the superblock overrides) repeats,
+ * and the one way a thin read tool opens the pool and reports a failed walk.
+ */
+#ifndef DMMETA_CLI_UTIL_THIN_H
+#define DMMETA_CLI_UTIL_THIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <libmeta/thin.h>
+#include <libmeta/thin_restore.h>
+
+#include "util_damage.h"
+
+/*
+ * A thin reader's start: cli_init(), getopt's own messages naming the tool (not
+ * its path), oo zeroed for an exclusive open of the live metadata, fd zeroed.
+ */
+void cli_thin_reader_init(char **argv, struct meta_thin_open_opts *oo, struct cli_first_damage *fd);
+/*
+ * The arms of a thin reader's getopt_long switch (no leading ':' in its option
+ * string, so getopt has printed its own message for a bad option) past its own:
+ * -m [BLOCK] reads the metadata snapshot (the held root, or the snapshot
+ * superblock at BLOCK); -h usage to stdout and exit 0; -V version and exit 0;
+ * anything else "Try 'prog --help' for more information." and exit 2.
+ */
+void cli_thin_reader_option(int c, struct meta_thin_open_opts *oo, void (*usage)(FILE *));
+/* meta_thin_open(), or its one clear line (cli_report_open_error): 0, else the exit status. */
+int cli_thin_open(const char *path, const struct meta_thin_open_opts *oo, struct meta_thin **t);
+/*
+ * A thin read walk that failed with r: the first damage it reported
+ * (META_E_CORRUPT, cli_report_first_damage) or "prog: path: error"; returns the
+ * exit status.
+ */
+int cli_thin_report_walk_error(const char *path, int r, const struct cli_first_damage *fd);
+
+/*
+ * The superblock overrides of a thin writer (thin_restore, thin_repair):
+ * --transaction-id, --data-block-size, --nr-data-blocks.  CLI_THIN_OVERRIDE_LONGOPTS
+ * goes into its long option table; cli_thin_override_option() sets o from one of
+ * them and returns true, or returns false for any other option c.
+ */
+enum {
+	CLI_OPT_TRANSACTION_ID = 0x100,
+	CLI_OPT_DATA_BLOCK_SIZE,
+	CLI_OPT_NR_DATA_BLOCKS,
+};
+#define CLI_THIN_OVERRIDE_LONGOPTS                                                    \
+	{"transaction-id", required_argument, NULL, CLI_OPT_TRANSACTION_ID},           \
+	{"data-block-size", required_argument, NULL, CLI_OPT_DATA_BLOCK_SIZE},         \
+	{"nr-data-blocks", required_argument, NULL, CLI_OPT_NR_DATA_BLOCKS}
+bool cli_thin_override_option(int c, const char *arg, struct meta_thin_restore_opts *o);
+
+#endif
