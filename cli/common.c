@@ -107,21 +107,26 @@ void cli_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-void cli_common_option(int c, void (*usage)(FILE *))
+void cli_help_or_version(int c, void (*usage)(FILE *))
 {
-	switch (c) {
-	case 'q':
-		cli_quiet = true;
-		return;
-	case 'h':
+	if (c == 'h') {
 		usage(stdout);
 		exit(EXIT_OK);
-	case 'V':
+	}
+	if (c == 'V') {
 		cli_print_version();
 		exit(EXIT_OK);
-	default:
-		cli_usage_error("unknown or incomplete option");
 	}
+}
+
+void cli_common_option(int c, void (*usage)(FILE *))
+{
+	if (c == 'q') {
+		cli_quiet = true;
+		return;
+	}
+	cli_help_or_version(c, usage);
+	cli_usage_error("unknown or incomplete option");
 }
 
 int cli_exit_for(int e)
@@ -290,10 +295,7 @@ void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_
 		{"input", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'},
 		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_COMMON_LONGOPTS,
 	};
 	const char *shortopts = short_force ? "i:o:fqhV" : "i:o:qhV";
 	int c;

@@ -47,6 +47,13 @@ __attribute__((format(printf, 1, 2))) void cli_err(const char *fmt, ...);
  * is a usage error (exit 2).
  */
 void cli_common_option(int c, void (*usage)(FILE *));
+/* -h usage to stdout and exit 0, -V version and exit 0; any other c returns. */
+void cli_help_or_version(int c, void (*usage)(FILE *));
+/* The end of a long option table: --help, --version (and --quiet), the terminator. */
+#define CLI_HELP_VERSION_LONGOPTS                                                     \
+	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},         \
+	{NULL, 0, NULL, 0}
+#define CLI_COMMON_LONGOPTS {"quiet", no_argument, NULL, 'q'}, CLI_HELP_VERSION_LONGOPTS
 /*
  * The whole command line of a tool that takes exactly -i IN, -o OUT, --force
  * (also -f when short_force) and the common -q/-h/-V, and no other argument.

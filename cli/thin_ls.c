@@ -223,10 +223,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, 'o'},
 		{"no-headers", no_argument, NULL, 'H'},
-		{"metadata-snap", optional_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_THIN_READER_LONGOPTS,
 	};
 	enum field fields[MAX_FIELDS] = {F_DEV, F_MAPPED, F_CREATE_TIME, F_SNAP_TIME};
 	int nf = 4, headers = 1, c, r;

@@ -12,6 +12,7 @@
 #include <libmeta/thin_repair.h>
 
 #include "common.h"
+#include "util_thin.h"
 
 static void usage(FILE *f)
 {
@@ -71,13 +72,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"input", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'},
-		{"transaction-id", required_argument, NULL, 1},
-		{"data-block-size", required_argument, NULL, 2},
-		{"nr-data-blocks", required_argument, NULL, 3},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_THIN_OVERRIDE_LONGOPTS,
+		CLI_COMMON_LONGOPTS,
 	};
 	struct meta_thin_repair_opts ro;
 	struct meta_thin_repair_stats st;
@@ -89,28 +85,12 @@ int main(int argc, char **argv)
 	memset(&ro, 0, sizeof(ro));
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
+		if (c == 'i')
 			input = optarg;
-			break;
-		case 'o':
+		else if (c == 'o')
 			output = optarg;
-			break;
-		case 1:
-			ro.out.set_transaction_id = true;
-			ro.out.transaction_id = cli_u64_arg("--transaction-id", optarg);
-			break;
-		case 2:
-			ro.out.set_data_block_size = true;
-			ro.out.data_block_size = cli_data_block_size_arg(optarg);
-			break;
-		case 3:
-			ro.out.set_nr_data_blocks = true;
-			ro.out.nr_data_blocks = cli_nr_data_blocks_arg(optarg);
-			break;
-		default:
+		else if (!cli_thin_override_option(c, optarg, &ro.out))
 			cli_common_option(c, usage);
-		}
 	}
 	/* lvconvert --repair passes one extra positional argument: accepted and ignored */
 	if (argc - optind > 1)

@@ -15,6 +15,7 @@
 #include <libmeta/thin_xml_read.h>
 
 #include "common.h"
+#include "util_thin.h"
 
 static void usage(FILE *f)
 {
@@ -131,14 +132,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"input", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'},
-		{"transaction-id", required_argument, NULL, 1},
-		{"data-block-size", required_argument, NULL, 2},
-		{"nr-data-blocks", required_argument, NULL, 3},
-		{"force", no_argument, NULL, 4},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_THIN_OVERRIDE_LONGOPTS,
+		{"force", no_argument, NULL, 'f'},
+		CLI_COMMON_LONGOPTS,
 	};
 	struct meta_thin_restore_opts ro;
 	struct meta_thin_restorer *r;
@@ -153,34 +149,16 @@ int main(int argc, char **argv)
 	memset(&ro, 0, sizeof(ro));
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
+		if (c == 'i')
 			input = optarg;
-			break;
-		case 'o':
+		else if (c == 'o')
 			output = optarg;
-			break;
-		case 1:
-			ro.set_transaction_id = true;
-			ro.transaction_id = cli_u64_arg("--transaction-id", optarg);
-			break;
-		case 2:
-			ro.set_data_block_size = true;
-			ro.data_block_size = cli_data_block_size_arg(optarg);
-			break;
-		case 3:
-			ro.set_nr_data_blocks = true;
-			ro.nr_data_blocks = cli_nr_data_blocks_arg(optarg);
-			break;
-		case 4:
+		else if (c == 'f')
 			force = true;
-			break;
-		default:
+		else if (!cli_thin_override_option(c, optarg, &ro))
 			cli_common_option(c, usage);
-		}
 	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	cli_no_operands(argc, argv);
 	if (!input)
 		cli_usage_error("No input file provided (-i XML)");
 	if (!output)

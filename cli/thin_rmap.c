@@ -88,10 +88,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"region", required_argument, NULL, 'r'},
-		{"metadata-snap", optional_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_THIN_READER_LONGOPTS,
 	};
 	struct meta_thin_region *regions = NULL;
 	size_t nr_regions = 0, cap = 0, nruns = 0;

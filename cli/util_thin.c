@@ -20,21 +20,14 @@ void cli_thin_reader_init(char **argv, struct meta_thin_open_opts *oo, struct cl
 
 void cli_thin_reader_option(int c, struct meta_thin_open_opts *oo, void (*usage)(FILE *))
 {
-	switch (c) {
-	case 'm':
+	if (c == 'm') {
 		oo->flags = META_THIN_OPEN_METADATA_SNAP;
 		oo->metadata_snap_block = optarg ? cli_u64_arg("--metadata-snap", optarg) : 0;
 		return;
-	case 'h':
-		usage(stdout);
-		exit(EXIT_OK);
-	case 'V':
-		cli_print_version();
-		exit(EXIT_OK);
-	default:
-		fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
-		exit(EXIT_USAGE);
 	}
+	cli_help_or_version(c, usage);
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+	exit(EXIT_USAGE);
 }
 
 int cli_thin_open(const char *path, const struct meta_thin_open_opts *oo, struct meta_thin **t)

@@ -13,6 +13,7 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_restore.h>
 
+#include "common.h"
 #include "util_damage.h"
 
 /*
@@ -29,6 +30,9 @@ void cli_thin_reader_init(char **argv, struct meta_thin_open_opts *oo, struct cl
  */
 void cli_thin_reader_option(int c, struct meta_thin_open_opts *oo, void (*usage)(FILE *));
 /* meta_thin_open(), or its one clear line (cli_report_open_error): 0, else the exit status. */
+/* The end of a thin reader's long option table: -m, -h, -V. */
+#define CLI_THIN_READER_LONGOPTS                                                      \
+	{"metadata-snap", optional_argument, NULL, 'm'}, CLI_HELP_VERSION_LONGOPTS
 int cli_thin_open(const char *path, const struct meta_thin_open_opts *oo, struct meta_thin **t);
 /*
  * A thin read walk that failed with r: the first damage it reported
