@@ -11,14 +11,15 @@
 #      reserve_metadata_snap, writes to 0 and 3 [A]; activated again read_only [B];
 #   pb (4 MiB metadata: low-water 256, reserve 102; 16 data blocks) with no_discard_passdown
 #      error_if_no_space, filled and then out of data space [C]; activated again with
-#      ignore_discard [D].
+#      ignore_discard [D];
+#   pc (200 MiB metadata: the reserve stops at 4096 blocks), one thin with block 10 [E].
 # On the host, on each pool's metadata image as the kernel left it, byte for byte (each
 # field named when they differ):
 #   - thin_status with the live state of the phase (--mode, --discard, --error-if-no-space;
 #     --discard no_passdown where the guest's data disk takes no discards, as the kernel
 #     then shows) = the pool line of A, B, C, D; without --mode, thin_status guesses rw for
 #     A and D, as the kernel shows;
-#   - thin_status --thin N = the thin lines of A and C; thin_status --all-thins lists them;
+#   - thin_status --thin N = the thin lines of A, C and E; thin_status --all-thins lists them;
 #   - thin_status -m --thin N = the thin lines of A0 (the metadata snapshot's state).
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -31,7 +32,9 @@ zero_file pa-meta.img 8192      # 32 MiB
 zero_file pa-data.img 4096      # 16 MiB
 zero_file pb-meta.img 1024      # 4 MiB
 zero_file pb-data.img 256       # 1 MiB
-k_guest thin-status.sh pa-meta.img pa-data.img pb-meta.img pb-data.img
+zero_file pc-meta.img 51200     # 200 MiB (sparse)
+zero_file pc-data.img 256       # 1 MiB
+k_guest thin-status.sh pa-meta.img pa-data.img pb-meta.img pb-data.img pc-meta.img pc-data.img
 
 POOL_FIELDS="transaction_id used/total_metadata used/total_data held_root mode discard no_space needs_check metadata_low_water"
 
@@ -111,8 +114,14 @@ same "C thin 0" "$(kline C 0)" "$out"
 ours "D pool" --discard ignore pb-meta.img
 same "D pool (ignore_discard table, data space full: still rw)" "$(kline D pool)" "$out" "$POOL_FIELDS"
 
+# --- pc
+ours "E pool" --discard "$(disc vdf)" pc-meta.img
+same "E pool (51200 metadata blocks)" "$(kline E pool)" "$out" "$POOL_FIELDS"
+ours "E thin 0" --thin 0 pc-meta.img
+same "E thin 0" "$(kline E 0)" "$out"
+
 grep '^NOTE ' guest.out | sed 's/^NOTE /guest: /' >&2
-for ph in A0 A B C D; do
+for ph in A0 A B C D E; do
 	grep "^STATUS $ph " guest.out | sed 's/^/kernel: /'
 done
 note "VM: guest output $(wc -l <guest.out) lines"

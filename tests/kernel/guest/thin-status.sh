@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest half of tests/kernel/thin-status.sh (runs in the VM; see that file).
 # Disks: vda/vdb = metadata (32 MiB) / data (16 MiB) of pool "pa";
-#        vdc/vdd = metadata (4 MiB) / data (1 MiB: 16 blocks) of pool "pb".
+#        vdc/vdd = metadata (4 MiB) / data (1 MiB: 16 blocks) of pool "pb";
+#        vde/vdf = metadata (200 MiB) / data (1 MiB) of pool "pc".
 # Pool block size 64 KiB (128 sectors); thins of 8 MiB (128 blocks).
 # Output lines for the host:
 #   STATUS PHASE pool|DEV LINE   `dmsetup status` of the pool or of thin DEV, taken after a
@@ -16,6 +17,7 @@
 #   C   pb with no_discard_passdown error_if_no_space, its 16 data blocks filled, one more
 #       write refused: out of data space
 #   D   pb torn down and activated again with ignore_discard
+#   E   pc (51200 metadata blocks: the kernel's reserve stops at 4096), one thin, one write
 set -u
 . /guest/lib.sh
 
@@ -53,6 +55,7 @@ teardown() {  # teardown POOL DEVS...
 
 emit "DISCARD vdb $(cat /sys/block/vdb/queue/discard_max_bytes)"
 emit "DISCARD vdd $(cat /sys/block/vdd/queue/discard_max_bytes)"
+emit "DISCARD vdf $(cat /sys/block/vdf/queue/discard_max_bytes)"
 
 # --- pa: 32768 sectors of data = 256 blocks
 g_run dmsetup create pa --table "0 32768 thin-pool /dev/vda /dev/vdb $BS 0"
@@ -98,4 +101,13 @@ teardown pb 0
 g_run dmsetup create pb --table "0 2048 thin-pool /dev/vdc /dev/vdd $BS 0 1 ignore_discard"
 status D pb
 teardown pb
+
+# --- pc: a large metadata device
+g_run dmsetup create pc --table "0 2048 thin-pool /dev/vde /dev/vdf $BS 0"
+g_run dmsetup message pc 0 "create_thin 0"
+thin_on pc 0
+pwrite /dev/mapper/pc-t0 0 1 1280 128     # block 10
+commit pc 0
+status E pc 0
+teardown pc 0
 exit 0
