@@ -3,7 +3,7 @@
 #
 # thin_status against `dmsetup status`.  Exit 0 pass, 1 fail, 77 skip.
 #
-# One VM boot (guest/thin-status.sh) runs two thin pools in Debian's 6.1 kernel and records
+# One VM boot (guest/thin-status.sh) runs three thin pools in Debian's 6.1 kernel and records
 # the status lines of the pools and their thins after a suspend (so the metadata holds what
 # the status shows):
 #   pa (32 MiB metadata: low-water 1024, reserve 819): thins 0 (5 blocks), 1 (empty: "0 -"),
