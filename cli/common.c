@@ -48,6 +48,17 @@ void cli_refuse_same_storage(const char *input, const char *output)
 	exit(EXIT_USAGE);
 }
 
+void cli_refuse_input_is_output(const char *input, const char *output)
+{
+	if (strcmp(input, "-")) {
+		cli_refuse_same_storage(input, output);
+	} else if (meta_io_same_storage("/proc/self/fd/0", output)) {
+		cli_err("%s: the output is the standard input (same file or device); refusing to "
+			"overwrite it", output);
+		exit(EXIT_USAGE);
+	}
+}
+
 enum meta_family cli_sniff_family(const char *path)
 {
 	struct meta_io *io;
@@ -321,6 +332,15 @@ void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_
 		cli_usage_error("%s", no_input);
 	if (!a->output)
 		cli_usage_error("%s", no_output);
+}
+
+void cli_parse_io_writer_args(int argc, char **argv, void (*usage)(FILE *), int own,
+			      struct cli_io_args *a)
+{
+	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
+			  "No output file provided (-o)", a);
+	cli_refuse_same_storage(a->input, a->output);
+	cli_refuse_foreign_family(a->output, own, a->force);
 }
 
 const char *cli_one_operand(int argc, char **argv, const char *none)

@@ -66,6 +66,12 @@ struct cli_io_args {
 void cli_parse_io_args(int argc, char **argv, void (*usage)(FILE *), bool short_force,
 		       const char *no_input, const char *no_output, struct cli_io_args *a);
 /*
+ * The same for the pack tools (-f too, tpt's messages), then the writer's checks:
+ * cli_refuse_same_storage() and cli_refuse_foreign_family(output, own, force).
+ */
+void cli_parse_io_writer_args(int argc, char **argv, void (*usage)(FILE *), int own,
+			      struct cli_io_args *a);
+/*
  * The one operand (metadata path) after the options: `none` is the usage
  * error when it is missing; a second operand is a usage error too.
  */
@@ -102,6 +108,9 @@ uint32_t cli_data_block_size_arg(const char *arg);
  * device); refusing to overwrite it" on stderr and exit 2.
  */
 void cli_refuse_same_storage(const char *input, const char *output);
+/* cli_refuse_same_storage() for an input that may be '-' (standard input): "prog: OUT:
+ * the output is the standard input (same file or device); refusing to overwrite it". */
+void cli_refuse_input_is_output(const char *input, const char *output);
 /* The family path holds (meta_family_sniff); META_FAMILY_NONE when it cannot be opened. */
 enum meta_family cli_sniff_family(const char *path);
 /*

@@ -53,9 +53,7 @@ int main(int argc, char **argv)
 		{"origin", required_argument, NULL, 2},
 		{"ignore-non-fatal-errors", no_argument, NULL, 3},
 		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_HELP_VERSION_LONGOPTS,
 	};
 	uint64_t origin_sectors = 0;
 	const char *origin = NULL;

@@ -64,10 +64,7 @@ int main(int argc, char **argv)
 		{"format", required_argument, NULL, 'f'},
 		{"output", required_argument, NULL, 'o'},
 		{"force", no_argument, NULL, 1},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_COMMON_LONGOPTS,
 	};
 	const struct meta_snap_emitter_ops *ops = meta_snap_xml_writer();
 	const char *output = NULL;

@@ -68,10 +68,7 @@ int main(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"range", required_argument, NULL, 3},
 		{"force", no_argument, NULL, 4},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_COMMON_LONGOPTS,
 	};
 	const char *origin = NULL, *cow = NULL, *output = NULL;
 	uint64_t begin = 0, end = 0, size;

@@ -97,9 +97,7 @@ int main(int argc, char **argv)
 		{"stop-after", required_argument, NULL, 2},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_HELP_VERSION_LONGOPTS,
 	};
 	struct meta_snap_merge_opts mo;
 	struct meta_snap *others[64] = {0};

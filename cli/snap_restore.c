@@ -8,7 +8,6 @@
 
 #include <libmeta/error.h>
 #include <libmeta/family.h>
-#include <libmeta/io.h>
 #include <libmeta/snap_xml.h>
 
 #include "common.h"
@@ -53,13 +52,7 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	cli_parse_io_args(argc, argv, usage, false, "no input file given (-i XML)",
 			  "no output device given (-o COW)", &args);
-	if (strcmp(args.input, "-")) {
-		cli_refuse_same_storage(args.input, args.output);
-	} else if (meta_io_same_storage("/proc/self/fd/0", args.output)) {
-		cli_err("%s: the output is the standard input (same file or device); refusing to "
-			"overwrite it", args.output);
-		return EXIT_USAGE;
-	}
+	cli_refuse_input_is_output(args.input, args.output);
 	in = strcmp(args.input, "-") ? fopen(args.input, "r") : stdin;
 	if (!in) {
 		cli_err("%s: cannot open: %s", args.input, strerror(errno));

@@ -91,10 +91,7 @@ int main(int argc, char **argv)
 		{"target", required_argument, NULL, 5},
 		{"offset", required_argument, NULL, 6},
 		{"input", required_argument, NULL, 7},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		CLI_COMMON_LONGOPTS,
 	};
 	struct spec specs[MAX_SNAPS];
 	struct meta_snap *stores[MAX_SNAPS] = {0};

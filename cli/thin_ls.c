@@ -59,9 +59,7 @@ static void usage(FILE *out)
 		"  -o, --format FIELDS        comma-separated list of columns (default\n"
 		"                             DEV,MAPPED,CREATE_TIME,SNAP_TIME)\n"
 		"      --no-headers           do not print the header row\n"
-		"  -m, --metadata-snap[=BLOCK]  read the metadata snapshot (the held root, or the\n"
-		"                             snapshot superblock at BLOCK) instead of the live\n"
-		"                             metadata; needed while the pool is active\n"
+		CLI_THIN_READER_SNAP_HELP
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"

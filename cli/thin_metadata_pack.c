@@ -39,10 +39,7 @@ int main(int argc, char **argv)
 	int r;
 
 	cli_init(argv[0]);
-	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
-			  "No output file provided (-o)", &args);
-	cli_refuse_same_storage(args.input, args.output);
-	cli_refuse_foreign_family(args.output, META_FAMILY_PACK, args.force);
+	cli_parse_io_writer_args(argc, argv, usage, META_FAMILY_PACK, &args);
 	r = meta_pack(args.input, args.output, &st);
 	if (r) {
 		if (r == META_E_TOOSMALL)

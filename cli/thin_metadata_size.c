@@ -248,9 +248,7 @@ int main(int argc, char **argv)
 		{ "max-thins", required_argument, NULL, 'm' },
 		{ "unit", required_argument, NULL, 'u' },
 		{ "numeric-only", optional_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		CLI_HELP_VERSION_LONGOPTS,
 	};
 	const struct size_opt *b = &opts[OPT_BLOCK], *s = &opts[OPT_POOL], *m = &opts[OPT_THINS];
 	enum meta_thin_size_problem p;

@@ -38,10 +38,7 @@ int main(int argc, char **argv)
 	int r;
 
 	cli_init(argv[0]);
-	cli_parse_io_args(argc, argv, usage, true, "No input file provided (-i)",
-			  "No output file provided (-o)", &args);
-	cli_refuse_same_storage(args.input, args.output);
-	cli_refuse_foreign_family(args.output, META_FAMILY_THIN, args.force);
+	cli_parse_io_writer_args(argc, argv, usage, META_FAMILY_THIN, &args);
 	existed = stat(args.output, &sb) == 0;
 	r = meta_unpack(args.input, args.output, args.force, &st);
 	switch (r) {

@@ -69,29 +69,19 @@ static int precheck(const char *path, bool is_output)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'},
-		CLI_THIN_OVERRIDE_LONGOPTS,
-		CLI_COMMON_LONGOPTS,
-	};
 	struct meta_thin_repair_opts ro;
 	struct meta_thin_repair_stats st;
-	const char *input = NULL, *output = NULL;
+	struct cli_thin_writer_args args;
+	const char *input, *output;
 	unsigned ndamage = 0;
 	char err[512];
-	int c, r;
+	int r;
 
 	memset(&ro, 0, sizeof(ro));
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
-		if (c == 'i')
-			input = optarg;
-		else if (c == 'o')
-			output = optarg;
-		else if (!cli_thin_override_option(c, optarg, &ro.out))
-			cli_common_option(c, usage);
-	}
+	cli_thin_writer_options(argc, argv, usage, false, &ro.out, &args);
+	input = args.input;
+	output = args.output;
 	/* lvconvert --repair passes one extra positional argument: accepted and ignored */
 	if (argc - optind > 1)
 		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);

@@ -10,7 +10,6 @@
 
 #include <libmeta/error.h>
 #include <libmeta/family.h>
-#include <libmeta/io.h>
 #include <libmeta/thin_restore.h>
 #include <libmeta/thin_xml_read.h>
 
@@ -61,18 +60,6 @@ static int looks_like_xml(FILE *f)
 	if (c != EOF)
 		ungetc(c, f);
 	return c == '<';
-}
-
-/* Does output hold anything meta_family_sniff() recognises (metadata of any family)? */
-static bool output_holds_metadata(const char *output)
-{
-	struct meta_io *io;
-	bool r;
-	if (meta_io_open(output, 0, &io))
-		return false;
-	r = meta_family_sniff(io) != META_FAMILY_NONE;
-	meta_io_close(io);
-	return r;
 }
 
 static bool rereadable(FILE *f)
@@ -129,53 +116,32 @@ static FILE *spool(FILE *in, const char *input)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"input", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'},
-		CLI_THIN_OVERRIDE_LONGOPTS,
-		{"force", no_argument, NULL, 'f'},
-		CLI_COMMON_LONGOPTS,
-	};
 	struct meta_thin_restore_opts ro;
 	struct meta_thin_restorer *r;
 	struct meta_thin_emitter em;
-	const char *input = NULL, *output = NULL;
+	struct cli_thin_writer_args args;
+	const char *input, *output;
 	char err[512];
-	bool check, force = false;
+	bool check;
 	off_t start;
 	FILE *in;
-	int c, e;
+	int e;
 
 	memset(&ro, 0, sizeof(ro));
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "i:o:qhV", opts, NULL)) != -1) {
-		if (c == 'i')
-			input = optarg;
-		else if (c == 'o')
-			output = optarg;
-		else if (c == 'f')
-			force = true;
-		else if (!cli_thin_override_option(c, optarg, &ro))
-			cli_common_option(c, usage);
-	}
+	cli_thin_writer_options(argc, argv, usage, true, &ro, &args);
+	input = args.input;
+	output = args.output;
 	cli_no_operands(argc, argv);
 	if (!input)
 		cli_usage_error("No input file provided (-i XML)");
 	if (!output)
 		cli_usage_error("No output file provided (-o METADATA)");
 	/* before anything is opened for writing: never the input, never another family */
-	if (!strcmp(input, "-")) {
-		if (meta_io_same_storage("/proc/self/fd/0", output)) {
-			cli_err("%s: the output is the standard input (same file or device); refusing "
-				"to overwrite it", output);
-			return EXIT_USAGE;
-		}
-	} else {
-		cli_refuse_same_storage(input, output);
-	}
-	cli_refuse_foreign_family(output, META_FAMILY_THIN, force);
+	cli_refuse_input_is_output(input, output);
+	cli_refuse_foreign_family(output, META_FAMILY_THIN, args.force);
 	/* an output holding metadata (of any family) is kept until the whole input checks out */
-	check = output_holds_metadata(output);
+	check = cli_sniff_family(output) != META_FAMILY_NONE;
 	in = strcmp(input, "-") ? fopen(input, "r") : stdin;
 	if (!in) {
 		cli_err("%s: Couldn't find input file (%s)", input, strerror(errno));

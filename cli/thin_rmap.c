@@ -26,9 +26,7 @@ static void usage(FILE *out)
 		"Options:\n"
 		"      --region BEGIN..END    data blocks BEGIN to END-1 (half-open range;\n"
 		"                             5..45 is blocks 5 to 44); repeat for more ranges\n"
-		"  -m, --metadata-snap[=BLOCK]  read the metadata snapshot (the held root, or the\n"
-		"                             snapshot superblock at BLOCK) instead of the live\n"
-		"                             metadata; needed while the pool is active\n"
+		CLI_THIN_READER_SNAP_HELP
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"

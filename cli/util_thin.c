@@ -67,3 +67,29 @@ bool cli_thin_override_option(int c, const char *arg, struct meta_thin_restore_o
 		return false;
 	}
 }
+
+void cli_thin_writer_options(int argc, char **argv, void (*usage)(FILE *), bool with_force,
+			     struct meta_thin_restore_opts *o, struct cli_thin_writer_args *a)
+{
+#define IO_OPTS {"input", required_argument, NULL, 'i'}, {"output", required_argument, NULL, 'o'}
+	static const struct option plain[] = {
+		IO_OPTS, CLI_THIN_OVERRIDE_LONGOPTS, CLI_COMMON_LONGOPTS,
+	};
+	static const struct option forcing[] = {
+		IO_OPTS, CLI_THIN_OVERRIDE_LONGOPTS, {"force", no_argument, NULL, 'f'},
+		CLI_COMMON_LONGOPTS,
+	};
+#undef IO_OPTS
+	int c;
+	memset(a, 0, sizeof(*a));
+	while ((c = getopt_long(argc, argv, "i:o:qhV", with_force ? forcing : plain, NULL)) != -1) {
+		if (c == 'i')
+			a->input = optarg;
+		else if (c == 'o')
+			a->output = optarg;
+		else if (c == 'f')
+			a->force = true;
+		else if (!cli_thin_override_option(c, optarg, o))
+			cli_common_option(c, usage);
+	}
+}

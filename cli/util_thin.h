@@ -31,6 +31,11 @@ void cli_thin_reader_init(char **argv, struct meta_thin_open_opts *oo, struct cl
 void cli_thin_reader_option(int c, struct meta_thin_open_opts *oo, void (*usage)(FILE *));
 /* meta_thin_open(), or its one clear line (cli_report_open_error): 0, else the exit status. */
 /* The end of a thin reader's long option table: -m, -h, -V. */
+/* Its usage lines for -m. */
+#define CLI_THIN_READER_SNAP_HELP                                                    \
+	"  -m, --metadata-snap[=BLOCK]  read the metadata snapshot (the held root, or the\n"     \
+	"                             snapshot superblock at BLOCK) instead of the live\n"      \
+	"                             metadata; needed while the pool is active\n"
 #define CLI_THIN_READER_LONGOPTS                                                      \
 	{"metadata-snap", optional_argument, NULL, 'm'}, CLI_HELP_VERSION_LONGOPTS
 int cli_thin_open(const char *path, const struct meta_thin_open_opts *oo, struct meta_thin **t);
@@ -47,6 +52,17 @@ int cli_thin_report_walk_error(const char *path, int r, const struct cli_first_d
  * goes into its long option table; cli_thin_override_option() sets o from one of
  * them and returns true, or returns false for any other option c.
  */
+struct cli_thin_writer_args {
+	const char *input, *output;
+	bool force;
+};
+/*
+ * A thin writer's options: -i IN, -o OUT, the overrides into o, --force when
+ * with_force, and -q/-h/-V; anything else is a usage error.  Operands are left to
+ * the caller (optind).
+ */
+void cli_thin_writer_options(int argc, char **argv, void (*usage)(FILE *), bool with_force,
+			     struct meta_thin_restore_opts *o, struct cli_thin_writer_args *a);
 enum {
 	CLI_OPT_TRANSACTION_ID = 0x100,
 	CLI_OPT_DATA_BLOCK_SIZE,
