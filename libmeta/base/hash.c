@@ -88,15 +88,27 @@ void meta_hidx_free(struct meta_hidx *h)
 	meta_hidx_init(h);
 }
 
-int64_t meta_hidx_find(const struct meta_hidx *h, uint64_t key, meta_hidx_key_fn key_of,
-		       const void *ctx)
+int meta_hidx_init_cap(struct meta_hidx *h, size_t n)
 {
-	if (!h->cap)
+	size_t cap = 1;
+	meta_hidx_init(h);
+	while (cap < 2 * n) {
+		if (cap > SIZE_MAX / 2 / sizeof(*h->s))
+			return -1;
+		cap *= 2;
+	}
+	h->s = calloc(cap, sizeof(*h->s));
+	if (!h->s)
 		return -1;
-	for (size_t i = meta_hash_slot_of(key, h->cap); h->s[i]; i = (i + 1) & (h->cap - 1))
-		if (key_of(ctx, h->s[i] - 1) == key)
-			return h->s[i] - 1;
-	return -1;
+	h->cap = cap;
+	return 0;
+}
+
+void meta_hidx_clear(struct meta_hidx *h)
+{
+	if (h->cap)
+		memset(h->s, 0, h->cap * sizeof(*h->s));
+	h->used = 0;
 }
 
 static void hidx_put(uint32_t *s, size_t cap, uint32_t i, uint64_t key)
@@ -124,4 +136,28 @@ int meta_hidx_add(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, cons
 	hidx_put(h->s, h->cap, i, key_of(ctx, i));
 	h->used++;
 	return 0;
+}
+
+void meta_hidx_del(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, const void *ctx)
+{
+	size_t mask = h->cap - 1, at, j;
+	if (!h->cap)
+		return;
+	at = meta_hash_slot_of(key_of(ctx, i), h->cap);
+	while (h->s[at] != i + 1) {
+		if (!h->s[at])
+			return; /* not indexed */
+		at = (at + 1) & mask;
+	}
+	/* backward shift: an entry after the hole moves into it unless its home slot lies
+	 * cyclically in (hole, entry] */
+	for (j = (at + 1) & mask; h->s[j]; j = (j + 1) & mask) {
+		size_t home = meta_hash_slot_of(key_of(ctx, h->s[j] - 1), h->cap);
+		if (at <= j ? (at < home && home <= j) : (at < home || home <= j))
+			continue;
+		h->s[at] = h->s[j];
+		at = j;
+	}
+	h->s[at] = 0;
+	h->used--;
 }

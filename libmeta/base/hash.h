@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * One open-addressing hash table for libmeta: u64 key -> u64 value, linear
- * probing, a power-of-two number of slots kept at most half full (it doubles
- * as it fills).  Keys are anything but UINT64_MAX (a slot stores key + 1, 0
- * marking it empty).  No deletion: the tables of the walkers only grow.
+ * One open-addressing hash table for libmeta, in two forms with one probe
+ * (linear, multiplicative hash, a power-of-two number of slots kept at most half
+ * full, doubling as it fills):
  *
- * String keys: hash the string with meta_hash_str() and keep the equality
- * test in the caller (the value then names the caller's record, and two
- * strings of one hash need the caller's chain).
+ *   struct meta_hash  u64 key -> u64 value.  Keys are anything but UINT64_MAX
+ *                     (a slot stores key + 1, 0 marking it empty); the one key
+ *                     refused is refused, not stored.  No deletion.
+ *   struct meta_hidx  an index of records the caller keeps in an array: a slot
+ *                     holds a record's index + 1 (4 bytes) and key_of(ctx, i)
+ *                     gives record i's key.  Deletion by backward shift (no
+ *                     tombstones) and a fixed size (meta_hidx_init_cap) for
+ *                     caches.  Used by the block manager's cache, the
+ *                     transaction manager, thin_ls's and thin_repair's node
+ *                     tables and the reference-count store's overflow.
+ *
+ * Does not check: that a record added to a meta_hidx is not indexed already,
+ * or that its index is below UINT32_MAX - 1 (the caller's arrays are smaller);
+ * nothing is thread-safe.  String keys: hash the string with meta_hash_str()
+ * and keep the equality test in the caller (the value then names the caller's
+ * record, and two strings of one hash need the caller's chain).
  */
 #ifndef LIBMETA_HASH_H
 #define LIBMETA_HASH_H
@@ -50,11 +62,7 @@ uint64_t *meta_hash_find(const struct meta_hash *h, uint64_t key);
  */
 uint64_t *meta_hash_insert(struct meta_hash *h, uint64_t key, int *created);
 
-/*
- * The same table when the keys already live in the caller's records (an array):
- * a slot holds a record's index + 1 (4 bytes), key_of(ctx, i) gives record i's
- * key.  For large node and cache indexes.
- */
+/* The index form (see the top): keys live in the caller's records. */
 struct meta_hidx {
 	uint32_t *s; /* index + 1; 0 = empty */
 	size_t cap, used;
@@ -67,10 +75,35 @@ static inline void meta_hidx_init(struct meta_hidx *h)
 	h->cap = h->used = 0;
 }
 void meta_hidx_free(struct meta_hidx *h);
-/* The index of the record with key, or -1. */
-int64_t meta_hidx_find(const struct meta_hidx *h, uint64_t key, meta_hidx_key_fn key_of,
-		       const void *ctx);
+/*
+ * An empty index with room for n records: meta_hidx_add() does not allocate while
+ * at most n are indexed (a fixed-size cache's index).  0 or -1 (no memory).
+ */
+int meta_hidx_init_cap(struct meta_hidx *h, size_t n);
+/* Forget every record (the slots stay allocated). */
+void meta_hidx_clear(struct meta_hidx *h);
+
+/*
+ * The index of the record with key, or -1.  Inline so that a hot caller's key_of
+ * (a static function) is inlined into the probe loop.
+ */
+static inline int64_t meta_hidx_find(const struct meta_hidx *h, uint64_t key,
+				     meta_hidx_key_fn key_of, const void *ctx)
+{
+	if (!h->cap)
+		return -1;
+	for (size_t i = meta_hash_slot_of(key, h->cap); h->s[i]; i = (i + 1) & (h->cap - 1))
+		if (key_of(ctx, h->s[i] - 1) == key)
+			return h->s[i] - 1;
+	return -1;
+}
+
 /* Index record i (i < UINT32_MAX - 1; its key not indexed yet); 0 or -1 (no memory). */
 int meta_hidx_add(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, const void *ctx);
+/*
+ * Drop record i (indexed, key_of still giving its key) from the index; the slots
+ * after it in its probe run move back, so no tombstones are left.
+ */
+void meta_hidx_del(struct meta_hidx *h, uint32_t i, meta_hidx_key_fn key_of, const void *ctx);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "base/endian.h"
+#include "base/hash.h"
 
 /* ---- validators' shared steps -------------------------------------------- */
 
@@ -48,9 +49,9 @@ struct slot {
 struct meta_bm {
 	struct meta_io *io;
 	uint64_t nr_blocks;
-	uint32_t nr_slots, hash_size, clock;
+	uint32_t nr_slots, clock;
 	struct slot *slots;
-	uint32_t *hash; /* open addressing: slot index or NO_SLOT */
+	struct meta_hidx index; /* the valid slots by block number (base/hash.h) */
 	uint8_t *mem;   /* nr_slots * 4096, page aligned */
 	uint8_t *batch; /* batch read buffer */
 	uint8_t *pf;    /* prefetch read buffer (O_DIRECT devices), allocated on first use */
@@ -63,9 +64,9 @@ struct meta_bm {
 #define PF_BYTES ((size_t)BATCH_MAX_BLOCKS * META_BLOCK_SIZE) /* meta_bm_prefetch() buffer on devices */
 #define BATCH_MAX_GAP 8u
 
-static inline uint32_t hash64(uint64_t b, uint32_t size)
+static uint64_t slot_block(const void *ctx, uint32_t s)
 {
-	return (uint32_t)((b * 0x9E3779B97F4A7C15ull) >> 32) & (size - 1);
+	return ((const struct meta_bm *)ctx)->slots[s].b;
 }
 
 int meta_bm_create(struct meta_io *io, size_t cache_blocks, struct meta_bm **out)
@@ -79,20 +80,17 @@ int meta_bm_create(struct meta_io *io, size_t cache_blocks, struct meta_bm **out
 	bm->io = io;
 	bm->nr_blocks = meta_io_size(io) / META_BLOCK_SIZE;
 	bm->nr_slots = (uint32_t)cache_blocks;
-	bm->hash_size = 1;
-	while (bm->hash_size < bm->nr_slots * 2)
-		bm->hash_size <<= 1;
 	bm->slots = calloc(bm->nr_slots, sizeof(*bm->slots));
-	bm->hash = malloc(sizeof(uint32_t) * bm->hash_size);
+	if (meta_hidx_init_cap(&bm->index, bm->nr_slots))
+		meta_hidx_init(&bm->index);
 	bm->mem = aligned_alloc(META_BLOCK_SIZE, (size_t)bm->nr_slots * META_BLOCK_SIZE);
 	bm->batch = aligned_alloc(META_BLOCK_SIZE,
 				  (size_t)(BATCH_MAX_BLOCKS + BATCH_MAX_GAP) * META_BLOCK_SIZE);
-	if (!bm->slots || !bm->hash || !bm->mem || !bm->batch) {
+	if (!bm->slots || !bm->index.cap || !bm->mem || !bm->batch) {
 		bm->io = NULL;
 		meta_bm_destroy(bm);
 		return META_E_NOMEM;
 	}
-	memset(bm->hash, 0xff, sizeof(uint32_t) * bm->hash_size);
 	*out = bm;
 	return META_OK;
 }
@@ -103,7 +101,7 @@ void meta_bm_destroy(struct meta_bm *bm)
 		return;
 	meta_io_close(bm->io);
 	free(bm->slots);
-	free(bm->hash);
+	meta_hidx_free(&bm->index);
 	free(bm->mem);
 	free(bm->batch);
 	if (bm->pf)
@@ -114,48 +112,18 @@ void meta_bm_destroy(struct meta_bm *bm)
 struct meta_io *meta_bm_io(struct meta_bm *bm) { return bm->io; }
 uint64_t meta_bm_nr_blocks(const struct meta_bm *bm) { return bm->nr_blocks; }
 
-static uint32_t hash_find(struct meta_bm *bm, uint64_t b)
+/* The slot holding block b, or NO_SLOT.  Every indexed slot is valid. */
+static inline uint32_t hash_find(const struct meta_bm *bm, uint64_t b)
 {
-	uint32_t h = hash64(b, bm->hash_size);
-	for (;;) {
-		uint32_t s = bm->hash[h];
-		if (s == NO_SLOT)
-			return NO_SLOT;
-		if (bm->slots[s].valid && bm->slots[s].b == b)
-			return s;
-		h = (h + 1) & (bm->hash_size - 1);
-	}
+	int64_t s = meta_hidx_find(&bm->index, b, slot_block, bm);
+	return s < 0 ? NO_SLOT : (uint32_t)s;
 }
 
-/* Remove slot s from the hash: linear-probing deletion with backward shift. */
-static void hash_remove(struct meta_bm *bm, uint32_t s)
-{
-	uint32_t mask = bm->hash_size - 1;
-	uint32_t i = hash64(bm->slots[s].b, bm->hash_size), j;
-	while (bm->hash[i] != s)
-		i = (i + 1) & mask;
-	j = i;
-	for (;;) {
-		uint32_t k;
-		j = (j + 1) & mask;
-		if (bm->hash[j] == NO_SLOT)
-			break;
-		k = hash64(bm->slots[bm->hash[j]].b, bm->hash_size);
-		/* entry j may stay if its home k lies cyclically in (i, j] */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		bm->hash[i] = bm->hash[j];
-		i = j;
-	}
-	bm->hash[i] = NO_SLOT;
-}
-
+/* Index slot s (its block set, not indexed yet): the index was sized for every slot, so
+ * this never allocates. */
 static void hash_insert(struct meta_bm *bm, uint32_t s)
 {
-	uint32_t h = hash64(bm->slots[s].b, bm->hash_size);
-	while (bm->hash[h] != NO_SLOT)
-		h = (h + 1) & (bm->hash_size - 1);
-	bm->hash[h] = s;
+	(void)meta_hidx_add(&bm->index, s, slot_block, bm);
 }
 
 static uint32_t evict(struct meta_bm *bm)
@@ -171,7 +139,7 @@ static uint32_t evict(struct meta_bm *bm)
 			continue;
 		}
 		if (sl->valid)
-			hash_remove(bm, s);
+			meta_hidx_del(&bm->index, s, slot_block, bm);
 		sl->valid = 0;
 		return s;
 	}
@@ -641,7 +609,7 @@ void meta_bm_invalidate(struct meta_bm *bm)
 	for (uint32_t s = 0; s < bm->nr_slots; s++)
 		if (!bm->slots[s].refs)
 			bm->slots[s].valid = 0;
-	memset(bm->hash, 0xff, sizeof(uint32_t) * bm->hash_size);
+	meta_hidx_clear(&bm->index);
 	for (uint32_t s = 0; s < bm->nr_slots; s++)
 		if (bm->slots[s].valid)
 			hash_insert(bm, s);

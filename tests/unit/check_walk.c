@@ -86,6 +86,80 @@ START_TEST(test_hidx)
 }
 END_TEST
 
+/* Deletion moves later entries of a probe run back: with a tiny table and keys of few home
+ * slots, runs wrap around the end; after deleting every other record the rest is still found
+ * and the deleted ones are not, and a fixed-size index (init_cap) never reallocates. */
+START_TEST(test_hidx_del)
+{
+	static uint64_t keys[64];
+	struct meta_hidx h;
+	uint32_t *slots;
+	ck_assert_int_eq(meta_hidx_init_cap(&h, 64), 0);
+	ck_assert_uint_eq(h.cap, 128);
+	slots = h.s;
+	for (int round = 0; round < 3; round++) {
+		for (uint32_t i = 0; i < 64; i++) {
+			keys[i] = (uint64_t)(i % 5) * 1000003 + (uint64_t)i * 128 * 65536 + round;
+			ck_assert_int_eq(meta_hidx_add(&h, i, rec_key, keys), 0);
+		}
+		ck_assert_uint_eq(h.used, 64);
+		for (uint32_t i = 0; i < 64; i += 2)
+			meta_hidx_del(&h, i, rec_key, keys);
+		ck_assert_uint_eq(h.used, 32);
+		for (uint32_t i = 0; i < 64; i++)
+			ck_assert_int_eq(meta_hidx_find(&h, keys[i], rec_key, keys), i % 2 ? (int64_t)i : -1);
+		meta_hidx_del(&h, 0, rec_key, keys); /* not indexed: no change */
+		ck_assert_uint_eq(h.used, 32);
+		for (uint32_t i = 1; i < 64; i += 2)
+			meta_hidx_del(&h, i, rec_key, keys);
+		ck_assert_uint_eq(h.used, 0);
+		for (size_t k = 0; k < h.cap; k++)
+			ck_assert_uint_eq(h.s[k], 0);
+	}
+	ck_assert_ptr_eq(h.s, slots);
+	/* clear forgets everything, keeping the slots */
+	ck_assert_int_eq(meta_hidx_add(&h, 5, rec_key, keys), 0);
+	meta_hidx_clear(&h);
+	ck_assert_uint_eq(h.used, 0);
+	ck_assert_int_eq(meta_hidx_find(&h, keys[5], rec_key, keys), -1);
+	ck_assert_ptr_eq(h.s, slots);
+	meta_hidx_free(&h);
+}
+END_TEST
+
+/* Random churn on a full-size cache index: records re-keyed as a cache's slots are. */
+START_TEST(test_hidx_churn)
+{
+	static uint64_t keys[200];
+	static int in[200];
+	struct meta_hidx h;
+	uint64_t x = 88172645463325252ull;
+	ck_assert_int_eq(meta_hidx_init_cap(&h, 200), 0);
+	for (int op = 0; op < 100000; op++) {
+		uint32_t i;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		i = (uint32_t)(x % 200);
+		if (in[i]) {
+			meta_hidx_del(&h, i, rec_key, keys);
+			in[i] = 0;
+		} else {
+			keys[i] = (x >> 20) % 1000; /* few keys: runs collide; unique among records */
+			for (uint32_t k = 0; k < 200; k++)
+				if (in[k] && keys[k] == keys[i])
+					keys[i] = 1000 + i;
+			ck_assert_int_eq(meta_hidx_add(&h, i, rec_key, keys), 0);
+			in[i] = 1;
+		}
+		if (op % 997 == 0)
+			for (uint32_t k = 0; k < 200; k++)
+				if (in[k] && meta_hidx_find(&h, keys[k], rec_key, keys) != k)
+					ck_abort_msg("op %d: record %u lost", op, k);
+	}
+	ck_assert_uint_eq(h.cap, 512);
+	meta_hidx_free(&h);
+}
+END_TEST
+
 /* ---- reference counts ---------------------------------------------------------- */
 
 START_TEST(test_refcount_overflow)
@@ -301,6 +375,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_hash_grows_and_finds);
 	tcase_add_test(tc, test_hash_str);
 	tcase_add_test(tc, test_hidx);
+	tcase_add_test(tc, test_hidx_del);
+	tcase_add_test(tc, test_hidx_churn);
 	tc = ub_tcase(s, "refcount", 0);
 	tcase_add_test(tc, test_refcount_overflow);
 	tcase_add_test(tc, test_refcount_many_overflow);
