@@ -302,13 +302,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 	switch ((enum tkind)it->kind) {
 	case K_DETAILS:
 		for (uint32_t i = 0; i < n; i++) {
-			const uint8_t *v = meta_node_value(node, i);
-			uint64_t mapped;
-			memcpy(&mapped, v, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-			mapped = __builtin_bswap64(mapped);
-#endif
-			add_det(c, it->view, meta_node_key(node, i), mapped);
+			add_det(c, it->view, meta_node_key(node, i), meta_node_value64(node, i));
 		}
 		break;
 	case K_TOP:
@@ -356,13 +350,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 	}
 	case K_SM_IDX:
 		for (uint32_t i = 0; i < n; i++) {
-			const uint8_t *v = meta_node_value(node, i);
-			uint64_t bb;
-			memcpy(&bb, v, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-			bb = __builtin_bswap64(bb);
-#endif
-			ref_plain(c, bb, NONE);
+			ref_plain(c, meta_node_value64(node, i), NONE);
 		}
 		break;
 	case K_SM_RC:

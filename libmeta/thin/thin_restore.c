@@ -848,12 +848,7 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 		if (r->in == DEF)
 			free_def(&r->defs[r->ndefs]);
 	}
-	for (uint64_t i = 0; i < r->ndefs; i++)
-		free_def(&r->defs[i]);
-	free(r->defs);
-	meta_hash_free(&r->def_index);
-	free(r->devs);
-	free(r->seen);
+	reset_pass(r);
 	meta_rc_free(&r->dcount);
 	bw_free(&r->w);
 	meta_io_close(r->io);

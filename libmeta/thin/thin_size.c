@@ -31,6 +31,7 @@
 #include <libmeta/error.h>
 
 #include <math.h> /* HUGE_VAL only: no libm calls */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,33 +180,6 @@ META_API int meta_size_parse(const char *arg, enum meta_size_kind kind, struct m
 	return META_OK;
 }
 
-/* The checks both rule sets share, first: a zero block size, pool size or thin count. */
-static enum meta_thin_size_problem validate_nonzero(uint64_t block_sectors, uint64_t pool_sectors,
-						    uint64_t max_thins)
-{
-	if (!block_sectors)
-		return META_TSZ_NO_BLOCK_SIZE;
-	if (!pool_sectors)
-		return META_TSZ_NO_POOL_SIZE;
-	if (!max_thins)
-		return META_TSZ_NO_MAX_THINS;
-	return META_TSZ_OK;
-}
-
-META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sectors,
-							     uint64_t pool_sectors,
-							     uint64_t max_thins)
-{
-	enum meta_thin_size_problem p = validate_nonzero(block_sectors, pool_sectors, max_thins);
-	if (p != META_TSZ_OK)
-		return p;
-	if (block_sectors & (block_sectors - 1))
-		return META_TSZ_BLOCK_NOT_POW2;
-	if (pool_sectors <= block_sectors)
-		return META_TSZ_POOL_TOO_SMALL;
-	return META_TSZ_OK;
-}
-
 /*
  * floor() of a positive double (or +inf) without libm, which the tools do not
  * link: every double >= 2^52 is already an integer.
@@ -298,20 +272,44 @@ META_API int meta_thin_size_format(uint64_t block_sectors, uint64_t pool_sectors
 #define V1_BLOCK_MULTIPLE 128u        /* 64 KiB: dm-thin's DATA_DEV_BLOCK_SIZE_MIN_SECTORS */
 #define V1_BLOCK_MAX UINT64_C(2097152) /* 1 GiB: DATA_DEV_BLOCK_SIZE_MAX_SECTORS */
 
-META_API enum meta_thin_size_problem meta_thin_size_validate_v1(uint64_t block_sectors,
-								uint64_t pool_sectors,
-								uint64_t max_thins)
+/*
+ * Both rule sets: a zero block size, pool size or thin count first, then 0.9's
+ * rules (v1 false: a power-of-two block, a pool larger than one block) or 1.x's
+ * and the kernel's.
+ */
+static enum meta_thin_size_problem validate(uint64_t block_sectors, uint64_t pool_sectors,
+					    uint64_t max_thins, bool v1)
 {
-	enum meta_thin_size_problem p = validate_nonzero(block_sectors, pool_sectors, max_thins);
-	if (p != META_TSZ_OK)
-		return p;
+	if (!block_sectors)
+		return META_TSZ_NO_BLOCK_SIZE;
+	if (!pool_sectors)
+		return META_TSZ_NO_POOL_SIZE;
+	if (!max_thins)
+		return META_TSZ_NO_MAX_THINS;
+	if (!v1) {
+		if (block_sectors & (block_sectors - 1))
+			return META_TSZ_BLOCK_NOT_POW2;
+		return pool_sectors <= block_sectors ? META_TSZ_POOL_TOO_SMALL : META_TSZ_OK;
+	}
 	if (block_sectors % V1_BLOCK_MULTIPLE)
 		return META_TSZ_BLOCK_NOT_MULTIPLE;
 	if (block_sectors > V1_BLOCK_MAX)
 		return META_TSZ_BLOCK_TOO_LARGE;
-	if (pool_sectors < block_sectors)
-		return META_TSZ_POOL_TOO_SMALL;
-	return META_TSZ_OK;
+	return pool_sectors < block_sectors ? META_TSZ_POOL_TOO_SMALL : META_TSZ_OK;
+}
+
+META_API enum meta_thin_size_problem meta_thin_size_validate(uint64_t block_sectors,
+							     uint64_t pool_sectors,
+							     uint64_t max_thins)
+{
+	return validate(block_sectors, pool_sectors, max_thins, false);
+}
+
+META_API enum meta_thin_size_problem meta_thin_size_validate_v1(uint64_t block_sectors,
+								uint64_t pool_sectors,
+								uint64_t max_thins)
+{
+	return validate(block_sectors, pool_sectors, max_thins, true);
 }
 
 META_API int meta_thin_size_estimate_v1(uint64_t block_sectors, uint64_t pool_sectors,
