@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * One reference-count store for checkers and builders: one saturating byte
- * per block (0..254 exact; 255 = "255 or more") plus an overflow table
- * (base/hash.h) holding, for the rare blocks at 255 and more, the count
- * above 255 (saturating near 2^32).  Raw bytes are public so that hot loops
- * can bump c[b] in place while it is below 255 and call meta_rc_inc() past it.
+ * One reference-count store for checkers and builders (thin_check's metadata and
+ * data counts, thin_restore's data space map): one saturating byte per block
+ * (0..254 exact; 255 = "255 or more") plus, for the rare blocks at 255 and more,
+ * a record of the count above 255 (12 bytes each, indexed by base/hash.h's
+ * meta_hidx).  Raw bytes are public so that hot loops can bump c[b] in place
+ * while it is below 255 (and read "0, 1, 2, 3 or more" straight from them for a
+ * space-map bitmap) and call meta_rc_inc() past it.
+ *
+ * Checks: the counts saturate at 2^32 - 1 instead of wrapping; meta_rc_get()
+ * answers 0 past nr.  Does not check: b < nr in meta_rc_inc() (the caller
+ * range-checks the block first, as it must to report it); there is no decrement.
  *
  * Two stores may share one byte array (meta_rc_share): each has its own
- * overflow table, so two threads may count disjoint ranges of blocks.
+ * overflow records, so two threads may count disjoint ranges of blocks.  Nothing
+ * else is thread-safe.
  */
 #ifndef LIBMETA_PDATA_REFCOUNT_H
 #define LIBMETA_PDATA_REFCOUNT_H

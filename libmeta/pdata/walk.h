@@ -1,31 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The batched, damage-tolerant level reader of persistent-data btrees, shared
- * by the tools that read whole trees (thin_check, thin_dump; thin_ls, thin_delta
- * and thin_repair to follow).  A tool walks its trees breadth first: it keeps
+ * The batched, damage-tolerant level reader of persistent-data btrees, the one
+ * every tool that reads whole trees uses (thin_check, thin_dump, thin_ls,
+ * thin_delta, thin_repair).  A tool walks its trees breadth first: it keeps
  * the entries of one level (node block, the key range [lo, hi) the parent gives
  * it), reads them all with meta_walk_read() and queues the children it wants
  * for the next level.
  *
  * meta_walk_read() reads through meta_bm_read_batch(): block numbers sorted and
- * de-duplicated, neighbours coalesced into large reads, every block validated
- * (meta_node_validator: location, checksum, header bounds), read ahead on the
- * block manager's second thread when the tool turned it on.  A block several
- * entries name is read once.
+ * de-duplicated, neighbours coalesced into large reads, read ahead on the block
+ * manager's second thread when the tool turned it on.  A block several entries
+ * name is read once.  Every block is validated by meta_node_validator:
+ *   checks   the checksum, then the block number the node names (its location),
+ *            then the header bounds every reader relies on: a non-zero value
+ *            size, max_entries keys and values inside the block, nr_entries <=
+ *            max_entries, exactly one of the internal/leaf flags;
+ *   hands    a refused node over with the reason (META_E_CHECKSUM, _BLOCKNR,
+ *            _CORRUPT), a block past the device with META_E_RANGE, a block that
+ *            cannot be read with META_E_IO (zeros); the walk goes on.
  *
  * meta_walk_verdict() then judges one node against its parent:
  *   checks   the validator's verdict (a refused node loses its whole range);
- *            value size (the tree's leaf size, 8 for internal nodes), keys
- *            strictly increasing and inside the parent's [lo, hi), a non-root
- *            node not empty, max_entries a multiple of 3, a non-root node at
- *            least a third full (meta_node_check);
- *   reports  each problem once, as a struct meta_damage through the caller's
- *            callback, with the node's block and its key range;
- *   does not check that leaves lie at one depth, that the tree has no cycle,
- *            that a block belongs to one tree only, or reference counts: the
- *            caller knows its trees' shapes and keeps those (thin_check counts
- *            each block once per parent in a pdata/refcount.h store and reads
- *            it once; thin_dump bounds a level by the device's size).
+ *            value size (the tree's leaf size, 8 for internal nodes), a non-root
+ *            node not empty, keys strictly increasing and inside the parent's
+ *            [lo, hi), max_entries a multiple of 3, a non-root node at least a
+ *            third full (meta_node_check);
+ *   reports  as struct meta_damage through the caller's callback, with the node's
+ *            block and its key range: the first of the value-size / empty /
+ *            key-order / key-range problems only (the keys are not trusted past
+ *            it), then max_entries and under-fill, each at most once;
+ *   does not check the values (child block numbers, mappings, device details),
+ *            that leaves lie at one depth, that the tree has no cycle, that a
+ *            block belongs to one tree only, or reference counts: the caller
+ *            knows its trees' shapes and keeps those (thin_check counts each
+ *            block once per parent in a pdata/refcount.h store and reads it once).
  */
 #ifndef LIBMETA_PDATA_WALK_H
 #define LIBMETA_PDATA_WALK_H
