@@ -19,6 +19,7 @@
 
 #define CHUNK_BLOCKS 64u
 #define CHUNK_BYTES ((size_t)CHUNK_BLOCKS * META_BLOCK_SIZE)
+#define KEEP_CHUNKS 16u /* kept from one transaction to the next: 4 MiB */
 
 struct rec {
 	uint64_t b;
@@ -54,18 +55,40 @@ static int64_t find_rec(const struct meta_tm *tm, uint64_t b)
 	return meta_hidx_find(&tm->idx, b, rec_key, tm);
 }
 
-/* Forget the transaction's blocks (nothing is written). */
-static void drop_blocks(struct meta_tm *tm)
+/*
+ * Forget the transaction's blocks (nothing is written).  The first `keep` chunks of buffers
+ * stay for the next transaction (a stream of small transactions then causes no page
+ * faults); the rest are freed.
+ */
+static void drop_blocks(struct meta_tm *tm, size_t keep)
 {
-	for (size_t c = 0; c < tm->nr_chunks; c++)
-		free(tm->chunks[c]);
-	free(tm->chunks);
+	if (tm->nr_chunks > keep) {
+		for (size_t c = keep; c < tm->nr_chunks; c++)
+			free(tm->chunks[c]);
+		tm->nr_chunks = keep;
+		meta_hash_free(&tm->owned);
+		for (size_t c = 0; c < tm->nr_chunks; c++) {
+			uintptr_t key = (uintptr_t)tm->chunks[c] / CHUNK_BYTES;
+			uint64_t *slot = meta_hash_insert(&tm->owned, key, NULL);
+			if (!slot) { /* no memory to index them: keep none */
+				for (size_t d = 0; d < tm->nr_chunks; d++)
+					free(tm->chunks[d]);
+				meta_hash_free(&tm->owned);
+				tm->nr_chunks = 0;
+				break;
+			}
+			*slot = 1;
+		}
+	}
+	if (!tm->nr_chunks) {
+		free(tm->chunks);
+		tm->chunks = NULL;
+		tm->chunks_cap = 0;
+	}
 	free(tm->recs);
 	meta_hidx_free(&tm->idx);
-	meta_hash_free(&tm->owned);
-	tm->chunks = NULL;
 	tm->recs = NULL;
-	tm->nr = tm->cap = tm->nr_chunks = tm->chunks_cap = 0;
+	tm->nr = tm->cap = 0;
 	tm->pre_committed = 0;
 }
 
@@ -90,14 +113,15 @@ void meta_tm_destroy(struct meta_tm *tm)
 {
 	if (!tm)
 		return;
-	drop_blocks(tm);
+	drop_blocks(tm, 0);
 	free(tm);
 }
 
 struct meta_bm *meta_tm_bm(struct meta_tm *tm) { return tm->bm; }
 
-/* The record of new block b (its buffer zeroed), made if b has none yet. */
-static int add_rec(struct meta_tm *tm, uint64_t b, const struct meta_validator *v, size_t *out)
+/* The record of new block b (its buffer zeroed if zero), made if b has none yet. */
+static int add_rec(struct meta_tm *tm, uint64_t b, const struct meta_validator *v, bool zero,
+		   size_t *out)
 {
 	int64_t i = find_rec(tm, b);
 	int r;
@@ -132,7 +156,8 @@ static int add_rec(struct meta_tm *tm, uint64_t b, const struct meta_validator *
 	}
 	/* a block freed and handed out again in this transaction starts afresh */
 	tm->recs[i].v = v;
-	memset(rec_buf(tm, (size_t)i), 0, META_BLOCK_SIZE);
+	if (zero)
+		memset(rec_buf(tm, (size_t)i), 0, META_BLOCK_SIZE);
 	*out = (size_t)i;
 	return META_OK;
 }
@@ -149,7 +174,7 @@ int meta_tm_new_block(struct meta_tm *tm, const struct meta_validator *v, uint64
 	r = tm->sp.alloc(tm->sp.ctx, b);
 	if (r)
 		return r;
-	r = add_rec(tm, *b, v, &i);
+	r = add_rec(tm, *b, v, true, &i);
 	if (r)
 		return r;
 	*data = rec_buf(tm, i);
@@ -192,7 +217,7 @@ int meta_tm_shadow(struct meta_tm *tm, uint64_t b, const struct meta_validator *
 	if (!r)
 		r = tm->sp.dec(tm->sp.ctx, b);
 	if (!r)
-		r = add_rec(tm, *nb, v, &i); /* chunk buffers never move: src stays valid */
+		r = add_rec(tm, *nb, v, false, &i); /* chunk buffers never move: src stays valid */
 	if (!r) {
 		memcpy(rec_buf(tm, i), src, META_BLOCK_SIZE);
 		*data = rec_buf(tm, i);
@@ -305,6 +330,6 @@ int meta_tm_commit(struct meta_tm *tm, uint64_t sb_block, const struct meta_vali
 		r = meta_bm_flush(tm->bm);
 	if (r)
 		return tm->err = r;
-	drop_blocks(tm);
+	drop_blocks(tm, KEEP_CHUNKS);
 	return META_OK;
 }
