@@ -14,16 +14,26 @@
  *    itself; other nodes rebalanced with a sibling, or split two into three, as
  *    the 6.1 kernel does); after a remove, a node under a third full is merged or
  *    rebalanced with its siblings; no non-root node is left under a third full,
- *    which our thin_check and thin-provisioning-tools' require.
+ *    which our thin_check and thin-provisioning-tools' require.  Implemented as
+ *    the 6.1 kernel: a full node gives entries to an unshared sibling with at
+ *    least 8 free slots, else splits in two (first or last child, a shared
+ *    sibling, a parent of two) or two into three with its left sibling; a remove
+ *    evens out the child it enters with one or two siblings first (two merge
+ *    under 2 * (max / 3 + 1) entries, three lose the middle one under
+ *    4 * (max / 3) + 1), and a root with one child takes that child's entries.
  *  - Values: a value type says how wide a value is and what a value holds a
  *    reference to.  When a shadowed node was shared (meta_tm_shadow's
  *    inc_children), its children gain a parent: internal nodes inc their child
  *    blocks through the tm, leaves call vt->inc on every value (a data block in
  *    the data space map; a subtree root in the tm).  A value overwritten or
  *    removed is released with vt->dec.  inc/dec may be NULL (plain values).
+ *    An overwrite with an equal value (vt->equal) does no dec: the new value's
+ *    reference then stays the caller's.
  *  - Composite keys are levels of nested trees (the kernel's dm_btree_info
  *    levels): the value of every level but the last is the root of the next
  *    level's tree (8 bytes, counted in the tm); keys[i] is the key at level i.
+ *    An insert makes a missing lower-level tree; a remove leaves an emptied one
+ *    in place (as the kernel does); del frees them with their parent.
  *  - Errors (META_E_NOSPC from the space map, I/O, META_E_CORRUPT on a node that
  *    fails its validator or the node checks) leave the transaction to be
  *    abandoned: the committed metadata is intact.
