@@ -340,7 +340,7 @@ START_TEST(test_freed_not_reused)
 	fx_init(&f);
 	a = committed_block(&f, 1);
 	ck_assert_int_eq(meta_tm_shadow(f.tm, a, &tb_v, &nb, &d, &inc), 0);
-	/* a is free now, but was in use at the last commit: a conforming space never hands it out */
+	/* a is free now, but was in use at the last commit: a conforming space keeps it */
 	while ((r = meta_tm_new_block(f.tm, &tb_v, &x, &d)) == 0)
 		ck_assert_uint_ne(x, a);
 	ck_assert_int_eq(r, META_E_NOSPC);
@@ -465,6 +465,7 @@ START_TEST(test_crash_matrix)
 
 	for (unsigned n = 0;; n++) {
 		struct fx g;
+		struct meta_io *io;
 		uint8_t sb[UB_BLOCK_SIZE];
 		int r;
 		memset(&g, 0, sizeof(g));
@@ -489,7 +490,8 @@ START_TEST(test_crash_matrix)
 			tb_fill(d, 30 + i);
 			newb[nnew++] = nb;
 		}
-		meta_io_fail_writes_after(meta_bm_io(g.bm), meta_io_nr_writes(meta_bm_io(g.bm)) + n);
+		io = meta_bm_io(g.bm);
+		meta_io_fail_writes_after(io, meta_io_nr_writes(io) + n);
 		r = meta_tm_pre_commit(g.tm);
 		if (!r) {
 			memset(sb, 0, sizeof(sb));
