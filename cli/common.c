@@ -375,3 +375,13 @@ int cli_flush_stdout(void)
 	}
 	return EXIT_OK;
 }
+
+void cli_common_or_bad_option(int c, char **argv, void (*usage)(FILE *))
+{
+	if (c == 'q') {
+		cli_quiet = true;
+		return;
+	}
+	cli_help_or_version(c, usage);
+	cli_bad_option(c, argv);
+}

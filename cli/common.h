@@ -82,6 +82,8 @@ const char *cli_one_operand(int argc, char **argv, const char *none);
  * "unrecognized option '--x'", as usage errors.
  */
 __attribute__((noreturn)) void cli_bad_option(int c, char **argv);
+/* The same tool's last arms: -q quiet, -h/-V (cli_help_or_version), else cli_bad_option(). */
+void cli_common_or_bad_option(int c, char **argv, void (*usage)(FILE *));
 /* Exit status for a libmeta error code: damage kinds give 1, the rest 3. */
 int cli_exit_for(int meta_err);
 /*

@@ -22,9 +22,9 @@
 
 #include "common.h"
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	printf("Usage: %s [OPTIONS] <INPUT>\n"
+	fprintf(f, "Usage: %s [OPTIONS] <INPUT>\n"
 	       "Validate thin-pool metadata on a device or file.\n"
 	       "\n"
 	       "Options:\n"
@@ -70,9 +70,7 @@ static const struct option long_opts[] = {
 	{"metadata-snap", no_argument, NULL, 'm'},
 	{"override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING},
 	{"override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+	CLI_HELP_VERSION_LONGOPTS,
 };
 
 /* ---- progress and output ---- */
@@ -207,9 +205,6 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":qmhV", long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			cli_quiet = true;
-			break;
 		case OPT_SB_ONLY:
 			sb_only = true;
 			break;
@@ -236,14 +231,8 @@ int main(int argc, char **argv)
 			override_details = cli_u64_arg("--override-details-root", optarg);
 			have_od = true;
 			break;
-		case 'h':
-			usage();
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		default:
-			cli_bad_option(c, argv);
+			cli_common_or_bad_option(c, argv, usage);
 		}
 	}
 	path = cli_one_operand(argc, argv, "no input file given");

@@ -64,9 +64,9 @@ static enum meta_size_unit out_unit = META_UNIT_SECTORS;
 static enum numeric_mode numeric = NUM_OFF;
 static unsigned warn_flags;
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	printf("Usage: %s -b BLOCKSIZE -s POOLSIZE -m MAXTHINS [-u UNIT] [-n[short|long]]\n"
+	fprintf(f, "Usage: %s -b BLOCKSIZE -s POOLSIZE -m MAXTHINS [-u UNIT] [-n[short|long]]\n"
 	       "Estimate the size of the metadata device a thin pool needs.\n"
 	       "\n"
 	       "  -b, --block-size SIZE[UNIT]  data block size of the pool (a multiple of 64 KiB,\n"
@@ -275,11 +275,9 @@ int main(int argc, char **argv)
 			set_numeric(optarg);
 			break;
 		case 'h':
-			usage();
-			return EXIT_OK;
 		case 'V':
-			cli_print_version();
-			return EXIT_OK;
+			cli_help_or_version(c, usage);
+			break;
 		case ':':
 			cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
 		default:

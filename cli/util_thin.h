@@ -64,7 +64,7 @@ struct cli_thin_writer_args {
 void cli_thin_writer_options(int argc, char **argv, void (*usage)(FILE *), bool with_force,
 			     struct meta_thin_restore_opts *o, struct cli_thin_writer_args *a);
 enum {
-	CLI_OPT_TRANSACTION_ID = 0x100,
+	CLI_OPT_TRANSACTION_ID = 0x1000, /* above every tool's own option codes */
 	CLI_OPT_DATA_BLOCK_SIZE,
 	CLI_OPT_NR_DATA_BLOCKS,
 };
