@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "pdata/btree_write.h"
 #include "pdata/ondisk.h"
 #include "pdata/sm_tx.h"
 
@@ -493,23 +494,15 @@ struct meta_tm_space meta_sm_tx_space(struct meta_sm_tx *s)
 
 /* ---- commit -------------------------------------------------------------------- */
 
-/*
- * An empty btree leaf of value_size bytes.
- * TODO(issue 12): meta_btree_tx_empty() (pdata/btree_write.c) once it has landed.
- */
-static int empty_leaf(struct meta_tm *tm, uint32_t value_size, uint64_t *root)
+/* A one-level tree of plain values (index entries, counts) in the tm. */
+static struct meta_btree_info plain_tree(struct meta_tm *tm, uint32_t value_size)
 {
-	struct disk_node_header *h;
-	void *data;
-	int r = meta_tm_new_block(tm, &meta_node_validator, root, &data);
-	if (r)
-		return r;
-	h = data;
-	h->flags = le32_of(META_NODE_LEAF);
-	h->nr_entries = le32_of(0);
-	h->max_entries = le32_of(meta_btree_max_entries(value_size));
-	h->value_size = le32_of(value_size);
-	return META_OK;
+	struct meta_btree_info info;
+	memset(&info, 0, sizeof(info));
+	info.tm = tm;
+	info.levels = 1;
+	info.vt.size = value_size;
+	return info;
 }
 
 struct rc_change {
@@ -523,10 +516,10 @@ struct rc_change {
  */
 static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
 {
+	struct meta_btree_info info = plain_tree(tm, 4);
 	struct rc_change *ch = NULL;
 	size_t n = 0, cap = 0;
 	int r = META_OK;
-	(void)tm;
 	for (size_t i = 0; i < s->delta.cap; i++) {
 		const struct meta_hash_slot *sl = &s->delta.s[i];
 		uint32_t com, cur, in_tree, want;
@@ -554,11 +547,26 @@ static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
 		}
 		ch[n++] = (struct rc_change){sl->key - 1, want};
 	}
-	/* TODO(issue 12): meta_btree_tx_insert/remove (pdata/btree_write.c) once it has landed */
-	if (n)
-		r = META_E_UNSUPPORTED;
+	/* the changes were listed first: the tree's allocations add to the delta */
+	for (size_t i = 0; !r && i < n; i++) {
+		uint64_t root = s->nroot.ref_count_root, *w;
+		if (ch[i].count) {
+			uint8_t v[4];
+			put_le32p(v, ch[i].count);
+			r = meta_btree_tx_insert(&info, root, &ch[i].b, v, &s->nroot.ref_count_root, NULL);
+		} else {
+			r = meta_btree_tx_remove(&info, root, &ch[i].b, &s->nroot.ref_count_root);
+		}
+		if (r)
+			break;
+		w = meta_hash_insert(&s->rcw, ch[i].b, NULL);
+		if (!w)
+			r = META_E_NOMEM;
+		else
+			*w = (uint64_t)ch[i].count + 1;
+	}
 	free(ch);
-	*did = false;
+	*did = n != 0;
 	return r;
 }
 
@@ -655,25 +663,41 @@ int meta_sm_tx_commit(struct meta_sm_tx *s, struct meta_tm *tm, struct meta_sm_r
 		s->nroot = s->croot;
 		return META_OK;
 	}
-	if (s->created && !s->nroot.ref_count_root) {
-		r = empty_leaf(tm, 4, &s->nroot.ref_count_root);
+	if (s->created) {
+		/* empty trees, as the kernel makes a new map */
+		struct meta_btree_info rc = plain_tree(tm, 4), idx = plain_tree(tm, sizeof(struct disk_index_entry));
+		r = meta_btree_tx_empty(&rc, &s->nroot.ref_count_root);
+		if (!r && s->kind == META_SM_DISK)
+			r = meta_btree_tx_empty(&idx, &s->nroot.bitmap_root);
 		if (r)
 			return r;
-	} else if (!s->created) {
+	} else {
 		s->nroot.ref_count_root = s->croot.ref_count_root;
+		s->nroot.bitmap_root = s->croot.bitmap_root;
 	}
-	if (s->kind == META_SM_DISK)
-		return META_E_UNSUPPORTED; /* TODO(issue 12): the index btree, through btree_write */
 	r = make_room(s, tm);
 	if (r)
 		return r;
 	fill_bitmaps(s);
-	{
+	if (s->kind == META_SM_METADATA) {
 		struct disk_metadata_index *mi = (struct disk_metadata_index *)s->idx_data;
 		memset(mi->index, 0, sizeof(mi->index));
 		for (uint64_t i = 0; i < s->nbms; i++)
 			index_entry(&s->bms[i], &mi->index[i]);
 		s->nroot.bitmap_root = s->idx_blocknr;
+	} else {
+		/* the index btree's nodes are metadata blocks: the disk map's counts stay put */
+		struct meta_btree_info idx = plain_tree(tm, sizeof(struct disk_index_entry));
+		for (uint64_t i = 0; i < s->nbms; i++) {
+			struct disk_index_entry e;
+			if (!s->bms[i].shadowed)
+				continue;
+			index_entry(&s->bms[i], &e);
+			r = meta_btree_tx_insert(&idx, s->nroot.bitmap_root, &i, &e, &s->nroot.bitmap_root,
+						 NULL);
+			if (r)
+				return r;
+		}
 	}
 	s->nroot.nr_blocks = s->nr_blocks;
 	s->nroot.nr_allocated = s->nr_allocated;

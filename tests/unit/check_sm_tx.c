@@ -92,6 +92,7 @@ static void mark_tree(struct meta_bm *bm, uint64_t root, uint8_t *mark)
 	const void *node;
 	struct meta_node_info ni;
 	ck_assert_int_eq(meta_bm_get(bm, root, &meta_node_validator, &node), 0);
+	ck_assert_msg(!mark[root], "block %llu used twice", (unsigned long long)root);
 	mark[root] = 1;
 	meta_node_get_info(node, &ni);
 	if (ni.flags & META_NODE_INTERNAL)
@@ -100,15 +101,22 @@ static void mark_tree(struct meta_bm *bm, uint64_t root, uint8_t *mark)
 	meta_bm_put(bm, node);
 }
 
-/* The blocks of the metadata map at root: index block, bitmaps, ref-count tree. */
-static void map_blocks(struct meta_bm *bm, const struct meta_sm_root *root, uint8_t *mark,
-		       uint64_t n)
+/*
+ * Mark the blocks of the map at root (index block or index tree, bitmaps, ref-count tree) in
+ * mark[n], none twice.
+ */
+static void add_map_blocks(struct meta_bm *bm, enum meta_sm_kind kind,
+			   const struct meta_sm_root *root, uint8_t *mark, uint64_t n)
 {
 	struct meta_sm_index_entry *ie;
 	uint64_t nie;
-	memset(mark, 0, n);
-	mark[root->bitmap_root] = 1;
-	ck_assert_int_eq(meta_sm_read_index(bm, META_SM_METADATA, root, &ie, &nie), 0);
+	if (kind == META_SM_METADATA) {
+		ck_assert(!mark[root->bitmap_root]);
+		mark[root->bitmap_root] = 1;
+	} else {
+		mark_tree(bm, root->bitmap_root, mark);
+	}
+	ck_assert_int_eq(meta_sm_read_index(bm, kind, root, &ie, &nie), 0);
 	for (uint64_t i = 0; i < nie; i++) {
 		ck_assert_uint_lt(ie[i].blocknr, n);
 		ck_assert_int_eq(mark[ie[i].blocknr], 0);
@@ -116,6 +124,14 @@ static void map_blocks(struct meta_bm *bm, const struct meta_sm_root *root, uint
 	}
 	free(ie);
 	mark_tree(bm, root->ref_count_root, mark);
+}
+
+/* The blocks of the metadata map at root. */
+static void map_blocks(struct meta_bm *bm, const struct meta_sm_root *root, uint8_t *mark,
+		       uint64_t n)
+{
+	memset(mark, 0, n);
+	add_map_blocks(bm, META_SM_METADATA, root, mark, n);
 }
 
 /* A random count for a user block: mostly free, 1 or 2, sometimes 3..40. */
@@ -308,21 +324,21 @@ static void rd_damage(void *ctx, const struct meta_damage *d)
 }
 
 /* The committed map at root equals want[] (nr blocks), and its index is right. */
-static void check_on_disk(struct meta_bm *bm, const struct meta_sm_root *root, const uint32_t *want,
-			  uint64_t nr)
+static void check_map(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+		      const uint32_t *want, uint64_t nr)
 {
 	struct rd r = {want, 0, 0, 0};
 	struct meta_sm_index_entry *ie;
 	uint64_t nie, alloc = 0;
 	ck_assert_uint_eq(root->nr_blocks, nr);
-	ck_assert_int_eq(meta_sm_read_counts(bm, META_SM_METADATA, root, rd_counts, rd_damage, &r), 0);
+	ck_assert_int_eq(meta_sm_read_counts(bm, kind, root, rd_counts, rd_damage, &r), 0);
 	ck_assert_int_eq(r.damage, 0);
 	ck_assert_uint_eq(r.bad, 0);
 	ck_assert_uint_eq(r.seen, nr);
 	for (uint64_t b = 0; b < nr; b++)
 		alloc += want[b] != 0;
 	ck_assert_uint_eq(root->nr_allocated, alloc);
-	ck_assert_int_eq(meta_sm_read_index(bm, META_SM_METADATA, root, &ie, &nie), 0);
+	ck_assert_int_eq(meta_sm_read_index(bm, kind, root, &ie, &nie), 0);
 	ck_assert_uint_eq(nie, (nr + EPB - 1) / EPB);
 	for (uint64_t i = 0; i < nie; i++) {
 		uint64_t first = i * EPB, n = nr - first < EPB ? nr - first : EPB, nfree = 0, ff = n;
@@ -336,6 +352,12 @@ static void check_on_disk(struct meta_bm *bm, const struct meta_sm_root *root, c
 		ck_assert_uint_le(ie[i].none_free_before, ff);
 	}
 	free(ie);
+}
+
+static void check_on_disk(struct meta_bm *bm, const struct meta_sm_root *root, const uint32_t *want,
+			  uint64_t nr)
+{
+	check_map(bm, META_SM_METADATA, root, want, nr);
 }
 
 /*
@@ -545,6 +567,144 @@ START_TEST(test_errors)
 END_TEST
 
 
+/*
+ * A disk (data) map and the metadata map, both new: random changes of the data counts (some
+ * above 2: the ref-count tree) against a model, each commit read back; the metadata map
+ * counts the superblock and the blocks of both maps, once each.
+ */
+static void disk_case(uint64_t seed, unsigned rounds, unsigned ops)
+{
+	char path[UB_PATH_MAX];
+	const uint64_t mb = 3000;
+	uint64_t nd = 2 * EPB + 17, dbegin = 0;
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct meta_sm_tx *md, *dd;
+	struct meta_tm_space sp;
+	struct meta_tm *tm;
+	struct meta_sm_root mroot, droot;
+	uint32_t *cur, *com, *mwant = calloc(mb, sizeof(*mwant));
+	uint8_t *mark = calloc(mb, 1), sb[UB_BLOCK_SIZE];
+
+	rnd_state = seed * 0x9e3779b97f4a7c15ull + 7;
+	cur = calloc(4 * EPB, sizeof(*cur));
+	com = calloc(4 * EPB, sizeof(*com));
+	ck_assert(cur && com && mwant && mark);
+	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
+	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_METADATA, mb, 1, &md), 0);
+	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_DISK, nd, 0, &dd), 0);
+	sp = meta_sm_tx_space(md);
+	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
+	for (unsigned t = 0; t < rounds; t++) {
+		if (t == rounds / 2) {
+			ck_assert_int_eq(meta_sm_tx_extend(dd, EPB + 5), 0);
+			nd += EPB + 5;
+		}
+		for (unsigned i = 0; i < ops; i++) {
+			uint64_t x = rnd_below(100), b = rnd_below(nd);
+			uint32_t c;
+			if (x < 35) {
+				/* mostly blocks in use: counts climb past 2 */
+				if (!cur[b] && rnd_below(4))
+					continue;
+				ck_assert_int_eq(meta_sm_tx_inc(dd, b), 0);
+				cur[b]++;
+			} else if (x < 60) {
+				if (!cur[b])
+					continue;
+				ck_assert_int_eq(meta_sm_tx_dec(dd, b), 0);
+				cur[b]--;
+			} else if (x < 90) {
+				uint64_t want = UINT64_MAX;
+				for (uint64_t k = 0; k < nd && want == UINT64_MAX; k++) {
+					uint64_t y = (dbegin + k) % nd;
+					if (!cur[y] && !com[y])
+						want = y;
+				}
+				if (want == UINT64_MAX) {
+					ck_assert_int_eq(meta_sm_tx_alloc(dd, &b), META_E_NOSPC);
+					continue;
+				}
+				ck_assert_int_eq(meta_sm_tx_alloc(dd, &b), 0);
+				ck_assert_uint_eq(b, want);
+				cur[b] = 1;
+				dbegin = b + 1;
+			} else {
+				ck_assert_int_eq(meta_sm_tx_count(dd, b, &c), 0);
+				ck_assert_uint_eq(c, cur[b]);
+			}
+		}
+		ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &droot), 0);
+		ck_assert_int_eq(meta_sm_tx_commit(md, tm, &mroot), 0);
+		ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
+		memset(sb, 0, sizeof(sb));
+		ck_assert_int_eq(meta_tm_commit(tm, 0, &sb_v, sb), 0);
+		meta_sm_tx_committed(dd);
+		meta_sm_tx_committed(md);
+		check_map(bm, META_SM_DISK, &droot, cur, nd);
+		memcpy(com, cur, nd * sizeof(*cur));
+		memset(mark, 0, mb);
+		mark[0] = 1;
+		add_map_blocks(bm, META_SM_METADATA, &mroot, mark, mb);
+		add_map_blocks(bm, META_SM_DISK, &droot, mark, mb);
+		for (uint64_t b = 0; b < mb; b++)
+			mwant[b] = mark[b];
+		check_map(bm, META_SM_METADATA, &mroot, mwant, mb);
+	}
+	/* reopened from the roots: the same counts */
+	meta_tm_destroy(tm);
+	meta_sm_tx_close(dd);
+	meta_sm_tx_close(md);
+	ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_DISK, &droot, &dd), 0);
+	for (uint64_t b = 0; b < nd; b++) {
+		uint32_t c;
+		ck_assert_int_eq(meta_sm_tx_count(dd, b, &c), 0);
+		ck_assert_uint_eq(c, cur[b]);
+	}
+	meta_sm_tx_close(dd);
+	meta_bm_destroy(bm);
+	unlink(path);
+	free(cur);
+	free(com);
+	free(mwant);
+	free(mark);
+}
+
+START_TEST(test_disk_map)
+{
+	unsigned seeds = nr_seeds(3);
+	for (unsigned seed = 1; seed <= seeds; seed++)
+		disk_case(seed, 6, 20000);
+}
+END_TEST
+
+/* Commits of the metadata map with counts above 2 on the user's side (its ref-count tree). */
+START_TEST(test_commit_big)
+{
+	unsigned seeds = nr_seeds(3);
+	for (unsigned seed = 1; seed <= seeds; seed++) {
+		struct fx f;
+		fx_init(&f, 40000, 40000, 20000, 200 + seed);
+		fx_open_map(&f);
+		for (int t = 0; t < 6; t++) {
+			int ops = (int)rnd_below(4000);
+			for (int i = 0; i < ops; i++)
+				one_op(&f);
+			fx_commit(&f);
+		}
+		meta_tm_destroy(f.tm);
+		meta_sm_tx_close(f.s);
+		fx_open_map(&f);
+		f.begin = 0;
+		f.begin_unknown = false;
+		check_all_counts(&f);
+		fx_done(&f);
+	}
+}
+END_TEST
+
 /* ---- a thin pool ------------------------------------------------------------------ */
 
 static void pool_damage(void *ctx, const struct meta_damage *d)
@@ -656,7 +816,7 @@ START_TEST(test_pool)
 					 "thin/kernel-deleted.bin.gz", "thin/many.bin.gz"};
 	rnd_state = 12345;
 	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++)
-		pool_case(fx[i], false);
+		pool_case(fx[i], true);
 }
 END_TEST
 
@@ -671,6 +831,8 @@ int main(void)
 	tcase_add_test(tc, test_commit_small);
 	tcase_add_test(tc, test_create);
 	tcase_add_test(tc, test_extend);
+	tcase_add_test(tc, test_commit_big);
+	tcase_add_test(tc, test_disk_map);
 	tc = ub_tcase(s, "pool", 60);
 	tcase_add_test(tc, test_pool);
 	return ub_run(s);
