@@ -528,9 +528,10 @@ static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
 			continue;
 		com = (uint32_t)sl->val;
 		cur = (uint32_t)(sl->val >> 32);
-		if (com < 3 && cur < 3)
-			continue;
+		/* an entry this commit made may have to go again (a shadow dropped the count) */
 		w = meta_hash_find(&s->rcw, sl->key - 1);
+		if (com < 3 && cur < 3 && !w)
+			continue;
 		in_tree = w ? (uint32_t)(*w - 1) : com >= 3 ? com : 0;
 		want = cur >= 3 ? cur : 0;
 		if (in_tree == want)

@@ -23,6 +23,8 @@
 #include <libmeta/sm.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
+#include <libmeta/thin_restore.h>
+#include <libmeta/thin_xml_read.h>
 
 #include "base/endian.h"
 #include "pdata/pdata_write.h"
@@ -323,7 +325,32 @@ static void rd_damage(void *ctx, const struct meta_damage *d)
 	r->damage++;
 }
 
-/* The committed map at root equals want[] (nr blocks), and its index is right. */
+struct rc_rd {
+	const uint32_t *want;
+	uint64_t nr, n, bad;
+};
+
+static int rc_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct rc_rd *r = ctx;
+	for (uint32_t i = 0; i < ni->nr_entries; i++) {
+		uint64_t k = meta_node_key(node, i);
+		uint32_t c = get_le32p(meta_node_value(node, i));
+		if (k >= r->nr || r->want[k] != c || c < 3) {
+			if (!r->bad)
+				fprintf(stderr, "ref-count tree: block %llu count %u, model %u\n",
+					(unsigned long long)k, c, k < r->nr ? r->want[k] : 0);
+			r->bad++;
+		}
+		r->n++;
+	}
+	return 0;
+}
+
+/*
+ * The committed map at root equals want[] (nr blocks); its ref-count tree holds exactly the
+ * counts above 2; its index is right.
+ */
 static void check_map(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 		      const uint32_t *want, uint64_t nr)
 {
@@ -335,6 +362,16 @@ static void check_map(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 	ck_assert_int_eq(r.damage, 0);
 	ck_assert_uint_eq(r.bad, 0);
 	ck_assert_uint_eq(r.seen, nr);
+	{
+		struct rc_rd rr = {want, nr, 0, 0};
+		struct meta_btree_walk_ops ops = {rc_leaf, rd_damage};
+		uint64_t big = 0;
+		ck_assert_int_eq(meta_btree_walk(bm, root->ref_count_root, 4, &ops, &rr), 0);
+		for (uint64_t b = 0; b < nr; b++)
+			big += want[b] >= 3;
+		ck_assert_uint_eq(rr.bad, 0);
+		ck_assert_uint_eq(rr.n, big);
+	}
 	for (uint64_t b = 0; b < nr; b++)
 		alloc += want[b] != 0;
 	ck_assert_uint_eq(root->nr_allocated, alloc);
@@ -481,6 +518,34 @@ START_TEST(test_commit_small)
 		fx_commit(&f);
 		fx_done(&f);
 	}
+}
+END_TEST
+
+/*
+ * A block of the map itself with more references (a bitmap at 3): the tm copies it at the
+ * commit, which drops it back to 2 within the commit; the ref-count tree must not keep it.
+ */
+START_TEST(test_map_block_shared)
+{
+	struct fx f;
+	struct meta_sm_index_entry *ie;
+	uint64_t x, nie;
+	fx_init(&f, 40000, 40000, 20000, 77);
+	fx_open_map(&f);
+	ck_assert_int_eq(meta_sm_read_index(f.bm, META_SM_METADATA, &f.root, &ie, &nie), 0);
+	x = ie[1].blocknr; /* a bitmap */
+	free(ie);
+	ck_assert_int_eq(meta_sm_tx_inc(f.s, x), 0);
+	ck_assert_int_eq(meta_sm_tx_inc(f.s, x), 0);
+	f.cur[x] += 2;
+	fx_commit(&f);
+	ck_assert_uint_eq(f.cur[x], 2);
+	ck_assert_uint_eq(f.is_map[x], 0);
+	ck_assert_int_eq(meta_sm_tx_dec(f.s, x), 0);
+	ck_assert_int_eq(meta_sm_tx_dec(f.s, x), 0);
+	f.cur[x] = 0;
+	fx_commit(&f);
+	fx_done(&f);
 }
 END_TEST
 
@@ -715,18 +780,60 @@ static void pool_damage(void *ctx, const struct meta_damage *d)
 		(unsigned long long)d->block);
 }
 
-static void pool_check(const char *path)
+/* Run our thin_check on the pool at path: clean, or (!clean) not. */
+static void pool_check_is(const char *path, bool clean)
 {
 	struct meta_thin *t;
 	struct meta_thin_open_opts oo = {0};
-	struct meta_thin_check_opts o = {.damage = pool_damage};
+	struct meta_thin_check_opts o = {.damage = clean ? pool_damage : NULL};
 	struct meta_thin_check_result r;
 	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
 	ck_assert_int_eq(meta_thin_check(t, &o, &r), 0);
 	meta_thin_close(t);
 	ck_assert(r.space_maps_checked);
+	if (!clean) {
+		ck_assert_uint_gt(r.metadata_leaked + r.metadata_bad + r.data_leaked + r.data_bad, 0);
+		return;
+	}
 	ck_assert_int_eq(r.worst, -1);
 	ck_assert_uint_eq(r.metadata_leaked + r.metadata_bad + r.data_leaked + r.data_bad, 0);
+}
+
+static void pool_check(const char *path)
+{
+	pool_check_is(path, true);
+}
+
+/*
+ * Two more references on up to n live blocks (over, *nover: counts now above 2, in the
+ * ref-count tree), or (back) two fewer on those of the last call.  (A block of the map
+ * itself that is over-counted looks shared to the tm: its commit copies it, and the old
+ * block keeps two references until they are put back.)
+ */
+static void overcount(struct meta_sm_tx *s, uint64_t *over, unsigned *nover, unsigned n, bool back)
+{
+	if (back) {
+		for (unsigned i = 0; i < *nover; i++) {
+			ck_assert_int_eq(meta_sm_tx_dec(s, over[i]), 0);
+			ck_assert_int_eq(meta_sm_tx_dec(s, over[i]), 0);
+		}
+		*nover = 0;
+		return;
+	}
+	*nover = 0;
+	for (unsigned i = 0; i < 20 * n && *nover < n; i++) {
+		uint64_t b = rnd_below(meta_sm_tx_nr_blocks(s));
+		uint32_t c;
+		bool dup = false;
+		ck_assert_int_eq(meta_sm_tx_count(s, b, &c), 0);
+		for (unsigned j = 0; j < *nover; j++)
+			dup |= over[j] == b;
+		if (!c || dup)
+			continue;
+		ck_assert_int_eq(meta_sm_tx_inc(s, b), 0);
+		ck_assert_int_eq(meta_sm_tx_inc(s, b), 0);
+		over[(*nover)++] = b;
+	}
 }
 
 /*
@@ -755,9 +862,9 @@ static unsigned churn(struct meta_sm_tx *s, unsigned n)
 	return k;
 }
 
-static void pool_case(const char *fixture, bool with_data)
+/* Two maps of the pool at path: three transactions of churn, each checked. */
+static void pool_case(const char *path)
 {
-	char path[UB_PATH_MAX];
 	struct meta_io *io;
 	struct meta_bm *bm;
 	struct meta_sm_tx *md, *dd = NULL;
@@ -767,7 +874,6 @@ static void pool_case(const char *fixture, bool with_data)
 	const void *raw;
 	uint8_t blk[UB_BLOCK_SIZE];
 
-	ub_fixture_gunzip(fixture, path, "sm_tx");
 	pool_check(path);
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
@@ -775,11 +881,12 @@ static void pool_case(const char *fixture, bool with_data)
 	meta_thin_sb_unpack(raw, &sb);
 	meta_bm_put(bm, raw);
 	ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_METADATA, &sb.metadata_sm, &md), 0);
-	if (with_data)
-		ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_DISK, &sb.data_sm, &dd), 0);
+	ck_assert_int_eq(meta_sm_tx_open(bm, META_SM_DISK, &sb.data_sm, &dd), 0);
 	sp = meta_sm_tx_space(md);
 	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
-	for (int t = 0; t < 3; t++) {
+	uint64_t mover[8], dover[8];
+	unsigned nmover = 0, ndover = 0;
+	for (int t = 0; t < 4; t++) {
 		/* the counts of untouched blocks are the committed map's */
 		for (int i = 0; i < 50; i++) {
 			uint64_t b = rnd_below(sb.metadata_sm.nr_blocks);
@@ -789,34 +896,70 @@ static void pool_case(const char *fixture, bool with_data)
 			ck_assert_uint_eq(c, want);
 		}
 		churn(md, 300);
-		if (dd) {
-			churn(dd, 300);
-			ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &sb.data_sm), 0);
+		churn(dd, 300);
+		/* transaction 1 over-counts a few blocks (ref-count tree entries), 2 puts them back */
+		if (t == 1 || t == 2) {
+			overcount(md, mover, &nmover, 8, t == 2);
+			overcount(dd, dover, &ndover, 8, t == 2);
 		}
+		ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &sb.data_sm), 0);
 		ck_assert_int_eq(meta_sm_tx_commit(md, tm, &sb.metadata_sm), 0);
 		ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
 		meta_thin_sb_pack(&sb, blk);
 		ck_assert_int_eq(meta_tm_commit(tm, 0, &meta_thin_sb_validator, blk), 0);
 		meta_sm_tx_committed(md);
-		if (dd)
-			meta_sm_tx_committed(dd);
-		pool_check(path);
+		meta_sm_tx_committed(dd);
+		pool_check_is(path, t != 1);
 	}
 	meta_tm_destroy(tm);
 	meta_sm_tx_close(md);
 	meta_sm_tx_close(dd);
 	meta_bm_destroy(bm);
-	unlink(path);
 }
 
-/* Pools built by thin_restore and by the kernel: both maps changed, committed, checked. */
+/* A fixture's XML restored by our bulk builder into an image of blocks blocks. */
+static void restore_xml(const char *xml, uint64_t blocks, char *path)
+{
+	struct meta_thin_restorer *r;
+	struct meta_thin_emitter e;
+	char err[256] = "";
+	FILE *in = fopen(ub_fixture(xml), "r");
+	int rc;
+	ck_assert_ptr_nonnull(in);
+	ub_tmpfile(path, "sm_tx", blocks * UB_BLOCK_SIZE);
+	ck_assert_int_eq(meta_thin_restorer_create(path, NULL, &r), 0);
+	e = meta_thin_restorer_emitter(r);
+	rc = meta_thin_xml_parse(in, &e, meta_thin_restorer_message, err, sizeof(err));
+	fclose(in);
+	ck_assert_msg(rc == 0, "%s: %s", xml, err);
+	ck_assert_int_eq(meta_thin_restorer_commit(r), 0);
+	meta_thin_restorer_destroy(r);
+}
+
+/*
+ * Pools built by our thin_restore, by tpt's (0.9; 1.1 for shared leaves) and by the kernel:
+ * both maps changed, committed, checked.
+ */
 START_TEST(test_pool)
 {
-	static const char *const fx[] = {"thin/snaps.bin.gz", "thin/shared-leaves.bin.gz",
-					 "thin/kernel-deleted.bin.gz", "thin/many.bin.gz"};
+	static const char *const bins[] = {"thin/snaps.bin.gz", "thin/shared-leaves.bin.gz",
+					   "thin/kernel-deleted.bin.gz", "thin/many.bin.gz"};
+	static const struct {
+		const char *xml;
+		uint64_t blocks;
+	} xmls[] = {{"thin/snaps.xml", 256}, {"thin/many.xml", 1024}};
+	char path[UB_PATH_MAX];
 	rnd_state = 12345;
-	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++)
-		pool_case(fx[i], true);
+	for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
+		ub_fixture_gunzip(bins[i], path, "sm_tx");
+		pool_case(path);
+		unlink(path);
+	}
+	for (size_t i = 0; i < sizeof(xmls) / sizeof(xmls[0]); i++) {
+		restore_xml(xmls[i].xml, xmls[i].blocks, path);
+		pool_case(path);
+		unlink(path);
+	}
 }
 END_TEST
 
@@ -832,6 +975,7 @@ int main(void)
 	tcase_add_test(tc, test_create);
 	tcase_add_test(tc, test_extend);
 	tcase_add_test(tc, test_commit_big);
+	tcase_add_test(tc, test_map_block_shared);
 	tcase_add_test(tc, test_disk_map);
 	tc = ub_tcase(s, "pool", 60);
 	tcase_add_test(tc, test_pool);
