@@ -549,6 +549,117 @@ START_TEST(test_map_block_shared)
 }
 END_TEST
 
+/* ---- crashes ---------------------------------------------------------------------- */
+
+/* The test superblock holds a map's root at 16. */
+static void sb_put_root(uint8_t *sb, const struct meta_sm_root *r)
+{
+	memset(sb, 0, UB_BLOCK_SIZE);
+	put_le64p(sb + 16, r->nr_blocks);
+	put_le64p(sb + 24, r->nr_allocated);
+	put_le64p(sb + 32, r->bitmap_root);
+	put_le64p(sb + 40, r->ref_count_root);
+}
+
+static void sb_get_root(const uint8_t *sb, struct meta_sm_root *r)
+{
+	r->nr_blocks = get_le64p(sb + 16);
+	r->nr_allocated = get_le64p(sb + 24);
+	r->bitmap_root = get_le64p(sb + 32);
+	r->ref_count_root = get_le64p(sb + 40);
+}
+
+static int rd_counts_any(void *ctx, uint64_t first, const uint32_t *counts, uint32_t n)
+{
+	(void)ctx;
+	(void)first;
+	(void)counts;
+	(void)n;
+	return 0;
+}
+
+/*
+ * One seeded transaction on a fresh image (counts above 2 too), its writes failing from the
+ * (fail_after + 1)th on (UINT64_MAX: none).  *writes: how many it made; returns whether the
+ * commit went through.  Then the image is read again: the superblock's map is the new one,
+ * readable, or (failed) the one before, whole.
+ */
+static bool crash_run(uint64_t fail_after, uint64_t *writes)
+{
+	struct fx f;
+	struct meta_sm_root root, got;
+	uint8_t sb[UB_BLOCK_SIZE];
+	uint32_t *before;
+	struct meta_io *io;
+	uint64_t w0;
+	int r;
+	fx_init(&f, 3 * EPB, 3 * EPB, 3 * EPB - 300, 31);
+	sb_put_root(sb, &f.root);
+	ck_assert_int_eq(meta_bm_write(f.bm, 0, &sb_v, sb), 0);
+	ck_assert_int_eq(meta_bm_flush(f.bm), 0);
+	before = malloc(f.nr * sizeof(*before));
+	ck_assert_ptr_nonnull(before);
+	memcpy(before, f.cur, f.nr * sizeof(*before));
+	fx_open_map(&f);
+	io = meta_bm_io(f.bm);
+	w0 = meta_io_nr_writes(io);
+	if (fail_after != UINT64_MAX)
+		meta_io_fail_writes_after(io, w0 + fail_after);
+	for (int i = 0; i < 1500; i++)
+		one_op(&f);
+	r = meta_sm_tx_commit(f.s, f.tm, &root);
+	if (!r)
+		r = meta_tm_pre_commit(f.tm);
+	if (!r) {
+		sb_put_root(sb, &root);
+		r = meta_tm_commit(f.tm, 0, &sb_v, sb);
+	}
+	*writes = meta_io_nr_writes(io) - w0;
+	meta_tm_destroy(f.tm);
+	meta_sm_tx_close(f.s);
+	meta_bm_destroy(f.bm);
+	f.tm = NULL;
+	f.s = NULL;
+	/* what a restart finds */
+	fx_open_bm(&f);
+	{
+		const void *data;
+		ck_assert_int_eq(meta_bm_get(f.bm, 0, &sb_v, &data), 0);
+		sb_get_root(data, &got);
+		meta_bm_put(f.bm, data);
+	}
+	if (r) {
+		ck_assert_int_eq(memcmp(&got, &f.root, sizeof(got)), 0);
+		check_on_disk(f.bm, &got, before, f.nr);
+	} else {
+		ck_assert_int_eq(memcmp(&got, &root, sizeof(got)), 0);
+		struct rd any = {NULL, 0, 0, 0};
+		ck_assert_int_eq(meta_sm_read_counts(f.bm, META_SM_METADATA, &got, rd_counts_any, rd_damage,
+						     &any),
+				 0);
+		ck_assert_int_eq(any.damage, 0);
+	}
+	free(before);
+	fx_done(&f);
+	return r == 0;
+}
+
+/* Every write of a commit failing in turn: the image keeps the map of the last commit. */
+START_TEST(test_crash)
+{
+	uint64_t total, w;
+	ck_assert(crash_run(UINT64_MAX, &total));
+	ck_assert_uint_gt(total, 3);
+	if (getenv("DMMETA_LONG"))
+		fprintf(stderr, "crash: %llu writes\n", (unsigned long long)total);
+	for (uint64_t n = 0; n < total; n++) {
+		/* only the superblock's write makes the commit: any failure before leaves the old map */
+		ck_assert(!crash_run(n, &w));
+		ck_assert_uint_eq(w, n);
+	}
+}
+END_TEST
+
 /* A new map: the superblock reserved, the map describes itself. */
 START_TEST(test_create)
 {
@@ -976,6 +1087,7 @@ int main(void)
 	tcase_add_test(tc, test_extend);
 	tcase_add_test(tc, test_commit_big);
 	tcase_add_test(tc, test_map_block_shared);
+	tcase_add_test(tc, test_crash);
 	tcase_add_test(tc, test_disk_map);
 	tc = ub_tcase(s, "pool", 60);
 	tcase_add_test(tc, test_pool);
