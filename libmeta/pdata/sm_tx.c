@@ -640,8 +640,9 @@ static void fill_bitmaps(struct meta_sm_tx *s)
 			uint64_t w = get_le64p(words + 8 * (e / 32));
 			uint64_t nz = (w | w >> 1) & 0x5555555555555555ull;
 			uint32_t lim = n - e < 32 ? n - e : 32;
-			uint64_t mask = lim == 32 ? 0x5555555555555555ull : 0x5555555555555555ull & ((1ull << (2 * lim)) - 1);
-			nr_free += lim - (uint32_t)__builtin_popcountll(nz & mask);
+			if (lim < 32)
+				nz &= (1ull << (2 * lim)) - 1;
+			nr_free += lim - (uint32_t)__builtin_popcountll(nz);
 		}
 		bm->nr_free = nr_free;
 		if (bm->nfb > n)
@@ -666,7 +667,8 @@ int meta_sm_tx_commit(struct meta_sm_tx *s, struct meta_tm *tm, struct meta_sm_r
 	}
 	if (s->created) {
 		/* empty trees, as the kernel makes a new map */
-		struct meta_btree_info rc = plain_tree(tm, 4), idx = plain_tree(tm, sizeof(struct disk_index_entry));
+		struct meta_btree_info rc = plain_tree(tm, 4);
+		struct meta_btree_info idx = plain_tree(tm, sizeof(struct disk_index_entry));
 		r = meta_btree_tx_empty(&rc, &s->nroot.ref_count_root);
 		if (!r && s->kind == META_SM_DISK)
 			r = meta_btree_tx_empty(&idx, &s->nroot.bitmap_root);
