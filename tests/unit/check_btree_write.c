@@ -11,8 +11,11 @@
  *       full, leaves at one depth, keys in order and in range);
  *   (c) every metadata block's count (the tm's space) and every data block's count (the
  *       value type's) equal the references actually present in the trees.
- * The tm allocates from an array-backed space (test-only).  DMMETA_LONG=1 runs more seeds
- * and operations; DMMETA_BENCH=1 times 1M inserts and removes and prints ops/s and depth.
+ * Also: a commit whose Nth write fails, for every N (the trees of the last commit stay
+ * readable with their counts), values with their own equality, nodes refused by their
+ * validator.  The tm allocates from an array-backed space (test-only).  DMMETA_LONG=1 runs
+ * more seeds and operations; DMMETA_BENCH=1 times 1M inserts and removes and prints ops/s
+ * and depth.
  */
 #include <check.h>
 #include <stdio.h>
@@ -303,11 +306,14 @@ static void random_value(uint8_t *v, uint32_t w)
 /* Insert entry i (the caller's reference on the value passes to the tree). */
 static void op_insert(struct fx *f, struct model *m, uint64_t *root, uint32_t i, const uint8_t *v)
 {
+	const struct meta_btree_vtype *vt = &f->info.vt;
 	uint64_t keys[2], nr;
-	bool inserted;
+	bool inserted, same;
 	model_keys(m, i, keys);
 	/* an equal value overwrites without a dec: then the caller keeps its reference */
-	if (!m->present[i] || memcmp(m->val[i], v, m->w))
+	same = m->present[i] &&
+	       (vt->equal ? vt->equal(vt->ctx, m->val[i], v) : !memcmp(m->val[i], v, m->w));
+	if (!same)
 		f->data->cnt[value_id(v)]++;
 	REQ_EQ(meta_btree_tx_insert(&f->info, *root, keys, v, &nr, &inserted), 0);
 	REQ_EQ(inserted, !m->present[i]);
@@ -887,6 +893,151 @@ START_TEST(test_shared_w24_levels2)
 }
 END_TEST
 
+/* Values equal when they refer to one data block (the rest may differ, as a time stamp). */
+static bool same_block(void *ctx, const void *a, const void *b)
+{
+	(void)ctx;
+	return value_id(a) == value_id(b);
+}
+
+/* With vt->equal, an overwrite by an equal value keeps the old reference: counts stay right. */
+START_TEST(test_equal_values)
+{
+	struct fx f;
+	struct model m, *all[1] = {&m};
+	uint64_t roots[1];
+	rng_state = 2024;
+	fx_init(&f, 8192, 8, 1, 0);
+	f.info.vt.equal = same_block;
+	model_init(&m, 6000, 1, 8);
+	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
+	sweep(&f, all, roots, 1, 0, NULL, 3000, 1, UINT32_MAX);
+	for (unsigned k = 0; k < 4000; k++) {
+		uint32_t i = rnd_below(3000);
+		uint8_t v[MAXW];
+		random_value(v, 8);
+		if (k % 2)
+			memcpy(v, m.val[i], 4); /* the same block, another stamp */
+		op_insert(&f, &m, &roots[0], i, v);
+		if (k % 1000 == 999)
+			commit_and_check(&f, all, roots, 1);
+	}
+	remove_all(&f, all, roots, 1, 0);
+	model_free(&m);
+	fx_done(&f);
+}
+END_TEST
+
+/* A fresh start on the same image: a new io, block manager and tm (the space stays). */
+static void fx_reopen(struct fx *f)
+{
+	struct meta_io *io;
+	meta_tm_destroy(f->tm);
+	meta_bm_destroy(f->bm);
+	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 0, &f->bm), 0);
+	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
+	f->info.tm = f->tm;
+}
+
+struct saved {
+	uint64_t root, pos;
+	uint32_t *cnt;
+	struct dspace data;
+	struct model m;
+};
+
+static void save_state(struct saved *sv, const struct fx *f, const struct model *m, uint64_t root)
+{
+	sv->root = root;
+	sv->pos = f->sp.pos;
+	sv->cnt = malloc(f->sp.n * sizeof(uint32_t));
+	ck_assert_ptr_nonnull(sv->cnt);
+	memcpy(sv->cnt, f->sp.committed, f->sp.n * sizeof(uint32_t));
+	sv->data = *f->data;
+	model_copy(&sv->m, m);
+}
+
+/* Back to the last commit: the counts, the data counts, the model and the root. */
+static void restore_state(const struct saved *sv, struct fx *f, struct model *m, uint64_t *root)
+{
+	memcpy(f->sp.cnt, sv->cnt, f->sp.n * sizeof(uint32_t));
+	memcpy(f->sp.committed, sv->cnt, f->sp.n * sizeof(uint32_t));
+	f->sp.pos = sv->pos;
+	*f->data = sv->data;
+	memcpy(m->present, sv->m.present, m->n);
+	memcpy(m->val, sv->m.val, (size_t)m->n * MAXW);
+	m->nr_present = sv->m.nr_present;
+	*root = sv->root;
+}
+
+/*
+ * The Nth write of a commit fails, for every N: the trees of the last commit read back as
+ * they were, with their counts, on a fresh start (the transaction abandoned); once every
+ * write lands, the new tree does.
+ */
+START_TEST(test_crash_every_write)
+{
+	struct fx f;
+	struct model m, *all[1] = {&m};
+	uint64_t roots[1], seed;
+	uint32_t *order;
+	struct saved sv;
+	unsigned n;
+	rng_state = 31337;
+	fx_init(&f, 4096, 16, 2, 0);
+	model_init(&m, 16000, 2, 16);
+	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
+	order = permutation(16000);
+	sweep(&f, all, roots, 1, 0, order, 4000, 1, UINT32_MAX);
+	free(order);
+	save_state(&sv, &f, &m, roots[0]);
+	seed = rnd();
+	for (n = 0;; n++) {
+		struct meta_io *io;
+		uint8_t sb[UB_BLOCK_SIZE];
+		int r;
+		restore_state(&sv, &f, &m, &roots[0]);
+		fx_reopen(&f);
+		rng_state = seed;
+		for (unsigned k = 0; k < 300; k++) {
+			uint32_t i = rnd_below(m.n);
+			if (rnd_below(3)) {
+				uint8_t v[MAXW];
+				random_value(v, 16);
+				op_insert(&f, &m, &roots[0], i, v);
+			} else {
+				op_remove(&f, &m, &roots[0], i);
+			}
+		}
+		io = meta_bm_io(f.bm);
+		meta_io_fail_writes_after(io, meta_io_nr_writes(io) + n);
+		r = meta_tm_pre_commit(f.tm);
+		if (!r) {
+			memset(sb, 0, sizeof(sb));
+			r = meta_tm_commit(f.tm, 0, &sb_v, sb);
+		}
+		if (r) {
+			REQ_EQ(r, META_E_IO);
+			restore_state(&sv, &f, &m, &roots[0]);
+			fx_reopen(&f);
+			check_readback(&f, &m, roots[0]);
+			check_counts(&f, roots, 1);
+			continue;
+		}
+		memcpy(f.sp.committed, f.sp.cnt, f.sp.n * sizeof(uint32_t));
+		check_readback(&f, &m, roots[0]);
+		check_counts(&f, roots, 1);
+		break;
+	}
+	ck_assert_uint_gt(n, 20); /* the transaction wrote that many blocks */
+	free(sv.cnt);
+	model_free(&sv.m);
+	model_free(&m);
+	fx_done(&f);
+}
+END_TEST
+
 /* ---- bench (DMMETA_BENCH=1) ----------------------------------------------------------- */
 
 static double now_s(void)
@@ -1016,6 +1167,8 @@ int main(void)
 	tcase_add_test(tc, test_full_leaf_shared_siblings);
 	tcase_add_test(tc, test_collapse_shared_child);
 	tcase_add_test(tc, test_refused_node);
+	tcase_add_test(tc, test_crash_every_write);
+	tcase_add_test(tc, test_equal_values);
 	tcase_add_test(tc, test_shared_w8);
 	tcase_add_test(tc, test_shared_w24_levels2);
 	if (getenv("DMMETA_BENCH") && *getenv("DMMETA_BENCH") && *getenv("DMMETA_BENCH") != '0')
