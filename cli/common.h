@@ -49,6 +49,10 @@ __attribute__((format(printf, 1, 2))) void cli_err(const char *fmt, ...);
 void cli_common_option(int c, void (*usage)(FILE *));
 /* -h usage to stdout and exit 0, -V version and exit 0; any other c returns. */
 void cli_help_or_version(int c, void (*usage)(FILE *));
+/* A long option table's entries: one that takes a value, one that may, one that does not. */
+#define CLI_ARG(name, val) {name, required_argument, NULL, val}
+#define CLI_OPTARG(name, val) {name, optional_argument, NULL, val}
+#define CLI_FLAG(name, val) {name, no_argument, NULL, val}
 /* The end of a long option table: --help, --version (and --quiet), the terminator. */
 #define CLI_HELP_VERSION_LONGOPTS                                                     \
 	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},         \

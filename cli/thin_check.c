@@ -61,15 +61,15 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"quiet", no_argument, NULL, 'q'},
-	{"super-block-only", no_argument, NULL, OPT_SB_ONLY},
-	{"skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS},
-	{"ignore-non-fatal-errors", no_argument, NULL, OPT_IGNORE_NONFATAL},
-	{"clear-needs-check-flag", no_argument, NULL, OPT_CLEAR_NEEDS_CHECK},
-	{"auto-repair", no_argument, NULL, OPT_AUTO_REPAIR},
-	{"metadata-snap", no_argument, NULL, 'm'},
-	{"override-mapping-root", required_argument, NULL, OPT_OVERRIDE_MAPPING},
-	{"override-details-root", required_argument, NULL, OPT_OVERRIDE_DETAILS},
+	CLI_FLAG("quiet", 'q'),
+	CLI_FLAG("super-block-only", OPT_SB_ONLY),
+	CLI_FLAG("skip-mappings", OPT_SKIP_MAPPINGS),
+	CLI_FLAG("ignore-non-fatal-errors", OPT_IGNORE_NONFATAL),
+	CLI_FLAG("clear-needs-check-flag", OPT_CLEAR_NEEDS_CHECK),
+	CLI_FLAG("auto-repair", OPT_AUTO_REPAIR),
+	CLI_FLAG("metadata-snap", 'm'),
+	CLI_ARG("override-mapping-root", OPT_OVERRIDE_MAPPING),
+	CLI_ARG("override-details-root", OPT_OVERRIDE_DETAILS),
 	CLI_HELP_VERSION_LONGOPTS,
 };
 

@@ -135,95 +135,95 @@ static uint64_t mapped_of(const struct meta_thin_details *d, uint64_t n, uint64_
 	return META_DELTA_UNKNOWN;
 }
 
-int main(int argc, char **argv)
-{
-	enum { OPT_THIN1 = 256, OPT_THIN2, OPT_ROOT1, OPT_ROOT2, OPT_VERBOSE };
-	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{"thin1", required_argument, NULL, OPT_THIN1},
-		{"snap1", required_argument, NULL, OPT_THIN1},
-		{"thin2", required_argument, NULL, OPT_THIN2},
-		{"snap2", required_argument, NULL, OPT_THIN2},
-		{"root1", required_argument, NULL, OPT_ROOT1},
-		{"root2", required_argument, NULL, OPT_ROOT2},
-		{"metadata-snap", optional_argument, NULL, 'm'},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{NULL, 0, NULL, 0},
-	};
-	struct side s[2] = {{0}, {0}};
-	struct meta_thin_open_opts oo = {0};
-	struct meta_delta_opts dopts = {0, META_DELTA_UNKNOWN, META_DELTA_UNKNOWN};
-	struct meta_delta_stats st;
-	struct out out = {0};
-	bool use_snap = false, have_snap_block = false;
-	uint64_t snap_block = 0;
-	const struct meta_thin_sb *sb;
-	struct meta_thin *t;
-	const char *path;
-	char *obuf;
-	int c, r, li;
+enum { OPT_THIN1 = 256, OPT_THIN2, OPT_ROOT1, OPT_ROOT2, OPT_VERBOSE };
 
-	cli_init(argv[0]);
+static const struct option longopts[] = {
+	CLI_ARG("thin1", OPT_THIN1), CLI_ARG("snap1", OPT_THIN1),
+	CLI_ARG("thin2", OPT_THIN2), CLI_ARG("snap2", OPT_THIN2),
+	CLI_ARG("root1", OPT_ROOT1), CLI_ARG("root2", OPT_ROOT2),
+	CLI_OPTARG("metadata-snap", 'm'),
+	CLI_FLAG("verbose", OPT_VERBOSE),
+	CLI_HELP_VERSION_LONGOPTS,
+};
+
+/* The command line. */
+struct args {
+	struct side s[2];
+	bool use_snap, have_snap_block, verbose;
+	uint64_t snap_block;
+	const char *path;
+};
+
+/* getopt_long's failure c, in 0.9's words (a usage error). */
+static void bad_option(int c, char **argv)
+{
+	if (c == ':')
+		cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
+	if (strncmp(argv[optind - 1], "--", 2) != 0)
+		cli_usage_error("invalid option -- '%c'", optopt);
+	if (optopt)
+		cli_usage_error("option '%s' doesn't allow an argument", argv[optind - 1]);
+	cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+	int c, li;
 	opterr = 0;
 	while ((li = -1, c = getopt_long(argc, argv, ":hVm::", longopts, &li)) != -1) {
 		/* the option's name as typed (for messages) */
 		char oname[32];
 		snprintf(oname, sizeof(oname), "--%s", li >= 0 ? longopts[li].name : "");
 		switch (c) {
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			cli_print_version();
-			return EXIT_OK;
 		case OPT_THIN1:
 		case OPT_THIN2:
-			s[c - OPT_THIN1].have_dev = true;
-			s[c - OPT_THIN1].dev = cli_u64_arg(oname, optarg);
+			a->s[c - OPT_THIN1].have_dev = true;
+			a->s[c - OPT_THIN1].dev = cli_u64_arg(oname, optarg);
 			break;
 		case OPT_ROOT1:
 		case OPT_ROOT2:
-			s[c - OPT_ROOT1].have_root = true;
-			s[c - OPT_ROOT1].root = cli_u64_arg(oname, optarg);
+			a->s[c - OPT_ROOT1].have_root = true;
+			a->s[c - OPT_ROOT1].root = cli_u64_arg(oname, optarg);
 			break;
 		case 'm':
-			use_snap = true;
+			a->use_snap = true;
 			if (optarg) {
-				have_snap_block = true;
-				snap_block = cli_u64_arg(li >= 0 ? "--metadata-snap" : "-m", optarg);
+				a->have_snap_block = true;
+				a->snap_block = cli_u64_arg(li >= 0 ? "--metadata-snap" : "-m", optarg);
 			}
 			break;
 		case OPT_VERBOSE:
-			out.verbose = true;
+			a->verbose = true;
 			break;
-		case ':':
-			cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
 		default:
-			if (strncmp(argv[optind - 1], "--", 2) != 0)
-				cli_usage_error("invalid option -- '%c'", optopt);
-			if (optopt)
-				cli_usage_error("option '%s' doesn't allow an argument", argv[optind - 1]);
-			cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+			cli_help_or_version(c, usage);
+			bad_option(c, argv);
 		}
 	}
 	if (optind >= argc)
 		cli_usage_error("No input device provided.");
 	if (argc - optind > 1)
 		cli_usage_error("too many arguments: only one input device is read");
-	path = argv[optind];
+	a->path = argv[optind];
 	for (int i = 0; i < 2; i++) {
-		if (s[i].have_dev && s[i].have_root)
+		if (a->s[i].have_dev && a->s[i].have_root)
 			cli_usage_error("--thin%d/--snap%d and --root%d are mutually exclusive", i + 1,
 					i + 1, i + 1);
-		if (!s[i].have_dev && !s[i].have_root)
+		if (!a->s[i].have_dev && !a->s[i].have_root)
 			cli_usage_error("--thin%d or --root%d not specified (--snap%d is an alias of "
 					"--thin%d).", i + 1, i + 1, i + 1, i + 1);
 	}
+}
 
+/* Open the pool and check the command line's blocks against it: 0, or the exit status. */
+static int open_pool(const struct args *a, struct meta_thin **t)
+{
+	struct meta_thin_open_opts oo = {0};
+	const char *path = a->path;
+	int r;
 	/* Live metadata is opened exclusively; the metadata snapshot is for live pools. */
-	oo.flags = use_snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
-	r = meta_thin_open(path, &oo, &t);
+	oo.flags = a->use_snap ? META_THIN_OPEN_METADATA_SNAP : META_THIN_OPEN_EXCL;
+	r = meta_thin_open(path, &oo, t);
 	if (r) {
 		if (r == META_E_NOSNAP)
 			cli_err("%s: no current metadata snapshot (reserve one with 'dmsetup message "
@@ -232,65 +232,95 @@ int main(int argc, char **argv)
 			cli_report_open_error(path, r, 0);
 		return cli_exit_for(r);
 	}
-	if (have_snap_block && snap_block != meta_thin_live_sb(t)->held_root) {
+	if (a->have_snap_block && a->snap_block != meta_thin_live_sb(*t)->held_root) {
 		cli_err("%s: metadata snapshot %" PRIu64 " does not match that in the superblock (%"
-			PRIu64 ")", path, snap_block, meta_thin_live_sb(t)->held_root);
-		meta_thin_close(t);
+			PRIu64 ")", path, a->snap_block, meta_thin_live_sb(*t)->held_root);
+		meta_thin_close(*t);
 		return EXIT_OPERR;
 	}
 	for (int i = 0; i < 2; i++) {
-		uint64_t nb = meta_thin_nr_metadata_blocks(t);
-		if (s[i].have_root && s[i].root >= nb) {
+		uint64_t nb = meta_thin_nr_metadata_blocks(*t);
+		if (a->s[i].have_root && a->s[i].root >= nb) {
 			/* a number from the command line, not damage in the metadata */
 			cli_err("%s: --root%d %" PRIu64 " is past the end of the metadata device (%"
-				PRIu64 " blocks)", path, i + 1, s[i].root, nb);
-			meta_thin_close(t);
+				PRIu64 " blocks)", path, i + 1, a->s[i].root, nb);
+			meta_thin_close(*t);
 			return EXIT_USAGE;
 		}
 	}
+	return 0;
+}
+
+/* The roots of devices given by id, and their mapped counts when the details read. */
+static void resolve_sides(struct meta_thin *t, struct side *s, struct meta_delta_opts *dopts)
+{
+	struct meta_thin_details *d = NULL;
+	uint64_t n = 0;
 	for (int i = 0; i < 2; i++)
 		if (s[i].have_dev)
 			s[i].root = dev_root(t, s[i].dev, i + 1);
-	if (s[0].have_dev || s[1].have_dev) {
-		struct meta_thin_details *d = NULL;
-		uint64_t n = 0;
-		/* Counts let shared subtrees go unread; without them the result is the same. */
-		if (!meta_thin_read_details(t, &d, &n, NULL, NULL)) {
-			if (s[0].have_dev)
-				dopts.left_mapped = mapped_of(d, n, s[0].dev);
-			if (s[1].have_dev)
-				dopts.right_mapped = mapped_of(d, n, s[1].dev);
-		}
-		free(d);
+	if (!s[0].have_dev && !s[1].have_dev)
+		return;
+	/* Counts let shared subtrees go unread; without them the result is the same. */
+	if (!meta_thin_read_details(t, &d, &n, NULL, NULL)) {
+		if (s[0].have_dev)
+			dopts->left_mapped = mapped_of(d, n, s[0].dev);
+		if (s[1].have_dev)
+			dopts->right_mapped = mapped_of(d, n, s[1].dev);
 	}
+	free(d);
+}
+
+static void print_header(struct meta_thin *t, const struct args *a)
+{
+	const struct meta_thin_sb *sb = meta_thin_sb(t);
+	printf("<superblock uuid=\"\" time=\"%" PRIu32 "\" transaction=\"%" PRIu64
+	       "\" data_block_size=\"%" PRIu32 "\" nr_data_blocks=\"%" PRIu64 "\"",
+	       sb->time, sb->trans_id, sb->data_block_size,
+	       a->use_snap ? 0 : meta_thin_nr_data_blocks(t)); /* 0.9 prints 0 with -m */
+	if (sb->held_root)
+		printf(" metadata_snap=\"%" PRIu64 "\"", sb->held_root);
+	printf(">\n  <diff");
+	for (int i = 0; i < 2; i++) {
+		const char *side = i ? "right" : "left";
+		if (a->s[i].have_dev)
+			printf(" %s=\"%" PRIu64 "\"", side, a->s[i].dev);
+		else
+			printf(" %s_root=\"%" PRIu64 "\"", side, a->s[i].root);
+	}
+	printf(">\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	struct meta_delta_opts dopts = {0, META_DELTA_UNKNOWN, META_DELTA_UNKNOWN};
+	struct meta_delta_stats st;
+	struct out out = {0};
+	struct meta_thin *t;
+	char *obuf;
+	int r;
+
+	cli_init(argv[0]);
+	memset(&a, 0, sizeof(a));
+	parse_args(argc, argv, &a);
+	r = open_pool(&a, &t);
+	if (r)
+		return r;
+	resolve_sides(t, a.s, &dopts);
+	out.verbose = a.verbose;
 	if (out.verbose)
 		dopts.flags |= META_DELTA_DATA;
 
 	obuf = malloc(OUTBUF_SIZE);
 	if (obuf)
 		setvbuf(stdout, obuf, _IOFBF, OUTBUF_SIZE);
-	sb = meta_thin_sb(t);
-	printf("<superblock uuid=\"\" time=\"%" PRIu32 "\" transaction=\"%" PRIu64
-	       "\" data_block_size=\"%" PRIu32 "\" nr_data_blocks=\"%" PRIu64 "\"",
-	       sb->time, sb->trans_id, sb->data_block_size,
-	       use_snap ? 0 : meta_thin_nr_data_blocks(t)); /* 0.9 prints 0 with -m */
-	if (sb->held_root)
-		printf(" metadata_snap=\"%" PRIu64 "\"", sb->held_root);
-	printf(">\n  <diff");
-	for (int i = 0; i < 2; i++) {
-		const char *side = i ? "right" : "left";
-		if (s[i].have_dev)
-			printf(" %s=\"%" PRIu64 "\"", side, s[i].dev);
-		else
-			printf(" %s_root=\"%" PRIu64 "\"", side, s[i].root);
-	}
-	printf(">\n");
-
-	r = meta_delta_compare(meta_thin_bm(t), s[0].root, s[1].root, &dopts, emit, &out, &st);
+	print_header(t, &a);
+	r = meta_delta_compare(meta_thin_bm(t), a.s[0].root, a.s[1].root, &dopts, emit, &out, &st);
 	if (r) {
 		__fpurge(stdout);
 		if (r == META_E_NOMEM || r == META_E_IO)
-			cli_err("%s: %s", path, meta_strerror(r));
+			cli_err("%s: %s", a.path, meta_strerror(r));
 		else
 			cli_err("damage in mapping tree at block %" PRIu64 " (%s), please run thin_check",
 				st.bad_block, damage_text(r));

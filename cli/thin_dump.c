@@ -60,13 +60,13 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "format", required_argument, NULL, 'f' },
-	{ "metadata-snap", optional_argument, NULL, 'm' },
-	{ "dev-id", required_argument, NULL, OPT_DEV_ID },
-	{ "skip-mappings", no_argument, NULL, OPT_SKIP_MAPPINGS },
-	{ "shared", no_argument, NULL, OPT_SHARED },
-	{ "output", required_argument, NULL, 'o' },
-	{ "repair", no_argument, NULL, 'r' },
+	CLI_ARG("format", 'f'),
+	CLI_OPTARG("metadata-snap", 'm'),
+	CLI_ARG("dev-id", OPT_DEV_ID),
+	CLI_FLAG("skip-mappings", OPT_SKIP_MAPPINGS),
+	CLI_FLAG("shared", OPT_SHARED),
+	CLI_ARG("output", 'o'),
+	CLI_FLAG("repair", 'r'),
 	CLI_THIN_OVERRIDE_LONGOPTS,
 	CLI_COMMON_LONGOPTS,
 };
