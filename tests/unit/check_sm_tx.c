@@ -748,11 +748,11 @@ END_TEST
  * above 2: the ref-count tree) against a model, each commit read back; the metadata map
  * counts the superblock and the blocks of both maps, once each.
  */
-static void disk_case(uint64_t seed, unsigned rounds, unsigned ops)
+static void disk_case(uint64_t seed, unsigned rounds, unsigned ops, uint64_t nd)
 {
 	char path[UB_PATH_MAX];
 	const uint64_t mb = 3000;
-	uint64_t nd = 2 * EPB + 17, dbegin = 0;
+	uint64_t dbegin = 0, grow = EPB + 5;
 	struct meta_io *io;
 	struct meta_bm *bm;
 	struct meta_sm_tx *md, *dd;
@@ -763,8 +763,8 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops)
 	uint8_t *mark = calloc(mb, 1), sb[UB_BLOCK_SIZE];
 
 	rnd_state = seed * 0x9e3779b97f4a7c15ull + 7;
-	cur = calloc(4 * EPB, sizeof(*cur));
-	com = calloc(4 * EPB, sizeof(*com));
+	cur = calloc(nd + grow, sizeof(*cur));
+	com = calloc(nd + grow, sizeof(*com));
 	ck_assert(cur && com && mwant && mark);
 	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
@@ -775,8 +775,8 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops)
 	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
 	for (unsigned t = 0; t < rounds; t++) {
 		if (t == rounds / 2) {
-			ck_assert_int_eq(meta_sm_tx_extend(dd, EPB + 5), 0);
-			nd += EPB + 5;
+			ck_assert_int_eq(meta_sm_tx_extend(dd, grow), 0);
+			nd += grow;
 		}
 		for (unsigned i = 0; i < ops; i++) {
 			uint64_t x = rnd_below(100), b = rnd_below(nd);
@@ -829,6 +829,14 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops)
 			mwant[b] = mark[b];
 		check_map(bm, META_SM_METADATA, &mroot, mwant, mb);
 	}
+	if ((nd + EPB - 1) / EPB > meta_btree_max_entries(sizeof(struct disk_index_entry))) {
+		const void *node;
+		struct meta_node_info ni;
+		ck_assert_int_eq(meta_bm_get(bm, droot.bitmap_root, &meta_node_validator, &node), 0);
+		meta_node_get_info(node, &ni);
+		meta_bm_put(bm, node);
+		ck_assert_uint_eq(ni.flags & META_NODE_INTERNAL, META_NODE_INTERNAL);
+	}
 	/* reopened from the roots: the same counts */
 	meta_tm_destroy(tm);
 	meta_sm_tx_close(dd);
@@ -852,7 +860,14 @@ START_TEST(test_disk_map)
 {
 	unsigned seeds = nr_seeds(3);
 	for (unsigned seed = 1; seed <= seeds; seed++)
-		disk_case(seed, 6, 20000);
+		disk_case(seed, 6, 20000, 2 * EPB + 17);
+}
+END_TEST
+
+/* A disk map of 190 bitmaps and more: its index tree has internal nodes. */
+START_TEST(test_disk_map_big)
+{
+	disk_case(99, 3, 20000, 189 * EPB + 3);
 }
 END_TEST
 
@@ -1089,6 +1104,7 @@ int main(void)
 	tcase_add_test(tc, test_map_block_shared);
 	tcase_add_test(tc, test_crash);
 	tcase_add_test(tc, test_disk_map);
+	tcase_add_test(tc, test_disk_map_big);
 	tc = ub_tcase(s, "pool", 60);
 	tcase_add_test(tc, test_pool);
 	return ub_run(s);
