@@ -88,7 +88,19 @@ static void report_refusal(const char *path, int r, const struct snap_cli_damage
 		snap_cli_report_damage(path, fd, "merge it");
 }
 
-int main(int argc, char **argv)
+#define MAX_OTHERS 64
+
+/* The command line. */
+struct args {
+	const char *origin, *cow;
+	const char *other_paths[MAX_OTHERS];
+	unsigned nothers;
+	struct meta_snap_merge_opts mo; /* dry_run, max_batches */
+	int verbose;
+	unsigned snap_flags;            /* how the COWs are opened */
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{"origin", required_argument, NULL, 1},
@@ -99,42 +111,27 @@ int main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		CLI_HELP_VERSION_LONGOPTS,
 	};
-	struct meta_snap_merge_opts mo;
-	struct meta_snap *others[64] = {0};
-	struct meta_snap_engine *engine = NULL;
-	unsigned nothers = 0;
-	const char *other_paths[64];
-	struct prog p;
-	struct snap_cli_damage damage = {0};
-	const char *origin = NULL;
-	struct meta_snap *s;
-	struct meta_io *oio;
-	uint64_t n;
-	int c, r, ex;
-
-	memset(&mo, 0, sizeof(mo));
-	memset(&p, 0, sizeof(p));
-	cli_init(argv[0]);
+	int c;
 	while ((c = getopt_long(argc, argv, "nqvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			origin = optarg;
+			a->origin = optarg;
 			break;
 		case 3:
-			if (nothers == 64)
+			if (a->nothers == MAX_OTHERS)
 				cli_usage_error("at most 64 other snapshots");
-			other_paths[nothers++] = optarg;
+			a->other_paths[a->nothers++] = optarg;
 			break;
 		case 'n':
-			mo.dry_run = true;
+			a->mo.dry_run = true;
 			break;
 		case 2:
-			mo.max_batches = cli_u64_arg("--stop-after", optarg);
-			if (!mo.max_batches)
+			a->mo.max_batches = cli_u64_arg("--stop-after", optarg);
+			if (!a->mo.max_batches)
 				cli_usage_error("--stop-after needs a number greater than 0");
 			break;
 		case 'v':
-			p.verbose = 1;
+			a->verbose = 1;
 			break;
 		default:
 			cli_common_option(c, usage);
@@ -142,114 +139,96 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
-	if (!origin)
+	if (!a->origin)
 		cli_usage_error("--origin ORIGIN is required");
+	a->cow = argv[optind];
+	a->snap_flags = a->mo.dry_run ? META_SNAP_OPEN_EXCL : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL;
 	/* merge writes the origin and the COWs on purpose: each role needs its own storage */
-	snap_cli_refuse_same_role("origin", origin, "COW", argv[optind]);
-	for (unsigned i = 0; i < nothers; i++) {
-		snap_cli_refuse_same_role("origin", origin, "--snapshot COW", other_paths[i]);
-		snap_cli_refuse_same_role("COW being merged", argv[optind], "--snapshot COW",
-					  other_paths[i]);
+	snap_cli_refuse_same_role("origin", a->origin, "COW", a->cow);
+	for (unsigned i = 0; i < a->nothers; i++) {
+		snap_cli_refuse_same_role("origin", a->origin, "--snapshot COW", a->other_paths[i]);
+		snap_cli_refuse_same_role("COW being merged", a->cow, "--snapshot COW",
+					  a->other_paths[i]);
 		for (unsigned j = 0; j < i; j++)
-			snap_cli_refuse_same_role("other --snapshot COW", other_paths[j], "--snapshot COW",
-						  other_paths[i]);
+			snap_cli_refuse_same_role("other --snapshot COW", a->other_paths[j],
+						  "--snapshot COW", a->other_paths[i]);
 	}
-	ex = snap_cli_open(argv[optind], mo.dry_run ? META_SNAP_OPEN_EXCL
-						    : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
-			   &s);
-	if (ex)
-		return ex;
-	/* the library's verdict on the store, before the origin is opened for writing */
-	r = meta_snap_verify(s, 0, 0, snap_cli_keep_first, &damage);
+}
+
+/* A store with no exceptions: clear what an interrupted merge may have left; the exit status. */
+static int merge_nothing(const struct args *a, struct meta_snap *s)
+{
+	/* an interrupted merge's last clearing may have left records past the end */
+	int r = meta_snap_merge(s, NULL, &a->mo);
 	if (r) {
-		report_refusal(argv[optind], r, &damage);
-		meta_snap_close(s);
-		return r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
-	}
-	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
-		/* an interrupted merge's last clearing may have left records past the end */
-		r = meta_snap_merge(s, NULL, &mo);
-		if (r) {
-			cli_err("%s: cannot clear the records left after the end of the store: %s",
-				argv[optind], meta_strerror(r));
-			meta_snap_close(s);
-			return EXIT_OPERR;
-		}
-		if (!cli_quiet)
-			fprintf(stderr, "%s: nothing to merge: the store holds no exceptions\n", cli_prog);
-		meta_snap_close(s);
-		return EXIT_OK;
-	}
-	r = meta_io_open(origin, mo.dry_run ? META_IO_EXCL : META_IO_WRITE | META_IO_EXCL, &oio);
-	if (r) {
-		cli_report_open_error(origin, r, 0);
-		meta_snap_close(s);
+		cli_err("%s: cannot clear the records left after the end of the store: %s", a->cow,
+			meta_strerror(r));
 		return EXIT_OPERR;
 	}
-	if (nothers && meta_snap_engine_create(oio, &engine))
-		ex = EXIT_OPERR;
-	else if (nothers)
-		meta_snap_engine_set_damage(engine, snap_cli_keep_first, &damage);
-	for (unsigned i = 0; i < nothers && !ex; i++) {
+	if (!cli_quiet)
+		fprintf(stderr, "%s: nothing to merge: the store holds no exceptions\n", cli_prog);
+	return EXIT_OK;
+}
+
+/* The --snapshot stores, opened into an engine over the origin: 0, or the exit status. */
+static int open_others(const struct args *a, struct meta_io *oio, struct meta_snap **others,
+		       struct meta_snap_engine **engine, struct snap_cli_damage *damage)
+{
+	int ex = 0, r;
+	if (!a->nothers)
+		return 0;
+	if (meta_snap_engine_create(oio, engine))
+		return EXIT_OPERR;
+	meta_snap_engine_set_damage(*engine, snap_cli_keep_first, damage);
+	for (unsigned i = 0; i < a->nothers && !ex; i++) {
+		const char *path = a->other_paths[i];
 		unsigned idx;
-		ex = snap_cli_open(other_paths[i], mo.dry_run ? META_SNAP_OPEN_EXCL
-							 : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL,
-				   &others[i]);
+		ex = snap_cli_open(path, a->snap_flags, &others[i]);
 		if (ex)
 			break;
-		r = meta_snap_engine_add(engine, others[i], false, &idx);
+		r = meta_snap_engine_add(*engine, others[i], false, &idx);
 		if (r == META_E_INVAL) {
 			cli_err("%s: the --snapshot store is new (zeroed header): not a snapshot of "
-				"this origin yet (run snap_check)", other_paths[i]);
+				"this origin yet (run snap_check)", path);
 			ex = EXIT_DAMAGE;
 		} else if (r == META_E_CORRUPT) {
-			snap_cli_report_damage(other_paths[i], &damage, "merge while it is a --snapshot");
+			snap_cli_report_damage(path, damage, "merge while it is a --snapshot");
 			ex = EXIT_DAMAGE;
 		} else if (r) {
-			cli_err("%s: %s", other_paths[i], meta_strerror(r));
+			cli_err("%s: %s", path, meta_strerror(r));
 			ex = EXIT_OPERR;
 		}
 	}
-	if (ex)
-		goto out;
-	mo.others = engine;
-	p.list = mo.dry_run && !cli_quiet;
-	p.verbose = p.verbose && !cli_quiet;
-	p.bar = !mo.dry_run && !p.verbose && cli_progress_allowed();
-	mo.on_batch = on_batch;
-	mo.ctx = &p;
-	mo.stop = &stop_flag;
-	mo.damage = snap_cli_keep_first;
-	mo.damage_ctx = &damage;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	r = meta_snap_merge(s, oio, &mo);
+	return ex;
+}
+
+/* The merge's outcome r (n chunks were listed), reported: the exit status. */
+static int merge_status(const struct args *a, int r, struct meta_snap *s, const struct prog *p,
+			uint64_t n, const struct snap_cli_damage *damage)
+{
+	struct meta_io *fio;
 	switch (r) {
 	case META_OK:
-		ex = EXIT_OK;
-		if (!cli_quiet && !mo.dry_run)
+		if (!cli_quiet && !a->mo.dry_run)
 			fprintf(stderr, "%s: merged %" PRIu64 " chunks; the store is now empty\n", cli_prog,
 				n);
-		break;
+		return EXIT_OK;
 	case META_E_CORRUPT:
-		report_refusal(argv[optind], r, &damage);
-		ex = EXIT_DAMAGE;
-		break;
+		report_refusal(a->cow, r, damage);
+		return EXIT_DAMAGE;
 	case META_E_RANGE:
-		cli_err("%s: exceptions point past the end of %s: is this the right origin?",
-			argv[optind], origin);
-		ex = EXIT_DAMAGE;
-		break;
+		cli_err("%s: exceptions point past the end of %s: is this the right origin?", a->cow,
+			a->origin);
+		return EXIT_DAMAGE;
 	case META_E_INTERRUPTED:
-		if (p.bar)
+		if (p->bar)
 			fprintf(stderr, "\r\033[K");
 		cli_err("merge stopped before the end; run snap_merge again (or activate the "
 			"snapshot-merge target) to finish it");
-		ex = EXIT_OPERR;
-		break;
-	default: {
-		struct meta_io *fio = meta_snap_merge_failed_io(s);
-		if (p.bar)
+		return EXIT_OPERR;
+	default:
+		fio = meta_snap_merge_failed_io(s);
+		if (p->bar)
 			fprintf(stderr, "\r\033[K");
 		if (fio && (r == META_E_IO || r == META_E_NOSPC))
 			snap_cli_report_io(meta_io_path(fio), meta_io_errno(fio),
@@ -259,12 +238,67 @@ int main(int argc, char **argv)
 		else
 			cli_err("merge failed: %s; the store still lists every chunk not yet merged, "
 				"so it can be resumed", meta_strerror(r));
-		ex = EXIT_OPERR;
+		return EXIT_OPERR;
 	}
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	struct meta_snap *others[MAX_OTHERS] = {0};
+	struct meta_snap_engine *engine = NULL;
+	struct meta_snap_merge_opts mo;
+	struct prog p;
+	struct snap_cli_damage damage = {0};
+	struct meta_snap *s;
+	struct meta_io *oio;
+	uint64_t n;
+	int r, ex;
+
+	memset(&a, 0, sizeof(a));
+	memset(&p, 0, sizeof(p));
+	cli_init(argv[0]);
+	parse_args(argc, argv, &a);
+	ex = snap_cli_open(a.cow, a.snap_flags, &s);
+	if (ex)
+		return ex;
+	/* the library's verdict on the store, before the origin is opened for writing */
+	r = meta_snap_verify(s, 0, 0, snap_cli_keep_first, &damage);
+	if (r) {
+		report_refusal(a.cow, r, &damage);
+		meta_snap_close(s);
+		return r == META_E_CORRUPT ? EXIT_DAMAGE : EXIT_OPERR;
 	}
-out:
+	if (meta_snap_is_new(s) || (meta_snap_exceptions(s, &n), n == 0)) {
+		ex = merge_nothing(&a, s);
+		meta_snap_close(s);
+		return ex;
+	}
+	r = meta_io_open(a.origin, a.mo.dry_run ? META_IO_EXCL : META_IO_WRITE | META_IO_EXCL, &oio);
+	if (r) {
+		cli_report_open_error(a.origin, r, 0);
+		meta_snap_close(s);
+		return EXIT_OPERR;
+	}
+	ex = open_others(&a, oio, others, &engine, &damage);
+	if (!ex) {
+		mo = a.mo;
+		mo.others = engine;
+		p.list = mo.dry_run && !cli_quiet;
+		p.verbose = a.verbose && !cli_quiet;
+		p.bar = !mo.dry_run && !p.verbose && cli_progress_allowed();
+		mo.on_batch = on_batch;
+		mo.ctx = &p;
+		mo.stop = &stop_flag;
+		mo.damage = snap_cli_keep_first;
+		mo.damage_ctx = &damage;
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		r = meta_snap_merge(s, oio, &mo);
+		ex = merge_status(&a, r, s, &p, n, &damage);
+	}
 	meta_snap_engine_destroy(engine);
-	for (unsigned i = 0; i < nothers; i++)
+	for (unsigned i = 0; i < a.nothers; i++)
 		meta_snap_close(others[i]);
 	meta_io_close(oio);
 	meta_snap_close(s);

@@ -81,7 +81,53 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct args {
+	struct spec specs[MAX_SNAPS];
+	unsigned nspecs;
+	const char *origin, *target, *input;
+	uint64_t offset, off_bytes, tnum;
+	bool to_origin;
+};
+
+/* --cow (c 2), --cow-overflow (3) or --transient CHUNK:COW (4). */
+static void add_spec(struct args *a, int c, char *arg)
+{
+	struct spec *sp = &a->specs[a->nspecs];
+	if (a->nspecs == MAX_SNAPS)
+		cli_usage_error("at most %d snapshots", MAX_SNAPS);
+	sp->kind = c - 2;
+	sp->path = arg;
+	sp->chunk = 0;
+	if (c == 4) {
+		char *colon = strchr(arg, ':');
+		if (!colon)
+			cli_usage_error("--transient wants CHUNK:COW");
+		*colon = 0;
+		if (cli_parse_u32(arg, &sp->chunk) || meta_snap_check_chunk_size(sp->chunk))
+			cli_usage_error("bad transient chunk size '%s' (a power of two, in sectors)", arg);
+		sp->path = colon + 1;
+	}
+	a->nspecs++;
+}
+
+/* The origin, every COW and the input must be distinct storage (each is written or read). */
+static void refuse_shared_storage(const struct args *a)
+{
+	for (unsigned i = 0; i < a->nspecs; i++) {
+		snap_cli_refuse_same_role("origin", a->origin, "COW", a->specs[i].path);
+		for (unsigned j = 0; j < i; j++)
+			snap_cli_refuse_same_role("other snapshot's COW", a->specs[j].path, "COW",
+						  a->specs[i].path);
+	}
+	if (strcmp(a->input, "-")) {
+		snap_cli_refuse_same_role("--input", a->input, "origin", a->origin);
+		for (unsigned i = 0; i < a->nspecs; i++)
+			snap_cli_refuse_same_role("--input", a->input, "COW", a->specs[i].path);
+	}
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{"origin", required_argument, NULL, 1},
@@ -93,96 +139,142 @@ int main(int argc, char **argv)
 		{"input", required_argument, NULL, 7},
 		CLI_COMMON_LONGOPTS,
 	};
-	struct spec specs[MAX_SNAPS];
-	struct meta_snap *stores[MAX_SNAPS] = {0};
-	struct meta_io *tios[MAX_SNAPS] = {0};
-	unsigned nspecs = 0, idx;
-	const char *origin = NULL, *target = NULL, *input = NULL;
-	uint64_t offset = 0, off_bytes, tnum = 0;
 	bool have_offset = false;
-	struct meta_snap_engine *e = NULL;
-	struct snap_cli_damage damage = {0};
-	struct meta_io *oio = NULL;
-	size_t len;
-	char *data;
-	int c, r, ex = EXIT_OK;
-
-	cli_init(argv[0]);
+	int c;
 	while ((c = getopt_long(argc, argv, "qhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			origin = optarg;
+			a->origin = optarg;
 			break;
 		case 2:
 		case 3:
 		case 4:
-			if (nspecs == MAX_SNAPS)
-				cli_usage_error("at most %d snapshots", MAX_SNAPS);
-			specs[nspecs].kind = c - 2;
-			specs[nspecs].path = optarg;
-			specs[nspecs].chunk = 0;
-			if (c == 4) {
-				char *colon = strchr(optarg, ':');
-				if (!colon)
-					cli_usage_error("--transient wants CHUNK:COW");
-				*colon = 0;
-				if (cli_parse_u32(optarg, &specs[nspecs].chunk) ||
-				    meta_snap_check_chunk_size(specs[nspecs].chunk))
-					cli_usage_error("bad transient chunk size '%s' (a power of two, in "
-							"sectors)", optarg);
-				specs[nspecs].path = colon + 1;
-			}
-			nspecs++;
+			add_spec(a, c, optarg);
 			break;
 		case 5:
-			target = optarg;
+			a->target = optarg;
 			break;
 		case 6:
-			offset = cli_u64_arg("--offset", optarg);
+			a->offset = cli_u64_arg("--offset", optarg);
 			have_offset = true;
 			break;
 		case 7:
-			input = optarg;
+			a->input = optarg;
 			break;
 		default:
 			cli_common_option(c, usage);
 		}
 	}
-	if (optind != argc)
-		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!origin || !target || !have_offset || !input)
+	cli_no_operands(argc, argv);
+	if (!a->origin || !a->target || !have_offset || !a->input)
 		cli_usage_error("--origin, --target, --offset and --input are required");
-	off_bytes = snap_cli_sectors_to_bytes("--offset", offset);
-	if (strcmp(target, "origin")) {
-		if (cli_parse_u64(target, &tnum) || tnum >= nspecs)
-			cli_usage_error("--target must be 'origin' or a snapshot number below %u", nspecs);
+	a->off_bytes = snap_cli_sectors_to_bytes("--offset", a->offset);
+	a->to_origin = !strcmp(a->target, "origin");
+	if (!a->to_origin && (cli_parse_u64(a->target, &a->tnum) || a->tnum >= a->nspecs))
+		cli_usage_error("--target must be 'origin' or a snapshot number below %u", a->nspecs);
+	refuse_shared_storage(a);
+}
+
+/* Every snapshot, opened into the engine: 0, or the exit status. */
+static int add_snapshots(struct meta_snap_engine *e, const struct args *a, struct meta_snap **stores,
+			 struct meta_io **tios, const struct snap_cli_damage *damage)
+{
+	unsigned idx;
+	int r, ex = EXIT_OK;
+	for (unsigned i = 0; i < a->nspecs && !ex; i++) {
+		const struct spec *sp = &a->specs[i];
+		if (sp->kind == 2) {
+			r = meta_io_open(sp->path, META_IO_WRITE | META_IO_EXCL, &tios[i]);
+			if (!r)
+				r = meta_snap_engine_add_transient(e, tios[i], sp->chunk, &idx);
+			if (r) {
+				cli_report_open_error(sp->path, r, 0);
+				ex = EXIT_OPERR;
+			}
+			continue;
+		}
+		ex = snap_cli_open(sp->path, META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL, &stores[i]);
+		if (ex)
+			break;
+		r = meta_snap_engine_add(e, stores[i], sp->kind == 1, &idx);
+		if (r == META_E_INVAL) {
+			cli_err("%s: the store is new (zeroed header); activate it once, or write one "
+				"with snap_restore", sp->path);
+			ex = EXIT_OPERR;
+		} else if (r == META_E_CORRUPT) {
+			snap_cli_report_damage(sp->path, damage, "write through it");
+			ex = EXIT_DAMAGE;
+		} else if (r) {
+			cli_err("%s: %s (run snap_check)", sp->path, meta_strerror(r));
+			ex = EXIT_OPERR;
+		}
 	}
-	/* the origin and every COW are written on purpose: each needs its own storage */
-	for (unsigned i = 0; i < nspecs; i++) {
-		snap_cli_refuse_same_role("origin", origin, "COW", specs[i].path);
-		for (unsigned j = 0; j < i; j++)
-			snap_cli_refuse_same_role("other snapshot's COW", specs[j].path, "COW",
-						  specs[i].path);
-	}
-	if (strcmp(input, "-")) {
-		snap_cli_refuse_same_role("--input", input, "origin", origin);
-		for (unsigned i = 0; i < nspecs; i++)
-			snap_cli_refuse_same_role("--input", input, "COW", specs[i].path);
-	}
-	data = slurp(input, &len);
-	if (!data) {
-		cli_err("%s: cannot read: %s", input, strerror(errno));
+	return ex;
+}
+
+/* The write's outcome r, reported: the exit status. */
+static int write_status(const struct args *a, int r, struct meta_snap_engine *e, struct meta_io *oio)
+{
+	unsigned t = (unsigned)a->tnum;
+	if (r && r != META_E_NOSPC && meta_snap_engine_failed_io(e)) {
+		struct meta_io *fio = meta_snap_engine_failed_io(e);
+		snap_cli_report_io(meta_io_path(fio), meta_io_errno(fio),
+				   "the write was not made and no snapshot was invalidated: free space "
+				   "(or fix the device), then run snap_write again");
 		return EXIT_OPERR;
 	}
-	if (len > UINT64_MAX - off_bytes) {
+	if (r == META_E_RANGE) {
+		cli_err("the write ends past the end of the origin (%llu sectors)",
+			(unsigned long long)(meta_io_size(oio) / 512));
+		return EXIT_USAGE;
+	}
+	if (r == META_E_NOSPC) {
+		cli_err("snapshot %llu (%s): its COW store is full (every chunk allocated: an overflow, "
+			"not a full filesystem); the write failed", (unsigned long long)a->tnum,
+			a->specs[a->tnum].path);
+		return EXIT_OPERR;
+	}
+	if (r == META_E_IO && !a->to_origin && meta_snap_engine_state(e, t) != META_SNAP_ACTIVE) {
+		cli_err("snapshot %llu is %s: writes to it fail", (unsigned long long)a->tnum,
+			meta_snap_engine_state(e, t) == META_SNAP_INVALID ? "invalid" : "overflowed");
+		return EXIT_OPERR;
+	}
+	if (r) {
+		cli_err("write failed: %s", meta_strerror(r));
+		return EXIT_OPERR;
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	struct meta_snap *stores[MAX_SNAPS] = {0};
+	struct meta_io *tios[MAX_SNAPS] = {0};
+	struct meta_snap_engine *e = NULL;
+	struct snap_cli_damage damage = {0};
+	struct meta_io *oio = NULL;
+	size_t len;
+	char *data;
+	int r, ex = EXIT_OK;
+
+	memset(&a, 0, sizeof(a));
+	cli_init(argv[0]);
+	parse_args(argc, argv, &a);
+	data = slurp(a.input, &len);
+	if (!data) {
+		cli_err("%s: cannot read: %s", a.input, strerror(errno));
+		return EXIT_OPERR;
+	}
+	if (len > UINT64_MAX - a.off_bytes) {
 		cli_err("--offset %" PRIu64 " plus the %zu bytes of %s ends past the largest byte offset "
-			"(2^64 bytes); nothing was written", offset, len, input);
+			"(2^64 bytes); nothing was written", a.offset, len, a.input);
 		free(data);
 		return EXIT_USAGE;
 	}
-	r = meta_io_open(origin, META_IO_WRITE | META_IO_EXCL, &oio);
+	r = meta_io_open(a.origin, META_IO_WRITE | META_IO_EXCL, &oio);
 	if (r) {
-		cli_report_open_error(origin, r, 0);
+		cli_report_open_error(a.origin, r, 0);
 		free(data);
 		return EXIT_OPERR;
 	}
@@ -192,78 +284,28 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	meta_snap_engine_set_damage(e, snap_cli_keep_first, &damage);
-	for (unsigned i = 0; i < nspecs && !ex; i++) {
-		if (specs[i].kind == 2) {
-			r = meta_io_open(specs[i].path, META_IO_WRITE | META_IO_EXCL, &tios[i]);
-			if (!r)
-				r = meta_snap_engine_add_transient(e, tios[i], specs[i].chunk, &idx);
-			if (r) {
-				cli_report_open_error(specs[i].path, r, 0);
-				ex = EXIT_OPERR;
-			}
-			continue;
-		}
-		ex = snap_cli_open(specs[i].path, META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL, &stores[i]);
-		if (ex)
-			break;
-		r = meta_snap_engine_add(e, stores[i], specs[i].kind == 1, &idx);
-		if (r == META_E_INVAL) {
-			cli_err("%s: the store is new (zeroed header); activate it once, or write one "
-				"with snap_restore", specs[i].path);
-			ex = EXIT_OPERR;
-		} else if (r == META_E_CORRUPT) {
-			snap_cli_report_damage(specs[i].path, &damage, "write through it");
-			ex = EXIT_DAMAGE;
-		} else if (r) {
-			cli_err("%s: %s (run snap_check)", specs[i].path, meta_strerror(r));
-			ex = EXIT_OPERR;
-		}
-	}
+	ex = add_snapshots(e, &a, stores, tios, &damage);
 	if (ex)
 		goto out;
-	if (!strcmp(target, "origin"))
-		r = meta_snap_engine_write_origin(e, off_bytes, data, len);
+	if (a.to_origin)
+		r = meta_snap_engine_write_origin(e, a.off_bytes, data, len);
 	else
-		r = meta_snap_engine_write_snapshot(e, (unsigned)tnum, off_bytes, data, len);
-	if (r && r != META_E_NOSPC && meta_snap_engine_failed_io(e)) {
-		struct meta_io *fio = meta_snap_engine_failed_io(e);
-		snap_cli_report_io(meta_io_path(fio), meta_io_errno(fio),
-				   "the write was not made and no snapshot was invalidated: free space "
-				   "(or fix the device), then run snap_write again");
-		ex = EXIT_OPERR;
-	} else if (r == META_E_RANGE) {
-		cli_err("the write ends past the end of the origin (%llu sectors)",
-			(unsigned long long)(meta_io_size(oio) / 512));
-		ex = EXIT_USAGE;
-	} else if (r == META_E_NOSPC) {
-		cli_err("snapshot %llu (%s): its COW store is full (every chunk allocated: an overflow, "
-			"not a full filesystem); the write failed", (unsigned long long)tnum,
-			specs[tnum].path);
-		ex = EXIT_OPERR;
-	} else if (r == META_E_IO && strcmp(target, "origin") &&
-		   meta_snap_engine_state(e, (unsigned)tnum) != META_SNAP_ACTIVE) {
-		cli_err("snapshot %llu is %s: writes to it fail", (unsigned long long)tnum,
-			meta_snap_engine_state(e, (unsigned)tnum) == META_SNAP_INVALID ? "invalid"
-											: "overflowed");
-		ex = EXIT_OPERR;
-	} else if (r) {
-		cli_err("write failed: %s", meta_strerror(r));
-		ex = EXIT_OPERR;
-	}
+		r = meta_snap_engine_write_snapshot(e, (unsigned)a.tnum, a.off_bytes, data, len);
+	ex = write_status(&a, r, e, oio);
 	if (!ex || r == META_E_NOSPC || r == META_E_IO) {
-		for (unsigned i = 0; i < nspecs && !cli_quiet; i++) {
+		for (unsigned i = 0; i < a.nspecs && !cli_quiet; i++) {
 			char st[64];
 			meta_snap_engine_status(e, i, st, sizeof(st));
 			printf("%s\n", st);
 		}
 	}
 	if (!r && meta_io_flush(oio)) {
-		cli_err("%s: flush failed", origin);
+		cli_err("%s: flush failed", a.origin);
 		ex = EXIT_OPERR;
 	}
 out:
 	meta_snap_engine_destroy(e);
-	for (unsigned i = 0; i < nspecs; i++) {
+	for (unsigned i = 0; i < a.nspecs; i++) {
 		meta_snap_close(stores[i]);
 		meta_io_close(tios[i]);
 	}
