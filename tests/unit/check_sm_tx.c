@@ -1089,6 +1089,62 @@ START_TEST(test_pool)
 }
 END_TEST
 
+/* Damaged maps are refused with an error, never trusted: a bad root, index, bitmap. */
+START_TEST(test_damage)
+{
+	struct fx f;
+	struct meta_sm_root bad;
+	struct meta_sm_index_entry *ie;
+	struct meta_sm_tx *s;
+	uint8_t blk[UB_BLOCK_SIZE];
+	uint64_t nie, bitmap1, b;
+	uint32_t c;
+	fx_init(&f, 3 * EPB, 3 * EPB, 3 * EPB - 300, 5);
+	bad = f.root;
+	bad.bitmap_root = 0;
+	ck_assert_int_eq(meta_sm_tx_open(f.bm, META_SM_METADATA, &bad, &s), META_E_CORRUPT);
+	bad = f.root;
+	bad.nr_allocated = bad.nr_blocks + 1;
+	ck_assert_int_eq(meta_sm_tx_open(f.bm, META_SM_METADATA, &bad, &s), META_E_CORRUPT);
+	bad = f.root;
+	bad.nr_blocks = META_SM_METADATA_MAX_BLOCKS + 1;
+	ck_assert_int_eq(meta_sm_tx_open(f.bm, META_SM_METADATA, &bad, &s), META_E_CORRUPT);
+	ck_assert_int_eq(meta_sm_read_index(f.bm, META_SM_METADATA, &f.root, &ie, &nie), 0);
+	bitmap1 = ie[1].blocknr;
+	free(ie);
+	/* a bitmap gone bad: counts in it cannot be read, the others can */
+	meta_bm_destroy(f.bm);
+	ub_read_block(f.path, bitmap1, blk);
+	blk[100] ^= 1;
+	ub_write_block(f.path, bitmap1, blk);
+	fx_open_bm(&f);
+	ck_assert_int_eq(meta_sm_tx_open(f.bm, META_SM_METADATA, &f.root, &f.s), 0);
+	ck_assert_int_eq(meta_sm_tx_count(f.s, EPB + 5, &c), META_E_CHECKSUM);
+	ck_assert_int_eq(meta_sm_tx_inc(f.s, EPB + 5), META_E_CHECKSUM);
+	ck_assert_int_eq(meta_sm_tx_count(f.s, 5, &c), 0);
+	ck_assert_uint_eq(c, f.cur[5]);
+	/* the allocator reaches it once the first bitmap is full */
+	for (;;) {
+		int r = meta_sm_tx_alloc(f.s, &b);
+		if (r) {
+			ck_assert_int_eq(r, META_E_CHECKSUM);
+			break;
+		}
+		ck_assert_uint_lt(b, EPB);
+	}
+	meta_sm_tx_close(f.s);
+	f.s = NULL;
+	/* the index block gone bad: the map does not open */
+	meta_bm_destroy(f.bm);
+	ub_read_block(f.path, f.root.bitmap_root, blk);
+	blk[200] ^= 1;
+	ub_write_block(f.path, f.root.bitmap_root, blk);
+	fx_open_bm(&f);
+	ck_assert_int_ne(meta_sm_tx_open(f.bm, META_SM_METADATA, &f.root, &s), 0);
+	fx_done(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sm_tx");
@@ -1096,6 +1152,7 @@ int main(void)
 	tcase_add_test(tc, test_counts_no_commit);
 	tcase_add_test(tc, test_alloc_order);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_damage);
 	tc = ub_tcase(s, "commit", 60);
 	tcase_add_test(tc, test_commit_small);
 	tcase_add_test(tc, test_create);
