@@ -176,8 +176,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 }
 
 /* Every snapshot, opened into the engine: 0, or the exit status. */
-static int add_snapshots(struct meta_snap_engine *e, const struct args *a, struct meta_snap **stores,
-			 struct meta_io **tios, const struct snap_cli_damage *damage)
+static int add_snapshots(struct meta_snap_engine *e, const struct args *a,
+			 struct meta_snap **stores, struct meta_io **tios,
+			 const struct snap_cli_damage *damage)
 {
 	unsigned idx;
 	int r, ex = EXIT_OK;
@@ -213,7 +214,8 @@ static int add_snapshots(struct meta_snap_engine *e, const struct args *a, struc
 }
 
 /* The write's outcome r, reported: the exit status. */
-static int write_status(const struct args *a, int r, struct meta_snap_engine *e, struct meta_io *oio)
+static int write_status(const struct args *a, int r, struct meta_snap_engine *e,
+			struct meta_io *oio)
 {
 	unsigned t = (unsigned)a->tnum;
 	if (r && r != META_E_NOSPC && meta_snap_engine_failed_io(e)) {
