@@ -37,7 +37,16 @@
 	X(META_E_NOSPC,       "no space left in the metadata device")               \
 	X(META_E_EXISTS,      "output already holds valid metadata")                \
 	X(META_E_UNSUPPORTED, "operation not supported")                            \
-	X(META_E_INTERRUPTED, "interrupted")
+	X(META_E_INTERRUPTED, "interrupted")                                      \
+	X(META_E_DEV_EXISTS,  "thin device already exists")                       \
+	X(META_E_TRANS_ID,    "transaction id does not match the pool's")         \
+	X(META_E_SNAP_HELD,   "a metadata snapshot is already held")              \
+	X(META_E_SHRINK,      "cannot shrink a pool's device")                     \
+	X(META_E_NEEDS_CHECK, "the pool's needs_check flag is set")               \
+	X(META_E_MSG_UNKNOWN, "unknown pool message")                             \
+	X(META_E_MSG_ARGS,    "wrong arguments for the pool message")             \
+	X(META_E_DATA_NOSPC,  "no space left in the data device")                 \
+	X(META_E_BLANK,       "the metadata is blank (its superblock is all zeros)")
 
 enum meta_err {
 #define META_ERR_ENUM(name, msg) name,

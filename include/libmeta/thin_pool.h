@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The offline thin-pool engine: what the kernel's thin-pool target does to its
+ * metadata (drivers/md/dm-thin-metadata.c), done in user space through the
+ * transaction manager, so that every image it leaves is one the kernel would
+ * have left.
+ *
+ * A pool is opened read-write (O_EXCL on block devices).  Every operation
+ * changes the open transaction; meta_thin_pool_commit() makes it durable, the
+ * superblock last, as the kernel commits after every message.  Closing without
+ * a commit abandons the transaction: the device still holds the last commit.
+ * After any error the pool refuses further operations (META_E_INVAL) except
+ * close: the caller abandons, as the kernel puts a failing pool in fail mode.
+ *
+ * Operations and their errors (the kernel's errno in brackets):
+ *   create_thin dev          META_E_DEV_EXISTS (EEXIST)
+ *   create_snap dev origin   META_E_DEV_EXISTS; META_E_NOTFOUND: no origin (ENODATA)
+ *   delete dev               META_E_NOTFOUND (ENODATA)
+ *   set_transaction_id o n   META_E_TRANS_ID: o is not the current id (EINVAL)
+ *   reserve_metadata_snap    META_E_SNAP_HELD: one is held already (EBUSY)
+ *   release_metadata_snap    META_E_NOSNAP: none is held (EINVAL)
+ *   data/metadata resize     META_E_SHRINK: smaller than now (EINVAL)
+ *   any of them              META_E_NOSPC: the metadata device is full;
+ *                            META_E_CORRUPT: a block on the way failed its checks
+ * Device ids are 24-bit (0..2^24-1) as in the kernel (META_E_RANGE otherwise).
+ */
+#ifndef LIBMETA_THIN_POOL_H
+#define LIBMETA_THIN_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libmeta/api.h>
+#include <libmeta/thin.h>
+
+#define META_THIN_MAX_DEV_ID ((1ull << 24) - 1)
+
+enum {
+	/* Format the device first when its superblock is all zeros (as the kernel does on
+	 * first activation); without it a zeroed superblock is META_E_BLANK. */
+	META_THIN_POOL_FORMAT = 1u << 0,
+	/* Format even over a superblock that is not all zeros. */
+	META_THIN_POOL_FORCE_FORMAT = 1u << 1,
+};
+
+struct meta_thin_pool_opts {
+	unsigned flags;
+	uint32_t data_block_size; /* sectors, for a format (the kernel's rule: 128..2097152, x128) */
+	uint64_t nr_data_blocks;  /* for a format; on open, grow the data map to it (0: keep) */
+	size_t cache_blocks;      /* 0: default */
+};
+
+struct meta_thin_pool;
+
+/*
+ * Open (and with FORMAT, format) a pool's metadata for writing.  On open, a
+ * metadata device larger than the space map grows the map, as the kernel does
+ * at activation, in the first transaction.  A pool whose needs_check flag is set
+ * is refused (META_E_NEEDS_CHECK): the kernel keeps it read-only.  *formatted
+ * (may be NULL) says whether a format was done (and committed).
+ */
+META_API int meta_thin_pool_open(const char *path, const struct meta_thin_pool_opts *o,
+				 struct meta_thin_pool **out, bool *formatted);
+/* Abandons an uncommitted transaction. */
+META_API void meta_thin_pool_close(struct meta_thin_pool *p);
+
+META_API int meta_thin_pool_create_thin(struct meta_thin_pool *p, uint64_t dev);
+META_API int meta_thin_pool_create_snap(struct meta_thin_pool *p, uint64_t dev, uint64_t origin);
+META_API int meta_thin_pool_delete(struct meta_thin_pool *p, uint64_t dev);
+META_API int meta_thin_pool_set_transaction_id(struct meta_thin_pool *p, uint64_t old_id,
+					       uint64_t new_id);
+META_API int meta_thin_pool_reserve_metadata_snap(struct meta_thin_pool *p);
+META_API int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p);
+META_API int meta_thin_pool_resize_data(struct meta_thin_pool *p, uint64_t nr_blocks);
+META_API int meta_thin_pool_resize_metadata(struct meta_thin_pool *p, uint64_t nr_blocks);
+META_API int meta_thin_pool_commit(struct meta_thin_pool *p);
+
+/*
+ * One message as `dmsetup message <pool> 0 ...` takes it (argv[0] the name), run
+ * and committed.  META_E_NOSPC without running it when no metadata block is free
+ * beyond the kernel's reserve (min(4096, a tenth of the blocks)): the kernel's pool
+ * is then in out-of-metadata-space mode and refuses messages.  META_E_MSG_UNKNOWN: no such message (the 6.1 kernel's list:
+ * create_thin, create_snap, delete, set_transaction_id, reserve_metadata_snap,
+ * release_metadata_snap); META_E_MSG_ARGS: wrong number or form of arguments.
+ */
+META_API int meta_thin_pool_message(struct meta_thin_pool *p, int argc, const char *const *argv);
+
+/* The superblock as the last commit (or the open transaction) has it. */
+struct meta_thin_pool_info {
+	uint64_t trans_id, held_root;
+	uint32_t time, data_block_size, flags;
+	uint64_t nr_metadata_blocks, nr_free_metadata_blocks;
+	uint64_t nr_data_blocks, nr_free_data_blocks;
+};
+META_API void meta_thin_pool_info(const struct meta_thin_pool *p, struct meta_thin_pool_info *i);
+
+#endif
