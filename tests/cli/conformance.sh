@@ -40,6 +40,7 @@ thin_check|bin|@IN@|one-thin
 thin_dump|bin|@IN@|one-thin
 thin_ls|bin|@IN@|one-thin
 thin_status|bin|@IN@|one-thin
+thin_message|bin|@IN@ create_thin 9|-
 thin_delta|bin|--snap1 1 --snap2 2 @IN@|snaps
 thin_rmap|bin|--region 0..1 @IN@|one-thin
 thin_repair|bin|-i @IN@ -o @OUT@|one-thin

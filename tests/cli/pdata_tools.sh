@@ -33,6 +33,7 @@ gzip -dc "$FIX/snap/cow.bin.gz" >cow.bin
 gzip -dc "$FIX/snap/cow-origin.bin.gz" >origin.bin
 "$BIN/thin_metadata_pack" -q -i one-thin.bin -o one-thin.pack 2>/dev/null || true
 "$BIN/snap_dump" cow.bin >cow.xml 2>/dev/null || true
+head -c 1048576 /dev/zero >blank.bin
 head -c 4096 /dev/zero | tr '\0' 'x' >data.bin
 
 # The real job of each tool; @OUT@ is a file the tool writes (compared too).
@@ -42,6 +43,7 @@ job() {
 	thin_dump) echo "one-thin.bin" ;;
 	thin_ls) echo "one-thin.bin" ;;
 	thin_status) echo "one-thin.bin" ;;
+	thin_message) echo "--format --data-block-size 128 --nr-data-blocks 100 blank.bin" ;;
 	thin_delta) echo "--snap1 1 --snap2 2 snaps.bin" ;;
 	thin_rmap) echo "--region 0..1 one-thin.bin" ;;
 	thin_repair) echo "-i one-thin.bin -o @OUT@" ;;
@@ -84,7 +86,7 @@ run1() {
 }
 
 WORKDIR=$(pwd)
-for f in one-thin.bin snaps.bin one-thin.xml cow.bin origin.bin one-thin.pack cow.xml data.bin; do
+for f in one-thin.bin snaps.bin one-thin.xml cow.bin origin.bin one-thin.pack cow.xml data.bin blank.bin; do
 	cp "$f" sep/ && cp "$f" multi/
 done
 
@@ -125,6 +127,7 @@ for tool in $tools; do
 	# the job must really have worked (not two identical failures)
 	[ "$(cat sep/rc)" = 0 ] || bad "$tool $args: exit $(cat sep/rc): $(head -n 1 sep/err)"
 	[ "$tool" = snap_write ] && { cmp -s sep/origin-w.bin multi/origin-w.bin || bad "snap_write: written origins differ"; }
+	[ "$tool" = thin_message ] && { cmp -s sep/blank.bin multi/blank.bin || bad "thin_message: formatted pools differ"; }
 	n=$((n + 1))
 done
 echo "compared $n tools: separate binary, pdata_tools <tool>, link named <tool>"
