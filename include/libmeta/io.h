@@ -24,15 +24,7 @@
  *
  * Regular files are read and written through the page cache: the loop driver
  * and every other writer of a file go through that same cache, so buffered
- * reads of a file are coherent.  One exception, for speed: a large file
- * (64 MiB or more) opened read-only whose pages are mostly not in the page
- * cache (mincore() on a read-only mapping, at open) is read with O_DIRECT, as
- * a device is: its blocks come from the disk in long runs without being
- * copied through the cache, which reads a cold file two to four times faster.
- * O_DIRECT reads of a file are coherent with its page cache (the kernel
- * writes dirty pages back first).  A filesystem without O_DIRECT (tmpfs)
- * stays buffered.  DMMETA_IO_FILES=buffered or =direct sets the choice
- * (tests, benchmarks).
+ * reads of a file are coherent.
  *
  * Fault injection for crash tests: meta_io_fail_writes_after(io, n) makes the
  * n+1-th and every later write fail with EIO, as if the machine stopped there.

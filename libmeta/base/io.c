@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -54,56 +53,6 @@ static int errno_to_meta(int e)
 	default:
 		return META_E_IO;
 	}
-}
-
-/* A read-only file this large is read with O_DIRECT when it is mostly not cached. */
-#define COLD_FILE_MIN (64ull << 20)
-#define COLD_FILE_ALIGN 4096u
-
-/* Of the file's pages, how many per 1024 are in the page cache (1024 when unknown). */
-static unsigned resident_per_1024(int fd, uint64_t size)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	uint64_t pages, in = 0;
-	unsigned char *vec;
-	void *map;
-	if (pg <= 0 || size > SIZE_MAX / 2)
-		return 1024;
-	pages = (size + (uint64_t)pg - 1) / (uint64_t)pg;
-	map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return 1024;
-	vec = malloc((size_t)pages);
-	if (vec && mincore(map, (size_t)size, vec) == 0) {
-		for (uint64_t i = 0; i < pages; i++)
-			in += vec[i] & 1;
-	} else {
-		in = pages;
-	}
-	free(vec);
-	munmap(map, (size_t)size);
-	return (unsigned)(in * 1024 / pages);
-}
-
-/*
- * A large read-only file mostly out of the page cache: switch its descriptor to
- * O_DIRECT (io.h).  Sets io->align when it did.
- */
-static void maybe_direct_file(struct meta_io *io)
-{
-	const char *env = getenv("DMMETA_IO_FILES");
-	int fl;
-	if (io->blockdev || (io->flags & META_IO_WRITE))
-		return;
-	if (env && !strcmp(env, "buffered"))
-		return;
-	if (!(env && !strcmp(env, "direct")) &&
-	    (io->size < COLD_FILE_MIN || resident_per_1024(io->fd, io->size) >= 512))
-		return;
-	fl = fcntl(io->fd, F_GETFL);
-	if (fl < 0 || fcntl(io->fd, F_SETFL, fl | O_DIRECT) < 0)
-		return; /* no O_DIRECT here (tmpfs): stay buffered */
-	io->align = COLD_FILE_ALIGN;
 }
 
 int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
@@ -152,7 +101,6 @@ int meta_io_open(const char *path, unsigned flags, struct meta_io **out)
 		io->align = (size_t)lbs;
 	} else {
 		io->size = (uint64_t)st.st_size;
-		maybe_direct_file(io);
 	}
 	*out = io;
 	return META_OK;

@@ -256,72 +256,6 @@ START_TEST(test_files_buffered)
 }
 END_TEST
 
-/*
- * A large file opened read-only while its pages are not cached is read with O_DIRECT (the
- * cold-file rule of io.h), with the same bytes; cached, or opened for writing, it stays
- * buffered; DMMETA_IO_FILES overrides the choice both ways.
- */
-START_TEST(test_cold_large_file_direct)
-{
-	char path[UB_PATH_MAX];
-	uint8_t want[5000], got[5000];
-	const uint64_t size = 64ull << 20, off = (64ull << 20) - 8192 + 7;
-	struct meta_io *io;
-	int fd;
-	unsetenv("DMMETA_IO_FILES");
-	ub_tmpfile(path, "iodirect", size);
-	fill(want, sizeof(want), 5);
-	ub_write_at(path, off - 4096, want, 4096); /* cached pages near the end, then evicted */
-	fd = open(path, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fdatasync(fd), 0);
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(fd);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	if (!meta_io_is_direct(io)) {
-		meta_io_close(io);
-		unlink(path);
-		return; /* a filesystem without O_DIRECT (tmpfs) under $TMPDIR: nothing to test */
-	}
-	ck_assert_uint_eq(meta_io_align(io), 4096);
-	ck_assert_int_eq(meta_io_pread(io, got, 4096, off - 4096), META_OK);
-	ck_assert_mem_eq(got, want, 4096);
-	ck_assert_int_eq(meta_io_pread(io, got, sizeof(got), 4096), META_OK); /* a hole */
-	for (size_t i = 0; i < sizeof(got); i++)
-		ck_assert_uint_eq(got[i], 0);
-	meta_io_close(io);
-
-	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), META_OK);
-	ck_assert_int_eq(meta_io_is_direct(io), 0); /* writers stay buffered */
-	meta_io_close(io);
-	setenv("DMMETA_IO_FILES", "buffered", 1);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	ck_assert_int_eq(meta_io_is_direct(io), 0);
-	meta_io_close(io);
-	unsetenv("DMMETA_IO_FILES");
-	/* read whole through the cache: now mostly cached, so buffered */
-	fd = open(path, O_RDONLY);
-	for (uint64_t o = 0; o < size; o += sizeof(got))
-		ck_assert_int_ge(pread(fd, got, sizeof(got), (off_t)o), 0);
-	close(fd);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	ck_assert_int_eq(meta_io_is_direct(io), 0);
-	meta_io_close(io);
-	/* a small file is never switched, unless asked */
-	ck_assert_int_eq(truncate(path, 1 << 20), 0);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	ck_assert_int_eq(meta_io_is_direct(io), 0);
-	meta_io_close(io);
-	setenv("DMMETA_IO_FILES", "direct", 1);
-	ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
-	ck_assert_int_eq(meta_io_is_direct(io), 1);
-	ck_assert_int_eq(meta_io_pread(io, got, 100, 3), META_OK); /* unaligned: bounced */
-	meta_io_close(io);
-	unsetenv("DMMETA_IO_FILES");
-	unlink(path);
-}
-END_TEST
-
 struct batch_seen {
 	uint64_t b[8];
 	uint8_t first[8];
@@ -400,7 +334,6 @@ int main(void)
 	tcase_add_test(tc, test_unaligned_512);
 	tcase_add_test(tc, test_unaligned_4096);
 	tcase_add_test(tc, test_files_buffered);
-	tcase_add_test(tc, test_cold_large_file_direct);
 	tcase_add_test(tc, test_batch_lone_cached_block);
 	return ub_run(s);
 }
