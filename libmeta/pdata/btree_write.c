@@ -224,10 +224,33 @@ static int same_shape(const void *a, const void *b)
 }
 
 /*
- * Spread the entries of nodes[0..k) (k <= 3, same shape, in key order) over them again,
- * in order: node j ends with target[j] entries.
+ * Move entries across the boundary of neighbours l and r (same shape): count > 0 takes
+ * l's last count entries to r's front, count < 0 takes r's first -count entries to l's end.
  */
-static void redistribute(void **nodes, unsigned k, const uint32_t *target)
+static void shift(void *l, void *r, int64_t count)
+{
+	uint32_t vs = vs_of(l), nl = nr_of(l), nr = nr_of(r), c;
+	if (count > 0) {
+		c = (uint32_t)count;
+		memmove(key_p(r, c), key_p(r, 0), 8u * (size_t)nr);
+		memmove(val_p(r, c), val_p(r, 0), (size_t)vs * nr);
+		memcpy(key_p(r, 0), key_p(l, nl - c), 8u * (size_t)c);
+		memcpy(val_p(r, 0), val_p(l, nl - c), (size_t)vs * c);
+		set_nr(l, nl - c);
+		set_nr(r, nr + c);
+	} else if (count < 0) {
+		c = (uint32_t)-count;
+		memcpy(key_p(l, nl), key_p(r, 0), 8u * (size_t)c);
+		memcpy(val_p(l, nl), val_p(r, 0), (size_t)vs * c);
+		memmove(key_p(r, 0), key_p(r, c), 8u * (size_t)(nr - c));
+		memmove(val_p(r, 0), val_p(r, c), (size_t)vs * (nr - c));
+		set_nr(l, nl + c);
+		set_nr(r, nr - c);
+	}
+}
+
+/* The general case: every entry out to a buffer and back. */
+static void gather_scatter(void **nodes, unsigned k, const uint32_t *target)
 {
 	uint8_t keys[3 * NODE_MAX_ANY * 8]; /* as on disk */
 	uint8_t vals[3 * (DISK_BLOCK_SIZE - sizeof(struct disk_node_header))];
@@ -244,6 +267,35 @@ static void redistribute(void **nodes, unsigned k, const uint32_t *target)
 		set_nr(nodes[j], target[j]);
 		at += target[j];
 	}
+}
+
+/*
+ * Spread the entries of nodes[0..k) (k 2 or 3, same shape, in key order, targets within
+ * their capacity) over them again, in order: node j ends with target[j] entries.  Only
+ * the entries that cross a boundary move between nodes; three nodes fall back to a copy
+ * through a buffer when the middle one could hold neither order of the two moves.
+ */
+static void redistribute(void **nodes, unsigned k, const uint32_t *target)
+{
+	int64_t n0 = nr_of(nodes[0]), n1 = nr_of(nodes[1]), f01 = n0 - target[0], f12, mid;
+	if (k == 2) {
+		shift(nodes[0], nodes[1], f01);
+		return;
+	}
+	f12 = n0 + n1 - target[0] - target[1];
+	mid = n1 + f01; /* the middle node after the left boundary moved first */
+	if (mid >= 0 && mid <= max_of(nodes[1])) {
+		shift(nodes[0], nodes[1], f01);
+		shift(nodes[1], nodes[2], f12);
+		return;
+	}
+	mid = n1 - f12; /* ... after the right boundary moved first */
+	if (mid >= 0 && mid <= max_of(nodes[1])) {
+		shift(nodes[1], nodes[2], f12);
+		shift(nodes[0], nodes[1], f01);
+		return;
+	}
+	gather_scatter(nodes, k, target);
 }
 
 /* Of nodes[0..k) after an insert-side split, the one key belongs in. */
