@@ -63,6 +63,26 @@ static bool is_message_name(const char *s)
 	return false;
 }
 
+/* Refusals whose line is fixed: "<path>[: <message>]: <text>". */
+static const struct {
+	int err, exit;
+	const char *text;
+} fixed[] = {
+	{META_E_NOSNAP, EXIT_OPERR, "no metadata snapshot is held: nothing to release (EINVAL)"},
+	{META_E_MSG_ARGS, EXIT_USAGE, "wrong arguments (EINVAL); see thin_message --help"},
+	{META_E_NOSPC, EXIT_OPERR,
+	 "no space left in the metadata device (ENOSPC); grow it, then run the message again"},
+	{META_E_NEEDS_CHECK, EXIT_OPERR,
+	 "the pool's needs_check flag is set: the kernel keeps such a pool read-only; run "
+	 "thin_check (and thin_repair if it finds damage) first"},
+	{META_E_BLANK, EXIT_OPERR,
+	 "the metadata is blank (its superblock is all zeros); format it with --format "
+	 "--data-block-size N --nr-data-blocks N"},
+	{META_E_SHRINK, EXIT_OPERR,
+	 "the data device cannot shrink below the pool's size (the kernel refuses a smaller data "
+	 "device)"},
+};
+
 /* Why the pool refused, in one line naming the next step. */
 static int report(const char *path, int r, int argc, char **argv, struct meta_thin_pool *p)
 {
@@ -73,6 +93,12 @@ static int report(const char *path, int r, int argc, char **argv, struct meta_th
 	snprintf(pre, sizeof(pre), "%s%s%s", path, argc ? ": " : "", m);
 	if (p)
 		meta_thin_pool_info(p, &in);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		if (fixed[i].err == r) {
+			cli_err("%s: %s", pre, fixed[i].text);
+			return fixed[i].exit;
+		}
+	}
 	switch (r) {
 	case META_E_DEV_EXISTS:
 		cli_err("%s: thin device %s already exists (EEXIST); delete it first or choose "
@@ -94,38 +120,16 @@ static int report(const char *path, int r, int argc, char **argv, struct meta_th
 		cli_err("%s: a metadata snapshot is already held (block %" PRIu64 "); release it "
 			"first with release_metadata_snap (EBUSY)", pre, p ? in.held_root : 0);
 		return EXIT_OPERR;
-	case META_E_NOSNAP:
-		cli_err("%s: no metadata snapshot is held: nothing to release (EINVAL)", pre);
-		return EXIT_OPERR;
 	case META_E_MSG_UNKNOWN:
 		if (!strcasecmp(m, "trim"))
-			cli_err("%s: trim: the thin-pool target of Linux 6.1 has no trim message (it was "
+			cli_err("%s: the thin-pool target of Linux 6.1 has no trim message (it was "
 				"removed from the kernel); discard the blocks through the thin device "
-				"instead (EINVAL)", path);
+				"instead (EINVAL)", pre);
 		else
 			cli_err("%s: unknown message '%s' (EINVAL): the thin-pool target takes "
 				"create_thin, create_snap, delete, set_transaction_id, "
 				"reserve_metadata_snap and release_metadata_snap", path, m);
 		return EXIT_USAGE;
-	case META_E_MSG_ARGS:
-		cli_err("%s: wrong arguments (EINVAL); see thin_message --help", pre);
-		return EXIT_USAGE;
-	case META_E_NOSPC:
-		cli_err("%s: no space left in the metadata device (ENOSPC); grow it, then run "
-			"the message again", pre);
-		return EXIT_OPERR;
-	case META_E_NEEDS_CHECK:
-		cli_err("%s: the pool's needs_check flag is set: the kernel keeps such a pool "
-			"read-only; run thin_check (and thin_repair if it finds damage) first", path);
-		return EXIT_OPERR;
-	case META_E_BLANK:
-		cli_err("%s: the metadata is blank (its superblock is all zeros); format it with "
-			"--format --data-block-size N --nr-data-blocks N", path);
-		return EXIT_OPERR;
-	case META_E_SHRINK:
-		cli_err("%s: the data device cannot shrink below the pool's size (the kernel "
-			"refuses a smaller data device)", path);
-		return EXIT_OPERR;
 	case META_E_CORRUPT:
 	case META_E_CHECKSUM:
 	case META_E_BLOCKNR:
