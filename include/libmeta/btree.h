@@ -17,6 +17,7 @@
 #ifndef LIBMETA_BTREE_H
 #define LIBMETA_BTREE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <libmeta/api.h>
 #include <libmeta/bm.h>
@@ -64,6 +65,14 @@ META_API enum meta_damage_kind meta_node_damage_kind(int err, const void *raw);
 /* Lookup of key in a one-level tree. META_E_NOTFOUND if absent. */
 META_API int meta_btree_lookup(struct meta_bm *bm, uint64_t root, uint64_t key, void *value,
 			       uint32_t value_size);
+
+/*
+ * The highest key of a one-level tree, down its rightmost path: *found is false
+ * when that path ends at an empty node (an empty tree), as the kernel's
+ * dm_btree_find_highest_key() answers.  META_E_CORRUPT for a node that fails its
+ * checks or a path deeper than 64 levels (a cycle); META_E_IO, META_E_NOMEM.
+ */
+META_API int meta_btree_last_key(struct meta_bm *bm, uint64_t root, bool *found, uint64_t *key);
 
 /*
  * Ordered depth-first walk of a one-level tree, keeps going past damage.

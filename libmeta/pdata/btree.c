@@ -148,6 +148,37 @@ enum meta_damage_kind meta_node_damage_kind(int err, const void *raw)
 	}
 }
 
+int meta_btree_last_key(struct meta_bm *bm, uint64_t root, bool *found, uint64_t *key)
+{
+	uint64_t b = root;
+
+	*found = false;
+	/* at most a handful of levels; the bound stops a cycle in damaged metadata */
+	for (int depth = 0; depth < 64; depth++) {
+		const void *node;
+		struct meta_node_info ni;
+		uint64_t next;
+		int r = meta_bm_get(bm, b, &meta_node_validator, &node);
+		if (r)
+			return r == META_E_IO || r == META_E_NOMEM ? r : META_E_CORRUPT;
+		meta_node_get_info(node, &ni);
+		if (ni.nr_entries == 0) {
+			meta_bm_put(bm, node);
+			return META_OK;
+		}
+		if (ni.flags & META_NODE_LEAF) {
+			*key = meta_node_key(node, ni.nr_entries - 1);
+			*found = true;
+			meta_bm_put(bm, node);
+			return META_OK;
+		}
+		next = meta_node_value64(node, ni.nr_entries - 1);
+		meta_bm_put(bm, node);
+		b = next;
+	}
+	return META_E_CORRUPT;
+}
+
 int meta_btree_lookup(struct meta_bm *bm, uint64_t root, uint64_t key, void *value,
 		      uint32_t value_size)
 {

@@ -691,28 +691,11 @@ int meta_thin_highest_block(struct meta_thin *t, uint64_t dev_id, uint64_t *out)
 	r = meta_btree_lookup(bm, meta_thin_sb(t)->data_mapping_root, dev_id, root, sizeof(root));
 	if (r)
 		return r;
-	b = get_le64p(root);
-	/* at most a handful of levels; the bound stops a cycle in damaged metadata */
-	for (int depth = 0; depth < 64; depth++) {
-		const void *node;
-		struct meta_node_info ni;
-		uint64_t next = 0;
-		r = meta_bm_get(bm, b, &meta_node_validator, &node);
-		if (r)
-			return r == META_E_IO || r == META_E_NOMEM ? r : META_E_CORRUPT;
-		meta_node_get_info(node, &ni);
-		if (ni.nr_entries == 0) {
-			meta_bm_put(bm, node);
-			return META_OK;
-		}
-		if (ni.flags & META_NODE_LEAF) {
-			*out = meta_node_key(node, ni.nr_entries - 1);
-			meta_bm_put(bm, node);
-			return META_OK;
-		}
-		next = meta_node_value64(node, ni.nr_entries - 1);
-		meta_bm_put(bm, node);
-		b = next;
+	{
+		bool found;
+		r = meta_btree_last_key(bm, get_le64p(root), &found, &b);
+		if (!r && found)
+			*out = b;
 	}
-	return META_E_CORRUPT;
+	return r;
 }

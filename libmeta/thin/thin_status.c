@@ -15,7 +15,6 @@
 #include "base/endian.h"
 
 /* A mapping tree is a handful of levels; the bound stops a cycle in damaged metadata. */
-#define MAX_DEPTH 64
 
 int meta_thin_pool_status(struct meta_thin *t, struct meta_thin_pool_status *out)
 {
@@ -77,36 +76,6 @@ size_t meta_thin_pool_status_line(const struct meta_thin_pool_status *s,
 	return n < 0 ? 0 : (size_t)n;
 }
 
-/* The highest key down the rightmost path; *found = false at an empty node (as 6.1). */
-static int highest_key(struct meta_bm *bm, uint64_t root, bool *found, uint64_t *key)
-{
-	uint64_t b = root;
-
-	*found = false;
-	for (int depth = 0; depth < MAX_DEPTH; depth++) {
-		const void *node;
-		struct meta_node_info ni;
-		uint64_t next;
-		int r = meta_bm_get(bm, b, &meta_node_validator, &node);
-		if (r)
-			return r == META_E_IO || r == META_E_NOMEM ? r : META_E_CORRUPT;
-		meta_node_get_info(node, &ni);
-		if (ni.nr_entries == 0) {
-			meta_bm_put(bm, node);
-			return META_OK;
-		}
-		if (ni.flags & META_NODE_LEAF) {
-			*key = meta_node_key(node, ni.nr_entries - 1);
-			*found = true;
-			meta_bm_put(bm, node);
-			return META_OK;
-		}
-		next = meta_node_value64(node, ni.nr_entries - 1);
-		meta_bm_put(bm, node);
-		b = next;
-	}
-	return META_E_CORRUPT;
-}
 
 static int lookup_error(int r)
 {
@@ -132,7 +101,7 @@ int meta_thin_dev_status(struct meta_thin *t, uint64_t dev_id, struct meta_thin_
 		return META_E_CORRUPT; /* in the details, not in the mapping tree */
 	if (r)
 		return lookup_error(r);
-	return highest_key(meta_thin_bm(t), root, &out->mapped, &out->highest_block);
+	return meta_btree_last_key(meta_thin_bm(t), root, &out->mapped, &out->highest_block);
 }
 
 size_t meta_thin_dev_status_line(const struct meta_thin_dev_status *s, char *buf, size_t len)
