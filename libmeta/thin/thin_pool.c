@@ -527,10 +527,10 @@ void meta_thin_pool_info(const struct meta_thin_pool *p, struct meta_thin_pool_i
 static int number(const char *s, uint64_t *v)
 {
 	uint64_t n = 0;
-	if (!*s)
-		return META_E_MSG_ARGS;
 	if (*s == '+')
 		s++;
+	if (!*s)
+		return META_E_MSG_ARGS; /* no digits: "" or a sign alone */
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9' || n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
 			return META_E_MSG_ARGS;
