@@ -19,6 +19,7 @@
 #include "common.h"
 
 #define MAX_WORDS 8
+#define SPACES " \t\n\v\f\r" /* the kernel's isspace() */
 
 static void usage(FILE *f)
 {
@@ -218,22 +219,30 @@ int main(int argc, char **argv)
 	}
 	if ((o.flags & META_THIN_POOL_FORMAT) && !o.nr_data_blocks)
 		cli_usage_error("--format needs the data size: --nr-data-blocks or --data-dev");
-	/* the message: the remaining words, or one quoted word split at blanks */
-	if (argc - optind == 1 && strpbrk(argv[optind], " \t")) {
-		copy = strdup(argv[optind]);
+	/*
+	 * The message: the remaining words joined and split again at white space, as
+	 * dmsetup joins them and the kernel splits them ("create_snap 1" 0 is 3 words).
+	 */
+	{
+		size_t len = 1;
+		char *e;
+		for (int i = optind; i < argc; i++)
+			len += strlen(argv[i]) + 1;
+		copy = e = malloc(len);
 		if (!copy) {
 			cli_err("out of memory");
 			return EXIT_OPERR;
 		}
-		for (char *s = strtok(copy, " \t"); s; s = strtok(NULL, " \t"))
+		for (int i = optind; i < argc; i++) {
+			size_t l = strlen(argv[i]);
+			memcpy(e, argv[i], l);
+			e[l] = ' ';
+			e += l + 1;
+		}
+		*e = '\0';
+		for (char *s = strtok(copy, SPACES); s; s = strtok(NULL, SPACES))
 			if (n < MAX_WORDS)
 				words[n++] = s;
-			else
-				cli_usage_error("too many words in the message");
-	} else {
-		for (; optind < argc; optind++)
-			if (n < MAX_WORDS)
-				words[n++] = argv[optind];
 			else
 				cli_usage_error("too many words in the message");
 	}
