@@ -447,42 +447,67 @@ static int make_room(const struct lvl *lv, void *parent, uint32_t pidx, void **c
 	return META_OK;
 }
 
-/*
- * Shadow the spine from root to the leaf where key is or belongs, making room on the
- * way: *leaf (not full) and *index (key's entry, or where it goes).
- */
-static int insert_raw(const struct lvl *lv, uint64_t root, uint64_t key, uint64_t *new_root,
-		      void **leaf, uint32_t *index)
+/* Shadow node b of a spine: the copy takes b's place in its parent (or is the new root). */
+static int shadow_into(const struct lvl *lv, uint64_t b, void *parent, uint32_t pidx,
+		       uint64_t *new_root, void **node)
 {
-	uint64_t b = root, nb;
+	uint64_t nb;
+	int r = shadow_node(lv, b, &nb, node);
+	if (r)
+		return r;
+	if (parent)
+		put_le64p(val_p(parent, pidx), nb);
+	else
+		*new_root = nb;
+	return META_OK;
+}
+
+static int rebalance_children(const struct lvl *lv, void *node, bool is_root, uint64_t key,
+			      bool *collapsed);
+
+/*
+ * Shadow the spine from root to the leaf where key is or belongs, and hand back that
+ * leaf (*leaf) and key's entry in it (*index).  For an insert, room is made on the way
+ * (the leaf is not full; *index is where key goes if it is not there); for a remove,
+ * nodes are evened out on the way and a missing key is META_E_NOTFOUND.
+ */
+static int spine(const struct lvl *lv, uint64_t root, uint64_t key, bool insert,
+		 uint64_t *new_root, void **leaf, uint32_t *index)
+{
+	uint64_t b = root;
 	void *parent = NULL, *node;
 	uint32_t pidx = 0;
 	int64_t i;
+	bool collapsed;
 	int r;
 	for (int depth = 0; depth < MAX_DEPTH; depth++) {
-		r = shadow_node(lv, b, &nb, &node);
+		r = shadow_into(lv, b, parent, pidx, new_root, &node);
 		if (r)
 			return r;
-		if (parent)
-			put_le64p(val_p(parent, pidx), nb);
-		else
-			*new_root = nb;
-		if (nr_of(node) == max_of(node)) {
-			if (parent)
-				r = make_room(lv, parent, pidx, &node, key);
-			else
-				r = split_beneath(lv, node);
+		if (insert && nr_of(node) == max_of(node)) {
+			r = parent ? make_room(lv, parent, pidx, &node, key) : split_beneath(lv, node);
 			if (r)
 				return r;
 		}
+		while (!insert && !is_leaf(node)) {
+			r = rebalance_children(lv, node, parent == NULL, key, &collapsed);
+			if (r)
+				return r;
+			if (!collapsed)
+				break;
+		}
 		i = lower_bound(node, key);
 		if (is_leaf(node)) {
-			if (i < 0 || key_at(node, (uint32_t)i) != key)
+			if (!insert && (i < 0 || key_at(node, (uint32_t)i) != key))
+				return META_E_NOTFOUND;
+			if (insert && (i < 0 || key_at(node, (uint32_t)i) != key))
 				i++;
 			*leaf = node;
 			*index = (uint32_t)i;
 			return META_OK;
 		}
+		if (i < 0 && !insert)
+			return META_E_NOTFOUND;
 		if (i < 0) { /* a new lowest key: the first child's key follows it down */
 			put_le64p(key_p(node, 0), key);
 			i = 0;
@@ -529,7 +554,7 @@ static int insert_level(const struct meta_btree_info *info, unsigned level, uint
 	uint8_t v[8];
 	int r;
 	lvl_init(&lv, info, level);
-	r = insert_raw(&lv, root, keys[level], new_root, &leaf, &i);
+	r = spine(&lv, root, keys[level], true, new_root, &leaf, &i);
 	if (r)
 		return r;
 	fresh = i >= nr_of(leaf) || key_at(leaf, i) != keys[level];
@@ -733,48 +758,6 @@ static int rebalance_children(const struct lvl *lv, void *node, bool is_root, ui
 	return rebalance3(lv, node, (uint32_t)i - 1);
 }
 
-/* Shadow the spine from root to key's leaf, evening nodes out on the way. */
-static int remove_raw(const struct lvl *lv, uint64_t root, uint64_t key, uint64_t *new_root,
-		      void **leaf, uint32_t *index)
-{
-	uint64_t b = root, nb;
-	void *parent = NULL, *node;
-	uint32_t pidx = 0;
-	int64_t i;
-	bool collapsed;
-	int r;
-	for (int depth = 0; depth < MAX_DEPTH; depth++) {
-		r = shadow_node(lv, b, &nb, &node);
-		if (r)
-			return r;
-		if (parent)
-			put_le64p(val_p(parent, pidx), nb);
-		else
-			*new_root = nb;
-		do {
-			if (is_leaf(node))
-				break;
-			r = rebalance_children(lv, node, parent == NULL, key, &collapsed);
-			if (r)
-				return r;
-		} while (collapsed);
-		i = lower_bound(node, key);
-		if (i < 0)
-			return META_E_NOTFOUND;
-		if (is_leaf(node)) {
-			if (key_at(node, (uint32_t)i) != key)
-				return META_E_NOTFOUND;
-			*leaf = node;
-			*index = (uint32_t)i;
-			return META_OK;
-		}
-		parent = node;
-		pidx = (uint32_t)i;
-		b = val64(node, pidx);
-	}
-	return META_E_CORRUPT;
-}
-
 static int remove_level(const struct meta_btree_info *info, unsigned level, uint64_t root,
 			const uint64_t *keys, uint64_t *new_root)
 {
@@ -785,7 +768,7 @@ static int remove_level(const struct meta_btree_info *info, unsigned level, uint
 	uint64_t nsub;
 	int r;
 	lvl_init(&lv, info, level);
-	r = remove_raw(&lv, root, keys[level], new_root, &leaf, &i);
+	r = spine(&lv, root, keys[level], false, new_root, &leaf, &i);
 	if (r)
 		return r;
 	if (lv.last) {

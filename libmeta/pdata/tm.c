@@ -162,15 +162,22 @@ static int add_rec(struct meta_tm *tm, uint64_t b, const struct meta_validator *
 	return META_OK;
 }
 
+/* Blocks can be made or shadowed: no earlier error, not between the two commit phases. */
+static int can_write(const struct meta_tm *tm)
+{
+	if (tm->err)
+		return tm->err;
+	return tm->pre_committed ? META_E_INVAL : META_OK;
+}
+
 int meta_tm_new_block(struct meta_tm *tm, const struct meta_validator *v, uint64_t *b, void **data)
 {
 	size_t i;
 	int r;
 	*data = NULL;
-	if (tm->err)
-		return tm->err;
-	if (tm->pre_committed)
-		return META_E_INVAL;
+	r = can_write(tm);
+	if (r)
+		return r;
 	r = tm->sp.alloc(tm->sp.ctx, b);
 	if (r)
 		return r;
@@ -191,10 +198,9 @@ int meta_tm_shadow(struct meta_tm *tm, uint64_t b, const struct meta_validator *
 	int r;
 	*data = NULL;
 	*inc_children = false;
-	if (tm->err)
-		return tm->err;
-	if (tm->pre_committed)
-		return META_E_INVAL;
+	r = can_write(tm);
+	if (r)
+		return r;
 	r = tm->sp.count(tm->sp.ctx, b, &count);
 	if (r)
 		return r;
