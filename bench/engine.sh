@@ -180,7 +180,7 @@ function mb(v) { return sprintf("%.1f", v / 1024) }
 END {
 	printf "%-5s %9s %-12s %8s %-17s %8s %7s %-13s %4s %9s  %s\n", "pool", "mapped", "row", "wall",
 		"(min-max)", "cpu", "RSS", "(min-max)", "exit", "freed", "delete-excl"
-	for (i = 1; i <= n; i++) print rows[i]
+	for (i = 1; i <= n; i++) { sub(/ +$/, "", rows[i]); print rows[i] }
 }' "$ROWS"
 echo "Medians of $RUNS runs, each on a fresh copy of the pool (one discarded run before them)."
 echo "freed: data blocks the message freed (thin_status, first run); delete-excl: freed per second"
