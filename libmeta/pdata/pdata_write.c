@@ -58,6 +58,12 @@ void bw_inc(struct bw *w, uint64_t b)
 		w->mcount[b]++;
 }
 
+static void bw_dec(struct bw *w, uint64_t b)
+{
+	if (!w->err && b < w->nr_blocks && w->mcount[b])
+		w->mcount[b]--;
+}
+
 static int bw_write_buf(struct bw *w)
 {
 	int r;
@@ -89,6 +95,21 @@ int bw_flush(struct bw *w)
 {
 	bw_write_buf(w);
 	return w->err;
+}
+
+int bw_read(struct bw *w, uint64_t b, void *data)
+{
+	int r;
+	if (w->err)
+		return w->err;
+	if (w->buf_n && b >= w->buf_first && b < w->buf_first + w->buf_n) {
+		memcpy(data, w->buf + (size_t)(b - w->buf_first) * META_BLOCK_SIZE, META_BLOCK_SIZE);
+		return META_OK;
+	}
+	r = meta_io_pread(w->io, data, META_BLOCK_SIZE, b * META_BLOCK_SIZE);
+	if (r)
+		w->err = r;
+	return r;
 }
 
 /* ---- btree builder ------------------------------------------------------------- */
@@ -165,6 +186,7 @@ static void emit_leaf(struct bbuild *b, uint8_t *node, uint32_t n)
 	uint64_t blk = write_node(b->w, node, META_NODE_LEAF, n, b->max, b->value_size);
 	if (!b->w->err)
 		push_child(b, first, blk);
+	b->tail_spliced = false;
 }
 
 /* Move the last k entries of `from` (n_from) to the front of `to` (n_to). */
@@ -177,9 +199,71 @@ static void shift_right(uint8_t *from, uint32_t n_from, uint8_t *to, uint32_t n_
 	memcpy(node_val(to, max, vs, 0), node_val(from, max, vs, n_from - k), (size_t)vs * k);
 }
 
+/*
+ * Read back the spliced leaf `leaf` into b->prev (free: prev_n is 0); false when
+ * it is not a leaf of this builder's value size (it is then spliced as it is), or
+ * on a read error (in w->err).
+ */
+static bool read_spliced(struct bbuild *b, uint64_t leaf, uint32_t *n)
+{
+	const struct disk_node_header *h = (const struct disk_node_header *)b->prev;
+	if (bw_read(b->w, leaf, b->prev))
+		return false;
+	if (meta_node_validator.check(&meta_node_validator, b->prev, leaf) ||
+	    !(le32_get(h->flags) & META_NODE_LEAF) || le32_get(h->max_entries) != b->max ||
+	    le32_get(h->value_size) != b->value_size || le32_get(h->nr_entries) > b->max)
+		return false;
+	*n = le32_get(h->nr_entries);
+	return true;
+}
+
+static void report_copy(struct bbuild *b, uint64_t leaf, uint8_t *node, uint32_t n)
+{
+	int r;
+	if (!b->copied || b->w->err)
+		return;
+	r = b->copied(b->copied_ctx, leaf, node_val(node, b->max, b->value_size, 0), n);
+	if (r)
+		b->w->err = r;
+}
+
+/*
+ * The pending entries (prev_n 0, cur_n under a third of a leaf) end the tree right
+ * after a spliced leaf: that leaf is taken back (one parent less) and its entries
+ * go before the pending ones, so that the usual balancing of the last two leaves
+ * applies.  A shared leaf is never changed: the copy is a new leaf.
+ */
+static void unsplice_tail(struct bbuild *b)
+{
+	uint64_t leaf = b->blocks[b->n - 1];
+	uint32_t s, total;
+	uint8_t *t;
+	if (!read_spliced(b, leaf, &s) || !s)
+		return;
+	b->n--;
+	b->tail_spliced = false;
+	bw_dec(b->w, leaf);
+	report_copy(b, leaf, b->prev, s);
+	total = s + b->cur_n;
+	if (total <= b->max) {
+		/* one leaf: the copied entries, then the pending ones */
+		memcpy(node_key(b->prev, s), node_key(b->cur, 0), 8u * b->cur_n);
+		memcpy(node_val(b->prev, b->max, b->value_size, s),
+		       node_val(b->cur, b->max, b->value_size, 0), (size_t)b->value_size * b->cur_n);
+		t = b->prev;
+		b->prev = b->cur;
+		b->cur = t;
+		b->cur_n = total;
+		b->prev_n = 0;
+	} else
+		b->prev_n = s; /* two leaves: flush_leaves balances them */
+}
+
 /* Write the pending leaves, balancing the last two so neither is under a third full. */
 static void flush_leaves(struct bbuild *b)
 {
+	if (!b->prev_n && b->cur_n && b->cur_n < b->max / 3 && b->n && b->tail_spliced)
+		unsplice_tail(b);
 	if (b->prev_n) {
 		if (b->cur_n < b->max / 3) {
 			uint32_t total = b->prev_n + b->cur_n, right = total / 2;
@@ -255,6 +339,38 @@ void bbuild_add_seq(struct bbuild *b, uint64_t key, uint64_t n, uint64_t value, 
 	}
 }
 
+/*
+ * Copy the entries of the spliced leaf `leaf` after the pending ones (prev_n 0,
+ * cur_n under a third of a leaf): true when done.
+ */
+static bool copy_spliced(struct bbuild *b, uint64_t leaf)
+{
+	uint32_t s, take;
+	uint8_t *t;
+	if (!read_spliced(b, leaf, &s) || !s)
+		return false;
+	report_copy(b, leaf, b->prev, s);
+	take = b->max - b->cur_n < s ? b->max - b->cur_n : s;
+	memcpy(node_key(b->cur, b->cur_n), node_key(b->prev, 0), 8u * take);
+	memcpy(node_val(b->cur, b->max, b->value_size, b->cur_n),
+	       node_val(b->prev, b->max, b->value_size, 0), (size_t)b->value_size * take);
+	b->cur_n += take;
+	b->last_key = get_le64p(node_key(b->prev, s - 1));
+	if (take < s) {
+		/* more than a leaf: cur (full) becomes prev, the rest of the copy cur */
+		uint32_t rest = s - take;
+		memmove(node_key(b->prev, 0), node_key(b->prev, take), 8u * rest);
+		memmove(node_val(b->prev, b->max, b->value_size, 0),
+			node_val(b->prev, b->max, b->value_size, take), (size_t)b->value_size * rest);
+		t = b->prev;
+		b->prev = b->cur;
+		b->cur = t;
+		b->prev_n = b->max;
+		b->cur_n = rest;
+	}
+	return true;
+}
+
 void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root)
 {
 	if (b->w->err)
@@ -263,12 +379,18 @@ void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root)
 		b->w->err = META_E_INVAL;
 		return;
 	}
-	flush_leaves(b);
 	b->any = true;
+	/* a short run before it would be an under-full leaf: take the leaf's entries instead */
+	if (!b->prev_n && b->cur_n && b->cur_n < b->max / 3 && copy_spliced(b, root))
+		return;
+	if (b->w->err)
+		return;
+	flush_leaves(b);
 	/* the subtree's own highest key is unknown here: the caller keeps keys ordered */
 	b->last_key = first_key;
 	push_child(b, first_key, root);
 	bw_inc(b->w, root);
+	b->tail_spliced = true;
 }
 
 void bbuild_take_leaves(struct bbuild *b, uint64_t **keys, uint64_t **blocks, uint64_t *n)

@@ -15,9 +15,14 @@
  * two leaves (and the last two nodes of each internal level) are balanced so
  * that no non-root node is left less than a third full (the kernel keeps
  * nodes at least a third full; thin_check flags under-full nodes).  A
- * finished subtree can be spliced in whole (bbuild_add_subtree) for shared
- * leaves.  bbuild_finish() builds the internal levels bottom-up and returns the
- * root; an empty tree is one empty leaf, as the kernel creates it.
+ * finished leaf can be spliced in whole (bbuild_add_subtree) for shared leaves;
+ * a run of entries under a third of a leaf next to one (before it, or ending the
+ * tree after it) would be an under-full leaf, so the spliced leaf's entries are
+ * copied into a new leaf instead (read back through the writer; the shared leaf
+ * itself is never changed) and the run balanced with them as usual; the
+ * caller hears of each copy (bbuild.copied) to count the values it maps.
+ * bbuild_finish() builds the internal levels bottom-up and returns the root; an
+ * empty tree is one empty leaf, as the kernel creates it.
  */
 #ifndef LIBMETA_PDATA_WRITE_H
 #define LIBMETA_PDATA_WRITE_H
@@ -49,6 +54,8 @@ uint64_t bw_alloc(struct bw *w);
 void bw_put(struct bw *w, uint64_t b, const struct meta_validator *v, void *data);
 void bw_inc(struct bw *w, uint64_t b);
 int bw_flush(struct bw *w);
+/* Read back block b (queued or written): 0 or the error, also left in w->err. */
+int bw_read(struct bw *w, uint64_t b, void *data);
 
 struct bb_level;
 
@@ -59,6 +66,14 @@ struct bbuild {
 	uint32_t cur_n, prev_n;
 	uint64_t last_key;
 	bool any;
+	bool tail_spliced;         /* the last child is a spliced subtree, nothing after it */
+	/*
+	 * Optional: told that the n values of spliced leaf `leaf` are copied into a
+	 * new leaf of this tree (before the copy is written; the leaf has one parent
+	 * less already when it was spliced here).  Non-zero: an error for w->err.
+	 */
+	int (*copied)(void *ctx, uint64_t leaf, const uint8_t *values, uint32_t n);
+	void *copied_ctx;
 	/* level 1 upward: (first key, block) of every finished child */
 	uint64_t *keys, *blocks;
 	uint64_t n, cap;
@@ -72,7 +87,10 @@ void bbuild_add(struct bbuild *b, uint64_t key, const void *value);
  * value+step, ... (a run of mappings).  The same as n bbuild_add() calls.
  */
 void bbuild_add_seq(struct bbuild *b, uint64_t key, uint64_t n, uint64_t value, uint64_t step);
-/* Append an already written subtree (root block, lowest key); adds a reference to it. */
+/*
+ * Append an already written subtree (root block, lowest key); adds a reference to
+ * it.  A leaf may be copied instead (see above): then it gets no reference.
+ */
 void bbuild_add_subtree(struct bbuild *b, uint64_t first_key, uint64_t root);
 /*
  * Write the pending leaves and hand over the list of leaves (first key, block)

@@ -76,6 +76,18 @@ struct meta_thin_restorer {
 	   tree and refs in it, leaves of all defs, data references of all devices */
 	uint64_t ub_nodes, ub_spliced, ub_refs, ub_def_leaves, ub_rc_entries;
 	uint64_t need_lb;   /* after a check pass: lower bound of the blocks needed, else 0 */
+	/*
+	 * Shared leaves copied into a tree (pdata_write.h: a short run next to one).  A
+	 * def's data blocks are counted once, for its leaves; a copy is one more leaf
+	 * mapping them.  Bits per metadata block: copied (the leaf was copied at least
+	 * once), credit (its first copy took the def's count, as the leaf had no parent
+	 * then: if it gets one later, it needs its own count, added at commit).
+	 */
+	uint8_t *copied, *credit;
+	/* the tree being built: entries since its last spliced def (or its start), and
+	   whether a def was spliced; check pass: the copies it may make */
+	uint64_t seg, tree_copies;
+	bool seg_after_ref;
 	char msg[320];
 };
 
@@ -314,13 +326,108 @@ static int r_end_sb(void *ctx)
 	return META_OK;
 }
 
+/* The data blocks the n mapping values map: one more reference each. */
+static int count_values(struct meta_thin_restorer *r, const uint8_t *values, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t db = get_le64p(values + 8u * i) >> 24;
+		if (db >= r->nr_data)
+			return META_E_CORRUPT; /* our own leaf: every value was checked */
+		if (meta_rc_inc(&r->dcount, db))
+			return META_E_NOMEM;
+	}
+	return META_OK;
+}
+
+/* bbuild.copied: a shared leaf's entries are copied into a new leaf (see struct meta_thin_restorer). */
+static int r_copied(void *ctx, uint64_t leaf, const uint8_t *values, uint32_t n)
+{
+	struct meta_thin_restorer *r = ctx;
+	size_t bytes = (size_t)(r->w.nr_blocks / 8 + 1);
+	bool first;
+	if (!r->copied) {
+		r->copied = calloc(bytes, 1);
+		r->credit = calloc(bytes, 1);
+		if (!r->copied || !r->credit)
+			return META_E_NOMEM;
+	}
+	if (leaf >= r->w.nr_blocks)
+		return META_E_INVAL;
+	first = !(r->copied[leaf / 8] & 1u << (leaf % 8));
+	r->copied[leaf / 8] |= (uint8_t)(1u << (leaf % 8));
+	if (first && !r->w.mcount[leaf]) {
+		r->credit[leaf / 8] |= (uint8_t)(1u << (leaf % 8));
+		return META_OK;
+	}
+	return count_values(r, values, n);
+}
+
+/*
+ * At commit: a leaf whose first copy took its def's count and that has a parent
+ * after all counts its own data blocks once.
+ */
+static int count_credited(struct meta_thin_restorer *r)
+{
+	uint8_t *node;
+	int e = META_OK;
+	if (!r->credit)
+		return META_OK;
+	node = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!node)
+		return META_E_NOMEM;
+	for (uint64_t b = 0; !e && b < r->w.nr_blocks; b++) {
+		const struct disk_node_header *h = (const struct disk_node_header *)node;
+		uint32_t max = meta_btree_max_entries(8);
+		if (!(r->credit[b / 8] & 1u << (b % 8)) || !r->w.mcount[b])
+			continue;
+		e = bw_read(&r->w, b, node);
+		if (!e && le32_get(h->nr_entries) > max)
+			e = META_E_CORRUPT;
+		if (!e)
+			e = count_values(r, node + META_NODE_HEADER_SIZE + 8u * max,
+					 le32_get(h->nr_entries));
+	}
+	free(node);
+	return e;
+}
+
 static void start_tree(struct meta_thin_restorer *r)
 {
-	if (!r->dry)
+	if (!r->dry) {
 		bbuild_init(&r->b, &r->w, 8);
+		r->b.copied = r_copied;
+		r->b.copied_ctx = r;
+	}
 	r->mapped = 0;
 	r->own = 0;
 	r->any_vb = false;
+	r->seg = r->tree_copies = 0;
+	r->seg_after_ref = false;
+}
+
+/*
+ * Check pass: the builder may copy a shared leaf where a run of fewer than a third
+ * of a leaf's entries meets a spliced def (before it, or ending the tree after one);
+ * counted as one more leaf each.  Not exact (the builder sees the real leaves).
+ */
+static void seg_note_ref(struct meta_thin_restorer *r, const struct def_rec *df)
+{
+	if (df->copy) {
+		r->seg += df->nr_mappings;
+		return;
+	}
+	if (r->seg && r->seg < meta_btree_max_entries(8) / 3)
+		r->tree_copies++;
+	r->seg = 0;
+	r->seg_after_ref = true;
+}
+
+static void seg_note_end(struct meta_thin_restorer *r)
+{
+	if (r->seg_after_ref && r->seg && r->seg < meta_btree_max_entries(8) / 3)
+		r->tree_copies++;
+	/* a copy adds a leaf and may make a leaf's data blocks counted once more */
+	r->ub_rc_entries += r->tree_copies * meta_btree_max_entries(8);
 }
 
 /* Insert id into the seen set; false if it was there already. */
@@ -382,8 +489,11 @@ static int r_end_device(void *ctx)
 	struct dev_rec *dv = &r->devs[r->ndevs];
 	r->in = NONE;
 	if (r->dry) {
-		/* leaves packed full; each ref may end a partial leaf */
-		uint64_t lv = (r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1) + r->ub_refs;
+		/* leaves packed full; each ref may end a partial leaf; each copy adds one */
+		uint64_t lv;
+		seg_note_end(r);
+		lv = (r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1) + r->ub_refs +
+		     r->tree_copies;
 		r->leaves_lb += r->own ? div_up(r->own, meta_btree_max_entries(8)) : 1;
 		r->ub_nodes += lv + internal_ub(lv + r->ub_spliced, meta_btree_max_entries(8));
 		r->ub_spliced = r->ub_refs = 0;
@@ -467,7 +577,8 @@ static int r_end_def(void *ctx)
 	if (r->dry) {
 		if (!df->copy)
 			r->leaves_lb += div_up(r->own, meta_btree_max_entries(8));
-		df->ub_leaves = div_up(r->own, meta_btree_max_entries(8));
+		seg_note_end(r);
+		df->ub_leaves = div_up(r->own, meta_btree_max_entries(8)) + r->tree_copies;
 		r->ub_nodes += df->ub_leaves;
 		r->ub_def_leaves += df->ub_leaves;
 	} else {
@@ -528,6 +639,7 @@ static int r_ref(void *ctx, const char *name)
 			if (meta_rc_inc(&r->dcount, b))
 				return fail(r, META_E_NOMEM, "out of memory");
 	df->nr_refs++;
+	seg_note_ref(r, df);
 	if (r->dry) {
 		r->ub_spliced += df->ub_leaves;
 		r->ub_refs++;
@@ -632,6 +744,7 @@ static int add_run(struct meta_thin_restorer *r, uint64_t vb, uint64_t db, uint3
 			return tree_error(r);
 	}
 	r->own += len;
+	r->seg += len;
 	r->mapped += len;
 	r->last_vb = vb + len - 1;
 	r->any_vb = true;
@@ -703,6 +816,11 @@ int meta_thin_restorer_commit(struct meta_thin_restorer *r)
 	details = bbuild_finish(&b);
 	if (r->w.err)
 		return tree_error(r);
+	e = count_credited(r);
+	if (e == META_E_NOMEM)
+		return fail(r, e, "out of memory");
+	if (e)
+		return r->w.err ? tree_error(r) : fail(r, e, "%s", meta_strerror(e));
 	sm_write_disk(&r->w, &r->dcount, &dsm);
 	sm_write_metadata(&r->w, &msm);
 	if (r->w.err)
@@ -850,6 +968,8 @@ void meta_thin_restorer_destroy(struct meta_thin_restorer *r)
 	}
 	reset_pass(r);
 	meta_rc_free(&r->dcount);
+	free(r->copied);
+	free(r->credit);
 	bw_free(&r->w);
 	meta_io_close(r->io);
 	free(r);
