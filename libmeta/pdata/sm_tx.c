@@ -34,6 +34,7 @@
 #include "base/hash.h"
 #include "pdata/btree_write.h"
 #include "pdata/ondisk.h"
+#include "pdata/sm_bitmap.h"
 #include "pdata/sm_tx.h"
 
 #define EPB META_SM_ENTRIES_PER_BITMAP
@@ -66,37 +67,6 @@ struct meta_sm_tx {
 	bool created;  /* nothing committed yet: every structure is new */
 	bool any;      /* something changed since the last commit */
 };
-
-/*
- * Bitmap entries: 2 bits, entry i of a word has its high bit at 2i, its low bit at 2i+1.
- * TODO(issue 12): the same decode is in pdata/sm.c (meta_sm_get_count, bitmap_lut) and the
- * same encode in pdata/pdata_write.c (fill_bitmap): share them once libdup has landed.
- */
-static inline uint8_t *bitmap_words(void *data)
-{
-	return (uint8_t *)data + sizeof(struct disk_bitmap_header);
-}
-
-static inline unsigned entry_of(uint64_t w, uint32_t k)
-{
-	return (unsigned)(((w >> (2 * k)) & 1) << 1 | ((w >> (2 * k + 1)) & 1));
-}
-
-static unsigned bitmap_get(const void *data, uint32_t i)
-{
-	const uint8_t *words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
-	return entry_of(get_le64p(words + 8 * (i / 32)), i % 32);
-}
-
-static void bitmap_set(void *data, uint32_t i, unsigned v)
-{
-	uint8_t *p = bitmap_words(data) + 8 * (i / 32);
-	uint64_t w = get_le64p(p);
-	uint32_t k = i % 32;
-	w &= ~(3ull << (2 * k));
-	w |= (uint64_t)((v >> 1) & 1) << (2 * k) | (uint64_t)(v & 1) << (2 * k + 1);
-	put_le64p(p, w);
-}
 
 /* Entries of bitmap i when the map has nr blocks. */
 static uint32_t bitmap_entries(uint64_t nr, uint64_t i)
@@ -131,7 +101,7 @@ static int committed_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
 	r = meta_bm_get(s->bm, cb, &meta_bitmap_validator, &data);
 	if (r)
 		return r;
-	v = bitmap_get(data, (uint32_t)(b % EPB));
+	v = sm_bitmap_get(data, (uint32_t)(b % EPB));
 	meta_bm_put(s->bm, data);
 	if (v == 3) {
 		uint8_t val[4];
@@ -251,15 +221,14 @@ static int find_in_bitmap(struct meta_sm_tx *s, uint64_t i, uint32_t lo, uint32_
 		r = meta_bm_get(s->bm, bm->cblocknr, &meta_bitmap_validator, &data);
 		if (r)
 			return r;
-		words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
+		words = sm_bitmap_words(data);
 	}
 	for (uint32_t e = lo; e < hi;) {
 		uint64_t nz = 0; /* bit 2k set: committed entry k of this word is not 0 */
 		uint32_t k = e % 32, wend = e - k + 32 < hi ? e - k + 32 : hi;
 		if (words) {
-			uint64_t w = get_le64p(words + 8 * (e / 32));
-			nz = (w | w >> 1) & 0x5555555555555555ull;
-			if (nz == 0x5555555555555555ull) {
+			nz = sm_bitmap_nonzero(get_le64p(words + 8 * (e / 32)));
+			if (nz == SM_BITMAP_LOW_BITS) {
 				e = wend;
 				continue;
 			}
@@ -627,26 +596,17 @@ static void fill_bitmaps(struct meta_sm_tx *s)
 		b = sl->key - 1;
 		cur = (uint32_t)(sl->val >> 32);
 		/* every changed block's bitmap was made dirty, hence shadowed */
-		bitmap_set(s->bms[b / EPB].data, (uint32_t)(b % EPB), cur > 3 ? 3 : cur);
+		sm_bitmap_set(s->bms[b / EPB].data, (uint32_t)(b % EPB), cur > 3 ? 3 : cur);
 	}
 	for (uint64_t i = 0; i < s->nbms; i++) {
 		struct smtx_bitmap *bm = &s->bms[i];
-		uint32_t n = bitmap_entries(s->nr_blocks, i), nr_free = 0;
-		const uint8_t *words;
+		uint32_t n = bitmap_entries(s->nr_blocks, i), first_free;
 		if (!bm->shadowed)
 			continue;
-		words = bitmap_words(bm->data);
-		for (uint32_t e = 0; e < n; e += 32) {
-			uint64_t w = get_le64p(words + 8 * (e / 32));
-			uint64_t nz = (w | w >> 1) & 0x5555555555555555ull;
-			uint32_t lim = n - e < 32 ? n - e : 32;
-			if (lim < 32)
-				nz &= (1ull << (2 * lim)) - 1;
-			nr_free += lim - (uint32_t)__builtin_popcountll(nz);
-		}
-		bm->nr_free = nr_free;
-		if (bm->nfb > n)
-			bm->nfb = n;
+		sm_bitmap_free(bm->data, n, &bm->nr_free, &first_free);
+		/* the kernel's none_free_before, a lower bound of the first free entry */
+		if (bm->nfb > first_free)
+			bm->nfb = first_free;
 	}
 }
 
