@@ -9,6 +9,7 @@
 
 #include "pdata/ondisk.h"
 #include "pdata/pdata_write.h"
+#include "pdata/sm_bitmap.h"
 
 #define BW_BUF_BLOCKS 256u
 
@@ -480,22 +481,16 @@ uint64_t bbuild_finish(struct bbuild *b)
 static void fill_bitmap(uint8_t *bm, const uint8_t *counts, uint32_t n, struct disk_index_entry *ie)
 {
 	uint8_t *words = bm + sizeof(struct disk_bitmap_header);
-	uint32_t nr_free = 0, nfb = n;
+	uint32_t nr_free, nfb;
 	memset(bm, 0, META_BLOCK_SIZE);
 	for (uint32_t j = 0; j < n; j += 32) {
 		uint64_t word = 0;
 		uint32_t lim = n - j < 32 ? n - j : 32;
-		for (uint32_t k = 0; k < lim; k++) {
-			uint32_t c = counts[j + k], v = c > 3 ? 3 : c;
-			if (!c) {
-				nr_free++;
-				if (nfb == n)
-					nfb = j + k;
-			}
-			word |= (uint64_t)((v >> 1) & 1) << (2 * k) | (uint64_t)(v & 1) << (2 * k + 1);
-		}
+		for (uint32_t k = 0; k < lim; k++)
+			word |= sm_bitmap_bits(counts[j + k] > 3 ? 3 : counts[j + k], k);
 		put_le64p(words + 8 * (j / 32), word);
 	}
+	sm_bitmap_free(bm, n, &nr_free, &nfb);
 	ie->nr_free = le32_of(nr_free);
 	ie->none_free_before = le32_of(nfb);
 }
