@@ -46,8 +46,8 @@ static void usage(FILE *f)
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              print the version and exit\n"
 		"\n"
-		"METADATA grows to its device's size, as at a pool's activation.  Without a\n"
-		"MESSAGE, only the format or the growth is done.\n"
+		"METADATA grows to its device's size, as at a pool's activation.  A run without\n"
+		"a MESSAGE needs --format or --nr-data-blocks: it does only those.\n"
 		"\n"
 		"Exit status: 0 ok, 1 the metadata is damaged, 2 usage error, 3 the message failed\n"
 		"(the metadata is left as it was) or another operational error.\n");
@@ -79,6 +79,9 @@ static const struct {
 	{META_E_BLANK, EXIT_OPERR,
 	 "the metadata is blank (its superblock is all zeros); format it with --format "
 	 "--data-block-size N --nr-data-blocks N"},
+	{META_E_BLOCK_SIZE, EXIT_OPERR,
+	 "the pool's data block size differs from --data-block-size (the kernel refuses to "
+	 "change it); thin_dump shows the pool's data_block_size"},
 	{META_E_SHRINK, EXIT_OPERR,
 	 "the data device cannot shrink below the pool's size (the kernel refuses a smaller data "
 	 "device)"},

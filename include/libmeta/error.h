@@ -46,7 +46,8 @@
 	X(META_E_MSG_UNKNOWN, "unknown pool message")                             \
 	X(META_E_MSG_ARGS,    "wrong arguments for the pool message")             \
 	X(META_E_DATA_NOSPC,  "no space left in the data device")                 \
-	X(META_E_BLANK,       "the metadata is blank (its superblock is all zeros)")
+	X(META_E_BLANK,       "the metadata is blank (its superblock is all zeros)") \
+	X(META_E_BLOCK_SIZE,  "the data block size differs from the pool's")
 
 enum meta_err {
 #define META_ERR_ENUM(name, msg) name,

@@ -44,7 +44,10 @@ enum {
 
 struct meta_thin_pool_opts {
 	unsigned flags;
-	uint32_t data_block_size; /* sectors, for a format (the kernel's rule: 128..2097152, x128) */
+	/* sectors, for a format (the kernel's rule: 128..2097152, x128); on open, when
+	 * given, it must be the pool's (META_E_BLOCK_SIZE, as the kernel refuses a table
+	 * that changes it) */
+	uint32_t data_block_size;
 	uint64_t nr_data_blocks;  /* for a format; on open, grow the data map to it (0: keep) */
 	size_t cache_blocks;      /* 0: default */
 };

@@ -225,6 +225,9 @@ static int load(struct meta_thin_pool *p, const struct meta_thin_pool_opts *o)
 		return META_E_FEATURE;
 	if (p->sb.flags & META_THIN_FLAG_NEEDS_CHECK)
 		return META_E_NEEDS_CHECK;
+	/* the kernel: "changing the data block size ... is not supported" */
+	if (o->data_block_size && o->data_block_size != p->sb.data_block_size)
+		return META_E_BLOCK_SIZE;
 	r = meta_sm_tx_open(p->bm, META_SM_METADATA, &p->sb.metadata_sm, &p->msm);
 	if (!r)
 		r = meta_sm_tx_open(p->bm, META_SM_DISK, &p->sb.data_sm, &p->dsm);

@@ -231,6 +231,12 @@ START_TEST(test_blank_needs_check_and_growth)
 	verify(&m);
 	o.nr_data_blocks = 40000;
 	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), META_E_SHRINK);
+	o.nr_data_blocks = 0;
+	o.data_block_size = 256; /* the kernel refuses to change a pool's block size */
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), META_E_BLOCK_SIZE);
+	o.data_block_size = 128;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	meta_thin_pool_close(p);
 
 	/* needs_check: refused, as the kernel keeps such a pool read-only */
 	ub_read_block(path, 0, blk);
