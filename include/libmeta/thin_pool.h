@@ -40,6 +40,12 @@ enum {
 	META_THIN_POOL_FORMAT = 1u << 0,
 	/* Format even over a superblock that is not all zeros. */
 	META_THIN_POOL_FORCE_FORMAT = 1u << 1,
+	/* Open a pool whose needs_check flag is set (for the repairs a check asks for:
+	 * space-map counts, the flag itself); without it such a pool is refused. */
+	META_THIN_POOL_NEEDS_CHECK_OK = 1u << 2,
+	/* Leave the space maps' sizes as they are: no growth of the metadata map to the
+	 * device's size at open (nor of the data map to opts->nr_data_blocks). */
+	META_THIN_POOL_KEEP_SIZE = 1u << 3,
 };
 
 struct meta_thin_pool_opts {
@@ -57,8 +63,9 @@ struct meta_thin_pool;
 /*
  * Open (and with FORMAT, format) a pool's metadata for writing.  On open, a
  * metadata device larger than the space map grows the map, as the kernel does
- * at activation, in the first transaction.  A pool whose needs_check flag is set
- * is refused (META_E_NEEDS_CHECK): the kernel keeps it read-only.  *formatted
+ * at activation, in the first transaction (not with KEEP_SIZE).  A pool whose
+ * needs_check flag is set is refused (META_E_NEEDS_CHECK), as the kernel keeps it
+ * read-only, unless NEEDS_CHECK_OK is given.  *formatted
  * (may be NULL) says whether a format was done (and committed).
  */
 META_API int meta_thin_pool_open(const char *path, const struct meta_thin_pool_opts *o,
@@ -76,6 +83,23 @@ META_API int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p);
 META_API int meta_thin_pool_resize_data(struct meta_thin_pool *p, uint64_t nr_blocks);
 META_API int meta_thin_pool_resize_metadata(struct meta_thin_pool *p, uint64_t nr_blocks);
 META_API int meta_thin_pool_commit(struct meta_thin_pool *p);
+
+/*
+ * Repairs a check asks for (thin_check --auto-repair, --clear-needs-check-flag),
+ * committed like any other change: copy-on-write, the superblock last.
+ *
+ * set_count: block b's count in the data or the metadata space map becomes count
+ * (a leak: 0, or the count the check found).  Nothing else changes: the caller
+ * vouches that count is the true number of references.  A metadata block given
+ * back stays out of the allocator until the commit has landed, as every block the
+ * last commit used.  META_E_RANGE: b is past the map.  The cost is one step per
+ * unit of difference between the old count and the new.
+ */
+enum meta_thin_pool_map { META_THIN_POOL_DATA_MAP, META_THIN_POOL_METADATA_MAP };
+META_API int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map map,
+				      uint64_t b, uint32_t count);
+/* The superblock's needs_check flag, set or cleared at the next commit. */
+META_API int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on);
 
 /*
  * One message as `dmsetup message <pool> 0 ...` takes it (argv[0] the name), run

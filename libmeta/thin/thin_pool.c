@@ -223,7 +223,7 @@ static int load(struct meta_thin_pool *p, const struct meta_thin_pool_opts *o)
 		return META_E_VERSION;
 	if (p->sb.incompat_flags)
 		return META_E_FEATURE;
-	if (p->sb.flags & META_THIN_FLAG_NEEDS_CHECK)
+	if ((p->sb.flags & META_THIN_FLAG_NEEDS_CHECK) && !(o->flags & META_THIN_POOL_NEEDS_CHECK_OK))
 		return META_E_NEEDS_CHECK;
 	/* the kernel: "changing the data block size ... is not supported" */
 	if (o->data_block_size && o->data_block_size != p->sb.data_block_size)
@@ -238,6 +238,8 @@ static int load(struct meta_thin_pool *p, const struct meta_thin_pool_opts *o)
 	nr = p->dev_blocks < META_SM_METADATA_MAX_BLOCKS ? p->dev_blocks : META_SM_METADATA_MAX_BLOCKS;
 	if (nr < meta_sm_tx_nr_blocks(p->msm))
 		return META_E_TOOSMALL; /* the kernel refuses a metadata device that shrank */
+	if (o->flags & META_THIN_POOL_KEEP_SIZE)
+		return 0;
 	if (nr > meta_sm_tx_nr_blocks(p->msm)) {
 		r = meta_thin_pool_resize_metadata(p, nr);
 		grew = true;
@@ -509,6 +511,40 @@ int meta_thin_pool_resize_metadata(struct meta_thin_pool *p, uint64_t nr_blocks)
 	if (nr_blocks > META_SM_METADATA_MAX_BLOCKS || nr_blocks > p->dev_blocks)
 		return META_E_RANGE;
 	return nr_blocks == cur ? 0 : fail(p, meta_sm_tx_extend(p->msm, nr_blocks - cur));
+}
+
+int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map map, uint64_t b,
+			     uint32_t count)
+{
+	struct meta_sm_tx *s = map == META_THIN_POOL_METADATA_MAP ? p->msm : p->dsm;
+	uint32_t cur;
+	int r = usable(p);
+	if (r)
+		return r;
+	if (b >= meta_sm_tx_nr_blocks(s))
+		return META_E_RANGE;
+	if (map == META_THIN_POOL_METADATA_MAP && !b)
+		return META_E_INVAL; /* the superblock is always in use */
+	r = meta_sm_tx_count(s, b, &cur);
+	/* one reference at a time: the space map keeps its bitmaps, its ref-count tree
+	 * (counts above 2) and its free counts in step */
+	for (; !r && cur > count; cur--)
+		r = meta_sm_tx_dec(s, b);
+	for (; !r && cur < count; cur++)
+		r = meta_sm_tx_inc(s, b);
+	return fail(p, r);
+}
+
+int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on)
+{
+	int r = usable(p);
+	if (r)
+		return r;
+	if (on)
+		p->sb.flags |= META_THIN_FLAG_NEEDS_CHECK;
+	else
+		p->sb.flags &= ~(uint32_t)META_THIN_FLAG_NEEDS_CHECK;
+	return 0;
 }
 
 void meta_thin_pool_info(const struct meta_thin_pool *p, struct meta_thin_pool_info *i)

@@ -249,6 +249,101 @@ START_TEST(test_blank_needs_check_and_growth)
 }
 END_TEST
 
+/* Leaks made and repaired through set_count; the needs_check flag; KEEP_SIZE. */
+static void leaks_of(uint64_t *ml, uint64_t *dl, int *worst)
+{
+	struct meta_thin *t;
+	struct meta_thin_open_opts oo = {0};
+	struct meta_thin_check_opts o = {0};
+	struct meta_thin_check_result r;
+	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
+	ck_assert_int_eq(meta_thin_check(t, &o, &r), 0);
+	ck_assert(r.space_maps_checked);
+	*ml = r.metadata_leaked;
+	*dl = r.data_leaked;
+	*worst = r.worst;
+	meta_thin_close(t);
+}
+
+START_TEST(test_set_count_and_needs_check)
+{
+	struct meta_thin_pool_opts o = {0};
+	struct meta_thin_pool *p = fresh(1u << 20, 1000);
+	struct meta_thin_pool_info in;
+	struct model m = {0};
+	uint64_t ml, dl, free_before;
+	int worst;
+	static const uint32_t counts[] = {1, 2, 3, 7, 2, 0};
+
+	ck_assert_int_eq(msg(p, "create_thin 1"), 0);
+	m_create(&m, 1);
+	meta_thin_pool_info(p, &in);
+	free_before = in.nr_free_metadata_blocks;
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 0, 0), META_E_INVAL);
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, 1000, 1), META_E_RANGE);
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 256, 1), META_E_RANGE);
+	/* counts up and down through the ref-count trees (above 2), committed each time */
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 250, counts[i]), 0);
+		ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 251, counts[i]), 0);
+		ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, 17, counts[i]), 0);
+		ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, 999, counts[i]), 0);
+		ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+		meta_thin_pool_close(p);
+		leaks_of(&ml, &dl, &worst);
+		ck_assert_uint_eq(ml, counts[i] ? 2 : 0);
+		ck_assert_uint_eq(dl, counts[i] ? 2 : 0);
+		ck_assert_int_eq(worst, counts[i] ? (int)META_SEV_NONFATAL : -1);
+		ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	}
+	meta_thin_pool_info(p, &in);
+	ck_assert_uint_eq(in.nr_free_metadata_blocks, free_before);
+	verify(&m);
+
+	/* a leaked metadata block given back is not reused before the commit */
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 250, 1), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, 250, 0), 0);
+	for (int i = 2; i < 60; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "create_thin %d", i);
+		ck_assert_int_eq(msg(p, text), 0);
+		m_create(&m, (uint64_t)i);
+	}
+	meta_thin_pool_close(p);
+	verify(&m);
+
+	/* needs_check: set and committed; refused without NEEDS_CHECK_OK, cleared with it */
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	ck_assert_int_eq(meta_thin_pool_set_needs_check(p, true), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+	meta_thin_pool_close(p);
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), META_E_NEEDS_CHECK);
+	o.flags = META_THIN_POOL_NEEDS_CHECK_OK;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	meta_thin_pool_info(p, &in);
+	ck_assert_uint_eq(in.flags & META_THIN_FLAG_NEEDS_CHECK, META_THIN_FLAG_NEEDS_CHECK);
+	ck_assert_int_eq(meta_thin_pool_set_needs_check(p, false), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+	meta_thin_pool_close(p);
+	o.flags = 0;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	meta_thin_pool_close(p);
+	verify(&m);
+
+	/* KEEP_SIZE: a larger device does not grow the map */
+	ck_assert_int_eq(truncate(path, 2u << 20), 0);
+	o.flags = META_THIN_POOL_KEEP_SIZE;
+	o.nr_data_blocks = 2000;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	meta_thin_pool_info(p, &in);
+	ck_assert_uint_eq(in.nr_metadata_blocks, 256);
+	ck_assert_uint_eq(in.nr_data_blocks, 1000);
+	meta_thin_pool_close(p);
+	unlink(path);
+}
+END_TEST
+
 static uint64_t rnd_state;
 static uint64_t rnd_below(uint64_t n)
 {
@@ -394,6 +489,7 @@ int main(void)
 	tcase_add_test(tc, test_fresh_pool_and_messages);
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_blank_needs_check_and_growth);
+	tcase_add_test(tc, test_set_count_and_needs_check);
 	tcase_add_test(tc, test_random_sequences);
 	tcase_add_test(tc, test_fixture_pools);
 	return ub_run(s);
