@@ -19,6 +19,7 @@
 #include <libmeta/family.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
+#include <libmeta/thin_pool.h>
 
 #include "common.h"
 
@@ -192,6 +193,74 @@ static int report_open_failure(const char *path, int e, const struct meta_thin_o
 	return EXIT_DAMAGE;
 }
 
+/* ---- repairs, through the pool engine (libmeta/thin_pool.h) ---- */
+
+/* Leaks that stay, reported as the check reports damage, with why they stay. */
+static void report_leaks(const struct meta_thin_leaks *l, const char *why)
+{
+	struct meta_damage d;
+	if (l->nr_metadata) {
+		meta_damage_init(&d, META_DMG_META_LEAK);
+		d.block = d.begin = l->metadata[0];
+		d.end = l->metadata[l->nr_metadata - 1] + 1;
+		d.count = l->nr_metadata;
+		d.detail = why;
+		on_damage(NULL, &d);
+	}
+	if (l->nr_data) {
+		meta_damage_init(&d, META_DMG_DATA_LEAK);
+		d.begin = l->data[0];
+		d.end = l->data[l->nr_data - 1] + 1;
+		d.count = l->nr_data;
+		d.detail = why;
+		on_damage(NULL, &d);
+	}
+}
+
+/*
+ * Open the checked pool for its repairs (the check's handle is closed by then: a
+ * block device opens O_EXCL once).  META_E_BUSY when the superblock is no longer
+ * the one checked: something wrote the pool in between.
+ */
+static int open_for_repair(const char *path, const struct meta_thin_sb *checked,
+			   struct meta_thin_pool **p)
+{
+	struct meta_thin_pool_opts po = {0};
+	struct meta_thin_pool_info in;
+	int e;
+	po.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_KEEP_SIZE;
+	e = meta_thin_pool_open(path, &po, p, NULL);
+	if (e)
+		return e;
+	meta_thin_pool_info(*p, &in);
+	if (in.trans_id != checked->trans_id || in.held_root != checked->held_root ||
+	    in.time != checked->time || in.flags != checked->flags ||
+	    in.nr_metadata_blocks != checked->metadata_sm.nr_blocks ||
+	    in.nr_data_blocks != checked->data_sm.nr_blocks) {
+		meta_thin_pool_close(*p);
+		*p = NULL;
+		return META_E_BUSY;
+	}
+	return 0;
+}
+
+/* Every leaked block's count to 0, one commit (copy-on-write, the superblock last). */
+static int repair_leaks(struct meta_thin_pool *p, const struct meta_thin_leaks *l)
+{
+	int e = 0;
+	for (size_t i = 0; !e && i < l->nr_data; i++)
+		e = meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, l->data[i], 0);
+	for (size_t i = 0; !e && i < l->nr_metadata; i++)
+		e = meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, l->metadata[i], 0);
+	return e ? e : meta_thin_pool_commit(p);
+}
+
+static int clear_needs_check(struct meta_thin_pool *p)
+{
+	int e = meta_thin_pool_set_needs_check(p, false);
+	return e ? e : meta_thin_pool_commit(p);
+}
+
 int main(int argc, char **argv)
 {
 	bool sb_only = false, skip_mappings = false, ignore_nonfatal = false, clear_flag = false,
@@ -279,45 +348,71 @@ int main(int argc, char **argv)
 	}
 
 	show_progress = cli_progress_allowed();
+	struct meta_thin_leaks leaks = {0};
 	struct meta_thin_check_opts co = {
 		.super_block_only = sb_only,
 		.skip_mappings = skip_mappings,
 		.damage = on_damage,
 		.progress = on_progress,
-		.fix_leaks = clear_flag || auto_repair,
+		.leaks = clear_flag || auto_repair ? &leaks : NULL,
 	};
 	struct meta_thin_check_result r;
+	struct meta_thin_sb checked = *live;
+	struct meta_thin_pool *pool = NULL;
 	e = meta_thin_check(t, &co, &r);
 	clear_progress();
+	meta_thin_close(t);
+	if (!e && (leaks.nr_metadata || leaks.nr_data)) {
+		/* nothing is repaired on a damaged pool */
+		const char *stays = r.worst >= META_SEV_FATAL ? "not repaired: fatal damage" : NULL;
+		if (!stays) {
+			e = open_for_repair(path, &checked, &pool);
+			if (!e)
+				e = repair_leaks(pool, &leaks);
+			if (e == META_E_NOSPC) { /* nothing was committed */
+				e = 0;
+				stays = "not repaired: no free metadata blocks for the new space-map blocks";
+				meta_thin_pool_close(pool);
+				pool = NULL;
+			}
+		}
+		if (!e && stays) { /* report them after all */
+			report_leaks(&leaks, stays);
+			if (r.worst < (int)META_SEV_NONFATAL)
+				r.worst = META_SEV_NONFATAL;
+		} else if (!e && !cli_quiet) {
+			fprintf(stderr, "%s: repaired space-map leaks: %zu metadata blocks, %zu data blocks\n",
+				cli_prog, leaks.nr_metadata, leaks.nr_data);
+		}
+	}
+	meta_thin_leaks_free(&leaks);
 	if (e) {
 		cli_err("%s: check stopped: %s", path, meta_strerror(e));
-		meta_thin_close(t);
+		meta_thin_pool_close(pool);
 		return EXIT_OPERR;
 	}
 
-	if (!cli_quiet && (r.metadata_leaks_fixed || r.data_leaks_fixed))
-		fprintf(stderr, "%s: repaired space-map leaks: %" PRIu64 " metadata blocks, %" PRIu64
-				" data blocks\n",
-			cli_prog, r.metadata_leaks_fixed, r.data_leaks_fixed);
 	int rc = EXIT_OK;
 	if (r.worst >= (int)META_SEV_FATAL)
 		rc = EXIT_DAMAGE;
 	else if (r.worst == (int)META_SEV_NONFATAL && !ignore_nonfatal)
 		rc = EXIT_DAMAGE;
 
-	if (rc == EXIT_OK && clear_flag && (live->flags & META_THIN_FLAG_NEEDS_CHECK)) {
-		e = meta_thin_set_flags(t, live->flags & ~META_THIN_FLAG_NEEDS_CHECK);
+	if (rc == EXIT_OK && clear_flag && (checked.flags & META_THIN_FLAG_NEEDS_CHECK)) {
+		e = pool ? 0 : open_for_repair(path, &checked, &pool);
+		if (!e)
+			e = clear_needs_check(pool);
 		if (e) {
 			cli_err("%s: cannot clear the needs_check flag: %s", path, meta_strerror(e));
 			rc = EXIT_OPERR;
 		} else {
 			cli_err("%s: needs_check flag cleared", path);
 		}
-	} else if (clear_flag && (live->flags & META_THIN_FLAG_NEEDS_CHECK)) {
+	} else if (clear_flag && (checked.flags & META_THIN_FLAG_NEEDS_CHECK)) {
 		cli_err("%s: needs_check flag is set and was not cleared: the check found damage; "
 			"run thin_repair", path);
 	}
-	meta_thin_close(t);
+	meta_thin_pool_close(pool);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_OPERR;
 	return rc;

@@ -64,15 +64,15 @@ struct meta_thin_check_opts {
 			 uint64_t total);
 	void *progress_ctx;
 	/*
-	 * Repair space-map leaks in place when nothing fatal was found: copies of
-	 * the affected bitmaps and index blocks, with the leaked entries set to 0,
-	 * go to free metadata blocks; flush; then the superblock switches to them
-	 * (new space-map roots, nr_allocated); flush.  A crash leaves the old state
-	 * or the new (libmeta/thin_leak_repair.c).  Needs a pool opened
-	 * with META_THIN_OPEN_WRITE and the space maps checked.  What was repaired
-	 * is reported in the result and no longer counts as damage.
+	 * Leaks as data (may be NULL): every leaked block is added to *leaks (ascending,
+	 * the metadata map's and the data map's apart) instead of being reported as
+	 * damage, and does not count in the result's worst and nr_damage (the counts
+	 * metadata_leaked and data_leaked are still set).  The caller repairs them
+	 * (thin_check --auto-repair: meta_thin_pool_set_count in
+	 * include/libmeta/thin_pool.h, on a pool opened after the check) or reports
+	 * them.  *leaks starts zeroed; free it with meta_thin_leaks_free().
 	 */
-	bool fix_leaks;
+	struct meta_thin_leaks *leaks;
 };
 
 struct meta_thin_check_result {
@@ -86,8 +86,15 @@ struct meta_thin_check_result {
 	uint64_t metadata_leaked, metadata_bad; /* blocks */
 	uint64_t data_leaked, data_bad;         /* blocks */
 	bool space_maps_checked;
-	uint64_t metadata_leaks_fixed, data_leaks_fixed; /* with fix_leaks */
 };
+
+/* Leaked blocks (opts.leaks): counted in use by a space map, referenced by nothing. */
+struct meta_thin_leaks {
+	uint64_t *metadata, *data;
+	size_t nr_metadata, nr_data;
+	size_t cap_metadata, cap_data;
+};
+META_API void meta_thin_leaks_free(struct meta_thin_leaks *l);
 
 /*
  * Run the check.  Returns 0 when the check ran (look at r->worst for the

@@ -25,7 +25,6 @@
 #include <libmeta/thin_check.h>
 
 #include "base/endian.h"
-#include "thin/thin_leak_repair.h"
 #include "base/util.h"
 #include "pdata/refcount.h"
 #include "pdata/walk.h"
@@ -646,13 +645,35 @@ static void compare_devices(struct ck *c, int view, bool counts)
 
 /* ------------------------------------------------- space map comparison */
 
+/* Blocks a space map counts as used that nothing references. */
+struct leak_list {
+	uint64_t **b;
+	size_t *n, *cap;
+	int nomem;
+};
+
 static void leak_push(struct leak_list *l, uint64_t b)
 {
-	if (meta_grow((void **)&l->b, &l->cap, l->n + 1, sizeof(*l->b))) {
+	if (meta_grow((void **)l->b, l->cap, *l->n + 1, sizeof(**l->b))) {
 		l->nomem = 1;
 		return;
 	}
-	l->b[l->n++] = b;
+	(*l->b)[(*l->n)++] = b;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void meta_thin_leaks_free(struct meta_thin_leaks *l)
+{
+	if (!l)
+		return;
+	free(l->metadata);
+	free(l->data);
+	memset(l, 0, sizeof(*l));
 }
 
 struct cmp_ctx {
@@ -667,7 +688,7 @@ struct cmp_ctx {
 	uint64_t compared_to; /* blocks compared: [0, compared_to) modulo skipped ranges */
 	bool lower_bound;     /* computed counts are lower bounds */
 	bool sm_damaged;      /* the space map reader reported damage: no per-block lines */
-	struct leak_list *leaks; /* with fix_leaks: every leaked block */
+	struct leak_list *leaks; /* with opts.leaks: every leaked block */
 };
 
 static void report_bad(struct cmp_ctx *x, uint64_t b, uint32_t expected, uint32_t got)
@@ -888,11 +909,16 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 {
 	static const struct meta_thin_check_opts defaults;
 	struct leak_list mleaks = {0}, dleaks = {0};
+	struct meta_thin_leaks *lk = o ? o->leaks : NULL;
 	struct ck c;
 	if (!t || !r)
 		return META_E_INVAL;
 	if (!o)
 		o = &defaults;
+	if (lk) {
+		mleaks = (struct leak_list){&lk->metadata, &lk->nr_metadata, &lk->cap_metadata, 0};
+		dleaks = (struct leak_list){&lk->data, &lk->nr_data, &lk->cap_data, 0};
+	}
 	memset(r, 0, sizeof(*r));
 	r->worst = -1;
 	memset(&c, 0, sizeof(c));
@@ -996,39 +1022,18 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	r->space_maps_checked = true;
 	if (c.count_data) { /* else the superblock's nr_data_blocks is absurd (reported) */
 		progress(&c, META_THIN_CHECK_DATA_SM, 0, live->data_sm.nr_blocks);
-		check_sm(&c, META_SM_DISK, &live->data_sm, &c.dc, o->fix_leaks ? &dleaks : NULL);
+		check_sm(&c, META_SM_DISK, &live->data_sm, &c.dc, lk ? &dleaks : NULL);
 	}
 	progress(&c, META_THIN_CHECK_METADATA_SM, 0, live->metadata_sm.nr_blocks);
-	check_sm(&c, META_SM_METADATA, &live->metadata_sm, &c.mc, o->fix_leaks ? &mleaks : NULL);
+	check_sm(&c, META_SM_METADATA, &live->metadata_sm, &c.mc, lk ? &mleaks : NULL);
 	e = c.err;
 	if (!e && (mleaks.nomem || dleaks.nomem))
 		e = META_E_NOMEM;
-	if (!e && o->fix_leaks && (mleaks.n || dleaks.n)) {
-		/* nothing is repaired on a damaged pool */
-		const char *why = r->worst >= META_SEV_FATAL ? "not repaired: fatal damage" : NULL;
-		if (!why) {
-			e = meta_thin_fix_leaks(t, &mleaks, &dleaks);
-			if (e == META_E_NOSPC) { /* nothing was written */
-				e = 0;
-				why = "not repaired: no free metadata blocks for the new space-map blocks";
-			} else if (!e) {
-				r->metadata_leaks_fixed = mleaks.n;
-				r->data_leaks_fixed = dleaks.n;
-				r->metadata_leaked = r->data_leaked = 0;
-			}
-		}
-		if (why) { /* report them after all */
-			if (mleaks.n)
-				damage(&c, META_DMG_META_LEAK, mleaks.b[0], NONE, mleaks.b[0],
-				       mleaks.b[mleaks.n - 1] + 1, mleaks.n, why);
-			if (dleaks.n)
-				damage(&c, META_DMG_DATA_LEAK, NONE, NONE, dleaks.b[0],
-				       dleaks.b[dleaks.n - 1] + 1, dleaks.n, why);
-		}
-	}
+	if (!e && lk && lk->nr_metadata)
+		qsort(lk->metadata, lk->nr_metadata, sizeof(uint64_t), cmp_u64);
+	if (!e && lk && lk->nr_data)
+		qsort(lk->data, lk->nr_data, sizeof(uint64_t), cmp_u64);
 out:
-	free(mleaks.b);
-	free(dleaks.b);
 	if (!e)
 		e = c.err;
 	ck_free(&c);

@@ -6,10 +6,11 @@
  *   bit 0 open the metadata snapshot    bit 1 dump with REPAIR   bit 2 dump with SHARED
  *   bit 3 human-readable dump          bit 4 check --skip-mappings
  *   bit 5 check --super-block-only     bit 6 also thin_ls, thin_rmap and thin_delta
- * aux bit 0: open read-write and repair space-map leaks in place (--auto-repair); then, when
- * the check found nothing fatal and repaired leaks, a second check must find no leak and
- * nothing fatal (abort() otherwise).  aux bit 1: clear the needs_check flag after a check
- * without fatal damage; the superblock must then still open.
+ * aux bit 0: repair the space-map leaks the check found (--auto-repair) through the pool
+ * engine; then, when the check found nothing fatal and the repair was committed, a second
+ * check must find no leak and nothing fatal (abort() otherwise).  aux bit 1: clear the
+ * needs_check flag through the engine after a check without fatal damage; the superblock
+ * must then still open.
  * Otherwise no oracle beyond the sanitizers: any input must be handled without a crash or
  * a leak.
  */
@@ -21,6 +22,7 @@
 #include <libmeta/thin_delta.h>
 #include <libmeta/thin_dump.h>
 #include <libmeta/thin_ls.h>
+#include <libmeta/thin_pool.h>
 #include <libmeta/thin_rmap.h>
 #include <libmeta/thin_xml.h>
 
@@ -63,7 +65,44 @@ static void extras(struct meta_thin *t)
 	}
 }
 
-/* After an in-place leak repair: no leak left, nothing fatal. */
+/* The pool as thin_check's repairs open it: needs_check or not, sizes kept. */
+static int open_pool(const char *path, struct meta_thin_pool **p)
+{
+	struct meta_thin_pool_opts po = {0};
+	po.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_KEEP_SIZE;
+	return meta_thin_pool_open(path, &po, p, NULL);
+}
+
+/* Every leaked block's count to 0, committed. */
+static int repair_leaks(const char *path, const struct meta_thin_leaks *l)
+{
+	struct meta_thin_pool *p;
+	int e = open_pool(path, &p);
+	for (size_t i = 0; !e && i < l->nr_data; i++)
+		e = meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, l->data[i], 0);
+	for (size_t i = 0; !e && i < l->nr_metadata; i++)
+		e = meta_thin_pool_set_count(p, META_THIN_POOL_METADATA_MAP, l->metadata[i], 0);
+	if (!e)
+		e = meta_thin_pool_commit(p);
+	if (p)
+		meta_thin_pool_close(p);
+	return e;
+}
+
+static int clear_flag(const char *path)
+{
+	struct meta_thin_pool *p;
+	int e = open_pool(path, &p);
+	if (!e)
+		e = meta_thin_pool_set_needs_check(p, false);
+	if (!e)
+		e = meta_thin_pool_commit(p);
+	if (p)
+		meta_thin_pool_close(p);
+	return e;
+}
+
+/* After a leak repair: no leak left, nothing fatal. */
 static void recheck_after_fix(const char *path)
 {
 	struct meta_thin_open_opts oo = {0};
@@ -113,20 +152,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * input would cost gigabytes.  Past 2^24 data blocks only the superblock is checked.
 		 */
 		bool huge = meta_thin_live_sb(t)->data_sm.nr_blocks > (1u << 24);
+		struct meta_thin_leaks leaks = {0};
 		struct meta_thin_check_opts co = {
 			.super_block_only = (im.flags & 32) != 0 || huge,
 			.skip_mappings = (im.flags & 16) != 0,
 			.damage = fz_count_damage,
-			.fix_leaks = fix && !huge,
+			.leaks = fix && !huge ? &leaks : NULL,
 		};
 		struct meta_thin_check_result r;
 		struct meta_thin_writer *w;
 		int ce = meta_thin_check(t, &co, &r);
 		if (!ce && fix && !huge && r.worst < (int)META_SEV_FATAL &&
-		    (r.metadata_leaks_fixed || r.data_leaks_fixed))
+		    (leaks.nr_metadata || leaks.nr_data) && repair_leaks(im.f.path, &leaks) == 0)
 			recheck_after_fix(im.f.path);
-		if (!ce && clear && r.worst < (int)META_SEV_FATAL &&
-		    meta_thin_set_flags(t, meta_thin_live_sb(t)->flags & ~META_THIN_FLAG_NEEDS_CHECK) == 0)
+		meta_thin_leaks_free(&leaks);
+		if (!ce && clear && r.worst < (int)META_SEV_FATAL && clear_flag(im.f.path) == 0)
 			reopen_after_clear(im.f.path);
 
 		if (meta_thin_writer_create(devnull, (im.flags & 8) ? META_THIN_FORMAT_HUMAN

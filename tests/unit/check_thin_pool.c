@@ -249,19 +249,37 @@ START_TEST(test_blank_needs_check_and_growth)
 }
 END_TEST
 
-/* Leaks made and repaired through set_count; the needs_check flag; KEEP_SIZE. */
+/*
+ * Leaks made and repaired through set_count; the needs_check flag; KEEP_SIZE.  The
+ * check reports the leaks as damage, or as data with opts.leaks (then not as damage).
+ */
 static void leaks_of(uint64_t *ml, uint64_t *dl, int *worst)
 {
 	struct meta_thin *t;
 	struct meta_thin_open_opts oo = {0};
 	struct meta_thin_check_opts o = {0};
 	struct meta_thin_check_result r;
+	struct meta_thin_leaks l = {0};
 	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
 	ck_assert_int_eq(meta_thin_check(t, &o, &r), 0);
 	ck_assert(r.space_maps_checked);
 	*ml = r.metadata_leaked;
 	*dl = r.data_leaked;
 	*worst = r.worst;
+	o.leaks = &l;
+	ck_assert_int_eq(meta_thin_check(t, &o, &r), 0);
+	ck_assert_int_eq(r.worst, -1);
+	ck_assert_uint_eq(l.nr_metadata, *ml);
+	ck_assert_uint_eq(l.nr_data, *dl);
+	if (l.nr_metadata) {
+		ck_assert_uint_eq(l.metadata[0], 250);
+		ck_assert_uint_eq(l.metadata[1], 251);
+	}
+	if (l.nr_data) {
+		ck_assert_uint_eq(l.data[0], 17);
+		ck_assert_uint_eq(l.data[1], 999);
+	}
+	meta_thin_leaks_free(&l);
 	meta_thin_close(t);
 }
 
