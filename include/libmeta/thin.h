@@ -159,7 +159,4 @@ typedef int (*meta_thin_map_fn)(void *ctx, const struct meta_thin_mapping *m, ui
 META_API int meta_thin_walk_mappings(struct meta_thin *t, uint64_t root, meta_thin_map_fn fn,
 				     meta_damage_fn dfn, void *ctx);
 
-/* Rewrite only the superblock with flags changed (clear needs_check). */
-META_API int meta_thin_set_flags(struct meta_thin *t, uint32_t flags);
-
 #endif

@@ -418,29 +418,3 @@ int meta_thin_walk_mappings(struct meta_thin *t, uint64_t root, meta_thin_map_fn
 	free(m);
 	return r;
 }
-
-int meta_thin_set_flags(struct meta_thin *t, uint32_t flags)
-{
-	uint8_t *blk = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
-	const void *data;
-	int r;
-	if (!blk)
-		return META_E_NOMEM;
-	r = meta_bm_get(t->bm, 0, &meta_thin_sb_validator, &data);
-	if (r) {
-		free(blk);
-		return r;
-	}
-	memcpy(blk, data, META_BLOCK_SIZE);
-	meta_bm_put(t->bm, data);
-	((struct disk_thin_sb *)blk)->flags = le32_of(flags);
-	r = meta_bm_flush(t->bm); /* everything before the superblock is durable */
-	if (!r)
-		r = meta_bm_write(t->bm, 0, &meta_thin_sb_validator, blk);
-	if (!r)
-		r = meta_bm_flush(t->bm);
-	if (!r)
-		t->live.flags = flags;
-	free(blk);
-	return r;
-}

@@ -43,7 +43,8 @@ fi
 MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 ONLY=${ONLY:-thin_restore thin_repair thin_unpack thin_autorepair thin_clearflag}
 # No family is expected to fail (torn bitmap writes of the old in-place leak repair did,
-# until leak repair became copy-on-write: libmeta/thin/thin_leak_repair.c).
+# until leak repair became copy-on-write; it now runs through the pool engine,
+# libmeta/thin/thin_pool.c).
 XFAIL=${XFAIL:-}
 HAVE_TPT=0
 [ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
