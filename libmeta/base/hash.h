@@ -13,7 +13,8 @@
  *                     tombstones) and a fixed size (meta_hidx_init_cap) for
  *                     caches.  Used by the block manager's cache, the
  *                     transaction manager, thin_ls's and thin_repair's node
- *                     tables and the reference-count store's overflow.
+ *                     tables, the reference-count store's overflow and
+ *                     thin_restore's def names (keyed by a name's hash).
  *
  * Does not check: that a record added to a meta_hidx is not indexed already,
  * or that its index is below UINT32_MAX - 1 (the caller's arrays are smaller);

@@ -40,8 +40,9 @@ struct def_rec {
 	   rules want every non-root node at least that full) is copied into each device that
 	   refs it, as tpt 1.x does: its entries {key, value}, and its data counted per ref */
 	bool copy;
+	uint32_t hkey;  /* def_index's key: the low half of the name's meta_hash_str() */
+	uint32_t hnext; /* 1 + index of another def of this hkey; 0: none */
 	uint64_t (*small)[2];
-	uint64_t hnext; /* 1 + index of an earlier def whose name hashes alike; 0: none */
 };
 
 struct meta_thin_restorer {
@@ -60,7 +61,7 @@ struct meta_thin_restorer {
 	struct def_rec *defs;
 	uint64_t ndefs;
 	size_t capdefs;
-	struct meta_hash def_index; /* name hash -> 1 + index of the latest def of that hash */
+	struct meta_hidx def_index; /* the first def of each hkey (its others chained) */
 	/* the device or def being built */
 	enum { NONE, DEVICE, DEF } in;
 	struct bbuild b;
@@ -519,23 +520,40 @@ static int r_end_device(void *ctx)
 	return META_OK;
 }
 
+static uint64_t def_key(const void *ctx, uint32_t i)
+{
+	const struct meta_thin_restorer *r = ctx;
+	return r->defs[i].hkey;
+}
+
 static struct def_rec *find_def(const struct meta_thin_restorer *r, const char *name)
 {
-	const uint64_t *v = meta_hash_find(&r->def_index, meta_hash_str(name));
-	for (uint64_t i = v ? *v : 0; i; i = r->defs[i - 1].hnext)
+	int64_t j = meta_hidx_find(&r->def_index, (uint32_t)meta_hash_str(name), def_key, r);
+	for (uint64_t i = j < 0 ? 0 : (uint64_t)j + 1; i; i = r->defs[i - 1].hnext)
 		if (!strcmp(r->defs[i - 1].name, name))
 			return &r->defs[i - 1];
 	return NULL;
 }
 
-/* Index defs[ndefs] (the one just added). */
+/*
+ * Index defs[ndefs] (the one just added): 4 bytes a slot, the key kept in the def;
+ * a def whose hkey an indexed one has already is chained to that one.
+ */
 static int index_def(struct meta_thin_restorer *r)
 {
-	uint64_t *v = meta_hash_insert(&r->def_index, meta_hash_str(r->defs[r->ndefs].name), NULL);
-	if (!v)
+	struct def_rec *df = &r->defs[r->ndefs];
+	int64_t j;
+	if (r->ndefs >= UINT32_MAX - 1)
 		return META_E_NOMEM;
-	r->defs[r->ndefs].hnext = *v;
-	*v = r->ndefs + 1;
+	df->hkey = (uint32_t)meta_hash_str(df->name);
+	j = meta_hidx_find(&r->def_index, df->hkey, def_key, r);
+	if (j >= 0) {
+		df->hnext = r->defs[j].hnext;
+		r->defs[j].hnext = (uint32_t)r->ndefs + 1;
+		return META_OK;
+	}
+	if (meta_hidx_add(&r->def_index, (uint32_t)r->ndefs, def_key, r))
+		return META_E_NOMEM;
 	return META_OK;
 }
 
@@ -866,7 +884,7 @@ static void reset_pass(struct meta_thin_restorer *r)
 	for (uint64_t i = 0; i < r->ndefs; i++)
 		free_def(&r->defs[i]);
 	free(r->defs);
-	meta_hash_free(&r->def_index);
+	meta_hidx_free(&r->def_index);
 	free(r->devs);
 	free(r->seen);
 	r->defs = NULL;
