@@ -3,12 +3,16 @@
  * Transactional space maps (contract in pdata/sm_tx.h).
  *
  * Counts.  A block's count at the last commit is read lazily from the committed
- * bitmap (and the committed ref-count tree for an entry of 3); the first change
- * of a block in a transaction records both its committed and its current count in
- * the delta (base/hash.h: block -> committed | current << 32).  Every bitmap keeps
- * its current index entry in memory (nr_free, none_free_before, maintained as the
- * kernel does: a block freed lowers none_free_before to it, the block at
- * none_free_before allocated moves it one on), which the allocator uses to skip.
+ * bitmap (and the committed ref-count tree for an entry of 3).  The first change
+ * in a bitmap in a transaction copies its entries (4 KiB, the committed bitmap's
+ * or zeros) and the changes go there; a block whose count was or becomes 3 or
+ * more also has its committed and current counts in a table (base/hash.h: block
+ * -> committed | current << 32), which the ref-count tree is brought in line with
+ * at the commit.  So a transaction costs memory per bitmap it touches, not per
+ * block.  Every bitmap keeps its current index entry in memory (nr_free,
+ * none_free_before, maintained as the kernel does: a block freed lowers
+ * none_free_before to it, the block at none_free_before allocated moves it one
+ * on), which the allocator uses to skip.
  *
  * Commit, in two phases.
  *  A. Make room: the ref-count tree gets the entries of the counts that moved
@@ -44,6 +48,7 @@ struct smtx_bitmap {
 	uint64_t cblocknr; /* the committed bitmap (0: none yet, all counts 0) */
 	uint64_t blocknr;  /* this transaction's copy (valid when shadowed) */
 	uint8_t *data;     /* its buffer, the tm's */
+	uint8_t *cur;      /* this transaction's entries (a bitmap block), once one changed */
 	uint32_t nr_free, nfb;
 	bool dirty;    /* a count changed in this transaction */
 	bool shadowed; /* has its copy in this transaction */
@@ -58,7 +63,7 @@ struct meta_sm_tx {
 	uint64_t begin; /* the allocator's search position */
 	struct smtx_bitmap *bms;
 	uint64_t nbms, capbms;
-	struct meta_hash delta; /* block -> committed count | current count << 32 */
+	struct meta_hash big;   /* block -> committed | current << 32, either of them >= 3 */
 	struct meta_hash rcw;   /* block -> 1 + count in this transaction's ref-count tree */
 	/* the metadata map's index block */
 	uint64_t idx_blocknr;
@@ -116,30 +121,75 @@ static int committed_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
 	return META_OK;
 }
 
-/* Current and committed count of b (< nr_blocks). */
-static int get_counts(struct meta_sm_tx *s, uint64_t b, uint32_t *cur, uint32_t *com)
+/* The current count of b (< nr_blocks). */
+static int get_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
 {
-	uint64_t *v = meta_hash_find(&s->delta, b);
-	int r;
-	if (v) {
-		*com = (uint32_t)*v;
-		*cur = (uint32_t)(*v >> 32);
-		return META_OK;
+	const struct smtx_bitmap *bm = &s->bms[b / EPB];
+	if (bm->cur) {
+		unsigned e = sm_bitmap_get(bm->cur, (uint32_t)(b % EPB));
+		const uint64_t *v;
+		if (e < 3) {
+			*count = e;
+			return META_OK;
+		}
+		v = meta_hash_find(&s->big, b);
+		if (v) {
+			*count = (uint32_t)(*v >> 32);
+			return META_OK;
+		}
 	}
-	r = committed_count(s, b, com);
-	*cur = *com;
-	return r;
+	return committed_count(s, b, count); /* not changed in this transaction */
 }
 
-/* Change b's current count from old to now (com: its committed count). */
-static int set_count(struct meta_sm_tx *s, uint64_t b, uint32_t com, uint32_t old, uint32_t now)
+/* Bitmap i's entries for this transaction: the committed ones (or zeros), copied. */
+static int bitmap_cur(struct meta_sm_tx *s, uint64_t i)
+{
+	struct smtx_bitmap *bm = &s->bms[i];
+	const void *data;
+	int r;
+	if (bm->cur)
+		return META_OK;
+	bm->cur = malloc(META_BLOCK_SIZE);
+	if (!bm->cur)
+		return META_E_NOMEM;
+	if (!bm->cblocknr || i * EPB >= s->croot.nr_blocks) {
+		memset(bm->cur, 0, META_BLOCK_SIZE);
+		return META_OK;
+	}
+	r = meta_bm_get(s->bm, bm->cblocknr, &meta_bitmap_validator, &data);
+	if (r) {
+		free(bm->cur);
+		bm->cur = NULL;
+		return r;
+	}
+	memcpy(bm->cur, data, META_BLOCK_SIZE);
+	meta_bm_put(s->bm, data);
+	return META_OK;
+}
+
+/* Change b's current count from old to now. */
+static int set_count(struct meta_sm_tx *s, uint64_t b, uint32_t old, uint32_t now)
 {
 	struct smtx_bitmap *bm = &s->bms[b / EPB];
 	uint32_t bit = (uint32_t)(b % EPB);
-	uint64_t *v = meta_hash_insert(&s->delta, b, NULL);
-	if (!v)
-		return META_E_NOMEM;
-	*v = (uint64_t)com | (uint64_t)now << 32;
+	uint64_t *v;
+	int r = bitmap_cur(s, b / EPB);
+	if (r)
+		return r;
+	v = meta_hash_find(&s->big, b);
+	if (!v && (old >= 3 || now >= 3)) {
+		uint32_t com;
+		r = committed_count(s, b, &com);
+		if (r)
+			return r;
+		v = meta_hash_insert(&s->big, b, NULL);
+		if (!v)
+			return META_E_NOMEM;
+		*v = com;
+	}
+	if (v)
+		*v = (*v & UINT32_MAX) | (uint64_t)now << 32;
+	sm_bitmap_set(bm->cur, bit, now > 3 ? 3 : now);
 	if (!old && now) {
 		s->nr_allocated++;
 		if (bm->nr_free)
@@ -159,38 +209,37 @@ static int set_count(struct meta_sm_tx *s, uint64_t b, uint32_t com, uint32_t ol
 
 int meta_sm_tx_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
 {
-	uint32_t com;
 	if (b >= s->nr_blocks)
 		return META_E_RANGE;
-	return get_counts(s, b, count, &com);
+	return get_count(s, b, count);
 }
 
 int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
 {
-	uint32_t cur, com;
+	uint32_t cur;
 	int r;
 	if (b >= s->nr_blocks)
 		return META_E_RANGE;
-	r = get_counts(s, b, &cur, &com);
+	r = get_count(s, b, &cur);
 	if (r)
 		return r;
 	if (cur == UINT32_MAX)
 		return META_E_RANGE;
-	return set_count(s, b, com, cur, cur + 1);
+	return set_count(s, b, cur, cur + 1);
 }
 
 int meta_sm_tx_dec(struct meta_sm_tx *s, uint64_t b)
 {
-	uint32_t cur, com;
+	uint32_t cur;
 	int r;
 	if (b >= s->nr_blocks)
 		return META_E_RANGE;
-	r = get_counts(s, b, &cur, &com);
+	r = get_count(s, b, &cur);
 	if (r)
 		return r;
 	if (!cur)
 		return META_E_CORRUPT;
-	return set_count(s, b, com, cur, cur - 1);
+	return set_count(s, b, cur, cur - 1);
 }
 
 uint64_t meta_sm_tx_nr_blocks(const struct meta_sm_tx *s)
@@ -207,7 +256,7 @@ uint64_t meta_sm_tx_nr_free(const struct meta_sm_tx *s)
 
 /*
  * The first entry in [lo, hi) of bitmap i that is free now and was free at the last
- * commit (*found), reading the committed bitmap a word at a time.
+ * commit (*found), reading the committed bitmap and this transaction's a word at a time.
  */
 static int find_in_bitmap(struct meta_sm_tx *s, uint64_t i, uint32_t lo, uint32_t hi,
 			  uint32_t *pos, bool *found)
@@ -224,27 +273,19 @@ static int find_in_bitmap(struct meta_sm_tx *s, uint64_t i, uint32_t lo, uint32_
 		words = sm_bitmap_words(data);
 	}
 	for (uint32_t e = lo; e < hi;) {
-		uint64_t nz = 0; /* bit 2k set: committed entry k of this word is not 0 */
+		uint64_t nz = 0; /* bit 2k set: entry k of this word is not 0, then or now */
 		uint32_t k = e % 32, wend = e - k + 32 < hi ? e - k + 32 : hi;
-		if (words) {
-			nz = sm_bitmap_nonzero(get_le64p(words + 8 * (e / 32)));
-			if (nz == SM_BITMAP_LOW_BITS) {
-				e = wend;
-				continue;
+		if (words)
+			nz |= sm_bitmap_nonzero(get_le64p(words + 8 * (e / 32)));
+		if (bm->cur)
+			nz |= sm_bitmap_nonzero(get_le64p(sm_bitmap_words(bm->cur) + 8 * (e / 32)));
+		for (; e < wend && nz != SM_BITMAP_LOW_BITS; e++, k++)
+			if (!(nz >> (2 * k) & 1)) {
+				*pos = e;
+				*found = true;
+				goto out;
 			}
-		}
-		for (; e < wend; e++, k++) {
-			const uint64_t *v;
-			if (nz >> (2 * k) & 1)
-				continue;
-			v = meta_hash_find(&s->delta, i * EPB + e);
-			if (v && *v >> 32)
-				continue; /* taken in this transaction */
-			/* committed 0 (a delta's committed count is the bitmap's) */
-			*pos = e;
-			*found = true;
-			goto out;
-		}
+		e = wend;
 	}
 out:
 	if (data)
@@ -288,7 +329,7 @@ int meta_sm_tx_alloc(struct meta_sm_tx *s, uint64_t *b)
 		r = find_common_free(s, 0, s->begin < s->nr_blocks ? s->begin : s->nr_blocks, &nb);
 	if (r)
 		return r;
-	r = set_count(s, nb, 0, 0, 1);
+	r = set_count(s, nb, 0, 1);
 	if (r)
 		return r;
 	s->begin = nb + 1;
@@ -321,7 +362,7 @@ static struct meta_sm_tx *sm_new(struct meta_bm *bm, enum meta_sm_kind kind)
 		return NULL;
 	s->bm = bm;
 	s->kind = kind;
-	meta_hash_init(&s->delta);
+	meta_hash_init(&s->big);
 	meta_hash_init(&s->rcw);
 	return s;
 }
@@ -413,7 +454,7 @@ int meta_sm_tx_create(struct meta_bm *bm, enum meta_sm_kind kind, uint64_t nr_bl
 	s->any = true;
 	r = meta_sm_tx_extend(s, nr_blocks);
 	for (uint64_t b = 0; !r && b < reserve; b++)
-		r = set_count(s, b, 0, 0, 1);
+		r = set_count(s, b, 0, 1);
 	if (r) {
 		meta_sm_tx_close(s);
 		return r;
@@ -427,8 +468,10 @@ void meta_sm_tx_close(struct meta_sm_tx *s)
 {
 	if (!s)
 		return;
-	meta_hash_free(&s->delta);
+	meta_hash_free(&s->big);
 	meta_hash_free(&s->rcw);
+	for (uint64_t i = 0; i < s->nbms; i++)
+		free(s->bms[i].cur);
 	free(s->bms);
 	free(s);
 }
@@ -489,8 +532,8 @@ static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
 	struct rc_change *ch = NULL;
 	size_t n = 0, cap = 0;
 	int r = META_OK;
-	for (size_t i = 0; i < s->delta.cap; i++) {
-		const struct meta_hash_slot *sl = &s->delta.s[i];
+	for (size_t i = 0; i < s->big.cap; i++) {
+		const struct meta_hash_slot *sl = &s->big.s[i];
 		uint32_t com, cur, in_tree, want;
 		const uint64_t *w;
 		if (!sl->key)
@@ -517,7 +560,7 @@ static int rc_update(struct meta_sm_tx *s, struct meta_tm *tm, bool *did)
 		}
 		ch[n++] = (struct rc_change){sl->key - 1, want};
 	}
-	/* the changes were listed first: the tree's allocations add to the delta */
+	/* the changes were listed first: the tree's allocations may add to the table */
 	for (size_t i = 0; !r && i < n; i++) {
 		uint64_t root = s->nroot.ref_count_root, *w;
 		if (ch[i].count) {
@@ -587,22 +630,16 @@ static int make_room(struct meta_sm_tx *s, struct meta_tm *tm)
 /* Phase B, the bitmaps: the current counts into every copy, nr_free counted again. */
 static void fill_bitmaps(struct meta_sm_tx *s)
 {
-	for (size_t i = 0; i < s->delta.cap; i++) {
-		const struct meta_hash_slot *sl = &s->delta.s[i];
-		uint64_t b;
-		uint32_t cur;
-		if (!sl->key)
-			continue;
-		b = sl->key - 1;
-		cur = (uint32_t)(sl->val >> 32);
-		/* every changed block's bitmap was made dirty, hence shadowed */
-		sm_bitmap_set(s->bms[b / EPB].data, (uint32_t)(b % EPB), cur > 3 ? 3 : cur);
-	}
 	for (uint64_t i = 0; i < s->nbms; i++) {
 		struct smtx_bitmap *bm = &s->bms[i];
 		uint32_t n = bitmap_entries(s->nr_blocks, i), first_free;
 		if (!bm->shadowed)
 			continue;
+		/* a bitmap with a changed count was made dirty, hence shadowed */
+		if (bm->cur)
+			memcpy(bm->data + sizeof(struct disk_bitmap_header),
+			       bm->cur + sizeof(struct disk_bitmap_header),
+			       META_BLOCK_SIZE - sizeof(struct disk_bitmap_header));
 		sm_bitmap_free(bm->data, n, &bm->nr_free, &first_free);
 		/* the kernel's none_free_before, a lower bound of the first free entry */
 		if (bm->nfb > first_free)
@@ -677,12 +714,14 @@ void meta_sm_tx_committed(struct meta_sm_tx *s)
 		bm->shadowed = false;
 		bm->dirty = false;
 		bm->data = NULL;
+		free(bm->cur);
+		bm->cur = NULL;
 	}
 	s->croot = s->nroot;
 	s->idx_data = NULL;
 	s->idx_shadowed = false;
 	s->created = false;
 	s->any = false;
-	meta_hash_free(&s->delta);
+	meta_hash_free(&s->big);
 	meta_hash_free(&s->rcw);
 }

@@ -25,9 +25,10 @@
  *    calls meta_sm_tx_committed().
  *  - The metadata map serves the tm: meta_sm_tx_space() is its struct meta_tm_space.
  *  - Growing (meta_sm_tx_extend) adds zeroed bitmaps for the new blocks at commit.
- *  - Memory: a few bytes per bitmap, plus 32 to 64 bytes per block whose count
- *    changed in the transaction (base/hash's table of 16-byte slots, kept at most
- *    half full), and half as much again while the table doubles.
+ *  - Memory: a few bytes per bitmap, plus a 4 KiB copy of each bitmap a count
+ *    changed in during the transaction (at most the size of all the bitmaps,
+ *    whatever the number of changes), plus a hash-table slot (32 to 64 bytes) per
+ *    block whose count was or became 3 or more in it.
  */
 #ifndef LIBMETA_PDATA_SM_TX_H
 #define LIBMETA_PDATA_SM_TX_H
