@@ -46,6 +46,11 @@ enum {
 	/* Leave the space maps' sizes as they are: no growth of the metadata map to the
 	 * device's size at open (nor of the data map to opts->nr_data_blocks). */
 	META_THIN_POOL_KEEP_SIZE = 1u << 3,
+	/* Read only the superblock (the space maps and trees are not opened, so damage in
+	 * them does not stop it): the only change possible is set_needs_check, committed
+	 * as a new superblock; every other operation is META_E_INVAL, and info's counts
+	 * are the superblock's. */
+	META_THIN_POOL_SUPERBLOCK_ONLY = 1u << 4,
 };
 
 struct meta_thin_pool_opts {

@@ -36,6 +36,7 @@ struct meta_thin_pool {
 	struct meta_btree_info details, top, bottom, both;
 	uint64_t dev_blocks;    /* metadata device size in blocks */
 	int failed;             /* an error left the transaction half done */
+	bool sb_only;           /* META_THIN_POOL_SUPERBLOCK_ONLY: no space maps, no trees */
 };
 
 /* ---- value types -------------------------------------------------------------- */
@@ -123,23 +124,31 @@ static int fail(struct meta_thin_pool *p, int r)
 	return r;
 }
 
-static int usable(const struct meta_thin_pool *p)
+/* Whether the superblock can change (any pool not failed). */
+static int sb_usable(const struct meta_thin_pool *p)
 {
 	return p->failed ? META_E_INVAL : 0;
 }
 
+/* Whether the trees and space maps can change (not a SUPERBLOCK_ONLY pool). */
+static int usable(const struct meta_thin_pool *p)
+{
+	return p->failed || p->sb_only ? META_E_INVAL : 0;
+}
+
 int meta_thin_pool_commit(struct meta_thin_pool *p)
 {
-	struct meta_sm_root droot, mroot;
+	struct meta_sm_root droot = p->sb.data_sm, mroot = p->sb.metadata_sm;
 	uint8_t *buf;
-	int r = usable(p);
+	int r = sb_usable(p);
 	if (r)
 		return r;
 	buf = malloc(META_BLOCK_SIZE);
 	if (!buf)
 		return META_E_NOMEM;
-	r = meta_sm_tx_commit(p->dsm, p->tm, &droot);
-	if (!r)
+	if (!p->sb_only)
+		r = meta_sm_tx_commit(p->dsm, p->tm, &droot);
+	if (!r && !p->sb_only)
 		r = meta_sm_tx_commit(p->msm, p->tm, &mroot);
 	if (!r) {
 		p->sb.data_sm = droot;
@@ -153,9 +162,34 @@ int meta_thin_pool_commit(struct meta_thin_pool *p)
 	free(buf);
 	if (r)
 		return fail(p, r);
-	meta_sm_tx_committed(p->dsm);
-	meta_sm_tx_committed(p->msm);
+	if (!p->sb_only) {
+		meta_sm_tx_committed(p->dsm);
+		meta_sm_tx_committed(p->msm);
+	}
 	return 0;
+}
+
+/* The space of a SUPERBLOCK_ONLY pool: no block is made, shadowed or counted. */
+static int no_alloc(void *ctx, uint64_t *b)
+{
+	(void)ctx;
+	(void)b;
+	return META_E_INVAL;
+}
+
+static int no_ref(void *ctx, uint64_t b)
+{
+	(void)ctx;
+	(void)b;
+	return META_E_INVAL;
+}
+
+static int no_count(void *ctx, uint64_t b, uint32_t *count)
+{
+	(void)ctx;
+	(void)b;
+	(void)count;
+	return META_E_INVAL;
 }
 
 static int start(struct meta_thin_pool *p)
@@ -225,6 +259,11 @@ static int load(struct meta_thin_pool *p, const struct meta_thin_pool_opts *o)
 		return META_E_FEATURE;
 	if ((p->sb.flags & META_THIN_FLAG_NEEDS_CHECK) && !(o->flags & META_THIN_POOL_NEEDS_CHECK_OK))
 		return META_E_NEEDS_CHECK;
+	if (o->flags & META_THIN_POOL_SUPERBLOCK_ONLY) {
+		p->sb_only = true;
+		p->space = (struct meta_tm_space){p, no_alloc, no_ref, no_ref, no_count};
+		return meta_tm_create(p->bm, &p->space, &p->tm);
+	}
 	/* the kernel: "changing the data block size ... is not supported" */
 	if (o->data_block_size && o->data_block_size != p->sb.data_block_size)
 		return META_E_BLOCK_SIZE;
@@ -537,7 +576,7 @@ int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map m
 
 int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on)
 {
-	int r = usable(p);
+	int r = sb_usable(p);
 	if (r)
 		return r;
 	if (on)
@@ -554,6 +593,14 @@ void meta_thin_pool_info(const struct meta_thin_pool *p, struct meta_thin_pool_i
 	i->time = p->sb.time;
 	i->data_block_size = p->sb.data_block_size;
 	i->flags = p->sb.flags;
+	if (p->sb_only) { /* as the superblock says */
+		const struct meta_sm_root *m = &p->sb.metadata_sm, *d = &p->sb.data_sm;
+		i->nr_metadata_blocks = m->nr_blocks;
+		i->nr_free_metadata_blocks = m->nr_blocks > m->nr_allocated ? m->nr_blocks - m->nr_allocated : 0;
+		i->nr_data_blocks = d->nr_blocks;
+		i->nr_free_data_blocks = d->nr_blocks > d->nr_allocated ? d->nr_blocks - d->nr_allocated : 0;
+		return;
+	}
 	i->nr_metadata_blocks = meta_sm_tx_nr_blocks(p->msm);
 	i->nr_free_metadata_blocks = meta_sm_tx_nr_free(p->msm);
 	i->nr_data_blocks = meta_sm_tx_nr_blocks(p->dsm);
@@ -589,6 +636,8 @@ int meta_thin_pool_message(struct meta_thin_pool *p, int argc, const char *const
 	uint64_t a = 0, b = 0;
 	size_t m;
 	int r;
+	if (p->sb_only)
+		return META_E_INVAL;
 	if (argc < 1)
 		return META_E_MSG_UNKNOWN;
 	/*

@@ -349,6 +349,40 @@ START_TEST(test_set_count_and_needs_check)
 	meta_thin_pool_close(p);
 	verify(&m);
 
+	/* SUPERBLOCK_ONLY: the flag and nothing else, even with a space map's index gone */
+	o.flags = 0;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	ck_assert_int_eq(meta_thin_pool_set_needs_check(p, true), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+	meta_thin_pool_close(p);
+	{
+		uint8_t blk[UB_BLOCK_SIZE], idx[UB_BLOCK_SIZE], zero[UB_BLOCK_SIZE] = {0};
+		struct disk_thin_sb *sb = (struct disk_thin_sb *)blk;
+		uint64_t mroot;
+		ub_read_block(path, 0, blk);
+		mroot = get_le64p(sb->metadata_space_map_root + 16); /* bitmap_root */
+		ub_read_block(path, mroot, idx);
+		ub_write_block(path, mroot, zero);
+		o.flags = META_THIN_POOL_NEEDS_CHECK_OK;
+		ck_assert_int_ne(meta_thin_pool_open(path, &o, &p, NULL), 0);
+		o.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_SUPERBLOCK_ONLY;
+		ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+		meta_thin_pool_info(p, &in);
+		ck_assert_uint_eq(in.nr_metadata_blocks, 256);
+		ck_assert_uint_eq(in.nr_data_blocks, 1000);
+		ck_assert_int_eq(meta_thin_pool_create_thin(p, 100), META_E_INVAL);
+		ck_assert_int_eq(msg(p, "create_thin 100"), META_E_INVAL);
+		ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, 1, 0), META_E_INVAL);
+		ck_assert_int_eq(meta_thin_pool_set_needs_check(p, false), 0);
+		ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+		meta_thin_pool_close(p);
+		ub_write_block(path, mroot, idx);
+	}
+	o.flags = 0;
+	ck_assert_int_eq(meta_thin_pool_open(path, &o, &p, NULL), 0);
+	meta_thin_pool_close(p);
+	verify(&m);
+
 	/* KEEP_SIZE: a larger device does not grow the map */
 	ck_assert_int_eq(truncate(path, 2u << 20), 0);
 	o.flags = META_THIN_POOL_KEEP_SIZE;
