@@ -219,16 +219,19 @@ static void report_leaks(const struct meta_thin_leaks *l, const char *why)
 
 /*
  * Open the checked pool for its repairs (the check's handle is closed by then: a
- * block device opens O_EXCL once).  META_E_BUSY when the superblock is no longer
+ * block device opens O_EXCL once); sb_only: only the superblock, to clear the flag
+ * (--super-block-only and --skip-mappings check no space map, and need none).  META_E_BUSY when the superblock is no longer
  * the one checked: something wrote the pool in between.
  */
-static int open_for_repair(const char *path, const struct meta_thin_sb *checked,
+static int open_for_repair(const char *path, const struct meta_thin_sb *checked, bool sb_only,
 			   struct meta_thin_pool **p)
 {
 	struct meta_thin_pool_opts po = {0};
 	struct meta_thin_pool_info in;
 	int e;
 	po.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_KEEP_SIZE;
+	if (sb_only)
+		po.flags |= META_THIN_POOL_SUPERBLOCK_ONLY;
 	e = meta_thin_pool_open(path, &po, p, NULL);
 	if (e)
 		return e;
@@ -366,7 +369,7 @@ int main(int argc, char **argv)
 		/* nothing is repaired on a damaged pool */
 		const char *stays = r.worst >= META_SEV_FATAL ? "not repaired: fatal damage" : NULL;
 		if (!stays) {
-			e = open_for_repair(path, &checked, &pool);
+			e = open_for_repair(path, &checked, false, &pool);
 			if (!e)
 				e = repair_leaks(pool, &leaks);
 			if (e == META_E_NOSPC) { /* nothing was committed */
@@ -399,7 +402,7 @@ int main(int argc, char **argv)
 		rc = EXIT_DAMAGE;
 
 	if (rc == EXIT_OK && clear_flag && (checked.flags & META_THIN_FLAG_NEEDS_CHECK)) {
-		e = pool ? 0 : open_for_repair(path, &checked, &pool);
+		e = pool ? 0 : open_for_repair(path, &checked, true, &pool);
 		if (!e)
 			e = clear_needs_check(pool);
 		if (e) {

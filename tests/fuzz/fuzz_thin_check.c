@@ -66,10 +66,10 @@ static void extras(struct meta_thin *t)
 }
 
 /* The pool as thin_check's repairs open it: needs_check or not, sizes kept. */
-static int open_pool(const char *path, struct meta_thin_pool **p)
+static int open_pool(const char *path, unsigned flags, struct meta_thin_pool **p)
 {
 	struct meta_thin_pool_opts po = {0};
-	po.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_KEEP_SIZE;
+	po.flags = META_THIN_POOL_NEEDS_CHECK_OK | META_THIN_POOL_KEEP_SIZE | flags;
 	return meta_thin_pool_open(path, &po, p, NULL);
 }
 
@@ -77,7 +77,7 @@ static int open_pool(const char *path, struct meta_thin_pool **p)
 static int repair_leaks(const char *path, const struct meta_thin_leaks *l)
 {
 	struct meta_thin_pool *p;
-	int e = open_pool(path, &p);
+	int e = open_pool(path, 0, &p);
 	for (size_t i = 0; !e && i < l->nr_data; i++)
 		e = meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, l->data[i], 0);
 	for (size_t i = 0; !e && i < l->nr_metadata; i++)
@@ -92,7 +92,7 @@ static int repair_leaks(const char *path, const struct meta_thin_leaks *l)
 static int clear_flag(const char *path)
 {
 	struct meta_thin_pool *p;
-	int e = open_pool(path, &p);
+	int e = open_pool(path, META_THIN_POOL_SUPERBLOCK_ONLY, &p);
 	if (!e)
 		e = meta_thin_pool_set_needs_check(p, false);
 	if (!e)
