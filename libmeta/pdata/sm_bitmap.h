@@ -9,8 +9,7 @@
  * Users: pdata/pdata_write.c (the bulk builder), pdata/sm_tx.c.
  * TODO(issue 12): pdata/sm.c (meta_sm_get_count, bitmap_lut_init) cannot include it
  * until tests/tools/check-layers.sh ranks it with ondisk.h (a pdata header ranks 5,
- * sm.c 4); thin/thin_leak_repair.c (bm_entry, bm_set, bm_stats) and
- * tests/unit/unit_base.c (ub_bitmap_get/set) still write the same out.
+ * sm.c 4); tests/unit/unit_base.c (ub_bitmap_get/set) still writes the same out.
  */
 #ifndef LIBMETA_PDATA_SM_BITMAP_H
 #define LIBMETA_PDATA_SM_BITMAP_H
