@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pdata/ondisk.h"
+#include "pdata/sm_bitmap.h"
 #include "base/util.h"
 
 /* ---- validators: checksum and location; their bounds are the readers' ---- */
@@ -412,7 +413,7 @@ __attribute__((constructor)) static void bitmap_lut_init(void)
 {
 	for (unsigned b = 0; b < 256; b++)
 		for (unsigned k = 0; k < 4; k++)
-			bitmap_lut[b][k] = (uint8_t)(((b >> (2 * k)) & 1) << 1 | ((b >> (2 * k + 1)) & 1));
+			bitmap_lut[b][k] = (uint8_t)sm_bitmap_entry(b, k);
 }
 
 static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
@@ -420,7 +421,7 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 	uint64_t first = idx * META_SM_ENTRIES_PER_BITMAP;
 	uint64_t left = c->root->nr_blocks - first;
 	uint32_t n = left < META_SM_ENTRIES_PER_BITMAP ? (uint32_t)left : META_SM_ENTRIES_PER_BITMAP;
-	const uint8_t *words = (const uint8_t *)data + sizeof(struct disk_bitmap_header);
+	const uint8_t *words = sm_bitmap_words(data);
 	int bad_overflow = 0;
 	for (uint32_t i = 0; i < n; i += 32) {
 		uint64_t w = get_le64p(words + 8 * (i / 32));
@@ -531,8 +532,8 @@ int meta_sm_get_count(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 {
 	struct meta_sm_index_entry ie;
 	const uint8_t *bitmap;
-	uint64_t idx = b / META_SM_ENTRIES_PER_BITMAP, w;
-	uint32_t i = (uint32_t)(b % META_SM_ENTRIES_PER_BITMAP), bit, v;
+	uint64_t idx = b / META_SM_ENTRIES_PER_BITMAP;
+	uint32_t i = (uint32_t)(b % META_SM_ENTRIES_PER_BITMAP), v;
 	int r;
 
 	if (b >= root->nr_blocks)
@@ -556,10 +557,8 @@ int meta_sm_get_count(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 	r = meta_bm_get(bm, ie.blocknr, &meta_bitmap_validator, (const void **)&bitmap);
 	if (r)
 		return r;
-	w = get_le64p(bitmap + sizeof(struct disk_bitmap_header) + 8 * (i / 32));
+	v = sm_bitmap_get(bitmap, i);
 	meta_bm_put(bm, bitmap);
-	bit = 2 * (i % 32);
-	v = (uint32_t)(((w >> bit) & 1) << 1 | ((w >> (bit + 1)) & 1));
 	if (v == 3) {
 		uint8_t val[4];
 		r = meta_btree_lookup(bm, root->ref_count_root, b, val, 4);

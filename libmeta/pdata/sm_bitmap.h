@@ -6,10 +6,9 @@
  * bit at 2k+1.  0, 1, 2 are counts, 3 says "look in the ref-count tree".  Nothing
  * here checks a bound: i < META_SM_ENTRIES_PER_BITMAP and v <= 3 are the caller's.
  *
- * Users: pdata/pdata_write.c (the bulk builder), pdata/sm_tx.c.
- * TODO(issue 12): pdata/sm.c (meta_sm_get_count, bitmap_lut_init) cannot include it
- * until tests/tools/check-layers.sh ranks it with ondisk.h (a pdata header ranks 5,
- * sm.c 4); tests/unit/unit_base.c (ub_bitmap_get/set) still writes the same out.
+ * Users: pdata/sm.c (the reader), pdata/pdata_write.c (the bulk builder),
+ * pdata/sm_tx.c (tests/unit/unit_base.c keeps its own, written from the layout, as
+ * the tests' oracle).
  */
 #ifndef LIBMETA_PDATA_SM_BITMAP_H
 #define LIBMETA_PDATA_SM_BITMAP_H

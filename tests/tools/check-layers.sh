@@ -17,7 +17,8 @@
 #        1 I/O engine     io
 #        2 block manager  bm
 #        3 btree          btree, and tm (the transaction manager: block manager + a space)
-#        4 space maps     sm, and btree_write (transactional btree writes over tm)
+#        4 space maps     sm, sm_bitmap (a bitmap block's entries), and btree_write
+#                         (transactional btree writes over tm)
 #        5 pdata above    walk refcount pdata_write (and any other file of libmeta/pdata/)
 #        6 formats        thin* pack emitter (thin)   snap* (snap)
 #        7 above formats  family (knows every family's magic)
@@ -87,7 +88,7 @@ rank_of() { # rank_of NAME (module name without .c/.h) FOLDER
 	io) echo 1 ;;
 	bm) echo 2 ;;
 	btree | tm) echo 3 ;;
-	sm | btree_write) echo 4 ;;
+	sm | btree_write | sm_bitmap) echo 4 ;;
 	walk | refcount | pdata_write) echo 5 ;;
 	*_restore | thin_repair) echo 8 ;;
 	thin* | pack | emitter | snap* | ondisk_thin) echo 6 ;;
