@@ -57,13 +57,8 @@ int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b)
 	return META_OK;
 }
 
-uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b)
+uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b)
 {
-	int64_t i;
-	if (b >= rc->nr)
-		return 0;
-	if (rc->c[b] < 255)
-		return rc->c[b];
-	i = meta_hidx_find(&rc->ovf, b, big_block, rc);
+	int64_t i = meta_hidx_find(&rc->ovf, b, big_block, rc);
 	return 255u + (i >= 0 ? rc->big[i].extra : 0);
 }

@@ -57,7 +57,17 @@ static inline int meta_rc_inc(struct meta_refcount *rc, uint64_t b)
 	return meta_rc_inc_ovf(rc, b);
 }
 
+/* The slow half of meta_rc_get(): b < nr and c[b] is 255. */
+uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b);
+
 /* The count of b (0 past nr). */
-uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b);
+static inline uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b)
+{
+	if (b >= rc->nr)
+		return 0;
+	if (rc->c[b] < 255)
+		return rc->c[b];
+	return meta_rc_get_ovf(rc, b);
+}
 
 #endif
