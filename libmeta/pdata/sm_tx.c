@@ -228,6 +228,18 @@ int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
 	return set_count(s, b, cur, cur + 1);
 }
 
+int meta_sm_tx_set(struct meta_sm_tx *s, uint64_t b, uint32_t count)
+{
+	uint32_t cur;
+	int r;
+	if (b >= s->nr_blocks)
+		return META_E_RANGE;
+	r = get_count(s, b, &cur);
+	if (r || cur == count)
+		return r;
+	return set_count(s, b, cur, count);
+}
+
 int meta_sm_tx_dec(struct meta_sm_tx *s, uint64_t b)
 {
 	uint32_t cur;

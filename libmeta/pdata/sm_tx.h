@@ -58,6 +58,8 @@ int meta_sm_tx_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count);
 int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b);
 int meta_sm_tx_dec(struct meta_sm_tx *s, uint64_t b);
 int meta_sm_tx_alloc(struct meta_sm_tx *s, uint64_t *b);
+/* Set b's count outright (a repair: a count the check found wrong), in one step. */
+int meta_sm_tx_set(struct meta_sm_tx *s, uint64_t b, uint32_t count);
 int meta_sm_tx_extend(struct meta_sm_tx *s, uint64_t extra_blocks);
 
 /* The metadata map as the tm's space (s must be a META_SM_METADATA map). */

@@ -556,7 +556,6 @@ int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map m
 			     uint32_t count)
 {
 	struct meta_sm_tx *s = map == META_THIN_POOL_METADATA_MAP ? p->msm : p->dsm;
-	uint32_t cur;
 	int r = usable(p);
 	if (r)
 		return r;
@@ -564,14 +563,8 @@ int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map m
 		return META_E_RANGE;
 	if (map == META_THIN_POOL_METADATA_MAP && !b)
 		return META_E_INVAL; /* the superblock is always in use */
-	r = meta_sm_tx_count(s, b, &cur);
-	/* one reference at a time: the space map keeps its bitmaps, its ref-count tree
-	 * (counts above 2) and its free counts in step */
-	for (; !r && cur > count; cur--)
-		r = meta_sm_tx_dec(s, b);
-	for (; !r && cur < count; cur++)
-		r = meta_sm_tx_inc(s, b);
-	return fail(p, r);
+	/* in one step, however far the count was off (a damaged count may be near 2^32) */
+	return fail(p, meta_sm_tx_set(s, b, count));
 }
 
 int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on)

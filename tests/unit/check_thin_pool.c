@@ -291,7 +291,7 @@ START_TEST(test_set_count_and_needs_check)
 	struct model m = {0};
 	uint64_t ml, dl, free_before;
 	int worst;
-	static const uint32_t counts[] = {1, 2, 3, 7, 2, 0};
+	static const uint32_t counts[] = {1, 2, 3, 7, 4000000000u, 2, 0}; /* 4e9: one step, not 4e9 */
 
 	ck_assert_int_eq(msg(p, "create_thin 1"), 0);
 	m_create(&m, 1);
