@@ -392,6 +392,7 @@ struct counts_ctx {
 	struct bm_pair *pairs;
 	uint64_t npairs;
 	struct rc_array rc;
+	uint64_t rc_used; /* ref-count tree entries a bitmap entry of 3 asked for */
 	uint32_t *counts;
 	meta_sm_counts_fn fn;
 	meta_damage_fn dfn;
@@ -438,9 +439,10 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 				uint32_t v = q[m];
 				if (v == 3) {
 					uint32_t rc;
-					if (rc_find(&c->rc, first + i + j + m, &rc))
+					if (rc_find(&c->rc, first + i + j + m, &rc)) {
 						v = rc;
-					else
+						c->rc_used++;
+					} else
 						bad_overflow++;
 				}
 				out[j + m] = v;
@@ -518,6 +520,17 @@ int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct
 	if (r)
 		goto out;
 	r = meta_bm_read_batch(bm, blocks, c.npairs, &meta_bitmap_validator, counts_cb, &c);
+	if (!r) {
+		/* entries no bitmap asked for: the kernel drops an entry when its count falls to 2 */
+		uint64_t entries = 0;
+		for (size_t j = 0; j < c.rc.nleaf; j++)
+			entries += c.rc.leaf[j].nr;
+		if (entries > c.rc_used)
+			meta_report(dfn, ctx, META_DMG_SM_REF_COUNT_TREE, root->ref_count_root, 0,
+				    root->nr_blocks, entries - c.rc_used,
+				    "reference count tree holds entries for blocks whose bitmap count is "
+				    "below 3");
+	}
 out:
 	free(ie);
 	free(blocks);

@@ -16,6 +16,7 @@
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
 #include <libmeta/thin_pool.h>
+#include <libmeta/sm.h>
 
 #include "unit_base.h"
 
@@ -396,6 +397,53 @@ START_TEST(test_set_count_and_needs_check)
 }
 END_TEST
 
+static void count_kinds(void *ctx, const struct meta_damage *d)
+{
+	if (d->kind == META_DMG_SM_REF_COUNT_TREE)
+		++*(int *)ctx;
+}
+
+/*
+ * A ref-count tree entry whose bitmap entry is below 3 (the kernel removes the entry when
+ * a count drops to 2) is damage the check reports, as tpt 1.1's does.
+ */
+START_TEST(test_stale_ref_count_entry)
+{
+	struct meta_thin_pool *p = fresh(1u << 20, 1000);
+	struct meta_thin *t;
+	struct meta_thin_open_opts oo = {0};
+	struct meta_thin_check_opts co = {.damage = count_kinds};
+	struct meta_thin_check_result r;
+	struct meta_sm_index_entry *ie;
+	uint8_t blk[UB_BLOCK_SIZE];
+	uint64_t n;
+	int rc_damage = 0;
+
+	ck_assert_int_eq(meta_thin_pool_set_count(p, META_THIN_POOL_DATA_MAP, 17, 5), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(p), 0);
+	meta_thin_pool_close(p);
+	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
+	ck_assert_int_eq(meta_sm_read_index(meta_thin_bm(t), META_SM_DISK, &meta_thin_live_sb(t)->data_sm,
+					    &ie, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	meta_thin_close(t);
+	/* the bitmap says 0 (block 17 is mapped nowhere), the tree still says 5 */
+	ub_read_block(path, ie[0].blocknr, blk);
+	ck_assert_uint_eq(ub_bitmap_get(blk, 17), 3);
+	ub_bitmap_set(blk, 17, 0);
+	meta_bitmap_validator.prepare(&meta_bitmap_validator, blk, ie[0].blocknr);
+	ub_write_block(path, ie[0].blocknr, blk);
+	free(ie);
+	co.damage_ctx = &rc_damage;
+	ck_assert_int_eq(meta_thin_open(path, &oo, &t), 0);
+	ck_assert_int_eq(meta_thin_check(t, &co, &r), 0);
+	meta_thin_close(t);
+	ck_assert_int_eq(rc_damage, 1);
+	ck_assert_int_ne(r.worst, -1);
+	unlink(path);
+}
+END_TEST
+
 static uint64_t rnd_state;
 static uint64_t rnd_below(uint64_t n)
 {
@@ -542,6 +590,7 @@ int main(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_blank_needs_check_and_growth);
 	tcase_add_test(tc, test_set_count_and_needs_check);
+	tcase_add_test(tc, test_stale_ref_count_entry);
 	tcase_add_test(tc, test_random_sequences);
 	tcase_add_test(tc, test_fixture_pools);
 	return ub_run(s);
