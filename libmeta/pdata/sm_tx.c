@@ -214,7 +214,8 @@ int meta_sm_tx_count(struct meta_sm_tx *s, uint64_t b, uint32_t *count)
 	return get_count(s, b, count);
 }
 
-int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
+/* b's count becomes cur + 1 (delta > 0), cur - 1 (delta < 0) or `to` (delta 0). */
+static int change(struct meta_sm_tx *s, uint64_t b, int delta, uint32_t to)
 {
 	uint32_t cur;
 	int r;
@@ -223,35 +224,28 @@ int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
 	r = get_count(s, b, &cur);
 	if (r)
 		return r;
-	if (cur == UINT32_MAX)
+	if (delta > 0 && cur == UINT32_MAX)
 		return META_E_RANGE;
-	return set_count(s, b, cur, cur + 1);
+	if (delta < 0 && !cur)
+		return META_E_CORRUPT;
+	if (delta)
+		to = delta > 0 ? cur + 1 : cur - 1;
+	return to == cur ? META_OK : set_count(s, b, cur, to);
 }
 
-int meta_sm_tx_set(struct meta_sm_tx *s, uint64_t b, uint32_t count)
+int meta_sm_tx_inc(struct meta_sm_tx *s, uint64_t b)
 {
-	uint32_t cur;
-	int r;
-	if (b >= s->nr_blocks)
-		return META_E_RANGE;
-	r = get_count(s, b, &cur);
-	if (r || cur == count)
-		return r;
-	return set_count(s, b, cur, count);
+	return change(s, b, 1, 0);
 }
 
 int meta_sm_tx_dec(struct meta_sm_tx *s, uint64_t b)
 {
-	uint32_t cur;
-	int r;
-	if (b >= s->nr_blocks)
-		return META_E_RANGE;
-	r = get_count(s, b, &cur);
-	if (r)
-		return r;
-	if (!cur)
-		return META_E_CORRUPT;
-	return set_count(s, b, cur, cur - 1);
+	return change(s, b, -1, 0);
+}
+
+int meta_sm_tx_set(struct meta_sm_tx *s, uint64_t b, uint32_t count)
+{
+	return change(s, b, 0, count);
 }
 
 uint64_t meta_sm_tx_nr_blocks(const struct meta_sm_tx *s)
