@@ -13,9 +13,7 @@
 #   DIFF R FORM LIVE_RC COPY_RC         they differed (followed by "| " lines of diff)
 set -u
 . /guest/lib.sh
-PATH=/guest:$PATH
-LD_LIBRARY_PATH=/guest
-export PATH LD_LIBRARY_PATH
+g_tools
 
 BS=128
 TSECT=32768
@@ -27,7 +25,7 @@ w() {   # w DEV GEN FIRST_BLOCK NBLOCKS
 }
 
 thin_on() {
-	g_run dmsetup create "$P-t$1" --table "0 $TSECT thin /dev/mapper/$P $1"
+	g_thin $P "$1" $TSECT
 }
 
 # form NAME ARGS...: run our tool on the live metadata device and on the copy, compare

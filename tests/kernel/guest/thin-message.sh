@@ -28,26 +28,13 @@
 #   CREATE c 1 RC                 dmsetup create of the deleted thin 1 (must fail)
 set -u
 . /guest/lib.sh
-PATH=/guest:$PATH
-LD_LIBRARY_PATH=/guest
-export PATH LD_LIBRARY_PATH
+g_tools
 
 BS=128
 
-thin_on() {   # thin_on POOL DEV SECTORS
-	g_run dmsetup create "$1-t$2" --table "0 $3 thin /dev/mapper/$1 $2"
-}
 w() {         # w POOL DEV GEN FIRST_SECTOR NSECTORS
 	pwrite "/dev/mapper/$1-t$2" "$2" "$3" "$4" "$5"
 	emit "W $1 $2 $3 $4 $5"
-}
-commit() {    # commit POOL DEVS...
-	c_p=$1
-	shift
-	for c_d in "$@"; do g_run dmsetup suspend "$c_p-t$c_d"; done
-	g_run dmsetup suspend "$c_p"
-	g_run dmsetup resume "$c_p"
-	for c_d in "$@"; do g_run dmsetup resume "$c_p-t$c_d"; done
 }
 status() {    # status PHASE POOL DEVS...
 	s_ph=$1 s_p=$2
@@ -55,19 +42,13 @@ status() {    # status PHASE POOL DEVS...
 	emit "STATUS $s_ph $s_p pool $(dmsetup status "$s_p")"
 	for s_d in "$@"; do emit "STATUS $s_ph $s_p $s_d $(dmsetup status "$s_p-t$s_d")"; done
 }
-teardown() {  # teardown POOL DEVS...
-	t_p=$1
-	shift
-	for t_d in "$@"; do g_run dmsetup remove "$t_p-t$t_d"; done
-	g_run dmsetup remove "$t_p"
-}
 snap() {      # snap POOL DEV ORIGIN (the origin active and suspended meanwhile); DEV is
 	      # activated ($T sectors)
 	g_run dmsetup suspend "$1-t$3"
 	g_run dmsetup message "$1" 0 "create_snap $2 $3"
 	g_run dmsetup resume "$1-t$3"
 	emit "SNAP $1 $2 $3"
-	thin_on "$1" "$2" $T
+	g_thin "$1" "$2" $T
 }
 delete() {    # delete POOL DEV (not active)
 	g_run dmsetup message "$1" 0 "delete $2"
@@ -83,7 +64,7 @@ for d in vdb vdd vdf; do emit "DISCARD $d $(cat /sys/block/$d/queue/discard_max_
 # --- a: a pool thin_message made, activated as it is
 T=16384
 g_run dmsetup create a --table "0 32768 thin-pool /dev/vda /dev/vdb $BS 0"
-for d in 0 1 2 3; do thin_on a $d $T; done
+for d in 0 1 2 3; do g_thin a $d $T; done
 status a0 a 0 1 2 3
 w a 0 1 0 512             # blocks 0-3 of thin 0
 w a 2 1 1280 256          # blocks 10-11 of snapshot 2
@@ -95,36 +76,36 @@ w a 5 2 128 128
 g_run dmsetup remove a-t1
 delete a 1
 g_run dmsetup message a 0 "create_thin 4"   # thin_message deleted 4: the id is free
-thin_on a 4 $T
+g_thin a 4 $T
 w a 4 1 640 128
 g_run dmsetup message a 0 "release_metadata_snap"   # the one thin_message reserved
 g_run dmsetup message a 0 "set_transaction_id 7 8"
-commit a 0 2 3 4 5
+g_commit a 0 2 3 4 5
 status a1 a 0 2 3 4 5
 for d in 0 2 3 4 5; do runs "/dev/mapper/a-t$d" "a/$d"; done
-teardown a 0 2 3 4 5
+g_teardown a 0 2 3 4 5
 
 # --- b: the snaps fixture continued by thin_message
 T=131072
 g_run dmsetup create b --table "0 262144 thin-pool /dev/vdc /dev/vdd $BS 0"
-for d in 1 2 3 5; do thin_on b $d $T; done
+for d in 1 2 3 5; do g_thin b $d $T; done
 status b0 b 1 2 3 5
 w b 5 1 0 1024            # blocks 0-7 of snapshot 5 (shared with 1 before)
 w b 1 1 640 640           # blocks 5-9 of thin 1
 w b 3 1 92160 1152        # up to the highest mapped block and beyond
 snap b 6 5
 w b 6 1 0 128
-commit b 1 2 3 5 6
+g_commit b 1 2 3 5 6
 status b1 b 1 2 3 5 6
-teardown b 1 2 3 5 6
+g_teardown b 1 2 3 5 6
 
 # --- c: the kernel formats and writes; thin_message continues; the kernel again
 T=16384
 g_run dmsetup create c --table "0 32768 thin-pool /dev/vde /dev/vdf $BS 0"
 g_run dmsetup message c 0 "create_thin 0"
 g_run dmsetup message c 0 "create_thin 1"
-thin_on c 0 $T
-thin_on c 1 $T
+g_thin c 0 $T
+g_thin c 1 $T
 w c 0 1 0 1024            # blocks 0-7
 w c 1 1 2560 256          # blocks 20-21
 snap c 2 0
@@ -132,10 +113,10 @@ w c 0 2 128 128           # block 1 of 0 after the snapshot
 w c 2 2 384 256           # blocks 3-4 of 2
 w c 2 3 12800 128         # block 100 of 2
 g_run dmsetup message c 0 "set_transaction_id 0 1"
-commit c 0 1 2
+g_commit c 0 1 2
 status c1 c 0 1 2
 for d in 0 1 2; do hash c1 c $d; done
-teardown c 0 1 2
+g_teardown c 0 1 2
 
 cdisc=passdown
 [ "$(cat /sys/block/vdf/queue/discard_max_bytes)" = 0 ] && cdisc=no_passdown
@@ -151,7 +132,7 @@ for d in 0 2 3; do emit "OURS c2 c $d $(thin_status --thin $d /dev/vde 2>&1)"; d
 g_run dd if=/dev/vde of=/dev/vdg bs=65536 conv=fsync 2>/dev/null
 
 g_run dmsetup create c --table "0 32768 thin-pool /dev/vde /dev/vdf $BS 0"
-for d in 0 2 3; do thin_on c $d $T; done
+for d in 0 2 3; do g_thin c $d $T; done
 status c2 c 0 2 3
 for d in 0 2 3; do hash c2 c $d; done
 dmsetup create c-t1 --table "0 $T thin /dev/mapper/c 1" >/dev/null 2>&1
@@ -161,9 +142,9 @@ emit "CREATE c 1 $rc"
 w c 3 4 0 128             # breaks sharing of block 0 between 0, 2 and 3
 w c 0 4 384 128           # block 3 of 0, shared with 2 and 3
 g_run dmsetup message c 0 "release_metadata_snap"
-commit c 0 2 3
+g_commit c 0 2 3
 for d in 0 2 3; do hash c3 c $d; done
 status c3 c 0 2 3
-teardown c 0 2 3
+g_teardown c 0 2 3
 emit "GUEST-SECONDS $(($(date +%s) - t0))"
 exit 0

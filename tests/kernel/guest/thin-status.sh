@@ -25,17 +25,14 @@ BS=128
 TSECT=16384
 
 thin_on() {   # thin_on POOL DEV
-	g_run dmsetup create "$1-t$2" --table "0 $TSECT thin /dev/mapper/$1 $2"
+	g_thin "$1" "$2" $TSECT
 }
 
-# commit POOL DEVS...: suspend the thins and the pool (the pool commits), resume all.
-commit() {
-	c_p=$1
-	shift
-	for c_d in "$@"; do g_run dmsetup suspend "$c_p-t$c_d"; done
-	g_run dmsetup suspend "$c_p"
-	g_run dmsetup resume "$c_p"
-	for c_d in "$@"; do g_run dmsetup resume "$c_p-t$c_d"; done
+# pool_thin0 POOL TABLE: activate POOL with TABLE, create its thin 0 and activate it
+pool_thin0() {
+	g_run dmsetup create "$1" --table "$2"
+	g_run dmsetup message "$1" 0 "create_thin 0"
+	thin_on "$1" 0
 }
 
 # status PHASE POOL DEVS...
@@ -46,11 +43,13 @@ status() {
 	for s_d in "$@"; do emit "STATUS $s_ph $s_d $(dmsetup status "$s_p-t$s_d")"; done
 }
 
-teardown() {  # teardown POOL DEVS...
-	t_p=$1
+# last PHASE POOL DEVS...: commit, status PHASE, teardown
+last() {
+	l_ph=$1
 	shift
-	for t_d in "$@"; do g_run dmsetup remove "$t_p-t$t_d"; done
-	g_run dmsetup remove "$t_p"
+	g_commit "$@"
+	status "$l_ph" "$@"
+	g_teardown "$@"
 }
 
 emit "DISCARD vdb $(cat /sys/block/vdb/queue/discard_max_bytes)"
@@ -72,42 +71,32 @@ g_run dmsetup message pa 0 "create_snap 3 0"
 g_run dmsetup resume pa-t0
 thin_on pa 3
 g_run dmsetup message pa 0 "set_transaction_id 0 5"
-commit pa 0 1 2 3
+g_commit pa 0 1 2 3
 status A0 pa 0 1 2 3
 g_run dmsetup message pa 0 "reserve_metadata_snap"
 pwrite /dev/mapper/pa-t0 0 2 7680 128     # block 60 of thin 0, after the snapshot
 pwrite /dev/mapper/pa-t3 3 2 0 128        # block 0 of the snapshot: breaks sharing
-commit pa 0 1 2 3
-status A pa 0 1 2 3
-teardown pa 0 1 2 3
+last A pa 0 1 2 3
 
 g_run dmsetup create pa --table "0 32768 thin-pool /dev/vda /dev/vdb $BS 0 1 read_only"
 status B pa
-teardown pa
+g_teardown pa
 
 # --- pb: 2048 sectors of data = 16 blocks
-g_run dmsetup create pb --table "0 2048 thin-pool /dev/vdc /dev/vdd $BS 0 2 no_discard_passdown error_if_no_space"
-g_run dmsetup message pb 0 "create_thin 0"
-thin_on pb 0
+pool_thin0 pb "0 2048 thin-pool /dev/vdc /dev/vdd $BS 0 2 no_discard_passdown error_if_no_space"
 pwrite /dev/mapper/pb-t0 0 1 0 2048       # blocks 0-15: every data block
 # one block more: refused at once (error_if_no_space), the pool goes out of data space
 awk 'BEGIN { for (s = 0; s < 128; s++) printf "%-511s\n", "overflow " s }' |
 	dd of=/dev/mapper/pb-t0 bs=512 seek=2048 conv=notrunc,fsync 2>/dev/null &&
 	emit "NOTE the write past the pool's data space succeeded"
-commit pb 0
-status C pb 0
-teardown pb 0
+last C pb 0
 
 g_run dmsetup create pb --table "0 2048 thin-pool /dev/vdc /dev/vdd $BS 0 1 ignore_discard"
 status D pb
-teardown pb
+g_teardown pb
 
 # --- pc: a large metadata device
-g_run dmsetup create pc --table "0 2048 thin-pool /dev/vde /dev/vdf $BS 0"
-g_run dmsetup message pc 0 "create_thin 0"
-thin_on pc 0
+pool_thin0 pc "0 2048 thin-pool /dev/vde /dev/vdf $BS 0"
 pwrite /dev/mapper/pc-t0 0 1 1280 128     # block 10
-commit pc 0
-status E pc 0
-teardown pc 0
+last E pc 0
 exit 0

@@ -19,6 +19,12 @@
 #                                          the kernel log's tail and "GUEST-FAIL: CMD (status N)",
 #                                          exit 1
 #   emit WORDS...                          print WORDS (a result line for the host)
+#   g_tools                                our tools copied to /guest (and the libraries
+#                                          they need) first in PATH and LD_LIBRARY_PATH
+#   g_thin POOL DEV SECTORS                activate thin DEV of POOL as POOL-tDEV
+#   g_commit POOL DEVS...                  suspend the thins and the pool (the pool
+#                                          commits), resume all
+#   g_teardown POOL DEVS...                remove the thins, then the pool
 
 pwrite() {
 	awk -v d="$2" -v g="$3" -v f="$4" -v n="$5" 'BEGIN {
@@ -62,4 +68,30 @@ g_run() {
 
 emit() {
 	echo "$*"
+}
+
+g_tools() {
+	PATH=/guest:$PATH
+	LD_LIBRARY_PATH=/guest
+	export PATH LD_LIBRARY_PATH
+}
+
+g_thin() {
+	g_run dmsetup create "$1-t$2" --table "0 $3 thin /dev/mapper/$1 $2"
+}
+
+g_commit() {
+	gc_p=$1
+	shift
+	for gc_d in "$@"; do g_run dmsetup suspend "$gc_p-t$gc_d"; done
+	g_run dmsetup suspend "$gc_p"
+	g_run dmsetup resume "$gc_p"
+	for gc_d in "$@"; do g_run dmsetup resume "$gc_p-t$gc_d"; done
+}
+
+g_teardown() {
+	gt_p=$1
+	shift
+	for gt_d in "$@"; do g_run dmsetup remove "$gt_p-t$gt_d"; done
+	g_run dmsetup remove "$gt_p"
 }
