@@ -24,16 +24,8 @@ require_tool thin_dump thin_delta
 k_require_vm
 
 ROUNDS=20
-# The tools run in the guest: copy them with the shared libraries they need (an ASan build
-# needs its runtime too); the guest's loader is the host's, from the base initramfs.
-mkdir -p gt || fail "cannot create gt/"
-for t in thin_dump thin_delta; do
-	cp "$BIN/$t" gt/ || fail "cannot copy $BIN/$t"
-done
-for lib in $(ldd "$BIN/thin_dump" "$BIN/thin_delta" | sed -n 's/.*=> *\(\/[^ ]*\) .*/\1/p' | sort -u); do
-	cp -L "$lib" gt/ || fail "cannot copy $lib"
-done
-K_FILES=$(ls -d gt/*)
+# The tools run in the guest.
+k_guest_tools thin_dump thin_delta
 zero_file meta.img 1024         # 4 MiB
 zero_file data.img 16384        # 64 MiB
 k_guest thin-live-metadata-snap.sh meta.img data.img

@@ -44,16 +44,8 @@ k_require_vm
 
 BS=128
 
-# the tools run in the guest for pool c: copy them with their libraries (an ASan build needs
-# its runtime too); the guest's loader is the host's, from the base initramfs
-mkdir -p gt || fail "cannot create gt/"
-for t in thin_message thin_status; do
-	cp "$BIN/$t" gt/ || fail "cannot copy $BIN/$t"
-done
-for lib in $(ldd "$BIN/thin_message" "$BIN/thin_status" | sed -n 's/.*=> *\(\/[^ ]*\) .*/\1/p' | sort -u); do
-	cp -L "$lib" gt/ || fail "cannot copy $lib"
-done
-K_FILES=$(ls -d gt/*)
+# the tools run in the guest for pool c
+k_guest_tools thin_message thin_status
 
 # msg IMG WORDS...: thin_message on a host image, which must succeed
 msg() {

@@ -16,6 +16,9 @@
 #                           only the latest result of each scenario is kept
 #                           K_FILES="F1 F2 ...": extra files put beside the guest script in
 #                           /guest (e.g. our tools and their libraries; part of the key)
+#   k_guest_tools TOOL...   copy our TOOLs and the shared libraries they need (an ASan build
+#                           needs its runtime too; the guest's loader is the host's, from the
+#                           base initramfs) to ./gt/ and set K_FILES to them
 #   k_thin_map XML          "dev vblock dblock" for every mapping in a thin_dump XML
 #   k_thin_model OUT POOL [reserve]   from the W/SNAP/DELETE lines of ${K_LOG:-guest.out} (for POOL; with
 #                           `reserve` only those before RESERVE) write OUT: one line per
@@ -63,6 +66,18 @@ k_require_vm() {
 		skip "Debian kernel cannot be had: $(tail -n 1 fetch.err | sed 's/^fetch-kernel: //')"
 	rm -f fetch.err qemu-install.log
 	return 0
+}
+
+k_guest_tools() {
+	mkdir -p gt || fail "cannot create gt/"
+	for kt_t in "$@"; do
+		cp "$BIN/$kt_t" gt/ || fail "cannot copy $BIN/$kt_t"
+	done
+	for kt_l in $(for kt_t in "$@"; do ldd "$BIN/$kt_t"; done |
+		sed -n 's/.*=> *\(\/[^ ]*\) .*/\1/p' | sort -u); do
+		cp -L "$kt_l" gt/ || fail "cannot copy $kt_l"
+	done
+	K_FILES=$(ls -d gt/*)
 }
 
 k_guest() {
