@@ -33,30 +33,36 @@ flat() {
 	rm -f flat.tmp
 }
 
+# ref_check WHAT VERSION PDATA_TOOLS: that reference's thin_check passes m.bin
+ref_check() {
+	if ! "$3" thin_check m.bin >c.out 2>&1; then
+		echo "DIFF: $1: $2 thin_check rejects it:"
+		sed 's/^/  /' c.out | head -n 5
+		nfail=$((nfail + 1))
+	fi
+}
+
+# cmp11 WHAT FORM: ours.xml and 1.1's ref11.xml (from FORM) are the same once flattened
+cmp11() {
+	flat ours.xml >ours.flat
+	flat ref11.xml >ref11.flat
+	if ! cmp -s ours.flat ref11.flat; then
+		echo "DIFF: $1: 1.1 $2 differs from ours (< ours, > 1.1):"
+		diff ours.flat ref11.flat | grep '^[<>]' | head -n 5 | sed 's/^/  /'
+		nfail=$((nfail + 1))
+	fi
+}
+
 # verify WHAT: the checks above on m.bin
 verify() {
 	nstep=$((nstep + 1))
 	"$BIN/thin_check" -q m.bin || { echo "DIFF: $1: our thin_check rejects it"; nfail=$((nfail + 1)); }
-	if ! "$TPT11" thin_check m.bin >c.out 2>&1; then
-		echo "DIFF: $1: 1.1 thin_check rejects it:"
-		sed 's/^/  /' c.out | head -n 5
-		nfail=$((nfail + 1))
-	fi
-	if ! "$TPT09" thin_check m.bin >c.out 2>&1; then
-		echo "DIFF: $1: 0.9 thin_check rejects it:"
-		sed 's/^/  /' c.out | head -n 5
-		nfail=$((nfail + 1))
-	fi
+	ref_check "$1" 1.1 "$TPT11"
+	ref_check "$1" 0.9 "$TPT09"
 	"$BIN/thin_dump" m.bin >ours.xml 2>ours.err || { echo "DIFF: $1: our thin_dump fails"; nfail=$((nfail + 1)); }
 	"$TPT11" thin_dump m.bin >ref11.xml 2>ref.err || { echo "DIFF: $1: 1.1 thin_dump fails"; nfail=$((nfail + 1)); }
 	"$TPT09" thin_dump m.bin >ref09.xml 2>ref.err || { echo "DIFF: $1: 0.9 thin_dump fails"; nfail=$((nfail + 1)); }
-	flat ours.xml >ours.flat
-	flat ref11.xml >ref11.flat
-	if ! cmp -s ours.flat ref11.flat; then
-		echo "DIFF: $1: 1.1 thin_dump differs from ours (< ours, > 1.1):"
-		diff ours.flat ref11.flat | grep '^[<>]' | head -n 5 | sed 's/^/  /'
-		nfail=$((nfail + 1))
-	fi
+	cmp11 "$1" thin_dump
 	if ! cmp -s ours.xml ref09.xml; then
 		echo "DIFF: $1: 0.9 thin_dump differs from ours:"
 		diff ours.xml ref09.xml | head -n 5 | sed 's/^/  /'
@@ -65,13 +71,7 @@ verify() {
 	if "$BIN/thin_status" m.bin | awk '{ exit $4 == "-" }'; then
 		"$BIN/thin_dump" -m m.bin >ours.xml 2>/dev/null
 		"$TPT11" thin_dump -m m.bin >ref11.xml 2>/dev/null
-		flat ours.xml >ours.flat
-		flat ref11.xml >ref11.flat
-		if ! cmp -s ours.flat ref11.flat; then
-			echo "DIFF: $1: 1.1 thin_dump -m differs from ours (< ours, > 1.1):"
-			diff ours.flat ref11.flat | grep '^[<>]' | head -n 5 | sed 's/^/  /'
-			nfail=$((nfail + 1))
-		fi
+		cmp11 "$1" "thin_dump -m"
 	fi
 }
 
