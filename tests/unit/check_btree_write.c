@@ -55,87 +55,11 @@
 			ck_abort_msg("%s and %s differ", #a, #b);                            \
 	} while (0)
 
-/* ---- rng --------------------------------------------------------------------------- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return (uint32_t)(rnd() % n);
-}
-
 /* DMMETA_SEED=n shifts the seeds of the random sequences (to look further). */
 static unsigned seed_base(void)
 {
 	const char *e = getenv("DMMETA_SEED");
 	return e ? (unsigned)strtoul(e, NULL, 10) * 1000003u : 0;
-}
-
-static int long_run(void)
-{
-	const char *e = getenv("DMMETA_LONG");
-	return e && *e && *e != '0';
-}
-
-/* ---- the metadata space (array-backed, conforming) ---------------------------------- */
-
-struct tspace {
-	uint32_t *cnt, *committed;
-	uint64_t n, pos;
-};
-
-static int ts_alloc(void *ctx, uint64_t *b)
-{
-	struct tspace *s = ctx;
-	for (uint64_t k = 0; k < s->n; k++) {
-		uint64_t x = (s->pos + k) % s->n;
-		if (!s->cnt[x] && !s->committed[x]) {
-			s->cnt[x] = 1;
-			s->pos = x + 1;
-			*b = x;
-			return META_OK;
-		}
-	}
-	return META_E_NOSPC;
-}
-
-static int ts_inc(void *ctx, uint64_t b)
-{
-	struct tspace *s = ctx;
-	if (b >= s->n)
-		return META_E_RANGE;
-	s->cnt[b]++;
-	return META_OK;
-}
-
-static int ts_dec(void *ctx, uint64_t b)
-{
-	struct tspace *s = ctx;
-	if (b >= s->n)
-		return META_E_RANGE;
-	if (!s->cnt[b])
-		return META_E_CORRUPT;
-	s->cnt[b]--;
-	return META_OK;
-}
-
-static int ts_count(void *ctx, uint64_t b, uint32_t *c)
-{
-	struct tspace *s = ctx;
-	if (b >= s->n)
-		return META_E_RANGE;
-	*c = s->cnt[b];
-	return META_OK;
 }
 
 /* ---- the data space (what values refer to) ------------------------------------------ */
@@ -172,22 +96,12 @@ static int d_dec(void *ctx, const void *v)
 
 /* ---- fixture ------------------------------------------------------------------------ */
 
-static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	return meta_block_check(v, data, b, 8);
-}
-
-static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	meta_block_prepare(v, data, b, 8);
-}
-
-static const struct meta_validator sb_v = {"test_sb", 99u, sb_check, sb_prepare};
+static const struct meta_validator sb_v = {"test_sb", 99u, ub_block_check, ub_block_prepare};
 
 struct fx {
 	char path[UB_PATH_MAX];
 	struct meta_bm *bm;
-	struct tspace sp;
+	struct ub_space sp;
 	struct meta_tm_space space;
 	struct meta_tm *tm;
 	struct dspace *data;
@@ -202,17 +116,8 @@ static void fx_init(struct fx *f, uint64_t nblocks, uint32_t width, unsigned lev
 	ub_tmpfile(f->path, "btw", nblocks * UB_BLOCK_SIZE);
 	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(meta_bm_create(io, cache, &f->bm), 0);
-	f->sp.n = nblocks;
-	f->sp.cnt = calloc(nblocks, sizeof(uint32_t));
-	f->sp.committed = calloc(nblocks, sizeof(uint32_t));
-	ck_assert(f->sp.cnt && f->sp.committed);
-	f->sp.cnt[0] = f->sp.committed[0] = 1; /* the superblock */
-	f->sp.pos = 1;
-	f->space.ctx = &f->sp;
-	f->space.alloc = ts_alloc;
-	f->space.inc = ts_inc;
-	f->space.dec = ts_dec;
-	f->space.count = ts_count;
+	ub_space_init(&f->sp, nblocks);
+	f->space = ub_space_tm(&f->sp);
 	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
 	f->data = calloc(1, sizeof(*f->data));
 	ck_assert_ptr_nonnull(f->data);
@@ -229,8 +134,7 @@ static void fx_done(struct fx *f)
 {
 	meta_tm_destroy(f->tm);
 	meta_bm_destroy(f->bm);
-	free(f->sp.cnt);
-	free(f->sp.committed);
+	ub_space_free(&f->sp);
 	free(f->data);
 	unlink(f->path);
 }
@@ -242,7 +146,7 @@ static void fx_commit(struct fx *f)
 	put_le64p(sb + 16, ++f->nr_commits);
 	ck_assert_int_eq(meta_tm_pre_commit(f->tm), 0);
 	ck_assert_int_eq(meta_tm_commit(f->tm, 0, &sb_v, sb), 0);
-	memcpy(f->sp.committed, f->sp.cnt, f->sp.n * sizeof(uint32_t));
+	ub_space_commit(&f->sp);
 }
 
 /* ---- the model ---------------------------------------------------------------------- */
@@ -299,9 +203,9 @@ static void model_keys(const struct model *m, uint32_t i, uint64_t *keys)
 
 static void random_value(uint8_t *v, uint32_t w)
 {
-	uint64_t x = rnd();
+	uint64_t x = ub_rnd();
 	memset(v, 0, MAXW);
-	put_le32p(v, rnd_below(NDATA));
+	put_le32p(v, ub_rnd_below(NDATA));
 	for (uint32_t j = 4; j < w; j++) {
 		v[j] = (uint8_t)x;
 		x = x >> 8 | x << 56;
@@ -458,7 +362,7 @@ static void check_readback(struct fx *f, struct model *m, uint64_t root)
 	/* and the one-key reader agrees, for a few keys */
 	if (m->levels == 1) {
 		for (int k = 0; k < 20; k++) {
-			uint32_t i = rnd_below(m->n);
+			uint32_t i = ub_rnd_below(m->n);
 			uint64_t keys[2];
 			uint8_t v[MAXW];
 			int rr;
@@ -552,13 +456,13 @@ static unsigned random_ops(struct fx *f, struct model **all, uint64_t *roots, un
 			   unsigned which, unsigned ops, unsigned span)
 {
 	struct model *m = all[which];
-	unsigned until = 1 + rnd_below(span), depth = 0;
+	unsigned until = 1 + ub_rnd_below(span), depth = 0;
 	for (unsigned k = 0; k < ops; k++) {
-		unsigned ins = k < ops / 2 ? 70 : 30, dice = rnd_below(100);
-		uint32_t i = rnd_below(m->n);
+		unsigned ins = k < ops / 2 ? 70 : 30, dice = ub_rnd_below(100);
+		uint32_t i = ub_rnd_below(m->n);
 		if (dice < ins) {
 			uint8_t v[MAXW];
-			if (m->present[i] && rnd_below(4) == 0)
+			if (m->present[i] && ub_rnd_below(4) == 0)
 				memcpy(v, m->val[i], MAXW); /* the same value again */
 			else
 				random_value(v, m->w);
@@ -572,7 +476,7 @@ static unsigned random_ops(struct fx *f, struct model **all, uint64_t *roots, un
 			unsigned d = commit_and_check(f, all, roots, n);
 			if (d > depth)
 				depth = d;
-			until = k + 2 + rnd_below(span);
+			until = k + 2 + ub_rnd_below(span);
 		}
 	}
 	return depth;
@@ -586,7 +490,7 @@ static uint32_t *permutation(uint32_t n)
 	for (uint32_t i = 0; i < n; i++)
 		p[i] = i;
 	for (uint32_t i = n; i > 1; i--) {
-		uint32_t j = rnd_below(i), t = p[i - 1];
+		uint32_t j = ub_rnd_below(i), t = p[i - 1];
 		p[i - 1] = p[j];
 		p[j] = t;
 	}
@@ -636,7 +540,7 @@ static void run_random(uint32_t width, unsigned levels, uint32_t nkeys, uint32_t
 		       unsigned ops, unsigned seeds, unsigned min_depth)
 {
 	unsigned max_depth = 0;
-	if (long_run()) {
+	if (ub_long_run()) {
 		seeds *= 5;
 		ops *= 3;
 	}
@@ -646,7 +550,7 @@ static void run_random(uint32_t width, unsigned levels, uint32_t nkeys, uint32_t
 		uint64_t roots[1];
 		uint32_t *order;
 		unsigned d;
-		rng_state = 0x9e3779b97f4a7c15ull *
+		ub_rnd_state = 0x9e3779b97f4a7c15ull *
 			    (seed + 1000u * width + 77u * levels + seed_base());
 		fx_init(&f, 65536, width, levels, 0);
 		model_init(&m, nkeys, levels, width);
@@ -678,13 +582,13 @@ static void run_random(uint32_t width, unsigned levels, uint32_t nkeys, uint32_t
 static void run_shared(uint32_t width, unsigned levels, uint32_t nkeys, unsigned ops,
 		       unsigned seeds)
 {
-	if (long_run())
+	if (ub_long_run())
 		seeds *= 5;
 	for (unsigned seed = 1; seed <= seeds; seed++) {
 		struct fx f;
 		struct model m[3], *all[3] = {&m[0], &m[1], &m[2]};
 		uint64_t roots[3];
-		rng_state = 0x51ed27ull * (seed + 1000u * width + 77u * levels + seed_base());
+		ub_rnd_state = 0x51ed27ull * (seed + 1000u * width + 77u * levels + seed_base());
 		fx_init(&f, 32768, width, levels, 0);
 		model_init(&m[0], nkeys, levels, width);
 		ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
@@ -700,14 +604,14 @@ static void run_shared(uint32_t width, unsigned levels, uint32_t nkeys, unsigned
 		for (unsigned k = 0; k < 50; k++) {
 			uint8_t v[MAXW];
 			random_value(v, width);
-			op_insert(&f, &m[1], &roots[1], rnd_below(nkeys), v);
+			op_insert(&f, &m[1], &roots[1], ub_rnd_below(nkeys), v);
 		}
 		roots[2] = roots[1];
 		ck_assert_int_eq(meta_tm_inc(f.tm, roots[1]), 0);
 		model_copy(&m[2], &m[1]);
 		for (unsigned k = 0; k < 50; k++) {
-			op_remove(&f, &m[1], &roots[1], rnd_below(nkeys));
-			op_remove(&f, &m[2], &roots[2], rnd_below(nkeys));
+			op_remove(&f, &m[1], &roots[1], ub_rnd_below(nkeys));
+			op_remove(&f, &m[2], &roots[2], ub_rnd_below(nkeys));
 		}
 		commit_and_check(&f, all, roots, 3);
 		/* delete the snapshot while it still shares most of its nodes */
@@ -746,7 +650,7 @@ START_TEST(test_full_leaf_shared_siblings)
 	struct model m[2], *all[2] = {&m[0], &m[1]};
 	uint64_t roots[2];
 	uint32_t even[2000];
-	rng_state = 4242;
+	ub_rnd_state = 4242;
 	fx_init(&f, 8192, 8, 1, 0);
 	model_init(&m[0], 4000, 1, 8);
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
@@ -784,7 +688,7 @@ START_TEST(test_collapse_shared_child)
 	struct model m[2], *all[2] = {&m[0], &m[1]};
 	uint64_t roots[2];
 	const void *node;
-	rng_state = 777;
+	ub_rnd_state = 777;
 	fx_init(&f, 8192, 16, 1, 0);
 	model_init(&m[0], 1000, 1, 16);
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
@@ -830,7 +734,7 @@ START_TEST(test_refused_node)
 	uint8_t v[MAXW], zero[UB_BLOCK_SIZE];
 	const void *node;
 	uint64_t leaf;
-	rng_state = 99;
+	ub_rnd_state = 99;
 	fx_init(&f, 4096, 8, 1, 0);
 	model_init(&m, 2000, 1, 8);
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
@@ -914,14 +818,14 @@ START_TEST(test_equal_values)
 	struct fx f;
 	struct model m, *all[1] = {&m};
 	uint64_t roots[1];
-	rng_state = 2024;
+	ub_rnd_state = 2024;
 	fx_init(&f, 8192, 8, 1, 0);
 	f.info.vt.equal = same_block;
 	model_init(&m, 6000, 1, 8);
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
 	sweep(&f, all, roots, 1, 0, NULL, 3000, 1, UINT32_MAX);
 	for (unsigned k = 0; k < 4000; k++) {
-		uint32_t i = rnd_below(3000);
+		uint32_t i = ub_rnd_below(3000);
 		uint8_t v[MAXW];
 		random_value(v, 8);
 		if (k % 2)
@@ -992,7 +896,7 @@ START_TEST(test_crash_every_write)
 	uint32_t *order;
 	struct saved sv;
 	unsigned n;
-	rng_state = 31337;
+	ub_rnd_state = 31337;
 	fx_init(&f, 4096, 16, 2, 0);
 	model_init(&m, 16000, 2, 16);
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
@@ -1000,17 +904,17 @@ START_TEST(test_crash_every_write)
 	sweep(&f, all, roots, 1, 0, order, 4000, 1, UINT32_MAX);
 	free(order);
 	save_state(&sv, &f, &m, roots[0]);
-	seed = rnd();
+	seed = ub_rnd();
 	for (n = 0;; n++) {
 		struct meta_io *io;
 		uint8_t sb[UB_BLOCK_SIZE];
 		int r;
 		restore_state(&sv, &f, &m, &roots[0]);
 		fx_reopen(&f);
-		rng_state = seed;
+		ub_rnd_state = seed;
 		for (unsigned k = 0; k < 300; k++) {
-			uint32_t i = rnd_below(m.n);
-			if (rnd_below(3)) {
+			uint32_t i = ub_rnd_below(m.n);
+			if (ub_rnd_below(3)) {
 				uint8_t v[MAXW];
 				random_value(v, 16);
 				op_insert(&f, &m, &roots[0], i, v);
@@ -1033,7 +937,7 @@ START_TEST(test_crash_every_write)
 			check_counts(&f, roots, 1);
 			continue;
 		}
-		memcpy(f.sp.committed, f.sp.cnt, f.sp.n * sizeof(uint32_t));
+		ub_space_commit(&f.sp);
 		check_readback(&f, &m, roots[0]);
 		check_counts(&f, roots, 1);
 		break;
@@ -1113,7 +1017,7 @@ static void bench_run(const char *what, uint32_t width, uint32_t n, int random_o
 	double t0, t_ins, t_rem;
 	unsigned depth;
 	uint64_t blocks = 0;
-	rng_state = 12345;
+	ub_rnd_state = 12345;
 	fx_init(&f, 1u << 19, width, 1, 4096);
 	f.info.vt.inc = f.info.vt.dec = NULL; /* plain values: the tree alone is timed */
 	order = permutation(n);

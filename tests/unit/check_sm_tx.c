@@ -36,37 +36,12 @@
 
 static unsigned nr_seeds(unsigned dflt)
 {
-	const char *e = getenv("DMMETA_LONG");
-	return e && *e && *e != '0' ? dflt * 10 : dflt;
-}
-
-/* xorshift64*: the sequences are the seed's */
-static uint64_t rnd_state;
-static uint64_t rnd(void)
-{
-	rnd_state ^= rnd_state >> 12;
-	rnd_state ^= rnd_state << 25;
-	rnd_state ^= rnd_state >> 27;
-	return rnd_state * 0x2545f4914f6cdd1dull;
-}
-static uint64_t rnd_below(uint64_t n)
-{
-	return n ? rnd() % n : 0;
+	return ub_long_run() ? dflt * 10 : dflt;
 }
 
 /* ---- a superblock for the tm's commit (block 0) ---------------------------------- */
 
-static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	return meta_block_check(v, data, b, 8);
-}
-
-static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	meta_block_prepare(v, data, b, 8);
-}
-
-static const struct meta_validator sb_v = {"test_sb", 4243u, sb_check, sb_prepare};
+static const struct meta_validator sb_v = {"test_sb", 4243u, ub_block_check, ub_block_prepare};
 
 /* ---- the fixture: an image, a committed map, the model --------------------------- */
 
@@ -139,8 +114,8 @@ static void map_blocks(struct meta_bm *bm, const struct meta_sm_root *root, uint
 /* A random count for a user block: mostly free, 1 or 2, sometimes 3..40. */
 static uint32_t rnd_count(void)
 {
-	uint64_t x = rnd_below(100);
-	return x < 45 ? 0 : x < 75 ? 1 : x < 90 ? 2 : 3 + (uint32_t)rnd_below(38);
+	uint64_t x = ub_rnd_below(100);
+	return x < 45 ? 0 : x < 75 ? 1 : x < 90 ? 2 : 3 + (uint32_t)ub_rnd_below(38);
 }
 
 static void fx_open_bm(struct fx *f)
@@ -159,7 +134,7 @@ static void fx_init(struct fx *f, uint64_t dev_blocks, uint64_t nr, uint64_t use
 	struct meta_io *io;
 	struct bw w;
 	memset(f, 0, sizeof(*f));
-	rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	ub_rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
 	f->dev_blocks = dev_blocks;
 	f->nr = nr;
 	ub_tmpfile(f->path, "sm_tx", dev_blocks * UB_BLOCK_SIZE);
@@ -233,7 +208,7 @@ static bool model_alloc(struct fx *f, uint64_t *out)
 static bool pick_user(struct fx *f, bool inc, uint64_t *out)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		uint64_t b = 1 + rnd_below(f->nr - 1);
+		uint64_t b = 1 + ub_rnd_below(f->nr - 1);
 		if (f->is_map[b] || (!inc && !f->cur[b]))
 			continue;
 		if (f->small_only && ((inc && f->cur[b] >= 2) || f->com[b] >= 3))
@@ -254,7 +229,7 @@ static void check_count(struct fx *f, uint64_t b)
 
 static void one_op(struct fx *f)
 {
-	uint64_t x = rnd_below(100), b;
+	uint64_t x = ub_rnd_below(100), b;
 	if (x < 30) {
 		if (!pick_user(f, true, &b))
 			return;
@@ -283,7 +258,7 @@ static void one_op(struct fx *f)
 		f->begin = b + 1;
 		f->begin_unknown = false;
 	} else {
-		b = rnd_below(f->nr);
+		b = ub_rnd_below(f->nr);
 		check_count(f, b);
 	}
 }
@@ -495,7 +470,7 @@ START_TEST(test_commit_small)
 		f.small_only = true;
 		fx_open_map(&f);
 		for (int t = 0; t < 6; t++) {
-			int ops = (int)rnd_below(3000);
+			int ops = (int)ub_rnd_below(3000);
 			for (int i = 0; i < ops; i++)
 				one_op(&f);
 			fx_commit(&f);
@@ -762,7 +737,7 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops, uint64_t nd)
 	uint32_t *cur, *com, *mwant = calloc(mb, sizeof(*mwant));
 	uint8_t *mark = calloc(mb, 1), sb[UB_BLOCK_SIZE];
 
-	rnd_state = seed * 0x9e3779b97f4a7c15ull + 7;
+	ub_rnd_state = seed * 0x9e3779b97f4a7c15ull + 7;
 	cur = calloc(nd + grow, sizeof(*cur));
 	com = calloc(nd + grow, sizeof(*com));
 	ck_assert(cur && com && mwant && mark);
@@ -779,11 +754,11 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops, uint64_t nd)
 			nd += grow;
 		}
 		for (unsigned i = 0; i < ops; i++) {
-			uint64_t x = rnd_below(100), b = rnd_below(nd);
+			uint64_t x = ub_rnd_below(100), b = ub_rnd_below(nd);
 			uint32_t c;
 			if (x < 35) {
 				/* mostly blocks in use: counts climb past 2 */
-				if (!cur[b] && rnd_below(4))
+				if (!cur[b] && ub_rnd_below(4))
 					continue;
 				ck_assert_int_eq(meta_sm_tx_inc(dd, b), 0);
 				cur[b]++;
@@ -880,7 +855,7 @@ START_TEST(test_commit_big)
 		fx_init(&f, 40000, 40000, 20000, 200 + seed);
 		fx_open_map(&f);
 		for (int t = 0; t < 6; t++) {
-			int ops = (int)rnd_below(4000);
+			int ops = (int)ub_rnd_below(4000);
 			for (int i = 0; i < ops; i++)
 				one_op(&f);
 			fx_commit(&f);
@@ -948,7 +923,7 @@ static void overcount(struct meta_sm_tx *s, uint64_t *over, unsigned *nover, uns
 	}
 	*nover = 0;
 	for (unsigned i = 0; i < 20 * n && *nover < n; i++) {
-		uint64_t b = rnd_below(meta_sm_tx_nr_blocks(s));
+		uint64_t b = ub_rnd_below(meta_sm_tx_nr_blocks(s));
 		uint32_t c;
 		bool dup = false;
 		ck_assert_int_eq(meta_sm_tx_count(s, b, &c), 0);
@@ -972,7 +947,7 @@ static unsigned churn(struct meta_sm_tx *s, unsigned n)
 	unsigned k = 0;
 	ck_assert_ptr_nonnull(got);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t b = rnd_below(nr);
+		uint64_t b = ub_rnd_below(nr);
 		uint32_t c;
 		if (meta_sm_tx_alloc(s, &got[k]) == 0)
 			k++;
@@ -1015,7 +990,7 @@ static void pool_case(const char *path)
 	for (int t = 0; t < 4; t++) {
 		/* the counts of untouched blocks are the committed map's */
 		for (int i = 0; i < 50; i++) {
-			uint64_t b = rnd_below(sb.metadata_sm.nr_blocks);
+			uint64_t b = ub_rnd_below(sb.metadata_sm.nr_blocks);
 			uint32_t c, want;
 			ck_assert_int_eq(meta_sm_tx_count(md, b, &c), 0);
 			ck_assert_int_eq(meta_sm_get_count(bm, META_SM_METADATA, &sb.metadata_sm, b, &want), 0);
@@ -1075,7 +1050,7 @@ START_TEST(test_pool)
 		uint64_t blocks;
 	} xmls[] = {{"thin/snaps.xml", 256}, {"thin/many.xml", 1024}};
 	char path[UB_PATH_MAX];
-	rnd_state = 12345;
+	ub_rnd_state = 12345;
 	for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
 		ub_fixture_gunzip(bins[i], path, "sm_tx");
 		pool_case(path);

@@ -20,84 +20,10 @@
 
 #define NB 64u /* blocks of the test image */
 
-/* ---- the test space ------------------------------------------------------------ */
-
-struct tspace {
-	uint32_t cnt[NB], committed[NB];
-	uint64_t pos;
-	unsigned allocs;
-};
-
-static int ts_alloc(void *ctx, uint64_t *b)
-{
-	struct tspace *s = ctx;
-	for (uint64_t k = 0; k < NB; k++) {
-		uint64_t x = (s->pos + k) % NB;
-		if (!s->cnt[x] && !s->committed[x]) {
-			s->cnt[x] = 1;
-			s->pos = x + 1;
-			*b = x;
-			s->allocs++;
-			return META_OK;
-		}
-	}
-	return META_E_NOSPC;
-}
-
-static int ts_inc(void *ctx, uint64_t b)
-{
-	struct tspace *s = ctx;
-	if (b >= NB)
-		return META_E_RANGE;
-	s->cnt[b]++;
-	return META_OK;
-}
-
-static int ts_dec(void *ctx, uint64_t b)
-{
-	struct tspace *s = ctx;
-	if (b >= NB)
-		return META_E_RANGE;
-	if (!s->cnt[b])
-		return META_E_CORRUPT;
-	s->cnt[b]--;
-	return META_OK;
-}
-
-static int ts_count(void *ctx, uint64_t b, uint32_t *c)
-{
-	struct tspace *s = ctx;
-	if (b >= NB)
-		return META_E_RANGE;
-	*c = s->cnt[b];
-	return META_OK;
-}
-
-static struct meta_tm_space ts_space(struct tspace *s)
-{
-	struct meta_tm_space sp = {s, ts_alloc, ts_inc, ts_dec, ts_count};
-	return sp;
-}
-
-static void ts_committed(struct tspace *s)
-{
-	memcpy(s->committed, s->cnt, sizeof(s->cnt));
-}
-
 /* ---- a test block type --------------------------------------------------------- */
 
-static int tb_check(const struct meta_validator *v, const void *data, uint64_t b)
-{
-	return meta_block_check(v, data, b, 8);
-}
-
-static void tb_prepare(const struct meta_validator *v, void *data, uint64_t b)
-{
-	meta_block_prepare(v, data, b, 8);
-}
-
-static const struct meta_validator tb_v = {"test_block", 4242u, tb_check, tb_prepare};
-static const struct meta_validator other_v = {"other_block", 777u, tb_check, tb_prepare};
+static const struct meta_validator tb_v = {"test_block", 4242u, ub_block_check, ub_block_prepare};
+static const struct meta_validator other_v = {"other_block", 777u, ub_block_check, ub_block_prepare};
 
 /* A block's payload: a le64 tag at 16, and a child block at 24 (the "reference" it holds). */
 static void tb_fill(void *blk, uint64_t tag)
@@ -115,7 +41,7 @@ static uint64_t tb_tag(const void *blk)
 struct fx {
 	char path[UB_PATH_MAX];
 	struct meta_bm *bm;
-	struct tspace sp;
+	struct ub_space sp;
 	struct meta_tm_space space;
 	struct meta_tm *tm;
 };
@@ -125,7 +51,7 @@ static void fx_open(struct fx *f)
 	struct meta_io *io;
 	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(meta_bm_create(io, 16, &f->bm), 0);
-	f->space = ts_space(&f->sp);
+	f->space = ub_space_tm(&f->sp);
 	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
 }
 
@@ -141,14 +67,14 @@ static void fx_init(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
 	ub_tmpfile(f->path, "tm", (uint64_t)NB * UB_BLOCK_SIZE);
-	f->sp.cnt[0] = f->sp.committed[0] = 1; /* the superblock */
-	f->sp.pos = 1;
+	ub_space_init(&f->sp, NB);
 	fx_open(f);
 }
 
 static void fx_done(struct fx *f)
 {
 	fx_close(f);
+	ub_space_free(&f->sp);
 	unlink(f->path);
 }
 
@@ -161,7 +87,7 @@ static void commit_sb(struct fx *f, uint64_t tag, uint64_t root)
 	put_le64p(sb + 24, root);
 	ck_assert_int_eq(meta_tm_pre_commit(f->tm), 0);
 	ck_assert_int_eq(meta_tm_commit(f->tm, 0, &tb_v, sb), 0);
-	ts_committed(&f->sp);
+	ub_space_commit(&f->sp);
 }
 
 /* A committed block with tag, its number returned. */
@@ -446,7 +372,6 @@ START_TEST(test_crash_matrix)
 	bool inc;
 	char base[UB_PATH_MAX];
 	uint8_t buf[UB_BLOCK_SIZE];
-	struct tspace sp0;
 
 	fx_init(&f);
 	for (unsigned i = 0; i < 4; i++) {
@@ -459,7 +384,6 @@ START_TEST(test_crash_matrix)
 	before.sb_tag = 100;
 	commit_sb(&f, 100, blk[0]);
 	fx_close(&f);
-	sp0 = f.sp;
 	memcpy(base, f.path, sizeof(base));
 	expect_image(base, &before);
 
@@ -474,7 +398,7 @@ START_TEST(test_crash_matrix)
 			ub_read_block(base, b, buf);
 			ub_write_block(g.path, b, buf);
 		}
-		g.sp = sp0;
+		ub_space_copy(&g.sp, &f.sp);
 		fx_open(&g);
 		nnew = 0;
 		/* the transaction */
@@ -505,6 +429,7 @@ START_TEST(test_crash_matrix)
 			ck_assert_int_eq(meta_tm_pre_commit(g.tm), META_E_IO);
 		}
 		fx_close(&g);
+		ub_space_free(&g.sp);
 		/* a machine stopped after n writes: a flush then fails too, though all landed */
 		if (r && n <= nnew) {
 			uint64_t sorted[8];
@@ -539,6 +464,7 @@ START_TEST(test_crash_matrix)
 	 * flushes (the fault injection fails a flush once the write limit is reached).
 	 */
 	ck_assert_uint_eq(total, nnew + 2);
+	ub_space_free(&f.sp);
 	unlink(base);
 }
 END_TEST

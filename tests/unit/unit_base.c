@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <libmeta/btree.h>
+#include <libmeta/error.h>
 
 #include "unit_base.h"
 
@@ -204,4 +205,125 @@ void ub_bitmap_set(void *blk, uint32_t i, unsigned v)
 	w &= ~(3ull << s);
 	w |= (uint64_t)(v >> 1) << s | (uint64_t)(v & 1u) << (s + 1);
 	put_le64p(p, w);
+}
+
+/* ---- test block types ---------------------------------------------------------- */
+
+int ub_block_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	return meta_block_check(v, data, b, 8);
+}
+
+void ub_block_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	meta_block_prepare(v, data, b, 8);
+}
+
+/* ---- the array-backed test space ---------------------------------------------- */
+
+static int ub_space_alloc(void *ctx, uint64_t *b)
+{
+	struct ub_space *s = ctx;
+	for (uint64_t k = 0; k < s->n; k++) {
+		uint64_t x = (s->pos + k) % s->n;
+		if (!s->cnt[x] && !s->committed[x]) {
+			s->cnt[x] = 1;
+			s->pos = x + 1;
+			*b = x;
+			s->allocs++;
+			return META_OK;
+		}
+	}
+	return META_E_NOSPC;
+}
+
+static int ub_space_inc(void *ctx, uint64_t b)
+{
+	struct ub_space *s = ctx;
+	if (b >= s->n)
+		return META_E_RANGE;
+	s->cnt[b]++;
+	return META_OK;
+}
+
+static int ub_space_dec(void *ctx, uint64_t b)
+{
+	struct ub_space *s = ctx;
+	if (b >= s->n)
+		return META_E_RANGE;
+	if (!s->cnt[b])
+		return META_E_CORRUPT;
+	s->cnt[b]--;
+	return META_OK;
+}
+
+static int ub_space_count(void *ctx, uint64_t b, uint32_t *c)
+{
+	struct ub_space *s = ctx;
+	if (b >= s->n)
+		return META_E_RANGE;
+	*c = s->cnt[b];
+	return META_OK;
+}
+
+void ub_space_init(struct ub_space *s, uint64_t n)
+{
+	memset(s, 0, sizeof(*s));
+	s->n = n;
+	s->cnt = calloc(n, sizeof(uint32_t));
+	s->committed = calloc(n, sizeof(uint32_t));
+	ck_assert(s->cnt && s->committed);
+	s->cnt[0] = s->committed[0] = 1; /* the superblock */
+	s->pos = 1;
+}
+
+void ub_space_copy(struct ub_space *dst, const struct ub_space *src)
+{
+	*dst = *src;
+	dst->cnt = malloc(src->n * sizeof(uint32_t));
+	dst->committed = malloc(src->n * sizeof(uint32_t));
+	ck_assert(dst->cnt && dst->committed);
+	memcpy(dst->cnt, src->cnt, src->n * sizeof(uint32_t));
+	memcpy(dst->committed, src->committed, src->n * sizeof(uint32_t));
+}
+
+void ub_space_free(struct ub_space *s)
+{
+	free(s->cnt);
+	free(s->committed);
+	s->cnt = s->committed = NULL;
+}
+
+struct meta_tm_space ub_space_tm(struct ub_space *s)
+{
+	struct meta_tm_space sp = {s, ub_space_alloc, ub_space_inc, ub_space_dec, ub_space_count};
+	return sp;
+}
+
+void ub_space_commit(struct ub_space *s)
+{
+	memcpy(s->committed, s->cnt, s->n * sizeof(uint32_t));
+}
+
+/* ---- random ---------------------------------------------------------------------- */
+
+uint64_t ub_rnd_state = 1;
+
+uint64_t ub_rnd(void)
+{
+	ub_rnd_state ^= ub_rnd_state >> 12;
+	ub_rnd_state ^= ub_rnd_state << 25;
+	ub_rnd_state ^= ub_rnd_state >> 27;
+	return ub_rnd_state * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t ub_rnd_below(uint64_t n)
+{
+	return n ? ub_rnd() % n : 0;
+}
+
+int ub_long_run(void)
+{
+	const char *e = getenv("DMMETA_LONG");
+	return e && *e && *e != '0';
 }

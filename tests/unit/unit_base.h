@@ -21,6 +21,12 @@
  *   raw bitmaps    ub_bitmap_get()/ub_bitmap_set(): the 2-bit count of entry i of a
  *                  space-map bitmap block (after struct disk_bitmap_header)
  *   superblock     cast a block to struct disk_thin_sb (thin/thin_ondisk.h), use its fields
+ *   test blocks    ub_block_check()/ub_block_prepare(): a test validator's two functions
+ *                  (checksum and location at byte 8, as every persistent-data block)
+ *   test space     struct ub_space: an array-backed space map the tm allocates from
+ *                  (ub_space_tm()), conforming to struct meta_tm_space (pdata/tm.h)
+ *   random         ub_rnd(): seeded xorshift64* (set ub_rnd_state), ub_rnd_below();
+ *                  ub_long_run(): DMMETA_LONG is set and not 0
  */
 #ifndef DMMETA_UNIT_BASE_H
 #define DMMETA_UNIT_BASE_H
@@ -29,7 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libmeta/bm.h>
+
 #include "pdata/ondisk.h"
+#include "pdata/tm.h"
 #include "thin/thin_ondisk.h"
 
 #define UB_PATH_MAX 256
@@ -72,5 +81,32 @@ void ub_details(void *value, uint64_t mapped, uint64_t trans, uint32_t ctime, ui
 /* Space-map bitmap entries (0, 1, 2, or 3 = "look in the ref count tree"). */
 unsigned ub_bitmap_get(const void *blk, uint32_t i);
 void ub_bitmap_set(void *blk, uint32_t i, unsigned v);
+
+/* Test block types: {name, magic, ub_block_check, ub_block_prepare}. */
+int ub_block_check(const struct meta_validator *v, const void *data, uint64_t b);
+void ub_block_prepare(const struct meta_validator *v, void *data, uint64_t b);
+
+/*
+ * An array-backed space of n metadata blocks (test-only): cnt[] the counts now, committed[]
+ * at the last ub_space_commit().  Its alloc hands out only blocks free now and at the last
+ * commit, from pos on (allocs counts them).  ub_space_init() takes block 0 (the superblock)
+ * and starts at 1; ub_space_copy() gives dst arrays of its own; ub_space_free() frees them.
+ */
+struct ub_space {
+	uint32_t *cnt, *committed;
+	uint64_t n, pos;
+	unsigned allocs;
+};
+void ub_space_init(struct ub_space *s, uint64_t n);
+void ub_space_copy(struct ub_space *dst, const struct ub_space *src);
+void ub_space_free(struct ub_space *s);
+struct meta_tm_space ub_space_tm(struct ub_space *s);
+void ub_space_commit(struct ub_space *s);
+
+/* Seeded random numbers (xorshift64*): the sequence is ub_rnd_state's (nonzero). */
+extern uint64_t ub_rnd_state;
+uint64_t ub_rnd(void);
+uint64_t ub_rnd_below(uint64_t n); /* 0 when n is 0 */
+int ub_long_run(void);
 
 #endif
