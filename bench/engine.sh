@@ -34,36 +34,19 @@
 # min-max; for delete-excl the data blocks freed per second (median wall) and the peak RSS
 # above trans_id's (else create_snap's) on the same pool, per freed block.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-set -u
-export LC_ALL=C TZ=UTC DMMETA_NO_PROGRESS=1
-
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-BUILDDIR=${BUILDDIR:-build}
-case $BUILDDIR in /*) ;; *) BUILDDIR=$SRCDIR/$BUILDDIR ;; esac
-BIN=$BUILDDIR/bin
-TT=$BUILDDIR/tests/tools
+. "$(dirname "$0")/lib.sh" engine
 CACHE=${DMMETA_ENGINE_DIR:-/var/tmp/dmmeta-engine}
 SIZES=${ENGINE_SIZES:-10k 100k 1m 10m}
 ROWSEL=${ENGINE_ROWS:-trans_id create_snap delete-snap delete-excl}
 RUNS=${ENGINE_RUNS:-3}
-if [ "$(id -u)" = 0 ]; then NICE=${ENGINE_NICE:--10}; else NICE=${ENGINE_NICE:-0}; fi
-
-die() { echo "engine: $*" >&2; exit 1; }
-log() { echo "engine: $*" >&2; }
+bench_nice "${ENGINE_NICE:-}"
 
 case $RUNS in '' | *[!0-9]* | 0) die "ENGINE_RUNS must be a positive integer" ;; esac
 for s in $SIZES; do case $s in 10k | 100k | 1m | 10m) ;; *) die "unknown size '$s' (known: 10k 100k 1m 10m)" ;; esac; done
 for r in $ROWSEL; do case $r in trans_id | create_snap | delete-snap | delete-excl) ;; *) die "unknown row '$r'" ;; esac; done
-for t in thin_message thin_restore thin_check thin_status; do
-	[ -x "$BIN/$t" ] || die "$BIN/$t not built (run make first, or set BUILDDIR)"
-done
-[ -x "$TT/gen_thin_xml" ] || die "$TT/gen_thin_xml not built (run make first, or set BUILDDIR)"
-TIMEIT=$BUILDDIR/bench/timeit
-if [ ! -x "$TIMEIT" ] || [ "$SRCDIR/bench/timeit.c" -nt "$TIMEIT" ]; then
-	{ mkdir -p "$BUILDDIR/bench" &&
-		${CC:-cc} -O2 -Wall -Wextra -o "$TIMEIT" "$SRCDIR/bench/timeit.c"; } ||
-		die "cannot build $TIMEIT"
-fi
+need_built "$BIN" thin_message thin_restore thin_check thin_status
+need_built "$TT" gen_thin_xml
+timeit_build
 mkdir -p "$CACHE" || die "cannot create $CACHE (set DMMETA_ENGINE_DIR)"
 
 blocks_of() { case $1 in 10k) echo 10000 ;; 100k) echo 100000 ;; 1m) echo 1000000 ;; 10m) echo 10000000 ;; esac; }

@@ -22,14 +22,7 @@
 #                     each pool (read tools) and over a scratch file (thin_restore/thin_repair
 #                     output): every implementation reads and writes devices with O_DIRECT
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-set -u
-export LC_ALL=C TZ=UTC DMMETA_NO_PROGRESS=1
-
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-BUILDDIR=${BUILDDIR:-build}
-case $BUILDDIR in /*) ;; *) BUILDDIR=$SRCDIR/$BUILDDIR ;; esac
-BIN=$BUILDDIR/bin
-TT=$BUILDDIR/tests/tools
+. "$(dirname "$0")/lib.sh" bench
 CACHE=${DMMETA_BENCH_DIR:-/var/tmp/dmmeta-bench}
 QUICK=${BENCH_QUICK:-0}
 RUNS=${BENCH_RUNS:-3}
@@ -38,10 +31,7 @@ ALL_TOOLS="thin_check thin_dump thin_ls thin_delta thin_restore thin_repair"
 TOOLS=${BENCH_TOOLS:-$ALL_TOOLS}
 SLOW=${BENCH_SLOW:-30}
 MODES=${BENCH_MODES:-warm cold dev}
-if [ "$(id -u)" = 0 ]; then NICE=${BENCH_NICE:--10}; else NICE=${BENCH_NICE:-0}; fi
-
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+bench_nice "${BENCH_NICE:-}"
 
 for t in $TOOLS; do
 	case " $ALL_TOOLS " in *" $t "*) ;; *) die "unknown tool '$t' in BENCH_TOOLS (known: $ALL_TOOLS)" ;; esac
@@ -55,29 +45,13 @@ if mode dev; then
 	[ "$(id -u)" = 0 ] && command -v losetup >/dev/null 2>&1 ||
 		{ log "dev mode needs root and losetup: skipped"; MODES=$(echo " $MODES " | sed 's/ dev / /'); }
 fi
-# timeit: our precise runner (wall, CPU, peak RSS of the child alone; see bench/timeit.c)
-TIMEIT=$BUILDDIR/bench/timeit
-if [ ! -x "$TIMEIT" ] || [ "$SRCDIR/bench/timeit.c" -nt "$TIMEIT" ]; then
-	{ mkdir -p "$BUILDDIR/bench" &&
-		${CC:-cc} -O2 -Wall -Wextra -o "$TIMEIT" "$SRCDIR/bench/timeit.c"; } ||
-		die "cannot build $TIMEIT"
-fi
-for t in thin_check thin_dump thin_ls thin_delta thin_restore thin_repair; do
-	[ -x "$BIN/$t" ] || die "$BIN/$t not built (run make first, or set BUILDDIR)"
-done
-for t in gen_thin_xml thin_damage; do
-	[ -x "$TT/$t" ] || die "$TT/$t not built (run make first, or set BUILDDIR)"
-done
+timeit_build
+need_built "$BIN" thin_check thin_dump thin_ls thin_delta thin_restore thin_repair
+need_built "$TT" gen_thin_xml thin_damage
 mkdir -p "$CACHE" || die "cannot create $CACHE (set DMMETA_BENCH_DIR)"
 
 # ---- references ----------------------------------------------------------------------
-R11='' R09='' refdir=''
-if refdir=$("$SRCDIR/tests/tools/fetch-tpt" 2>"$CACHE/fetch-tpt.err"); then
-	R11=$refdir/1.1/usr/sbin/pdata_tools
-	R09=$refdir/0.9/usr/sbin/pdata_tools
-else
-	log "references unavailable ($(tail -n 1 "$CACHE/fetch-tpt.err")); timing ours only"
-fi
+bench_refs
 
 # ---- pools ---------------------------------------------------------------------------
 # Each pool: $CACHE/<name>.bin (restored), <name>.flat.xml (0.9 flat XML, the thin_restore
@@ -204,7 +178,6 @@ run_once() {
 	W=${1:-0} C=${2:-0} M=${3:-0} X=${4:-?}
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ROWS=$CACHE/rows.tsv
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -25,46 +25,25 @@
 #       fincore; as root also `echo 3 > /proc/sys/vm/drop_caches` for the kernel's own caches).
 # Both references open the pool with O_DIRECT, so they read from the device in both modes.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
-set -u
-export LC_ALL=C TZ=UTC DMMETA_NO_PROGRESS=1
-
-SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
-BUILDDIR=${BUILDDIR:-build}
-case $BUILDDIR in /*) ;; *) BUILDDIR=$SRCDIR/$BUILDDIR ;; esac
-BIN=$BUILDDIR/bin
-TT=$BUILDDIR/tests/tools
+. "$(dirname "$0")/lib.sh" scale
 CACHE=${DMMETA_SCALE_DIR:-/var/tmp/dmmeta-scale}
 POOLS=${SCALE_POOLS:-p10m p100m}
 IMPLS=${SCALE_IMPLS:-ours 1.1 0.9}
 MODES=${SCALE_MODES:-warm cold}
 RUNS=${SCALE_RUNS:-3}
 SLOW=${SCALE_SLOW:-20}
-if [ "$(id -u)" = 0 ]; then NICE=${SCALE_NICE:--10}; else NICE=${SCALE_NICE:-0}; fi
-
-die() { echo "scale: $*" >&2; exit 1; }
-log() { echo "scale: $*" >&2; }
+bench_nice "${SCALE_NICE:-}"
 
 case $RUNS in '' | *[!0-9]* | 0) die "SCALE_RUNS must be a positive integer" ;; esac
 for p in $POOLS; do case $p in p10m | p100m) ;; *) die "unknown pool '$p' (known: p10m p100m)" ;; esac; done
 for m in $MODES; do case $m in warm | cold) ;; *) die "unknown mode '$m' (known: warm cold)" ;; esac; done
 for i in $IMPLS; do case $i in ours | 1.1 | 0.9) ;; *) die "unknown implementation '$i'" ;; esac; done
-[ -x "$BIN/thin_check" ] || die "$BIN/thin_check not built (run make first, or set BUILDDIR)"
-[ -x "$TT/gen_thin_xml" ] || die "$TT/gen_thin_xml not built (run make first, or set BUILDDIR)"
-TIMEIT=$BUILDDIR/bench/timeit
-if [ ! -x "$TIMEIT" ] || [ "$SRCDIR/bench/timeit.c" -nt "$TIMEIT" ]; then
-	{ mkdir -p "$BUILDDIR/bench" &&
-		${CC:-cc} -O2 -Wall -Wextra -o "$TIMEIT" "$SRCDIR/bench/timeit.c"; } ||
-		die "cannot build $TIMEIT"
-fi
+need_built "$BIN" thin_check
+need_built "$TT" gen_thin_xml
+timeit_build
 mkdir -p "$CACHE" || die "cannot create $CACHE (set DMMETA_SCALE_DIR)"
 
-R11='' R09='' refdir=''
-if refdir=$("$SRCDIR/tests/tools/fetch-tpt" 2>"$CACHE/fetch-tpt.err"); then
-	R11=$refdir/1.1/usr/sbin/pdata_tools
-	R09=$refdir/0.9/usr/sbin/pdata_tools
-else
-	log "references unavailable ($(tail -n 1 "$CACHE/fetch-tpt.err")); timing ours only"
-fi
+bench_refs
 if [ -n "$R11" ]; then RESTORER="$R11 thin_restore"; else RESTORER="$BIN/thin_restore"; fi
 
 # make_pool NAME ORIGIN_BLOCKS MiB: one origin of ORIGIN_BLOCKS blocks and 9 snapshots taken
@@ -117,7 +96,6 @@ run_once() {
 	set -- $("$TIMEIT" -n "$NICE" -o /dev/null -e "$ERR" -- $(cmd_prefix "$1") "$2")
 	W=${1:-0} C=${2:-0} M=${3:-0} X=${4:-?}
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ROWS=$CACHE/rows.tsv
 : >"$ROWS"
