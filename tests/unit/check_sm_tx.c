@@ -460,6 +460,28 @@ START_TEST(test_alloc_order)
 }
 END_TEST
 
+/* Six commits of the map, each after up to max_ops - 1 random operations. */
+static void commit_rounds(struct fx *f, unsigned max_ops)
+{
+	for (int t = 0; t < 6; t++) {
+		int ops = (int)ub_rnd_below(max_ops);
+		for (int i = 0; i < ops; i++)
+			one_op(f);
+		fx_commit(f);
+	}
+}
+
+/* The map reopened from the image (its last commit) has the model's counts. */
+static void reopen_and_check(struct fx *f)
+{
+	meta_tm_destroy(f->tm);
+	meta_sm_tx_close(f->s);
+	fx_open_map(f);
+	f->begin = 0;
+	f->begin_unknown = false;
+	check_all_counts(f);
+}
+
 /* Commits of the metadata map, counts kept <= 2 on the user's side. */
 START_TEST(test_commit_small)
 {
@@ -469,12 +491,7 @@ START_TEST(test_commit_small)
 		fx_init(&f, 40000, 40000, 20000, 100 + seed);
 		f.small_only = true;
 		fx_open_map(&f);
-		for (int t = 0; t < 6; t++) {
-			int ops = (int)ub_rnd_below(3000);
-			for (int i = 0; i < ops; i++)
-				one_op(&f);
-			fx_commit(&f);
-		}
+		commit_rounds(&f, 3000);
 		/* a commit with nothing changed keeps the root */
 		{
 			struct meta_sm_root before = f.root;
@@ -482,12 +499,7 @@ START_TEST(test_commit_small)
 			ck_assert_uint_eq(f.root.bitmap_root, before.bitmap_root);
 		}
 		/* and the map reopened from the image says the same */
-		meta_tm_destroy(f.tm);
-		meta_sm_tx_close(f.s);
-		fx_open_map(&f);
-		f.begin = 0;
-		f.begin_unknown = false;
-		check_all_counts(&f);
+		reopen_and_check(&f);
 		for (int i = 0; i < 2000; i++)
 			one_op(&f);
 		fx_commit(&f);
@@ -854,18 +866,8 @@ START_TEST(test_commit_big)
 		struct fx f;
 		fx_init(&f, 40000, 40000, 20000, 200 + seed);
 		fx_open_map(&f);
-		for (int t = 0; t < 6; t++) {
-			int ops = (int)ub_rnd_below(4000);
-			for (int i = 0; i < ops; i++)
-				one_op(&f);
-			fx_commit(&f);
-		}
-		meta_tm_destroy(f.tm);
-		meta_sm_tx_close(f.s);
-		fx_open_map(&f);
-		f.begin = 0;
-		f.begin_unknown = false;
-		check_all_counts(&f);
+		commit_rounds(&f, 4000);
+		reopen_and_check(&f);
 		fx_done(&f);
 	}
 }
