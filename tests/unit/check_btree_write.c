@@ -763,45 +763,40 @@ START_TEST(test_refused_node)
 }
 END_TEST
 
-START_TEST(test_random_w8)
+#define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The random cases: value width, levels, keys, fill, operations, seeds, minimum depth. */
+static const struct {
+	uint32_t width;
+	unsigned levels;
+	uint32_t nkeys, fill;
+	unsigned ops, seeds, min_depth;
+} random_cases[] = {
+	{8, 1, 80000, 60000, 20000, 2, 3},  {4, 1, 20000, 10000, 10000, 2, 2},
+	{16, 1, 20000, 10000, 10000, 2, 2}, {24, 1, 40000, 30000, 20000, 2, 3},
+	{16, 2, 64000, 40000, 20000, 2, 3},
+};
+
+START_TEST(test_random)
 {
-	run_random(8, 1, 80000, 60000, 20000, 2, 3);
+	run_random(random_cases[_i].width, random_cases[_i].levels, random_cases[_i].nkeys,
+		   random_cases[_i].fill, random_cases[_i].ops, random_cases[_i].seeds,
+		   random_cases[_i].min_depth);
 }
 END_TEST
 
-START_TEST(test_random_w4)
-{
-	run_random(4, 1, 20000, 10000, 10000, 2, 2);
-}
-END_TEST
+/* The shared cases: value width, levels, keys, operations, seeds. */
+static const struct {
+	uint32_t width;
+	unsigned levels;
+	uint32_t nkeys;
+	unsigned ops, seeds;
+} shared_cases[] = {{8, 1, 30000, 24000, 2}, {24, 2, 24000, 24000, 2}};
 
-START_TEST(test_random_w16)
+START_TEST(test_shared)
 {
-	run_random(16, 1, 20000, 10000, 10000, 2, 2);
-}
-END_TEST
-
-START_TEST(test_random_w24)
-{
-	run_random(24, 1, 40000, 30000, 20000, 2, 3);
-}
-END_TEST
-
-START_TEST(test_random_levels2)
-{
-	run_random(16, 2, 64000, 40000, 20000, 2, 3);
-}
-END_TEST
-
-START_TEST(test_shared_w8)
-{
-	run_shared(8, 1, 30000, 24000, 2);
-}
-END_TEST
-
-START_TEST(test_shared_w24_levels2)
-{
-	run_shared(24, 2, 24000, 24000, 2);
+	run_shared(shared_cases[_i].width, shared_cases[_i].levels, shared_cases[_i].nkeys,
+		   shared_cases[_i].ops, shared_cases[_i].seeds);
 }
 END_TEST
 
@@ -1072,18 +1067,13 @@ int main(void)
 {
 	Suite *s = suite_create("btree_write");
 	TCase *tc = ub_tcase(s, "btree_write", 120);
-	tcase_add_test(tc, test_random_w8);
-	tcase_add_test(tc, test_random_w4);
-	tcase_add_test(tc, test_random_w16);
-	tcase_add_test(tc, test_random_w24);
-	tcase_add_test(tc, test_random_levels2);
+	tcase_add_loop_test(tc, test_random, 0, NCASES(random_cases));
 	tcase_add_test(tc, test_full_leaf_shared_siblings);
 	tcase_add_test(tc, test_collapse_shared_child);
 	tcase_add_test(tc, test_refused_node);
 	tcase_add_test(tc, test_crash_every_write);
 	tcase_add_test(tc, test_equal_values);
-	tcase_add_test(tc, test_shared_w8);
-	tcase_add_test(tc, test_shared_w24_levels2);
+	tcase_add_loop_test(tc, test_shared, 0, NCASES(shared_cases));
 	if (getenv("DMMETA_BENCH") && *getenv("DMMETA_BENCH") && *getenv("DMMETA_BENCH") != '0')
 		tcase_add_test(ub_tcase(s, "bench", 600), test_bench);
 	return ub_run(s);
