@@ -99,11 +99,7 @@ static int d_dec(void *ctx, const void *v)
 static const struct meta_validator sb_v = {"test_sb", 99u, ub_block_check, ub_block_prepare};
 
 struct fx {
-	char path[UB_PATH_MAX];
-	struct meta_bm *bm;
-	struct ub_space sp;
-	struct meta_tm_space space;
-	struct meta_tm *tm;
+	struct ub_tm_fx t; /* the image, its bm, the space, the tm */
 	struct dspace *data;
 	struct meta_btree_info info;
 	uint64_t nr_commits;
@@ -111,17 +107,11 @@ struct fx {
 
 static void fx_init(struct fx *f, uint64_t nblocks, uint32_t width, unsigned levels, size_t cache)
 {
-	struct meta_io *io;
 	memset(f, 0, sizeof(*f));
-	ub_tmpfile(f->path, "btw", nblocks * UB_BLOCK_SIZE);
-	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
-	ck_assert_int_eq(meta_bm_create(io, cache, &f->bm), 0);
-	ub_space_init(&f->sp, nblocks);
-	f->space = ub_space_tm(&f->sp);
-	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
+	ub_tm_init(&f->t, "btw", nblocks, cache);
 	f->data = calloc(1, sizeof(*f->data));
 	ck_assert_ptr_nonnull(f->data);
-	f->info.tm = f->tm;
+	f->info.tm = f->t.tm;
 	f->info.levels = levels;
 	f->info.vt.size = width;
 	f->info.vt.ctx = f->data;
@@ -132,11 +122,8 @@ static void fx_init(struct fx *f, uint64_t nblocks, uint32_t width, unsigned lev
 
 static void fx_done(struct fx *f)
 {
-	meta_tm_destroy(f->tm);
-	meta_bm_destroy(f->bm);
-	ub_space_free(&f->sp);
+	ub_tm_done(&f->t);
 	free(f->data);
-	unlink(f->path);
 }
 
 static void fx_commit(struct fx *f)
@@ -144,9 +131,9 @@ static void fx_commit(struct fx *f)
 	uint8_t sb[UB_BLOCK_SIZE];
 	memset(sb, 0, sizeof(sb));
 	put_le64p(sb + 16, ++f->nr_commits);
-	ck_assert_int_eq(meta_tm_pre_commit(f->tm), 0);
-	ck_assert_int_eq(meta_tm_commit(f->tm, 0, &sb_v, sb), 0);
-	ub_space_commit(&f->sp);
+	ck_assert_int_eq(meta_tm_pre_commit(f->t.tm), 0);
+	ck_assert_int_eq(meta_tm_commit(f->t.tm, 0, &sb_v, sb), 0);
+	ub_space_commit(&f->t.sp);
 }
 
 /* ---- the model ---------------------------------------------------------------------- */
@@ -344,14 +331,14 @@ static void check_readback(struct fx *f, struct model *m, uint64_t root)
 	r.m = m;
 	r.w = m->w;
 	if (m->levels == 1) {
-		REQ_EQ(meta_btree_walk(f->bm, root, m->w, &ops, &r), 0);
+		REQ_EQ(meta_btree_walk(f->t.bm, root, m->w, &ops, &r), 0);
 	} else {
 		struct meta_btree_walk_ops top = {on_top_leaf, on_damage};
-		REQ_EQ(meta_btree_walk(f->bm, root, 8, &top, &r), 0);
+		REQ_EQ(meta_btree_walk(f->t.bm, root, 8, &top, &r), 0);
 		for (uint32_t s = 0; s < r.nsub; s++) {
 			r.k0 = r.subkeys[s];
 			r.any = 0;
-			REQ_EQ(meta_btree_walk(f->bm, r.subroots[s], m->w, &ops, &r), 0);
+			REQ_EQ(meta_btree_walk(f->t.bm, r.subroots[s], m->w, &ops, &r), 0);
 		}
 		free(r.subroots);
 		free(r.subkeys);
@@ -367,7 +354,7 @@ static void check_readback(struct fx *f, struct model *m, uint64_t root)
 			uint8_t v[MAXW];
 			int rr;
 			model_keys(m, i, keys);
-			rr = meta_btree_lookup(f->bm, root, keys[0], v, m->w);
+			rr = meta_btree_lookup(f->t.bm, root, keys[0], v, m->w);
 			REQ_EQ(rr, m->present[i] ? 0 : META_E_NOTFOUND);
 			if (!rr)
 				REQ_MEM(v, m->val[i], m->w);
@@ -387,13 +374,13 @@ static void count_node(struct refs *c, uint64_t b, unsigned level, unsigned dept
 {
 	const void *node;
 	struct meta_node_info ni;
-	REQ(b < c->f->sp.n);
+	REQ(b < c->f->t.sp.n);
 	if (c->visited[b])
 		return;
 	c->visited[b] = 1;
 	if (depth > c->max_depth)
 		c->max_depth = depth;
-	REQ_EQ(meta_bm_get(c->f->bm, b, &meta_node_validator, &node), 0);
+	REQ_EQ(meta_bm_get(c->f->t.bm, b, &meta_node_validator, &node), 0);
 	meta_node_get_info(node, &ni);
 	for (uint32_t i = 0; i < ni.nr_entries; i++) {
 		if ((ni.flags & META_NODE_INTERNAL) || level + 1 < c->f->info.levels) {
@@ -405,16 +392,16 @@ static void count_node(struct refs *c, uint64_t b, unsigned level, unsigned dept
 			c->data[value_id(meta_node_value(node, i))]++;
 		}
 	}
-	meta_bm_put(c->f->bm, node);
+	meta_bm_put(c->f->t.bm, node);
 }
 
 static unsigned check_counts(struct fx *f, const uint64_t *roots, unsigned n)
 {
 	struct refs c;
 	c.f = f;
-	c.meta = calloc(f->sp.n, sizeof(uint32_t));
+	c.meta = calloc(f->t.sp.n, sizeof(uint32_t));
 	c.data = calloc(NDATA, sizeof(uint32_t));
-	c.visited = calloc(f->sp.n, 1);
+	c.visited = calloc(f->t.sp.n, 1);
 	c.max_depth = 0;
 	REQ(c.meta && c.data && c.visited);
 	c.meta[0] = 1; /* the superblock */
@@ -422,10 +409,10 @@ static unsigned check_counts(struct fx *f, const uint64_t *roots, unsigned n)
 		c.meta[roots[i]]++;
 		count_node(&c, roots[i], 0, 1);
 	}
-	for (uint64_t b = 0; b < f->sp.n; b++)
-		if (c.meta[b] != f->sp.cnt[b])
+	for (uint64_t b = 0; b < f->t.sp.n; b++)
+		if (c.meta[b] != f->t.sp.cnt[b])
 			ck_abort_msg("block %llu: %u references, count %u", (unsigned long long)b,
-				     c.meta[b], f->sp.cnt[b]);
+				     c.meta[b], f->t.sp.cnt[b]);
 	for (uint32_t d = 0; d < NDATA; d++)
 		if (c.data[d] != f->data->cnt[d])
 			ck_abort_msg("data block %u: %u references, count %u", d, c.data[d],
@@ -595,7 +582,7 @@ static void run_shared(uint32_t width, unsigned levels, uint32_t nkeys, unsigned
 		random_ops(&f, all, roots, 1, 0, ops / 2, 1000);
 		/* a snapshot of a committed tree */
 		roots[1] = roots[0];
-		ck_assert_int_eq(meta_tm_inc(f.tm, roots[0]), 0);
+		ck_assert_int_eq(meta_tm_inc(f.t.tm, roots[0]), 0);
 		model_copy(&m[1], &m[0]);
 		commit_and_check(&f, all, roots, 2);
 		random_ops(&f, all, roots, 2, 0, ops / 4, 300);
@@ -607,7 +594,7 @@ static void run_shared(uint32_t width, unsigned levels, uint32_t nkeys, unsigned
 			op_insert(&f, &m[1], &roots[1], ub_rnd_below(nkeys), v);
 		}
 		roots[2] = roots[1];
-		ck_assert_int_eq(meta_tm_inc(f.tm, roots[1]), 0);
+		ck_assert_int_eq(meta_tm_inc(f.t.tm, roots[1]), 0);
 		model_copy(&m[2], &m[1]);
 		for (unsigned k = 0; k < 50; k++) {
 			op_remove(&f, &m[1], &roots[1], ub_rnd_below(nkeys));
@@ -618,7 +605,7 @@ static void run_shared(uint32_t width, unsigned levels, uint32_t nkeys, unsigned
 		ck_assert_int_eq(meta_btree_tx_del(&f.info, roots[2]), 0);
 		commit_and_check(&f, all, roots, 2);
 		roots[2] = roots[0];
-		ck_assert_int_eq(meta_tm_inc(f.tm, roots[0]), 0);
+		ck_assert_int_eq(meta_tm_inc(f.t.tm, roots[0]), 0);
 		model_free(&m[2]);
 		model_copy(&m[2], &m[0]);
 		random_ops(&f, all, roots, 3, 2, ops / 4, 300);
@@ -659,7 +646,7 @@ START_TEST(test_full_leaf_shared_siblings)
 		even[i] = 2 * i;
 	sweep(&f, all, roots, 1, 0, even, 2000, 1, UINT32_MAX);
 	roots[1] = roots[0];
-	ck_assert_int_eq(meta_tm_inc(f.tm, roots[0]), 0);
+	ck_assert_int_eq(meta_tm_inc(f.t.tm, roots[0]), 0);
 	model_copy(&m[1], &m[0]);
 	commit_and_check(&f, all, roots, 2);
 	/* fill the fourth leaf's range with the odd entries between, and one more */
@@ -694,10 +681,10 @@ START_TEST(test_collapse_shared_child)
 	ck_assert_int_eq(meta_btree_tx_empty(&f.info, &roots[0]), 0);
 	/* 169 entries: the leaf of 168 splits beneath itself into two */
 	sweep(&f, all, roots, 1, 0, NULL, 169, 1, UINT32_MAX);
-	ck_assert_int_eq(meta_bm_get(f.bm, roots[0], &meta_node_validator, &node), 0);
+	ck_assert_int_eq(meta_bm_get(f.t.bm, roots[0], &meta_node_validator, &node), 0);
 	ck_assert_uint_eq(ub_node_flags(node), META_NODE_INTERNAL);
 	ck_assert_uint_eq(ub_node_nr(node), 2);
-	meta_bm_put(f.bm, node);
+	meta_bm_put(f.t.bm, node);
 	/*
 	 * Under 2 * (56 + 1) entries the two children merge before a remove goes down: the
 	 * 57th remove leaves the root with one child (the next would take its entries).
@@ -705,18 +692,18 @@ START_TEST(test_collapse_shared_child)
 	for (uint32_t i = 0; i < 57; i++)
 		op_remove(&f, &m[0], &roots[0], i);
 	commit_and_check(&f, all, roots, 1);
-	ck_assert_int_eq(meta_bm_get(f.bm, roots[0], &meta_node_validator, &node), 0);
+	ck_assert_int_eq(meta_bm_get(f.t.bm, roots[0], &meta_node_validator, &node), 0);
 	ck_assert_uint_eq(ub_node_flags(node), META_NODE_INTERNAL);
 	ck_assert_uint_eq(ub_node_nr(node), 1);
-	meta_bm_put(f.bm, node);
+	meta_bm_put(f.t.bm, node);
 	roots[1] = roots[0];
-	ck_assert_int_eq(meta_tm_inc(f.tm, roots[0]), 0);
+	ck_assert_int_eq(meta_tm_inc(f.t.tm, roots[0]), 0);
 	model_copy(&m[1], &m[0]);
 	op_remove(&f, &m[0], &roots[0], 100);
 	commit_and_check(&f, all, roots, 2);
-	ck_assert_int_eq(meta_bm_get(f.bm, roots[0], &meta_node_validator, &node), 0);
+	ck_assert_int_eq(meta_bm_get(f.t.bm, roots[0], &meta_node_validator, &node), 0);
 	ck_assert_uint_eq(ub_node_flags(node), META_NODE_LEAF);
-	meta_bm_put(f.bm, node);
+	meta_bm_put(f.t.bm, node);
 	ck_assert_int_eq(meta_btree_tx_del(&f.info, roots[0]), 0);
 	commit_and_check(&f, all + 1, roots + 1, 1);
 	model_free(&m[0]);
@@ -742,14 +729,14 @@ START_TEST(test_refused_node)
 	/* an absent key: META_E_NOTFOUND, no block allocated */
 	keys[0] = 3 * 1500 + 1;
 	ck_assert_int_eq(meta_btree_tx_remove(&f.info, roots[0], keys, &nr), META_E_NOTFOUND);
-	ck_assert(!meta_tm_is_new(f.tm, roots[0]));
+	ck_assert(!meta_tm_is_new(f.t.tm, roots[0]));
 	/* zero the first leaf on disk, behind the cache */
-	ck_assert_int_eq(meta_bm_get(f.bm, roots[0], &meta_node_validator, &node), 0);
+	ck_assert_int_eq(meta_bm_get(f.t.bm, roots[0], &meta_node_validator, &node), 0);
 	leaf = get_le64p(ub_node_value((void *)node, 0));
-	meta_bm_put(f.bm, node);
+	meta_bm_put(f.t.bm, node);
 	memset(zero, 0, sizeof(zero));
-	ub_write_block(f.path, leaf, zero);
-	meta_bm_invalidate(f.bm);
+	ub_write_block(f.t.path, leaf, zero);
+	meta_bm_invalidate(f.t.bm);
 	keys[0] = 1;
 	ck_assert_int_eq(meta_btree_tx_lookup(&f.info, roots[0], keys, v), META_E_CHECKSUM);
 	random_value(v, 8);
@@ -838,13 +825,9 @@ END_TEST
 /* A fresh start on the same image: a new io, block manager and tm (the space stays). */
 static void fx_reopen(struct fx *f)
 {
-	struct meta_io *io;
-	meta_tm_destroy(f->tm);
-	meta_bm_destroy(f->bm);
-	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
-	ck_assert_int_eq(meta_bm_create(io, 0, &f->bm), 0);
-	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
-	f->info.tm = f->tm;
+	ub_tm_close(&f->t);
+	ub_tm_open(&f->t, 0);
+	f->info.tm = f->t.tm;
 }
 
 struct saved {
@@ -857,10 +840,10 @@ struct saved {
 static void save_state(struct saved *sv, const struct fx *f, const struct model *m, uint64_t root)
 {
 	sv->root = root;
-	sv->pos = f->sp.pos;
-	sv->cnt = malloc(f->sp.n * sizeof(uint32_t));
+	sv->pos = f->t.sp.pos;
+	sv->cnt = malloc(f->t.sp.n * sizeof(uint32_t));
 	ck_assert_ptr_nonnull(sv->cnt);
-	memcpy(sv->cnt, f->sp.committed, f->sp.n * sizeof(uint32_t));
+	memcpy(sv->cnt, f->t.sp.committed, f->t.sp.n * sizeof(uint32_t));
 	sv->data = *f->data;
 	model_copy(&sv->m, m);
 }
@@ -868,9 +851,9 @@ static void save_state(struct saved *sv, const struct fx *f, const struct model 
 /* Back to the last commit: the counts, the data counts, the model and the root. */
 static void restore_state(const struct saved *sv, struct fx *f, struct model *m, uint64_t *root)
 {
-	memcpy(f->sp.cnt, sv->cnt, f->sp.n * sizeof(uint32_t));
-	memcpy(f->sp.committed, sv->cnt, f->sp.n * sizeof(uint32_t));
-	f->sp.pos = sv->pos;
+	memcpy(f->t.sp.cnt, sv->cnt, f->t.sp.n * sizeof(uint32_t));
+	memcpy(f->t.sp.committed, sv->cnt, f->t.sp.n * sizeof(uint32_t));
+	f->t.sp.pos = sv->pos;
 	*f->data = sv->data;
 	memcpy(m->present, sv->m.present, m->n);
 	memcpy(m->val, sv->m.val, (size_t)m->n * MAXW);
@@ -917,12 +900,12 @@ START_TEST(test_crash_every_write)
 				op_remove(&f, &m, &roots[0], i);
 			}
 		}
-		io = meta_bm_io(f.bm);
+		io = meta_bm_io(f.t.bm);
 		meta_io_fail_writes_after(io, meta_io_nr_writes(io) + n);
-		r = meta_tm_pre_commit(f.tm);
+		r = meta_tm_pre_commit(f.t.tm);
 		if (!r) {
 			memset(sb, 0, sizeof(sb));
-			r = meta_tm_commit(f.tm, 0, &sb_v, sb);
+			r = meta_tm_commit(f.t.tm, 0, &sb_v, sb);
 		}
 		if (r) {
 			REQ_EQ(r, META_E_IO);
@@ -932,7 +915,7 @@ START_TEST(test_crash_every_write)
 			check_counts(&f, roots, 1);
 			continue;
 		}
-		ub_space_commit(&f.sp);
+		ub_space_commit(&f.t.sp);
 		check_readback(&f, &m, roots[0]);
 		check_counts(&f, roots, 1);
 		break;
@@ -987,17 +970,17 @@ static unsigned bench_check(struct fx *f, uint64_t root, uint64_t expect)
 	for (;;) {
 		const void *node;
 		uint32_t flags;
-		ck_assert_int_eq(meta_bm_get(f->bm, b, &meta_node_validator, &node), 0);
+		ck_assert_int_eq(meta_bm_get(f->t.bm, b, &meta_node_validator, &node), 0);
 		depth++;
 		flags = ub_node_flags(node);
 		if (flags & META_NODE_LEAF || !ub_node_nr(node)) {
-			meta_bm_put(f->bm, node);
+			meta_bm_put(f->t.bm, node);
 			break;
 		}
 		b = get_le64p(ub_node_value((void *)node, 0));
-		meta_bm_put(f->bm, node);
+		meta_bm_put(f->t.bm, node);
 	}
-	ck_assert_int_eq(meta_btree_walk(f->bm, root, f->info.vt.size, &ops, &w), 0);
+	ck_assert_int_eq(meta_btree_walk(f->t.bm, root, f->info.vt.size, &ops, &w), 0);
 	ck_assert_uint_eq(w.damage, 0);
 	ck_assert_uint_eq(w.entries, expect);
 	return depth;
@@ -1031,8 +1014,8 @@ static void bench_run(const char *what, uint32_t width, uint32_t n, int random_o
 	fx_commit(&f);
 	t_ins = now_s() - t0;
 	depth = bench_check(&f, root, n);
-	for (uint64_t b = 0; b < f.sp.n; b++)
-		blocks += f.sp.cnt[b] != 0;
+	for (uint64_t b = 0; b < f.t.sp.n; b++)
+		blocks += f.t.sp.cnt[b] != 0;
 	free(order);
 	order = permutation(n);
 	t0 = now_s();

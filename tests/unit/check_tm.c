@@ -36,50 +36,10 @@ static uint64_t tb_tag(const void *blk)
 	return get_le64p((const uint8_t *)blk + 16);
 }
 
-/* ---- fixture: an image, its bm, a space, a tm ------------------------------------ */
-
-struct fx {
-	char path[UB_PATH_MAX];
-	struct meta_bm *bm;
-	struct ub_space sp;
-	struct meta_tm_space space;
-	struct meta_tm *tm;
-};
-
-static void fx_open(struct fx *f)
-{
-	struct meta_io *io;
-	ck_assert_int_eq(meta_io_open(f->path, META_IO_WRITE, &io), 0);
-	ck_assert_int_eq(meta_bm_create(io, 16, &f->bm), 0);
-	f->space = ub_space_tm(&f->sp);
-	ck_assert_int_eq(meta_tm_create(f->bm, &f->space, &f->tm), 0);
-}
-
-static void fx_close(struct fx *f)
-{
-	meta_tm_destroy(f->tm);
-	meta_bm_destroy(f->bm);
-	f->tm = NULL;
-	f->bm = NULL;
-}
-
-static void fx_init(struct fx *f)
-{
-	memset(f, 0, sizeof(*f));
-	ub_tmpfile(f->path, "tm", (uint64_t)NB * UB_BLOCK_SIZE);
-	ub_space_init(&f->sp, NB);
-	fx_open(f);
-}
-
-static void fx_done(struct fx *f)
-{
-	fx_close(f);
-	ub_space_free(&f->sp);
-	unlink(f->path);
-}
+/* ---- fixture: an image, its bm, a space, a tm (struct ub_tm_fx) ---------------- */
 
 /* Commit with a superblock holding tag and root (a le64 at 24). */
-static void commit_sb(struct fx *f, uint64_t tag, uint64_t root)
+static void commit_sb(struct ub_tm_fx *f, uint64_t tag, uint64_t root)
 {
 	uint8_t sb[UB_BLOCK_SIZE];
 	memset(sb, 0, sizeof(sb));
@@ -91,7 +51,7 @@ static void commit_sb(struct fx *f, uint64_t tag, uint64_t root)
 }
 
 /* A committed block with tag, its number returned. */
-static uint64_t committed_block(struct fx *f, uint64_t tag)
+static uint64_t committed_block(struct ub_tm_fx *f, uint64_t tag)
 {
 	uint64_t b;
 	void *d;
@@ -106,12 +66,12 @@ static uint64_t committed_block(struct fx *f, uint64_t tag)
 
 START_TEST(test_new_block)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t b, b2;
 	void *d, *d2;
 	const void *r;
 	uint32_t c;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	ck_assert_int_eq(meta_tm_new_block(f.tm, &tb_v, &b, &d), 0);
 	ck_assert_uint_eq(b, 1);
 	ck_assert(meta_tm_is_new(f.tm, b));
@@ -153,19 +113,19 @@ START_TEST(test_new_block)
 	ck_assert_int_eq(meta_tm_read(f.tm, b, &tb_v, &r), 0);
 	ck_assert_uint_eq(tb_tag(r), 77);
 	meta_tm_release(f.tm, r);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_shadow)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t a, nb, nb2;
 	void *d, *d2;
 	const void *r;
 	bool inc;
 	uint32_t c;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	a = committed_block(&f, 5);
 	/* shadow of a committed, unshared block: a copy, the original loses its reference */
 	ck_assert_int_eq(meta_tm_shadow(f.tm, a, &tb_v, &nb, &d, &inc), 0);
@@ -191,18 +151,18 @@ START_TEST(test_shadow)
 	ck_assert_uint_eq(f.sp.allocs, allocs);
 	ck_assert_int_eq(meta_tm_count(f.tm, nb, &c), 0);
 	ck_assert_uint_eq(c, 1);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_shadow_shared)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t a, nb, nb2, nb3;
 	void *d, *d2, *d3;
 	bool inc;
 	uint32_t c;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	a = committed_block(&f, 9);
 	/* a second parent: the shadow says the children must be inc'd */
 	ck_assert_int_eq(meta_tm_inc(f.tm, a), 0);
@@ -229,18 +189,18 @@ START_TEST(test_shadow_shared)
 	ck_assert_uint_eq(nb3, nb);
 	ck_assert_ptr_eq(d3, d);
 	ck_assert(!inc);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_shadow_refused)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t a, nb;
 	void *d;
 	bool inc;
 	uint32_t c;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	a = committed_block(&f, 3);
 	unsigned allocs = f.sp.allocs;
 	/* the wrong validator: refused before anything changes */
@@ -252,35 +212,35 @@ START_TEST(test_shadow_refused)
 	/* a free block is no block to shadow */
 	ck_assert_int_eq(meta_tm_shadow(f.tm, 40, &tb_v, &nb, &d, &inc), META_E_CORRUPT);
 	ck_assert_uint_eq(f.sp.allocs, allocs);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_freed_not_reused)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t a, nb, x;
 	void *d;
 	bool inc;
 	int r;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	a = committed_block(&f, 1);
 	ck_assert_int_eq(meta_tm_shadow(f.tm, a, &tb_v, &nb, &d, &inc), 0);
 	/* a is free now, but was in use at the last commit: a conforming space keeps it */
 	while ((r = meta_tm_new_block(f.tm, &tb_v, &x, &d)) == 0)
 		ck_assert_uint_ne(x, a);
 	ck_assert_int_eq(r, META_E_NOSPC);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_freed_new_block)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t b, b2;
 	void *d, *d2;
 	uint8_t raw[UB_BLOCK_SIZE];
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	/* a block made and freed in one transaction may come back: it starts zeroed */
 	ck_assert_int_eq(meta_tm_new_block(f.tm, &tb_v, &b, &d), 0);
 	tb_fill(d, 55);
@@ -298,17 +258,17 @@ START_TEST(test_freed_new_block)
 	ck_assert_uint_eq(meta_io_nr_writes(meta_bm_io(f.bm)) - w0, 1); /* the superblock alone */
 	ub_read_block(f.path, b, raw);
 	ck_assert_uint_eq(tb_tag(raw), 0);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
 START_TEST(test_commit_phases)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t b, x;
 	void *d;
 	uint8_t sb[UB_BLOCK_SIZE];
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	ck_assert_int_eq(meta_tm_new_block(f.tm, &tb_v, &b, &d), 0);
 	memset(sb, 0, sizeof(sb));
 	/* commit needs the pre-commit first */
@@ -325,7 +285,7 @@ START_TEST(test_commit_phases)
 		ub_read_block(f.path, 0, raw);
 		ck_assert_int_eq(tb_v.check(&tb_v, raw, 0), 0);
 	}
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 
@@ -364,7 +324,7 @@ static int cmp_u64(const void *a, const void *b)
 
 START_TEST(test_crash_matrix)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	struct img_state before = {0}, after = {0};
 	uint64_t blk[4], nb, newb[8];
 	unsigned nnew = 0, total = 0;
@@ -373,7 +333,7 @@ START_TEST(test_crash_matrix)
 	char base[UB_PATH_MAX];
 	uint8_t buf[UB_BLOCK_SIZE];
 
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	for (unsigned i = 0; i < 4; i++) {
 		ck_assert_int_eq(meta_tm_new_block(f.tm, &tb_v, &blk[i], &d), 0);
 		tb_fill(d, i + 1);
@@ -383,12 +343,12 @@ START_TEST(test_crash_matrix)
 	before.n = 4;
 	before.sb_tag = 100;
 	commit_sb(&f, 100, blk[0]);
-	fx_close(&f);
+	ub_tm_close(&f);
 	memcpy(base, f.path, sizeof(base));
 	expect_image(base, &before);
 
 	for (unsigned n = 0;; n++) {
-		struct fx g;
+		struct ub_tm_fx g;
 		struct meta_io *io;
 		uint8_t sb[UB_BLOCK_SIZE];
 		int r;
@@ -399,7 +359,7 @@ START_TEST(test_crash_matrix)
 			ub_write_block(g.path, b, buf);
 		}
 		ub_space_copy(&g.sp, &f.sp);
-		fx_open(&g);
+		ub_tm_open(&g, 16);
 		nnew = 0;
 		/* the transaction */
 		ck_assert_int_eq(meta_tm_shadow(g.tm, blk[1], &tb_v, &nb, &d, &inc), 0);
@@ -428,7 +388,7 @@ START_TEST(test_crash_matrix)
 			ck_assert_int_eq(meta_tm_new_block(g.tm, &tb_v, &nb, &d), META_E_IO);
 			ck_assert_int_eq(meta_tm_pre_commit(g.tm), META_E_IO);
 		}
-		fx_close(&g);
+		ub_tm_close(&g);
 		ub_space_free(&g.sp);
 		/* a machine stopped after n writes: a flush then fails too, though all landed */
 		if (r && n <= nnew) {
@@ -471,18 +431,18 @@ END_TEST
 
 START_TEST(test_sticky_flush_error)
 {
-	struct fx f;
+	struct ub_tm_fx f;
 	uint64_t b;
 	void *d;
 	const void *r;
-	fx_init(&f);
+	ub_tm_init(&f, "tm", NB, 16);
 	ck_assert_int_eq(meta_tm_new_block(f.tm, &tb_v, &b, &d), 0);
 	/* no write allowed: the pre-commit's first write fails */
 	meta_io_fail_writes_after(meta_bm_io(f.bm), meta_io_nr_writes(meta_bm_io(f.bm)));
 	ck_assert_int_eq(meta_tm_pre_commit(f.tm), META_E_IO);
 	ck_assert_int_eq(meta_tm_read(f.tm, b, NULL, &r), META_E_IO);
 	ck_assert_int_eq(meta_tm_inc(f.tm, b), META_E_IO);
-	fx_done(&f);
+	ub_tm_done(&f);
 }
 END_TEST
 

@@ -8,6 +8,7 @@
 
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
+#include <libmeta/io.h>
 
 #include "unit_base.h"
 
@@ -303,6 +304,40 @@ struct meta_tm_space ub_space_tm(struct ub_space *s)
 void ub_space_commit(struct ub_space *s)
 {
 	memcpy(s->committed, s->cnt, s->n * sizeof(uint32_t));
+}
+
+/* ---- a tm over a temp image ------------------------------------------------------- */
+
+void ub_tm_open(struct ub_tm_fx *t, size_t cache)
+{
+	struct meta_io *io;
+	ck_assert_int_eq(meta_io_open(t->path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, cache, &t->bm), 0);
+	t->space = ub_space_tm(&t->sp);
+	ck_assert_int_eq(meta_tm_create(t->bm, &t->space, &t->tm), 0);
+}
+
+void ub_tm_close(struct ub_tm_fx *t)
+{
+	meta_tm_destroy(t->tm);
+	meta_bm_destroy(t->bm);
+	t->tm = NULL;
+	t->bm = NULL;
+}
+
+void ub_tm_init(struct ub_tm_fx *t, const char *tag, uint64_t n, size_t cache)
+{
+	memset(t, 0, sizeof(*t));
+	ub_tmpfile(t->path, tag, n * UB_BLOCK_SIZE);
+	ub_space_init(&t->sp, n);
+	ub_tm_open(t, cache);
+}
+
+void ub_tm_done(struct ub_tm_fx *t)
+{
+	ub_tm_close(t);
+	ub_space_free(&t->sp);
+	unlink(t->path);
 }
 
 /* ---- random ---------------------------------------------------------------------- */

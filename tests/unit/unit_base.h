@@ -24,7 +24,8 @@
  *   test blocks    ub_block_check()/ub_block_prepare(): a test validator's two functions
  *                  (checksum and location at byte 8, as every persistent-data block)
  *   test space     struct ub_space: an array-backed space map the tm allocates from
- *                  (ub_space_tm()), conforming to struct meta_tm_space (pdata/tm.h)
+ *                  (ub_space_tm()), conforming to struct meta_tm_space (pdata/tm.h);
+ *                  struct ub_tm_fx: a temp image, its bm, a ub_space and a tm over them
  *   random         ub_rnd(): seeded xorshift64* (set ub_rnd_state), ub_rnd_below();
  *                  ub_long_run(): DMMETA_LONG is set and not 0
  */
@@ -102,6 +103,24 @@ void ub_space_copy(struct ub_space *dst, const struct ub_space *src);
 void ub_space_free(struct ub_space *s);
 struct meta_tm_space ub_space_tm(struct ub_space *s);
 void ub_space_commit(struct ub_space *s);
+
+/*
+ * A tm over a temp image of n blocks and a ub_space of n.  ub_tm_init() zeroes t, makes the
+ * image (tag names it) and the space, and opens; ub_tm_open() opens an io, a bm of cache
+ * blocks and a tm over t->path and t->sp; ub_tm_close() destroys the tm and bm (the space
+ * stays); ub_tm_done() closes, frees the space and unlinks the image.
+ */
+struct ub_tm_fx {
+	char path[UB_PATH_MAX];
+	struct meta_bm *bm;
+	struct ub_space sp;
+	struct meta_tm_space space;
+	struct meta_tm *tm;
+};
+void ub_tm_init(struct ub_tm_fx *t, const char *tag, uint64_t n, size_t cache);
+void ub_tm_open(struct ub_tm_fx *t, size_t cache);
+void ub_tm_close(struct ub_tm_fx *t);
+void ub_tm_done(struct ub_tm_fx *t);
 
 /* Seeded random numbers (xorshift64*): the sequence is ub_rnd_state's (nonzero). */
 extern uint64_t ub_rnd_state;
