@@ -34,6 +34,9 @@
 #                           XML dump, sorted (-d: also a line "dev ID" per device)
 #   sha FILE                print the sha256 of FILE
 #   tools_list              print our built tools (one per line)
+#   crash_init TOOL WHAT / shim ENV... -- CMD... / crash_tpt_verdicts WRONG [show]   the
+#                           crash matrices' setup, run under the fault-injection shim and
+#                           tpt 1.1's verdicts (described at the functions)
 
 : "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${BUILDDIR:=$SRCDIR/build}"
@@ -315,4 +318,55 @@ expect_same_storage_refusal() {
 	expect_rc 2 "$_what"
 	expect_lines run.err 1 "$_what"
 	expect_grep "$_p: .*same file or device" run.err "$_what"
+}
+
+# The crash matrices (tests/cli/crash-matrix*.sh), under the fault-injection shim $FAULTINJ:
+# crash_init TOOL WHAT: ASan's link-order check off (the shim is preloaded before the ASan
+# runtime); MODES, unless set, every crash mode, or without the tears at 2048 and 4095 bytes
+# when TOOL is an ASan build (ldd: they mostly repeat other modes' states, and each sanitized
+# run costs ~10 plain ones); HAVE_TPT=1 when tpt 1.1 is there, else 0 and a note that WHAT
+# are checked by our thin_check only.
+crash_init() {
+	: "${ASAN_OPTIONS:=}"
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	export ASAN_OPTIONS
+	if [ -z "${MODES:-}" ] && ldd "$BIN/$1" 2>/dev/null | grep -q libasan; then
+		MODES="kill tear:512 powerloss reorder eio"
+	fi
+	MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
+	HAVE_TPT=0
+	[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
+	[ $HAVE_TPT = 1 ] || note "tpt 1.1 not found: $2 are checked by our thin_check only"
+}
+
+# crash_tpt_verdicts WRONG [show]: judge tpt 1.1's verdicts queued in tpt/queue (lines
+# "H|WANT|OURS|LABEL": tpt/H.tpt holds its answer on an image; WANT "state": old, new or
+# rejected, and the same as OURS; WANT "new": the new state) with the script's judge, and
+# report each miss with the script's bad; WRONG words what tpt 1.1 did when it found neither
+# state (show: followed by the start of its answer)
+crash_tpt_verdicts() {
+	while IFS='|' read -r h want vo label; do
+		vt=$(judge "tpt/$h.tpt" tpt)
+		case $want in
+		state)
+			if [ "$vt" = WRONG ]; then
+				if [ "${2:-}" = show ]; then
+					bad "$label: tpt 1.1 $1 ($(head -c 60 "tpt/$h.tpt" | head -n 1))"
+				else
+					bad "$label: tpt 1.1 $1"
+				fi
+			fi
+			[ "$vt" = "$vo" ] || [ "$vt" = WRONG ] || [ "$vo" = WRONG ] ||
+				bad "$label: checkers disagree: ours says $vo, tpt 1.1 says $vt" ;;
+		new)
+			[ "$vt" = new ] || bad "$label: tpt 1.1 says $vt, want new" ;;
+		esac
+		[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: tpt=$vt (want $want, ours $vo)"
+	done <tpt/queue
+}
+
+# shim ENV... -- CMD...: run CMD under the shim; status in $crc, output in crash.out/err
+shim() {
+	crc=0
+	env LD_PRELOAD="$FAULTINJ" "$@" >crash.out 2>crash.err || crc=$?
 }

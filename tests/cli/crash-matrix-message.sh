@@ -31,20 +31,10 @@
 
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 require_tool thin_message thin_check thin_dump thin_status
-: "${ASAN_OPTIONS:=}"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
-
-if [ -z "${MODES:-}" ] && ldd "$BIN/thin_message" 2>/dev/null | grep -q libasan; then
-	MODES="kill tear:512 powerloss reorder eio"
-fi
-MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
+crash_init thin_message images
 STEPS='format create_thin create_snap delete reserve delete_held release set_transaction_id
 grow_data grow_metadata delete_shared delete_many delete_kernel'
 ONLY=${ONLY:-$STEPS}
-HAVE_TPT=0
-[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
-[ $HAVE_TPT = 1 ] || note "tpt 1.1 not found: images are checked by our thin_check only"
 TPT_JOBS=${TPT_JOBS:-16}
 
 nfail=0 nruns=0 nsame=0 step=
@@ -52,12 +42,6 @@ bad() {
 	nfail=$((nfail + 1))
 	[ $nfail -le 40 ] && echo "FAIL: $step: $*"
 	return 0
-}
-
-# shim ENV... -- CMD...: run CMD under the shim; status in $crc
-shim() {
-	crc=0
-	env LD_PRELOAD="$FAULTINJ" "$@" >crash.out 2>crash.err || crc=$?
 }
 
 # blank FILE: its superblock (block 0) is all zeros
@@ -112,19 +96,7 @@ tpt_judge() {
 				>"$h.tpt" 2>/dev/null || echo - >"$h.tpt"
 		else echo - >"$h.tpt"
 		fi' sh
-	while IFS='|' read -r h want vo label; do
-		vt=$(judge "tpt/$h.tpt" tpt)
-		case $want in
-		state)
-			[ "$vt" != WRONG ] ||
-				bad "$label: tpt 1.1 finds neither the old nor the new state ($(head -c 60 "tpt/$h.tpt" | head -n 1))"
-			[ "$vt" = "$vo" ] || [ "$vt" = WRONG ] || [ "$vo" = WRONG ] ||
-				bad "$label: checkers disagree: ours says $vo, tpt 1.1 says $vt" ;;
-		new)
-			[ "$vt" = new ] || bad "$label: tpt 1.1 says $vt, want new" ;;
-		esac
-		[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: tpt=$vt (want $want, ours $vo)"
-	done <tpt/queue
+	crash_tpt_verdicts "finds neither the old nor the new state" show
 	rm -rf tpt
 }
 

@@ -31,24 +31,12 @@
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 require_tool thin_restore thin_repair thin_check thin_dump thin_metadata_pack thin_metadata_unpack
 [ -x "$TT/thin_damage" ] || skip "thin_damage not built: $TT/thin_damage"
-: "${ASAN_OPTIONS:=}"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
-
-# Under ASan builds (detected with ldd) the tears at 2048 and 4095 bytes are left out: they
-# mostly repeat other modes' states, and each sanitized run costs ~10 plain ones.
-if [ -z "${MODES:-}" ] && ldd "$BIN/thin_restore" 2>/dev/null | grep -q libasan; then
-	MODES="kill tear:512 powerloss reorder eio"
-fi
-MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
+crash_init thin_restore "thin outputs"
 ONLY=${ONLY:-thin_restore thin_repair thin_unpack thin_autorepair thin_clearflag}
 # No family is expected to fail (torn bitmap writes of the old in-place leak repair did,
 # until leak repair became copy-on-write; it now runs through the pool engine,
 # libmeta/thin/thin_pool.c).
 XFAIL=${XFAIL:-}
-HAVE_TPT=0
-[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
-[ $HAVE_TPT = 1 ] || note "tpt 1.1 not found: thin outputs are checked by our thin_check only"
 
 nfail=0 nxfail=0 nruns=0 nsame=0
 family=
@@ -61,12 +49,6 @@ bad() {
 	*) nfail=$((nfail + 1)); [ $nfail -le 40 ] && echo "FAIL: $family: $*" ;;
 	esac
 	return 0
-}
-
-# shim ENV... -- CMD...: run CMD under the shim; status in $crc, output in crash.out/err
-shim() {
-	crc=0
-	env LD_PRELOAD="$FAULTINJ" "$@" >crash.out 2>crash.err || crc=$?
 }
 
 # count CMD...: run CMD under the shim, uninterrupted; the number of writes in $W
@@ -145,19 +127,7 @@ tpt_judge() {
 	wait
 	njobs=0
 	[ -f tpt/queue ] || return 0
-	while IFS='|' read -r h want vo label; do
-		vt=$(judge "tpt/$h.tpt" tpt)
-		case $want in
-		state)
-			[ "$vt" != WRONG ] ||
-				bad "$label: tpt 1.1 thin_check accepts content that is neither the old nor the new state"
-			[ "$vt" = "$vo" ] || [ "$vt" = WRONG ] || [ "$vo" = WRONG ] ||
-				bad "$label: checkers disagree: ours says $vo, tpt 1.1 says $vt" ;;
-		new)
-			[ "$vt" = new ] || bad "$label: tpt 1.1 says $vt, want new" ;;
-		esac
-		[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: tpt=$vt (want $want, ours $vo)"
-	done <tpt/queue
+	crash_tpt_verdicts "thin_check accepts content that is neither the old nor the new state"
 	rm -f tpt/queue
 }
 
