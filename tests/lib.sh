@@ -325,7 +325,7 @@ expect_same_storage_refusal() {
 # runtime); MODES, unless set, every crash mode, or without the tears at 2048 and 4095 bytes
 # when TOOL is an ASan build (ldd: they mostly repeat other modes' states, and each sanitized
 # run costs ~10 plain ones); HAVE_TPT=1 when tpt 1.1 is there, else 0 and a note that WHAT
-# are checked by our thin_check only.
+# are checked by our thin_check only (no note without WHAT: a matrix tpt does not judge).
 crash_init() {
 	: "${ASAN_OPTIONS:=}"
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
@@ -336,7 +336,7 @@ crash_init() {
 	MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 	HAVE_TPT=0
 	[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
-	[ $HAVE_TPT = 1 ] || note "tpt 1.1 not found: $2 are checked by our thin_check only"
+	[ $HAVE_TPT = 1 ] || [ -z "${2:-}" ] || note "tpt 1.1 not found: $2 are checked by our thin_check only"
 }
 
 # crash_tpt_verdicts WRONG [show]: judge tpt 1.1's verdicts queued in tpt/queue (lines

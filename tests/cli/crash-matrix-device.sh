@@ -19,12 +19,8 @@
 require_tool thin_restore thin_check thin_dump snap_merge
 require_cmd losetup blockdev
 [ "$(id -u)" = 0 ] || skip "not root: no loop devices"
-: "${ASAN_OPTIONS:=}"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
 MODES=${MODES:-kill tear:512 powerloss reorder}
-HAVE_TPT=0
-[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
+crash_init thin_restore "device outputs" # ASan options and HAVE_TPT (tests/lib.sh)
 
 LOOPS=
 cleanup() {
@@ -43,10 +39,6 @@ bad() {
 	nfail=$((nfail + 1))
 	[ $nfail -le 30 ] && echo "FAIL: $family: $*"
 	return 0
-}
-shim() {
-	crc=0
-	env LD_PRELOAD="$FAULTINJ" "$@" >crash.out 2>crash.err || crc=$?
 }
 # put FILE DEV: write FILE's bytes onto DEV, and drop DEV's buffer cache
 put() {

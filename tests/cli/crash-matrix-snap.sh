@@ -25,16 +25,7 @@
 
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 require_tool snap_restore snap_merge snap_write snap_check snap_dump snap_export
-: "${ASAN_OPTIONS:=}"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-export ASAN_OPTIONS
-
-# Under ASan builds (detected with ldd) the tears at 2048 and 4095 bytes are left out: they
-# mostly repeat other modes' states, and each sanitized run costs ~10 plain ones.
-if [ -z "${MODES:-}" ] && ldd "$BIN/snap_merge" 2>/dev/null | grep -q libasan; then
-	MODES="kill tear:512 powerloss reorder eio"
-fi
-MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
+crash_init snap_merge # ASan options and MODES (tests/lib.sh)
 ONLY=${ONLY:-snap_restore snap_merge snap_write}
 
 nfail=0 nruns=0 fam_fail=0 nsame=0
@@ -44,10 +35,6 @@ bad() {
 	nfail=$((nfail + 1))
 	[ $nfail -le 40 ] && echo "FAIL: $family: $*"
 	return 0
-}
-shim() {
-	crc=0
-	env LD_PRELOAD="$FAULTINJ" "$@" >crash.out 2>crash.err || crc=$?
 }
 count() {
 	rm -f count.txt
