@@ -524,32 +524,31 @@ int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p)
 	return fail(p, r);
 }
 
-int meta_thin_pool_resize_data(struct meta_thin_pool *p, uint64_t nr_blocks)
+/* Grow map s to nr_blocks (at most max): a device may grow, never shrink. */
+static int resize(struct meta_thin_pool *p, struct meta_sm_tx *s, uint64_t nr_blocks, uint64_t max)
 {
 	uint64_t cur;
 	int r = usable(p);
 	if (r)
 		return r;
-	cur = meta_sm_tx_nr_blocks(p->dsm);
+	cur = meta_sm_tx_nr_blocks(s);
 	if (nr_blocks < cur)
 		return META_E_SHRINK;
-	if (nr_blocks > META_THIN_MAX_DATA_BLOCK + 1)
+	if (nr_blocks > max)
 		return META_E_RANGE;
-	return nr_blocks == cur ? 0 : fail(p, meta_sm_tx_extend(p->dsm, nr_blocks - cur));
+	return nr_blocks == cur ? 0 : fail(p, meta_sm_tx_extend(s, nr_blocks - cur));
+}
+
+int meta_thin_pool_resize_data(struct meta_thin_pool *p, uint64_t nr_blocks)
+{
+	return resize(p, p->dsm, nr_blocks, META_THIN_MAX_DATA_BLOCK + 1);
 }
 
 int meta_thin_pool_resize_metadata(struct meta_thin_pool *p, uint64_t nr_blocks)
 {
-	uint64_t cur;
-	int r = usable(p);
-	if (r)
-		return r;
-	cur = meta_sm_tx_nr_blocks(p->msm);
-	if (nr_blocks < cur)
-		return META_E_SHRINK;
-	if (nr_blocks > META_SM_METADATA_MAX_BLOCKS || nr_blocks > p->dev_blocks)
-		return META_E_RANGE;
-	return nr_blocks == cur ? 0 : fail(p, meta_sm_tx_extend(p->msm, nr_blocks - cur));
+	uint64_t max = p->dev_blocks < META_SM_METADATA_MAX_BLOCKS ? p->dev_blocks
+								   : META_SM_METADATA_MAX_BLOCKS;
+	return resize(p, p->msm, nr_blocks, max);
 }
 
 int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map map, uint64_t b,
@@ -619,13 +618,31 @@ static int number(const char *s, uint64_t *v)
 	return 0;
 }
 
+/* The 6.1 kernel's pool messages and their word counts (name included). */
+static const struct {
+	const char *name;
+	int argc;
+} msgs[] = {{"create_thin", 2},        {"create_snap", 3},           {"delete", 2},
+	    {"set_transaction_id", 3}, {"reserve_metadata_snap", 1}, {"release_metadata_snap", 1}};
+#define NR_MSGS (sizeof(msgs) / sizeof(msgs[0]))
+
+/* Index in msgs of a message name (compared without case, as the kernel does); NR_MSGS: none. */
+static size_t message_index(const char *name)
+{
+	size_t m;
+	for (m = 0; m < NR_MSGS; m++)
+		if (!strcasecmp(name, msgs[m].name))
+			break;
+	return m;
+}
+
+bool meta_thin_pool_is_message(const char *name)
+{
+	return message_index(name) < NR_MSGS;
+}
+
 int meta_thin_pool_message(struct meta_thin_pool *p, int argc, const char *const *argv)
 {
-	static const struct {
-		const char *name;
-		int argc;
-	} msgs[] = {{"create_thin", 2},        {"create_snap", 3},           {"delete", 2},
-		    {"set_transaction_id", 3}, {"reserve_metadata_snap", 1}, {"release_metadata_snap", 1}};
 	uint64_t a = 0, b = 0;
 	size_t m;
 	int r;
@@ -643,10 +660,8 @@ int meta_thin_pool_message(struct meta_thin_pool *p, int argc, const char *const
 		if (free <= reserve)
 			return META_E_NOSPC;
 	}
-	for (m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++)
-		if (!strcasecmp(argv[0], msgs[m].name))
-			break;
-	if (m == sizeof(msgs) / sizeof(msgs[0]))
+	m = message_index(argv[0]);
+	if (m == NR_MSGS)
 		return META_E_MSG_UNKNOWN;
 	if (argc != msgs[m].argc)
 		return META_E_MSG_ARGS;
