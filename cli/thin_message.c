@@ -53,17 +53,6 @@ static void usage(FILE *f)
 		"(the metadata is left as it was) or another operational error.\n");
 }
 
-static bool is_message_name(const char *s)
-{
-	static const char *const names[] = {"create_thin",        "create_snap",
-					    "delete",             "set_transaction_id",
-					    "reserve_metadata_snap", "release_metadata_snap"};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcasecmp(s, names[i]))
-			return true;
-	return false;
-}
-
 /* Refusals whose line is fixed: "<path>[: <message>]: <text>". */
 static const struct {
 	int err, exit;
@@ -190,7 +179,7 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		cli_usage_error("no metadata device or file given");
 	path = argv[optind++];
-	if (is_message_name(path) && access(path, F_OK) != 0)
+	if (meta_thin_pool_is_message(path) && access(path, F_OK) != 0)
 		cli_usage_error("no metadata device or file given: '%s' is a message, and the metadata "
 				"comes first (thin_message METADATA MESSAGE ...)", path);
 	if (data_dev && o.nr_data_blocks)

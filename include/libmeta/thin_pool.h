@@ -114,6 +114,8 @@ META_API int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on);
  * create_thin, create_snap, delete, set_transaction_id, reserve_metadata_snap,
  * release_metadata_snap); META_E_MSG_ARGS: wrong number or form of arguments.
  */
+/* Whether name is one of those messages (compared without case). */
+META_API bool meta_thin_pool_is_message(const char *name);
 META_API int meta_thin_pool_message(struct meta_thin_pool *p, int argc, const char *const *argv);
 
 /* The superblock as the last commit (or the open transaction) has it. */
