@@ -47,7 +47,10 @@
 	X(META_E_MSG_ARGS,    "wrong arguments for the pool message")             \
 	X(META_E_DATA_NOSPC,  "no space left in the data device")                 \
 	X(META_E_BLANK,       "the metadata is blank (its superblock is all zeros)") \
-	X(META_E_BLOCK_SIZE,  "the data block size differs from the pool's")
+	X(META_E_BLOCK_SIZE,  "the data block size differs from the pool's")      \
+	X(META_E_DATA_SIZE,   "the data device is smaller than the pool's data blocks") \
+	X(META_E_STREAM,      "malformed delta stream")                           \
+	X(META_E_VOL_END,     "past the end of the thin volume")
 
 enum meta_err {
 #define META_ERR_ENUM(name, msg) name,

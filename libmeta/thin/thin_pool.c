@@ -26,18 +26,8 @@
 #include "pdata/sm_tx.h"
 #include "pdata/tm.h"
 #include "thin/thin_ondisk.h"
+#include "thin/thin_pool_internal.h"
 
-struct meta_thin_pool {
-	struct meta_bm *bm;
-	struct meta_sm_tx *msm, *dsm;
-	struct meta_tm *tm;
-	struct meta_tm_space space;
-	struct meta_thin_sb sb; /* the open transaction's superblock */
-	struct meta_btree_info details, top, bottom, both;
-	uint64_t dev_blocks;    /* metadata device size in blocks */
-	int failed;             /* an error left the transaction half done */
-	bool sb_only;           /* META_THIN_POOL_SUPERBLOCK_ONLY: no space maps, no trees */
-};
 
 /* ---- value types -------------------------------------------------------------- */
 
@@ -97,7 +87,7 @@ static void details_unpack(const struct disk_device_details *v, uint64_t dev,
 }
 
 /* 0, META_E_NOTFOUND, or an error reading the tree. */
-static int details_get(struct meta_thin_pool *p, uint64_t dev, struct meta_thin_details *d)
+int meta_thin_pool_details_get(struct meta_thin_pool *p, uint64_t dev, struct meta_thin_details *d)
 {
 	struct disk_device_details v;
 	int r = meta_btree_tx_lookup(&p->details, p->sb.device_details_root, &dev, &v);
@@ -106,7 +96,7 @@ static int details_get(struct meta_thin_pool *p, uint64_t dev, struct meta_thin_
 	return r;
 }
 
-static int details_put(struct meta_thin_pool *p, const struct meta_thin_details *d)
+int meta_thin_pool_details_put(struct meta_thin_pool *p, const struct meta_thin_details *d)
 {
 	struct disk_device_details v;
 	details_pack(d, &v);
@@ -117,7 +107,7 @@ static int details_put(struct meta_thin_pool *p, const struct meta_thin_details 
 /* ---- open, format, commit -------------------------------------------------------- */
 
 /* An error in the middle of a change: the transaction can only be abandoned. */
-static int fail(struct meta_thin_pool *p, int r)
+int meta_thin_pool_fail(struct meta_thin_pool *p, int r)
 {
 	if (r)
 		p->failed = r;
@@ -131,7 +121,7 @@ static int sb_usable(const struct meta_thin_pool *p)
 }
 
 /* Whether the trees and space maps can change (not a SUPERBLOCK_ONLY pool). */
-static int usable(const struct meta_thin_pool *p)
+int meta_thin_pool_usable(const struct meta_thin_pool *p)
 {
 	return p->failed || p->sb_only ? META_E_INVAL : 0;
 }
@@ -161,7 +151,7 @@ int meta_thin_pool_commit(struct meta_thin_pool *p)
 		r = meta_tm_commit(p->tm, 0, &meta_thin_sb_validator, buf);
 	free(buf);
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	if (!p->sb_only) {
 		meta_sm_tx_committed(p->dsm);
 		meta_sm_tx_committed(p->msm);
@@ -365,10 +355,10 @@ static int check_dev(uint64_t dev)
 static int dev_free(struct meta_thin_pool *p, uint64_t dev)
 {
 	struct meta_thin_details d;
-	int r = details_get(p, dev, &d);
+	int r = meta_thin_pool_details_get(p, dev, &d);
 	if (r == META_E_NOTFOUND)
 		return 0;
-	return r ? fail(p, r) : META_E_DEV_EXISTS;
+	return r ? meta_thin_pool_fail(p, r) : META_E_DEV_EXISTS;
 }
 
 int meta_thin_pool_create_thin(struct meta_thin_pool *p, uint64_t dev)
@@ -376,7 +366,7 @@ int meta_thin_pool_create_thin(struct meta_thin_pool *p, uint64_t dev)
 	struct meta_thin_details d;
 	uint64_t root;
 	uint8_t v[8];
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (!r)
 		r = check_dev(dev);
 	if (!r)
@@ -391,19 +381,19 @@ int meta_thin_pool_create_thin(struct meta_thin_pool *p, uint64_t dev)
 					 &p->sb.data_mapping_root, NULL);
 	}
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	d.dev_id = dev;
 	d.mapped_blocks = 0;
 	d.transaction_id = p->sb.trans_id;
 	d.creation_time = d.snapshotted_time = p->sb.time;
-	return fail(p, details_put(p, &d));
+	return meta_thin_pool_fail(p, meta_thin_pool_details_put(p, &d));
 }
 
 int meta_thin_pool_create_snap(struct meta_thin_pool *p, uint64_t dev, uint64_t origin)
 {
 	struct meta_thin_details od, d;
 	uint8_t v[8];
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (!r)
 		r = check_dev(dev);
 	if (!r)
@@ -414,50 +404,50 @@ int meta_thin_pool_create_snap(struct meta_thin_pool *p, uint64_t dev, uint64_t 
 		return r;
 	r = meta_btree_tx_lookup(&p->top, p->sb.data_mapping_root, &origin, v);
 	if (r)
-		return r == META_E_NOTFOUND ? r : fail(p, r);
-	r = details_get(p, origin, &od);
+		return r == META_E_NOTFOUND ? r : meta_thin_pool_fail(p, r);
+	r = meta_thin_pool_details_get(p, origin, &od);
 	if (r)
-		return r == META_E_NOTFOUND ? META_E_CORRUPT : fail(p, r);
+		return r == META_E_NOTFOUND ? META_E_CORRUPT : meta_thin_pool_fail(p, r);
 	/* the snapshot shares the origin's tree: one more reference on its root */
 	r = meta_tm_inc(p->tm, get_le64p(v));
 	if (!r)
 		r = meta_btree_tx_insert(&p->top, p->sb.data_mapping_root, &dev, v,
 					 &p->sb.data_mapping_root, NULL);
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	p->sb.time++;
 	od.snapshotted_time = p->sb.time;
 	d.dev_id = dev;
 	d.mapped_blocks = od.mapped_blocks;
 	d.transaction_id = p->sb.trans_id;
 	d.creation_time = d.snapshotted_time = p->sb.time;
-	r = details_put(p, &od);
+	r = meta_thin_pool_details_put(p, &od);
 	if (!r)
-		r = details_put(p, &d);
-	return fail(p, r);
+		r = meta_thin_pool_details_put(p, &d);
+	return meta_thin_pool_fail(p, r);
 }
 
 int meta_thin_pool_delete(struct meta_thin_pool *p, uint64_t dev)
 {
 	struct meta_thin_details d;
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (!r)
 		r = check_dev(dev);
 	if (!r)
-		r = details_get(p, dev, &d);
+		r = meta_thin_pool_details_get(p, dev, &d);
 	if (r)
-		return r == META_E_NOTFOUND ? r : fail(p, r);
+		return r == META_E_NOTFOUND ? r : meta_thin_pool_fail(p, r);
 	r = meta_btree_tx_remove(&p->details, p->sb.device_details_root, &dev,
 				 &p->sb.device_details_root);
 	if (!r)
 		r = meta_btree_tx_remove(&p->top, p->sb.data_mapping_root, &dev,
 					 &p->sb.data_mapping_root);
-	return fail(p, r);
+	return meta_thin_pool_fail(p, r);
 }
 
 int meta_thin_pool_set_transaction_id(struct meta_thin_pool *p, uint64_t old_id, uint64_t new_id)
 {
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (r)
 		return r;
 	if (old_id != p->sb.trans_id)
@@ -472,7 +462,7 @@ int meta_thin_pool_reserve_metadata_snap(struct meta_thin_pool *p)
 	uint64_t held;
 	bool inc_children;
 	void *data;
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (r)
 		return r;
 	if (p->sb.held_root)
@@ -485,7 +475,7 @@ int meta_thin_pool_reserve_metadata_snap(struct meta_thin_pool *p)
 	if (!r)
 		r = meta_tm_shadow(p->tm, 0, &meta_thin_sb_validator, &held, &data, &inc_children);
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	copy = data;
 	memset(copy->data_space_map_root, 0, sizeof(copy->data_space_map_root));
 	memset(copy->metadata_space_map_root, 0, sizeof(copy->metadata_space_map_root));
@@ -494,7 +484,7 @@ int meta_thin_pool_reserve_metadata_snap(struct meta_thin_pool *p)
 	if (!r)
 		r = meta_tm_inc(p->tm, le64_get(copy->device_details_root));
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	p->sb.held_root = held;
 	return 0;
 }
@@ -504,7 +494,7 @@ int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p)
 	struct meta_thin_sb snap;
 	const void *data;
 	uint64_t held;
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (r)
 		return r;
 	held = p->sb.held_root;
@@ -512,7 +502,7 @@ int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p)
 		return META_E_NOSNAP;
 	r = meta_tm_read(p->tm, held, &meta_thin_sb_validator, &data);
 	if (r)
-		return fail(p, r);
+		return meta_thin_pool_fail(p, r);
 	meta_thin_sb_unpack(data, &snap);
 	meta_tm_release(p->tm, data);
 	p->sb.held_root = 0;
@@ -521,14 +511,14 @@ int meta_thin_pool_release_metadata_snap(struct meta_thin_pool *p)
 		r = meta_btree_tx_del(&p->details, snap.device_details_root);
 	if (!r)
 		r = meta_tm_dec(p->tm, held);
-	return fail(p, r);
+	return meta_thin_pool_fail(p, r);
 }
 
 /* Grow map s to nr_blocks (at most max): a device may grow, never shrink. */
 static int resize(struct meta_thin_pool *p, struct meta_sm_tx *s, uint64_t nr_blocks, uint64_t max)
 {
 	uint64_t cur;
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (r)
 		return r;
 	cur = meta_sm_tx_nr_blocks(s);
@@ -536,7 +526,7 @@ static int resize(struct meta_thin_pool *p, struct meta_sm_tx *s, uint64_t nr_bl
 		return META_E_SHRINK;
 	if (nr_blocks > max)
 		return META_E_RANGE;
-	return nr_blocks == cur ? 0 : fail(p, meta_sm_tx_extend(s, nr_blocks - cur));
+	return nr_blocks == cur ? 0 : meta_thin_pool_fail(p, meta_sm_tx_extend(s, nr_blocks - cur));
 }
 
 int meta_thin_pool_resize_data(struct meta_thin_pool *p, uint64_t nr_blocks)
@@ -555,7 +545,7 @@ int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map m
 			     uint32_t count)
 {
 	struct meta_sm_tx *s = map == META_THIN_POOL_METADATA_MAP ? p->msm : p->dsm;
-	int r = usable(p);
+	int r = meta_thin_pool_usable(p);
 	if (r)
 		return r;
 	if (b >= meta_sm_tx_nr_blocks(s))
@@ -563,7 +553,7 @@ int meta_thin_pool_set_count(struct meta_thin_pool *p, enum meta_thin_pool_map m
 	if (map == META_THIN_POOL_METADATA_MAP && !b)
 		return META_E_INVAL; /* the superblock is always in use */
 	/* in one step, however far the count was off (a damaged count may be near 2^32) */
-	return fail(p, meta_sm_tx_set(s, b, count));
+	return meta_thin_pool_fail(p, meta_sm_tx_set(s, b, count));
 }
 
 int meta_thin_pool_set_needs_check(struct meta_thin_pool *p, bool on)
