@@ -59,6 +59,17 @@ META_API int meta_io_errno(const struct meta_io *io);
 /* Whole-buffer positional read/write; short reads past the end are META_E_IO. */
 META_API int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off);
 META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off);
+/*
+ * Discard [off, off+len) bytes: on a regular file, punch a hole (fallocate
+ * PUNCH_HOLE|KEEP_SIZE: the range reads zeros and its blocks are freed; the size
+ * stays); on a block device, BLKDISCARD of the logical blocks wholly inside the
+ * range (the partial logical blocks at either end are left alone; what a
+ * discarded range reads afterwards is up to the device).  Needs META_IO_WRITE.
+ * Counts as a write for meta_io_fail_writes_after().  len 0 does nothing.
+ * Errors: META_E_UNSUPPORTED (the file system or device cannot discard),
+ * META_E_PERM, META_E_IO (meta_io_errno() tells).
+ */
+META_API int meta_io_discard(struct meta_io *io, uint64_t off, uint64_t len);
 /* fdatasync (files) / BLKFLSBUF-free fsync (devices). */
 META_API int meta_io_flush(struct meta_io *io);
 /* Read-ahead hint for [off, off+len) (posix_fadvise WILLNEED; nothing on devices); never fails. */

@@ -305,6 +305,49 @@ static int bounce_pwrite(struct meta_io *io, const uint8_t *p, size_t len, uint6
 	return META_OK;
 }
 
+int meta_io_discard(struct meta_io *io, uint64_t off, uint64_t len)
+{
+	int r;
+	if (!(io->flags & META_IO_WRITE)) {
+		io->last_errno = EBADF;
+		return META_E_PERM;
+	}
+	if (!len)
+		return META_OK;
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off) {
+		io->last_errno = EINVAL;
+		return META_E_INVAL;
+	}
+	if (io->nr_writes >= io->fail_after) {
+		io->last_errno = EIO;
+		return META_E_IO;
+	}
+	if (io->blockdev) {
+		uint64_t m = io->align - 1, a = (off + m) & ~m, b = (off + len) & ~m, range[2];
+		if (b > io->size)
+			b = io->size & ~m;
+		if (b <= a)
+			goto done;
+		range[0] = a;
+		range[1] = b - a;
+		r = ioctl(io->fd, BLKDISCARD, range);
+	} else {
+		r = fallocate(io->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)len);
+	}
+	if (r < 0) {
+		io->last_errno = errno;
+		if (errno == EOPNOTSUPP || errno == ENOTTY || errno == ENOSYS)
+			return META_E_UNSUPPORTED;
+		return errno == EPERM || errno == EACCES || errno == EROFS || errno == EBADF
+			       ? META_E_PERM
+			       : META_E_IO;
+	}
+done:
+	io->nr_writes++;
+	return META_OK;
+}
+
 int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off)
 {
 	int r;
