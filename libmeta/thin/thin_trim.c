@@ -88,7 +88,8 @@ int meta_thin_free_data_ranges(struct meta_thin *t, meta_thin_range_fn fn, void 
 		return r;
 	}
 	/* bitmaps come in on-disk order: sort, then join ranges that meet at a bitmap's edge */
-	qsort(c.r, c.n, sizeof(*c.r), by_begin);
+	if (c.n)
+		qsort(c.r, c.n, sizeof(*c.r), by_begin);
 	for (i = 0; i < c.n; i++) {
 		if (m && c.r[m - 1].end == c.r[i].begin)
 			c.r[m - 1].end = c.r[i].end;
