@@ -180,9 +180,11 @@ static int report_stream_error(const char *path, int r, const struct meta_stream
 			       const struct in *in)
 {
 	if (r == META_E_STREAM)
-		cli_err("%s: bad delta stream at byte %" PRIu64 ": %s; the target is unchanged%s",
-			path, meta_stream_position(rd), meta_stream_reason(rd),
-			in->seekable ? "" : " up to that record");
+		cli_err("%s: bad delta stream at byte %" PRIu64 ": %s; %s", path,
+			meta_stream_position(rd), meta_stream_reason(rd),
+			in->seekable ? "nothing was written"
+				     : "the records before it were written (a sound copy of the "
+				       "stream, run again, completes the target)");
 	else if (r == META_E_IO && in->err)
 		cli_err("%s: error reading the stream: %s", path, strerror(in->err));
 	else
@@ -343,10 +345,12 @@ static int pass(const struct args *a, struct in *in, struct image *im,
 		meta_stream_reader_free(rd);
 		return -1;
 	}
-	if (!r && im && im->is_file && meta_io_size(im->io) < h->volume_size) {
-		/* grow to the volume's size (the new part reads zeros) */
+	if (!r && im && im->is_file &&
+	    (meta_io_size(im->io) < h->volume_size ||
+	     (!(h->flags & META_STREAM_INCREMENTAL) && meta_io_size(im->io) != h->volume_size))) {
+		/* the volume's size: grown (the new part reads zeros), or a full stream's exactly */
 		if (truncate(a->output, (off_t)h->volume_size)) {
-			cli_err("%s: cannot grow the image to %" PRIu64 " bytes: %s", a->output,
+			cli_err("%s: cannot size the image to %" PRIu64 " bytes: %s", a->output,
 				h->volume_size, strerror(errno));
 			*ex = EXIT_OPERR;
 			meta_stream_reader_free(rd);
