@@ -19,20 +19,28 @@
  *    write, then the device maps the new block (the old one loses a reference).
  *  - write, unmapped: a new block is allocated; unless the write covers the whole
  *    block, it is filled first: from the external origin when the block starts below
- *    the origin's end (zeros for the part past it), else with zeros unless the pool
- *    skips block zeroing (META_THIN_IO_SKIP_ZEROING, the table's skip_block_zeroing:
- *    the rest of the block keeps the data device's old bytes); then the write, then
- *    the mapping.
+ *    the origin's end (its size in whole sectors; the part past it zeroed), else with
+ *    zeros; with META_THIN_IO_SKIP_ZEROING (the table's skip_block_zeroing) nothing is
+ *    zeroed (the origin's part is still copied) and the rest of the block keeps the
+ *    data device's old bytes; then the write, then the mapping.
  *  - New mappings carry the pool's current time.  The device's mapped_blocks
- *    follows; its transaction_id becomes the pool's at the commit, as the kernel's
- *    __write_changed_details does for a device that changed.
- *  - Data reaches the data device before the metadata commit that maps it: a crash
- *    before the commit leaves the old mappings, and the new blocks free.
+ *    follows.  Its transaction_id does not change: the kernel sets it when a device
+ *    is created and __write_changed_details writes it back as it was.
+ *  - Data reaches the data device before the metadata commit that maps it (the
+ *    commit flushes the data device first, as the kernel's pre-commit callback): a
+ *    crash before the commit leaves the old mappings, and the new blocks free.
+ *    Within one write call the new blocks are written first and the in-place
+ *    overwrites of unshared mapped blocks last; those go in place, as in the
+ *    kernel, so neither an abandoned transaction nor a crash undoes them.
  *  - discard: every whole block inside the range is unmapped; the parts of blocks
  *    at either end are left alone (the kernel ignores a discard of part of a
- *    block).  After the commit has landed, the data blocks whose count is then 0
- *    are discarded on the data device (punched out of an image, BLKDISCARD on a
- *    device), as the pool's discard_passdown does, unless META_THIN_IO_NO_PASSDOWN.
+ *    block).  After the commit has landed, the data blocks these discards unmapped
+ *    whose count is then 0 are discarded on the data device (meta_io_discard():
+ *    punched out of an image, BLKDISCARD on a device), as the pool's
+ *    discard_passdown does, unless META_THIN_IO_NO_PASSDOWN.  A data device or file
+ *    system that cannot discard, or a passdown that fails, is ignored (the blocks
+ *    are free in the metadata either way), as the kernel ignores a data device
+ *    without discard support.
  *  - read: the volume as this transaction sees it (unmapped: the origin's bytes or
  *    zeros).
  *  - Nothing is committed by these calls: meta_thin_pool_commit() commits (and then

@@ -133,6 +133,8 @@ int meta_thin_pool_commit(struct meta_thin_pool *p)
 	int r = sb_usable(p);
 	if (r)
 		return r;
+	if (p->io && (r = meta_thin_io_pre_commit(p)) != 0)
+		return meta_thin_pool_fail(p, r);
 	buf = malloc(META_BLOCK_SIZE);
 	if (!buf)
 		return META_E_NOMEM;
@@ -156,6 +158,8 @@ int meta_thin_pool_commit(struct meta_thin_pool *p)
 		meta_sm_tx_committed(p->dsm);
 		meta_sm_tx_committed(p->msm);
 	}
+	if (p->io)
+		meta_thin_io_committed(p);
 	return 0;
 }
 
@@ -286,6 +290,7 @@ void meta_thin_pool_close(struct meta_thin_pool *p)
 {
 	if (!p)
 		return;
+	meta_thin_io_free(p->io);
 	meta_tm_destroy(p->tm);
 	meta_sm_tx_close(p->msm);
 	meta_sm_tx_close(p->dsm);
