@@ -46,8 +46,11 @@
  *   volume_size.  END: offset = number of records before it, length = total
  *   DATA payload bytes; nothing may follow it.
  * Identity (tag) of a device: (creation_time << 32) ^ transaction_id ^
- *   (dev_id << 48), from its details: it changes when the device is written and
- *   committed (transaction_id) or deleted and created again (creation_time).
+ *   (dev_id << 48), from its details: it names the device's instance (an id
+ *   deleted and created again, or snapshotted again, gets another creation
+ *   time), not its contents: the kernel leaves a device's transaction_id as it
+ *   was at creation when the device is written.  Streams are meant to be taken
+ *   from snapshots nobody writes to (backups), where instance = contents.
  *
  * The reader trusts nothing: each check failure is META_E_STREAM with a static
  * reason string; a stream that ends early is META_E_STREAM ("truncated").
