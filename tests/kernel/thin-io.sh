@@ -24,7 +24,7 @@
 #   3. thin_dump of kI = thin_dump of eI once data-block numbers are renumbered in order
 #      of first appearance over the sorted mappings (a note says when they are equal as
 #      they are); both thin_checks accept all four metadata images.
-# Knobs: THIN_IO_SEEDS (default "1 2 3"), THIN_IO_OPS (operations per plan, default 40).
+# Knobs: THIN_IO_SEEDS (default "1 2 3 4"), THIN_IO_OPS (operations per plan, default 60).
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 . "$SRCDIR/tests/kernel/lib/kernel.sh"
@@ -39,12 +39,16 @@ DATA=512        # data device (blocks): P_MAXDEV (6) volumes of VOL blocks fit
 ORIGIN=5000     # external origin (sectors)
 T=$((BS * VOL))
 export P_BS=$BS P_VOL=$VOL P_ORIGIN=$ORIGIN P_MAXDEV=6
-SEEDS=${THIN_IO_SEEDS:-1 2 3}
+SEEDS=${THIN_IO_SEEDS:-1 2 3 4}
 EXPORT=
 [ -x "$BIN/thin_export" ] && EXPORT=$BIN/thin_export
 [ -n "$EXPORT" ] || note "thin_export not built: volumes read through thin_dump's mappings only"
 
 k_pattern 99 0 0 $ORIGIN >origin.img || fail "cannot write origin.img"
+# The data devices start full of junk (the pattern of dev 77; its first JUNK blocks, the
+# rest reads zeros), so that a block provisioned without its zeroing or copy shows.
+JUNK=192
+k_pattern 77 0 0 $((JUNK * BS)) >junk.img || fail "cannot write junk.img"
 echo "$BS $VOL $DATA" >geom
 
 # eng META DATA WORDS...: thin_message; engw META DATA DEV ARGS...: thin_write
@@ -137,10 +141,11 @@ imgs=origin.img
 files=geom
 i=0
 for seed in $SEEDS; do
-	$PLAN plan "$seed" "${THIN_IO_OPS:-40}" >plan.$i || fail "cannot make plan $seed"
+	$PLAN plan "$seed" "${THIN_IO_OPS:-60}" >plan.$i || fail "cannot make plan $seed"
 	for p in k e; do
 		zero_file $p$i-meta.img 1024                # 4 MiB
-		zero_file $p$i-data.img $((DATA * BS / 8))  # sparse
+		cp junk.img $p$i-data.img && truncate -s $((DATA * BS * 512)) $p$i-data.img ||
+			fail "cannot write $p$i-data.img"
 	done
 	engine plan.$i e$i-meta.img e$i-data.img
 	cp --sparse=always e$i-meta.img e$i-meta.before || fail "cannot copy e$i-meta.img"
