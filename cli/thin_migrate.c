@@ -75,8 +75,8 @@ static void usage(FILE *out)
 		"  -V, --version              show the version and exit\n"
 		"\n"
 		"Output: one line, \"copied B bytes in R runs ...\".\n"
-		"Exit status: 0 ok, 1 metadata damaged, 2 usage error, 3 cannot open, I/O error,\n"
-		"sizes differ, no such device or no metadata snapshot.\n",
+		"Exit status: 0 ok, 1 metadata damaged or no metadata snapshot held, 2 usage\n"
+		"error, 3 cannot open, I/O error, sizes differ or no such device.\n",
 		cli_prog, cli_prog);
 }
 
