@@ -16,6 +16,8 @@
 #include <libmeta/error.h>
 #include <libmeta/io.h>
 #include <libmeta/thin_export.h>
+#include <libmeta/thin_io.h>
+#include <libmeta/thin_pool.h>
 
 #include "common.h"
 
@@ -23,13 +25,21 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: thin_import [options] -i STREAM -o IMAGE\n"
+		"       thin_import [options] -i STREAM --metadata-dev M --data-dev D --dev-id N\n"
 		"       thin_import --info -i STREAM\n"
 		"Write a delta stream (thin_export --format stream, or --since) into a plain\n"
-		"image or device, after checking it; or check it and print its header.\n"
+		"image or device, or into thin device N of a pool (one commit at the end), after\n"
+		"checking it; or check it and print its header.\n"
 		"\n"
 		"Options:\n"
 		"  -i, --input STREAM      the delta stream, '-' for standard input (required)\n"
 		"  -o, --output IMAGE      the image or device the volume's bytes go to\n"
+		"      --metadata-dev PATH the target pool's metadata device or image\n"
+		"      --data-dev PATH     the target pool's data device or image\n"
+		"      --dev-id N          the target thin device (a full stream creates it)\n"
+		"      --commit-every N    commit every N data blocks written (pool target)\n"
+		"      --skip-block-zeroing      the pool's skip_block_zeroing feature\n"
+		"      --no-discard-passdown     the pool's no_discard_passdown feature\n"
 		"      --state FILE        the base guard: FILE names what the target holds; an\n"
 		"                          incremental stream must start from it; updated after\n"
 		"      --info              check the whole stream and print its header and counts\n"
@@ -40,15 +50,27 @@ static void usage(FILE *f)
 		"  -h, --help              show this help and exit\n"
 		"  -V, --version           print the version and exit\n"
 		"\n"
-		"Exit status: 0 ok, 2 usage error, 3 operational error (bad or damaged stream,\n"
-		"wrong base, I/O).\n");
+		"Exit status: 0 ok, 1 damaged pool metadata, 2 usage error, 3 operational error\n"
+		"(bad or damaged stream, wrong base, no space, I/O).\n");
 }
 
-enum { OPT_STATE = 256, OPT_INFO, OPT_ZERO_WRITE, OPT_FORCE };
+enum {
+	OPT_STATE = 256,
+	OPT_INFO,
+	OPT_ZERO_WRITE,
+	OPT_FORCE,
+	OPT_METADATA_DEV,
+	OPT_DATA_DEV,
+	OPT_DEV_ID,
+	OPT_COMMIT_EVERY,
+	OPT_SKIP_ZEROING,
+	OPT_NO_PASSDOWN,
+};
 
 struct args {
-	const char *input, *output, *state;
-	bool info, zero_write, force;
+	const char *input, *output, *state, *meta, *data;
+	bool info, zero_write, force, have_dev, skip_zeroing, no_passdown;
+	uint64_t dev, commit_every;
 };
 
 static void parse_args(int argc, char **argv, struct args *a)
@@ -60,6 +82,12 @@ static void parse_args(int argc, char **argv, struct args *a)
 		CLI_FLAG("info", OPT_INFO),
 		CLI_FLAG("zero-write", OPT_ZERO_WRITE),
 		CLI_FLAG("force", OPT_FORCE),
+		CLI_ARG("metadata-dev", OPT_METADATA_DEV),
+		CLI_ARG("data-dev", OPT_DATA_DEV),
+		CLI_ARG("dev-id", OPT_DEV_ID),
+		CLI_ARG("commit-every", OPT_COMMIT_EVERY),
+		CLI_FLAG("skip-block-zeroing", OPT_SKIP_ZEROING),
+		CLI_FLAG("no-discard-passdown", OPT_NO_PASSDOWN),
 		CLI_COMMON_LONGOPTS,
 	};
 	int c;
@@ -84,6 +112,27 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_FORCE:
 			a->force = true;
 			break;
+		case OPT_METADATA_DEV:
+			a->meta = optarg;
+			break;
+		case OPT_DATA_DEV:
+			a->data = optarg;
+			break;
+		case OPT_DEV_ID:
+			a->have_dev = true;
+			a->dev = cli_u64_arg("--dev-id", optarg);
+			break;
+		case OPT_COMMIT_EVERY:
+			a->commit_every = cli_u64_arg("--commit-every", optarg);
+			if (!a->commit_every)
+				cli_usage_error("--commit-every must be at least 1 block");
+			break;
+		case OPT_SKIP_ZEROING:
+			a->skip_zeroing = true;
+			break;
+		case OPT_NO_PASSDOWN:
+			a->no_passdown = true;
+			break;
 		default:
 			cli_common_or_bad_option(c, argv, usage);
 		}
@@ -91,10 +140,24 @@ static void parse_args(int argc, char **argv, struct args *a)
 	cli_no_operands(argc, argv);
 	if (!a->input)
 		cli_usage_error("-i STREAM is required ('-' for standard input)");
-	if (a->info && a->output)
-		cli_usage_error("--info only reads the stream: -o cannot go with it");
-	if (!a->info && !a->output)
-		cli_usage_error("-o IMAGE is required (or --info)");
+	bool pool = a->meta || a->data || a->have_dev;
+	if (a->info && (a->output || pool))
+		cli_usage_error("--info only reads the stream: no target can go with it");
+	if (a->output && pool)
+		cli_usage_error("-o IMAGE or --metadata-dev/--data-dev/--dev-id: one target");
+	if (pool && (!a->meta || !a->data || !a->have_dev))
+		cli_usage_error("a pool target needs --metadata-dev, --data-dev and --dev-id");
+	if (!a->info && !a->output && !pool)
+		cli_usage_error("-o IMAGE or --metadata-dev M --data-dev D --dev-id N is required "
+				"(or --info)");
+	if (!pool && (a->commit_every || a->skip_zeroing || a->no_passdown))
+		cli_usage_error("--commit-every, --skip-block-zeroing and --no-discard-passdown "
+				"are for a pool target");
+	if (a->have_dev && a->dev > META_THIN_MAX_DEV_ID)
+		cli_usage_error("--dev-id %" PRIu64 ": device ids are 24-bit (0 to %llu)", a->dev,
+				(unsigned long long)META_THIN_MAX_DEV_ID);
+	if (a->commit_every > UINT64_MAX / (1ull << 30))
+		cli_usage_error("--commit-every %" PRIu64 " is too large", a->commit_every);
 	if (a->output && !strcmp(a->output, "-"))
 		cli_usage_error("-o -: the output must be a file or device (it is written at offsets)");
 }
@@ -175,6 +238,9 @@ static int rewind_input(struct in *in)
 	return lseek(in->fd, 0, SEEK_SET) == 0 ? 0 : -1;
 }
 
+/* The target is a pool's volume: 0 none, 1 one commit at the end, 2 --commit-every. */
+static int pool_target;
+
 /* One line for a stream error: exit 3. */
 static int report_stream_error(const char *path, int r, const struct meta_stream_reader *rd,
 			       const struct in *in)
@@ -183,8 +249,11 @@ static int report_stream_error(const char *path, int r, const struct meta_stream
 		cli_err("%s: bad delta stream at byte %" PRIu64 ": %s; %s", path,
 			meta_stream_position(rd), meta_stream_reason(rd),
 			in->seekable ? "nothing was written"
-				     : "the records before it were written (a sound copy of the "
-				       "stream, run again, completes the target)");
+			: pool_target == 1 ? "nothing was committed: the volume is unchanged"
+			: pool_target == 2 ? "the volume holds the last commit's state (a sound "
+					     "copy of the stream, run again, completes it)"
+					   : "the records before it were written (a sound copy of the "
+					     "stream, run again, completes the target)");
 	else if (r == META_E_IO && in->err)
 		cli_err("%s: error reading the stream: %s", path, strerror(in->err));
 	else
@@ -305,16 +374,54 @@ static int info(const struct args *a, struct in *in)
 	return cli_flush_stdout();
 }
 
-/* ---- apply to an image ---- */
+/* ---- the targets ---- */
 
+struct target {
+	/* after the header (base checked): 0, or the exit status after one line */
+	int (*start)(struct target *t, const struct args *a, const struct meta_stream_header *h);
+	int (*data)(struct target *t, uint64_t off, const void *p, size_t len);
+	int (*zero)(struct target *t, uint64_t off, uint64_t len);
+	/* one line for a failed data/zero at off: the exit status */
+	int (*fail)(struct target *t, const struct args *a, uint64_t off, int r);
+};
+
+/* An image or device. */
 struct image {
+	struct target t;
 	struct meta_io *io;
 	bool is_file, zero_write;
 	char *zeros;
 };
 
-static int image_zero(struct image *im, uint64_t off, uint64_t len)
+static int image_start(struct target *t, const struct args *a, const struct meta_stream_header *h)
 {
+	struct image *im = (struct image *)t;
+	uint64_t size = meta_io_size(im->io);
+	if (im->is_file &&
+	    (size < h->volume_size || (!(h->flags & META_STREAM_INCREMENTAL) && size != h->volume_size))) {
+		/* the volume's size: grown (the new part reads zeros), or a full stream's exactly */
+		if (truncate(a->output, (off_t)h->volume_size)) {
+			cli_err("%s: cannot size the image to %" PRIu64 " bytes: %s", a->output,
+				h->volume_size, strerror(errno));
+			return EXIT_OPERR;
+		}
+	} else if (size < h->volume_size) {
+		cli_err("%s: the device (%" PRIu64 " bytes) is smaller than the volume (%" PRIu64
+			" bytes)", a->output, size, h->volume_size);
+		return EXIT_OPERR;
+	}
+	return 0;
+}
+
+static int image_data(struct target *t, uint64_t off, const void *p, size_t len)
+{
+	struct image *im = (struct image *)t;
+	return meta_io_pwrite(im->io, p, len, off);
+}
+
+static int image_zero(struct target *t, uint64_t off, uint64_t len)
+{
+	struct image *im = (struct image *)t;
 	if (im->is_file && !im->zero_write) {
 		int r = meta_io_discard(im->io, off, len);
 		if (r != META_E_UNSUPPORTED)
@@ -331,8 +438,19 @@ static int image_zero(struct image *im, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Pass over the records: apply them when im is given, else only check them. */
-static int pass(const struct args *a, struct in *in, struct image *im,
+static int image_fail(struct target *t, const struct args *a, uint64_t off, int r)
+{
+	struct image *im = (struct image *)t;
+	cli_err("%s: cannot write the image at byte %" PRIu64 ": %s", a->output, off,
+		meta_io_errno(im->io) ? strerror(meta_io_errno(im->io)) : meta_strerror(r));
+	return EXIT_OPERR;
+}
+
+/*
+ * One pass over the stream: apply the records to tg, or with tg NULL only check them.
+ * 0, or -1 with *ex the exit status (after one line).
+ */
+static int pass(const struct args *a, struct in *in, struct target *tg,
 		struct meta_stream_header *h, int *ex)
 {
 	struct meta_stream_reader *rd;
@@ -341,25 +459,7 @@ static int pass(const struct args *a, struct in *in, struct image *im,
 	int r = meta_stream_reader_open(in_read, in, &rd);
 	if (!r)
 		r = meta_stream_read_header(rd, h);
-	if (!r && im && (*ex = check_base(a, h))) {
-		meta_stream_reader_free(rd);
-		return -1;
-	}
-	if (!r && im && im->is_file &&
-	    (meta_io_size(im->io) < h->volume_size ||
-	     (!(h->flags & META_STREAM_INCREMENTAL) && meta_io_size(im->io) != h->volume_size))) {
-		/* the volume's size: grown (the new part reads zeros), or a full stream's exactly */
-		if (truncate(a->output, (off_t)h->volume_size)) {
-			cli_err("%s: cannot size the image to %" PRIu64 " bytes: %s", a->output,
-				h->volume_size, strerror(errno));
-			*ex = EXIT_OPERR;
-			meta_stream_reader_free(rd);
-			return -1;
-		}
-	} else if (!r && im && meta_io_size(im->io) < h->volume_size) {
-		cli_err("%s: the device (%" PRIu64 " bytes) is smaller than the volume (%" PRIu64
-			" bytes)", a->output, meta_io_size(im->io), h->volume_size);
-		*ex = EXIT_OPERR;
+	if (!r && tg && ((*ex = check_base(a, h)) || (*ex = tg->start(tg, a, h)))) {
 		meta_stream_reader_free(rd);
 		return -1;
 	}
@@ -367,17 +467,14 @@ static int pass(const struct args *a, struct in *in, struct image *im,
 		r = meta_stream_next(rd, &rec, &p);
 		if (r || rec.type == META_STREAM_END)
 			break;
-		if (!im)
+		if (!tg)
 			continue;
 		if (rec.type == META_STREAM_DATA)
-			r = meta_io_pwrite(im->io, p, (size_t)rec.length, rec.offset);
+			r = tg->data(tg, rec.offset, p, (size_t)rec.length);
 		else
-			r = image_zero(im, rec.offset, rec.length);
+			r = tg->zero(tg, rec.offset, rec.length);
 		if (r) {
-			cli_err("%s: cannot write the image at byte %" PRIu64 ": %s", a->output,
-				rec.offset, meta_io_errno(im->io) ? strerror(meta_io_errno(im->io))
-								  : meta_strerror(r));
-			*ex = EXIT_OPERR;
+			*ex = tg->fail(tg, a, rec.offset, r);
 			meta_stream_reader_free(rd);
 			return -1;
 		}
@@ -388,23 +485,41 @@ static int pass(const struct args *a, struct in *in, struct image *im,
 	return r ? -1 : 0;
 }
 
+/* A stream in a file is checked whole (and its base) before the target is touched. */
+static int precheck(const struct args *a, struct in *in)
+{
+	struct meta_stream_header h;
+	int ex = 0;
+	if (!in->seekable)
+		return 0;
+	if (pass(a, in, NULL, &h, &ex))
+		return ex;
+	if ((ex = check_base(a, &h)))
+		return ex;
+	if (rewind_input(in)) {
+		cli_err("%s: cannot read the stream again: %s", a->input, strerror(errno));
+		return EXIT_OPERR;
+	}
+	return 0;
+}
+
+static int finish_state(const struct args *a, const struct meta_stream_header *h)
+{
+	if (a->state && write_state(a->state, h)) {
+		cli_err("%s: cannot write the state file: %s", a->state, strerror(errno));
+		return EXIT_OPERR;
+	}
+	return 0;
+}
+
 static int import_image(const struct args *a, struct in *in)
 {
 	struct meta_stream_header h;
-	struct image im = {0};
+	struct image im = {{image_start, image_data, image_zero, image_fail}, NULL, false, false, NULL};
 	struct stat st;
-	int r, ex = EXIT_OK;
-	/* a stream in a file is checked whole before the image is touched */
-	if (in->seekable) {
-		if (pass(a, in, NULL, &h, &ex))
-			return ex;
-		if ((ex = check_base(a, &h)))
-			return ex;
-		if (rewind_input(in)) {
-			cli_err("%s: cannot read the stream again: %s", a->input, strerror(errno));
-			return EXIT_OPERR;
-		}
-	}
+	int r, ex = precheck(a, in);
+	if (ex)
+		return ex;
 	if (stat(a->output, &st)) {
 		int fd = open(a->output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd < 0) {
@@ -426,20 +541,204 @@ static int import_image(const struct args *a, struct in *in)
 		meta_io_close(im.io);
 		return EXIT_OPERR;
 	}
-	if (!pass(a, in, &im, &h, &ex)) {
-		if (meta_io_flush(im.io)) {
-			cli_err("%s: cannot flush the image: %s", a->output,
-				strerror(meta_io_errno(im.io)));
-			ex = EXIT_OPERR;
-		}
+	if (!pass(a, in, &im.t, &h, &ex) && meta_io_flush(im.io)) {
+		cli_err("%s: cannot flush the image: %s", a->output, strerror(meta_io_errno(im.io)));
+		ex = EXIT_OPERR;
 	}
 	meta_io_close(im.io);
 	free(im.zeros);
-	if (!ex && a->state && write_state(a->state, &h)) {
-		cli_err("%s: cannot write the state file: %s", a->state, strerror(errno));
-		ex = EXIT_OPERR;
+	return ex ? ex : finish_state(a, &h);
+}
+
+/* ---- apply to a volume of a pool ---- */
+
+/*
+ * The volume is snapshotted first (a temporary device, deleted before the commit): every
+ * block the import writes then breaks sharing into a new block, so nothing of the volume
+ * is overwritten in place and an import that stops before its commit leaves the volume as
+ * it was.  --commit-every commits (and takes a new temporary snapshot) every N blocks.
+ */
+struct pooltgt {
+	struct target t;
+	struct meta_thin_pool *p;
+	struct meta_thin_vol *v;
+	struct meta_io *data;
+	uint64_t tmp, bs, since_commit;
+	char *zeros;
+	const struct args *a;
+};
+
+static int pool_snap(struct pooltgt *pt)
+{
+	for (uint64_t id = META_THIN_MAX_DEV_ID; id > 0; id--) {
+		int r;
+		if (id == pt->a->dev)
+			continue;
+		r = meta_thin_pool_create_snap(pt->p, id, pt->a->dev);
+		if (r != META_E_DEV_EXISTS) {
+			pt->tmp = id;
+			return r;
+		}
 	}
-	return ex;
+	return META_E_DEV_EXISTS;
+}
+
+static int pool_commit(struct pooltgt *pt, bool again)
+{
+	int r = meta_thin_pool_delete(pt->p, pt->tmp);
+	if (!r)
+		r = meta_thin_pool_commit(pt->p);
+	if (!r && again)
+		r = pool_snap(pt);
+	pt->since_commit = 0;
+	return r;
+}
+
+static int pool_start(struct target *t, const struct args *a, const struct meta_stream_header *h)
+{
+	struct pooltgt *pt = (struct pooltgt *)t;
+	struct meta_thin_pool_info info;
+	int r;
+	meta_thin_pool_info(pt->p, &info);
+	pt->bs = (uint64_t)info.data_block_size * 512;
+	r = meta_thin_pool_create_thin(pt->p, a->dev);
+	if (r == 0 && (h->flags & META_STREAM_INCREMENTAL)) {
+		cli_err("%s: no thin device %" PRIu64 " in the pool: an incremental stream needs a "
+			"copy of its base (apply a full stream first)", a->meta, a->dev);
+		return EXIT_OPERR;
+	}
+	if (r && r != META_E_DEV_EXISTS)
+		return pt->t.fail(t, a, 0, r);
+	r = pool_snap(pt);
+	if (!r)
+		r = meta_thin_vol_open(pt->p, a->dev, NULL, h->volume_size, &pt->v);
+	return r ? pt->t.fail(t, a, 0, r) : 0;
+}
+
+static int pool_step(struct pooltgt *pt, uint64_t len)
+{
+	pt->since_commit += len;
+	if (pt->a->commit_every && pt->since_commit >= pt->a->commit_every * pt->bs)
+		return pool_commit(pt, true);
+	return 0;
+}
+
+static int pool_data(struct target *t, uint64_t off, const void *p, size_t len)
+{
+	struct pooltgt *pt = (struct pooltgt *)t;
+	int r = meta_thin_vol_write(pt->v, off, p, len);
+	return r ? r : pool_step(pt, len);
+}
+
+static int pool_zeros(struct pooltgt *pt, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t n = len < META_STREAM_MAX_DATA ? (size_t)len : META_STREAM_MAX_DATA;
+		int r = meta_thin_vol_write(pt->v, off, pt->zeros, n);
+		if (r)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* whole blocks unmapped, the parts of blocks at either end written with zeros */
+static int pool_zero(struct target *t, uint64_t off, uint64_t len)
+{
+	struct pooltgt *pt = (struct pooltgt *)t;
+	uint64_t end = off + len, a = (off + pt->bs - 1) / pt->bs * pt->bs, b = end / pt->bs * pt->bs;
+	int r;
+	if (a >= b)
+		r = pool_zeros(pt, off, len);
+	else if (!(r = pool_zeros(pt, off, a - off)) && !(r = meta_thin_vol_discard(pt->v, a, b - a)))
+		r = pool_zeros(pt, b, end - b);
+	return r ? r : pool_step(pt, len);
+}
+
+static int pool_fail(struct target *t, const struct args *a, uint64_t off, int r)
+{
+	struct pooltgt *pt = (struct pooltgt *)t;
+	const char *tail = a->commit_every ? "the volume holds the last commit's state"
+					   : "the volume is unchanged";
+	switch (r) {
+	case META_E_DATA_NOSPC:
+		cli_err("%s: no free data block in the pool (at byte %" PRIu64 " of the volume); %s; "
+			"grow the data device first", a->data, off, tail);
+		return EXIT_OPERR;
+	case META_E_NOSPC:
+		cli_err("%s: no free metadata block in the pool; %s; grow the metadata device first",
+			a->meta, tail);
+		return EXIT_OPERR;
+	case META_E_IO:
+		cli_err("%s: input/output error%s%s; %s", a->data,
+			meta_io_errno(pt->data) ? ": " : "",
+			meta_io_errno(pt->data) ? strerror(meta_io_errno(pt->data)) : "", tail);
+		return EXIT_OPERR;
+	case META_E_CORRUPT:
+	case META_E_CHECKSUM:
+	case META_E_BLOCKNR:
+		cli_err("%s: the metadata is damaged (%s); %s; run thin_check", a->meta,
+			meta_strerror(r), tail);
+		return EXIT_DAMAGE;
+	case META_E_DATA_SIZE:
+		cli_err("%s: the data device is smaller than the pool's data blocks (wrong "
+			"--data-dev?)", a->data);
+		return EXIT_OPERR;
+	default:
+		cli_err("%s: %s; %s", a->meta, meta_strerror(r), tail);
+		return cli_exit_for(r);
+	}
+}
+
+static int import_pool(const struct args *a, struct in *in)
+{
+	struct meta_thin_pool_opts o = {0};
+	struct meta_stream_header h;
+	struct pooltgt pt;
+	int r, ex = precheck(a, in);
+	if (ex)
+		return ex;
+	memset(&pt, 0, sizeof(pt));
+	pt.t = (struct target){pool_start, pool_data, pool_zero, pool_fail};
+	pt.a = a;
+	pool_target = a->commit_every ? 2 : 1;
+	r = meta_thin_pool_open(a->meta, &o, &pt.p, NULL);
+	if (r) {
+		if (!cli_report_foreign_family(a->meta, META_FAMILY_THIN)) {
+			if (r == META_E_NEEDS_CHECK)
+				cli_err("%s: the pool's needs_check flag is set; run thin_check first",
+					a->meta);
+			else
+				cli_report_open_error(a->meta, r, 0);
+		}
+		return cli_exit_for(r);
+	}
+	r = meta_io_open(a->data, META_IO_WRITE | META_IO_EXCL, &pt.data);
+	if (r) {
+		cli_report_open_error(a->data, r, 0);
+		meta_thin_pool_close(pt.p);
+		return EXIT_OPERR;
+	}
+	r = meta_thin_pool_attach_data(pt.p, pt.data,
+				       (a->skip_zeroing ? META_THIN_IO_SKIP_ZEROING : 0) |
+				       (a->no_passdown ? META_THIN_IO_NO_PASSDOWN : 0));
+	pt.zeros = calloc(1, META_STREAM_MAX_DATA);
+	if (r || !pt.zeros)
+		ex = pool_fail(&pt.t, a, 0, r ? r : META_E_NOMEM);
+	if (!ex && !pass(a, in, &pt.t, &h, &ex)) {
+		meta_thin_vol_close(pt.v);
+		pt.v = NULL;
+		r = pool_commit(&pt, false);
+		if (r)
+			ex = pool_fail(&pt.t, a, 0, r);
+	}
+	if (pt.v)
+		meta_thin_vol_close(pt.v);
+	meta_thin_pool_close(pt.p); /* without a commit: the transaction is abandoned */
+	meta_io_close(pt.data);
+	free(pt.zeros);
+	return ex ? ex : finish_state(a, &h);
 }
 
 int main(int argc, char **argv)
@@ -455,9 +754,14 @@ int main(int argc, char **argv)
 		cli_refuse_input_is_output(a.input, a.output);
 		cli_refuse_foreign_family(a.output, META_FAMILY_NONE, a.force);
 	}
+	if (a.meta) {
+		cli_refuse_input_is_output(a.input, a.meta);
+		cli_refuse_input_is_output(a.input, a.data);
+		cli_refuse_same_storage(a.meta, a.data);
+	}
 	ex = open_input(a.input, &in);
 	if (!ex)
-		ex = a.info ? info(&a, &in) : import_image(&a, &in);
+		ex = a.info ? info(&a, &in) : a.meta ? import_pool(&a, &in) : import_image(&a, &in);
 	if (in.fd > STDIN_FILENO)
 		close(in.fd);
 	free(in.buf);
