@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest half of tests/kernel/thin-io.sh (runs in the VM; see that file).
+# "feature WORD" lines of a plan go on both pools' table lines.
 # Disks: vda = the external origin (P_ORIGIN sectors of the pattern of dev 99 gen 0);
 #        then for each plan I (0, 1, ...) four disks: metadata (zeroed) / data of pool kI,
 #        which the kernel formats and runs plan I on; metadata / data of pool eI, which
@@ -54,8 +55,13 @@ set -- $letters
 while [ -f "/guest/plan.$i" ]; do
 	km=vd$1 kd=vd$2 em=vd$3 ed=vd$4
 	shift 4
+	rest=$*
 	P=k$i
-	g_run dmsetup create $P --table "0 $((DATA * BS)) thin-pool /dev/$km /dev/$kd $BS 0"
+	feat=$(sed -n 's/^feature //p' "/guest/plan.$i" | tr '\n' ' ')
+	set -- $feat
+	feat="$# $feat"
+	set -- $rest
+	g_run dmsetup create $P --table "0 $((DATA * BS)) thin-pool /dev/$km /dev/$kd $BS 0 $feat"
 	live=
 	while read -r op a b c d; do
 		case $op in
@@ -81,7 +87,7 @@ while [ -f "/guest/plan.$i" ]; do
 			gw "/dev/mapper/$P-t$a" "$a" "$b" "$c" "$d" ;;
 		discard)
 			g_run blkdiscard -o $((b * 512)) -l $((c * 512)) "/dev/mapper/$P-t$a" ;;
-		live) ;;
+		live|feature) ;;
 		*)
 			echo "GUEST-FAIL: plan.$i: bad line: $op $a $b $c $d"; exit 1 ;;
 		esac
@@ -91,7 +97,7 @@ while [ -f "/guest/plan.$i" ]; do
 
 	# the engine's pool: read every volume the plan left
 	P=e$i
-	g_run dmsetup create $P --table "0 $((DATA * BS)) thin-pool /dev/$em /dev/$ed $BS 0"
+	g_run dmsetup create $P --table "0 $((DATA * BS)) thin-pool /dev/$em /dev/$ed $BS 0 $feat"
 	grep '^live ' "/guest/plan.$i" >/tmp/live
 	elive=
 	while read -r op a b; do
