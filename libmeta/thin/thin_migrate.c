@@ -174,9 +174,24 @@ static int flush_run(struct copy_ctx *c)
 	return 0;
 }
 
+/* Read-ahead of a leaf's data blocks (an image: runs spread over the data device overlap). */
+static void leaf_willneed(struct copy_ctx *c, const struct meta_thin_mapping *m, uint32_t n)
+{
+	uint32_t i = 0;
+	while (i < n && m[i].vblock < c->nr_blocks) {
+		uint32_t j = i + 1;
+		while (j < n && m[j].vblock < c->nr_blocks && m[j].data_block == m[j - 1].data_block + 1)
+			j++;
+		meta_io_willneed(c->o->data, m[i].data_block * c->bs, (uint64_t)(j - i) * c->bs);
+		i = j;
+	}
+}
+
 static int copy_leaf(void *ctx, const struct meta_thin_mapping *m, uint32_t n)
 {
 	struct copy_ctx *c = ctx;
+	if (c->o->data)
+		leaf_willneed(c, m, n);
 	for (uint32_t i = 0; i < n; i++) {
 		if (m[i].vblock >= c->nr_blocks)
 			break; /* at or past the volume's end */
