@@ -323,6 +323,8 @@ static int write_input(struct run *w, struct meta_thin_vol *v)
 		cli_err("%s: cannot open the input: %s", a->input, strerror(errno));
 		return EXIT_OPERR;
 	}
+	/* the input is read ahead one chunk: the next chunk comes in while this one is written */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (a->every && cli_mul_overflows(a->every, bs, &every))
 		every = 0; /* more than 2^64 bytes: never reached */
 	buf = malloc(CHUNK);
@@ -346,6 +348,7 @@ static int write_input(struct run *w, struct meta_thin_vol *v)
 		}
 		if (!got)
 			break;
+		(void)posix_fadvise(fd, (off_t)(off - a->offset) + got, CHUNK, POSIX_FADV_WILLNEED);
 		if ((uint64_t)got > UINT64_MAX - off) {
 			cli_err("--offset plus the input's length ends past 2^64 bytes; nothing more "
 				"was written");
