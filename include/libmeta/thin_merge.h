@@ -24,7 +24,9 @@
  * Nothing is committed: the caller commits (meta_thin_pool_commit) or abandons.
  * Errors: META_E_INVAL snap == origin; META_E_RANGE an id past 24 bits;
  * META_E_NOTFOUND no such device (*missing, may be NULL, says which); META_E_CORRUPT
- * a device without details; the pool's errors (META_E_NOSPC, I/O: the pool then
+ * a device without details; META_E_NOSPC, nothing changed: no metadata block is free
+ * beyond the kernel's reserve (min(4096, a tenth)), where the kernel takes no message;
+ * the pool's errors (META_E_NOSPC, I/O: the pool then
  * refuses all but close).
  *
  * Merge into an external origin (meta_thin_merge_external): every block device

@@ -10,6 +10,7 @@
 
 #include "base/endian.h"
 #include "pdata/btree_write.h"
+#include "pdata/sm_tx.h"
 #include "pdata/tm.h"
 #include "thin/thin_pool_internal.h"
 
@@ -33,6 +34,12 @@ int meta_thin_rollback(struct meta_thin_pool *p, uint64_t snap, uint64_t origin,
 
 	if (r)
 		return r;
+	/* as for a message: nothing free beyond the kernel's reserve, min(4096, a tenth) */
+	{
+		uint64_t nr = meta_sm_tx_nr_blocks(p->msm), nfree = meta_sm_tx_nr_free(p->msm);
+		if (nfree <= (nr / 10 < 4096 ? nr / 10 : 4096))
+			return META_E_NOSPC;
+	}
 	if (snap > META_THIN_MAX_DEV_ID || origin > META_THIN_MAX_DEV_ID)
 		return META_E_RANGE;
 	if (snap == origin)
