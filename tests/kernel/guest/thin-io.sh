@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest half of tests/kernel/thin-io.sh (runs in the VM; see that file).
-# "feature WORD" lines of a plan go on both pools' table lines.
+# "feature WORD" lines of a plan go on both pools' table lines; with a "reopen" line the
+# pool is deactivated and activated again before each write.
 # Disks: vda = the external origin (P_ORIGIN sectors of the pattern of dev 99 gen 0);
 #        then for each plan I (0, 1, ...) four disks: metadata (zeroed) / data of pool kI,
 #        which the kernel formats and runs plan I on; metadata / data of pool eI, which
@@ -48,6 +49,14 @@ vol() {  # vol POOL DEV EXT: activate thin DEV as POOL-tDEV (with the origin whe
 	fi
 }
 
+# reactivate: tear the pool down and activate it again (as each thin_write call opens the
+# pool afresh, the kernel's data allocator then starts again from block 0)
+reactivate() {
+	g_teardown $P $live
+	g_run dmsetup create $P --table "$ptable"
+	for r_d in $live; do eval "vol $P $r_d \$ext_$r_d"; done
+}
+
 letters="b c d e f g h i j k l m n o p q r s t u v w x y z"
 i=0
 n=0
@@ -61,7 +70,10 @@ while [ -f "/guest/plan.$i" ]; do
 	set -- $feat
 	feat="$# $feat"
 	set -- $rest
-	g_run dmsetup create $P --table "0 $((DATA * BS)) thin-pool /dev/$km /dev/$kd $BS 0 $feat"
+	ptable="0 $((DATA * BS)) thin-pool /dev/$km /dev/$kd $BS 0 $feat"
+	g_run dmsetup create $P --table "$ptable"
+	reopen=0
+	grep -q '^reopen' "/guest/plan.$i" && reopen=1
 	live=
 	while read -r op a b c d; do
 		case $op in
@@ -84,10 +96,11 @@ while [ -f "/guest/plan.$i" ]; do
 		txn)
 			g_run dmsetup message $P 0 "set_transaction_id $a $b" ;;
 		write)
+			[ $reopen = 0 ] || reactivate
 			gw "/dev/mapper/$P-t$a" "$a" "$b" "$c" "$d" ;;
 		discard)
 			g_run blkdiscard -o $((b * 512)) -l $((c * 512)) "/dev/mapper/$P-t$a" ;;
-		live|feature) ;;
+		live|feature|reopen) ;;
 		*)
 			echo "GUEST-FAIL: plan.$i: bad line: $op $a $b $c $d"; exit 1 ;;
 		esac
