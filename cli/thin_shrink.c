@@ -449,6 +449,19 @@ int main(int argc, char **argv)
 		r = cli_exit_for(r);
 		goto out;
 	}
+	if (data) {
+		/* a NUM the data device cannot hold (given in sectors?) would leave a pool the
+		 * kernel refuses: say so before anything is written */
+		uint64_t bytes, bs = (uint64_t)st.data_block_size * 512u;
+		if (cli_mul_overflows(a.nr, bs, &bytes) || bytes > meta_io_size(data)) {
+			cli_err("%s: --nr-blocks %" PRIu64 " is more than the data device holds (%" PRIu64
+				" blocks of %" PRIu64 " bytes); NUM counts data blocks, not sectors; "
+				"nothing was changed",
+				a.data, a.nr, bs ? meta_io_size(data) / bs : 0, bs);
+			r = EXIT_OPERR;
+			goto out;
+		}
+	}
 	r = a.binary ? shrink_binary(&a, &in, s, data, &st) : shrink_xml(&a, &in, s, data, &st);
 	if (r)
 		goto out;

@@ -47,7 +47,7 @@ pool() { # NAME GEN-ARGS...
 	used=$("$BIN/thin_shrink" -i p.xml -o /dev/null --data x --no-copy --nr-blocks 1 2>&1 |
 		sed -n 's/.*(\([0-9]*\) of the pool.*/\1/p')
 	[ -n "$used" ] || fail "$name: cannot learn the used count"
-	perl "$D/pattern.pl" orig.img "$nr" 65536 || fail "pattern.pl"
+	perl "$D/pattern.pl" orig.img $((nr + 100)) 65536 || fail "pattern.pl" # NUM up to nr + 100
 	perl "$D/views.pl" p.xml orig.img >before || fail "views.pl on the input"
 	truncate -s 8M m.bin && "$BIN/thin_restore" -i p.xml -o m.bin && "$BIN/thin_dump" m.bin >mb.xml ||
 		fail "$name: thin_restore"
