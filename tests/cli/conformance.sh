@@ -51,6 +51,12 @@ thin_metadata_unpack|pack|-i @IN@ -o @OUT@|packed:one-thin
 snap_check|cow|@IN@|-
 snap_dump|cow|@IN@|-
 snap_restore|xml|-i @IN@ -o @OUT@|-
+thin_write|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 0 --offset 0 --discard 8|-
+thin_trim|bin|--metadata-dev @IN@ --data-dev @IN@.data|-
+thin_migrate|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 0 --dest-file @OUT@|-
+thin_export|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 1 -o @OUT@|-
+thin_merge|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 0 --external-origin @OUT@|-
+thin_shrink|bin|--binary -i @IN@ -o @OUT@ --data @IN@.data --nr-blocks 200 --no-copy|one-thin
 pdata_tools|none||
 '
 

@@ -35,6 +35,8 @@ gzip -dc "$FIX/snap/cow-origin.bin.gz" >origin.bin
 "$BIN/snap_dump" cow.bin >cow.xml 2>/dev/null || true
 head -c 1048576 /dev/zero >blank.bin
 head -c 4096 /dev/zero | tr '\0' 'x' >data.bin
+truncate -s 268435456 tdata.bin # one-thin's 4096 data blocks of 64 KiB (sparse)
+"$BIN/thin_export" --metadata-dev one-thin.bin --data-dev tdata.bin --dev-id 1 -q --format stream -o one-thin.st 2>/dev/null || true
 
 # The real job of each tool; @OUT@ is a file the tool writes (compared too).
 job() {
@@ -57,6 +59,13 @@ job() {
 	snap_export) echo "--origin origin.bin --cow cow.bin -o @OUT@" ;;
 	snap_merge) echo "--dry-run --origin origin.bin cow.bin" ;;
 	snap_write) echo "--origin @OUT@ --target origin --offset 0 --input data.bin" ;;
+	thin_write) echo "--metadata-dev one-thin.bin --data-dev tdata.bin --dev-id 1 --offset 0 -i data.bin -q" ;;
+	thin_trim) echo "--metadata-dev one-thin.bin --data-dev tdata.bin" ;;
+	thin_migrate) echo "--metadata-dev snaps.bin --data-dev tdata.bin --dev-id 2 --size 1000 --dest-file @OUT@" ;;
+	thin_export) echo "--metadata-dev one-thin.bin --data-dev tdata.bin --dev-id 1 -q -o @OUT@" ;;
+	thin_import) echo "-q -i one-thin.st -o @OUT@" ;;
+	thin_merge) echo "--metadata-dev snaps.bin --dev-id 3 --origin-id 0" ;;
+	thin_shrink) echo "--binary -i one-thin.bin -o @OUT@ --data tdata.bin --nr-blocks 200" ;;
 	*) echo "" ;;
 	esac
 }
@@ -69,11 +78,15 @@ run1() {
 	shift 3
 	rm -f "$r_dir/out.bin"
 	# writers that need an existing output: a zeroed 4 MiB one
-	case $r_tool in thin_repair | thin_restore | snap_restore)
+	case $r_tool in thin_repair | thin_restore | snap_restore | thin_shrink)
 		dd if=/dev/zero of="$r_dir/out.bin" bs=4096 count=1024 2>/dev/null ;;
 	esac
 	# snap_write writes into its origin: give it a fresh copy
 	cp origin.bin "$r_dir/origin-w.bin"
+	# the thin I/O tools write into their pool's images: every run starts from fresh copies
+	case $r_tool in thin_write | thin_trim | thin_merge | thin_shrink)
+		cp one-thin.bin snaps.bin "$r_dir/" && cp --sparse=always tdata.bin "$r_dir/" ;;
+	esac
 	(
 		cd "$r_dir" || exit 99
 		case $r_mode in
@@ -86,7 +99,7 @@ run1() {
 }
 
 WORKDIR=$(pwd)
-for f in one-thin.bin snaps.bin one-thin.xml cow.bin origin.bin one-thin.pack cow.xml data.bin blank.bin; do
+for f in one-thin.bin snaps.bin one-thin.xml cow.bin origin.bin one-thin.pack cow.xml data.bin blank.bin tdata.bin one-thin.st; do
 	cp "$f" sep/ && cp "$f" multi/
 done
 
@@ -128,6 +141,10 @@ for tool in $tools; do
 	[ "$(cat sep/rc)" = 0 ] || bad "$tool $args: exit $(cat sep/rc): $(head -n 1 sep/err)"
 	[ "$tool" = snap_write ] && { cmp -s sep/origin-w.bin multi/origin-w.bin || bad "snap_write: written origins differ"; }
 	[ "$tool" = thin_message ] && { cmp -s sep/blank.bin multi/blank.bin || bad "thin_message: formatted pools differ"; }
+	case $tool in thin_write | thin_merge)
+		cmp -s sep/one-thin.bin multi/one-thin.bin && cmp -s sep/snaps.bin multi/snaps.bin &&
+			cmp -s sep/tdata.bin multi/tdata.bin || bad "$tool: written pools differ" ;;
+	esac
 	n=$((n + 1))
 done
 echo "compared $n tools: separate binary, pdata_tools <tool>, link named <tool>"
