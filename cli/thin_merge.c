@@ -62,12 +62,6 @@ static void usage(FILE *out)
 		cli_prog, cli_prog);
 }
 
-static void keep_fatal(void *ctx, const struct meta_damage *d)
-{
-	if (d->severity == META_SEV_FATAL)
-		cli_keep_first_damage(ctx, d);
-}
-
 static int open_metadata(const char *path, struct meta_thin **t)
 {
 	struct meta_thin_open_opts oo;
@@ -99,7 +93,7 @@ static int check_metadata(const char *path, struct meta_thin *t)
 
 	memset(&fd, 0, sizeof(fd));
 	memset(&co, 0, sizeof(co));
-	co.damage = keep_fatal;
+	co.damage = cli_keep_first_fatal;
 	co.damage_ctx = &fd;
 	r = meta_thin_check(t, &co, &cr);
 	if (r) {

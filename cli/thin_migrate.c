@@ -232,12 +232,6 @@ static int live_source(const char *path, char **meta_path, uint64_t *dev_id, cha
 
 /* ---- the copy ---------------------------------------------------------- */
 
-static void keep_fatal(void *ctx, const struct meta_damage *d)
-{
-	if (d->severity == META_SEV_FATAL)
-		cli_keep_first_damage(ctx, d);
-}
-
 static void show_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	static int last = -1;
@@ -399,7 +393,7 @@ int main(int argc, char **argv)
 		return cli_exit_for(r);
 	}
 	memset(&fd, 0, sizeof(fd));
-	r = meta_thin_migrate_scan(t, a.dev_id, keep_fatal, &fd, &sc);
+	r = meta_thin_migrate_scan(t, a.dev_id, cli_keep_first_fatal, &fd, &sc);
 	if (r == META_E_NOTFOUND) {
 		cli_err("%s: no thin device %" PRIu64 " in the pool%s", meta_path, a.dev_id,
 			oo.flags & META_THIN_OPEN_METADATA_SNAP ? "'s metadata snapshot" : "");

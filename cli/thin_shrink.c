@@ -23,6 +23,7 @@
 #include <libmeta/thin_xml_read.h>
 
 #include "common.h"
+#include "util_thin.h"
 
 enum { OPT_DATA = 0x100, OPT_NR_BLOCKS, OPT_NO_COPY, OPT_BINARY, OPT_FORCE };
 
@@ -139,33 +140,6 @@ static void same(const char *a, const char *b, const char *what)
 		cli_err("%s: %s %s (same file or device); refusing to run", b, what, a);
 		exit(EXIT_USAGE);
 	}
-}
-
-static int open_data(const char *path, struct meta_io **io)
-{
-	int r = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, io);
-	switch (r) {
-	case META_OK:
-		return 0;
-	case META_E_BUSY:
-		cli_err("cannot open data device %s exclusively: device is in use. thin_shrink cannot "
-			"be run on a live pool: deactivate the pool first",
-			path);
-		break;
-	case META_E_NOENT:
-		cli_err("%s: Couldn't find the data device (no such file or directory)", path);
-		break;
-	case META_E_ISDIR:
-		cli_err("%s: the data device is not a block device or regular file", path);
-		break;
-	case META_E_PERM:
-		cli_err("%s: data device: permission denied (blocks are copied on it)", path);
-		break;
-	default:
-		cli_err("%s: cannot open the data device: %s", path, meta_strerror(r));
-		break;
-	}
-	return EXIT_OPERR;
 }
 
 static bool rereadable(FILE *f)
@@ -426,7 +400,7 @@ int main(int argc, char **argv)
 	if (r)
 		goto out;
 	if (!a.no_copy) {
-		r = open_data(a.data, &data);
+		r = cli_thin_open_data_dev(a.data, "blocks are copied on it", &data);
 		if (r)
 			goto out;
 	}

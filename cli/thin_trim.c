@@ -16,6 +16,7 @@
 #include <libmeta/thin_trim.h>
 
 #include "common.h"
+#include "util_thin.h"
 #include "util_damage.h"
 
 enum { OPT_METADATA_DEV = 0x100, OPT_DATA_DEV };
@@ -41,13 +42,6 @@ static void usage(FILE *out)
 		cli_prog);
 }
 
-/* The first fatal damage (leaks and other harmless damage do not stop a trim). */
-static void keep_fatal(void *ctx, const struct meta_damage *d)
-{
-	if (d->severity == META_SEV_FATAL)
-		cli_keep_first_damage(ctx, d);
-}
-
 static int open_metadata(const char *path, struct meta_thin **t)
 {
 	struct meta_thin_open_opts oo;
@@ -66,33 +60,6 @@ static int open_metadata(const char *path, struct meta_thin **t)
 	return cli_exit_for(r);
 }
 
-static int open_data(const char *path, struct meta_io **io)
-{
-	int r = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, io);
-	switch (r) {
-	case META_OK:
-		return 0;
-	case META_E_BUSY:
-		cli_err("cannot open data device %s exclusively: device is in use. thin_trim cannot "
-			"be run on a live pool: deactivate the pool first",
-			path);
-		break;
-	case META_E_NOENT:
-		cli_err("%s: Couldn't find the data device (no such file or directory)", path);
-		break;
-	case META_E_ISDIR:
-		cli_err("%s: the data device is not a block device or regular file", path);
-		break;
-	case META_E_PERM:
-		cli_err("%s: data device: permission denied (it is written: discards)", path);
-		break;
-	default:
-		cli_err("%s: cannot open the data device: %s", path, meta_strerror(r));
-		break;
-	}
-	return EXIT_OPERR;
-}
-
 /* The full check, as thin-provisioning-tools runs it first: 0, else the exit status. */
 static int check_metadata(const char *path, struct meta_thin *t)
 {
@@ -103,7 +70,7 @@ static int check_metadata(const char *path, struct meta_thin *t)
 
 	memset(&fd, 0, sizeof(fd));
 	memset(&co, 0, sizeof(co));
-	co.damage = keep_fatal;
+	co.damage = cli_keep_first_fatal;
 	co.damage_ctx = &fd;
 	r = meta_thin_check(t, &co, &cr);
 	if (r) {
@@ -169,7 +136,7 @@ int main(int argc, char **argv)
 	r = check_metadata(meta_path, t);
 	if (r)
 		goto out;
-	r = open_data(data_path, &data);
+	r = cli_thin_open_data_dev(data_path, "it is written: discards", &data);
 	if (r)
 		goto out;
 	r = meta_thin_trim(t, data, &st);

@@ -190,12 +190,6 @@ static void parse(int argc, char **argv, struct args *a)
 	}
 }
 
-static void keep_fatal(void *ctx, const struct meta_damage *d)
-{
-	if (d->severity == META_SEV_FATAL)
-		cli_keep_first_damage(ctx, d);
-}
-
 /* The full check of the committed metadata: 0, else the exit status. */
 static int check_first(const char *path)
 {
@@ -221,7 +215,7 @@ static int check_first(const char *path)
 			cli_report_open_error(path, r, 0);
 		return cli_exit_for(r);
 	}
-	co.damage = keep_fatal;
+	co.damage = cli_keep_first_fatal;
 	co.damage_ctx = &fd;
 	r = meta_thin_check(t, &co, &cr);
 	meta_thin_close(t);

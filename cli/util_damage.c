@@ -193,6 +193,12 @@ void cli_keep_first_damage(void *ctx, const struct meta_damage *d)
 	}
 }
 
+void cli_keep_first_fatal(void *ctx, const struct meta_damage *d)
+{
+	if (d->severity == META_SEV_FATAL)
+		cli_keep_first_damage(ctx, d);
+}
+
 void cli_report_first_damage(const char *path, const struct cli_first_damage *fd)
 {
 	char buf[512];

@@ -50,6 +50,8 @@ struct cli_first_damage {
 	char detail[128];
 };
 void cli_keep_first_damage(void *ctx, const struct meta_damage *d);
+/* The same for fatal damage only (leaks and other harmless damage do not stop a writer). */
+void cli_keep_first_fatal(void *ctx, const struct meta_damage *d);
 /* The one line of a thin read tool that stopped at it: "path: metadata contains errors:
  * FIRST-FORM (run thin_check for details)". */
 void cli_report_first_damage(const char *path, const struct cli_first_damage *fd);

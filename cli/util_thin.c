@@ -93,3 +93,30 @@ void cli_thin_writer_options(int argc, char **argv, void (*usage)(FILE *), bool 
 			cli_common_option(c, usage);
 	}
 }
+
+int cli_thin_open_data_dev(const char *path, const char *perm_why, struct meta_io **io)
+{
+	int r = meta_io_open(path, META_IO_WRITE | META_IO_EXCL, io);
+	switch (r) {
+	case META_OK:
+		return 0;
+	case META_E_BUSY:
+		cli_err("cannot open data device %s exclusively: device is in use. %s cannot "
+			"be run on a live pool: deactivate the pool first",
+			path, cli_prog);
+		break;
+	case META_E_NOENT:
+		cli_err("%s: Couldn't find the data device (no such file or directory)", path);
+		break;
+	case META_E_ISDIR:
+		cli_err("%s: the data device is not a block device or regular file", path);
+		break;
+	case META_E_PERM:
+		cli_err("%s: data device: permission denied (%s)", path, perm_why);
+		break;
+	default:
+		cli_err("%s: cannot open the data device: %s", path, meta_strerror(r));
+		break;
+	}
+	return EXIT_OPERR;
+}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <libmeta/io.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_restore.h>
 
@@ -73,5 +74,12 @@ enum {
 	{"data-block-size", required_argument, NULL, CLI_OPT_DATA_BLOCK_SIZE},         \
 	{"nr-data-blocks", required_argument, NULL, CLI_OPT_NR_DATA_BLOCKS}
 bool cli_thin_override_option(int c, const char *arg, struct meta_thin_restore_opts *o);
+
+/*
+ * Open a pool's data device for writing (O_EXCL on devices), or its one clear line
+ * ("thin_trim cannot be run on a live pool" when busy; perm_why says what the tool
+ * writes there): 0, else the exit status (3).
+ */
+int cli_thin_open_data_dev(const char *path, const char *perm_why, struct meta_io **io);
 
 #endif
