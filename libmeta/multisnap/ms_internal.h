@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Private to libmeta: what a shared-store type (mikulas.c, daniel.c) gives the generic
+ * layer (ms.c), which implements include/libmeta/multisnap.h by dispatching here.
+ * Every function returns 0 or a META_E_* code unless said otherwise; `st` is the
+ * type's own state, made by open.  The io is opened and owned by ms.c.
+ */
+#ifndef LIBMETA_MULTISNAP_MS_INTERNAL_H
+#define LIBMETA_MULTISNAP_MS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <libmeta/damage.h>
+#include <libmeta/io.h>
+#include <libmeta/multisnap.h>
+
+struct ms_ops {
+	enum meta_ms_type type;
+	const char *name; /* "mikulas", "daniel" */
+	/* Does this 8 KiB head (bytes 0..8191 of the device, zero-padded) hold this type's magic? */
+	bool (*sniff)(const uint8_t *head);
+	/* Make a new empty store (the device's first 4 KiB may hold anything: overwrite). */
+	int (*format)(struct meta_io *io, const struct meta_ms_params *p);
+	/* Load the store; META_E_CORRUPT when the superblock cannot be used. */
+	int (*open)(struct meta_io *io, bool write, void **st);
+	void (*close)(void *st);
+	uint32_t (*chunk_size)(void *st); /* sectors */
+	int (*snapshots)(void *st, meta_ms_id **ids, uint64_t *n);
+	/* status without the new-id fields (ms.c keeps those for the open handle) */
+	int (*status)(void *st, struct meta_ms_status *s);
+	int (*create)(void *st, meta_ms_id *id);
+	int (*create_subsnap)(void *st, meta_ms_id master, meta_ms_id *id);
+	int (*delete_snap)(void *st, meta_ms_id id);
+	/* Check the store on io (need not open cleanly): worst severity or -1. */
+	int (*check)(struct meta_io *io, meta_damage_fn fn, void *ctx);
+	int (*dump_xml)(void *st, FILE *out);
+	int (*dump_human)(void *st, FILE *out);
+	/*
+	 * Parse XML whose root element is this type's and write the store onto io.
+	 * The root element's name is what ms.c dispatches on: <multisnap_store
+	 * type="mikulas" ...> / type="daniel".  in is positioned at the start.
+	 */
+	int (*restore_xml)(FILE *in, struct meta_io *io, char *err, size_t errlen);
+};
+
+/* Defined by mikulas.c and daniel.c. */
+extern const struct ms_ops ms_mikulas_ops;
+extern const struct ms_ops ms_daniel_ops;
+
+#endif
