@@ -224,7 +224,7 @@ static int open_input(const char *path, struct in *in)
 		return EXIT_OPERR;
 	}
 	in->seekable = !fstat(in->fd, &st) && S_ISREG(st.st_mode);
-	in->buf = malloc(INBUF);
+	in->buf = meta_io_buf_alloc(INBUF);
 	if (!in->buf) {
 		cli_err("out of memory");
 		return EXIT_OPERR;

@@ -321,7 +321,7 @@ static int write_input(struct run *w, struct meta_thin_vol *v)
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (a->every && cli_mul_overflows(a->every, bs, &every))
 		every = 0; /* more than 2^64 bytes: never reached */
-	buf = malloc(CHUNK);
+	buf = meta_io_buf_alloc(CHUNK);
 	if (!buf) {
 		cli_err("out of memory");
 		if (fd)

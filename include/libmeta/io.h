@@ -54,6 +54,13 @@ META_API const char *meta_io_path(const struct meta_io *io);
 META_API int meta_io_is_direct(const struct meta_io *io);
 /* Alignment that avoids the bounce buffer: the logical block size; 0 for files. */
 META_API size_t meta_io_align(const struct meta_io *io);
+/*
+ * A data buffer of at least len bytes for meta_io_pread/pwrite and plain read/write: page-aligned
+ * (4096), its size rounded up to a page.  Copies between the page cache and a page-aligned
+ * buffer run several times faster than into malloc()'s 16-byte-aligned memory, and O_DIRECT
+ * requests from it skip the bounce buffer.  Release with free(); NULL when out of memory.
+ */
+META_API void *meta_io_buf_alloc(size_t len);
 /* errno of the last failed system call (for META_E_IO messages). */
 META_API int meta_io_errno(const struct meta_io *io);
 /* Whole-buffer positional read/write; short reads past the end are META_E_IO. */

@@ -138,6 +138,13 @@ uint64_t meta_io_size(const struct meta_io *io) { return io->size; }
 int meta_io_is_blockdev(const struct meta_io *io) { return io->blockdev; }
 int meta_io_is_direct(const struct meta_io *io) { return io->align != 0; }
 size_t meta_io_align(const struct meta_io *io) { return io->align; }
+
+void *meta_io_buf_alloc(size_t len)
+{
+	if (len > SIZE_MAX - 4095)
+		return NULL;
+	return aligned_alloc(4096, len ? (len + 4095) & ~(size_t)4095 : 4096);
+}
 const char *meta_io_path(const struct meta_io *io) { return io->path; }
 int meta_io_errno(const struct meta_io *io) { return io->last_errno; }
 uint64_t meta_io_nr_writes(const struct meta_io *io) { return io->nr_writes; }

@@ -143,7 +143,7 @@ int meta_walk_read(struct meta_walker *w, size_t n, meta_walk_block_fn block_of,
 	if (ascending(0, n, block_of, ctx))
 		return read_part(w, 0, n, 1, block_of, fn, ctx);
 	if (!w->cbuf) {
-		w->cbuf = malloc((size_t)META_WALK_CHUNK * META_BLOCK_SIZE);
+		w->cbuf = meta_io_buf_alloc((size_t)META_WALK_CHUNK * META_BLOCK_SIZE);
 		w->cerr = calloc(META_WALK_CHUNK, sizeof(*w->cerr));
 		w->pairs = calloc(META_WALK_CHUNK, sizeof(*w->pairs));
 		if (!w->cbuf || !w->cerr || !w->pairs)

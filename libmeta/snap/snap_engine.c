@@ -102,7 +102,7 @@ static int ensure_buf(struct meta_snap_engine *e, uint64_t bytes)
 	if (e->bufsz >= bytes)
 		return META_OK;
 	free(e->buf);
-	e->buf = malloc((size_t)bytes);
+	e->buf = meta_io_buf_alloc((size_t)bytes);
 	e->bufsz = e->buf ? (size_t)bytes : 0;
 	return e->buf ? META_OK : META_E_NOMEM;
 }

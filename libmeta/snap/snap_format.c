@@ -74,7 +74,7 @@ int snap_area_walk(struct meta_io *io, uint32_t chunk_size, uint64_t area, uint6
 	size_t piece = chunk_bytes < IO_PIECE ? (size_t)chunk_bytes : IO_PIECE;
 	size_t per_piece = piece / sizeof(struct disk_exception);
 	const struct disk_exception *de;
-	uint8_t *buf = malloc(piece);
+	uint8_t *buf = meta_io_buf_alloc(piece);
 	int r = META_OK;
 	if (!buf)
 		return META_E_NOMEM;
@@ -99,7 +99,7 @@ int snap_write_area_range(struct meta_io *io, uint32_t cs, const struct meta_sna
 	uint64_t epa = meta_snap_exceptions_per_area(cs);
 	uint64_t base = meta_snap_area_location(cs, area) * (uint64_t)cs * SECTOR;
 	size_t piece_slots = IO_PIECE / sizeof(struct disk_exception);
-	struct disk_exception *de = malloc(IO_PIECE);
+	struct disk_exception *de = meta_io_buf_alloc(IO_PIECE);
 	int r = META_OK;
 	if (!de)
 		return META_E_NOMEM;

@@ -136,7 +136,7 @@ int meta_snap_merge(struct meta_snap *s, struct meta_io *origin, const struct me
 			return META_E_RANGE;
 	total = s->n;
 	end = group_end = s->n;
-	if (!o->dry_run && !(buf = malloc(MERGE_COPY_BUF)))
+	if (!o->dry_run && !(buf = meta_io_buf_alloc(MERGE_COPY_BUF)))
 		return META_E_NOMEM;
 	while (end) {
 		uint64_t area = (end - 1) / s->epa, area_first = area * s->epa;

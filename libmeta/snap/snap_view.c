@@ -93,7 +93,7 @@ int meta_snap_export_view(struct meta_snap *s, struct meta_io *origin, uint64_t 
 		end = meta_io_size(origin);
 	if (begin >= end)
 		return META_OK;
-	if (!(buf = malloc(EXPORT_PIECE)))
+	if (!(buf = meta_io_buf_alloc(EXPORT_PIECE)))
 		return META_E_NOMEM;
 	for (uint64_t off = begin; off < end && !r; off += EXPORT_PIECE) {
 		size_t now = (size_t)(end - off < EXPORT_PIECE ? end - off : EXPORT_PIECE);

@@ -401,7 +401,7 @@ int meta_pack(const char *in, const char *out, struct meta_pack_stats *st)
 	if (r)
 		return r;
 	nr = meta_io_size(io) / META_BLOCK_SIZE;
-	buf = malloc((size_t)READ_BLOCKS * META_BLOCK_SIZE);
+	buf = meta_io_buf_alloc((size_t)READ_BLOCKS * META_BLOCK_SIZE);
 	raw = malloc(BLOCKS_PER_CHUNK * rec);
 	/* a program is at most a literal's size, but is built in place: ENC_CAP of slack */
 	win = malloc(WINDOW_BLOCKS * rec + ENC_CAP);

@@ -336,7 +336,7 @@ static int scan_batch(struct walk *w, const uint64_t *blk, const uint64_t *lo, c
 		w->st->bad_block = blk[0];
 		return META_E_CORRUPT;
 	}
-	lv.buf = malloc((size_t)n * META_BLOCK_SIZE);
+	lv.buf = meta_io_buf_alloc((size_t)n * META_BLOCK_SIZE);
 	lv.err = calloc(n, sizeof(*lv.err));
 	if (!lv.buf || !lv.err)
 		goto out;

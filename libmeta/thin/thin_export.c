@@ -378,7 +378,7 @@ int meta_stream_next(struct meta_stream_reader *r, struct meta_stream_record *re
 	if (type == META_STREAM_DATA) {
 		if (len > META_STREAM_MAX_DATA)
 			return bad(r, "data record too long");
-		if (!r->payload && !(r->payload = malloc(META_STREAM_MAX_DATA)))
+		if (!r->payload && !(r->payload = meta_io_buf_alloc(META_STREAM_MAX_DATA)))
 			return META_E_NOMEM;
 		e = read_full(r, r->payload, (size_t)len);
 		if (e)
@@ -643,7 +643,7 @@ int meta_thin_export(struct meta_thin *t, struct meta_io *data, const struct met
 	r = meta_thin_dev_root(t, o->dev, &e.dev_root);
 	if (r)
 		return r;
-	e.buf = malloc(META_EXPORT_CHUNK);
+	e.buf = meta_io_buf_alloc(META_EXPORT_CHUNK);
 	if (!e.buf)
 		return META_E_NOMEM;
 	if (!o->since) {

@@ -99,7 +99,7 @@ int meta_thin_pool_attach_data(struct meta_thin_pool *p, struct meta_io *data, u
 		free(io);
 		return META_E_CORRUPT;
 	}
-	if (posix_memalign(&blk, 4096, (size_t)io->bsize)) {
+	if (!(blk = meta_io_buf_alloc((size_t)io->bsize))) {
 		free(io);
 		return META_E_NOMEM;
 	}

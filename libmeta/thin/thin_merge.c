@@ -197,7 +197,7 @@ int meta_thin_merge_external(struct meta_thin *t, struct meta_io *data, uint64_t
 		r = META_E_VOL_END;
 		goto out;
 	}
-	buf = malloc(COPY_MAX);
+	buf = meta_io_buf_alloc(COPY_MAX);
 	if (!buf) {
 		r = META_E_NOMEM;
 		goto out;

@@ -241,7 +241,7 @@ int meta_thin_migrate(struct meta_thin *t, const struct meta_thin_migrate_opts *
 	c.cap = o->buffer_bytes ? o->buffer_bytes : DEFAULT_BUFFER;
 	if (c.cap < c.bs)
 		c.cap = (size_t)c.bs; /* at least one block per piece */
-	c.buf = aligned_alloc(4096, (c.cap + 4095) & ~(size_t)4095);
+	c.buf = meta_io_buf_alloc(c.cap);
 	if (!c.buf)
 		return META_E_NOMEM;
 	r = meta_thin_dev_root(t, o->dev_id, &root);

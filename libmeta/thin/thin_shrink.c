@@ -301,7 +301,7 @@ int meta_thin_shrink_copy(struct meta_thin_shrink *s, struct meta_io *data, uint
 	if (meta_io_size(data) < end * bs)
 		return META_E_DATA_SIZE;
 	chunk = COPY_CHUNK;
-	buf = malloc(chunk);
+	buf = meta_io_buf_alloc(chunk);
 	if (!buf)
 		return META_E_NOMEM;
 	for (i = 0; i < s->nm && !r; i++) {
