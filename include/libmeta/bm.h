@@ -54,6 +54,8 @@ struct meta_bm;
 
 /* cache_blocks: number of cached blocks (0 = default 1024). Takes ownership of io. */
 META_API int meta_bm_create(struct meta_io *io, size_t cache_blocks, struct meta_bm **out);
+/* The same over an io the caller keeps: meta_bm_destroy() then leaves io open. */
+META_API int meta_bm_create_borrowed(struct meta_io *io, size_t cache_blocks, struct meta_bm **out);
 META_API void meta_bm_destroy(struct meta_bm *bm);
 META_API struct meta_io *meta_bm_io(struct meta_bm *bm);
 META_API uint64_t meta_bm_nr_blocks(const struct meta_bm *bm);

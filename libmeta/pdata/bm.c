@@ -58,6 +58,7 @@ struct meta_bm {
 	int read_ahead; /* meta_bm_read_batch() reads and validates on a second thread */
 	meta_bm_pre_fn pre; /* meta_bm_set_batch_pre() */
 	void *pre_ctx;
+	int borrowed; /* meta_bm_create_borrowed(): destroy leaves io open */
 };
 
 #define BATCH_MAX_BLOCKS 256u /* 1 MiB per read */
@@ -95,11 +96,20 @@ int meta_bm_create(struct meta_io *io, size_t cache_blocks, struct meta_bm **out
 	return META_OK;
 }
 
+int meta_bm_create_borrowed(struct meta_io *io, size_t cache_blocks, struct meta_bm **out)
+{
+	int r = meta_bm_create(io, cache_blocks, out);
+	if (!r)
+		(*out)->borrowed = 1;
+	return r;
+}
+
 void meta_bm_destroy(struct meta_bm *bm)
 {
 	if (!bm)
 		return;
-	meta_io_close(bm->io);
+	if (!bm->borrowed)
+		meta_io_close(bm->io);
 	free(bm->slots);
 	meta_hidx_free(&bm->index);
 	free(bm->mem);
