@@ -1,0 +1,875 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The `mikulas` shared multisnapshot store (format: mikulas_ondisk.h): format, open,
+ * the messages (create, create_subsnap, delete) through the transaction manager, status.
+ * Check, XML dump and restore are in mikulas_check.c and mikulas_xml.c.
+ *
+ * Each message is one transaction: the trees are changed on shadows, the space maps
+ * committed (data map, then metadata map), then meta_tm_pre_commit() writes and flushes
+ * every new block and meta_tm_commit() writes the superblock last.  An error in the
+ * middle leaves the handle failed (every later message: that error); the device still
+ * holds the last commit.
+ */
+#include <libmeta/btree.h>
+#include <libmeta/crc32c.h>
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/endian.h"
+#include "multisnap/mikulas.h"
+#include "multisnap/mikulas_internal.h"
+#include "multisnap/mikulas_ondisk.h"
+#include "multisnap/ms_internal.h"
+#include "pdata/btree_write.h"
+#include "pdata/sm_tx.h"
+#include "pdata/tm.h"
+
+/* ---- superblock ------------------------------------------------------------------- */
+
+static void sm_root_unpack(const struct disk_sm_root *d, struct meta_sm_root *r)
+{
+	r->nr_blocks = le64_get(d->nr_blocks);
+	r->nr_allocated = le64_get(d->nr_allocated);
+	r->bitmap_root = le64_get(d->bitmap_root);
+	r->ref_count_root = le64_get(d->ref_count_root);
+}
+
+static void sm_root_pack(const struct meta_sm_root *r, struct disk_sm_root *d)
+{
+	d->nr_blocks = le64_of(r->nr_blocks);
+	d->nr_allocated = le64_of(r->nr_allocated);
+	d->bitmap_root = le64_of(r->bitmap_root);
+	d->ref_count_root = le64_of(r->ref_count_root);
+}
+
+void mikulas_sb_unpack(const void *block, struct mikulas_sb *sb)
+{
+	const struct mikulas_disk_sb *d = block;
+	sb->version = le32_get(d->version);
+	sb->chunk_size = le32_get(d->chunk_size);
+	sb->flags = le32_get(d->flags);
+	sb->valid = le32_get(d->valid);
+	sb->metadata_blocks = le64_get(d->metadata_blocks);
+	sb->data_chunks = le64_get(d->data_chunks);
+	sm_root_unpack(&d->metadata_sm, &sb->metadata_sm);
+	sm_root_unpack(&d->data_sm, &sb->data_sm);
+	sb->exception_root = le64_get(d->exception_root);
+	sb->snapshot_root = le64_get(d->snapshot_root);
+	sb->next_snapshot = le64_get(d->next_snapshot);
+	sb->transaction = le64_get(d->transaction);
+}
+
+void mikulas_sb_pack(const struct mikulas_sb *sb, void *block)
+{
+	struct mikulas_disk_sb *d = block;
+	memset(block, 0, META_BLOCK_SIZE);
+	memcpy(d->magic, MIKULAS_MAGIC, MIKULAS_MAGIC_LEN);
+	d->version = le32_of(sb->version);
+	d->chunk_size = le32_of(sb->chunk_size);
+	d->flags = le32_of(sb->flags);
+	d->valid = le32_of(sb->valid);
+	d->metadata_blocks = le64_of(sb->metadata_blocks);
+	d->data_chunks = le64_of(sb->data_chunks);
+	sm_root_pack(&sb->metadata_sm, &d->metadata_sm);
+	sm_root_pack(&sb->data_sm, &d->data_sm);
+	d->exception_root = le64_of(sb->exception_root);
+	d->snapshot_root = le64_of(sb->snapshot_root);
+	d->next_snapshot = le64_of(sb->next_snapshot);
+	d->transaction = le64_of(sb->transaction);
+}
+
+uint32_t mikulas_sb_csum(const void *block)
+{
+	return meta_crc32c(0xffffffffu, (const uint8_t *)block + MIKULAS_CSUM_START,
+			   META_BLOCK_SIZE - MIKULAS_CSUM_START) ^ MIKULAS_SB_CSUM_XOR;
+}
+
+/* Checksum, then location; the magic is the caller's (sniff, open). */
+static int sb_check(const struct meta_validator *v, const void *data, uint64_t b)
+{
+	const struct mikulas_disk_sb *d = data;
+	(void)v;
+	if (le32_get(d->csum) != mikulas_sb_csum(data))
+		return META_E_CHECKSUM;
+	if (le64_get(d->blocknr) != b)
+		return META_E_BLOCKNR;
+	return 0;
+}
+
+static void sb_prepare(const struct meta_validator *v, void *data, uint64_t b)
+{
+	struct mikulas_disk_sb *d = data;
+	(void)v;
+	d->blocknr = le64_of(b);
+	d->csum = le32_of(mikulas_sb_csum(data));
+}
+
+const struct meta_validator mikulas_sb_validator = {
+	"mikulas superblock", MIKULAS_SB_CSUM_XOR, sb_check, sb_prepare,
+};
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+/*
+ * The metadata area for a device of dev_bytes: room for the worst case of the device
+ * as formatted, every data chunk named by one exception.  With D0 = dev_bytes / chunk
+ * bytes (at least the data chunks there will be):
+ *   L = ceil(D0 / 42)            exception leaves, each at least a third full (126 max)
+ *   M = 1 + 2 L + 2 ceil(D0 / 16320) + 256
+ * (the leaves; as many again for the internal nodes and the shadows of one transaction;
+ * the data map's bitmaps and their shadows; 256 blocks for the snapshot tree, the
+ * index nodes and the metadata map's own bitmaps), at least 64, at most
+ * META_SM_METADATA_MAX_BLOCKS.
+ */
+uint64_t mikulas_meta_blocks_for(uint64_t dev_bytes, uint32_t chunk_size)
+{
+	uint64_t d0 = dev_bytes / ((uint64_t)chunk_size * META_SECTOR_SIZE);
+	uint64_t m = 1 + 2 * div_up(d0, 42) + 2 * div_up(d0, META_SM_ENTRIES_PER_BITMAP) + 256;
+	if (m < MIKULAS_MIN_META_BLOCKS)
+		m = MIKULAS_MIN_META_BLOCKS;
+	if (m > META_SM_METADATA_MAX_BLOCKS)
+		m = META_SM_METADATA_MAX_BLOCKS;
+	return m;
+}
+
+uint64_t mikulas_data_start(uint64_t metadata_blocks, uint32_t chunk_size)
+{
+	uint64_t cb = (uint64_t)chunk_size * META_SECTOR_SIZE;
+	return div_up(metadata_blocks * META_BLOCK_SIZE, cb) * cb;
+}
+
+static uint64_t chunks_on(uint64_t dev_bytes, uint64_t metadata_blocks, uint32_t chunk_size)
+{
+	uint64_t start = mikulas_data_start(metadata_blocks, chunk_size);
+	return dev_bytes > start ? (dev_bytes - start) / ((uint64_t)chunk_size * META_SECTOR_SIZE) : 0;
+}
+
+bool mikulas_chunk_size_ok(uint64_t cs)
+{
+	return cs >= MIKULAS_MIN_CHUNK && cs <= MIKULAS_MAX_CHUNK && !(cs & (cs - 1));
+}
+
+/* ---- the handle --------------------------------------------------------------------- */
+
+struct mk {
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct meta_sm_tx *msm, *dsm;
+	struct meta_tm_space space;
+	struct meta_tm *tm;
+	struct meta_btree_info snaps, excs;
+	struct mikulas_sb sb;
+	bool write;
+	int failed;
+};
+
+static void mk_free(struct mk *m)
+{
+	if (!m)
+		return;
+	meta_tm_destroy(m->tm);
+	meta_sm_tx_close(m->msm);
+	meta_sm_tx_close(m->dsm);
+	meta_bm_destroy(m->bm); /* borrowed: the io stays ms.c's */
+	free(m);
+}
+
+static int mk_start(struct mk *m)
+{
+	struct meta_btree_vtype snap = {sizeof(struct mikulas_disk_snap), NULL, NULL, NULL, NULL};
+	struct meta_btree_vtype exc = {sizeof(struct mikulas_disk_exc), NULL, NULL, NULL, NULL};
+	int r;
+	m->space = meta_sm_tx_space(m->msm);
+	r = meta_tm_create(m->bm, &m->space, &m->tm);
+	if (r)
+		return r;
+	m->snaps = (struct meta_btree_info){m->tm, 1, snap};
+	m->excs = (struct meta_btree_info){m->tm, 1, exc};
+	return 0;
+}
+
+static int fail(struct mk *m, int r)
+{
+	if (r && !m->failed)
+		m->failed = r;
+	return r;
+}
+
+static int usable(const struct mk *m)
+{
+	if (m->failed)
+		return m->failed;
+	return m->write ? 0 : META_E_INVAL;
+}
+
+int mikulas_commit(void *st)
+{
+	struct mk *m = st;
+	struct meta_sm_root droot, mroot;
+	struct mikulas_sb sb;
+	void *buf;
+	int r = usable(m);
+	if (r)
+		return r;
+	buf = malloc(META_BLOCK_SIZE);
+	if (!buf)
+		return META_E_NOMEM;
+	r = meta_sm_tx_commit(m->dsm, m->tm, &droot);
+	if (!r)
+		r = meta_sm_tx_commit(m->msm, m->tm, &mroot);
+	if (!r) {
+		sb = m->sb;
+		sb.data_sm = droot;
+		sb.metadata_sm = mroot;
+		sb.transaction++;
+		sb.valid = 1;
+		mikulas_sb_pack(&sb, buf);
+		r = meta_tm_pre_commit(m->tm);
+	}
+	if (!r)
+		r = meta_tm_commit(m->tm, 0, &mikulas_sb_validator, buf);
+	free(buf);
+	if (r)
+		return fail(m, r);
+	m->sb = sb;
+	meta_sm_tx_committed(m->dsm);
+	meta_sm_tx_committed(m->msm);
+	return 0;
+}
+
+static int mk_new(struct meta_io *io, bool write, struct mk **out)
+{
+	struct mk *m = calloc(1, sizeof(*m));
+	int r;
+	*out = NULL;
+	if (!m)
+		return META_E_NOMEM;
+	m->io = io;
+	m->write = write;
+	r = meta_bm_create_borrowed(io, 0, &m->bm);
+	if (r) {
+		free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+/*
+ * A new store over io: block 0 is zeroed first (a crash then leaves a "new" device,
+ * never an old store half overwritten), the trees and maps are written, the
+ * superblock last (mikulas_commit).
+ */
+int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, struct mk **out)
+{
+	uint64_t bytes = meta_io_size(io), mblocks, dchunks;
+	struct mk *m;
+	void *zero;
+	int r;
+	*out = NULL;
+	if (!mikulas_chunk_size_ok(chunk_size) || (flags & ~MIKULAS_FLAGS_KNOWN))
+		return META_E_INVAL;
+	mblocks = mikulas_meta_blocks_for(bytes, chunk_size);
+	if (mblocks > bytes / META_BLOCK_SIZE)
+		return META_E_TOOSMALL;
+	dchunks = chunks_on(bytes, mblocks, chunk_size);
+	if (!dchunks)
+		return META_E_TOOSMALL;
+	zero = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!zero)
+		return META_E_NOMEM;
+	memset(zero, 0, META_BLOCK_SIZE);
+	r = meta_io_pwrite(io, zero, META_BLOCK_SIZE, 0);
+	free(zero);
+	if (!r)
+		r = meta_io_flush(io);
+	if (!r)
+		r = mk_new(io, true, &m);
+	if (r)
+		return r;
+	r = meta_sm_tx_create(m->bm, META_SM_METADATA, mblocks, 1, &m->msm);
+	if (!r)
+		r = meta_sm_tx_create(m->bm, META_SM_DISK, dchunks, 0, &m->dsm);
+	if (!r)
+		r = mk_start(m);
+	if (!r) {
+		memset(&m->sb, 0, sizeof(m->sb));
+		m->sb.version = MIKULAS_VERSION;
+		m->sb.chunk_size = chunk_size;
+		m->sb.flags = flags;
+		m->sb.metadata_blocks = mblocks;
+		m->sb.data_chunks = dchunks;
+		r = meta_btree_tx_empty(&m->excs, &m->sb.exception_root);
+	}
+	if (!r)
+		r = meta_btree_tx_empty(&m->snaps, &m->sb.snapshot_root);
+	if (!r)
+		r = mikulas_commit(m);
+	if (r) {
+		mk_free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+static int mk_format(struct meta_io *io, const struct meta_ms_params *p)
+{
+	struct mk *m;
+	unsigned flags = 0;
+	int r;
+	if (p->type != META_MS_MIKULAS)
+		return META_E_INVAL;
+	if (p->generic & ~(unsigned)(META_MS_SYNC_SNAPSHOTS | META_MS_PRESERVE_ON_ERROR))
+		return META_E_INVAL;
+	if (p->generic & META_MS_SYNC_SNAPSHOTS)
+		flags |= 1;
+	if (p->generic & META_MS_PRESERVE_ON_ERROR)
+		flags |= 2;
+	r = mikulas_format_sb(io, p->chunk_size, flags, &m);
+	mk_free(m);
+	return r;
+}
+
+static bool mk_sniff(const uint8_t *head)
+{
+	return !memcmp(head, MIKULAS_MAGIC, MIKULAS_MAGIC_LEN);
+}
+
+/* The superblock's fields that open relies on (check reports each one). */
+int mikulas_sb_sane(const struct mikulas_sb *sb, uint64_t dev_bytes)
+{
+	if (sb->version != MIKULAS_VERSION)
+		return META_E_VERSION;
+	if (!sb->valid || !mikulas_chunk_size_ok(sb->chunk_size) ||
+	    (sb->flags & ~MIKULAS_FLAGS_KNOWN) || sb->metadata_blocks < MIKULAS_MIN_META_BLOCKS ||
+	    sb->metadata_blocks > META_SM_METADATA_MAX_BLOCKS ||
+	    sb->metadata_blocks > dev_bytes / META_BLOCK_SIZE ||
+	    sb->metadata_sm.nr_blocks != sb->metadata_blocks ||
+	    sb->data_sm.nr_blocks != sb->data_chunks ||
+	    sb->exception_root == 0 || sb->exception_root >= sb->metadata_blocks ||
+	    sb->snapshot_root == 0 || sb->snapshot_root >= sb->metadata_blocks ||
+	    sb->next_snapshot > MIKULAS_NUMBER_MAX + 1ull)
+		return META_E_CORRUPT;
+	return 0;
+}
+
+/* Read and judge block 0: 0, META_E_BADMAGIC, META_E_VERSION or META_E_CORRUPT. */
+int mikulas_read_sb(struct meta_bm *bm, struct mikulas_sb *sb, int *verdict)
+{
+	const void *data;
+	int r = meta_bm_get(bm, 0, NULL, &data);
+	if (r)
+		return r;
+	if (!mk_sniff(data)) {
+		meta_bm_put(bm, data);
+		return META_E_BADMAGIC;
+	}
+	*verdict = sb_check(&mikulas_sb_validator, data, 0);
+	mikulas_sb_unpack(data, sb);
+	meta_bm_put(bm, data);
+	return 0;
+}
+
+static int mk_open(struct meta_io *io, bool write, void **st)
+{
+	struct mk *m;
+	uint64_t bytes = meta_io_size(io), now;
+	int verdict, r;
+	*st = NULL;
+	r = mk_new(io, write, &m);
+	if (r)
+		return r;
+	r = mikulas_read_sb(m->bm, &m->sb, &verdict);
+	if (!r && verdict)
+		r = META_E_CORRUPT;
+	if (!r)
+		r = mikulas_sb_sane(&m->sb, bytes);
+	if (!r)
+		r = meta_sm_tx_open(m->bm, META_SM_METADATA, &m->sb.metadata_sm, &m->msm);
+	if (!r)
+		r = meta_sm_tx_open(m->bm, META_SM_DISK, &m->sb.data_sm, &m->dsm);
+	if (!r)
+		r = mk_start(m);
+	if (!r && write) {
+		/* a COW device that grew: the data map grows (committed at once) */
+		now = chunks_on(bytes, m->sb.metadata_blocks, m->sb.chunk_size);
+		if (now < m->sb.data_chunks)
+			r = META_E_TOOSMALL;
+		else if (now > m->sb.data_chunks) {
+			r = meta_sm_tx_extend(m->dsm, now - m->sb.data_chunks);
+			if (!r) {
+				m->sb.data_chunks = now;
+				r = mikulas_commit(m);
+			}
+		}
+	}
+	if (r) {
+		mk_free(m);
+		return r == META_E_CHECKSUM || r == META_E_BLOCKNR ? META_E_CORRUPT : r;
+	}
+	*st = m;
+	return 0;
+}
+
+static void mk_close(void *st)
+{
+	mk_free(st);
+}
+
+static uint32_t mk_chunk_size(void *st)
+{
+	return ((struct mk *)st)->sb.chunk_size;
+}
+
+const struct mikulas_sb *mikulas_get_sb(void *st)
+{
+	return &((struct mk *)st)->sb;
+}
+
+struct meta_bm *mikulas_bm(void *st)
+{
+	return ((struct mk *)st)->bm;
+}
+
+/* ---- tree iteration (this transaction's view, through the tm) ------------------------- */
+
+/*
+ * fn for every leaf entry of the tree at root, in key order, between lo and hi
+ * (inclusive).  Nodes are read through the tm (a tree changed in this transaction reads
+ * as changed).  fn returns non-zero to stop.
+ */
+typedef int (*entry_fn)(void *ctx, uint64_t key, const void *value);
+
+static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_fn fn, void *ctx,
+		     int depth)
+{
+	const void *node;
+	struct meta_node_info ni;
+	int r;
+	if (depth > 64)
+		return META_E_CORRUPT;
+	r = meta_tm_read(m->tm, b, &meta_node_validator, &node);
+	if (r)
+		return r;
+	meta_node_get_info(node, &ni);
+	for (uint32_t i = 0; i < ni.nr_entries && !r; i++) {
+		uint64_t k = meta_node_key(node, i);
+		if (ni.flags & META_NODE_INTERNAL) {
+			uint64_t next = i + 1 < ni.nr_entries ? meta_node_key(node, i + 1) : UINT64_MAX;
+			if (next != UINT64_MAX && next - 1 < lo)
+				continue;
+			if (k > hi)
+				break;
+			r = iter_node(m, meta_node_value64(node, i), lo, hi, fn, ctx, depth + 1);
+		} else {
+			if (k < lo)
+				continue;
+			if (k > hi)
+				break;
+			r = fn(ctx, k, meta_node_value(node, i));
+		}
+	}
+	meta_tm_release(m->tm, node);
+	return r;
+}
+
+/* ---- snapshots ------------------------------------------------------------------------- */
+
+struct idvec {
+	meta_ms_id *v;
+	size_t n, cap;
+};
+
+static int push_id(struct idvec *iv, meta_ms_id id)
+{
+	if (iv->n == iv->cap) {
+		size_t cap = iv->cap ? iv->cap * 2 : 64;
+		meta_ms_id *nv = realloc(iv->v, cap * sizeof(*nv));
+		if (!nv)
+			return META_E_NOMEM;
+		iv->v = nv;
+		iv->cap = cap;
+	}
+	iv->v[iv->n++] = id;
+	return 0;
+}
+
+static int collect_id(void *ctx, uint64_t key, const void *value)
+{
+	(void)value;
+	return push_id(ctx, key);
+}
+
+static int live_ids(struct mk *m, struct idvec *iv)
+{
+	memset(iv, 0, sizeof(*iv));
+	return iter_node(m, m->sb.snapshot_root, 0, UINT64_MAX, collect_id, iv, 0);
+}
+
+static int mk_snapshots(void *st, meta_ms_id **ids, uint64_t *n)
+{
+	struct mk *m = st;
+	struct idvec iv;
+	int r;
+	*ids = NULL;
+	*n = 0;
+	if (m->failed)
+		return m->failed;
+	r = live_ids(m, &iv);
+	if (r) {
+		free(iv.v);
+		return r;
+	}
+	*ids = iv.v;
+	*n = iv.n;
+	return 0;
+}
+
+static int mk_status(void *st, struct meta_ms_status *s)
+{
+	struct mk *m = st;
+	struct idvec iv;
+	uint64_t mused, dused;
+	int r;
+	if (m->failed)
+		return m->failed;
+	r = live_ids(m, &iv);
+	free(iv.v);
+	if (r)
+		return r;
+	mused = meta_sm_tx_nr_blocks(m->msm) - meta_sm_tx_nr_free(m->msm);
+	dused = meta_sm_tx_nr_blocks(m->dsm) - meta_sm_tx_nr_free(m->dsm);
+	s->error = 0;
+	s->total_sectors = meta_io_size(m->io) / META_SECTOR_SIZE;
+	s->metadata_sectors = mused * (META_BLOCK_SIZE / META_SECTOR_SIZE);
+	s->sectors_allocated = s->metadata_sectors + dused * m->sb.chunk_size;
+	s->nr_ids = iv.n;
+	return 0;
+}
+
+static void snap_pack(struct mikulas_disk_snap *d, uint64_t created, uint32_t next_sub)
+{
+	d->created = le64_of(created);
+	d->next_sub = le32_of(next_sub);
+	d->flags = le32_of(0);
+}
+
+static int mk_create(void *st, meta_ms_id *id)
+{
+	struct mk *m = st;
+	struct mikulas_disk_snap v;
+	meta_ms_id nid;
+	int r = usable(m);
+	if (r)
+		return r;
+	if (m->sb.next_snapshot > MIKULAS_NUMBER_MAX)
+		return META_E_RANGE;
+	nid = (m->sb.next_snapshot << 32) | META_MS_SUB_NONE;
+	snap_pack(&v, m->sb.transaction + 1, 0);
+	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &nid, &v, &m->sb.snapshot_root,
+				 NULL);
+	if (r)
+		return fail(m, r);
+	m->sb.next_snapshot++;
+	r = mikulas_commit(m);
+	if (!r)
+		*id = nid;
+	return r;
+}
+
+static int mk_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
+{
+	struct mk *m = st;
+	struct mikulas_disk_snap v;
+	meta_ms_id nid;
+	uint32_t next;
+	int r = usable(m);
+	if (r)
+		return r;
+	if ((uint32_t)master != META_MS_SUB_NONE)
+		return META_E_INVAL; /* one level of sub-snapshots only */
+	r = meta_btree_tx_lookup(&m->snaps, m->sb.snapshot_root, &master, &v);
+	if (r)
+		return r == META_E_NOTFOUND ? r : fail(m, r);
+	next = le32_get(v.next_sub);
+	if (next > MIKULAS_SUB_MAX)
+		return META_E_RANGE;
+	nid = (master & ~(uint64_t)META_MS_SUB_NONE) | next;
+	v.next_sub = le32_of(next + 1);
+	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &master, &v,
+				 &m->sb.snapshot_root, NULL);
+	if (!r) {
+		snap_pack(&v, m->sb.transaction + 1, 0);
+		r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &nid, &v,
+					 &m->sb.snapshot_root, NULL);
+	}
+	if (r)
+		return fail(m, r);
+	r = mikulas_commit(m);
+	if (!r)
+		*id = nid;
+	return r;
+}
+
+/* ---- exceptions -------------------------------------------------------------------------- */
+
+struct exc {
+	meta_ms_id first, last;
+	uint64_t cow;
+};
+
+struct excvec {
+	struct exc *v;
+	size_t n, cap;
+};
+
+static int collect_exc(void *ctx, uint64_t key, const void *value)
+{
+	struct excvec *ev = ctx;
+	const struct mikulas_disk_exc *d = value;
+	(void)key;
+	if (ev->n == ev->cap) {
+		size_t cap = ev->cap ? ev->cap * 2 : 16;
+		struct exc *nv = realloc(ev->v, cap * sizeof(*nv));
+		if (!nv)
+			return META_E_NOMEM;
+		ev->v = nv;
+		ev->cap = cap;
+	}
+	ev->v[ev->n++] = (struct exc){le64_get(d->first_id), le64_get(d->last_id),
+				      le64_get(d->cow_chunk)};
+	return 0;
+}
+
+/* The exceptions of origin chunk c, in key order. */
+static int chunk_excs(struct mk *m, uint64_t c, struct excvec *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	return iter_node(m, m->sb.exception_root, mikulas_exc_key(c, 0),
+			 mikulas_exc_key(c, MIKULAS_EXC_PER_CHUNK - 1), collect_exc, ev, 0);
+}
+
+int mikulas_lookup(void *st, uint64_t c, meta_ms_id id, uint64_t *cow)
+{
+	struct mk *m = st;
+	struct excvec ev;
+	int r;
+	if (m->failed)
+		return m->failed;
+	if (c >= MIKULAS_CHUNK_LIMIT)
+		return META_E_NOTFOUND;
+	r = chunk_excs(m, c, &ev);
+	if (!r) {
+		r = META_E_NOTFOUND;
+		for (size_t i = 0; i < ev.n && ev.v[i].first <= id; i++)
+			if (id <= ev.v[i].last) {
+				*cow = ev.v[i].cow;
+				r = 0;
+				break;
+			}
+	}
+	free(ev.v);
+	return r;
+}
+
+/*
+ * Rewrite origin chunk c's keys: old_n keys were there, ev holds the new list (in
+ * first-id order); keys past the new list are removed.  Data counts are the caller's.
+ */
+static int rewrite_chunk(struct mk *m, uint64_t c, size_t old_n, const struct excvec *ev)
+{
+	int r = 0;
+	for (size_t i = 0; i < ev->n && !r; i++) {
+		struct mikulas_disk_exc d = {le64_of(ev->v[i].first), le64_of(ev->v[i].last),
+					     le64_of(ev->v[i].cow)};
+		uint64_t k = mikulas_exc_key(c, (uint32_t)i);
+		r = meta_btree_tx_insert(&m->excs, m->sb.exception_root, &k, &d,
+					 &m->sb.exception_root, NULL);
+	}
+	for (size_t i = ev->n; i < old_n && !r; i++) {
+		uint64_t k = mikulas_exc_key(c, (uint32_t)i);
+		r = meta_btree_tx_remove(&m->excs, m->sb.exception_root, &k, &m->sb.exception_root);
+	}
+	return r;
+}
+
+int mikulas_add_exception(void *st, uint64_t c, meta_ms_id first, meta_ms_id last, uint64_t cow)
+{
+	struct mk *m = st;
+	struct excvec ev;
+	size_t pos, old_n;
+	int r = usable(m);
+	if (r)
+		return r;
+	if (first > last || c >= MIKULAS_CHUNK_LIMIT || cow >= m->sb.data_chunks)
+		return META_E_INVAL;
+	r = chunk_excs(m, c, &ev);
+	if (r) {
+		free(ev.v);
+		return fail(m, r);
+	}
+	old_n = ev.n;
+	for (pos = 0; pos < ev.n && ev.v[pos].first < first; pos++)
+		;
+	if ((pos > 0 && ev.v[pos - 1].last >= first) || (pos < ev.n && ev.v[pos].first <= last))
+		r = META_E_INVAL;
+	else if (ev.n >= MIKULAS_EXC_PER_CHUNK)
+		r = META_E_RANGE;
+	else
+		r = collect_exc(&ev, 0, &(struct mikulas_disk_exc){le64_of(first), le64_of(last),
+								   le64_of(cow)});
+	if (r) {
+		free(ev.v);
+		return r;
+	}
+	memmove(ev.v + pos + 1, ev.v + pos, (ev.n - 1 - pos) * sizeof(*ev.v));
+	ev.v[pos] = (struct exc){first, last, cow};
+	r = meta_sm_tx_inc(m->dsm, cow);
+	if (!r)
+		r = rewrite_chunk(m, c, old_n, &ev);
+	free(ev.v);
+	return fail(m, r);
+}
+
+/* Is any id of the sorted live list inside [first, last]? */
+static bool covers_live(const struct idvec *live, meta_ms_id first, meta_ms_id last)
+{
+	size_t lo = 0, hi = live->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (live->v[mid] < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < live->n && live->v[lo] <= last;
+}
+
+struct dead_scan {
+	const struct idvec *live;
+	meta_ms_id gone;
+	struct idvec chunks; /* origin chunks with an exception left covering nothing */
+};
+
+static int scan_dead(void *ctx, uint64_t key, const void *value)
+{
+	struct dead_scan *ds = ctx;
+	const struct mikulas_disk_exc *d = value;
+	meta_ms_id first = le64_get(d->first_id), last = le64_get(d->last_id);
+	uint64_t c = key >> 16;
+	if (first > ds->gone || ds->gone > last || covers_live(ds->live, first, last))
+		return 0;
+	if (ds->chunks.n && ds->chunks.v[ds->chunks.n - 1] == c)
+		return 0;
+	return push_id(&ds->chunks, c);
+}
+
+/* Drop the exceptions of chunk c that cover no live id; their chunks lose a count. */
+static int drop_dead(struct mk *m, uint64_t c, const struct idvec *live)
+{
+	struct excvec ev;
+	size_t old_n, k = 0;
+	int r = chunk_excs(m, c, &ev);
+	old_n = ev.n;
+	for (size_t i = 0; i < ev.n && !r; i++) {
+		if (covers_live(live, ev.v[i].first, ev.v[i].last))
+			ev.v[k++] = ev.v[i];
+		else
+			r = meta_sm_tx_dec(m->dsm, ev.v[i].cow);
+	}
+	ev.n = k;
+	if (!r)
+		r = rewrite_chunk(m, c, old_n, &ev);
+	free(ev.v);
+	return r;
+}
+
+/*
+ * Delete id: it leaves the snapshot tree, then every exception that covered it and no
+ * other live id goes (one full pass over the exception tree to find their chunks, then
+ * each such chunk is renumbered), in the same transaction.  A master with live
+ * sub-snapshots is META_E_BUSY.
+ */
+static int mk_delete(void *st, meta_ms_id id)
+{
+	struct mk *m = st;
+	struct mikulas_disk_snap v;
+	struct idvec live = {0};
+	struct dead_scan ds = {0};
+	size_t j = 0;
+	int r = usable(m);
+	if (r)
+		return r;
+	r = meta_btree_tx_lookup(&m->snaps, m->sb.snapshot_root, &id, &v);
+	if (r)
+		return r == META_E_NOTFOUND ? r : fail(m, r);
+	r = live_ids(m, &live);
+	if (r)
+		goto out;
+	if ((uint32_t)id == META_MS_SUB_NONE)
+		for (size_t i = 0; i < live.n; i++)
+			if (live.v[i] >> 32 == id >> 32 && live.v[i] != id) {
+				r = META_E_BUSY;
+				goto out;
+			}
+	for (size_t i = 0; i < live.n; i++)
+		if (live.v[i] != id)
+			live.v[j++] = live.v[i];
+	live.n = j;
+	r = meta_btree_tx_remove(&m->snaps, m->sb.snapshot_root, &id, &m->sb.snapshot_root);
+	if (r)
+		goto fail_out;
+	ds.live = &live;
+	ds.gone = id;
+	r = iter_node(m, m->sb.exception_root, 0, UINT64_MAX, scan_dead, &ds, 0);
+	for (size_t i = 0; i < ds.chunks.n && !r; i++)
+		r = drop_dead(m, ds.chunks.v[i], &live);
+	if (r)
+		goto fail_out;
+	r = mikulas_commit(m);
+	goto out;
+fail_out:
+	fail(m, r);
+out:
+	free(live.v);
+	free(ds.chunks.v);
+	return r;
+}
+
+int mikulas_set_next_snapshot(void *st, uint64_t next)
+{
+	struct mk *m = st;
+	int r = usable(m);
+	if (r)
+		return r;
+	if (next > MIKULAS_NUMBER_MAX + 1ull)
+		return META_E_INVAL;
+	m->sb.next_snapshot = next;
+	return mikulas_commit(m);
+}
+
+const struct ms_ops ms_mikulas_ops = {
+	.type = META_MS_MIKULAS,
+	.name = "mikulas",
+	.sniff = mk_sniff,
+	.format = mk_format,
+	.open = mk_open,
+	.close = mk_close,
+	.chunk_size = mk_chunk_size,
+	.snapshots = mk_snapshots,
+	.status = mk_status,
+	.create = mk_create,
+	.create_subsnap = mk_create_subsnap,
+	.delete_snap = mk_delete,
+	.check = mikulas_check,
+	.dump_xml = mikulas_dump_xml,
+	.dump_human = mikulas_dump_human,
+	.restore_xml = mikulas_restore_xml,
+};

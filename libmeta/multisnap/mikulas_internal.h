@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Private to mikulas.c, mikulas_check.c and mikulas_xml.c. */
+#ifndef LIBMETA_MULTISNAP_MIKULAS_INTERNAL_H
+#define LIBMETA_MULTISNAP_MIKULAS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libmeta/bm.h>
+#include <libmeta/damage.h>
+#include <libmeta/io.h>
+
+#include "multisnap/mikulas.h"
+
+struct mk;
+
+uint32_t mikulas_sb_csum(const void *block);
+bool mikulas_chunk_size_ok(uint64_t chunk_size);
+/* 0, META_E_VERSION or META_E_CORRUPT: the fields open relies on. */
+int mikulas_sb_sane(const struct mikulas_sb *sb, uint64_t dev_bytes);
+/* Block 0: META_E_BADMAGIC, or 0 with *verdict the checksum/location verdict. */
+int mikulas_read_sb(struct meta_bm *bm, struct mikulas_sb *sb, int *verdict);
+/* A new empty store (committed), left open for writing: restore builds on it. */
+int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, struct mk **out);
+struct meta_bm *mikulas_bm(void *st);
+
+int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx);
+int mikulas_dump_xml(void *st, FILE *out);
+int mikulas_dump_human(void *st, FILE *out);
+int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen);
+
+#endif
