@@ -147,7 +147,39 @@ enum meta_damage_locus {
 	  NULL,                                                                                  \
 	  "non-fatal: the kernel ignores them; --ignore-non-fatal-errors accepts it")            \
 	X(SNAP_ORDER, INFO, RUN, "exceptions are not in the kernel's allocation order", NULL,    \
-	  "informational: older kernels allocated chunks in this order")
+	  "informational: older kernels allocated chunks in this order")                           \
+	X(MSK_SUPERBLOCK, FATAL, BLOCK, "mikulas store superblock is damaged", NULL,              \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_INVALID, FATAL, STORE, "mikulas store is marked invalid (a restore did not finish)",\
+	  NULL, "run snap_restore again with the dump it was given")                             \
+	X(MSK_NODE, FATAL, NODE, "mikulas store btree node is damaged", NULL,                     \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_SPACE_MAP, FATAL, BLOCK, "mikulas store space map is damaged", NULL,                \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_META_COUNT, FATAL, BLOCK, "mikulas store metadata block counts are wrong", NULL,    \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_META_LEAK, NONFATAL, BLOCK,                                                         \
+	  "mikulas store metadata blocks leaked (counted in use, not referenced)", NULL,         \
+	  "non-fatal: the space is only lost; a restore from a dump "        \
+	  "(snap_dump, snap_restore) reclaims it")      \
+	X(MSK_DATA_COUNT, FATAL, DATA, "mikulas store COW chunk counts are wrong", NULL,          \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_DATA_LEAK, NONFATAL, DATA,                                                          \
+	  "mikulas store COW chunks leaked (counted in use, not referenced)", NULL,              \
+	  "non-fatal: the space is only lost; a restore from a dump "        \
+	  "(snap_dump, snap_restore) reclaims it")      \
+	X(MSK_EXC_KEY, FATAL, NODE, "mikulas exception keys are not numbered 0, 1, ... per chunk",\
+	  NULL, "restore the store from a dump (snap_dump, snap_restore)")                           \
+	X(MSK_EXC_RANGE, FATAL, NODE,                                                             \
+	  "mikulas exception id range is reversed, out of order or overlapping", NULL,           \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_EXC_CHUNK, FATAL, NODE, "mikulas exception points outside the COW data area", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)")                                 \
+	X(MSK_EXC_DEAD, NONFATAL, NODE, "mikulas exception covers no live snapshot", NULL,        \
+	  "non-fatal: its COW chunk is only lost until the store is rebuilt")          \
+	X(MSK_SNAPSHOT, FATAL, NODE, "mikulas snapshot entry is inconsistent", NULL,              \
+	  "delete the damaged snapshot, or restore the store from a dump "    \
+	  "(snap_dump, snap_restore)")
 
 enum meta_damage_kind {
 #define META_DK_ENUM(name, sev, locus, text, phrase, advice) META_DMG_##name,

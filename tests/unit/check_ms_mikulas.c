@@ -14,6 +14,9 @@
 #include <libmeta/error.h>
 #include <libmeta/io.h>
 #include <libmeta/multisnap.h>
+#include <libmeta/sm.h>
+
+#include "base/endian.h"
 
 #include "multisnap/mikulas.h"
 #include "multisnap/mikulas_internal.h"
@@ -64,6 +67,10 @@ static void fx_done(struct fx *f)
 		fx_close(f);
 	unlink(f->path);
 }
+
+struct seen;
+static int check_path(const char *path, struct seen *s);
+static void expect_clean(struct fx *f);
 
 static void expect_ids(void *st, const meta_ms_id *want, uint64_t n)
 {
@@ -175,6 +182,7 @@ START_TEST(test_messages)
 	ck_assert_uint_gt(s.metadata_sectors, 0);
 	ck_assert_uint_eq(s.metadata_sectors % 8, 0);
 	ck_assert_uint_eq(s.sectors_allocated, s.metadata_sectors); /* no data chunk yet */
+	expect_clean(&f);
 	fx_done(&f);
 }
 END_TEST
@@ -222,6 +230,7 @@ START_TEST(test_ids_near_2_32)
 	}
 	ck_assert_uint_eq(mikulas_get_sb(f.st)->next_snapshot, 0xffffffffull);
 	(void)buf;
+	expect_clean(&f);
 	fx_done(&f);
 }
 END_TEST
@@ -287,6 +296,7 @@ START_TEST(test_lookup_and_delete_cleanup)
 	ck_assert_int_eq(ops->status(f.st, &s1), 0);
 	ck_assert_uint_eq(s1.sectors_allocated, s1.metadata_sectors);
 	ck_assert_uint_eq(s1.nr_ids, 0);
+	expect_clean(&f);
 	fx_done(&f);
 }
 END_TEST
@@ -319,7 +329,293 @@ START_TEST(test_many)
 			ck_assert_uint_eq(cow, c);
 		}
 	}
+	expect_clean(&f);
 	fx_done(&f);
+}
+END_TEST
+
+
+/* ---- check ------------------------------------------------------------------------------ */
+
+#define MAX_SEEN 64
+struct seen {
+	int n;
+	struct meta_damage d[MAX_SEEN];
+};
+
+static void collect(void *ctx, const struct meta_damage *d)
+{
+	struct seen *s = ctx;
+	if (s->n < MAX_SEEN) {
+		s->d[s->n] = *d;
+		s->d[s->n].detail = NULL;
+	}
+	s->n++;
+}
+
+static int check_path(const char *path, struct seen *s)
+{
+	struct meta_io *io;
+	int worst;
+	memset(s, 0, sizeof(*s));
+	ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+	worst = ops->check(io, collect, s);
+	meta_io_close(io);
+	return worst;
+}
+
+static bool has(const struct seen *s, enum meta_damage_kind k, uint64_t block)
+{
+	for (int i = 0; i < s->n && i < MAX_SEEN; i++)
+		if (s->d[i].kind == k && (block == UINT64_MAX || s->d[i].block == block))
+			return true;
+	return false;
+}
+
+/* A store with snapshots 0, 1, 1.0, 2 and exceptions on 200 origin chunks. */
+static void build_store(struct fx *f)
+{
+	meta_ms_id id;
+	fx_format(f, 16 * MIB, 8);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(ops->create(f->st, &id), 0);
+	ck_assert_int_eq(ops->create_subsnap(f->st, ID(1), &id), 0);
+	for (uint64_t c = 0; c < 200; c++) {
+		ck_assert_int_eq(mikulas_add_exception(f->st, c, ID(0), ID(0), 2 * c), 0);
+		ck_assert_int_eq(mikulas_add_exception(f->st, c, SUB(1, 0), ID(2), 2 * c + 1), 0);
+	}
+	ck_assert_int_eq(mikulas_commit(f->st), 0);
+}
+
+static void flip(const char *path, uint64_t block, unsigned off)
+{
+	uint8_t b[4096];
+	ub_read_block(path, block, b);
+	b[off] ^= 0x5a;
+	ub_write_block(path, block, b);
+}
+
+static void expect_clean(struct fx *f)
+{
+	struct seen s;
+	if (f->st)
+		fx_close(f);
+	ck_assert_int_eq(check_path(f->path, &s), -1);
+	ck_assert_int_eq(s.n, 0);
+}
+
+START_TEST(test_check_clean)
+{
+	struct fx f;
+	struct seen s;
+	build_store(&f);
+	fx_close(&f);
+	ck_assert_int_eq(check_path(f.path, &s), -1);
+	ck_assert_int_eq(s.n, 0);
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_check_superblock)
+{
+	struct fx f;
+	struct seen s;
+	build_store(&f);
+	fx_close(&f);
+	flip(f.path, 0, 200); /* a zero byte: the checksum no longer matches */
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_SUPERBLOCK, 0));
+	{
+		struct meta_io *io;
+		void *st;
+		ck_assert_int_eq(meta_io_open(f.path, 0, &io), 0);
+		ck_assert_int_eq(ops->open(io, false, &st), META_E_CORRUPT);
+		meta_io_close(io);
+	}
+	flip(f.path, 0, 200);
+	ck_assert_int_eq(check_path(f.path, &s), -1);
+	flip(f.path, 0, 0); /* the magic */
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_SUPERBLOCK, 0));
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_check_node)
+{
+	struct fx f;
+	struct seen s;
+	uint64_t leaf;
+	uint8_t b[4096];
+	build_store(&f);
+	/* the exception tree has 400 entries: its root is internal; damage its first child */
+	ub_read_block(f.path, mikulas_get_sb(f.st)->exception_root, b);
+	ck_assert_uint_eq(ub_node_flags(b), 1);
+	leaf = get_le64p(ub_node_value(b, 0));
+	fx_close(&f);
+	flip(f.path, leaf, 100);
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_NODE, leaf));
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_check_bitmap)
+{
+	struct fx f;
+	struct seen s;
+	struct meta_sm_index_entry *ents;
+	uint64_t n, bm_block;
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct meta_sm_root root;
+	build_store(&f);
+	root = mikulas_get_sb(f.st)->data_sm;
+	fx_close(&f);
+	ck_assert_int_eq(meta_io_open(f.path, 0, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 0, &bm), 0);
+	ck_assert_int_eq(meta_sm_read_index(bm, META_SM_DISK, &root, &ents, &n), 0);
+	ck_assert_uint_ge(n, 1);
+	bm_block = ents[0].blocknr;
+	free(ents);
+	meta_bm_destroy(bm);
+	flip(f.path, bm_block, 300);
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_SPACE_MAP, bm_block));
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_check_values)
+{
+	struct fx f;
+	struct seen s;
+	build_store(&f);
+	/* an exception for an id that was never live: non-fatal */
+	ck_assert_int_eq(mikulas_add_exception(f.st, 500, ID(5), ID(6), 1000), 0);
+	ck_assert_int_eq(mikulas_commit(f.st), 0);
+	fx_close(&f);
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_NONFATAL);
+	ck_assert(has(&s, META_DMG_MSK_EXC_DEAD, UINT64_MAX));
+	ck_assert_int_eq(s.n, 1);
+	fx_done(&f);
+}
+END_TEST
+
+/* ---- crash matrix ---------------------------------------------------------------------- */
+
+static void copy_file(const char *from, const char *to, uint64_t bytes)
+{
+	struct meta_io *a, *b;
+	void *buf = malloc(MIB);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(meta_io_open(from, 0, &a), 0);
+	ck_assert_int_eq(meta_io_open(to, META_IO_WRITE, &b), 0);
+	for (uint64_t off = 0; off < bytes; off += MIB) {
+		ck_assert_int_eq(meta_io_pread(a, buf, MIB, off), 0);
+		ck_assert_int_eq(meta_io_pwrite(b, buf, MIB, off), 0);
+	}
+	meta_io_close(a);
+	meta_io_close(b);
+	free(buf);
+}
+
+/* The messages of the sequence; step i's result is the state list states[i + 1]. */
+static int run_step(void *st, int i)
+{
+	meta_ms_id id;
+	switch (i) {
+	case 0: return ops->create(st, &id);
+	case 1: return ops->create(st, &id);
+	case 2: return ops->create_subsnap(st, ID(1), &id);
+	case 3: return ops->delete_snap(st, ID(0));
+	case 4: return ops->delete_snap(st, SUB(1, 0));
+	default: return ops->create(st, &id);
+	}
+}
+#define NSTEPS 6
+
+static uint64_t state_of(void *st)
+{
+	/* a fingerprint of the snapshot list */
+	meta_ms_id *ids;
+	uint64_t n, h = 1469598103934665603ull;
+	ck_assert_int_eq(ops->snapshots(st, &ids, &n), 0);
+	for (uint64_t i = 0; i < n; i++)
+		h = (h ^ ids[i]) * 1099511628211ull + n;
+	free(ids);
+	return h ^ mikulas_get_sb(st)->next_snapshot;
+}
+
+static void no_damage(void *ctx, const struct meta_damage *d)
+{
+	(void)d;
+	++*(int *)ctx;
+}
+
+START_TEST(test_crash_matrix)
+{
+	const uint64_t bytes = 8 * MIB;
+	struct fx base;
+	uint64_t states[NSTEPS + 1];
+	char path[UB_PATH_MAX];
+	int completed = 0, n_runs = 0;
+	fx_format(&base, bytes, 8);
+	/* the exceptions deletes will drop */
+	ck_assert_int_eq(ops->create(base.st, &(meta_ms_id){0}), 0);
+	ck_assert_int_eq(mikulas_add_exception(base.st, 5, ID(0), ID(0), 1), 0);
+	ck_assert_int_eq(mikulas_commit(base.st), 0);
+	fx_close(&base);
+	/* the states, from an uninterrupted run */
+	ub_tmpfile(path, "ms_mikulas_crash", bytes);
+	copy_file(base.path, path, bytes);
+	{
+		struct fx f;
+		strcpy(f.path, path);
+		fx_open(&f);
+		states[0] = state_of(f.st);
+		for (int i = 0; i < NSTEPS; i++) {
+			ck_assert_int_eq(run_step(f.st, i), 0);
+			states[i + 1] = state_of(f.st);
+		}
+		fx_close(&f);
+	}
+	for (uint64_t n = 0; !completed; n++) {
+		struct fx f;
+		int done = 0, r = 0, dmg = 0;
+		uint64_t now;
+		copy_file(base.path, path, bytes);
+		strcpy(f.path, path);
+		fx_open(&f);
+		meta_io_fail_writes_after(f.io, n);
+		for (done = 0; done < NSTEPS; done++)
+			if ((r = run_step(f.st, done)) != 0)
+				break;
+		if (done == NSTEPS)
+			completed = 1;
+		else
+			ck_assert_int_eq(r, META_E_IO);
+		fx_close(&f);
+		fx_open(&f);
+		now = state_of(f.st);
+		ck_assert_msg(now == states[done] || (done < NSTEPS && now == states[done + 1]),
+			      "n=%llu: step %d interrupted, state neither before nor after",
+			      (unsigned long long)n, done);
+		fx_close(&f);
+		{
+			struct meta_io *io;
+			int worst;
+			ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+			worst = ops->check(io, no_damage, &dmg);
+			meta_io_close(io);
+			ck_assert_msg(worst == -1 && dmg == 0, "n=%llu: check found %d damage",
+				      (unsigned long long)n, dmg);
+		}
+		n_runs++;
+	}
+	ck_assert_int_gt(n_runs, NSTEPS * 3);
+	unlink(path);
+	fx_done(&base);
 }
 END_TEST
 
@@ -334,5 +630,11 @@ int main(void)
 	tcase_add_test(tc, test_ids_near_2_32);
 	tcase_add_test(tc, test_lookup_and_delete_cleanup);
 	tcase_add_test(tc, test_many);
+	tcase_add_test(tc, test_crash_matrix);
+	tcase_add_test(tc, test_check_clean);
+	tcase_add_test(tc, test_check_superblock);
+	tcase_add_test(tc, test_check_node);
+	tcase_add_test(tc, test_check_bitmap);
+	tcase_add_test(tc, test_check_values);
 	return ub_run(s);
 }
