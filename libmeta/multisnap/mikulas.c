@@ -228,7 +228,6 @@ int mikulas_commit(void *st)
 		sb.data_sm = droot;
 		sb.metadata_sm = mroot;
 		sb.transaction++;
-		sb.valid = 1;
 		mikulas_sb_pack(&sb, buf);
 		r = meta_tm_pre_commit(m->tm);
 	}
@@ -262,31 +261,44 @@ static int mk_new(struct meta_io *io, bool write, struct mk **out)
 }
 
 /*
- * A new store over io: block 0 is zeroed first (a crash then leaves a "new" device,
- * never an old store half overwritten), the trees and maps are written, the
- * superblock last (mikulas_commit).
+ * A new store over io, committed, left open for writing.  Block 0 is overwritten first:
+ * with zeros (format: a crash leaves a "new" device, never an old store half
+ * overwritten), or for a restore with a superblock marked invalid, which the store keeps
+ * until the caller commits it valid.  Then the trees and maps, the superblock last.
+ * mblocks / dchunks 0: as mikulas_meta_blocks_for() and the device give.
  */
-int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, struct mk **out)
+int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, uint64_t mblocks,
+		      uint64_t dchunks, bool restoring, struct mk **out)
 {
-	uint64_t bytes = meta_io_size(io), mblocks, dchunks;
+	uint64_t bytes = meta_io_size(io), fit;
 	struct mk *m;
-	void *zero;
+	void *head;
 	int r;
 	*out = NULL;
 	if (!mikulas_chunk_size_ok(chunk_size) || (flags & ~MIKULAS_FLAGS_KNOWN))
 		return META_E_INVAL;
-	mblocks = mikulas_meta_blocks_for(bytes, chunk_size);
+	if (!mblocks)
+		mblocks = mikulas_meta_blocks_for(bytes, chunk_size);
+	if (mblocks < MIKULAS_MIN_META_BLOCKS || mblocks > META_SM_METADATA_MAX_BLOCKS)
+		return META_E_INVAL;
 	if (mblocks > bytes / META_BLOCK_SIZE)
 		return META_E_TOOSMALL;
-	dchunks = chunks_on(bytes, mblocks, chunk_size);
+	fit = chunks_on(bytes, mblocks, chunk_size);
 	if (!dchunks)
+		dchunks = fit;
+	if (!dchunks || dchunks > fit)
 		return META_E_TOOSMALL;
-	zero = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
-	if (!zero)
+	head = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!head)
 		return META_E_NOMEM;
-	memset(zero, 0, META_BLOCK_SIZE);
-	r = meta_io_pwrite(io, zero, META_BLOCK_SIZE, 0);
-	free(zero);
+	memset(head, 0, META_BLOCK_SIZE);
+	if (restoring) {
+		struct mikulas_sb inv = {.version = MIKULAS_VERSION, .chunk_size = chunk_size};
+		mikulas_sb_pack(&inv, head);
+		sb_prepare(&mikulas_sb_validator, head, 0);
+	}
+	r = meta_io_pwrite(io, head, META_BLOCK_SIZE, 0);
+	free(head);
 	if (!r)
 		r = meta_io_flush(io);
 	if (!r)
@@ -303,6 +315,7 @@ int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, s
 		m->sb.version = MIKULAS_VERSION;
 		m->sb.chunk_size = chunk_size;
 		m->sb.flags = flags;
+		m->sb.valid = !restoring;
 		m->sb.metadata_blocks = mblocks;
 		m->sb.data_chunks = dchunks;
 		r = meta_btree_tx_empty(&m->excs, &m->sb.exception_root);
@@ -332,7 +345,7 @@ static int mk_format(struct meta_io *io, const struct meta_ms_params *p)
 		flags |= 1;
 	if (p->generic & META_MS_PRESERVE_ON_ERROR)
 		flags |= 2;
-	r = mikulas_format_sb(io, p->chunk_size, flags, &m);
+	r = mikulas_format_sb(io, p->chunk_size, flags, 0, 0, false, &m);
 	mk_free(m);
 	return r;
 }
@@ -445,7 +458,6 @@ struct meta_bm *mikulas_bm(void *st)
  * (inclusive).  Nodes are read through the tm (a tree changed in this transaction reads
  * as changed).  fn returns non-zero to stop.
  */
-typedef int (*entry_fn)(void *ctx, uint64_t key, const void *value);
 
 static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_fn fn, void *ctx,
 		     int depth)
@@ -841,6 +853,53 @@ out:
 	free(live.v);
 	free(ds.chunks.v);
 	return r;
+}
+
+int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx)
+{
+	struct mk *m = st;
+	if (m->failed)
+		return m->failed;
+	return iter_node(m, exceptions ? m->sb.exception_root : m->sb.snapshot_root, 0, UINT64_MAX,
+			 fn, ctx, 0);
+}
+
+int mikulas_put_snapshot(void *st, meta_ms_id id, uint64_t created, uint32_t next_sub)
+{
+	struct mk *m = st;
+	struct mikulas_disk_snap v;
+	int r = usable(m);
+	if (r)
+		return r;
+	snap_pack(&v, created, next_sub);
+	return fail(m, meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &id, &v,
+					    &m->sb.snapshot_root, NULL));
+}
+
+int mikulas_put_exception(void *st, uint64_t key, meta_ms_id first, meta_ms_id last, uint64_t cow)
+{
+	struct mk *m = st;
+	struct mikulas_disk_exc d = {le64_of(first), le64_of(last), le64_of(cow)};
+	int r = usable(m);
+	if (r)
+		return r;
+	if (cow >= m->sb.data_chunks)
+		return META_E_INVAL;
+	r = meta_sm_tx_inc(m->dsm, cow);
+	if (!r)
+		r = meta_btree_tx_insert(&m->excs, m->sb.exception_root, &key, &d,
+					 &m->sb.exception_root, NULL);
+	return fail(m, r);
+}
+
+struct mikulas_sb *mikulas_sb_mut(void *st)
+{
+	return &((struct mk *)st)->sb;
+}
+
+void mikulas_close(void *st)
+{
+	mk_free(st);
 }
 
 int mikulas_set_next_snapshot(void *st, uint64_t next)

@@ -1,11 +1,483 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * XML of a mikulas store (schema: multisnap-mikulas.rng), dump and restore, and the
+ * human-readable dump.
+ *
+ *   <multisnap_store type="mikulas" version="1" chunk_size="16" metadata_blocks="651"
+ *                    data_chunks="8140" next_snapshot="3" transaction="9"
+ *                    flags="preserve-on-error">
+ *     <snapshot id="1.0" next_sub="0" created="5"/>          (key order: 1.0 before 1)
+ *     <snapshot id="1" next_sub="1" created="3"/>
+ *     <exception origin_chunk="10" first_id="0" last_id="1.3" cow_chunk="12"/>
+ *   </multisnap_store>
+ *
+ * Ids are "N" (a snapshot of the origin) or "N.M" (sub-snapshot M of N).  flags is
+ * "", "sync-snapshots", "preserve-on-error" or "sync-snapshots,preserve-on-error".
+ * Snapshots come first, then exceptions, each in key order (the order a dump writes).
+ *
+ * Restore streams: the device gets an invalid superblock first, the store is built
+ * through the transaction manager (committed every 16384 records, still invalid), and
+ * the last commit makes it valid with the XML's transaction number.  Validation, each
+ * a "line N: ..." error: root attributes in range (chunk size, metadata_blocks fitting
+ * the device, data_chunks fitting after them); snapshots ascending, numbers below
+ * next_snapshot and not 0xffffffff, a sub-snapshot's master present with next_sub above
+ * its sub number, sub-snapshots' next_sub 0; exceptions in (origin chunk, first id)
+ * order, first_id <= last_id, no overlap within a chunk, at most 65536 per chunk,
+ * origin_chunk < 2^48, cow_chunk < data_chunks.  An exception that covers no listed
+ * snapshot is restored as it is (snap_check reports it, non-fatal).
+ */
 #include <libmeta/error.h>
-#include "multisnap/mikulas_internal.h"
+#include <libmeta/multisnap.h>
 
-int mikulas_dump_xml(void *st, FILE *out) { (void)st; (void)out; return META_E_UNSUPPORTED; }
-int mikulas_dump_human(void *st, FILE *out) { (void)st; (void)out; return META_E_UNSUPPORTED; }
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/endian.h"
+#include "base/xml_util.h"
+#include "multisnap/mikulas_internal.h"
+#include "multisnap/mikulas_ondisk.h"
+
+#define COMMIT_EVERY 16384u
+
+/* ---- ids (as meta_ms_id_format / meta_ms_id_parse for META_MS_MIKULAS) ------------------- */
+
+static void id_fmt(meta_ms_id id, char *buf, size_t len)
+{
+	if ((uint32_t)id == META_MS_SUB_NONE)
+		snprintf(buf, len, "%" PRIu32, (uint32_t)(id >> 32));
+	else
+		snprintf(buf, len, "%" PRIu32 ".%" PRIu32, (uint32_t)(id >> 32), (uint32_t)id);
+}
+
+static int dec32(const char **p, uint32_t *v)
+{
+	uint64_t x = 0;
+	const char *s = *p;
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		x = x * 10 + (uint64_t)(*s++ - '0');
+		if (x > UINT32_MAX)
+			return -1;
+	}
+	*v = (uint32_t)x;
+	*p = s;
+	return 0;
+}
+
+static int id_parse(const char *s, meta_ms_id *id)
+{
+	uint32_t n, sub = META_MS_SUB_NONE;
+	if (dec32(&s, &n))
+		return -1;
+	if (*s == '.') {
+		s++;
+		if (dec32(&s, &sub) || sub == META_MS_SUB_NONE)
+			return -1;
+	}
+	if (*s)
+		return -1;
+	*id = ((uint64_t)n << 32) | sub;
+	return 0;
+}
+
+static const char *const flag_names[] = {"", "sync-snapshots", "preserve-on-error",
+					 "sync-snapshots,preserve-on-error"};
+
+/* ---- dump ----------------------------------------------------------------------------------- */
+
+struct dump {
+	FILE *out;
+	bool human;
+};
+
+static int out_err(FILE *f)
+{
+	return ferror(f) ? META_E_IO : 0;
+}
+
+static int dump_snap(void *ctx, uint64_t key, const void *value)
+{
+	struct dump *d = ctx;
+	const struct mikulas_disk_snap *v = value;
+	char id[META_MS_ID_STRLEN];
+	id_fmt(key, id, sizeof(id));
+	if (d->human)
+		fprintf(d->out, "  snapshot %s: created in transaction %" PRIu64 ", next sub %" PRIu32
+			"\n", id, le64_get(v->created), le32_get(v->next_sub));
+	else
+		fprintf(d->out, "  <snapshot id=\"%s\" next_sub=\"%" PRIu32 "\" created=\"%" PRIu64
+			"\"/>\n", id, le32_get(v->next_sub), le64_get(v->created));
+	return out_err(d->out);
+}
+
+static int dump_exc(void *ctx, uint64_t key, const void *value)
+{
+	struct dump *d = ctx;
+	const struct mikulas_disk_exc *v = value;
+	char a[META_MS_ID_STRLEN], b[META_MS_ID_STRLEN];
+	id_fmt(le64_get(v->first_id), a, sizeof(a));
+	id_fmt(le64_get(v->last_id), b, sizeof(b));
+	if (d->human)
+		fprintf(d->out, "  origin chunk %" PRIu64 " [%s .. %s] -> COW chunk %" PRIu64 "\n",
+			key >> 16, a, b, le64_get(v->cow_chunk));
+	else
+		fprintf(d->out, "  <exception origin_chunk=\"%" PRIu64 "\" first_id=\"%s\" last_id=\"%s\""
+			" cow_chunk=\"%" PRIu64 "\"/>\n", key >> 16, a, b, le64_get(v->cow_chunk));
+	return out_err(d->out);
+}
+
+static int dump(void *st, FILE *out, bool human)
+{
+	const struct mikulas_sb *sb = mikulas_get_sb(st);
+	struct dump d = {out, human};
+	int r;
+	if (human)
+		fprintf(out, "mikulas store: version %" PRIu32 ", chunk_size %" PRIu32
+			" sectors, %" PRIu64 " metadata blocks (4 KiB), %" PRIu64
+			" data chunks, next snapshot %" PRIu64 ", transaction %" PRIu64 ", flags %s\n",
+			sb->version, sb->chunk_size, sb->metadata_blocks, sb->data_chunks,
+			sb->next_snapshot, sb->transaction,
+			sb->flags & MIKULAS_FLAGS_KNOWN ? flag_names[sb->flags & 3] : "none");
+	else
+		fprintf(out, "<multisnap_store type=\"mikulas\" version=\"%" PRIu32 "\" chunk_size=\"%"
+			PRIu32 "\" metadata_blocks=\"%" PRIu64 "\" data_chunks=\"%" PRIu64
+			"\" next_snapshot=\"%" PRIu64 "\" transaction=\"%" PRIu64 "\" flags=\"%s\">\n",
+			sb->version, sb->chunk_size, sb->metadata_blocks, sb->data_chunks,
+			sb->next_snapshot, sb->transaction, flag_names[sb->flags & 3]);
+	r = mikulas_iter(st, false, dump_snap, &d);
+	if (!r)
+		r = mikulas_iter(st, true, dump_exc, &d);
+	if (r)
+		return r;
+	fputs(human ? "end mikulas store\n" : "</multisnap_store>\n", out);
+	return out_err(out);
+}
+
+int mikulas_dump_xml(void *st, FILE *out)
+{
+	return dump(st, out, false);
+}
+
+int mikulas_dump_human(void *st, FILE *out)
+{
+	return dump(st, out, true);
+}
+
+/* ---- restore ------------------------------------------------------------------------------------ */
+
+struct snap_rec {
+	meta_ms_id id;
+	uint64_t created;
+	uint32_t next_sub;
+};
+
+struct parse {
+	struct xmlu x;
+	struct meta_io *io;
+	void *st;
+	int depth;
+	bool seen_root, snaps_done;
+	uint64_t next_snapshot, transaction, data_chunks;
+	struct snap_rec *snaps;
+	size_t nsnaps, capsnaps;
+	bool have_exc;
+	uint64_t prev_chunk;
+	meta_ms_id prev_last;
+	uint32_t n; /* the next exception number of prev_chunk */
+	uint64_t since_commit;
+};
+
+static int snap_cmp(const void *a, const void *b)
+{
+	meta_ms_id x = ((const struct snap_rec *)a)->id, y = ((const struct snap_rec *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
+{
+	struct xmlu_attr spec[] = {
+		{"type", 0, 0, NULL, 1, 0, 1, 0},
+		{"version", UINT32_MAX, 0, NULL, 1, 0, 0, 0},
+		{"chunk_size", UINT32_MAX, 0, NULL, 1, 0, 0, 0},
+		{"metadata_blocks", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
+		{"data_chunks", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
+		{"next_snapshot", MIKULAS_NUMBER_MAX + 1ull, 0, NULL, 1, 0, 0, 0},
+		{"transaction", UINT64_MAX - 1, 0, NULL, 1, 0, 0, 0},
+		{"flags", 0, 0, NULL, 0, 0, 1, 0},
+	};
+	unsigned flags = 0;
+	struct mk *m = NULL;
+	int r;
+	if (ps->depth != 0 || ps->seen_root) {
+		xmlu_fail(&ps->x, META_E_XML, "<multisnap_store> must be the one root element");
+		return;
+	}
+	if (xmlu_take_attrs(&ps->x, name, attrs, spec, 8))
+		return;
+	if (strcmp(spec[0].s, "mikulas")) {
+		xmlu_fail(&ps->x, META_E_XML, "type=\"%s\": this is not a mikulas store", spec[0].s);
+		return;
+	}
+	if (spec[1].v != MIKULAS_VERSION) {
+		xmlu_fail(&ps->x, META_E_VERSION, "version %" PRIu64 ": only version 1 is known",
+			  spec[1].v);
+		return;
+	}
+	if (!mikulas_chunk_size_ok(spec[2].v)) {
+		xmlu_fail(&ps->x, META_E_XML,
+			  "chunk_size %" PRIu64 ": a power of two from 8 to 2097152 sectors", spec[2].v);
+		return;
+	}
+	if (spec[7].s) {
+		while (flags < 4 && strcmp(spec[7].s, flag_names[flags]))
+			flags++;
+		if (flags == 4) {
+			xmlu_fail(&ps->x, META_E_XML, "flags=\"%s\": unknown", spec[7].s);
+			return;
+		}
+	}
+	if (!spec[6].v) {
+		xmlu_fail(&ps->x, META_E_XML, "transaction 0: format commits transaction 1");
+		return;
+	}
+	if (!spec[4].v) {
+		xmlu_fail(&ps->x, META_E_XML, "data_chunks 0: a store has at least one data chunk");
+		return;
+	}
+	ps->seen_root = true;
+	ps->depth = 1;
+	ps->next_snapshot = spec[5].v;
+	ps->transaction = spec[6].v;
+	ps->data_chunks = spec[4].v;
+	r = mikulas_format_sb(ps->io, (uint32_t)spec[2].v, flags, spec[3].v, spec[4].v, true, &m);
+	ps->st = m;
+	if (r == META_E_INVAL)
+		xmlu_fail(&ps->x, META_E_XML, "metadata_blocks %" PRIu64 " out of range (%u .. %llu)",
+			  spec[3].v, MIKULAS_MIN_META_BLOCKS,
+			  (unsigned long long)META_SM_METADATA_MAX_BLOCKS);
+	else if (r == META_E_TOOSMALL)
+		xmlu_fail(&ps->x, r, "the device cannot hold %" PRIu64 " metadata blocks and %" PRIu64
+			  " data chunks of %" PRIu64 " sectors", spec[3].v, spec[4].v, spec[2].v);
+	else if (r)
+		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+}
+
+static int maybe_commit(struct parse *ps)
+{
+	if (++ps->since_commit < COMMIT_EVERY)
+		return 0;
+	ps->since_commit = 0;
+	return mikulas_commit(ps->st);
+}
+
+/* All snapshots are read: judge them together, then write them. */
+static void snaps_finish(struct parse *ps)
+{
+	int r = 0;
+	if (ps->snaps_done)
+		return;
+	ps->snaps_done = true;
+	for (size_t i = 0; i < ps->nsnaps; i++) {
+		struct snap_rec *s = &ps->snaps[i];
+		uint32_t sub = (uint32_t)s->id;
+		if (sub != META_MS_SUB_NONE) {
+			struct snap_rec key = {s->id | META_MS_SUB_NONE, 0, 0}, *m;
+			char id[META_MS_ID_STRLEN];
+			id_fmt(s->id, id, sizeof(id));
+			m = bsearch(&key, ps->snaps, ps->nsnaps, sizeof(key), snap_cmp);
+			if (!m) {
+				xmlu_fail(&ps->x, META_E_XML, "snapshot %s: its master is not listed", id);
+				return;
+			}
+			if (sub >= m->next_sub) {
+				xmlu_fail(&ps->x, META_E_XML,
+					  "snapshot %s: sub number not below its master's next_sub", id);
+				return;
+			}
+		}
+	}
+	for (size_t i = 0; i < ps->nsnaps && !r; i++) {
+		r = mikulas_put_snapshot(ps->st, ps->snaps[i].id, ps->snaps[i].created,
+					 ps->snaps[i].next_sub);
+		if (!r)
+			r = maybe_commit(ps);
+	}
+	if (r)
+		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+}
+
+static void on_snapshot(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
+{
+	struct xmlu_attr spec[] = {
+		{"id", 0, 0, NULL, 1, 0, 1, 0},
+		{"next_sub", MIKULAS_SUB_MAX + 1ull, 0, NULL, 1, 0, 0, 0},
+		{"created", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
+	};
+	meta_ms_id id;
+	if (ps->depth != 1 || ps->snaps_done) {
+		xmlu_fail(&ps->x, META_E_XML, "<snapshot> must appear inside <multisnap_store>, "
+			  "before the exceptions");
+		return;
+	}
+	if (xmlu_take_attrs(&ps->x, name, attrs, spec, 3))
+		return;
+	ps->depth = 2;
+	if (id_parse(spec[0].s, &id)) {
+		xmlu_fail(&ps->x, META_E_XML, "id=\"%s\": not N or N.M", spec[0].s);
+		return;
+	}
+	if (id >> 32 >= ps->next_snapshot || id >> 32 > MIKULAS_NUMBER_MAX) {
+		xmlu_fail(&ps->x, META_E_XML, "snapshot %s: number not below next_snapshot", spec[0].s);
+		return;
+	}
+	if (ps->nsnaps && ps->snaps[ps->nsnaps - 1].id >= id) {
+		xmlu_fail(&ps->x, META_E_XML, "snapshot %s: snapshots must ascend (N.M before N)",
+			  spec[0].s);
+		return;
+	}
+	if ((uint32_t)id != META_MS_SUB_NONE && spec[1].v) {
+		xmlu_fail(&ps->x, META_E_XML, "snapshot %s: a sub-snapshot's next_sub is 0", spec[0].s);
+		return;
+	}
+	if (ps->nsnaps == ps->capsnaps) {
+		size_t cap = ps->capsnaps ? ps->capsnaps * 2 : 64;
+		struct snap_rec *nv = realloc(ps->snaps, cap * sizeof(*nv));
+		if (!nv) {
+			xmlu_fail(&ps->x, META_E_NOMEM, "%s", meta_strerror(META_E_NOMEM));
+			return;
+		}
+		ps->snaps = nv;
+		ps->capsnaps = cap;
+	}
+	ps->snaps[ps->nsnaps++] = (struct snap_rec){id, spec[2].v, (uint32_t)spec[1].v};
+}
+
+static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
+{
+	struct xmlu_attr spec[] = {
+		{"origin_chunk", MIKULAS_CHUNK_LIMIT - 1, 0, NULL, 1, 0, 0, 0},
+		{"first_id", 0, 0, NULL, 1, 0, 1, 0},
+		{"last_id", 0, 0, NULL, 1, 0, 1, 0},
+		{"cow_chunk", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
+	};
+	meta_ms_id first, last;
+	uint64_t c;
+	int r;
+	if (ps->depth != 1) {
+		xmlu_fail(&ps->x, META_E_XML, "<exception> must appear inside <multisnap_store>");
+		return;
+	}
+	snaps_finish(ps);
+	if (ps->x.r || xmlu_take_attrs(&ps->x, name, attrs, spec, 4))
+		return;
+	ps->depth = 2;
+	c = spec[0].v;
+	if (id_parse(spec[1].s, &first) || id_parse(spec[2].s, &last)) {
+		xmlu_fail(&ps->x, META_E_XML, "first_id/last_id: not N or N.M");
+		return;
+	}
+	if (first > last) {
+		xmlu_fail(&ps->x, META_E_XML, "first_id %s above last_id %s", spec[1].s, spec[2].s);
+		return;
+	}
+	if (spec[3].v >= ps->data_chunks) {
+		xmlu_fail(&ps->x, META_E_XML, "cow_chunk %" PRIu64 " not below data_chunks %" PRIu64,
+			  spec[3].v, ps->data_chunks);
+		return;
+	}
+	if (ps->have_exc && c < ps->prev_chunk) {
+		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": exceptions must ascend", c);
+		return;
+	}
+	if (!ps->have_exc || c != ps->prev_chunk) {
+		ps->n = 0;
+	} else if (first <= ps->prev_last) {
+		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": range %s..%s overlaps or "
+			  "precedes the one before", c, spec[1].s, spec[2].s);
+		return;
+	} else if (ps->n >= MIKULAS_EXC_PER_CHUNK) {
+		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": more than 65536 exceptions", c);
+		return;
+	}
+	r = mikulas_put_exception(ps->st, mikulas_exc_key(c, ps->n), first, last, spec[3].v);
+	if (!r)
+		r = maybe_commit(ps);
+	if (r) {
+		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+		return;
+	}
+	ps->have_exc = true;
+	ps->prev_chunk = c;
+	ps->prev_last = last;
+	ps->n++;
+}
+
+static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **attrs)
+{
+	struct parse *ps = data;
+	if (ps->x.r)
+		return;
+	if (!strcmp(name, "multisnap_store"))
+		on_root(ps, name, attrs);
+	else if (!strcmp(name, "snapshot"))
+		on_snapshot(ps, name, attrs);
+	else if (!strcmp(name, "exception"))
+		on_exception(ps, name, attrs);
+	else
+		xmlu_fail(&ps->x, META_E_XML, "unknown element <%s>", name);
+}
+
+static void XMLCALL on_end(void *data, const XML_Char *name)
+{
+	struct parse *ps = data;
+	struct mikulas_sb *sb;
+	int r;
+	(void)name;
+	if (ps->x.r)
+		return;
+	if (--ps->depth)
+		return;
+	snaps_finish(ps);
+	if (ps->x.r)
+		return;
+	sb = mikulas_sb_mut(ps->st);
+	sb->next_snapshot = ps->next_snapshot;
+	sb->transaction = ps->transaction - 1;
+	sb->valid = 1;
+	r = mikulas_commit(ps->st);
+	if (r)
+		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+}
+
+static void XMLCALL on_text(void *data, const XML_Char *s, int len)
+{
+	struct parse *ps = data;
+	for (int i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
+			xmlu_fail(&ps->x, META_E_XML, "unexpected text");
+			return;
+		}
+}
+
 int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
 {
-	(void)in; (void)io; (void)err; (void)errlen;
-	return META_E_UNSUPPORTED;
+	struct parse ps;
+	int r;
+	memset(&ps, 0, sizeof(ps));
+	ps.io = io;
+	r = xmlu_create(&ps.x, err, errlen);
+	if (r)
+		return r;
+	XML_SetUserData(ps.x.p, &ps);
+	XML_SetElementHandler(ps.x.p, on_start, on_end);
+	XML_SetCharacterDataHandler(ps.x.p, on_text);
+	r = xmlu_run(&ps.x, in);
+	if (!r && !ps.seen_root)
+		xmlu_fail(&ps.x, META_E_XML, "no <multisnap_store> element");
+	XML_ParserFree(ps.x.p);
+	mikulas_close(ps.st);
+	free(ps.snaps);
+	return ps.x.r;
 }

@@ -373,10 +373,10 @@ static bool has(const struct seen *s, enum meta_damage_kind k, uint64_t block)
 }
 
 /* A store with snapshots 0, 1, 1.0, 2 and exceptions on 200 origin chunks. */
-static void build_store(struct fx *f)
+static void build_store_on(struct fx *f, uint64_t bytes)
 {
 	meta_ms_id id;
-	fx_format(f, 16 * MIB, 8);
+	fx_format(f, bytes, 8);
 	for (unsigned i = 0; i < 3; i++)
 		ck_assert_int_eq(ops->create(f->st, &id), 0);
 	ck_assert_int_eq(ops->create_subsnap(f->st, ID(1), &id), 0);
@@ -385,6 +385,11 @@ static void build_store(struct fx *f)
 		ck_assert_int_eq(mikulas_add_exception(f->st, c, SUB(1, 0), ID(2), 2 * c + 1), 0);
 	}
 	ck_assert_int_eq(mikulas_commit(f->st), 0);
+}
+
+static void build_store(struct fx *f)
+{
+	build_store_on(f, 16 * MIB);
 }
 
 static void flip(const char *path, uint64_t block, unsigned off)
@@ -619,6 +624,212 @@ START_TEST(test_crash_matrix)
 }
 END_TEST
 
+
+/* ---- XML ------------------------------------------------------------------------------------ */
+
+static char *dump_of(void *st, bool human)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(human ? ops->dump_human(st, f) : ops->dump_xml(st, f), 0);
+	fclose(f);
+	return buf;
+}
+
+static int restore_str(const char *xml, const char *path, char *err, size_t errlen)
+{
+	struct meta_io *io;
+	FILE *in = fmemopen((void *)xml, strlen(xml), "r");
+	int r;
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+	err[0] = 0;
+	r = ops->restore_xml(in, io, err, errlen);
+	meta_io_close(io);
+	fclose(in);
+	return r;
+}
+
+START_TEST(test_xml_roundtrip)
+{
+	struct fx f, g;
+	char *x1, *x2, *h, err[256];
+	meta_ms_id id;
+	build_store(&f);
+	ck_assert_int_eq(mikulas_set_next_snapshot(f.st, 0xfffffffeull), 0);
+	ck_assert_int_eq(ops->create(f.st, &id), 0);
+	ck_assert_int_eq(ops->create_subsnap(f.st, id, &id), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, (1ull << 48) - 1, SUB(0xfffffffeu, 0),
+					       ID(0xfffffffeu), 7), 0);
+	ck_assert_int_eq(mikulas_commit(f.st), 0);
+	x1 = dump_of(f.st, false);
+	ck_assert_ptr_nonnull(strstr(x1, "<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\""));
+	ck_assert_ptr_nonnull(strstr(x1, "flags=\"preserve-on-error\""));
+	ck_assert_ptr_nonnull(strstr(x1, "<snapshot id=\"1.0\" next_sub=\"0\""));
+	ck_assert_ptr_nonnull(strstr(x1, "<snapshot id=\"4294967294\" next_sub=\"1\""));
+	ck_assert_ptr_nonnull(strstr(x1, "<exception origin_chunk=\"281474976710655\" "
+					 "first_id=\"4294967294.0\" last_id=\"4294967294\" cow_chunk=\"7\"/>"));
+	ck_assert_ptr_nonnull(strstr(x1, "next_snapshot=\"4294967295\""));
+	h = dump_of(f.st, true);
+	ck_assert_ptr_nonnull(strstr(h, "mikulas store: version 1, chunk_size 8 sectors"));
+	free(h);
+	ub_tmpfile(g.path, "ms_mikulas", 16 * MIB);
+	ck_assert_int_eq(restore_str(x1, g.path, err, sizeof(err)), 0);
+	fx_open(&g);
+	x2 = dump_of(g.st, false);
+	ck_assert_str_eq(x1, x2);
+	free(x2);
+	/* and the restored store works */
+	ck_assert_int_eq(ops->create(g.st, &id), META_E_RANGE);
+	ck_assert_int_eq(ops->delete_snap(g.st, ID(0)), 0);
+	expect_clean(&g);
+	/* restore over a store (ms.c decides about --force) */
+	ck_assert_int_eq(restore_str(x1, g.path, err, sizeof(err)), 0);
+	fx_open(&g);
+	x2 = dump_of(g.st, false);
+	ck_assert_str_eq(x1, x2);
+	free(x2);
+	expect_clean(&g);
+	fx_done(&g);
+	free(x1);
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_xml_errors)
+{
+	static const struct {
+		const char *xml, *err;
+	} cases[] = {
+		{"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"0\" transaction=\"1\" flags=\"\"/>",
+		 "line 1: type=\"daniel\""},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"12\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"0\" transaction=\"1\" flags=\"\"/>",
+		 "line 1: chunk_size 12"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100000\" next_snapshot=\"0\" transaction=\"1\" flags=\"\"/>",
+		 "line 1: the device cannot hold"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <snapshot id=\"1\" next_sub=\"0\" created=\"2\"/>\n"
+		 "  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n</multisnap_store>\n",
+		 "line 3: snapshot 0: snapshots must ascend"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <snapshot id=\"2\" next_sub=\"0\" created=\"2\"/>\n</multisnap_store>\n",
+		 "line 2: snapshot 2: number not below next_snapshot"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <snapshot id=\"0.0\" next_sub=\"0\" created=\"2\"/>\n"
+		 "  <snapshot id=\"1\" next_sub=\"0\" created=\"2\"/>\n</multisnap_store>\n",
+		 "snapshot 0.0: its master is not listed"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		 "</multisnap_store>\n",
+		 "line 4: origin_chunk 4: range 0..1 overlaps"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"1\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "</multisnap_store>\n",
+		 "line 2: first_id 1 above last_id 0"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"0\" cow_chunk=\"100\"/>\n"
+		 "</multisnap_store>\n",
+		 "line 2: cow_chunk 100 not below data_chunks 100"},
+		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
+		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0.x\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "</multisnap_store>\n",
+		 "line 2: first_id/last_id: not N or N.M"},
+	};
+	char path[UB_PATH_MAX], err[256];
+	struct seen s;
+	ub_tmpfile(path, "ms_mikulas", 4 * MIB);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = restore_str(cases[i].xml, path, err, sizeof(err));
+		ck_assert_msg(r != 0, "case %zu accepted", i);
+		ck_assert_msg(strstr(err, cases[i].err) != NULL, "case %zu: \"%s\"", i, err);
+	}
+	/* the last failed after the invalid superblock went down: no valid store */
+	ck_assert_int_eq(check_path(path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_INVALID, UINT64_MAX));
+	{
+		struct meta_io *io;
+		void *st;
+		ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+		ck_assert_int_eq(ops->open(io, false, &st), META_E_CORRUPT);
+		meta_io_close(io);
+	}
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_restore_crash)
+{
+	/* restore over an old store, every write failing in turn: old, invalid, or new */
+	const uint64_t bytes = 8 * MIB;
+	struct fx f;
+	char *old_xml, *new_xml, err[256], path[UB_PATH_MAX];
+	int n_invalid = 0;
+	build_store_on(&f, bytes); /* dump it, then make an old store */
+	new_xml = dump_of(f.st, false);
+	fx_done(&f);
+	fx_format(&f, bytes, 8);
+	ck_assert_int_eq(ops->create(f.st, &(meta_ms_id){0}), 0);
+	old_xml = dump_of(f.st, false);
+	fx_close(&f);
+	ub_tmpfile(path, "ms_mikulas_rcrash", bytes);
+	for (uint64_t n = 0;; n++) {
+		struct meta_io *io;
+		ck_assert_uint_lt(n, 5000);
+		FILE *in = fmemopen(new_xml, strlen(new_xml), "r");
+		void *st;
+		int r, o;
+		struct seen s;
+		copy_file(f.path, path, bytes);
+		ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+		meta_io_fail_writes_after(io, n);
+		r = ops->restore_xml(in, io, err, sizeof(err));
+		fclose(in);
+		meta_io_close(io);
+		ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+		o = ops->open(io, false, &st);
+		if (o == 0) {
+			char *now = dump_of(st, false);
+			ck_assert_msg(!strcmp(now, old_xml) || !strcmp(now, new_xml),
+				      "n=%llu: neither the old nor the new store", (unsigned long long)n);
+			ck_assert_msg(r == 0 || !strcmp(now, old_xml) || n > 0, "n=%llu", (unsigned long long)n);
+			free(now);
+			ops->close(st);
+		} else {
+			ck_assert_int_eq(o, META_E_CORRUPT);
+			n_invalid++;
+		}
+		meta_io_close(io);
+		if (o == 0) {
+			ck_assert_int_eq(check_path(path, &s), -1);
+		} else {
+			ck_assert_int_eq(check_path(path, &s), META_SEV_FATAL);
+			ck_assert(has(&s, META_DMG_MSK_INVALID, UINT64_MAX));
+		}
+		if (r == 0)
+			break;
+	}
+	ck_assert_int_gt(n_invalid, 3);
+	unlink(path);
+	free(old_xml);
+	free(new_xml);
+	fx_done(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_mikulas");
@@ -636,5 +847,8 @@ int main(void)
 	tcase_add_test(tc, test_check_node);
 	tcase_add_test(tc, test_check_bitmap);
 	tcase_add_test(tc, test_check_values);
+	tcase_add_test(tc, test_xml_roundtrip);
+	tcase_add_test(tc, test_xml_errors);
+	tcase_add_test(tc, test_restore_crash);
 	return ub_run(s);
 }
