@@ -24,6 +24,9 @@
 #include "multisnap/ms_internal.h"
 #include "unit_base.h"
 
+#include <libxml/parser.h>
+#include <libxml/relaxng.h>
+
 #define MIB (1024ull * 1024ull)
 #define ID(n) (((uint64_t)(n) << 32) | META_MS_SUB_NONE)
 #define SUB(n, k) (((uint64_t)(n) << 32) | (k))
@@ -698,6 +701,84 @@ START_TEST(test_xml_roundtrip)
 }
 END_TEST
 
+
+/* The shipped schema, found through $SRCDIR or from the build directory's parents. */
+static const char *schema_path(void)
+{
+	static char p[UB_PATH_MAX];
+	static const char *const dirs[] = {".", "..", "../..", "../../.."};
+	const char *src = getenv("SRCDIR");
+	if (src && *src) {
+		snprintf(p, sizeof(p), "%s/libmeta/multisnap/multisnap-mikulas.rng", src);
+		return p;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s/libmeta/multisnap/multisnap-mikulas.rng", dirs[i]);
+		if (access(p, R_OK) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void quiet(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static int rng_valid(const char *xml)
+{
+	const char *path = schema_path();
+	xmlRelaxNGParserCtxtPtr pc;
+	xmlRelaxNGPtr schema;
+	xmlRelaxNGValidCtxtPtr vc;
+	xmlDocPtr doc;
+	int r;
+	ck_assert_msg(path != NULL, "multisnap-mikulas.rng not found (set SRCDIR)");
+	pc = xmlRelaxNGNewParserCtxt(path);
+	schema = xmlRelaxNGParse(pc);
+	ck_assert_ptr_nonnull(schema);
+	vc = xmlRelaxNGNewValidCtxt(schema);
+	xmlRelaxNGSetValidErrors(vc, quiet, quiet, NULL);
+	xmlSetGenericErrorFunc(NULL, quiet);
+	doc = xmlReadMemory(xml, (int)strlen(xml), "dump.xml", NULL, XML_PARSE_NONET);
+	ck_assert_ptr_nonnull(doc);
+	r = xmlRelaxNGValidateDoc(vc, doc);
+	xmlFreeDoc(doc);
+	xmlRelaxNGFreeValidCtxt(vc);
+	xmlRelaxNGFree(schema);
+	xmlRelaxNGFreeParserCtxt(pc);
+	return r == 0;
+}
+
+START_TEST(test_xml_schema)
+{
+	struct fx f;
+	char *x, *at;
+	meta_ms_id id;
+	build_store(&f);
+	x = dump_of(f.st, false);
+	ck_assert(rng_valid(x));
+	free(x);
+	ck_assert_int_eq(mikulas_set_next_snapshot(f.st, 0xfffffffeull), 0);
+	ck_assert_int_eq(ops->create(f.st, &id), 0);
+	ck_assert_int_eq(ops->create_subsnap(f.st, id, &id), 0);
+	x = dump_of(f.st, false);
+	ck_assert(rng_valid(x));
+	/* so that the test can fail: a malformed id, an unknown attribute value */
+	at = strstr(x, "id=\"1.0\"");
+	ck_assert_ptr_nonnull(at);
+	at[5] = 'x';
+	ck_assert(!rng_valid(x));
+	at[5] = '0';
+	at = strstr(x, "type=\"mikulas\"");
+	memcpy(at + 6, "daniel\" ", 8);
+	ck_assert(!rng_valid(x));
+	free(x);
+	fx_done(&f);
+}
+END_TEST
+
 START_TEST(test_xml_errors)
 {
 	static const struct {
@@ -849,6 +930,7 @@ int main(void)
 	tcase_add_test(tc, test_check_values);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_xml_errors);
+	tcase_add_test(tc, test_xml_schema);
 	tcase_add_test(tc, test_restore_crash);
 	return ub_run(s);
 }
