@@ -451,6 +451,9 @@ struct meta_bm *mikulas_bm(void *st)
 	return ((struct mk *)st)->bm;
 }
 
+#define SNAP_VS ((uint32_t)sizeof(struct mikulas_disk_snap))
+#define EXC_VS ((uint32_t)sizeof(struct mikulas_disk_exc))
+
 /* ---- tree iteration (this transaction's view, through the tm) ------------------------- */
 
 /*
@@ -460,7 +463,7 @@ struct meta_bm *mikulas_bm(void *st)
  */
 
 static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_fn fn, void *ctx,
-		     int depth)
+		     int depth, uint32_t vs)
 {
 	const void *node;
 	struct meta_node_info ni;
@@ -471,6 +474,8 @@ static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_f
 	if (r)
 		return r;
 	meta_node_get_info(node, &ni);
+	if (ni.value_size != ((ni.flags & META_NODE_INTERNAL) ? 8 : vs))
+		r = META_E_CORRUPT; /* not a node of this tree */
 	for (uint32_t i = 0; i < ni.nr_entries && !r; i++) {
 		uint64_t k = meta_node_key(node, i);
 		if (ni.flags & META_NODE_INTERNAL) {
@@ -479,7 +484,7 @@ static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_f
 				continue;
 			if (k > hi)
 				break;
-			r = iter_node(m, meta_node_value64(node, i), lo, hi, fn, ctx, depth + 1);
+			r = iter_node(m, meta_node_value64(node, i), lo, hi, fn, ctx, depth + 1, vs);
 		} else {
 			if (k < lo)
 				continue;
@@ -522,7 +527,7 @@ static int collect_id(void *ctx, uint64_t key, const void *value)
 static int live_ids(struct mk *m, struct idvec *iv)
 {
 	memset(iv, 0, sizeof(*iv));
-	return iter_node(m, m->sb.snapshot_root, 0, UINT64_MAX, collect_id, iv, 0);
+	return iter_node(m, m->sb.snapshot_root, 0, UINT64_MAX, collect_id, iv, 0, SNAP_VS);
 }
 
 static int mk_snapshots(void *st, meta_ms_id **ids, uint64_t *n)
@@ -665,7 +670,7 @@ static int chunk_excs(struct mk *m, uint64_t c, struct excvec *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	return iter_node(m, m->sb.exception_root, mikulas_exc_key(c, 0),
-			 mikulas_exc_key(c, MIKULAS_EXC_PER_CHUNK - 1), collect_exc, ev, 0);
+			 mikulas_exc_key(c, MIKULAS_EXC_PER_CHUNK - 1), collect_exc, ev, 0, EXC_VS);
 }
 
 int mikulas_lookup(void *st, uint64_t c, meta_ms_id id, uint64_t *cow)
@@ -840,7 +845,7 @@ static int mk_delete(void *st, meta_ms_id id)
 		goto fail_out;
 	ds.live = &live;
 	ds.gone = id;
-	r = iter_node(m, m->sb.exception_root, 0, UINT64_MAX, scan_dead, &ds, 0);
+	r = iter_node(m, m->sb.exception_root, 0, UINT64_MAX, scan_dead, &ds, 0, EXC_VS);
 	for (size_t i = 0; i < ds.chunks.n && !r; i++)
 		r = drop_dead(m, ds.chunks.v[i], &live);
 	if (r)
@@ -861,7 +866,7 @@ int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx)
 	if (m->failed)
 		return m->failed;
 	return iter_node(m, exceptions ? m->sb.exception_root : m->sb.snapshot_root, 0, UINT64_MAX,
-			 fn, ctx, 0);
+			 fn, ctx, 0, exceptions ? EXC_VS : SNAP_VS);
 }
 
 int mikulas_put_snapshot(void *st, meta_ms_id id, uint64_t created, uint32_t next_sub)

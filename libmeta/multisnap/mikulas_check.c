@@ -129,7 +129,8 @@ static void walk(struct ck *c, uint64_t b, uint32_t vs, uint64_t lo, uint64_t hi
 	}
 	meta_node_get_info(node, &ni);
 	if (meta_node_check(node, b, (ni.flags & META_NODE_INTERNAL) ? 8 : vs, lo, hi, is_root,
-			    relay_fn, &rl) == META_SEV_FATAL) {
+			    relay_fn, &rl) == META_SEV_FATAL ||
+	    ni.value_size != ((ni.flags & META_NODE_INTERNAL) ? 8 : vs)) {
 		meta_bm_put(c->bm, node);
 		return;
 	}
