@@ -191,6 +191,8 @@ static void snap_judge(struct ck *c, uint64_t node, uint64_t id, const void *val
 		why = "snapshot number not below the superblock's next_snapshot";
 	else if (le32_get(d->flags))
 		why = "unknown flags";
+	else if (le64_get(d->created) > c->sb.transaction)
+		why = "created in a transaction after the superblock's";
 	else if (sub != META_MS_SUB_NONE) {
 		uint64_t master = id | META_MS_SUB_NONE;
 		struct mikulas_disk_snap mv;
@@ -451,6 +453,18 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	}
 	if (!c.sb.valid)
 		report(&c, META_DMG_MSK_INVALID, 0, NONE, NONE, 0, NULL);
+	{
+		const uint8_t *raw;
+		if (meta_bm_get(c.bm, 0, NULL, (const void **)&raw) == 0) {
+			bool zero = !raw[36] && !raw[37] && !raw[38] && !raw[39];
+			for (size_t i = sizeof(struct mikulas_disk_sb); i < META_BLOCK_SIZE && zero; i++)
+				zero = !raw[i];
+			meta_bm_put(c.bm, raw);
+			if (!zero)
+				report(&c, META_DMG_MSK_SUPERBLOCK, 0, NONE, NONE, 0,
+				       "reserved bytes are not zero (written by a newer format?)");
+		}
+	}
 	why = sb_problem(&c.sb, meta_io_size(io));
 	if (why) {
 		report(&c, META_DMG_MSK_SUPERBLOCK, 0, NONE, NONE, 0, why);

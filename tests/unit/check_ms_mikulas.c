@@ -77,6 +77,7 @@ static void fx_done(struct fx *f)
 struct seen;
 static int check_path(const char *path, struct seen *s);
 static void expect_clean(struct fx *f);
+static int restore_str(const char *xml, const char *path, char *err, size_t errlen);
 
 static void expect_ids(void *st, const meta_ms_id *want, uint64_t n)
 {
@@ -445,6 +446,21 @@ START_TEST(test_check_superblock)
 	}
 	flip(f.path, 0, 200);
 	ck_assert_int_eq(check_path(f.path, &s), -1);
+	{
+		/* a reserved byte set, checksum right: still reported */
+		uint8_t b[4096];
+		ub_read_block(f.path, 0, b);
+		b[3000] = 1;
+		mikulas_sb_validator.prepare(&mikulas_sb_validator, b, 0);
+		ub_write_block(f.path, 0, b);
+		ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+		ck_assert(has(&s, META_DMG_MSK_SUPERBLOCK, 0));
+		ck_assert_int_eq(s.n, 1);
+		b[3000] = 0;
+		mikulas_sb_validator.prepare(&mikulas_sb_validator, b, 0);
+		ub_write_block(f.path, 0, b);
+		ck_assert_int_eq(check_path(f.path, &s), -1);
+	}
 	flip(f.path, 0, 0); /* the magic */
 	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
 	ck_assert(has(&s, META_DMG_MSK_SUPERBLOCK, 0));
@@ -604,6 +620,79 @@ START_TEST(test_flip_sweep)
 	}
 	fclose(null);
 	ck_assert_int_eq(fatal_seen, 19 * (int)used);
+	expect_clean(&f);
+	fx_done(&f);
+}
+END_TEST
+
+
+START_TEST(test_grow_shrink)
+{
+	struct fx f;
+	struct seen s;
+	uint64_t d0;
+	meta_ms_id id;
+	struct meta_io *io;
+	void *st;
+	fx_format(&f, 8 * MIB, 8);
+	ck_assert_int_eq(ops->create(f.st, &id), 0);
+	d0 = mikulas_get_sb(f.st)->data_chunks;
+	fx_close(&f);
+	ck_assert_int_eq(truncate(f.path, 12 * MIB), 0);
+	/* a read-only open changes nothing */
+	ck_assert_int_eq(meta_io_open(f.path, 0, &io), 0);
+	ck_assert_int_eq(ops->open(io, false, &st), 0);
+	ck_assert_uint_eq(mikulas_get_sb(st)->data_chunks, d0);
+	ops->close(st);
+	meta_io_close(io);
+	fx_open(&f);
+	ck_assert_uint_eq(mikulas_get_sb(f.st)->data_chunks, d0 + 4 * MIB / 4096);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 1, ID(0), ID(0), d0 + 5), 0);
+	ck_assert_int_eq(mikulas_commit(f.st), 0);
+	expect_clean(&f);
+	/* shrunk below the data area: no write open, check says so */
+	ck_assert_int_eq(truncate(f.path, 8 * MIB), 0);
+	ck_assert_int_eq(meta_io_open(f.path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(ops->open(io, true, &st), META_E_TOOSMALL);
+	meta_io_close(io);
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_SUPERBLOCK, 0));
+	fx_done(&f);
+}
+END_TEST
+
+START_TEST(test_metadata_full)
+{
+	/* a store restored with the smallest metadata area fills it: META_E_NOSPC, never damage */
+	static const char xml[] =
+		"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" "
+		"metadata_blocks=\"64\" data_chunks=\"100000\" next_snapshot=\"1\" "
+		"transaction=\"2\" flags=\"\">\n"
+		"  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n</multisnap_store>\n";
+	struct fx f;
+	char err[256];
+	uint64_t c, committed = 0;
+	int r = 0;
+	ub_tmpfile(f.path, "ms_mikulas", 512 * MIB);
+	ck_assert_int_eq(restore_str(xml, f.path, err, sizeof(err)), 0);
+	fx_open(&f);
+	for (c = 0; c < 100000 && !r; c++) {
+		r = mikulas_add_exception(f.st, c, ID(0), ID(0), c);
+		if (!r && c % 500 == 499) {
+			r = mikulas_commit(f.st);
+			if (!r)
+				committed = c + 1;
+		}
+	}
+	ck_assert_int_eq(r, META_E_NOSPC);
+	ck_assert_uint_gt(committed, 0);
+	fx_close(&f);
+	fx_open(&f);
+	{
+		uint64_t cow;
+		ck_assert_int_eq(mikulas_lookup(f.st, committed - 1, ID(0), &cow), 0);
+		ck_assert_int_eq(mikulas_lookup(f.st, committed, ID(0), &cow), META_E_NOTFOUND);
+	}
 	expect_clean(&f);
 	fx_done(&f);
 }
@@ -1028,6 +1117,8 @@ int main(void)
 	tcase_add_test(tc, test_check_bitmap);
 	tcase_add_test(tc, test_check_values);
 	tcase_add_test(tc, test_flip_sweep);
+	tcase_add_test(tc, test_grow_shrink);
+	tcase_add_test(tc, test_metadata_full);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_xml_errors);
 	tcase_add_test(tc, test_xml_schema);
