@@ -179,7 +179,37 @@ enum meta_damage_locus {
 	  "non-fatal: its COW chunk is only lost until the store is rebuilt")          \
 	X(MSK_SNAPSHOT, FATAL, NODE, "mikulas snapshot entry is inconsistent", NULL,              \
 	  "delete the damaged snapshot, or restore the store from a dump "    \
-	  "(snap_dump, snap_restore)")
+	  "(snap_dump, snap_restore)") \
+	X(MSD_SB_MAGIC, FATAL, BLOCK, "daniel store superblock magic is wrong", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_SB_FIELD, FATAL, BLOCK, "daniel store superblock field out of range", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_SNAPLIST, FATAL, BLOCK, "daniel store snapshot list is inconsistent (bits, tags or count)", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_NOT_CLOSED, INFO, BLOCK, "daniel store was not closed cleanly (SB_BUSY is set)", NULL, \
+	  "informational: run snap_check before trusting the store") \
+	X(MSD_DELETE_INTERRUPTED, FATAL, STORE, "a snapshot delete was interrupted (the deleting mask is set)", NULL, \
+	  "delete that snapshot again (snap_message <cow> delete <id>) to finish the job") \
+	X(MSD_JOURNAL_UNREPLAYED, FATAL, BLOCK, "daniel store journal holds commit blocks newer than the superblock (not replayed)", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_IO, FATAL, BLOCK, "daniel store block could not be read", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_INDEX, FATAL, NODE, "daniel store index node is damaged", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_LEAF, FATAL, NODE, "daniel store exception leaf is damaged", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_EXCEPTION, FATAL, NODE, "daniel store exception points outside the data chunks", NULL, \
+	  "delete the damaged snapshot, or restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_SHARE, FATAL, NODE, "daniel store exception share mask is wrong (no live snapshot, or overlapping)", NULL, \
+	  "delete the damaged snapshot, or restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_DUP_CHUNK, FATAL, BLOCK, "daniel store chunk is used twice", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_BITMAP_FREE, FATAL, BLOCK, "daniel store chunks in use are marked free in the bitmap", NULL, \
+	  "restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_LEAK, NONFATAL, BLOCK, "daniel store chunks marked used are referenced by nothing", NULL, \
+	  "non-fatal: the space is only lost; restoring the store from a dump reclaims it") \
+	X(MSD_FREE_COUNT, NONFATAL, BLOCK, "daniel store freechunks differs from the bitmap", NULL, \
+	  "non-fatal: restoring the store from a dump recounts it")
 
 enum meta_damage_kind {
 #define META_DK_ENUM(name, sev, locus, text, phrase, advice) META_DMG_##name,
