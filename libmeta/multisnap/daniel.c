@@ -1,0 +1,1113 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The `daniel` shared multisnapshot store (layout: daniel_ondisk.h, man/multisnap-store.5).
+ * The whole tree is read at open (exceptions, leaves and nodes into memory); messages
+ * write the superblock, leaves and bitmaps directly (no journal, see daniel_ondisk.h for
+ * the order and what a crash leaves).  The check walks the same tree with damage reporting.
+ */
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/multisnap.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/util.h"
+#include "multisnap/daniel_ondisk.h"
+#include "multisnap/ms_internal.h"
+
+/* ---------- in-memory state ---------- */
+
+struct msd_leafinfo {
+	uint64_t unit, base, first, n; /* exceptions [first, first+n) of the state's array */
+};
+
+struct msd_vec {
+	void *p;
+	uint64_t n, cap;
+	size_t sz;
+};
+
+static int vec_push(struct msd_vec *v, const void *e)
+{
+	if (v->n == v->cap) {
+		uint64_t c = v->cap ? v->cap * 2 : 64;
+		void *q = realloc(v->p, c * v->sz);
+		if (!q)
+			return META_E_NOMEM;
+		v->p = q;
+		v->cap = c;
+	}
+	memcpy((char *)v->p + v->n * v->sz, e, v->sz);
+	v->n++;
+	return 0;
+}
+
+/* A tree walk: used by open (fn may be NULL: damage only counted) and by check. */
+struct msd_walk {
+	struct meta_io *io;
+	uint64_t units, fixed_end;
+	uint32_t levels;
+	uint64_t live_mask;
+	meta_damage_fn fn;
+	void *ctx;
+	int worst;
+	uint8_t *seen; /* units referenced (nodes, data, fixed area) */
+	struct msd_vec exc, leaves, nodes;
+	int err; /* META_E_NOMEM */
+};
+
+struct msd_state {
+	struct meta_io *io;
+	bool write;
+	uint8_t *sbuf; /* MSD_UNIT bytes: the superblock block */
+	struct msd_disksuper *sb;
+	struct msd_walk w;
+};
+
+static void report(struct msd_walk *w, enum meta_damage_kind k, uint64_t block, uint64_t begin,
+		   uint64_t end, uint64_t count, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+static void report(struct msd_walk *w, enum meta_damage_kind k, uint64_t block, uint64_t begin,
+		   uint64_t end, uint64_t count, const char *fmt, ...)
+{
+	char detail[200];
+	va_list ap;
+	int sev;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (w->fn)
+		sev = meta_report(w->fn, w->ctx, k, block, begin, end, count, detail);
+	else
+		sev = (int)meta_damage_default_severity(k);
+	if (sev > w->worst)
+		w->worst = sev;
+}
+
+static bool bit_get(const uint8_t *m, uint64_t i) { return (m[i >> 3] >> (i & 7)) & 1; }
+static void bit_set(uint8_t *m, uint64_t i) { m[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+
+/* 4096-aligned buffers (O_DIRECT devices read into them without a bounce). */
+static void *blk_alloc(size_t len)
+{
+	return aligned_alloc(MSD_UNIT, (len + MSD_UNIT - 1) / MSD_UNIT * MSD_UNIT);
+}
+
+static uint64_t bitmap_blocks_for(uint64_t units)
+{
+	return (units + MSD_UNIT * 8 - 1) / (MSD_UNIT * 8);
+}
+
+/* ---------- superblock ---------- */
+
+/*
+ * Check the superblock's fields against the device (size bytes); report damage to w.
+ * Fills w->units, fixed_end, levels, live_mask.  Returns false when the tree cannot be
+ * walked (magic or layout fields wrong).
+ */
+static bool sb_validate(struct msd_walk *w, const struct msd_disksuper *sb, uint64_t size)
+{
+	const struct msd_allocspace *m = &sb->metadata;
+	uint64_t units = le64_get(m->chunks), bb = le64_get(m->bitmap_blocks);
+	uint64_t jb = le32_get(sb->journal_base), js = le32_get(sb->journal_size);
+	uint64_t root = le64_get(sb->etree_root);
+	uint32_t levels = le32_get(sb->etree_levels), n = le32_get(sb->snapshots);
+	bool ok = true;
+
+	if (memcmp(sb->magic, msd_magic, sizeof(msd_magic))) {
+		report(w, META_DMG_MSD_SB_MAGIC, MSD_SB_UNIT, 0, 0, 0, "no daniel magic at byte 4096");
+		return false;
+	}
+#define FIELD_BAD(cond, ...)                                                                  \
+	do {                                                                                  \
+		if (cond) {                                                                   \
+			report(w, META_DMG_MSD_SB_FIELD, MSD_SB_UNIT, 0, 0, 0, __VA_ARGS__); \
+			ok = false;                                                           \
+		}                                                                             \
+	} while (0)
+	FIELD_BAD(le32_get(m->allocsize_bits) != MSD_UNIT_SHIFT,
+		  "metadata allocsize_bits %" PRIu32 " (only 12 is supported)",
+		  le32_get(m->allocsize_bits));
+	FIELD_BAD(le64_get(sb->snapdata.chunks) != 0,
+		  "snapdata allocspace has %" PRIu64 " chunks: separate data allocspaces are not supported",
+		  le64_get(sb->snapdata.chunks));
+	FIELD_BAD(units > size / MSD_UNIT, "metadata chunks %" PRIu64 " exceed the device (%" PRIu64 ")",
+		  units, size / MSD_UNIT);
+	FIELD_BAD(le64_get(m->bitmap_base) != (uint64_t)MSD_BITMAP_UNIT * 8,
+		  "bitmap_base sector %" PRIu64 " (expected 16)", le64_get(m->bitmap_base));
+	FIELD_BAD(bb != bitmap_blocks_for(units), "bitmap_blocks %" PRIu64 " for %" PRIu64 " chunks",
+		  bb, units);
+	FIELD_BAD(jb != (MSD_BITMAP_UNIT + bb) * 8, "journal_base sector %" PRIu64 " (expected %" PRIu64 ")",
+		  jb, (MSD_BITMAP_UNIT + bb) * 8);
+	FIELD_BAD(js == 0 || jb / 8 + js + 2 > units, "journal_size %" PRIu64 " does not fit", js);
+	FIELD_BAD(le32_get(sb->journal_next) >= js && js, "journal_next %" PRIu32 " past the journal",
+		  le32_get(sb->journal_next));
+	FIELD_BAD(le64_get(m->freechunks) > units, "freechunks %" PRIu64 " > chunks %" PRIu64,
+		  le64_get(m->freechunks), units);
+	FIELD_BAD(levels < 1 || levels > 16, "etree_levels %" PRIu32, levels);
+	FIELD_BAD(root % 8 || root / 8 < jb / 8 + js || root / 8 >= units,
+		  "etree_root sector %" PRIu64 " is not a chunk after the journal", root);
+#undef FIELD_BAD
+	w->units = units;
+	w->fixed_end = jb / 8 + js;
+	w->levels = levels;
+
+	/* the snapshot list */
+	uint64_t bits = 0;
+	if (n > MSD_MAX_SNAPSHOTS) {
+		report(w, META_DMG_MSD_SNAPLIST, MSD_SB_UNIT, 0, 0, n, "snapshots = %" PRIu32 " > 64", n);
+		n = MSD_MAX_SNAPSHOTS;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct msd_snapshot *s = &sb->snaplist[i];
+		if (s->bit >= MSD_MAX_SNAPSHOTS) {
+			report(w, META_DMG_MSD_SNAPLIST, MSD_SB_UNIT, i, i + 1, 1,
+			       "snapshot %" PRIu32 " has bit %u", le32_get(s->tag), s->bit);
+			continue;
+		}
+		if (bits & (1ull << s->bit))
+			report(w, META_DMG_MSD_SNAPLIST, MSD_SB_UNIT, i, i + 1, 1,
+			       "bit %u is used by two snapshots", s->bit);
+		bits |= 1ull << s->bit;
+		for (uint32_t j = 0; j < i; j++)
+			if (le32_get(sb->snaplist[j].tag) == le32_get(s->tag))
+				report(w, META_DMG_MSD_SNAPLIST, MSD_SB_UNIT, i, i + 1, 1,
+				       "tag %" PRIu32 " is used by two snapshots", le32_get(s->tag));
+	}
+	w->live_mask = bits;
+	return ok;
+}
+
+/* ---------- tree walk ---------- */
+
+static bool unit_take(struct msd_walk *w, uint64_t unit, const char *what)
+{
+	if (bit_get(w->seen, unit)) {
+		report(w, META_DMG_MSD_DUP_CHUNK, unit, unit, unit + 1, 1, "%s uses chunk %" PRIu64 " again",
+		       what, unit);
+		return false;
+	}
+	bit_set(w->seen, unit);
+	return true;
+}
+
+static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint64_t lo,
+		      uint64_t hi)
+{
+	const struct msd_eleaf *l = (const void *)b;
+	uint32_t count = le32_get(l->count);
+	uint64_t base = le64_get(l->base_chunk), mask = 0;
+	struct msd_leafinfo li = {unit, base, w->exc.n, 0};
+
+	if (le16_get(l->magic) != MSD_LEAF_MAGIC || le16_get(l->version) != MSD_LEAF_VERSION) {
+		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0, "leaf magic 0x%x version %u",
+		       le16_get(l->magic), le16_get(l->version));
+		return;
+	}
+	if ((uint64_t)count >= (MSD_UNIT - sizeof(*l)) / sizeof(l->map[0])) {
+		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0, "leaf count %" PRIu32 " does not fit", count);
+		return;
+	}
+	uint64_t map_end = sizeof(*l) + ((uint64_t)count + 1) * sizeof(l->map[0]);
+	if (le32_get(l->map[count].offset) != MSD_UNIT) {
+		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0, "sentinel offset %" PRIu32 " (expected 4096)",
+		       le32_get(l->map[count].offset));
+		return;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t off = le32_get(l->map[i].offset), next = le32_get(l->map[i + 1].offset);
+		uint64_t origin = base + le32_get(l->map[i].rchunk);
+		if (off < map_end || next <= off || (next - off) % sizeof(struct msd_exception)) {
+			report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
+			       "map entry %" PRIu32 ": offsets %" PRIu32 "..%" PRIu32 " are not an exception run above the map",
+			       i, off, next);
+			return;
+		}
+		if (i && le32_get(l->map[i].rchunk) <= le32_get(l->map[i - 1].rchunk)) {
+			report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
+			       "map entry %" PRIu32 ": origin chunks not increasing", i);
+			return;
+		}
+		if (origin < lo || origin >= hi) {
+			report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
+			       "origin chunk %" PRIu64 " outside the index range", origin);
+			return;
+		}
+		uint64_t shares = 0;
+		for (uint32_t o = off; o < next; o += sizeof(struct msd_exception)) {
+			const struct msd_exception *e = (const void *)(b + o);
+			struct msd_exc_desc d = {origin, le64_get(e->chunk), le64_get(e->share)};
+			mask |= d.share;
+			if (!d.share || (d.share & ~w->live_mask))
+				report(w, META_DMG_MSD_SHARE, unit, origin, origin + 1, 1,
+				       "origin chunk %" PRIu64 " COW chunk %" PRIu64 ": share 0x%" PRIx64
+				       " names no live snapshot (live 0x%" PRIx64 ")",
+				       origin, d.chunk, d.share, w->live_mask);
+			else if (d.share & shares)
+				report(w, META_DMG_MSD_SHARE, unit, origin, origin + 1, 1,
+				       "origin chunk %" PRIu64 ": two exceptions for one snapshot (share 0x%" PRIx64 ")",
+				       origin, d.share & shares);
+			shares |= d.share;
+			if (d.chunk % MSD_DATA_UNITS || d.chunk < w->fixed_end ||
+			    d.chunk + MSD_DATA_UNITS > w->units) {
+				report(w, META_DMG_MSD_EXCEPTION, unit, origin, origin + 1, 1,
+				       "origin chunk %" PRIu64 ": COW chunk %" PRIu64
+				       " is not a 16 KiB data chunk inside the store",
+				       origin, d.chunk);
+			} else {
+				for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
+					unit_take(w, d.chunk + u, "exception");
+			}
+			if (vec_push(&w->exc, &d))
+				w->err = META_E_NOMEM;
+			li.n++;
+		}
+	}
+	if (mask != le64_get(l->using_mask))
+		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
+		       "using_mask 0x%" PRIx64 " differs from its shares 0x%" PRIx64,
+		       le64_get(l->using_mask), mask);
+	if (vec_push(&w->leaves, &li))
+		w->err = META_E_NOMEM;
+}
+
+static void walk_node(struct msd_walk *w, uint64_t unit, uint32_t level, uint64_t lo, uint64_t hi,
+		      uint8_t *bufs)
+{
+	uint8_t *b = bufs + (size_t)level * MSD_UNIT;
+
+	if (unit < w->fixed_end || unit >= w->units) {
+		report(w, level ? META_DMG_MSD_INDEX : META_DMG_MSD_LEAF, unit, lo, hi, 0,
+		       "node chunk %" PRIu64 " is outside the tree area", unit);
+		return;
+	}
+	if (!unit_take(w, unit, level ? "index node" : "leaf"))
+		return;
+	if (vec_push(&w->nodes, &unit))
+		w->err = META_E_NOMEM;
+	if (meta_io_pread(w->io, b, MSD_UNIT, unit * MSD_UNIT)) {
+		report(w, META_DMG_MSD_IO, unit, unit, unit + 1, 1, "chunk %" PRIu64, unit);
+		return;
+	}
+	if (!level) {
+		walk_leaf(w, unit, b, lo, hi);
+		return;
+	}
+	const struct msd_enode *n = (const void *)b;
+	uint32_t count = le32_get(n->count);
+	if (count < 1 || count > MSD_INDEX_MAX) {
+		report(w, META_DMG_MSD_INDEX, unit, lo, hi, 0, "count %" PRIu32 " (1..255)", count);
+		return;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t k = le64_get(n->entries[i].key);
+		if (i && (k <= le64_get(n->entries[i - 1].key) || k < lo || k >= hi)) {
+			report(w, META_DMG_MSD_INDEX, unit, lo, hi, 0,
+			       "key %" PRIu32 " (%" PRIu64 ") out of order or range", i, k);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		/* the node buffer of this level stays valid: children use lower levels */
+		uint64_t s = le64_get(n->entries[i].sector);
+		uint64_t clo = i ? le64_get(n->entries[i].key) : lo;
+		uint64_t chi = i + 1 < count ? le64_get(n->entries[i + 1].key) : hi;
+		if (s % 8) {
+			report(w, META_DMG_MSD_INDEX, unit, clo, chi, 0,
+			       "entry %" PRIu32 ": sector %" PRIu64 " not chunk aligned", i, s);
+			continue;
+		}
+		walk_node(w, s / 8, level - 1, clo, chi, bufs);
+	}
+}
+
+static void walk_free(struct msd_walk *w)
+{
+	free(w->seen);
+	free(w->exc.p);
+	free(w->leaves.p);
+	free(w->nodes.p);
+	w->seen = NULL;
+	memset(&w->exc, 0, sizeof(w->exc));
+	memset(&w->leaves, 0, sizeof(w->leaves));
+	memset(&w->nodes, 0, sizeof(w->nodes));
+}
+
+/* Walk the whole tree of sb (already validated). */
+static int walk_tree(struct msd_walk *w, const struct msd_disksuper *sb)
+{
+	uint8_t *bufs;
+
+	w->exc.sz = sizeof(struct msd_exc_desc);
+	w->leaves.sz = sizeof(struct msd_leafinfo);
+	w->nodes.sz = sizeof(uint64_t);
+	w->seen = calloc(1, (size_t)(w->units / 8 + 1));
+	bufs = blk_alloc((size_t)(w->levels + 1) * MSD_UNIT);
+	if (!w->seen || !bufs) {
+		free(bufs);
+		return META_E_NOMEM;
+	}
+	for (uint64_t u = 0; u < w->fixed_end; u++)
+		bit_set(w->seen, u);
+	walk_node(w, le64_get(sb->etree_root) / 8, w->levels, 0, UINT64_MAX, bufs);
+	free(bufs);
+	return w->err;
+}
+
+/* ---------- writing ---------- */
+
+static int write_unit(struct meta_io *io, uint64_t unit, const void *b)
+{
+	return meta_io_pwrite(io, b, MSD_UNIT, unit * MSD_UNIT);
+}
+
+/* Lay a leaf out in b: exceptions exc[0..n) sorted by origin, all with origin >= base. */
+static void leaf_build(uint8_t *b, uint64_t base, const struct msd_exc_desc *exc, uint64_t n)
+{
+	struct msd_eleaf *l = (void *)b;
+	uint32_t count = 0;
+	uint64_t mask = 0;
+
+	memset(b, 0, MSD_UNIT);
+	for (uint64_t i = 0; i < n; i++)
+		if (!i || exc[i].origin != exc[i - 1].origin)
+			count++;
+	l->magic = le16_of(MSD_LEAF_MAGIC);
+	l->version = le16_of(MSD_LEAF_VERSION);
+	l->count = le32_of(count);
+	l->base_chunk = le64_of(base);
+	uint32_t off = MSD_UNIT - (uint32_t)(n * sizeof(struct msd_exception));
+	uint32_t m = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!i || exc[i].origin != exc[i - 1].origin) {
+			l->map[m].offset = le32_of(off);
+			l->map[m].rchunk = le32_of((uint32_t)(exc[i].origin - base));
+			m++;
+		}
+		struct msd_exception *e = (void *)(b + off);
+		e->share = le64_of(exc[i].share);
+		e->chunk = le64_of(exc[i].chunk);
+		mask |= exc[i].share;
+		off += sizeof(*e);
+	}
+	l->map[count].offset = le32_of(MSD_UNIT);
+	l->using_mask = le64_of(mask);
+}
+
+/* Bytes a leaf needs for `groups` origin chunks and `n` exceptions. */
+static uint64_t leaf_bytes(uint64_t groups, uint64_t n)
+{
+	return sizeof(struct msd_eleaf) + (groups + 1) * sizeof(struct msd_etree_map) +
+	       n * sizeof(struct msd_exception);
+}
+
+/* Write the bitmaps for the used map `used` (units bits); sets freechunks in sb. */
+static int write_bitmaps(struct meta_io *io, struct msd_disksuper *sb, const uint8_t *used)
+{
+	uint64_t units = le64_get(sb->metadata.chunks), bb = le64_get(sb->metadata.bitmap_blocks);
+	uint64_t nused = 0;
+	uint8_t *b = blk_alloc(MSD_UNIT);
+	int r = 0;
+
+	if (!b)
+		return META_E_NOMEM;
+	for (uint64_t i = 0; i < bb && !r; i++) {
+		memset(b, 0, MSD_UNIT);
+		for (uint64_t j = 0; j < MSD_UNIT * 8; j++) {
+			uint64_t u = i * MSD_UNIT * 8 + j;
+			if (u >= units)
+				break;
+			if (bit_get(used, u)) {
+				bit_set(b, j);
+				nused++;
+			}
+		}
+		r = write_unit(io, MSD_BITMAP_UNIT + i, b);
+	}
+	free(b);
+	sb->metadata.freechunks = le64_of(units - nused);
+	return r;
+}
+
+static int cmp_exc(const void *a, const void *b)
+{
+	const struct msd_exc_desc *x = a, *y = b;
+	if (x->origin != y->origin)
+		return x->origin < y->origin ? -1 : 1;
+	if (x->chunk != y->chunk)
+		return x->chunk < y->chunk ? -1 : 1;
+	return 0;
+}
+
+static int cmp_snap(const void *a, const void *b)
+{
+	const struct msd_snap_desc *x = a, *y = b;
+	return x->tag < y->tag ? -1 : x->tag > y->tag;
+}
+
+struct built_node {
+	uint64_t key, unit;
+};
+
+static uint64_t alloc_unit(uint8_t *used, uint64_t units, uint64_t *cursor)
+{
+	while (*cursor < units && bit_get(used, *cursor))
+		(*cursor)++;
+	if (*cursor >= units)
+		return UINT64_MAX;
+	bit_set(used, *cursor);
+	return (*cursor)++;
+}
+
+int msd_write_image(struct meta_io *io, const struct msd_image *img)
+{
+	uint64_t units = img->chunks ? img->chunks : meta_io_size(io) / MSD_UNIT;
+	uint64_t bb = bitmap_blocks_for(units);
+	uint64_t jb = MSD_BITMAP_UNIT + bb, fixed_end = jb + MSD_JOURNAL_UNITS;
+	uint8_t *used = NULL, *b = NULL, *sbuf = NULL;
+	struct built_node *level = NULL, *up = NULL;
+	uint64_t nlevel = 0, cursor = fixed_end, last = fixed_end;
+	uint32_t levels = 0;
+	int r;
+
+	if (units < fixed_end + 2 + MSD_DATA_UNITS || units > meta_io_size(io) / MSD_UNIT)
+		return META_E_TOOSMALL;
+	if (img->nr_snaps > MSD_MAX_SNAPSHOTS)
+		return META_E_RANGE;
+	used = calloc(1, (size_t)(units / 8 + 1));
+	b = blk_alloc(MSD_UNIT);
+	sbuf = blk_alloc(MSD_UNIT);
+	/* one leaf per exception at most, plus one */
+	level = malloc((size_t)(img->nr_exc + 1) * sizeof(*level));
+	if (!used || !b || !sbuf || !level) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	for (uint64_t u = 0; u < fixed_end; u++)
+		bit_set(used, u);
+	uint64_t live = 0;
+	for (uint32_t i = 0; i < img->nr_snaps; i++) {
+		if (img->snaps[i].bit >= MSD_MAX_SNAPSHOTS || (live & (1ull << img->snaps[i].bit))) {
+			r = META_E_INVAL;
+			goto out;
+		}
+		live |= 1ull << img->snaps[i].bit;
+	}
+	for (uint64_t i = 0; i < img->nr_exc; i++) {
+		const struct msd_exc_desc *e = &img->exc[i];
+		if (e->chunk % MSD_DATA_UNITS || e->chunk < fixed_end || e->chunk + MSD_DATA_UNITS > units ||
+		    !e->share || (e->share & ~live) || (i && cmp_exc(&img->exc[i - 1], e) >= 0)) {
+			r = META_E_INVAL;
+			goto out;
+		}
+		for (uint64_t u = 0; u < MSD_DATA_UNITS; u++) {
+			if (bit_get(used, e->chunk + u)) {
+				r = META_E_INVAL;
+				goto out;
+			}
+			bit_set(used, e->chunk + u);
+		}
+	}
+
+	/* invalidate: zero the head and the superblock */
+	memset(b, 0, MSD_UNIT);
+	if ((r = write_unit(io, 0, b)) || (r = write_unit(io, MSD_SB_UNIT, b)) || (r = meta_io_flush(io)))
+		goto out;
+	for (uint64_t u = jb; u < fixed_end; u++)
+		if ((r = write_unit(io, u, b)))
+			goto out;
+
+	/* leaves */
+	uint64_t i = 0;
+	do {
+		uint64_t start = i, groups = 0, base = i < img->nr_exc ? img->exc[i].origin : 0;
+		while (i < img->nr_exc) {
+			uint64_t j = i;
+			while (j < img->nr_exc && img->exc[j].origin == img->exc[i].origin)
+				j++;
+			if (img->exc[i].origin - base > UINT32_MAX ||
+			    leaf_bytes(groups + 1, j - start) > MSD_UNIT)
+				break;
+			groups++;
+			i = j;
+		}
+		leaf_build(b, base, img->exc + start, i - start);
+		uint64_t u = alloc_unit(used, units, &cursor);
+		if (u == UINT64_MAX) {
+			r = META_E_NOSPC;
+			goto out;
+		}
+		last = u;
+		if ((r = write_unit(io, u, b)))
+			goto out;
+		level[nlevel].key = nlevel ? base : 0;
+		level[nlevel].unit = u;
+		nlevel++;
+	} while (i < img->nr_exc);
+
+	/* index levels, at least one */
+	do {
+		uint64_t nup = 0;
+		up = malloc((size_t)((nlevel + MSD_INDEX_MAX - 1) / MSD_INDEX_MAX) * sizeof(*up));
+		if (!up) {
+			r = META_E_NOMEM;
+			goto out;
+		}
+		for (uint64_t k = 0; k < nlevel; k += MSD_INDEX_MAX) {
+			struct msd_enode *n = (void *)b;
+			uint64_t cnt = nlevel - k < MSD_INDEX_MAX ? nlevel - k : MSD_INDEX_MAX;
+			memset(b, 0, MSD_UNIT);
+			n->count = le32_of((uint32_t)cnt);
+			for (uint64_t c = 0; c < cnt; c++) {
+				n->entries[c].key = le64_of(level[k + c].key);
+				n->entries[c].sector = le64_of(level[k + c].unit * 8);
+			}
+			uint64_t u = alloc_unit(used, units, &cursor);
+			if (u == UINT64_MAX) {
+				r = META_E_NOSPC;
+				goto out;
+			}
+			last = u;
+			if ((r = write_unit(io, u, b)))
+				goto out;
+			up[nup].key = level[k].key;
+			up[nup].unit = u;
+			nup++;
+		}
+		free(level);
+		level = up;
+		up = NULL;
+		nlevel = nup;
+		levels++;
+	} while (nlevel > 1);
+
+	/* the superblock */
+	struct msd_disksuper *sb = (void *)sbuf;
+	memset(sbuf, 0, MSD_UNIT);
+	memcpy(sb->magic, msd_magic, sizeof(msd_magic));
+	sb->create_time = le64_of(img->create_time);
+	sb->etree_root = le64_of(level[0].unit * 8);
+	sb->orgoffset = le64_of(img->orgoffset);
+	sb->orgsectors = le64_of(img->orgsectors);
+	sb->flags = le64_of(img->flags);
+	struct msd_snap_desc snaps[MSD_MAX_SNAPSHOTS];
+	memcpy(snaps, img->snaps, img->nr_snaps * sizeof(snaps[0]));
+	qsort(snaps, img->nr_snaps, sizeof(snaps[0]), cmp_snap);
+	for (uint32_t k = 0; k < img->nr_snaps; k++) {
+		struct msd_snapshot *s = &sb->snaplist[k];
+		s->ctime = le32_of(snaps[k].ctime);
+		s->tag = le32_of(snaps[k].tag);
+		s->usecount = le16_of(snaps[k].usecount);
+		s->bit = snaps[k].bit;
+		s->prio = (uint8_t)snaps[k].prio;
+		s->sectors = le64_of(snaps[k].sectors);
+	}
+	sb->snapshots = le32_of(img->nr_snaps);
+	sb->etree_levels = le32_of(levels);
+	sb->journal_base = le32_of((uint32_t)(jb * 8));
+	sb->journal_size = le32_of(MSD_JOURNAL_UNITS);
+	sb->sequence = le32_of(img->sequence);
+	sb->metadata.bitmap_base = le64_of(MSD_BITMAP_UNIT * 8);
+	sb->metadata.chunks = le64_of(units);
+	sb->metadata.last_alloc = le64_of(last);
+	sb->metadata.bitmap_blocks = le64_of(bb);
+	sb->metadata.allocsize_bits = le32_of(MSD_UNIT_SHIFT);
+	sb->metadata.pad = le32_of(img->next_tag);
+	if ((r = write_bitmaps(io, sb, used)) || (r = meta_io_flush(io)))
+		goto out;
+	if ((r = write_unit(io, MSD_SB_UNIT, sbuf)) || (r = meta_io_flush(io)))
+		goto out;
+out:
+	free(used);
+	free(b);
+	free(sbuf);
+	free(level);
+	free(up);
+	return r;
+}
+
+/* ---------- ops ---------- */
+
+static bool d_sniff(const uint8_t *head)
+{
+	return !memcmp(head + MSD_SB_OFFSET, msd_magic, sizeof(msd_magic));
+}
+
+static int d_format(struct meta_io *io, const struct meta_ms_params *p)
+{
+	struct msd_image img;
+
+	if (p->chunk_size != MSD_CHUNK_SECTORS)
+		return META_E_INVAL;
+	memset(&img, 0, sizeof(img));
+	img.create_time = (uint64_t)time(NULL);
+	img.orgsectors = p->origin_sectors;
+	return msd_write_image(io, &img);
+}
+
+static void d_close(void *vst)
+{
+	struct msd_state *st = vst;
+	if (!st)
+		return;
+	walk_free(&st->w);
+	free(st->sbuf);
+	free(st);
+}
+
+static int d_open(struct meta_io *io, bool write, void **out)
+{
+	struct msd_state *st = calloc(1, sizeof(*st));
+	int r;
+
+	*out = NULL;
+	if (!st)
+		return META_E_NOMEM;
+	st->io = io;
+	st->write = write;
+	st->w.io = io;
+	st->sbuf = blk_alloc(MSD_UNIT);
+	if (!st->sbuf) {
+		r = META_E_NOMEM;
+		goto fail;
+	}
+	st->sb = (void *)st->sbuf;
+	if (meta_io_size(io) < 2 * MSD_UNIT) {
+		r = META_E_TOOSMALL;
+		goto fail;
+	}
+	if ((r = meta_io_pread(io, st->sbuf, MSD_UNIT, MSD_SB_OFFSET)))
+		goto fail;
+	if (memcmp(st->sb->magic, msd_magic, sizeof(msd_magic))) {
+		r = META_E_BADMAGIC;
+		goto fail;
+	}
+	if (le64_get(st->sb->snapdata.chunks)) {
+		r = META_E_UNSUPPORTED;
+		goto fail;
+	}
+	st->w.worst = -1;
+	if (!sb_validate(&st->w, st->sb, meta_io_size(io)) || st->w.worst >= META_SEV_FATAL) {
+		r = META_E_CORRUPT;
+		goto fail;
+	}
+	if ((r = walk_tree(&st->w, st->sb)))
+		goto fail;
+	if (st->w.worst >= META_SEV_FATAL) {
+		r = META_E_CORRUPT;
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	d_close(st);
+	return r;
+}
+
+static uint32_t d_chunk_size(void *st)
+{
+	(void)st;
+	return MSD_CHUNK_SECTORS;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int d_snapshots(void *vst, meta_ms_id **ids, uint64_t *n)
+{
+	struct msd_state *st = vst;
+	uint32_t cnt = le32_get(st->sb->snapshots);
+	meta_ms_id *v = malloc((cnt ? cnt : 1) * sizeof(*v));
+
+	if (!v)
+		return META_E_NOMEM;
+	for (uint32_t i = 0; i < cnt; i++)
+		v[i] = le32_get(st->sb->snaplist[i].tag);
+	qsort(v, cnt, sizeof(*v), cmp_u64);
+	*ids = v;
+	*n = cnt;
+	return 0;
+}
+
+static int d_status(void *vst, struct meta_ms_status *s)
+{
+	struct msd_state *st = vst;
+	uint64_t units = le64_get(st->sb->metadata.chunks);
+	uint64_t free_ = le64_get(st->sb->metadata.freechunks);
+	uint64_t usedu = units - free_, data = st->w.exc.n * MSD_DATA_UNITS;
+
+	memset(s, 0, sizeof(*s));
+	s->total_sectors = meta_io_size(st->io) / 512;
+	s->sectors_allocated = usedu * (MSD_UNIT / 512);
+	s->metadata_sectors = (usedu > data ? usedu - data : 0) * (MSD_UNIT / 512);
+	s->nr_ids = le32_get(st->sb->snapshots);
+	return 0;
+}
+
+static int write_sb(struct msd_state *st)
+{
+	int r = meta_io_pwrite(st->io, st->sbuf, MSD_UNIT, MSD_SB_OFFSET);
+	return r ? r : meta_io_flush(st->io);
+}
+
+static int d_create(void *vst, meta_ms_id *id)
+{
+	struct msd_state *st = vst;
+	struct msd_disksuper *sb = st->sb;
+	uint32_t n = le32_get(sb->snapshots);
+	uint64_t next = le32_get(sb->metadata.pad), bits = 0;
+
+	if (!st->write)
+		return META_E_PERM;
+	if (n >= MSD_MAX_SNAPSHOTS)
+		return META_E_RANGE;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t t = le32_get(sb->snaplist[i].tag);
+		if (t + 1 > next)
+			next = t + 1;
+		bits |= 1ull << sb->snaplist[i].bit;
+	}
+	if (next >= UINT32_MAX)
+		return META_E_RANGE;
+	uint8_t bit = 0;
+	while (bits & (1ull << bit))
+		bit++;
+	struct msd_snapshot *s = &sb->snaplist[n];
+	memset(s, 0, sizeof(*s));
+	s->ctime = le32_of((uint32_t)time(NULL));
+	s->tag = le32_of((uint32_t)next);
+	s->bit = bit;
+	sb->snapshots = le32_of(n + 1);
+	sb->metadata.pad = le32_of((uint32_t)next + 1);
+	st->w.live_mask |= 1ull << bit;
+	*id = next;
+	return write_sb(st);
+}
+
+static int d_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
+{
+	(void)st;
+	(void)master;
+	(void)id;
+	return META_E_UNSUPPORTED;
+}
+
+static int d_delete(void *vst, meta_ms_id id)
+{
+	struct msd_state *st = vst;
+	struct msd_disksuper *sb = st->sb;
+	uint32_t n = le32_get(sb->snapshots), k;
+	uint8_t *b = NULL, *used = NULL;
+	int r;
+
+	if (!st->write)
+		return META_E_PERM;
+	for (k = 0; k < n; k++)
+		if (le32_get(sb->snaplist[k].tag) == id)
+			break;
+	if (k == n || id > UINT32_MAX)
+		return META_E_NOTFOUND;
+	uint64_t bit = 1ull << sb->snaplist[k].bit;
+
+	/* 1: mark the delete in progress */
+	sb->deleting = le64_of(bit);
+	if ((r = write_sb(st)))
+		return r;
+
+	/* 2: rewrite the leaves that change, dropping exceptions nobody shares any more */
+	struct msd_exc_desc *exc = st->w.exc.p;
+	struct msd_leafinfo *lv = st->w.leaves.p;
+	uint64_t out = 0;
+	b = blk_alloc(MSD_UNIT);
+	used = calloc(1, (size_t)(st->w.units / 8 + 1));
+	if (!b || !used) {
+		r = META_E_NOMEM;
+		goto done;
+	}
+	for (uint64_t li = 0; li < st->w.leaves.n; li++) {
+		uint64_t first = out;
+		bool changed = false;
+		for (uint64_t i = lv[li].first; i < lv[li].first + lv[li].n; i++) {
+			struct msd_exc_desc e = exc[i];
+			if (e.share & bit) {
+				changed = true;
+				e.share &= ~bit;
+			}
+			if (e.share)
+				exc[out++] = e;
+		}
+		lv[li].first = first;
+		lv[li].n = out - first;
+		if (changed) {
+			leaf_build(b, lv[li].base, exc + first, out - first);
+			if ((r = write_unit(st->io, lv[li].unit, b)))
+				goto done;
+		}
+	}
+	st->w.exc.n = out;
+
+	/* 3: bitmaps recomputed from what the tree references */
+	for (uint64_t u = 0; u < st->w.fixed_end; u++)
+		bit_set(used, u);
+	for (uint64_t i = 0; i < st->w.nodes.n; i++)
+		bit_set(used, ((uint64_t *)st->w.nodes.p)[i]);
+	for (uint64_t i = 0; i < out; i++)
+		for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
+			bit_set(used, exc[i].chunk + u);
+	if ((r = write_bitmaps(st->io, sb, used)))
+		goto done;
+
+	/* 4: the superblock without the snapshot */
+	memmove(&sb->snaplist[k], &sb->snaplist[k + 1], (n - k - 1) * sizeof(sb->snaplist[0]));
+	memset(&sb->snaplist[n - 1], 0, sizeof(sb->snaplist[0]));
+	sb->snapshots = le32_of(n - 1);
+	sb->deleting = le64_of(0);
+	st->w.live_mask &= ~bit;
+	r = write_sb(st);
+done:
+	free(b);
+	free(used);
+	return r;
+}
+
+/* ---------- check ---------- */
+
+static void check_bitmaps(struct msd_walk *w, const struct msd_disksuper *sb)
+{
+	uint64_t bb = le64_get(sb->metadata.bitmap_blocks), nused = 0;
+	uint8_t *b = blk_alloc(MSD_UNIT);
+	/* runs of disagreement: kind 0 none, 1 used-but-free, 2 leaked */
+	int run = 0;
+	uint64_t run_start = 0;
+
+	if (!b) {
+		w->err = META_E_NOMEM;
+		return;
+	}
+	for (uint64_t i = 0; i < bb; i++) {
+		bool ok = !meta_io_pread(w->io, b, MSD_UNIT, (MSD_BITMAP_UNIT + i) * MSD_UNIT);
+		if (!ok)
+			report(w, META_DMG_MSD_IO, MSD_BITMAP_UNIT + i, MSD_BITMAP_UNIT + i,
+			       MSD_BITMAP_UNIT + i + 1, 1, "bitmap block %" PRIu64, i);
+		for (uint64_t j = 0; j <= MSD_UNIT * 8; j++) {
+			uint64_t u = i * MSD_UNIT * 8 + j;
+			int kind = 0;
+			bool end = j == MSD_UNIT * 8 || u >= w->units;
+			if (!end && ok) {
+				bool on = bit_get(b, j), want = bit_get(w->seen, u);
+				nused += on;
+				kind = want && !on ? 1 : !want && on ? 2 : 0;
+			}
+			if (kind != run) {
+				if (run)
+					report(w, run == 1 ? META_DMG_MSD_BITMAP_FREE : META_DMG_MSD_LEAK,
+					       run_start, run_start, u, u - run_start,
+					       "chunks %" PRIu64 "..%" PRIu64 " (bitmap block %" PRIu64 ")",
+					       run_start, u - 1, MSD_BITMAP_UNIT + i);
+				run = kind;
+				run_start = u;
+			}
+			if (end)
+				break;
+		}
+	}
+	free(b);
+	uint64_t f = le64_get(sb->metadata.freechunks);
+	if (f != w->units - nused)
+		report(w, META_DMG_MSD_FREE_COUNT, MSD_SB_UNIT, 0, 0, 0,
+		       "freechunks %" PRIu64 ", the bitmap has %" PRIu64 " free", f, w->units - nused);
+}
+
+static void check_journal(struct msd_walk *w, const struct msd_disksuper *sb)
+{
+	uint64_t jb = le32_get(sb->journal_base) / 8, js = le32_get(sb->journal_size);
+	int32_t seq = (int32_t)le32_get(sb->sequence);
+	uint8_t *b = blk_alloc(MSD_UNIT);
+
+	if (!b) {
+		w->err = META_E_NOMEM;
+		return;
+	}
+	for (uint64_t u = jb; u < jb + js; u++) {
+		if (meta_io_pread(w->io, b, MSD_UNIT, u * MSD_UNIT)) {
+			report(w, META_DMG_MSD_IO, u, u, u + 1, 1, "journal chunk %" PRIu64, u);
+			continue;
+		}
+		const struct msd_commit_block *c = (const void *)b;
+		if (memcmp(c->magic, msd_commit_magic, sizeof(msd_commit_magic)))
+			continue;
+		int32_t cs = (int32_t)le32_get(c->sequence);
+		if ((int32_t)(cs - seq) > 0)
+			report(w, META_DMG_MSD_JOURNAL_UNREPLAYED, u, u, u + 1, 1,
+			       "commit block sequence %" PRId32 " > superblock sequence %" PRId32, cs, seq);
+	}
+	free(b);
+}
+
+static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
+{
+	struct msd_walk w;
+	uint8_t *sbuf = blk_alloc(MSD_UNIT);
+	const struct msd_disksuper *sb = (const void *)sbuf;
+
+	memset(&w, 0, sizeof(w));
+	w.io = io;
+	w.fn = fn;
+	w.ctx = ctx;
+	w.worst = -1;
+	if (!sbuf)
+		return META_SEV_FATAL;
+	if (meta_io_size(io) < 2 * MSD_UNIT || meta_io_pread(io, sbuf, MSD_UNIT, MSD_SB_OFFSET)) {
+		report(&w, META_DMG_MSD_IO, MSD_SB_UNIT, MSD_SB_UNIT, MSD_SB_UNIT + 1, 1,
+		       "the superblock (byte 4096) cannot be read");
+		free(sbuf);
+		return w.worst;
+	}
+	if (sb_validate(&w, sb, meta_io_size(io))) {
+		if (le64_get(sb->flags) & MSD_SB_BUSY)
+			report(&w, META_DMG_MSD_NOT_CLOSED, MSD_SB_UNIT, 0, 0, 0, "flags 0x%" PRIx64,
+			       le64_get(sb->flags));
+		uint64_t del = le64_get(sb->deleting);
+		if (del) {
+			char tags[160] = "";
+			size_t len = 0;
+			for (uint32_t i = 0; i < le32_get(sb->snapshots) && i < MSD_MAX_SNAPSHOTS; i++)
+				if (sb->snaplist[i].bit < 64 && (del & (1ull << sb->snaplist[i].bit)))
+					len += (size_t)snprintf(tags + len, len < sizeof(tags) ? sizeof(tags) - len : 0,
+								" %" PRIu32, le32_get(sb->snaplist[i].tag));
+			report(&w, META_DMG_MSD_DELETE_INTERRUPTED, MSD_SB_UNIT, 0, 0, 0,
+			       "deleting mask 0x%" PRIx64 " (snapshot%s)", del, len ? tags : " none listed");
+		}
+		check_journal(&w, sb);
+		if (!walk_tree(&w, sb))
+			check_bitmaps(&w, sb);
+	}
+	walk_free(&w);
+	free(sbuf);
+	return w.worst;
+}
+
+/* ---------- dumps ---------- */
+
+static const struct msd_snapshot *snap_by_bit(const struct msd_disksuper *sb, unsigned bit)
+{
+	for (uint32_t i = 0; i < le32_get(sb->snapshots); i++)
+		if (sb->snaplist[i].bit == bit)
+			return &sb->snaplist[i];
+	return NULL;
+}
+
+static int snap_cmp_tag(const void *a, const void *b)
+{
+	const struct msd_snapshot *x = *(const struct msd_snapshot *const *)a;
+	const struct msd_snapshot *y = *(const struct msd_snapshot *const *)b;
+	return le32_get(x->tag) < le32_get(y->tag) ? -1 : le32_get(x->tag) > le32_get(y->tag);
+}
+
+/* The share mask as tags, ascending. */
+static void share_tags(const struct msd_disksuper *sb, uint64_t share, char *buf, size_t len)
+{
+	uint32_t tags[64], n = 0;
+	size_t o = 0;
+	for (unsigned b = 0; b < 64; b++) {
+		const struct msd_snapshot *s;
+		if ((share & (1ull << b)) && (s = snap_by_bit(sb, b)))
+			tags[n++] = le32_get(s->tag);
+	}
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j && tags[j - 1] > tags[j]; j--) {
+			uint32_t t = tags[j];
+			tags[j] = tags[j - 1];
+			tags[j - 1] = t;
+		}
+	buf[0] = 0;
+	for (uint32_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu32, i ? " " : "", tags[i]);
+}
+
+static int d_dump_xml(void *vst, FILE *out)
+{
+	struct msd_state *st = vst;
+	const struct msd_disksuper *sb = st->sb;
+	const struct msd_snapshot *sl[MSD_MAX_SNAPSHOTS];
+	uint32_t n = le32_get(sb->snapshots);
+	char tags[64 * 11 + 1];
+
+	fprintf(out,
+		"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"%u\" chunks=\"%" PRIu64
+		"\" create_time=\"%" PRIu64 "\" orgoffset=\"%" PRIu64 "\" orgsectors=\"%" PRIu64
+		"\" flags=\"%" PRIu64 "\" sequence=\"%" PRIu32 "\" next_tag=\"%" PRIu32 "\">\n",
+		MSD_CHUNK_SECTORS, le64_get(sb->metadata.chunks), le64_get(sb->create_time),
+		le64_get(sb->orgoffset), le64_get(sb->orgsectors), le64_get(sb->flags),
+		le32_get(sb->sequence), le32_get(sb->metadata.pad));
+	for (uint32_t i = 0; i < n; i++)
+		sl[i] = &sb->snaplist[i];
+	qsort(sl, n, sizeof(sl[0]), snap_cmp_tag);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(out,
+			"  <snapshot id=\"%" PRIu32 "\" bit=\"%u\" ctime=\"%" PRIu32 "\" prio=\"%d\" usecount=\"%u\" sectors=\"%" PRIu64 "\"/>\n",
+			le32_get(sl[i]->tag), sl[i]->bit, le32_get(sl[i]->ctime), (int)(int8_t)sl[i]->prio,
+			le16_get(sl[i]->usecount), le64_get(sl[i]->sectors));
+	const struct msd_exc_desc *e = st->w.exc.p;
+	for (uint64_t i = 0; i < st->w.exc.n; i++) {
+		share_tags(sb, e[i].share, tags, sizeof(tags));
+		fprintf(out, "  <exception origin_chunk=\"%" PRIu64 "\" cow_chunk=\"%" PRIu64 "\" snapshots=\"%s\"/>\n",
+			e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
+	}
+	fprintf(out, "</multisnap_store>\n");
+	return ferror(out) ? META_E_IO : 0;
+}
+
+static int d_dump_human(void *vst, FILE *out)
+{
+	struct msd_state *st = vst;
+	const struct msd_disksuper *sb = st->sb;
+	struct meta_ms_status s;
+	char tags[64 * 11 + 1];
+
+	d_status(st, &s);
+	fprintf(out, "daniel store: chunk size 32 sectors (16 KiB), %" PRIu64 " chunks of 4 KiB, %" PRIu64
+		" free\n", le64_get(sb->metadata.chunks), le64_get(sb->metadata.freechunks));
+	fprintf(out, "tree: root chunk %" PRIu64 ", %" PRIu32 " index levels, %" PRIu64 " leaves, %" PRIu64
+		" exceptions\n", le64_get(sb->etree_root) / 8, le32_get(sb->etree_levels),
+		st->w.leaves.n, st->w.exc.n);
+	fprintf(out, "snapshots: %" PRIu32 "\n", le32_get(sb->snapshots));
+	for (uint32_t i = 0; i < le32_get(sb->snapshots); i++)
+		fprintf(out, "  id %" PRIu32 " bit %u ctime %" PRIu32 "\n", le32_get(sb->snaplist[i].tag),
+			sb->snaplist[i].bit, le32_get(sb->snaplist[i].ctime));
+	const struct msd_exc_desc *e = st->w.exc.p;
+	for (uint64_t i = 0; i < st->w.exc.n; i++) {
+		share_tags(sb, e[i].share, tags, sizeof(tags));
+		fprintf(out, "  origin chunk %" PRIu64 " -> COW chunk %" PRIu64 " (16 KiB) for snapshots %s\n",
+			e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
+	}
+	return ferror(out) ? META_E_IO : 0;
+}
+
+const struct ms_ops ms_daniel_ops = {
+	.type = META_MS_DANIEL,
+	.name = "daniel",
+	.sniff = d_sniff,
+	.format = d_format,
+	.open = d_open,
+	.close = d_close,
+	.chunk_size = d_chunk_size,
+	.snapshots = d_snapshots,
+	.status = d_status,
+	.create = d_create,
+	.create_subsnap = d_create_subsnap,
+	.delete_snap = d_delete,
+	.check = d_check,
+	.dump_xml = d_dump_xml,
+	.dump_human = d_dump_human,
+	.restore_xml = msd_restore_xml,
+};
