@@ -223,7 +223,8 @@ static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint6
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t off = le32_get(l->map[i].offset), next = le32_get(l->map[i + 1].offset);
 		uint64_t origin = base + le32_get(l->map[i].rchunk);
-		if (off < map_end || next <= off || (next - off) % sizeof(struct msd_exception)) {
+		if (off < map_end || next <= off || next > MSD_UNIT ||
+		    (next - off) % sizeof(struct msd_exception)) {
 			report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
 			       "map entry %" PRIu32 ": offsets %" PRIu32 "..%" PRIu32 " are not an exception run above the map",
 			       i, off, next);

@@ -9,6 +9,7 @@
 #include <libmeta/io.h>
 #include <libmeta/multisnap.h>
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -518,6 +519,186 @@ START_TEST(test_two_levels)
 }
 END_TEST
 
+/* Index damage and exceptions outside the store are named by their node. */
+START_TEST(test_check_index_and_exceptions)
+{
+	char path[UB_PATH_MAX];
+	struct msd_image img;
+	struct dmg g;
+	struct msd_disksuper sb;
+	uint8_t blk[4096], saved[4096];
+
+	ub_tmpfile(path, "msd", DEV_BYTES);
+	write_image(path, 300, &img);
+	ub_read_at(path, 4096, &sb, sizeof(sb));
+	uint64_t root = le64_get(sb.etree_root) / 8;
+	struct msd_enode *rn = (void *)blk;
+
+	ub_read_block(path, root, saved);
+	memcpy(blk, saved, 4096);
+	rn->entries[1].key = rn->entries[2].key; /* keys not increasing */
+	ub_write_block(path, root, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_INDEX], 1);
+	ck_assert_uint_eq(g.block[META_DMG_MSD_INDEX], root);
+	memcpy(blk, saved, 4096);
+	rn->count = le32_of(0);
+	ub_write_block(path, root, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_INDEX], 1);
+	memcpy(blk, saved, 4096);
+	rn->entries[0].sector = le64_of(16); /* the bitmap */
+	ub_write_block(path, root, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_LEAF], 1);
+	ck_assert_uint_eq(g.block[META_DMG_MSD_LEAF], 2);
+	memcpy(blk, saved, 4096);
+	rn->entries[1].sector = rn->entries[0].sector; /* one leaf twice */
+	ub_write_block(path, root, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_ge(g.kinds[META_DMG_MSD_DUP_CHUNK], 1);
+	ub_write_block(path, root, saved);
+	ck_assert_int_eq(check_file(path, &g), -1);
+
+	uint64_t leaf = le64_get(((struct msd_enode *)saved)->entries[0].sector) / 8;
+	ub_read_block(path, leaf, saved);
+	memcpy(blk, saved, 4096);
+	struct msd_exception *e = (void *)(blk + 4096 - 16);
+	e->chunk = le64_of(8190); /* past the end (8192 units, 4 needed) */
+	ub_write_block(path, leaf, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_EXCEPTION], 1);
+	ck_assert_uint_eq(g.block[META_DMG_MSD_EXCEPTION], leaf);
+	memcpy(blk, saved, 4096);
+	struct msd_eleaf *l = (void *)blk;
+	l->map[le32_get(l->count)].offset = le32_of(4000); /* sentinel */
+	ub_write_block(path, leaf, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_LEAF], 1);
+	memcpy(blk, saved, 4096);
+	l->using_mask = le64_of(0);
+	ub_write_block(path, leaf, blk);
+	ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_LEAF], 1);
+	ub_write_block(path, leaf, saved);
+	ck_assert_int_eq(check_file(path, &g), -1);
+	free(img.exc);
+	unlink(path);
+}
+END_TEST
+
+/*
+ * Flip bytes of every metadata block (superblock, bitmap, index nodes, leaves): the check
+ * and, when the store still opens, every read operation survive it; a flip the check
+ * calls clean leaves a store that opens.
+ */
+START_TEST(test_byte_flips)
+{
+	char path[UB_PATH_MAX];
+	struct msd_image img;
+	struct dmg g;
+	struct msd_disksuper sb;
+	uint8_t saved[4096], blk[4096];
+	uint64_t units[8], nu = 0;
+
+	ub_tmpfile(path, "msd", DEV_BYTES);
+	write_image(path, 200, &img);
+	ub_read_at(path, 4096, &sb, sizeof(sb));
+	units[nu++] = 1;
+	units[nu++] = 2;
+	uint64_t root = le64_get(sb.etree_root) / 8;
+	units[nu++] = root;
+	ub_read_block(path, root, blk);
+	struct msd_enode *rn = (void *)blk;
+	for (uint32_t i = 0; i < le32_get(rn->count) && nu < 8; i++)
+		units[nu++] = le64_get(rn->entries[i].sector) / 8;
+	ck_assert_uint_ge(nu, 5);
+	for (uint64_t k = 0; k < nu; k++) {
+		ub_read_block(path, units[k], saved);
+		uint64_t limit = units[k] == 1 ? MSD_SB_SIZE : 4096;
+		for (uint64_t off = 0; off < limit; off += units[k] == 1 ? 1 : 5) {
+			memcpy(blk, saved, 4096);
+			blk[off] ^= (uint8_t)(0x5a | (off & 0x81));
+			ub_write_block(path, units[k], blk);
+			int worst = check_file(path, &g);
+			struct meta_io *io;
+			void *st = NULL;
+			ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+			int r = ms_daniel_ops.open(io, false, &st);
+			if (worst < META_SEV_FATAL)
+				ck_assert_msg(r == 0, "unit %" PRIu64 " byte %" PRIu64 ": checks clean, open %d",
+					      units[k], off, r);
+			if (!r) {
+				FILE *f = fopen("/dev/null", "w");
+				meta_ms_id *ids;
+				uint64_t n;
+				struct meta_ms_status s;
+				ck_assert_int_eq(ms_daniel_ops.dump_xml(st, f), 0);
+				ck_assert_int_eq(ms_daniel_ops.dump_human(st, f), 0);
+				ck_assert_int_eq(ms_daniel_ops.snapshots(st, &ids, &n), 0);
+				free(ids);
+				ck_assert_int_eq(ms_daniel_ops.status(st, &s), 0);
+				fclose(f);
+				ms_daniel_ops.close(st);
+			}
+			meta_io_close(io);
+		}
+		ub_write_block(path, units[k], saved);
+	}
+	ck_assert_int_eq(check_file(path, &g), -1);
+	free(img.exc);
+	unlink(path);
+}
+END_TEST
+
+/* A restore cut at every write leaves no valid store, or the whole one. */
+START_TEST(test_crash_mid_restore)
+{
+	char a[UB_PATH_MAX], b[UB_PATH_MAX], err[256];
+	struct msd_image img;
+	struct dmg g;
+	struct meta_io *io;
+
+	ub_tmpfile(a, "msd", DEV_BYTES);
+	ub_tmpfile(b, "msd", DEV_BYTES);
+	write_image(a, 300, &img);
+	free(img.exc);
+	write_image(b, 100, &img); /* an older store to overwrite */
+	char *x = dump(a);
+	uint64_t total;
+	{
+		FILE *f = fmemopen(x, strlen(x), "r");
+		ck_assert_int_eq(meta_io_open(b, META_IO_WRITE, &io), 0);
+		ck_assert_int_eq(ms_daniel_ops.restore_xml(f, io, err, sizeof(err)), 0);
+		total = meta_io_nr_writes(io);
+		meta_io_close(io);
+		fclose(f);
+	}
+	for (uint64_t n = 0; n < total; n++) {
+		free(img.exc);
+		write_image(b, 100, &img);
+		FILE *f = fmemopen(x, strlen(x), "r");
+		ck_assert_int_eq(meta_io_open(b, META_IO_WRITE, &io), 0);
+		meta_io_fail_writes_after(io, n);
+		ck_assert_int_ne(ms_daniel_ops.restore_xml(f, io, err, sizeof(err)), 0);
+		meta_io_close(io);
+		fclose(f);
+		int worst = check_file(b, &g);
+		if (n < 2) {
+			/* the old store survives a cut before the superblock is zeroed, else none */
+			ck_assert(worst == -1 || g.kinds[META_DMG_MSD_SB_MAGIC] == 1);
+		} else {
+			ck_assert_int_eq(worst, META_SEV_FATAL);
+			ck_assert_int_eq(g.kinds[META_DMG_MSD_SB_MAGIC], 1);
+		}
+	}
+	free(x);
+	free(img.exc);
+	unlink(a);
+	unlink(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_daniel");
@@ -528,5 +709,8 @@ int main(void)
 	tcase_add_test(tc, test_check_damage);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_two_levels);
+	tcase_add_test(tc, test_check_index_and_exceptions);
+	tcase_add_test(tc, test_byte_flips);
+	tcase_add_test(tc, test_crash_mid_restore);
 	return ub_run(s);
 }
