@@ -56,6 +56,8 @@ struct msd_walk {
 	void *ctx;
 	int worst;
 	uint8_t *seen; /* units referenced (nodes, data, fixed area) */
+	bool count_only; /* check: count exceptions, keep none (memory: the seen map only) */
+	uint64_t nr_exc;
 	struct msd_vec exc, leaves, nodes;
 	int err; /* META_E_NOMEM */
 };
@@ -265,16 +267,19 @@ static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint6
 				for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
 					unit_take(w, d.chunk + u, "exception");
 			}
+			w->nr_exc++;
+			li.n++;
+			if (w->count_only)
+				continue;
 			if (vec_push(&w->exc, &d))
 				w->err = META_E_NOMEM;
-			li.n++;
 		}
 	}
 	if (mask != le64_get(l->using_mask))
 		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
 		       "using_mask 0x%" PRIx64 " differs from its shares 0x%" PRIx64,
 		       le64_get(l->using_mask), mask);
-	if (vec_push(&w->leaves, &li))
+	if (!w->count_only && vec_push(&w->leaves, &li))
 		w->err = META_E_NOMEM;
 }
 
@@ -290,7 +295,7 @@ static void walk_node(struct msd_walk *w, uint64_t unit, uint32_t level, uint64_
 	}
 	if (!unit_take(w, unit, level ? "index node" : "leaf"))
 		return;
-	if (vec_push(&w->nodes, &unit))
+	if (!w->count_only && vec_push(&w->nodes, &unit))
 		w->err = META_E_NOMEM;
 	if (meta_io_pread(w->io, b, MSD_UNIT, unit * MSD_UNIT)) {
 		report(w, META_DMG_MSD_IO, unit, unit, unit + 1, 1, "chunk %" PRIu64, unit);
@@ -649,6 +654,10 @@ static int d_format(struct meta_io *io, const struct meta_ms_params *p)
 	memset(&img, 0, sizeof(img));
 	img.create_time = (uint64_t)time(NULL);
 	img.orgsectors = p->origin_sectors;
+	if (p->generic & META_MS_SYNC_SNAPSHOTS)
+		img.flags |= MSD_SB_SYNC_SNAPSHOTS;
+	if (p->generic & META_MS_PRESERVE_ON_ERROR)
+		img.flags |= MSD_SB_PRESERVE_ON_ERROR;
 	return msd_write_image(io, &img);
 }
 
@@ -965,6 +974,7 @@ static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	w.fn = fn;
 	w.ctx = ctx;
 	w.worst = -1;
+	w.count_only = true;
 	if (!sbuf)
 		return META_SEV_FATAL;
 	if (meta_io_size(io) < 2 * MSD_UNIT || meta_io_pread(io, sbuf, MSD_UNIT, MSD_SB_OFFSET)) {
@@ -1041,14 +1051,15 @@ static int d_dump_xml(void *vst, FILE *out)
 	const struct msd_disksuper *sb = st->sb;
 	const struct msd_snapshot *sl[MSD_MAX_SNAPSHOTS];
 	uint32_t n = le32_get(sb->snapshots);
-	char tags[64 * 11 + 1];
+	char tags[64 * 11 + 1], flags[80];
 
+	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));
 	fprintf(out,
 		"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"%u\" chunks=\"%" PRIu64
 		"\" create_time=\"%" PRIu64 "\" orgoffset=\"%" PRIu64 "\" orgsectors=\"%" PRIu64
-		"\" flags=\"%" PRIu64 "\" sequence=\"%" PRIu32 "\" next_tag=\"%" PRIu32 "\">\n",
+		"\" flags=\"%s\" sequence=\"%" PRIu32 "\" next_tag=\"%" PRIu32 "\">\n",
 		MSD_CHUNK_SECTORS, le64_get(sb->metadata.chunks), le64_get(sb->create_time),
-		le64_get(sb->orgoffset), le64_get(sb->orgsectors), le64_get(sb->flags),
+		le64_get(sb->orgoffset), le64_get(sb->orgsectors), flags,
 		le32_get(sb->sequence), le32_get(sb->metadata.pad));
 	for (uint32_t i = 0; i < n; i++)
 		sl[i] = &sb->snaplist[i];
@@ -1073,11 +1084,13 @@ static int d_dump_human(void *vst, FILE *out)
 	struct msd_state *st = vst;
 	const struct msd_disksuper *sb = st->sb;
 	struct meta_ms_status s;
-	char tags[64 * 11 + 1];
+	char tags[64 * 11 + 1], flags[80];
 
 	d_status(st, &s);
+	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));
 	fprintf(out, "daniel store: chunk size 32 sectors (16 KiB), %" PRIu64 " chunks of 4 KiB, %" PRIu64
 		" free\n", le64_get(sb->metadata.chunks), le64_get(sb->metadata.freechunks));
+	fprintf(out, "flags: %s\n", flags[0] ? flags : "none");
 	fprintf(out, "tree: root chunk %" PRIu64 ", %" PRIu32 " index levels, %" PRIu64 " leaves, %" PRIu64
 		" exceptions\n", le64_get(sb->etree_root) / 8, le32_get(sb->etree_levels),
 		st->w.leaves.n, st->w.exc.n);

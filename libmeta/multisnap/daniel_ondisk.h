@@ -38,6 +38,10 @@
  * share: bit b set = the snapshot whose `bit` is b reads this COW chunk; the shares of one
  * origin chunk's exceptions are disjoint and name live snapshots only.
  *
+ * flags: SB_BUSY (2, ddsnap's "server running"; a store found with it set was not closed
+ * cleanly), bit 32 sync-snapshots and bit 33 preserve-on-error (dmmeta: the generic
+ * arguments the store was made with); other bits are kept as they are.
+ *
  * Snapshots: snaplist[0 .. snapshots-1] in use (bits 0..63 unique, tags unique); the tag is
  * the external id.  next_tag (dmmeta's use of the metadata allocspace's pad, byte 1660):
  * the next tag create hands out (ids are never reused); 0 = not kept: max tag + 1.
@@ -68,6 +72,9 @@
 #define MSD_JOURNAL_UNITS 100u
 #define MSD_MAX_SNAPSHOTS 64
 #define MSD_SB_BUSY 2u
+/* dmmeta's flags: the table line's generic arguments given when the store was made */
+#define MSD_SB_SYNC_SNAPSHOTS (1ull << 32)
+#define MSD_SB_PRESERVE_ON_ERROR (1ull << 33)
 #define MSD_LEAF_MAGIC 0x1eaf
 #define MSD_LEAF_VERSION 0
 #define MSD_INDEX_MAX ((MSD_UNIT - 8) / 16) /* 255 entries */
@@ -234,6 +241,10 @@ struct msd_image {
 struct meta_io;
 /* Lay out the store img describes on io (superblock invalidated first, written last). */
 int msd_write_image(struct meta_io *io, const struct msd_image *img);
+/* The flags as XML: "busy,sync-snapshots,preserve-on-error", unknown bits as one "0x..". */
+void msd_flags_format(uint64_t flags, char *buf, size_t len);
+/* Parse that form (or a plain number): 0, or -1 when malformed. */
+int msd_flags_parse(const char *s, uint64_t *flags);
 /* daniel_xml.c: ms_daniel_ops.restore_xml. */
 int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen);
 

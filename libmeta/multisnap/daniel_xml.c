@@ -43,7 +43,7 @@ static void on_root(struct dx *d, const XML_Char **a)
 		{.name = "create_time", .max = UINT64_MAX},
 		{.name = "orgoffset", .max = UINT64_MAX},
 		{.name = "orgsectors", .max = UINT64_MAX},
-		{.name = "flags", .max = UINT64_MAX, .hex_ok = 1},
+		{.name = "flags", .is_string = 1},
 		{.name = "sequence", .max = UINT32_MAX},
 		{.name = "next_tag", .max = UINT32_MAX},
 	};
@@ -78,12 +78,68 @@ static void on_root(struct dx *d, const XML_Char **a)
 	d->img.create_time = at[4].v;
 	d->img.orgoffset = at[5].v;
 	d->img.orgsectors = at[6].v;
-	d->img.flags = at[7].v;
+	if (at[7].s && msd_flags_parse(at[7].s, &d->img.flags)) {
+		xmlu_fail(&d->x, META_E_XML, "bad flags \"%s\" (busy, sync-snapshots, preserve-on-error, 0x..)",
+			  at[7].s);
+		return;
+	}
 	d->img.sequence = (uint32_t)at[8].v;
 	d->img.next_tag = (uint32_t)at[9].v;
 	d->data_used = calloc(1, (size_t)(at[3].v / MSD_DATA_UNITS / 8 + 1));
 	if (!d->data_used)
 		xmlu_fail(&d->x, META_E_NOMEM, "out of memory");
+}
+
+static const struct {
+	uint64_t bit;
+	const char *name;
+} flag_names[] = {
+	{MSD_SB_BUSY, "busy"},
+	{MSD_SB_SYNC_SNAPSHOTS, "sync-snapshots"},
+	{MSD_SB_PRESERVE_ON_ERROR, "preserve-on-error"},
+};
+
+void msd_flags_format(uint64_t flags, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+		if (flags & flag_names[i].bit) {
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? "," : "",
+					      flag_names[i].name);
+			flags &= ~flag_names[i].bit;
+		}
+	if (flags)
+		snprintf(buf + o, o < len ? len - o : 0, "%s0x%" PRIx64, o ? "," : "", flags);
+}
+
+int msd_flags_parse(const char *s, uint64_t *flags)
+{
+	uint64_t f = 0;
+	while (*s) {
+		size_t n = strcspn(s, ",");
+		size_t i;
+		for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+			if (strlen(flag_names[i].name) == n && !strncmp(s, flag_names[i].name, n))
+				break;
+		if (i < sizeof(flag_names) / sizeof(flag_names[0])) {
+			f |= flag_names[i].bit;
+		} else if (n > 2 && s[0] == '0' && s[1] == 'x') {
+			char *end;
+			if (!strchr("0123456789abcdefABCDEF", s[2]))
+				return -1;
+			f |= strtoull(s + 2, &end, 16);
+			if (end != s + n)
+				return -1;
+		} else {
+			return -1;
+		}
+		s += n;
+		if (*s == ',' && !*++s)
+			return -1;
+	}
+	*flags = f;
+	return 0;
 }
 
 static void on_snapshot(struct dx *d, const XML_Char **a)

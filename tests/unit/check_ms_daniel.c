@@ -59,10 +59,13 @@ static void close_store(void *st, struct meta_io *io)
 	meta_io_close(io);
 }
 
+static char *dump(const char *path);
+
 static void format_file(const char *path)
 {
 	struct meta_io *io;
-	struct meta_ms_params p = {.type = META_MS_DANIEL, .chunk_size = 32, .origin_sectors = 1 << 20};
+	struct meta_ms_params p = {.type = META_MS_DANIEL, .chunk_size = 32, .origin_sectors = 1 << 20,
+				   .generic = META_MS_SYNC_SNAPSHOTS | META_MS_PRESERVE_ON_ERROR};
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
 	ck_assert_int_eq(ms_daniel_ops.format(io, &p), 0);
 	meta_io_close(io);
@@ -80,6 +83,7 @@ static void write_image(const char *path, uint64_t n, struct msd_image *img)
 
 	memset(img, 0, sizeof(*img));
 	img->create_time = 1234;
+	img->flags = MSD_SB_PRESERVE_ON_ERROR | 0x10;
 	img->orgsectors = 1 << 22;
 	img->next_tag = 13;
 	img->nr_snaps = 3;
@@ -124,6 +128,9 @@ START_TEST(test_format_and_limits)
 	for (int i = 0; i < 4096; i++)
 		ck_assert_int_eq(head[i], 0);
 	ck_assert_int_eq(check_file(path, &g), -1);
+	char *x = dump(path);
+	ck_assert_ptr_nonnull(strstr(x, " flags=\"sync-snapshots,preserve-on-error\" "));
+	free(x);
 
 	void *st = open_store(path, true, &io);
 	ck_assert_uint_eq(ms_daniel_ops.chunk_size(st), 32);
@@ -457,6 +464,7 @@ START_TEST(test_xml_roundtrip)
 	ck_assert_ptr_nonnull(strstr(x1, "<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"32\""));
 	ck_assert_ptr_nonnull(strstr(x1, "<exception origin_chunk=\"0\" cow_chunk=\"256\" snapshots=\"11\"/>"));
 	ck_assert_ptr_nonnull(strstr(x1, "snapshots=\"10 12\"/>"));
+	ck_assert_ptr_nonnull(strstr(x1, " flags=\"preserve-on-error,0x10\" "));
 	ck_assert_int_eq(restore(x1, b, err, sizeof(err)), 0);
 	ck_assert_int_eq(check_file(b, &g), -1);
 	char *x2 = dump(b);
@@ -483,6 +491,8 @@ START_TEST(test_xml_roundtrip)
 		 "<exception origin_chunk=\"4\" cow_chunk=\"301\" snapshots=\"1\"/>\n"
 		 "</multisnap_store>", "line 4: exceptions out of"},
 		{"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"32\" chunks=\"99999999\"/>", "line 1: the store has"},
+		{"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"32\" chunks=\"4096\" flags=\"busy,\"/>", "line 1: bad flags"},
+		{"<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"32\" chunks=\"4096\" flags=\"sync\"/>", "line 1: bad flags"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = restore(bad[i].xml, b, err, sizeof(err));
