@@ -1051,7 +1051,7 @@ static int d_dump_xml(void *vst, FILE *out)
 	const struct msd_disksuper *sb = st->sb;
 	const struct msd_snapshot *sl[MSD_MAX_SNAPSHOTS];
 	uint32_t n = le32_get(sb->snapshots);
-	char tags[64 * 11 + 1], flags[80];
+	char tags[64 * 11 + 1], flags[96];
 
 	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));
 	fprintf(out,
@@ -1084,7 +1084,7 @@ static int d_dump_human(void *vst, FILE *out)
 	struct msd_state *st = vst;
 	const struct msd_disksuper *sb = st->sb;
 	struct meta_ms_status s;
-	char tags[64 * 11 + 1], flags[80];
+	char tags[64 * 11 + 1], flags[96];
 
 	d_status(st, &s);
 	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));

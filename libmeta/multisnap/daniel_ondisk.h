@@ -38,8 +38,8 @@
  * share: bit b set = the snapshot whose `bit` is b reads this COW chunk; the shares of one
  * origin chunk's exceptions are disjoint and name live snapshots only.
  *
- * flags: SB_BUSY (2, ddsnap's "server running"; a store found with it set was not closed
- * cleanly), bit 32 sync-snapshots and bit 33 preserve-on-error (dmmeta: the generic
+ * flags: ddsnap's SB_DIRTY (1), SB_BUSY (2, "server running"; a store found with it set
+ * was not closed cleanly) and SB_SELFCHECK (4), bit 32 sync-snapshots and bit 33 preserve-on-error (dmmeta: the generic
  * arguments the store was made with); other bits are kept as they are.
  *
  * Snapshots: snaplist[0 .. snapshots-1] in use (bits 0..63 unique, tags unique); the tag is
@@ -71,7 +71,9 @@
 #define MSD_DATA_UNITS 4u      /* 4 KiB units per 16 KiB data chunk */
 #define MSD_JOURNAL_UNITS 100u
 #define MSD_MAX_SNAPSHOTS 64
+#define MSD_SB_DIRTY 1u     /* ddsnap's flags */
 #define MSD_SB_BUSY 2u
+#define MSD_SB_SELFCHECK 4u
 /* dmmeta's flags: the table line's generic arguments given when the store was made */
 #define MSD_SB_SYNC_SNAPSHOTS (1ull << 32)
 #define MSD_SB_PRESERVE_ON_ERROR (1ull << 33)
@@ -241,7 +243,7 @@ struct msd_image {
 struct meta_io;
 /* Lay out the store img describes on io (superblock invalidated first, written last). */
 int msd_write_image(struct meta_io *io, const struct msd_image *img);
-/* The flags as XML: "busy,sync-snapshots,preserve-on-error", unknown bits as one "0x..". */
+/* The flags as XML: "dirty,busy,selfcheck,sync-snapshots,preserve-on-error", other bits as "0x..". */
 void msd_flags_format(uint64_t flags, char *buf, size_t len);
 /* Parse that form (or a plain number): 0, or -1 when malformed. */
 int msd_flags_parse(const char *s, uint64_t *flags);

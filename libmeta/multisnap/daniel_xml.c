@@ -94,7 +94,9 @@ static const struct {
 	uint64_t bit;
 	const char *name;
 } flag_names[] = {
+	{MSD_SB_DIRTY, "dirty"},
 	{MSD_SB_BUSY, "busy"},
+	{MSD_SB_SELFCHECK, "selfcheck"},
 	{MSD_SB_SYNC_SNAPSHOTS, "sync-snapshots"},
 	{MSD_SB_PRESERVE_ON_ERROR, "preserve-on-error"},
 };
