@@ -828,8 +828,9 @@ static int d_delete(void *vst, meta_ms_id id)
 		return META_E_NOTFOUND;
 	uint64_t bit = 1ull << sb->snaplist[k].bit;
 
-	/* 1: mark the delete in progress */
-	sb->deleting = le64_of(bit);
+	/* 1: mark the delete in progress (an earlier interrupted delete stays marked) */
+	uint64_t was_deleting = le64_get(sb->deleting);
+	sb->deleting = le64_of(was_deleting | bit);
 	if ((r = write_sb(st)))
 		return r;
 
@@ -880,7 +881,7 @@ static int d_delete(void *vst, meta_ms_id id)
 	memmove(&sb->snaplist[k], &sb->snaplist[k + 1], (n - k - 1) * sizeof(sb->snaplist[0]));
 	memset(&sb->snaplist[n - 1], 0, sizeof(sb->snaplist[0]));
 	sb->snapshots = le32_of(n - 1);
-	sb->deleting = le64_of(0);
+	sb->deleting = le64_of(was_deleting & ~bit);
 	st->w.live_mask &= ~bit;
 	r = write_sb(st);
 done:

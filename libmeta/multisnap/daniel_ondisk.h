@@ -46,9 +46,10 @@
  * the external id.  next_tag (dmmeta's use of the metadata allocspace's pad, byte 1660):
  * the next tag create hands out (ids are never reused); 0 = not kept: max tag + 1.
  *
- * No journal: a message's writes are not atomic.  Order of a delete: superblock with
- * `deleting` = the snapshot's bit (flushed), then the rewritten leaves, then the bitmaps,
- * then the superblock without the snapshot and `deleting` 0, flushed.  A crash leaves
+ * No journal: a message's writes are not atomic.  Order of a delete: superblock with the
+ * snapshot's bit added to `deleting` (flushed), then the rewritten leaves, then the bitmaps
+ * (recomputed from the tree), then the superblock without the snapshot and its bit cleared
+ * from `deleting` (an earlier interrupted delete's bit stays), flushed.  A crash leaves
  * `deleting` set (the check says so; deleting the snapshot again finishes the job), and
  * possibly bitmaps that still mark freed chunks (a leak, non-fatal).  A create writes the
  * superblock only.

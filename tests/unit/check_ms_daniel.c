@@ -293,6 +293,15 @@ START_TEST(test_crash_mid_delete)
 			else if (n >= 2)
 				ck_assert_int_ge(g.kinds[META_DMG_MSD_LEAK], 1);
 			ck_assert_int_eq(g.kinds[META_DMG_MSD_BITMAP_FREE], 0);
+			/* deleting another snapshot keeps the interrupted delete visible */
+			if (n == 2) {
+				st = open_store(path, true, &io);
+				ck_assert_int_eq(ms_daniel_ops.delete_snap(st, 12), 0);
+				close_store(st, io);
+				ck_assert_int_eq(check_file(path, &g), META_SEV_FATAL);
+				ck_assert_int_eq(g.kinds[META_DMG_MSD_DELETE_INTERRUPTED], 1);
+				ck_assert_int_eq(g.kinds[META_DMG_MSD_LEAK], 0); /* bitmaps recomputed */
+			}
 			/* deleting it again finishes the job */
 			st = open_store(path, true, &io);
 			ck_assert_int_eq(ms_daniel_ops.delete_snap(st, 11), 0);
