@@ -9,7 +9,8 @@
  *     <exception origin_chunk="C" cow_chunk="D" snapshots="TAG TAG ..."/>
  *   </multisnap_store>
  * Snapshots come before exceptions; exceptions in (origin_chunk, cow_chunk) order; cow_chunk
- * counts 16 KiB data chunks.  Every error is "line N: ..." and nothing is written then.
+ * counts 16 KiB data chunks.  Every error is "line N: ...".  The old superblock is zeroed
+ * before the XML is read: a failure leaves no valid store (include/libmeta/multisnap.h).
  */
 #include <libmeta/error.h>
 #include <libmeta/io.h>
@@ -316,6 +317,25 @@ int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
 	if ((r = xmlu_create(&d.x, err, errlen)))
 		return r;
 	d.dev_units = meta_io_size(io) / MSD_UNIT;
+	/* the old store is made invalid first, whatever follows (multisnap.h) */
+	if (d.dev_units >= 2) {
+		void *zero = aligned_alloc(MSD_UNIT, MSD_UNIT);
+		if (!zero)
+			r = META_E_NOMEM;
+		else {
+			memset(zero, 0, MSD_UNIT);
+			r = meta_io_pwrite(io, zero, MSD_UNIT, MSD_SB_OFFSET);
+			if (!r)
+				r = meta_io_flush(io);
+			free(zero);
+		}
+		if (r) {
+			if (err && errlen)
+				snprintf(err, errlen, "invalidating the old store: %s", meta_strerror(r));
+			XML_ParserFree(d.x.p);
+			return r;
+		}
+	}
 	XML_SetUserData(d.x.p, &d);
 	XML_SetElementHandler(d.x.p, on_start, on_end);
 	XML_SetCharacterDataHandler(d.x.p, on_text);
