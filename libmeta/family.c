@@ -11,6 +11,7 @@
 #include "base/endian.h"
 
 static const uint8_t daniel_magic[8] = {0x74, 0x65, 0x73, 0x74, 0xdd, 0x07, 0x06, 0x04};
+static const uint8_t mikulas_magic[8] = {'D', 'M', 'M', 'S', 'M', 'I', 'K', 'U'};
 
 enum meta_family meta_family_sniff(struct meta_io *io)
 {
@@ -24,6 +25,8 @@ enum meta_family meta_family_sniff(struct meta_io *io)
 			return META_FAMILY_PACK;
 		if (get_le32p(buf) == META_SNAP_MAGIC)
 			return META_FAMILY_SNAP;
+		if (!memcmp(buf, mikulas_magic, sizeof(mikulas_magic)))
+			return META_FAMILY_MIKULAS;
 	}
 	if (size >= 40 && !meta_io_pread(io, buf, 40, 0) && get_le64p(buf + 32) == META_THIN_MAGIC)
 		return META_FAMILY_THIN;
@@ -42,6 +45,8 @@ const char *meta_family_name(enum meta_family f)
 		return "a classic dm-snapshot COW store";
 	case META_FAMILY_DANIEL:
 		return "a shared multisnapshot store (daniel)";
+	case META_FAMILY_MIKULAS:
+		return "a shared multisnapshot store (mikulas)";
 	case META_FAMILY_PACK:
 		return "a thin_metadata_pack file";
 	case META_FAMILY_XML:
@@ -58,6 +63,7 @@ const char *meta_family_checker(enum meta_family f)
 		return "thin_check";
 	case META_FAMILY_SNAP:
 	case META_FAMILY_DANIEL:
+	case META_FAMILY_MIKULAS:
 		return "snap_check";
 	case META_FAMILY_PACK:
 		return "thin_metadata_unpack";

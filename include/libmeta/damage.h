@@ -209,7 +209,12 @@ enum meta_damage_locus {
 	X(MSD_LEAK, NONFATAL, BLOCK, "daniel store chunks marked used are referenced by nothing", NULL, \
 	  "non-fatal: the space is only lost; restoring the store from a dump reclaims it") \
 	X(MSD_FREE_COUNT, NONFATAL, BLOCK, "daniel store freechunks differs from the bitmap", NULL, \
-	  "non-fatal: restoring the store from a dump recounts it")
+	  "non-fatal: restoring the store from a dump recounts it") \
+	X(MS_NO_STORE, FATAL, STORE, "no shared multisnapshot store (no mikulas or daniel magic)", \
+	  NULL,                                                                                  \
+	  "this is not a shared store: check that the right device was given")                   \
+	X(MS_UNREADABLE, FATAL, STORE, "the shared multisnapshot store could not be read", NULL, \
+	  "check the device; then restore the store from a dump (snap_dump, snap_restore)")
 
 enum meta_damage_kind {
 #define META_DK_ENUM(name, sev, locus, text, phrase, advice) META_DMG_##name,

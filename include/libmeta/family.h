@@ -13,7 +13,9 @@
  *   META_FAMILY_SNAP    byte 0, le32                0x70416e53 "SnAp" (classic COW header)
  *   META_FAMILY_DANIEL  byte 4096, 8 bytes          74 65 73 74 dd 07 06 04 (ddsnap superblock)
  *   META_FAMILY_PACK    byte 0, le64                META_PACK_MAGIC (thin_metadata_pack file)
- *   META_FAMILY_XML     first non-blank bytes       <superblock, <?xml, <!DOCTYPE, <snapshot_store
+ *   META_FAMILY_XML     first non-blank bytes       <superblock, <?xml, <!DOCTYPE, <snapshot_store,
+ *                                                   <multisnap_store
+ *   META_FAMILY_MIKULAS byte 0, 8 bytes             "DMMSMIKU" (mikulas shared store superblock)
  */
 #ifndef LIBMETA_FAMILY_H
 #define LIBMETA_FAMILY_H
@@ -29,6 +31,7 @@ enum meta_family {
 	META_FAMILY_DANIEL,
 	META_FAMILY_PACK,
 	META_FAMILY_XML,
+	META_FAMILY_MIKULAS,
 };
 
 /* The family whose magic io holds; META_FAMILY_NONE when none or unreadable. */

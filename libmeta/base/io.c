@@ -414,7 +414,8 @@ int meta_io_sniff_xml(struct meta_io *io)
 		size_t rest = n - i - 1;
 		if ((rest >= 10 && !memcmp(p, "superblock", 10)) || (rest >= 4 && !memcmp(p, "?xml", 4)) ||
 		    (rest >= 8 && !memcmp(p, "!DOCTYPE", 8)) ||
-		    (rest >= 14 && !memcmp(p, "snapshot_store", 14)))
+		    (rest >= 14 && !memcmp(p, "snapshot_store", 14)) ||
+		    (rest >= 15 && !memcmp(p, "multisnap_store", 15)))
 			return META_E_LOOKSXML;
 	}
 	return META_OK;

@@ -65,6 +65,17 @@ START_TEST(test_made_bytes)
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, "\n  <superblock uuid=\"\"", 22);
 	ck_assert_int_eq(sniff_bytes(buf, 22), META_FAMILY_XML);
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, "DMMSMIKU", 8);
+	ck_assert_int_eq(sniff_bytes(buf, 8), META_FAMILY_MIKULAS);
+	ck_assert_int_eq(sniff_bytes(buf, 7), META_FAMILY_NONE); /* cut short */
+	buf[7] = 'u';
+	ck_assert_int_eq(sniff_bytes(buf, 8), META_FAMILY_NONE);
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, " <multisnap_store type=\"daniel\"", 32);
+	ck_assert_int_eq(sniff_bytes(buf, 32), META_FAMILY_XML);
+	ck_assert_str_eq(meta_family_name(META_FAMILY_MIKULAS), "a shared multisnapshot store (mikulas)");
+	ck_assert_str_eq(meta_family_checker(META_FAMILY_MIKULAS), "snap_check");
 	ck_assert_str_eq(meta_family_name(META_FAMILY_SNAP), "a classic dm-snapshot COW store");
 	ck_assert_str_eq(meta_family_checker(META_FAMILY_THIN), "thin_check");
 	ck_assert_ptr_null(meta_family_checker(META_FAMILY_NONE));

@@ -1,0 +1,3 @@
+#include <libmeta/thin.h>
+#include <libmeta/bm.h>
+#include "pdata/ondisk.h"

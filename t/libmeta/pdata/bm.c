@@ -1,0 +1,3 @@
+#include <libmeta/bm.h>
+#include <libmeta/btree.h>
+	fputs("x", stderr);

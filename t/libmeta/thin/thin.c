@@ -1,0 +1,2 @@
+#include <assert.h>
+#include "snap/snap_ondisk.h"
