@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* snap_check: check a classic dm-snapshot persistent exception store (COW device). */
+/*
+ * snap_check: check a dm-snapshot COW device: a classic persistent exception store, or
+ * a shared multisnapshot store (mikulas, daniel), told apart by their magic.
+ */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +10,7 @@
 
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 
 #include "common.h"
@@ -19,10 +23,14 @@ static void usage(FILE *f)
 		"Check a classic dm-snapshot persistent exception store (the COW device of an\n"
 		"LVM2 classic snapshot) and print the status line the kernel would show:\n"
 		"<sectors_allocated>/<total_sectors> <metadata_sectors>, or Invalid.\n"
+		"A shared multisnapshot store (mikulas or daniel) is checked too; its line is the\n"
+		"multisnapshot target's: <#args> <errno> <new snapid> <total_sectors>\n"
+		"<sectors_allocated> <metadata_sectors> <#ids> <ids>.\n"
 		"\n"
 		"Options:\n"
 		"  -q, --quiet                   print nothing; the exit status tells\n"
-		"      --origin-size SECTORS     origin size in 512-byte sectors (checks old chunks)\n"
+		"      --origin-size SECTORS     origin size in 512-byte sectors (checks old chunks;\n"
+		"                                classic stores)\n"
 		"      --origin DEV              take the origin size from this device or file\n"
 		"      --ignore-non-fatal-errors exit 0 when only harmless problems are found\n"
 		"  -v, --verbose                 also print notes (e.g. out-of-order allocation)\n"
@@ -43,6 +51,52 @@ static void on_damage(void *ctx, const struct meta_damage *d)
 	if ((int)d->severity > w->sev)
 		w->sev = (int)d->severity;
 	snap_cli_print_damage(&w->verbose, d);
+}
+
+static int verdict(const struct worst *w, int ignore_nonfatal)
+{
+	if (w->sev >= META_SEV_FATAL)
+		return EXIT_DAMAGE;
+	if (w->sev == META_SEV_NONFATAL && !ignore_nonfatal)
+		return EXIT_DAMAGE;
+	return EXIT_OK;
+}
+
+/*
+ * A shared multisnapshot store: check it, then its status line.  Returns the exit
+ * status, or -1 when path holds no shared store (blank, classic, not openable: the
+ * classic path says what it is, as it always has).
+ */
+static int check_shared(const char *path, struct worst *w, int ignore_nonfatal)
+{
+	struct meta_ms *ms;
+	char *line = NULL;
+	int r = meta_ms_open(path, META_MS_OPEN_EXCL, &ms);
+
+	if (r == META_OK && meta_ms_is_new(ms)) {
+		meta_ms_close(ms);
+		return -1;
+	}
+	if (r == META_E_UNSUPPORTED)
+		return ms_cli_open(path, META_MS_OPEN_EXCL, &ms);
+	if (r != META_OK && r != META_E_CORRUPT && r != META_E_VERSION)
+		return -1;
+	if (r == META_OK) {
+		r = meta_ms_status_line(ms, &line);
+		/* the check opens the device itself (exclusively): let go of it first */
+		meta_ms_close(ms);
+		if (r) {
+			cli_err("%s: cannot read the store's status: %s", path, meta_strerror(r));
+			line = NULL;
+		}
+	}
+	r = meta_ms_check_path(path, on_damage, w);
+	if (r > w->sev)
+		w->sev = r;
+	if (line && !cli_quiet)
+		printf("%s\n", line);
+	free(line);
+	return verdict(w, ignore_nonfatal);
 }
 
 int main(int argc, char **argv)
@@ -97,6 +151,9 @@ int main(int argc, char **argv)
 		origin_sectors = meta_io_size(io) / 512;
 		meta_io_close(io);
 	}
+	ex = check_shared(argv[optind], &w, ignore_nonfatal);
+	if (ex >= 0)
+		return ex;
 	ex = snap_cli_open(argv[optind], META_SNAP_OPEN_EXCL, &s);
 	if (ex)
 		return ex;
@@ -113,9 +170,5 @@ int main(int argc, char **argv)
 		printf("%s\n", status);
 	}
 	meta_snap_close(s);
-	if (w.sev >= META_SEV_FATAL)
-		return EXIT_DAMAGE;
-	if (w.sev == META_SEV_NONFATAL && !ignore_nonfatal)
-		return EXIT_DAMAGE;
-	return EXIT_OK;
+	return verdict(&w, ignore_nonfatal);
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* snap_restore: write a classic dm-snapshot exception store from snap_dump XML. */
+/*
+ * snap_restore: write a dm-snapshot COW store from snap_dump XML: a classic exception
+ * store (root element <snapshot_store>) or a shared multisnapshot store
+ * (<multisnap_store type="mikulas|daniel">).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,6 +12,7 @@
 
 #include <libmeta/error.h>
 #include <libmeta/family.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap_xml.h>
 
 #include "common.h"
@@ -19,7 +24,8 @@ static void usage(FILE *f)
 		"Usage: snap_restore [options] -i XML -o COW\n"
 		"Write a classic dm-snapshot persistent exception store holding exactly the\n"
 		"exceptions of XML (as written by snap_dump), byte for byte as the kernel writes it.\n"
-		"Data chunks on COW are not touched.\n"
+		"Data chunks on COW are not touched.  XML whose root element is <multisnap_store>\n"
+		"makes a shared multisnapshot store (mikulas or daniel, from its type attribute).\n"
 		"\n"
 		"Options:\n"
 		"  -i, --input FILE    XML input ('-' for standard input)\n"
@@ -39,13 +45,72 @@ static void restore_damage(void *ctx, const struct meta_damage *d)
 	cli_damage_print(CLI_DAMAGE_RECORD, "", d);
 }
 
+/* "OUT: holds ...; refusing to overwrite it without --force" for META_E_EXISTS. */
+static void report_exists(const char *output, const char *what)
+{
+	enum meta_family f = cli_sniff_family(output);
+	if (f == META_FAMILY_NONE)
+		cli_err("%s already holds %s; use --force to overwrite it", output, what);
+	else if (meta_family_checker(f))
+		cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
+			output, meta_family_name(f), meta_family_checker(f));
+	else
+		cli_err("%s: holds %s; refusing to overwrite it without --force", output,
+			meta_family_name(f));
+}
+
+static int restore_shared(const struct cli_io_args *args, char *buf, size_t len)
+{
+	char err[256];
+	FILE *in = fmemopen(buf, len, "r");
+	int r;
+
+	if (!in) {
+		cli_err("%s: %s", args->input, strerror(errno));
+		return EXIT_OPERR;
+	}
+	r = meta_ms_restore_xml(in, args->output, args->force, err, sizeof(err));
+	fclose(in);
+	switch (r) {
+	case META_OK:
+		return EXIT_OK;
+	case META_E_EXISTS:
+		report_exists(args->output, "a store");
+		return EXIT_OPERR;
+	case META_E_XML:
+	case META_E_UNSUPPORTED:
+		cli_err("%s: %s", args->input, err[0] ? err : meta_strerror(r));
+		return EXIT_OPERR;
+	case META_E_TOOSMALL:
+		cli_err("%s is too small for this store (its metadata does not fit)", args->output);
+		return EXIT_OPERR;
+	case META_E_NOSPC:
+		cli_err("%s: the store's exceptions do not fit on it (ENOSPC); nothing valid was "
+			"left there", args->output);
+		return EXIT_OPERR;
+	case META_E_INVAL:
+	case META_E_RANGE:
+		cli_err("%s: %s; nothing valid was written", args->input,
+			err[0] ? err : meta_strerror(r));
+		return EXIT_OPERR;
+	default:
+		if (r == META_E_NOENT || r == META_E_ISDIR || r == META_E_PERM || r == META_E_BUSY)
+			cli_report_output_error(args->output, r);
+		else
+			cli_err("%s: %s; no valid store is left there", args->output,
+				err[0] ? err : meta_strerror(r));
+		return EXIT_OPERR;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_io_args args;
 	struct meta_snap_header h;
 	struct meta_snap_exception *ex;
 	uint64_t n;
-	char err[256];
+	char err[256], *buf;
+	size_t len;
 	FILE *in;
 	int r;
 
@@ -58,9 +123,29 @@ int main(int argc, char **argv)
 		cli_err("%s: cannot open: %s", args.input, strerror(errno));
 		return EXIT_OPERR;
 	}
-	r = meta_snap_xml_read(in, &h, &ex, &n, err, sizeof(err));
+	/* the root element picks the store family: read it all first (stdin may be a pipe) */
+	if (snap_cli_slurp(in, &buf, &len)) {
+		cli_err("%s: cannot read: %s", args.input, strerror(errno));
+		if (in != stdin)
+			fclose(in);
+		return EXIT_OPERR;
+	}
 	if (in != stdin)
 		fclose(in);
+	if (ms_cli_xml_is_multisnap(buf, len)) {
+		r = restore_shared(&args, buf, len);
+		free(buf);
+		return r;
+	}
+	in = len ? fmemopen(buf, len, "r") : fopen("/dev/null", "r");
+	if (!in) {
+		cli_err("%s: %s", args.input, strerror(errno));
+		free(buf);
+		return EXIT_OPERR;
+	}
+	r = meta_snap_xml_read(in, &h, &ex, &n, err, sizeof(err));
+	fclose(in);
+	free(buf);
 	if (r == META_E_INVAL) {
 		cli_err("%s: the header must have magic 0x70416e53, version 1 and a chunk_size that is "
 			"a power of two from 1 to 2097152 sectors", args.input);

@@ -168,3 +168,130 @@ void snap_cli_refuse_metadata_output(const char *path, bool force)
 		meta_family_name(f), meta_family_checker(f));
 	exit(EXIT_OPERR);
 }
+
+int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out)
+{
+	int r = meta_ms_open(path, flags, out);
+	enum meta_family f;
+	switch (r) {
+	case META_OK:
+		return 0;
+	case META_E_BADMAGIC:
+		f = cli_sniff_family(path);
+		if (f == META_FAMILY_SNAP) {
+			cli_err("%s: holds a classic dm-snapshot COW store, not a shared multisnapshot "
+				"store (one snapshot per COW device, no messages; snap_check, snap_dump "
+				"and snap_restore read it)", path);
+			return EXIT_OPERR;
+		}
+		if (f != META_FAMILY_NONE && f != META_FAMILY_XML) {
+			const char *reader = meta_family_checker(f);
+			cli_err("%s: holds %s, not a shared multisnapshot store (%s%s)", path,
+				meta_family_name(f), reader ? reader : "no dmmeta tool",
+				f == META_FAMILY_THIN ? " reads it; thin_message runs its messages"
+						      : " reads it");
+			return EXIT_OPERR;
+		}
+		cli_err("%s: no shared multisnapshot store here (no mikulas or daniel magic) and the "
+			"first 4 KiB are not zero: is it the origin, or a damaged superblock? "
+			"(run snap_check %s)", path, path);
+		return EXIT_DAMAGE;
+	case META_E_UNSUPPORTED:
+		f = cli_sniff_family(path);
+		cli_err("%s: holds %s, but this build has no code for that store type", path,
+			meta_family_name(f));
+		return EXIT_OPERR;
+	case META_E_VERSION:
+		cli_err("%s: unsupported shared store version (the superblock is newer than this "
+			"tool, or damaged); run snap_check %s", path, path);
+		return EXIT_DAMAGE;
+	case META_E_CORRUPT:
+		cli_err("%s: the shared store's superblock is damaged; run snap_check %s for details",
+			path, path);
+		return EXIT_DAMAGE;
+	case META_E_BUSY:
+		cli_err("cannot open %s exclusively: device is in use. Remove the multisnapshot "
+			"target (and its multisnap-snap devices) first", path);
+		return EXIT_OPERR;
+	case META_E_LOOKSXML:
+		cli_err("%s: This looks like XML.  This tool reads the binary COW device; "
+			"use snap_restore to turn XML into a store.", path);
+		return EXIT_OPERR;
+	case META_E_TOOSMALL:
+		cli_err("%s: too small to hold a shared multisnapshot store (less than 4096 bytes)",
+			path);
+		return EXIT_OPERR;
+	default:
+		cli_report_open_error(path, r, 0);
+		return cli_exit_for(r) == EXIT_DAMAGE ? EXIT_DAMAGE : EXIT_OPERR;
+	}
+}
+
+static bool xml_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+bool ms_cli_xml_is_multisnap(const char *b, size_t len)
+{
+	size_t i = 0;
+	for (;;) {
+		const char *e;
+		size_t skip = 1;
+		while (i < len && xml_space(b[i]))
+			i++;
+		if (i + 1 >= len || b[i] != '<')
+			return false;
+		if (b[i + 1] == '?') {
+			e = memmem(b + i, len - i, "?>", 2);
+			skip = 2;
+		} else if (len - i >= 4 && !memcmp(b + i, "<!--", 4)) {
+			e = memmem(b + i + 4, len - i - 4, "-->", 3);
+			skip = 3;
+		} else if (b[i + 1] == '!') {
+			e = memchr(b + i, '>', len - i);
+		} else {
+			break;
+		}
+		if (!e)
+			return false;
+		i = (size_t)(e - b) + skip;
+	}
+	return len - i > 16 && !memcmp(b + i + 1, "multisnap_store", 15) &&
+	       (xml_space(b[i + 16]) || b[i + 16] == '>' || b[i + 16] == '/');
+}
+
+int snap_cli_slurp(FILE *in, char **buf, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap);
+	if (!b)
+		return -1;
+	for (;;) {
+		size_t got;
+		if (n == cap) {
+			char *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				errno = ENOMEM;
+				return -1;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		got = fread(b + n, 1, cap - n, in);
+		n += got;
+		if (!got) {
+			if (ferror(in)) {
+				free(b);
+				if (!errno)
+					errno = EIO;
+				return -1;
+			}
+			break;
+		}
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}

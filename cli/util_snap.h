@@ -5,7 +5,10 @@
 
 #include <stdbool.h>
 
+#include <stddef.h>
+
 #include <libmeta/damage.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 
 #include "util_damage.h"
@@ -51,5 +54,20 @@ void snap_cli_report_io(const char *path, int err_no, const char *next);
 void snap_cli_refuse_metadata_output(const char *path, bool force);
 /* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
+
+/*
+ * Shared multisnapshot stores (mikulas, daniel).  ms_cli_open: meta_ms_open(path, flags);
+ * on failure one line naming what path holds and the next step, and the exit status
+ * (another family's metadata, a type this build lacks, XML, in use: 3; no magic and not
+ * blank, a damaged superblock or an unknown version: 1); 0 on success.
+ */
+int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out);
+/*
+ * Is the store XML in buf[0..len) a shared store's (root element <multisnap_store>)?
+ * Anything else (<snapshot_store>, malformed input) is for the classic reader.
+ */
+bool ms_cli_xml_is_multisnap(const char *buf, size_t len);
+/* A whole input stream into memory (a pipe works); 0, or -1 with errno set. */
+int snap_cli_slurp(FILE *in, char **buf, size_t *len);
 
 #endif
