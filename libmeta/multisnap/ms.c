@@ -61,17 +61,16 @@ struct meta_ms {
 	meta_ms_id new_id;
 };
 
+/* The linked types (an entry is NULL while its type is only weakly referenced). */
+static const struct ms_ops *const ms_types[] = {&ms_mikulas_ops, &ms_daniel_ops};
+
 /* The type's ops when linked into this build, else NULL. */
 static const struct ms_ops *type_ops(enum meta_ms_type t)
 {
-	switch (t) {
-	case META_MS_MIKULAS:
-		return &ms_mikulas_ops ? &ms_mikulas_ops : NULL;
-	case META_MS_DANIEL:
-		return &ms_daniel_ops ? &ms_daniel_ops : NULL;
-	default:
-		return NULL;
-	}
+	for (size_t i = 0; i < sizeof(ms_types) / sizeof(ms_types[0]); i++)
+		if (ms_types[i] && ms_types[i]->type == t)
+			return ms_types[i];
+	return NULL;
 }
 
 const char *meta_ms_type_name(enum meta_ms_type t)
@@ -688,7 +687,12 @@ int meta_ms_check_path(const char *path, meta_damage_fn fn, void *ctx)
 	}
 	r = ops->check(io, fn, ctx);
 	meta_io_close(io);
-	return r;
+	if (r > META_SEV_FATAL) {
+		/* an error code, not a severity: the store could not be walked */
+		report_store(fn, ctx, META_DMG_MS_UNREADABLE, meta_strerror(r));
+		return META_SEV_FATAL;
+	}
+	return r < 0 ? -1 : r;
 }
 
 /* --------------------------------------------------------------- XML */
