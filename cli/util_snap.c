@@ -198,8 +198,8 @@ int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out)
 		return EXIT_DAMAGE;
 	case META_E_UNSUPPORTED:
 		f = cli_sniff_family(path);
-		cli_err("%s: holds %s, but this build has no code for that store type", path,
-			meta_family_name(f));
+		cli_err("%s: holds %s that this build cannot use (its store type, or that layout "
+			"of it, is not supported)", path, meta_family_name(f));
 		return EXIT_OPERR;
 	case META_E_VERSION:
 		cli_err("%s: unsupported shared store version (the superblock is newer than this "
