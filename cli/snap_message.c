@@ -95,6 +95,17 @@ static int parse_ids(enum meta_ms_type t, const char *list, meta_ms_id **ids, ui
 	return 0;
 }
 
+/* Does the store hold as many snapshots as its type allows (daniel: 64)? */
+static bool full(struct meta_ms *ms)
+{
+	meta_ms_id *ids = NULL;
+	uint64_t n = 0;
+	bool yes = meta_ms_get_type(ms) == META_MS_DANIEL && !meta_ms_snapshots(ms, &ids, &n) &&
+		   n >= 64;
+	free(ids);
+	return yes;
+}
+
 static int report(const char *path, const char *msg, const char *arg, int r, struct meta_ms *ms)
 {
 	const char *type = meta_ms_type_name(meta_ms_get_type(ms));
@@ -106,7 +117,11 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 			arg ? arg : "", path);
 		return EXIT_OPERR;
 	case META_E_RANGE:
-		if (meta_ms_get_type(ms) == META_MS_DANIEL)
+		if (msg && !strcmp(msg, "--sync-snapshots") && !full(ms))
+			cli_err("%s: a listed id lies below the store's next snapshot number: ids are "
+				"handed out in increasing order and never reused (EINVAL); the store's "
+				"snapshots are left as they were", pre);
+		else if (meta_ms_get_type(ms) == META_MS_DANIEL)
 			cli_err("%s: a daniel store holds at most 64 snapshots (ENOSPC); delete one "
 				"first", pre);
 		else
@@ -134,7 +149,11 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 			pre, type ? type : "shared", meta_strerror(r), path);
 		return EXIT_DAMAGE;
 	case META_E_INVAL:
-		cli_err("%s: %s", pre, meta_strerror(r));
+		if (msg && !strcmp(msg, "create_subsnap"))
+			cli_err("%s: %s is not a snapshot of the origin: only those (N) can have "
+				"sub-snapshots (EINVAL)", pre, arg ? arg : "");
+		else
+			cli_err("%s: %s", pre, meta_strerror(r));
 		return EXIT_OPERR;
 	default:
 		cli_err("%s: %s", pre, meta_strerror(r));

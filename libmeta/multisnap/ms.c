@@ -18,7 +18,9 @@
  *   - sync-snapshots: ids listed but missing are made by repeated create /
  *     create_subsnap until the id comes out (ids are handed out in increasing order
  *     and never reused: an id below the next one cannot be made: META_E_RANGE; at most
- *     MS_SYNC_MAX_CREATES creates per sync), then every id not listed is deleted;
+ *     MS_SYNC_MAX_CREATES creates per sync), then every id not listed is deleted; a
+ *     sync that fails while creating deletes again what it created (the snapshot set is
+ *     as before; the next snapshot number has moved on);
  *   - restore: the XML is buffered (a pipe works), its root element's type attribute
  *     picks the type; a device holding any store or another family's metadata is
  *     refused without force.
@@ -579,8 +581,28 @@ static bool has_id(const meta_ms_id *ids, uint64_t n, meta_ms_id id)
 	return n && bsearch(&id, ids, (size_t)n, sizeof(*ids), cmp_id) != NULL;
 }
 
+/* The ids one sync created, so that a failed sync can take them back. */
+struct made {
+	meta_ms_id *ids;
+	size_t n, cap;
+};
+
+static int made_add(struct made *m, meta_ms_id id)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		meta_ms_id *n = realloc(m->ids, cap * sizeof(*n));
+		if (!n)
+			return META_E_NOMEM;
+		m->ids = n;
+		m->cap = cap;
+	}
+	m->ids[m->n++] = id;
+	return 0;
+}
+
 /* Make `want` by creating (sub)snapshots until it comes out; *budget counts creates. */
-static int sync_make(struct meta_ms *ms, meta_ms_id want, uint64_t *budget)
+static int sync_make(struct meta_ms *ms, meta_ms_id want, uint64_t *budget, struct made *m)
 {
 	bool sub = ms->ops->type == META_MS_MIKULAS && (uint32_t)want != META_MS_SUB_NONE;
 	meta_ms_id master = (want & ~(meta_ms_id)UINT32_MAX) | META_MS_SUB_NONE;
@@ -593,6 +615,11 @@ static int sync_make(struct meta_ms *ms, meta_ms_id want, uint64_t *budget)
 		r = sub ? meta_ms_create_subsnap(ms, master, &got) : meta_ms_create(ms, &got);
 		if (r)
 			return r;
+		r = made_add(m, got);
+		if (r) {
+			meta_ms_delete(ms, got);
+			return r;
+		}
 		if (got == want)
 			return 0;
 		/* ids rise and are never reused: once past it, it cannot be made */
@@ -605,6 +632,7 @@ int meta_ms_sync(struct meta_ms *ms, const meta_ms_id *ids, uint64_t n)
 {
 	meta_ms_id *want = NULL, *have = NULL;
 	uint64_t nhave = 0, budget = MS_SYNC_MAX_CREATES;
+	struct made made = {0};
 	int r = ensure_store(ms);
 	if (r)
 		return r;
@@ -630,8 +658,13 @@ int meta_ms_sync(struct meta_ms *ms, const meta_ms_id *ids, uint64_t n)
 			have = NULL;
 			r = meta_ms_snapshots(ms, &have, &nhave);
 			if (!r && !has_id(have, nhave, want[i]))
-				r = sync_make(ms, want[i], &budget);
+				r = sync_make(ms, want[i], &budget, &made);
 		}
+	}
+	if (r) {
+		/* take back what this sync made, newest first (sub-snapshots before masters) */
+		while (made.n)
+			meta_ms_delete(ms, made.ids[--made.n]);
 	}
 	if (!r) {
 		free(have);
@@ -642,6 +675,7 @@ int meta_ms_sync(struct meta_ms *ms, const meta_ms_id *ids, uint64_t n)
 	for (uint64_t i = 0; !r && i < nhave; i++)
 		if (!has_id(want, n, have[i]))
 			r = meta_ms_delete(ms, have[i]);
+	free(made.ids);
 	free(have);
 	free(want);
 	return r;

@@ -342,6 +342,13 @@ START_TEST(test_sync_fake)
 	ck_assert(ids[0] == SNAP(3));
 	free(ids);
 	ck_assert_int_eq(meta_ms_sync(ms, list3, 1), META_E_RANGE);
+	/* a failed sync takes back what it created: the set is as before */
+	ck_assert_int_eq(meta_ms_snapshots(ms, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(ids[0] == SNAP(3));
+	free(ids);
+	ck_assert_uint_eq(fk.creates, 6);
+	ck_assert_uint_eq(fk.deletes, 5);
 	/* an empty list deletes everything */
 	ck_assert_int_eq(meta_ms_sync(ms, NULL, 0), 0);
 	ck_assert_int_eq(meta_ms_snapshots(ms, &ids, &n), 0);
