@@ -41,8 +41,8 @@
 #include "multisnap/ms_generic.h"
 #include "multisnap/ms_internal.h"
 
-extern const struct ms_ops ms_mikulas_ops __attribute__((weak));
-extern const struct ms_ops ms_daniel_ops __attribute__((weak));
+extern const struct ms_ops ms_mikulas_ops;
+extern const struct ms_ops ms_daniel_ops;
 
 #define MS_HEAD 8192u
 #define MS_BLANK 4096u
