@@ -698,6 +698,54 @@ START_TEST(test_metadata_full)
 }
 END_TEST
 
+
+START_TEST(test_format_crash)
+{
+	/* format over an old store, every write failing in turn: block 0 all zeros (a new
+	 * store to the target) or a complete empty store; never the old store half gone */
+	struct fx f;
+	struct meta_ms_params p = {META_MS_MIKULAS, 16, 0, 0};
+	int n_zero = 0;
+	build_store_on(&f, 8 * MIB);
+	fx_close(&f);
+	for (uint64_t n = 0;; n++) {
+		struct meta_io *io;
+		void *st;
+		uint8_t b[4096];
+		int r, o;
+		ck_assert_uint_lt(n, 5000);
+		ck_assert_int_eq(meta_io_open(f.path, META_IO_WRITE, &io), 0);
+		meta_io_fail_writes_after(io, n);
+		r = ops->format(io, &p);
+		meta_io_close(io);
+		ub_read_block(f.path, 0, b);
+		ck_assert_int_eq(meta_io_open(f.path, 0, &io), 0);
+		o = ops->open(io, false, &st);
+		if (o == 0) {
+			ck_assert_uint_eq(ops->chunk_size(st), n == 0 && r ? 8 : 16);
+			if (ops->chunk_size(st) == 16)
+				expect_ids(st, NULL, 0);
+			ops->close(st);
+		} else {
+			for (size_t i = 0; i < sizeof(b); i++)
+				ck_assert_msg(!b[i], "n=%llu: block 0 neither zero nor a store",
+					      (unsigned long long)n);
+			n_zero++;
+		}
+		meta_io_close(io);
+		if (r == 0)
+			break;
+		/* start every round from the old store again */
+		fx_done(&f);
+		build_store_on(&f, 8 * MIB);
+		fx_close(&f);
+	}
+	ck_assert_int_gt(n_zero, 3);
+	expect_clean(&f);
+	fx_done(&f);
+}
+END_TEST
+
 /* ---- crash matrix ---------------------------------------------------------------------- */
 
 static void copy_file(const char *from, const char *to, uint64_t bytes)
@@ -1119,6 +1167,7 @@ int main(void)
 	tcase_add_test(tc, test_flip_sweep);
 	tcase_add_test(tc, test_grow_shrink);
 	tcase_add_test(tc, test_metadata_full);
+	tcase_add_test(tc, test_format_crash);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_xml_errors);
 	tcase_add_test(tc, test_xml_schema);
