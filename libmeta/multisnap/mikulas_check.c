@@ -134,6 +134,17 @@ static void walk(struct ck *c, uint64_t b, uint32_t vs, uint64_t lo, uint64_t hi
 		meta_bm_put(c->bm, node);
 		return;
 	}
+	if ((ni.flags & META_NODE_INTERNAL) && ni.nr_entries > 1) {
+		/* read the children ahead, in coalesced runs (O_DIRECT devices have no read-ahead) */
+		uint64_t kids[META_BLOCK_SIZE / 8];
+		uint32_t nk = 0;
+		for (uint32_t i = 0; i < ni.nr_entries && nk < META_BLOCK_SIZE / 8; i++) {
+			uint64_t kb = meta_node_value64(node, i);
+			if (kb && kb < c->sb.metadata_blocks)
+				kids[nk++] = kb;
+		}
+		meta_bm_prefetch(c->bm, kids, nk);
+	}
 	for (uint32_t i = 0; i < ni.nr_entries; i++) {
 		uint64_t k = meta_node_key(node, i);
 		if (ni.flags & META_NODE_INTERNAL) {
