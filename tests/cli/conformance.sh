@@ -51,6 +51,7 @@ thin_metadata_unpack|pack|-i @IN@ -o @OUT@|packed:one-thin
 snap_check|cow|@IN@|-
 snap_dump|cow|@IN@|-
 snap_restore|xml|-i @IN@ -o @OUT@|-
+snap_message|cow|@IN@ create|-
 thin_write|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 0 --offset 0 --discard 8|-
 thin_trim|bin|--metadata-dev @IN@ --data-dev @IN@.data|-
 thin_migrate|bin|--metadata-dev @IN@ --data-dev @IN@.data --dev-id 0 --dest-file @OUT@|-

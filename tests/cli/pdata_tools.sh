@@ -34,6 +34,7 @@ gzip -dc "$FIX/snap/cow-origin.bin.gz" >origin.bin
 "$BIN/thin_metadata_pack" -q -i one-thin.bin -o one-thin.pack 2>/dev/null || true
 "$BIN/snap_dump" cow.bin >cow.xml 2>/dev/null || true
 head -c 1048576 /dev/zero >blank.bin
+truncate -s 16777216 mcow.bin # a zeroed COW: snap_message makes a mikulas store on it
 head -c 4096 /dev/zero | tr '\0' 'x' >data.bin
 truncate -s 268435456 tdata.bin # one-thin's 4096 data blocks of 64 KiB (sparse)
 "$BIN/thin_export" --metadata-dev one-thin.bin --data-dev tdata.bin --dev-id 1 -q --format stream -o one-thin.st 2>/dev/null || true
@@ -56,6 +57,7 @@ job() {
 	snap_check) echo "cow.bin" ;;
 	snap_dump) echo "cow.bin" ;;
 	snap_restore) echo "-i cow.xml -o @OUT@" ;;
+	snap_message) echo "--type mikulas --chunk-size 8 --quiet mcow.bin create" ;;
 	snap_export) echo "--origin origin.bin --cow cow.bin -o @OUT@" ;;
 	snap_merge) echo "--dry-run --origin origin.bin cow.bin" ;;
 	snap_write) echo "--origin @OUT@ --target origin --offset 0 --input data.bin" ;;
@@ -81,6 +83,7 @@ run1() {
 	case $r_tool in thin_repair | thin_restore | snap_restore | thin_shrink)
 		dd if=/dev/zero of="$r_dir/out.bin" bs=4096 count=1024 2>/dev/null ;;
 	esac
+	[ "$r_tool" = snap_message ] && truncate -s 0 "$r_dir/mcow.bin" && truncate -s 16777216 "$r_dir/mcow.bin"
 	# snap_write writes into its origin: give it a fresh copy
 	cp origin.bin "$r_dir/origin-w.bin"
 	# the thin I/O tools write into their pool's images: every run starts from fresh copies
