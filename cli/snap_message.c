@@ -124,9 +124,12 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 		else if (meta_ms_get_type(ms) == META_MS_DANIEL)
 			cli_err("%s: a daniel store holds at most 64 snapshots (ENOSPC); delete one "
 				"first", pre);
+		else if (msg && !strcmp(msg, "create_subsnap"))
+			cli_err("%s: the sub-snapshot numbers of snapshot %s are used up (4294967294 "
+				"is the last; numbers are never reused) (EINVAL)", pre, arg ? arg : "");
 		else
-			cli_err("%s: the store's snapshot ids are used up, or an id below the next "
-				"one was asked for (ids are never reused) (EINVAL)", pre);
+			cli_err("%s: the store's snapshot numbers are used up (4294967294 is the last; "
+				"numbers are never reused) (EINVAL)", pre);
 		return EXIT_OPERR;
 	case META_E_UNSUPPORTED:
 		if (meta_ms_get_type(ms) == META_MS_DANIEL)
