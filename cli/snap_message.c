@@ -3,8 +3,8 @@
  * snap_message: a message of the `multisnapshot` target (`dmsetup message <dev> 0 ...`)
  * run on an offline shared COW store (mikulas or daniel), committed as the store
  * commits it.  A store whose first 4 KiB are zero is made first from the table line's
- * arguments (--type, --chunk-size, --preserve-on-error, --sync-snapshots), as the
- * target makes it at the table load.
+ * arguments (--type, --chunk-size, --preserve-on-error), as the target makes it at the
+ * table load; --sync-snapshots is applied then too, before the message.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		"                              origin on a store error\n"
 		"      --sync-snapshots ID,... the table's id list is authoritative: create the\n"
 		"                              listed ids that are missing, delete the others\n"
-		"                              (after the message; '' deletes every snapshot)\n"
+		"                              (before the message, as the table load;\n"
+		"                              '' deletes every snapshot)\n"
 		"      --origin-size SECTORS   the origin's size in 512-byte sectors\n"
 		"      --origin DEV            take the origin's size from this device or file\n"
 		"  -q, --quiet                 no output (not even the new id)\n"
@@ -303,11 +304,23 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * As the target: the table load makes a new store and applies sync-snapshots, then
+	 * the message runs.  Without a message, only the new store is made (an empty sync
+	 * formats it and deletes nothing).
+	 */
+	if (sync || (!msg && meta_ms_is_new(ms))) {
+		r = meta_ms_sync(ms, sync ? ids : NULL, sync ? nids : 0);
+		if (r) {
+			ex = report(path, sync ? "--sync-snapshots" : NULL, NULL, r, ms);
+			meta_ms_close(ms);
+			free(ids);
+			return ex;
+		}
+	}
 	r = 0;
 	if (!msg) {
-		/* make the store only: an empty sync does nothing to a new store */
-		if (meta_ms_is_new(ms))
-			r = meta_ms_sync(ms, NULL, 0);
+		r = 0;
 	} else if (!strcmp(msg, "create")) {
 		r = meta_ms_create(ms, &newid);
 		has_new = !r;
@@ -322,15 +335,6 @@ int main(int argc, char **argv)
 		meta_ms_close(ms);
 		free(ids);
 		return ex;
-	}
-	if (sync) {
-		r = meta_ms_sync(ms, ids, nids);
-		if (r) {
-			ex = report(path, "--sync-snapshots", NULL, r, ms);
-			meta_ms_close(ms);
-			free(ids);
-			return ex;
-		}
 	}
 	if (has_new && !cli_quiet) {
 		char buf[META_MS_ID_STRLEN];
