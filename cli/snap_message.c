@@ -143,6 +143,10 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 		cli_err("%s: snapshot %s has sub-snapshots (EBUSY); delete them first", pre,
 			arg ? arg : "");
 		return EXIT_OPERR;
+	case META_E_TOOSMALL:
+		cli_err("%s: the device is too small for a %s store (its fixed structures do not "
+			"fit); nothing was written", path, type ? type : "shared");
+		return EXIT_OPERR;
 	case META_E_NOSPC:
 		cli_err("%s: the COW device is full (ENOSPC); nothing was changed", pre);
 		return EXIT_OPERR;
