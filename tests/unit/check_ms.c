@@ -413,6 +413,27 @@ START_TEST(test_open_new_and_foreign)
 }
 END_TEST
 
+START_TEST(test_format_params)
+{
+	struct meta_ms_params p = {.type = META_MS_MIKULAS, .chunk_size = 8};
+	ub_tmpfile(tmp, "ms", 65536);
+	p.type = META_MS_NONE;
+	ck_assert_int_eq(meta_ms_format(tmp, &p, false), META_E_INVAL);
+	p.type = (enum meta_ms_type)7;
+	ck_assert_int_eq(meta_ms_format(tmp, &p, false), META_E_INVAL);
+	p.type = META_MS_DANIEL;
+	p.chunk_size = 0;
+	ck_assert_int_eq(meta_ms_format(tmp, &p, false), META_E_INVAL);
+	p.chunk_size = 24;
+	ck_assert_int_eq(meta_ms_format(tmp, &p, false), META_E_INVAL);
+	p.chunk_size = 32;
+	p.generic = 1u << 5;
+	ck_assert_int_eq(meta_ms_format(tmp, &p, false), META_E_INVAL);
+	ck_assert_int_eq(meta_ms_format(tmp, NULL, false), META_E_INVAL);
+	unlink(tmp);
+}
+END_TEST
+
 START_TEST(test_xml_root)
 {
 	enum meta_ms_type t;
@@ -467,6 +488,7 @@ int main(void)
 	tcase_add_test(tc, test_status_line_fake);
 	tcase_add_test(tc, test_sync_fake);
 	tcase_add_test(tc, test_open_new_and_foreign);
+	tcase_add_test(tc, test_format_params);
 	tcase_add_test(tc, test_xml_root);
 	tcase_add_test(tc, test_restore_bad_xml);
 	return ub_run(s);
