@@ -267,5 +267,31 @@ for f in "$MAN"/*.[0-9]; do
 done
 [ $npages -gt 0 ] || bad "no man pages in $MAN"
 
+# ---- parts pasted into a page (man/multisnap-store.5's type sections) ----------------
+# man/NAME.part is pulled into the page that holds the comment lines
+#   .\" ---- begin man/NAME.part ...      and      .\" ---- end man/NAME.part ----
+# and what lies between them must be the part, verbatim.
+for part in "$MAN"/*.part; do
+	[ -f "$part" ] || continue
+	name=${part#"$SRC"/}
+	page=$(grep -l -F ".\\\" ---- begin $name " "$MAN"/*.[0-9] 2>/dev/null | head -n 1)
+	if [ -z "$page" ]; then
+		bad "$name is pulled into no man page (no '.\\\" ---- begin $name' line)"
+		continue
+	fi
+	# (through the environment: awk -v would take the backslash as an escape)
+	PART_B=".\\\" ---- begin $name " PART_E=".\\\" ---- end $name ----" awk '
+		index($0, ENVIRON["PART_B"]) == 1 { on = 1; next }
+		$0 == ENVIRON["PART_E"] { on = 0 }
+		on' "$page" >"$WORK/pasted"
+	if cmp -s "$WORK/pasted" "$part"; then
+		ok
+		echo "checked $name: pasted verbatim into ${page#"$SRC"/}"
+	else
+		bad "${page#"$SRC"/}: the copy of $name differs from it (paste the part again)"
+		diff -u "$part" "$WORK/pasted" | head -20 | sed 's/^/    /'
+	fi
+done
+
 echo "docs: $nchecks checks passed, $nfail failed"
 [ $nfail -eq 0 ]
