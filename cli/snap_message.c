@@ -114,6 +114,11 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 	snprintf(pre, sizeof(pre), "%s%s%s", path, msg ? ": " : "", msg ? msg : "");
 	switch (r) {
 	case META_E_NOTFOUND:
+		if (msg && !strcmp(msg, "--sync-snapshots")) {
+			cli_err("%s: a listed sub-snapshot's master is neither in the store nor listed "
+				"(ENOENT); the store's snapshots are left as they were", pre);
+			return EXIT_OPERR;
+		}
 		cli_err("%s: no snapshot %s in the store (ENOENT); snap_check %s lists its ids", pre,
 			arg ? arg : "", path);
 		return EXIT_OPERR;
