@@ -115,3 +115,12 @@ int xmlu_run(struct xmlu *x, FILE *in)
 	}
 	return x->r;
 }
+
+void xmlu_blank_text(struct xmlu *x, const XML_Char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
+			xmlu_fail(x, META_E_XML, "unexpected text");
+			return;
+		}
+}

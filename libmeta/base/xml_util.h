@@ -32,6 +32,9 @@ struct xmlu_attr {
 	int required, seen, is_string, hex_ok; /* hex_ok: "0x..." accepted */
 };
 
+/* Character data between elements: anything but blanks fails ("unexpected text"). */
+void xmlu_blank_text(struct xmlu *x, const XML_Char *s, int len);
+
 /* Take the attributes of elem into spec[0..n): unknown, malformed or missing ones fail. */
 int xmlu_take_attrs(struct xmlu *x, const char *elem, const XML_Char **a, struct xmlu_attr *spec,
 		    int n);

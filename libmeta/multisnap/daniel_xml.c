@@ -301,11 +301,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
 	struct dx *d = ud;
-	for (int i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-			xmlu_fail(&d->x, META_E_XML, "unexpected text");
-			return;
-		}
+	xmlu_blank_text(&d->x, s, len);
 }
 
 int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)

@@ -164,11 +164,7 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 static void XMLCALL on_text(void *data, const XML_Char *s, int len)
 {
 	struct parse *ps = data;
-	for (int i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-			xmlu_fail(&ps->x, META_E_XML, "unexpected text");
-			return;
-		}
+	xmlu_blank_text(&ps->x, s, len);
 }
 
 int meta_snap_xml_parse(FILE *in, const struct meta_snap_emitter_ops *ops, void *ctx, char *err,
