@@ -17,6 +17,9 @@
 
 require_tool snap_message snap_check
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
+: "${ASAN_OPTIONS:=}"
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" # the shim is preloaded before the ASan runtime
+export ASAN_OPTIONS
 
 MODES=${CRASH_MODES:-kill powerloss reorder}
 
