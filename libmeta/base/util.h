@@ -29,4 +29,18 @@ struct meta_damage meta_damage_make(enum meta_damage_kind k, uint64_t block, uin
 int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t block,
 		uint64_t begin, uint64_t end, uint64_t count, const char *detail);
 
+/* The first index i of the ascending v[0..n) with v[i] >= key (n when none). */
+static inline size_t meta_u64_lower_bound(const uint64_t *v, size_t n, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 #endif

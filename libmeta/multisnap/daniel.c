@@ -96,11 +96,6 @@ static bool bit_get(const uint8_t *m, uint64_t i) { return (m[i >> 3] >> (i & 7)
 static void bit_set(uint8_t *m, uint64_t i) { m[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 /* 4096-aligned buffers (O_DIRECT devices read into them without a bounce). */
-static void *blk_alloc(size_t len)
-{
-	return aligned_alloc(MSD_UNIT, (len + MSD_UNIT - 1) / MSD_UNIT * MSD_UNIT);
-}
-
 static uint64_t bitmap_blocks_for(uint64_t units)
 {
 	return (units + MSD_UNIT * 8 - 1) / (MSD_UNIT * 8);
@@ -354,7 +349,7 @@ static int walk_tree(struct msd_walk *w, const struct msd_disksuper *sb)
 	w->leaves.sz = sizeof(struct msd_leafinfo);
 	w->nodes.sz = sizeof(uint64_t);
 	w->seen = calloc(1, (size_t)(w->units / 8 + 1));
-	bufs = blk_alloc((size_t)(w->levels + 1) * MSD_UNIT);
+	bufs = meta_io_buf_alloc((size_t)(w->levels + 1) * MSD_UNIT);
 	if (!w->seen || !bufs) {
 		free(bufs);
 		return META_E_NOMEM;
@@ -418,7 +413,7 @@ static int write_bitmaps(struct meta_io *io, struct msd_disksuper *sb, const uin
 {
 	uint64_t units = le64_get(sb->metadata.chunks), bb = le64_get(sb->metadata.bitmap_blocks);
 	uint64_t nused = 0;
-	uint8_t *b = blk_alloc(MSD_UNIT);
+	uint8_t *b = meta_io_buf_alloc(MSD_UNIT);
 	int r = 0;
 
 	if (!b)
@@ -471,6 +466,16 @@ static uint64_t alloc_unit(uint8_t *used, uint64_t units, uint64_t *cursor)
 	return (*cursor)++;
 }
 
+/* The next free unit, written with block b: 0 and *u, META_E_NOSPC, or the write's error. */
+static int place_unit(struct meta_io *io, uint8_t *used, uint64_t units, uint64_t *cursor,
+		      const void *b, uint64_t *u)
+{
+	*u = alloc_unit(used, units, cursor);
+	if (*u == UINT64_MAX)
+		return META_E_NOSPC;
+	return write_unit(io, *u, b);
+}
+
 int msd_write_image(struct meta_io *io, const struct msd_image *img)
 {
 	uint64_t units = img->chunks ? img->chunks : meta_io_size(io) / MSD_UNIT;
@@ -487,8 +492,8 @@ int msd_write_image(struct meta_io *io, const struct msd_image *img)
 	if (img->nr_snaps > MSD_MAX_SNAPSHOTS)
 		return META_E_RANGE;
 	used = calloc(1, (size_t)(units / 8 + 1));
-	b = blk_alloc(MSD_UNIT);
-	sbuf = blk_alloc(MSD_UNIT);
+	b = meta_io_buf_alloc(MSD_UNIT);
+	sbuf = meta_io_buf_alloc(MSD_UNIT);
 	/* one leaf per exception at most, plus one */
 	level = malloc((size_t)(img->nr_exc + 1) * sizeof(*level));
 	if (!used || !b || !sbuf || !level) {
@@ -544,14 +549,10 @@ int msd_write_image(struct meta_io *io, const struct msd_image *img)
 			i = j;
 		}
 		leaf_build(b, base, img->exc + start, i - start);
-		uint64_t u = alloc_unit(used, units, &cursor);
-		if (u == UINT64_MAX) {
-			r = META_E_NOSPC;
+		uint64_t u;
+		if ((r = place_unit(io, used, units, &cursor, b, &u)))
 			goto out;
-		}
 		last = u;
-		if ((r = write_unit(io, u, b)))
-			goto out;
 		level[nlevel].key = nlevel ? base : 0;
 		level[nlevel].unit = u;
 		nlevel++;
@@ -574,14 +575,10 @@ int msd_write_image(struct meta_io *io, const struct msd_image *img)
 				n->entries[c].key = le64_of(level[k + c].key);
 				n->entries[c].sector = le64_of(level[k + c].unit * 8);
 			}
-			uint64_t u = alloc_unit(used, units, &cursor);
-			if (u == UINT64_MAX) {
-				r = META_E_NOSPC;
+			uint64_t u;
+			if ((r = place_unit(io, used, units, &cursor, b, &u)))
 				goto out;
-			}
 			last = u;
-			if ((r = write_unit(io, u, b)))
-				goto out;
 			up[nup].key = level[k].key;
 			up[nup].unit = u;
 			nup++;
@@ -682,7 +679,7 @@ static int d_open(struct meta_io *io, bool write, void **out)
 	st->io = io;
 	st->write = write;
 	st->w.io = io;
-	st->sbuf = blk_alloc(MSD_UNIT);
+	st->sbuf = meta_io_buf_alloc(MSD_UNIT);
 	if (!st->sbuf) {
 		r = META_E_NOMEM;
 		goto fail;
@@ -838,7 +835,7 @@ static int d_delete(void *vst, meta_ms_id id)
 	struct msd_exc_desc *exc = st->w.exc.p;
 	struct msd_leafinfo *lv = st->w.leaves.p;
 	uint64_t out = 0;
-	b = blk_alloc(MSD_UNIT);
+	b = meta_io_buf_alloc(MSD_UNIT);
 	used = calloc(1, (size_t)(st->w.units / 8 + 1));
 	if (!b || !used) {
 		r = META_E_NOMEM;
@@ -895,7 +892,7 @@ done:
 static void check_bitmaps(struct msd_walk *w, const struct msd_disksuper *sb)
 {
 	uint64_t bb = le64_get(sb->metadata.bitmap_blocks), nused = 0;
-	uint8_t *b = blk_alloc(MSD_UNIT);
+	uint8_t *b = meta_io_buf_alloc(MSD_UNIT);
 	/* runs of disagreement: kind 0 none, 1 used-but-free, 2 leaked */
 	int run = 0;
 	uint64_t run_start = 0;
@@ -942,7 +939,7 @@ static void check_journal(struct msd_walk *w, const struct msd_disksuper *sb)
 {
 	uint64_t jb = le32_get(sb->journal_base) / 8, js = le32_get(sb->journal_size);
 	int32_t seq = (int32_t)le32_get(sb->sequence);
-	uint8_t *b = blk_alloc(MSD_UNIT);
+	uint8_t *b = meta_io_buf_alloc(MSD_UNIT);
 
 	if (!b) {
 		w->err = META_E_NOMEM;
@@ -967,7 +964,7 @@ static void check_journal(struct msd_walk *w, const struct msd_disksuper *sb)
 static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 {
 	struct msd_walk w;
-	uint8_t *sbuf = blk_alloc(MSD_UNIT);
+	uint8_t *sbuf = meta_io_buf_alloc(MSD_UNIT);
 	const struct msd_disksuper *sb = (const void *)sbuf;
 
 	memset(&w, 0, sizeof(w));

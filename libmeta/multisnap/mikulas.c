@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 #include "multisnap/mikulas.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
@@ -758,14 +759,7 @@ int mikulas_add_exception(void *st, uint64_t c, meta_ms_id first, meta_ms_id las
 /* Is any id of the sorted live list inside [first, last]? */
 static bool covers_live(const struct idvec *live, meta_ms_id first, meta_ms_id last)
 {
-	size_t lo = 0, hi = live->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (live->v[mid] < first)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = meta_u64_lower_bound(live->v, live->n, first);
 	return lo < live->n && live->v[lo] <= last;
 }
 

@@ -176,14 +176,7 @@ static void snap_entry(struct ck *c, uint64_t node, uint64_t id, const void *val
 
 static bool is_live(const struct ck *c, meta_ms_id id, size_t *pos)
 {
-	size_t lo = 0, hi = c->nlive;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->live[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = meta_u64_lower_bound(c->live, c->nlive, id);
 	if (pos)
 		*pos = lo;
 	return lo < c->nlive && c->live[lo] == id;
