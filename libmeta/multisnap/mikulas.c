@@ -262,38 +262,44 @@ static int mk_new(struct meta_io *io, bool write, struct mk **out)
 }
 
 /*
- * A new store over io, committed, left open for writing.  Block 0 is overwritten first:
- * with zeros (format: a crash leaves a "new" device, never an old store half
- * overwritten), or for a restore with a superblock marked invalid, which the store keeps
- * until the caller commits it valid.  Then the trees and maps, the superblock last.
- * mblocks / dchunks 0: as mikulas_meta_blocks_for() and the device give.
+ * The geometry format and restore accept: chunk size and flags known, *mblocks (0: as
+ * mikulas_meta_blocks_for() gives) in range and on the device, *dchunks (0: as many
+ * as fit after the metadata area) at least one and fitting.  0, META_E_INVAL (chunk
+ * size, flags, metadata_blocks out of range) or META_E_TOOSMALL.
  */
-int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, uint64_t mblocks,
-		      uint64_t dchunks, bool restoring, struct mk **out)
+int mikulas_geometry(uint64_t bytes, uint32_t chunk_size, unsigned flags, uint64_t *mblocks,
+		     uint64_t *dchunks)
 {
-	uint64_t bytes = meta_io_size(io), fit;
-	struct mk *m;
-	void *head;
-	int r;
-	*out = NULL;
+	uint64_t fit;
 	if (!mikulas_chunk_size_ok(chunk_size) || (flags & ~MIKULAS_FLAGS_KNOWN))
 		return META_E_INVAL;
-	if (!mblocks)
-		mblocks = mikulas_meta_blocks_for(bytes, chunk_size);
-	if (mblocks < MIKULAS_MIN_META_BLOCKS || mblocks > META_SM_METADATA_MAX_BLOCKS)
+	if (!*mblocks)
+		*mblocks = mikulas_meta_blocks_for(bytes, chunk_size);
+	if (*mblocks < MIKULAS_MIN_META_BLOCKS || *mblocks > META_SM_METADATA_MAX_BLOCKS)
 		return META_E_INVAL;
-	if (mblocks > bytes / META_BLOCK_SIZE)
+	if (*mblocks > bytes / META_BLOCK_SIZE)
 		return META_E_TOOSMALL;
-	fit = chunks_on(bytes, mblocks, chunk_size);
-	if (!dchunks)
-		dchunks = fit;
-	if (!dchunks || dchunks > fit)
+	fit = chunks_on(bytes, *mblocks, chunk_size);
+	if (!*dchunks)
+		*dchunks = fit;
+	if (!*dchunks || *dchunks > fit)
 		return META_E_TOOSMALL;
-	head = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	return 0;
+}
+
+/*
+ * Block 0 overwritten and flushed: with zeros (format: a crash leaves a "new" device,
+ * never an old store half overwritten), or with a superblock marked invalid (restore:
+ * the store stays unusable until its last write).
+ */
+int mikulas_write_head(struct meta_io *io, uint32_t chunk_size, bool invalid)
+{
+	void *head = aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	int r;
 	if (!head)
 		return META_E_NOMEM;
 	memset(head, 0, META_BLOCK_SIZE);
-	if (restoring) {
+	if (invalid) {
 		struct mikulas_sb inv = {.version = MIKULAS_VERSION, .chunk_size = chunk_size};
 		mikulas_sb_pack(&inv, head);
 		sb_prepare(&mikulas_sb_validator, head, 0);
@@ -302,6 +308,17 @@ int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, u
 	free(head);
 	if (!r)
 		r = meta_io_flush(io);
+	return r;
+}
+
+/* A new empty store over io, committed: block 0 zeroed first, the superblock last. */
+static int format_store(struct meta_io *io, uint32_t chunk_size, unsigned flags)
+{
+	uint64_t mblocks = 0, dchunks = 0;
+	struct mk *m;
+	int r = mikulas_geometry(meta_io_size(io), chunk_size, flags, &mblocks, &dchunks);
+	if (!r)
+		r = mikulas_write_head(io, chunk_size, false);
 	if (!r)
 		r = mk_new(io, true, &m);
 	if (r)
@@ -316,7 +333,7 @@ int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, u
 		m->sb.version = MIKULAS_VERSION;
 		m->sb.chunk_size = chunk_size;
 		m->sb.flags = flags;
-		m->sb.valid = !restoring;
+		m->sb.valid = 1;
 		m->sb.metadata_blocks = mblocks;
 		m->sb.data_chunks = dchunks;
 		r = meta_btree_tx_empty(&m->excs, &m->sb.exception_root);
@@ -325,19 +342,13 @@ int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, u
 		r = meta_btree_tx_empty(&m->snaps, &m->sb.snapshot_root);
 	if (!r)
 		r = mikulas_commit(m);
-	if (r) {
-		mk_free(m);
-		return r;
-	}
-	*out = m;
-	return 0;
+	mk_free(m);
+	return r;
 }
 
 static int mk_format(struct meta_io *io, const struct meta_ms_params *p)
 {
-	struct mk *m;
 	unsigned flags = 0;
-	int r;
 	if (p->type != META_MS_MIKULAS)
 		return META_E_INVAL;
 	if (p->generic & ~(unsigned)(META_MS_SYNC_SNAPSHOTS | META_MS_PRESERVE_ON_ERROR))
@@ -346,9 +357,7 @@ static int mk_format(struct meta_io *io, const struct meta_ms_params *p)
 		flags |= 1;
 	if (p->generic & META_MS_PRESERVE_ON_ERROR)
 		flags |= 2;
-	r = mikulas_format_sb(io, p->chunk_size, flags, 0, 0, false, &m);
-	mk_free(m);
-	return r;
+	return format_store(io, p->chunk_size, flags);
 }
 
 static bool mk_sniff(const uint8_t *head)
@@ -572,13 +581,6 @@ static int mk_status(void *st, struct meta_ms_status *s)
 	return 0;
 }
 
-static void snap_pack(struct mikulas_disk_snap *d, uint64_t created, uint32_t next_sub)
-{
-	d->created = le64_of(created);
-	d->next_sub = le32_of(next_sub);
-	d->flags = le32_of(0);
-}
-
 static int mk_create(void *st, meta_ms_id *id)
 {
 	struct mk *m = st;
@@ -590,7 +592,7 @@ static int mk_create(void *st, meta_ms_id *id)
 	if (m->sb.next_snapshot > MIKULAS_NUMBER_MAX)
 		return META_E_RANGE;
 	nid = (m->sb.next_snapshot << 32) | META_MS_SUB_NONE;
-	snap_pack(&v, m->sb.transaction + 1, 0);
+	mikulas_snap_pack(&v, m->sb.transaction + 1, 0);
 	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &nid, &v, &m->sb.snapshot_root,
 				 NULL);
 	if (r)
@@ -624,7 +626,7 @@ static int mk_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
 	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &master, &v,
 				 &m->sb.snapshot_root, NULL);
 	if (!r) {
-		snap_pack(&v, m->sb.transaction + 1, 0);
+		mikulas_snap_pack(&v, m->sb.transaction + 1, 0);
 		r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &nid, &v,
 					 &m->sb.snapshot_root, NULL);
 	}
@@ -861,39 +863,6 @@ int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx)
 		return m->failed;
 	return iter_node(m, exceptions ? m->sb.exception_root : m->sb.snapshot_root, 0, UINT64_MAX,
 			 fn, ctx, 0, exceptions ? EXC_VS : SNAP_VS);
-}
-
-int mikulas_put_snapshot(void *st, meta_ms_id id, uint64_t created, uint32_t next_sub)
-{
-	struct mk *m = st;
-	struct mikulas_disk_snap v;
-	int r = usable(m);
-	if (r)
-		return r;
-	snap_pack(&v, created, next_sub);
-	return fail(m, meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &id, &v,
-					    &m->sb.snapshot_root, NULL));
-}
-
-int mikulas_put_exception(void *st, uint64_t key, meta_ms_id first, meta_ms_id last, uint64_t cow)
-{
-	struct mk *m = st;
-	struct mikulas_disk_exc d = {le64_of(first), le64_of(last), le64_of(cow)};
-	int r = usable(m);
-	if (r)
-		return r;
-	if (cow >= m->sb.data_chunks)
-		return META_E_INVAL;
-	r = meta_sm_tx_inc(m->dsm, cow);
-	if (!r)
-		r = meta_btree_tx_insert(&m->excs, m->sb.exception_root, &key, &d,
-					 &m->sb.exception_root, NULL);
-	return fail(m, r);
-}
-
-struct mikulas_sb *mikulas_sb_mut(void *st)
-{
-	return &((struct mk *)st)->sb;
 }
 
 void mikulas_close(void *st)

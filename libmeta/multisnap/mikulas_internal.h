@@ -13,29 +13,21 @@
 
 #include "multisnap/mikulas.h"
 
-struct mk;
-
 uint32_t mikulas_sb_csum(const void *block);
 bool mikulas_chunk_size_ok(uint64_t chunk_size);
 /* 0, META_E_VERSION or META_E_CORRUPT: the fields open relies on. */
 int mikulas_sb_sane(const struct mikulas_sb *sb, uint64_t dev_bytes);
 /* Block 0: META_E_BADMAGIC, or 0 with *verdict the checksum/location verdict. */
 int mikulas_read_sb(struct meta_bm *bm, struct mikulas_sb *sb, int *verdict);
-/*
- * A new empty store (committed), left open for writing: restore builds on it.
- * mblocks/dchunks 0: computed; restoring: block 0 holds an invalid superblock first and
- * the store stays invalid (sb.valid 0) until the caller sets valid and commits.
- */
-int mikulas_format_sb(struct meta_io *io, uint32_t chunk_size, unsigned flags, uint64_t mblocks,
-		      uint64_t dchunks, bool restoring, struct mk **out);
+/* Format's and restore's geometry rules (mikulas.c); 0 in *mblocks / *dchunks: computed. */
+int mikulas_geometry(uint64_t bytes, uint32_t chunk_size, unsigned flags, uint64_t *mblocks,
+		     uint64_t *dchunks);
+/* Block 0 zeroed, or (invalid) a superblock marked invalid; flushed. */
+int mikulas_write_head(struct meta_io *io, uint32_t chunk_size, bool invalid);
 void mikulas_close(void *st);
 /* Every entry of a tree (this transaction's view), in key order; fn non-zero stops. */
 typedef int (*entry_fn)(void *ctx, uint64_t key, const void *value);
 int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx);
-/* Raw inserts for restore: no ordering checks; the exception's cow chunk gains a count. */
-int mikulas_put_snapshot(void *st, meta_ms_id id, uint64_t created, uint32_t next_sub);
-int mikulas_put_exception(void *st, uint64_t key, meta_ms_id first, meta_ms_id last, uint64_t cow);
-struct mikulas_sb *mikulas_sb_mut(void *st);
 struct meta_bm *mikulas_bm(void *st);
 
 int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx);

@@ -146,4 +146,12 @@ static inline uint64_t mikulas_exc_key(uint64_t origin_chunk, uint32_t n)
 	return (origin_chunk << 16) | n;
 }
 
+static inline void mikulas_snap_pack(struct mikulas_disk_snap *d, uint64_t created,
+				     uint32_t next_sub)
+{
+	d->created = le64_of(created);
+	d->next_sub = le32_of(next_sub);
+	d->flags = le32_of(0);
+}
+
 #endif

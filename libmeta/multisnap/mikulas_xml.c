@@ -15,9 +15,14 @@
  * "", "sync-snapshots", "preserve-on-error" or "sync-snapshots,preserve-on-error".
  * Snapshots come first, then exceptions, each in key order (the order a dump writes).
  *
- * Restore streams: the device gets an invalid superblock first, the store is built
- * through the transaction manager (committed every 16384 records, still invalid), and
- * the last commit makes it valid with the XML's transaction number.  Validation, each
+ * Restore streams in one pass: the device gets a superblock marked invalid first; the
+ * trees are built bottom-up by the bulk builder (pdata/pdata_write.h: leaves packed
+ * full, written in increasing block order through a large buffer) as the records
+ * arrive in key order (out-of-order or duplicate keys are refused, never sorted); the
+ * data map is written from the chunks' counts (one byte per data chunk), the
+ * metadata map last of the metadata blocks, then the valid superblock with the XML's
+ * transaction number.  Memory: the snapshots, a byte per data chunk, 4 bytes per
+ * metadata block, 16 bytes per exception leaf.  Validation, each
  * a "line N: ..." error: root attributes in range (chunk size, metadata_blocks fitting
  * the device, data_chunks fitting after them); snapshots ascending, numbers below
  * next_snapshot and not 0xffffffff, a sub-snapshot's master present with next_sub above
@@ -37,8 +42,8 @@
 #include "base/xml_util.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
-
-#define COMMIT_EVERY 16384u
+#include "pdata/pdata_write.h"
+#include "pdata/refcount.h"
 
 /* ---- ids (as meta_ms_id_format / meta_ms_id_parse for META_MS_MIKULAS) ------------------- */
 
@@ -176,23 +181,40 @@ struct snap_rec {
 struct parse {
 	struct xmlu x;
 	struct meta_io *io;
-	void *st;
 	int depth;
 	bool seen_root, snaps_done;
-	uint64_t next_snapshot, transaction, data_chunks;
+	uint32_t chunk_size;
+	unsigned flags;
+	uint64_t next_snapshot, transaction, metadata_blocks, data_chunks;
 	struct snap_rec *snaps;
 	size_t nsnaps, capsnaps;
+	/* the writer of every metadata block but 0, and the exception tree's builder */
+	struct bw w;
+	bool have_w, building;
+	struct bbuild exc;
+	struct meta_refcount dcount; /* keys naming each data chunk: the data map */
+	uint64_t snapshot_root;
 	bool have_exc;
 	uint64_t prev_chunk;
 	meta_ms_id prev_last;
 	uint32_t n; /* the next exception number of prev_chunk */
-	uint64_t since_commit;
 };
 
 static int snap_cmp(const void *a, const void *b)
 {
 	meta_ms_id x = ((const struct snap_rec *)a)->id, y = ((const struct snap_rec *)b)->id;
 	return x < y ? -1 : x > y;
+}
+
+/* The writer failed (w.err): the metadata area is full, or a write or memory error. */
+static void write_failed(struct parse *ps)
+{
+	int r = ps->w.err;
+	if (r == META_E_NOSPC)
+		xmlu_fail(&ps->x, r, "the metadata area (metadata_blocks %" PRIu64 ") cannot hold "
+			  "the trees and space maps", ps->metadata_blocks);
+	else
+		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
 }
 
 static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
@@ -208,7 +230,7 @@ static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **att
 		{"flags", 0, 0, NULL, 0, 0, 1, 0},
 	};
 	unsigned flags = 0;
-	struct mk *m = NULL;
+	uint64_t mblocks, dchunks;
 	int r;
 	if (ps->depth != 0 || ps->seen_root) {
 		xmlu_fail(&ps->x, META_E_XML, "<multisnap_store> must be the one root element");
@@ -248,34 +270,39 @@ static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **att
 	}
 	ps->seen_root = true;
 	ps->depth = 1;
+	ps->chunk_size = (uint32_t)spec[2].v;
+	ps->flags = flags;
 	ps->next_snapshot = spec[5].v;
 	ps->transaction = spec[6].v;
-	ps->data_chunks = spec[4].v;
-	r = mikulas_format_sb(ps->io, (uint32_t)spec[2].v, flags, spec[3].v, spec[4].v, true, &m);
-	ps->st = m;
-	if (r == META_E_INVAL)
+	ps->metadata_blocks = mblocks = spec[3].v;
+	ps->data_chunks = dchunks = spec[4].v;
+	r = mikulas_geometry(meta_io_size(ps->io), ps->chunk_size, flags, &mblocks, &dchunks);
+	if (r == META_E_INVAL) {
 		xmlu_fail(&ps->x, META_E_XML, "metadata_blocks %" PRIu64 " out of range (%u .. %llu)",
 			  spec[3].v, MIKULAS_MIN_META_BLOCKS,
 			  (unsigned long long)META_SM_METADATA_MAX_BLOCKS);
-	else if (r == META_E_TOOSMALL)
+		return;
+	}
+	if (r == META_E_TOOSMALL) {
 		xmlu_fail(&ps->x, r, "the device cannot hold %" PRIu64 " metadata blocks and %" PRIu64
 			  " data chunks of %" PRIu64 " sectors", spec[3].v, spec[4].v, spec[2].v);
-	else if (r)
+		return;
+	}
+	r = meta_rc_init(&ps->dcount, ps->data_chunks);
+	if (!r) {
+		r = bw_init(&ps->w, ps->io, ps->metadata_blocks, 1);
+		ps->have_w = !r;
+	}
+	if (!r)
+		r = mikulas_write_head(ps->io, ps->chunk_size, true);
+	if (r)
 		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
 }
 
-static int maybe_commit(struct parse *ps)
-{
-	if (++ps->since_commit < COMMIT_EVERY)
-		return 0;
-	ps->since_commit = 0;
-	return mikulas_commit(ps->st);
-}
-
-/* All snapshots are read: judge them together, then write them. */
+/* All snapshots are read: judge them together, then build their tree. */
 static void snaps_finish(struct parse *ps)
 {
-	int r = 0;
+	struct bbuild b;
 	if (ps->snaps_done)
 		return;
 	ps->snaps_done = true;
@@ -298,14 +325,19 @@ static void snaps_finish(struct parse *ps)
 			}
 		}
 	}
-	for (size_t i = 0; i < ps->nsnaps && !r; i++) {
-		r = mikulas_put_snapshot(ps->st, ps->snaps[i].id, ps->snaps[i].created,
-					 ps->snaps[i].next_sub);
-		if (!r)
-			r = maybe_commit(ps);
+	bbuild_init(&b, &ps->w, sizeof(struct mikulas_disk_snap));
+	for (size_t i = 0; i < ps->nsnaps; i++) {
+		struct mikulas_disk_snap v;
+		mikulas_snap_pack(&v, ps->snaps[i].created, ps->snaps[i].next_sub);
+		bbuild_add(&b, ps->snaps[i].id, &v);
 	}
-	if (r)
-		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+	ps->snapshot_root = bbuild_finish(&b);
+	if (ps->w.err) {
+		write_failed(ps);
+		return;
+	}
+	bbuild_init(&ps->exc, &ps->w, sizeof(struct mikulas_disk_exc));
+	ps->building = true;
 }
 
 static void on_snapshot(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
@@ -362,9 +394,9 @@ static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char 
 		{"last_id", 0, 0, NULL, 1, 0, 1, 0},
 		{"cow_chunk", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
 	};
+	struct mikulas_disk_exc d;
 	meta_ms_id first, last;
 	uint64_t c;
-	int r;
 	if (ps->depth != 1) {
 		xmlu_fail(&ps->x, META_E_XML, "<exception> must appear inside <multisnap_store>");
 		return;
@@ -401,11 +433,14 @@ static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char 
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": more than 65536 exceptions", c);
 		return;
 	}
-	r = mikulas_put_exception(ps->st, mikulas_exc_key(c, ps->n), first, last, spec[3].v);
-	if (!r)
-		r = maybe_commit(ps);
-	if (r) {
-		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+	d = (struct mikulas_disk_exc){le64_of(first), le64_of(last), le64_of(spec[3].v)};
+	bbuild_add(&ps->exc, mikulas_exc_key(c, ps->n), &d);
+	if (ps->w.err) {
+		write_failed(ps);
+		return;
+	}
+	if (meta_rc_inc(&ps->dcount, spec[3].v)) {
+		xmlu_fail(&ps->x, META_E_NOMEM, "%s", meta_strerror(META_E_NOMEM));
 		return;
 	}
 	ps->have_exc = true;
@@ -429,10 +464,18 @@ static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **
 		xmlu_fail(&ps->x, META_E_XML, "unknown element <%s>", name);
 }
 
+/*
+ * The root element ends: the exception tree is finished, then the data map (from the
+ * counts) and the metadata map (describing every block written, itself included), all
+ * flushed; the valid superblock last.
+ */
 static void XMLCALL on_end(void *data, const XML_Char *name)
 {
 	struct parse *ps = data;
-	struct mikulas_sb *sb;
+	struct meta_sm_root dsm, msm;
+	struct mikulas_sb sb;
+	uint64_t exc_root;
+	void *blk;
 	int r;
 	(void)name;
 	if (ps->x.r)
@@ -442,11 +485,41 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 	snaps_finish(ps);
 	if (ps->x.r)
 		return;
-	sb = mikulas_sb_mut(ps->st);
-	sb->next_snapshot = ps->next_snapshot;
-	sb->transaction = ps->transaction - 1;
-	sb->valid = 1;
-	r = mikulas_commit(ps->st);
+	ps->building = false;
+	exc_root = bbuild_finish(&ps->exc);
+	sm_write_disk(&ps->w, &ps->dcount, &dsm);
+	sm_write_metadata(&ps->w, &msm);
+	if (ps->w.err) {
+		write_failed(ps);
+		return;
+	}
+	r = bw_flush(&ps->w);
+	if (!r)
+		r = meta_io_flush(ps->io);
+	blk = r ? NULL : aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
+	if (!r && !blk)
+		r = META_E_NOMEM;
+	if (!r) {
+		memset(&sb, 0, sizeof(sb));
+		sb.version = MIKULAS_VERSION;
+		sb.chunk_size = ps->chunk_size;
+		sb.flags = ps->flags;
+		sb.valid = 1;
+		sb.metadata_blocks = ps->metadata_blocks;
+		sb.data_chunks = ps->data_chunks;
+		sb.metadata_sm = msm;
+		sb.data_sm = dsm;
+		sb.exception_root = exc_root;
+		sb.snapshot_root = ps->snapshot_root;
+		sb.next_snapshot = ps->next_snapshot;
+		sb.transaction = ps->transaction;
+		mikulas_sb_pack(&sb, blk);
+		mikulas_sb_validator.prepare(&mikulas_sb_validator, blk, 0);
+		r = meta_io_pwrite(ps->io, blk, META_BLOCK_SIZE, 0);
+	}
+	free(blk);
+	if (!r)
+		r = meta_io_flush(ps->io);
 	if (r)
 		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
 }
@@ -473,7 +546,15 @@ int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
 	if (!r && !ps.seen_root)
 		xmlu_fail(&ps.x, META_E_XML, "no <multisnap_store> element");
 	XML_ParserFree(ps.x.p);
-	mikulas_close(ps.st);
+	if (ps.building) {
+		/* stopped half-way: free the builder without writing its pending leaves */
+		if (!ps.w.err)
+			ps.w.err = META_E_INTERRUPTED;
+		bbuild_finish(&ps.exc);
+	}
+	if (ps.have_w)
+		bw_free(&ps.w);
+	meta_rc_free(&ps.dcount);
 	free(ps.snaps);
 	return ps.x.r;
 }

@@ -1139,7 +1139,9 @@ START_TEST(test_restore_crash)
 		if (r == 0)
 			break;
 	}
-	ck_assert_int_gt(n_invalid, 3);
+	/* the bulk restore writes the invalid superblock, the metadata blocks in sequential
+	 * runs, the superblock: a failure after the first and before the last leaves it invalid */
+	ck_assert_int_ge(n_invalid, 2);
 	unlink(path);
 	free(old_xml);
 	free(new_xml);
