@@ -18,6 +18,8 @@
 #include "common.h"
 #include "util_snap.h"
 
+#define HEAD_BYTES 65536u
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -59,18 +61,11 @@ static void report_exists(const char *output, const char *what)
 			meta_family_name(f));
 }
 
-static int restore_shared(const struct cli_io_args *args, char *buf, size_t len)
+/* The shared store from head (len bytes read from in) and the rest of in, streamed. */
+static int restore_shared(const struct cli_io_args *args, const char *head, size_t len, FILE *in)
 {
 	char err[256];
-	FILE *in = fmemopen(buf, len, "r");
-	int r;
-
-	if (!in) {
-		cli_err("%s: %s", args->input, strerror(errno));
-		return EXIT_OPERR;
-	}
-	r = meta_ms_restore_xml(in, args->output, args->force, err, sizeof(err));
-	fclose(in);
+	int r = meta_ms_restore_xml_head(head, len, in, args->output, args->force, err, sizeof(err));
 	switch (r) {
 	case META_OK:
 		return EXIT_OK;
@@ -85,8 +80,11 @@ static int restore_shared(const struct cli_io_args *args, char *buf, size_t len)
 		cli_err("%s is too small for this store (its metadata does not fit)", args->output);
 		return EXIT_OPERR;
 	case META_E_NOSPC:
-		cli_err("%s: the store's exceptions do not fit on it (ENOSPC); nothing valid was "
-			"left there", args->output);
+		if (err[0])
+			cli_err("%s: %s; nothing valid was left there", args->input, err);
+		else
+			cli_err("%s: the store's exceptions do not fit on it (ENOSPC); nothing valid "
+				"was left there", args->output);
 		return EXIT_OPERR;
 	case META_E_INVAL:
 	case META_E_RANGE:
@@ -109,7 +107,7 @@ int main(int argc, char **argv)
 	struct meta_snap_header h;
 	struct meta_snap_exception *ex;
 	uint64_t n;
-	char err[256], *buf;
+	char err[256], *buf, *tmp;
 	size_t len;
 	FILE *in;
 	int r;
@@ -123,20 +121,41 @@ int main(int argc, char **argv)
 		cli_err("%s: cannot open: %s", args.input, strerror(errno));
 		return EXIT_OPERR;
 	}
-	/* the root element picks the store family: read it all first (stdin may be a pipe) */
-	if (snap_cli_slurp(in, &buf, &len)) {
+	/*
+	 * The root element picks the store family: its first 64 KiB tell (stdin may be a
+	 * pipe).  A shared store streams on from there; a classic one is read whole.
+	 */
+	if (snap_cli_read_head(in, HEAD_BYTES, &buf, &len)) {
 		cli_err("%s: cannot read: %s", args.input, strerror(errno));
 		if (in != stdin)
 			fclose(in);
 		return EXIT_OPERR;
 	}
-	if (in != stdin)
-		fclose(in);
+	if (len == HEAD_BYTES && !ms_cli_xml_is_multisnap(buf, len)) {
+		/* not known to be shared yet: all of it (a long prolog, or classic) */
+		char *rest;
+		size_t rlen;
+		if (snap_cli_slurp(in, &rest, &rlen) || !(tmp = realloc(buf, len + rlen + 1))) {
+			cli_err("%s: cannot read: %s", args.input, strerror(errno));
+			free(buf);
+			if (in != stdin)
+				fclose(in);
+			return EXIT_OPERR;
+		}
+		buf = tmp;
+		memcpy(buf + len, rest, rlen);
+		len += rlen;
+		free(rest);
+	}
 	if (ms_cli_xml_is_multisnap(buf, len)) {
-		r = restore_shared(&args, buf, len);
+		r = restore_shared(&args, buf, len, in);
 		free(buf);
+		if (in != stdin)
+			fclose(in);
 		return r;
 	}
+	if (in != stdin)
+		fclose(in);
 	in = len ? fmemopen(buf, len, "r") : fopen("/dev/null", "r");
 	if (!in) {
 		cli_err("%s: %s", args.input, strerror(errno));

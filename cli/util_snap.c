@@ -295,3 +295,22 @@ int snap_cli_slurp(FILE *in, char **buf, size_t *len)
 	*len = n;
 	return 0;
 }
+
+int snap_cli_read_head(FILE *in, size_t max, char **buf, size_t *len)
+{
+	char *b = malloc(max ? max : 1);
+	size_t n = 0, got;
+	if (!b)
+		return -1;
+	while (n < max && (got = fread(b + n, 1, max - n, in)) > 0)
+		n += got;
+	if (ferror(in)) {
+		free(b);
+		if (!errno)
+			errno = EIO;
+		return -1;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}

@@ -69,5 +69,7 @@ int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out);
 bool ms_cli_xml_is_multisnap(const char *buf, size_t len);
 /* A whole input stream into memory (a pipe works); 0, or -1 with errno set. */
 int snap_cli_slurp(FILE *in, char **buf, size_t *len);
+/* Its first max bytes (fewer at its end) into a new buffer; 0, or -1 with errno set. */
+int snap_cli_read_head(FILE *in, size_t max, char **buf, size_t *len);
 
 #endif

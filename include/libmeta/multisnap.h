@@ -140,5 +140,8 @@ META_API int meta_ms_dump_human(struct meta_ms *ms, FILE *out);
  */
 META_API int meta_ms_restore_xml(FILE *in, const char *path, bool force, char *err,
 				 size_t errlen);
+/* The same for XML whose first len bytes (head) were already read from in. */
+META_API int meta_ms_restore_xml_head(const char *head, size_t len, FILE *in, const char *path,
+				      bool force, char *err, size_t errlen);
 
 #endif

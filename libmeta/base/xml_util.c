@@ -116,6 +116,24 @@ int xmlu_run(struct xmlu *x, FILE *in)
 	return x->r;
 }
 
+int xmlu_run_head(struct xmlu *x, const char *head, size_t len, FILE *in)
+{
+	/* expat takes an int length: a head over INT_MAX goes in in pieces */
+	while (len) {
+		int n = len > (1u << 30) ? 1 << 30 : (int)len;
+		if (XML_Parse(x->p, head, n, 0) == XML_STATUS_ERROR) {
+			if (!x->r)
+				xmlu_fail(x, META_E_XML, "%s", XML_ErrorString(XML_GetErrorCode(x->p)));
+			return x->r;
+		}
+		if (x->r)
+			return x->r;
+		head += n;
+		len -= (size_t)n;
+	}
+	return xmlu_run(x, in);
+}
+
 void xmlu_blank_text(struct xmlu *x, const XML_Char *s, int len)
 {
 	for (int i = 0; i < len; i++)

@@ -43,6 +43,8 @@ int xmlu_take_attrs(struct xmlu *x, const char *elem, const XML_Char **a, struct
 int xmlu_create(struct xmlu *x, char *err, size_t errlen);
 /* Feed all of `in` to the parser (handlers set by the caller); returns x->r. */
 int xmlu_run(struct xmlu *x, FILE *in);
+/* The same after feeding head (len bytes already read from in; NULL, 0: none). */
+int xmlu_run_head(struct xmlu *x, const char *head, size_t len, FILE *in);
 
 /*
  * Test knobs of thin_xml_read.c (NULL, the default: a 1 MiB read buffer and

@@ -249,6 +249,7 @@ void msd_flags_format(uint64_t flags, char *buf, size_t len);
 /* Parse that form (or a plain number): 0, or -1 when malformed. */
 int msd_flags_parse(const char *s, uint64_t *flags);
 /* daniel_xml.c: ms_daniel_ops.restore_xml. */
-int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen);
+int msd_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io, char *err,
+		    size_t errlen);
 
 #endif

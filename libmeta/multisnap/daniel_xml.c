@@ -304,7 +304,8 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 	xmlu_blank_text(&d->x, s, len);
 }
 
-int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
+int msd_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io, char *err,
+		    size_t errlen)
 {
 	struct dx d;
 	int r;
@@ -335,7 +336,7 @@ int msd_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
 	XML_SetUserData(d.x.p, &d);
 	XML_SetElementHandler(d.x.p, on_start, on_end);
 	XML_SetCharacterDataHandler(d.x.p, on_text);
-	r = xmlu_run(&d.x, in);
+	r = xmlu_run_head(&d.x, head, headlen, in);
 	if (!r && !d.root_seen) {
 		xmlu_fail(&d.x, META_E_XML, "no <multisnap_store> element");
 		r = d.x.r;

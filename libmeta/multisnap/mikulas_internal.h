@@ -33,6 +33,7 @@ struct meta_bm *mikulas_bm(void *st);
 int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx);
 int mikulas_dump_xml(void *st, FILE *out);
 int mikulas_dump_human(void *st, FILE *out);
-int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen);
+int mikulas_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io,
+			char *err, size_t errlen);
 
 #endif

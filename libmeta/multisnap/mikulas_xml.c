@@ -530,7 +530,8 @@ static void XMLCALL on_text(void *data, const XML_Char *s, int len)
 	xmlu_blank_text(&ps->x, s, len);
 }
 
-int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
+int mikulas_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io,
+			char *err, size_t errlen)
 {
 	struct parse ps;
 	int r;
@@ -542,7 +543,7 @@ int mikulas_restore_xml(FILE *in, struct meta_io *io, char *err, size_t errlen)
 	XML_SetUserData(ps.x.p, &ps);
 	XML_SetElementHandler(ps.x.p, on_start, on_end);
 	XML_SetCharacterDataHandler(ps.x.p, on_text);
-	r = xmlu_run(&ps.x, in);
+	r = xmlu_run_head(&ps.x, head, headlen, in);
 	if (!r && !ps.seen_root)
 		xmlu_fail(&ps.x, META_E_XML, "no <multisnap_store> element");
 	XML_ParserFree(ps.x.p);

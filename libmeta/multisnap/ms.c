@@ -21,8 +21,9 @@
  *     MS_SYNC_MAX_CREATES creates per sync), then every id not listed is deleted; a
  *     sync that fails while creating deletes again what it created (the snapshot set is
  *     as before; the next snapshot number has moved on);
- *   - restore: the XML is buffered (a pipe works), its root element's type attribute
- *     picks the type; a device holding any store or another family's metadata is
+ *   - restore: the XML streams (a pipe works): its first 64 KiB (all of it only when the
+ *     root element is not found there) are read to find the root element, whose type
+ *     attribute picks the type; a device holding any store or another family's metadata is
  *     refused without force.
  * A type this build does not link (weak references until the types land) answers
  * META_E_UNSUPPORTED.
@@ -833,41 +834,35 @@ int ms_xml_root(const char *b, size_t len, enum meta_ms_type *type, unsigned *li
 	return MS_ROOT_MULTISNAP;
 }
 
-/* The whole stream into memory (stdin may be a pipe). */
-static int slurp(FILE *in, char **buf, size_t *len)
+#define MS_HEAD_BYTES 65536u /* read to find the root element; more only when it is not there */
+
+/* More of the stream into *buf (NULL at first) until *len reaches upto, or the end. */
+static int read_more(FILE *in, char **buf, size_t *len, size_t upto)
 {
-	size_t cap = 65536, n = 0;
-	char *b = malloc(cap);
-	if (!b)
-		return META_E_NOMEM;
-	for (;;) {
+	size_t cap = *buf ? *len : 0, n = *len;
+	char *b = *buf;
+	while (n < upto) {
 		size_t got;
 		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : MS_HEAD_BYTES;
 			char *nb;
-			if (cap > SIZE_MAX / 2) {
-				free(b);
+			if (cap > SIZE_MAX / 2)
 				return META_E_NOMEM;
-			}
-			nb = realloc(b, cap * 2);
-			if (!nb) {
-				free(b);
+			nb = realloc(b, ncap);
+			if (!nb)
 				return META_E_NOMEM;
-			}
-			b = nb;
-			cap *= 2;
+			*buf = b = nb;
+			cap = ncap;
 		}
-		got = fread(b + n, 1, cap - n, in);
+		got = fread(b + n, 1, (upto - n < cap - n ? upto - n : cap - n), in);
 		n += got;
+		*len = n;
 		if (got == 0) {
-			if (ferror(in)) {
-				free(b);
+			if (ferror(in))
 				return META_E_IO;
-			}
 			break;
 		}
 	}
-	*buf = b;
-	*len = n;
 	return 0;
 }
 
@@ -879,23 +874,50 @@ static void set_err(char *err, size_t errlen, const char *fmt, unsigned line, co
 
 int meta_ms_restore_xml(FILE *in, const char *path, bool force, char *err, size_t errlen)
 {
+	char *head = NULL;
+	size_t len = 0;
+	int r;
+	if (!in || !path)
+		return META_E_INVAL;
+	r = read_more(in, &head, &len, MS_HEAD_BYTES);
+	if (!r)
+		r = meta_ms_restore_xml_head(head, len, in, path, force, err, errlen);
+	free(head);
+	return r;
+}
+
+int meta_ms_restore_xml_head(const char *head, size_t len, FILE *in, const char *path, bool force,
+			     char *err, size_t errlen)
+{
 	enum meta_ms_type t;
 	const struct ms_ops *ops;
 	struct meta_io *io;
 	unsigned line;
-	char *buf;
-	size_t len;
-	FILE *mem;
+	char *buf = NULL;
 	int r, root;
 
 	if (err && errlen)
 		err[0] = 0;
 	if (!in || !path)
 		return META_E_INVAL;
-	r = slurp(in, &buf, &len);
-	if (r)
-		return r;
-	root = ms_xml_root(buf, len, &t, &line);
+	root = ms_xml_root(head, len, &t, &line);
+	if ((root != MS_ROOT_MULTISNAP || t == META_MS_NONE) && !feof(in)) {
+		/* a prolog longer than the head, or a root tag cut in it: all of it, then */
+		size_t blen = len;
+		buf = malloc(len ? len : 1);
+		if (!buf)
+			return META_E_NOMEM;
+		if (len)
+			memcpy(buf, head, len);
+		r = read_more(in, &buf, &blen, SIZE_MAX);
+		if (r) {
+			free(buf);
+			return r;
+		}
+		head = buf;
+		len = blen;
+		root = ms_xml_root(head, len, &t, &line);
+	}
 	if (root != MS_ROOT_MULTISNAP) {
 		set_err(err, errlen,
 			root == MS_ROOT_CLASSIC
@@ -922,14 +944,7 @@ int meta_ms_restore_xml(FILE *in, const char *path, bool force, char *err, size_
 		free(buf);
 		return r;
 	}
-	mem = len ? fmemopen(buf, len, "r") : NULL;
-	if (!mem) {
-		meta_io_close(io);
-		free(buf);
-		return META_E_NOMEM;
-	}
-	r = ops->restore_xml(mem, io, err, errlen);
-	fclose(mem);
+	r = ops->restore_xml(head, len, in, io, err, errlen);
 	free(buf);
 	if (!r)
 		r = meta_io_flush(io);

@@ -39,9 +39,11 @@ struct ms_ops {
 	/*
 	 * Parse XML whose root element is this type's and write the store onto io.
 	 * The root element's name is what ms.c dispatches on: <multisnap_store
-	 * type="mikulas" ...> / type="daniel".  in is positioned at the start.
+	 * type="mikulas" ...> / type="daniel".  The XML is head (headlen bytes, which ms.c
+	 * read to find the root element; NULL, 0: none), then the rest of in.
 	 */
-	int (*restore_xml)(FILE *in, struct meta_io *io, char *err, size_t errlen);
+	int (*restore_xml)(const char *head, size_t headlen, FILE *in, struct meta_io *io,
+			   char *err, size_t errlen);
 };
 
 /* Defined by mikulas.c and daniel.c. */

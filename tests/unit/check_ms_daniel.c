@@ -454,7 +454,7 @@ static int restore(const char *xml, const char *path, char *err, size_t errlen)
 	struct meta_io *io;
 	FILE *f = fmemopen((void *)xml, strlen(xml), "r");
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
-	int r = ms_daniel_ops.restore_xml(f, io, err, errlen);
+	int r = ms_daniel_ops.restore_xml(NULL, 0, f, io, err, errlen);
 	meta_io_close(io);
 	fclose(f);
 	return r;
@@ -714,7 +714,7 @@ START_TEST(test_crash_mid_restore)
 	{
 		FILE *f = fmemopen(x, strlen(x), "r");
 		ck_assert_int_eq(meta_io_open(b, META_IO_WRITE, &io), 0);
-		ck_assert_int_eq(ms_daniel_ops.restore_xml(f, io, err, sizeof(err)), 0);
+		ck_assert_int_eq(ms_daniel_ops.restore_xml(NULL, 0, f, io, err, sizeof(err)), 0);
 		total = meta_io_nr_writes(io);
 		meta_io_close(io);
 		fclose(f);
@@ -725,7 +725,7 @@ START_TEST(test_crash_mid_restore)
 		FILE *f = fmemopen(x, strlen(x), "r");
 		ck_assert_int_eq(meta_io_open(b, META_IO_WRITE, &io), 0);
 		meta_io_fail_writes_after(io, n);
-		ck_assert_int_ne(ms_daniel_ops.restore_xml(f, io, err, sizeof(err)), 0);
+		ck_assert_int_ne(ms_daniel_ops.restore_xml(NULL, 0, f, io, err, sizeof(err)), 0);
 		meta_io_close(io);
 		fclose(f);
 		int worst = check_file(b, &g);

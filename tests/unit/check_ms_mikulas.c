@@ -885,7 +885,7 @@ static int restore_str(const char *xml, const char *path, char *err, size_t errl
 	ck_assert_ptr_nonnull(in);
 	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
 	err[0] = 0;
-	r = ops->restore_xml(in, io, err, errlen);
+	r = ops->restore_xml(NULL, 0, in, io, err, errlen);
 	meta_io_close(io);
 	fclose(in);
 	return r;
@@ -1113,7 +1113,7 @@ START_TEST(test_restore_crash)
 		copy_file(f.path, path, bytes);
 		ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
 		meta_io_fail_writes_after(io, n);
-		r = ops->restore_xml(in, io, err, sizeof(err));
+		r = ops->restore_xml(NULL, 0, in, io, err, sizeof(err));
 		fclose(in);
 		meta_io_close(io);
 		ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
