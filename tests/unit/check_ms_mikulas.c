@@ -699,6 +699,90 @@ START_TEST(test_metadata_full)
 END_TEST
 
 
+/* XML of a store of bytes whose every data chunk one exception names (three per origin chunk). */
+static char *worst_case_xml(uint64_t bytes, uint32_t cs, uint64_t mblocks, uint64_t *dchunks)
+{
+	uint64_t m = mikulas_meta_blocks_for(bytes, cs), d, step = 7919;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	d = (bytes - mikulas_data_start(m, cs)) / (cs * 512ull);
+	for (;;) { /* a step prime to d: every chunk once, scattered */
+		uint64_t a = step, b = d;
+		while (b) {
+			uint64_t t = a % b;
+			a = b;
+			b = t;
+		}
+		if (a == 1)
+			break;
+		step += 2;
+	}
+	fprintf(f, "<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"%u\" "
+		"metadata_blocks=\"%llu\" data_chunks=\"%llu\" next_snapshot=\"3\" "
+		"transaction=\"9\" flags=\"\">\n", cs, (unsigned long long)(mblocks ? mblocks : m),
+		(unsigned long long)d);
+	for (unsigned i = 0; i < 3; i++)
+		fprintf(f, "  <snapshot id=\"%u\" next_sub=\"0\" created=\"%u\"/>\n", i, 2 + i);
+	for (uint64_t n = 0; n < d; n++)
+		fprintf(f, "  <exception origin_chunk=\"%llu\" first_id=\"%llu\" last_id=\"%llu\" "
+			"cow_chunk=\"%llu\"/>\n", (unsigned long long)(n / 3),
+			(unsigned long long)(n % 3), (unsigned long long)(n % 3),
+			(unsigned long long)(n * step % d));
+	fputs("</multisnap_store>\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	*dchunks = d;
+	return buf;
+}
+
+START_TEST(test_restore_rule_size)
+{
+	/* man/multisnap-store.5's sizing rule: a device of exactly B bytes holds the worst
+	 * case, every data chunk named by one exception, restored */
+	static const struct {
+		uint64_t bytes;
+		uint32_t cs;
+	} cases[] = {{64 * MIB, 16}, {512 * MIB + 7 * 4096, 8}};
+	char path[UB_PATH_MAX], err[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t d, m = mikulas_meta_blocks_for(cases[i].bytes, cases[i].cs);
+		char *xml = worst_case_xml(cases[i].bytes, cases[i].cs, 0, &d);
+		struct meta_ms_status st;
+		struct seen s;
+		struct fx f;
+		meta_ms_id id;
+		ub_tmpfile(path, "ms_mikulas_rule", cases[i].bytes);
+		ck_assert_msg(restore_str(xml, path, err, sizeof(err)) == 0, "case %zu: %s", i, err);
+		ck_assert_int_eq(check_path(path, &s), -1);
+		memcpy(f.path, path, sizeof(path));
+		fx_open(&f);
+		ck_assert_uint_eq(mikulas_get_sb(f.st)->metadata_blocks, m);
+		ck_assert_uint_eq(mikulas_get_sb(f.st)->data_chunks, d);
+		ck_assert_int_eq(ops->status(f.st, &st), 0);
+		ck_assert_uint_eq(st.sectors_allocated - st.metadata_sectors, d * cases[i].cs);
+		ck_assert_uint_le(st.metadata_sectors, m * 8);
+		/* and it works on: a message commits */
+		ck_assert_int_eq(ops->create(f.st, &id), 0);
+		ck_assert_uint_eq(id, ID(3));
+		expect_clean(&f);
+		fx_done(&f);
+		free(xml);
+	}
+	{
+		/* the same exceptions in too small a metadata area: refused, said so */
+		uint64_t d;
+		char *xml = worst_case_xml(cases[1].bytes, cases[1].cs, 64, &d);
+		ub_tmpfile(path, "ms_mikulas_rule", cases[1].bytes);
+		ck_assert_int_eq(restore_str(xml, path, err, sizeof(err)), META_E_NOSPC);
+		ck_assert_msg(strstr(err, "the metadata area (metadata_blocks 64) cannot hold") != NULL,
+			      "%s", err);
+		unlink(path);
+		free(xml);
+	}
+}
+END_TEST
+
 START_TEST(test_format_crash)
 {
 	/* format over an old store, every write failing in turn: block 0 all zeros (a new
@@ -1169,6 +1253,7 @@ int main(void)
 	tcase_add_test(tc, test_flip_sweep);
 	tcase_add_test(tc, test_grow_shrink);
 	tcase_add_test(tc, test_metadata_full);
+	tcase_add_test(tc, test_restore_rule_size);
 	tcase_add_test(tc, test_format_crash);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_xml_errors);
