@@ -6,9 +6,10 @@
  *   superblock   magic, checksum, location, version, valid, every field in range
  *                (MSK_SUPERBLOCK, MSK_INVALID); a superblock whose fields cannot be
  *                used ends the check there
- *   trees        both btrees node by node (validator, value size, key order and
- *                range, fill: meta_node_check; a path deeper than 64 levels), every
- *                node counted once per parent (MSK_NODE)
+ *   trees        both btrees node by node, read level by level in large batches
+ *                (pdata/walk.h) (validator, value size, key order and range, fill:
+ *                meta_node_check; a path deeper than 64 levels; leaves at one depth),
+ *                every node counted once per parent and read once (MSK_NODE)
  *   snapshots    ids: number below next_snapshot and not 0xffffffff; a sub-snapshot's
  *                master live, its sub number below the master's next_sub; flags 0
  *                (MSK_SNAPSHOT)
@@ -20,7 +21,8 @@
  *                tree nodes, both maps' own blocks), the data map's the number of
  *                exception keys naming each chunk (MSK_META_COUNT / _LEAK,
  *                MSK_DATA_COUNT / _LEAK); unreadable map structures MSK_SPACE_MAP.
- * Memory: one byte per metadata block and per data chunk, plus the live ids.
+ * Memory: one byte per metadata block and per data chunk, 24 bytes per node of the
+ * level being read, plus the live ids.
  */
 #include <libmeta/btree.h>
 #include <libmeta/error.h>
@@ -36,6 +38,7 @@
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
 #include "pdata/refcount.h"
+#include "pdata/walk.h"
 
 #define NONE UINT64_MAX
 #define MAX_DEAD_REPORTS 16 /* then one summary */
@@ -48,6 +51,7 @@ struct ck {
 	int err; /* NOMEM */
 	struct mikulas_sb sb;
 	struct meta_refcount meta, data;
+	struct meta_walker walker;
 	meta_ms_id *live;
 	size_t nlive, caplive;
 	/* exception scan state */
@@ -99,14 +103,33 @@ static void relay_fn(void *ctx, const struct meta_damage *d)
 
 typedef void (*leaf_entry_fn)(struct ck *c, uint64_t node, uint64_t key, const void *value);
 
-static void walk(struct ck *c, uint64_t b, uint32_t vs, uint64_t lo, uint64_t hi, int is_root,
-		 int depth, leaf_entry_fn fn)
+/*
+ * Trees are read breadth first, a level at a time, through the batched walker
+ * (pdata/walk.h: the level's blocks sorted, coalesced into large reads, read ahead
+ * on a second thread).  A level keeps its nodes in key order (children are queued in
+ * their parent's order), so the leaves' entries reach fn in key order, as the
+ * per-exception checks need; a leaf at another depth than the tree's first leaf is
+ * damage (the order across levels would not be key order).  Every node is counted
+ * once per parent and read once.
+ */
+struct lvl_item {
+	uint64_t b, lo, hi;
+};
+
+struct tree_walk {
+	struct ck *c;
+	uint32_t vs;
+	leaf_entry_fn fn;
+	int depth, leaf_depth;
+	struct lvl_item *cur, *next;
+	size_t ncur, nnext, capnext;
+};
+
+/* Count a child; queue it for the next level unless it is out of bounds or read already. */
+static void queue_node(struct tree_walk *t, uint64_t b, uint64_t lo, uint64_t hi, int depth)
 {
-	const void *node;
-	struct meta_node_info ni;
-	struct relay rl = {c, META_DMG_MSK_NODE};
+	struct ck *c = t->c;
 	char buf[96];
-	int r;
 	if (c->err)
 		return;
 	if (b == 0 || b >= c->sb.metadata_blocks) {
@@ -121,40 +144,73 @@ static void walk(struct ck *c, uint64_t b, uint32_t vs, uint64_t lo, uint64_t hi
 	ref_meta(c, b);
 	if (meta_rc_get(&c->meta, b) > 1)
 		return; /* read once; the count comparison reports a second parent */
-	r = meta_bm_get(c->bm, b, &meta_node_validator, &node);
-	if (r) {
-		snprintf(buf, sizeof(buf), "%s", meta_strerror(r));
-		report(c, META_DMG_MSK_NODE, b, lo, hi, 0, buf);
+	if (meta_grow((void **)&t->next, &t->capnext, t->nnext + 1, sizeof(*t->next))) {
+		c->err = META_E_NOMEM;
 		return;
+	}
+	t->next[t->nnext++] = (struct lvl_item){b, lo, hi};
+}
+
+static uint64_t item_block(void *ctx, size_t i)
+{
+	return ((struct tree_walk *)ctx)->cur[i].b;
+}
+
+static int visit_node(void *ctx, size_t i, const void *node, int err)
+{
+	struct tree_walk *t = ctx;
+	struct ck *c = t->c;
+	const struct lvl_item *it = &t->cur[i];
+	struct meta_node_info ni;
+	struct relay rl = {c, META_DMG_MSK_NODE};
+	char buf[96];
+	if (err) {
+		snprintf(buf, sizeof(buf), "%s", meta_strerror(err));
+		report(c, META_DMG_MSK_NODE, it->b, it->lo, it->hi, 0, buf);
+		return c->err;
 	}
 	meta_node_get_info(node, &ni);
-	if (meta_node_check(node, b, (ni.flags & META_NODE_INTERNAL) ? 8 : vs, lo, hi, is_root,
-			    relay_fn, &rl) == META_SEV_FATAL ||
-	    ni.value_size != ((ni.flags & META_NODE_INTERNAL) ? 8 : vs)) {
-		meta_bm_put(c->bm, node);
-		return;
-	}
-	if ((ni.flags & META_NODE_INTERNAL) && ni.nr_entries > 1) {
-		/* read the children ahead, in coalesced runs (O_DIRECT devices have no read-ahead) */
-		uint64_t kids[META_BLOCK_SIZE / 8];
-		uint32_t nk = 0;
-		for (uint32_t i = 0; i < ni.nr_entries && nk < META_BLOCK_SIZE / 8; i++) {
-			uint64_t kb = meta_node_value64(node, i);
-			if (kb && kb < c->sb.metadata_blocks)
-				kids[nk++] = kb;
+	if (meta_node_check(node, it->b, (ni.flags & META_NODE_INTERNAL) ? 8 : t->vs, it->lo, it->hi,
+			    t->depth == 0, relay_fn, &rl) == META_SEV_FATAL ||
+	    ni.value_size != ((ni.flags & META_NODE_INTERNAL) ? 8 : t->vs))
+		return c->err;
+	if (ni.flags & META_NODE_INTERNAL) {
+		for (uint32_t k = 0; k < ni.nr_entries; k++) {
+			uint64_t lo = meta_node_key(node, k);
+			uint64_t hi = k + 1 < ni.nr_entries ? meta_node_key(node, k + 1) : it->hi;
+			queue_node(t, meta_node_value64(node, k), lo, hi, t->depth + 1);
 		}
-		meta_bm_prefetch(c->bm, kids, nk);
+		return c->err;
 	}
-	for (uint32_t i = 0; i < ni.nr_entries; i++) {
-		uint64_t k = meta_node_key(node, i);
-		if (ni.flags & META_NODE_INTERNAL) {
-			uint64_t next = i + 1 < ni.nr_entries ? meta_node_key(node, i + 1) : hi;
-			walk(c, meta_node_value64(node, i), vs, k, next, 0, depth + 1, fn);
-		} else {
-			fn(c, b, k, meta_node_value(node, i));
-		}
+	if (t->leaf_depth < 0)
+		t->leaf_depth = t->depth;
+	if (t->depth != t->leaf_depth) {
+		snprintf(buf, sizeof(buf), "leaf at depth %d, the tree's first leaf at depth %d",
+			 t->depth, t->leaf_depth);
+		report(c, META_DMG_MSK_NODE, it->b, it->lo, it->hi, 0, buf);
+		return c->err;
 	}
-	meta_bm_put(c->bm, node);
+	for (uint32_t k = 0; k < ni.nr_entries; k++)
+		t->fn(c, it->b, meta_node_key(node, k), meta_node_value(node, k));
+	return c->err;
+}
+
+static void walk(struct ck *c, uint64_t root, uint32_t vs, leaf_entry_fn fn)
+{
+	struct tree_walk t = {c, vs, fn, 0, -1, NULL, NULL, 0, 0, 0};
+	int r;
+	queue_node(&t, root, 0, NONE, 0);
+	for (; t.nnext && !c->err; t.depth++) {
+		t.cur = t.next;
+		t.ncur = t.nnext;
+		t.next = NULL;
+		t.nnext = t.capnext = 0;
+		r = meta_walk_read(&c->walker, t.ncur, item_block, visit_node, &t);
+		if (r && !c->err)
+			c->err = r; /* NOMEM (damage was reported) */
+		free(t.cur);
+	}
+	free(t.next);
 }
 
 static void snap_entry(struct ck *c, uint64_t node, uint64_t id, const void *value)
@@ -318,11 +374,11 @@ static void count_sm_blocks(struct ck *c)
 		free(ents);
 	}
 	if (mr->ref_count_root)
-		walk(c, mr->ref_count_root, 4, 0, NONE, 1, 0, no_entry);
+		walk(c, mr->ref_count_root, 4, no_entry);
 	if (dr->bitmap_root)
-		walk(c, dr->bitmap_root, sizeof(struct disk_index_entry), 0, NONE, 1, 0, sm_idx_entry);
+		walk(c, dr->bitmap_root, sizeof(struct disk_index_entry), sm_idx_entry);
 	if (dr->ref_count_root)
-		walk(c, dr->ref_count_root, 4, 0, NONE, 1, 0, no_entry);
+		walk(c, dr->ref_count_root, 4, no_entry);
 }
 
 struct cmp {
@@ -478,10 +534,12 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 		c.err = META_E_NOMEM;
 		goto out;
 	}
+	meta_walker_init(&c.walker, c.bm);
+	meta_bm_set_read_ahead(c.bm, 1);
 	ref_meta(&c, 0);
-	walk(&c, c.sb.snapshot_root, sizeof(struct mikulas_disk_snap), 0, NONE, 1, 0, snap_entry);
+	walk(&c, c.sb.snapshot_root, sizeof(struct mikulas_disk_snap), snap_entry);
 	snap_judge_walk(&c, c.sb.snapshot_root, 0);
-	walk(&c, c.sb.exception_root, sizeof(struct mikulas_disk_exc), 0, NONE, 1, 0, exc_entry);
+	walk(&c, c.sb.exception_root, sizeof(struct mikulas_disk_exc), exc_entry);
 	if (c.dead > MAX_DEAD_REPORTS) {
 		snprintf(buf, sizeof(buf), "%" PRIu64 " more exceptions cover no live snapshot",
 			 c.dead - MAX_DEAD_REPORTS);
@@ -493,6 +551,8 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	if (!c.err)
 		check_sm(&c, true);
 out:
+	meta_bm_set_read_ahead(c.bm, 0);
+	meta_walker_free(&c.walker);
 	meta_rc_free(&c.meta);
 	meta_rc_free(&c.data);
 	free(c.live);
