@@ -43,4 +43,28 @@ static inline size_t meta_u64_lower_bound(const uint64_t *v, size_t n, uint64_t 
 	return lo;
 }
 
+/*
+ * v in decimal, written backwards so that it ends just before end (at most 20
+ * digits); returns its first digit.  The XML writers' number formatter.
+ */
+extern const char meta_digits2[201];
+static inline char *meta_u64_dec(char *end, uint64_t v)
+{
+	char *p = end;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--p = meta_digits2[d + 1];
+		*--p = meta_digits2[d];
+	}
+	if (v >= 10) {
+		unsigned d = (unsigned)v * 2;
+		*--p = meta_digits2[d + 1];
+		*--p = meta_digits2[d];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return p;
+}
+
 #endif

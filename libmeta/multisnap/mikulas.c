@@ -27,6 +27,7 @@
 #include "pdata/btree_write.h"
 #include "pdata/sm_tx.h"
 #include "pdata/tm.h"
+#include "pdata/walk.h"
 
 /* ---- superblock ------------------------------------------------------------------- */
 
@@ -856,13 +857,91 @@ out:
 	return r;
 }
 
+/*
+ * mikulas_iter: the tree as committed (every message commits: the handle holds no
+ * uncommitted change), read a level at a time through the batched walker
+ * (pdata/walk.h); the leaves' entries in key order.  A node the validator refuses:
+ * its error; a node of another tree, a leaf at another depth than the first, a path
+ * over 64 levels, a level of more nodes than metadata blocks or a child outside the
+ * metadata area: META_E_CORRUPT.
+ */
+struct scan {
+	struct mk *m;
+	uint32_t vs;
+	int depth, leaf_depth;
+	entry_fn fn;
+	void *ctx;
+	uint64_t *cur, *next;
+	size_t ncur, nnext, capnext;
+};
+
+static uint64_t scan_block(void *ctx, size_t i)
+{
+	return ((struct scan *)ctx)->cur[i];
+}
+
+static int scan_node(void *ctx, size_t i, const void *node, int err)
+{
+	struct scan *sc = ctx;
+	struct meta_node_info ni;
+	int r = 0;
+	(void)i;
+	if (err)
+		return err;
+	meta_node_get_info(node, &ni);
+	if (ni.value_size != ((ni.flags & META_NODE_INTERNAL) ? 8 : sc->vs))
+		return META_E_CORRUPT;
+	if (ni.flags & META_NODE_INTERNAL) {
+		/* a level cannot hold more nodes than there are blocks, but for sharing */
+		if (sc->depth >= 64 || sc->nnext + ni.nr_entries > sc->m->sb.metadata_blocks)
+			return META_E_CORRUPT;
+		if (meta_grow((void **)&sc->next, &sc->capnext, sc->nnext + ni.nr_entries,
+			      sizeof(*sc->next)))
+			return META_E_NOMEM;
+		for (uint32_t k = 0; k < ni.nr_entries; k++) {
+			uint64_t b = meta_node_value64(node, k);
+			if (b == 0 || b >= sc->m->sb.metadata_blocks)
+				return META_E_CORRUPT;
+			sc->next[sc->nnext++] = b;
+		}
+		return 0;
+	}
+	if (sc->leaf_depth < 0)
+		sc->leaf_depth = sc->depth;
+	if (sc->depth != sc->leaf_depth)
+		return META_E_CORRUPT;
+	for (uint32_t k = 0; k < ni.nr_entries && !r; k++)
+		r = sc->fn(sc->ctx, meta_node_key(node, k), meta_node_value(node, k));
+	return r;
+}
+
 int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx)
 {
 	struct mk *m = st;
+	struct scan sc = {m, exceptions ? EXC_VS : SNAP_VS, 0, -1, fn, ctx, NULL, NULL, 0, 0, 0};
+	struct meta_walker w;
+	int r = 0;
 	if (m->failed)
 		return m->failed;
-	return iter_node(m, exceptions ? m->sb.exception_root : m->sb.snapshot_root, 0, UINT64_MAX,
-			 fn, ctx, 0, exceptions ? EXC_VS : SNAP_VS);
+	sc.next = malloc(sizeof(*sc.next));
+	if (!sc.next)
+		return META_E_NOMEM;
+	sc.next[0] = exceptions ? m->sb.exception_root : m->sb.snapshot_root;
+	sc.nnext = sc.capnext = 1;
+	meta_walker_init(&w, m->bm);
+	meta_bm_set_read_ahead(m->bm, 1);
+	for (; sc.nnext && !r; sc.depth++) {
+		sc.cur = sc.next;
+		sc.ncur = sc.nnext;
+		sc.next = NULL;
+		sc.nnext = sc.capnext = 0;
+		r = meta_walk_read(&w, sc.ncur, scan_block, scan_node, &sc);
+		free(sc.cur);
+	}
+	meta_bm_set_read_ahead(m->bm, 0);
+	meta_walker_free(&w);
+	free(sc.next);
+	return r;
 }
 
 void mikulas_close(void *st)

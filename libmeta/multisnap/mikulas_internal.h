@@ -25,7 +25,7 @@ int mikulas_geometry(uint64_t bytes, uint32_t chunk_size, unsigned flags, uint64
 /* Block 0 zeroed, or (invalid) a superblock marked invalid; flushed. */
 int mikulas_write_head(struct meta_io *io, uint32_t chunk_size, bool invalid);
 void mikulas_close(void *st);
-/* Every entry of a tree (this transaction's view), in key order; fn non-zero stops. */
+/* Every entry of a tree as committed, in key order, read in batches; fn non-zero stops. */
 typedef int (*entry_fn)(void *ctx, uint64_t key, const void *value);
 int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx);
 struct meta_bm *mikulas_bm(void *st);

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 #include "base/xml_util.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
@@ -92,9 +93,18 @@ static const char *const flag_names[] = {"", "sync-snapshots", "preserve-on-erro
 
 /* ---- dump ----------------------------------------------------------------------------------- */
 
+/*
+ * The XML lines are formatted into a buffer of their own (meta_u64_dec, no printf):
+ * a dump of 10 M exceptions is mostly formatting.  The human form uses stdio.
+ */
+#define DUMP_BUF (1u << 16)
+#define DUMP_LINE 256u /* the longest exception or snapshot line, with room */
+
 struct dump {
 	FILE *out;
 	bool human;
+	size_t len;
+	char *buf;
 };
 
 static int out_err(FILE *f)
@@ -102,41 +112,102 @@ static int out_err(FILE *f)
 	return ferror(f) ? META_E_IO : 0;
 }
 
+/* Write the buffer out; it is empty afterwards, also after an error. */
+static int dump_flush(struct dump *d)
+{
+	size_t n = d->len;
+	d->len = 0;
+	return n && fwrite(d->buf, 1, n, d->out) != n ? META_E_IO : 0;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	char *q = meta_u64_dec(tmp + sizeof(tmp), v);
+	size_t n = (size_t)(tmp + sizeof(tmp) - q);
+	memcpy(p, q, n);
+	return p + n;
+}
+
+static char *put_id(char *p, meta_ms_id id)
+{
+	p = put_u64(p, id >> 32);
+	if ((uint32_t)id != META_MS_SUB_NONE) {
+		*p++ = '.';
+		p = put_u64(p, (uint32_t)id);
+	}
+	return p;
+}
+
+/* Room for one more line: the buffer is written out when it is nearly full. */
+static char *line_start(struct dump *d, int *r)
+{
+	*r = d->len + DUMP_LINE > DUMP_BUF ? dump_flush(d) : 0;
+	return d->buf + d->len;
+}
+
 static int dump_snap(void *ctx, uint64_t key, const void *value)
 {
 	struct dump *d = ctx;
 	const struct mikulas_disk_snap *v = value;
-	char id[META_MS_ID_STRLEN];
-	id_fmt(key, id, sizeof(id));
-	if (d->human)
+	char id[META_MS_ID_STRLEN], *p;
+	int r;
+	if (d->human) {
+		id_fmt(key, id, sizeof(id));
 		fprintf(d->out, "  snapshot %s: created in transaction %" PRIu64 ", next sub %" PRIu32
 			"\n", id, le64_get(v->created), le32_get(v->next_sub));
-	else
-		fprintf(d->out, "  <snapshot id=\"%s\" next_sub=\"%" PRIu32 "\" created=\"%" PRIu64
-			"\"/>\n", id, le32_get(v->next_sub), le64_get(v->created));
-	return out_err(d->out);
+		return out_err(d->out);
+	}
+	p = line_start(d, &r);
+	p = put_str(p, "  <snapshot id=\"");
+	p = put_id(p, key);
+	p = put_str(p, "\" next_sub=\"");
+	p = put_u64(p, le32_get(v->next_sub));
+	p = put_str(p, "\" created=\"");
+	p = put_u64(p, le64_get(v->created));
+	p = put_str(p, "\"/>\n");
+	d->len = (size_t)(p - d->buf);
+	return r;
 }
 
 static int dump_exc(void *ctx, uint64_t key, const void *value)
 {
 	struct dump *d = ctx;
 	const struct mikulas_disk_exc *v = value;
-	char a[META_MS_ID_STRLEN], b[META_MS_ID_STRLEN];
-	id_fmt(le64_get(v->first_id), a, sizeof(a));
-	id_fmt(le64_get(v->last_id), b, sizeof(b));
-	if (d->human)
+	char a[META_MS_ID_STRLEN], b[META_MS_ID_STRLEN], *p;
+	int r;
+	if (d->human) {
+		id_fmt(le64_get(v->first_id), a, sizeof(a));
+		id_fmt(le64_get(v->last_id), b, sizeof(b));
 		fprintf(d->out, "  origin chunk %" PRIu64 " [%s .. %s] -> COW chunk %" PRIu64 "\n",
 			key >> 16, a, b, le64_get(v->cow_chunk));
-	else
-		fprintf(d->out, "  <exception origin_chunk=\"%" PRIu64 "\" first_id=\"%s\" last_id=\"%s\""
-			" cow_chunk=\"%" PRIu64 "\"/>\n", key >> 16, a, b, le64_get(v->cow_chunk));
-	return out_err(d->out);
+		return out_err(d->out);
+	}
+	p = line_start(d, &r);
+	p = put_str(p, "  <exception origin_chunk=\"");
+	p = put_u64(p, key >> 16);
+	p = put_str(p, "\" first_id=\"");
+	p = put_id(p, le64_get(v->first_id));
+	p = put_str(p, "\" last_id=\"");
+	p = put_id(p, le64_get(v->last_id));
+	p = put_str(p, "\" cow_chunk=\"");
+	p = put_u64(p, le64_get(v->cow_chunk));
+	p = put_str(p, "\"/>\n");
+	d->len = (size_t)(p - d->buf);
+	return r;
 }
 
 static int dump(void *st, FILE *out, bool human)
 {
 	const struct mikulas_sb *sb = mikulas_get_sb(st);
-	struct dump d = {out, human};
+	struct dump d = {out, human, 0, NULL};
 	int r;
 	if (human)
 		fprintf(out, "mikulas store: version %" PRIu32 ", chunk_size %" PRIu32
@@ -151,9 +222,15 @@ static int dump(void *st, FILE *out, bool human)
 			"\" next_snapshot=\"%" PRIu64 "\" transaction=\"%" PRIu64 "\" flags=\"%s\">\n",
 			sb->version, sb->chunk_size, sb->metadata_blocks, sb->data_chunks,
 			sb->next_snapshot, sb->transaction, flag_names[sb->flags & 3]);
+	d.buf = human ? NULL : malloc(DUMP_BUF);
+	if (!human && !d.buf)
+		return META_E_NOMEM;
 	r = mikulas_iter(st, false, dump_snap, &d);
 	if (!r)
 		r = mikulas_iter(st, true, dump_exc, &d);
+	if (!r && !human)
+		r = dump_flush(&d);
+	free(d.buf);
 	if (r)
 		return r;
 	fputs(human ? "end mikulas store\n" : "</multisnap_store>\n", out);

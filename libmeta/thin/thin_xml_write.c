@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
+
 #define WBUF_SIZE (1u << 20)
 #define WBUF_SLACK 512u /* room always kept for one element without long strings */
 
@@ -49,38 +51,13 @@ static inline void put_mem(struct meta_thin_writer *w, const char *s, size_t n)
 
 #define PUT_LIT(w, lit) put_mem((w), (lit), sizeof(lit) - 1)
 
-static const char digits2[201] = "00010203040506070809"
-				 "10111213141516171819"
-				 "20212223242526272829"
-				 "30313233343536373839"
-				 "40414243444546474849"
-				 "50515253545556575859"
-				 "60616263646566676869"
-				 "70717273747576777879"
-				 "80818283848586878889"
-				 "90919293949596979899";
-
 static inline void put_u64(struct meta_thin_writer *w, uint64_t v)
 {
 	char tmp[24];
-	char *p = tmp + sizeof(tmp);
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100) * 2;
-		v /= 100;
-		*--p = digits2[d + 1];
-		*--p = digits2[d];
-	}
-	if (v >= 10) {
-		unsigned d = (unsigned)v * 2;
-		*--p = digits2[d + 1];
-		*--p = digits2[d];
-	} else {
-		*--p = (char)('0' + v);
-	}
+	char *p = meta_u64_dec(tmp + sizeof(tmp), v);
 	put_mem(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
-/* A string from outside (uuid, def names): escaped for XML attributes, any length. */
 static int put_text(struct meta_thin_writer *w, const char *s, int xml)
 {
 	for (; s && *s; s++) {
