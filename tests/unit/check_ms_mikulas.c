@@ -487,6 +487,46 @@ START_TEST(test_check_node)
 }
 END_TEST
 
+START_TEST(test_check_leaf_depth)
+{
+	/* the root's second child moved one level down, under a new internal node (checksums
+	 * valid): its leaf lies deeper than the others, which check and dump refuse */
+	struct fx f;
+	struct seen s;
+	uint64_t root, leaf, spare;
+	uint8_t b[4096], n[4096];
+	build_store(&f);
+	root = mikulas_get_sb(f.st)->exception_root;
+	spare = mikulas_get_sb(f.st)->metadata_blocks - 1; /* free in a store this small */
+	fx_close(&f);
+	ub_read_block(f.path, root, b);
+	ck_assert_uint_eq(ub_node_flags(b), 1);
+	ck_assert_uint_ge(ub_node_nr(b), 3);
+	leaf = get_le64p(ub_node_value(b, 1));
+	memcpy(n, b, sizeof(n));
+	put_le32p(n + 16, 1); /* nr_entries */
+	memcpy(ub_node_key(n, 0), ub_node_key(b, 1), 8);
+	put_le64p(ub_node_value(n, 0), leaf);
+	meta_node_validator.prepare(&meta_node_validator, n, spare);
+	ub_write_block(f.path, spare, n);
+	put_le64p(ub_node_value(b, 1), spare);
+	meta_node_validator.prepare(&meta_node_validator, b, root);
+	ub_write_block(f.path, root, b);
+	ck_assert_int_eq(check_path(f.path, &s), META_SEV_FATAL);
+	ck_assert(has(&s, META_DMG_MSK_NODE, leaf));
+	fx_open(&f);
+	{
+		char *x;
+		size_t len;
+		FILE *out = open_memstream(&x, &len);
+		ck_assert_int_eq(ops->dump_xml(f.st, out), META_E_CORRUPT);
+		fclose(out);
+		free(x);
+	}
+	fx_done(&f);
+}
+END_TEST
+
 START_TEST(test_check_bitmap)
 {
 	struct fx f;
@@ -1248,6 +1288,7 @@ int main(void)
 	tcase_add_test(tc, test_check_clean);
 	tcase_add_test(tc, test_check_superblock);
 	tcase_add_test(tc, test_check_node);
+	tcase_add_test(tc, test_check_leaf_depth);
 	tcase_add_test(tc, test_check_bitmap);
 	tcase_add_test(tc, test_check_values);
 	tcase_add_test(tc, test_flip_sweep);
