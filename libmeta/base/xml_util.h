@@ -47,6 +47,41 @@ int xmlu_run(struct xmlu *x, FILE *in);
 int xmlu_run_head(struct xmlu *x, const char *head, size_t len, FILE *in);
 
 /*
+ * The fast path for the few element kinds that make up most of a big input
+ * (xml_util.c says how it stays a plain expat parse): the input is scanned for
+ * markup tokens; an empty element on one line ("<name .../>") whose name's first
+ * letter is in `first` goes to elem() when ready() says the parser's state admits
+ * one (everything before it has been fed to expat); elem() handles it and returns
+ * true, or returns false and expat gets it.  line: the element's line (for
+ * xmlu_fail through x->line).  Everything else goes to expat, in order.
+ */
+struct xmlu_fast {
+	bool (*ready)(void *ctx);
+	bool (*elem)(void *ctx, const char *q, const char *te, unsigned long line);
+	void *ctx;
+	const char *first;
+	size_t bufsize;  /* read buffer; 0: 1 MiB */
+	bool off;        /* expat alone */
+	uint64_t count;  /* elements elem() handled */
+};
+/* xmlu_run_head() with the fast path. */
+int xmlu_run_fast(struct xmlu *x, const char *head, size_t len, FILE *in, struct xmlu_fast *f);
+
+/*
+ * The attributes in [s, e) (an element's, after its name): all of spec[0..n), each
+ * once, in any order, with plain values; false for anything else.  A spec with max 0
+ * takes digits and dots as they are (str[k] the value, v[k] its length); else a
+ * decimal number up to max (v[k]).
+ */
+struct xmlu_fattr {
+	const char *name;
+	size_t len;
+	uint64_t max;
+};
+bool xmlu_fast_attrs(const char *s, const char *e, const struct xmlu_fattr *spec, int n,
+		     uint64_t *v, const char **str);
+
+/*
  * Test knobs of thin_xml_read.c (NULL, the default: a 1 MiB read buffer and
  * the fast path on).  Set by unit tests only; a parse reads the pointer once
  * and never writes through it except to add to fast_count.

@@ -181,336 +181,69 @@ static void XMLCALL t_end(void *data, const XML_Char *name)
 }
 
 /*
- * Fast path for the mapping elements.
- *
- * A pool's XML is almost all <single_mapping .../> and <range_mapping .../>
- * lines, and expat spends more time tokenising them than a restore spends
- * building the pool.  thin_run() therefore scans the input itself, delimiting
- * each markup token as XML does (tags with their quoted attribute values,
- * comments, processing instructions, CDATA sections), and hands a mapping
- * element straight to the emitter when it is an empty element on one line
- * whose attributes are exactly the required ones, each once, with plain
- * decimal values in range, and the parser state allows a mapping there.
- * Everything else (every other token, text that is not blanks and newlines, a
- * mapping element in any other form) goes to expat verbatim and in order, so
- * expat still checks the document and reports every error itself: the newlines
- * of the skipped white space are passed on, which keeps expat's line numbers
- * right.  Everything before a fast mapping has been fed to expat before the
- * mapping is handed over, so the state checks and the order of the emitter
- * calls are those of a plain expat parse.  A DOCTYPE, a UTF-16 input, an
- * encoding other than UTF-8 or ASCII, or a token longer than half the buffer
- * turn the fast path off for the rest of the input.
+ * The mapping elements take xml_util's fast path (xmlu_run_fast): a
+ * <single_mapping .../> or <range_mapping .../> with exactly its attributes,
+ * plain decimal values in range, inside a device or a def.
  */
 #define RUN_BUF (1u << 20)
 
 struct meta_thin_xml_knobs *meta_thin_xml_knobs; /* xml_util.h */
 
-struct run {
-	struct tparse *ps;
-	uint64_t nl;        /* newlines of skipped white space, not yet fed to expat */
-	unsigned long line; /* line number at the scan position */
-	bool fast;
-	uint64_t count;     /* mappings handed over */
-};
-
-struct fattr {
-	const char *name;
-	size_t len;
-	uint64_t max;
-};
-
-static const struct fattr single_attrs[] = {
+static const struct xmlu_fattr single_attrs[] = {
 	{"origin_block", 12, UINT64_MAX}, {"data_block", 10, UINT64_MAX}, {"time", 4, UINT32_MAX}};
-static const struct fattr range_attrs[] = {{"origin_begin", 12, UINT64_MAX},
-					   {"data_begin", 10, UINT64_MAX},
-					   {"length", 6, UINT64_MAX},
-					   {"time", 4, UINT32_MAX}};
+static const struct xmlu_fattr range_attrs[] = {{"origin_begin", 12, UINT64_MAX},
+						{"data_begin", 10, UINT64_MAX},
+						{"length", 6, UINT64_MAX},
+						{"time", 4, UINT32_MAX}};
 
 static bool blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-/* Feed s[0..n) to expat, after the pending newlines. */
-static int feed(struct run *rn, const char *s, size_t n, int last)
+static bool mapping_ready(void *ctx)
 {
-	static const char nls[64] = {[0 ... 63] = '\n'};
-	struct xmlu *x = &rn->ps->x;
-	while (rn->nl && !x->r) {
-		int k = rn->nl < sizeof(nls) ? (int)rn->nl : (int)sizeof(nls);
-		rn->nl -= (uint64_t)k;
-		if (XML_Parse(x->p, nls, k, 0) == XML_STATUS_ERROR && !x->r)
-			xmlu_fail(x, META_E_XML, "%s", XML_ErrorString(XML_GetErrorCode(x->p)));
-	}
-	if (!x->r && XML_Parse(x->p, s, (int)n, last) == XML_STATUS_ERROR && !x->r)
-		xmlu_fail(x, META_E_XML, "%s", XML_ErrorString(XML_GetErrorCode(x->p)));
-	return x->r;
-}
-
-/* Line breaks in [s, e) as expat counts them (CR LF, CR or LF). */
-static unsigned long count_lines(const char *s, const char *e)
-{
-	unsigned long n = 0;
-	for (; s < e; s++)
-		if (*s == '\n' || (*s == '\r' && (s + 1 == e || s[1] != '\n')))
-			n++;
-	return n;
-}
-
-/*
- * The attributes in [s, e): all of spec[0..n), each once, in any order, with
- * decimal values no larger than their maximum.  False for anything else.
- */
-static bool fast_attrs(const char *s, const char *e, const struct fattr *spec, int n,
-		       uint64_t *v)
-{
-	unsigned seen = 0;
-	for (;;) {
-		const char *a = s;
-		uint64_t x = 0;
-		char q;
-		int k;
-		while (s < e && blank(*s))
-			s++;
-		if (s == e)
-			return seen == (1u << n) - 1;
-		if (s == a)
-			return false;
-		for (k = 0; k < n; k++)
-			if ((size_t)(e - s) > spec[k].len && !memcmp(s, spec[k].name, spec[k].len) &&
-			    (s[spec[k].len] == '=' || blank(s[spec[k].len])))
-				break;
-		if (k == n || (seen & (1u << k)))
-			return false;
-		seen |= 1u << k;
-		s += spec[k].len;
-		while (s < e && blank(*s))
-			s++;
-		if (s == e || *s++ != '=')
-			return false;
-		while (s < e && blank(*s))
-			s++;
-		if (s == e || (*s != '"' && *s != '\''))
-			return false;
-		q = *s++;
-		if (s == e || *s < '0' || *s > '9')
-			return false;
-		while (s < e && *s >= '0' && *s <= '9') {
-			unsigned d = (unsigned)(*s++ - '0');
-			if (x > (spec[k].max - d) / 10)
-				return false;
-			x = x * 10 + d;
-		}
-		if (s == e || *s++ != q)
-			return false;
-		v[k] = x;
-	}
-}
-
-/*
- * Whether the XML declaration [q, t) leaves the bytes of markup as they are:
- * no encoding, UTF-8, US-ASCII or ISO-8859-1 (the 8-bit ones expat knows).
- */
-static bool byte_encoding(const char *q, const char *t)
-{
-	static const char *const ok[] = {"UTF-8", "US-ASCII", "ISO-8859-1"};
-	const char *v = memmem(q, (size_t)(t - q), "encoding", 8), *e;
-	char qc;
-	if (!v)
-		return true;
-	v += 8;
-	while (v < t && *v != '"' && *v != '\'')
-		v++;
-	if (v == t)
-		return false;
-	qc = *v++;
-	e = memchr(v, qc, (size_t)(t - v));
-	if (!e)
-		return false;
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if ((size_t)(e - v) == strlen(ok[i]) && !strncasecmp(v, ok[i], strlen(ok[i])))
-			return true;
-	return false;
-}
-
-/*
- * The token starting with the '<' at q: returns one past its end, or NULL when
- * it does not end before `end` (or the fast path was turned off).
- */
-static char *token_end(struct run *rn, char *q, char *end)
-{
-	size_t left = (size_t)(end - q);
-	char *t;
-	if (left < 9) /* enough to tell "<![CDATA[" from "<!--" */
-		return NULL;
-	if (q[1] == '!') {
-		if (!memcmp(q, "<!--", 4))
-			t = memmem(q + 4, left - 4, "-->", 3);
-		else if (!memcmp(q, "<![CDATA[", 9))
-			t = memmem(q + 9, left - 9, "]]>", 3);
-		else {
-			rn->fast = false; /* a DOCTYPE: leave it all to expat */
-			return NULL;
-		}
-		return t ? t + 3 : NULL;
-	}
-	if (q[1] == '?') {
-		t = memmem(q + 2, left - 2, "?>", 2);
-		if (t && !memcmp(q, "<?xml", 5) && (blank(q[5]) || q[5] == '\n' || q[5] == '\r') &&
-		    !byte_encoding(q, t))
-			rn->fast = false;
-		return t ? t + 2 : NULL;
-	}
-	for (char qc = 0; q < end; q++) {
-		if (qc) {
-			if (*q == qc)
-				qc = 0;
-		} else if (*q == '"' || *q == '\'') {
-			qc = *q;
-		} else if (*q == '>') {
-			return q + 1;
-		}
-	}
-	return NULL;
+	const struct tparse *ps = ctx;
+	return ps->at == IN_DEVICE || ps->at == IN_DEF;
 }
 
 /* Hand the mapping element [q, te) to the emitter if it qualifies; false if not. */
-static bool fast_mapping(struct run *rn, const char *q, const char *te)
+static bool fast_mapping(void *ctx, const char *q, const char *te, unsigned long line)
 {
-	struct tparse *ps = rn->ps;
+	struct tparse *ps = ctx;
 	uint64_t v[4];
 	int r;
 	if (te - q < 20 || te[-2] != '/')
 		return false;
 	if (!memcmp(q, "<single_mapping", 15) && blank(q[15])) {
-		if (!fast_attrs(q + 15, te - 2, single_attrs, 3, v))
+		if (!xmlu_fast_attrs(q + 15, te - 2, single_attrs, 3, v, NULL))
 			return false;
 		r = ps->e->ops->single_map(ps->e->ctx, v[0], v[1], (uint32_t)v[2]);
 	} else if (!memcmp(q, "<range_mapping", 14) && blank(q[14])) {
-		if (!fast_attrs(q + 14, te - 2, range_attrs, 4, v) || !v[2] || v[0] + v[2] < v[0] ||
-		    v[1] + v[2] < v[1])
+		if (!xmlu_fast_attrs(q + 14, te - 2, range_attrs, 4, v, NULL) || !v[2] ||
+		    v[0] + v[2] < v[0] || v[1] + v[2] < v[1])
 			return false; /* expat's path says what is wrong */
 		r = ps->e->ops->range_map(ps->e->ctx, v[0], v[1], (uint32_t)v[3], v[2]);
 	} else {
 		return false;
 	}
-	rn->count++;
 	if (r) {
-		ps->x.line = rn->line;
+		ps->x.line = line;
 		cb_result(ps, r);
 		ps->x.line = 0;
 	}
 	return true;
 }
 
-/*
- * Scan buf[0..n): returns how much was consumed (fed or handed over); the rest
- * is an incomplete token for the next round.  With `eof` everything is fed.
- */
-static size_t scan(struct run *rn, char *buf, size_t n, bool eof)
-{
-	struct tparse *ps = rn->ps;
-	char *p = buf, *end = buf + n, *fed = buf;
-	while (rn->fast && !ps->x.r) {
-		char *q = memchr(p, '<', (size_t)(end - p)), *te, *t;
-		unsigned long nls = 0;
-		bool ws = true, plain = true;
-		if (!q) /* text up to the end: carried, so it stays with the tag after it */
-			break;
-		for (t = p; t < q; t++) {
-			if (*t == '\n') {
-				nls++;
-			} else if (*t != ' ' && *t != '\t') {
-				ws = false;
-				if (*t == '\r' && (t + 1 == q || t[1] != '\n'))
-					nls++;
-				if ((*t == '\r' && t + 1 == q) || *t == '&' || (unsigned char)*t >= 0x80)
-					plain = false;
-			}
-		}
-		te = token_end(rn, q, end);
-		if (!te) /* carried whole with the text before it */
-			break;
-		/*
-		 * A candidate; not after text ending in what expat cannot finish
-		 * without the next byte ('&' starting a reference, a UTF-8 sequence,
-		 * a CR that may start a CR LF), which would change its errors or
-		 * their line numbers.
-		 */
-		if ((q[1] == 's' || q[1] == 'r') && te[-2] == '/' && plain &&
-		    (fed != p || ps->at == IN_DEVICE || ps->at == IN_DEF)) {
-			bool handled;
-			if (fed != p || !ws) {
-				if (feed(rn, fed, (size_t)(q - fed), 0))
-					break;
-				fed = q;
-			} else {
-				rn->nl += nls;
-				fed = q;
-			}
-			rn->line += nls;
-			/* expat may have moved on (it has seen everything before q) */
-			handled = !ps->x.r && (ps->at == IN_DEVICE || ps->at == IN_DEF) &&
-				  fast_mapping(rn, q, te);
-			if (handled)
-				fed = te;
-			else
-				rn->line += count_lines(q, te);
-			p = te;
-			continue;
-		}
-		rn->line += nls + count_lines(q, te);
-		p = te;
-	}
-	if (ps->x.r)
-		return n;
-	if (!rn->fast || eof) {
-		feed(rn, fed, (size_t)(end - fed), eof);
-		return n;
-	}
-	feed(rn, fed, (size_t)(p - fed), 0);
-	return (size_t)(p - buf);
-}
-
 static int thin_run(struct tparse *ps, FILE *in)
 {
 	struct meta_thin_xml_knobs *k = meta_thin_xml_knobs;
-	size_t bufsz = !k ? RUN_BUF : k->bufsize < 16 ? 16 : k->bufsize;
-	struct run rn = {ps, 0, 1, !k || k->fast, 0};
-	char *buf = malloc(bufsz);
-	size_t have = 0;
-	bool first = true;
-	if (!buf) {
-		xmlu_fail(&ps->x, META_E_NOMEM, "out of memory");
-		return ps->x.r;
-	}
-	while (!ps->x.r) {
-		size_t n = fread(buf + have, 1, bufsz - have, in), used;
-		bool eof = n < bufsz - have;
-		if (ferror(in)) {
-			xmlu_fail(&ps->x, META_E_IO, "read error");
-			break;
-		}
-		n += have;
-		if (first) {
-			const unsigned char *u = (const unsigned char *)buf;
-			first = false;
-			/* UTF-16 (a byte order mark or a zero byte up front): expat alone */
-			if (n < 2 || !u[0] || !u[1] || u[0] == 0xfe || u[0] == 0xff)
-				rn.fast = false;
-		}
-		used = scan(&rn, buf, n, eof);
-		if (eof)
-			break;
-		have = n - used;
-		memmove(buf, buf + used, have);
-		if (have > bufsz / 2)
-			rn.fast = false; /* one huge token: the rest goes to expat */
-	}
-	free(buf);
+	struct xmlu_fast f = {mapping_ready, fast_mapping, ps, "sr",
+			      !k ? RUN_BUF : k->bufsize < 16 ? 16 : k->bufsize, k && !k->fast, 0};
+	int r = xmlu_run_fast(&ps->x, NULL, 0, in, &f);
 	if (k)
-		k->fast_count += rn.count;
-	return ps->x.r;
+		k->fast_count += f.count;
+	return r;
 }
 
 int meta_thin_xml_parse(FILE *in, const struct meta_thin_emitter *e, meta_emitter_msg_fn msg_fn,
