@@ -463,37 +463,18 @@ static void on_snapshot(struct parse *ps, const XML_Char *name, const XML_Char *
 	ps->snaps[ps->nsnaps++] = (struct snap_rec){id, spec[2].v, (uint32_t)spec[1].v};
 }
 
-static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
+/* One exception, its attributes parsed (fs, ls: the ids as written): judged, then built in. */
+static void put_exception(struct parse *ps, uint64_t c, meta_ms_id first, meta_ms_id last,
+			  uint64_t cow, const char *fs, const char *ls)
 {
-	struct xmlu_attr spec[] = {
-		{"origin_chunk", MIKULAS_CHUNK_LIMIT - 1, 0, NULL, 1, 0, 0, 0},
-		{"first_id", 0, 0, NULL, 1, 0, 1, 0},
-		{"last_id", 0, 0, NULL, 1, 0, 1, 0},
-		{"cow_chunk", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
-	};
 	struct mikulas_disk_exc d;
-	meta_ms_id first, last;
-	uint64_t c;
-	if (ps->depth != 1) {
-		xmlu_fail(&ps->x, META_E_XML, "<exception> must appear inside <multisnap_store>");
-		return;
-	}
-	snaps_finish(ps);
-	if (ps->x.r || xmlu_take_attrs(&ps->x, name, attrs, spec, 4))
-		return;
-	ps->depth = 2;
-	c = spec[0].v;
-	if (id_parse(spec[1].s, &first) || id_parse(spec[2].s, &last)) {
-		xmlu_fail(&ps->x, META_E_XML, "first_id/last_id: not N or N.M");
-		return;
-	}
 	if (first > last) {
-		xmlu_fail(&ps->x, META_E_XML, "first_id %s above last_id %s", spec[1].s, spec[2].s);
+		xmlu_fail(&ps->x, META_E_XML, "first_id %s above last_id %s", fs, ls);
 		return;
 	}
-	if (spec[3].v >= ps->data_chunks) {
+	if (cow >= ps->data_chunks) {
 		xmlu_fail(&ps->x, META_E_XML, "cow_chunk %" PRIu64 " not below data_chunks %" PRIu64,
-			  spec[3].v, ps->data_chunks);
+			  cow, ps->data_chunks);
 		return;
 	}
 	if (ps->have_exc && c < ps->prev_chunk) {
@@ -504,19 +485,19 @@ static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char 
 		ps->n = 0;
 	} else if (first <= ps->prev_last) {
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": range %s..%s overlaps or "
-			  "precedes the one before", c, spec[1].s, spec[2].s);
+			  "precedes the one before", c, fs, ls);
 		return;
 	} else if (ps->n >= MIKULAS_EXC_PER_CHUNK) {
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": more than 65536 exceptions", c);
 		return;
 	}
-	d = (struct mikulas_disk_exc){le64_of(first), le64_of(last), le64_of(spec[3].v)};
+	d = (struct mikulas_disk_exc){le64_of(first), le64_of(last), le64_of(cow)};
 	bbuild_add(&ps->exc, mikulas_exc_key(c, ps->n), &d);
 	if (ps->w.err) {
 		write_failed(ps);
 		return;
 	}
-	if (meta_rc_inc(&ps->dcount, spec[3].v)) {
+	if (meta_rc_inc(&ps->dcount, cow)) {
 		xmlu_fail(&ps->x, META_E_NOMEM, "%s", meta_strerror(META_E_NOMEM));
 		return;
 	}
@@ -524,6 +505,69 @@ static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char 
 	ps->prev_chunk = c;
 	ps->prev_last = last;
 	ps->n++;
+}
+
+static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
+{
+	struct xmlu_attr spec[] = {
+		{"origin_chunk", MIKULAS_CHUNK_LIMIT - 1, 0, NULL, 1, 0, 0, 0},
+		{"first_id", 0, 0, NULL, 1, 0, 1, 0},
+		{"last_id", 0, 0, NULL, 1, 0, 1, 0},
+		{"cow_chunk", UINT64_MAX, 0, NULL, 1, 0, 0, 0},
+	};
+	meta_ms_id first, last;
+	if (ps->depth != 1) {
+		xmlu_fail(&ps->x, META_E_XML, "<exception> must appear inside <multisnap_store>");
+		return;
+	}
+	snaps_finish(ps);
+	if (ps->x.r || xmlu_take_attrs(&ps->x, name, attrs, spec, 4))
+		return;
+	ps->depth = 2;
+	if (id_parse(spec[1].s, &first) || id_parse(spec[2].s, &last)) {
+		xmlu_fail(&ps->x, META_E_XML, "first_id/last_id: not N or N.M");
+		return;
+	}
+	put_exception(ps, spec[0].v, first, last, spec[3].v, spec[1].s, spec[2].s);
+}
+
+/*
+ * The fast path (xml_util.h): an <exception .../> line after the first (the snapshots
+ * are done, the builder is running) with exactly its four attributes and plain values
+ * is judged and built without expat; anything else goes through on_exception().
+ */
+static const struct xmlu_fattr exc_attrs[] = {{"origin_chunk", 12, MIKULAS_CHUNK_LIMIT - 1},
+					      {"first_id", 8, 0},
+					      {"last_id", 7, 0},
+					      {"cow_chunk", 9, UINT64_MAX}};
+
+static bool exc_ready(void *ctx)
+{
+	const struct parse *ps = ctx;
+	return ps->depth == 1 && ps->building;
+}
+
+static bool fast_exception(void *ctx, const char *q, const char *te, unsigned long line)
+{
+	struct parse *ps = ctx;
+	uint64_t v[4];
+	const char *str[4];
+	char fs[META_MS_ID_STRLEN], ls[META_MS_ID_STRLEN];
+	meta_ms_id first, last;
+	if (te - q < 12 || memcmp(q, "<exception", 10) || (q[10] != ' ' && q[10] != '\t') ||
+	    !xmlu_fast_attrs(q + 10, te - 2, exc_attrs, 4, v, str) || v[1] >= sizeof(fs) ||
+	    v[2] >= sizeof(ls))
+		return false;
+	memcpy(fs, str[1], v[1]);
+	fs[v[1]] = 0;
+	memcpy(ls, str[2], v[2]);
+	ls[v[2]] = 0;
+	if (id_parse(fs, &first) || id_parse(ls, &last))
+		return false; /* expat's path says what is wrong */
+	ps->x.line = line;
+	put_exception(ps, v[0], first, last, v[3], fs, ls);
+	ps->x.line = 0;
+	return true;
 }
 
 static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **attrs)
@@ -620,7 +664,10 @@ int mikulas_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_
 	XML_SetUserData(ps.x.p, &ps);
 	XML_SetElementHandler(ps.x.p, on_start, on_end);
 	XML_SetCharacterDataHandler(ps.x.p, on_text);
-	r = xmlu_run_head(&ps.x, head, headlen, in);
+	{
+		struct xmlu_fast f = {exc_ready, fast_exception, &ps, "e", 0, false, 0};
+		r = xmlu_run_fast(&ps.x, head, headlen, in, &f);
+	}
 	if (!r && !ps.seen_root)
 		xmlu_fail(&ps.x, META_E_XML, "no <multisnap_store> element");
 	XML_ParserFree(ps.x.p);
