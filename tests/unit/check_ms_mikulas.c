@@ -1111,6 +1111,63 @@ static int rng_valid(const char *xml)
 	return r == 0;
 }
 
+START_TEST(test_xml_fast_and_expat)
+{
+	/* exception lines in forms the fast path leaves to expat (an end tag, a character
+	 * reference, an element over two lines) restore as the plain lines do, and an error
+	 * on a fast line and on an expat line names the same line */
+	static const char head[] =
+		"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" "
+		"metadata_blocks=\"300\" data_chunks=\"100\" next_snapshot=\"2\" "
+		"transaction=\"3\" flags=\"\">\n"
+		"  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n"
+		"  <snapshot id=\"1\" next_sub=\"0\" created=\"3\"/>\n"
+		"  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"0\" cow_chunk=\"1\"/>\n";
+	static const char plain[] =
+		"  <exception origin_chunk=\"1\" first_id=\"1\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		"  <exception origin_chunk=\"5\" first_id=\"0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
+		"  <exception origin_chunk=\"6\" first_id=\"0\" last_id=\"1\" cow_chunk=\"4\"/>\n"
+		"</multisnap_store>\n";
+	static const char odd[] =
+		"  <exception origin_chunk=\"1\" first_id=\"1\" last_id=\"1\" cow_chunk=\"2\">"
+		"</exception>\n"
+		"  <exception origin_chunk=\"&#53;\" first_id=\"0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
+		"  <exception origin_chunk=\"6\" first_id=\"0\"\n last_id=\"1\" cow_chunk=\"4\"/>\n"
+		"</multisnap_store>\n";
+	char path[UB_PATH_MAX], err[256], x[2048];
+	char *a, *b;
+	struct fx f;
+	ub_tmpfile(path, "ms_mikulas_fast", 4 * MIB);
+	memcpy(f.path, path, sizeof(path));
+	snprintf(x, sizeof(x), "%s%s", head, plain);
+	ck_assert_msg(restore_str(x, path, err, sizeof(err)) == 0, "%s", err);
+	fx_open(&f);
+	a = dump_of(f.st, false);
+	fx_close(&f);
+	snprintf(x, sizeof(x), "%s%s", head, odd);
+	ck_assert_msg(restore_str(x, path, err, sizeof(err)) == 0, "%s", err);
+	fx_open(&f);
+	b = dump_of(f.st, false);
+	fx_close(&f);
+	ck_assert_str_eq(a, b);
+	ck_assert_ptr_nonnull(strstr(a, "origin_chunk=\"5\" first_id=\"0\" last_id=\"1\""));
+	/* line 5: a fast line overlapping the one before; then the same as an expat line */
+	snprintf(x, sizeof(x), "%s%s", head,
+		 "  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		 "</multisnap_store>\n");
+	ck_assert_int_eq(restore_str(x, path, err, sizeof(err)), META_E_XML);
+	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0..1 overlaps or precedes the one before");
+	snprintf(x, sizeof(x), "%s%s", head,
+		 "  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\">"
+		 "</exception>\n</multisnap_store>\n");
+	ck_assert_int_eq(restore_str(x, path, err, sizeof(err)), META_E_XML);
+	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0..1 overlaps or precedes the one before");
+	free(a);
+	free(b);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_xml_schema)
 {
 	struct fx f;
@@ -1298,6 +1355,7 @@ int main(void)
 	tcase_add_test(tc, test_format_crash);
 	tcase_add_test(tc, test_xml_roundtrip);
 	tcase_add_test(tc, test_xml_errors);
+	tcase_add_test(tc, test_xml_fast_and_expat);
 	tcase_add_test(tc, test_xml_schema);
 	tcase_add_test(tc, test_restore_crash);
 	return ub_run(s);
