@@ -120,19 +120,16 @@ static int dump_flush(struct dump *d)
 	return n && fwrite(d->buf, 1, n, d->out) != n ? META_E_IO : 0;
 }
 
-static char *put_str(char *p, const char *s)
-{
-	size_t n = strlen(s);
-	memcpy(p, s, n);
-	return p + n;
-}
+/* A string literal: its length is known here, the copy inlined. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* v in decimal straight into p (its digits counted first). */
 static char *put_u64(char *p, uint64_t v)
 {
-	char tmp[24];
-	char *q = meta_u64_dec(tmp + sizeof(tmp), v);
-	size_t n = (size_t)(tmp + sizeof(tmp) - q);
-	memcpy(p, q, n);
+	unsigned n = 1;
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	meta_u64_dec(p + n, v);
 	return p + n;
 }
 
@@ -166,13 +163,13 @@ static int dump_snap(void *ctx, uint64_t key, const void *value)
 		return out_err(d->out);
 	}
 	p = line_start(d, &r);
-	p = put_str(p, "  <snapshot id=\"");
+	p = PUT_LIT(p, "  <snapshot id=\"");
 	p = put_id(p, key);
-	p = put_str(p, "\" next_sub=\"");
+	p = PUT_LIT(p, "\" next_sub=\"");
 	p = put_u64(p, le32_get(v->next_sub));
-	p = put_str(p, "\" created=\"");
+	p = PUT_LIT(p, "\" created=\"");
 	p = put_u64(p, le64_get(v->created));
-	p = put_str(p, "\"/>\n");
+	p = PUT_LIT(p, "\"/>\n");
 	d->len = (size_t)(p - d->buf);
 	return r;
 }
@@ -191,15 +188,15 @@ static int dump_exc(void *ctx, uint64_t key, const void *value)
 		return out_err(d->out);
 	}
 	p = line_start(d, &r);
-	p = put_str(p, "  <exception origin_chunk=\"");
+	p = PUT_LIT(p, "  <exception origin_chunk=\"");
 	p = put_u64(p, key >> 16);
-	p = put_str(p, "\" first_id=\"");
+	p = PUT_LIT(p, "\" first_id=\"");
 	p = put_id(p, le64_get(v->first_id));
-	p = put_str(p, "\" last_id=\"");
+	p = PUT_LIT(p, "\" last_id=\"");
 	p = put_id(p, le64_get(v->last_id));
-	p = put_str(p, "\" cow_chunk=\"");
+	p = PUT_LIT(p, "\" cow_chunk=\"");
 	p = put_u64(p, le64_get(v->cow_chunk));
-	p = put_str(p, "\"/>\n");
+	p = PUT_LIT(p, "\"/>\n");
 	d->len = (size_t)(p - d->buf);
 	return r;
 }
