@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The `daniel` shared multisnapshot store (layout: daniel_ondisk.h, man/multisnap-store.5).
- * The whole tree is read at open (exceptions, leaves and nodes into memory); messages
- * write the superblock, leaves and bitmaps directly (no journal, see daniel_ondisk.h for
- * the order and what a crash leaves).  The check walks the same tree with damage reporting.
+ * Memory is bounded by the device, not by the exceptions: every walk of the tree (open,
+ * check, dump, delete) streams the leaves (the leaves under one index node read with one
+ * read when they lie side by side) and keeps one bit per 4 KiB unit (the units the tree
+ * references: duplicates, then the allocation bitmap's cross-check).  Open walks the tree
+ * once to refuse a damaged store and count it; dump and delete walk it again.  Restore
+ * streams too (msd_builder: leaves written as they fill).  Messages write the superblock,
+ * leaves and bitmaps directly (no journal, see daniel_ondisk.h for the order and what a
+ * crash leaves).  The check walks the same tree with damage reporting.
  */
 #include <libmeta/error.h>
 #include <libmeta/io.h>
@@ -21,9 +26,9 @@
 
 /* ---------- in-memory state ---------- */
 
-struct msd_leafinfo {
-	uint64_t unit, base, first, n; /* exceptions [first, first+n) of the state's array */
-};
+/* Exceptions one leaf holds at most: (4096 - header - two map entries) / 16. */
+#define MSD_LEAF_MAX_EXC ((MSD_UNIT - sizeof(struct msd_eleaf) - 2 * sizeof(struct msd_etree_map)) / \
+			  sizeof(struct msd_exception))
 
 struct msd_vec {
 	void *p;
@@ -46,7 +51,15 @@ static int vec_push(struct msd_vec *v, const void *e)
 	return 0;
 }
 
-/* A tree walk: used by open (fn may be NULL: damage only counted) and by check. */
+struct msd_walk;
+/*
+ * A leaf that parsed whole: its exceptions in leaf order (exc is the walk's own array: the
+ * function may change it).  Nonzero stops the walk with that error (w->err).
+ */
+typedef int (*msd_leaf_fn)(struct msd_walk *w, uint64_t unit, uint64_t base,
+			   struct msd_exc_desc *exc, uint32_t n);
+
+/* A tree walk: open, check, dump and delete (fn NULL: damage only counted). */
 struct msd_walk {
 	struct meta_io *io;
 	uint64_t units, fixed_end;
@@ -55,11 +68,12 @@ struct msd_walk {
 	meta_damage_fn fn;
 	void *ctx;
 	int worst;
-	uint8_t *seen; /* units referenced (nodes, data, fixed area) */
-	bool count_only; /* check: count exceptions, keep none (memory: the seen map only) */
-	uint64_t nr_exc;
-	struct msd_vec exc, leaves, nodes;
-	int err; /* META_E_NOMEM */
+	uint8_t *seen; /* units referenced (nodes, data, fixed area): one bit per 4 KiB unit */
+	msd_leaf_fn on_leaf;
+	void *arg; /* on_leaf's */
+	uint64_t nr_exc, nr_leaves, nr_index;
+	struct msd_exc_desc lx[MSD_LEAF_MAX_EXC]; /* the current leaf's exceptions */
+	int err; /* META_E_NOMEM, on_leaf's error */
 };
 
 struct msd_state {
@@ -200,7 +214,7 @@ static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint6
 	const struct msd_eleaf *l = (const void *)b;
 	uint32_t count = le32_get(l->count);
 	uint64_t base = le64_get(l->base_chunk), mask = 0;
-	struct msd_leafinfo li = {unit, base, w->exc.n, 0};
+	uint32_t n = 0;
 
 	if (le16_get(l->magic) != MSD_LEAF_MAGIC || le16_get(l->version) != MSD_LEAF_VERSION) {
 		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0, "leaf magic 0x%x version %u",
@@ -263,35 +277,50 @@ static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint6
 					unit_take(w, d.chunk + u, "exception");
 			}
 			w->nr_exc++;
-			li.n++;
-			if (w->count_only)
-				continue;
-			if (vec_push(&w->exc, &d))
-				w->err = META_E_NOMEM;
+			if (n < MSD_LEAF_MAX_EXC) /* always: the run checks above bound it */
+				w->lx[n++] = d;
 		}
 	}
 	if (mask != le64_get(l->using_mask))
 		report(w, META_DMG_MSD_LEAF, unit, lo, hi, 0,
 		       "using_mask 0x%" PRIx64 " differs from its shares 0x%" PRIx64,
 		       le64_get(l->using_mask), mask);
-	if (!w->count_only && vec_push(&w->leaves, &li))
-		w->err = META_E_NOMEM;
+	if (w->on_leaf && !w->err) {
+		int r = w->on_leaf(w, unit, base, w->lx, n);
+		if (r)
+			w->err = r;
+	}
 }
 
+/* Is `unit` a node of the tree area not seen before?  Reports it when not. */
+static bool node_take(struct msd_walk *w, uint64_t unit, uint32_t level, uint64_t lo, uint64_t hi)
+{
+	if (unit < w->fixed_end || unit >= w->units) {
+		report(w, level ? META_DMG_MSD_INDEX : META_DMG_MSD_LEAF, unit, lo, hi, 0,
+		       "node chunk %" PRIu64 " is outside the tree area", unit);
+		return false;
+	}
+	if (!unit_take(w, unit, level ? "index node" : "leaf"))
+		return false;
+	if (level)
+		w->nr_index++;
+	else
+		w->nr_leaves++;
+	return true;
+}
+
+/*
+ * bufs: one block per level, then MSD_INDEX_MAX blocks where the leaves of one index node
+ * are read: runs of leaves that lie side by side (as restore lays them) with one read each.
+ */
 static void walk_node(struct msd_walk *w, uint64_t unit, uint32_t level, uint64_t lo, uint64_t hi,
 		      uint8_t *bufs)
 {
 	uint8_t *b = bufs + (size_t)level * MSD_UNIT;
+	uint8_t *batch = bufs + (size_t)(w->levels + 1) * MSD_UNIT;
 
-	if (unit < w->fixed_end || unit >= w->units) {
-		report(w, level ? META_DMG_MSD_INDEX : META_DMG_MSD_LEAF, unit, lo, hi, 0,
-		       "node chunk %" PRIu64 " is outside the tree area", unit);
+	if (!node_take(w, unit, level, lo, hi))
 		return;
-	}
-	if (!unit_take(w, unit, level ? "index node" : "leaf"))
-		return;
-	if (!w->count_only && vec_push(&w->nodes, &unit))
-		w->err = META_E_NOMEM;
 	if (meta_io_pread(w->io, b, MSD_UNIT, unit * MSD_UNIT)) {
 		report(w, META_DMG_MSD_IO, unit, unit, unit + 1, 1, "chunk %" PRIu64, unit);
 		return;
@@ -314,42 +343,51 @@ static void walk_node(struct msd_walk *w, uint64_t unit, uint32_t level, uint64_
 			return;
 		}
 	}
-	for (uint32_t i = 0; i < count; i++) {
+#define CHILD_LO(i) ((i) ? le64_get(n->entries[i].key) : lo)
+#define CHILD_HI(i) ((i) + 1 < count ? le64_get(n->entries[(i) + 1].key) : hi)
+	for (uint32_t i = 0; i < count && !w->err;) {
 		/* the node buffer of this level stays valid: children use lower levels */
-		uint64_t s = le64_get(n->entries[i].sector);
-		uint64_t clo = i ? le64_get(n->entries[i].key) : lo;
-		uint64_t chi = i + 1 < count ? le64_get(n->entries[i + 1].key) : hi;
+		uint64_t s = le64_get(n->entries[i].sector), c = s / 8;
+		uint32_t run = 1;
 		if (s % 8) {
-			report(w, META_DMG_MSD_INDEX, unit, clo, chi, 0,
+			report(w, META_DMG_MSD_INDEX, unit, CHILD_LO(i), CHILD_HI(i), 0,
 			       "entry %" PRIu32 ": sector %" PRIu64 " not chunk aligned", i, s);
+			i++;
 			continue;
 		}
-		walk_node(w, s / 8, level - 1, clo, chi, bufs);
+		if (level == 1 && c >= w->fixed_end && c < w->units)
+			while (i + run < count && c + run < w->units &&
+			       le64_get(n->entries[i + run].sector) == (c + run) * 8)
+				run++;
+		if (run > 1 && !meta_io_pread(w->io, batch, (size_t)run * MSD_UNIT, c * MSD_UNIT)) {
+			for (uint32_t k = 0; k < run && !w->err; k++)
+				if (node_take(w, c + k, 0, CHILD_LO(i + k), CHILD_HI(i + k)))
+					walk_leaf(w, c + k, batch + (size_t)k * MSD_UNIT, CHILD_LO(i + k),
+						  CHILD_HI(i + k));
+		} else {
+			/* one child, or a run that cannot be read whole: each on its own */
+			for (uint32_t k = 0; k < run && !w->err; k++)
+				walk_node(w, c + k, level - 1, CHILD_LO(i + k), CHILD_HI(i + k), bufs);
+		}
+		i += run;
 	}
+#undef CHILD_LO
+#undef CHILD_HI
 }
 
 static void walk_free(struct msd_walk *w)
 {
 	free(w->seen);
-	free(w->exc.p);
-	free(w->leaves.p);
-	free(w->nodes.p);
 	w->seen = NULL;
-	memset(&w->exc, 0, sizeof(w->exc));
-	memset(&w->leaves, 0, sizeof(w->leaves));
-	memset(&w->nodes, 0, sizeof(w->nodes));
 }
 
-/* Walk the whole tree of sb (already validated). */
+/* Walk the whole tree of sb (already validated); w->seen is left for the caller (walk_free). */
 static int walk_tree(struct msd_walk *w, const struct msd_disksuper *sb)
 {
 	uint8_t *bufs;
 
-	w->exc.sz = sizeof(struct msd_exc_desc);
-	w->leaves.sz = sizeof(struct msd_leafinfo);
-	w->nodes.sz = sizeof(uint64_t);
 	w->seen = calloc(1, (size_t)(w->units / 8 + 1));
-	bufs = meta_io_buf_alloc((size_t)(w->levels + 1) * MSD_UNIT);
+	bufs = meta_io_buf_alloc((size_t)(w->levels + 1 + MSD_INDEX_MAX) * MSD_UNIT);
 	if (!w->seen || !bufs) {
 		free(bufs);
 		return META_E_NOMEM;
@@ -476,126 +514,184 @@ static int place_unit(struct meta_io *io, uint8_t *used, uint64_t units, uint64_
 	return write_unit(io, *u, b);
 }
 
-int msd_write_image(struct meta_io *io, const struct msd_image *img)
+struct msd_builder {
+	struct meta_io *io;
+	struct msd_image hdr; /* the image without exceptions */
+	uint64_t units, jb, fixed_end, cursor, last, live;
+	uint8_t *used; /* one bit per 4 KiB unit: fixed area, data chunks, blocks placed */
+	uint8_t *b;
+	struct msd_vec level; /* struct built_node: the leaves written so far */
+	/* the leaf being filled: lx[0..n), groups origin chunks, the last one from lx[g0] */
+	struct msd_exc_desc lx[MSD_LEAF_MAX_EXC + 1];
+	uint32_t n, groups, g0;
+	uint64_t base;
+	bool any;
+	int err; /* the first error: the builder refuses everything after it */
+};
+
+/* Fixed area and data chunks: the units leaves and index nodes may not take. */
+int msd_build_new(struct meta_io *io, const struct msd_image *img, const uint8_t *data_used,
+		  struct msd_builder **out)
 {
 	uint64_t units = img->chunks ? img->chunks : meta_io_size(io) / MSD_UNIT;
-	uint64_t bb = bitmap_blocks_for(units);
-	uint64_t jb = MSD_BITMAP_UNIT + bb, fixed_end = jb + MSD_JOURNAL_UNITS;
-	uint8_t *used = NULL, *b = NULL, *sbuf = NULL;
-	struct built_node *level = NULL, *up = NULL;
-	uint64_t nlevel = 0, cursor = fixed_end, last = fixed_end;
-	uint32_t levels = 0;
+	uint64_t bb = bitmap_blocks_for(units), live = 0;
+	struct msd_builder *m;
 	int r;
 
-	if (units < fixed_end + 2 + MSD_DATA_UNITS || units > meta_io_size(io) / MSD_UNIT)
+	*out = NULL;
+	if (units < MSD_BITMAP_UNIT + bb + MSD_JOURNAL_UNITS + 2 + MSD_DATA_UNITS ||
+	    units > meta_io_size(io) / MSD_UNIT)
 		return META_E_TOOSMALL;
 	if (img->nr_snaps > MSD_MAX_SNAPSHOTS)
 		return META_E_RANGE;
-	used = calloc(1, (size_t)(units / 8 + 1));
-	b = meta_io_buf_alloc(MSD_UNIT);
-	sbuf = meta_io_buf_alloc(MSD_UNIT);
-	/* one leaf per exception at most, plus one */
-	level = malloc((size_t)(img->nr_exc + 1) * sizeof(*level));
-	if (!used || !b || !sbuf || !level) {
-		r = META_E_NOMEM;
-		goto out;
-	}
-	for (uint64_t u = 0; u < fixed_end; u++)
-		bit_set(used, u);
-	uint64_t live = 0;
 	for (uint32_t i = 0; i < img->nr_snaps; i++) {
-		if (img->snaps[i].bit >= MSD_MAX_SNAPSHOTS || (live & (1ull << img->snaps[i].bit))) {
-			r = META_E_INVAL;
-			goto out;
-		}
+		if (img->snaps[i].bit >= MSD_MAX_SNAPSHOTS || (live & (1ull << img->snaps[i].bit)))
+			return META_E_INVAL;
 		live |= 1ull << img->snaps[i].bit;
 	}
-	for (uint64_t i = 0; i < img->nr_exc; i++) {
-		const struct msd_exc_desc *e = &img->exc[i];
-		if (e->chunk % MSD_DATA_UNITS || e->chunk < fixed_end || e->chunk + MSD_DATA_UNITS > units ||
-		    !e->share || (e->share & ~live) || (i && cmp_exc(&img->exc[i - 1], e) >= 0)) {
-			r = META_E_INVAL;
-			goto out;
-		}
-		for (uint64_t u = 0; u < MSD_DATA_UNITS; u++) {
-			if (bit_get(used, e->chunk + u)) {
-				r = META_E_INVAL;
-				goto out;
-			}
-			bit_set(used, e->chunk + u);
-		}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return META_E_NOMEM;
+	m->io = io;
+	m->hdr = *img;
+	m->hdr.nr_exc = 0;
+	m->hdr.exc = NULL;
+	m->units = units;
+	m->jb = MSD_BITMAP_UNIT + bb;
+	m->fixed_end = m->jb + MSD_JOURNAL_UNITS;
+	m->cursor = m->last = m->fixed_end;
+	m->live = live;
+	m->level.sz = sizeof(struct built_node);
+	m->used = calloc(1, (size_t)(units / 8 + 1));
+	m->b = meta_io_buf_alloc(MSD_UNIT);
+	if (!m->used || !m->b) {
+		msd_build_free(m);
+		return META_E_NOMEM;
 	}
+	for (uint64_t u = 0; u < m->fixed_end; u++)
+		bit_set(m->used, u);
+	for (uint64_t c = 0; data_used && c < units / MSD_DATA_UNITS; c++)
+		if (bit_get(data_used, c))
+			for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
+				bit_set(m->used, c * MSD_DATA_UNITS + u);
 
-	/* invalidate: zero the head and the superblock */
-	memset(b, 0, MSD_UNIT);
-	if ((r = write_unit(io, 0, b)) || (r = write_unit(io, MSD_SB_UNIT, b)) || (r = meta_io_flush(io)))
-		goto out;
-	for (uint64_t u = jb; u < fixed_end; u++)
-		if ((r = write_unit(io, u, b)))
-			goto out;
-
-	/* leaves */
-	uint64_t i = 0;
-	do {
-		uint64_t start = i, groups = 0, base = i < img->nr_exc ? img->exc[i].origin : 0;
-		while (i < img->nr_exc) {
-			uint64_t j = i;
-			while (j < img->nr_exc && img->exc[j].origin == img->exc[i].origin)
-				j++;
-			if (img->exc[i].origin - base > UINT32_MAX ||
-			    leaf_bytes(groups + 1, j - start) > MSD_UNIT)
-				break;
-			groups++;
-			i = j;
+	/* invalidate: zero the head and the superblock, then the journal */
+	memset(m->b, 0, MSD_UNIT);
+	if ((r = write_unit(io, 0, m->b)) || (r = write_unit(io, MSD_SB_UNIT, m->b)) ||
+	    (r = meta_io_flush(io))) {
+		msd_build_free(m);
+		return r;
+	}
+	for (uint64_t u = m->jb; u < m->fixed_end; u++)
+		if ((r = write_unit(io, u, m->b))) {
+			msd_build_free(m);
+			return r;
 		}
-		leaf_build(b, base, img->exc + start, i - start);
-		uint64_t u;
-		if ((r = place_unit(io, used, units, &cursor, b, &u)))
-			goto out;
-		last = u;
-		level[nlevel].key = nlevel ? base : 0;
-		level[nlevel].unit = u;
-		nlevel++;
-	} while (i < img->nr_exc);
+	*out = m;
+	return 0;
+}
+
+/* Write lx[0..cnt) as a leaf; lx[cnt..n) (the group that did not fit) starts the next. */
+static int build_flush(struct msd_builder *m, uint32_t cnt)
+{
+	struct built_node bn;
+	int r;
+
+	leaf_build(m->b, m->base, m->lx, cnt);
+	if ((r = place_unit(m->io, m->used, m->units, &m->cursor, m->b, &bn.unit)))
+		return r;
+	m->last = bn.unit;
+	bn.key = m->level.n ? m->base : 0;
+	if ((r = vec_push(&m->level, &bn)))
+		return r;
+	memmove(m->lx, m->lx + cnt, (m->n - cnt) * sizeof(m->lx[0]));
+	m->n -= cnt;
+	m->groups = m->n ? 1 : 0;
+	m->g0 = 0;
+	if (m->n)
+		m->base = m->lx[0].origin;
+	return 0;
+}
+
+int msd_build_add(struct msd_builder *m, const struct msd_exc_desc *e)
+{
+	if (m->err)
+		return m->err;
+	if (e->chunk % MSD_DATA_UNITS || e->chunk < m->fixed_end ||
+	    e->chunk + MSD_DATA_UNITS > m->units || !bit_get(m->used, e->chunk) || !e->share ||
+	    (e->share & ~m->live) ||
+	    (m->any && (e->origin < m->lx[m->n - 1].origin ||
+			(e->origin == m->lx[m->n - 1].origin && e->chunk <= m->lx[m->n - 1].chunk))))
+		return m->err = META_E_INVAL;
+	if (!m->any || e->origin != m->lx[m->n - 1].origin) {
+		/* a new origin chunk: a new group, in a new leaf when base + 2^32 is passed */
+		if (!m->any)
+			m->base = e->origin;
+		else if (e->origin - m->base > UINT32_MAX && (m->err = build_flush(m, m->n)))
+			return m->err;
+		if (!m->n)
+			m->base = e->origin;
+		m->g0 = m->n;
+		m->groups++;
+	}
+	m->any = true;
+	m->lx[m->n++] = *e;
+	if (leaf_bytes(m->groups, m->n) > MSD_UNIT) {
+		/* this origin chunk's exceptions go to the next leaf, all of them */
+		if (!m->g0)
+			return m->err = META_E_INVAL; /* one origin chunk fills more than a leaf */
+		if ((m->err = build_flush(m, m->g0)))
+			return m->err;
+	}
+	return 0;
+}
+
+int msd_build_finish(struct msd_builder *m)
+{
+	struct msd_vec up = {NULL, 0, 0, sizeof(struct built_node)};
+	uint32_t levels = 0;
+	int r;
+
+	if (m->err)
+		return m->err;
+	/* the last leaf (an empty store has one empty leaf) */
+	if ((m->n || !m->level.n) && (r = build_flush(m, m->n)))
+		return m->err = r;
 
 	/* index levels, at least one */
 	do {
-		uint64_t nup = 0;
-		up = malloc((size_t)((nlevel + MSD_INDEX_MAX - 1) / MSD_INDEX_MAX) * sizeof(*up));
-		if (!up) {
-			r = META_E_NOMEM;
-			goto out;
-		}
-		for (uint64_t k = 0; k < nlevel; k += MSD_INDEX_MAX) {
-			struct msd_enode *n = (void *)b;
-			uint64_t cnt = nlevel - k < MSD_INDEX_MAX ? nlevel - k : MSD_INDEX_MAX;
-			memset(b, 0, MSD_UNIT);
+		struct built_node *lv = m->level.p;
+		for (uint64_t k = 0; k < m->level.n; k += MSD_INDEX_MAX) {
+			struct msd_enode *n = (void *)m->b;
+			uint64_t cnt = m->level.n - k < MSD_INDEX_MAX ? m->level.n - k : MSD_INDEX_MAX;
+			struct built_node bn;
+			memset(m->b, 0, MSD_UNIT);
 			n->count = le32_of((uint32_t)cnt);
 			for (uint64_t c = 0; c < cnt; c++) {
-				n->entries[c].key = le64_of(level[k + c].key);
-				n->entries[c].sector = le64_of(level[k + c].unit * 8);
+				n->entries[c].key = le64_of(lv[k + c].key);
+				n->entries[c].sector = le64_of(lv[k + c].unit * 8);
 			}
-			uint64_t u;
-			if ((r = place_unit(io, used, units, &cursor, b, &u)))
-				goto out;
-			last = u;
-			up[nup].key = level[k].key;
-			up[nup].unit = u;
-			nup++;
+			if ((r = place_unit(m->io, m->used, m->units, &m->cursor, m->b, &bn.unit)))
+				goto fail;
+			m->last = bn.unit;
+			bn.key = lv[k].key;
+			if ((r = vec_push(&up, &bn)))
+				goto fail;
 		}
-		free(level);
-		level = up;
-		up = NULL;
-		nlevel = nup;
+		free(m->level.p);
+		m->level = up;
+		memset(&up, 0, sizeof(up));
+		up.sz = sizeof(struct built_node);
 		levels++;
-	} while (nlevel > 1);
+	} while (m->level.n > 1);
 
 	/* the superblock */
-	struct msd_disksuper *sb = (void *)sbuf;
-	memset(sbuf, 0, MSD_UNIT);
+	const struct msd_image *img = &m->hdr;
+	struct msd_disksuper *sb = (void *)m->b;
+	memset(m->b, 0, MSD_UNIT);
 	memcpy(sb->magic, msd_magic, sizeof(msd_magic));
 	sb->create_time = le64_of(img->create_time);
-	sb->etree_root = le64_of(level[0].unit * 8);
+	sb->etree_root = le64_of(((struct built_node *)m->level.p)[0].unit * 8);
 	sb->orgoffset = le64_of(img->orgoffset);
 	sb->orgsectors = le64_of(img->orgsectors);
 	sb->flags = le64_of(img->flags);
@@ -613,25 +709,71 @@ int msd_write_image(struct meta_io *io, const struct msd_image *img)
 	}
 	sb->snapshots = le32_of(img->nr_snaps);
 	sb->etree_levels = le32_of(levels);
-	sb->journal_base = le32_of((uint32_t)(jb * 8));
+	sb->journal_base = le32_of((uint32_t)(m->jb * 8));
 	sb->journal_size = le32_of(MSD_JOURNAL_UNITS);
 	sb->sequence = le32_of(img->sequence);
 	sb->metadata.bitmap_base = le64_of(MSD_BITMAP_UNIT * 8);
-	sb->metadata.chunks = le64_of(units);
-	sb->metadata.last_alloc = le64_of(last);
-	sb->metadata.bitmap_blocks = le64_of(bb);
+	sb->metadata.chunks = le64_of(m->units);
+	sb->metadata.last_alloc = le64_of(m->last);
+	sb->metadata.bitmap_blocks = le64_of(bitmap_blocks_for(m->units));
 	sb->metadata.allocsize_bits = le32_of(MSD_UNIT_SHIFT);
 	sb->metadata.pad = le32_of(img->next_tag);
-	if ((r = write_bitmaps(io, sb, used)) || (r = meta_io_flush(io)))
-		goto out;
-	if ((r = write_unit(io, MSD_SB_UNIT, sbuf)) || (r = meta_io_flush(io)))
-		goto out;
-out:
-	free(used);
-	free(b);
-	free(sbuf);
-	free(level);
-	free(up);
+	/* write_bitmaps uses a buffer of its own: the superblock stays in m->b */
+	if ((r = write_bitmaps(m->io, sb, m->used)) || (r = meta_io_flush(m->io)))
+		goto fail;
+	if ((r = write_unit(m->io, MSD_SB_UNIT, m->b)) || (r = meta_io_flush(m->io)))
+		goto fail;
+	return 0;
+fail:
+	free(up.p);
+	return m->err = r;
+}
+
+void msd_build_free(struct msd_builder *m)
+{
+	if (!m)
+		return;
+	free(m->used);
+	free(m->b);
+	free(m->level.p);
+	free(m);
+}
+
+int msd_write_image(struct meta_io *io, const struct msd_image *img)
+{
+	uint64_t units = img->chunks ? img->chunks : meta_io_size(io) / MSD_UNIT;
+	uint64_t fixed_end = MSD_BITMAP_UNIT + bitmap_blocks_for(units) + MSD_JOURNAL_UNITS, live = 0;
+	struct msd_builder *m = NULL;
+	uint8_t *data = NULL;
+	int r;
+
+	if (units < fixed_end + 2 + MSD_DATA_UNITS || units > meta_io_size(io) / MSD_UNIT)
+		return META_E_TOOSMALL;
+	for (uint32_t i = 0; i < img->nr_snaps && i < MSD_MAX_SNAPSHOTS; i++)
+		if (img->snaps[i].bit < MSD_MAX_SNAPSHOTS)
+			live |= 1ull << img->snaps[i].bit;
+	/* every exception checked before anything is written */
+	data = calloc(1, (size_t)(units / MSD_DATA_UNITS / 8 + 1));
+	if (!data)
+		return META_E_NOMEM;
+	for (uint64_t i = 0; i < img->nr_exc; i++) {
+		const struct msd_exc_desc *e = &img->exc[i];
+		uint64_t c = e->chunk / MSD_DATA_UNITS;
+		if (e->chunk % MSD_DATA_UNITS || e->chunk < fixed_end || e->chunk + MSD_DATA_UNITS > units ||
+		    !e->share || (e->share & ~live) || (i && cmp_exc(&img->exc[i - 1], e) >= 0) ||
+		    bit_get(data, c)) {
+			free(data);
+			return META_E_INVAL;
+		}
+		bit_set(data, c);
+	}
+	r = msd_build_new(io, img, data, &m);
+	for (uint64_t i = 0; !r && i < img->nr_exc; i++)
+		r = msd_build_add(m, &img->exc[i]);
+	if (!r)
+		r = msd_build_finish(m);
+	msd_build_free(m);
+	free(data);
 	return r;
 }
 
@@ -704,7 +846,10 @@ static int d_open(struct meta_io *io, bool write, void **out)
 		r = META_E_CORRUPT;
 		goto fail;
 	}
-	if ((r = walk_tree(&st->w, st->sb)))
+	/* the whole tree, to refuse a damaged store and count it; nothing of it is kept */
+	r = walk_tree(&st->w, st->sb);
+	walk_free(&st->w);
+	if (r)
 		goto fail;
 	if (st->w.worst >= META_SEV_FATAL) {
 		r = META_E_CORRUPT;
@@ -750,7 +895,7 @@ static int d_status(void *vst, struct meta_ms_status *s)
 	struct msd_state *st = vst;
 	uint64_t units = le64_get(st->sb->metadata.chunks);
 	uint64_t free_ = le64_get(st->sb->metadata.freechunks);
-	uint64_t usedu = units - free_, data = st->w.exc.n * MSD_DATA_UNITS;
+	uint64_t usedu = units - free_, data = st->w.nr_exc * MSD_DATA_UNITS;
 
 	memset(s, 0, sizeof(*s));
 	s->total_sectors = meta_io_size(st->io) / 512;
@@ -808,12 +953,74 @@ static int d_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
 	return META_E_UNSUPPORTED;
 }
 
+/*
+ * Walk st's tree again (whole at open; META_E_CORRUPT when it is not any more) with on_leaf.
+ * w->seen then holds the units the tree references: the caller frees it (walk_free).
+ */
+static int state_walk(struct msd_state *st, struct msd_walk *w, msd_leaf_fn on_leaf, void *arg)
+{
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->io = st->io;
+	w->units = st->w.units;
+	w->fixed_end = st->w.fixed_end;
+	w->levels = st->w.levels;
+	w->live_mask = st->w.live_mask;
+	w->worst = -1;
+	w->on_leaf = on_leaf;
+	w->arg = arg;
+	r = walk_tree(w, st->sb);
+	if (!r && w->worst >= META_SEV_FATAL)
+		r = META_E_CORRUPT;
+	return r;
+}
+
+struct del_ctx {
+	struct meta_io *io;
+	uint64_t bit;
+	uint8_t *b; /* a block buffer */
+};
+
+/* A leaf without the deleted snapshot's bit, rewritten when it changes; the COW chunks
+ * nobody shares any more leave the walk's seen map (which becomes the new bitmap). */
+static int delete_leaf(struct msd_walk *w, uint64_t unit, uint64_t base, struct msd_exc_desc *exc,
+		       uint32_t n)
+{
+	struct del_ctx *c = w->arg;
+	uint32_t out = 0;
+	bool changed = false;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct msd_exc_desc e = exc[i];
+		if (e.share & c->bit) {
+			changed = true;
+			e.share &= ~c->bit;
+		}
+		if (e.share)
+			exc[out++] = e;
+		else
+			for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
+				w->seen[(e.chunk + u) >> 3] &= (uint8_t)~(1u << ((e.chunk + u) & 7));
+	}
+	w->nr_exc -= n - out;
+	if (!changed)
+		return 0;
+	leaf_build(c->b, base, exc, out);
+	return write_unit(c->io, unit, c->b);
+}
+
+/*
+ * Memory: one bit per 4 KiB unit of the store (the walk's seen map, then the bitmaps) and
+ * the blocks of one index node's leaves; the exceptions are streamed leaf by leaf.
+ */
 static int d_delete(void *vst, meta_ms_id id)
 {
 	struct msd_state *st = vst;
 	struct msd_disksuper *sb = st->sb;
 	uint32_t n = le32_get(sb->snapshots), k;
-	uint8_t *b = NULL, *used = NULL;
+	struct msd_walk *w = NULL;
+	struct del_ctx c = {st->io, 0, NULL};
 	int r;
 
 	if (!st->write)
@@ -823,67 +1030,41 @@ static int d_delete(void *vst, meta_ms_id id)
 			break;
 	if (k == n || id > UINT32_MAX)
 		return META_E_NOTFOUND;
-	uint64_t bit = 1ull << sb->snaplist[k].bit;
-
-	/* 1: mark the delete in progress (an earlier interrupted delete stays marked) */
-	uint64_t was_deleting = le64_get(sb->deleting);
-	sb->deleting = le64_of(was_deleting | bit);
-	if ((r = write_sb(st)))
-		return r;
-
-	/* 2: rewrite the leaves that change, dropping exceptions nobody shares any more */
-	struct msd_exc_desc *exc = st->w.exc.p;
-	struct msd_leafinfo *lv = st->w.leaves.p;
-	uint64_t out = 0;
-	b = meta_io_buf_alloc(MSD_UNIT);
-	used = calloc(1, (size_t)(st->w.units / 8 + 1));
-	if (!b || !used) {
+	c.bit = 1ull << sb->snaplist[k].bit;
+	c.b = meta_io_buf_alloc(MSD_UNIT);
+	w = calloc(1, sizeof(*w));
+	if (!c.b || !w) {
 		r = META_E_NOMEM;
 		goto done;
 	}
-	for (uint64_t li = 0; li < st->w.leaves.n; li++) {
-		uint64_t first = out;
-		bool changed = false;
-		for (uint64_t i = lv[li].first; i < lv[li].first + lv[li].n; i++) {
-			struct msd_exc_desc e = exc[i];
-			if (e.share & bit) {
-				changed = true;
-				e.share &= ~bit;
-			}
-			if (e.share)
-				exc[out++] = e;
-		}
-		lv[li].first = first;
-		lv[li].n = out - first;
-		if (changed) {
-			leaf_build(b, lv[li].base, exc + first, out - first);
-			if ((r = write_unit(st->io, lv[li].unit, b)))
-				goto done;
-		}
-	}
-	st->w.exc.n = out;
 
-	/* 3: bitmaps recomputed from what the tree references */
-	for (uint64_t u = 0; u < st->w.fixed_end; u++)
-		bit_set(used, u);
-	for (uint64_t i = 0; i < st->w.nodes.n; i++)
-		bit_set(used, ((uint64_t *)st->w.nodes.p)[i]);
-	for (uint64_t i = 0; i < out; i++)
-		for (uint64_t u = 0; u < MSD_DATA_UNITS; u++)
-			bit_set(used, exc[i].chunk + u);
-	if ((r = write_bitmaps(st->io, sb, used)))
+	/* 1: mark the delete in progress (an earlier interrupted delete stays marked) */
+	uint64_t was_deleting = le64_get(sb->deleting);
+	sb->deleting = le64_of(was_deleting | c.bit);
+	if ((r = write_sb(st)))
 		goto done;
+
+	/* 2: rewrite the leaves that change, dropping exceptions nobody shares any more */
+	if ((r = state_walk(st, w, delete_leaf, &c)))
+		goto done;
+
+	/* 3: bitmaps: what the tree references now */
+	if ((r = write_bitmaps(st->io, sb, w->seen)))
+		goto done;
+	st->w.nr_exc = w->nr_exc;
 
 	/* 4: the superblock without the snapshot */
 	memmove(&sb->snaplist[k], &sb->snaplist[k + 1], (n - k - 1) * sizeof(sb->snaplist[0]));
 	memset(&sb->snaplist[n - 1], 0, sizeof(sb->snaplist[0]));
 	sb->snapshots = le32_of(n - 1);
-	sb->deleting = le64_of(was_deleting & ~bit);
-	st->w.live_mask &= ~bit;
+	sb->deleting = le64_of(was_deleting & ~c.bit);
+	st->w.live_mask &= ~c.bit;
 	r = write_sb(st);
 done:
-	free(b);
-	free(used);
+	if (w)
+		walk_free(w);
+	free(w);
+	free(c.b);
 	return r;
 }
 
@@ -972,7 +1153,6 @@ static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	w.fn = fn;
 	w.ctx = ctx;
 	w.worst = -1;
-	w.count_only = true;
 	if (!sbuf)
 		return META_SEV_FATAL;
 	if (meta_io_size(io) < 2 * MSD_UNIT || meta_io_pread(io, sbuf, MSD_UNIT, MSD_SB_OFFSET)) {
@@ -1043,13 +1223,56 @@ static void share_tags(const struct msd_disksuper *sb, uint64_t share, char *buf
 		o += (size_t)snprintf(buf + o, len - o, "%s%" PRIu32, i ? " " : "", tags[i]);
 }
 
+struct dump_ctx {
+	FILE *out;
+	const struct msd_disksuper *sb;
+	bool human;
+};
+
+static int dump_leaf(struct msd_walk *w, uint64_t unit, uint64_t base, struct msd_exc_desc *e,
+		     uint32_t n)
+{
+	struct dump_ctx *c = w->arg;
+	char tags[64 * 11 + 1];
+
+	(void)unit;
+	(void)base;
+	for (uint32_t i = 0; i < n; i++) {
+		share_tags(c->sb, e[i].share, tags, sizeof(tags));
+		if (c->human)
+			fprintf(c->out, "  origin chunk %" PRIu64 " -> COW chunk %" PRIu64
+				" (16 KiB) for snapshots %s\n",
+				e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
+		else
+			fprintf(c->out, "  <exception origin_chunk=\"%" PRIu64 "\" cow_chunk=\"%" PRIu64
+				"\" snapshots=\"%s\"/>\n",
+				e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
+	}
+	return ferror(c->out) ? META_E_IO : 0;
+}
+
+/* The exceptions, streamed from a second walk of the tree. */
+static int dump_exceptions(struct msd_state *st, FILE *out, bool human)
+{
+	struct dump_ctx c = {out, st->sb, human};
+	struct msd_walk *w = malloc(sizeof(*w));
+	int r;
+
+	if (!w)
+		return META_E_NOMEM;
+	r = state_walk(st, w, dump_leaf, &c);
+	walk_free(w);
+	free(w);
+	return r;
+}
+
 static int d_dump_xml(void *vst, FILE *out)
 {
 	struct msd_state *st = vst;
 	const struct msd_disksuper *sb = st->sb;
 	const struct msd_snapshot *sl[MSD_MAX_SNAPSHOTS];
 	uint32_t n = le32_get(sb->snapshots);
-	char tags[64 * 11 + 1], flags[96];
+	char flags[96];
 
 	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));
 	fprintf(out,
@@ -1067,12 +1290,9 @@ static int d_dump_xml(void *vst, FILE *out)
 			"  <snapshot id=\"%" PRIu32 "\" bit=\"%u\" ctime=\"%" PRIu32 "\" prio=\"%d\" usecount=\"%u\" sectors=\"%" PRIu64 "\"/>\n",
 			le32_get(sl[i]->tag), sl[i]->bit, le32_get(sl[i]->ctime), (int)(int8_t)sl[i]->prio,
 			le16_get(sl[i]->usecount), le64_get(sl[i]->sectors));
-	const struct msd_exc_desc *e = st->w.exc.p;
-	for (uint64_t i = 0; i < st->w.exc.n; i++) {
-		share_tags(sb, e[i].share, tags, sizeof(tags));
-		fprintf(out, "  <exception origin_chunk=\"%" PRIu64 "\" cow_chunk=\"%" PRIu64 "\" snapshots=\"%s\"/>\n",
-			e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
-	}
+	int r = dump_exceptions(st, out, false);
+	if (r)
+		return r;
 	fprintf(out, "</multisnap_store>\n");
 	return ferror(out) ? META_E_IO : 0;
 }
@@ -1082,7 +1302,7 @@ static int d_dump_human(void *vst, FILE *out)
 	struct msd_state *st = vst;
 	const struct msd_disksuper *sb = st->sb;
 	struct meta_ms_status s;
-	char tags[64 * 11 + 1], flags[96];
+	char flags[96];
 
 	d_status(st, &s);
 	msd_flags_format(le64_get(sb->flags), flags, sizeof(flags));
@@ -1091,17 +1311,14 @@ static int d_dump_human(void *vst, FILE *out)
 	fprintf(out, "flags: %s\n", flags[0] ? flags : "none");
 	fprintf(out, "tree: root chunk %" PRIu64 ", %" PRIu32 " index levels, %" PRIu64 " leaves, %" PRIu64
 		" exceptions\n", le64_get(sb->etree_root) / 8, le32_get(sb->etree_levels),
-		st->w.leaves.n, st->w.exc.n);
+		st->w.nr_leaves, st->w.nr_exc);
 	fprintf(out, "snapshots: %" PRIu32 "\n", le32_get(sb->snapshots));
 	for (uint32_t i = 0; i < le32_get(sb->snapshots); i++)
 		fprintf(out, "  id %" PRIu32 " bit %u ctime %" PRIu32 "\n", le32_get(sb->snaplist[i].tag),
 			sb->snaplist[i].bit, le32_get(sb->snaplist[i].ctime));
-	const struct msd_exc_desc *e = st->w.exc.p;
-	for (uint64_t i = 0; i < st->w.exc.n; i++) {
-		share_tags(sb, e[i].share, tags, sizeof(tags));
-		fprintf(out, "  origin chunk %" PRIu64 " -> COW chunk %" PRIu64 " (16 KiB) for snapshots %s\n",
-			e[i].origin, e[i].chunk / MSD_DATA_UNITS, tags);
-	}
+	int r = dump_exceptions(st, out, true);
+	if (r)
+		return r;
 	return ferror(out) ? META_E_IO : 0;
 }
 

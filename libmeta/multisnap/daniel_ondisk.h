@@ -244,6 +244,21 @@ struct msd_image {
 struct meta_io;
 /* Lay out the store img describes on io (superblock invalidated first, written last). */
 int msd_write_image(struct meta_io *io, const struct msd_image *img);
+/*
+ * The same, streamed (restore): msd_build_new takes the image's header and snapshots (not
+ * its exceptions) and data_used (bit c set: data chunk c, units 4c..4c+3, holds an
+ * exception; every chunk msd_build_add will get), invalidates the store and returns the
+ * builder; msd_build_add takes the exceptions in (origin, chunk) order and writes each leaf
+ * as it fills; msd_build_finish writes the index nodes, the bitmaps and the superblock last.
+ * META_E_INVAL for an exception out of order, of no live snapshot, or outside data_used.
+ * Memory: one bit per 4 KiB unit and 16 bytes per leaf, whatever the number of exceptions.
+ */
+struct msd_builder;
+int msd_build_new(struct meta_io *io, const struct msd_image *img, const uint8_t *data_used,
+		  struct msd_builder **out);
+int msd_build_add(struct msd_builder *m, const struct msd_exc_desc *e);
+int msd_build_finish(struct msd_builder *m);
+void msd_build_free(struct msd_builder *m);
 /* The flags as XML: "dirty,busy,selfcheck,sync-snapshots,preserve-on-error", other bits as "0x..". */
 void msd_flags_format(uint64_t flags, char *buf, size_t len);
 /* Parse that form (or a plain number): 0, or -1 when malformed. */
