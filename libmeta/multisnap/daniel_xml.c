@@ -11,6 +11,10 @@
  * Snapshots come before exceptions; exceptions in (origin_chunk, cow_chunk) order; cow_chunk
  * counts 16 KiB data chunks.  Every error is "line N: ...".  The old superblock is zeroed
  * before the XML is read: a failure leaves no valid store (include/libmeta/multisnap.h).
+ *
+ * Two passes over the input (ms.c hands it over seekable): the first checks everything and
+ * marks the data chunks taken (one bit per 16 KiB chunk), the second streams the exceptions
+ * into msd_builder, which writes each leaf as it fills.  No exception is kept in memory.
  */
 #include <libmeta/error.h>
 #include <libmeta/io.h>
@@ -27,11 +31,13 @@ struct dx {
 	uint64_t dev_units;
 	int depth;
 	bool root_seen, exc_seen;
-	struct msd_image img;
-	uint64_t cap;
+	struct msd_image img; /* header and snapshots; img.nr_exc counts */
 	uint64_t live;
 	uint8_t *data_used; /* data chunks taken (16 KiB units) */
 	uint64_t fixed_end;
+	struct msd_exc_desc prev; /* the last exception (img.nr_exc > 0) */
+	uint64_t group_shares;    /* the shares of prev's origin chunk so far */
+	struct msd_builder *build; /* the second pass: where the exceptions go */
 };
 
 static void on_root(struct dx *d, const XML_Char **a)
@@ -86,6 +92,8 @@ static void on_root(struct dx *d, const XML_Char **a)
 	}
 	d->img.sequence = (uint32_t)at[8].v;
 	d->img.next_tag = (uint32_t)at[9].v;
+	if (d->build)
+		return; /* the second pass: checked and marked by the first */
 	d->data_used = calloc(1, (size_t)(at[3].v / MSD_DATA_UNITS / 8 + 1));
 	if (!d->data_used)
 		xmlu_fail(&d->x, META_E_NOMEM, "out of memory");
@@ -193,6 +201,40 @@ static void on_snapshot(struct dx *d, const XML_Char **a)
 	s->sectors = at[5].v;
 }
 
+/* The snapshots="TAG TAG ..." list as a share mask (not empty). */
+static int resolve_share(struct dx *d, const char *list, uint64_t *share)
+{
+	const char *p = list;
+	*share = 0;
+	while (*p) {
+		char *end;
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		if (*p < '0' || *p > '9') {
+			xmlu_fail(&d->x, META_E_XML, "bad snapshot list \"%s\"", list);
+			return -1;
+		}
+		unsigned long long t = strtoull(p, &end, 10);
+		uint32_t i;
+		for (i = 0; i < d->img.nr_snaps; i++)
+			if (d->img.snaps[i].tag == t)
+				break;
+		if (i == d->img.nr_snaps) {
+			xmlu_fail(&d->x, META_E_XML, "snapshot %llu is not in the store", t);
+			return -1;
+		}
+		*share |= 1ull << d->img.snaps[i].bit;
+		p = end;
+	}
+	if (!*share) {
+		xmlu_fail(&d->x, META_E_XML, "exception shared by no snapshot");
+		return -1;
+	}
+	return 0;
+}
+
 static void on_exception(struct dx *d, const XML_Char **a)
 {
 	struct xmlu_attr at[] = {
@@ -211,64 +253,41 @@ static void on_exception(struct dx *d, const XML_Char **a)
 			  d->img.chunks / MSD_DATA_UNITS - 1);
 		return;
 	}
+	if (d->build) {
+		/* the second pass: the first checked it all */
+		if (resolve_share(d, at[2].s, &e.share))
+			return;
+		int r = msd_build_add(d->build, &e);
+		d->img.nr_exc++;
+		if (r)
+			xmlu_fail(&d->x, r, "writing the store: %s", meta_strerror(r));
+		return;
+	}
 	if ((d->data_used[at[1].v >> 3] >> (at[1].v & 7)) & 1) {
 		xmlu_fail(&d->x, META_E_XML, "cow_chunk %" PRIu64 " used twice", at[1].v);
 		return;
 	}
 	d->data_used[at[1].v >> 3] |= (uint8_t)(1u << (at[1].v & 7));
-	const char *p = at[2].s;
-	while (*p) {
-		char *end;
-		if (*p == ' ') {
-			p++;
-			continue;
-		}
-		if (*p < '0' || *p > '9') {
-			xmlu_fail(&d->x, META_E_XML, "bad snapshot list \"%s\"", at[2].s);
-			return;
-		}
-		unsigned long long t = strtoull(p, &end, 10);
-		uint32_t i;
-		for (i = 0; i < d->img.nr_snaps; i++)
-			if (d->img.snaps[i].tag == t)
-				break;
-		if (i == d->img.nr_snaps) {
-			xmlu_fail(&d->x, META_E_XML, "snapshot %llu is not in the store", t);
-			return;
-		}
-		e.share |= 1ull << d->img.snaps[i].bit;
-		p = end;
-	}
-	if (!e.share) {
-		xmlu_fail(&d->x, META_E_XML, "exception shared by no snapshot");
+	if (resolve_share(d, at[2].s, &e.share))
 		return;
-	}
 	if (d->img.nr_exc) {
-		const struct msd_exc_desc *q = &d->img.exc[d->img.nr_exc - 1];
+		const struct msd_exc_desc *q = &d->prev;
 		if (q->origin > e.origin || (q->origin == e.origin && q->chunk > e.chunk)) {
 			xmlu_fail(&d->x, META_E_XML, "exceptions out of (origin_chunk, cow_chunk) order");
 			return;
 		}
+		if (q->origin != e.origin)
+			d->group_shares = 0;
 		/* the exceptions of one origin chunk must not share a snapshot */
-		for (uint64_t k = d->img.nr_exc; k-- > 0 && d->img.exc[k].origin == e.origin;)
-			if (d->img.exc[k].share & e.share) {
-				xmlu_fail(&d->x, META_E_XML,
-					  "origin_chunk %" PRIu64 " has two exceptions for one snapshot",
-					  e.origin);
-				return;
-			}
-	}
-	if (d->img.nr_exc == d->cap) {
-		uint64_t c = d->cap ? d->cap * 2 : 1024;
-		void *q = realloc(d->img.exc, c * sizeof(e));
-		if (!q) {
-			xmlu_fail(&d->x, META_E_NOMEM, "out of memory");
+		if (d->group_shares & e.share) {
+			xmlu_fail(&d->x, META_E_XML,
+				  "origin_chunk %" PRIu64 " has two exceptions for one snapshot", e.origin);
 			return;
 		}
-		d->img.exc = q;
-		d->cap = c;
 	}
-	d->img.exc[d->img.nr_exc++] = e;
+	d->group_shares |= e.share;
+	d->prev = e;
+	d->img.nr_exc++;
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **a)
@@ -304,19 +323,43 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 	xmlu_blank_text(&d->x, s, len);
 }
 
+/* One pass of the parser over head, then the rest of in. */
+static int parse_pass(struct dx *d, const char *head, size_t headlen, FILE *in, char *err,
+		      size_t errlen)
+{
+	int r = xmlu_create(&d->x, err, errlen);
+	if (r)
+		return r;
+	XML_SetUserData(d->x.p, d);
+	XML_SetElementHandler(d->x.p, on_start, on_end);
+	XML_SetCharacterDataHandler(d->x.p, on_text);
+	r = xmlu_run_head(&d->x, head, headlen, in);
+	if (!r && !d->root_seen) {
+		xmlu_fail(&d->x, META_E_XML, "no <multisnap_store> element");
+		r = d->x.r;
+	}
+	XML_ParserFree(d->x.p);
+	d->x.p = NULL;
+	return r;
+}
+
 int msd_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io, char *err,
 		    size_t errlen)
 {
 	struct dx d;
-	int r;
+	long start = ftell(in);
+	int r = 0;
 
 	memset(&d, 0, sizeof(d));
-	if ((r = xmlu_create(&d.x, err, errlen)))
-		return r;
+	if (start < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "the input cannot be read twice (not seekable)");
+		return META_E_INVAL;
+	}
 	d.dev_units = meta_io_size(io) / MSD_UNIT;
 	/* the old store is made invalid first, whatever follows (multisnap.h) */
 	if (d.dev_units >= 2) {
-		void *zero = aligned_alloc(MSD_UNIT, MSD_UNIT);
+		void *zero = meta_io_buf_alloc(MSD_UNIT);
 		if (!zero)
 			r = META_E_NOMEM;
 		else {
@@ -329,25 +372,38 @@ int msd_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *
 		if (r) {
 			if (err && errlen)
 				snprintf(err, errlen, "invalidating the old store: %s", meta_strerror(r));
-			XML_ParserFree(d.x.p);
 			return r;
 		}
 	}
-	XML_SetUserData(d.x.p, &d);
-	XML_SetElementHandler(d.x.p, on_start, on_end);
-	XML_SetCharacterDataHandler(d.x.p, on_text);
-	r = xmlu_run_head(&d.x, head, headlen, in);
-	if (!r && !d.root_seen) {
-		xmlu_fail(&d.x, META_E_XML, "no <multisnap_store> element");
-		r = d.x.r;
-	}
+	/* 1: check everything, mark the data chunks */
+	r = parse_pass(&d, head, headlen, in, err, errlen);
+	/* 2: stream the exceptions into the builder */
 	if (!r) {
-		r = msd_write_image(io, &d.img);
-		if (r && err && errlen)
+		struct msd_builder *m = NULL;
+		r = msd_build_new(io, &d.img, d.data_used, &m);
+		if (!r && fseek(in, start, SEEK_SET))
+			r = META_E_IO;
+		if (!r) {
+			uint64_t n = d.img.nr_exc;
+			d.build = m;
+			d.root_seen = d.exc_seen = false;
+			d.depth = 0;
+			d.img.nr_snaps = 0;
+			d.img.nr_exc = 0;
+			d.live = 0;
+			r = parse_pass(&d, head, headlen, in, err, errlen);
+			if (!r && d.img.nr_exc != n) {
+				r = META_E_IO; /* the input changed between the passes */
+				if (err && errlen)
+					snprintf(err, errlen, "the input changed while it was read");
+			}
+		}
+		if (!r)
+			r = msd_build_finish(m);
+		if (r && err && errlen && !err[0])
 			snprintf(err, errlen, "writing the store: %s", meta_strerror(r));
+		msd_build_free(m);
 	}
-	XML_ParserFree(d.x.p);
-	free(d.img.exc);
 	free(d.data_used);
 	return r;
 }
