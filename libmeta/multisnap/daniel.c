@@ -1339,4 +1339,5 @@ const struct ms_ops ms_daniel_ops = {
 	.dump_xml = d_dump_xml,
 	.dump_human = d_dump_human,
 	.restore_xml = msd_restore_xml,
+	.reads_xml_twice = true,
 };

@@ -944,7 +944,33 @@ int meta_ms_restore_xml_head(const char *head, size_t len, FILE *in, const char 
 		free(buf);
 		return r;
 	}
-	r = ops->restore_xml(head, len, in, io, err, errlen);
+	if (ops->reads_xml_twice && !buf && ftell(in) < 0) {
+		/* a pipe, and a type that reads its XML twice: all of it in memory, then */
+		size_t blen = len;
+		buf = malloc(len ? len : 1);
+		if (!buf) {
+			meta_io_close(io);
+			return META_E_NOMEM;
+		}
+		if (len)
+			memcpy(buf, head, len);
+		if ((r = read_more(in, &buf, &blen, SIZE_MAX))) {
+			meta_io_close(io);
+			free(buf);
+			return r;
+		}
+		head = buf;
+		len = blen;
+	}
+	if (buf && ops->reads_xml_twice) {
+		/* all of the XML is in buf: the type reads it as a (seekable) file */
+		FILE *mem = len ? fmemopen(buf, len, "r") : NULL;
+		r = mem ? ops->restore_xml(NULL, 0, mem, io, err, errlen) : META_E_NOMEM;
+		if (mem)
+			fclose(mem);
+	} else {
+		r = ops->restore_xml(head, len, in, io, err, errlen);
+	}
 	free(buf);
 	if (!r)
 		r = meta_io_flush(io);

@@ -40,10 +40,13 @@ struct ms_ops {
 	 * Parse XML whose root element is this type's and write the store onto io.
 	 * The root element's name is what ms.c dispatches on: <multisnap_store
 	 * type="mikulas" ...> / type="daniel".  The XML is head (headlen bytes, which ms.c
-	 * read to find the root element; NULL, 0: none), then the rest of in.
+	 * read to find the root element; NULL, 0: none), then the rest of in.  A type that
+	 * sets reads_xml_twice gets a seekable in (ms.c holds a pipe's XML in memory):
+	 * it may seek back to where in was and read head and the rest again.
 	 */
 	int (*restore_xml)(const char *head, size_t headlen, FILE *in, struct meta_io *io,
 			   char *err, size_t errlen);
+	bool reads_xml_twice;
 };
 
 /* Defined by mikulas.c and daniel.c. */
