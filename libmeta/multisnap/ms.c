@@ -116,11 +116,16 @@ void meta_ms_id_format(enum meta_ms_type t, meta_ms_id id, char *buf, size_t len
 	}
 }
 
-/* Decimal digits s[0..n) into a 32-bit number; -1 when empty, not digits or > 2^32-1. */
+/*
+ * Decimal digits s[0..n) into a 32-bit number; -1 when empty, not digits, > 2^32-1 or with a
+ * leading zero ("0" itself is fine).  One rule for every id read (CLI arguments, the XML of
+ * both types): an id has one spelling, the one meta_ms_id_format writes and the status line
+ * shows; the target's interface takes ids as strings, so "01" would name no snapshot there.
+ */
 static int parse_u32(const char *s, size_t n, uint32_t *out)
 {
 	uint64_t v = 0;
-	if (!n)
+	if (!n || (n > 1 && s[0] == '0'))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
