@@ -46,46 +46,16 @@
 #include "pdata/pdata_write.h"
 #include "pdata/refcount.h"
 
-/* ---- ids (as meta_ms_id_format / meta_ms_id_parse for META_MS_MIKULAS) ------------------- */
+/* ---- ids: meta_ms_id_format / meta_ms_id_parse (ms.c), the one rule for every id ------------- */
 
 static void id_fmt(meta_ms_id id, char *buf, size_t len)
 {
-	if ((uint32_t)id == META_MS_SUB_NONE)
-		snprintf(buf, len, "%" PRIu32, (uint32_t)(id >> 32));
-	else
-		snprintf(buf, len, "%" PRIu32 ".%" PRIu32, (uint32_t)(id >> 32), (uint32_t)id);
-}
-
-static int dec32(const char **p, uint32_t *v)
-{
-	uint64_t x = 0;
-	const char *s = *p;
-	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
-		return -1;
-	while (*s >= '0' && *s <= '9') {
-		x = x * 10 + (uint64_t)(*s++ - '0');
-		if (x > UINT32_MAX)
-			return -1;
-	}
-	*v = (uint32_t)x;
-	*p = s;
-	return 0;
+	meta_ms_id_format(META_MS_MIKULAS, id, buf, len);
 }
 
 static int id_parse(const char *s, meta_ms_id *id)
 {
-	uint32_t n, sub = META_MS_SUB_NONE;
-	if (dec32(&s, &n))
-		return -1;
-	if (*s == '.') {
-		s++;
-		if (dec32(&s, &sub) || sub == META_MS_SUB_NONE)
-			return -1;
-	}
-	if (*s)
-		return -1;
-	*id = ((uint64_t)n << 32) | sub;
-	return 0;
+	return meta_ms_id_parse(META_MS_MIKULAS, s, id) ? -1 : 0;
 }
 
 static const char *const flag_names[] = {"", "sync-snapshots", "preserve-on-error",
