@@ -29,8 +29,9 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -q, --quiet                   print nothing; the exit status tells\n"
-		"      --origin-size SECTORS     origin size in 512-byte sectors (checks old chunks;\n"
-		"                                classic stores)\n"
+		"      --origin-size SECTORS     origin size in 512-byte sectors: exceptions past\n"
+		"                                the origin's end are damage (classic and daniel\n"
+		"                                stores; not checked yet for mikulas)\n"
 		"      --origin DEV              take the origin size from this device or file\n"
 		"      --ignore-non-fatal-errors exit 0 when only harmless problems are found\n"
 		"  -v, --verbose                 also print notes (e.g. out-of-order allocation)\n"
@@ -67,10 +68,12 @@ static int verdict(const struct worst *w, int ignore_nonfatal)
  * status, or -1 when path holds no shared store (blank, classic, not openable: the
  * classic path says what it is, as it always has).
  */
-static int check_shared(const char *path, struct worst *w, int ignore_nonfatal)
+static int check_shared(const char *path, uint64_t origin_sectors, struct worst *w,
+			int ignore_nonfatal)
 {
 	struct meta_ms *ms;
 	char *line = NULL;
+	enum meta_ms_type ms_type = META_MS_NONE;
 	int r = meta_ms_open(path, META_MS_OPEN_EXCL, &ms);
 
 	if (r == META_OK && meta_ms_is_new(ms)) {
@@ -82,6 +85,7 @@ static int check_shared(const char *path, struct worst *w, int ignore_nonfatal)
 	if (r != META_OK && r != META_E_CORRUPT && r != META_E_VERSION)
 		return -1;
 	if (r == META_OK) {
+		ms_type = meta_ms_get_type(ms);
 		r = meta_ms_status_line(ms, &line);
 		/* the check opens the device itself (exclusively): let go of it first */
 		meta_ms_close(ms);
@@ -90,7 +94,10 @@ static int check_shared(const char *path, struct worst *w, int ignore_nonfatal)
 			line = NULL;
 		}
 	}
-	r = meta_ms_check_path(path, on_damage, w);
+	if (origin_sectors && ms_type != META_MS_NONE && !meta_ms_type_checks_origin(ms_type))
+		cli_err("%s: --origin-size is not checked for %s stores yet", path,
+			 meta_ms_type_name(ms_type));
+	r = meta_ms_check(path, origin_sectors, on_damage, w);
 	if (r > w->sev)
 		w->sev = r;
 	if (line && !cli_quiet)
@@ -151,7 +158,7 @@ int main(int argc, char **argv)
 		origin_sectors = meta_io_size(io) / 512;
 		meta_io_close(io);
 	}
-	ex = check_shared(argv[optind], &w, ignore_nonfatal);
+	ex = check_shared(argv[optind], origin_sectors, &w, ignore_nonfatal);
 	if (ex >= 0)
 		return ex;
 	ex = snap_cli_open(argv[optind], META_SNAP_OPEN_EXCL, &s);

@@ -214,7 +214,10 @@ enum meta_damage_locus {
 	  NULL,                                                                                  \
 	  "this is not a shared store: check that the right device was given")                   \
 	X(MS_UNREADABLE, FATAL, STORE, "the shared multisnapshot store could not be read", NULL, \
-	  "check the device; then restore the store from a dump (snap_dump, snap_restore)")
+	  "check the device; then restore the store from a dump (snap_dump, snap_restore)") \
+	X(MSD_ORIGIN, FATAL, NODE, "daniel store exception lies past the end of the origin", NULL, \
+	  "the snapshots' data there cannot be trusted: check --origin-size, then remove " \
+	  "the snapshots concerned or restore a corrected dump")
 
 enum meta_damage_kind {
 #define META_DK_ENUM(name, sev, locus, text, phrase, advice) META_DMG_##name,

@@ -72,6 +72,7 @@ struct msd_walk {
 	msd_leaf_fn on_leaf;
 	void *arg; /* on_leaf's */
 	uint64_t nr_exc, nr_leaves, nr_index;
+	uint64_t origin_chunks; /* check: origin chunks from here on lie past the origin (0: none) */
 	struct msd_exc_desc lx[MSD_LEAF_MAX_EXC]; /* the current leaf's exceptions */
 	int err; /* META_E_NOMEM, on_leaf's error */
 };
@@ -251,6 +252,11 @@ static void walk_leaf(struct msd_walk *w, uint64_t unit, const uint8_t *b, uint6
 			       "origin chunk %" PRIu64 " outside the index range", origin);
 			return;
 		}
+		if (w->origin_chunks && origin >= w->origin_chunks)
+			report(w, META_DMG_MSD_ORIGIN, unit, origin, origin + 1,
+			       (next - off) / sizeof(struct msd_exception),
+			       "origin chunk %" PRIu64 " starts past the origin's end (%" PRIu64 " chunks of 16 KiB)",
+			       origin, w->origin_chunks);
 		uint64_t shares = 0;
 		for (uint32_t o = off; o < next; o += sizeof(struct msd_exception)) {
 			const struct msd_exception *e = (const void *)(b + o);
@@ -1142,7 +1148,8 @@ static void check_journal(struct msd_walk *w, const struct msd_disksuper *sb)
 	free(b);
 }
 
-static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
+static int d_check_origin(struct meta_io *io, uint64_t origin_sectors, meta_damage_fn fn,
+			  void *ctx)
 {
 	struct msd_walk w;
 	uint8_t *sbuf = meta_io_buf_alloc(MSD_UNIT);
@@ -1153,6 +1160,8 @@ static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	w.fn = fn;
 	w.ctx = ctx;
 	w.worst = -1;
+	/* a last chunk the origin fills in part is the origin's */
+	w.origin_chunks = (origin_sectors + MSD_CHUNK_SECTORS - 1) / MSD_CHUNK_SECTORS;
 	if (!sbuf)
 		return META_SEV_FATAL;
 	if (meta_io_size(io) < 2 * MSD_UNIT || meta_io_pread(io, sbuf, MSD_UNIT, MSD_SB_OFFSET)) {
@@ -1183,6 +1192,11 @@ static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 	walk_free(&w);
 	free(sbuf);
 	return w.worst;
+}
+
+static int d_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
+{
+	return d_check_origin(io, 0, fn, ctx);
 }
 
 /* ---------- dumps ---------- */
@@ -1336,6 +1350,7 @@ const struct ms_ops ms_daniel_ops = {
 	.create_subsnap = d_create_subsnap,
 	.delete_snap = d_delete,
 	.check = d_check,
+	.check_origin = d_check_origin,
 	.dump_xml = d_dump_xml,
 	.dump_human = d_dump_human,
 	.restore_xml = msd_restore_xml,

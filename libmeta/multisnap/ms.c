@@ -700,6 +700,17 @@ static void report_store(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, 
 
 int meta_ms_check_path(const char *path, meta_damage_fn fn, void *ctx)
 {
+	return meta_ms_check(path, 0, fn, ctx);
+}
+
+bool meta_ms_type_checks_origin(enum meta_ms_type t)
+{
+	const struct ms_ops *o = type_ops(t);
+	return o && o->check_origin;
+}
+
+int meta_ms_check(const char *path, uint64_t origin_sectors, meta_damage_fn fn, void *ctx)
+{
 	struct meta_io *io;
 	const struct ms_ops *ops;
 	enum meta_ms_type known;
@@ -725,7 +736,7 @@ int meta_ms_check_path(const char *path, meta_damage_fn fn, void *ctx)
 		meta_io_close(io);
 		return META_SEV_FATAL;
 	}
-	r = ops->check(io, fn, ctx);
+	r = ops->check_origin ? ops->check_origin(io, origin_sectors, fn, ctx) : ops->check(io, fn, ctx);
 	meta_io_close(io);
 	if (r > META_SEV_FATAL) {
 		/* an error code, not a severity: the store could not be walked */

@@ -34,6 +34,10 @@ struct ms_ops {
 	int (*delete_snap)(void *st, meta_ms_id id);
 	/* Check the store on io (need not open cleanly): worst severity or -1. */
 	int (*check)(struct meta_io *io, meta_damage_fn fn, void *ctx);
+	/* The same, also reporting exceptions past an origin of origin_sectors (0: unknown);
+	 * NULL when the type cannot (meta_ms_check then runs check alone). */
+	int (*check_origin)(struct meta_io *io, uint64_t origin_sectors, meta_damage_fn fn,
+			    void *ctx);
 	int (*dump_xml)(void *st, FILE *out);
 	int (*dump_human)(void *st, FILE *out);
 	/*

@@ -744,6 +744,38 @@ START_TEST(test_crash_mid_restore)
 }
 END_TEST
 
+/* --origin-size: an exception whose origin chunk starts at or past the origin's end. */
+START_TEST(test_check_origin)
+{
+	char path[UB_PATH_MAX];
+	struct msd_image img;
+	struct dmg g;
+	struct meta_io *io;
+
+	ub_tmpfile(path, "msd", DEV_BYTES);
+	write_image(path, 100, &img); /* origin chunks 0, 7, .., 693 */
+	const uint64_t sizes[] = {0, 694 * 32, 693 * 32 + 1, 693 * 32, 686 * 32};
+	const int want[] = {0, 0, 0, 1, 2};
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		memset(&g, 0, sizeof(g));
+		ck_assert_int_eq(meta_io_open(path, 0, &io), 0);
+		g.worst = ms_daniel_ops.check_origin(io, sizes[k], on_damage, &g);
+		meta_io_close(io);
+		ck_assert_msg(g.kinds[META_DMG_MSD_ORIGIN] == want[k], "origin %llu sectors: %d reports",
+			      (unsigned long long)sizes[k], g.kinds[META_DMG_MSD_ORIGIN]);
+		ck_assert_int_eq(g.n, want[k]);
+		ck_assert_int_eq(g.worst, want[k] ? META_SEV_FATAL : -1);
+	}
+	/* the public call, by path */
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(meta_ms_check(path, 693 * 32, on_damage, &g), META_SEV_FATAL);
+	ck_assert_int_eq(g.kinds[META_DMG_MSD_ORIGIN], 1);
+	ck_assert(meta_ms_type_checks_origin(META_MS_DANIEL));
+	free(img.exc);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_daniel");
@@ -757,5 +789,6 @@ int main(void)
 	tcase_add_test(tc, test_check_index_and_exceptions);
 	tcase_add_test(tc, test_byte_flips);
 	tcase_add_test(tc, test_crash_mid_restore);
+	tcase_add_test(tc, test_check_origin);
 	return ub_run(s);
 }
