@@ -951,6 +951,13 @@ static int d_create(void *vst, meta_ms_id *id)
 	return write_sb(st);
 }
 
+static void d_set_generic(void *vst, unsigned generic)
+{
+	struct msd_state *st = vst;
+	if (generic & META_MS_PRESERVE_ON_ERROR)
+		st->sb->flags = le64_of(le64_get(st->sb->flags) | MSD_SB_PRESERVE_ON_ERROR);
+}
+
 static int d_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
 {
 	(void)st;
@@ -1349,6 +1356,7 @@ const struct ms_ops ms_daniel_ops = {
 	.create = d_create,
 	.create_subsnap = d_create_subsnap,
 	.delete_snap = d_delete,
+	.set_generic = d_set_generic,
 	.check = d_check,
 	.check_origin = d_check_origin,
 	.dump_xml = d_dump_xml,

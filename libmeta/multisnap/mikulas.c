@@ -582,6 +582,14 @@ static int mk_status(void *st, struct meta_ms_status *s)
 	return 0;
 }
 
+/* preserve-on-error of a table over the existing store: written by the next commit */
+static void mk_set_generic(void *st, unsigned generic)
+{
+	struct mk *m = st;
+	if (generic & META_MS_PRESERVE_ON_ERROR)
+		m->sb.flags |= 2;
+}
+
 static int mk_create(void *st, meta_ms_id *id)
 {
 	struct mk *m = st;
@@ -974,6 +982,7 @@ const struct ms_ops ms_mikulas_ops = {
 	.create = mk_create,
 	.create_subsnap = mk_create_subsnap,
 	.delete_snap = mk_delete,
+	.set_generic = mk_set_generic,
 	.check = mikulas_check,
 	.dump_xml = mikulas_dump_xml,
 	.dump_human = mikulas_dump_human,

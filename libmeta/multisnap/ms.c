@@ -420,8 +420,20 @@ static int ensure_store(struct meta_ms *ms)
 
 	if (!ms)
 		return META_E_INVAL;
-	if (!ms->is_new)
-		return ms->ops ? 0 : META_E_INVAL;
+	if (!ms->is_new) {
+		if (!ms->ops)
+			return META_E_INVAL;
+		/*
+		 * The table's preserve-on-error over an existing store: the target honours the
+		 * table it is loaded with; the store records it (with this message's commit).
+		 * A table without it clears nothing (snap_message without the option says
+		 * nothing about the table).
+		 */
+		if (ms->write && ms->have_params && (ms->params.generic & META_MS_PRESERVE_ON_ERROR) &&
+		    ms->ops->set_generic)
+			ms->ops->set_generic(ms->st, META_MS_PRESERVE_ON_ERROR);
+		return 0;
+	}
 	if (!ms->write || !ms->have_params || ms->params.type == META_MS_NONE ||
 	    !ms->params.chunk_size)
 		return META_E_INVAL;

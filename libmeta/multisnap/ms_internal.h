@@ -32,6 +32,9 @@ struct ms_ops {
 	int (*create)(void *st, meta_ms_id *id);
 	int (*create_subsnap)(void *st, meta_ms_id master, meta_ms_id *id);
 	int (*delete_snap)(void *st, meta_ms_id id);
+	/* Record generic arguments (META_MS_PRESERVE_ON_ERROR) of a table loaded over the
+	 * existing store: in memory only, written by the next message's commit.  Optional. */
+	void (*set_generic)(void *st, unsigned generic);
 	/* Check the store on io (need not open cleanly): worst severity or -1. */
 	int (*check)(struct meta_io *io, meta_damage_fn fn, void *ctx);
 	/* The same, also reporting exceptions past an origin of origin_sectors (0: unknown);

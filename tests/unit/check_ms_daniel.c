@@ -776,6 +776,38 @@ START_TEST(test_check_origin)
 }
 END_TEST
 
+/* The table's preserve-on-error over an existing store is recorded by the next message. */
+START_TEST(test_preserve_on_existing)
+{
+	char path[UB_PATH_MAX];
+	struct meta_ms *ms;
+	struct msd_disksuper sb;
+	struct meta_ms_params p = {.type = META_MS_DANIEL, .chunk_size = 32};
+	meta_ms_id id;
+
+	ub_tmpfile(path, "msd", DEV_BYTES);
+	ck_assert_int_eq(meta_ms_format(path, &p, false), 0);
+	ub_read_at(path, 4096, &sb, sizeof(sb));
+	ck_assert_uint_eq(le64_get(sb.flags) & MSD_SB_PRESERVE_ON_ERROR, 0);
+	/* a message without the option changes nothing */
+	ck_assert_int_eq(meta_ms_open(path, META_MS_OPEN_WRITE, &ms), 0);
+	ck_assert_int_eq(meta_ms_set_params(ms, &p), 0);
+	ck_assert_int_eq(meta_ms_create(ms, &id), 0);
+	meta_ms_close(ms);
+	ub_read_at(path, 4096, &sb, sizeof(sb));
+	ck_assert_uint_eq(le64_get(sb.flags) & MSD_SB_PRESERVE_ON_ERROR, 0);
+	/* with it: stored with the message */
+	p.generic = META_MS_PRESERVE_ON_ERROR;
+	ck_assert_int_eq(meta_ms_open(path, META_MS_OPEN_WRITE, &ms), 0);
+	ck_assert_int_eq(meta_ms_set_params(ms, &p), 0);
+	ck_assert_int_eq(meta_ms_delete(ms, id), 0);
+	meta_ms_close(ms);
+	ub_read_at(path, 4096, &sb, sizeof(sb));
+	ck_assert_uint_eq(le64_get(sb.flags) & MSD_SB_PRESERVE_ON_ERROR, MSD_SB_PRESERVE_ON_ERROR);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_daniel");
@@ -790,5 +822,6 @@ int main(void)
 	tcase_add_test(tc, test_byte_flips);
 	tcase_add_test(tc, test_crash_mid_restore);
 	tcase_add_test(tc, test_check_origin);
+	tcase_add_test(tc, test_preserve_on_existing);
 	return ub_run(s);
 }
