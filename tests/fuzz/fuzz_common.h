@@ -18,7 +18,9 @@
  * Checksum fix-up: a 4 KiB block whose first four bytes are 'F' 'Z' T 0 gets the correct
  * persistent-data checksum of type T (1 superblock, 2 btree node, 3 bitmap, 4 index) in
  * their place, so mutations of a block's body reach past checksum validation; blocks
- * without the tag keep their bytes, so bad checksums stay reachable.
+ * without the tag keep their bytes, so bad checksums stay reachable.  A block 0 that
+ * starts with the mikulas multisnapshot magic "DMMSMIKU" (its checksum is at byte 8, not
+ * 0) gets its superblock checksum recomputed the same way (multisnap-store(5)).
  */
 #ifndef DMMETA_FUZZ_COMMON_H
 #define DMMETA_FUZZ_COMMON_H
@@ -141,6 +143,14 @@ static inline void fz_fixup_block(uint8_t *b)
 		fz_put_le32(b, meta_block_csum(b, FZ_BLOCK, fz_salts[b[2]]));
 }
 
+/* The mikulas store superblock's checksum (multisnap-store(5)): crc32c of bytes 12..4095
+ * seeded 0xffffffff, xor "UKIM", little-endian at byte 8. */
+static inline void fz_fixup_mikulas_sb(uint8_t *b)
+{
+	if (!memcmp(b, "DMMSMIKU", 8))
+		fz_put_le32(b + 8, meta_crc32c(0xffffffffu, b + 12, FZ_BLOCK - 12) ^ 0x4d494b55u);
+}
+
 struct fz_image {
 	uint8_t flags;
 	uint32_t aux;
@@ -196,6 +206,11 @@ static inline int fz_image(struct fz_image *im, const uint8_t *data, size_t size
 				abort();
 			fz_fixup_block(img);
 			fz_pwrite(&im->f, img, 4, b * FZ_BLOCK);
+		}
+		if ((touched[0] & 1) && im->size >= FZ_BLOCK &&
+		    pread(im->f.fd, img, FZ_BLOCK, 0) == FZ_BLOCK && !memcmp(img, "DMMSMIKU", 8)) {
+			fz_fixup_mikulas_sb(img);
+			fz_pwrite(&im->f, img + 8, 4, 8);
 		}
 	}
 	free(img);
