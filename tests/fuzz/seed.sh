@@ -14,7 +14,7 @@ FIX=$SRCDIR/fixtures
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT/thin_check" "$OUT/thin_repair" "$OUT/pack" "$OUT/thin_restore" "$OUT/snap_engine" \
-	"$OUT/snap" "$OUT/snap_restore" "$OUT/unpack"
+	"$OUT/snap" "$OUT/snap_restore" "$OUT/unpack" "$OUT/multisnap" "$OUT/multisnap_restore"
 for f in "$FIX"/thin/*.bin.gz; do
 	case $f in */many.bin.gz) continue ;; esac # 4 MiB: too big a seed
 	n=$(basename "$f" .bin.gz)
@@ -97,3 +97,64 @@ printf '128\000999999999Z\0001\000zeta' >"$OUT/thin_size/zeta"
 printf '\000SnAp\001\000\000\000\001\000\000\000\010\000\000\000' >"$OUT/unpack/family-snap"
 { printf '\000'; head -c 4096 /dev/zero; printf 'test\335\007\006\004'; } >"$OUT/unpack/family-daniel"
 printf '\000  <snapshot_store magic="0x70416e53">' >"$OUT/unpack/family-xml"
+# multisnap_restore: the fixtures' XML, and two 4 MiB stores with shared and separate
+# exceptions over several btree leaves (mikulas: snapshots, sub-snapshots; daniel: 2 leaves)
+cp "$FIX"/multisnap/*.xml "$OUT/multisnap_restore/"
+awk 'BEGIN {
+	print "<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"309\" data_chunks=\"715\" next_snapshot=\"4\" transaction=\"7\" flags=\"preserve-on-error\">"
+	print "  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>"
+	print "  <snapshot id=\"1.0\" next_sub=\"0\" created=\"4\"/>"
+	print "  <snapshot id=\"1.1\" next_sub=\"0\" created=\"5\"/>"
+	print "  <snapshot id=\"1\" next_sub=\"2\" created=\"3\"/>"
+	print "  <snapshot id=\"3\" next_sub=\"0\" created=\"6\"/>"
+	f = "  <exception origin_chunk=\"%d\" first_id=\"%s\" last_id=\"%s\" cow_chunk=\"%d\"/>\n"
+	for (o = 0; o < 300; o++) {
+		if (o % 3 == 0) {
+			printf f, o, "0", "3", c++
+		} else if (o % 3 == 1) {
+			printf f, o, "0", "0", c++
+			printf f, o, "1.0", "1.1", c++
+		} else {
+			printf f, o, "1.1", "3", c++
+		}
+	}
+	print "</multisnap_store>"
+}' >"$OUT/multisnap_restore/mikulas-4m.xml"
+awk 'BEGIN {
+	print "<multisnap_store type=\"daniel\" version=\"1\" chunk_size=\"32\" chunks=\"1024\" create_time=\"1000\" orgoffset=\"0\" orgsectors=\"65536\" flags=\"sync-snapshots\" sequence=\"3\" next_tag=\"5\">"
+	print "  <snapshot id=\"0\" bit=\"0\" ctime=\"1001\" prio=\"0\" usecount=\"0\" sectors=\"0\"/>"
+	print "  <snapshot id=\"2\" bit=\"1\" ctime=\"1002\" prio=\"1\" usecount=\"0\" sectors=\"0\"/>"
+	print "  <snapshot id=\"4\" bit=\"2\" ctime=\"1003\" prio=\"-1\" usecount=\"2\" sectors=\"8\"/>"
+	f = "  <exception origin_chunk=\"%d\" cow_chunk=\"%d\" snapshots=\"%s\"/>\n"
+	c = 40
+	for (o = 0; o < 260; o += 2) {
+		if (o % 4 == 0) {
+			printf f, o, c++, "0 2 4"
+		} else {
+			printf f, o, c++, "0"
+			printf f, o, c++, "2 4"
+		}
+	}
+	print "</multisnap_store>"
+}' >"$OUT/multisnap_restore/daniel-4m.xml"
+# multisnap: those two restored onto 4 MiB, stores made by snap_message on 2 MiB, and a
+# blank image (left blank; made mikulas; made daniel: flags bits 0-1), each with a program
+# of four op bytes in aux (fuzz_multisnap.c: op = b & 3, index = b >> 2)
+if [ -x "${BIN:-}/snap_message" ]; then
+	M="$BIN/snap_message -q"
+	for t in mikulas daniel; do
+		truncate -s 4M "$TMP/$t-4m"
+		"$BIN/snap_restore" -q -i "$OUT/multisnap_restore/$t-4m.xml" -o "$TMP/$t-4m"
+	done
+	"$SEED" -a 0x0f070e01 "$TMP/mikulas-4m" >"$OUT/multisnap/mikulas-4m"
+	"$SEED" -a 0x03000201 "$TMP/daniel-4m" >"$OUT/multisnap/daniel-4m"
+	truncate -s 2M "$TMP/m" "$TMP/d" "$TMP/z"
+	$M --type mikulas --chunk-size 8 --sync-snapshots 0,1,1.0 "$TMP/m" && $M "$TMP/m" create &&
+		$M "$TMP/m" create_subsnap 0
+	$M --type daniel --chunk-size 32 --preserve-on-error "$TMP/d" create && $M "$TMP/d" create
+	"$SEED" -a 0x07030201 "$TMP/m" >"$OUT/multisnap/mikulas-2m"
+	"$SEED" -a 0x0b070501 "$TMP/d" >"$OUT/multisnap/daniel-2m"
+	"$SEED" -f 0 -a 0x06050101 "$TMP/z" >"$OUT/multisnap/blank"
+	"$SEED" -f 1 -a 0x0e010101 "$TMP/z" >"$OUT/multisnap/blank-mikulas"
+	"$SEED" -f 0x0a -a 0x0d010101 "$TMP/z" >"$OUT/multisnap/blank-daniel"
+fi
