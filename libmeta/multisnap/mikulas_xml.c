@@ -26,9 +26,9 @@
  * a "line N: ..." error: root attributes in range (chunk size, metadata_blocks fitting
  * the device, data_chunks fitting after them); snapshots ascending, numbers below
  * next_snapshot and not 0xffffffff, a sub-snapshot's master present with next_sub above
- * its sub number, sub-snapshots' next_sub 0; exceptions in (origin chunk, first id)
- * order, first_id <= last_id, no overlap within a chunk, at most 65536 per chunk,
- * origin_chunk < 2^48, cow_chunk < data_chunks.  An exception that covers no listed
+ * its sub number, sub-snapshots' next_sub 0, created not above transaction; exceptions
+ * in (origin chunk, first id) order, first_id <= last_id, no overlap within a chunk, at
+ * most 65536 per chunk, origin_chunk < 2^48, cow_chunk < data_chunks.  An exception that covers no listed
  * snapshot is restored as it is (snap_check reports it, non-fatal).
  */
 #include <libmeta/error.h>
@@ -415,6 +415,11 @@ static void on_snapshot(struct parse *ps, const XML_Char *name, const XML_Char *
 	}
 	if ((uint32_t)id != META_MS_SUB_NONE && spec[1].v) {
 		xmlu_fail(&ps->x, META_E_XML, "snapshot %s: a sub-snapshot's next_sub is 0", spec[0].s);
+		return;
+	}
+	if (spec[2].v > ps->transaction) {
+		xmlu_fail(&ps->x, META_E_XML, "snapshot %s: created after the store's transaction",
+			  spec[0].s);
 		return;
 	}
 	if (ps->nsnaps == ps->capsnaps) {
