@@ -278,7 +278,9 @@ static void snap_judge(struct ck *c, uint64_t node, uint64_t id, const void *val
 			why = "a sub-snapshot with a next_sub";
 	}
 	if (why) {
-		snprintf(buf, sizeof(buf), "snapshot %" PRIu32 ".%" PRIu32 ": %s", num, sub, why);
+		char ids[META_MS_ID_STRLEN];
+		meta_ms_id_format(META_MS_MIKULAS, id, ids, sizeof(ids));
+		snprintf(buf, sizeof(buf), "snapshot %s: %s", ids, why);
 		report(c, META_DMG_MSK_SNAPSHOT, node, id, id + 1, 1, buf);
 	}
 }
