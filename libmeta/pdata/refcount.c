@@ -13,7 +13,18 @@ int meta_rc_init(struct meta_refcount *rc, uint64_t nr)
 {
 	memset(rc, 0, sizeof(*rc));
 	rc->nr = nr;
+	rc->top = 255;
 	rc->c = calloc(nr ? nr : 1, 1);
+	return rc->c ? META_OK : META_E_NOMEM;
+}
+
+int meta_rc_init4(struct meta_refcount *rc, uint64_t nr)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->nr = nr;
+	rc->nib = 1;
+	rc->top = 15;
+	rc->c = calloc(nr / 2 + 1, 1);
 	return rc->c ? META_OK : META_E_NOMEM;
 }
 
@@ -22,6 +33,8 @@ void meta_rc_share(struct meta_refcount *rc, const struct meta_refcount *of)
 	memset(rc, 0, sizeof(*rc));
 	rc->c = of->c;
 	rc->nr = of->nr;
+	rc->nib = of->nib;
+	rc->top = of->top;
 	rc->shared = 1;
 }
 
@@ -52,7 +65,7 @@ int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b)
 			return META_E_NOMEM;
 		i = (int64_t)rc->nbig++;
 	}
-	if (rc->big[i].extra < UINT32_MAX - 255)
+	if (rc->big[i].extra < UINT32_MAX - rc->top)
 		rc->big[i].extra++;
 	return META_OK;
 }
@@ -60,5 +73,5 @@ int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b)
 uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b)
 {
 	int64_t i = meta_hidx_find(&rc->ovf, b, big_block, rc);
-	return 255u + (i >= 0 ? rc->big[i].extra : 0);
+	return rc->top + (i >= 0 ? rc->big[i].extra : 0);
 }

@@ -1,20 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * One reference-count store for checkers and builders (thin_check's metadata and
- * data counts, thin_restore's data space map): one saturating byte per block
- * (0..254 exact; 255 = "255 or more") plus, for the rare blocks at 255 and more,
- * a record of the count above 255 (12 bytes each, indexed by base/hash.h's
- * meta_hidx).  Raw bytes are public so that hot loops can bump c[b] in place
- * while it is below 255 (and read "0, 1, 2, 3 or more" straight from them for a
- * space-map bitmap) and call meta_rc_inc() past it.
+ * data counts, thin_restore's data space map): a small saturating counter per block
+ * plus, for the rare blocks past it, a record of the count above the counter's top
+ * (12 bytes each, indexed by base/hash.h's meta_hidx).  Two widths:
+ *   - bytes (meta_rc_init): 0..254 exact, 255 = "255 or more".  The raw bytes are
+ *     public: hot loops and writers may read c[b] as the count while it is below 255
+ *     (and "0, 1, 2, 3 or more" straight from them for a space-map bitmap).
+ *   - nibbles (meta_rc_init4): two blocks per byte (block b in the low half of c[b/2]
+ *     when b is even, the high half when odd), 0..14 exact, 15 = "15 or more".  Half
+ *     the memory where few counts pass 14 (thin_check's data counts when the pool has
+ *     at most 14 devices); use meta_rc_inc()/meta_rc_get() only, never the raw bytes.
  *
  * Checks: the counts saturate at 2^32 - 1 instead of wrapping; meta_rc_get()
  * answers 0 past nr.  Does not check: b < nr in meta_rc_inc() (the caller
  * range-checks the block first, as it must to report it); there is no decrement.
  *
- * Two stores may share one byte array (meta_rc_share): each has its own
- * overflow records, so two threads may count disjoint ranges of blocks.  Nothing
- * else is thread-safe.
+ * Two stores may share one counter array (meta_rc_share): each has its own
+ * overflow records, so two threads may count disjoint ranges of blocks (with
+ * nibbles, ranges split at an even block: the two halves of a byte are one
+ * memory location).  Nothing else is thread-safe.
  */
 #ifndef LIBMETA_PDATA_REFCOUNT_H
 #define LIBMETA_PDATA_REFCOUNT_H
@@ -32,32 +37,43 @@ struct meta_rc_big {
 struct meta_refcount {
 	uint8_t *c;
 	uint64_t nr;            /* blocks [0, nr) */
-	struct meta_rc_big *big; /* the blocks at 255 or more, in the order they got there */
+	struct meta_rc_big *big; /* the blocks past the counter's top, in the order they got there */
 	size_t nbig, capbig;
 	struct meta_hidx ovf;   /* index of big[] by block number */
 	int shared;             /* c belongs to another store */
+	uint8_t nib;            /* 1: nibble counters (meta_rc_init4) */
+	uint8_t top;            /* the counter's "or more" value: 255, or 15 with nibbles */
 };
 
-/* nr zero counts; 0 or META_E_NOMEM. */
+/* nr zero counts, a byte each; 0 or META_E_NOMEM. */
 int meta_rc_init(struct meta_refcount *rc, uint64_t nr);
-/* rc counts in of's bytes with an overflow table of its own; free rc before of. */
+/* nr zero counts, half a byte each; 0 or META_E_NOMEM. */
+int meta_rc_init4(struct meta_refcount *rc, uint64_t nr);
+/* rc counts in of's counters with an overflow table of its own; free rc before of. */
 void meta_rc_share(struct meta_refcount *rc, const struct meta_refcount *of);
 void meta_rc_free(struct meta_refcount *rc);
 
-/* The slow half of meta_rc_inc(): c[b] is 255. */
+/* The slow half of meta_rc_inc(): b's counter is at its top. */
 int meta_rc_inc_ovf(struct meta_refcount *rc, uint64_t b);
 
 /* One more reference to block b (< nr); 0 or META_E_NOMEM. */
 static inline int meta_rc_inc(struct meta_refcount *rc, uint64_t b)
 {
-	if (rc->c[b] < 255) {
+	if (rc->nib) {
+		uint8_t *p = &rc->c[b >> 1];
+		unsigned sh = (unsigned)(b & 1u) << 2;
+		if (((unsigned)*p >> sh & 15u) < 15u) {
+			*p = (uint8_t)(*p + (1u << sh));
+			return 0;
+		}
+	} else if (rc->c[b] < 255) {
 		rc->c[b]++;
 		return 0;
 	}
 	return meta_rc_inc_ovf(rc, b);
 }
 
-/* The slow half of meta_rc_get(): b < nr and c[b] is 255. */
+/* The slow half of meta_rc_get(): b < nr and b's counter is at its top. */
 uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b);
 
 /* The count of b (0 past nr). */
@@ -65,8 +81,9 @@ static inline uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b)
 {
 	if (b >= rc->nr)
 		return 0;
-	if (rc->c[b] < 255)
-		return rc->c[b];
+	unsigned v = rc->nib ? (unsigned)rc->c[b >> 1] >> ((b & 1u) << 2) & 15u : rc->c[b];
+	if (v < rc->top)
+		return v;
 	return meta_rc_get_ovf(rc, b);
 }
 

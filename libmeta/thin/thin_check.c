@@ -46,11 +46,18 @@ static const uint32_t kind_vs[] = {24, 8, 8, 16, 4};
 
 enum bstate { ST_NONE = 0, ST_QUEUED, ST_LEAF, ST_INTERNAL, ST_BAD };
 
+/*
+ * A queued node: 32 bytes, the level queue being thin_check's largest array after the
+ * counts.  b < dev_blocks (checked before queuing), and a metadata device has fewer than
+ * 2^51 blocks, so 56 bits hold it.
+ */
 struct item {
-	uint64_t b, lo, hi, dev;
-	uint8_t kind, view, is_root;
-	uint8_t revisit; /* a details/top-level node another view read first: values only */
+	uint64_t lo, hi, dev;
+	uint64_t b : 56;
+	uint64_t kind : 4, view : 1, is_root : 1;
+	uint64_t revisit : 1; /* a details/top-level node another view read first: values only */
 };
+_Static_assert(sizeof(struct item) == 32, "struct item: 32 bytes");
 
 struct det {
 	uint64_t dev, mapped;
@@ -320,7 +327,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 		/* hot loop: values read in place (the node passed meta_node_check) */
 		const uint8_t *keys = (const uint8_t *)node + META_NODE_HEADER_SIZE;
 		const uint8_t *vals = keys + 8u * ni->max_entries;
-		uint8_t *dc = c->count_data ? c->dc.c : NULL;
+		struct meta_refcount *dc = c->count_data ? &c->dc : NULL;
 		uint64_t past = 0, pbegin = 0, pend = 0, nr_data = c->nr_data, split = c->dsplit;
 		c->r->nr_mappings += n;
 		for (uint32_t i = 0; i < n; i++) {
@@ -334,9 +341,7 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 			}
 			if (!dc || db >= split) /* the upper part: counted by pre_check() */
 				continue;
-			if (dc[db] < 255)
-				dc[db]++;
-			else if (meta_rc_inc_ovf(&c->dc, db))
+			if (meta_rc_inc(dc, db))
 				set_err(c, META_E_NOMEM);
 		}
 		if (past) {
@@ -484,18 +489,43 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 	if (sev < (int)META_SEV_FATAL && !(ni.flags & META_NODE_INTERNAL) &&
 	    cur[lo].kind == K_MAP && c->count_data) {
 		const uint8_t *vals = (const uint8_t *)data + META_NODE_HEADER_SIZE + 8u * ni.max_entries;
-		uint8_t *dc = c->dcr.c;
+		struct meta_refcount *dc = &c->dcr;
 		uint64_t split = c->dsplit, nr_data = c->nr_data;
 		for (uint32_t i = 0; i < ni.nr_entries; i++) {
 			uint64_t db = get_le64p(vals + 8u * i) >> 24;
 			if (db < split || db >= nr_data)
 				continue;
-			if (dc[db] < 255)
-				dc[db]++;
-			else if (meta_rc_inc_ovf(&c->dcr, db))
+			if (meta_rc_inc(dc, db))
 				c->dcr_nomem = 1;
 		}
 	}
+}
+
+/*
+ * The data counts, made once the details trees are read.  A kernel maps a data block at
+ * most once per device, so with at most 14 devices (both views together) no count passes
+ * 14: half a byte each, which halves thin_check's largest array.  Otherwise, or when a
+ * details tree is damaged, a byte each.  Either way the counts are exact: a count past
+ * the counter's top goes to the overflow records (rare with nibbles unless the metadata
+ * maps one block many times over, which the space-map comparison then reports).
+ */
+static int init_data_counts(struct ck *c)
+{
+	uint64_t devs = 0;
+	bool damaged = false;
+	for (int v = 0; v < c->nviews; v++) {
+		devs += c->views[v].ndets;
+		damaged |= c->views[v].details_damaged;
+	}
+	int e = !damaged && devs <= 14 ? meta_rc_init4(&c->dc, c->nr_data)
+				       : meta_rc_init(&c->dc, c->nr_data);
+	if (e)
+		return e;
+	/* the reader thread also reads and checks every node: give it the smaller part;
+	 * an even split, as two nibbles share a byte */
+	c->dsplit = (c->nr_data - c->nr_data / 8 * 3) & ~(uint64_t)1;
+	meta_rc_share(&c->dcr, &c->dc);
+	return 0;
 }
 
 /* Read the queued levels until nothing is left. */
@@ -711,11 +741,7 @@ static int cmp_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t b = first + i;
 		uint32_t disk = counts[i];
-		uint32_t want;
-		if (b < k->nr && k->c[b] < 255)
-			want = k->c[b];
-		else
-			want = meta_rc_get(b >= x->split ? x->computed_hi : k, b);
+		uint32_t want = meta_rc_get(b >= x->split ? x->computed_hi : k, b);
 		if (disk == want)
 			continue;
 		/* Parts of the trees were lost: only too-low on-disk counts are certain. */
@@ -975,11 +1001,6 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	}
 	if (c.count_meta && (e = meta_rc_init(&c.mc, c.dev_blocks)))
 		goto out;
-	if (c.count_data && (e = meta_rc_init(&c.dc, c.nr_data)))
-		goto out;
-	/* the reader thread also reads and checks every node: give it the smaller part */
-	c.dsplit = c.nr_data - c.nr_data / 8 * 3;
-	meta_rc_share(&c.dcr, &c.dc);
 
 	/* Views: 0 = the trees in use; 1 = the held root's (live mode only). */
 	c.nviews = 1;
@@ -995,6 +1016,8 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	for (int v = 0; v < c.nviews; v++)
 		ref_node(&c, c.views[v].details_root, K_DETAILS, v, NONE, 0, NONE, 1);
 	if ((e = run_levels(&c)))
+		goto out;
+	if (c.count_data && (e = init_data_counts(&c)))
 		goto out;
 
 	/* Top-level and bottom-level mapping trees. */

@@ -223,6 +223,38 @@ START_TEST(test_refcount_share)
 }
 END_TEST
 
+/* Nibble counters: exact to 14 in half a byte, the overflow records past it; odd and
+ * even neighbours (one byte) do not disturb each other; a shared store counts its own
+ * overflow. */
+START_TEST(test_refcount_nibbles)
+{
+	struct meta_refcount rc, hi;
+	const uint64_t nr = 101;
+	ck_assert_int_eq(meta_rc_init4(&rc, nr), META_OK);
+	meta_rc_share(&hi, &rc);
+	/* block b gets (b * 3) % 40 references: below, at and past 15; b >= 50 through hi */
+	for (uint32_t round = 0; round < 40; round++)
+		for (uint64_t b = 0; b < nr; b++)
+			if (round < (b * 3) % 40 && meta_rc_inc(b >= 50 ? &hi : &rc, b) != META_OK)
+				ck_abort_msg("block %llu: no memory", (unsigned long long)b);
+	for (uint64_t b = 0; b < nr; b++)
+		if (meta_rc_get(b >= 50 ? &hi : &rc, b) != (b * 3) % 40)
+			ck_abort_msg("block %llu: count %u, expected %llu", (unsigned long long)b,
+				     meta_rc_get(b >= 50 ? &hi : &rc, b),
+				     (unsigned long long)((b * 3) % 40));
+	/* 14 is exact in the nibble; 15 is the top and goes to the records */
+	ck_assert_uint_eq(rc.c[2] & 15u, 12);        /* block 4: 12, in the low half */
+	ck_assert_uint_eq(rc.c[2] >> 4, 15);         /* block 5: 15, at the top */
+	ck_assert_uint_eq(meta_rc_get(&rc, 5), 15);
+	ck_assert_uint_eq(meta_rc_get(&rc, 48), 24); /* 144 % 40 */
+	ck_assert_uint_eq(meta_rc_get(&rc, 101), 0);  /* past nr */
+	ck_assert_uint_gt(rc.nbig, 0);
+	ck_assert_uint_gt(hi.nbig, 0);
+	meta_rc_free(&hi);
+	meta_rc_free(&rc);
+}
+END_TEST
+
 /* ---- level reader ---------------------------------------------------------------- */
 
 #define NBLK 8u
@@ -381,6 +413,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_refcount_overflow);
 	tcase_add_test(tc, test_refcount_many_overflow);
 	tcase_add_test(tc, test_refcount_share);
+	tcase_add_test(tc, test_refcount_nibbles);
 	tc = ub_tcase(s, "reader", 0);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_read_ascending);
