@@ -550,8 +550,12 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 		report(&c, META_DMG_MSK_SUPERBLOCK, 0, NONE, NONE, 0, buf);
 		goto out;
 	}
-	if (!c.sb.valid)
+	if (!c.sb.valid) {
 		report(&c, META_DMG_MSK_INVALID, 0, NONE, NONE, 0, NULL);
+		/* a restore's placeholder (mikulas_write_head): no geometry yet, nothing more */
+		if (!c.sb.metadata_blocks)
+			goto out;
+	}
 	{
 		const uint8_t *raw;
 		if (meta_bm_get(c.bm, 0, NULL, (const void **)&raw) == 0) {
