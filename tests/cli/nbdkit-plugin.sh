@@ -1,0 +1,332 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# nbdkit-dmmeta-plugin with real clients (nbdcopy, qemu-img, qemu-io, nbdfuse):
+#   thin   a pool restored from fixtures/thin/snaps.xml (an origin and three snapshots sharing
+#          its blocks) plus thin_write: every volume read through the plugin (nbdcopy and
+#          qemu-img compare) equals thin_export's; writes, write-zeroes (with and without
+#          unmap), trims and an nbdcopy through rw=true land where a model of the same
+#          operations says, the other volumes keep their bytes, and thin_check (ours, and
+#          tpt 1.1's when tests/tools/fetch-tpt has it) accepts the pool;
+#   ro     without rw=true a write fails and the pool is not touched;
+#   crash  kill -9 of nbdkit after unflushed writes (the pool holds the last flush), after a
+#          flush (it holds the writes), at a random moment of a run of write+flush pairs (it
+#          holds a prefix of them); SIGTERM commits what was not flushed (a clean exit, as the
+#          kernel commits at deactivation); every time the checkers accept the metadata;
+#   snap   a classic snapshot made by snap_write: view=snapshot equals snap_export, view=origin
+#          the origin; writes to the origin copy out first (the snapshot's view is unchanged),
+#          writes to the snapshot change its view only; snap_check accepts the stores, also
+#          after a kill -9;
+#   ext4   mkfs.ext4 through nbdfuse over a thin volume, a file written with debugfs,
+#          e2fsck -fn clean and the file read back, through the plugin and from thin_export.
+#   config errors name the key.
+# Skips (one line) when nbdkit, nbdcopy, qemu-img or qemu-io is missing or the plugin was not
+# built; the ext4 part is skipped (noted) without nbdfuse, /dev/fuse, mkfs.ext4 or debugfs.
+
+. "${TESTLIB:-$(dirname "$0")/../lib.sh}"
+
+PLUGIN=$BUILDDIR/plugin/nbdkit-dmmeta-plugin.so
+[ -f "$PLUGIN" ] || skip "nbdkit plugin not built ($PLUGIN; needs nbdkit-plugin-dev)"
+for c in nbdkit nbdcopy qemu-img qemu-io; do
+	command -v $c >/dev/null 2>&1 || skip "$c not found (apt-get install nbdkit libnbd-bin qemu-utils)"
+done
+require_tool thin_restore thin_write thin_export thin_check thin_message snap_restore snap_write \
+	snap_export snap_check
+
+# A sanitizer build of the plugin needs its runtimes loaded first into nbdkit (not into the
+# clients: the variables are given to nbdkit alone).
+SAN_PRELOAD=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s%s", s, $3; s = ":" }')
+
+SOCK=$PWD/nbd.sock
+URI="nbd+unix:///?socket=$SOCK"
+NBDKIT_PID=
+
+# serve ARGS...: nbdkit in the background on $SOCK with the plugin and ARGS
+serve() {
+	rm -f "$SOCK" nbdkit.pid
+	if [ -n "$SAN_PRELOAD" ]; then
+		env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS=detect_leaks=0 \
+			nbdkit -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
+	else
+		nbdkit -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
+	fi
+	NBDKIT_PID=$!
+	i=0
+	while [ ! -s nbdkit.pid ] || [ ! -S "$SOCK" ]; do
+		kill -0 $NBDKIT_PID 2>/dev/null || { cat nbdkit.err >&2; fail "nbdkit $* did not start"; }
+		i=$((i + 1))
+		[ $i -lt 200 ] || { kill -9 $NBDKIT_PID; fail "nbdkit $* not ready after 10 s"; }
+		sleep 0.05
+	done
+}
+# stop [SIGNAL]: end the server (TERM: a clean exit; KILL: a crash)
+stop() {
+	kill -"${1:-TERM}" $NBDKIT_PID
+	wait $NBDKIT_PID 2>/dev/null
+	NBDKIT_PID=
+}
+cleanup() {
+	[ -n "$NBDKIT_PID" ] && kill -9 $NBDKIT_PID 2>/dev/null
+	[ -d mnt ] && { umount mnt 2>/dev/null || fusermount3 -u mnt 2>/dev/null; }
+	return 0
+}
+trap cleanup EXIT
+
+qio() {
+	qemu-io -f raw "$@" >>qio.log 2>&1
+}
+
+# model FILE OFF LEN BYTE|zero: the bytes a write of LEN bytes BYTE (octal) at OFF leaves
+model() {
+	if [ "$4" = zero ]; then
+		head -c "$3" /dev/zero
+	else
+		head -c "$3" /dev/zero | tr '\0' "\\$4"
+	fi | dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc 2>/dev/null ||
+		fail "model $*"
+}
+
+# checks META: our thin_check, and tpt 1.1's when present, accept the pool
+checks() {
+	"$BIN/thin_check" -q "$1" || fail "$2: thin_check finds damage in $1"
+	if [ -n "$TPT11" ] && [ -x "$TPT11" ]; then
+		"$TPT11" thin_check -q "$1" || fail "$2: tpt 1.1 thin_check finds damage in $1"
+	fi
+}
+
+VOL=50331648 # bytes of every thin volume served (the fixture maps blocks below 729 of 64 KiB)
+VOL_S=$((VOL / 512))
+texport() { # texport DEV OUT
+	"$BIN/thin_export" -q --metadata-dev meta.bin --data-dev data.bin --dev-id "$1" \
+		--size $VOL_S -o "$2" || fail "thin_export of device $1"
+}
+thin() { # thin DEV ARGS...: serve thin device DEV of meta.bin/data.bin
+	d=$1
+	shift
+	serve metadata=meta.bin data=data.bin dev="$d" size=$VOL "$@"
+}
+
+# ---- thin: views ----------------------------------------------------------------------
+zero_file meta.bin 1024
+"$BIN/thin_restore" -q -i "$FIX/thin/snaps.xml" -o meta.bin || fail "thin_restore"
+head -c 134217728 /dev/urandom >data.bin # 2048 blocks of 64 KiB: the fixture's data blocks
+head -c 1000000 /dev/urandom >in.bin
+"$BIN/thin_write" -q --metadata-dev meta.bin --data-dev data.bin --dev-id 3 --offset 1001 \
+	-i in.bin || fail "thin_write"
+for d in 0 1 2 3; do
+	texport $d e.$d
+	thin $d
+	nbdcopy "$URI" v.$d || fail "nbdcopy of device $d"
+	qemu-img compare -q -f raw -F raw e.$d "$URI" || fail "qemu-img compare: device $d differs"
+	stop
+	cmp -s v.$d e.$d || fail "device $d: nbdcopy's bytes differ from thin_export's"
+done
+note "thin: views of devices 0-3 equal thin_export's (nbdcopy, qemu-img compare)"
+
+# ---- read-only: a write fails, nothing changes ------------------------------------------
+sha0=$(sha meta.bin)
+thin 1
+qemu-io -f raw -c "write -P 0x11 0 4096" "$URI" >qio.log 2>&1 && fail "a write to a read-only export worked"
+stop
+[ "$(sha meta.bin)" = "$sha0" ] || fail "serving read-only changed the metadata"
+
+# ---- thin: writes through rw=true -------------------------------------------------------
+# device 1 shares blocks with device 0 (a snapshot): partial writes break sharing; device 2
+# gets an nbdcopy of 3 MiB.
+cp e.1 m.1
+thin 1 rw=true
+qio -c "write -P 0x5a 12345 100000" -c "write -P 0x33 5242880 65536" \
+	-c "write -z 1048576 131072" -c "write -z -u 2097152 196608" -c "write -z -u 3000000 100000" \
+	-c "discard 4194304 262144" -c "write -P 0x77 16000000 700000" -c flush "$URI" ||
+	{ cat qio.log; fail "qemu-io writes to device 1"; }
+stop
+model m.1 12345 100000 132
+model m.1 5242880 65536 063
+model m.1 1048576 131072 zero
+model m.1 2097152 196608 zero
+model m.1 3000000 100000 zero
+model m.1 4194304 262144 zero
+model m.1 16000000 700000 167
+head -c 3145728 /dev/urandom >in3.bin
+cp e.2 m.2
+dd if=in3.bin of=m.2 conv=notrunc 2>/dev/null
+thin 2 rw=true
+nbdcopy --flush in3.bin "$URI" || fail "nbdcopy into device 2"
+stop
+checks meta.bin "after the writes"
+for d in 0 1 2 3; do
+	texport $d a.$d
+done
+cmp -s a.1 m.1 || fail "device 1 after qemu-io writes differs from the model"
+cmp -s a.2 m.2 || fail "device 2 after nbdcopy differs from the model"
+cmp -s a.0 e.0 || fail "writes to its snapshots changed device 0"
+cmp -s a.3 e.3 || fail "writes to other devices changed device 3"
+note "thin: qemu-io and nbdcopy writes land as modelled; thin_check${TPT11:+ and tpt 1.1} accept the pool"
+
+# ---- thin: crashes ----------------------------------------------------------------------
+"$BIN/thin_message" -q meta.bin create_thin 10 || fail "create_thin 10"
+# unflushed writes come from nbdcopy without --flush (qemu-io flushes when it closes, even
+# with -t unsafe); they start at offset 0, which device 10 has not mapped
+pattern() { # pattern OUT LEN BYTE: LEN bytes BYTE (octal)
+	head -c "$2" /dev/zero | tr '\0' "\\$3" >"$1"
+}
+thin 10 rw=true
+qio -c "write -P 0x21 8388608 1048576" -c flush "$URI" || fail "qemu-io (flushed)"
+pattern p22 1048576 042
+nbdcopy p22 "$URI" || fail "nbdcopy (unflushed)"
+stop KILL
+checks meta.bin "kill -9 after unflushed writes"
+texport 10 c.10
+zero_file m.10 $((VOL / 4096))
+model m.10 8388608 1048576 041
+cmp -s c.10 m.10 || fail "kill -9 after unflushed writes: the volume is not the last flush's"
+thin 10 rw=true
+pattern p24 2097152 044
+nbdcopy p24 "$URI" || fail "nbdcopy (unflushed, TERM)"
+stop TERM
+checks meta.bin "SIGTERM after unflushed writes"
+texport 10 c.10
+model m.10 0 2097152 044
+cmp -s c.10 m.10 || fail "SIGTERM: the writes not flushed were not committed at exit"
+thin 10 rw=true
+qio -c "write -P 0x25 6291456 65536" -c flush "$URI" || fail "qemu-io (flushed, kill)"
+stop KILL
+checks meta.bin "kill -9 after a flush"
+texport 10 c.10
+model m.10 6291456 65536 045
+cmp -s c.10 m.10 || fail "kill -9 after a flush: the flushed writes are lost"
+# a random moment: N pairs (write 64 KiB of byte k % 250 + 1 at 4 MiB + k * 64 KiB, flush),
+# killed while they run; the volume must hold exactly writes 1..j for some j
+"$BIN/thin_message" -q meta.bin create_thin 11 || fail "create_thin 11"
+thin 11 rw=true
+set --
+k=1
+N=600
+while [ $k -le $N ]; do
+	set -- "$@" -c "write -P $((k % 250 + 1)) $((4194304 + k * 65536)) 65536" -c flush
+	k=$((k + 1))
+done
+qemu-io -f raw "$@" "$URI" >/dev/null 2>&1 &
+qpid=$!
+sleep 0.$(($$ % 3 + 1))
+stop KILL
+wait $qpid 2>/dev/null
+checks meta.bin "kill -9 during write+flush pairs"
+texport 11 c.11
+j=0 k=1 bad=
+while [ $k -le $N ]; do
+	b=$(od -An -tu1 -j $((4194304 + k * 65536)) -N 1 c.11 | tr -d ' ')
+	e=$(od -An -tu1 -j $((4194304 + k * 65536 + 65535)) -N 1 c.11 | tr -d ' ')
+	[ "$b" = "$e" ] || bad="write $k torn"
+	if [ "$b" = $((k % 250 + 1)) ] && [ $j = $((k - 1)) ]; then j=$k
+	elif [ "$b" != 0 ]; then bad="write $k present after a missing one"
+	fi
+	k=$((k + 1))
+done
+[ -z "$bad" ] || fail "kill -9 during write+flush pairs: $bad"
+note "thin: crashes leave the last flush (kill -9 at a random moment: writes 1..$j of $N)"
+
+# ---- classic snapshot -------------------------------------------------------------------
+head -c 8388608 /dev/urandom >origin.img
+zero_file cow.img 1024
+printf '<snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="16">\n</snapshot_store>\n' >empty.xml
+"$BIN/snap_restore" -q -i empty.xml -o cow.img || fail "snap_restore"
+for off in 0 16 100 5000 9999; do
+	head -c 20000 /dev/urandom >w.bin
+	"$BIN/snap_write" -q --origin origin.img --cow cow.img --target origin --offset $off \
+		--input w.bin || fail "snap_write at $off"
+done
+"$BIN/snap_export" -q --origin origin.img --cow cow.img -o s.img || fail "snap_export"
+serve origin=origin.img cow=cow.img
+nbdcopy "$URI" sv.img || fail "nbdcopy of the snapshot"
+qemu-img compare -q -f raw -F raw s.img "$URI" || fail "qemu-img compare: snapshot view differs"
+stop
+cmp -s sv.img s.img || fail "snapshot view: nbdcopy's bytes differ from snap_export's"
+serve origin=origin.img cow=cow.img view=origin
+qemu-img compare -q -f raw -F raw origin.img "$URI" || fail "qemu-img compare: origin view differs"
+stop
+# origin writes copy out first: the snapshot keeps its view
+cp origin.img mo.img
+serve origin=origin.img cow=cow.img view=origin rw=true
+qio -c "write -P 0x41 4096 20000" -c "write -P 0x42 7000000 100000" -c "write -z 3000000 9000" \
+	-c flush "$URI" || fail "qemu-io origin writes"
+stop
+model mo.img 4096 20000 101
+model mo.img 7000000 100000 102
+model mo.img 3000000 9000 zero
+"$BIN/snap_check" -q cow.img || fail "snap_check after origin writes"
+cmp -s origin.img mo.img || fail "origin writes through the plugin differ from the model"
+"$BIN/snap_export" -q --origin origin.img --cow cow.img -o s2.img || fail "snap_export"
+cmp -s s2.img s.img || fail "origin writes changed the snapshot's view"
+# snapshot writes change its view only; a kill -9 after unflushed writes leaves them (each
+# exception is committed as the kernel commits it)
+cp s.img ms.img
+cp origin.img o.before
+serve origin=origin.img cow=cow.img rw=true
+qio -c "write -P 0x51 65536 8192" -c "write -P 0x52 6000000 30000" -c flush "$URI" ||
+	fail "qemu-io snapshot writes"
+pattern p53 5000 123
+nbdcopy p53 "$URI" || fail "nbdcopy snapshot write (unflushed)"
+stop KILL
+model ms.img 65536 8192 121
+model ms.img 6000000 30000 122
+model ms.img 0 5000 123
+"$BIN/snap_check" -q cow.img || fail "snap_check after snapshot writes and kill -9"
+"$BIN/snap_export" -q --origin origin.img --cow cow.img -o s3.img || fail "snap_export"
+cmp -s s3.img ms.img || fail "snapshot writes through the plugin differ from the model"
+cmp -s origin.img o.before || fail "snapshot writes changed the origin"
+note "snap: views equal snap_export's; origin and snapshot writes as modelled; snap_check clean"
+
+# ---- ext4 through nbdfuse ---------------------------------------------------------------
+if command -v nbdfuse >/dev/null 2>&1 && [ -c /dev/fuse ] && command -v mkfs.ext4 >/dev/null 2>&1 &&
+	command -v debugfs >/dev/null 2>&1 && command -v e2fsck >/dev/null 2>&1; then
+	"$BIN/thin_message" -q meta.bin create_thin 12 || fail "create_thin 12"
+	thin 12 rw=true
+	mkdir mnt
+	nbdfuse mnt/disk "$URI" >fuse.log 2>&1 &
+	fpid=$!
+	i=0
+	while [ ! -f mnt/disk ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	if [ -f mnt/disk ]; then
+		seq 1 20000 >file.txt
+		mkfs.ext4 -q -F mnt/disk >fs.log 2>&1 || { cat fs.log; fail "mkfs.ext4 through nbdfuse"; }
+		debugfs -w -R "write file.txt file.txt" mnt/disk >fs.log 2>&1 || fail "debugfs write"
+		e2fsck -fn mnt/disk >fs.log 2>&1 || { cat fs.log; fail "e2fsck -fn through the plugin"; }
+		debugfs -R "cat file.txt" mnt/disk 2>/dev/null >back.txt
+		cmp -s back.txt file.txt || fail "the file read back through the plugin differs"
+		umount mnt 2>/dev/null || fusermount3 -u mnt 2>/dev/null
+		wait $fpid 2>/dev/null
+		stop
+		checks meta.bin "after mkfs.ext4"
+		texport 12 fs.img
+		e2fsck -fn fs.img >fs.log 2>&1 || { cat fs.log; fail "e2fsck -fn of thin_export's image"; }
+		debugfs -R "cat file.txt" fs.img 2>/dev/null >back.txt
+		cmp -s back.txt file.txt || fail "the file read back from thin_export differs"
+		note "ext4: mkfs.ext4 through nbdfuse, e2fsck -fn clean, file read back"
+	else
+		kill $fpid 2>/dev/null
+		stop
+		note "ext4: not run (nbdfuse could not mount here: $(head -1 fuse.log))"
+	fi
+else
+	note "ext4: not run (needs nbdfuse, /dev/fuse, mkfs.ext4 and debugfs)"
+fi
+
+# ---- configuration errors name the key --------------------------------------------------
+conf() { # conf PATTERN ARGS...: nbdkit refuses ARGS with an error matching PATTERN
+	pat=$1
+	shift
+	if timeout 20 nbdkit -f -U "$PWD/x.sock" "$PLUGIN" "$@" >conf.out 2>&1; then
+		fail "nbdkit accepted $*"
+	fi
+	grep -q -- "$pat" conf.out || { cat conf.out; fail "nbdkit $*: no error naming $pat"; }
+}
+conf "dev=" metadata=meta.bin data=data.bin
+conf "size=" metadata=meta.bin data=data.bin dev=1
+conf "dev=99" metadata=meta.bin data=data.bin dev=99 size=1M
+conf "dev=" metadata=meta.bin data=data.bin dev=16777216 size=1M
+conf "bogus=" bogus=1
+conf "origin=" cow=cow.img
+conf "view=" origin=origin.img cow=cow.img view=other
+conf "cow=" metadata=meta.bin data=data.bin dev=1 size=1M cow=cow.img
+exit 0
