@@ -6,18 +6,23 @@
  * snapshot-origin targets would do, on images or unused devices.
  *
  * One store per nbdkit process, opened in get_ready (exclusively: O_EXCL on block devices),
- * shared by every connection.  Thread model SERIALIZE_ALL_REQUESTS: the engines keep one
- * transaction (a pool's open transaction, a snapshot's next free chunk and exception area)
- * and are not thread-safe, and a flush must commit everything every connection wrote, so
- * one request runs at a time across all connections.  Because the state is shared and a
- * flush commits all of it, multi-conn is advertised: a flush on any connection makes every
- * write completed before it durable.
+ * shared by every connection.  The engines keep one transaction (a pool's open transaction,
+ * a snapshot's next free chunk and exception area), are not thread-safe, and a flush must
+ * commit everything every connection wrote: so one request at a time is in the engine, across
+ * all connections.  That is SERIALIZE_ALL_REQUESTS's rule, kept by one mutex (engine_lock)
+ * around every call into the engine, under the PARALLEL thread model: nbdkit then receives
+ * requests and sends replies (the socket copies) on other threads while one request is in
+ * the engine, which serializing the whole request would not allow (1 GiB sequential read:
+ * 0.6 of the file plugin's throughput serialized by nbdkit, 0.85-0.9 this way).  Because
+ * the state is shared and a flush commits all of it, multi-conn is advertised: a flush on any
+ * connection makes every write completed before it durable.
  *
  * A kind of store is a table of operations (struct kind); config_complete picks it from the
  * keys given.  Adding one (the shared multisnapshot stores) is a new table and its keys.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +42,7 @@
 #include <libmeta/thin_io.h>
 #include <libmeta/thin_pool.h>
 
-#define THREAD_MODEL NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
 #define MAX_COWS 64
 #define ZERO_CHUNK (1u << 20)
@@ -752,29 +757,47 @@ static int dmmeta_is_rotational(void *h)
 	return 0;
 }
 
+/* One request in the engine at a time (see the top of the file). */
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int dmmeta_pread(void *h, void *buf, uint32_t n, uint64_t off, uint32_t flags)
 {
-	return kind->pread(buf, n, off);
+	int r;
+	pthread_mutex_lock(&engine_lock);
+	r = kind->pread(buf, n, off);
+	pthread_mutex_unlock(&engine_lock);
+	return r;
 }
 
-static int fua(uint32_t flags)
+/* The request's FUA: a flush after it (the same lock held). */
+static int fua(int r, uint32_t flags)
 {
-	return (flags & NBDKIT_FLAG_FUA) ? kind->flush() : 0;
+	if (!r && (flags & NBDKIT_FLAG_FUA))
+		r = kind->flush();
+	pthread_mutex_unlock(&engine_lock);
+	return r;
 }
 
 static int dmmeta_pwrite(void *h, const void *buf, uint32_t n, uint64_t off, uint32_t flags)
 {
-	return kind->pwrite(buf, n, off) ? -1 : fua(flags);
+	pthread_mutex_lock(&engine_lock);
+	return fua(kind->pwrite(buf, n, off), flags);
 }
 
 static int dmmeta_flush(void *h, uint32_t flags)
 {
-	return cfg.rw ? kind->flush() : 0;
+	int r = 0;
+	pthread_mutex_lock(&engine_lock);
+	if (cfg.rw)
+		r = kind->flush();
+	pthread_mutex_unlock(&engine_lock);
+	return r;
 }
 
 static int dmmeta_trim(void *h, uint32_t n, uint64_t off, uint32_t flags)
 {
-	return kind->trim(n, off) ? -1 : fua(flags);
+	pthread_mutex_lock(&engine_lock);
+	return fua(kind->trim(n, off), flags);
 }
 
 static int dmmeta_zero(void *h, uint32_t n, uint64_t off, uint32_t flags)
@@ -783,7 +806,8 @@ static int dmmeta_zero(void *h, uint32_t n, uint64_t off, uint32_t flags)
 		nbdkit_set_error(EOPNOTSUPP);
 		return -1;
 	}
-	return kind->zero(n, off, flags) ? -1 : fua(flags);
+	pthread_mutex_lock(&engine_lock);
+	return fua(kind->zero(n, off, flags), flags);
 }
 
 static void dmmeta_dump_plugin(void)
