@@ -8,7 +8,11 @@ NBDKIT_CFLAGS    := $(shell $(PKG_CONFIG) --cflags nbdkit 2>/dev/null)
 NBDKIT_PLUGINDIR ?= $(shell $(PKG_CONFIG) --variable=plugindir nbdkit 2>/dev/null)
 PLUGIN_SO        := $(BUILDDIR)/plugin/nbdkit-dmmeta-plugin.so
 
-.PHONY: plugin install-plugin uninstall-plugin
+.PHONY: plugin install-plugin uninstall-plugin bench-nbdkit
+# nbdcopy through the plugin against nbdkit's file plugin: bench/README, "nbdkit plugin"
+bench-nbdkit: all
+	@BUILDDIR=$(abspath $(BUILDDIR)) sh bench/nbdkit.sh
+
 ifeq ($(NBDKIT_FOUND),yes)
 all: plugin
 plugin: $(PLUGIN_SO)
