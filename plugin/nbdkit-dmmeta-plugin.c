@@ -201,6 +201,7 @@ static struct {
 	struct meta_io *data, *origin;
 	uint64_t bsize;
 	bool dirty;
+	int failed; /* the error that put the pool in fail mode: it takes no more changes */
 } thin;
 
 struct first_fatal {
@@ -380,13 +381,36 @@ static const char *thin_why(int r)
 	}
 }
 
+/* After a failed change the pool refuses every other (as the kernel's pool in fail mode). */
+static int thin_refuse(const char *what)
+{
+	nbdkit_error("%s refused: an earlier write failed (%s) and the pool takes no more changes; "
+		     "it holds what the last flush committed: restart nbdkit to serve it again", what,
+		     meta_strerror(thin.failed));
+	nbdkit_set_error(EIO);
+	return -1;
+}
+
+/* The outcome r of a change (write, trim): 0, or -1 with the pool marked failed. */
+static int thin_changed(int r, const char *what, uint32_t n, uint64_t off)
+{
+	if (!r)
+		return 0;
+	if (r != META_E_VOL_END && r != META_E_RANGE)
+		thin.failed = r;
+	return req_fail(r, what, n, off, thin_why(r));
+}
+
 static int thin_flush(void)
 {
 	int r;
+	if (thin.failed)
+		return thin_refuse("flush");
 	if (!thin.dirty)
 		return 0;
 	r = meta_thin_pool_commit(thin.pool);
 	if (r) {
+		thin.failed = r;
 		nbdkit_error("flush: the metadata commit failed: %s; the pool holds the last "
 			     "commit", meta_strerror(r));
 		nbdkit_set_error(errno_for(r));
@@ -404,18 +428,18 @@ static int thin_pread(void *buf, uint32_t n, uint64_t off)
 
 static int thin_pwrite(const void *buf, uint32_t n, uint64_t off)
 {
-	int r;
+	if (thin.failed)
+		return thin_refuse("write");
 	thin.dirty = true;
-	r = meta_thin_vol_write(thin.vol, off, buf, n);
-	return r ? req_fail(r, "write", n, off, thin_why(r)) : 0;
+	return thin_changed(meta_thin_vol_write(thin.vol, off, buf, n), "write", n, off);
 }
 
 static int thin_trim(uint32_t n, uint64_t off)
 {
-	int r;
+	if (thin.failed)
+		return thin_refuse("trim");
 	thin.dirty = true;
-	r = meta_thin_vol_discard(thin.vol, off, n);
-	return r ? req_fail(r, "trim", n, off, thin_why(r)) : 0;
+	return thin_changed(meta_thin_vol_discard(thin.vol, off, n), "trim", n, off);
 }
 
 static int write_zeros(int (*wr)(const void *, uint32_t, uint64_t), uint64_t off, uint64_t len)
@@ -459,7 +483,7 @@ static int thin_zero(uint32_t n, uint64_t off, uint32_t flags)
 
 static void thin_shutdown(void)
 {
-	if (cfg.rw && thin.pool && thin.dirty && thin_flush() == 0)
+	if (cfg.rw && thin.pool && thin.dirty && !thin.failed && thin_flush() == 0)
 		nbdkit_debug("committed the writes not flushed at exit");
 }
 

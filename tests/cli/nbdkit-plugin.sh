@@ -226,6 +226,29 @@ done
 [ -z "$bad" ] || fail "kill -9 during write+flush pairs: $bad"
 note "thin: crashes leave the last flush (kill -9 at a random moment: writes 1..$j of $N)"
 
+# ---- thin: out of data space --------------------------------------------------------------
+# a pool of 16 blocks: a write past its space fails with ENOSPC, the pool takes nothing more,
+# and keeps the last flush
+zero_file small.meta 256
+rm -f small.data
+truncate -s 1M small.data
+"$BIN/thin_message" -q --format --data-block-size 128 --nr-data-blocks 16 small.meta create_thin 0 ||
+	fail "cannot make the small pool"
+serve metadata=small.meta data=small.data dev=0 size=4M rw=true
+qio -c "write -P 0x31 0 524288" -c flush -c "write -P 0x32 524288 2097152" "$URI" &&
+	fail "a write past the pool's data space worked"
+grep -q "No space left on device" qio.log || { cat qio.log; fail "the client was not told ENOSPC"; }
+qio -c "write -P 0x33 0 4096" "$URI" && fail "a write after the pool failed worked"
+stop
+grep -q "no free data block in the pool" nbdkit.err || fail "no error line for the full pool"
+checks small.meta "out of data space"
+"$BIN/thin_export" -q --metadata-dev small.meta --data-dev small.data --dev-id 0 --size 8192 \
+	-o c.small || fail "thin_export of the small pool"
+zero_file m.small 1024
+model m.small 0 524288 061
+cmp -s c.small m.small || fail "out of data space: the pool does not hold the last flush"
+note "thin: out of data space: ENOSPC to the client, the pool holds the last flush"
+
 # ---- classic snapshot -------------------------------------------------------------------
 head -c 8388608 /dev/urandom >origin.img
 zero_file cow.img 1024
