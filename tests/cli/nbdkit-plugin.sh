@@ -37,6 +37,14 @@ require_tool thin_restore thin_write thin_export thin_check thin_message snap_re
 # clients: the variables are given to nbdkit alone).
 SAN_PRELOAD=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s%s", s, $3; s = ":" }')
 
+# nbdkit_san ARGS...: exec nbdkit (the sanitizer runtimes preloaded when needed; under
+# timeout $NB_TIMEOUT when it is set)
+nbdkit_san() {
+	# shellcheck disable=SC2086
+	exec ${NB_TIMEOUT:+timeout $NB_TIMEOUT} \
+		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD ASAN_OPTIONS=detect_leaks=0} nbdkit "$@"
+}
+
 SOCK=$PWD/nbd.sock
 URI="nbd+unix:///?socket=$SOCK"
 NBDKIT_PID=
@@ -44,12 +52,7 @@ NBDKIT_PID=
 # serve ARGS...: nbdkit in the background on $SOCK with the plugin and ARGS
 serve() {
 	rm -f "$SOCK" nbdkit.pid
-	if [ -n "$SAN_PRELOAD" ]; then
-		env LD_PRELOAD="$SAN_PRELOAD" ASAN_OPTIONS=detect_leaks=0 \
-			nbdkit -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
-	else
-		nbdkit -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
-	fi
+	nbdkit_san -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
 	NBDKIT_PID=$!
 	i=0
 	while [ ! -s nbdkit.pid ] || [ ! -S "$SOCK" ]; do
@@ -339,7 +342,7 @@ fi
 conf() { # conf PATTERN ARGS...: nbdkit refuses ARGS with an error matching PATTERN
 	pat=$1
 	shift
-	if timeout 20 nbdkit -f -U "$PWD/x.sock" "$PLUGIN" "$@" >conf.out 2>&1; then
+	if (NB_TIMEOUT=20 nbdkit_san -f -U "$PWD/x.sock" "$PLUGIN" "$@") >conf.out 2>&1; then
 		fail "nbdkit accepted $*"
 	fi
 	grep -q -- "$pat" conf.out || { cat conf.out; fail "nbdkit $*: no error naming $pat"; }
