@@ -16,7 +16,8 @@
 #                  image, holding the volume)
 #          dmmeta  nbdcopy from `nbdkit dmmeta ... dev=0` (read-only) to null:, the volume
 #                  the write rows left (mapped in order onto the same image)
-# Warm: the images are in the page cache (the file system's speed is not what is measured);
+# CPU ms (nbdkit's and nbdcopy's user+sys) is printed under each pair: on a loaded machine it
+# says more than the wall time.  Warm: the images are in the page cache (the file system's speed is not what is measured);
 # cold rows too (caches dropped before each run) when root.  The ratio is file/dmmeta (the
 # goal: >= 0.70).  After the first dmmeta write the pool is checked (untimed): thin_check
 # passes and thin_export of the volume is the input.
@@ -62,7 +63,7 @@ fresh() {
 		create_thin 0 || die "cannot make the pool"
 }
 
-# run NAME OP MODE MIB: one timed run; prints the wall ms
+# run NAME OP MODE MIB: one timed run; prints the wall ms and the CPU ms (nbdkit and nbdcopy)
 run() {
 	local name=$1 op=$2 mode=$3 mib=$4 out server copy
 	if [ "$op" = write ]; then
@@ -83,12 +84,12 @@ run() {
 	out=$("$TIMEIT" -e nbdkit.err -- nbdkit -U - $server --run "$copy") ||
 		die "timeit failed for $name $op"
 	[ "$(echo "$out" | awk '{print $4}')" = 0 ] || die "$name $op failed ($out): $(tail -1 nbdkit.err)"
-	echo "$out" | awk '{print $1}'
+	echo "$out" | awk '{print $1, $2}'
 }
 
-# row NAME OP MODE MIB: median wall ms of RUNS runs (one discarded first)
+# row NAME OP MODE MIB: median wall ms and median CPU ms of RUNS runs (one discarded first)
 row() {
-	local i w walls=
+	local i w walls= cpus=
 	for i in $(seq 0 "$RUNS"); do
 		w=$(run "$@") || exit 1
 		if [ "$i" = 0 ] && [ "$1.$2" = dmmeta.write ]; then
@@ -97,9 +98,10 @@ row() {
 				--size $(($4 * 2048)) -o - | cmp -s - in.bin ||
 				die "the volume the plugin wrote is not the input"
 		fi
-		[ "$i" = 0 ] || walls="$walls $w"
+		[ "$i" = 0 ] || { walls="$walls ${w% *}"; cpus="$cpus ${w#* }"; }
 	done
-	echo "$walls" | tr ' ' '\n' | grep . | median
+	echo "$(echo "$walls" | tr ' ' '\n' | grep . | median)" \
+		"$(echo "$cpus" | tr ' ' '\n' | grep . | median)"
 }
 
 mibs() { [ "$1" = - ] && { echo -; return; }; awk -v m="$2" -v t="$1" 'BEGIN { printf "%.0f", m * 1000 / t }'; }
@@ -115,12 +117,12 @@ for mib in $SIZES; do
 	printf '%-14s %16s %16s\n' row cold warm
 	for op in write read; do
 		for mode in cold warm; do
-			eval "file_$mode=- dm_$mode=-"
+			eval "file_$mode=- dm_$mode=- filecpu_$mode=- dmcpu_$mode=-"
 			[ $mode = cold ] && [ $can_drop = 0 ] && continue
 			# the read rows read what the last write rows left: write first, same mode
 			f=$(row file $op $mode "$mib") && d=$(row dmmeta $op $mode "$mib") ||
 				die "$op $mode: a run failed"
-			eval "file_$mode=$f dm_$mode=$d"
+			eval "file_$mode=${f% *} dm_$mode=${d% *} filecpu_$mode=${f#* } dmcpu_$mode=${d#* }"
 		done
 		for n in file dm; do
 			eval "c=\$${n}_cold w=\$${n}_warm"
@@ -128,6 +130,8 @@ for mib in $SIZES; do
 		done
 		printf '%-14s %16s %16s\n' "$op file/dm" "$(ratio "$file_cold" "$dm_cold")" \
 			"$(ratio "$file_warm" "$dm_warm")"
+		printf '%-14s %16s %16s\n' "  CPU ms file" "$filecpu_cold" "$filecpu_warm" \
+			"  CPU ms dm" "$dmcpu_cold" "$dmcpu_warm"
 	done
 	echo
 done
