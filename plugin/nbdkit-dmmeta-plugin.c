@@ -654,6 +654,16 @@ static const struct kind classic_kind = {
 
 /* ---- nbdkit callbacks ---------------------------------------------------------- */
 
+/* Two keys naming the same (or overlapping) storage: one error line, -1. */
+static int same_storage(const char *ka, const char *a, const char *kb, const char *b)
+{
+	if (!a || !b || !meta_io_same_storage(a, b))
+		return 0;
+	nbdkit_error("%s=%s and %s=%s are the same storage (or overlap): give distinct devices",
+		     ka, a, kb, b);
+	return -1;
+}
+
 static int dmmeta_config_complete(void)
 {
 	bool thin_keys = cfg.metadata || cfg.data || cfg.have_dev;
@@ -672,6 +682,10 @@ static int dmmeta_config_complete(void)
 			nbdkit_error("view= goes with a classic snapshot (cow=), not a thin volume");
 			return -1;
 		}
+		if (same_storage("metadata", cfg.metadata, "data", cfg.data) ||
+		    same_storage("origin", cfg.origin, "metadata", cfg.metadata) ||
+		    same_storage("origin", cfg.origin, "data", cfg.data))
+			return -1;
 		kind = &thin_kind;
 		return 0;
 	}
@@ -690,6 +704,13 @@ static int dmmeta_config_complete(void)
 				     cfg.have_size ? "size" : cfg.skip_zeroing ? "skip_block_zeroing"
 									 : "discard_passdown");
 			return -1;
+		}
+		for (unsigned i = 0; i < cfg.ncows; i++) {
+			if (same_storage("origin", cfg.origin, "cow", cfg.cows[i]))
+				return -1;
+			for (unsigned j = 0; j < i; j++)
+				if (same_storage("cow", cfg.cows[j], "cow", cfg.cows[i]))
+					return -1;
 		}
 		kind = &classic_kind;
 		return 0;

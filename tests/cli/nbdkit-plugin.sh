@@ -355,4 +355,7 @@ conf "bogus=" bogus=1
 conf "origin=" cow=cow.img
 conf "view=" origin=origin.img cow=cow.img view=other
 conf "cow=" metadata=meta.bin data=data.bin dev=1 size=1M cow=cow.img
+conf "same storage" metadata=meta.bin data=meta.bin dev=1 size=1M
+ln -s origin.img origin.link
+conf "same storage" origin=origin.img cow=origin.link
 exit 0
