@@ -41,10 +41,9 @@
 #include "base/endian.h"
 #include "base/util.h"
 #include "base/xml_util.h"
+#include "multisnap/mikulas_build.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
-#include "pdata/pdata_write.h"
-#include "pdata/refcount.h"
 
 /* ---- ids: meta_ms_id_format / meta_ms_id_parse (ms.c), the one rule for every id ------------- */
 
@@ -227,21 +226,12 @@ struct parse {
 	struct meta_io *io;
 	int depth;
 	bool seen_root, snaps_done;
-	uint32_t chunk_size;
-	unsigned flags;
 	uint64_t next_snapshot, transaction, metadata_blocks, data_chunks;
 	struct snap_rec *snaps;
 	size_t nsnaps, capsnaps;
-	/* the writer of every metadata block but 0, and the exception tree's builder */
-	struct bw w;
-	bool have_w, building;
-	struct bbuild exc;
-	struct meta_refcount dcount; /* keys naming each data chunk: the data map */
-	uint64_t snapshot_root;
-	bool have_exc;
-	uint64_t prev_chunk;
-	meta_ms_id prev_last;
-	uint32_t n; /* the next exception number of prev_chunk */
+	/* the store's writer (mikulas_build.h); building: its exceptions are being added */
+	struct mikulas_builder b;
+	bool have_b, building;
 };
 
 static int snap_cmp(const void *a, const void *b)
@@ -250,10 +240,9 @@ static int snap_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The writer failed (w.err): the metadata area is full, or a write or memory error. */
-static void write_failed(struct parse *ps)
+/* The builder failed with r: the metadata area is full, or a write or memory error. */
+static void write_failed(struct parse *ps, int r)
 {
-	int r = ps->w.err;
 	if (r == META_E_NOSPC)
 		xmlu_fail(&ps->x, r, "the metadata area (metadata_blocks %" PRIu64 ") cannot hold "
 			  "the trees and space maps", ps->metadata_blocks);
@@ -314,13 +303,11 @@ static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **att
 	}
 	ps->seen_root = true;
 	ps->depth = 1;
-	ps->chunk_size = (uint32_t)spec[2].v;
-	ps->flags = flags;
 	ps->next_snapshot = spec[5].v;
 	ps->transaction = spec[6].v;
 	ps->metadata_blocks = mblocks = spec[3].v;
 	ps->data_chunks = dchunks = spec[4].v;
-	r = mikulas_geometry(meta_io_size(ps->io), ps->chunk_size, flags, &mblocks, &dchunks);
+	r = mikulas_geometry(meta_io_size(ps->io), (uint32_t)spec[2].v, flags, &mblocks, &dchunks);
 	if (r == META_E_INVAL) {
 		xmlu_fail(&ps->x, META_E_XML, "metadata_blocks %" PRIu64 " out of range (%u .. %llu)",
 			  spec[3].v, MIKULAS_MIN_META_BLOCKS,
@@ -332,13 +319,15 @@ static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **att
 			  " data chunks of %" PRIu64 " sectors", spec[3].v, spec[4].v, spec[2].v);
 		return;
 	}
-	r = meta_rc_init(&ps->dcount, ps->data_chunks);
-	if (!r) {
-		r = bw_init(&ps->w, ps->io, ps->metadata_blocks, 1);
-		ps->have_w = !r;
+	{
+		struct mikulas_sb sb = {.chunk_size = (uint32_t)spec[2].v, .flags = flags,
+					.metadata_blocks = ps->metadata_blocks,
+					.data_chunks = ps->data_chunks,
+					.next_snapshot = ps->next_snapshot,
+					.transaction = ps->transaction};
+		r = mikulas_build_begin(&ps->b, ps->io, &sb);
+		ps->have_b = true;
 	}
-	if (!r)
-		r = mikulas_write_head(ps->io, ps->chunk_size, true);
 	if (r)
 		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
 }
@@ -346,7 +335,6 @@ static void on_root(struct parse *ps, const XML_Char *name, const XML_Char **att
 /* All snapshots are read: judge them together, then build their tree. */
 static void snaps_finish(struct parse *ps)
 {
-	struct bbuild b;
 	if (ps->snaps_done)
 		return;
 	ps->snaps_done = true;
@@ -369,18 +357,14 @@ static void snaps_finish(struct parse *ps)
 			}
 		}
 	}
-	bbuild_init(&b, &ps->w, sizeof(struct mikulas_disk_snap));
 	for (size_t i = 0; i < ps->nsnaps; i++) {
-		struct mikulas_disk_snap v;
-		mikulas_snap_pack(&v, ps->snaps[i].created, ps->snaps[i].next_sub);
-		bbuild_add(&b, ps->snaps[i].id, &v);
+		int r = mikulas_build_snapshot(&ps->b, ps->snaps[i].id, ps->snaps[i].created,
+					       ps->snaps[i].next_sub);
+		if (r) {
+			write_failed(ps, r);
+			return;
+		}
 	}
-	ps->snapshot_root = bbuild_finish(&b);
-	if (ps->w.err) {
-		write_failed(ps);
-		return;
-	}
-	bbuild_init(&ps->exc, &ps->w, sizeof(struct mikulas_disk_exc));
 	ps->building = true;
 }
 
@@ -439,44 +423,31 @@ static void on_snapshot(struct parse *ps, const XML_Char *name, const XML_Char *
 static void put_exception(struct parse *ps, uint64_t c, meta_ms_id first, meta_ms_id last,
 			  uint64_t cow, const char *fs, const char *ls)
 {
-	struct mikulas_disk_exc d;
-	if (first > last) {
-		xmlu_fail(&ps->x, META_E_XML, "first_id %s above last_id %s", fs, ls);
+	int r = mikulas_build_exception(&ps->b, c, first, last, cow);
+	if (r != META_E_INVAL || ps->b.why == MB_OK) {
+		if (r)
+			write_failed(ps, r);
 		return;
 	}
-	if (cow >= ps->data_chunks) {
+	switch (ps->b.why) {
+	case MB_FIRST_ABOVE_LAST:
+		xmlu_fail(&ps->x, META_E_XML, "first_id %s above last_id %s", fs, ls);
+		break;
+	case MB_COW_RANGE:
 		xmlu_fail(&ps->x, META_E_XML, "cow_chunk %" PRIu64 " not below data_chunks %" PRIu64,
 			  cow, ps->data_chunks);
-		return;
-	}
-	if (ps->have_exc && c < ps->prev_chunk) {
-		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": exceptions must ascend", c);
-		return;
-	}
-	if (!ps->have_exc || c != ps->prev_chunk) {
-		ps->n = 0;
-	} else if (first <= ps->prev_last) {
+		break;
+	case MB_OVERLAP:
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": range %s..%s overlaps or "
 			  "precedes the one before", c, fs, ls);
-		return;
-	} else if (ps->n >= MIKULAS_EXC_PER_CHUNK) {
+		break;
+	case MB_TOO_MANY:
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": more than 65536 exceptions", c);
-		return;
+		break;
+	default: /* MB_CHUNK_ORDER; MB_CHUNK_RANGE cannot pass the attribute's bound */
+		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": exceptions must ascend", c);
+		break;
 	}
-	d = (struct mikulas_disk_exc){le64_of(first), le64_of(last), le64_of(cow)};
-	bbuild_add(&ps->exc, mikulas_exc_key(c, ps->n), &d);
-	if (ps->w.err) {
-		write_failed(ps);
-		return;
-	}
-	if (meta_rc_inc(&ps->dcount, cow)) {
-		xmlu_fail(&ps->x, META_E_NOMEM, "%s", meta_strerror(META_E_NOMEM));
-		return;
-	}
-	ps->have_exc = true;
-	ps->prev_chunk = c;
-	ps->prev_last = last;
-	ps->n++;
 }
 
 static void on_exception(struct parse *ps, const XML_Char *name, const XML_Char **attrs)
@@ -565,10 +536,6 @@ static void XMLCALL on_start(void *data, const XML_Char *name, const XML_Char **
 static void XMLCALL on_end(void *data, const XML_Char *name)
 {
 	struct parse *ps = data;
-	struct meta_sm_root dsm, msm;
-	struct mikulas_sb sb;
-	uint64_t exc_root;
-	void *blk;
 	int r;
 	(void)name;
 	if (ps->x.r)
@@ -579,42 +546,9 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 	if (ps->x.r)
 		return;
 	ps->building = false;
-	exc_root = bbuild_finish(&ps->exc);
-	sm_write_disk(&ps->w, &ps->dcount, &dsm);
-	sm_write_metadata(&ps->w, &msm);
-	if (ps->w.err) {
-		write_failed(ps);
-		return;
-	}
-	r = bw_flush(&ps->w);
-	if (!r)
-		r = meta_io_flush(ps->io);
-	blk = r ? NULL : aligned_alloc(META_BLOCK_SIZE, META_BLOCK_SIZE);
-	if (!r && !blk)
-		r = META_E_NOMEM;
-	if (!r) {
-		memset(&sb, 0, sizeof(sb));
-		sb.version = MIKULAS_VERSION;
-		sb.chunk_size = ps->chunk_size;
-		sb.flags = ps->flags;
-		sb.valid = 1;
-		sb.metadata_blocks = ps->metadata_blocks;
-		sb.data_chunks = ps->data_chunks;
-		sb.metadata_sm = msm;
-		sb.data_sm = dsm;
-		sb.exception_root = exc_root;
-		sb.snapshot_root = ps->snapshot_root;
-		sb.next_snapshot = ps->next_snapshot;
-		sb.transaction = ps->transaction;
-		mikulas_sb_pack(&sb, blk);
-		mikulas_sb_validator.prepare(&mikulas_sb_validator, blk, 0);
-		r = meta_io_pwrite(ps->io, blk, META_BLOCK_SIZE, 0);
-	}
-	free(blk);
-	if (!r)
-		r = meta_io_flush(ps->io);
+	r = mikulas_build_finish(&ps->b);
 	if (r)
-		xmlu_fail(&ps->x, r, "%s", meta_strerror(r));
+		write_failed(ps, r);
 }
 
 static void XMLCALL on_text(void *data, const XML_Char *s, int len)
@@ -643,15 +577,8 @@ int mikulas_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_
 	if (!r && !ps.seen_root)
 		xmlu_fail(&ps.x, META_E_XML, "no <multisnap_store> element");
 	XML_ParserFree(ps.x.p);
-	if (ps.building) {
-		/* stopped half-way: free the builder without writing its pending leaves */
-		if (!ps.w.err)
-			ps.w.err = META_E_INTERRUPTED;
-		bbuild_finish(&ps.exc);
-	}
-	if (ps.have_w)
-		bw_free(&ps.w);
-	meta_rc_free(&ps.dcount);
+	if (ps.have_b)
+		mikulas_build_free(&ps.b);
 	free(ps.snaps);
 	return ps.x.r;
 }
