@@ -354,7 +354,7 @@ static int holds_something(struct meta_io *io, bool *yes)
 }
 
 /* Open path for writing a new store: META_E_EXISTS when it holds something and !force. */
-static int open_for_new(const char *path, bool force, struct meta_io **out)
+int ms_open_for_new(const char *path, bool force, struct meta_io **out)
 {
 	struct meta_io *io;
 	bool yes;
@@ -380,7 +380,7 @@ int meta_ms_format(const char *path, const struct meta_ms_params *p, bool force)
 	int r = check_params(p);
 	if (r)
 		return r;
-	r = open_for_new(path, force, &io);
+	r = ms_open_for_new(path, force, &io);
 	if (r)
 		return r;
 	r = type_ops(p->type)->format(io, p);
@@ -967,7 +967,7 @@ int meta_ms_restore_xml_head(const char *head, size_t len, FILE *in, const char 
 		free(buf);
 		return META_E_UNSUPPORTED;
 	}
-	r = open_for_new(path, force, &io);
+	r = ms_open_for_new(path, force, &io);
 	if (r) {
 		free(buf);
 		return r;
@@ -1004,4 +1004,14 @@ int meta_ms_restore_xml_head(const char *head, size_t len, FILE *in, const char 
 		r = meta_io_flush(io);
 	meta_io_close(io);
 	return r;
+}
+
+void *ms_state(struct meta_ms *ms)
+{
+	return ms->st;
+}
+
+struct meta_io *ms_io(struct meta_ms *ms)
+{
+	return ms->io;
 }

@@ -31,4 +31,15 @@ int ms_status_format(enum meta_ms_type t, const struct meta_ms_status *st, const
 enum { MS_ROOT_OTHER = 0, MS_ROOT_MULTISNAP = 1, MS_ROOT_CLASSIC = 2 };
 int ms_xml_root(const char *buf, size_t len, enum meta_ms_type *type, unsigned *line);
 
+/*
+ * Open path (META_IO_WRITE | META_IO_EXCL) to write a new store over it: META_E_EXISTS
+ * when it holds a shared store or another family's metadata and !force.
+ */
+int ms_open_for_new(const char *path, bool force, struct meta_io **out);
+
+/* The type's own state of an open store (what its ops take as st); NULL while new. */
+void *ms_state(struct meta_ms *ms);
+/* Its device. */
+struct meta_io *ms_io(struct meta_ms *ms);
+
 #endif

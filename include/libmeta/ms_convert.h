@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Converting between a classic snapshot's COW store (include/libmeta/snap.h) and a shared
+ * multisnapshot store (include/libmeta/multisnap.h), so a snapshot moves without copying
+ * its origin: the origin stays, only the COW is rewritten onto another device.
+ *
+ * classic -> shared (meta_ms_from_classic): a new mikulas store on out, of the classic
+ * store's chunk size and out's size, holding one snapshot, "0" (next_snapshot 1,
+ * transaction 2, created 2: as if formatted and snapshot 0 created), whose view is the
+ * classic snapshot's.  Each classic exception (old chunk c) becomes the exception
+ * (c, [0.0, 0.0xffffffff]) -> data chunk i, i counting the exceptions in origin-chunk
+ * order (the range covers snapshot 0 and every sub-snapshot it may get: a sub-snapshot
+ * reads what its master reads when made); chunk i's data is the classic COW chunk's.
+ * Order: block 0 becomes a superblock marked invalid (flushed); the data chunks are
+ * copied and flushed; the metadata is written and flushed; the valid superblock last.
+ *
+ * shared -> classic (meta_ms_to_classic): the live snapshot id of a mikulas store as a
+ * classic persistent store on out, of the shared store's chunk size: the exception
+ * covering id for each origin chunk, in origin-chunk order, the i-th into COW chunk
+ * meta_snap_nth_new_chunk(i) as the kernel would allocate them.  Order: the header is
+ * written invalid (flushed); the data chunks copied and flushed; the areas written and
+ * the header made valid last (meta_snap_restore()).
+ *
+ * The input is only read.  Writers refuse (META_E_EXISTS) an out that holds a store or
+ * another family's metadata unless force.  Refusals, before anything is written
+ * (*why says which, for the caller's words):
+ *   META_E_INVAL     why: input and out are the same storage; the classic store is new
+ *                    (no store: a transient snapshot keeps no metadata), marked invalid,
+ *                    or has chunks smaller than a shared store's (8 sectors); an origin
+ *                    chunk at or past 2^48
+ *   META_E_CORRUPT   the input fails its check (classic: meta_snap_verify() against
+ *                    origin_sectors when not 0; shared: meta_ms_check() finds fatal
+ *                    damage); its fatal damage goes to fn (may be NULL)
+ *   META_E_NOTFOUND  id is not a live snapshot of the store
+ *   META_E_UNSUPPORTED  a daniel store (only mikulas stores convert)
+ *   META_E_TOOSMALL  out cannot hold the result: *need the smallest size in bytes that can
+ *                    (mikulas: metadata as format sizes it, multisnap-store(5), plus one
+ *                    data chunk per exception; classic: its areas and data chunks)
+ * Later failures leave out invalid (never a valid store holding less): META_E_IO (res:
+ * failed_out says whether out or the input failed, failed_errno its errno; ENOSPC on out
+ * is a full filesystem), META_E_NOMEM.
+ */
+#ifndef LIBMETA_MS_CONVERT_H
+#define LIBMETA_MS_CONVERT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libmeta/api.h>
+#include <libmeta/damage.h>
+#include <libmeta/multisnap.h>
+
+enum meta_ms_convert_why {
+	META_MSC_NONE = 0,
+	META_MSC_SAME_STORAGE, /* out is the input's storage */
+	META_MSC_NEW,          /* the classic store holds no store (new / transient) */
+	META_MSC_INVALID,      /* the classic store is marked invalid (overflowed or failed) */
+	META_MSC_CHUNK_SIZE,   /* classic chunks below 8 sectors */
+	META_MSC_ORIGIN_RANGE, /* an origin chunk at or past 2^48 */
+};
+
+struct meta_ms_convert_result {
+	enum meta_ms_convert_why why;
+	uint64_t need_bytes;   /* META_E_TOOSMALL: the smallest out that fits */
+	uint64_t exceptions;   /* exceptions (= data chunks) converted */
+	uint32_t chunk_size;   /* sectors */
+	bool failed_out;       /* an I/O error: on out (else on the input) */
+	int failed_errno;      /* its errno */
+};
+
+struct meta_ms_convert_opts {
+	uint64_t origin_sectors; /* the origin's size, checked against (0: unknown) */
+	bool force;              /* overwrite what out holds */
+	meta_damage_fn damage;   /* the input's fatal damage when refused (may be NULL) */
+	void *damage_ctx;
+};
+
+META_API int meta_ms_from_classic(const char *classic, const char *out,
+				  const struct meta_ms_convert_opts *o,
+				  struct meta_ms_convert_result *res);
+META_API int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
+				const struct meta_ms_convert_opts *o,
+				struct meta_ms_convert_result *res);
+
+#endif

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Converting a classic snapshot store to a mikulas store and back
+ * (include/libmeta/ms_convert.h).  The mikulas side is written by the one-pass builder
+ * (mikulas_build.h), the classic side by meta_snap_restore(); here: the records, the
+ * data chunks' copy, the sizing and the order of the writes.
+ */
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/ms_convert.h>
+#include <libmeta/snap.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "multisnap/mikulas_build.h"
+#include "multisnap/mikulas_internal.h"
+#include "multisnap/mikulas_ondisk.h"
+#include "multisnap/ms_generic.h"
+
+#define COPY_BUF (1u << 20)
+
+/* ---- copying data chunks ------------------------------------------------------------------ */
+
+/*
+ * Chunks of cb bytes from in to out, chunk i from src[i] to dst[i] (byte offsets).  Read
+ * in pieces of at most COPY_BUF; writes gathered while their destinations run on, so a
+ * run of consecutive destinations goes out in COPY_BUF writes.  Then out is flushed.
+ */
+struct copy {
+	struct meta_io *in, *out;
+	struct meta_ms_convert_result *res;
+	uint8_t *buf;
+	size_t fill;
+	uint64_t at; /* destination of buf[0] */
+};
+
+static int copy_io(struct copy *c, bool out, int r)
+{
+	if (r == META_E_IO || r == META_E_NOSPC) {
+		c->res->failed_out = out;
+		c->res->failed_errno = meta_io_errno(out ? c->out : c->in);
+		return META_E_IO;
+	}
+	return r;
+}
+
+static int copy_flush(struct copy *c)
+{
+	int r = 0;
+	if (c->fill)
+		r = copy_io(c, true, meta_io_pwrite(c->out, c->buf, c->fill, c->at));
+	c->at += c->fill;
+	c->fill = 0;
+	return r;
+}
+
+static int copy_piece(struct copy *c, uint64_t src, uint64_t dst, size_t len)
+{
+	int r = 0;
+	if (c->fill && (dst != c->at + c->fill || c->fill + len > COPY_BUF))
+		r = copy_flush(c);
+	if (r)
+		return r;
+	if (!c->fill)
+		c->at = dst;
+	r = copy_io(c, false, meta_io_pread(c->in, c->buf + c->fill, len, src));
+	c->fill += len;
+	return r;
+}
+
+static int copy_chunks(struct copy *c, uint64_t cb, const uint64_t *src, const uint64_t *dst,
+		       uint64_t n)
+{
+	size_t piece = cb < COPY_BUF ? (size_t)cb : COPY_BUF;
+	int r = 0;
+	c->buf = meta_io_buf_alloc(COPY_BUF);
+	if (!c->buf)
+		return META_E_NOMEM;
+	c->fill = 0;
+	for (uint64_t i = 0; i < n && !r; i++)
+		for (uint64_t off = 0; off < cb && !r; off += piece)
+			r = copy_piece(c, src[i] + off, dst[i] + off, piece);
+	if (!r)
+		r = copy_flush(c);
+	if (!r)
+		r = copy_io(c, true, meta_io_flush(c->out));
+	free(c->buf);
+	c->buf = NULL;
+	return r;
+}
+
+/* ---- classic -> mikulas ------------------------------------------------------------------- */
+
+static int cmp_old(const void *a, const void *b)
+{
+	uint64_t x = ((const struct meta_snap_exception *)a)->old_chunk;
+	uint64_t y = ((const struct meta_snap_exception *)b)->old_chunk;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The smallest device a format gives at least `chunks` data chunks of cs sectors: the
+ * metadata area grows with the device (mikulas_meta_blocks_for()), so grow until it fits.
+ */
+static uint64_t mikulas_need(uint32_t cs, uint64_t chunks)
+{
+	uint64_t cb = (uint64_t)cs * META_SECTOR_SIZE, size = chunks * cb, need;
+	for (int i = 0; i < 64; i++) {
+		uint64_t m = mikulas_meta_blocks_for(size, cs);
+		need = mikulas_data_start(m, cs) + chunks * cb;
+		if (need <= size)
+			break;
+		size = need;
+	}
+	return size;
+}
+
+static int open_classic(const char *path, const struct meta_ms_convert_opts *o,
+			struct meta_ms_convert_result *res, struct meta_snap **out)
+{
+	struct meta_snap *s;
+	int r = meta_snap_open(path, 0, &s);
+	if (r)
+		return r;
+	if (meta_snap_is_new(s)) {
+		res->why = META_MSC_NEW;
+		r = META_E_INVAL;
+	} else if (!meta_snap_get_header(s)->valid) {
+		res->why = META_MSC_INVALID;
+		r = META_E_INVAL;
+	} else {
+		r = meta_snap_verify(s, o->origin_sectors, 0, o->damage, o->damage_ctx);
+	}
+	if (r) {
+		meta_snap_close(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int meta_ms_from_classic(const char *classic, const char *out, const struct meta_ms_convert_opts *o,
+			 struct meta_ms_convert_result *res)
+{
+	struct meta_snap *s = NULL;
+	struct meta_snap_exception *ex = NULL;
+	struct meta_io *io = NULL;
+	struct mikulas_builder b;
+	bool have_b = false;
+	uint64_t n = 0, cb, mblocks = 0, dchunks = 0, start, *src = NULL, *dst = NULL;
+	const struct meta_snap_exception *e;
+	uint32_t cs;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (meta_io_same_storage(classic, out)) {
+		res->why = META_MSC_SAME_STORAGE;
+		return META_E_INVAL;
+	}
+	r = open_classic(classic, o, res, &s);
+	if (r)
+		return r;
+	cs = meta_snap_get_header(s)->chunk_size;
+	res->chunk_size = cs;
+	cb = (uint64_t)cs * META_SECTOR_SIZE;
+	if (!mikulas_chunk_size_ok(cs)) {
+		res->why = META_MSC_CHUNK_SIZE;
+		r = META_E_INVAL;
+		goto out;
+	}
+	e = meta_snap_exceptions(s, &n);
+	res->exceptions = n;
+	ex = malloc((n ? n : 1) * sizeof(*ex));
+	src = malloc((n ? n : 1) * sizeof(*src));
+	dst = malloc((n ? n : 1) * sizeof(*dst));
+	if (!ex || !src || !dst) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	memcpy(ex, e, n * sizeof(*ex));
+	qsort(ex, n, sizeof(*ex), cmp_old);
+	if (n && ex[n - 1].old_chunk >= MIKULAS_CHUNK_LIMIT) {
+		res->why = META_MSC_ORIGIN_RANGE;
+		r = META_E_INVAL;
+		goto out;
+	}
+	r = ms_open_for_new(out, o->force, &io);
+	if (r)
+		goto out;
+	r = mikulas_geometry(meta_io_size(io), cs, 0, &mblocks, &dchunks);
+	if (r == META_E_INVAL) /* metadata_blocks: the device is too small for the least */
+		r = META_E_TOOSMALL;
+	if (!r && dchunks < n)
+		r = META_E_TOOSMALL;
+	if (r == META_E_TOOSMALL)
+		res->need_bytes = mikulas_need(cs, n ? n : 1);
+	if (r)
+		goto out;
+	{
+		struct mikulas_sb sb = {.chunk_size = cs, .metadata_blocks = mblocks,
+					.data_chunks = dchunks, .next_snapshot = 1, .transaction = 2};
+		r = mikulas_build_begin(&b, io, &sb);
+		have_b = true;
+	}
+	if (r)
+		goto out;
+	/* the data first, flushed; then the records */
+	start = mikulas_data_start(mblocks, cs);
+	for (uint64_t i = 0; i < n; i++) {
+		src[i] = ex[i].new_chunk * cb;
+		dst[i] = start + i * cb;
+	}
+	{
+		struct copy c = {meta_snap_get_io(s), io, res, NULL, 0, 0};
+		r = copy_chunks(&c, cb, src, dst, n);
+	}
+	if (!r)
+		r = mikulas_build_snapshot(&b, META_MS_SUB_NONE, 2, 0);
+	for (uint64_t i = 0; i < n && !r; i++)
+		r = mikulas_build_exception(&b, ex[i].old_chunk, 0, META_MS_SUB_NONE, i);
+	if (!r)
+		r = mikulas_build_finish(&b);
+	if (r == META_E_IO || r == META_E_NOSPC) {
+		if (!res->failed_errno) {
+			res->failed_out = true;
+			res->failed_errno = meta_io_errno(io);
+		}
+		r = META_E_IO;
+	}
+out:
+	if (have_b)
+		mikulas_build_free(&b);
+	if (io)
+		meta_io_close(io);
+	meta_snap_close(s);
+	free(ex);
+	free(src);
+	free(dst);
+	return r;
+}
+
+/* ---- mikulas -> classic ------------------------------------------------------------------- */
+
+struct pick {
+	meta_ms_id id;
+	struct picked {
+		uint64_t chunk, cow;
+	} *v;
+	size_t n, cap;
+};
+
+/* Keys ascend: at most one exception of each origin chunk covers a live id. */
+static int pick_exc(void *ctx, uint64_t key, const void *value)
+{
+	struct pick *p = ctx;
+	const struct mikulas_disk_exc *v = value;
+	if (le64_get(v->first_id) > p->id || le64_get(v->last_id) < p->id)
+		return 0;
+	if (meta_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)))
+		return META_E_NOMEM;
+	p->v[p->n++] = (struct picked){key >> 16, le64_get(v->cow_chunk)};
+	return 0;
+}
+
+struct fatal_only {
+	meta_damage_fn fn;
+	void *ctx;
+};
+
+static void pass_fatal(void *ctx, const struct meta_damage *d)
+{
+	struct fatal_only *f = ctx;
+	if (f->fn && d->severity >= META_SEV_FATAL)
+		f->fn(f->ctx, d);
+}
+
+/* The smallest classic store holding n exceptions of cs sectors, in bytes. */
+static uint64_t classic_need(uint32_t cs, uint64_t n)
+{
+	uint64_t area = meta_snap_area_location(cs, n / meta_snap_exceptions_per_area(cs));
+	uint64_t last = n ? meta_snap_nth_new_chunk(cs, n - 1) : 0;
+	return ((area > last ? area : last) + 1) * (uint64_t)cs * META_SECTOR_SIZE;
+}
+
+int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
+		       const struct meta_ms_convert_opts *o, struct meta_ms_convert_result *res)
+{
+	struct fatal_only fo = {o->damage, o->damage_ctx};
+	struct pick p = {id, NULL, 0, 0};
+	struct meta_snap_exception *ex = NULL;
+	struct meta_snap_header h;
+	struct meta_ms *ms = NULL;
+	struct meta_io *io = NULL;
+	const struct mikulas_sb *sb;
+	meta_ms_id *ids = NULL;
+	uint64_t nids = 0, cb, start, *src = NULL, *dst = NULL;
+	bool live = false;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (meta_io_same_storage(store, out)) {
+		res->why = META_MSC_SAME_STORAGE;
+		return META_E_INVAL;
+	}
+	r = meta_ms_open(store, 0, &ms);
+	if (r)
+		return r;
+	if (meta_ms_is_new(ms)) {
+		r = META_E_NOTFOUND; /* a blank store holds no snapshot */
+		goto out;
+	}
+	if (meta_ms_get_type(ms) != META_MS_MIKULAS) {
+		r = META_E_UNSUPPORTED;
+		goto out;
+	}
+	if (meta_ms_check(store, o->origin_sectors, pass_fatal, &fo) >= META_SEV_FATAL) {
+		r = META_E_CORRUPT;
+		goto out;
+	}
+	r = meta_ms_snapshots(ms, &ids, &nids);
+	for (uint64_t i = 0; !r && i < nids; i++)
+		live |= ids[i] == id;
+	if (!r && !live)
+		r = META_E_NOTFOUND;
+	if (!r)
+		r = mikulas_iter(ms_state(ms), true, pick_exc, &p);
+	if (r)
+		goto out;
+	sb = mikulas_get_sb(ms_state(ms));
+	res->chunk_size = sb->chunk_size;
+	res->exceptions = p.n;
+	cb = (uint64_t)sb->chunk_size * META_SECTOR_SIZE;
+	if (o->origin_sectors && p.n &&
+	    p.v[p.n - 1].chunk >= (o->origin_sectors + sb->chunk_size - 1) / sb->chunk_size) {
+		res->why = META_MSC_ORIGIN_RANGE;
+		r = META_E_INVAL;
+		goto out;
+	}
+	r = meta_io_open(out, 0, &io);
+	if (!r && meta_io_size(io) < classic_need(sb->chunk_size, p.n)) {
+		res->need_bytes = classic_need(sb->chunk_size, p.n);
+		r = META_E_TOOSMALL;
+	}
+	if (io)
+		meta_io_close(io);
+	io = NULL;
+	if (r)
+		goto out;
+	ex = malloc((p.n ? p.n : 1) * sizeof(*ex));
+	src = malloc((p.n ? p.n : 1) * sizeof(*src));
+	dst = malloc((p.n ? p.n : 1) * sizeof(*dst));
+	if (!ex || !src || !dst) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	start = mikulas_data_start(sb->metadata_blocks, sb->chunk_size);
+	for (size_t i = 0; i < p.n; i++) {
+		ex[i].old_chunk = p.v[i].chunk;
+		ex[i].new_chunk = meta_snap_nth_new_chunk(sb->chunk_size, i);
+		src[i] = start + p.v[i].cow * cb;
+		dst[i] = ex[i].new_chunk * cb;
+	}
+	/* the header invalid first (the refusals of an existing store are made here) */
+	h = (struct meta_snap_header){META_SNAP_MAGIC, 0, META_SNAP_VERSION, sb->chunk_size};
+	r = meta_snap_restore(out, &h, NULL, 0, o->force, NULL, NULL);
+	if (!r)
+		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &io);
+	if (!r) {
+		struct copy c = {ms_io(ms), io, res, NULL, 0, 0};
+		r = copy_chunks(&c, cb, src, dst, p.n);
+		meta_io_close(io);
+		io = NULL;
+	}
+	if (!r) {
+		h.valid = 1;
+		r = meta_snap_restore(out, &h, ex, p.n, true, NULL, NULL);
+		if (r == META_E_IO || r == META_E_NOSPC) {
+			res->failed_out = true;
+			r = META_E_IO;
+		}
+	}
+out:
+	meta_ms_close(ms);
+	free(ids);
+	free(p.v);
+	free(ex);
+	free(src);
+	free(dst);
+	return r;
+}
