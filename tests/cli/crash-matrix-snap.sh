@@ -16,17 +16,19 @@
 #     an origin write never changes what the snapshot shows, nor the origin outside the
 #     written range; a snapshot write never changes the origin, nor the snapshot's view
 #     outside the written range;
+#   snap_convert: the input never changes; snap_check rejects the output, or it is the old
+#     output or the uninterrupted conversion's, byte for byte;
 #   eio: the writer exits 3 (or 1 when it found and reported damage), never by a signal
 #     nor 99 (sanitizer).
 # The largest writers here make ~75 writes, so no N is skipped.
-# Environment: MODES, ONLY="snap_restore snap_merge snap_write", VERBOSE_MATRIX=1.
+# Environment: MODES, ONLY="snap_restore snap_merge snap_write snap_convert", VERBOSE_MATRIX=1.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
-require_tool snap_restore snap_merge snap_write snap_check snap_dump snap_export
+require_tool snap_restore snap_merge snap_write snap_check snap_dump snap_export snap_convert
 crash_init snap_merge # ASan options and MODES (tests/lib.sh)
-ONLY=${ONLY:-snap_restore snap_merge snap_write}
+ONLY=${ONLY:-snap_restore snap_merge snap_write snap_convert}
 
 nfail=0 nruns=0 fam_fail=0 nsame=0
 family=
@@ -257,6 +259,71 @@ verify_write() {
 	[ -z "${VERBOSE_MATRIX:-}" ] || echo "$case $1: rc $crc store $v"
 }
 
+# ---- snap_convert ----------------------------------------------------------------------
+# convert_case NAME FIXTURE DIRECTION OLD: FIXTURE's store converted to shared (to-shared) or
+# converted to shared first and its snapshot 0 back to classic (to-classic), onto an output
+# that is zeroed (OLD=none) or holds an older store of the same kind (OLD=old, --force).
+# After a crash: snap_check rejects the output, or it is the old output byte for byte, or
+# the uninterrupted run's byte for byte; the input never changes.
+convert_case() {
+	case=$1 fx=$2 dir=$3 old=$4
+	if [ "$fx" = big ]; then
+		# 300 exceptions of 4 KiB chunks (two areas), origin chunks scattered; data is text
+		seq 900000 1300000 | head -c $((320 * 4096)) >src0.bin
+		awk 'BEGIN { print "<snapshot_store magic=\"0x70416e53\" valid=\"1\" version=\"1\" chunk_size=\"8\">"
+			for (i = 0; i < 300; i++) printf "  <exception old_chunk=\"%d\" new_chunk=\"%d\"/>\n", (i * 37) % 1000, i + 2 + (i >= 256)
+			print "</snapshot_store>" }' >big.xml
+		"$BIN/snap_restore" -q --force -i big.xml -o src0.bin || fail "$case: snap_restore big.xml"
+	else
+		gzip -dc "$FIX/snap/$fx.bin.gz" >src0.bin
+	fi
+	rm -f shared0.bin
+	truncate -s 16M shared0.bin
+	"$BIN/snap_convert" -q --cow src0.bin -o shared0.bin || fail "$case: snap_convert $fx"
+	rm -f out0.bin
+	if [ "$dir" = to-shared ]; then
+		in=src0.bin size=16M
+	else
+		in=shared0.bin size=2M
+	fi
+	truncate -s $size out0.bin
+	if [ "$old" = old ]; then
+		# an older store of the output's kind: the cow fixture's
+		gzip -dc "$FIX/snap/cow.bin.gz" >oldsrc.bin
+		if [ "$dir" = to-shared ]; then
+			"$BIN/snap_convert" -q --cow oldsrc.bin -o out0.bin || fail "$case: old store"
+		else
+			truncate -s 2M oldsrc.bin
+			cp oldsrc.bin out0.bin
+		fi
+	fi
+	cp "$in" in0.bin
+	dump_of out0.bin old.dump
+	setup_convert
+	count "$BIN/snap_convert" -q --force --cow i.bin -o c.bin $CONVERT_ID
+	cp c.bin ref.bin
+	dump_of ref.bin new.dump
+	[ "$(cat new.dump)" != - ] || fail "$case: snap_check rejects the uninterrupted result"
+	STATE_FILES="i.bin c.bin"
+	matrix setup_convert verify_convert "$BIN/snap_convert" -q --force --cow i.bin -o c.bin $CONVERT_ID
+}
+setup_convert() {
+	cp in0.bin i.bin
+	cp out0.bin c.bin
+}
+verify_convert() {
+	cmp -s i.bin in0.bin || bad "$1: the input changed"
+	v=rejected
+	if "$BIN/snap_check" -q c.bin >/dev/null 2>&1; then
+		if cmp -s c.bin ref.bin; then v=new
+		elif cmp -s c.bin out0.bin && [ "$(cat old.dump)" != - ]; then v=old
+		else v=WRONG
+			bad "$1: snap_check accepts an output that is neither the old one nor the converted one"
+		fi
+	fi
+	[ -z "${VERBOSE_MATRIX:-}" ] || echo "$case $1: rc $crc output $v"
+}
+
 for family in $ONLY; do
 	fam_fail=0
 	case $family in
@@ -278,6 +345,16 @@ for family in $ONLY; do
 		write_case cow-snapshot cow 0 1000 9000
 		fam_fail=0
 		write_case areas-origin areas origin 200 20480 ;;
+	snap_convert)
+		CONVERT_ID=
+		convert_case to-shared cow to-shared none
+		fam_fail=0
+		convert_case to-shared-over-old big to-shared old
+		CONVERT_ID="--snapshot 0"
+		fam_fail=0
+		convert_case to-classic big to-classic none
+		fam_fail=0
+		convert_case to-classic-over-old cow to-classic old ;;
 	*) fail "unknown family $family" ;;
 	esac
 done
