@@ -179,7 +179,8 @@ int meta_ms_from_classic(const char *classic, const char *out, const struct meta
 		r = META_E_NOMEM;
 		goto out;
 	}
-	memcpy(ex, e, n * sizeof(*ex));
+	if (n)
+		memcpy(ex, e, n * sizeof(*ex));
 	qsort(ex, n, sizeof(*ex), cmp_old);
 	if (n && ex[n - 1].old_chunk >= MIKULAS_CHUNK_LIMIT) {
 		res->why = META_MSC_ORIGIN_RANGE;
