@@ -112,19 +112,6 @@ static uint64_t origin_sectors(const char *origin)
 	return n;
 }
 
-static void report_exists(const char *output)
-{
-	enum meta_family f = cli_sniff_family(output);
-	if (f != META_FAMILY_NONE && meta_family_checker(f))
-		cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
-			output, meta_family_name(f), meta_family_checker(f));
-	else if (f != META_FAMILY_NONE)
-		cli_err("%s: holds %s; refusing to overwrite it without --force", output,
-			meta_family_name(f));
-	else
-		cli_err("%s already holds a store; use --force to overwrite it", output);
-}
-
 /* One line for a failed conversion; the exit status. */
 static int report(const struct args *a, int r, const struct meta_ms_convert_result *res,
 		  const struct snap_cli_damage *fd, bool to_shared)
@@ -179,7 +166,7 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 			"shows its snapshots)", a->cow);
 		return EXIT_OPERR;
 	case META_E_EXISTS:
-		report_exists(a->output);
+		snap_cli_report_exists(a->output, "a store");
 		return EXIT_OPERR;
 	case META_E_TOOSMALL:
 		cli_err("%s is too small for the %s: it needs at least %" PRIu64 " bytes (%" PRIu64

@@ -47,20 +47,6 @@ static void restore_damage(void *ctx, const struct meta_damage *d)
 	cli_damage_print(CLI_DAMAGE_RECORD, "", d);
 }
 
-/* "OUT: holds ...; refusing to overwrite it without --force" for META_E_EXISTS. */
-static void report_exists(const char *output, const char *what)
-{
-	enum meta_family f = cli_sniff_family(output);
-	if (f == META_FAMILY_NONE)
-		cli_err("%s already holds %s; use --force to overwrite it", output, what);
-	else if (meta_family_checker(f))
-		cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
-			output, meta_family_name(f), meta_family_checker(f));
-	else
-		cli_err("%s: holds %s; refusing to overwrite it without --force", output,
-			meta_family_name(f));
-}
-
 /* The shared store from head (len bytes read from in) and the rest of in, streamed. */
 static int restore_shared(const struct cli_io_args *args, const char *head, size_t len, FILE *in)
 {
@@ -70,7 +56,7 @@ static int restore_shared(const struct cli_io_args *args, const char *head, size
 	case META_OK:
 		return EXIT_OK;
 	case META_E_EXISTS:
-		report_exists(args->output, "a store");
+		snap_cli_report_exists(args->output, "a store");
 		return EXIT_OPERR;
 	case META_E_XML:
 	case META_E_UNSUPPORTED:

@@ -314,3 +314,17 @@ int snap_cli_read_head(FILE *in, size_t max, char **buf, size_t *len)
 	*len = n;
 	return 0;
 }
+
+/* "OUT: holds ...; refusing to overwrite it without --force" for META_E_EXISTS. */
+void snap_cli_report_exists(const char *output, const char *what)
+{
+	enum meta_family f = cli_sniff_family(output);
+	if (f == META_FAMILY_NONE)
+		cli_err("%s already holds %s; use --force to overwrite it", output, what);
+	else if (meta_family_checker(f))
+		cli_err("%s: holds %s (%s reads it); refusing to overwrite it without --force",
+			output, meta_family_name(f), meta_family_checker(f));
+	else
+		cli_err("%s: holds %s; refusing to overwrite it without --force", output,
+			meta_family_name(f));
+}

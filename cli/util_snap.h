@@ -52,6 +52,12 @@ void snap_cli_report_io(const char *path, int err_no, const char *next);
  * refusing to overwrite it without --force" and exit 3.
  */
 void snap_cli_refuse_metadata_output(const char *path, bool force);
+/*
+ * A writer refused (META_E_EXISTS) an output holding metadata: "OUT: holds FAMILY (CHECKER
+ * reads it); refusing to overwrite it without --force", or "OUT already holds WHAT; use
+ * --force to overwrite it" when the family is not known.
+ */
+void snap_cli_report_exists(const char *output, const char *what);
 /* SECTORS*512 for option opt, or a usage error when it does not fit in 64 bits. */
 uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
 
