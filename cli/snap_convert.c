@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * snap_convert: a classic snapshot's COW store into a shared multisnapshot store (mikulas)
- * and back, without copying the origin (include/libmeta/ms_convert.h).  The direction is
+ * and a shared store's snapshot (mikulas or daniel) back into a classic one, without
+ * copying the origin (include/libmeta/ms_convert.h).  The direction is
  * the input's: a classic store ("SnAp") converts to a shared one; a shared store's
  * --snapshot ID converts to a classic one.
  */
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 		"(mikulas) holding it as snapshot 0, or a shared store's snapshot ID into a new\n"
 		"classic COW store: the exceptions and their data chunks are copied, the origin\n"
 		"is not touched.  The direction is the input's: a classic store (\"SnAp\") or a\n"
-		"shared one.  The input is only read.\n"
+		"shared one (mikulas or daniel).  The input is only read.\n"
 		"\n"
 		"Options:\n"
 		"      --cow COW         the input store (classic or shared)\n"
@@ -162,8 +163,7 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 			a->cow, a->snapshot, a->cow);
 		return EXIT_OPERR;
 	case META_E_UNSUPPORTED:
-		cli_err("%s: a daniel store: only mikulas stores convert to classic ones (snap_dump "
-			"shows its snapshots)", a->cow);
+		cli_err("%s: this build cannot convert this store's type", a->cow);
 		return EXIT_OPERR;
 	case META_E_EXISTS:
 		snap_cli_report_exists(a->output, "a store");
@@ -250,7 +250,8 @@ int main(int argc, char **argv)
 				" sectors) converted into a mikulas store on %s, as snapshot 0\n",
 				cli_prog, a.cow, res.exceptions, res.chunk_size, a.output);
 		} else {
-			meta_ms_id_format(META_MS_MIKULAS, id, idbuf, sizeof(idbuf));
+			meta_ms_id_format(f == META_FAMILY_DANIEL ? META_MS_DANIEL : META_MS_MIKULAS, id,
+					  idbuf, sizeof(idbuf));
 			fprintf(stderr, "%s: %s: snapshot %s, %" PRIu64 " exceptions (chunk size %" PRIu32
 				" sectors), converted into a classic store on %s\n", cli_prog, a.cow,
 				idbuf, res.exceptions, res.chunk_size, a.output);

@@ -14,9 +14,9 @@
  * Order: block 0 becomes a superblock marked invalid (flushed); the data chunks are
  * copied and flushed; the metadata is written and flushed; the valid superblock last.
  *
- * shared -> classic (meta_ms_to_classic): the live snapshot id of a mikulas store as a
- * classic persistent store on out, of the shared store's chunk size: the exception
- * covering id for each origin chunk, in origin-chunk order, the i-th into COW chunk
+ * shared -> classic (meta_ms_to_classic): the live snapshot id of a mikulas or daniel store
+ * as a classic persistent store on out, of the shared store's chunk size: the exception
+ * covering id (daniel: shared with id) for each origin chunk, in origin-chunk order, the i-th into COW chunk
  * meta_snap_nth_new_chunk(i) as the kernel would allocate them.  Order: the header is
  * written invalid (flushed); the data chunks copied and flushed; the areas written and
  * the header made valid last (meta_snap_restore()).
@@ -32,7 +32,7 @@
  *                    origin_sectors when not 0; shared: meta_ms_check() finds fatal
  *                    damage); its fatal damage goes to fn (may be NULL)
  *   META_E_NOTFOUND  id is not a live snapshot of the store
- *   META_E_UNSUPPORTED  a daniel store (only mikulas stores convert)
+ *   META_E_UNSUPPORTED  a store type this build does not link
  *   META_E_TOOSMALL  out cannot hold the result: *need the smallest size in bytes that can
  *                    (mikulas: metadata as format sizes it, multisnap-store(5), plus one
  *                    data chunk per exception; classic: its areas and data chunks)

@@ -1343,6 +1343,47 @@ static int d_dump_human(void *vst, FILE *out)
 	return ferror(out) ? META_E_IO : 0;
 }
 
+/* ---------- one snapshot's exceptions (conversion to a classic store) ---------- */
+
+struct snap_exc_ctx {
+	unsigned bit;
+	msd_exc_fn fn;
+	void *ctx;
+};
+
+static int snap_exc_leaf(struct msd_walk *w, uint64_t unit, uint64_t base, struct msd_exc_desc *e,
+			 uint32_t n)
+{
+	struct snap_exc_ctx *c = w->arg;
+	int r = 0;
+	(void)unit;
+	(void)base;
+	for (uint32_t i = 0; i < n && !r; i++)
+		if ((e[i].share >> c->bit) & 1)
+			r = c->fn(c->ctx, e[i].origin, e[i].chunk * MSD_UNIT);
+	return r;
+}
+
+int msd_snapshot_exceptions(void *vst, uint64_t tag, msd_exc_fn fn, void *ctx)
+{
+	struct msd_state *st = vst;
+	struct snap_exc_ctx c = {64, fn, ctx};
+	struct msd_walk *w;
+	int r;
+	for (uint32_t i = 0; i < le32_get(st->sb->snapshots); i++)
+		if (le32_get(st->sb->snaplist[i].tag) == tag)
+			c.bit = st->sb->snaplist[i].bit;
+	if (c.bit >= 64)
+		return META_E_NOTFOUND;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return META_E_NOMEM;
+	r = state_walk(st, w, snap_exc_leaf, &c);
+	walk_free(w);
+	free(w);
+	return r;
+}
+
 const struct ms_ops ms_daniel_ops = {
 	.type = META_MS_DANIEL,
 	.name = "daniel",

@@ -263,6 +263,14 @@ void msd_build_free(struct msd_builder *m);
 void msd_flags_format(uint64_t flags, char *buf, size_t len);
 /* Parse that form (or a plain number): 0, or -1 when malformed. */
 int msd_flags_parse(const char *s, uint64_t *flags);
+/*
+ * The exceptions snapshot tag reads (st: ms_daniel_ops.open's), in tree order (origin
+ * chunk ascending): fn(ctx, origin chunk, byte offset of the 16 KiB COW chunk); fn's
+ * non-zero return stops the walk and is returned.  META_E_NOTFOUND: no such snapshot;
+ * META_E_CORRUPT: the tree is damaged.
+ */
+typedef int (*msd_exc_fn)(void *ctx, uint64_t origin_chunk, uint64_t cow_byte);
+int msd_snapshot_exceptions(void *st, uint64_t tag, msd_exc_fn fn, void *ctx);
 /* daniel_xml.c: ms_daniel_ops.restore_xml. */
 int msd_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io, char *err,
 		    size_t errlen);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "multisnap/daniel_ondisk.h"
 #include "multisnap/mikulas_build.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
@@ -244,25 +245,39 @@ out:
 
 /* ---- mikulas -> classic ------------------------------------------------------------------- */
 
+/* The exceptions one snapshot reads: origin chunk and the byte offset of its COW chunk. */
 struct pick {
 	meta_ms_id id;
+	uint64_t start, cb; /* mikulas: data_start and the chunk's bytes */
 	struct picked {
-		uint64_t chunk, cow;
+		uint64_t chunk, src;
 	} *v;
 	size_t n, cap;
 };
 
+static int pick_add(void *ctx, uint64_t chunk, uint64_t src)
+{
+	struct pick *p = ctx;
+	if (meta_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)))
+		return META_E_NOMEM;
+	p->v[p->n++] = (struct picked){chunk, src};
+	return 0;
+}
+
 /* Keys ascend: at most one exception of each origin chunk covers a live id. */
-static int pick_exc(void *ctx, uint64_t key, const void *value)
+static int pick_mikulas(void *ctx, uint64_t key, const void *value)
 {
 	struct pick *p = ctx;
 	const struct mikulas_disk_exc *v = value;
 	if (le64_get(v->first_id) > p->id || le64_get(v->last_id) < p->id)
 		return 0;
-	if (meta_grow((void **)&p->v, &p->cap, p->n + 1, sizeof(*p->v)))
-		return META_E_NOMEM;
-	p->v[p->n++] = (struct picked){key >> 16, le64_get(v->cow_chunk)};
-	return 0;
+	return pick_add(p, key >> 16, p->start + le64_get(v->cow_chunk) * p->cb);
+}
+
+static int cmp_picked(const void *a, const void *b)
+{
+	uint64_t x = ((const struct picked *)a)->chunk, y = ((const struct picked *)b)->chunk;
+	return x < y ? -1 : x > y;
 }
 
 struct fatal_only {
@@ -289,14 +304,14 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 		       const struct meta_ms_convert_opts *o, struct meta_ms_convert_result *res)
 {
 	struct fatal_only fo = {o->damage, o->damage_ctx};
-	struct pick p = {id, NULL, 0, 0};
+	struct pick p = {id, 0, 0, NULL, 0, 0};
 	struct meta_snap_exception *ex = NULL;
 	struct meta_snap_header h;
 	struct meta_ms *ms = NULL;
 	struct meta_io *io = NULL;
-	const struct mikulas_sb *sb;
 	meta_ms_id *ids = NULL;
-	uint64_t nids = 0, cb, start, *src = NULL, *dst = NULL;
+	uint64_t nids = 0, cb, *src = NULL, *dst = NULL;
+	uint32_t cs;
 	bool live = false;
 	int r;
 
@@ -312,10 +327,6 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 		r = META_E_NOTFOUND; /* a blank store holds no snapshot */
 		goto out;
 	}
-	if (meta_ms_get_type(ms) != META_MS_MIKULAS) {
-		r = META_E_UNSUPPORTED;
-		goto out;
-	}
 	if (meta_ms_check(store, o->origin_sectors, pass_fatal, &fo) >= META_SEV_FATAL) {
 		r = META_E_CORRUPT;
 		goto out;
@@ -325,23 +336,32 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 		live |= ids[i] == id;
 	if (!r && !live)
 		r = META_E_NOTFOUND;
-	if (!r)
-		r = mikulas_iter(ms_state(ms), true, pick_exc, &p);
+	cs = meta_ms_chunk_size(ms);
+	cb = (uint64_t)cs * META_SECTOR_SIZE;
+	p.cb = cb;
 	if (r)
 		goto out;
-	sb = mikulas_get_sb(ms_state(ms));
-	res->chunk_size = sb->chunk_size;
+	if (meta_ms_get_type(ms) == META_MS_MIKULAS) {
+		p.start = mikulas_data_start(mikulas_get_sb(ms_state(ms))->metadata_blocks, cs);
+		r = mikulas_iter(ms_state(ms), true, pick_mikulas, &p);
+	} else {
+		r = msd_snapshot_exceptions(ms_state(ms), id, pick_add, &p);
+		if (!r && p.n)
+			qsort(p.v, p.n, sizeof(*p.v), cmp_picked);
+	}
+	if (r)
+		goto out;
+	res->chunk_size = cs;
 	res->exceptions = p.n;
-	cb = (uint64_t)sb->chunk_size * META_SECTOR_SIZE;
 	if (o->origin_sectors && p.n &&
-	    p.v[p.n - 1].chunk >= (o->origin_sectors + sb->chunk_size - 1) / sb->chunk_size) {
+	    p.v[p.n - 1].chunk >= (o->origin_sectors + cs - 1) / cs) {
 		res->why = META_MSC_ORIGIN_RANGE;
 		r = META_E_INVAL;
 		goto out;
 	}
 	r = meta_io_open(out, 0, &io);
-	if (!r && meta_io_size(io) < classic_need(sb->chunk_size, p.n)) {
-		res->need_bytes = classic_need(sb->chunk_size, p.n);
+	if (!r && meta_io_size(io) < classic_need(cs, p.n)) {
+		res->need_bytes = classic_need(cs, p.n);
 		r = META_E_TOOSMALL;
 	}
 	if (io)
@@ -356,15 +376,14 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 		r = META_E_NOMEM;
 		goto out;
 	}
-	start = mikulas_data_start(sb->metadata_blocks, sb->chunk_size);
 	for (size_t i = 0; i < p.n; i++) {
 		ex[i].old_chunk = p.v[i].chunk;
-		ex[i].new_chunk = meta_snap_nth_new_chunk(sb->chunk_size, i);
-		src[i] = start + p.v[i].cow * cb;
+		ex[i].new_chunk = meta_snap_nth_new_chunk(cs, i);
+		src[i] = p.v[i].src;
 		dst[i] = ex[i].new_chunk * cb;
 	}
 	/* the header invalid first (the refusals of an existing store are made here) */
-	h = (struct meta_snap_header){META_SNAP_MAGIC, 0, META_SNAP_VERSION, sb->chunk_size};
+	h = (struct meta_snap_header){META_SNAP_MAGIC, 0, META_SNAP_VERSION, cs};
 	r = meta_snap_restore(out, &h, NULL, 0, o->force, NULL, NULL);
 	if (!r)
 		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &io);

@@ -266,7 +266,7 @@ START_TEST(test_refusals)
 		ck_assert_int_eq(res.why, META_MSC_CHUNK_SIZE);
 		ck_assert_uint_eq(res.chunk_size, 4);
 	}
-	/* a daniel store */
+	/* a daniel store: an unknown snapshot; an empty one converts */
 	{
 		struct meta_ms_params p = {META_MS_DANIEL, 32, 0, 0};
 		char dan[UB_PATH_MAX];
@@ -277,7 +277,10 @@ START_TEST(test_refusals)
 		ck_assert_int_eq(meta_ms_open(dan, META_MS_OPEN_WRITE, &ms), 0);
 		ck_assert_int_eq(meta_ms_create(ms, &id), 0);
 		meta_ms_close(ms);
-		ck_assert_int_eq(meta_ms_to_classic(dan, id, blank, &OPTS, &res), META_E_UNSUPPORTED);
+		ck_assert_int_eq(meta_ms_to_classic(dan, id + 1, blank, &OPTS, &res), META_E_NOTFOUND);
+		ck_assert_int_eq(meta_ms_to_classic(dan, id, blank, &o, &res), 0);
+		ck_assert_uint_eq(res.exceptions, 0);
+		ck_assert_uint_eq(res.chunk_size, 32);
 		unlink(dan);
 	}
 	unlink(cow);
