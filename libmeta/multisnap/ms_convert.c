@@ -25,16 +25,18 @@
 /* ---- copying data chunks ------------------------------------------------------------------ */
 
 /*
- * Chunks of cb bytes from in to out, chunk i from src[i] to dst[i] (byte offsets).  Read
- * in pieces of at most COPY_BUF; writes gathered while their destinations run on, so a
- * run of consecutive destinations goes out in COPY_BUF writes.  Then out is flushed.
+ * Chunks of cb bytes from in to out, chunk i from src[i] to dst[i] (byte offsets), through
+ * a buffer of COPY_BUF bytes: pieces whose sources run on are read in one read, pieces whose
+ * destinations run on are written in one write.  Then out is flushed.
  */
 struct copy {
 	struct meta_io *in, *out;
 	struct meta_ms_convert_result *res;
 	uint8_t *buf;
-	size_t fill;
-	uint64_t at; /* destination of buf[0] */
+	size_t fill;   /* bytes in buf */
+	uint64_t at;   /* destination of buf[0] */
+	size_t rpos;   /* the pending read: buf[rpos .. fill) from rsrc */
+	uint64_t rsrc;
 };
 
 static int copy_io(struct copy *c, bool out, int r)
@@ -47,13 +49,22 @@ static int copy_io(struct copy *c, bool out, int r)
 	return r;
 }
 
-static int copy_flush(struct copy *c)
+static int copy_read(struct copy *c)
 {
 	int r = 0;
-	if (c->fill)
+	if (c->fill > c->rpos)
+		r = copy_io(c, false, meta_io_pread(c->in, c->buf + c->rpos, c->fill - c->rpos, c->rsrc));
+	c->rpos = c->fill;
+	return r;
+}
+
+static int copy_flush(struct copy *c)
+{
+	int r = copy_read(c);
+	if (!r && c->fill)
 		r = copy_io(c, true, meta_io_pwrite(c->out, c->buf, c->fill, c->at));
 	c->at += c->fill;
-	c->fill = 0;
+	c->fill = c->rpos = 0;
 	return r;
 }
 
@@ -66,7 +77,10 @@ static int copy_piece(struct copy *c, uint64_t src, uint64_t dst, size_t len)
 		return r;
 	if (!c->fill)
 		c->at = dst;
-	r = copy_io(c, false, meta_io_pread(c->in, c->buf + c->fill, len, src));
+	if (c->fill > c->rpos && src != c->rsrc + (c->fill - c->rpos))
+		r = copy_read(c);
+	if (c->fill == c->rpos)
+		c->rsrc = src;
 	c->fill += len;
 	return r;
 }
@@ -79,7 +93,7 @@ static int copy_chunks(struct copy *c, uint64_t cb, const uint64_t *src, const u
 	c->buf = meta_io_buf_alloc(COPY_BUF);
 	if (!c->buf)
 		return META_E_NOMEM;
-	c->fill = 0;
+	c->fill = c->rpos = 0;
 	for (uint64_t i = 0; i < n && !r; i++)
 		for (uint64_t off = 0; off < cb && !r; off += piece)
 			r = copy_piece(c, src[i] + off, dst[i] + off, piece);
@@ -215,7 +229,7 @@ int meta_ms_from_classic(const char *classic, const char *out, const struct meta
 		dst[i] = start + i * cb;
 	}
 	{
-		struct copy c = {meta_snap_get_io(s), io, res, NULL, 0, 0};
+		struct copy c = {meta_snap_get_io(s), io, res, NULL, 0, 0, 0, 0};
 		r = copy_chunks(&c, cb, src, dst, n);
 	}
 	if (!r)
@@ -388,7 +402,7 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 	if (!r)
 		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &io);
 	if (!r) {
-		struct copy c = {ms_io(ms), io, res, NULL, 0, 0};
+		struct copy c = {ms_io(ms), io, res, NULL, 0, 0, 0, 0};
 		r = copy_chunks(&c, cb, src, dst, p.n);
 		meta_io_close(io);
 		io = NULL;
