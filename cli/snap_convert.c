@@ -173,6 +173,10 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 			" exceptions of %" PRIu32 " sectors); nothing was written", a->output, kind,
 			res->need_bytes, res->exceptions, res->chunk_size);
 		return EXIT_OPERR;
+	case META_E_NOSPC:
+		cli_err("%s: the new store's metadata area cannot hold %" PRIu64 " exceptions; "
+			"nothing valid was left there", a->output, res->exceptions);
+		return EXIT_OPERR;
 	case META_E_IO:
 		if (res->failed_errno) {
 			snap_cli_report_io(res->failed_out ? a->output : a->cow, res->failed_errno,
@@ -214,13 +218,13 @@ int main(int argc, char **argv)
 	/* the input opens as its tools open it: their one line when it does not */
 	if (to_shared) {
 		struct meta_snap *s;
-		if (a.snapshot)
-			cli_usage_error("%s holds no shared store: --snapshot is for converting a "
-					"shared store's snapshot", a.cow);
 		ex = snap_cli_open(a.cow, 0, &s);
 		if (ex)
 			return ex;
 		meta_snap_close(s);
+		if (a.snapshot)
+			cli_usage_error("%s holds a classic store, not a shared one: --snapshot is for "
+					"converting a shared store's snapshot", a.cow);
 	} else {
 		struct meta_ms *ms;
 		if (!a.snapshot)

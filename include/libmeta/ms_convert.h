@@ -38,7 +38,8 @@
  *                    data chunk per exception; classic: its areas and data chunks)
  * Later failures leave out invalid (never a valid store holding less): META_E_IO (res:
  * failed_out says whether out or the input failed, failed_errno its errno; ENOSPC on out
- * is a full filesystem), META_E_NOMEM.
+ * is a full filesystem), META_E_NOSPC (to shared: its metadata area cannot hold the
+ * exceptions; format's sizing always can, short of its largest metadata area), META_E_NOMEM.
  */
 #ifndef LIBMETA_MS_CONVERT_H
 #define LIBMETA_MS_CONVERT_H

@@ -238,6 +238,8 @@ int meta_ms_from_classic(const char *classic, const char *out, const struct meta
 		r = mikulas_build_exception(&b, ex[i].old_chunk, 0, META_MS_SUB_NONE, i);
 	if (!r)
 		r = mikulas_build_finish(&b);
+	if (r == META_E_NOSPC && !res->failed_errno && !meta_io_errno(io))
+		goto out; /* the builder's: the metadata area is full */
 	if (r == META_E_IO || r == META_E_NOSPC) {
 		if (!res->failed_errno) {
 			res->failed_out = true;
