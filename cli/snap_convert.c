@@ -25,16 +25,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: snap_convert [options] --cow CLASSIC -o STORE\n"
+		"Usage: snap_convert [options] --cow CLASSIC [--cow CLASSIC]... -o STORE\n"
 		"       snap_convert [options] --cow STORE --snapshot ID -o CLASSIC\n"
-		"Convert a classic dm-snapshot's COW store into a new shared multisnapshot store\n"
-		"(mikulas) holding it as snapshot 0, or a shared store's snapshot ID into a new\n"
-		"classic COW store: the exceptions and their data chunks are copied, the origin\n"
-		"is not touched.  The direction is the input's: a classic store (\"SnAp\") or a\n"
+		"Convert classic dm-snapshot COW stores of one origin into a new shared\n"
+		"multisnapshot store (mikulas) holding them as snapshots 0, 1, ... in the order\n"
+		"given, or a shared store's snapshot ID into a new classic COW store: the\n"
+		"exceptions and their data chunks are copied, the origin is not touched.  The direction is the input's: a classic store (\"SnAp\") or a\n"
 		"shared one (mikulas or daniel).  The input is only read.\n"
 		"\n"
 		"Options:\n"
-		"      --cow COW         the input store (classic or shared)\n"
+		"      --cow COW         the input store (classic or shared); classic: repeatable,\n"
+		"                        every snapshot of the origin to move, in snapshot order\n"
 		"      --snapshot ID     the shared store's snapshot to convert (\"N\" or \"N.M\")\n"
 		"  -o, --output DEV      the device or image file to write (must exist and be\n"
 		"                        large enough: the error names the size needed)\n"
@@ -50,7 +51,8 @@ static void usage(FILE *f)
 }
 
 struct args {
-	const char *cow, *output, *origin, *snapshot;
+	const char **cows, *cow, *output, *origin, *snapshot; /* cow: cows[0] */
+	size_t ncows;
 	bool force;
 };
 
@@ -62,10 +64,15 @@ static void parse(int argc, char **argv, struct args *a)
 	};
 	int c;
 	memset(a, 0, sizeof(*a));
+	a->cows = calloc((size_t)argc, sizeof(*a->cows)); /* at most one --cow per argument */
+	if (!a->cows) {
+		cli_err("out of memory");
+		exit(EXIT_OPERR);
+	}
 	while ((c = getopt_long(argc, argv, ":o:qhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
-			a->cow = optarg;
+			a->cows[a->ncows++] = optarg;
 			break;
 		case 2:
 			a->snapshot = optarg;
@@ -84,14 +91,21 @@ static void parse(int argc, char **argv, struct args *a)
 		}
 	}
 	cli_no_operands(argc, argv);
-	if (!a->cow)
+	if (!a->ncows)
 		cli_usage_error("no input store given (--cow COW)");
+	a->cow = a->cows[0];
 	if (!a->output)
 		cli_usage_error("no output device given (-o DEV)");
-	snap_cli_refuse_same_role("input COW", a->cow, "output", a->output);
-	if (a->origin) {
+	if (a->origin)
 		snap_cli_refuse_same_role("origin", a->origin, "output", a->output);
-		snap_cli_refuse_same_role("origin", a->origin, "input COW", a->cow);
+	for (size_t i = 0; i < a->ncows; i++) {
+		snap_cli_refuse_same_role("input COW", a->cows[i], "output", a->output);
+		if (a->origin)
+			snap_cli_refuse_same_role("origin", a->origin, "input COW", a->cows[i]);
+		for (size_t j = 0; j < i; j++)
+			if (meta_io_same_storage(a->cows[j], a->cows[i]))
+				cli_usage_error("--cow %s and --cow %s are one store (same file or "
+						"device): give each snapshot once", a->cows[j], a->cows[i]);
 	}
 }
 
@@ -118,33 +132,38 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 		  const struct snap_cli_damage *fd, bool to_shared)
 {
 	const char *kind = to_shared ? "shared store" : "classic store";
+	const char *in = to_shared ? a->cows[res->input] : a->cow;
 	switch (r) {
 	case META_E_INVAL:
 		switch (res->why) {
 		case META_MSC_SAME_STORAGE:
 			cli_err("%s: the output is the input COW %s (same file or device); refusing to "
-				"write to it", a->output, a->cow);
+				"write to it", a->output, in);
 			return EXIT_USAGE;
 		case META_MSC_NEW:
 			cli_err("%s: holds no snapshot store (a zeroed header: a new or transient "
-				"snapshot, which keeps no metadata); nothing to convert", a->cow);
+				"snapshot, which keeps no metadata); nothing to convert", in);
 			return EXIT_DAMAGE;
 		case META_MSC_INVALID:
 			cli_err("%s: the snapshot is invalid (overflowed or failed); its data is lost "
-				"and it cannot be converted: remove the snapshot instead", a->cow);
+				"and it cannot be converted: remove the snapshot instead", in);
 			return EXIT_DAMAGE;
 		case META_MSC_CHUNK_SIZE:
 			cli_err("%s: chunk size %" PRIu32 " sectors: a shared store's chunks are 8 to "
-				"2097152 sectors; this snapshot cannot be converted", a->cow,
+				"2097152 sectors; this snapshot cannot be converted", in,
 				res->chunk_size);
+			return EXIT_OPERR;
+		case META_MSC_CHUNK_MISMATCH:
+			cli_err("%s: chunk size %" PRIu32 " sectors, not the first input's: one shared "
+				"store has one chunk size", in, res->chunk_size);
 			return EXIT_OPERR;
 		case META_MSC_ORIGIN_RANGE:
 			if (a->origin)
 				cli_err("%s: exceptions point past the end of %s: is this the right "
-					"origin?", a->cow, a->origin);
+					"origin?", in, a->origin);
 			else
 				cli_err("%s: an origin chunk at or past 2^48: a shared store cannot map "
-					"it", a->cow);
+					"it", in);
 			return a->origin ? EXIT_DAMAGE : EXIT_OPERR;
 		default:
 			break;
@@ -152,18 +171,18 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 		break;
 	case META_E_CORRUPT:
 		if (to_shared) {
-			snap_cli_report_damage(a->cow, fd, "convert it");
+			snap_cli_report_damage(in, fd, "convert it");
 		} else {
 			cli_err("%s: the shared store is damaged; refusing to convert it. Run "
-				"snap_check %s for details", a->cow, a->cow);
+				"snap_check %s for details", in, in);
 		}
 		return EXIT_DAMAGE;
 	case META_E_NOTFOUND:
 		cli_err("%s: no snapshot %s in this store (snap_message %s status lists them)",
-			a->cow, a->snapshot, a->cow);
+			in, a->snapshot, in);
 		return EXIT_OPERR;
 	case META_E_UNSUPPORTED:
-		cli_err("%s: this build cannot convert this store's type", a->cow);
+		cli_err("%s: this build cannot convert this store's type", in);
 		return EXIT_OPERR;
 	case META_E_EXISTS:
 		snap_cli_report_exists(a->output, "a store");
@@ -179,7 +198,7 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 		return EXIT_OPERR;
 	case META_E_IO:
 		if (res->failed_errno) {
-			snap_cli_report_io(res->failed_out ? a->output : a->cow, res->failed_errno,
+			snap_cli_report_io(res->failed_out ? a->output : in, res->failed_errno,
 					   res->failed_out ? "the output holds no valid store; run "
 					   "snap_convert again once the cause is fixed"
 					   : "the output holds no valid store");
@@ -217,16 +236,21 @@ int main(int argc, char **argv)
 	to_shared = f != META_FAMILY_MIKULAS && f != META_FAMILY_DANIEL;
 	/* the input opens as its tools open it: their one line when it does not */
 	if (to_shared) {
-		struct meta_snap *s;
-		ex = snap_cli_open(a.cow, 0, &s);
-		if (ex)
-			return ex;
-		meta_snap_close(s);
+		for (size_t i = 0; i < a.ncows; i++) {
+			struct meta_snap *s;
+			ex = snap_cli_open(a.cows[i], 0, &s);
+			if (ex)
+				return ex;
+			meta_snap_close(s);
+		}
 		if (a.snapshot)
 			cli_usage_error("%s holds a classic store, not a shared one: --snapshot is for "
 					"converting a shared store's snapshot", a.cow);
 	} else {
 		struct meta_ms *ms;
+		if (a.ncows > 1)
+			cli_usage_error("%s holds a shared store: convert one snapshot of one shared "
+					"store at a time (one --cow)", a.cow);
 		if (!a.snapshot)
 			cli_usage_error("%s holds a shared store: name the snapshot to convert "
 					"(--snapshot ID)", a.cow);
@@ -243,16 +267,22 @@ int main(int argc, char **argv)
 	o.damage = snap_cli_keep_first;
 	o.damage_ctx = &fd;
 	if (to_shared)
-		r = meta_ms_from_classic(a.cow, a.output, &o, &res);
+		r = meta_ms_from_classic_n(a.cows, a.ncows, a.output, &o, &res);
 	else
 		r = meta_ms_to_classic(a.cow, id, a.output, &o, &res);
 	if (r)
 		return report(&a, r, &res, &fd, to_shared);
 	if (!cli_quiet) {
 		if (to_shared) {
-			fprintf(stderr, "%s: %s: %" PRIu64 " exceptions (chunk size %" PRIu32
-				" sectors) converted into a mikulas store on %s, as snapshot 0\n",
-				cli_prog, a.cow, res.exceptions, res.chunk_size, a.output);
+			if (a.ncows == 1)
+				fprintf(stderr, "%s: %s: %" PRIu64 " exceptions (chunk size %" PRIu32
+					" sectors) converted into a mikulas store on %s, as snapshot 0\n",
+					cli_prog, a.cow, res.exceptions, res.chunk_size, a.output);
+			else
+				fprintf(stderr, "%s: %zu snapshots, %" PRIu64 " exceptions (chunk size %"
+					PRIu32 " sectors) converted into a mikulas store on %s, as "
+					"snapshots 0 to %zu\n", cli_prog, a.ncows, res.exceptions,
+					res.chunk_size, a.output, a.ncows - 1);
 		} else {
 			meta_ms_id_format(f == META_FAMILY_DANIEL ? META_MS_DANIEL : META_MS_MIKULAS, id,
 					  idbuf, sizeof(idbuf));
@@ -261,5 +291,6 @@ int main(int argc, char **argv)
 				idbuf, res.exceptions, res.chunk_size, a.output);
 		}
 	}
+	free(a.cows);
 	return EXIT_OK;
 }

@@ -4,13 +4,16 @@
  * multisnapshot store (include/libmeta/multisnap.h), so a snapshot moves without copying
  * its origin: the origin stays, only the COW is rewritten onto another device.
  *
- * classic -> shared (meta_ms_from_classic): a new mikulas store on out, of the classic
- * store's chunk size and out's size, holding one snapshot, "0" (next_snapshot 1,
- * transaction 2, created 2: as if formatted and snapshot 0 created), whose view is the
- * classic snapshot's.  Each classic exception (old chunk c) becomes the exception
- * (c, [0.0, 0.0xffffffff]) -> data chunk i, i counting the exceptions in origin-chunk
- * order (the range covers snapshot 0 and every sub-snapshot it may get: a sub-snapshot
- * reads what its master reads when made); chunk i's data is the classic COW chunk's.
+ * classic -> shared (meta_ms_from_classic_n): a new mikulas store on out, of the classic
+ * stores' chunk size (one for all) and out's size, holding snapshots 0 .. nin-1, snapshot k
+ * the classic snapshot classic[k] (give the classic snapshots of ONE origin: a shared store
+ * has one origin).  As if formatted (transaction 1) and snapshot k created in transaction
+ * 2 + k: next_snapshot nin, transaction 1 + nin.  Each exception of classic[k] (old chunk c)
+ * becomes the exception (c, [k.0, k.0xffffffff]) -> data chunk i, i counting all the
+ * exceptions in (origin chunk, k) order (the range covers snapshot k and every sub-snapshot
+ * it may get: a sub-snapshot reads what its master reads when made); chunk i's data is the
+ * classic COW chunk's.  Identical copies of one origin chunk in several inputs are kept
+ * apart (one data chunk each).  meta_ms_from_classic: the same for one input.
  * Order: block 0 becomes a superblock marked invalid (flushed); the data chunks are
  * copied and flushed; the metadata is written and flushed; the valid superblock last.
  *
@@ -24,10 +27,11 @@
  * The input is only read.  Writers refuse (META_E_EXISTS) an out that holds a store or
  * another family's metadata unless force.  Refusals, before anything is written
  * (*why says which, for the caller's words):
- *   META_E_INVAL     why: input and out are the same storage; the classic store is new
- *                    (no store: a transient snapshot keeps no metadata), marked invalid,
- *                    or has chunks smaller than a shared store's (8 sectors); an origin
- *                    chunk at or past 2^48
+ *   META_E_INVAL     why (res->input: which classic input): two of input and out are the
+ *                    same storage; a classic store is new (no store: a transient snapshot
+ *                    keeps no metadata), marked invalid, has chunks smaller than a shared
+ *                    store's (8 sectors) or another chunk size than the first input's; an
+ *                    origin chunk at or past 2^48.  No input, or more than 0xfffffffe.
  *   META_E_CORRUPT   the input fails its check (classic: meta_snap_verify() against
  *                    origin_sectors when not 0; shared: meta_ms_check() finds fatal
  *                    damage); its fatal damage goes to fn (may be NULL)
@@ -45,6 +49,7 @@
 #define LIBMETA_MS_CONVERT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <libmeta/api.h>
 #include <libmeta/damage.h>
@@ -56,7 +61,8 @@ enum meta_ms_convert_why {
 	META_MSC_NEW,          /* the classic store holds no store (new / transient) */
 	META_MSC_INVALID,      /* the classic store is marked invalid (overflowed or failed) */
 	META_MSC_CHUNK_SIZE,   /* classic chunks below 8 sectors */
-	META_MSC_ORIGIN_RANGE, /* an origin chunk at or past 2^48 */
+	META_MSC_ORIGIN_RANGE, /* an origin chunk at or past 2^48 (or past --origin's end) */
+	META_MSC_CHUNK_MISMATCH, /* classic inputs of different chunk sizes */
 };
 
 struct meta_ms_convert_result {
@@ -64,6 +70,7 @@ struct meta_ms_convert_result {
 	uint64_t need_bytes;   /* META_E_TOOSMALL: the smallest out that fits */
 	uint64_t exceptions;   /* exceptions (= data chunks) converted */
 	uint32_t chunk_size;   /* sectors */
+	size_t input;          /* the classic input a refusal or a failed read concerns */
 	bool failed_out;       /* an I/O error: on out (else on the input) */
 	int failed_errno;      /* its errno */
 };
@@ -75,6 +82,9 @@ struct meta_ms_convert_opts {
 	void *damage_ctx;
 };
 
+META_API int meta_ms_from_classic_n(const char *const *classic, size_t nin, const char *out,
+				    const struct meta_ms_convert_opts *o,
+				    struct meta_ms_convert_result *res);
 META_API int meta_ms_from_classic(const char *classic, const char *out,
 				  const struct meta_ms_convert_opts *o,
 				  struct meta_ms_convert_result *res);

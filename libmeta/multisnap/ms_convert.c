@@ -30,20 +30,23 @@
  * destinations run on are written in one write.  Then out is flushed.
  */
 struct copy {
-	struct meta_io *in, *out;
+	struct meta_io *const *ins; /* chunk i is read from ins[which[i]] (which NULL: ins[0]) */
+	struct meta_io *out;
 	struct meta_ms_convert_result *res;
 	uint8_t *buf;
 	size_t fill;   /* bytes in buf */
 	uint64_t at;   /* destination of buf[0] */
-	size_t rpos;   /* the pending read: buf[rpos .. fill) from rsrc */
+	size_t rpos;   /* the pending read: buf[rpos .. fill) from ins[rin] at rsrc */
 	uint64_t rsrc;
+	uint32_t rin;
 };
 
 static int copy_io(struct copy *c, bool out, int r)
 {
 	if (r == META_E_IO || r == META_E_NOSPC) {
 		c->res->failed_out = out;
-		c->res->failed_errno = meta_io_errno(out ? c->out : c->in);
+		c->res->input = out ? 0 : c->rin;
+		c->res->failed_errno = meta_io_errno(out ? c->out : c->ins[c->rin]);
 		return META_E_IO;
 	}
 	return r;
@@ -53,7 +56,8 @@ static int copy_read(struct copy *c)
 {
 	int r = 0;
 	if (c->fill > c->rpos)
-		r = copy_io(c, false, meta_io_pread(c->in, c->buf + c->rpos, c->fill - c->rpos, c->rsrc));
+		r = copy_io(c, false, meta_io_pread(c->ins[c->rin], c->buf + c->rpos,
+						    c->fill - c->rpos, c->rsrc));
 	c->rpos = c->fill;
 	return r;
 }
@@ -68,7 +72,7 @@ static int copy_flush(struct copy *c)
 	return r;
 }
 
-static int copy_piece(struct copy *c, uint64_t src, uint64_t dst, size_t len)
+static int copy_piece(struct copy *c, uint32_t in, uint64_t src, uint64_t dst, size_t len)
 {
 	int r = 0;
 	if (c->fill && (dst != c->at + c->fill || c->fill + len > COPY_BUF))
@@ -77,16 +81,18 @@ static int copy_piece(struct copy *c, uint64_t src, uint64_t dst, size_t len)
 		return r;
 	if (!c->fill)
 		c->at = dst;
-	if (c->fill > c->rpos && src != c->rsrc + (c->fill - c->rpos))
+	if (c->fill > c->rpos && (in != c->rin || src != c->rsrc + (c->fill - c->rpos)))
 		r = copy_read(c);
-	if (c->fill == c->rpos)
+	if (c->fill == c->rpos) {
+		c->rin = in;
 		c->rsrc = src;
+	}
 	c->fill += len;
 	return r;
 }
 
-static int copy_chunks(struct copy *c, uint64_t cb, const uint64_t *src, const uint64_t *dst,
-		       uint64_t n)
+static int copy_chunks(struct copy *c, uint64_t cb, const uint32_t *which, const uint64_t *src,
+		       const uint64_t *dst, uint64_t n)
 {
 	size_t piece = cb < COPY_BUF ? (size_t)cb : COPY_BUF;
 	int r = 0;
@@ -96,7 +102,7 @@ static int copy_chunks(struct copy *c, uint64_t cb, const uint64_t *src, const u
 	c->fill = c->rpos = 0;
 	for (uint64_t i = 0; i < n && !r; i++)
 		for (uint64_t off = 0; off < cb && !r; off += piece)
-			r = copy_piece(c, src[i] + off, dst[i] + off, piece);
+			r = copy_piece(c, which ? which[i] : 0, src[i] + off, dst[i] + off, piece);
 	if (!r)
 		r = copy_flush(c);
 	if (!r)
@@ -108,11 +114,18 @@ static int copy_chunks(struct copy *c, uint64_t cb, const uint64_t *src, const u
 
 /* ---- classic -> mikulas ------------------------------------------------------------------- */
 
-static int cmp_old(const void *a, const void *b)
+/* A classic exception of input k. */
+struct item {
+	uint64_t old_chunk, new_chunk;
+	uint32_t k;
+};
+
+static int cmp_item(const void *a, const void *b)
 {
-	uint64_t x = ((const struct meta_snap_exception *)a)->old_chunk;
-	uint64_t y = ((const struct meta_snap_exception *)b)->old_chunk;
-	return x < y ? -1 : x > y;
+	const struct item *x = a, *y = b;
+	if (x->old_chunk != y->old_chunk)
+		return x->old_chunk < y->old_chunk ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
 }
 
 /*
@@ -156,49 +169,83 @@ static int open_classic(const char *path, const struct meta_ms_convert_opts *o,
 	return 0;
 }
 
-int meta_ms_from_classic(const char *classic, const char *out, const struct meta_ms_convert_opts *o,
-			 struct meta_ms_convert_result *res)
+int meta_ms_from_classic_n(const char *const *classic, size_t nin, const char *out,
+			   const struct meta_ms_convert_opts *o, struct meta_ms_convert_result *res)
 {
-	struct meta_snap *s = NULL;
-	struct meta_snap_exception *ex = NULL;
+	struct meta_snap **s = NULL;
+	struct meta_io **ins = NULL;
+	struct item *ex = NULL;
 	struct meta_io *io = NULL;
 	struct mikulas_builder b;
 	bool have_b = false;
 	uint64_t n = 0, cb, mblocks = 0, dchunks = 0, start, *src = NULL, *dst = NULL;
-	const struct meta_snap_exception *e;
-	uint32_t cs;
-	int r;
+	uint32_t cs = 0, *which = NULL;
+	int r = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (meta_io_same_storage(classic, out)) {
-		res->why = META_MSC_SAME_STORAGE;
+	if (!nin || nin > MIKULAS_NUMBER_MAX)
 		return META_E_INVAL;
+	for (size_t k = 0; k < nin; k++) {
+		bool same = meta_io_same_storage(classic[k], out);
+		for (size_t j = 0; j < k && !same; j++)
+			same = meta_io_same_storage(classic[j], classic[k]);
+		if (same) {
+			res->why = META_MSC_SAME_STORAGE;
+			res->input = k;
+			return META_E_INVAL;
+		}
 	}
-	r = open_classic(classic, o, res, &s);
-	if (r)
-		return r;
-	cs = meta_snap_get_header(s)->chunk_size;
-	res->chunk_size = cs;
-	cb = (uint64_t)cs * META_SECTOR_SIZE;
-	if (!mikulas_chunk_size_ok(cs)) {
-		res->why = META_MSC_CHUNK_SIZE;
-		r = META_E_INVAL;
-		goto out;
-	}
-	e = meta_snap_exceptions(s, &n);
-	res->exceptions = n;
-	ex = malloc((n ? n : 1) * sizeof(*ex));
-	src = malloc((n ? n : 1) * sizeof(*src));
-	dst = malloc((n ? n : 1) * sizeof(*dst));
-	if (!ex || !src || !dst) {
+	s = calloc(nin, sizeof(*s));
+	ins = calloc(nin, sizeof(*ins));
+	if (!s || !ins) {
 		r = META_E_NOMEM;
 		goto out;
 	}
-	if (n)
-		memcpy(ex, e, n * sizeof(*ex));
-	qsort(ex, n, sizeof(*ex), cmp_old);
+	/* every input opened and judged (one chunk size) before anything is written */
+	for (size_t k = 0; k < nin && !r; k++) {
+		uint64_t nk;
+		res->input = k;
+		r = open_classic(classic[k], o, res, &s[k]);
+		if (r)
+			break;
+		ins[k] = meta_snap_get_io(s[k]);
+		if (!k)
+			cs = meta_snap_get_header(s[k])->chunk_size;
+		res->chunk_size = meta_snap_get_header(s[k])->chunk_size;
+		if (!mikulas_chunk_size_ok(res->chunk_size)) {
+			res->why = META_MSC_CHUNK_SIZE;
+			r = META_E_INVAL;
+		} else if (res->chunk_size != cs) {
+			res->why = META_MSC_CHUNK_MISMATCH;
+			r = META_E_INVAL;
+		}
+		meta_snap_exceptions(s[k], &nk);
+		n += nk;
+	}
+	if (r)
+		goto out;
+	res->input = 0;
+	res->exceptions = n;
+	cb = (uint64_t)cs * META_SECTOR_SIZE;
+	ex = malloc((n ? n : 1) * sizeof(*ex));
+	src = malloc((n ? n : 1) * sizeof(*src));
+	dst = malloc((n ? n : 1) * sizeof(*dst));
+	which = malloc((n ? n : 1) * sizeof(*which));
+	if (!ex || !src || !dst || !which) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	n = 0;
+	for (size_t k = 0; k < nin; k++) {
+		uint64_t nk;
+		const struct meta_snap_exception *e = meta_snap_exceptions(s[k], &nk);
+		for (uint64_t i = 0; i < nk; i++)
+			ex[n++] = (struct item){e[i].old_chunk, e[i].new_chunk, (uint32_t)k};
+	}
+	qsort(ex, n, sizeof(*ex), cmp_item);
 	if (n && ex[n - 1].old_chunk >= MIKULAS_CHUNK_LIMIT) {
 		res->why = META_MSC_ORIGIN_RANGE;
+		res->input = ex[n - 1].k;
 		r = META_E_INVAL;
 		goto out;
 	}
@@ -215,8 +262,10 @@ int meta_ms_from_classic(const char *classic, const char *out, const struct meta
 	if (r)
 		goto out;
 	{
+		/* as if formatted (transaction 1), then snapshot k created in transaction 2 + k */
 		struct mikulas_sb sb = {.chunk_size = cs, .metadata_blocks = mblocks,
-					.data_chunks = dchunks, .next_snapshot = 1, .transaction = 2};
+					.data_chunks = dchunks, .next_snapshot = nin,
+					.transaction = 1 + nin};
 		r = mikulas_build_begin(&b, io, &sb);
 		have_b = true;
 	}
@@ -225,17 +274,20 @@ int meta_ms_from_classic(const char *classic, const char *out, const struct meta
 	/* the data first, flushed; then the records */
 	start = mikulas_data_start(mblocks, cs);
 	for (uint64_t i = 0; i < n; i++) {
+		which[i] = ex[i].k;
 		src[i] = ex[i].new_chunk * cb;
 		dst[i] = start + i * cb;
 	}
 	{
-		struct copy c = {meta_snap_get_io(s), io, res, NULL, 0, 0, 0, 0};
-		r = copy_chunks(&c, cb, src, dst, n);
+		struct copy c = {ins, io, res, NULL, 0, 0, 0, 0, 0};
+		r = copy_chunks(&c, cb, which, src, dst, n);
 	}
-	if (!r)
-		r = mikulas_build_snapshot(&b, META_MS_SUB_NONE, 2, 0);
-	for (uint64_t i = 0; i < n && !r; i++)
-		r = mikulas_build_exception(&b, ex[i].old_chunk, 0, META_MS_SUB_NONE, i);
+	for (size_t k = 0; k < nin && !r; k++)
+		r = mikulas_build_snapshot(&b, ((uint64_t)k << 32) | META_MS_SUB_NONE, 2 + k, 0);
+	for (uint64_t i = 0; i < n && !r; i++) {
+		uint64_t id = (uint64_t)ex[i].k << 32;
+		r = mikulas_build_exception(&b, ex[i].old_chunk, id, id | META_MS_SUB_NONE, i);
+	}
 	if (!r)
 		r = mikulas_build_finish(&b);
 	if (r == META_E_NOSPC && !res->failed_errno && !meta_io_errno(io))
@@ -252,11 +304,21 @@ out:
 		mikulas_build_free(&b);
 	if (io)
 		meta_io_close(io);
-	meta_snap_close(s);
+	for (size_t k = 0; s && k < nin; k++)
+		meta_snap_close(s[k]);
+	free(s);
+	free(ins);
 	free(ex);
 	free(src);
 	free(dst);
+	free(which);
 	return r;
+}
+
+int meta_ms_from_classic(const char *classic, const char *out, const struct meta_ms_convert_opts *o,
+			 struct meta_ms_convert_result *res)
+{
+	return meta_ms_from_classic_n(&classic, 1, out, o, res);
 }
 
 /* ---- mikulas -> classic ------------------------------------------------------------------- */
@@ -404,8 +466,9 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 	if (!r)
 		r = meta_io_open(out, META_IO_WRITE | META_IO_EXCL, &io);
 	if (!r) {
-		struct copy c = {ms_io(ms), io, res, NULL, 0, 0, 0, 0};
-		r = copy_chunks(&c, cb, src, dst, p.n);
+		struct meta_io *in = ms_io(ms);
+		struct copy c = {&in, io, res, NULL, 0, 0, 0, 0, 0};
+		r = copy_chunks(&c, cb, NULL, src, dst, p.n);
 		meta_io_close(io);
 		io = NULL;
 	}

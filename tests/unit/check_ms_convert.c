@@ -3,7 +3,8 @@
  * meta_ms_from_classic / meta_ms_to_classic (libmeta/multisnap/ms_convert.c): random
  * classic stores converted to mikulas stores (every origin chunk looked up for snapshot 0,
  * its sub-snapshots 0.0 and 0.9, against the classic view) and back (exceptions and view
- * equal); chunks larger than the copy buffer; the size needed, exactly; the refusals.
+ * equal); several classic snapshots of one origin into one store; chunks larger than the
+ * copy buffer; the size needed, exactly; the refusals.
  */
 #include <check.h>
 #include <stdio.h>
@@ -171,6 +172,50 @@ START_TEST(test_roundtrip_random)
 }
 END_TEST
 
+START_TEST(test_several_snapshots)
+{
+	/* three classic snapshots of one origin (overlapping origin chunks) into one store */
+	enum { NIN = 3 };
+	char cows[NIN][UB_PATH_MAX], origin[UB_PATH_MAX], store[UB_PATH_MAX], back[UB_PATH_MAX];
+	const char *paths[NIN];
+	struct meta_ms_convert_result res;
+	const uint32_t cs = 16;
+	const uint64_t nchunks = 600, cb = cs * 512;
+	uint64_t total = 0;
+	ub_rnd_state = 0xabc;
+	ub_tmpfile(origin, "msconv_origin", nchunks * cb);
+	ub_tmpfile(store, "msconv_store", 64 * MIB);
+	for (int k = 0; k < NIN; k++) {
+		uint64_t n = 100 + ub_rnd_below(400);
+		ub_tmpfile(cows[k], "msconv_cow", (meta_snap_nth_new_chunk(cs, n) + 2) * cb);
+		make_classic(cows[k], origin, cs, nchunks, n);
+		paths[k] = cows[k];
+		total += n;
+	}
+	ck_assert_int_eq(meta_ms_from_classic_n(paths, NIN, store, &OPTS, &res), 0);
+	ck_assert_uint_eq(res.exceptions, total);
+	ck_assert_int_eq(meta_ms_check_path(store, NULL, NULL), -1);
+	for (int k = 0; k < NIN; k++) {
+		meta_ms_id id = ((uint64_t)k << 32) | META_MS_SUB_NONE;
+		expect_shared_view(store, cows[k], origin, nchunks, id);
+		expect_shared_view(store, cows[k], origin, nchunks, (uint64_t)k << 32); /* k.0 */
+		ub_tmpfile(back, "msconv_back", 4 * MIB);
+		ck_assert_int_eq(meta_ms_to_classic(store, id, back, &OPTS, &res), 0);
+		expect_same_view(cows[k], back, origin, nchunks * cb);
+		unlink(back);
+	}
+	/* one input twice: refused, naming the second */
+	paths[1] = paths[0];
+	ck_assert_int_eq(meta_ms_from_classic_n(paths, NIN, store, &OPTS, &res), META_E_INVAL);
+	ck_assert_int_eq(res.why, META_MSC_SAME_STORAGE);
+	ck_assert_uint_eq(res.input, 1);
+	for (int k = 0; k < NIN; k++)
+		unlink(cows[k]);
+	unlink(origin);
+	unlink(store);
+}
+END_TEST
+
 START_TEST(test_big_chunks)
 {
 	/* 2 MiB chunks: copied in pieces of the 1 MiB buffer */
@@ -258,13 +303,26 @@ START_TEST(test_refusals)
 	ck_assert_int_eq(meta_snap_restore(cow, &h, NULL, 0, true, NULL, NULL), 0);
 	ck_assert_int_eq(meta_ms_from_classic(cow, out, &o, &res), META_E_INVAL);
 	ck_assert_int_eq(res.why, META_MSC_INVALID);
-	/* chunks below 8 sectors */
+	/* chunks below 8 sectors; two inputs of different chunk sizes */
 	{
 		struct meta_snap_header h4 = {META_SNAP_MAGIC, 1, META_SNAP_VERSION, 4};
 		ck_assert_int_eq(meta_snap_restore(cow, &h4, NULL, 0, true, NULL, NULL), 0);
 		ck_assert_int_eq(meta_ms_from_classic(cow, out, &o, &res), META_E_INVAL);
 		ck_assert_int_eq(res.why, META_MSC_CHUNK_SIZE);
 		ck_assert_uint_eq(res.chunk_size, 4);
+	}
+	{
+		char c8[UB_PATH_MAX], c16[UB_PATH_MAX];
+		const char *two[2] = {c8, c16};
+		ub_tmpfile(c8, "msconv_c8", MIB);
+		ub_tmpfile(c16, "msconv_c16", MIB);
+		make_classic(c8, origin, 8, 100, 3);
+		make_classic(c16, origin, 16, 50, 3);
+		ck_assert_int_eq(meta_ms_from_classic_n(two, 2, out, &OPTS, &res), META_E_INVAL);
+		ck_assert_int_eq(res.why, META_MSC_CHUNK_MISMATCH);
+		ck_assert_uint_eq(res.input, 1);
+		unlink(c8);
+		unlink(c16);
 	}
 	/* a daniel store: an unknown snapshot; an empty one converts */
 	{
@@ -295,6 +353,7 @@ int main(void)
 	Suite *s = suite_create("ms_convert");
 	TCase *tc = ub_tcase(s, "convert", 120);
 	tcase_add_test(tc, test_roundtrip_random);
+	tcase_add_test(tc, test_several_snapshots);
 	tcase_add_test(tc, test_big_chunks);
 	tcase_add_test(tc, test_sizes_needed);
 	tcase_add_test(tc, test_refusals);
