@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # snap_convert on random classic stores: each made by snap_write (origin writes copying
-# chunks out, snapshot writes) over a random origin, chunk size 8, 16 or 64 sectors.
-# classic -> shared: snap_check clean, and the shared store's view of snapshot 0 and of an
-# unborn sub-snapshot 0.7 (read by ms_view below from snap_dump: every exception covering
+# chunks out, snapshot writes) over a random origin, chunk size 8, 16 or 64 sectors; odd
+# seeds take a second snapshot of the origin halfway through the writes, and both are
+# converted into one shared store (snapshots 0 and 1).
+# classic -> shared: snap_check clean, and the shared store's view of snapshot k and of an
+# unborn sub-snapshot k.7 (read by ms_view below from snap_dump: every exception covering
 # the id, its data chunk copied over the origin) is the classic view (snap_export); with a
 # snap_export that reads shared stores (--snapshot), its view too (else noted, not failed).
-# shared -> classic: snap_check clean, snap_export gives the same view; the input is never
-# changed.  SEEDS (default 12) random stores.  Exit 0 pass, 1 fail, 77 skip.
+# shared -> classic (each snapshot): snap_check clean, snap_export gives the same view, the
+# exceptions add up; the inputs are never changed.  SEEDS (default 12) random stores.  Exit 0 pass, 1 fail, 77 skip.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
 require_tool snap_convert snap_write snap_restore snap_check snap_dump snap_export
@@ -52,49 +54,71 @@ while [ $s -le "$seeds" ]; do
 	awk -v s=$s 'BEGIN { srand(s + 1000); for (i = 0; i < 40000; i++) printf "%08x origin line %d\n", int(rand() * 2^31), i }' |
 		head -c "$osz" >origin.bin
 	truncate -s "$osz" origin.bin
-	rm -f cow.bin
-	truncate -s 8M cow.bin
+	# odd seeds: a second snapshot (cow2.bin) taken halfway through the writes
+	nsnap=$((s % 2 + 1))
+	rm -f cow.bin cow2.bin
+	truncate -s 8M cow.bin cow2.bin
 	printf '<snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="%s">\n</snapshot_store>\n' "$cs" >e.xml
 	"$BIN/snap_restore" -q -i e.xml -o cow.bin || fail "seed $s: snap_restore"
+	tail -n +2 plan.txt >writes.txt
+	nw=$(wc -l <writes.txt)
+	cows="--cow cow.bin"
 	i=0
-	tail -n +2 plan.txt | while read -r t off len; do
+	while read -r t off len; do
 		i=$((i + 1))
+		if [ $nsnap = 2 ] && [ $i = $((nw / 2)) ]; then
+			"$BIN/snap_restore" -q -i e.xml -o cow2.bin || fail "seed $s: snap_restore cow2"
+			cows="--cow cow.bin --cow cow2.bin"
+		fi
 		awk -v s=$s -v i=$i -v n=$len 'BEGIN { srand(s * 100 + i); while (n > 0) { l = sprintf("w%d.%d:%08x\n", s, i, int(rand() * 2^31)); printf "%s", substr(l, 1, n); n -= length(l) } }' >w.bin
-		case $t in origin) tg=origin ;; *) tg=0 ;; esac
-		"$BIN/snap_write" -q --origin origin.bin --cow cow.bin --target $tg --offset "$off" --input w.bin ||
+		case $t in origin) tg=origin ;; *) tg=$((i % 2)); [ "$cows" = "--cow cow.bin" ] && tg=0 ;; esac
+		"$BIN/snap_write" -q --origin origin.bin $cows --target $tg --offset "$off" --input w.bin ||
 			fail "seed $s: snap_write $t $off $len"
+	done <writes.txt
+	n=0
+	k=0
+	for c in $cows; do
+		[ "$c" = --cow ] && continue
+		cp $c $c.0
+		"$BIN/snap_check" -q --origin origin.bin $c || fail "seed $s: $c does not check"
+		"$BIN/snap_export" -q --origin origin.bin --cow $c -o view$k.bin || fail "seed $s: snap_export $c"
+		n=$((n + $("$BIN/snap_dump" $c | grep -c '<exception ')))
+		k=$((k + 1))
 	done
-	cp cow.bin cow0.bin
-	"$BIN/snap_check" -q --origin origin.bin cow.bin || fail "seed $s: the made store does not check"
-	"$BIN/snap_export" -q --origin origin.bin --cow cow.bin -o view0.bin || fail "seed $s: snap_export"
-	n=$("$BIN/snap_dump" cow.bin | grep -c '<exception ')
+	[ $nsnap = 1 ] || ! cmp -s view0.bin view1.bin || fail "seed $s: the two snapshots show the same view"
 
 	rm -f ms.bin
 	truncate -s 16M ms.bin
-	"$BIN/snap_convert" -q --cow cow.bin --origin origin.bin -o ms.bin || fail "seed $s: classic -> shared"
-	cmp -s cow.bin cow0.bin || fail "seed $s: the classic input changed"
-	"$BIN/snap_check" -q ms.bin || fail "seed $s: the shared store does not check clean"
-	for id in 0 0.7; do
-		ms_view origin.bin ms.bin $id v.bin
-		cmp -s v.bin view0.bin || fail "seed $s: the shared store's snapshot $id differs from the classic view"
+	"$BIN/snap_convert" -q $cows --origin origin.bin -o ms.bin || fail "seed $s: classic -> shared"
+	for c in $cows; do
+		[ "$c" = --cow ] || cmp -s $c $c.0 || fail "seed $s: the classic input $c changed"
 	done
-	if shared_export origin.bin ms.bin 0 vx.bin; then
-		cmp -s vx.bin view0.bin || fail "seed $s: snap_export --snapshot 0 of the shared store differs"
-		exported=$((exported + 1))
-	fi
-
-	rm -f back.bin
-	truncate -s 8M back.bin
-	cp ms.bin ms0.bin
-	"$BIN/snap_convert" -q --cow ms.bin --snapshot 0 --origin origin.bin -o back.bin ||
-		fail "seed $s: shared -> classic"
-	cmp -s ms.bin ms0.bin || fail "seed $s: the shared input changed"
-	"$BIN/snap_check" -q --origin origin.bin back.bin || fail "seed $s: the classic output does not check clean"
-	"$BIN/snap_export" -q --origin origin.bin --cow back.bin -o view1.bin || fail "seed $s: snap_export back"
-	cmp -s view1.bin view0.bin || fail "seed $s: classic -> shared -> classic changed the view"
-	m=$("$BIN/snap_dump" back.bin | grep -c '<exception ')
+	"$BIN/snap_check" -q ms.bin || fail "seed $s: the shared store does not check clean"
+	m=0
+	k=0
+	while [ $k -lt $nsnap ]; do
+		for id in $k $k.7; do
+			ms_view origin.bin ms.bin $id v.bin
+			cmp -s v.bin view$k.bin || fail "seed $s: the shared store's snapshot $id differs from the classic view"
+		done
+		if shared_export origin.bin ms.bin $k vx.bin; then
+			cmp -s vx.bin view$k.bin || fail "seed $s: snap_export --snapshot $k of the shared store differs"
+			exported=$((exported + 1))
+		fi
+		rm -f back.bin
+		truncate -s 8M back.bin
+		cp ms.bin ms0.bin
+		"$BIN/snap_convert" -q --cow ms.bin --snapshot $k --origin origin.bin -o back.bin ||
+			fail "seed $s: shared -> classic"
+		cmp -s ms.bin ms0.bin || fail "seed $s: the shared input changed"
+		"$BIN/snap_check" -q --origin origin.bin back.bin || fail "seed $s: the classic output does not check clean"
+		"$BIN/snap_export" -q --origin origin.bin --cow back.bin -o vback.bin || fail "seed $s: snap_export back"
+		cmp -s vback.bin view$k.bin || fail "seed $s: classic -> shared -> classic changed snapshot $k's view"
+		m=$((m + $("$BIN/snap_dump" back.bin | grep -c '<exception ')))
+		k=$((k + 1))
+	done
 	[ "$m" = "$n" ] || fail "seed $s: $n exceptions became $m"
-	note "seed $s: chunk $cs, origin $osz bytes, $n exceptions: views equal"
+	note "seed $s: chunk $cs, origin $osz bytes, $nsnap snapshot(s), $n exceptions: views equal"
 	s=$((s + 1))
 done
 [ $exported -gt 0 ] || note "snap_export cannot read shared stores (--snapshot) in this build: the views were read from snap_dump only"
