@@ -260,13 +260,17 @@ verify_write() {
 }
 
 # ---- snap_convert ----------------------------------------------------------------------
-# convert_case NAME FIXTURE DIRECTION OLD: FIXTURE's store converted to shared (to-shared) or
-# converted to shared first and its snapshot 0 back to classic (to-classic), onto an output
-# that is zeroed (OLD=none) or holds an older store of the same kind (OLD=old, --force).
+# convert_case NAME FIXTURE DIRECTION OLD [two]: FIXTURE's store converted to shared
+# (to-shared; with "two", the cow fixture's too, as snapshot 1) or converted to shared first
+# and its snapshot 0 back to classic (to-classic), onto an output that is zeroed (OLD=none)
+# or holds an older store of the same kind (OLD=old, --force).
 # After a crash: snap_check rejects the output, or it is the old output byte for byte, or
 # the uninterrupted run's byte for byte; the input never changes.
 convert_case() {
-	case=$1 fx=$2 dir=$3 old=$4
+	case=$1 fx=$2 dir=$3 old=$4 two=${5:-}
+	gzip -dc "$FIX/snap/cow.bin.gz" >in2.bin
+	CONVERT_IN="--cow i.bin"
+	[ -z "$two" ] || CONVERT_IN="--cow i.bin --cow i2.bin"
 	if [ "$fx" = big ]; then
 		# 300 exceptions of 4 KiB chunks (two areas), origin chunks scattered; data is text
 		seq 900000 1300000 | head -c $((320 * 4096)) >src0.bin
@@ -300,19 +304,21 @@ convert_case() {
 	cp "$in" in0.bin
 	dump_of out0.bin old.dump
 	setup_convert
-	count "$BIN/snap_convert" -q --force --cow i.bin -o c.bin $CONVERT_ID
+	count "$BIN/snap_convert" -q --force $CONVERT_IN -o c.bin $CONVERT_ID
 	cp c.bin ref.bin
 	dump_of ref.bin new.dump
 	[ "$(cat new.dump)" != - ] || fail "$case: snap_check rejects the uninterrupted result"
-	STATE_FILES="i.bin c.bin"
-	matrix setup_convert verify_convert "$BIN/snap_convert" -q --force --cow i.bin -o c.bin $CONVERT_ID
+	STATE_FILES="i.bin i2.bin c.bin"
+	matrix setup_convert verify_convert "$BIN/snap_convert" -q --force $CONVERT_IN -o c.bin $CONVERT_ID
 }
 setup_convert() {
 	cp in0.bin i.bin
+	cp in2.bin i2.bin
 	cp out0.bin c.bin
 }
 verify_convert() {
 	cmp -s i.bin in0.bin || bad "$1: the input changed"
+	cmp -s i2.bin in2.bin || bad "$1: the second input changed"
 	v=rejected
 	if "$BIN/snap_check" -q c.bin >/dev/null 2>&1; then
 		if cmp -s c.bin ref.bin; then v=new
@@ -349,7 +355,7 @@ for family in $ONLY; do
 		CONVERT_ID=
 		convert_case to-shared cow to-shared none
 		fam_fail=0
-		convert_case to-shared-over-old big to-shared old
+		convert_case to-shared-two-over-old big to-shared old two
 		CONVERT_ID="--snapshot 0"
 		fam_fail=0
 		convert_case to-classic big to-classic none
