@@ -280,9 +280,10 @@ int main(int argc, char **argv)
 					cli_prog, a.cow, res.exceptions, res.chunk_size, a.output);
 			else
 				fprintf(stderr, "%s: %zu snapshots, %" PRIu64 " exceptions (chunk size %"
-					PRIu32 " sectors) converted into a mikulas store on %s, as "
-					"snapshots 0 to %zu\n", cli_prog, a.ncows, res.exceptions,
-					res.chunk_size, a.output, a.ncows - 1);
+					PRIu32 " sectors, %" PRIu64 " data chunks: same copies shared) "
+					"converted into a mikulas store on %s, as snapshots 0 to %zu\n",
+					cli_prog, a.ncows, res.exceptions, res.chunk_size,
+					res.data_chunks, a.output, a.ncows - 1);
 		} else {
 			meta_ms_id_format(f == META_FAMILY_DANIEL ? META_MS_DANIEL : META_MS_MIKULAS, id,
 					  idbuf, sizeof(idbuf));

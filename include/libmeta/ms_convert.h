@@ -12,8 +12,10 @@
  * becomes the exception (c, [k.0, k.0xffffffff]) -> data chunk i, i counting all the
  * exceptions in (origin chunk, k) order (the range covers snapshot k and every sub-snapshot
  * it may get: a sub-snapshot reads what its master reads when made); chunk i's data is the
- * classic COW chunk's.  Identical copies of one origin chunk in several inputs are kept
- * apart (one data chunk each).  meta_ms_from_classic: the same for one input.
+ * classic COW chunk's.  Copies of one origin chunk in consecutive inputs k .. j holding
+ * the same bytes (an origin write copied out into every snapshot) become one exception
+ * (c, [k.0, j.0xffffffff]) and one data chunk (the bytes are compared: a second read of
+ * such chunks).  meta_ms_from_classic: the same for one input.
  * Order: block 0 becomes a superblock marked invalid (flushed); the data chunks are
  * copied and flushed; the metadata is written and flushed; the valid superblock last.
  *
@@ -68,7 +70,8 @@ enum meta_ms_convert_why {
 struct meta_ms_convert_result {
 	enum meta_ms_convert_why why;
 	uint64_t need_bytes;   /* META_E_TOOSMALL: the smallest out that fits */
-	uint64_t exceptions;   /* exceptions (= data chunks) converted */
+	uint64_t exceptions;   /* exceptions converted (of all inputs) */
+	uint64_t data_chunks;  /* to shared: data chunks written (copies shared: fewer) */
 	uint32_t chunk_size;   /* sectors */
 	size_t input;          /* the classic input a refusal or a failed read concerns */
 	bool failed_out;       /* an I/O error: on out (else on the input) */

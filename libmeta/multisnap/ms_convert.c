@@ -114,11 +114,79 @@ static int copy_chunks(struct copy *c, uint64_t cb, const uint32_t *which, const
 
 /* ---- classic -> mikulas ------------------------------------------------------------------- */
 
-/* A classic exception of input k. */
+/* A classic exception of input k; after grouping, it stands for inputs k .. last too. */
 struct item {
 	uint64_t old_chunk, new_chunk;
-	uint32_t k;
+	uint32_t k, last;
 };
+
+/*
+ * Do the COW chunks of exceptions x (input x->k) and y (input y->k) hold the same bytes?
+ * 1 yes, 0 no, or a read error (res names the input).
+ */
+static int same_data(struct meta_io *const *ins, const struct item *x, const struct item *y,
+		     uint64_t cb, uint8_t *a, uint8_t *b, struct meta_ms_convert_result *res)
+{
+	for (uint64_t off = 0; off < cb; off += COPY_BUF / 2) {
+		size_t len = cb - off < COPY_BUF / 2 ? (size_t)(cb - off) : COPY_BUF / 2;
+		const struct item *which = x;
+		int r = meta_io_pread(ins[x->k], a, len, x->new_chunk * cb + off);
+		if (!r) {
+			which = y;
+			r = meta_io_pread(ins[y->k], b, len, y->new_chunk * cb + off);
+		}
+		if (r) {
+			if (r == META_E_IO || r == META_E_NOSPC) {
+				res->input = which->k;
+				res->failed_errno = meta_io_errno(ins[which->k]);
+				r = META_E_IO;
+			}
+			return r;
+		}
+		if (memcmp(a, b, len))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Copies of one origin chunk in consecutive snapshots k, k+1, ... with the same bytes become
+ * one item (k .. last): one data chunk and one exception [k.0, last.0xffffffff], which covers
+ * exactly those snapshots and their sub-snapshots.  ex is in (origin chunk, k) order; *n
+ * becomes the number of items left.
+ */
+static int group_items(struct meta_io *const *ins, struct item *ex, uint64_t *n, uint64_t cb,
+		       struct meta_ms_convert_result *res)
+{
+	uint8_t *a = NULL, *b = NULL;
+	uint64_t w = 0;
+	int r = 0;
+	for (uint64_t i = 0; i < *n && !r; i++) {
+		ex[i].last = ex[i].k;
+		if (w && ex[w - 1].old_chunk == ex[i].old_chunk && ex[w - 1].last + 1 == ex[i].k) {
+			if (!a) {
+				a = meta_io_buf_alloc(COPY_BUF / 2);
+				b = meta_io_buf_alloc(COPY_BUF / 2);
+				if (!a || !b) {
+					r = META_E_NOMEM;
+					break;
+				}
+			}
+			r = same_data(ins, &ex[w - 1], &ex[i], cb, a, b, res);
+			if (r == 1) {
+				ex[w - 1].last = ex[i].k;
+				r = 0;
+				continue;
+			}
+		}
+		ex[w++] = ex[i];
+	}
+	free(a);
+	free(b);
+	if (!r)
+		*n = w;
+	return r;
+}
 
 static int cmp_item(const void *a, const void *b)
 {
@@ -240,7 +308,7 @@ int meta_ms_from_classic_n(const char *const *classic, size_t nin, const char *o
 		uint64_t nk;
 		const struct meta_snap_exception *e = meta_snap_exceptions(s[k], &nk);
 		for (uint64_t i = 0; i < nk; i++)
-			ex[n++] = (struct item){e[i].old_chunk, e[i].new_chunk, (uint32_t)k};
+			ex[n++] = (struct item){e[i].old_chunk, e[i].new_chunk, (uint32_t)k, (uint32_t)k};
 	}
 	qsort(ex, n, sizeof(*ex), cmp_item);
 	if (n && ex[n - 1].old_chunk >= MIKULAS_CHUNK_LIMIT) {
@@ -249,6 +317,11 @@ int meta_ms_from_classic_n(const char *const *classic, size_t nin, const char *o
 		r = META_E_INVAL;
 		goto out;
 	}
+	if (nin > 1)
+		r = group_items(ins, ex, &n, cb, res);
+	res->data_chunks = n;
+	if (r)
+		goto out;
 	r = ms_open_for_new(out, o->force, &io);
 	if (r)
 		goto out;
@@ -284,10 +357,9 @@ int meta_ms_from_classic_n(const char *const *classic, size_t nin, const char *o
 	}
 	for (size_t k = 0; k < nin && !r; k++)
 		r = mikulas_build_snapshot(&b, ((uint64_t)k << 32) | META_MS_SUB_NONE, 2 + k, 0);
-	for (uint64_t i = 0; i < n && !r; i++) {
-		uint64_t id = (uint64_t)ex[i].k << 32;
-		r = mikulas_build_exception(&b, ex[i].old_chunk, id, id | META_MS_SUB_NONE, i);
-	}
+	for (uint64_t i = 0; i < n && !r; i++)
+		r = mikulas_build_exception(&b, ex[i].old_chunk, (uint64_t)ex[i].k << 32,
+					    ((uint64_t)ex[i].last << 32) | META_MS_SUB_NONE, i);
 	if (!r)
 		r = mikulas_build_finish(&b);
 	if (r == META_E_NOSPC && !res->failed_errno && !meta_io_errno(io))

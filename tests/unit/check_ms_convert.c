@@ -204,6 +204,32 @@ START_TEST(test_several_snapshots)
 		expect_same_view(cows[k], back, origin, nchunks * cb);
 		unlink(back);
 	}
+	ck_assert_uint_le(res.data_chunks, total);
+	/* two stores of the same exceptions and bytes: one data chunk per exception, shared */
+	{
+		char twin[UB_PATH_MAX];
+		const char *pair[2] = {cows[0], twin};
+		uint64_t n0;
+		struct meta_snap *s0;
+		ck_assert_int_eq(meta_snap_open(cows[0], 0, &s0), 0);
+		meta_snap_exceptions(s0, &n0);
+		meta_snap_close(s0);
+		ub_tmpfile(twin, "msconv_twin", 0);
+		{
+			char cmd[2 * UB_PATH_MAX + 16];
+			snprintf(cmd, sizeof(cmd), "cp %s %s", cows[0], twin);
+			ck_assert_int_eq(system(cmd), 0);
+		}
+		ck_assert_int_eq(meta_ms_from_classic_n(pair, 2, store, &(struct meta_ms_convert_opts){
+			.force = true}, &res), 0);
+		ck_assert_uint_eq(res.exceptions, 2 * n0);
+		ck_assert_uint_eq(res.data_chunks, n0);
+		ck_assert_int_eq(meta_ms_check_path(store, NULL, NULL), -1);
+		expect_shared_view(store, cows[0], origin, nchunks, META_MS_SUB_NONE);
+		expect_shared_view(store, twin, origin, nchunks, (1ull << 32) | META_MS_SUB_NONE);
+		expect_shared_view(store, twin, origin, nchunks, 1ull << 32); /* 1.0 */
+		unlink(twin);
+	}
 	/* one input twice: refused, naming the second */
 	paths[1] = paths[0];
 	ck_assert_int_eq(meta_ms_from_classic_n(paths, NIN, store, &OPTS, &res), META_E_INVAL);
