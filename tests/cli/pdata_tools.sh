@@ -57,6 +57,7 @@ job() {
 	snap_check) echo "cow.bin" ;;
 	snap_dump) echo "cow.bin" ;;
 	snap_restore) echo "-i cow.xml -o @OUT@" ;;
+	snap_convert) echo "--cow cow.bin --origin origin.bin -o @OUT@" ;;
 	snap_message) echo "--type mikulas --chunk-size 8 --quiet mcow.bin create" ;;
 	snap_export) echo "--origin origin.bin --cow cow.bin -o @OUT@" ;;
 	snap_merge) echo "--dry-run --origin origin.bin cow.bin" ;;
@@ -80,7 +81,7 @@ run1() {
 	shift 3
 	rm -f "$r_dir/out.bin"
 	# writers that need an existing output: a zeroed 4 MiB one
-	case $r_tool in thin_repair | thin_restore | snap_restore | thin_shrink)
+	case $r_tool in thin_repair | thin_restore | snap_restore | snap_convert | thin_shrink)
 		dd if=/dev/zero of="$r_dir/out.bin" bs=4096 count=1024 2>/dev/null ;;
 	esac
 	[ "$r_tool" = snap_message ] && truncate -s 0 "$r_dir/mcow.bin" && truncate -s 16777216 "$r_dir/mcow.bin"
