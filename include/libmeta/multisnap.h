@@ -56,6 +56,7 @@ struct meta_ms_params {
 };
 
 struct meta_ms;
+struct meta_io;
 
 enum {
 	META_MS_OPEN_WRITE = 1u << 0,
@@ -138,6 +139,33 @@ META_API int meta_ms_check_path(const char *path, meta_damage_fn fn, void *ctx);
 META_API int meta_ms_check(const char *path, uint64_t origin_sectors, meta_damage_fn fn,
 			   void *ctx);
 META_API bool meta_ms_type_checks_origin(enum meta_ms_type t);
+
+/*
+ * The engine: what the multisnapshot targets do with I/O, offline.  origin is the
+ * origin device (opened by the caller, META_IO_WRITE for write_origin); offsets and
+ * lengths are in bytes, any alignment (a partial chunk is read, changed and written
+ * whole).  Each call that changes the store is one transaction, committed on return;
+ * the COW data it copies is written and flushed before that commit, and the origin is
+ * written only after it (the caller flushes the origin).
+ *   meta_ms_read            what snapshot id reads (origin data where no exception
+ *                           covers it)
+ *   meta_ms_write_origin    before origin chunk c changes, ONE new COW chunk keeps its
+ *                           old data for every live snapshot no exception of c covers
+ *                           (the cost per chunk does not grow with the snapshot count)
+ *   meta_ms_write_snapshot  a chunk only id uses is written in place; a shared one (or
+ *                           the origin's) is copied to a new chunk first
+ * Errors: META_E_RANGE (the range ends past the origin), META_E_NOTFOUND (id not
+ * live), META_E_NOSPC (the COW is full: nothing was changed, the store is as at the
+ * last commit), META_E_INVAL (store opened read-only), META_E_UNSUPPORTED (daniel
+ * stores: not yet), I/O errors.  A new (unformatted) store has no snapshots:
+ * write_origin only writes the origin.
+ */
+META_API int meta_ms_read(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
+			  uint64_t off, uint64_t len, void *buf);
+META_API int meta_ms_write_origin(struct meta_ms *ms, struct meta_io *origin, uint64_t off,
+				  uint64_t len, const void *buf);
+META_API int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
+				    uint64_t off, uint64_t len, const void *buf);
 
 /* XML (schemas: libmeta/multisnap/multisnap-<type>.rng, installed to share/dmmeta/). */
 META_API int meta_ms_dump_xml(struct meta_ms *ms, FILE *out);

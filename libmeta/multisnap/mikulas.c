@@ -159,6 +159,11 @@ bool mikulas_chunk_size_ok(uint64_t cs)
 
 /* ---- the handle --------------------------------------------------------------------- */
 
+struct idvec {
+	meta_ms_id *v;
+	size_t n, cap;
+};
+
 struct mk {
 	struct meta_io *io;
 	struct meta_bm *bm;
@@ -169,6 +174,8 @@ struct mk {
 	struct mikulas_sb sb;
 	bool write;
 	int failed;
+	struct idvec live; /* the engine's cache of the live ids */
+	bool live_ok;      /* ... valid until a message changes them */
 };
 
 static void mk_free(struct mk *m)
@@ -179,6 +186,7 @@ static void mk_free(struct mk *m)
 	meta_sm_tx_close(m->msm);
 	meta_sm_tx_close(m->dsm);
 	meta_bm_destroy(m->bm); /* borrowed: the io stays ms.c's */
+	free(m->live.v);
 	free(m);
 }
 
@@ -198,6 +206,7 @@ static int mk_start(struct mk *m)
 
 static int fail(struct mk *m, int r)
 {
+	m->live_ok = false;
 	if (r && !m->failed)
 		m->failed = r;
 	return r;
@@ -510,11 +519,6 @@ static int iter_node(struct mk *m, uint64_t b, uint64_t lo, uint64_t hi, entry_f
 
 /* ---- snapshots ------------------------------------------------------------------------- */
 
-struct idvec {
-	meta_ms_id *v;
-	size_t n, cap;
-};
-
 static int push_id(struct idvec *iv, meta_ms_id id)
 {
 	if (iv->n == iv->cap) {
@@ -600,6 +604,7 @@ static int mk_create(void *st, meta_ms_id *id)
 		return r;
 	if (m->sb.next_snapshot > MIKULAS_NUMBER_MAX)
 		return META_E_RANGE;
+	m->live_ok = false;
 	nid = (m->sb.next_snapshot << 32) | META_MS_SUB_NONE;
 	mikulas_snap_pack(&v, m->sb.transaction + 1, 0);
 	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &nid, &v, &m->sb.snapshot_root,
@@ -630,6 +635,7 @@ static int mk_create_subsnap(void *st, meta_ms_id master, meta_ms_id *id)
 	next = le32_get(v.next_sub);
 	if (next > MIKULAS_SUB_MAX)
 		return META_E_RANGE;
+	m->live_ok = false;
 	nid = (master & ~(uint64_t)META_MS_SUB_NONE) | next;
 	v.next_sub = le32_of(next + 1);
 	r = meta_btree_tx_insert(&m->snaps, m->sb.snapshot_root, &master, &v,
@@ -659,11 +665,8 @@ struct excvec {
 	size_t n, cap;
 };
 
-static int collect_exc(void *ctx, uint64_t key, const void *value)
+static int push_exc(struct excvec *ev, struct exc e)
 {
-	struct excvec *ev = ctx;
-	const struct mikulas_disk_exc *d = value;
-	(void)key;
 	if (ev->n == ev->cap) {
 		size_t cap = ev->cap ? ev->cap * 2 : 16;
 		struct exc *nv = realloc(ev->v, cap * sizeof(*nv));
@@ -672,9 +675,16 @@ static int collect_exc(void *ctx, uint64_t key, const void *value)
 		ev->v = nv;
 		ev->cap = cap;
 	}
-	ev->v[ev->n++] = (struct exc){le64_get(d->first_id), le64_get(d->last_id),
-				      le64_get(d->cow_chunk)};
+	ev->v[ev->n++] = e;
 	return 0;
+}
+
+static int collect_exc(void *ctx, uint64_t key, const void *value)
+{
+	const struct mikulas_disk_exc *d = value;
+	(void)key;
+	return push_exc(ctx, (struct exc){le64_get(d->first_id), le64_get(d->last_id),
+					  le64_get(d->cow_chunk)});
 }
 
 /* The exceptions of origin chunk c, in key order. */
@@ -709,13 +719,15 @@ int mikulas_lookup(void *st, uint64_t c, meta_ms_id id, uint64_t *cow)
 }
 
 /*
- * Rewrite origin chunk c's keys: old_n keys were there, ev holds the new list (in
- * first-id order); keys past the new list are removed.  Data counts are the caller's.
+ * Rewrite origin chunk c's keys from key `from` on (those before are unchanged): old_n
+ * keys were there, ev holds the new list (in first-id order); keys past the new list
+ * are removed.  Data counts are the caller's.
  */
-static int rewrite_chunk(struct mk *m, uint64_t c, size_t old_n, const struct excvec *ev)
+static int rewrite_chunk_from(struct mk *m, uint64_t c, size_t from, size_t old_n,
+			      const struct excvec *ev)
 {
 	int r = 0;
-	for (size_t i = 0; i < ev->n && !r; i++) {
+	for (size_t i = from; i < ev->n && !r; i++) {
 		struct mikulas_disk_exc d = {le64_of(ev->v[i].first), le64_of(ev->v[i].last),
 					     le64_of(ev->v[i].cow)};
 		uint64_t k = mikulas_exc_key(c, (uint32_t)i);
@@ -727,6 +739,11 @@ static int rewrite_chunk(struct mk *m, uint64_t c, size_t old_n, const struct ex
 		r = meta_btree_tx_remove(&m->excs, m->sb.exception_root, &k, &m->sb.exception_root);
 	}
 	return r;
+}
+
+static int rewrite_chunk(struct mk *m, uint64_t c, size_t old_n, const struct excvec *ev)
+{
+	return rewrite_chunk_from(m, c, 0, old_n, ev);
 }
 
 int mikulas_add_exception(void *st, uint64_t c, meta_ms_id first, meta_ms_id last, uint64_t cow)
@@ -752,8 +769,7 @@ int mikulas_add_exception(void *st, uint64_t c, meta_ms_id first, meta_ms_id las
 	else if (ev.n >= MIKULAS_EXC_PER_CHUNK)
 		r = META_E_RANGE;
 	else
-		r = collect_exc(&ev, 0, &(struct mikulas_disk_exc){le64_of(first), le64_of(last),
-								   le64_of(cow)});
+		r = push_exc(&ev, (struct exc){first, last, cow});
 	if (r) {
 		free(ev.v);
 		return r;
@@ -832,6 +848,7 @@ static int mk_delete(void *st, meta_ms_id id)
 	r = meta_btree_tx_lookup(&m->snaps, m->sb.snapshot_root, &id, &v);
 	if (r)
 		return r == META_E_NOTFOUND ? r : fail(m, r);
+	m->live_ok = false;
 	r = live_ids(m, &live);
 	if (r)
 		goto out;
@@ -969,6 +986,384 @@ int mikulas_set_next_snapshot(void *st, uint64_t next)
 	return mikulas_commit(m);
 }
 
+/* ---- the engine: reads and writes through the store (issue 15) ---------------------
+ *
+ * Unborn ids: a sub-snapshot N.k made later must read what N reads then, so every
+ * exception covers master N's unborn sub ids N.next_sub .. N.0xfffffffe exactly as it
+ * covers N (the same exception or none), and none covers an id at or past
+ * next_snapshot << 32 (future snapshots read the origin).  An origin write therefore
+ * fills gaps below next_snapshot << 32 only, a write to master N moves the range
+ * [N.next_sub, N] as one, and a write to sub N.k splits N.k alone out (the checker's
+ * MSK_EXC_UNBORN).  With that, "an exception shared with no other id that will ever
+ * read it" is "an exception holding no other live id".
+ */
+
+/* The live ids, read once and kept until a message changes them. */
+static int get_live(struct mk *m, const struct idvec **out)
+{
+	if (!m->live_ok) {
+		int r;
+		free(m->live.v);
+		r = live_ids(m, &m->live);
+		if (r) {
+			free(m->live.v);
+			memset(&m->live, 0, sizeof(m->live));
+			return r;
+		}
+		m->live_ok = true;
+	}
+	*out = &m->live;
+	return 0;
+}
+
+static bool is_live_id(const struct idvec *live, meta_ms_id id)
+{
+	size_t lo = meta_u64_lower_bound(live->v, live->n, id);
+	return lo < live->n && live->v[lo] == id;
+}
+
+static uint64_t chunk_bytes(const struct mk *m)
+{
+	return (uint64_t)m->sb.chunk_size * META_SECTOR_SIZE;
+}
+
+static uint64_t cow_offset(const struct mk *m, uint64_t cow)
+{
+	return mikulas_data_start(m->sb.metadata_blocks, m->sb.chunk_size) + cow * chunk_bytes(m);
+}
+
+/* Origin chunk c whole into buf (zeros past the origin's end). */
+static int read_origin_chunk(struct mk *m, struct meta_io *origin, uint64_t c, void *buf)
+{
+	uint64_t cb = chunk_bytes(m), start = c * cb, size = meta_io_size(origin);
+	uint64_t n = start < size ? size - start : 0;
+	if (n > cb)
+		n = cb;
+	if (n < cb)
+		memset((uint8_t *)buf + n, 0, (size_t)(cb - n));
+	return n ? meta_io_pread(origin, buf, (size_t)n, start) : 0;
+}
+
+/* The index of the exception of ev covering id, or ev->n. */
+static size_t find_exc(const struct excvec *ev, meta_ms_id id)
+{
+	for (size_t i = 0; i < ev->n && ev->v[i].first <= id; i++)
+		if (id <= ev->v[i].last)
+			return i;
+	return ev->n;
+}
+
+/* Copy of ev with the sorted, disjoint list add merged in: *from = the first index changed. */
+static int merge_excs(const struct excvec *ev, const struct excvec *add, struct excvec *out,
+		      size_t *from)
+{
+	size_t i = 0, j = 0;
+	int r = 0;
+	memset(out, 0, sizeof(*out));
+	*from = SIZE_MAX;
+	while ((i < ev->n || j < add->n) && !r) {
+		if (j < add->n && (i == ev->n || add->v[j].first < ev->v[i].first)) {
+			if (*from == SIZE_MAX)
+				*from = out->n;
+			r = push_exc(out, add->v[j++]);
+		} else {
+			r = push_exc(out, ev->v[i++]);
+		}
+	}
+	if (*from == SIZE_MAX)
+		*from = out->n;
+	return r;
+}
+
+/*
+ * The exceptions an origin write of chunk c adds (cow not set): the maximal gaps between
+ * ev's ranges, below next_snapshot << 32, that hold a live id.
+ */
+static int origin_gaps(const struct mk *m, const struct idvec *live, const struct excvec *ev,
+		       struct excvec *gaps)
+{
+	meta_ms_id end, start = 0, lim = m->sb.next_snapshot << 32; /* exclusive */
+	int r = 0;
+	memset(gaps, 0, sizeof(*gaps));
+	if (!live->n || !lim)
+		return 0;
+	for (size_t i = 0; i <= ev->n && !r; i++) {
+		end = i < ev->n && ev->v[i].first < lim ? ev->v[i].first : lim;
+		if (end > start && covers_live(live, start, end - 1))
+			r = push_exc(gaps, (struct exc){start, end - 1, 0});
+		if (i == ev->n || ev->v[i].last >= lim - 1)
+			break;
+		if (ev->v[i].last + 1 > start)
+			start = ev->v[i].last + 1;
+	}
+	return r;
+}
+
+static int mk_read(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off, uint64_t len,
+		   void *buf)
+{
+	struct mk *m = st;
+	const struct idvec *live;
+	uint64_t cb = chunk_bytes(m), end = off + len;
+	int r;
+	if (m->failed)
+		return m->failed;
+	r = get_live(m, &live);
+	if (r)
+		return r;
+	if (!is_live_id(live, id))
+		return META_E_NOTFOUND;
+	for (uint64_t pos = off; pos < end && !r;) {
+		uint64_t c = pos / cb, pend = (c + 1) * cb < end ? (c + 1) * cb : end;
+		uint8_t *dst = (uint8_t *)buf + (pos - off);
+		struct excvec ev = {0};
+		size_t p = ev.n;
+		if (c < MIKULAS_CHUNK_LIMIT) {
+			r = chunk_excs(m, c, &ev);
+			p = find_exc(&ev, id);
+		}
+		if (!r && p < ev.n)
+			r = meta_io_pread(m->io, dst, (size_t)(pend - pos),
+					  cow_offset(m, ev.v[p].cow) + (pos - c * cb));
+		else if (!r)
+			r = meta_io_pread(origin, dst, (size_t)(pend - pos), pos);
+		free(ev.v);
+		pos = pend;
+	}
+	return r;
+}
+
+/*
+ * Origin write: pass 1 counts the chunks to copy (nothing changes: a full COW is
+ * META_E_NOSPC with the store untouched); pass 2 copies each chunk once into a new COW
+ * chunk and adds the gaps naming it; the COW is flushed, the transaction committed, and
+ * only then the origin written.
+ */
+static int mk_write_origin(void *st, struct meta_io *origin, uint64_t off, uint64_t len,
+			   const void *buf)
+{
+	struct mk *m = st;
+	const struct idvec *live;
+	uint64_t cb = chunk_bytes(m), c0 = off / cb, c1 = (off + len - 1) / cb, need = 0;
+	uint8_t *cbuf = NULL;
+	int r = usable(m);
+	if (r)
+		return r;
+	if (c1 >= MIKULAS_CHUNK_LIMIT)
+		return META_E_RANGE;
+	r = get_live(m, &live);
+	for (uint64_t c = c0; c <= c1 && !r && live->n; c++) {
+		struct excvec ev, gaps = {0};
+		r = chunk_excs(m, c, &ev);
+		if (!r)
+			r = origin_gaps(m, live, &ev, &gaps);
+		if (!r && gaps.n && ev.n + gaps.n > MIKULAS_EXC_PER_CHUNK)
+			r = META_E_RANGE;
+		need += gaps.n != 0;
+		free(ev.v);
+		free(gaps.v);
+	}
+	if (!r && need > meta_sm_tx_nr_free(m->dsm))
+		r = META_E_NOSPC;
+	if (r)
+		return r;
+	if (need) {
+		cbuf = meta_io_buf_alloc((size_t)cb);
+		if (!cbuf)
+			return META_E_NOMEM;
+		for (uint64_t c = c0; c <= c1 && !r; c++) {
+			struct excvec ev, gaps = {0}, nv = {0};
+			uint64_t x;
+			size_t from;
+			r = chunk_excs(m, c, &ev);
+			if (!r)
+				r = origin_gaps(m, live, &ev, &gaps);
+			if (!r && gaps.n) {
+				r = meta_sm_tx_alloc(m->dsm, &x);
+				for (size_t k = 1; k < gaps.n && !r; k++)
+					r = meta_sm_tx_inc(m->dsm, x);
+				for (size_t k = 0; k < gaps.n; k++)
+					gaps.v[k].cow = x;
+				if (!r)
+					r = read_origin_chunk(m, origin, c, cbuf);
+				if (!r)
+					r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
+				if (!r)
+					r = merge_excs(&ev, &gaps, &nv, &from);
+				if (!r)
+					r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+			}
+			free(ev.v);
+			free(gaps.v);
+			free(nv.v);
+		}
+		free(cbuf);
+		if (!r)
+			r = meta_io_flush(m->io);
+		if (!r)
+			r = mikulas_commit(m);
+		if (r)
+			return fail(m, r);
+	}
+	return meta_io_pwrite(origin, buf, (size_t)len, off);
+}
+
+/*
+ * How a write to id [ulo, uhi] (the ids that move with it) treats a chunk with
+ * exceptions ev: *p the exception covering id (ev->n: none), *in_place when it holds no
+ * other live id.  META_E_CORRUPT when the ranges break the unborn-id rule (the new
+ * range would overlap another exception).
+ */
+static int snap_plan(const struct idvec *live, const struct excvec *ev, meta_ms_id id,
+		     meta_ms_id ulo, meta_ms_id uhi, size_t *p, bool *in_place)
+{
+	size_t i = find_exc(ev, id), lo;
+	*p = i;
+	*in_place = false;
+	if (i < ev->n) {
+		if (ev->v[i].first > ulo || ev->v[i].last < uhi)
+			return META_E_CORRUPT;
+		lo = meta_u64_lower_bound(live->v, live->n, ev->v[i].first);
+		if (lo < live->n && live->v[lo] == id)
+			lo++;
+		*in_place = !(lo < live->n && live->v[lo] <= ev->v[i].last);
+		return 0;
+	}
+	/* no exception covers id: the range must fall in one gap */
+	for (i = 0; i < ev->n; i++)
+		if (ev->v[i].first <= uhi && ulo <= ev->v[i].last)
+			return META_E_CORRUPT;
+	return 0;
+}
+
+/*
+ * The new list for chunk c when [ulo, uhi] moves to COW chunk x: the exception p that
+ * covered it (if any) is split, its parts that hold no live id dropped and its chunk's
+ * count fixed.
+ */
+static int snap_split(struct mk *m, const struct idvec *live, const struct excvec *ev, size_t p,
+		      meta_ms_id ulo, meta_ms_id uhi, uint64_t x, struct excvec *nv, size_t *from)
+{
+	struct excvec add = {0};
+	int r = 0;
+	memset(nv, 0, sizeof(*nv));
+	if (p == ev->n) {
+		r = push_exc(&add, (struct exc){ulo, uhi, x});
+		if (!r)
+			r = merge_excs(ev, &add, nv, from);
+		free(add.v);
+		return r;
+	}
+	{
+		struct exc e = ev->v[p];
+		unsigned kept = 0;
+		*from = p;
+		for (size_t i = 0; i < p && !r; i++)
+			r = push_exc(nv, ev->v[i]);
+		if (!r && e.first < ulo && covers_live(live, e.first, ulo - 1)) {
+			r = push_exc(nv, (struct exc){e.first, ulo - 1, e.cow});
+			kept++;
+		}
+		if (!r)
+			r = push_exc(nv, (struct exc){ulo, uhi, x});
+		if (!r && uhi < e.last && covers_live(live, uhi + 1, e.last)) {
+			r = push_exc(nv, (struct exc){uhi + 1, e.last, e.cow});
+			kept++;
+		}
+		for (size_t i = p + 1; i < ev->n && !r; i++)
+			r = push_exc(nv, ev->v[i]);
+		if (!r && kept == 0)
+			r = meta_sm_tx_dec(m->dsm, e.cow);
+		if (!r && kept == 2)
+			r = meta_sm_tx_inc(m->dsm, e.cow);
+	}
+	return r;
+}
+
+static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off,
+			     uint64_t len, const void *buf)
+{
+	struct mk *m = st;
+	const struct idvec *live;
+	struct mikulas_disk_snap v;
+	uint64_t cb = chunk_bytes(m), c0 = off / cb, c1 = (off + len - 1) / cb, need = 0;
+	meta_ms_id ulo = id, uhi = id;
+	uint8_t *cbuf = NULL;
+	int r = usable(m);
+	if (r)
+		return r;
+	if (c1 >= MIKULAS_CHUNK_LIMIT)
+		return META_E_RANGE;
+	r = get_live(m, &live);
+	if (r)
+		return r;
+	if (!is_live_id(live, id))
+		return META_E_NOTFOUND;
+	if ((uint32_t)id == META_MS_SUB_NONE) {
+		r = meta_btree_tx_lookup(&m->snaps, m->sb.snapshot_root, &id, &v);
+		if (r)
+			return r == META_E_NOTFOUND ? META_E_CORRUPT : r;
+		ulo = (id & ~(uint64_t)META_MS_SUB_NONE) | le32_get(v.next_sub);
+		if (le32_get(v.next_sub) > META_MS_SUB_NONE - 1)
+			ulo = id;
+	}
+	for (uint64_t c = c0; c <= c1 && !r; c++) {
+		struct excvec ev;
+		size_t p;
+		bool in_place;
+		r = chunk_excs(m, c, &ev);
+		if (!r)
+			r = snap_plan(live, &ev, id, ulo, uhi, &p, &in_place);
+		if (!r && !in_place && ev.n + 2 > MIKULAS_EXC_PER_CHUNK)
+			r = META_E_RANGE;
+		need += !in_place;
+		free(ev.v);
+	}
+	if (!r && need > meta_sm_tx_nr_free(m->dsm))
+		r = META_E_NOSPC;
+	if (r)
+		return r;
+	if (need && !(cbuf = meta_io_buf_alloc((size_t)cb)))
+		return META_E_NOMEM;
+	for (uint64_t pos = off, end = off + len; pos < end && !r;) {
+		uint64_t c = pos / cb, pend = (c + 1) * cb < end ? (c + 1) * cb : end, x;
+		const uint8_t *src = (const uint8_t *)buf + (pos - off);
+		struct excvec ev, nv = {0};
+		size_t p, from;
+		bool in_place;
+		r = chunk_excs(m, c, &ev);
+		if (!r)
+			r = snap_plan(live, &ev, id, ulo, uhi, &p, &in_place);
+		if (!r && in_place) {
+			r = meta_io_pwrite(m->io, src, (size_t)(pend - pos),
+					   cow_offset(m, ev.v[p].cow) + (pos - c * cb));
+		} else if (!r) {
+			r = meta_sm_tx_alloc(m->dsm, &x);
+			if (!r && pend - pos < cb)
+				r = p < ev.n ? meta_io_pread(m->io, cbuf, (size_t)cb,
+							     cow_offset(m, ev.v[p].cow))
+					     : read_origin_chunk(m, origin, c, cbuf);
+			if (!r) {
+				memcpy(cbuf + (pos - c * cb), src, (size_t)(pend - pos));
+				r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
+			}
+			if (!r)
+				r = snap_split(m, live, &ev, p, ulo, uhi, x, &nv, &from);
+			if (!r)
+				r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+		}
+		free(ev.v);
+		free(nv.v);
+		pos = pend;
+	}
+	free(cbuf);
+	if (!r && need)
+		r = meta_io_flush(m->io);
+	if (!r && need)
+		r = mikulas_commit(m);
+	return need ? fail(m, r) : r;
+}
+
 const struct ms_ops ms_mikulas_ops = {
 	.type = META_MS_MIKULAS,
 	.name = "mikulas",
@@ -987,4 +1382,7 @@ const struct ms_ops ms_mikulas_ops = {
 	.dump_xml = mikulas_dump_xml,
 	.dump_human = mikulas_dump_human,
 	.restore_xml = mikulas_restore_xml,
+	.read = mk_read,
+	.write_origin = mk_write_origin,
+	.write_snapshot = mk_write_snapshot,
 };

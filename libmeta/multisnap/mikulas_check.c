@@ -15,8 +15,10 @@
  *                (MSK_SNAPSHOT)
  *   exceptions   n dense from 0 per origin chunk (MSK_EXC_KEY), first <= last and
  *                ranges ascending without overlap (MSK_EXC_RANGE), cow chunk inside
- *                the data area (MSK_EXC_CHUNK), covering a live id (MSK_EXC_DEAD,
- *                non-fatal)
+ *                the data area (MSK_EXC_CHUNK), below next_snapshot << 32 and
+ *                covering each live master's unborn sub ids N.next_sub ..
+ *                N.0xfffffffe exactly as N (MSK_EXC_UNBORN), covering a live id
+ *                (MSK_EXC_DEAD, non-fatal)
  *   space maps   the metadata map's counts equal the references found (superblock,
  *                tree nodes, both maps' own blocks), the data map's the number of
  *                exception keys naming each chunk (MSK_META_COUNT / _LEAK,
@@ -60,6 +62,7 @@ struct ck {
 	struct meta_refcount meta, data;
 	struct meta_walker walker;
 	meta_ms_id *live;
+	uint32_t *next_sub; /* of each live id (masters: the next sub number) */
 	size_t nlive, caplive;
 	struct range_memo memo[1u << MEMO_BITS];
 	/* exception scan state */
@@ -228,18 +231,23 @@ static void walk(struct ck *c, uint64_t root, uint32_t vs, leaf_entry_fn fn, lea
 
 static void snap_entry(struct ck *c, uint64_t node, uint64_t id, const void *value)
 {
+	const struct mikulas_disk_snap *d = value;
 	(void)node;
-	(void)value;
 	if (c->nlive == c->caplive) {
 		size_t cap = c->caplive ? c->caplive * 2 : 64;
 		meta_ms_id *nv = realloc(c->live, cap * sizeof(*nv));
-		if (!nv) {
+		uint32_t *ns;
+		if (nv)
+			c->live = nv;
+		ns = nv ? realloc(c->next_sub, cap * sizeof(*ns)) : NULL;
+		if (!ns) {
 			c->err = META_E_NOMEM;
 			return;
 		}
-		c->live = nv;
+		c->next_sub = ns;
 		c->caplive = cap;
 	}
+	c->next_sub[c->nlive] = le32_get(d->next_sub);
 	c->live[c->nlive++] = id;
 }
 
@@ -321,6 +329,20 @@ static bool covers_live(struct ck *c, meta_ms_id first, meta_ms_id last)
 }
 
 /*
+ * Does [first, last] cut the ids of live master x's number that move together (its
+ * unborn subs N.next_sub .. N.0xfffffffe and N itself)?
+ */
+static bool cuts_unborn(struct ck *c, meta_ms_id x, meta_ms_id first, meta_ms_id last)
+{
+	meta_ms_id master = x | META_MS_SUB_NONE, lo;
+	size_t pos;
+	if (!is_live(c, master, &pos))
+		return false;
+	lo = (master & ~(uint64_t)META_MS_SUB_NONE) | c->next_sub[pos];
+	return (first > lo && first <= master) || (last >= lo && last < master);
+}
+
+/*
  * The COW chunks of a leaf are scattered over the data counts (a byte each): ask for
  * their cache lines before exc_entry() counts them, so the misses overlap.
  */
@@ -359,6 +381,13 @@ static void exc_entry(struct ck *c, uint64_t node, uint64_t key, const void *val
 		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32
 			 ": range overlaps or precedes the one before", chunk, n);
 		report(c, META_DMG_MSK_EXC_RANGE, node, key, key + 1, 1, buf);
+	} else if (last >= c->sb.next_snapshot << 32 || cuts_unborn(c, first, first, last) ||
+		   cuts_unborn(c, last, first, last)) {
+		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32 ": %s",
+			 chunk, n, last >= c->sb.next_snapshot << 32
+				 ? "covers a snapshot number at or past next_snapshot"
+				 : "covers part of a snapshot and its unborn sub-snapshots");
+		report(c, META_DMG_MSK_EXC_UNBORN, node, key, key + 1, 1, buf);
 	} else if (!covers_live(c, first, last) && ++c->dead <= MAX_DEAD_REPORTS) {
 		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32
 			 " (COW chunk %" PRIu64 ")", chunk, n, cow);
@@ -599,6 +628,7 @@ out:
 	meta_rc_free(&c.meta);
 	meta_rc_free(&c.data);
 	free(c.live);
+	free(c.next_sub);
 	meta_bm_destroy(c.bm);
 	if (c.err)
 		return META_SEV_FATAL;

@@ -588,6 +588,57 @@ int meta_ms_delete(struct meta_ms *ms, meta_ms_id id)
 	return r;
 }
 
+/* ------------------------------------------------------------- engine */
+
+/* The range against the origin; 1 for a new store (no snapshots), else 0 or an error. */
+static int engine_start(struct meta_ms *ms, struct meta_io *origin, uint64_t off, uint64_t len)
+{
+	uint64_t size;
+	if (!ms || !origin)
+		return META_E_INVAL;
+	size = meta_io_size(origin);
+	if (off > size || len > size - off)
+		return META_E_RANGE;
+	if (ms->is_new)
+		return 1;
+	return ms->ops ? 0 : META_E_INVAL;
+}
+
+int meta_ms_read(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id, uint64_t off,
+		 uint64_t len, void *buf)
+{
+	int r = engine_start(ms, origin, off, len);
+	if (r)
+		return r == 1 ? META_E_NOTFOUND : r;
+	if (!ms->ops->read)
+		return META_E_UNSUPPORTED;
+	return len ? ms->ops->read(ms->st, origin, id, off, len, buf) : 0;
+}
+
+int meta_ms_write_origin(struct meta_ms *ms, struct meta_io *origin, uint64_t off, uint64_t len,
+			 const void *buf)
+{
+	int r = engine_start(ms, origin, off, len);
+	if (r == 1)
+		return len ? meta_io_pwrite(origin, buf, (size_t)len, off) : 0;
+	if (r)
+		return r;
+	if (!ms->ops->write_origin)
+		return META_E_UNSUPPORTED;
+	return len ? ms->ops->write_origin(ms->st, origin, off, len, buf) : 0;
+}
+
+int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
+			   uint64_t off, uint64_t len, const void *buf)
+{
+	int r = engine_start(ms, origin, off, len);
+	if (r)
+		return r == 1 ? META_E_NOTFOUND : r;
+	if (!ms->ops->write_snapshot)
+		return META_E_UNSUPPORTED;
+	return len ? ms->ops->write_snapshot(ms->st, origin, id, off, len, buf) : 0;
+}
+
 static int cmp_id(const void *a, const void *b)
 {
 	meta_ms_id x = *(const meta_ms_id *)a, y = *(const meta_ms_id *)b;

@@ -54,6 +54,17 @@ struct ms_ops {
 	int (*restore_xml)(const char *head, size_t headlen, FILE *in, struct meta_io *io,
 			   char *err, size_t errlen);
 	bool reads_xml_twice;
+	/*
+	 * The engine (include/libmeta/multisnap.h: meta_ms_read, meta_ms_write_origin,
+	 * meta_ms_write_snapshot); the range was checked against the origin's size by ms.c.
+	 * NULL: the type has none (META_E_UNSUPPORTED).
+	 */
+	int (*read)(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off, uint64_t len,
+		    void *buf);
+	int (*write_origin)(void *st, struct meta_io *origin, uint64_t off, uint64_t len,
+			    const void *buf);
+	int (*write_snapshot)(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off,
+			      uint64_t len, const void *buf);
 };
 
 /* Defined by mikulas.c and daniel.c. */

@@ -254,15 +254,15 @@ START_TEST(test_lookup_and_delete_cleanup)
 	ck_assert_int_eq(ops->create_subsnap(f.st, ID(1), &id), 0);
 	ck_assert_int_eq(ops->status(f.st, &s0), 0);
 	/* chunk 10: {0} -> 3, {1.0 .. 1} -> 4, {2} -> 4 (shared COW chunk); chunk 11: {0..2} -> 5 */
-	ck_assert_int_eq(mikulas_add_exception(f.st, 10, ID(2), ID(2), 4), 0);
-	ck_assert_int_eq(mikulas_add_exception(f.st, 10, ID(0), ID(0), 3), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 10, SUB(2, 0), ID(2), 4), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 10, SUB(0, 0), ID(0), 3), 0);
 	ck_assert_int_eq(mikulas_add_exception(f.st, 10, SUB(1, 0), ID(1), 4), 0);
-	ck_assert_int_eq(mikulas_add_exception(f.st, 11, ID(0), ID(2), 5), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 11, SUB(0, 0), ID(2), 5), 0);
 	/* overlaps, bad ranges, a chunk outside the data area */
 	ck_assert_int_eq(mikulas_add_exception(f.st, 10, ID(0), SUB(1, 0), 6), META_E_INVAL);
 	ck_assert_int_eq(mikulas_add_exception(f.st, 12, ID(2), ID(1), 6), META_E_INVAL);
-	ck_assert_int_eq(mikulas_add_exception(f.st, 12, ID(0), ID(0), 1u << 30), META_E_INVAL);
-	ck_assert_int_eq(mikulas_add_exception(f.st, 1ull << 48, ID(0), ID(0), 6), META_E_INVAL);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 12, SUB(0, 0), ID(0), 1u << 30), META_E_INVAL);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 1ull << 48, SUB(0, 0), ID(0), 6), META_E_INVAL);
 	ck_assert_int_eq(mikulas_commit(f.st), 0);
 
 	ck_assert_int_eq(mikulas_lookup(f.st, 10, ID(0), &cow), 0);
@@ -318,9 +318,9 @@ START_TEST(test_many)
 	for (unsigned i = 0; i < 300; i++)
 		ck_assert_int_eq(ops->create(f.st, &id), 0);
 	for (uint64_t c = 0; c < 600; c++) {
-		ck_assert_int_eq(mikulas_add_exception(f.st, c, ID(c % 300), ID(c % 300), c), 0);
+		ck_assert_int_eq(mikulas_add_exception(f.st, c, SUB(c % 300, 0), ID(c % 300), c), 0);
 		if (c % 300 != 299) /* a second key naming the same COW chunk */
-			ck_assert_int_eq(mikulas_add_exception(f.st, c, ID(299), ID(299), c), 0);
+			ck_assert_int_eq(mikulas_add_exception(f.st, c, SUB(299, 0), ID(299), c), 0);
 	}
 	ck_assert_int_eq(mikulas_commit(f.st), 0);
 	for (unsigned i = 0; i < 300; i += 2)
@@ -388,7 +388,7 @@ static void build_store_on(struct fx *f, uint64_t bytes)
 		ck_assert_int_eq(ops->create(f->st, &id), 0);
 	ck_assert_int_eq(ops->create_subsnap(f->st, ID(1), &id), 0);
 	for (uint64_t c = 0; c < 200; c++) {
-		ck_assert_int_eq(mikulas_add_exception(f->st, c, ID(0), ID(0), 2 * c), 0);
+		ck_assert_int_eq(mikulas_add_exception(f->st, c, SUB(0, 0), ID(0), 2 * c), 0);
 		ck_assert_int_eq(mikulas_add_exception(f->st, c, SUB(1, 0), ID(2), 2 * c + 1), 0);
 	}
 	ck_assert_int_eq(mikulas_commit(f->st), 0);
@@ -558,8 +558,9 @@ START_TEST(test_check_values)
 	struct fx f;
 	struct seen s;
 	build_store(&f);
-	/* an exception for an id that was never live: non-fatal */
-	ck_assert_int_eq(mikulas_add_exception(f.st, 500, ID(5), ID(6), 1000), 0);
+	/* an exception for ids that were never live: non-fatal */
+	ck_assert_int_eq(mikulas_set_next_snapshot(f.st, 7), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 500, SUB(5, 0), ID(6), 1000), 0);
 	ck_assert_int_eq(mikulas_commit(f.st), 0);
 	fx_close(&f);
 	ck_assert_int_eq(check_path(f.path, &s), META_SEV_NONFATAL);
@@ -687,7 +688,7 @@ START_TEST(test_grow_shrink)
 	meta_io_close(io);
 	fx_open(&f);
 	ck_assert_uint_eq(mikulas_get_sb(f.st)->data_chunks, d0 + 4 * MIB / 4096);
-	ck_assert_int_eq(mikulas_add_exception(f.st, 1, ID(0), ID(0), d0 + 5), 0);
+	ck_assert_int_eq(mikulas_add_exception(f.st, 1, SUB(0, 0), ID(0), d0 + 5), 0);
 	ck_assert_int_eq(mikulas_commit(f.st), 0);
 	expect_clean(&f);
 	/* shrunk below the data area: no write open, check says so */
@@ -717,7 +718,7 @@ START_TEST(test_metadata_full)
 	ck_assert_int_eq(restore_str(xml, f.path, err, sizeof(err)), 0);
 	fx_open(&f);
 	for (c = 0; c < 100000 && !r; c++) {
-		r = mikulas_add_exception(f.st, c, ID(0), ID(0), c);
+		r = mikulas_add_exception(f.st, c, SUB(0, 0), ID(0), c);
 		if (!r && c % 500 == 499) {
 			r = mikulas_commit(f.st);
 			if (!r)
@@ -766,7 +767,7 @@ static char *worst_case_xml(uint64_t bytes, uint32_t cs, uint64_t mblocks, uint6
 	for (unsigned i = 0; i < 3; i++)
 		fprintf(f, "  <snapshot id=\"%u\" next_sub=\"0\" created=\"%u\"/>\n", i, 2 + i);
 	for (uint64_t n = 0; n < d; n++)
-		fprintf(f, "  <exception origin_chunk=\"%llu\" first_id=\"%llu\" last_id=\"%llu\" "
+		fprintf(f, "  <exception origin_chunk=\"%llu\" first_id=\"%llu.0\" last_id=\"%llu\" "
 			"cow_chunk=\"%llu\"/>\n", (unsigned long long)(n / 3),
 			(unsigned long long)(n % 3), (unsigned long long)(n % 3),
 			(unsigned long long)(n * step % d));
@@ -931,7 +932,7 @@ START_TEST(test_crash_matrix)
 	fx_format(&base, bytes, 8);
 	/* the exceptions deletes will drop */
 	ck_assert_int_eq(ops->create(base.st, &(meta_ms_id){0}), 0);
-	ck_assert_int_eq(mikulas_add_exception(base.st, 5, ID(0), ID(0), 1), 0);
+	ck_assert_int_eq(mikulas_add_exception(base.st, 5, SUB(0, 0), ID(0), 1), 0);
 	ck_assert_int_eq(mikulas_commit(base.st), 0);
 	fx_close(&base);
 	/* the states, from an uninterrupted run */
@@ -1122,17 +1123,17 @@ START_TEST(test_xml_fast_and_expat)
 		"transaction=\"3\" flags=\"\">\n"
 		"  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n"
 		"  <snapshot id=\"1\" next_sub=\"0\" created=\"3\"/>\n"
-		"  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"0\" cow_chunk=\"1\"/>\n";
+		"  <exception origin_chunk=\"1\" first_id=\"0.0\" last_id=\"0\" cow_chunk=\"1\"/>\n";
 	static const char plain[] =
-		"  <exception origin_chunk=\"1\" first_id=\"1\" last_id=\"1\" cow_chunk=\"2\"/>\n"
-		"  <exception origin_chunk=\"5\" first_id=\"0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
-		"  <exception origin_chunk=\"6\" first_id=\"0\" last_id=\"1\" cow_chunk=\"4\"/>\n"
+		"  <exception origin_chunk=\"1\" first_id=\"1.0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		"  <exception origin_chunk=\"5\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
+		"  <exception origin_chunk=\"6\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"4\"/>\n"
 		"</multisnap_store>\n";
 	static const char odd[] =
-		"  <exception origin_chunk=\"1\" first_id=\"1\" last_id=\"1\" cow_chunk=\"2\">"
+		"  <exception origin_chunk=\"1\" first_id=\"1.0\" last_id=\"1\" cow_chunk=\"2\">"
 		"</exception>\n"
-		"  <exception origin_chunk=\"&#53;\" first_id=\"0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
-		"  <exception origin_chunk=\"6\" first_id=\"0\"\n last_id=\"1\" cow_chunk=\"4\"/>\n"
+		"  <exception origin_chunk=\"&#53;\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"3\"/>\n"
+		"  <exception origin_chunk=\"6\" first_id=\"0.0\"\n last_id=\"1\" cow_chunk=\"4\"/>\n"
 		"</multisnap_store>\n";
 	char path[UB_PATH_MAX], err[256], x[2048];
 	char *a, *b;
@@ -1150,18 +1151,18 @@ START_TEST(test_xml_fast_and_expat)
 	b = dump_of(f.st, false);
 	fx_close(&f);
 	ck_assert_str_eq(a, b);
-	ck_assert_ptr_nonnull(strstr(a, "origin_chunk=\"5\" first_id=\"0\" last_id=\"1\""));
+	ck_assert_ptr_nonnull(strstr(a, "origin_chunk=\"5\" first_id=\"0.0\" last_id=\"1\""));
 	/* line 5: a fast line overlapping the one before; then the same as an expat line */
 	snprintf(x, sizeof(x), "%s%s", head,
-		 "  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		 "  <exception origin_chunk=\"1\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
 		 "</multisnap_store>\n");
 	ck_assert_int_eq(restore_str(x, path, err, sizeof(err)), META_E_XML);
-	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0..1 overlaps or precedes the one before");
+	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0.0..1 overlaps or precedes the one before");
 	snprintf(x, sizeof(x), "%s%s", head,
-		 "  <exception origin_chunk=\"1\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\">"
+		 "  <exception origin_chunk=\"1\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"2\">"
 		 "</exception>\n</multisnap_store>\n");
 	ck_assert_int_eq(restore_str(x, path, err, sizeof(err)), META_E_XML);
-	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0..1 overlaps or precedes the one before");
+	ck_assert_str_eq(err, "line 5: origin_chunk 1: range 0.0..1 overlaps or precedes the one before");
 	free(a);
 	free(b);
 	unlink(path);
@@ -1227,18 +1228,18 @@ START_TEST(test_xml_errors)
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
 		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
 		 "  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n"
-		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"0\" cow_chunk=\"1\"/>\n"
-		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0.0\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0.0\" last_id=\"1\" cow_chunk=\"2\"/>\n"
 		 "</multisnap_store>\n",
-		 "line 4: origin_chunk 4: range 0..1 overlaps"},
+		 "line 4: origin_chunk 4: range 0.0..1 overlaps"},
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
 		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
-		 "  <exception origin_chunk=\"4\" first_id=\"1\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"1.0\" last_id=\"0\" cow_chunk=\"1\"/>\n"
 		 "</multisnap_store>\n",
-		 "line 2: first_id 1 above last_id 0"},
+		 "line 2: first_id 1.0 above last_id 0"},
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
 		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
-		 "  <exception origin_chunk=\"4\" first_id=\"0\" last_id=\"0\" cow_chunk=\"100\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0.0\" last_id=\"0\" cow_chunk=\"100\"/>\n"
 		 "</multisnap_store>\n",
 		 "line 2: cow_chunk 100 not below data_chunks 100"},
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
