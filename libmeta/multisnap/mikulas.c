@@ -1211,13 +1211,17 @@ static int mk_write_origin(void *st, struct meta_io *origin, uint64_t off, uint6
 /*
  * How a write to id [ulo, uhi] (the ids that move with it) treats a chunk with
  * exceptions ev: *p the exception covering id (ev->n: none), *in_place when it holds no
- * other live id.  META_E_CORRUPT when the ranges break the unborn-id rule (the new
- * range would overlap another exception).
+ * other live id and no other exception names its COW chunk (an origin write names one
+ * chunk from several gaps; a split keeps both sides on the old chunk).  META_E_CORRUPT
+ * when the ranges break the unborn-id rule (the new range would overlap another
+ * exception).
  */
-static int snap_plan(const struct idvec *live, const struct excvec *ev, meta_ms_id id,
-		     meta_ms_id ulo, meta_ms_id uhi, size_t *p, bool *in_place)
+static int snap_plan(struct mk *m, const struct idvec *live, const struct excvec *ev,
+		     meta_ms_id id, meta_ms_id ulo, meta_ms_id uhi, size_t *p, bool *in_place)
 {
 	size_t i = find_exc(ev, id), lo;
+	uint32_t count;
+	int r;
 	*p = i;
 	*in_place = false;
 	if (i < ev->n) {
@@ -1226,8 +1230,11 @@ static int snap_plan(const struct idvec *live, const struct excvec *ev, meta_ms_
 		lo = meta_u64_lower_bound(live->v, live->n, ev->v[i].first);
 		if (lo < live->n && live->v[lo] == id)
 			lo++;
-		*in_place = !(lo < live->n && live->v[lo] <= ev->v[i].last);
-		return 0;
+		if (lo < live->n && live->v[lo] <= ev->v[i].last)
+			return 0;
+		r = meta_sm_tx_count(m->dsm, ev->v[i].cow, &count);
+		*in_place = !r && count == 1;
+		return r;
 	}
 	/* no exception covers id: the range must fall in one gap */
 	for (i = 0; i < ev->n; i++)
@@ -1313,7 +1320,7 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 		bool in_place;
 		r = chunk_excs(m, c, &ev);
 		if (!r)
-			r = snap_plan(live, &ev, id, ulo, uhi, &p, &in_place);
+			r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
 		if (!r && !in_place && ev.n + 2 > MIKULAS_EXC_PER_CHUNK)
 			r = META_E_RANGE;
 		need += !in_place;
@@ -1333,7 +1340,7 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 		bool in_place;
 		r = chunk_excs(m, c, &ev);
 		if (!r)
-			r = snap_plan(live, &ev, id, ulo, uhi, &p, &in_place);
+			r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
 		if (!r && in_place) {
 			r = meta_io_pwrite(m->io, src, (size_t)(pend - pos),
 					   cow_offset(m, ev.v[p].cow) + (pos - c * cb));

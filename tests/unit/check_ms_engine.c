@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The shared-store engine (meta_ms_read / meta_ms_write_origin / meta_ms_write_snapshot on
+ * mikulas stores) against a plain in-memory model: the origin and every live view as byte
+ * arrays.  Seeded random sequences of create, create_subsnap, delete, origin writes and
+ * snapshot writes (masters and subs, partial and whole chunks, up to three chunks); after
+ * every step every live view reads as the model says, meta_ms_check_path() reports
+ * nothing and the status' allocated sectors are the metadata plus the COW chunks the
+ * exceptions name.  The seed is printed on a failure (DMMETA_LONG: more seeds and steps).
+ * Hand-written cases: a sub-snapshot made after its master was written reads what the
+ * master reads (the unborn-id rule); one origin write costs one COW chunk with 1 and with
+ * 1000 snapshots; a full COW is META_E_NOSPC with the store and the origin untouched.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmeta/error.h>
+#include <libmeta/io.h>
+#include <libmeta/multisnap.h>
+
+#include "unit_base.h"
+
+#define CHUNK 4096u
+#define CS 8u /* sectors */
+#define MAX_VIEWS 12
+#define MIB (1024ull * 1024ull)
+#define ID(n) (((uint64_t)(n) << 32) | META_MS_SUB_NONE)
+#define SUB(n, k) (((uint64_t)(n) << 32) | (k))
+
+struct env {
+	char dir[UB_PATH_MAX], opath[UB_PATH_MAX + 16], spath[UB_PATH_MAX + 16];
+	struct meta_io *origin;
+	struct meta_ms *ms;
+	uint64_t obytes;
+};
+
+static void env_open(struct env *e)
+{
+	ck_assert_int_eq(meta_ms_open(e->spath, META_MS_OPEN_WRITE, &e->ms), 0);
+}
+
+static void env_init(struct env *e, uint64_t origin_chunks, uint64_t store_bytes)
+{
+	struct meta_ms_params p = {META_MS_MIKULAS, CS, 0, 0};
+	FILE *f;
+	ck_assert_int_eq(ub_tmpdir(e->dir, "ms_engine"), 0);
+	snprintf(e->opath, sizeof(e->opath), "%s/origin", e->dir);
+	snprintf(e->spath, sizeof(e->spath), "%s/store", e->dir);
+	e->obytes = origin_chunks * CHUNK;
+	f = fopen(e->opath, "wb");
+	ck_assert_ptr_nonnull(f);
+	for (uint64_t i = 0; i < e->obytes; i++) /* a pattern: every chunk differs */
+		fputc((int)((i * 7 + i / CHUNK * 13) & 0xff), f);
+	ck_assert_int_eq(fclose(f), 0);
+	f = fopen(e->spath, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(truncate(e->spath, (off_t)store_bytes), 0);
+	ck_assert_int_eq(meta_ms_format(e->spath, &p, false), 0);
+	ck_assert_int_eq(meta_io_open(e->opath, META_IO_WRITE, &e->origin), 0);
+	env_open(e);
+}
+
+static void env_done(struct env *e)
+{
+	meta_ms_close(e->ms);
+	meta_io_close(e->origin);
+	unlink(e->opath);
+	unlink(e->spath);
+	rmdir(e->dir);
+}
+
+struct seen {
+	unsigned n;
+	char first[200];
+};
+
+static void on_damage(void *ctx, const struct meta_damage *d)
+{
+	struct seen *s = ctx;
+	if (!s->n++)
+		snprintf(s->first, sizeof(s->first), "%s: %s", meta_damage_name(d->kind),
+			 d->detail ? d->detail : "");
+}
+
+/* The distinct COW chunks the exceptions name, from the XML dump. */
+static uint64_t chunks_named(struct meta_ms *ms)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	uint64_t *v = NULL, n = 0, distinct = 0;
+	size_t cap = 0;
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(meta_ms_dump_xml(ms, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	for (char *p = buf; (p = strstr(p, "cow_chunk=\"")); p++) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = realloc(v, cap * sizeof(*v));
+			ck_assert_ptr_nonnull(v);
+		}
+		v[n++] = strtoull(p + 11, NULL, 10);
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (uint64_t j = 0; j < i && !dup; j++)
+			dup = v[j] == v[i];
+		distinct += !dup;
+	}
+	free(v);
+	free(buf);
+	return distinct;
+}
+
+static uint64_t data_sectors(struct meta_ms *ms)
+{
+	struct meta_ms_status st;
+	ck_assert_int_eq(meta_ms_status(ms, &st), 0);
+	return st.sectors_allocated - st.metadata_sectors;
+}
+
+/* ---- the model ---------------------------------------------------------------------- */
+
+struct view {
+	meta_ms_id id;
+	uint8_t *data;
+};
+
+struct model {
+	uint8_t *origin;
+	struct view v[MAX_VIEWS];
+	unsigned n;
+};
+
+static struct view *find_view(struct model *md, meta_ms_id id)
+{
+	for (unsigned i = 0; i < md->n; i++)
+		if (md->v[i].id == id)
+			return &md->v[i];
+	return NULL;
+}
+
+static void add_view(struct model *md, meta_ms_id id, const uint8_t *from, uint64_t bytes)
+{
+	struct view *v = &md->v[md->n++];
+	v->id = id;
+	v->data = malloc(bytes);
+	ck_assert_ptr_nonnull(v->data);
+	memcpy(v->data, from, bytes);
+}
+
+static void drop_view(struct model *md, meta_ms_id id)
+{
+	struct view *v = find_view(md, id);
+	free(v->data);
+	*v = md->v[--md->n];
+}
+
+static bool has_subs(const struct model *md, meta_ms_id master)
+{
+	for (unsigned i = 0; i < md->n; i++)
+		if (md->v[i].id != master && md->v[i].id >> 32 == master >> 32)
+			return true;
+	return false;
+}
+
+/* Every view read through the engine equals the model; the check is clean; counts match. */
+static void verify(struct env *e, struct model *md, uint64_t seed, unsigned step)
+{
+	uint8_t *buf = malloc(e->obytes);
+	struct seen s = {0};
+	int sev;
+	ck_assert_ptr_nonnull(buf);
+	for (unsigned i = 0; i < md->n; i++) {
+		ck_assert_int_eq(meta_ms_read(e->ms, e->origin, md->v[i].id, 0, e->obytes, buf), 0);
+		uint64_t b = 0;
+		if (!memcmp(buf, md->v[i].data, e->obytes)) /* (ck_assert per byte is slow) */
+			continue;
+		while (buf[b] == md->v[i].data[b])
+			b++;
+		ck_abort_msg("seed %llu step %u: view %llx byte %llu reads %u, model %u",
+			     (unsigned long long)seed, step, (unsigned long long)md->v[i].id,
+			     (unsigned long long)b, buf[b], md->v[i].data[b]);
+	}
+	ub_read_at(e->opath, 0, buf, e->obytes);
+	ck_assert_msg(!memcmp(buf, md->origin, e->obytes), "seed %llu step %u: origin differs",
+		      (unsigned long long)seed, step);
+	free(buf);
+	sev = meta_ms_check_path(e->spath, on_damage, &s);
+	ck_assert_msg(sev == -1 && s.n == 0, "seed %llu step %u: check: %s",
+		      (unsigned long long)seed, step, s.first);
+	ck_assert_msg(data_sectors(e->ms) == chunks_named(e->ms) * CS,
+		      "seed %llu step %u: status %llu data sectors, exceptions name %llu chunks",
+		      (unsigned long long)seed, step, (unsigned long long)data_sectors(e->ms),
+		      (unsigned long long)chunks_named(e->ms));
+}
+
+/* A random write range: one byte .. three chunks, sometimes whole chunks. */
+static void rnd_range(const struct env *e, uint64_t *off, uint64_t *len)
+{
+	uint64_t nch = e->obytes / CHUNK;
+	if (ub_rnd_below(2)) {
+		uint64_t c = ub_rnd_below(nch), k = 1 + ub_rnd_below(3);
+		if (c + k > nch)
+			k = nch - c;
+		*off = c * CHUNK;
+		*len = k * CHUNK;
+	} else {
+		*off = ub_rnd_below(e->obytes);
+		*len = 1 + ub_rnd_below(3 * CHUNK);
+		if (*len > e->obytes - *off)
+			*len = e->obytes - *off;
+	}
+}
+
+static void fill(uint8_t *buf, uint64_t len)
+{
+	uint8_t b = (uint8_t)ub_rnd();
+	for (uint64_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(b + i * 31);
+}
+
+static void run_seed(uint64_t seed, unsigned steps)
+{
+	struct env e;
+	struct model md = {0};
+	uint8_t *wbuf = malloc(3 * CHUNK);
+	ck_assert_ptr_nonnull(wbuf);
+	ub_rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	env_init(&e, 16 + ub_rnd_below(49), 16 * MIB);
+	md.origin = malloc(e.obytes);
+	ck_assert_ptr_nonnull(md.origin);
+	ub_read_at(e.opath, 0, md.origin, e.obytes);
+	for (unsigned step = 0; step < steps; step++) {
+		unsigned op = (unsigned)ub_rnd_below(10);
+		meta_ms_id id;
+		uint64_t off, len;
+		if (getenv("MS_ENGINE_TRACE"))
+			fprintf(stderr, "step %u op %u\n", step, op);
+		if (getenv("MS_ENGINE_DUMP") && step == strtoul(getenv("MS_ENGINE_DUMP"), NULL, 0))
+			meta_ms_dump_xml(e.ms, stderr);
+		if (op < 2 && md.n < MAX_VIEWS) { /* create */
+			ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+			add_view(&md, id, md.origin, e.obytes);
+		} else if (op == 2 && md.n && md.n < MAX_VIEWS) { /* create_subsnap */
+			struct view *m = &md.v[ub_rnd_below(md.n)];
+			meta_ms_id master = m->id | META_MS_SUB_NONE;
+			struct view *mv = find_view(&md, master);
+			if (!mv)
+				continue;
+			ck_assert_int_eq(meta_ms_create_subsnap(e.ms, master, &id), 0);
+			add_view(&md, id, mv->data, e.obytes);
+		} else if (op == 3 && md.n) { /* delete */
+			id = md.v[ub_rnd_below(md.n)].id;
+			if ((uint32_t)id == META_MS_SUB_NONE && has_subs(&md, id)) {
+				ck_assert_int_eq(meta_ms_delete(e.ms, id), META_E_BUSY);
+				continue;
+			}
+			ck_assert_int_eq(meta_ms_delete(e.ms, id), 0);
+			drop_view(&md, id);
+		} else if (op < 7) { /* origin write: at most one new COW chunk per origin chunk */
+			uint64_t before = data_sectors(e.ms);
+			rnd_range(&e, &off, &len);
+			fill(wbuf, len);
+			if (getenv("MS_ENGINE_TRACE"))
+				fprintf(stderr, "  origin off %llu len %llu\n", (unsigned long long)off,
+					(unsigned long long)len);
+			ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, off, len, wbuf), 0);
+			memcpy(md.origin + off, wbuf, len);
+			ck_assert_msg(data_sectors(e.ms) - before <=
+					      ((off + len - 1) / CHUNK - off / CHUNK + 1) * CS,
+				      "seed %llu step %u: origin write copied more than once",
+				      (unsigned long long)seed, step);
+		} else if (md.n) { /* snapshot write */
+			struct view *v = &md.v[ub_rnd_below(md.n)];
+			rnd_range(&e, &off, &len);
+			fill(wbuf, len);
+			if (getenv("MS_ENGINE_TRACE"))
+				fprintf(stderr, "  write %llx off %llu len %llu\n",
+					(unsigned long long)v->id, (unsigned long long)off,
+					(unsigned long long)len);
+			ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, v->id, off, len, wbuf), 0);
+			memcpy(v->data + off, wbuf, len);
+		}
+		/* now and then through a fresh handle */
+		if (ub_rnd_below(16) == 0) {
+			meta_ms_close(e.ms);
+			env_open(&e);
+		}
+		verify(&e, &md, seed, step);
+	}
+	while (md.n)
+		drop_view(&md, md.v[0].id);
+	free(md.origin);
+	free(wbuf);
+	env_done(&e);
+}
+
+START_TEST(test_random_model)
+{
+	unsigned seeds = ub_long_run() ? 500 : 50, steps = ub_long_run() ? 1000 : 200;
+	uint64_t first = 1;
+	if (getenv("MS_ENGINE_SEED")) /* one seed: the one a failure printed */
+		first = seeds = (unsigned)strtoul(getenv("MS_ENGINE_SEED"), NULL, 0);
+	for (uint64_t seed = first; seed <= seeds; seed++)
+		run_seed(seed, steps);
+}
+END_TEST
+
+/* ---- hand-written cases -------------------------------------------------------------- */
+
+static void read_chunk(struct env *e, meta_ms_id id, uint64_t c, uint8_t *buf)
+{
+	ck_assert_int_eq(meta_ms_read(e->ms, e->origin, id, c * CHUNK, CHUNK, buf), 0);
+}
+
+START_TEST(test_sub_made_later)
+{
+	struct env e;
+	uint8_t w[CHUNK], a[CHUNK], b[CHUNK], old1[CHUNK];
+	meta_ms_id s0, s1, sub, sub2;
+	struct seen s = {0};
+	env_init(&e, 8, 16 * MIB);
+	ck_assert_int_eq(meta_ms_create(e.ms, &s0), 0);
+	ck_assert_uint_eq(s0, ID(0));
+	/* master 0 written (chunk 0), origin written (chunk 1) */
+	memset(w, 0xa5, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, s0, 0, CHUNK, w), 0);
+	read_chunk(&e, s0, 1, old1);
+	memset(w, 0x5a, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, CHUNK, CHUNK, w), 0);
+	/* a sub made now reads what 0 reads: its chunk 0 and the origin's old chunk 1 */
+	ck_assert_int_eq(meta_ms_create_subsnap(e.ms, s0, &sub), 0);
+	ck_assert_uint_eq(sub, SUB(0, 0));
+	for (uint64_t c = 0; c < 8; c++) {
+		read_chunk(&e, s0, c, a);
+		read_chunk(&e, sub, c, b);
+		ck_assert_msg(!memcmp(a, b, CHUNK), "chunk %llu", (unsigned long long)c);
+	}
+	read_chunk(&e, sub, 1, b);
+	ck_assert(!memcmp(b, old1, CHUNK));
+	/* a snapshot made now reads the origin */
+	ck_assert_int_eq(meta_ms_create(e.ms, &s1), 0);
+	read_chunk(&e, s1, 1, b);
+	ck_assert(!memcmp(b, w, CHUNK));
+	/* a write to the sub splits it alone out; a second sub still reads as 0 */
+	memset(w, 0x11, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, sub, 100, 10, w), 0);
+	ck_assert_int_eq(meta_ms_create_subsnap(e.ms, s0, &sub2), 0);
+	read_chunk(&e, s0, 0, a);
+	read_chunk(&e, sub2, 0, b);
+	ck_assert(!memcmp(a, b, CHUNK));
+	read_chunk(&e, sub, 0, b);
+	ck_assert(memcmp(a, b, CHUNK));
+	ck_assert(!memcmp(b + 100, w, 10));
+	/* a write to master 0 now (in place? no: the sub2 shares it) leaves sub2 as it was */
+	memset(w, 0x22, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, s0, 0, 1, w), 0);
+	read_chunk(&e, sub2, 0, b);
+	ck_assert_uint_eq(b[0], 0xa5);
+	read_chunk(&e, s0, 0, a);
+	ck_assert_uint_eq(a[0], 0x22);
+	ck_assert_int_eq(meta_ms_check_path(e.spath, on_damage, &s), -1);
+	ck_assert_msg(s.n == 0, "%s", s.first);
+	env_done(&e);
+}
+END_TEST
+
+/* One origin write of one chunk with n snapshots: one COW chunk. */
+static void one_copy(unsigned n)
+{
+	struct env e;
+	uint8_t w[CHUNK], old[CHUNK], buf[CHUNK];
+	meta_ms_id id;
+	uint64_t before;
+	env_init(&e, 4, 64 * MIB);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	ub_read_at(e.opath, 2 * CHUNK, old, CHUNK);
+	before = data_sectors(e.ms);
+	memset(w, 0x77, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, 2 * CHUNK + 5, 100, w), 0);
+	ck_assert_uint_eq(data_sectors(e.ms) - before, CS);
+	ck_assert_uint_eq(chunks_named(e.ms), 1);
+	/* a second write to the chunk copies nothing */
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, 2 * CHUNK, CHUNK, w), 0);
+	ck_assert_uint_eq(data_sectors(e.ms) - before, CS);
+	for (unsigned i = 0; i < n; i += n > 10 ? n / 10 : 1) {
+		read_chunk(&e, ID(i), 2, buf);
+		ck_assert(!memcmp(buf, old, CHUNK));
+	}
+	ck_assert_int_eq(meta_ms_check_path(e.spath, NULL, NULL), -1);
+	env_done(&e);
+}
+
+START_TEST(test_one_copy_1_and_1000)
+{
+	one_copy(1);
+	one_copy(1000);
+}
+END_TEST
+
+START_TEST(test_nospc)
+{
+	struct env e;
+	uint8_t w[CHUNK], buf[CHUNK], before_o[CHUNK];
+	meta_ms_id id;
+	struct meta_ms_status st0, st1;
+	uint64_t c = 0;
+	int r = 0;
+	env_init(&e, 256, 1536 * 1024);
+	ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	memset(w, 0x33, sizeof(w));
+	for (c = 0; c < 256; c++) {
+		r = meta_ms_write_origin(e.ms, e.origin, c * CHUNK, CHUNK, w);
+		if (r)
+			break;
+	}
+	ck_assert_int_eq(r, META_E_NOSPC);
+	ck_assert_uint_gt(c, 50);
+	/* nothing changed: the origin chunk, the status, the check; the handle still works */
+	ub_read_at(e.opath, c * CHUNK, before_o, CHUNK);
+	ck_assert(before_o[0] != 0x33 || before_o[1] != 0x33);
+	ck_assert_int_eq(meta_ms_status(e.ms, &st0), 0);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, c * CHUNK, 2 * CHUNK, w), META_E_NOSPC);
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id, c * CHUNK, 1, w), META_E_NOSPC);
+	ck_assert_int_eq(meta_ms_status(e.ms, &st1), 0);
+	ck_assert_uint_eq(st0.sectors_allocated, st1.sectors_allocated);
+	ub_read_at(e.opath, c * CHUNK, buf, CHUNK);
+	ck_assert(!memcmp(buf, before_o, CHUNK));
+	read_chunk(&e, id, c, buf);
+	ck_assert(!memcmp(buf, before_o, CHUNK));
+	/* a write to a chunk the snapshot already has is in place: still fine */
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id, 0, 3, w), 0);
+	/* deleting the snapshot frees everything: the write goes through */
+	ck_assert_int_eq(meta_ms_delete(e.ms, id), 0);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, c * CHUNK, CHUNK, w), 0);
+	ck_assert_int_eq(meta_ms_check_path(e.spath, NULL, NULL), -1);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	struct env e;
+	uint8_t buf[16] = {0};
+	meta_ms_id id;
+	struct meta_ms *ro;
+	env_init(&e, 4, 16 * MIB);
+	ck_assert_int_eq(meta_ms_read(e.ms, e.origin, ID(0), 0, 1, buf), META_E_NOTFOUND);
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, ID(0), 0, 1, buf), META_E_NOTFOUND);
+	ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	ck_assert_int_eq(meta_ms_read(e.ms, e.origin, id, 4 * CHUNK - 1, 2, buf), META_E_RANGE);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, 4 * CHUNK, 1, buf), META_E_RANGE);
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, SUB(0, 0), 0, 1, buf),
+			 META_E_NOTFOUND);
+	ck_assert_int_eq(meta_ms_open(e.spath, 0, &ro), 0);
+	ck_assert_int_eq(meta_ms_write_origin(ro, e.origin, 0, 1, buf), META_E_INVAL);
+	ck_assert_int_eq(meta_ms_read(ro, e.origin, id, 0, 1, buf), 0);
+	meta_ms_close(ro);
+	env_done(&e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ms_engine");
+	TCase *tc = ub_tcase(s, "engine", 600);
+	tcase_add_test(tc, test_sub_made_later);
+	tcase_add_test(tc, test_one_copy_1_and_1000);
+	tcase_add_test(tc, test_nospc);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_random_model);
+	return ub_run(s);
+}
