@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* snap_export: write a classic snapshot's view (origin overlaid by its COW) to a file. */
+/*
+ * snap_export: write a snapshot's view (origin overlaid by its COW) to a file: a classic
+ * COW store's, or (--snapshot ID) one snapshot's of a shared multisnapshot store.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,6 +14,7 @@
 
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 
 #include "common.h"
@@ -20,12 +24,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: snap_export [options] --origin ORIGIN [--cow COW] -o FILE\n"
+		"       snap_export [options] --origin ORIGIN --cow STORE --snapshot ID -o FILE\n"
 		"Write what the snapshot device would show — origin chunks overlaid by the\n"
 		"exceptions of COW — to FILE, without the kernel.  Without --cow, the origin.\n"
+		"A shared multisnapshot store (mikulas) holds many snapshots: --snapshot names\n"
+		"the one to export (\"3\", \"3.0\").\n"
 		"\n"
 		"Options:\n"
 		"      --origin ORIGIN      origin device or image (required)\n"
 		"      --cow COW            the snapshot's COW device or image\n"
+		"      --snapshot ID        the snapshot of a shared store given with --cow\n"
 		"  -o, --output FILE        output file, '-' for standard output (required)\n"
 		"      --range BEGIN..END   only sectors [BEGIN, END) (512-byte sectors)\n"
 		"      --force              overwrite a FILE that holds metadata (thin pool,\n"
@@ -60,6 +68,39 @@ static int write_out(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
+static bool has_snapshot(struct meta_ms *ms, meta_ms_id id)
+{
+	meta_ms_id *ids = NULL;
+	uint64_t n = 0;
+	bool yes = false;
+	if (!meta_ms_snapshots(ms, &ids, &n))
+		for (uint64_t i = 0; i < n && !yes; i++)
+			yes = ids[i] == id;
+	free(ids);
+	return yes;
+}
+
+/* [begin, end) of shared-store snapshot id, read a MiB at a time; *at: where it failed. */
+static int export_shared(struct meta_ms *ms, struct meta_io *oio, meta_ms_id id, uint64_t begin,
+			 uint64_t end, struct out *o, uint64_t *at)
+{
+	size_t piece = 1u << 20;
+	uint8_t *buf = meta_io_buf_alloc(piece);
+	int r = 0;
+	if (!buf)
+		return META_E_NOMEM;
+	for (*at = begin; *at < end && !r;) {
+		size_t n = end - *at < piece ? (size_t)(end - *at) : piece;
+		r = meta_ms_read(ms, oio, id, *at, n, buf);
+		if (!r)
+			r = write_out(o, buf, n);
+		if (!r)
+			*at += n;
+	}
+	free(buf);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -68,9 +109,13 @@ int main(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"range", required_argument, NULL, 3},
 		{"force", no_argument, NULL, 4},
+		{"snapshot", required_argument, NULL, 5},
 		CLI_COMMON_LONGOPTS,
 	};
-	const char *origin = NULL, *cow = NULL, *output = NULL;
+	const char *origin = NULL, *cow = NULL, *output = NULL, *snapshot = NULL;
+	enum meta_ms_type shared = META_MS_NONE;
+	meta_ms_id id = 0;
+	struct meta_ms *ms = NULL;
 	uint64_t begin = 0, end = 0, size;
 	bool have_range = false, force = false;
 	struct meta_snap *s = NULL;
@@ -102,6 +147,9 @@ int main(int argc, char **argv)
 		case 4:
 			force = true;
 			break;
+		case 5:
+			snapshot = optarg;
+			break;
 		default:
 			cli_common_option(c, usage);
 		}
@@ -112,6 +160,16 @@ int main(int argc, char **argv)
 		cli_usage_error("--origin ORIGIN is required");
 	if (!output)
 		cli_usage_error("-o FILE is required ('-' for standard output)");
+	if (cow && ms_cli_is_shared(cow, &shared)) {
+		if (!snapshot)
+			cli_usage_error("%s is a shared multisnapshot store: --snapshot ID names the "
+					"snapshot to export", cow);
+		if (meta_ms_id_parse(shared, snapshot, &id))
+			cli_usage_error("bad --snapshot '%s' (N, or N.M for a sub-snapshot)", snapshot);
+	} else if (snapshot) {
+		cli_usage_error("--snapshot is for a shared multisnapshot store given with --cow%s",
+				cow ? "; this COW is not one (a classic store holds one snapshot)" : "");
+	}
 	/* before anything is opened: the output must not be an input (open truncates it) */
 	if (strcmp(output, "-")) {
 		cli_refuse_same_storage(origin, output);
@@ -127,7 +185,20 @@ int main(int argc, char **argv)
 		return EXIT_OPERR;
 	}
 	size = meta_io_size(oio);
-	if (cow) {
+	if (shared) {
+		ex = ms_cli_open_checked(cow, META_MS_OPEN_EXCL, "export its view", &ms);
+		if (!ex && !has_snapshot(ms, id)) {
+			/* before the output is opened (and truncated) */
+			cli_err("%s: no snapshot %s in the store; snap_check %s lists its ids", cow,
+				snapshot, cow);
+			ex = EXIT_OPERR;
+		}
+		if (ex) {
+			meta_ms_close(ms);
+			meta_io_close(oio);
+			return ex;
+		}
+	} else if (cow) {
 		ex = snap_cli_open(cow, META_SNAP_OPEN_EXCL, &s);
 		if (ex) {
 			meta_io_close(oio);
@@ -152,6 +223,7 @@ int main(int argc, char **argv)
 	if (begin >= end && !(begin == 0 && end == 0)) {
 		cli_err("--range starts past the end of %s (%" PRIu64 " sectors)", origin, size / 512);
 		meta_snap_close(s);
+		meta_ms_close(ms);
 		meta_io_close(oio);
 		return EXIT_USAGE;
 	}
@@ -160,12 +232,19 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		cli_err("%s: cannot open for writing: %s", output, strerror(errno));
 		meta_snap_close(s);
+		meta_ms_close(ms);
 		meta_io_close(oio);
 		return EXIT_OPERR;
 	}
 	o.fd = fd;
-	r = meta_snap_export_view(s, oio, begin, end, write_out, &o, &at);
-	if (o.err)
+	if (shared)
+		r = export_shared(ms, oio, id, begin, end, &o, &at);
+	else
+		r = meta_snap_export_view(s, oio, begin, end, write_out, &o, &at);
+	if (r == META_E_NOTFOUND)
+		cli_err("%s: no snapshot %s in the store; snap_check %s lists its ids", cow, snapshot,
+			cow);
+	else if (o.err)
 		cli_err("%s: write failed: %s", output, strerror(o.err));
 	else if (r == META_E_NOMEM)
 		cli_err("out of memory");
@@ -177,6 +256,7 @@ int main(int argc, char **argv)
 		ex = EXIT_OPERR;
 	}
 	meta_snap_close(s);
+	meta_ms_close(ms);
 	meta_io_close(oio);
 	return ex;
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* snap_write: write to an origin or a snapshot offline, as the snapshot targets would. */
+/*
+ * snap_write: write to an origin or a snapshot offline, as the snapshot targets would:
+ * classic COW stores (one per snapshot) through the meta_snap engine, a shared
+ * multisnapshot store (one --cow; found by its magic) through meta_ms_write_*.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,6 +13,7 @@
 
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 
 #include "common.h"
@@ -21,18 +26,24 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: snap_write [options] --origin ORIGIN --target origin|N --offset SECTORS\n"
 		"                  --input FILE\n"
+		"       snap_write [options] --origin ORIGIN --cow STORE --target origin|ID\n"
+		"                  --offset SECTORS --input FILE\n"
 		"Write FILE's bytes to the origin or to snapshot N exactly as the snapshot-origin\n"
 		"and snapshot targets would: an origin write first copies the old chunks out into\n"
 		"every snapshot that lacks them; a snapshot write allocates a COW chunk, copies the\n"
 		"origin chunk, commits the exception and then writes.  A COW that fills up is\n"
 		"invalidated on disk (or, for --cow-overflow, marked Overflow for this run).\n"
+		"A shared multisnapshot store (mikulas) is given as the only --cow: an origin\n"
+		"write copies each chunk once for every snapshot lacking it; --target ID (\"3\",\n"
+		"\"3.0\") writes to that snapshot.  Each run is one transaction.\n"
 		"\n"
 		"Options:\n"
 		"      --origin ORIGIN        origin device or image (required)\n"
 		"      --cow COW              a persistent snapshot (store type P); repeatable\n"
 		"      --cow-overflow COW     a persistent snapshot of store type PO; repeatable\n"
 		"      --transient CHUNK:COW  a transient snapshot (type N), chunk size in sectors\n"
-		"      --target origin|N      write to the origin or to snapshot N (0 = first given)\n"
+		"      --target origin|N      write to the origin or to snapshot N (0 = first given;\n"
+		"                             a shared store: the snapshot id)\n"
 		"      --offset SECTORS       where to write, in 512-byte sectors (required)\n"
 		"      --input FILE           the bytes to write ('-' for standard input)\n"
 		"  -q, --quiet                no messages; do not print the status lines\n"
@@ -40,7 +51,8 @@ static void usage(FILE *f)
 		"  -V, --version              print the version and exit\n"
 		"\n"
 		"Unless -q, one status line per snapshot is printed afterwards, as the kernel\n"
-		"reports it: <allocated>/<total> <metadata> (sectors), Overflow or Invalid.\n"
+		"reports it: <allocated>/<total> <metadata> (sectors), Overflow or Invalid; for a\n"
+		"shared store the multisnapshot target's status line.\n"
 		"Exit status: 0 ok, 1 a snapshot store is damaged, 2 usage error,\n"
 		"3 operational error (including a snapshot write that found its COW full).\n");
 }
@@ -88,6 +100,7 @@ struct args {
 	const char *origin, *target, *input;
 	uint64_t offset, off_bytes, tnum;
 	bool to_origin;
+	enum meta_ms_type shared; /* the one --cow is a shared store of this type */
 };
 
 /* --cow (c 2), --cow-overflow (3) or --transient CHUNK:COW (4). */
@@ -170,7 +183,20 @@ static void parse_args(int argc, char **argv, struct args *a)
 		cli_usage_error("--origin, --target, --offset and --input are required");
 	a->off_bytes = snap_cli_sectors_to_bytes("--offset", a->offset);
 	a->to_origin = !strcmp(a->target, "origin");
-	if (!a->to_origin && (cli_parse_u64(a->target, &a->tnum) || a->tnum >= a->nspecs))
+	for (unsigned i = 0; i < a->nspecs; i++) {
+		enum meta_ms_type t;
+		if (a->specs[i].kind == 2 || !ms_cli_is_shared(a->specs[i].path, &t))
+			continue;
+		if (a->nspecs != 1 || a->specs[i].kind != 0)
+			cli_usage_error("%s is a shared multisnapshot store: give it as the only --cow",
+					a->specs[i].path);
+		a->shared = t;
+	}
+	if (a->shared && !a->to_origin && meta_ms_id_parse(a->shared, a->target, &a->tnum))
+		cli_usage_error("--target must be 'origin' or a snapshot id of the shared store "
+				"(N, or N.M for a sub-snapshot)");
+	if (!a->shared && !a->to_origin &&
+	    (cli_parse_u64(a->target, &a->tnum) || a->tnum >= a->nspecs))
 		cli_usage_error("--target must be 'origin' or a snapshot number below %u", a->nspecs);
 	refuse_shared_storage(a);
 }
@@ -248,6 +274,70 @@ static int write_status(const struct args *a, int r, struct meta_snap_engine *e,
 	return EXIT_OK;
 }
 
+/* The write through a shared store (the one --cow): the exit status. */
+static int write_shared(const struct args *a, const void *data, size_t len)
+{
+	const char *path = a->specs[0].path;
+	struct meta_ms *ms;
+	struct meta_io *oio;
+	char *line = NULL;
+	int r, ex = ms_cli_open_checked(path, META_MS_OPEN_WRITE | META_MS_OPEN_EXCL,
+					"write through it", &ms);
+	if (ex)
+		return ex;
+	r = meta_io_open(a->origin, META_IO_WRITE | META_IO_EXCL, &oio);
+	if (r) {
+		cli_report_open_error(a->origin, r, 0);
+		meta_ms_close(ms);
+		return EXIT_OPERR;
+	}
+	if (a->to_origin)
+		r = meta_ms_write_origin(ms, oio, a->off_bytes, len, data);
+	else
+		r = meta_ms_write_snapshot(ms, oio, a->tnum, a->off_bytes, len, data);
+	if (!r && meta_io_flush(oio))
+		r = META_E_IO;
+	switch (r) {
+	case META_OK:
+		break;
+	case META_E_RANGE:
+		cli_err("the write ends past the end of the origin (%llu sectors); nothing was written",
+			(unsigned long long)(meta_io_size(oio) / 512));
+		ex = EXIT_USAGE;
+		break;
+	case META_E_NOTFOUND:
+		cli_err("%s: no snapshot %s in the store; snap_check %s lists its ids", path, a->target,
+			path);
+		ex = EXIT_OPERR;
+		break;
+	case META_E_NOSPC:
+		cli_err("%s: the shared store is full (every COW chunk in use); nothing was written and "
+			"the store is as it was: delete a snapshot or grow the COW device", path);
+		ex = EXIT_OPERR;
+		break;
+	case META_E_UNSUPPORTED:
+		cli_err("%s: writing through %s stores is not supported yet", path,
+			meta_ms_type_name(meta_ms_get_type(ms)));
+		ex = EXIT_OPERR;
+		break;
+	case META_E_CORRUPT:
+		cli_err("%s: the store's exceptions break a rule the write relies on; nothing was "
+			"written. Run snap_check %s", path, path);
+		ex = EXIT_DAMAGE;
+		break;
+	default:
+		cli_err("write failed: %s; the store holds its last commit (run snap_check %s)",
+			meta_strerror(r), path);
+		ex = EXIT_OPERR;
+	}
+	if ((!r || r == META_E_NOSPC) && !cli_quiet && !meta_ms_status_line(ms, &line))
+		printf("%s\n", line);
+	free(line);
+	meta_io_close(oio);
+	meta_ms_close(ms);
+	return ex;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
@@ -273,6 +363,11 @@ int main(int argc, char **argv)
 			"(2^64 bytes); nothing was written", a.offset, len, a.input);
 		free(data);
 		return EXIT_USAGE;
+	}
+	if (a.shared) {
+		ex = write_shared(&a, data, len);
+		free(data);
+		return ex;
 	}
 	r = meta_io_open(a.origin, META_IO_WRITE | META_IO_EXCL, &oio);
 	if (r) {

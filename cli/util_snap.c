@@ -328,3 +328,26 @@ void snap_cli_report_exists(const char *output, const char *what)
 		cli_err("%s: holds %s; refusing to overwrite it without --force", output,
 			meta_family_name(f));
 }
+
+int ms_cli_open_checked(const char *path, unsigned flags, const char *verb, struct meta_ms **out)
+{
+	struct cli_first_damage fd = {0};
+	int ex = ms_cli_open(path, flags, out);
+	if (ex)
+		return ex;
+	meta_ms_close(*out);
+	*out = NULL;
+	if (meta_ms_check_path(path, cli_keep_first_fatal, &fd) >= META_SEV_FATAL) {
+		snap_cli_report_damage(path, &fd, verb);
+		return EXIT_DAMAGE;
+	}
+	return ms_cli_open(path, flags, out);
+}
+
+bool ms_cli_is_shared(const char *path, enum meta_ms_type *type)
+{
+	enum meta_family f = cli_sniff_family(path);
+	*type = f == META_FAMILY_MIKULAS ? META_MS_MIKULAS
+		: f == META_FAMILY_DANIEL ? META_MS_DANIEL : META_MS_NONE;
+	return *type != META_MS_NONE;
+}

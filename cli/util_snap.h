@@ -69,6 +69,15 @@ uint64_t snap_cli_sectors_to_bytes(const char *opt, uint64_t sectors);
  */
 int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out);
 /*
+ * A shared store a tool reads or writes data through: opened (ms_cli_open), checked
+ * (meta_ms_check_path; the store is let go of meanwhile), opened again.  Fatal damage:
+ * the line snap_cli_report_damage() prints with verb, and exit 1.  0 and *out, or the
+ * exit status.
+ */
+int ms_cli_open_checked(const char *path, unsigned flags, const char *verb, struct meta_ms **out);
+/* Is path's magic a shared store's (mikulas, daniel)?  *type gets which. */
+bool ms_cli_is_shared(const char *path, enum meta_ms_type *type);
+/*
  * Is the store XML in buf[0..len) a shared store's (root element <multisnap_store>)?
  * Anything else (<snapshot_store>, malformed input) is for the classic reader.
  */
