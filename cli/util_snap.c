@@ -338,7 +338,11 @@ int ms_cli_open_checked(const char *path, unsigned flags, const char *verb, stru
 	meta_ms_close(*out);
 	*out = NULL;
 	if (meta_ms_check_path(path, cli_keep_first_fatal, &fd) >= META_SEV_FATAL) {
-		snap_cli_report_damage(path, &fd, verb);
+		const char *detail = fd.seen ? fd.d.detail : NULL;
+		cli_err("%s: the shared store is damaged: %s (%s%s%s); refusing to %s. Run snap_check %s "
+			"for details", path, fd.seen ? meta_damage_text(fd.d.kind) : "unreadable",
+			fd.seen ? meta_damage_name(fd.d.kind) : "", detail ? ", " : "",
+			detail ? detail : "", verb, path);
 		return EXIT_DAMAGE;
 	}
 	return ms_cli_open(path, flags, out);

@@ -71,7 +71,8 @@ int ms_cli_open(const char *path, unsigned flags, struct meta_ms **out);
 /*
  * A shared store a tool reads or writes data through: opened (ms_cli_open), checked
  * (meta_ms_check_path; the store is let go of meanwhile), opened again.  Fatal damage:
- * the line snap_cli_report_damage() prints with verb, and exit 1.  0 and *out, or the
+ * "prog: PATH: the shared store is damaged: TEXT (NAME, detail); refusing to VERB. Run
+ * snap_check PATH for details", and exit 1.  0 and *out, or the
  * exit status.
  */
 int ms_cli_open_checked(const char *path, unsigned flags, const char *verb, struct meta_ms **out);
