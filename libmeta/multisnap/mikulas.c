@@ -1133,6 +1133,20 @@ static int mk_read(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off
 	return r;
 }
 
+/* A write's first steps: the handle writable, its chunks [*c0, *c1] in range, the live ids. */
+static int write_start(struct mk *m, uint64_t off, uint64_t len, const struct idvec **live,
+		       uint64_t *c0, uint64_t *c1)
+{
+	int r = usable(m);
+	*c0 = off / chunk_bytes(m);
+	*c1 = (off + len - 1) / chunk_bytes(m);
+	if (r)
+		return r;
+	if (*c1 >= MIKULAS_CHUNK_LIMIT)
+		return META_E_RANGE;
+	return get_live(m, live);
+}
+
 /*
  * Origin write: pass 1 counts the chunks to copy (nothing changes: a full COW is
  * META_E_NOSPC with the store untouched); pass 2 copies each chunk once into a new COW
@@ -1144,14 +1158,9 @@ static int mk_write_origin(void *st, struct meta_io *origin, uint64_t off, uint6
 {
 	struct mk *m = st;
 	const struct idvec *live;
-	uint64_t cb = chunk_bytes(m), c0 = off / cb, c1 = (off + len - 1) / cb, need = 0;
+	uint64_t cb = chunk_bytes(m), c0, c1, need = 0;
 	uint8_t *cbuf = NULL;
-	int r = usable(m);
-	if (r)
-		return r;
-	if (c1 >= MIKULAS_CHUNK_LIMIT)
-		return META_E_RANGE;
-	r = get_live(m, &live);
+	int r = write_start(m, off, len, &live, &c0, &c1);
 	for (uint64_t c = c0; c <= c1 && !r && live->n; c++) {
 		struct excvec ev, gaps = {0};
 		r = chunk_excs(m, c, &ev);
@@ -1293,15 +1302,10 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 	struct mk *m = st;
 	const struct idvec *live;
 	struct mikulas_disk_snap v;
-	uint64_t cb = chunk_bytes(m), c0 = off / cb, c1 = (off + len - 1) / cb, need = 0;
+	uint64_t cb = chunk_bytes(m), c0, c1, need = 0;
 	meta_ms_id ulo = id, uhi = id;
 	uint8_t *cbuf = NULL;
-	int r = usable(m);
-	if (r)
-		return r;
-	if (c1 >= MIKULAS_CHUNK_LIMIT)
-		return META_E_RANGE;
-	r = get_live(m, &live);
+	int r = write_start(m, off, len, &live, &c0, &c1);
 	if (r)
 		return r;
 	if (!is_live_id(live, id))
@@ -1311,8 +1315,6 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 		if (r)
 			return r == META_E_NOTFOUND ? META_E_CORRUPT : r;
 		ulo = (id & ~(uint64_t)META_MS_SUB_NONE) | le32_get(v.next_sub);
-		if (le32_get(v.next_sub) > META_MS_SUB_NONE - 1)
-			ulo = id;
 	}
 	for (uint64_t c = c0; c <= c1 && !r; c++) {
 		struct excvec ev;
