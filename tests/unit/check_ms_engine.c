@@ -9,7 +9,10 @@
  * exceptions name.  The seed is printed on a failure (DMMETA_LONG: more seeds and steps).
  * Hand-written cases: a sub-snapshot made after its master was written reads what the
  * master reads (the unborn-id rule); one origin write costs one COW chunk with 1 and with
- * 1000 snapshots; a full COW is META_E_NOSPC with the store and the origin untouched.
+ * 1000 snapshots; a full COW is META_E_NOSPC with the store and the origin untouched; the
+ * crash matrix (the store's Nth write fails, for every N, during an origin write and a
+ * snapshot write of several chunks: the store reopens clean and every view reads all old
+ * or all new; the origin is unchanged unless the commit landed).
  */
 #include <check.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <libmeta/io.h>
 #include <libmeta/multisnap.h>
 
+#include "multisnap/ms_generic.h"
 #include "unit_base.h"
 
 #define CHUNK 4096u
@@ -466,6 +470,127 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* Every view of the model read back. */
+static bool views_equal(struct env *e, const struct model *md)
+{
+	uint8_t *buf = malloc(e->obytes);
+	bool same = true;
+	ck_assert_ptr_nonnull(buf);
+	for (unsigned i = 0; i < md->n && same; i++) {
+		ck_assert_int_eq(meta_ms_read(e->ms, e->origin, md->v[i].id, 0, e->obytes, buf), 0);
+		same = !memcmp(buf, md->v[i].data, e->obytes);
+	}
+	free(buf);
+	return same;
+}
+
+static void copy_model(struct model *to, const struct model *from, uint64_t bytes)
+{
+	to->origin = malloc(bytes);
+	ck_assert_ptr_nonnull(to->origin);
+	memcpy(to->origin, from->origin, bytes);
+	to->n = 0;
+	for (unsigned i = 0; i < from->n; i++)
+		add_view(to, from->v[i].id, from->v[i].data, bytes);
+}
+
+static void free_model(struct model *md)
+{
+	while (md->n)
+		drop_view(md, md->v[0].id);
+	free(md->origin);
+}
+
+/* op 0: origin write over chunks 1..3; op 1: a write to master 0 over chunks 2..4 */
+static void crash_matrix(int op)
+{
+	struct env e;
+	struct model before = {0}, after;
+	uint8_t w[3 * CHUNK];
+	uint64_t sbytes = 2 * MIB, off = (op ? 2 : 1) * CHUNK + 100, len = 2 * CHUNK + 50;
+	uint8_t *store0 = malloc(sbytes), *origin0;
+	meta_ms_id id;
+	uint64_t n;
+	int r = -1;
+	ck_assert_ptr_nonnull(store0);
+	env_init(&e, 8, sbytes);
+	before.origin = malloc(e.obytes);
+	origin0 = malloc(e.obytes);
+	ck_assert_ptr_nonnull(before.origin);
+	ck_assert_ptr_nonnull(origin0);
+	ub_read_at(e.opath, 0, origin0, e.obytes);
+	memcpy(before.origin, origin0, e.obytes);
+	/* 0, 1, 0.0; snapshot 1 has chunk 3 of its own, 0 and 0.0 share chunk 2 */
+	ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	add_view(&before, id, origin0, e.obytes);
+	ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	add_view(&before, id, origin0, e.obytes);
+	memset(w, 0xc3, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id, 3 * CHUNK + 7, 9, w), 0);
+	memcpy(find_view(&before, id)->data + 3 * CHUNK + 7, w, 9);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, 2 * CHUNK, 1, w), 0);
+	before.origin[2 * CHUNK] = 0xc3;
+	memcpy(origin0, before.origin, e.obytes);
+	ck_assert_int_eq(meta_ms_create_subsnap(e.ms, ID(0), &id), 0);
+	add_view(&before, id, find_view(&before, ID(0))->data, e.obytes);
+	meta_ms_close(e.ms);
+	e.ms = NULL;
+	ub_read_at(e.spath, 0, store0, sbytes);
+	copy_model(&after, &before, e.obytes);
+	memset(w, 0x3c, sizeof(w));
+	if (op)
+		memcpy(find_view(&after, ID(0))->data + off, w, len);
+	else
+		memcpy(after.origin + off, w, len);
+	for (n = 0; r; n++) {
+		struct meta_io *io;
+		uint8_t *obuf = malloc(e.obytes);
+		bool old, new;
+		ck_assert_ptr_nonnull(obuf);
+		ck_assert_uint_lt(n, 1000);
+		ub_write_at(e.spath, 0, store0, sbytes);
+		ub_write_at(e.opath, 0, origin0, e.obytes);
+		ck_assert_int_eq(meta_io_open(e.spath, META_IO_WRITE, &io), 0);
+		meta_io_fail_writes_after(io, n);
+		ck_assert_int_eq(ms_open_io(io, NULL, true, &e.ms), 0);
+		r = op ? meta_ms_write_snapshot(e.ms, e.origin, ID(0), off, len, w)
+		       : meta_ms_write_origin(e.ms, e.origin, off, len, w);
+		meta_ms_close(e.ms);
+		env_open(&e);
+		ck_assert_msg(meta_ms_check_path(e.spath, NULL, NULL) == -1, "op %d n %llu: damage", op,
+			      (unsigned long long)n);
+		ub_read_at(e.opath, 0, obuf, e.obytes);
+		old = views_equal(&e, &before);
+		new = views_equal(&e, &after);
+		ck_assert_msg(old || new, "op %d n %llu: views neither old nor new", op,
+			      (unsigned long long)n);
+		if (r)
+			ck_assert_msg(!memcmp(obuf, origin0, e.obytes),
+				      "op %d n %llu: the origin written by a failed write", op,
+				      (unsigned long long)n);
+		else
+			ck_assert(new && !memcmp(obuf, after.origin, e.obytes));
+		free(obuf);
+		meta_ms_close(e.ms);
+		e.ms = NULL;
+	}
+	/* the write takes several store writes (data, tree, maps, superblock): each failed */
+	ck_assert_uint_gt(n, 4);
+	env_open(&e);
+	free_model(&before);
+	free_model(&after);
+	free(store0);
+	free(origin0);
+	env_done(&e);
+}
+
+START_TEST(test_crash_matrix)
+{
+	crash_matrix(0);
+	crash_matrix(1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_engine");
@@ -474,6 +599,7 @@ int main(void)
 	tcase_add_test(tc, test_one_copy_1_and_1000);
 	tcase_add_test(tc, test_nospc);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_crash_matrix);
 	tcase_add_test(tc, test_random_model);
 	return ub_run(s);
 }
