@@ -40,9 +40,10 @@ head -c 4096 "$DIR/in.bin" >"$DIR/in1.bin"
 
 now() { date +%s.%N; }
 
-# shared_store S: $DIR/shared-S.bin, S snapshots and no exception (made once)
+# shared_store S: $DIR/shared-S-N.bin, S snapshots and no exception, room for N chunks
+# (made once)
 shared_store() {
-	local s=$1 p=$DIR/shared-$1.bin
+	local s=$1 p=$DIR/shared-$1-$N.bin
 	[ -f "$p" ] && return 0
 	# the snapshot tree: 168 entries a leaf at most, a third full at least after inserts;
 	# room for it twice over, the exceptions of N chunks x 2 and the rule's 256 blocks
@@ -62,13 +63,13 @@ shared_store() {
 	mv "$p.tmp" "$p"
 }
 
-# classic_store: $DIR/classic.bin, an empty P store with room for N chunks
+# classic_store: $DIR/classic-N.bin, an empty P store with room for N chunks
 classic_store() {
-	[ -f "$DIR/classic.bin" ] && return 0
+	[ -f "$DIR/classic-$N.bin" ] && return 0
 	printf '<snapshot_store magic="0x70416e53" valid="1" version="1" chunk_size="8">\n</snapshot_store>\n' \
 		>"$DIR/empty.xml"
-	truncate -s $(((N + N / 256 + 16) * 4096)) "$DIR/classic.bin"
-	"$BIN/snap_restore" -q -i "$DIR/empty.xml" -o "$DIR/classic.bin" || die "snap_restore failed"
+	truncate -s $(((N + N / 256 + 16) * 4096)) "$DIR/classic-$N.bin"
+	"$BIN/snap_restore" -q -i "$DIR/empty.xml" -o "$DIR/classic-$N.bin" || die "snap_restore failed"
 }
 
 # run_one INPUT COW-ARGS...: wall seconds of one snap_write onto fresh copies
@@ -94,8 +95,9 @@ run_one() {
 row() {
 	local name=$1 i wn w1
 	shift
-	wn=$(for ((i = 0; i < RUNS; i++)); do run_one "$DIR/in.bin" "$@"; done | median)
-	w1=$(for ((i = 0; i < RUNS; i++)); do run_one "$DIR/in1.bin" "$@"; done | median)
+	wn=$(for ((i = 0; i < RUNS; i++)); do run_one "$DIR/in.bin" "$@" || exit 1; done | median)
+	w1=$(for ((i = 0; i < RUNS; i++)); do run_one "$DIR/in1.bin" "$@" || exit 1; done | median)
+	[ -n "$wn" ] && [ -n "$w1" ] || die "$name: snap_write failed"
 	printf '%-16s %10.3f %12.1f %12.1f\n' "$name" "$wn" "$(echo "$wn * 1000000 / $N" | bc -l)" \
 		"$(echo "($wn - $w1) * 1000000 / ($N - 1)" | bc -l)"
 }
@@ -105,12 +107,12 @@ printf '%-16s %10s %12s %12s   (N = %d chunks of 4 KiB, %d runs)\n' row wall_s u
 for s in $SNAPS; do
 	log "shared store with $s snapshots"
 	shared_store "$s"
-	row "shared-$s" --cow "$DIR/shared-$s.bin-run"
+	row "shared-$s" --cow "$DIR/shared-$s-$N.bin-run"
 done
 classic_store
 for k in $COWS; do
 	args=()
-	for ((i = 0; i < k; i++)); do args+=(--cow "$DIR/classic.bin-run$i"); done
+	for ((i = 0; i < k; i++)); do args+=(--cow "$DIR/classic-$N.bin-run$i"); done
 	row "classic-$k" "${args[@]}"
 done
 rm -f "$DIR"/*-run* "$DIR/origin.bin"
