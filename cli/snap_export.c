@@ -193,6 +193,11 @@ int main(int argc, char **argv)
 				snapshot, cow);
 			ex = EXIT_OPERR;
 		}
+		if (!ex && meta_ms_read(ms, oio, id, 0, 0, NULL) == META_E_UNSUPPORTED) {
+			cli_err("%s: reading snapshots of %s stores is not supported yet", cow,
+				meta_ms_type_name(meta_ms_get_type(ms)));
+			ex = EXIT_OPERR;
+		}
 		if (ex) {
 			meta_ms_close(ms);
 			meta_io_close(oio);

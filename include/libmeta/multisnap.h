@@ -158,7 +158,8 @@ META_API bool meta_ms_type_checks_origin(enum meta_ms_type t);
  * live), META_E_NOSPC (the COW is full: nothing was changed, the store is as at the
  * last commit), META_E_INVAL (store opened read-only), META_E_UNSUPPORTED (daniel
  * stores: not yet), I/O errors.  A new (unformatted) store has no snapshots:
- * write_origin only writes the origin.
+ * write_origin only writes the origin.  A call with len 0 does nothing and returns 0, or
+ * META_E_UNSUPPORTED for a type without the engine (a probe).
  */
 META_API int meta_ms_read(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
 			  uint64_t off, uint64_t len, void *buf);
