@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Guest half of tests/kernel/lvm2-thin.sh (runs in the VM; see that file).
+# Disk: vda = the PV of VG "vg".  /guest holds Debian's lvm (and its libraries), our
+# thin_check, thin_dump, thin_repair, thin_restore and guest-lvm2.sh.
+# Output lines for the host:
+#   LVM-VERSION V                    lvm2's version
+#   CALL STEP lvm2 called: ...       a call lvm2 made to one of our tools during STEP
+#   CALL STEP lvm2 call status: TOOL RC
+#   LVS STEP name,segtype,...        lvs after STEP (before, after-cycle, after-repair)
+#   HASH STEP LV MD5                 md5 of LV's first 8 MiB
+#   DAMAGED BLOCK                    the metadata block zeroed (the metadata space map's index)
+#   ACTIVATE-DAMAGED RC              lvchange -ay's status on the damaged pool (must fail)
+#   META0 ...                        lvs line of the pool_meta0 LV lvm2 keeps after a repair
+#   SKIP-THIN-CONVERT reason         lvconvert --type thin not tried (lvm2 too old)
+#   RUNS STEP:LV ...                 pattern runs of thin and snap (guest-lib.sh's runs)
+set -u
+. /guest/lib.sh
+. /guest/guest-lvm2.sh
+g_tools
+lvm2_setup
+
+ver=$(lvm version | sed -n 's/^ *LVM version: *\([0-9.]*\).*/\1/p')
+emit "LVM-VERSION $ver"
+t0=$(date +%s)
+
+hashes() {
+	for lv in thin snap; do
+		emit "HASH $1 $lv $(devhash /dev/mapper/vg-$lv 128)"
+	done
+}
+
+L pvcreate -y /dev/vda
+L vgcreate vg /dev/vda
+L lvcreate -y --type thin-pool -L 64M --poolmetadatasize 4M --chunksize 64k -n pool vg
+L lvcreate -y -V 32M --thinpool vg/pool -n thin
+lvm2_calls create
+pwrite /dev/mapper/vg-thin 1 1 0 8192                 # 4 MiB, generation 1
+L lvcreate -y -s -n snap vg/thin
+L lvchange -ay -K vg/snap
+pwrite /dev/mapper/vg-thin 1 2 2048 2048              # 1 MiB of thin, generation 2
+pwrite /dev/mapper/vg-snap 2 3 12288 256              # 128 KiB of snap, beyond thin's data
+lvm2_calls snapshot
+lvs_lines before
+hashes before
+runs /dev/mapper/vg-thin before:thin
+runs /dev/mapper/vg-snap before:snap
+tmeta=$(dmsetup table vg-pool_tmeta)
+emit "TMETA-TABLE $tmeta"
+
+# Deactivate and activate: lvm2 runs thin_check on the pool's metadata.
+L vgchange -an vg
+lvm2_calls deactivate
+L lvchange -ay vg/pool
+lvm2_calls activate
+L lvchange -ay vg/thin
+L lvchange -ay -K vg/snap
+lvs_lines after-cycle
+hashes after-cycle
+L vgchange -an vg
+lvm2_calls deactivate2
+
+# Damage: zero the metadata space map's index block (the block named by the superblock's
+# metadata space map root), through a linear device with the _tmeta LV's table.
+g_run dmsetup create dmg --table "$tmeta"
+set -- $(dd if=/dev/mapper/dmg bs=8 skip=26 count=1 2>/dev/null | od -A n -t u8)
+idx=${1:-}
+emit "DAMAGED $idx"
+[ -n "$idx" ] && [ "$idx" -gt 0 ] || { echo "GUEST-FAIL: no metadata space map index in the superblock"; exit 1; }
+g_run dd if=/dev/zero of=/dev/mapper/dmg bs=4096 seek="$idx" count=1 conv=notrunc,fsync
+g_run dmsetup remove dmg
+echo "+ lvm lvchange -ay vg/pool (must fail: thin_check finds the damage)"
+lvm lvchange -ay vg/pool
+emit "ACTIVATE-DAMAGED $?"
+lvm2_calls activate-damaged
+L vgchange -an vg
+lvm2_calls deactivate3
+
+L lvconvert -y --repair vg/pool
+lvm2_calls repair
+L lvchange -ay vg/pool
+lvm2_calls activate-repaired
+L lvchange -ay vg/thin
+L lvchange -ay -K vg/snap
+lvs_lines after-repair | grep -v '^LVS after-repair pool_meta0,'
+lvm lvs --noheadings --separator , -o lv_name,segtype,lv_size --units s vg/pool_meta0 |
+	sed -n 's/^ *\([^ ].*\)/META0 \1/p'
+hashes after-repair
+runs /dev/mapper/vg-thin after-repair:thin
+runs /dev/mapper/vg-snap after-repair:snap
+L vgchange -an vg
+lvm2_calls deactivate4
+
+# lvconvert --type thin of a thick LV (lvm2 2.03.22+ runs thin_restore for it).
+case $ver in
+2.03.[0-9]|2.03.1[0-9]|2.03.2[01]|2.0[0-2].*)
+	emit "SKIP-THIN-CONVERT lvm2 $ver has no lvconvert --type thin of a thick LV (2.03.22 or later)" ;;
+*)
+	L lvcreate -y -L 8M -n thick vg
+	pwrite /dev/mapper/vg-thick 3 1 0 16384
+	h1=$(devhash /dev/mapper/vg-thick 128)
+	L lvconvert -y --type thin vg/thick
+	lvm2_calls thin-convert
+	L lvchange -ay vg/thick
+	h2=$(devhash /dev/mapper/vg-thick 128)
+	emit "THIN-CONVERT $h1 $h2"
+	L vgchange -an vg
+	lvm2_calls deactivate5 ;;
+esac
+emit "GUEST-SECONDS $(( $(date +%s) - t0 ))"
