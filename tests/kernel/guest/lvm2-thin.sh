@@ -6,7 +6,7 @@
 #   LVM-VERSION V                    lvm2's version
 #   CALL STEP lvm2 called: ...       a call lvm2 made to one of our tools during STEP
 #   CALL STEP lvm2 call status: TOOL RC
-#   LVS STEP name,segtype,...        lvs after STEP (before, after-cycle, after-repair)
+#   LVS STEP vg,name,segtype,...        lvs after STEP (before, after-cycle, after-repair)
 #   HASH STEP LV MD5                 md5 of LV's first 8 MiB
 #   DAMAGED BLOCK                    the metadata block zeroed (the metadata space map's index)
 #   ACTIVATE-DAMAGED RC              lvchange -ay's status on the damaged pool (must fail)
@@ -81,7 +81,7 @@ L lvchange -ay vg/pool
 lvm2_calls activate-repaired
 L lvchange -ay vg/thin
 L lvchange -ay -K vg/snap
-lvs_lines after-repair | grep -v '^LVS after-repair pool_meta0,'
+lvs_lines after-repair | grep -v '^LVS after-repair vg,pool_meta0,'
 lvm lvs --noheadings --separator , -o lv_name,segtype,lv_size --units s vg/pool_meta0 |
 	sed -n 's/^ *\([^ ].*\)/META0 \1/p'
 hashes after-repair

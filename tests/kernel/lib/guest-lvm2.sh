@@ -14,7 +14,7 @@
 #   lvm2_calls TAG    print the calls logged since the last lvm2_calls as
 #                     "CALL TAG <line>" result lines and empty the log
 #   L ARGS...         g_run lvm ARGS... (every lvm2 command is echoed)
-#   lvs_lines TAG     "LVS TAG name,segtype,size,pool,origin,data%,transaction_id,thin_id"
+#   lvs_lines TAG     "LVS TAG vg,name,segtype,size,pool,origin,data%,transaction_id,thin_id"
 #                     for the visible LVs, sorted
 
 lvm2_setup() {
@@ -87,6 +87,6 @@ L() {
 
 lvs_lines() {
 	lvm lvs --noheadings --separator , \
-		-o lv_name,segtype,lv_size,pool_lv,origin,data_percent,transaction_id,thin_id \
+		-o vg_name,lv_name,segtype,lv_size,pool_lv,origin,data_percent,transaction_id,thin_id \
 		--units s 2>/dev/null | sed -n "s/^ *\([^ ].*\)/LVS $1 \1/p" | sort
 }

@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Guest half of tests/kernel/lvm2-classic-merge.sh (runs in the VM; see that file).
+# Disks: vda = PV of vg1 (merged offline by our snap_merge), vdb = PV of vg2 (its twin,
+# merged by the kernel through lvconvert --merge).  /guest holds Debian's lvm, mke2fs,
+# e2fsck (and their libraries), the ext4 modules, our snap_merge and snap_check.
+# Output lines for the host:
+#   ACTIVE-TABLE VG LV TABLE         the table lvm2 loaded for LV's -real / -cow device
+#   RECIPE-TABLE VG LV TABLE         the same, computed from lvm2's metadata alone (lv_table)
+#   SNAPFILE PATH MD5 / ORIGFILE ... the snapshot's (origin's) files before the merge
+#   SNAPDEV MD5 / ORIGDEV MD5        md5 of the whole snapshot / origin device then
+#   REAL-HASH STEP MD5               md5 of vg1's origin data (through the recipe's table)
+#   MERGED VG MD5                    md5 of VG's origin LV after its merge
+#   MERGEDFILE VG PATH MD5           the files on it, mounted
+#   FSCK VG RC                       e2fsck -fn's status on it
+#   LVS STEP ...                     lvs after a step
+set -u
+. /guest/lib.sh
+. /guest/guest-lvm2.sh
+g_tools
+lvm2_setup
+# busybox runs its own mke2fs applet for a bare "mke2fs": the full paths are used.
+MKE2FS_CONFIG=/guest/mke2fs.conf
+export MKE2FS_CONFIG
+for m in crc16 mbcache jbd2 ext4; do
+	grep -q "^$m " /proc/modules || g_run insmod /guest/$m.ko
+done
+t0=$(date +%s)
+
+# lv_table VG LV: the device-mapper table of LV's own (linear) data, from lvm2's metadata
+# alone: each segment -> "START SIZE linear PV PE_START + FIRST_PE * EXTENT_SIZE".  For an
+# origin that is the -real device lvm2 would load, for a classic snapshot its -cow device.
+lv_table() {
+	es=$(lvm vgs --noheadings --units s --nosuffix -o vg_extent_size "$1" | tr -d ' ')
+	lvm lvs --noheadings --segments --units s --nosuffix \
+		-o seg_start,seg_size,seg_pe_ranges,segtype "$1/$2" |
+		while read -r start size ranges type; do
+			case $type in linear|snapshot) ;; *) echo "GUEST-FAIL: $1/$2 has a $type segment"; exit 1 ;; esac
+			pv=${ranges%%:*}
+			pe=${ranges#*:}
+			pe=${pe%%-*}
+			ps=$(lvm pvs --noheadings --units s --nosuffix -o pe_start "$pv" | tr -d ' ')
+			echo "$start $size linear $pv $((ps + pe * es))"
+		done
+}
+
+# real_hash STEP: md5 of vg1/lv's data through a fresh device with lv_table's table
+real_hash() {
+	g_run dmsetup create h --table "$(lv_table vg1 lv)"
+	emit "REAL-HASH $1 $(md5sum </dev/mapper/h | cut -d' ' -f1)"
+	g_run dmsetup remove h
+}
+
+# files DIR TAG: "TAG PATH MD5" for every file under DIR, and "TAG PATH dir" for directories
+files() {
+	(cd "$1" && find . ! -name lost+found ! -path './lost+found/*' | LC_ALL=C sort |
+		while read -r f; do
+			if [ -d "$f" ]; then echo "$2 $f dir"; else echo "$2 $f $(md5sum <"$f" | cut -d' ' -f1)"; fi
+		done)
+}
+
+# mkfile PATH SEED KIB: KIB KiB of text that names PATH and SEED
+mkfile() {
+	awk -v p="$1" -v s="$2" -v k="$3" 'BEGIN { for (i = 0; i < k * 16; i++) printf "%-63s\n", p " seed=" s " line=" i }' >"$1"
+}
+
+L pvcreate -y /dev/vda /dev/vdb
+L vgcreate vg1 /dev/vda
+L vgcreate vg2 /dev/vdb
+for v in vg1 vg2; do
+	L lvcreate -y -Wn -Zn -L 32M -n lv $v
+done
+g_run /guest/mke2fs -q -t ext4 -F /dev/mapper/vg1-lv
+mkdir -p /mnt/o /mnt/s
+g_run mount -t ext4 /dev/mapper/vg1-lv /mnt/o
+i=1
+while [ $i -le 12 ]; do
+	mkfile /mnt/o/f$i 1 $((i * 40))
+	i=$((i + 1))
+done
+mkdir /mnt/o/d && mkfile /mnt/o/d/inner 1 300
+g_run umount /mnt/o
+# 8 KiB chunks, a COW of 16 MiB.
+L lvcreate -y -s -c 8k -L 16M -n snap vg1/lv
+for l in lv-real snap-cow; do
+	emit "ACTIVE-TABLE vg1 $l $(dmsetup table vg1-$l)"
+done
+g_run mount -t ext4 /dev/mapper/vg1-lv /mnt/o
+g_run mount -t ext4 /dev/mapper/vg1-snap /mnt/s
+# The origin: one file rewritten, one deleted, one added.
+mkfile /mnt/o/f1 2 100
+rm /mnt/o/f2
+mkfile /mnt/o/o-new 2 200
+# The snapshot: one file appended to, one rewritten shorter, one deleted, a new directory.
+mkfile /tmp/app 3 64 && cat /tmp/app >>/mnt/s/f3
+mkfile /mnt/s/f5 3 10
+rm /mnt/s/f4
+mkdir /mnt/s/s-dir && mkfile /mnt/s/s-dir/a 3 500 && mkfile /mnt/s/s-new 3 120
+g_run umount /mnt/o
+g_run umount /mnt/s
+emit "SNAPDEV $(md5sum </dev/mapper/vg1-snap | cut -d' ' -f1)"
+emit "ORIGDEV $(md5sum </dev/mapper/vg1-lv | cut -d' ' -f1)"
+g_run mount -t ext4 -o ro /dev/mapper/vg1-snap /mnt/s
+files /mnt/s SNAPFILE
+g_run umount /mnt/s
+g_run mount -t ext4 -o ro /dev/mapper/vg1-lv /mnt/o
+files /mnt/o ORIGFILE
+g_run umount /mnt/o
+lvs_lines vg1-snapshot
+L vgchange -an vg1
+
+# The twin: the same geometry on vg2, then vg1's origin and COW data copied into it.
+L lvcreate -y -s -c 8k -L 16M -n snap vg2/lv
+for l in lv-real snap-cow; do
+	emit "ACTIVE-TABLE vg2 $l $(dmsetup table vg2-$l)"
+done
+L vgchange -an vg2
+for v in vg1 vg2; do
+	for lv in lv snap; do
+		lv_table $v $lv >/tmp/$v-$lv.table
+		[ -s /tmp/$v-$lv.table ] || { echo "GUEST-FAIL: no table for $v/$lv"; exit 1; }
+		g_run dmsetup create m-$v-$lv --table "$(cat /tmp/$v-$lv.table)"
+		emit "RECIPE-TABLE $v $lv $(dmsetup table m-$v-$lv)"
+	done
+done
+g_run dd if=/dev/mapper/m-vg1-lv of=/dev/mapper/m-vg2-lv bs=1M conv=fsync
+g_run dd if=/dev/mapper/m-vg1-snap of=/dev/mapper/m-vg2-snap bs=1M conv=fsync
+g_run dmsetup remove m-vg2-lv
+g_run dmsetup remove m-vg2-snap
+emit "REAL-HASH before-merge $(md5sum </dev/mapper/m-vg1-lv | cut -d' ' -f1)"
+
+# vg1: the offline merge, then lvm2 is told the snapshot is gone.
+g_run snap_check /dev/mapper/m-vg1-snap
+g_run snap_merge -q --origin /dev/mapper/m-vg1-lv /dev/mapper/m-vg1-snap
+g_run snap_check /dev/mapper/m-vg1-snap
+g_run dmsetup remove m-vg1-snap
+g_run dmsetup remove m-vg1-lv
+real_hash after-merge
+L lvremove -y vg1/snap
+real_hash after-lvremove
+lv_table vg1 lv | sed 's/^/RECIPE-TABLE-AFTER vg1 lv /'
+L lvchange -ay vg1/lv
+
+# vg2: the kernel's merge through lvm2 (origin active, not mounted: lvconvert waits for it).
+L lvchange -ay vg2/lv
+L lvconvert --merge -i 1 vg2/snap
+lvs_lines merged
+
+for v in vg1 vg2; do
+	emit "MERGED $v $(md5sum </dev/mapper/$v-lv | cut -d' ' -f1)"
+	/guest/e2fsck -fn /dev/mapper/$v-lv >/tmp/fsck.out 2>&1
+	emit "FSCK $v $?"
+	sed 's/^/| /' /tmp/fsck.out | tail -n 3
+	g_run mount -t ext4 -o ro /dev/mapper/$v-lv /mnt/o
+	files /mnt/o "MERGEDFILE $v"
+	g_run umount /mnt/o
+done
+if cmp /dev/mapper/vg1-lv /dev/mapper/vg2-lv; then emit "CMP same"; else emit "CMP differ"; fi
+L vgchange -an vg1 vg2
+lvm2_calls end
+emit "GUEST-SECONDS $(( $(date +%s) - t0 ))"

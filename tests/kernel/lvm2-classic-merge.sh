@@ -1,0 +1,76 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# An LVM classic snapshot merged offline by snap_merge, confirmed by lvconvert --merge on a
+# twin.  Exit 0 pass, 1 fail, 77 skip.
+#
+# One VM boot (guest/lvm2-classic-merge.sh) with Debian's lvm2 (lib/fetch-lvm2) and ext4:
+# an LV of 32 MiB with ext4 and files, a classic snapshot of it (lvcreate -s, chunk 8 KiB),
+# files changed through both (mounted together), both unmounted and deactivated.  A twin
+# origin + snapshot of the same geometry in a second VG gets vg1's origin and COW data
+# (copied raw).  vg1 follows the recipe of snap_merge(8) "LVM classic snapshots": the
+# origin's and the COW's tables computed from lvm2's metadata alone (lvs --segments
+# -o seg_pe_ranges, pe_start, extent size), snap_merge on those devices, lvremove of the
+# snapshot while the origin is inactive (metadata only), activation.  vg2: lvconvert --merge
+# with the origin active (the kernel's snapshot-merge target).
+# On the host:
+#   - the recipe's tables are the tables lvm2 itself loaded for -real and -cow;
+#   - the origin's data is the same after lvremove as right after snap_merge (lvremove of
+#     the snapshot does not touch the origin);
+#   - vg1's merged origin: e2fsck -fn clean, its files exactly the snapshot's (paths and
+#     md5s taken through the snapshot before), its bytes those of the snapshot device then;
+#   - vg2's merged origin byte-equal to vg1's (cmp) and clean;
+#   - lvs lists only the origins after both merges.
+
+. "${TESTLIB:-$(dirname "$0")/../lib.sh}"
+. "$SRCDIR/tests/kernel/lib/kernel.sh"
+
+require_tool snap_merge snap_check
+k_require_vm
+k_guest_tools snap_merge snap_check
+k_lvm2_files ext4
+note "lvm2 $K_LVM2_VERSION (Debian bookworm)"
+zero_file pv1.img 16384         # 64 MiB
+zero_file pv2.img 16384
+k_guest lvm2-classic-merge.sh pv1.img pv2.img
+
+grep -q '^GUEST-SECONDS' guest.out || fail "the guest did not finish"
+note "guest: $(grep '^GUEST-SECONDS' guest.out)"
+if grep -q '^CALL ' guest.out; then
+	note "lvm2's calls to dmmeta's tools:"
+	sed -n 's/^CALL /  /p' guest.out
+fi
+
+# The recipe's tables = lvm2's own.
+for v in vg1 vg2; do
+	for p in "lv lv-real" "snap snap-cow"; do
+		set -- $p
+		a=$(sed -n "s/^ACTIVE-TABLE $v $2 //p" guest.out)
+		r=$(sed -n "s/^RECIPE-TABLE $v $1 //p" guest.out)
+		note "$v/$1: lvm2 loaded '$a', the recipe gives '$r'"
+		[ -n "$a" ] && [ "$a" = "$r" ] || k_bad "$v/$1: the recipe's table '$r' is not lvm2's '$a'"
+	done
+done
+a=$(sed -n 's/^REAL-HASH after-merge //p' guest.out)
+b=$(sed -n 's/^REAL-HASH after-lvremove //p' guest.out)
+c=$(sed -n 's/^REAL-HASH before-merge //p' guest.out)
+[ -n "$a" ] && [ "$a" = "$b" ] || k_bad "lvremove of the snapshot changed the inactive origin ($a -> $b)"
+[ -n "$c" ] && [ "$c" != "$a" ] || k_bad "snap_merge did not change the origin ($c -> $a)"
+
+sed -n 's/^SNAPFILE //p' guest.out >snap.files
+sed -n 's/^ORIGFILE //p' guest.out >orig.files
+[ "$(wc -l <snap.files)" -gt 10 ] || k_bad "only $(wc -l <snap.files) files listed on the snapshot"
+cmp -s snap.files orig.files && k_bad "origin and snapshot held the same files before the merge (the changes were lost)"
+snapdev=$(sed -n 's/^SNAPDEV //p' guest.out)
+for v in vg1 vg2; do
+	sed -n "s/^MERGEDFILE $v //p" guest.out >merged.$v
+	cmp -s snap.files merged.$v ||
+		k_bad "$v: the merged origin's files differ from the snapshot's: $(diff snap.files merged.$v | grep '^[<>]' | head -n 6 | tr '\n' ';')"
+	[ "$(sed -n "s/^FSCK $v //p" guest.out)" = 0 ] || k_bad "$v: e2fsck -fn of the merged origin: status $(sed -n "s/^FSCK $v //p" guest.out)"
+	m=$(sed -n "s/^MERGED $v //p" guest.out)
+	[ -n "$m" ] && [ "$m" = "$snapdev" ] || k_bad "$v: the merged origin reads $m, the snapshot read $snapdev"
+done
+[ "$(sed -n 's/^LVS merged \([^,]*,[^,]*\),.*/\1/p' guest.out | tr '\n' ' ')" = "vg1,lv vg2,lv " ] ||
+	k_bad "lvs after both merges: $(sed -n 's/^LVS merged //p' guest.out | tr '\n' ';') (expected lv in vg1 and vg2 only)"
+grep -qx 'CMP same' guest.out || k_bad "the offline merge (vg1) and lvconvert --merge (vg2) differ (cmp)"
+k_finish
