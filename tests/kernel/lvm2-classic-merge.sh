@@ -5,22 +5,25 @@
 # twin.  Exit 0 pass, 1 fail, 77 skip.
 #
 # One VM boot (guest/lvm2-classic-merge.sh) with Debian's lvm2 (lib/fetch-lvm2) and ext4:
-# an LV of 32 MiB with ext4 and files, a classic snapshot of it (lvcreate -s, chunk 8 KiB),
-# files changed through both (mounted together), both unmounted and deactivated.  A twin
-# origin + snapshot of the same geometry in a second VG gets vg1's origin and COW data
-# (copied raw).  vg1 follows the recipe of snap_merge(8) "LVM classic snapshots": the
-# origin's and the COW's tables computed from lvm2's metadata alone (lvs --segments
-# -o seg_pe_ranges, pe_start, extent size), snap_merge on those devices, lvremove of the
-# snapshot while the origin is inactive (metadata only), activation.  vg2: lvconvert --merge
-# with the origin active (the kernel's snapshot-merge target).
+# vg1/lv, 32 MiB of ext4 with files, a classic snapshot of it (lvcreate -s, chunk 8 KiB),
+# files changed through both (mounted together), both unmounted and deactivated.  Twins of
+# the same geometry in vg2 and vg3 get vg1's origin and COW data (copied raw through
+# devices made from lvm2's metadata alone: lvs --segments -o seg_pe_ranges, pe_start,
+# extent size).  Then three merges of the same snapshot:
+#   vg1  snap_merge(8)'s recipe: lvconvert --splitsnapshot, lvchange -ay of origin and the
+#        split-off COW, snap_check, snap_merge, lvremove of the split-off LV;
+#   vg3  snap_merge on the devices made from the metadata (lvm2 untouched), then lvremove
+#        of the snapshot while the origin is inactive (metadata only);
+#   vg2  lvconvert --merge with the origin active (the kernel's snapshot-merge target).
 # On the host:
-#   - the recipe's tables are the tables lvm2 itself loaded for -real and -cow;
-#   - the origin's data is the same after lvremove as right after snap_merge (lvremove of
-#     the snapshot does not touch the origin);
-#   - vg1's merged origin: e2fsck -fn clean, its files exactly the snapshot's (paths and
+#   - the tables made from lvm2's metadata are the tables lvm2 itself loads for -real and
+#     -cow;
+#   - after --splitsnapshot the snapshot is a plain linear LV; neither lvremove (vg1's
+#     split-off LV, vg3's snapshot of an inactive origin) changes the origin's bytes;
+#   - each merged origin: e2fsck -fn clean, its files exactly the snapshot's (paths and
 #     md5s taken through the snapshot before), its bytes those of the snapshot device then;
-#   - vg2's merged origin byte-equal to vg1's (cmp) and clean;
-#   - lvs lists only the origins after both merges.
+#     vg1's and vg3's byte-equal to vg2's (cmp);
+#   - lvs lists only the three origins at the end.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 . "$SRCDIR/tests/kernel/lib/kernel.sh"
@@ -30,9 +33,10 @@ k_require_vm
 k_guest_tools snap_merge snap_check
 k_lvm2_files ext4
 note "lvm2 $K_LVM2_VERSION (Debian bookworm)"
-zero_file pv1.img 16384         # 64 MiB
+zero_file pv1.img 16384         # 64 MiB each
 zero_file pv2.img 16384
-k_guest lvm2-classic-merge.sh pv1.img pv2.img
+zero_file pv3.img 16384
+k_guest lvm2-classic-merge.sh pv1.img pv2.img pv3.img
 
 grep -q '^GUEST-SECONDS' guest.out || fail "the guest did not finish"
 note "guest: $(grep '^GUEST-SECONDS' guest.out)"
@@ -41,28 +45,35 @@ if grep -q '^CALL ' guest.out; then
 	sed -n 's/^CALL /  /p' guest.out
 fi
 
-# The recipe's tables = lvm2's own.
-for v in vg1 vg2; do
+# The tables made from lvm2's metadata = lvm2's own.
+for v in vg1 vg2 vg3; do
 	for p in "lv lv-real" "snap snap-cow"; do
 		set -- $p
 		a=$(sed -n "s/^ACTIVE-TABLE $v $2 //p" guest.out)
 		r=$(sed -n "s/^RECIPE-TABLE $v $1 //p" guest.out)
-		note "$v/$1: lvm2 loaded '$a', the recipe gives '$r'"
-		[ -n "$a" ] && [ "$a" = "$r" ] || k_bad "$v/$1: the recipe's table '$r' is not lvm2's '$a'"
+		note "$v/$1: lvm2 loaded '$a', lv_table gives '$r'"
+		[ -n "$a" ] && [ "$a" = "$r" ] || k_bad "$v/$1: lv_table's table '$r' is not lvm2's '$a'"
 	done
 done
-a=$(sed -n 's/^REAL-HASH after-merge //p' guest.out)
-b=$(sed -n 's/^REAL-HASH after-lvremove //p' guest.out)
-c=$(sed -n 's/^REAL-HASH before-merge //p' guest.out)
-[ -n "$a" ] && [ "$a" = "$b" ] || k_bad "lvremove of the snapshot changed the inactive origin ($a -> $b)"
-[ -n "$c" ] && [ "$c" != "$a" ] || k_bad "snap_merge did not change the origin ($c -> $a)"
+# vg1: after --splitsnapshot the snapshot is a plain LV; lvremove leaves the origin alone.
+grep -q '^LVS vg1-split vg1,snap,linear,32768S,,,' guest.out ||
+	k_bad "after lvconvert --splitsnapshot: $(sed -n 's/^LVS vg1-split //p' guest.out | tr '\n' ';') (expected snap as a plain linear LV)"
+a=$(sed -n 's/^MERGED-BEFORE-LVREMOVE vg1 //p' guest.out)
+b=$(sed -n 's/^MERGED vg1 //p' guest.out)
+[ -n "$a" ] && [ "$a" = "$b" ] || k_bad "vg1: lvremove of the split-off snapshot changed the origin ($a -> $b)"
+# vg3: lvremove of the snapshot while the origin is inactive changes metadata only.
+a=$(sed -n 's/^REAL-HASH vg3 after-merge //p' guest.out)
+b=$(sed -n 's/^REAL-HASH vg3 after-lvremove //p' guest.out)
+c=$(sed -n 's/^REAL-HASH vg3 before-merge //p' guest.out)
+[ -n "$a" ] && [ "$a" = "$b" ] || k_bad "vg3: lvremove of the snapshot changed the inactive origin ($a -> $b)"
+[ -n "$c" ] && [ "$c" != "$a" ] || k_bad "vg3: snap_merge did not change the origin ($c -> $a)"
 
 sed -n 's/^SNAPFILE //p' guest.out >snap.files
 sed -n 's/^ORIGFILE //p' guest.out >orig.files
 [ "$(wc -l <snap.files)" -gt 10 ] || k_bad "only $(wc -l <snap.files) files listed on the snapshot"
 cmp -s snap.files orig.files && k_bad "origin and snapshot held the same files before the merge (the changes were lost)"
 snapdev=$(sed -n 's/^SNAPDEV //p' guest.out)
-for v in vg1 vg2; do
+for v in vg1 vg2 vg3; do
 	sed -n "s/^MERGEDFILE $v //p" guest.out >merged.$v
 	cmp -s snap.files merged.$v ||
 		k_bad "$v: the merged origin's files differ from the snapshot's: $(diff snap.files merged.$v | grep '^[<>]' | head -n 6 | tr '\n' ';')"
@@ -70,7 +81,9 @@ for v in vg1 vg2; do
 	m=$(sed -n "s/^MERGED $v //p" guest.out)
 	[ -n "$m" ] && [ "$m" = "$snapdev" ] || k_bad "$v: the merged origin reads $m, the snapshot read $snapdev"
 done
-[ "$(sed -n 's/^LVS merged \([^,]*,[^,]*\),.*/\1/p' guest.out | tr '\n' ' ')" = "vg1,lv vg2,lv " ] ||
-	k_bad "lvs after both merges: $(sed -n 's/^LVS merged //p' guest.out | tr '\n' ';') (expected lv in vg1 and vg2 only)"
-grep -qx 'CMP same' guest.out || k_bad "the offline merge (vg1) and lvconvert --merge (vg2) differ (cmp)"
+[ "$(sed -n 's/^LVS merged \([^,]*,[^,]*\),.*/\1/p' guest.out | tr '\n' ' ')" = "vg1,lv vg2,lv vg3,lv " ] ||
+	k_bad "lvs after the merges: $(sed -n 's/^LVS merged //p' guest.out | tr '\n' ';') (expected lv in vg1, vg2, vg3 only)"
+for v in vg1 vg3; do
+	grep -qx "CMP $v same" guest.out || k_bad "the offline merge ($v) and lvconvert --merge (vg2) differ (cmp)"
+done
 k_finish

@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest half of tests/kernel/lvm2-classic-merge.sh (runs in the VM; see that file).
-# Disks: vda = PV of vg1 (merged offline by our snap_merge), vdb = PV of vg2 (its twin,
-# merged by the kernel through lvconvert --merge).  /guest holds Debian's lvm, mke2fs,
+# Disks: vda, vdb, vdc = PVs of vg1 (ext4 LV and its snapshot, merged by our snap_merge
+# after lvconvert --splitsnapshot), vg2 (a twin merged by the kernel: lvconvert --merge)
+# and vg3 (a twin merged by snap_merge on devices made from lvm2's metadata, lvm2 told
+# afterwards).  /guest holds Debian's lvm, mke2fs,
 # e2fsck (and their libraries), the ext4 modules, our snap_merge and snap_check.
 # Output lines for the host:
 #   ACTIVE-TABLE VG LV TABLE         the table lvm2 loaded for LV's -real / -cow device
 #   RECIPE-TABLE VG LV TABLE         the same, computed from lvm2's metadata alone (lv_table)
 #   SNAPFILE PATH MD5 / ORIGFILE ... the snapshot's (origin's) files before the merge
 #   SNAPDEV MD5 / ORIGDEV MD5        md5 of the whole snapshot / origin device then
-#   REAL-HASH STEP MD5               md5 of vg1's origin data (through the recipe's table)
+#   REAL-HASH VG STEP MD5            md5 of VG's origin data (through lv_table's table)
+#   MERGED-BEFORE-LVREMOVE VG MD5    md5 of vg1/lv between snap_merge and lvremove
 #   MERGED VG MD5                    md5 of VG's origin LV after its merge
+#   CMP VG same|differ               VG/lv against vg2/lv (cmp)
 #   MERGEDFILE VG PATH MD5           the files on it, mounted
 #   FSCK VG RC                       e2fsck -fn's status on it
 #   LVS STEP ...                     lvs after a step
@@ -43,10 +47,10 @@ lv_table() {
 		done
 }
 
-# real_hash STEP: md5 of vg1/lv's data through a fresh device with lv_table's table
+# real_hash VG STEP: md5 of VG/lv's data through a fresh device with lv_table's table
 real_hash() {
-	g_run dmsetup create h --table "$(lv_table vg1 lv)"
-	emit "REAL-HASH $1 $(md5sum </dev/mapper/h | cut -d' ' -f1)"
+	g_run dmsetup create h --table "$(lv_table $1 lv)"
+	emit "REAL-HASH $1 $2 $(md5sum </dev/mapper/h | cut -d' ' -f1)"
 	g_run dmsetup remove h
 }
 
@@ -63,10 +67,11 @@ mkfile() {
 	awk -v p="$1" -v s="$2" -v k="$3" 'BEGIN { for (i = 0; i < k * 16; i++) printf "%-63s\n", p " seed=" s " line=" i }' >"$1"
 }
 
-L pvcreate -y /dev/vda /dev/vdb
+L pvcreate -y /dev/vda /dev/vdb /dev/vdc
 L vgcreate vg1 /dev/vda
 L vgcreate vg2 /dev/vdb
-for v in vg1 vg2; do
+L vgcreate vg3 /dev/vdc
+for v in vg1 vg2 vg3; do
 	L lvcreate -y -Wn -Zn -L 32M -n lv $v
 done
 g_run /guest/mke2fs -q -t ext4 -F /dev/mapper/vg1-lv
@@ -108,13 +113,16 @@ g_run umount /mnt/o
 lvs_lines vg1-snapshot
 L vgchange -an vg1
 
-# The twin: the same geometry on vg2, then vg1's origin and COW data copied into it.
-L lvcreate -y -s -c 8k -L 16M -n snap vg2/lv
-for l in lv-real snap-cow; do
-	emit "ACTIVE-TABLE vg2 $l $(dmsetup table vg2-$l)"
+# The twins: the same geometry on vg2 and vg3, then vg1's origin and COW data copied in,
+# through devices made with lv_table (the tables lvm2 itself loads: the host compares).
+for v in vg2 vg3; do
+	L lvcreate -y -s -c 8k -L 16M -n snap $v/lv
+	for l in lv-real snap-cow; do
+		emit "ACTIVE-TABLE $v $l $(dmsetup table $v-$l)"
+	done
+	L vgchange -an $v
 done
-L vgchange -an vg2
-for v in vg1 vg2; do
+for v in vg1 vg2 vg3; do
 	for lv in lv snap; do
 		lv_table $v $lv >/tmp/$v-$lv.table
 		[ -s /tmp/$v-$lv.table ] || { echo "GUEST-FAIL: no table for $v/$lv"; exit 1; }
@@ -122,39 +130,58 @@ for v in vg1 vg2; do
 		emit "RECIPE-TABLE $v $lv $(dmsetup table m-$v-$lv)"
 	done
 done
-g_run dd if=/dev/mapper/m-vg1-lv of=/dev/mapper/m-vg2-lv bs=1M conv=fsync
-g_run dd if=/dev/mapper/m-vg1-snap of=/dev/mapper/m-vg2-snap bs=1M conv=fsync
-g_run dmsetup remove m-vg2-lv
-g_run dmsetup remove m-vg2-snap
-emit "REAL-HASH before-merge $(md5sum </dev/mapper/m-vg1-lv | cut -d' ' -f1)"
+for v in vg2 vg3; do
+	for lv in lv snap; do
+		g_run dd if=/dev/mapper/m-vg1-$lv of=/dev/mapper/m-$v-$lv bs=1M conv=fsync
+	done
+done
+for v in vg1 vg2; do
+	g_run dmsetup remove m-$v-lv
+	g_run dmsetup remove m-$v-snap
+done
+real_hash vg3 before-merge
 
-# vg1: the offline merge, then lvm2 is told the snapshot is gone.
-g_run snap_check /dev/mapper/m-vg1-snap
-g_run snap_merge -q --origin /dev/mapper/m-vg1-lv /dev/mapper/m-vg1-snap
-g_run snap_check /dev/mapper/m-vg1-snap
-g_run dmsetup remove m-vg1-snap
-g_run dmsetup remove m-vg1-lv
-real_hash after-merge
+# vg1, snap_merge(8)'s recipe: split the snapshot off (its LV keeps the exception store),
+# activate both, merge, remove the split-off LV.
+L lvconvert -y --splitsnapshot vg1/snap
+lvs_lines vg1-split
+L lvchange -ay vg1/lv vg1/snap
+g_run snap_check --origin /dev/mapper/vg1-lv /dev/mapper/vg1-snap
+g_run snap_merge -q --origin /dev/mapper/vg1-lv /dev/mapper/vg1-snap
+g_run snap_check /dev/mapper/vg1-snap
+L lvchange -an vg1/snap
+emit "MERGED-BEFORE-LVREMOVE vg1 $(md5sum </dev/mapper/vg1-lv | cut -d' ' -f1)"
 L lvremove -y vg1/snap
-real_hash after-lvremove
-lv_table vg1 lv | sed 's/^/RECIPE-TABLE-AFTER vg1 lv /'
-L lvchange -ay vg1/lv
+
+# vg3, without touching lvm2's metadata until the end: the devices made with lv_table, then
+# lvremove of the snapshot while the origin is inactive (metadata only).
+g_run snap_check --origin /dev/mapper/m-vg3-lv /dev/mapper/m-vg3-snap
+g_run snap_merge -q --origin /dev/mapper/m-vg3-lv /dev/mapper/m-vg3-snap
+g_run snap_check /dev/mapper/m-vg3-snap
+g_run dmsetup remove m-vg3-snap
+g_run dmsetup remove m-vg3-lv
+real_hash vg3 after-merge
+L lvremove -y vg3/snap
+real_hash vg3 after-lvremove
+L lvchange -ay vg3/lv
 
 # vg2: the kernel's merge through lvm2 (origin active, not mounted: lvconvert waits for it).
 L lvchange -ay vg2/lv
 L lvconvert --merge -i 1 vg2/snap
 lvs_lines merged
 
-for v in vg1 vg2; do
+for v in vg1 vg2 vg3; do
 	emit "MERGED $v $(md5sum </dev/mapper/$v-lv | cut -d' ' -f1)"
 	/guest/e2fsck -fn /dev/mapper/$v-lv >/tmp/fsck.out 2>&1
 	emit "FSCK $v $?"
-	sed 's/^/| /' /tmp/fsck.out | tail -n 3
+	sed 's/^/| /' /tmp/fsck.out | tail -n 1
 	g_run mount -t ext4 -o ro /dev/mapper/$v-lv /mnt/o
 	files /mnt/o "MERGEDFILE $v"
 	g_run umount /mnt/o
 done
-if cmp /dev/mapper/vg1-lv /dev/mapper/vg2-lv; then emit "CMP same"; else emit "CMP differ"; fi
-L vgchange -an vg1 vg2
+for v in vg1 vg3; do
+	if cmp /dev/mapper/$v-lv /dev/mapper/vg2-lv; then emit "CMP $v same"; else emit "CMP $v differ"; fi
+done
+L vgchange -an vg1 vg2 vg3
 lvm2_calls end
 emit "GUEST-SECONDS $(( $(date +%s) - t0 ))"
