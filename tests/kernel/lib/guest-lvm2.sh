@@ -4,7 +4,8 @@
 # K_FILES (tests/kernel/lib/fetch-lvm2, kernel.sh's k_lvm2_files).
 #
 #   lvm2_setup        /etc/lvm/lvm.conf for a guest without udev, lvmetad, lvmpolld or
-#                     dmeventd (locking in /run/lock/lvm, backups in /tmp), and wrappers
+#                     dmeventd (locking in /run/lock/lvm, backups in /tmp; with lvm2
+#                     2.03.22+ also thin_restore_executable), and wrappers
 #                     /tmp/wrap/thin_{check,dump,repair,restore} that lvm2 runs as its
 #                     thin_*_executable: each appends "lvm2 called: TOOL ARGS" (an empty
 #                     argument or one with other characters than [A-Za-z0-9_./=:,+-] in
@@ -55,6 +56,13 @@ log {
 	syslog = 0
 }
 EOF
+	# lvm2 2.03.22 and later know thin_restore_executable (lvconvert --type thin runs it);
+	# older ones warn about the unknown setting.
+	case $(lvm version 2>/dev/null | sed -n 's/^ *LVM version: *\([0-9.]*\).*/\1/p') in
+	2.0[0-2].*|2.03.[0-9]|2.03.1[0-9]|2.03.2[01]) ;;
+	*) sed -i '/thin_repair_executable/a\
+	thin_restore_executable = "/tmp/wrap/thin_restore"' /etc/lvm/lvm.conf ;;
+	esac
 	for t in thin_check thin_dump thin_repair thin_restore; do
 		cat >/tmp/wrap/$t <<EOF
 #!/bin/sh
