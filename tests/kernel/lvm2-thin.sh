@@ -17,7 +17,10 @@
 #   - activation ran thin_check -q --clear-needs-check-flag on the pool's _tmeta with status
 #     0, on the damaged pool with status 1 and lvchange failed; the repair ran thin_repair
 #     '' -i <_tmeta> -o <spare> with status 0 (then thin_dump <spare>, for the transaction
-#     id); every call's status is 0 but the damaged pool's thin_check;
+#     id); every call's status is 0 but those two on damaged metadata;
+#   - the _tmeta then zeroed whole: lvconvert --repair runs thin_repair, which needs the
+#     data block size lvm2 does not pass (status 2, one line naming --data-block-size),
+#     and lvconvert fails ("Manual repair required!");
 #   - lvs (name, segtype, size, pool, origin, data%, transaction id, thin id) reads the same
 #     before, after the activation cycle and after the repair (plus lvm2's pool_meta0, the
 #     damaged metadata it keeps);
@@ -66,9 +69,20 @@ calls repair | grep -q '^thin_dump /dev/mapper/vg-lvol[0-9]*_pmspare$' ||
 [ "$(status activate-repaired thin_check)" = 0 ] ||
 	k_bad "thin_check's status on the repaired pool: '$(status activate-repaired thin_check)', expected 0"
 sed -n 's/^CALL \([^ ]*\) lvm2 call status: \([^ ]*\) \([0-9]*\)$/\1 \2 \3/p' guest.out |
-	awk '$3 != 0 && !($1 == "activate-damaged" && $2 == "thin_check")' >bad-status
+	awk '$3 != 0 && !($1 == "activate-damaged" && $2 == "thin_check") &&
+		!($1 == "repair-lost" && $2 == "thin_repair")' >bad-status
 [ -s bad-status ] && k_bad "lvm2's calls that failed: $(tr '\n' ';' <bad-status)"
 grep -q '^META0 pool_meta0,' guest.out || k_bad "no pool_meta0 after lvconvert --repair"
+calls repair-lost | grep -q '^thin_repair ' ||
+	k_bad "lvconvert --repair of all-zero metadata did not run thin_repair (calls: $(calls repair-lost | tr '\n' ';'))"
+# With the superblock gone thin_repair needs the data block size, which lvm2 does not pass:
+# status 2 and one line naming --data-block-size (printed by lvm2 with its own message).
+[ "$(status repair-lost thin_repair)" = 2 ] ||
+	k_bad "thin_repair's status on all-zero metadata: '$(status repair-lost thin_repair)', expected 2 (--data-block-size needed)"
+grep -q '^thin_repair: .*--data-block-size' guest.out ||
+	k_bad "thin_repair did not tell lvm2's user to give --data-block-size"
+set -- $(sed -n 's/^REPAIR-LOST //p' guest.out)
+[ "${1:-0}" != 0 ] || k_bad "lvconvert --repair succeeded on all-zero metadata (status ${1:-none})"
 
 for step in before after-cycle after-repair; do
 	sed -n "s/^LVS $step //p" guest.out >lvs.$step

@@ -11,6 +11,7 @@
 #   DAMAGED BLOCK                    the metadata block zeroed (the metadata space map's index)
 #   ACTIVATE-DAMAGED RC              lvchange -ay's status on the damaged pool (must fail)
 #   META0 ...                        lvs line of the pool_meta0 LV lvm2 keeps after a repair
+#   REPAIR-LOST RC                   lvconvert --repair's status with the _tmeta all zeroes
 #   SKIP-THIN-CONVERT reason         lvconvert --type thin not tried (lvm2 too old)
 #   RUNS STEP:LV ...                 pattern runs of thin and snap (guest-lib.sh's runs)
 set -u
@@ -87,8 +88,19 @@ lvm lvs --noheadings --separator , -o lv_name,segtype,lv_size --units s vg/pool_
 hashes after-repair
 runs /dev/mapper/vg-thin after-repair:thin
 runs /dev/mapper/vg-snap after-repair:snap
+tmeta=$(dmsetup table vg-pool_tmeta)
 L vgchange -an vg
 lvm2_calls deactivate4
+
+# Metadata lost for good (the whole _tmeta zeroed): thin_repair cannot rebuild a superblock
+# without the data block size, which lvm2 does not pass; lvconvert --repair must fail.
+g_run dmsetup create dmg --table "$tmeta"
+dd if=/dev/zero of=/dev/mapper/dmg bs=65536 conv=fsync 2>/dev/null
+g_run dmsetup remove dmg
+echo "+ lvm lvconvert -y --repair vg/pool (must fail: no superblock)"
+lvm lvconvert -y --repair vg/pool
+emit "REPAIR-LOST $?"
+lvm2_calls repair-lost
 
 # lvconvert --type thin of a thick LV (lvm2 2.03.22+ runs thin_restore for it).
 case $ver in
