@@ -18,6 +18,7 @@
 # On the host:
 #   - the tables made from lvm2's metadata are the tables lvm2 itself loads for -real and
 #     -cow;
+#   - snap_merge refuses (status 3) an origin that is mounted, store untouched;
 #   - after --splitsnapshot the snapshot is a plain linear LV; neither lvremove (vg1's
 #     split-off LV, vg3's snapshot of an inactive origin) changes the origin's bytes;
 #   - each merged origin: e2fsck -fn clean, its files exactly the snapshot's (paths and
@@ -58,6 +59,10 @@ done
 # vg1: after --splitsnapshot the snapshot is a plain LV; lvremove leaves the origin alone.
 grep -q '^LVS vg1-split vg1,snap,linear,32768S,,,' guest.out ||
 	k_bad "after lvconvert --splitsnapshot: $(sed -n 's/^LVS vg1-split //p' guest.out | tr '\n' ';') (expected snap as a plain linear LV)"
+set -- $(sed -n 's/^MOUNTED-MERGE //p' guest.out)
+[ "${1:-}" = 3 ] || k_bad "snap_merge with the origin mounted: status '${1:-}', expected 3 (in use)"
+[ -n "${2:-}" ] && [ "${2:-}" = "$(sed -n 's/^SPLIT-COW //p' guest.out)" ] ||
+	k_bad "snap_merge with the origin mounted changed the store"
 a=$(sed -n 's/^MERGED-BEFORE-LVREMOVE vg1 //p' guest.out)
 b=$(sed -n 's/^MERGED vg1 //p' guest.out)
 [ -n "$a" ] && [ "$a" = "$b" ] || k_bad "vg1: lvremove of the split-off snapshot changed the origin ($a -> $b)"

@@ -11,6 +11,8 @@
 #   SNAPFILE PATH MD5 / ORIGFILE ... the snapshot's (origin's) files before the merge
 #   SNAPDEV MD5 / ORIGDEV MD5        md5 of the whole snapshot / origin device then
 #   REAL-HASH VG STEP MD5            md5 of VG's origin data (through lv_table's table)
+#   MOUNTED-MERGE RC MD5             snap_merge's status with vg1/lv mounted, md5 of the COW
+#   SPLIT-COW MD5                    md5 of the split-off COW LV (after the refused merge)
 #   MERGED-BEFORE-LVREMOVE VG MD5    md5 of vg1/lv between snap_merge and lvremove
 #   MERGED VG MD5                    md5 of VG's origin LV after its merge
 #   CMP VG same|differ               VG/lv against vg2/lv (cmp)
@@ -146,6 +148,12 @@ real_hash vg3 before-merge
 L lvconvert -y --splitsnapshot vg1/snap
 lvs_lines vg1-split
 L lvchange -ay vg1/lv vg1/snap
+# A mounted origin is refused (exclusive open), nothing written.
+g_run mount -t ext4 -o ro /dev/mapper/vg1-lv /mnt/o
+snap_merge -q --origin /dev/mapper/vg1-lv /dev/mapper/vg1-snap
+emit "MOUNTED-MERGE $? $(md5sum </dev/mapper/vg1-snap | cut -d' ' -f1)"
+g_run umount /mnt/o
+emit "SPLIT-COW $(md5sum </dev/mapper/vg1-snap | cut -d' ' -f1)"
 g_run snap_check --origin /dev/mapper/vg1-lv /dev/mapper/vg1-snap
 g_run snap_merge -q --origin /dev/mapper/vg1-lv /dev/mapper/vg1-snap
 g_run snap_check /dev/mapper/vg1-snap
