@@ -11,6 +11,7 @@
 #   DAMAGED BLOCK                    the metadata block zeroed (the metadata space map's index)
 #   ACTIVATE-DAMAGED RC              lvchange -ay's status on the damaged pool (must fail)
 #   META0 ...                        lvs line of the pool_meta0 LV lvm2 keeps after a repair
+#   EXTENDED pool,SIZE,METADATA_SIZE   the pool after lvextend of its metadata and data
 #   REPAIR-LOST RC                   lvconvert --repair's status with the _tmeta all zeroes
 #   SKIP-THIN-CONVERT reason         lvconvert --type thin not tried (lvm2 too old)
 #   RUNS STEP:LV ...                 pattern runs of thin and snap (guest-lib.sh's runs)
@@ -88,9 +89,25 @@ lvm lvs --noheadings --separator , -o lv_name,segtype,lv_size --units s vg/pool_
 hashes after-repair
 runs /dev/mapper/vg-thin after-repair:thin
 runs /dev/mapper/vg-snap after-repair:snap
-tmeta=$(dmsetup table vg-pool_tmeta)
+lvm2_calls before-extend
+
+# Grow the active pool's metadata and data (the kernel grows both space maps), write, cycle:
+# thin_check reads the grown metadata.
+L lvextend -y --poolmetadatasize +4M vg/pool
+L lvextend -y -L +16M vg/pool
+lvm2_calls extend
+pwrite /dev/mapper/vg-thin 1 4 16384 4096             # 2 MiB more of thin, generation 4
 L vgchange -an vg
 lvm2_calls deactivate4
+L lvchange -ay vg/pool
+lvm2_calls activate-extended
+L lvchange -ay vg/thin
+lvm lvs --noheadings --separator , -o lv_name,lv_size,lv_metadata_size --units s vg/pool |
+	sed -n 's/^ *\([^ ].*\)/EXTENDED \1/p'
+runs /dev/mapper/vg-thin extended:thin
+tmeta=$(dmsetup table vg-pool_tmeta)
+L vgchange -an vg
+lvm2_calls deactivate5
 
 # Metadata lost for good (the whole _tmeta zeroed): thin_repair cannot rebuild a superblock
 # without the data block size, which lvm2 does not pass; lvconvert --repair must fail.
@@ -116,6 +133,6 @@ case $ver in
 	h2=$(devhash /dev/mapper/vg-thick 128)
 	emit "THIN-CONVERT $h1 $h2"
 	L vgchange -an vg
-	lvm2_calls deactivate5 ;;
+	lvm2_calls deactivate6 ;;
 esac
 emit "GUEST-SECONDS $(( $(date +%s) - t0 ))"
