@@ -34,7 +34,7 @@ hashes() {
 L pvcreate -y /dev/vda
 L vgcreate vg /dev/vda
 L lvcreate -y --type thin-pool -L 64M --poolmetadatasize 4M --chunksize 64k -n pool vg
-L lvcreate -y -V 32M --thinpool vg/pool -n thin
+L lvcreate -y -V 16M --thinpool vg/pool -n thin
 lvm2_calls create
 pwrite /dev/mapper/vg-thin 1 1 0 8192                 # 4 MiB, generation 1
 L lvcreate -y -s -n snap vg/thin
