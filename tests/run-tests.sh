@@ -26,7 +26,7 @@
 #   VERBOSE=1     also print the output of passing/skipped scripts
 #   KEEP=1        keep the temp dirs of failed cases (path printed)
 #   TIMES=1       print each case's wall time (seconds) on a line after its result
-#   TEST_TIMEOUT  seconds per case (default 300)
+#   TEST_TIMEOUT  seconds per case (default 300; kernel/ cases twice that)
 #   TPT_REF_DIR   where the reference thin-provisioning-tools live (default /var/tmp/tpt-ref)
 #
 # Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
@@ -214,8 +214,12 @@ run_script() {
 	interp='sh'
 	first=$(head -n 1 "$script")
 	case $first in '#!'*) interp=${first#\#!} ;; esac
+	# A kernel-tier case boots qemu (TCG): on a loaded machine its guest alone may take
+	# minutes, so it gets twice the per-case limit.
+	limit=$TEST_TIMEOUT
+	case $name in kernel/*) limit=$((TEST_TIMEOUT * 2)) ;; esac
 	# shellcheck disable=SC2086 # the interpreter line may carry an argument (env bash)
-	(cd "$work" && exec timeout -k 10 "$TEST_TIMEOUT" $interp "$script" </dev/null >"$out.log" 2>&1)
+	(cd "$work" && exec timeout -k 10 "$limit" $interp "$script" </dev/null >"$out.log" 2>&1)
 	st=$?
 	case $st in
 	0)
@@ -231,7 +235,7 @@ run_script() {
 	*)
 		echo fail >"$out.kind"; echo "FAIL $name" >"$out.line"
 		{ sed 's/^/  | /' "$out.log"
-		  if [ $st -eq 124 ]; then echo "  timed out after ${TEST_TIMEOUT}s"
+		  if [ $st -eq 124 ]; then echo "  timed out after ${limit}s"
 		  else echo "  exit status $st"; fi; } >"$out.detail"
 		;;
 	esac
