@@ -158,13 +158,8 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 				"store has one chunk size", in, res->chunk_size);
 			return EXIT_OPERR;
 		case META_MSC_ORIGIN_RANGE:
-			if (a->origin)
-				cli_err("%s: exceptions point past the end of %s: is this the right "
-					"origin?", in, a->origin);
-			else
-				cli_err("%s: an origin chunk at or past 2^48: a shared store cannot map "
-					"it", in);
-			return a->origin ? EXIT_DAMAGE : EXIT_OPERR;
+			cli_err("%s: an origin chunk at or past 2^48: a shared store cannot map it", in);
+			return EXIT_OPERR;
 		default:
 			break;
 		}

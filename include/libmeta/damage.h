@@ -221,7 +221,10 @@ enum meta_damage_locus {
 	X(MSK_EXC_UNBORN, FATAL, NODE, "mikulas exception splits a snapshot from its unborn " \
 	  "sub-snapshots, or covers a snapshot number not yet handed out", NULL, \
 	  "sub-snapshots made later would not read what their snapshot reads: restore " \
-	  "a corrected dump (snap_dump, snap_restore)")
+	  "a corrected dump (snap_dump, snap_restore)") \
+	X(MSK_ORIGIN, FATAL, NODE, "mikulas store exception lies past the end of the origin", NULL, \
+	  "the snapshots' data there cannot be trusted: check --origin-size, then remove " \
+	  "the snapshots concerned or restore a corrected dump")
 
 enum meta_damage_kind {
 #define META_DK_ENUM(name, sev, locus, text, phrase, advice) META_DMG_##name,

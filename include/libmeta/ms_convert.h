@@ -63,7 +63,7 @@ enum meta_ms_convert_why {
 	META_MSC_NEW,          /* the classic store holds no store (new / transient) */
 	META_MSC_INVALID,      /* the classic store is marked invalid (overflowed or failed) */
 	META_MSC_CHUNK_SIZE,   /* classic chunks below 8 sectors */
-	META_MSC_ORIGIN_RANGE, /* an origin chunk at or past 2^48 (or past --origin's end) */
+	META_MSC_ORIGIN_RANGE, /* an origin chunk at or past 2^48 */
 	META_MSC_CHUNK_MISMATCH, /* classic inputs of different chunk sizes */
 };
 

@@ -132,9 +132,9 @@ META_API int meta_ms_set_params(struct meta_ms *ms, const struct meta_ms_params 
 META_API int meta_ms_check_path(const char *path, meta_damage_fn fn, void *ctx);
 /*
  * The same, and with origin_sectors (the origin's size; 0: unknown) an exception whose
- * origin chunk starts at or past the origin's end is damage (daniel: MSD_ORIGIN), as for
- * classic stores.  meta_ms_type_checks_origin() says which types do (daniel; mikulas not yet:
- * it runs the plain check).
+ * origin chunk starts at or past the origin's end is damage (daniel: MSD_ORIGIN, mikulas:
+ * MSK_ORIGIN), as for classic stores.  meta_ms_type_checks_origin() says which types do
+ * (both today; a type that cannot runs the plain check).
  */
 META_API int meta_ms_check(const char *path, uint64_t origin_sectors, meta_damage_fn fn,
 			   void *ctx);

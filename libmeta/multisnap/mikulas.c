@@ -1388,6 +1388,7 @@ const struct ms_ops ms_mikulas_ops = {
 	.delete_snap = mk_delete,
 	.set_generic = mk_set_generic,
 	.check = mikulas_check,
+	.check_origin = mikulas_check_origin,
 	.dump_xml = mikulas_dump_xml,
 	.dump_human = mikulas_dump_human,
 	.restore_xml = mikulas_restore_xml,

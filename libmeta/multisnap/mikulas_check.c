@@ -19,6 +19,8 @@
  *                covering each live master's unborn sub ids N.next_sub ..
  *                N.0xfffffffe exactly as N (MSK_EXC_UNBORN), covering a live id
  *                (MSK_EXC_DEAD, non-fatal)
+ *   origin       given the origin's size, an exception of an origin chunk at or past
+ *                its end (MSK_ORIGIN)
  *   space maps   the metadata map's counts equal the references found (superblock,
  *                tree nodes, both maps' own blocks), the data map's the number of
  *                exception keys naming each chunk (MSK_META_COUNT / _LEAK,
@@ -72,6 +74,8 @@ struct ck {
 	meta_ms_id prev_last;
 	bool key_reported;
 	uint64_t dead;
+	uint64_t origin_chunks; /* chunks of the origin, a partial last one included; 0: unknown */
+	uint64_t past_origin;
 };
 
 static void report(struct ck *c, enum meta_damage_kind k, uint64_t block, uint64_t begin,
@@ -393,6 +397,11 @@ static void exc_entry(struct ck *c, uint64_t node, uint64_t key, const void *val
 			 " (COW chunk %" PRIu64 ")", chunk, n, cow);
 		report(c, META_DMG_MSK_EXC_DEAD, node, key, key + 1, 1, buf);
 	}
+	if (c->origin_chunks && chunk >= c->origin_chunks && ++c->past_origin <= MAX_DEAD_REPORTS) {
+		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32
+			 ": the origin has %" PRIu64 " chunks", chunk, n, c->origin_chunks);
+		report(c, META_DMG_MSK_ORIGIN, node, key, key + 1, 1, buf);
+	}
 	if (cow >= c->sb.data_chunks) {
 		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32
 			 ": COW chunk %" PRIu64 " of %" PRIu64, chunk, n, cow, c->sb.data_chunks);
@@ -553,6 +562,12 @@ static const char *sb_problem(const struct mikulas_sb *sb, uint64_t dev_bytes)
 
 int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 {
+	return mikulas_check_origin(io, 0, fn, ctx);
+}
+
+int mikulas_check_origin(struct meta_io *io, uint64_t origin_sectors, meta_damage_fn fn,
+			 void *ctx)
+{
 	struct ck c;
 	int verdict, r;
 	const char *why;
@@ -602,6 +617,8 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 		report(&c, META_DMG_MSK_SUPERBLOCK, 0, NONE, NONE, 0, why);
 		goto out;
 	}
+	/* a last chunk the origin fills in part is the origin's */
+	c.origin_chunks = origin_sectors ? (origin_sectors - 1) / c.sb.chunk_size + 1 : 0;
 	if (meta_rc_init(&c.meta, c.sb.metadata_blocks) || meta_rc_init(&c.data, c.sb.data_chunks)) {
 		c.err = META_E_NOMEM;
 		goto out;
@@ -616,6 +633,12 @@ int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx)
 		snprintf(buf, sizeof(buf), "%" PRIu64 " more exceptions cover no live snapshot",
 			 c.dead - MAX_DEAD_REPORTS);
 		report(&c, META_DMG_MSK_EXC_DEAD, NONE, NONE, NONE, c.dead - MAX_DEAD_REPORTS, buf);
+	}
+	if (c.past_origin > MAX_DEAD_REPORTS) {
+		snprintf(buf, sizeof(buf), "%" PRIu64 " more exceptions lie past the origin's end",
+			 c.past_origin - MAX_DEAD_REPORTS);
+		report(&c, META_DMG_MSK_ORIGIN, NONE, NONE, NONE, c.past_origin - MAX_DEAD_REPORTS,
+		       buf);
 	}
 	count_sm_blocks(&c);
 	if (!c.err)

@@ -31,6 +31,9 @@ int mikulas_iter(void *st, bool exceptions, entry_fn fn, void *ctx);
 struct meta_bm *mikulas_bm(void *st);
 
 int mikulas_check(struct meta_io *io, meta_damage_fn fn, void *ctx);
+/* The same; origin_sectors (0: unknown) also reports exceptions past the origin's end. */
+int mikulas_check_origin(struct meta_io *io, uint64_t origin_sectors, meta_damage_fn fn,
+			 void *ctx);
 int mikulas_dump_xml(void *st, FILE *out);
 int mikulas_dump_human(void *st, FILE *out);
 int mikulas_restore_xml(const char *head, size_t headlen, FILE *in, struct meta_io *io,

@@ -503,12 +503,6 @@ int meta_ms_to_classic(const char *store, meta_ms_id id, const char *out,
 		goto out;
 	res->chunk_size = cs;
 	res->exceptions = p.n;
-	if (o->origin_sectors && p.n &&
-	    p.v[p.n - 1].chunk >= (o->origin_sectors + cs - 1) / cs) {
-		res->why = META_MSC_ORIGIN_RANGE;
-		r = META_E_INVAL;
-		goto out;
-	}
 	r = meta_io_open(out, 0, &io);
 	if (!r && meta_io_size(io) < classic_need(cs, p.n)) {
 		res->need_bytes = classic_need(cs, p.n);
