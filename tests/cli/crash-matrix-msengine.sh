@@ -3,9 +3,10 @@
 #
 # The crash matrix of the shared multisnapshot engine on a mikulas store (issue 15):
 # tests/tools/ms_model --crash runs a fixed sequence (create, origin write, create,
-# create_subsnap, snapshot writes breaking sharing, an origin write copied once for two
-# snapshots, a refused delete, deletes, create again; one-sector writes, so that a torn data
-# write cannot mix a sector) and cuts every step at every write in each mode of the
+# create_subsnap, snapshot writes breaking sharing, origin writes copied once for two
+# snapshots (also two ids apart, so that two ranges share the chunk), a refused delete,
+# deletes, creates again; one-sector writes, so that a torn data write cannot mix a sector)
+# and cuts every step at every write in each mode of the
 # fault-injection shim (kill, tears, eio; powerloss and reorder also at the exit).  After
 # each cut snap_check must exit 0, sectors_allocated be that of before or after the step,
 # and the ids, every view (snap_export) and the origin be all of the state before the step

@@ -906,8 +906,11 @@ static const struct {
 	{ K_DELETE, "1", 0, 0 },
 	{ K_CREATE, NULL, 0, 0 },	/* 2 */
 	{ K_SWRITE, "2", 0, 2 },
-	{ K_OWRITE, NULL, 0, 4 },	/* no copy for 2 (it has its own), one for 0 */
+	{ K_CREATE, NULL, 0, 0 },	/* 3 */
+	{ K_OWRITE, NULL, 0, 4 },	/* one copy for 0 and 3, not for 2 (it has its own) */
+	{ K_SWRITE, "3", 0, 6 },	/* breaks that sharing: 0's view stays */
 	{ K_DELETE, "0", 0, 0 },
+	{ K_SWRITE, "3", 0, 7 },	/* now 3's own chunk: written in place */
 };
 
 struct judged {
