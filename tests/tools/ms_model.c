@@ -26,7 +26,8 @@
  * Crash mode: a fixed sequence of every kind of step with one-sector writes (a torn data
  * write would mix the bytes of a sector on any disk).  For each step, for each MODE of the
  * fault-injection shim (tests/preload/faultinj.c) and every N, the step runs cut at its Nth
- * write (powerloss and reorder: also at exit); then snap_check must exit 0 and the store
+ * write (powerloss and reorder: also after the exit, which must leave the state after); the
+ * cut run must end by the shim's SIGKILL (eio: exit 3); then snap_check must exit 0 and the store
  * hold the state before or after the step: the same ids, every view (and the origin)
  * equal to the model of one of the two states, never some of one and some of the other, and
  * sectors_allocated that of one of the two.  A step that leaves the origin written but its
@@ -1014,9 +1015,14 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 				copy_file(path("cur.store"), path("t.store"));
 				copy_file(path("cur.origin"), path("t.origin"));
 				const char *env[] = { fa, at, fm, NULL };
-				run(env, argv);
+				int crc = run(env, argv);
+				bool eio = !strcmp(modev[mi], "eio");
 				snprintf(fc, sizeof(fc), "%s", last_cmd);
 				total++;
+				/* killed by the shim (exit 3 under eio), never another end */
+				if (n <= nw && crc != (eio ? 3 : 128 + 9))
+					die_mismatch("%s cut at write %lu/%lu (%s): the cut run ends with %d, want %d: %s",
+						     d, n, nw, modev[mi], crc, eio ? 3 : 128 + 9, first_err_line());
 				rc = check_status(path("t.store"), &st, &why);
 				if (rc || why)
 					die_mismatch("%s cut at write %lu/%lu (%s): snap_check %s %s\n  cut run: %s", d, n,
@@ -1026,7 +1032,13 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 						     ", before %" PRIu64 ", after %" PRIu64 "\n  cut run: %s",
 						     d, n, nw, modev[mi], st.allocated, st_before.allocated,
 						     st_after.allocated, fc);
-				if (state_is(&before, path("t.store"), path("t.origin"), &st, wb, sizeof(wb))) {
+				if (n > nw) {
+					/* the power cut after an exit 0: everything it did is on disk */
+					if (!state_is(m, path("t.store"), path("t.origin"), &st, wa, sizeof(wa)))
+						die_mismatch("%s: power cut after its exit 0 (%s) loses what it wrote: %s\n  cut run: %s",
+							     d, modev[mi], wa, fc);
+					n_after++;
+				} else if (state_is(&before, path("t.store"), path("t.origin"), &st, wb, sizeof(wb))) {
 					/* the store goes on: the step, run again, makes the state after */
 					n_before++;
 					rc = run(NULL, argv);
@@ -1052,6 +1064,9 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 		(void)newid;
 	}
 	model_free(&before);
+	if (!n_before || !n_after)
+		die_mismatch("%lu cut runs left the state before and %lu the state after: the matrix cut nothing that matters",
+			     n_before, n_after);
 	printf("ms_model crash matrix: %zu steps, %lu cut runs: %lu left the state before, %lu the state after\n",
 	       sizeof(crash_seq) / sizeof(crash_seq[0]), total, n_before, n_after);
 }
