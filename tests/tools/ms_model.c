@@ -495,7 +495,8 @@ static long long dump_chunks(const char *store)
 		v[n++] = strtoull(p + 11, NULL, 10);
 	}
 	free(out);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	for (size_t i = 0; i < n; i++)
 		d += !i || v[i] != v[i - 1];
 	free(v);
