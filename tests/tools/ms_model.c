@@ -4,7 +4,7 @@
  * tools as processes: snap_message, snap_write, snap_export, snap_check and snap_dump.
  *
  *   ms_model --bin DIR --dir TMP --seed N --steps K [--chunks C] [--max-snaps M] [-v]
- *   ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C] [-v]
+ *   ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C] [--seed N --steps K] [-v]
  *
  * A small origin image (C chunks of 8 sectors, default 24) and a mikulas store (made by
  * snap_message from a zeroed file, chunk size 8) sit in TMP.  Next to them a plain model: the
@@ -33,6 +33,7 @@
  * sectors_allocated that of one of the two.  A step that leaves the origin written but its
  * snapshots' copies not yet made is lost data, and so fails.  A store left in the state
  * before must take the step again: run once more without a fault, it makes the state after.
+ * With --steps, the sequence is K seeded random steps (one-sector writes) instead.
  *
  * Exit: 0 every check held; 1 a mismatch (seed, step, what differs and the command line are
  * printed); 2 usage; 3 a tool could not be run; 77 `SKIP: ...` when snap_write or
@@ -947,7 +948,9 @@ static bool state_is(const struct model *m, const char *store, const char *origi
 	return true;
 }
 
-static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
+/* steps == 0: the fixed sequence; else that many random steps (one-sector writes) */
+static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, unsigned long steps,
+			 int max_snaps)
 {
 	struct model before = { 0 };
 	char *modev[16];
@@ -964,8 +967,9 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 	probe(path("cur.store"), path("cur.origin"));
 	verify(m, path("cur.store"), path("cur.origin"), true);
 
-	for (size_t k = 0; k < sizeof(crash_seq) / sizeof(crash_seq[0]); k++) {
-		struct step s = { .kind = crash_seq[k].kind, .nsect = 1, .dseed = 1000 + k };
+	size_t nsteps = steps ? steps : sizeof(crash_seq) / sizeof(crash_seq[0]);
+	for (size_t k = 0; k < nsteps; k++) {
+		struct step s = { .nsect = 1, .dseed = 1000 + k };
 		const char *argv[16];
 		char args[4][64], d[128];
 		uint64_t newid;
@@ -973,9 +977,15 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 		char *cnt;
 
 		cur_step = (int)k + 1;
-		if (crash_seq[k].id && !id_parse(crash_seq[k].id, &s.id))
-			exit(3);
-		s.off = (uint64_t)crash_seq[k].chunk * CHUNK_SECTORS + crash_seq[k].sector;
+		if (steps) {
+			s = random_step(m, max_snaps);
+			s.nsect = 1;
+		} else {
+			s.kind = crash_seq[k].kind;
+			if (crash_seq[k].id && !id_parse(crash_seq[k].id, &s.id))
+				exit(3);
+			s.off = (uint64_t)crash_seq[k].chunk * CHUNK_SECTORS + crash_seq[k].sector;
+		}
 		describe(&s, d, sizeof(d));
 		model_copy(&before, m);
 		if (check_status(path("cur.store"), &st_before, &why) || why)
@@ -1072,7 +1082,7 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors)
 		die_mismatch("%lu cut runs left the state before and %lu the state after: the matrix cut nothing that matters",
 			     n_before, n_after);
 	printf("ms_model crash matrix: %zu steps, %lu cut runs: %lu left the state before, %lu the state after\n",
-	       sizeof(crash_seq) / sizeof(crash_seq[0]), total, n_before, n_after);
+	       nsteps, total, n_before, n_after);
 }
 
 /* ---- main ---- */
@@ -1082,11 +1092,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: ms_model --bin DIR --dir TMP --seed N --steps K [--chunks C] [--max-snaps M]\n"
 		"                [--loose-count] [-v]\n"
-		"       ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C] [-v]\n"
+		"       ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C]\n"
+		"                [--seed N --steps K] [-v]\n"
 		"The model test of shared multisnapshot stores (mikulas) through the snap_* tools:\n"
 		"K seeded random steps, every view checked against a plain model after each; or\n"
 		"(--crash) a fixed sequence with every step cut at every write in each MODE of the\n"
-		"fault-injection shim (e.g. \"kill tear:512 powerloss reorder eio\").\n"
+		"fault-injection shim (e.g. \"kill tear:512 powerloss reorder eio\"); with --steps,\n"
+		"K seeded random steps (one-sector writes) instead of the fixed sequence.\n"
 		"  --chunks C       origin size in 4 KiB chunks (default 24)\n"
 		"  --max-snaps M    at most M live snapshots (default 12, at most 60)\n"
 		"  --loose-count    do not require the COW chunks in use to be the model's ideal count\n"
@@ -1138,7 +1150,7 @@ int main(int argc, char **argv)
 	rng_state = seed * 0x9E3779B97F4A7C15ull + 0x1234567;
 	fill(m.origin, m.osize, seed + 77);
 	if (modes) {
-		crash_matrix(&m, modes, store_sectors);
+		crash_matrix(&m, modes, store_sectors, steps, (int)max_snaps);
 		model_free(&m);
 		return 0;
 	}
