@@ -1296,6 +1296,52 @@ static int snap_split(struct mk *m, const struct idvec *live, const struct excve
 	return r;
 }
 
+/* One chunk of a snapshot write: [pos, pend) of chunk c, from src; *copied: it took a new chunk. */
+static int snap_write_chunk(struct mk *m, const struct idvec *live, struct meta_io *origin,
+			    meta_ms_id id, meta_ms_id ulo, meta_ms_id uhi, uint64_t c, uint64_t pos,
+			    uint64_t pend, const uint8_t *src, uint8_t *cbuf, bool copy_pass,
+			    bool *copied)
+{
+	uint64_t cb = chunk_bytes(m), x;
+	struct excvec ev, nv = {0};
+	size_t p, from;
+	bool in_place;
+	int r = chunk_excs(m, c, &ev);
+	if (!r)
+		r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
+	*copied = false;
+	if (r || in_place == copy_pass) {
+		/* the other pass's chunk */
+	} else if (in_place) {
+		r = meta_io_pwrite(m->io, src, (size_t)(pend - pos),
+				   cow_offset(m, ev.v[p].cow) + (pos - c * cb));
+	} else {
+		*copied = true;
+		r = meta_sm_tx_alloc(m->dsm, &x);
+		if (!r && pend - pos < cb)
+			r = p < ev.n ? meta_io_pread(m->io, cbuf, (size_t)cb, cow_offset(m, ev.v[p].cow))
+				     : read_origin_chunk(m, origin, c, cbuf);
+		if (!r) {
+			memcpy(cbuf + (pos - c * cb), src, (size_t)(pend - pos));
+			r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
+		}
+		if (!r)
+			r = snap_split(m, live, &ev, p, ulo, uhi, x, &nv, &from);
+		if (!r)
+			r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+	}
+	free(ev.v);
+	free(nv.v);
+	return r;
+}
+
+/*
+ * Two passes: first the chunks that need a new COW chunk (written, flushed, committed), then
+ * the chunks the snapshot owns alone, overwritten in place only after that commit (as the
+ * thin engine orders them): a crash leaves the state before the call, or its commit with
+ * some of the in-place writes landed; never an in-place write beside an uncommitted rest.
+ * The in-place writes are flushed before the return (a power cut after it keeps them).
+ */
 static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off,
 			     uint64_t len, const void *buf)
 {
@@ -1304,7 +1350,7 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 	struct mikulas_disk_snap v;
 	uint64_t cb = chunk_bytes(m), c0, c1, need = 0;
 	meta_ms_id ulo = id, uhi = id;
-	uint8_t *cbuf = NULL;
+	uint8_t *cbuf = NULL, *copied = NULL;
 	int r = write_start(m, off, len, &live, &c0, &c1);
 	if (r)
 		return r;
@@ -1332,44 +1378,35 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 		r = META_E_NOSPC;
 	if (r)
 		return r;
-	if (need && !(cbuf = meta_io_buf_alloc((size_t)cb)))
+	if (need && (!(cbuf = meta_io_buf_alloc((size_t)cb)) ||
+		     !(copied = calloc((size_t)(c1 - c0 + 1), 1)))) {
+		free(cbuf);
 		return META_E_NOMEM;
-	for (uint64_t pos = off, end = off + len; pos < end && !r;) {
-		uint64_t c = pos / cb, pend = (c + 1) * cb < end ? (c + 1) * cb : end, x;
-		const uint8_t *src = (const uint8_t *)buf + (pos - off);
-		struct excvec ev, nv = {0};
-		size_t p, from;
-		bool in_place;
-		r = chunk_excs(m, c, &ev);
-		if (!r)
-			r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
-		if (!r && in_place) {
-			r = meta_io_pwrite(m->io, src, (size_t)(pend - pos),
-					   cow_offset(m, ev.v[p].cow) + (pos - c * cb));
-		} else if (!r) {
-			r = meta_sm_tx_alloc(m->dsm, &x);
-			if (!r && pend - pos < cb)
-				r = p < ev.n ? meta_io_pread(m->io, cbuf, (size_t)cb,
-							     cow_offset(m, ev.v[p].cow))
-					     : read_origin_chunk(m, origin, c, cbuf);
-			if (!r) {
-				memcpy(cbuf + (pos - c * cb), src, (size_t)(pend - pos));
-				r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
-			}
+	}
+	for (int pass = 0; pass < 2 && !r; pass++) {
+		if (pass == 1 && need) {
+			r = meta_io_flush(m->io);
 			if (!r)
-				r = snap_split(m, live, &ev, p, ulo, uhi, x, &nv, &from);
-			if (!r)
-				r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+				r = mikulas_commit(m);
 		}
-		free(ev.v);
-		free(nv.v);
-		pos = pend;
+		for (uint64_t pos = off, end = off + len; pos < end && !r;) {
+			uint64_t c = pos / cb, pend = (c + 1) * cb < end ? (c + 1) * cb : end;
+			bool took;
+			/* a chunk the first pass copied is the snapshot's own now: done */
+			if (pass == 0 || !need || !copied[c - c0]) {
+				r = snap_write_chunk(m, live, origin, id, ulo, uhi, c, pos, pend,
+						     (const uint8_t *)buf + (pos - off), cbuf, pass == 0,
+						     &took);
+				if (need && took)
+					copied[c - c0] = 1;
+			}
+			pos = pend;
+		}
 	}
 	free(cbuf);
-	if (!r && need)
+	free(copied);
+	if (!r)
 		r = meta_io_flush(m->io);
-	if (!r && need)
-		r = mikulas_commit(m);
 	return need ? fail(m, r) : r;
 }
 
