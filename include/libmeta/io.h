@@ -63,7 +63,12 @@ META_API size_t meta_io_align(const struct meta_io *io);
 META_API void *meta_io_buf_alloc(size_t len);
 /* errno of the last failed system call (for META_E_IO messages). */
 META_API int meta_io_errno(const struct meta_io *io);
-/* Whole-buffer positional read/write; short reads past the end are META_E_IO. */
+/*
+ * Whole-buffer positional read/write; short reads past the end are META_E_IO.  Several
+ * threads may call meta_io_pread() on one io at once (nothing else may run beside them:
+ * writes, discards, flushes and close want the io alone); meta_io_errno() then names one
+ * of the failures.
+ */
 META_API int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off);
 META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uint64_t off);
 /*

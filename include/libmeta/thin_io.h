@@ -42,7 +42,7 @@
  *    are free in the metadata either way), as the kernel ignores a data device
  *    without discard support.
  *  - read: the volume as this transaction sees it (unmapped: the origin's bytes or
- *    zeros).
+ *    zeros); meta_thin_vol_map() tells where each byte comes from.
  *  - Nothing is committed by these calls: meta_thin_pool_commit() commits (and then
  *    passes the discards down).  A tool commits once per call, or every N blocks.
  *
@@ -91,5 +91,55 @@ META_API int meta_thin_vol_write(struct meta_thin_vol *v, uint64_t off, const vo
 				 size_t len);
 META_API int meta_thin_vol_discard(struct meta_thin_vol *v, uint64_t off, uint64_t len);
 META_API int meta_thin_vol_read(struct meta_thin_vol *v, uint64_t off, void *buf, size_t len);
+
+/*
+ * Where a range's bytes are: the lookup meta_thin_vol_read() itself makes (a read is
+ * meta_thin_vol_map() then meta_thin_vol_read_mapped()).  m receives runs covering
+ * [off, off+len) in volume order, each one of:
+ *  - META_THIN_AT_DATA: mapped; the bytes are on the data device at byte `at`
+ *    (consecutive virtual blocks on consecutive data blocks are one run);
+ *  - META_THIN_AT_ORIGIN: unmapped, below the external origin's end: the origin's
+ *    bytes at byte `at` (== off);
+ *  - META_THIN_AT_ZERO: unmapped, no origin there: zeros (`at` is 0).
+ * Adjacent runs never continue each other.  m starts zeroed ({0}) and may be reused
+ * for later calls (its memory grows); meta_thin_map_free() releases it.
+ *
+ * Valid until the pool next changes: a write or discard on any of its volumes, a
+ * message, or its close.  A discard or a write that breaks sharing frees data blocks
+ * a map may name, and a later write may reuse them: a caller reading the runs outside
+ * its own lock must keep such changes out until the reads are done (the nbdkit
+ * plugin: reads share a lock the changes take exclusively).  A commit changes no
+ * mapping.  Errors: those of meta_thin_vol_read() before any byte moves; META_E_CORRUPT
+ * when the device's mapping tree is damaged (keys out of order).
+ */
+enum meta_thin_at {
+	META_THIN_AT_DATA = 1,
+	META_THIN_AT_ORIGIN = 2,
+	META_THIN_AT_ZERO = 3,
+};
+
+struct meta_thin_run {
+	uint64_t off, len; /* bytes of the volume */
+	uint64_t at;       /* byte offset on the data device or the origin; 0 for zeros */
+	enum meta_thin_at where;
+};
+
+struct meta_thin_map {
+	struct meta_thin_run *run;
+	size_t n, cap;
+};
+
+META_API int meta_thin_vol_map(struct meta_thin_vol *v, uint64_t off, uint64_t len,
+			       struct meta_thin_map *m);
+META_API void meta_thin_map_free(struct meta_thin_map *m);
+
+/*
+ * The bytes m (a map of [off, off+len) by meta_thin_vol_map()) names, into buf: preads
+ * of the data device and the origin, zeros.  Touches no pool state: several threads
+ * may run it at once, and beside meta_thin_vol_map() calls, while the map is valid.
+ * META_E_IO from a read.
+ */
+META_API int meta_thin_vol_read_mapped(struct meta_thin_vol *v, const struct meta_thin_map *m,
+				       uint64_t off, void *buf);
 
 #endif

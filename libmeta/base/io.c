@@ -248,32 +248,46 @@ static void bounce_window(const struct meta_io *io, uint64_t off, size_t len, ui
 	*wlen = (size_t)(end - *a);
 }
 
+/*
+ * Reads share nothing in io but the descriptor: an unaligned O_DIRECT read bounces through
+ * its own buffer, so several threads may read one io at once (meta_io_pread in io.h).
+ */
 int meta_io_pread(struct meta_io *io, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
+	uint8_t *p = buf, *bounce = NULL;
+	size_t cap = 0;
+	int r = META_OK;
 	if (!io->align || is_aligned(io, buf, len, off))
 		return raw_pread(io, buf, len, off);
 	while (len) {
 		uint64_t a;
 		size_t wlen, n;
-		int r;
 		bounce_window(io, off, len, &a, &wlen, &n);
 		if (a + wlen < off + n) {
 			/* the request runs past the end of the device */
 			io->last_errno = EIO;
-			return META_E_IO;
+			r = META_E_IO;
+			break;
 		}
-		if (get_bounce(io, wlen))
-			return META_E_NOMEM;
-		r = raw_pread(io, io->bounce, wlen, a);
+		if (wlen > cap) { /* the first window; only a longer request needs more */
+			free(bounce);
+			cap = len > wlen ? BOUNCE_MAX : wlen;
+			if (!(bounce = meta_io_buf_alloc(cap))) {
+				io->last_errno = ENOMEM;
+				r = META_E_NOMEM;
+				break;
+			}
+		}
+		r = raw_pread(io, bounce, wlen, a);
 		if (r)
-			return r;
-		memcpy(p, io->bounce + (off - a), n);
+			break;
+		memcpy(p, bounce + (off - a), n);
 		p += n;
 		len -= n;
 		off += n;
 	}
-	return META_OK;
+	free(bounce);
+	return r;
 }
 
 /* Unaligned O_DIRECT write: read-modify-write of the partial logical blocks at both ends. */

@@ -551,48 +551,118 @@ int meta_thin_vol_discard(struct meta_thin_vol *v, uint64_t off, uint64_t len)
 	return meta_thin_pool_fail(p, r);
 }
 
-int meta_thin_vol_read(struct meta_thin_vol *v, uint64_t off, void *buf, size_t len)
+/* ---- reads: the map of a range, then its bytes ------------------------------------- */
+
+void meta_thin_map_free(struct meta_thin_map *m)
+{
+	if (!m)
+		return;
+	free(m->run);
+	*m = (struct meta_thin_map){0};
+}
+
+/* Append a run, or extend the last one when this continues it. */
+static int map_push(struct meta_thin_map *m, enum meta_thin_at where, uint64_t off, uint64_t len,
+		    uint64_t at)
+{
+	struct meta_thin_run *last = m->n ? &m->run[m->n - 1] : NULL;
+	if (!len)
+		return 0;
+	if (last && last->where == where && last->off + last->len == off &&
+	    (where == META_THIN_AT_ZERO || last->at + last->len == at)) {
+		last->len += len;
+		return 0;
+	}
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		struct meta_thin_run *n = realloc(m->run, cap * sizeof(*n));
+		if (!n)
+			return META_E_NOMEM;
+		m->run = n;
+		m->cap = cap;
+	}
+	m->run[m->n++] = (struct meta_thin_run){off, len, at, where};
+	return 0;
+}
+
+/* Unmapped bytes [off, off+len): the origin's below its end, zeros past it. */
+static int map_unmapped(const struct meta_thin_vol *v, struct meta_thin_map *m, uint64_t off,
+			uint64_t len)
+{
+	int r = 0;
+	if (v->origin && off < v->origin_size && len) {
+		uint64_t n = v->origin_size - off < len ? v->origin_size - off : len;
+		r = map_push(m, META_THIN_AT_ORIGIN, off, n, off);
+		off += n;
+		len -= n;
+	}
+	return r ? r : map_push(m, META_THIN_AT_ZERO, off, len, 0);
+}
+
+int meta_thin_vol_map(struct meta_thin_vol *v, uint64_t off, uint64_t len, struct meta_thin_map *m)
 {
 	struct meta_thin_pool *p = v->p;
-	struct meta_thin_io *io = p->io;
 	struct maplist l = {0};
-	struct run data = {0}, origin = {0};
-	uint8_t *dst = buf;
-	uint64_t bs = io->bsize, first, last, c0;
+	uint64_t bs = p->io->bsize, first, last, c0, end = off + len, pos = off;
 	int r = in_volume(v, off, len);
+	m->n = 0;
 	if (r || !len)
 		return r;
 	if (p->sb_only)
 		return META_E_INVAL;
 	first = off / bs;
-	last = (off + len - 1) / bs;
+	last = (end - 1) / bs;
 	for (c0 = first; !r && c0 <= last; c0 += CHUNK_BLOCKS) {
 		uint64_t c1 = last - c0 < CHUNK_BLOCKS ? last + 1 : c0 + CHUNK_BLOCKS;
-		size_t k = 0;
 		r = mappings(v, c0, c1, &l);
-		for (uint64_t vb = c0; !r && vb < c1; vb++) {
-			uint64_t vstart = vb * bs;
-			uint32_t s = vb == first ? (uint32_t)(off - vstart) : 0;
-			uint32_t e = vb == last ? (uint32_t)(off + len - vstart) : (uint32_t)bs;
-			uint8_t *to = dst + (vstart + s - off);
-			if (k < l.n && l.m[k].vb == vb) {
-				uint64_t b = disk_thin_map_block(l.m[k++].value);
-				r = run_add(&data, false, io->data, b * bs + s, to, e - s);
-			} else if (v->origin && vstart + s < v->origin_size) {
-				uint64_t n = v->origin_size - (vstart + s);
-				if (n > e - s)
-					n = e - s;
-				r = run_add(&origin, false, v->origin, vstart + s, to, n);
-				memset(to + n, 0, e - s - n);
-			} else {
-				memset(to, 0, e - s);
+		for (size_t k = 0; !r && k < l.n; k++) {
+			uint64_t vstart = l.m[k].vb * bs;
+			uint64_t s = vstart > off ? vstart : off;
+			uint64_t e = end - vstart > bs ? vstart + bs : end;
+			if (s < pos || l.m[k].vb < c0 || l.m[k].vb >= c1) {
+				r = META_E_CORRUPT; /* keys out of order */
+				break;
 			}
+			r = map_unmapped(v, m, pos, s - pos);
+			if (!r)
+				r = map_push(m, META_THIN_AT_DATA, s, e - s,
+					     disk_thin_map_block(l.m[k].value) * bs + (s - vstart));
+			pos = e;
 		}
 	}
 	if (!r)
-		r = run_do(&data, false);
-	if (!r)
-		r = run_do(&origin, false);
+		r = map_unmapped(v, m, pos, end - pos);
 	free(l.m);
+	if (r)
+		m->n = 0;
+	return r;
+}
+
+int meta_thin_vol_read_mapped(struct meta_thin_vol *v, const struct meta_thin_map *m, uint64_t off,
+			      void *buf)
+{
+	struct meta_thin_io *io = v->p->io;
+	uint8_t *dst = buf;
+	int r = 0;
+	for (size_t i = 0; !r && i < m->n; i++) {
+		const struct meta_thin_run *u = &m->run[i];
+		uint8_t *to = dst + (u->off - off);
+		if (u->where == META_THIN_AT_DATA)
+			r = meta_io_pread(io->data, to, (size_t)u->len, u->at);
+		else if (u->where == META_THIN_AT_ORIGIN)
+			r = meta_io_pread(v->origin, to, (size_t)u->len, u->at);
+		else
+			memset(to, 0, (size_t)u->len);
+	}
+	return r;
+}
+
+int meta_thin_vol_read(struct meta_thin_vol *v, uint64_t off, void *buf, size_t len)
+{
+	struct meta_thin_map m = {0};
+	int r = meta_thin_vol_map(v, off, len, &m);
+	if (!r)
+		r = meta_thin_vol_read_mapped(v, &m, off, buf);
+	meta_thin_map_free(&m);
 	return r;
 }

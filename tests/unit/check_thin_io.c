@@ -9,7 +9,8 @@
  * by one: zeroing of partial new blocks (and none with skip_block_zeroing), sharing
  * broken by copy (by the time rule, not the count), no copy for a whole-block
  * overwrite, the external origin's copy, whole-block discards, passdown of exactly the
- * freed blocks, out of data space, the volume's end and offset overflow.
+ * freed blocks, out of data space, the volume's end and offset overflow; the map of a
+ * range (origin, data and zero runs) and reads through it.
  */
 #include <check.h>
 #include <stdio.h>
@@ -547,6 +548,89 @@ static void external_origin(unsigned flags, int tail)
 	fx_done(&f);
 }
 
+/* One run of a map: where, volume bytes [off, off+len), at. */
+static void expect_run(const struct meta_thin_map *m, size_t i, enum meta_thin_at where,
+		       uint64_t off, uint64_t len, uint64_t at)
+{
+	ck_assert_uint_lt(i, m->n);
+	ck_assert_int_eq(m->run[i].where, where);
+	ck_assert_uint_eq(m->run[i].off, off);
+	ck_assert_uint_eq(m->run[i].len, len);
+	ck_assert_uint_eq(m->run[i].at, at);
+}
+
+/*
+ * The map of a range: origin below its end, data runs (consecutive data blocks merged,
+ * a gap in the volume splitting them), zeros past the origin; read_mapped == read.
+ */
+START_TEST(test_map_runs)
+{
+	struct fx f;
+	struct meta_thin_map m = {0};
+	struct meta_thin_vol *v;
+	struct meta_io *o;
+	uint8_t *org = malloc(3 * BS), *blk = malloc(3 * BS), *a = malloc(8 * BS),
+		*b = malloc(8 * BS);
+	uint64_t osize = 2 * BS + BS / 2, d1, d2, d5, off = BS / 2, len = 7 * BS - BS / 2 - 3;
+	ck_assert_ptr_nonnull(org);
+	ck_assert_ptr_nonnull(blk);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	fill_rnd(org, osize);
+	fill_rnd(blk, 3 * BS);
+	ub_tmpfile(opath, "thin_io_origin", 0);
+	ub_write_at(opath, 0, org, osize);
+	ck_assert_int_eq(meta_io_open(opath, 0, &o), 0);
+	fx_init(&f, 16, 0xaa, 0);
+	ck_assert_int_eq(msg(f.p, "create_thin 0"), 0);
+	v = vol(&f, 0, o, 8 * BS);
+	ck_assert_int_eq(meta_thin_vol_write(v, BS, blk, 2 * BS), 0);
+	ck_assert_int_eq(meta_thin_vol_write(v, 5 * BS, blk + 2 * BS, BS), 0);
+	ck_assert_int_eq(meta_thin_pool_commit(f.p), 0);
+	d1 = data_block_of(0, 1);
+	d2 = data_block_of(0, 2);
+	d5 = data_block_of(0, 5);
+	ck_assert_uint_eq(d2, d1 + 1); /* a sequential write allocates in order */
+	ck_assert_int_eq(meta_thin_vol_map(v, off, len, &m), 0);
+	ck_assert_uint_eq(m.n, 5);
+	expect_run(&m, 0, META_THIN_AT_ORIGIN, off, BS - off, off);
+	expect_run(&m, 1, META_THIN_AT_DATA, BS, 2 * BS, d1 * BS);
+	expect_run(&m, 2, META_THIN_AT_ZERO, 3 * BS, 2 * BS, 0);
+	expect_run(&m, 3, META_THIN_AT_DATA, 5 * BS, BS, d5 * BS);
+	expect_run(&m, 4, META_THIN_AT_ZERO, 6 * BS, off + len - 6 * BS, 0);
+	ck_assert_int_eq(meta_thin_vol_read_mapped(v, &m, off, a), 0);
+	ck_assert_int_eq(meta_thin_vol_read(v, off, b, len), 0);
+	ck_assert_mem_eq(a, b, len);
+	/* inside one block: a data run starting mid-block; the map is reused */
+	ck_assert_int_eq(meta_thin_vol_map(v, 2 * BS + 7, 100, &m), 0);
+	ck_assert_uint_eq(m.n, 1);
+	expect_run(&m, 0, META_THIN_AT_DATA, 2 * BS + 7, 100, d2 * BS + 7);
+	/* the origin's end inside an unmapped block: origin, then zeros */
+	meta_thin_vol_close(v);
+	v = vol(&f, 0, o, 8 * BS);
+	ck_assert_int_eq(meta_thin_vol_discard(v, 2 * BS, BS), 0);
+	ck_assert_int_eq(meta_thin_vol_map(v, 2 * BS, 2 * BS, &m), 0);
+	ck_assert_uint_eq(m.n, 2);
+	expect_run(&m, 0, META_THIN_AT_ORIGIN, 2 * BS, BS / 2, 2 * BS);
+	expect_run(&m, 1, META_THIN_AT_ZERO, osize, 2 * BS - BS / 2, 0);
+	/* empty range, past the end */
+	ck_assert_int_eq(meta_thin_vol_map(v, 3, 0, &m), 0);
+	ck_assert_uint_eq(m.n, 0);
+	ck_assert_int_eq(meta_thin_vol_map(v, 8 * BS - 1, 2, &m), META_E_VOL_END);
+	ck_assert_uint_eq(m.n, 0);
+	meta_thin_map_free(&m);
+	ck_assert_ptr_null(m.run);
+	meta_thin_vol_close(v);
+	meta_io_close(o);
+	unlink(opath);
+	free(org);
+	free(blk);
+	free(a);
+	free(b);
+	fx_done(&f);
+}
+END_TEST
+
 START_TEST(test_external_origin_copy)
 {
 	external_origin(0, 0);
@@ -752,6 +836,7 @@ int main(void)
 	tcase_add_test(tc, test_skip_zeroing_keeps_old_bytes);
 	tcase_add_test(tc, test_sharing_broken_by_copy);
 	tcase_add_test(tc, test_full_overwrite_not_copied);
+	tcase_add_test(tc, test_map_runs);
 	tcase_add_test(tc, test_external_origin_copy);
 	tcase_add_test(tc, test_external_origin_skip_zeroing);
 	tcase_add_test(tc, test_discard_whole_blocks_only);
