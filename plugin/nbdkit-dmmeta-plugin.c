@@ -8,18 +8,28 @@
  * One store per nbdkit process, opened in get_ready (exclusively: O_EXCL on block devices),
  * shared by every connection.  The engines keep one transaction (a pool's open transaction,
  * a snapshot's next free chunk and exception area), are not thread-safe, and a flush must
- * commit everything every connection wrote: so one request at a time is in the engine, across
- * all connections.  That is SERIALIZE_ALL_REQUESTS's rule, kept by one mutex (engine_lock)
- * around every call into the engine, under the PARALLEL thread model: nbdkit then receives
- * requests and sends replies (the socket copies) on other threads while one request is in
- * the engine, which serializing the whole request would not allow (1 GiB sequential read:
- * 0.6 of the file plugin's throughput serialized by nbdkit, 0.85-0.9 this way).  Because
- * the state is shared and a flush commits all of it, multi-conn is advertised: a flush on any
- * connection makes every write completed before it durable.
+ * commit everything every connection wrote.  Thread model PARALLEL, with two locks:
+ *  - store_lock, a read-write lock (writers preferred, so reads cannot starve them):
+ *    reads and extents share it; writes, trims, zeroes and flushes take it exclusively.
+ *  - engine_lock, a mutex: one engine call at a time among the readers (the engines'
+ *    block caches are not thread-safe even for lookups).
+ * A thin read takes the range's map (meta_thin_vol_map) under both, drops engine_lock and
+ * preads the data device and the origin holding only the shared lock, so the connections'
+ * reads copy in parallel, as the file plugin's do.  The shared lock is held over the preads
+ * because the blocks a map names stay the volume's only until the next change: a trim, or
+ * a write breaking sharing, frees blocks a later write may reuse; a reader then would read
+ * another place's data.  So no change overlaps a read: a read sees each write whole or not
+ * at all (a block device promises less).  Classic snapshots read under both locks: their
+ * engine has no lookup that leaves the copy to the caller (snap.h), so their reads stay one
+ * at a time.  Because the state is shared and a flush commits all of it, multi-conn is
+ * advertised: a flush on any connection makes every write completed before it durable.
  *
  * A kind of store is a table of operations (struct kind); config_complete picks it from the
  * keys given.  Adding one (the shared multisnapshot stores) is a new table and its keys.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -59,13 +69,18 @@ static struct {
 } cfg = {.check = true, .passdown = true};
 
 /* A kind of store: the operations behind the NBD requests.  Each returns 0, or -1 after
- * nbdkit_error() and nbdkit_set_error(). */
+ * nbdkit_error() and nbdkit_set_error().  The changes (pwrite, trim, zero, flush) run
+ * holding the store alone; pread runs under the shared lock and engine_lock (one engine
+ * call at a time); pread_shared (instead of pread) and extents, when given, run under the
+ * shared lock only, beside each other, and take engine_lock around their engine calls. */
 struct kind {
 	const char *name;
 	int (*open)(void);
 	void (*shutdown)(void); /* clean exit: commit what is pending */
 	void (*close)(void);
 	int (*pread)(void *buf, uint32_t n, uint64_t off);
+	int (*pread_shared)(void *buf, uint32_t n, uint64_t off); /* instead of pread */
+	int (*extents)(uint32_t n, uint64_t off, uint32_t flags, struct nbdkit_extents *ex);
 	int (*pwrite)(const void *buf, uint32_t n, uint64_t off);
 	int (*trim)(uint32_t n, uint64_t off);           /* NULL: no trim */
 	int (*zero)(uint32_t n, uint64_t off, uint32_t flags); /* NULL: nbdkit writes zeros */
@@ -74,6 +89,10 @@ struct kind {
 
 static const struct kind *kind;
 static uint64_t vol_size;
+
+/* See the top of the file. */
+static pthread_rwlock_t store_lock;
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int errno_for(int r)
 {
@@ -420,10 +439,46 @@ static int thin_flush(void)
 	return 0;
 }
 
+/* The range's map under engine_lock, then the copies outside it (the shared lock held). */
+static int thin_map(struct meta_thin_map *m, uint32_t n, uint64_t off)
+{
+	int r;
+	pthread_mutex_lock(&engine_lock);
+	r = meta_thin_vol_map(thin.vol, off, n, m);
+	pthread_mutex_unlock(&engine_lock);
+	return r;
+}
+
 static int thin_pread(void *buf, uint32_t n, uint64_t off)
 {
-	int r = meta_thin_vol_read(thin.vol, off, buf, n);
+	struct meta_thin_map m = {0};
+	int r = thin_map(&m, n, off);
+	if (!r)
+		r = meta_thin_vol_read_mapped(thin.vol, &m, off, buf);
+	meta_thin_map_free(&m);
 	return r ? req_fail(r, "read", n, off, thin_why(r)) : 0;
+}
+
+/* Unmapped without an external origin there: a hole reading zeros; the rest is data. */
+static int thin_extents(uint32_t n, uint64_t off, uint32_t flags, struct nbdkit_extents *ex)
+{
+	struct meta_thin_map m = {0};
+	int r = thin_map(&m, n, off), e = 0;
+	if (r) {
+		meta_thin_map_free(&m);
+		return req_fail(r, "extents", n, off, thin_why(r));
+	}
+	for (size_t i = 0; !e && i < m.n; i++) {
+		const struct meta_thin_run *u = &m.run[i];
+		e = nbdkit_add_extent(ex, u->off, u->len,
+				      u->where == META_THIN_AT_ZERO
+					      ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
+					      : 0);
+		if (flags & NBDKIT_FLAG_REQ_ONE)
+			break;
+	}
+	meta_thin_map_free(&m);
+	return e ? -1 : 0; /* nbdkit_add_extent reported its error */
 }
 
 static int thin_pwrite(const void *buf, uint32_t n, uint64_t off)
@@ -501,7 +556,8 @@ static const struct kind thin_kind = {
 	.open = thin_open,
 	.shutdown = thin_shutdown,
 	.close = thin_close,
-	.pread = thin_pread,
+	.pread_shared = thin_pread,
+	.extents = thin_extents,
 	.pwrite = thin_pwrite,
 	.trim = thin_trim,
 	.zero = thin_zero,
@@ -802,46 +858,71 @@ static int dmmeta_is_rotational(void *h)
 	return 0;
 }
 
-/* One request in the engine at a time (see the top of the file). */
-static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static int dmmeta_can_extents(void *h)
+{
+	return kind->extents != NULL;
+}
 
+/* Reads share the store (see the top of the file). */
 static int dmmeta_pread(void *h, void *buf, uint32_t n, uint64_t off, uint32_t flags)
 {
 	int r;
-	pthread_mutex_lock(&engine_lock);
-	r = kind->pread(buf, n, off);
-	pthread_mutex_unlock(&engine_lock);
+	pthread_rwlock_rdlock(&store_lock);
+	if (kind->pread_shared) {
+		r = kind->pread_shared(buf, n, off);
+	} else {
+		pthread_mutex_lock(&engine_lock);
+		r = kind->pread(buf, n, off);
+		pthread_mutex_unlock(&engine_lock);
+	}
+	pthread_rwlock_unlock(&store_lock);
 	return r;
 }
 
-/* The request's FUA: a flush after it (the same lock held). */
+static int dmmeta_extents(void *h, uint32_t n, uint64_t off, uint32_t flags,
+			  struct nbdkit_extents *ex)
+{
+	int r;
+	pthread_rwlock_rdlock(&store_lock);
+	r = kind->extents(n, off, flags, ex);
+	pthread_rwlock_unlock(&store_lock);
+	return r;
+}
+
+/* A change: the store alone. */
+static void change_begin(void)
+{
+	pthread_rwlock_wrlock(&store_lock);
+}
+
+/* The request's FUA: a flush after it (the store still held alone). */
 static int fua(int r, uint32_t flags)
 {
 	if (!r && (flags & NBDKIT_FLAG_FUA))
 		r = kind->flush();
-	pthread_mutex_unlock(&engine_lock);
+	pthread_rwlock_unlock(&store_lock);
 	return r;
 }
 
 static int dmmeta_pwrite(void *h, const void *buf, uint32_t n, uint64_t off, uint32_t flags)
 {
-	pthread_mutex_lock(&engine_lock);
+	change_begin();
 	return fua(kind->pwrite(buf, n, off), flags);
 }
 
 static int dmmeta_flush(void *h, uint32_t flags)
 {
 	int r = 0;
-	pthread_mutex_lock(&engine_lock);
+	change_begin();
 	if (cfg.rw)
 		r = kind->flush();
-	pthread_mutex_unlock(&engine_lock);
+	pthread_rwlock_unlock(&store_lock);
 	return r;
 }
 
 static int dmmeta_trim(void *h, uint32_t n, uint64_t off, uint32_t flags)
 {
-	pthread_mutex_lock(&engine_lock);
+	change_begin();
 	return fua(kind->trim(n, off), flags);
 }
 
@@ -851,7 +932,7 @@ static int dmmeta_zero(void *h, uint32_t n, uint64_t off, uint32_t flags)
 		nbdkit_set_error(EOPNOTSUPP);
 		return -1;
 	}
-	pthread_mutex_lock(&engine_lock);
+	change_begin();
 	return fua(kind->zero(n, off, flags), flags);
 }
 
@@ -885,6 +966,8 @@ static struct nbdkit_plugin plugin = {
 	.can_fua = dmmeta_can_fua,
 	.can_multi_conn = dmmeta_can_multi_conn,
 	.is_rotational = dmmeta_is_rotational,
+	.can_extents = dmmeta_can_extents,
+	.extents = dmmeta_extents,
 	.pread = dmmeta_pread,
 	.pwrite = dmmeta_pwrite,
 	.flush = dmmeta_flush,
@@ -895,7 +978,15 @@ static struct nbdkit_plugin plugin = {
 /* The plugin's version is the library's it is linked with. */
 static void dmmeta_load(void)
 {
+	pthread_rwlockattr_t a;
 	plugin.version = meta_version();
+	/* writers preferred: a stream of reads on several connections must not hold writes off */
+	pthread_rwlockattr_init(&a);
+#ifdef __GLIBC__
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	pthread_rwlock_init(&store_lock, &a);
+	pthread_rwlockattr_destroy(&a);
 }
 
 NBDKIT_REGISTER_PLUGIN(plugin)

@@ -30,7 +30,7 @@ PLUGIN=$BUILDDIR/plugin/nbdkit-dmmeta-plugin.so
 for c in nbdkit nbdcopy qemu-img qemu-io; do
 	command -v $c >/dev/null 2>&1 || skip "$c not found (apt-get install nbdkit libnbd-bin qemu-utils)"
 done
-require_tool thin_restore thin_write thin_export thin_check thin_message snap_restore snap_write \
+require_tool thin_restore thin_write thin_export thin_check thin_message thin_dump snap_restore snap_write \
 	snap_export snap_check
 
 # A sanitizer build of the plugin needs its runtimes loaded first into nbdkit (not into the
@@ -125,6 +125,66 @@ for d in 0 1 2 3; do
 	cmp -s v.$d e.$d || fail "device $d: nbdcopy's bytes differ from thin_export's"
 done
 note "thin: views of devices 0-3 equal thin_export's (nbdcopy, qemu-img compare)"
+
+# ---- thin: extents (nbdinfo --map) against thin_dump's mappings ---------------------------
+# mapped blocks and the bytes below an external origin's end are data; the rest is a hole
+# that reads zeros.  Both sides merged into maximal runs: "offset length type" (0 data,
+# 3 hole,zero).
+merge_runs() {
+	awk '{ if (NR > 1 && $3 == t && $1 == o + l) { l += $2; next }
+	       if (NR > 1) print o, l, t; o = $1; l = $2; t = $3 }
+	     END { if (NR) print o, l, t }'
+}
+expect_map() { # expect_map DEV ORIGIN_BYTES < thin_dump's XML
+	awk -v dev="$1" -v obytes="$2" -v vol=$VOL '
+	function attr(name,   v) {
+		if (!match($0, name "=\"[0-9]+\"")) return -1
+		v = substr($0, RSTART + length(name) + 2, RLENGTH - length(name) - 3)
+		return v + 0
+	}
+	function seg(a, b, t) { if (b > a) print a, b - a, t }
+	/<superblock/ { bs = attr("data_block_size") * 512 }
+	/<device / { cur = attr("dev_id") }
+	/<\/device>/ { cur = -1 }
+	cur == dev && /<single_mapping/ { m[attr("origin_block")] = 1 }
+	cur == dev && /<range_mapping/ {
+		o = attr("origin_begin"); n = attr("length")
+		for (b = o; b < o + n; b++) m[b] = 1
+	}
+	END {
+		for (s = 0; s < vol; s += bs) {
+			e = s + bs > vol ? vol : s + bs
+			if (m[s / bs]) { seg(s, e, 0); continue }
+			c = obytes < s ? s : (obytes > e ? e : obytes)
+			seg(s, c, 0); seg(c, e, 3)
+		}
+	}' | merge_runs
+}
+got_map() {
+	nbdinfo --map "$URI" >map.raw || fail "nbdinfo --map: $*"
+	awk '{ print $1, $2, $3 }' map.raw | merge_runs
+}
+if command -v nbdinfo >/dev/null 2>&1; then
+	"$BIN/thin_dump" -o dump.xml meta.bin || fail "thin_dump"
+	for d in 0 1 3; do
+		expect_map $d 0 <dump.xml >map.want
+		thin $d
+		got_map "device $d" >map.got
+		stop
+		[ "$(wc -l <map.want)" -gt 2 ] || fail "device $d: the expected map has no holes"
+		cmp -s map.want map.got || { diff map.want map.got | head >&2; fail "device $d: nbdinfo --map differs from thin_dump's mappings"; }
+	done
+	# an external origin of 1000000 bytes (999936 in whole sectors): unmapped bytes below
+	# it are data
+	expect_map 3 999936 <dump.xml >map.want
+	thin 3 origin=in.bin
+	got_map "device 3 with an external origin" >map.got
+	stop
+	cmp -s map.want map.got || { diff map.want map.got | head >&2; fail "device 3 with an origin: nbdinfo --map differs"; }
+	note "thin: extents (nbdinfo --map) equal thin_dump's mappings, with and without an external origin"
+else
+	note "thin: extents not tested (needs nbdinfo from libnbd-bin)"
+fi
 
 # ---- read-only: a write fails, nothing changes ------------------------------------------
 sha0=$(sha meta.bin)
