@@ -19,6 +19,9 @@
 #          after a kill -9;
 #   ext4   mkfs.ext4 through nbdfuse over a thin volume, a file written with debugfs,
 #          e2fsck -fn clean and the file read back, through the plugin and from thin_export.
+#   extents nbdinfo --map equals thin_dump's mappings (with and without an external origin);
+#   concurrent nbdcopy reads (4 connections) beside qemu-io writes and discards: every read
+#          consistent chunk by chunk, the final volume as modelled, thin_check clean;
 #   config errors name the key.
 # Skips (one line) when nbdkit, nbdcopy, qemu-img or qemu-io is missing or the plugin was not
 # built; the ext4 part is skipped (noted) without nbdfuse, /dev/fuse, mkfs.ext4 or debugfs.
@@ -87,6 +90,10 @@ model() {
 		head -c "$3" /dev/zero | tr '\0' "\\$4"
 	fi | dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc 2>/dev/null ||
 		fail "model $*"
+}
+
+pattern() { # pattern OUT LEN BYTE: LEN bytes BYTE (octal)
+	head -c "$2" /dev/zero | tr '\0' "\\$3" >"$1"
 }
 
 # checks META: our thin_check, and tpt 1.1's when present, accept the pool
@@ -226,13 +233,76 @@ cmp -s a.0 e.0 || fail "writes to its snapshots changed device 0"
 cmp -s a.3 e.3 || fail "writes to other devices changed device 3"
 note "thin: qemu-io and nbdcopy writes land as modelled; thin_check${TPT11:+ and tpt 1.1} accept the pool"
 
+# ---- thin: reads on several connections while another connection writes -------------------
+# device 13, a snapshot of device 3 served as its first 4 MiB (64 chunks of 64 KiB): qemu-io
+# writes, discards and flushes chunks (chunk c only ever gets byte c+1 or a discard; writes
+# break sharing, discards free blocks later writes reuse) while nbdcopy (4 connections) reads
+# the volume again and again.  In every read each chunk is its old bytes, zeros or byte c+1
+# whole: a chunk torn, or holding another chunk's byte, fails.  Then the volume equals the
+# model of the writer's operations; thin_check accepts the pool.
+CH=65536
+RS=$((64 * CH))
+"$BIN/thin_message" -q meta.bin create_snap 13 3 || fail "create_snap 13 3"
+head -c $RS a.3 >o.13
+cp o.13 m.13
+set --
+r=1
+while [ $r -le 8 ]; do
+	j=0
+	while [ $j -lt 64 ]; do
+		c=$(((j * 37 + r * 11) % 64))
+		if [ $(((c + r) % 3)) = 0 ]; then
+			set -- "$@" -c "discard $((c * CH)) $CH"
+			model m.13 $((c * CH)) $CH zero
+		else
+			set -- "$@" -c "write -P $((c + 1)) $((c * CH)) $CH"
+			model m.13 $((c * CH)) $CH "$(printf %03o $((c + 1)))"
+		fi
+		[ $((j % 8)) = 7 ] && set -- "$@" -c flush
+		j=$((j + 1))
+	done
+	r=$((r + 1))
+done
+# chunk_sums FILE: "chunk cksum" of each 64 KiB chunk of FILE
+chunk_sums() {
+	rm -f ch.*
+	split -b $CH -d -a 2 "$1" ch. && cksum ch.* | awk '{ sub(/^ch\./, "", $3); print $3 + 0, $1 }'
+}
+chunk_sums o.13 >allowed
+c=0
+while [ $c -lt 64 ]; do
+	pattern pat $CH "$(printf %03o $((c + 1)))"
+	echo "$c $(cksum <pat | cut -d' ' -f1)" >>allowed
+	c=$((c + 1))
+done
+zsum=$(head -c $CH /dev/zero | cksum | cut -d' ' -f1)
+serve metadata=meta.bin data=data.bin dev=13 size=$RS rw=true
+qemu-io -f raw "$@" "$URI" >qio.log 2>&1 &
+qpid=$!
+nr=0 ov=0
+while [ $nr -lt 40 ] && { [ $nr -lt 2 ] || kill -0 $qpid 2>/dev/null; }; do
+	kill -0 $qpid 2>/dev/null && ov=$((ov + 1))
+	nbdcopy "$URI" rd.bin || fail "nbdcopy read $nr while qemu-io writes"
+	chunk_sums rd.bin | awk -v z="$zsum" -v n=$nr '
+		FILENAME == "allowed" { ok[$1 " " $2] = 1; next }
+		!ok[$1 " " $2] && $2 != z { print "read " n ": chunk " $1 " is neither its old bytes, zeros nor byte " $1 + 1; bad = 1 }
+		END { exit bad }' allowed - >bad.txt || fail "$(head -1 bad.txt) (reads beside writes)"
+	nr=$((nr + 1))
+done
+wait $qpid || { cat qio.log; fail "qemu-io writes beside the reads"; }
+stop
+checks meta.bin "reads beside writes"
+"$BIN/thin_export" -q --metadata-dev meta.bin --data-dev data.bin --dev-id 13 \
+	--size $((RS / 512)) -o a.13 || fail "thin_export of device 13"
+cmp -s a.13 m.13 || fail "device 13 after writes beside reads differs from the model"
+texport 3 a3.after
+cmp -s a3.after a.3 || fail "writes to its snapshot changed device 3"
+note "thin: $nr nbdcopy reads (4 connections; $ov started while qemu-io wrote) beside writes and discards: each read consistent, the volume as modelled"
+
 # ---- thin: crashes ----------------------------------------------------------------------
 "$BIN/thin_message" -q meta.bin create_thin 10 || fail "create_thin 10"
 # unflushed writes come from nbdcopy without --flush (qemu-io flushes when it closes, even
 # with -t unsafe); they start at offset 0, which device 10 has not mapped
-pattern() { # pattern OUT LEN BYTE: LEN bytes BYTE (octal)
-	head -c "$2" /dev/zero | tr '\0' "\\$3" >"$1"
-}
 thin 10 rw=true
 qio -c "write -P 0x21 8388608 1048576" -c flush "$URI" || fail "qemu-io (flushed)"
 pattern p22 1048576 042
