@@ -135,11 +135,15 @@ META_API void meta_thin_map_free(struct meta_thin_map *m);
 
 /*
  * The bytes m (a map of [off, off+len) by meta_thin_vol_map()) names, into buf: preads
- * of the data device and the origin, zeros.  Touches no pool state: several threads
- * may run it at once, and beside meta_thin_vol_map() calls, while the map is valid.
- * META_E_IO from a read.
+ * of the data device and the origin, zeros.  data, origin: other opens of the pool's
+ * data device and the volume's origin to read through (a reader's own descriptors keep
+ * their own readahead, as several sequential streams on one descriptor defeat it), or
+ * NULL for the ones the pool and the volume were given.  Touches no pool state: several
+ * threads may run it at once, and beside meta_thin_vol_map() calls, while the map is
+ * valid.  META_E_IO from a read.
  */
 META_API int meta_thin_vol_read_mapped(struct meta_thin_vol *v, const struct meta_thin_map *m,
-				       uint64_t off, void *buf);
+				       uint64_t off, void *buf, struct meta_io *data,
+				       struct meta_io *origin);
 
 #endif

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 #include "pdata/btree_write.h"
 #include "pdata/ondisk.h"
 #include "pdata/sm_tx.h"
@@ -573,14 +574,8 @@ static int map_push(struct meta_thin_map *m, enum meta_thin_at where, uint64_t o
 		last->len += len;
 		return 0;
 	}
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-		struct meta_thin_run *n = realloc(m->run, cap * sizeof(*n));
-		if (!n)
-			return META_E_NOMEM;
-		m->run = n;
-		m->cap = cap;
-	}
+	if (meta_grow((void **)&m->run, &m->cap, m->n + 1, sizeof(*m->run)))
+		return META_E_NOMEM;
 	m->run[m->n++] = (struct meta_thin_run){off, len, at, where};
 	return 0;
 }
@@ -639,18 +634,21 @@ int meta_thin_vol_map(struct meta_thin_vol *v, uint64_t off, uint64_t len, struc
 }
 
 int meta_thin_vol_read_mapped(struct meta_thin_vol *v, const struct meta_thin_map *m, uint64_t off,
-			      void *buf)
+			      void *buf, struct meta_io *data, struct meta_io *origin)
 {
-	struct meta_thin_io *io = v->p->io;
 	uint8_t *dst = buf;
 	int r = 0;
+	if (!data)
+		data = v->p->io->data;
+	if (!origin)
+		origin = v->origin;
 	for (size_t i = 0; !r && i < m->n; i++) {
 		const struct meta_thin_run *u = &m->run[i];
 		uint8_t *to = dst + (u->off - off);
 		if (u->where == META_THIN_AT_DATA)
-			r = meta_io_pread(io->data, to, (size_t)u->len, u->at);
+			r = meta_io_pread(data, to, (size_t)u->len, u->at);
 		else if (u->where == META_THIN_AT_ORIGIN)
-			r = meta_io_pread(v->origin, to, (size_t)u->len, u->at);
+			r = meta_io_pread(origin, to, (size_t)u->len, u->at);
 		else
 			memset(to, 0, (size_t)u->len);
 	}
@@ -662,7 +660,7 @@ int meta_thin_vol_read(struct meta_thin_vol *v, uint64_t off, void *buf, size_t 
 	struct meta_thin_map m = {0};
 	int r = meta_thin_vol_map(v, off, len, &m);
 	if (!r)
-		r = meta_thin_vol_read_mapped(v, &m, off, buf);
+		r = meta_thin_vol_read_mapped(v, &m, off, buf, NULL, NULL);
 	meta_thin_map_free(&m);
 	return r;
 }

@@ -598,9 +598,19 @@ START_TEST(test_map_runs)
 	expect_run(&m, 2, META_THIN_AT_ZERO, 3 * BS, 2 * BS, 0);
 	expect_run(&m, 3, META_THIN_AT_DATA, 5 * BS, BS, d5 * BS);
 	expect_run(&m, 4, META_THIN_AT_ZERO, 6 * BS, off + len - 6 * BS, 0);
-	ck_assert_int_eq(meta_thin_vol_read_mapped(v, &m, off, a), 0);
+	ck_assert_int_eq(meta_thin_vol_read_mapped(v, &m, off, a, NULL, NULL), 0);
 	ck_assert_int_eq(meta_thin_vol_read(v, off, b, len), 0);
 	ck_assert_mem_eq(a, b, len);
+	{ /* through other opens of the data image and the origin */
+		struct meta_io *dio, *oio;
+		ck_assert_int_eq(meta_io_open(dpath, 0, &dio), 0);
+		ck_assert_int_eq(meta_io_open(opath, 0, &oio), 0);
+		memset(a, 0x5c, len);
+		ck_assert_int_eq(meta_thin_vol_read_mapped(v, &m, off, a, dio, oio), 0);
+		ck_assert_mem_eq(a, b, len);
+		meta_io_close(dio);
+		meta_io_close(oio);
+	}
 	/* inside one block: a data run starting mid-block; the map is reused */
 	ck_assert_int_eq(meta_thin_vol_map(v, 2 * BS + 7, 100, &m), 0);
 	ck_assert_uint_eq(m.n, 1);
