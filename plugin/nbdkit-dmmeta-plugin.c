@@ -68,6 +68,11 @@ static struct {
 	bool skip_zeroing, passdown;
 } cfg = {.check = true, .passdown = true};
 
+/* A connection: its own opens of the image files reads copy from (NULL: the shared ones). */
+struct conn {
+	struct meta_io *data, *origin;
+};
+
 /* A kind of store: the operations behind the NBD requests.  Each returns 0, or -1 after
  * nbdkit_error() and nbdkit_set_error().  The changes (pwrite, trim, zero, flush) run
  * holding the store alone; pread runs under the shared lock and engine_lock (one engine
@@ -79,7 +84,8 @@ struct kind {
 	void (*shutdown)(void); /* clean exit: commit what is pending */
 	void (*close)(void);
 	int (*pread)(void *buf, uint32_t n, uint64_t off);
-	int (*pread_shared)(void *buf, uint32_t n, uint64_t off); /* instead of pread */
+	int (*pread_shared)(struct conn *c, void *buf, uint32_t n, uint64_t off); /* or pread */
+	void (*conn_open)(struct conn *c); /* NULL: nothing of its own */
 	int (*extents)(uint32_t n, uint64_t off, uint32_t flags, struct nbdkit_extents *ex);
 	int (*pwrite)(const void *buf, uint32_t n, uint64_t off);
 	int (*trim)(uint32_t n, uint64_t off);           /* NULL: no trim */
@@ -449,14 +455,30 @@ static int thin_map(struct meta_thin_map *m, uint32_t n, uint64_t off)
 	return r;
 }
 
-static int thin_pread(void *buf, uint32_t n, uint64_t off)
+static int thin_pread(struct conn *c, void *buf, uint32_t n, uint64_t off)
 {
 	struct meta_thin_map m = {0};
 	int r = thin_map(&m, n, off);
 	if (!r)
-		r = meta_thin_vol_read_mapped(thin.vol, &m, off, buf);
+		r = meta_thin_vol_read_mapped(thin.vol, &m, off, buf, c->data, c->origin);
 	meta_thin_map_free(&m);
 	return r ? req_fail(r, "read", n, off, thin_why(r)) : 0;
+}
+
+/*
+ * A connection reads image files through its own descriptors: the page cache's readahead
+ * follows each descriptor's stream, and several connections reading their own regions
+ * through one descriptor would defeat it (as nbdkit's file plugin, one open per
+ * connection).  Block devices are read O_DIRECT (no readahead): the shared open serves.
+ * An open that fails leaves the shared one.
+ */
+static void thin_conn_open(struct conn *c)
+{
+	if (!meta_io_is_blockdev(thin.data) && meta_io_open(cfg.data, 0, &c->data))
+		c->data = NULL;
+	if (thin.origin && !meta_io_is_blockdev(thin.origin) &&
+	    meta_io_open(cfg.origin, 0, &c->origin))
+		c->origin = NULL;
 }
 
 /* Unmapped without an external origin there: a hole reading zeros; the rest is data. */
@@ -557,6 +579,7 @@ static const struct kind thin_kind = {
 	.shutdown = thin_shutdown,
 	.close = thin_close,
 	.pread_shared = thin_pread,
+	.conn_open = thin_conn_open,
 	.extents = thin_extents,
 	.pwrite = thin_pwrite,
 	.trim = thin_trim,
@@ -804,12 +827,26 @@ static void dmmeta_unload(void)
 		free(cfg.cows[i]);
 }
 
-static int handle_token;
-
+/* One store for every connection; a connection has only its own opens to read through. */
 static void *dmmeta_open(int readonly)
 {
+	struct conn *c = calloc(1, sizeof(*c));
 	(void)readonly;
-	return &handle_token; /* one store for every connection */
+	if (!c) {
+		nbdkit_error("out of memory");
+		return NULL;
+	}
+	if (kind->conn_open)
+		kind->conn_open(c);
+	return c;
+}
+
+static void dmmeta_close(void *h)
+{
+	struct conn *c = h;
+	meta_io_close(c->data);
+	meta_io_close(c->origin);
+	free(c);
 }
 
 static int64_t dmmeta_get_size(void *h)
@@ -869,7 +906,7 @@ static int dmmeta_pread(void *h, void *buf, uint32_t n, uint64_t off, uint32_t f
 	int r;
 	pthread_rwlock_rdlock(&store_lock);
 	if (kind->pread_shared) {
-		r = kind->pread_shared(buf, n, off);
+		r = kind->pread_shared(h, buf, n, off);
 	} else {
 		pthread_mutex_lock(&engine_lock);
 		r = kind->pread(buf, n, off);
@@ -957,6 +994,7 @@ static struct nbdkit_plugin plugin = {
 	.unload = dmmeta_unload,
 	.dump_plugin = dmmeta_dump_plugin,
 	.open = dmmeta_open,
+	.close = dmmeta_close,
 	.get_size = dmmeta_get_size,
 	.can_write = dmmeta_can_write,
 	.can_flush = dmmeta_can_flush,
