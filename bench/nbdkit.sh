@@ -7,7 +7,8 @@
 #
 # For each size in NBDKIT_SIZES (MiB): an input file of random bytes; a pool whose data image
 # is a sparse file of the size plus 1 %, thin device 0 created (fresh before every write run).
-# Rows (median wall ms of NBDKIT_RUNS runs after one discarded; the whole `nbdkit -U - ...
+# Rows (median wall ms of NBDKIT_RUNS runs after one discarded, the two plugins' runs
+# interleaved; the whole `nbdkit -U - ...
 # --run 'nbdcopy ...'`, so the server's start and the pool's open are in it):
 #   write  file    nbdcopy --flush INPUT to `nbdkit file file=DATA` (a fresh sparse image)
 #          dmmeta  nbdcopy --flush INPUT to `nbdkit dmmeta metadata=M data=DATA dev=0 rw=true`
@@ -87,21 +88,26 @@ run() {
 	echo "$out" | awk '{print $1, $2}'
 }
 
-# row NAME OP MODE MIB: median wall ms and median CPU ms of RUNS runs (one discarded first)
-row() {
-	local i w walls= cpus=
+# pair OP MODE MIB: "file-wall file-cpu dm-wall dm-cpu", the medians of RUNS runs of each
+# plugin, interleaved (file, dmmeta, file, ...; one pair discarded first) so that the load of
+# a shared machine falls on both alike; the last run is dmmeta's, so the read rows read the
+# volume the plugin wrote
+pair() {
+	local i f d l fw= fc= dw= dc=
 	for i in $(seq 0 "$RUNS"); do
-		w=$(run "$@") || exit 1
-		if [ "$i" = 0 ] && [ "$1.$2" = dmmeta.write ]; then
+		f=$(run file "$@") && d=$(run dmmeta "$@") || exit 1
+		if [ "$i" = 0 ] && [ "$1" = write ]; then
 			"$BIN/thin_check" -q m.bin || die "thin_check rejects the pool the plugin left"
 			"$BIN/thin_export" -q --metadata-dev m.bin --data-dev d.bin --dev-id 0 \
-				--size $(($4 * 2048)) -o - | cmp -s - in.bin ||
+				--size $(($3 * 2048)) -o - | cmp -s - in.bin ||
 				die "the volume the plugin wrote is not the input"
 		fi
-		[ "$i" = 0 ] || { walls="$walls ${w% *}"; cpus="$cpus ${w#* }"; }
+		[ "$i" = 0 ] && continue
+		fw="$fw ${f% *}" fc="$fc ${f#* }" dw="$dw ${d% *}" dc="$dc ${d#* }"
 	done
-	echo "$(echo "$walls" | tr ' ' '\n' | grep . | median)" \
-		"$(echo "$cpus" | tr ' ' '\n' | grep . | median)"
+	for l in "$fw" "$fc" "$dw" "$dc"; do
+		echo "$l" | tr ' ' '\n' | grep . | median
+	done | tr '\n' ' '
 }
 
 mibs() { [ "$1" = - ] && { echo -; return; }; awk -v m="$2" -v t="$1" 'BEGIN { printf "%.0f", m * 1000 / t }'; }
@@ -120,9 +126,9 @@ for mib in $SIZES; do
 			eval "file_$mode=- dm_$mode=- filecpu_$mode=- dmcpu_$mode=-"
 			[ $mode = cold ] && [ $can_drop = 0 ] && continue
 			# the read rows read what the last write rows left: write first, same mode
-			f=$(row file $op $mode "$mib") && d=$(row dmmeta $op $mode "$mib") ||
-				die "$op $mode: a run failed"
-			eval "file_$mode=${f% *} dm_$mode=${d% *} filecpu_$mode=${f#* } dmcpu_$mode=${d#* }"
+			set -- $(pair $op $mode "$mib") || die "$op $mode: a run failed"
+			[ $# = 4 ] || die "$op $mode: a run failed"
+			eval "file_$mode=$1 filecpu_$mode=$2 dm_$mode=$3 dmcpu_$mode=$4"
 		done
 		for n in file dm; do
 			eval "c=\$${n}_cold w=\$${n}_warm"
