@@ -37,15 +37,17 @@ require_tool thin_restore thin_write thin_export thin_check thin_message thin_du
 	snap_export snap_check
 
 # A sanitizer build of the plugin needs its runtimes loaded first into nbdkit (not into the
-# clients: the variables are given to nbdkit alone).
-SAN_PRELOAD=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { printf "%s%s", s, $3; s = ":" }')
+# clients: the variables are given to nbdkit alone).  A ThreadSanitizer build (CFLAGS=
+# -fsanitize=thread) makes the concurrent part below a check of the locking: nbdkit stops at
+# the first data race (halt_on_error), so the clients fail.
+SAN_PRELOAD=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan|tsan)\.so/ { printf "%s%s", s, $3; s = ":" }')
 
 # nbdkit_san ARGS...: exec nbdkit (the sanitizer runtimes preloaded when needed; under
 # timeout $NB_TIMEOUT when it is set)
 nbdkit_san() {
 	# shellcheck disable=SC2086
 	exec ${NB_TIMEOUT:+timeout $NB_TIMEOUT} \
-		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD ASAN_OPTIONS=detect_leaks=0} nbdkit "$@"
+		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=halt_on_error=1} nbdkit "$@"
 }
 
 SOCK=$PWD/nbd.sock
