@@ -46,6 +46,7 @@
 #include <libmeta/damage.h>
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 #include <libmeta/thin.h>
 #include <libmeta/thin_check.h>
@@ -60,7 +61,7 @@
 /* ---- configuration ------------------------------------------------------------- */
 
 static struct {
-	char *metadata, *data, *origin, *cows[MAX_COWS];
+	char *metadata, *data, *origin, *cows[MAX_COWS], *store, *snapshot;
 	unsigned ncows;
 	uint64_t dev, size;
 	bool have_dev, have_size, have_view, view_origin;
@@ -156,6 +157,13 @@ static int dmmeta_config(const char *key, const char *value)
 		return path_key(key, value, &cfg.data);
 	if (!strcmp(key, "origin"))
 		return path_key(key, value, &cfg.origin);
+	if (!strcmp(key, "store"))
+		return path_key(key, value, &cfg.store);
+	if (!strcmp(key, "snapshot")) {
+		free(cfg.snapshot);
+		cfg.snapshot = strdup(value);
+		return cfg.snapshot ? 0 : -1;
+	}
 	if (!strcmp(key, "cow")) {
 		if (cfg.ncows == MAX_COWS) {
 			nbdkit_error("cow=: at most %d snapshots", MAX_COWS);
@@ -215,6 +223,7 @@ static int dmmeta_config(const char *key, const char *value)
 	"Thin volume:   metadata=META data=DATA dev=ID [size=BYTES] [origin=EXTERNAL_ORIGIN]\n" \
 	"               [skip_block_zeroing=true] [discard_passdown=false]\n" \
 	"Classic snapshot: origin=ORIGIN cow=COW [cow=COW2 ...] [view=snapshot|origin]\n" \
+	"Shared multisnapshot store: origin=ORIGIN store=STORE [snapshot=ID]\n" \
 	"rw=true        serve it writable (default: read-only)\n" \
 	"check=false    with rw=true, skip the full metadata check made first"
 
@@ -731,6 +740,98 @@ static const struct kind classic_kind = {
 	.flush = classic_flush,
 };
 
+/* ---- shared multisnapshot stores ----------------------------------------------- */
+
+static struct {
+	struct meta_io *origin;
+	struct meta_ms *ms;
+	meta_ms_id id;
+} ms;
+
+static int ms_open(void)
+{
+	int r;
+	if (open_io("origin", cfg.origin, META_IO_EXCL | (cfg.rw ? META_IO_WRITE : 0), &ms.origin))
+		return -1;
+	r = meta_ms_open(cfg.store, META_MS_OPEN_EXCL | (cfg.rw ? META_MS_OPEN_WRITE : 0), &ms.ms);
+	if (r) {
+		nbdkit_error("store=%s: cannot open the shared store: %s (snap_check tells more)",
+			     cfg.store, meta_strerror(r));
+		return -1;
+	}
+	if (cfg.snapshot &&
+	    meta_ms_id_parse(meta_ms_get_type(ms.ms), cfg.snapshot, &ms.id)) {
+		nbdkit_error("snapshot=%s: not a snapshot id of a %s store", cfg.snapshot,
+			     meta_ms_type_name(meta_ms_get_type(ms.ms)));
+		return -1;
+	}
+	if (cfg.snapshot) {
+		meta_ms_id *ids = NULL;
+		uint64_t n = 0, i = 0;
+		r = meta_ms_snapshots(ms.ms, &ids, &n);
+		while (!r && i < n && ids[i] != ms.id)
+			i++;
+		free(ids);
+		if (r || i == n) {
+			nbdkit_error("snapshot=%s: %s", cfg.snapshot, r ? meta_strerror(r) :
+				     "no such snapshot in the store (snap_dump lists them)");
+			return -1;
+		}
+	}
+	vol_size = meta_io_size(ms.origin);
+	return 0;
+}
+
+static int ms_pread(void *buf, uint32_t n, uint64_t off)
+{
+	int r = cfg.snapshot ? meta_ms_read(ms.ms, ms.origin, ms.id, off, n, buf)
+			     : meta_io_pread(ms.origin, buf, n, off);
+	return r ? req_fail(r, "read", n, off, NULL) : 0;
+}
+
+static int ms_pwrite(const void *buf, uint32_t n, uint64_t off)
+{
+	int r = cfg.snapshot ? meta_ms_write_snapshot(ms.ms, ms.origin, ms.id, off, n, buf)
+			     : meta_ms_write_origin(ms.ms, ms.origin, off, n, buf);
+	return r ? req_fail(r, "write", n, off, r == META_E_NOSPC ?
+			    "the store's COW is full: nothing was changed" : NULL) : 0;
+}
+
+/* Each engine call commits the store; a flush makes the origin's writes durable. */
+static int ms_flush(void)
+{
+	if (meta_io_flush(ms.origin)) {
+		nbdkit_error("flush: %s: %s", meta_io_path(ms.origin),
+			     strerror(meta_io_errno(ms.origin)));
+		nbdkit_set_error(meta_io_errno(ms.origin) ? meta_io_errno(ms.origin) : EIO);
+		return -1;
+	}
+	return 0;
+}
+
+static void ms_shutdown(void)
+{
+	if (cfg.rw && ms.origin)
+		(void)ms_flush();
+}
+
+static void ms_close(void)
+{
+	meta_ms_close(ms.ms);
+	meta_io_close(ms.origin);
+	memset(&ms, 0, sizeof(ms));
+}
+
+static const struct kind ms_kind = {
+	.name = "shared multisnapshot store",
+	.open = ms_open,
+	.shutdown = ms_shutdown,
+	.close = ms_close,
+	.pread = ms_pread,
+	.pwrite = ms_pwrite,
+	.flush = ms_flush,
+};
+
 /* ---- nbdkit callbacks ---------------------------------------------------------- */
 
 /* Two keys naming the same (or overlapping) storage: one error line, -1. */
@@ -746,6 +847,25 @@ static int same_storage(const char *ka, const char *a, const char *kb, const cha
 static int dmmeta_config_complete(void)
 {
 	bool thin_keys = cfg.metadata || cfg.data || cfg.have_dev;
+	if (cfg.store) {
+		if (thin_keys || cfg.ncows || cfg.have_view || cfg.have_size) {
+			nbdkit_error("store= (a shared multisnapshot store) goes with origin= and "
+				     "snapshot= only");
+			return -1;
+		}
+		if (!cfg.origin) {
+			nbdkit_error("a shared store needs origin= (the origin device or image)");
+			return -1;
+		}
+		if (same_storage("origin", cfg.origin, "store", cfg.store))
+			return -1;
+		kind = &ms_kind;
+		return 0;
+	}
+	if (cfg.snapshot) {
+		nbdkit_error("snapshot= goes with store= (a shared multisnapshot store)");
+		return -1;
+	}
 	if (thin_keys && cfg.ncows) {
 		nbdkit_error("metadata=/data=/dev= (a thin volume) and cow= (a classic snapshot) "
 			     "exclude each other");
@@ -823,6 +943,8 @@ static void dmmeta_unload(void)
 	free(cfg.metadata);
 	free(cfg.data);
 	free(cfg.origin);
+	free(cfg.store);
+	free(cfg.snapshot);
 	for (unsigned i = 0; i < cfg.ncows; i++)
 		free(cfg.cows[i]);
 }

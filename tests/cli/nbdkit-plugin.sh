@@ -439,6 +439,55 @@ cmp -s s3.img ms.img || fail "snapshot writes through the plugin differ from the
 cmp -s origin.img o.before || fail "snapshot writes changed the origin"
 note "snap: views equal snap_export's; origin and snapshot writes as modelled; snap_check clean"
 
+# ---- shared multisnapshot store (mikulas) ----------------------------------------------
+# snapshots 0 and 1 of an 8 MiB origin, origin writes between them; each view through the
+# plugin equals snap_export --snapshot's; origin writes through the plugin copy out once and
+# keep both views; a write to snapshot 1 changes its view only; snap_check clean
+head -c 8388608 /dev/urandom >msorigin.img
+zero_file ms.store 16384
+"$BIN/snap_message" -q --type mikulas --chunk-size 8 ms.store create || fail "snap_message create"
+head -c 300000 /dev/urandom >w.bin
+"$BIN/snap_write" -q --origin msorigin.img --cow ms.store --target origin --offset 100 \
+	--input w.bin || fail "snap_write (shared store)"
+"$BIN/snap_message" -q ms.store create || fail "snap_message create (2)"
+for id in 0 1; do
+	"$BIN/snap_export" -q --origin msorigin.img --cow ms.store --snapshot $id -o ms$id.img ||
+		fail "snap_export --snapshot $id"
+	serve origin=msorigin.img store=ms.store snapshot=$id
+	nbdcopy "$URI" msv$id.img || fail "nbdcopy of shared snapshot $id"
+	stop
+	cmp -s msv$id.img ms$id.img || fail "shared snapshot $id: the plugin's bytes differ from snap_export's"
+done
+serve origin=msorigin.img store=ms.store
+qemu-img compare -q -f raw -F raw msorigin.img "$URI" || fail "qemu-img compare: shared store's origin differs"
+stop
+cp msorigin.img mso.img
+serve origin=msorigin.img store=ms.store rw=true
+qio -c "write -P 0x61 0 40000" -c "write -P 0x62 5000000 70000" -c flush "$URI" ||
+	fail "qemu-io origin writes (shared store)"
+stop
+model mso.img 0 40000 141
+model mso.img 5000000 70000 142
+cmp -s msorigin.img mso.img || fail "origin writes through the plugin (shared store) differ from the model"
+"$BIN/snap_check" -q ms.store || fail "snap_check after origin writes (shared store)"
+for id in 0 1; do
+	"$BIN/snap_export" -q --origin msorigin.img --cow ms.store --snapshot $id -o msa$id.img ||
+		fail "snap_export --snapshot $id"
+	cmp -s msa$id.img ms$id.img || fail "origin writes changed shared snapshot $id's view"
+done
+cp ms1.img ms1m.img
+serve origin=msorigin.img store=ms.store snapshot=1 rw=true
+qio -c "write -P 0x63 8192 12288" -c flush "$URI" || fail "qemu-io write to shared snapshot 1"
+stop
+model ms1m.img 8192 12288 143
+"$BIN/snap_check" -q ms.store || fail "snap_check after a snapshot write (shared store)"
+"$BIN/snap_export" -q --origin msorigin.img --cow ms.store --snapshot 1 -o msb1.img || fail "snap_export"
+"$BIN/snap_export" -q --origin msorigin.img --cow ms.store --snapshot 0 -o msb0.img || fail "snap_export"
+cmp -s msb1.img ms1m.img || fail "a write to shared snapshot 1 differs from the model"
+cmp -s msb0.img ms0.img || fail "a write to shared snapshot 1 changed snapshot 0's view"
+cmp -s msorigin.img mso.img || fail "a write to shared snapshot 1 changed the origin"
+note "shared store: views equal snap_export's; origin and snapshot writes as modelled; snap_check clean"
+
 # ---- ext4 through nbdfuse ---------------------------------------------------------------
 if command -v nbdfuse >/dev/null 2>&1 && [ -c /dev/fuse ] && command -v mkfs.ext4 >/dev/null 2>&1 &&
 	command -v debugfs >/dev/null 2>&1 && command -v e2fsck >/dev/null 2>&1; then
