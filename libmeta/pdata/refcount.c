@@ -75,3 +75,40 @@ uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b)
 	int64_t i = meta_hidx_find(&rc->ovf, b, big_block, rc);
 	return rc->top + (i >= 0 ? rc->big[i].extra : 0);
 }
+
+uint32_t meta_rc_match(const struct meta_refcount *rc, uint64_t first, const uint32_t *counts,
+		       uint32_t n)
+{
+	const uint8_t *c = rc->c;
+	unsigned top = rc->top;
+	uint32_t i = 0;
+	if (!n || first >= rc->nr)
+		return 0;
+	if (n > rc->nr - first)
+		n = (uint32_t)(rc->nr - first);
+	if (rc->nib) {
+		if (first & 1u) { /* to an even block: the loop below takes whole bytes */
+			unsigned v = (unsigned)c[first >> 1] >> 4;
+			if (v >= top || v != counts[0])
+				return 0;
+			i = 1;
+		}
+		for (; i + 1 < n; i += 2) {
+			unsigned x = c[(first + i) >> 1], lo = x & 15u, hi = x >> 4;
+			if (lo >= top || lo != counts[i])
+				return i;
+			if (hi >= top || hi != counts[i + 1])
+				return i + 1;
+		}
+		if (i < n) {
+			unsigned v = (unsigned)c[(first + i) >> 1] & 15u;
+			if (v < top && v == counts[i])
+				i++;
+		}
+		return i;
+	}
+	for (; i < n; i++)
+		if (c[first + i] >= top || c[first + i] != counts[i])
+			break;
+	return i;
+}

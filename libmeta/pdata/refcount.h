@@ -87,4 +87,13 @@ static inline uint32_t meta_rc_get(const struct meta_refcount *rc, uint64_t b)
 	return meta_rc_get_ovf(rc, b);
 }
 
+/*
+ * How many of counts[0..n) equal the counts of blocks first, first + 1, ... in a row: the
+ * number of leading entries that match, stopping short of a block past nr or a counter at
+ * its top (the caller compares those with meta_rc_get()).  A tight loop for comparing long
+ * runs of counts, as thin_check does with a space map.
+ */
+uint32_t meta_rc_match(const struct meta_refcount *rc, uint64_t first, const uint32_t *counts,
+		       uint32_t n);
+
 #endif

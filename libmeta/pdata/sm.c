@@ -439,7 +439,13 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 				uint32_t v = q[m];
 				if (v == 3) {
 					uint32_t rc;
-					if (rc_find(&c->rc, first + i + j + m, &rc)) {
+					struct rc_array *a = &c->rc;
+					uint64_t b = first + i + j + m;
+					/* the common case: b's entry is the one after the last hit */
+					if (a->loaded && a->wpos + 1 < a->wn && a->key[a->wpos + 1] == b) {
+						v = a->val[++a->wpos];
+						c->rc_used++;
+					} else if (rc_find(a, b, &rc)) {
 						v = rc;
 						c->rc_used++;
 					} else

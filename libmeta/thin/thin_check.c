@@ -740,8 +740,18 @@ static int cmp_counts(void *ctx, uint64_t first, const uint32_t *counts, uint32_
 	struct meta_refcount *k = x->computed;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t b = first + i;
+		struct meta_refcount *rc = b >= x->split ? x->computed_hi : k;
+		/* the run of equal counts up to the split: compared in a tight loop */
+		uint32_t run = n - i;
+		if (b < x->split && x->split - b < run)
+			run = (uint32_t)(x->split - b);
+		i += meta_rc_match(rc, b, counts + i, run);
+		if (i >= n)
+			break;
+		b = first + i;
+		rc = b >= x->split ? x->computed_hi : k;
 		uint32_t disk = counts[i];
-		uint32_t want = meta_rc_get(b >= x->split ? x->computed_hi : k, b);
+		uint32_t want = meta_rc_get(rc, b);
 		if (disk == want)
 			continue;
 		/* Parts of the trees were lost: only too-low on-disk counts are certain. */

@@ -255,6 +255,47 @@ START_TEST(test_refcount_nibbles)
 }
 END_TEST
 
+/* meta_rc_match(): the length of the leading run of equal counts, from even and odd
+ * blocks, in nibbles and bytes; it stops at the first difference, at a counter at its top
+ * (even when the count is right: the caller asks meta_rc_get()) and at nr. */
+START_TEST(test_refcount_match)
+{
+	for (int nib = 0; nib <= 1; nib++) {
+		struct meta_refcount rc;
+		const uint64_t nr = 41;
+		uint32_t want[41];
+		ck_assert_int_eq(nib ? meta_rc_init4(&rc, nr) : meta_rc_init(&rc, nr), META_OK);
+		for (uint64_t b = 0; b < nr; b++) {
+			want[b] = (uint32_t)(b * 7 % 5);
+			for (uint32_t k = 0; k < want[b]; k++)
+				ck_assert_int_eq(meta_rc_inc(&rc, b), META_OK);
+		}
+		for (uint64_t f = 0; f < nr; f++) /* equal to the end: stops at nr */
+			ck_assert_uint_eq(meta_rc_match(&rc, f, want + f, 64), nr - f);
+		ck_assert_uint_eq(meta_rc_match(&rc, 3, want + 3, 0), 0);
+		ck_assert_uint_eq(meta_rc_match(&rc, nr, want, 4), 0);
+		for (uint64_t d = 0; d < nr; d++) { /* one difference at d, from every start <= d */
+			want[d]++;
+			for (uint64_t f = 0; f <= d; f++)
+				if (meta_rc_match(&rc, f, want + f, (uint32_t)(nr - f)) != d - f)
+					ck_abort_msg("nib %d, difference at %llu, from %llu: %u", nib,
+						     (unsigned long long)d, (unsigned long long)f,
+						     meta_rc_match(&rc, f, want + f, (uint32_t)(nr - f)));
+			want[d]--;
+		}
+		/* a counter at its top stops the run although the count is right */
+		for (uint32_t k = want[10]; k < (nib ? 15u : 255u) + 3; k++)
+			ck_assert_int_eq(meta_rc_inc(&rc, 10), META_OK);
+		want[10] = (nib ? 15u : 255u) + 3;
+		ck_assert_uint_eq(meta_rc_get(&rc, 10), want[10]);
+		ck_assert_uint_eq(meta_rc_match(&rc, 0, want, 41), 10);
+		ck_assert_uint_eq(meta_rc_match(&rc, 9, want + 9, 32), 1);
+		ck_assert_uint_eq(meta_rc_match(&rc, 11, want + 11, 30), 30);
+		meta_rc_free(&rc);
+	}
+}
+END_TEST
+
 /* ---- level reader ---------------------------------------------------------------- */
 
 #define NBLK 8u
@@ -414,6 +455,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_refcount_many_overflow);
 	tcase_add_test(tc, test_refcount_share);
 	tcase_add_test(tc, test_refcount_nibbles);
+	tcase_add_test(tc, test_refcount_match);
 	tc = ub_tcase(s, "reader", 0);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_read_ascending);
