@@ -82,9 +82,11 @@ META_API int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 				const struct meta_validator *v, meta_bm_batch_fn fn, void *ctx);
 /*
  * With on != 0, meta_bm_read_batch() calls of more than 64 blocks read and validate on a
- * second thread, ahead of fn (4 runs of up to 64 blocks, 1 MiB): the same blocks, data,
- * errors and order, fn still on the caller's thread.  fn must not write blocks of the
- * batch.  Off by default.
+ * second thread, ahead of fn (16 runs of up to 64 blocks, 4 MiB): the same blocks, data,
+ * errors and order, fn still on the caller's thread; on files (not under O_DIRECT) a third
+ * thread asks the kernel to read the batch's blocks into the page cache up to 64 MiB ahead
+ * of the second (POSIX_FADV_WILLNEED).  fn must not write blocks of the batch.  Off by
+ * default.
  */
 META_API void meta_bm_set_read_ahead(struct meta_bm *bm, int on);
 /*

@@ -255,6 +255,11 @@ struct ra {
 	size_t produced, consumed; /* runs */
 	int done, stop;
 	int reader_waits, caller_waits; /* asleep on cv */
+	/* the hinter (files only): blocks[hint] is the next block to ask the kernel for;
+	 * blocks[next] the reader's next block */
+	pthread_cond_t hcv;
+	size_t hint, next;
+	int hinter_waits;
 	struct ra_slot slot[RA_SLOTS];
 };
 
@@ -293,37 +298,55 @@ static void ra_fill(struct ra *a, struct ra_slot *s, size_t i)
 }
 
 /*
- * Ask the kernel to read ahead (POSIX_FADV_WILLNEED; nothing under O_DIRECT) the blocks of
- * the batch up to RA_WILLNEED blocks past blocks[i], from blocks[*ahead] on, in coalesced
- * ranges: on a cold cache the device then works on a deep queue while runs are validated.
+ * The hinter: on files, a third thread asks the kernel to read ahead (POSIX_FADV_WILLNEED)
+ * the batch's blocks in coalesced ranges, at most RA_WILLNEED blocks past the reader's next
+ * block.  The kernel's work of filling the page cache (allocating and inserting the pages,
+ * submitting the reads) then runs on the hinter's thread, while the reader copies and
+ * validates what is already there and the device works on a deep queue: on a cold cache
+ * the reader no longer waits for the device nor does the kernel's share of its work.  It
+ * sleeps while it is RA_WILLNEED ahead, until the reader is within half of that.
+ * Not started under O_DIRECT (no page cache to fill).
  */
-#define RA_WILLNEED 4096u /* 16 MiB */
+#define RA_WILLNEED 16384u /* 64 MiB */
+#define RA_HINT_MAX 1024u  /* blocks per fadvise */
 
-static void ra_willneed(struct ra *a, size_t i, size_t *ahead)
+static void *ra_hinter(void *arg)
 {
+	struct ra *a = arg;
 	const uint64_t *blocks = a->blocks;
 	uint64_t nr = a->bm->nr_blocks;
-	size_t k = *ahead;
-	if (k < i)
-		k = i;
-	while (k < a->n && blocks[k] < nr && blocks[k] - blocks[i] < RA_WILLNEED) {
+	size_t k = 0;
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop && !a->done && k < a->n && blocks[k] < nr) {
+		size_t i = a->next < a->n ? a->next : a->n - 1;
+		if (k > i && blocks[k] - blocks[i] >= RA_WILLNEED) {
+			a->hinter_waits = 1;
+			pthread_cond_wait(&a->hcv, &a->mu);
+			a->hinter_waits = 0;
+			continue;
+		}
+		if (k < i)
+			k = i;
+		pthread_mutex_unlock(&a->mu);
 		size_t j = k + 1;
 		while (j < a->n && blocks[j] < nr && blocks[j] - blocks[j - 1] <= BATCH_MAX_GAP &&
-		       blocks[j] - blocks[k] < 1024)
+		       blocks[j] - blocks[k] < RA_HINT_MAX)
 			j++;
 		meta_io_willneed(a->bm->io, blocks[k] * META_BLOCK_SIZE,
 				 (blocks[j - 1] - blocks[k] + 1) * META_BLOCK_SIZE);
 		k = j;
+		pthread_mutex_lock(&a->mu);
+		a->hint = k;
 	}
-	*ahead = k;
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
 }
 
 static void *ra_reader(void *arg)
 {
 	struct ra *a = arg;
-	size_t i = 0, ahead = 0;
+	size_t i = 0;
 	while (i < a->n) {
-		ra_willneed(a, i, &ahead);
 		pthread_mutex_lock(&a->mu);
 		if (a->produced - a->consumed >= RA_SLOTS) {
 			a->reader_waits = 1;
@@ -340,13 +363,18 @@ static void *ra_reader(void *arg)
 		i = a->slot[k].j;
 		pthread_mutex_lock(&a->mu);
 		a->produced++;
+		a->next = i;
 		if (a->caller_waits && a->produced - a->consumed >= RA_SLOTS / 2)
 			pthread_cond_broadcast(&a->cv);
+		if (a->hinter_waits && (a->hint >= a->n || i >= a->n ||
+					a->blocks[a->hint] - a->blocks[i] < RA_WILLNEED / 2))
+			pthread_cond_signal(&a->hcv);
 		pthread_mutex_unlock(&a->mu);
 	}
 	pthread_mutex_lock(&a->mu);
 	a->done = 1;
 	pthread_cond_broadcast(&a->cv);
+	pthread_cond_signal(&a->hcv);
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
 }
@@ -357,7 +385,7 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 {
 	struct ra *a = calloc(1, sizeof(*a));
 	uint8_t *mem = aligned_alloc(META_BLOCK_SIZE, (size_t)RA_SLOTS * RA_SPAN * META_BLOCK_SIZE);
-	pthread_t th;
+	pthread_t th, hth;
 	int r = 0;
 	if (!a || !mem) {
 		free(a);
@@ -381,15 +409,26 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 		free(mem);
 		return 1;
 	}
+	if (pthread_cond_init(&a->hcv, NULL)) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		free(mem);
+		return 1;
+	}
 	pthread_attr_t attr;
-	int started = 0;
+	int started = 0, hinted = 0;
 	if (!pthread_attr_init(&attr)) {
-		/* the reader needs little stack: 256 KiB, not the default 8 MiB of address space */
+		/* reader and hinter need little stack: 256 KiB, not the default 8 MiB of address space */
 		(void)pthread_attr_setstacksize(&attr, 256u << 10);
 		started = !pthread_create(&th, &attr, ra_reader, a);
+		/* without the hinter the kernel's own read-ahead serves the reader */
+		if (started && !meta_io_is_direct(bm->io))
+			hinted = !pthread_create(&hth, &attr, ra_hinter, a);
 		pthread_attr_destroy(&attr);
 	}
 	if (!started) {
+		pthread_cond_destroy(&a->hcv);
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		free(a);
@@ -417,8 +456,10 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 		}
 		pthread_mutex_lock(&a->mu);
 		a->consumed++;
-		if (r)
+		if (r) {
 			a->stop = 1;
+			pthread_cond_signal(&a->hcv);
+		}
 		if (r || (a->reader_waits && a->produced - a->consumed <= RA_SLOTS / 2))
 			pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
@@ -426,6 +467,9 @@ static int read_batch_ahead(struct meta_bm *bm, const uint64_t *blocks, size_t n
 			break;
 	}
 	pthread_join(th, NULL);
+	if (hinted)
+		pthread_join(hth, NULL);
+	pthread_cond_destroy(&a->hcv);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
