@@ -20,6 +20,7 @@
 #                     for all three: less noise from other work on the machine
 #
 # warm: one discarded run, then SCALE_RUNS runs with the pool in the page cache.
+# Runs alternate between the implementations (SCALE_RUNS rounds of ours, 1.1, 0.9).
 # cold: before every run the pool file's pages are evicted from the page cache
 #       (posix_fadvise(POSIX_FADV_DONTNEED) through `dd iflag=nocache count=0`, checked with
 #       fincore; as root also `echo 3 > /proc/sys/vm/drop_caches` for the kernel's own caches).
@@ -104,23 +105,38 @@ for pool in $POOLS; do
 	case $pool in p10m) make_pool p10m 1000000 1024 ;; p100m) make_pool p100m 10000000 8192 ;; esac
 	P=$CACHE/$pool.bin
 	for mode in $MODES; do
+		# the implementations run interleaved (ours, 1.1, 0.9, ours, ...), so that a spell of
+		# load from other work on the machine falls on all of them alike
+		run='' have=''
 		for impl in $IMPLS; do
 			[ -n "$(cmd_prefix "$impl")" ] || { log "$impl absent: skipped"; continue; }
-			log "$pool $mode $impl"
+			have="$have $impl"
 			d=$CACHE/runs/$pool.$mode.$impl
 			rm -rf "$d" && mkdir -p "$d"
-			n=$RUNS
 			if [ "$mode" = warm ]; then
 				run_once "$impl" "$P" warm # discarded: warms the page cache
-				awk -v w="$W" -v s="$SLOW" 'BEGIN { exit !(w >= s * 1000) }' && n=0 &&
-					echo "$W $C $M $X" >>"$d/runs"
+				if awk -v w="$W" -v s="$SLOW" 'BEGIN { exit !(w >= s * 1000) }'; then
+					echo "$W $C $M $X" >>"$d/runs" # slow: this run counts, alone
+					cp "$ERR" "$d/last.err"
+					continue
+				fi
 			fi
-			for _ in $(seq "$n"); do
+			run="$run $impl"
+		done
+		for i in $(seq "$RUNS"); do
+			for impl in $run; do
+				log "$pool $mode $impl (run $i of $RUNS)"
+				d=$CACHE/runs/$pool.$mode.$impl
 				run_once "$impl" "$P" "$mode"
 				echo "$W $C $M $X" >>"$d/runs"
-				awk -v w="$W" -v s="$SLOW" 'BEGIN { exit !(w >= s * 1000) }' && break
+				cp "$ERR" "$d/last.err"
+				# slow: no more runs of this one
+				awk -v w="$W" -v s="$SLOW" 'BEGIN { exit !(w >= s * 1000) }' &&
+					run=$(echo "$run" | tr ' ' '\n' | grep -vx "$impl" | tr '\n' ' ')
 			done
-			cp "$ERR" "$d/last.err"
+		done
+		for impl in $have; do
+			d=$CACHE/runs/$pool.$mode.$impl
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$pool" "$mode" "$impl" \
 				"$(cut -d' ' -f1 "$d/runs" | median)" "$(cut -d' ' -f2 "$d/runs" | median)" \
 				"$(cut -d' ' -f3 "$d/runs" | sort -n | tail -n 1)" \
