@@ -106,6 +106,12 @@ META_API void meta_bm_set_batch_pre(struct meta_bm *bm, meta_bm_pre_fn pre, void
  * cache at once, in coalesced runs, up to half the cache per call.
  */
 META_API void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n);
+/*
+ * Read these blocks into the cache at once, on files as on devices, as meta_bm_prefetch()
+ * does on devices: a few large reads instead of one read per later get (a tree walk's
+ * leaves: thousands of 4 KiB reads otherwise).  blocks[] is sorted in place.
+ */
+META_API void meta_bm_prefetch_now(struct meta_bm *bm, uint64_t *blocks, size_t n);
 
 /* Write a full block: v->prepare() stamps it first (v may be NULL). Updates the cache. */
 META_API int meta_bm_write(struct meta_bm *bm, uint64_t b, const struct meta_validator *v,

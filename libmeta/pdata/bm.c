@@ -564,9 +564,10 @@ int meta_bm_read_batch(struct meta_bm *bm, uint64_t *blocks, size_t n,
 }
 
 /*
- * O_DIRECT devices have no read-ahead to ask for: read the wanted blocks into
- * the cache now, in runs coalesced like meta_bm_read_batch()'s (at most half
- * of the cache per call, so prefetched blocks do not push each other out).
+ * Read the wanted blocks into the cache now, in runs coalesced like meta_bm_read_batch()'s
+ * (at most half of the cache per call, so prefetched blocks do not push each other out):
+ * what meta_bm_prefetch() does on O_DIRECT devices, which have no read-ahead to ask for,
+ * and meta_bm_prefetch_now() everywhere.
  */
 static void prefetch_direct(struct meta_bm *bm, const uint64_t *blocks, size_t n)
 {
@@ -607,6 +608,11 @@ static void prefetch_direct(struct meta_bm *bm, const uint64_t *blocks, size_t n
 		}
 		i = j;
 	}
+}
+
+void meta_bm_prefetch_now(struct meta_bm *bm, uint64_t *blocks, size_t n)
+{
+	prefetch_direct(bm, blocks, sort_unique(blocks, n));
 }
 
 void meta_bm_prefetch(struct meta_bm *bm, uint64_t *blocks, size_t n)
