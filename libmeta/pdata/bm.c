@@ -366,7 +366,7 @@ static void *ra_reader(void *arg)
 		a->next = i;
 		if (a->caller_waits && a->produced - a->consumed >= RA_SLOTS / 2)
 			pthread_cond_broadcast(&a->cv);
-		if (a->hinter_waits && (a->hint >= a->n || i >= a->n ||
+		if (a->hinter_waits && (a->hint >= a->n || i >= a->hint ||
 					a->blocks[a->hint] - a->blocks[i] < RA_WILLNEED / 2))
 			pthread_cond_signal(&a->hcv);
 		pthread_mutex_unlock(&a->mu);
