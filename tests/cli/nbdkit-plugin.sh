@@ -28,75 +28,17 @@
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
-PLUGIN=$BUILDDIR/plugin/nbdkit-dmmeta-plugin.so
-[ -f "$PLUGIN" ] || skip "nbdkit plugin not built ($PLUGIN; needs nbdkit-plugin-dev)"
-for c in nbdkit nbdcopy qemu-img qemu-io; do
-	command -v $c >/dev/null 2>&1 || skip "$c not found (apt-get install nbdkit libnbd-bin qemu-utils)"
-done
+. "$SRCDIR/tests/cli/lib/nbdkit.sh"
+nbd_require nbdcopy qemu-img qemu-io
 require_tool thin_restore thin_write thin_export thin_check thin_message thin_dump snap_restore snap_write \
 	snap_export snap_check
 
-# A sanitizer build of the plugin needs its runtimes loaded first into nbdkit (not into the
-# clients: the variables are given to nbdkit alone).  A ThreadSanitizer build (CFLAGS=
-# -fsanitize=thread) makes the concurrent part below a check of the locking: nbdkit stops at
-# the first data race (halt_on_error), so the clients fail.
-SAN_PRELOAD=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan|tsan)\.so/ { printf "%s%s", s, $3; s = ":" }')
-
-# nbdkit_san ARGS...: exec nbdkit (the sanitizer runtimes preloaded when needed; under
-# timeout $NB_TIMEOUT when it is set)
-nbdkit_san() {
-	# shellcheck disable=SC2086
-	exec ${NB_TIMEOUT:+timeout $NB_TIMEOUT} \
-		env ${SAN_PRELOAD:+LD_PRELOAD=$SAN_PRELOAD ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=halt_on_error=1} nbdkit "$@"
-}
-
-SOCK=$PWD/nbd.sock
-URI="nbd+unix:///?socket=$SOCK"
-NBDKIT_PID=
-
-# serve ARGS...: nbdkit in the background on $SOCK with the plugin and ARGS
-serve() {
-	rm -f "$SOCK" nbdkit.pid
-	nbdkit_san -f -U "$SOCK" -P "$PWD/nbdkit.pid" "$PLUGIN" "$@" 2>>nbdkit.err &
-	NBDKIT_PID=$!
-	i=0
-	while [ ! -s nbdkit.pid ] || [ ! -S "$SOCK" ]; do
-		kill -0 $NBDKIT_PID 2>/dev/null || { cat nbdkit.err >&2; fail "nbdkit $* did not start"; }
-		i=$((i + 1))
-		[ $i -lt 200 ] || { kill -9 $NBDKIT_PID; fail "nbdkit $* not ready after 10 s"; }
-		sleep 0.05
-	done
-}
-# stop [SIGNAL]: end the server (TERM: a clean exit; KILL: a crash)
-stop() {
-	kill -"${1:-TERM}" $NBDKIT_PID
-	wait $NBDKIT_PID 2>/dev/null
-	NBDKIT_PID=
-}
 cleanup() {
 	[ -n "$NBDKIT_PID" ] && kill -9 $NBDKIT_PID 2>/dev/null
 	[ -d mnt ] && { umount mnt 2>/dev/null || fusermount3 -u mnt 2>/dev/null; }
 	return 0
 }
 trap cleanup EXIT
-
-qio() {
-	qemu-io -f raw "$@" >>qio.log 2>&1
-}
-
-# model FILE OFF LEN BYTE|zero: the bytes a write of LEN bytes BYTE (octal) at OFF leaves
-model() {
-	if [ "$4" = zero ]; then
-		head -c "$3" /dev/zero
-	else
-		head -c "$3" /dev/zero | tr '\0' "\\$4"
-	fi | dd of="$1" bs=65536 seek="$2" oflag=seek_bytes conv=notrunc 2>/dev/null ||
-		fail "model $*"
-}
-
-pattern() { # pattern OUT LEN BYTE: LEN bytes BYTE (octal)
-	head -c "$2" /dev/zero | tr '\0' "\\$3" >"$1"
-}
 
 # checks META: our thin_check, and tpt 1.1's when present, accept the pool
 checks() {
