@@ -1305,7 +1305,7 @@ static int snap_write_chunk(struct mk *m, const struct idvec *live, struct meta_
 	uint64_t cb = chunk_bytes(m), x;
 	struct excvec ev, nv = {0};
 	size_t p, from;
-	bool in_place;
+	bool in_place = false;
 	int r = chunk_excs(m, c, &ev);
 	if (!r)
 		r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
@@ -1365,13 +1365,13 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 	for (uint64_t c = c0; c <= c1 && !r; c++) {
 		struct excvec ev;
 		size_t p;
-		bool in_place;
+		bool in_place = true;
 		r = chunk_excs(m, c, &ev);
 		if (!r)
 			r = snap_plan(m, live, &ev, id, ulo, uhi, &p, &in_place);
 		if (!r && !in_place && ev.n + 2 > MIKULAS_EXC_PER_CHUNK)
 			r = META_E_RANGE;
-		need += !in_place;
+		need += !r && !in_place;
 		free(ev.v);
 	}
 	if (!r && need > meta_sm_tx_nr_free(m->dsm))
