@@ -168,6 +168,32 @@ META_API int meta_ms_write_origin(struct meta_ms *ms, struct meta_io *origin, ui
 META_API int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
 				    uint64_t off, uint64_t len, const void *buf);
 
+/*
+ * meta_ms_merge: snapshot id's data becomes the origin's, then id is deleted.  For every
+ * origin chunk where id has an exception, the origin takes id's bytes through the origin
+ * write (every other live snapshot still reading the origin there gets one copy of the
+ * old bytes first), o->batch chunks a transaction: the copies written and flushed, the
+ * batch committed, then the origin written.  The origin is flushed before the final
+ * delete frees id's chunks.  id keeps its exceptions until that delete, so a merge
+ * stopped anywhere (a crash, an I/O error, META_E_NOSPC after some batches, the progress
+ * callback) is finished by running it again, to the same bytes.  The other snapshots'
+ * views do not change.  A master with live sub-snapshots: META_E_BUSY, nothing changed.
+ * META_E_NOTFOUND (id not live), META_E_UNSUPPORTED (daniel stores), META_E_INVAL
+ * (read-only handle unless dry_run).  o may be NULL (defaults).  Chunks past the
+ * origin's end are not written (nothing reads them).
+ */
+struct meta_ms_merge_opts {
+	bool dry_run;   /* count only (chunks, copies); nothing is written */
+	uint32_t batch; /* chunks per transaction; 0: 1024 (fewer for big chunks) */
+	/* after each batch (done of total chunks merged); nonzero: stop, META_E_INTERRUPTED */
+	int (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+	uint64_t chunks; /* out: chunks merged (dry run: to merge) */
+	uint64_t copies; /* out: COW copies made for the other snapshots (dry run: to make) */
+};
+META_API int meta_ms_merge(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
+			   struct meta_ms_merge_opts *o);
+
 /* XML (schemas: libmeta/multisnap/multisnap-<type>.rng, installed to share/dmmeta/). */
 META_API int meta_ms_dump_xml(struct meta_ms *ms, FILE *out);
 META_API int meta_ms_dump_human(struct meta_ms *ms, FILE *out);

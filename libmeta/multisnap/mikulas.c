@@ -1147,74 +1147,96 @@ static int write_start(struct mk *m, uint64_t off, uint64_t len, const struct id
 	return get_live(m, live);
 }
 
+/* Chunk i of a list: cs[i], or c0 + i when there is no list. */
+static uint64_t nth_chunk(const uint64_t *cs, uint64_t c0, uint64_t i)
+{
+	return cs ? cs[i] : c0 + i;
+}
+
+/* How many of the n chunks an origin write must copy first (nothing changes). */
+static int origin_need(struct mk *m, const struct idvec *live, const uint64_t *cs, uint64_t c0,
+		       uint64_t n, uint64_t *need)
+{
+	int r = 0;
+	*need = 0;
+	for (uint64_t i = 0; i < n && !r && live->n; i++) {
+		struct excvec ev, gaps = {0};
+		r = chunk_excs(m, nth_chunk(cs, c0, i), &ev);
+		if (!r)
+			r = origin_gaps(m, live, &ev, &gaps);
+		if (!r && gaps.n && ev.n + gaps.n > MIKULAS_EXC_PER_CHUNK)
+			r = META_E_RANGE;
+		*need += gaps.n != 0;
+		free(ev.v);
+		free(gaps.v);
+	}
+	return r;
+}
+
 /*
- * Origin write: pass 1 counts the chunks to copy (nothing changes: a full COW is
- * META_E_NOSPC with the store untouched); pass 2 copies each chunk once into a new COW
- * chunk and adds the gaps naming it; the COW is flushed, the transaction committed, and
- * only then the origin written.
+ * Before origin chunks (the n of cs, or c0..c0+n-1) change: pass 1 counts the chunks to
+ * copy (nothing changes: a full COW is META_E_NOSPC with the store untouched); pass 2
+ * copies each chunk once into a new COW chunk and adds the gaps naming it; the COW is
+ * flushed and the transaction committed.  The caller writes the origin after.
  */
+static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec *live,
+			const uint64_t *cs, uint64_t c0, uint64_t n, uint64_t *copies)
+{
+	uint64_t cb = chunk_bytes(m), need;
+	uint8_t *cbuf;
+	int r = origin_need(m, live, cs, c0, n, &need);
+	if (!r && need > meta_sm_tx_nr_free(m->dsm))
+		r = META_E_NOSPC;
+	if (r || !need)
+		return r;
+	*copies += need;
+	cbuf = meta_io_buf_alloc((size_t)cb);
+	if (!cbuf)
+		return META_E_NOMEM;
+	for (uint64_t i = 0; i < n && !r; i++) {
+		struct excvec ev, gaps = {0}, nv = {0};
+		uint64_t x, c = nth_chunk(cs, c0, i);
+		size_t from;
+		r = chunk_excs(m, c, &ev);
+		if (!r)
+			r = origin_gaps(m, live, &ev, &gaps);
+		if (!r && gaps.n) {
+			r = meta_sm_tx_alloc(m->dsm, &x);
+			for (size_t k = 1; k < gaps.n && !r; k++)
+				r = meta_sm_tx_inc(m->dsm, x);
+			for (size_t k = 0; k < gaps.n; k++)
+				gaps.v[k].cow = x;
+			if (!r)
+				r = read_origin_chunk(m, origin, c, cbuf);
+			if (!r)
+				r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
+			if (!r)
+				r = merge_excs(&ev, &gaps, &nv, &from);
+			if (!r)
+				r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+		}
+		free(ev.v);
+		free(gaps.v);
+		free(nv.v);
+	}
+	free(cbuf);
+	if (!r)
+		r = meta_io_flush(m->io);
+	if (!r)
+		r = mikulas_commit(m);
+	return r ? fail(m, r) : 0;
+}
+
 static int mk_write_origin(void *st, struct meta_io *origin, uint64_t off, uint64_t len,
 			   const void *buf)
 {
 	struct mk *m = st;
 	const struct idvec *live;
-	uint64_t cb = chunk_bytes(m), c0, c1, need = 0;
-	uint8_t *cbuf = NULL;
+	uint64_t c0, c1, copies = 0;
 	int r = write_start(m, off, len, &live, &c0, &c1);
-	for (uint64_t c = c0; c <= c1 && !r && live->n; c++) {
-		struct excvec ev, gaps = {0};
-		r = chunk_excs(m, c, &ev);
-		if (!r)
-			r = origin_gaps(m, live, &ev, &gaps);
-		if (!r && gaps.n && ev.n + gaps.n > MIKULAS_EXC_PER_CHUNK)
-			r = META_E_RANGE;
-		need += gaps.n != 0;
-		free(ev.v);
-		free(gaps.v);
-	}
-	if (!r && need > meta_sm_tx_nr_free(m->dsm))
-		r = META_E_NOSPC;
-	if (r)
-		return r;
-	if (need) {
-		cbuf = meta_io_buf_alloc((size_t)cb);
-		if (!cbuf)
-			return META_E_NOMEM;
-		for (uint64_t c = c0; c <= c1 && !r; c++) {
-			struct excvec ev, gaps = {0}, nv = {0};
-			uint64_t x;
-			size_t from;
-			r = chunk_excs(m, c, &ev);
-			if (!r)
-				r = origin_gaps(m, live, &ev, &gaps);
-			if (!r && gaps.n) {
-				r = meta_sm_tx_alloc(m->dsm, &x);
-				for (size_t k = 1; k < gaps.n && !r; k++)
-					r = meta_sm_tx_inc(m->dsm, x);
-				for (size_t k = 0; k < gaps.n; k++)
-					gaps.v[k].cow = x;
-				if (!r)
-					r = read_origin_chunk(m, origin, c, cbuf);
-				if (!r)
-					r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
-				if (!r)
-					r = merge_excs(&ev, &gaps, &nv, &from);
-				if (!r)
-					r = rewrite_chunk_from(m, c, from, ev.n, &nv);
-			}
-			free(ev.v);
-			free(gaps.v);
-			free(nv.v);
-		}
-		free(cbuf);
-		if (!r)
-			r = meta_io_flush(m->io);
-		if (!r)
-			r = mikulas_commit(m);
-		if (r)
-			return fail(m, r);
-	}
-	return meta_io_pwrite(origin, buf, (size_t)len, off);
+	if (!r)
+		r = origin_cover(m, origin, live, NULL, c0, c1 - c0 + 1, &copies);
+	return r ? r : meta_io_pwrite(origin, buf, (size_t)len, off);
 }
 
 /*
@@ -1410,6 +1432,134 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 	return need ? fail(m, r) : r;
 }
 
+
+/* ---- merge: a snapshot's data into the origin (meta_ms_merge) ---- */
+
+struct merge_scan {
+	meta_ms_id id;
+	uint64_t nchunks; /* origin chunks (the origin's size, rounded up) */
+	struct idvec chunks;
+};
+
+static int scan_merge(void *ctx, uint64_t key, const void *value)
+{
+	struct merge_scan *ms = ctx;
+	const struct mikulas_disk_exc *d = value;
+	uint64_t c = key >> 16;
+	if (le64_get(d->first_id) > ms->id || ms->id > le64_get(d->last_id) || c >= ms->nchunks)
+		return 0;
+	if (ms->chunks.n && ms->chunks.v[ms->chunks.n - 1] == c)
+		return 0;
+	return push_id(&ms->chunks, c);
+}
+
+/* id's COW chunk at origin chunk c (it has one: the chunk came from its exceptions). */
+static int merge_source(struct mk *m, uint64_t c, meta_ms_id id, uint64_t *cow)
+{
+	struct excvec ev;
+	size_t p;
+	int r = chunk_excs(m, c, &ev);
+	if (!r) {
+		p = find_exc(&ev, id);
+		if (p < ev.n)
+			*cow = ev.v[p].cow;
+		else
+			r = META_E_CORRUPT;
+	}
+	free(ev.v);
+	return r;
+}
+
+/*
+ * One batch's origin write: id's chunks read into buf (a run of consecutive COW chunks in
+ * one read), then written to the origin (a run of consecutive origin chunks in one write,
+ * cut at the origin's end).
+ */
+static int merge_batch_data(struct mk *m, struct meta_io *origin, meta_ms_id id,
+			    const uint64_t *cs, uint64_t n, uint8_t *buf)
+{
+	uint64_t cb = chunk_bytes(m), size = meta_io_size(origin), run = 0, first = 0, cow;
+	int r = 0;
+	for (uint64_t i = 0; i < n && !r; i++) {
+		r = merge_source(m, cs[i], id, &cow);
+		if (!r && run && cow == first + run && i >= run) {
+			run++;
+		} else if (!r) {
+			if (run)
+				r = meta_io_pread(m->io, buf + (i - run) * cb, (size_t)(run * cb),
+						  cow_offset(m, first));
+			first = cow;
+			run = 1;
+		}
+	}
+	if (!r && run)
+		r = meta_io_pread(m->io, buf + (n - run) * cb, (size_t)(run * cb), cow_offset(m, first));
+	for (uint64_t i = 0, j; i < n && !r; i = j) {
+		uint64_t start = cs[i] * cb, end;
+		for (j = i + 1; j < n && cs[j] == cs[j - 1] + 1; j++)
+			;
+		end = cs[j - 1] * cb + cb < size ? cs[j - 1] * cb + cb : size;
+		r = meta_io_pwrite(origin, buf + i * cb, (size_t)(end - start), start);
+	}
+	return r;
+}
+
+static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta_ms_merge_opts *o)
+{
+	struct mk *m = st;
+	const struct idvec *live;
+	struct merge_scan sc = {id, 0, {0}};
+	uint64_t cb = chunk_bytes(m), batch = o->batch ? o->batch : 1024;
+	uint8_t *buf = NULL;
+	int r = o->dry_run ? m->failed : usable(m);
+	if (!r)
+		r = get_live(m, &live);
+	if (!r && !is_live_id(live, id))
+		r = META_E_NOTFOUND;
+	if (!r && (uint32_t)id == META_MS_SUB_NONE) {
+		/* a master's subs follow it in id order */
+		size_t k = meta_u64_lower_bound(live->v, live->n, id & ~(uint64_t)META_MS_SUB_NONE);
+		if (live->v[k] != id)
+			r = META_E_BUSY;
+	}
+	if (r)
+		return r;
+	sc.nchunks = (meta_io_size(origin) + cb - 1) / cb;
+	r = mikulas_iter(m, true, scan_merge, &sc);
+	if (!r && o->dry_run) {
+		o->chunks = sc.chunks.n;
+		r = origin_need(m, live, sc.chunks.v, 0, sc.chunks.n, &o->copies);
+		goto out;
+	}
+	if (batch * cb > (16u << 20))
+		batch = (16u << 20) / cb ? (16u << 20) / cb : 1;
+	if (!r && sc.chunks.n) {
+		buf = meta_io_buf_alloc((size_t)((batch < sc.chunks.n ? batch : sc.chunks.n) * cb));
+		if (!buf)
+			r = META_E_NOMEM;
+	}
+	for (uint64_t i = 0; i < sc.chunks.n && !r; i += batch) {
+		uint64_t n = sc.chunks.n - i < batch ? sc.chunks.n - i : batch;
+		r = origin_cover(m, origin, live, sc.chunks.v + i, 0, n, &o->copies);
+		if (!r)
+			r = merge_batch_data(m, origin, id, sc.chunks.v + i, n, buf);
+		if (!r)
+			o->chunks += n;
+		if (!r && o->progress && o->progress(o->ctx, o->chunks, sc.chunks.n))
+			r = META_E_INTERRUPTED;
+	}
+	if (!r || r == META_E_INTERRUPTED) {
+		int f = meta_io_flush(origin);
+		r = r ? r : f;
+	}
+	if (!r)
+		r = mk_delete(m, id);
+out:
+	free(buf);
+	free(sc.chunks.v);
+	return r;
+}
+
 const struct ms_ops ms_mikulas_ops = {
 	.type = META_MS_MIKULAS,
 	.name = "mikulas",
@@ -1432,4 +1582,5 @@ const struct ms_ops ms_mikulas_ops = {
 	.read = mk_read,
 	.write_origin = mk_write_origin,
 	.write_snapshot = mk_write_snapshot,
+	.merge = mk_merge,
 };

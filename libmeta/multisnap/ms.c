@@ -639,6 +639,24 @@ int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, meta_ms_i
 	return len ? ms->ops->write_snapshot(ms->st, origin, id, off, len, buf) : 0;
 }
 
+int meta_ms_merge(struct meta_ms *ms, struct meta_io *origin, meta_ms_id id,
+		  struct meta_ms_merge_opts *o)
+{
+	struct meta_ms_merge_opts def = {0};
+	int r = engine_start(ms, origin, 0, 0);
+	if (!o)
+		o = &def;
+	o->chunks = o->copies = 0;
+	if (r)
+		return r == 1 ? META_E_NOTFOUND : r;
+	if (!ms->ops->merge)
+		return META_E_UNSUPPORTED;
+	r = ms->ops->merge(ms->st, origin, id, o);
+	if (!r && !o->dry_run && ms->has_new && ms->new_id == id)
+		ms->has_new = false;
+	return r;
+}
+
 static int cmp_id(const void *a, const void *b)
 {
 	meta_ms_id x = *(const meta_ms_id *)a, y = *(const meta_ms_id *)b;

@@ -65,6 +65,8 @@ struct ms_ops {
 			    const void *buf);
 	int (*write_snapshot)(void *st, struct meta_io *origin, meta_ms_id id, uint64_t off,
 			      uint64_t len, const void *buf);
+	/* meta_ms_merge (o not NULL); NULL: META_E_UNSUPPORTED */
+	int (*merge)(void *st, struct meta_io *origin, meta_ms_id id, struct meta_ms_merge_opts *o);
 };
 
 /* Defined by mikulas.c and daniel.c. */
