@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* snap_merge: merge a classic snapshot into its origin offline, in the kernel's order. */
+/*
+ * snap_merge: merge a classic snapshot into its origin offline, in the kernel's order; or
+ * one snapshot of a shared (mikulas) store into its origin (meta_ms_merge).
+ */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <libmeta/error.h>
 #include <libmeta/io.h>
+#include <libmeta/multisnap.h>
 #include <libmeta/snap.h>
 
 #include "common.h"
@@ -26,17 +32,23 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: snap_merge [options] --origin ORIGIN [--snapshot OTHER_COW]... COW\n"
+		"       snap_merge [options] --origin ORIGIN --cow STORE --snapshot ID\n"
 		"Merge a classic dm-snapshot (COW device) back into its origin without the kernel,\n"
 		"in the order the kernel's snapshot-merge target uses: newest exception first,\n"
 		"consecutive chunks in one batch, origin flushed before the batch's records are\n"
 		"cleared.  An interrupted merge is resumed by running snap_merge again or by\n"
 		"activating the kernel's snapshot-merge target.  At the end the store is empty.\n"
+		"A shared (mikulas) store, found by its magic (as --cow or COW): snapshot ID's\n"
+		"data becomes the origin's, the other snapshots keep their views (each gets one\n"
+		"copy of an origin chunk it still reads), then ID is deleted; run again to resume.\n"
 		"\n"
 		"Options:\n"
 		"      --origin ORIGIN   the origin device or image (required)\n"
+		"      --cow STORE       the store (instead of COW)\n"
 		"      --snapshot COW    another snapshot of the same origin (repeatable): it gets\n"
 		"                        its copy-outs before origin chunks are overwritten, as the\n"
 		"                        kernel's merge does; give every other snapshot of ORIGIN\n"
+		"      --snapshot ID     shared store: the snapshot to merge (N, or N.M), required\n"
 		"  -n, --dry-run         list the copies that would be made; write nothing\n"
 		"      --stop-after N    stop after N batches (testing aid: simulates a crash)\n"
 		"  -q, --quiet           no messages and no progress\n"
@@ -53,6 +65,23 @@ struct prog {
 	struct timespec last;
 };
 
+/* The progress bar (at most 8 redraws a second); end: cleared. */
+static void draw_bar(struct prog *p, bool end, uint64_t done, uint64_t total)
+{
+	struct timespec now;
+	if (!p->bar)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (end || (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) >
+			   125000000L) {
+		fprintf(stderr, "\rmerging: %3u%% (%" PRIu64 "/%" PRIu64 " chunks)",
+			(unsigned)(total ? done * 100 / total : 100), done, total);
+		p->last = now;
+	}
+	if (end)
+		fprintf(stderr, "\r\033[K");
+}
+
 static int on_batch(void *ctx, const struct meta_snap_batch *b, uint64_t done, uint64_t total)
 {
 	struct prog *p = ctx;
@@ -61,18 +90,7 @@ static int on_batch(void *ctx, const struct meta_snap_batch *b, uint64_t done, u
 		       "\n",
 		       b->new_chunk, b->new_chunk + b->nr_chunks - 1, b->old_chunk,
 		       b->old_chunk + b->nr_chunks - 1);
-	if (p->bar) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!b || (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) >
-				  125000000L) {
-			fprintf(stderr, "\rmerging: %3u%% (%" PRIu64 "/%" PRIu64 " chunks)",
-				(unsigned)(total ? done * 100 / total : 100), done, total);
-			p->last = now;
-		}
-		if (!b)
-			fprintf(stderr, "\r\033[K");
-	}
+	draw_bar(p, !b, done, total);
 	return 0;
 }
 
@@ -98,6 +116,8 @@ struct args {
 	struct meta_snap_merge_opts mo; /* dry_run, max_batches */
 	int verbose;
 	unsigned snap_flags;            /* how the COWs are opened */
+	enum meta_ms_type shared;       /* the COW is a shared store of this type */
+	meta_ms_id id;                  /* shared: the snapshot to merge */
 };
 
 static void parse_args(int argc, char **argv, struct args *a)
@@ -105,6 +125,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{"origin", required_argument, NULL, 1},
 		{"snapshot", required_argument, NULL, 3},
+		{"cow", required_argument, NULL, 4},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"stop-after", required_argument, NULL, 2},
 		{"quiet", no_argument, NULL, 'q'},
@@ -122,6 +143,11 @@ static void parse_args(int argc, char **argv, struct args *a)
 				cli_usage_error("at most 64 other snapshots");
 			a->other_paths[a->nothers++] = optarg;
 			break;
+		case 4:
+			if (a->cow)
+				cli_usage_error("--cow given twice");
+			a->cow = optarg;
+			break;
 		case 'n':
 			a->mo.dry_run = true;
 			break;
@@ -137,11 +163,36 @@ static void parse_args(int argc, char **argv, struct args *a)
 			cli_common_option(c, usage);
 		}
 	}
-	if (optind != argc - 1)
+	if (a->cow && optind != argc)
+		cli_usage_error(optind == argc - 1 ? "give the store once: as --cow STORE or as COW"
+						   : "too many arguments");
+	if (!a->cow && optind != argc - 1)
 		cli_usage_error(optind == argc ? "no COW device given" : "too many arguments");
 	if (!a->origin)
 		cli_usage_error("--origin ORIGIN is required");
-	a->cow = argv[optind];
+	if (!a->cow)
+		a->cow = argv[optind];
+	if (ms_cli_is_shared(a->cow, &a->shared)) {
+		if (a->nothers != 1)
+			cli_usage_error("%s is a shared multisnapshot store: give the snapshot to merge "
+					"as --snapshot ID (once)", a->cow);
+		if (meta_ms_id_parse(a->shared, a->other_paths[0], &a->id))
+			cli_usage_error("--snapshot must be a snapshot id of the shared store (N, or N.M "
+					"for a sub-snapshot)");
+		a->nothers = 0;
+		snap_cli_refuse_same_role("origin", a->origin, "store", a->cow);
+		return;
+	}
+	/* a classic store's --snapshot is another COW: an id there is a mistake */
+	for (unsigned i = 0; i < a->nothers; i++) {
+		struct stat st;
+		meta_ms_id id;
+		if (stat(a->other_paths[i], &st) && !meta_ms_id_parse(META_MS_MIKULAS,
+								       a->other_paths[i], &id))
+			cli_usage_error("%s is a classic snapshot store: --snapshot names another "
+					"snapshot's COW device, not a snapshot id ('%s')", a->cow,
+					a->other_paths[i]);
+	}
 	a->snap_flags = a->mo.dry_run ? META_SNAP_OPEN_EXCL : META_SNAP_OPEN_WRITE | META_SNAP_OPEN_EXCL;
 	/* merge writes the origin and the COWs on purpose: each role needs its own storage */
 	snap_cli_refuse_same_role("origin", a->origin, "COW", a->cow);
@@ -242,6 +293,116 @@ static int merge_status(const struct args *a, int r, struct meta_snap *s, const 
 	}
 }
 
+/* ---- a shared store ---- */
+
+struct ms_prog {
+	struct prog p;
+	uint64_t batches, max_batches;
+};
+
+static int on_ms_batch(void *ctx, uint64_t done, uint64_t total)
+{
+	struct ms_prog *mp = ctx;
+	if (mp->p.verbose)
+		printf("merged %" PRIu64 " of %" PRIu64 " chunks\n", done, total);
+	draw_bar(&mp->p, done == total, done, total);
+	return stop_flag || (mp->max_batches && ++mp->batches >= mp->max_batches);
+}
+
+/* The merge's outcome r, reported: the exit status. */
+static int ms_merge_status(const struct args *a, int r, struct meta_ms *ms,
+			   const struct meta_ms_merge_opts *o, const char *idtext)
+{
+	const char *path = a->cow;
+	char *line = NULL;
+	switch (r) {
+	case META_OK:
+		if (a->mo.dry_run) {
+			if (!cli_quiet)
+				printf("would merge %" PRIu64 " chunks of snapshot %s into %s, copying %"
+				       PRIu64 " origin chunks for the other snapshots, then delete %s\n",
+				       o->chunks, idtext, a->origin, o->copies, idtext);
+			return EXIT_OK;
+		}
+		if (!cli_quiet) {
+			fprintf(stderr, "%s: merged %" PRIu64 " chunks of snapshot %s (%" PRIu64
+				" copies for the other snapshots); snapshot %s is deleted\n", cli_prog,
+				o->chunks, idtext, o->copies, idtext);
+			if (!meta_ms_status_line(ms, &line))
+				printf("%s\n", line);
+			free(line);
+		}
+		return EXIT_OK;
+	case META_E_NOTFOUND:
+		cli_err("%s: no snapshot %s in the store; snap_check %s lists its ids", path, idtext,
+			path);
+		return EXIT_OPERR;
+	case META_E_BUSY:
+		cli_err("%s: snapshot %s has live sub-snapshots: merge or delete them first", path,
+			idtext);
+		return EXIT_OPERR;
+	case META_E_UNSUPPORTED:
+		cli_err("%s: merging %s stores is not supported yet", path,
+			meta_ms_type_name(meta_ms_get_type(ms)));
+		return EXIT_OPERR;
+	case META_E_CORRUPT:
+		cli_err("%s: the store's exceptions break a rule the merge relies on. Run snap_check %s",
+			path, path);
+		return EXIT_DAMAGE;
+	case META_E_INTERRUPTED:
+		cli_err("merge stopped before the end (%" PRIu64 " chunks merged, %" PRIu64 " copies "
+			"made); run snap_merge again to finish it", o->chunks, o->copies);
+		return EXIT_OPERR;
+	case META_E_NOSPC:
+		cli_err("%s: the shared store is full (every COW chunk in use) after %" PRIu64
+			" chunks merged: delete a snapshot or grow the COW device, then run snap_merge "
+			"again to finish", path, o->chunks);
+		return EXIT_OPERR;
+	default:
+		cli_err("merge failed: %s; snapshot %s keeps its data until the merge ends: run "
+			"snap_merge again to finish it (snap_check %s first)", meta_strerror(r), idtext,
+			path);
+		return EXIT_OPERR;
+	}
+}
+
+static int merge_shared(const struct args *a)
+{
+	struct meta_ms_merge_opts o = {0};
+	struct ms_prog mp = {0};
+	struct meta_ms *ms;
+	struct meta_io *oio;
+	char idtext[32];
+	int r, ex = ms_cli_open_checked(a->cow, a->mo.dry_run ? META_MS_OPEN_EXCL
+							       : META_MS_OPEN_WRITE | META_MS_OPEN_EXCL,
+					"merge it", &ms);
+	if (ex)
+		return ex;
+	meta_ms_id_format(a->shared, a->id, idtext, sizeof(idtext));
+	r = meta_io_open(a->origin, a->mo.dry_run ? META_IO_EXCL : META_IO_WRITE | META_IO_EXCL,
+			 &oio);
+	if (r) {
+		cli_report_open_error(a->origin, r, 0);
+		meta_ms_close(ms);
+		return EXIT_OPERR;
+	}
+	mp.p.verbose = a->verbose && !cli_quiet && !a->mo.dry_run;
+	mp.p.bar = !a->mo.dry_run && !mp.p.verbose && cli_progress_allowed();
+	mp.max_batches = a->mo.max_batches;
+	o.dry_run = a->mo.dry_run;
+	o.progress = on_ms_batch;
+	o.ctx = &mp;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	r = meta_ms_merge(ms, oio, a->id, &o);
+	if (mp.p.bar)
+		fprintf(stderr, "\r\033[K");
+	ex = ms_merge_status(a, r, ms, &o, idtext);
+	meta_io_close(oio);
+	meta_ms_close(ms);
+	return ex;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
@@ -259,6 +420,8 @@ int main(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	cli_init(argv[0]);
 	parse_args(argc, argv, &a);
+	if (a.shared)
+		return merge_shared(&a);
 	ex = snap_cli_open(a.cow, a.snap_flags, &s);
 	if (ex)
 		return ex;

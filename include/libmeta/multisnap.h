@@ -185,7 +185,8 @@ META_API int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, 
 struct meta_ms_merge_opts {
 	bool dry_run;   /* count only (chunks, copies); nothing is written */
 	uint32_t batch; /* chunks per transaction; 0: 1024 (fewer for big chunks) */
-	/* after each batch (done of total chunks merged); nonzero: stop, META_E_INTERRUPTED */
+	/* after each batch (done of total chunks merged); nonzero before the last: stop there,
+	 * META_E_INTERRUPTED */
 	int (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
 	uint64_t chunks; /* out: chunks merged (dry run: to merge) */

@@ -1545,7 +1545,8 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 			r = merge_batch_data(m, origin, id, sc.chunks.v + i, n, buf);
 		if (!r)
 			o->chunks += n;
-		if (!r && o->progress && o->progress(o->ctx, o->chunks, sc.chunks.n))
+		if (!r && o->progress && o->progress(o->ctx, o->chunks, sc.chunks.n) &&
+		    o->chunks < sc.chunks.n)
 			r = META_E_INTERRUPTED;
 	}
 	if (!r || r == META_E_INTERRUPTED) {
