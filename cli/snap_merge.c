@@ -51,6 +51,7 @@ static void usage(FILE *f)
 		"      --snapshot ID     shared store: the snapshot to merge (N, or N.M), required\n"
 		"  -n, --dry-run         list the copies that would be made; write nothing\n"
 		"      --stop-after N    stop after N batches (testing aid: simulates a crash)\n"
+		"      --batch N         shared store: chunks per transaction (default 8192)\n"
 		"  -q, --quiet           no messages and no progress\n"
 		"  -v, --verbose         print every batch as it is merged\n"
 		"  -h, --help            show this help and exit\n"
@@ -118,6 +119,7 @@ struct args {
 	unsigned snap_flags;            /* how the COWs are opened */
 	enum meta_ms_type shared;       /* the COW is a shared store of this type */
 	meta_ms_id id;                  /* shared: the snapshot to merge */
+	uint64_t batch;                 /* shared: --batch (0: the library's default) */
 };
 
 static void parse_args(int argc, char **argv, struct args *a)
@@ -126,6 +128,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{"origin", required_argument, NULL, 1},
 		{"snapshot", required_argument, NULL, 3},
 		{"cow", required_argument, NULL, 4},
+		{"batch", required_argument, NULL, 5},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"stop-after", required_argument, NULL, 2},
 		{"quiet", no_argument, NULL, 'q'},
@@ -147,6 +150,11 @@ static void parse_args(int argc, char **argv, struct args *a)
 			if (a->cow)
 				cli_usage_error("--cow given twice");
 			a->cow = optarg;
+			break;
+		case 5:
+			a->batch = cli_u64_arg("--batch", optarg);
+			if (!a->batch || a->batch > UINT32_MAX)
+				cli_usage_error("--batch needs a number of chunks from 1 to %u", UINT32_MAX);
 			break;
 		case 'n':
 			a->mo.dry_run = true;
@@ -183,6 +191,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		snap_cli_refuse_same_role("origin", a->origin, "store", a->cow);
 		return;
 	}
+	if (a->batch)
+		cli_usage_error("--batch is for a shared store; %s is a classic one", a->cow);
 	/* a classic store's --snapshot is another COW: an id there is a mistake */
 	for (unsigned i = 0; i < a->nothers; i++) {
 		struct stat st;
@@ -390,6 +400,7 @@ static int merge_shared(const struct args *a)
 	mp.p.bar = !a->mo.dry_run && !mp.p.verbose && cli_progress_allowed();
 	mp.max_batches = a->mo.max_batches;
 	o.dry_run = a->mo.dry_run;
+	o.batch = (uint32_t)a->batch;
 	o.progress = on_ms_batch;
 	o.ctx = &mp;
 	signal(SIGINT, on_signal);

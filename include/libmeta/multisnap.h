@@ -184,7 +184,7 @@ META_API int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, 
  */
 struct meta_ms_merge_opts {
 	bool dry_run;   /* count only (chunks, copies); nothing is written */
-	uint32_t batch; /* chunks per transaction; 0: 1024 (fewer for big chunks) */
+	uint32_t batch; /* chunks per transaction; 0: 8192 */
 	/* after each batch (done of total chunks merged); nonzero before the last: stop there,
 	 * META_E_INTERRUPTED */
 	int (*progress)(void *ctx, uint64_t done, uint64_t total);

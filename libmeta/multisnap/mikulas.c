@@ -1032,16 +1032,31 @@ static uint64_t cow_offset(const struct mk *m, uint64_t cow)
 	return mikulas_data_start(m->sb.metadata_blocks, m->sb.chunk_size) + cow * chunk_bytes(m);
 }
 
-/* Origin chunk c whole into buf (zeros past the origin's end). */
-static int read_origin_chunk(struct mk *m, struct meta_io *origin, uint64_t c, void *buf)
+/* Origin chunks c..c+k-1 whole into buf (zeros past the origin's end). */
+static int read_origin_chunks(struct mk *m, struct meta_io *origin, uint64_t c, uint64_t k,
+			      void *buf)
 {
 	uint64_t cb = chunk_bytes(m), start = c * cb, size = meta_io_size(origin);
 	uint64_t n = start < size ? size - start : 0;
-	if (n > cb)
-		n = cb;
-	if (n < cb)
-		memset((uint8_t *)buf + n, 0, (size_t)(cb - n));
+	if (n > k * cb)
+		n = k * cb;
+	if (n < k * cb)
+		memset((uint8_t *)buf + n, 0, (size_t)(k * cb - n));
 	return n ? meta_io_pread(origin, buf, (size_t)n, start) : 0;
+}
+
+static int read_origin_chunk(struct mk *m, struct meta_io *origin, uint64_t c, void *buf)
+{
+	return read_origin_chunks(m, origin, c, 1, buf);
+}
+
+/* Bytes a run of chunks read or written in one call holds at most (one chunk at least). */
+#define RUN_BYTES (4u << 20)
+
+static uint64_t run_chunks(const struct mk *m)
+{
+	uint64_t k = RUN_BYTES / chunk_bytes(m);
+	return k ? k : 1;
 }
 
 /* The index of the exception of ev covering id, or ev->n. */
@@ -1174,25 +1189,48 @@ static int origin_need(struct mk *m, const struct idvec *live, const uint64_t *c
 }
 
 /*
+ * The old data of origin chunks cp[i] into COW chunks xp[i] (i < n): a run of consecutive
+ * origin chunks going to consecutive COW chunks is one read and one write.
+ */
+static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, const uint64_t *xp,
+		    uint64_t n)
+{
+	uint64_t cb = chunk_bytes(m), max = run_chunks(m), k;
+	uint8_t *buf = meta_io_buf_alloc((size_t)((n < max ? n : max) * cb));
+	int r = buf ? 0 : META_E_NOMEM;
+	for (uint64_t i = 0; i < n && !r; i += k) {
+		for (k = 1; i + k < n && k < max && cp[i + k] == cp[i] + k && xp[i + k] == xp[i] + k;
+		     k++)
+			;
+		r = read_origin_chunks(m, origin, cp[i], k, buf);
+		if (!r)
+			r = meta_io_pwrite(m->io, buf, (size_t)(k * cb), cow_offset(m, xp[i]));
+	}
+	free(buf);
+	return r;
+}
+
+/*
  * Before origin chunks (the n of cs, or c0..c0+n-1) change: pass 1 counts the chunks to
  * copy (nothing changes: a full COW is META_E_NOSPC with the store untouched); pass 2
- * copies each chunk once into a new COW chunk and adds the gaps naming it; the COW is
- * flushed and the transaction committed.  The caller writes the origin after.
+ * gives each such chunk one new COW chunk, adds the gaps naming it and copies the old
+ * data there (copy_out); the COW is flushed and the transaction committed.  The caller
+ * writes the origin after.
  */
 static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec *live,
 			const uint64_t *cs, uint64_t c0, uint64_t n, uint64_t *copies)
 {
-	uint64_t cb = chunk_bytes(m), need;
-	uint8_t *cbuf;
+	uint64_t need, nc = 0, *cp, *xp;
 	int r = origin_need(m, live, cs, c0, n, &need);
 	if (!r && need > meta_sm_tx_nr_free(m->dsm))
 		r = META_E_NOSPC;
 	if (r || !need)
 		return r;
 	*copies += need;
-	cbuf = meta_io_buf_alloc((size_t)cb);
-	if (!cbuf)
+	cp = malloc((size_t)need * 2 * sizeof(*cp));
+	if (!cp)
 		return META_E_NOMEM;
+	xp = cp + need;
 	for (uint64_t i = 0; i < n && !r; i++) {
 		struct excvec ev, gaps = {0}, nv = {0};
 		uint64_t x, c = nth_chunk(cs, c0, i);
@@ -1200,16 +1238,16 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 		r = chunk_excs(m, c, &ev);
 		if (!r)
 			r = origin_gaps(m, live, &ev, &gaps);
+		if (!r && gaps.n && nc == need)
+			r = META_E_CORRUPT; /* pass 1 counted fewer: cannot be */
 		if (!r && gaps.n) {
 			r = meta_sm_tx_alloc(m->dsm, &x);
 			for (size_t k = 1; k < gaps.n && !r; k++)
 				r = meta_sm_tx_inc(m->dsm, x);
 			for (size_t k = 0; k < gaps.n; k++)
 				gaps.v[k].cow = x;
-			if (!r)
-				r = read_origin_chunk(m, origin, c, cbuf);
-			if (!r)
-				r = meta_io_pwrite(m->io, cbuf, (size_t)cb, cow_offset(m, x));
+			cp[nc] = c;
+			xp[nc++] = x;
 			if (!r)
 				r = merge_excs(&ev, &gaps, &nv, &from);
 			if (!r)
@@ -1219,7 +1257,9 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 		free(gaps.v);
 		free(nv.v);
 	}
-	free(cbuf);
+	if (!r)
+		r = copy_out(m, origin, cp, xp, nc);
+	free(cp);
 	if (!r)
 		r = meta_io_flush(m->io);
 	if (!r)
@@ -1438,7 +1478,7 @@ static int mk_write_snapshot(void *st, struct meta_io *origin, meta_ms_id id, ui
 struct merge_scan {
 	meta_ms_id id;
 	uint64_t nchunks; /* origin chunks (the origin's size, rounded up) */
-	struct idvec chunks;
+	struct idvec chunks, cows; /* id's origin chunks and its COW chunk for each */
 };
 
 static int scan_merge(void *ctx, uint64_t key, const void *value)
@@ -1449,57 +1489,32 @@ static int scan_merge(void *ctx, uint64_t key, const void *value)
 	if (le64_get(d->first_id) > ms->id || ms->id > le64_get(d->last_id) || c >= ms->nchunks)
 		return 0;
 	if (ms->chunks.n && ms->chunks.v[ms->chunks.n - 1] == c)
-		return 0;
-	return push_id(&ms->chunks, c);
-}
-
-/* id's COW chunk at origin chunk c (it has one: the chunk came from its exceptions). */
-static int merge_source(struct mk *m, uint64_t c, meta_ms_id id, uint64_t *cow)
-{
-	struct excvec ev;
-	size_t p;
-	int r = chunk_excs(m, c, &ev);
-	if (!r) {
-		p = find_exc(&ev, id);
-		if (p < ev.n)
-			*cow = ev.v[p].cow;
-		else
-			r = META_E_CORRUPT;
-	}
-	free(ev.v);
-	return r;
+		return META_E_CORRUPT; /* two ranges of c hold id */
+	if (push_id(&ms->chunks, c))
+		return META_E_NOMEM;
+	return push_id(&ms->cows, le64_get(d->cow_chunk));
 }
 
 /*
- * One batch's origin write: id's chunks read into buf (a run of consecutive COW chunks in
- * one read), then written to the origin (a run of consecutive origin chunks in one write,
- * cut at the origin's end).
+ * One batch's origin write: id's COW chunks xs[i] to origin chunks cs[i], a run where both
+ * are consecutive (up to run_chunks) in one read and one write (cut at the origin's end).
+ * id's exceptions do not change before the delete: the scan's COW chunks still hold its
+ * data.
  */
-static int merge_batch_data(struct mk *m, struct meta_io *origin, meta_ms_id id,
-			    const uint64_t *cs, uint64_t n, uint8_t *buf)
+static int merge_batch_data(struct mk *m, struct meta_io *origin, const uint64_t *cs,
+			    const uint64_t *xs, uint64_t n, uint8_t *buf)
 {
-	uint64_t cb = chunk_bytes(m), size = meta_io_size(origin), run = 0, first = 0, cow;
+	uint64_t cb = chunk_bytes(m), size = meta_io_size(origin), max = run_chunks(m), k;
 	int r = 0;
-	for (uint64_t i = 0; i < n && !r; i++) {
-		r = merge_source(m, cs[i], id, &cow);
-		if (!r && run && cow == first + run && i >= run) {
-			run++;
-		} else if (!r) {
-			if (run)
-				r = meta_io_pread(m->io, buf + (i - run) * cb, (size_t)(run * cb),
-						  cow_offset(m, first));
-			first = cow;
-			run = 1;
-		}
-	}
-	if (!r && run)
-		r = meta_io_pread(m->io, buf + (n - run) * cb, (size_t)(run * cb), cow_offset(m, first));
-	for (uint64_t i = 0, j; i < n && !r; i = j) {
+	for (uint64_t i = 0; i < n && !r; i += k) {
 		uint64_t start = cs[i] * cb, end;
-		for (j = i + 1; j < n && cs[j] == cs[j - 1] + 1; j++)
+		for (k = 1; i + k < n && k < max && cs[i + k] == cs[i] + k && xs[i + k] == xs[i] + k;
+		     k++)
 			;
-		end = cs[j - 1] * cb + cb < size ? cs[j - 1] * cb + cb : size;
-		r = meta_io_pwrite(origin, buf + i * cb, (size_t)(end - start), start);
+		end = (cs[i] + k) * cb < size ? (cs[i] + k) * cb : size;
+		r = meta_io_pread(m->io, buf, (size_t)(end - start), cow_offset(m, xs[i]));
+		if (!r)
+			r = meta_io_pwrite(origin, buf, (size_t)(end - start), start);
 	}
 	return r;
 }
@@ -1508,8 +1523,8 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 {
 	struct mk *m = st;
 	const struct idvec *live;
-	struct merge_scan sc = {id, 0, {0}};
-	uint64_t cb = chunk_bytes(m), batch = o->batch ? o->batch : 1024;
+	struct merge_scan sc = {id, 0, {0}, {0}};
+	uint64_t cb = chunk_bytes(m), batch = o->batch ? o->batch : 8192;
 	uint8_t *buf = NULL;
 	int r = o->dry_run ? m->failed : usable(m);
 	if (!r)
@@ -1531,10 +1546,8 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		r = origin_need(m, live, sc.chunks.v, 0, sc.chunks.n, &o->copies);
 		goto out;
 	}
-	if (batch * cb > (16u << 20))
-		batch = (16u << 20) / cb ? (16u << 20) / cb : 1;
 	if (!r && sc.chunks.n) {
-		buf = meta_io_buf_alloc((size_t)((batch < sc.chunks.n ? batch : sc.chunks.n) * cb));
+		buf = meta_io_buf_alloc((size_t)(run_chunks(m) * cb));
 		if (!buf)
 			r = META_E_NOMEM;
 	}
@@ -1542,7 +1555,7 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		uint64_t n = sc.chunks.n - i < batch ? sc.chunks.n - i : batch;
 		r = origin_cover(m, origin, live, sc.chunks.v + i, 0, n, &o->copies);
 		if (!r)
-			r = merge_batch_data(m, origin, id, sc.chunks.v + i, n, buf);
+			r = merge_batch_data(m, origin, sc.chunks.v + i, sc.cows.v + i, n, buf);
 		if (!r)
 			o->chunks += n;
 		if (!r && o->progress && o->progress(o->ctx, o->chunks, sc.chunks.n) &&
@@ -1558,6 +1571,7 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 out:
 	free(buf);
 	free(sc.chunks.v);
+	free(sc.cows.v);
 	return r;
 }
 
