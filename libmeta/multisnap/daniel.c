@@ -83,6 +83,11 @@ struct msd_state {
 	uint8_t *sbuf; /* MSD_UNIT bytes: the superblock block */
 	struct msd_disksuper *sb;
 	struct msd_walk w;
+	/* the engine's allocator: the bitmap (one bit per unit) loaded at the first write and
+	 * dropped by a delete; units taken since the bitmaps were last written: [bm_lo, bm_hi) */
+	uint8_t *bm;
+	uint64_t bm_lo, bm_hi, bm_taken;
+	int failed; /* an engine write failed after it began changing the tree */
 };
 
 static void report(struct msd_walk *w, enum meta_damage_kind k, uint64_t block, uint64_t begin,
@@ -812,6 +817,7 @@ static void d_close(void *vst)
 	if (!st)
 		return;
 	walk_free(&st->w);
+	free(st->bm);
 	free(st->sbuf);
 	free(st);
 }
@@ -1061,7 +1067,9 @@ static int d_delete(void *vst, meta_ms_id id)
 	if ((r = state_walk(st, w, delete_leaf, &c)))
 		goto done;
 
-	/* 3: bitmaps: what the tree references now */
+	/* 3: bitmaps: what the tree references now (the engine's copy is stale) */
+	free(st->bm);
+	st->bm = NULL;
 	if ((r = write_bitmaps(st->io, sb, w->seen)))
 		goto done;
 	st->w.nr_exc = w->nr_exc;
@@ -1079,6 +1087,557 @@ done:
 	free(w);
 	free(c.b);
 	return r;
+}
+
+/* ---------- the engine (meta_ms_read / write_origin / write_snapshot) ----------
+ *
+ * An exception (origin chunk c -> COW chunk, share) is what every snapshot whose bit is in
+ * share reads for c.  Origin write of c: ONE new COW chunk with the old origin data and one
+ * exception whose share is every live snapshot no exception of c names (none: no copy).
+ * Snapshot write: an exception whose share is the snapshot's bit alone is written in place;
+ * else a new chunk (a copy of the shared one, or of the origin) takes the write and the bit
+ * moves out of the old share into a new exception.  A write never frees a chunk.
+ *
+ * No journal.  Order of one call: the COW data (flushed); the tree, origin chunk by origin
+ * chunk (a leaf that overflows splits: the new nodes first, then -- when the root split --
+ * the superblock, then the changed nodes from the top down); the bitmap blocks that changed
+ * (flushed); the superblock (freechunks, last_alloc; flushed); then the origin.  A full
+ * store (the chunks a call needs, and the worst case of node splits, are taken from the
+ * bitmap before anything is written) is META_E_NOSPC with nothing written.  What a crash
+ * leaves: man/multisnap-store-daniel.5.part.
+ */
+
+#define MSD_CHUNK_BYTES (MSD_CHUNK_SECTORS * 512u)
+#define MSD_MAX_LEVELS 16
+
+/* The path from the root to the leaf of origin chunk c; the block of level l at b + l * 4096. */
+struct msd_path {
+	uint32_t levels;
+	uint64_t unit[MSD_MAX_LEVELS + 1];
+	uint32_t idx[MSD_MAX_LEVELS + 1]; /* the entry taken in the index node of level l */
+	uint8_t *b;
+};
+
+struct msd_eng {
+	struct msd_state *st;
+	struct msd_path p;
+	struct msd_exc_desc x[MSD_LEAF_MAX_EXC + 1]; /* the leaf's exceptions (+ one added) */
+	uint32_t n;
+	struct msd_index_entry ie[MSD_INDEX_MAX + 1];
+	uint8_t *nb;   /* new nodes of one insert: MSD_MAX_LEVELS + 2 blocks */
+	uint8_t *cbuf; /* one 16 KiB chunk */
+	uint64_t *res; /* units taken for node splits, not used yet */
+	uint64_t nres;
+};
+
+static unsigned snap_bit(const struct msd_disksuper *sb, uint64_t tag)
+{
+	for (uint32_t i = 0; i < le32_get(sb->snapshots) && i < MSD_MAX_SNAPSHOTS; i++)
+		if (le32_get(sb->snaplist[i].tag) == tag)
+			return sb->snaplist[i].bit;
+	return MSD_MAX_SNAPSHOTS;
+}
+
+static void eng_free(struct msd_eng *g)
+{
+	if (!g)
+		return;
+	free(g->p.b);
+	free(g->nb);
+	free(g->cbuf);
+	free(g->res);
+	free(g);
+}
+
+static struct msd_eng *eng_new(struct msd_state *st)
+{
+	struct msd_eng *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->st = st;
+	g->p.b = meta_io_buf_alloc((MSD_MAX_LEVELS + 2) * (size_t)MSD_UNIT);
+	g->nb = meta_io_buf_alloc((MSD_MAX_LEVELS + 2) * (size_t)MSD_UNIT);
+	g->cbuf = meta_io_buf_alloc(MSD_CHUNK_BYTES);
+	if (!g->p.b || !g->nb || !g->cbuf) {
+		eng_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* Read the path to origin chunk c's leaf and the leaf's exceptions (g->x, g->n). */
+static int eng_find(struct msd_eng *g, uint64_t c)
+{
+	struct msd_state *st = g->st;
+	struct msd_path *p = &g->p;
+	uint64_t unit = le64_get(st->sb->etree_root) / 8;
+	int r;
+
+	p->levels = le32_get(st->sb->etree_levels);
+	if (p->levels < 1 || p->levels > MSD_MAX_LEVELS)
+		return META_E_CORRUPT;
+	for (uint32_t l = p->levels;; l--) {
+		uint8_t *b = p->b + (size_t)l * MSD_UNIT;
+		if (unit < st->w.fixed_end || unit >= st->w.units)
+			return META_E_CORRUPT;
+		p->unit[l] = unit;
+		if ((r = meta_io_pread(st->io, b, MSD_UNIT, unit * MSD_UNIT)))
+			return r;
+		if (!l)
+			break;
+		const struct msd_enode *n = (const void *)b;
+		uint32_t count = le32_get(n->count), i = 0;
+		if (count < 1 || count > MSD_INDEX_MAX)
+			return META_E_CORRUPT;
+		while (i + 1 < count && le64_get(n->entries[i + 1].key) <= c)
+			i++;
+		p->idx[l] = i;
+		unit = le64_get(n->entries[i].sector) / 8;
+	}
+
+	/* the leaf, with the bounds the walk checks (the store was walked whole at open) */
+	const uint8_t *b = p->b;
+	const struct msd_eleaf *l = (const void *)b;
+	uint32_t count = le32_get(l->count);
+	uint64_t base = le64_get(l->base_chunk), map_end;
+	g->n = 0;
+	if (le16_get(l->magic) != MSD_LEAF_MAGIC ||
+	    (uint64_t)count >= (MSD_UNIT - sizeof(*l)) / sizeof(l->map[0]))
+		return META_E_CORRUPT;
+	map_end = sizeof(*l) + ((uint64_t)count + 1) * sizeof(l->map[0]);
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t off = le32_get(l->map[i].offset), next = le32_get(l->map[i + 1].offset);
+		if (off < map_end || next <= off || next > MSD_UNIT ||
+		    (next - off) % sizeof(struct msd_exception))
+			return META_E_CORRUPT;
+		for (uint32_t o = off; o < next; o += sizeof(struct msd_exception)) {
+			const struct msd_exception *e = (const void *)(b + o);
+			if (g->n >= MSD_LEAF_MAX_EXC)
+				return META_E_CORRUPT;
+			g->x[g->n++] = (struct msd_exc_desc){base + le32_get(l->map[i].rchunk),
+							     le64_get(e->chunk), le64_get(e->share)};
+		}
+	}
+	return 0;
+}
+
+enum { PLAN_NONE, PLAN_IN_PLACE, PLAN_COPY };
+
+/*
+ * What a write to origin chunk c does (bit: the snapshot's share bit; 0: an origin write):
+ * *ei the exception bit reads (g->n: none), *share the new exception's share.  Loads g.
+ */
+static int eng_plan(struct msd_eng *g, uint64_t c, uint64_t bit, int *what, uint32_t *ei,
+		    uint64_t *share)
+{
+	uint64_t covered = 0;
+	int r = eng_find(g, c);
+	if (r)
+		return r;
+	*ei = g->n;
+	for (uint32_t i = 0; i < g->n; i++)
+		if (g->x[i].origin == c) {
+			covered |= g->x[i].share;
+			if (g->x[i].share & bit)
+				*ei = i;
+		}
+	if (!bit) {
+		*share = g->st->w.live_mask & ~covered;
+		*what = *share ? PLAN_COPY : PLAN_NONE;
+	} else {
+		*share = bit;
+		*what = *ei < g->n && g->x[*ei].share == bit ? PLAN_IN_PLACE : PLAN_COPY;
+	}
+	return 0;
+}
+
+/* ---- the allocator: the bitmap copy ---- */
+
+static int bm_load(struct msd_state *st)
+{
+	uint64_t bb = le64_get(st->sb->metadata.bitmap_blocks);
+	int r;
+	if (st->bm)
+		return 0;
+	st->bm = meta_io_buf_alloc((size_t)bb * MSD_UNIT);
+	if (!st->bm)
+		return META_E_NOMEM;
+	r = meta_io_pread(st->io, st->bm, (size_t)bb * MSD_UNIT, (uint64_t)MSD_BITMAP_UNIT * MSD_UNIT);
+	if (r) {
+		free(st->bm);
+		st->bm = NULL;
+	}
+	st->bm_lo = UINT64_MAX;
+	st->bm_hi = 0;
+	st->bm_taken = 0;
+	return r;
+}
+
+static void bm_mark(struct msd_state *st, uint64_t u, uint64_t n, bool on)
+{
+	for (uint64_t i = u; i < u + n; i++) {
+		if (on)
+			bit_set(st->bm, i);
+		else
+			st->bm[i >> 3] &= (uint8_t)~(1u << (i & 7));
+	}
+	st->bm_taken = on ? st->bm_taken + n : st->bm_taken - n;
+	if (u < st->bm_lo)
+		st->bm_lo = u;
+	if (u + n > st->bm_hi)
+		st->bm_hi = u + n;
+}
+
+static uint64_t bm_scan(const struct msd_state *st, uint64_t from, uint64_t to, uint64_t step)
+{
+	for (uint64_t u = from; u + step <= to;) {
+		bool free_ = true;
+		if (!(u & 7) && st->bm[u >> 3] == 0xff) {
+			u += 8;
+			continue;
+		}
+		for (uint64_t i = u; i < u + step && free_; i++)
+			free_ = !bit_get(st->bm, i);
+		if (free_)
+			return u;
+		u += step;
+	}
+	return UINT64_MAX;
+}
+
+/* `step` free units (a data chunk: 4, aligned) after last_alloc, marked; UINT64_MAX: none. */
+static uint64_t bm_take(struct msd_state *st, uint64_t step)
+{
+	uint64_t first = (st->w.fixed_end + step - 1) / step * step;
+	uint64_t start = le64_get(st->sb->metadata.last_alloc) + 1, u;
+	start = start < first || start > st->w.units ? first : (start + step - 1) / step * step;
+	u = bm_scan(st, start, st->w.units, step);
+	if (u == UINT64_MAX)
+		u = bm_scan(st, first, start, step);
+	if (u != UINT64_MAX) {
+		bm_mark(st, u, step, true);
+		st->sb->metadata.last_alloc = le64_of(u + step - 1);
+	}
+	return u;
+}
+
+/* The bitmap blocks changed since the last call, flushed; freechunks follows them. */
+static int bm_write(struct msd_state *st)
+{
+	int r = 0;
+	if (st->bm_hi > st->bm_lo) {
+		uint64_t per = (uint64_t)MSD_UNIT * 8;
+		for (uint64_t b = st->bm_lo / per; b <= (st->bm_hi - 1) / per && !r; b++)
+			r = write_unit(st->io, MSD_BITMAP_UNIT + b, st->bm + b * MSD_UNIT);
+		if (!r)
+			r = meta_io_flush(st->io);
+	}
+	if (!r) {
+		st->sb->metadata.freechunks =
+			le64_of(le64_get(st->sb->metadata.freechunks) - st->bm_taken);
+		st->bm_lo = UINT64_MAX;
+		st->bm_hi = 0;
+		st->bm_taken = 0;
+	}
+	return r;
+}
+
+/* A unit for a new node: one reserved by the call, else any free one. */
+static uint64_t eng_node_unit(struct msd_eng *g)
+{
+	return g->nres ? g->res[--g->nres] : bm_take(g->st, 1);
+}
+
+/* ---- the tree ---- */
+
+static void node_put(uint8_t *b, const struct msd_index_entry *e, uint32_t n)
+{
+	struct msd_enode *nd = (void *)b;
+	memset(b, 0, MSD_UNIT);
+	nd->count = le32_of(n);
+	memcpy(nd->entries, e, n * sizeof(*e));
+}
+
+/*
+ * Store g->x[0..n) (sorted by origin) as the leaf of g->p.  A leaf that does not fit splits
+ * at an origin-chunk boundary; the new right half goes into the parent, which splits in
+ * turn when full; a root that splits makes a new root (one more level).
+ */
+static int eng_store_leaf(struct msd_eng *g)
+{
+	struct msd_state *st = g->st;
+	struct msd_path *p = &g->p;
+	uint32_t n = g->n, groups = 0, k, nnew = 0, top = 0;
+	uint64_t new_unit[MSD_MAX_LEVELS + 2], key, child;
+	int r = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		groups += !i || g->x[i].origin != g->x[i - 1].origin;
+	if (leaf_bytes(groups, n) <= MSD_UNIT && g->x[n - 1].origin - g->x[0].origin <= UINT32_MAX) {
+		leaf_build(p->b, g->x[0].origin, g->x, n);
+		return write_unit(st->io, p->unit[0], p->b);
+	}
+	/* split at the origin-chunk boundary nearest the middle */
+	for (k = n / 2; k < n && g->x[k].origin == g->x[k - 1].origin; k++)
+		;
+	if (k == n)
+		for (k = n / 2; k > 0 && g->x[k].origin == g->x[k - 1].origin; k--)
+			;
+	if (!k || g->x[k - 1].origin - g->x[0].origin > UINT32_MAX ||
+	    g->x[n - 1].origin - g->x[k].origin > UINT32_MAX)
+		return META_E_RANGE; /* origin chunks 2^32 apart in one leaf: past 64 TiB */
+	if (p->levels >= MSD_MAX_LEVELS)
+		return META_E_RANGE;
+	leaf_build(p->b, g->x[0].origin, g->x, k);
+	leaf_build(g->nb, g->x[k].origin, g->x + k, n - k);
+	if ((new_unit[nnew] = eng_node_unit(g)) == UINT64_MAX)
+		return META_E_NOSPC;
+	key = g->x[k].origin;
+	child = new_unit[nnew++];
+	st->w.nr_leaves++;
+	for (uint32_t l = 1;; l++) {
+		if (l > p->levels) {
+			/* the root split: a new root over the two halves */
+			struct msd_index_entry e[2] = {{le64_of(0), le64_of(p->unit[l - 1] * 8)},
+						       {le64_of(key), le64_of(child * 8)}};
+			uint8_t *b = g->nb + (size_t)nnew * MSD_UNIT;
+			if ((new_unit[nnew] = eng_node_unit(g)) == UINT64_MAX)
+				return META_E_NOSPC;
+			node_put(b, e, 2);
+			st->sb->etree_root = le64_of(new_unit[nnew] * 8);
+			st->sb->etree_levels = le32_of(l);
+			nnew++;
+			st->w.nr_index++;
+			top = l - 1;
+			break;
+		}
+		uint8_t *b = p->b + (size_t)l * MSD_UNIT;
+		const struct msd_enode *nd = (const void *)b;
+		uint32_t cnt = le32_get(nd->count), at = p->idx[l] + 1;
+		memcpy(g->ie, nd->entries, at * sizeof(g->ie[0]));
+		g->ie[at] = (struct msd_index_entry){le64_of(key), le64_of(child * 8)};
+		memcpy(g->ie + at + 1, nd->entries + at, (cnt - at) * sizeof(g->ie[0]));
+		cnt++;
+		top = l;
+		if (cnt <= MSD_INDEX_MAX) {
+			node_put(b, g->ie, cnt);
+			break;
+		}
+		uint32_t half = cnt / 2;
+		node_put(b, g->ie, half);
+		node_put(g->nb + (size_t)nnew * MSD_UNIT, g->ie + half, cnt - half);
+		if ((new_unit[nnew] = eng_node_unit(g)) == UINT64_MAX)
+			return META_E_NOSPC;
+		key = le64_get(g->ie[half].key);
+		child = new_unit[nnew++];
+		st->w.nr_index++;
+	}
+	/* new nodes, the superblock when the root changed, then the old nodes top down */
+	for (uint32_t i = 0; i < nnew && !r; i++)
+		r = write_unit(st->io, new_unit[i], g->nb + (size_t)i * MSD_UNIT);
+	if (!r && le32_get(st->sb->etree_levels) != p->levels)
+		r = write_sb(st);
+	for (uint32_t l = top + 1; l-- > 0 && !r;)
+		r = write_unit(st->io, p->unit[l], p->b + (size_t)l * MSD_UNIT);
+	return r;
+}
+
+/* Add exception {c, chunk, share} to g->x (the exceptions of c: ascending chunk). */
+static void eng_insert(struct msd_eng *g, uint64_t c, uint64_t chunk, uint64_t share)
+{
+	uint32_t i = 0;
+	struct msd_exc_desc e = {c, chunk, share};
+	while (i < g->n && cmp_exc(&g->x[i], &e) < 0)
+		i++;
+	memmove(g->x + i + 1, g->x + i, (g->n - i) * sizeof(g->x[0]));
+	g->x[i] = e;
+	g->n++;
+	g->st->w.nr_exc++;
+}
+
+/* Origin chunk c whole into buf (zeros past the origin's end). */
+static int eng_origin_chunk(struct meta_io *origin, uint64_t c, uint8_t *buf)
+{
+	uint64_t start = c * MSD_CHUNK_BYTES, size = meta_io_size(origin);
+	uint64_t n = start < size ? size - start : 0;
+	if (n > MSD_CHUNK_BYTES)
+		n = MSD_CHUNK_BYTES;
+	memset(buf + n, 0, MSD_CHUNK_BYTES - n);
+	return n ? meta_io_pread(origin, buf, (size_t)n, start) : 0;
+}
+
+static int d_read(void *vst, struct meta_io *origin, meta_ms_id id, uint64_t off, uint64_t len,
+		  void *buf)
+{
+	struct msd_state *st = vst;
+	unsigned b = id > UINT32_MAX ? MSD_MAX_SNAPSHOTS : snap_bit(st->sb, id);
+	struct msd_eng *g;
+	int r = 0;
+
+	if (st->failed)
+		return st->failed;
+	if (b >= MSD_MAX_SNAPSHOTS)
+		return META_E_NOTFOUND;
+	if (!(g = eng_new(st)))
+		return META_E_NOMEM;
+	for (uint64_t pos = off, end = off + len; pos < end && !r;) {
+		uint64_t c = pos / MSD_CHUNK_BYTES;
+		uint64_t pend = (c + 1) * MSD_CHUNK_BYTES < end ? (c + 1) * MSD_CHUNK_BYTES : end;
+		uint8_t *dst = (uint8_t *)buf + (pos - off);
+		uint32_t ei;
+		uint64_t share;
+		int what;
+		r = eng_plan(g, c, 1ull << b, &what, &ei, &share);
+		if (!r && ei < g->n)
+			r = meta_io_pread(st->io, dst, (size_t)(pend - pos),
+					  g->x[ei].chunk * MSD_UNIT + (pos - c * MSD_CHUNK_BYTES));
+		else if (!r)
+			r = meta_io_pread(origin, dst, (size_t)(pend - pos), pos);
+		pos = pend;
+	}
+	eng_free(g);
+	return r;
+}
+
+/*
+ * One write: bit 0 = the origin.  Pass 1 counts the chunks to copy and takes them (and the
+ * worst case of node splits) from the bitmap copy; pass 2 writes the data; pass 3 the tree;
+ * then the bitmaps and the superblock.
+ */
+static int eng_write(struct msd_state *st, struct meta_io *origin, uint64_t bit, uint64_t off,
+		     uint64_t len, const uint8_t *buf)
+{
+	uint64_t c0 = off / MSD_CHUNK_BYTES, c1 = (off + len - 1) / MSD_CHUNK_BYTES, need = 0;
+	uint64_t *data = NULL, nmeta;
+	struct msd_eng *g;
+	int r, what;
+	uint32_t ei;
+	uint64_t share;
+
+	if (!(g = eng_new(st)))
+		return META_E_NOMEM;
+	if ((r = bm_load(st)))
+		goto out;
+	for (uint64_t c = c0; c <= c1 && !r; c++) {
+		r = eng_plan(g, c, bit, &what, &ei, &share);
+		need += what == PLAN_COPY;
+	}
+	if (r)
+		goto out;
+	if (!need)
+		goto data;
+	/* every chunk and node unit the call may need, or META_E_NOSPC with nothing changed */
+	nmeta = need * (le32_get(st->sb->etree_levels) + 3);
+	data = malloc(need * sizeof(*data));
+	g->res = malloc(nmeta * sizeof(*g->res));
+	if (!data || !g->res) {
+		r = META_E_NOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < need && !r; i++)
+		if ((data[i] = bm_take(st, MSD_DATA_UNITS)) == UINT64_MAX) {
+			for (uint64_t j = 0; j < i; j++)
+				bm_mark(st, data[j], MSD_DATA_UNITS, false);
+			r = META_E_NOSPC;
+		}
+	for (; !r && g->nres < nmeta; g->nres++)
+		if ((g->res[g->nres] = bm_take(st, 1)) == UINT64_MAX) {
+			for (uint64_t j = 0; j < need; j++)
+				bm_mark(st, data[j], MSD_DATA_UNITS, false);
+			for (uint64_t j = 0; j < g->nres; j++)
+				bm_mark(st, g->res[j], 1, false);
+			g->nres = 0;
+			r = META_E_NOSPC;
+		}
+	if (r)
+		goto out;
+data:
+	/* pass 2: the data (in place, or into the chunks taken) */
+	for (uint64_t pos = off, end = off + len, i = 0; pos < end && !r;) {
+		uint64_t c = pos / MSD_CHUNK_BYTES, in = pos - c * MSD_CHUNK_BYTES;
+		uint64_t pend = (c + 1) * MSD_CHUNK_BYTES < end ? (c + 1) * MSD_CHUNK_BYTES : end;
+		const uint8_t *src = buf + (pos - off);
+		r = eng_plan(g, c, bit, &what, &ei, &share);
+		if (!r && what == PLAN_IN_PLACE)
+			r = meta_io_pwrite(st->io, src, (size_t)(pend - pos),
+					   g->x[ei].chunk * MSD_UNIT + in);
+		if (!r && what == PLAN_COPY) {
+			if (ei < g->n)
+				r = meta_io_pread(st->io, g->cbuf, MSD_CHUNK_BYTES, g->x[ei].chunk * MSD_UNIT);
+			else
+				r = eng_origin_chunk(origin, c, g->cbuf);
+			if (!r && bit)
+				memcpy(g->cbuf + in, src, (size_t)(pend - pos));
+			if (!r)
+				r = meta_io_pwrite(st->io, g->cbuf, MSD_CHUNK_BYTES, data[i++] * MSD_UNIT);
+		}
+		pos = pend;
+	}
+	if (r || !need) {
+		if (need)
+			for (uint64_t j = 0; j < need; j++)
+				bm_mark(st, data[j], MSD_DATA_UNITS, false);
+		goto out;
+	}
+	if ((r = meta_io_flush(st->io)))
+		goto out;
+
+	/* pass 3: the tree; from here on a failure leaves the handle failed */
+	for (uint64_t c = c0, i = 0; c <= c1 && !r; c++) {
+		r = eng_plan(g, c, bit, &what, &ei, &share);
+		if (r || what != PLAN_COPY)
+			continue;
+		if (ei < g->n)
+			g->x[ei].share &= ~bit;
+		eng_insert(g, c, data[i++], share);
+		r = eng_store_leaf(g);
+	}
+	while (g->nres)
+		bm_mark(st, g->res[--g->nres], 1, false);
+	{
+		int r2 = bm_write(st);
+		if (!r2)
+			r2 = write_sb(st);
+		if (!r)
+			r = r2;
+	}
+	if (r)
+		st->failed = r;
+out:
+	if (r && !st->failed && g->nres) {
+		while (g->nres)
+			bm_mark(st, g->res[--g->nres], 1, false);
+	}
+	free(data);
+	eng_free(g);
+	if (!r && !bit)
+		r = meta_io_pwrite(origin, buf, (size_t)len, off);
+	return r;
+}
+
+static int d_write_origin(void *vst, struct meta_io *origin, uint64_t off, uint64_t len,
+			  const void *buf)
+{
+	struct msd_state *st = vst;
+	if (st->failed)
+		return st->failed;
+	if (!st->write)
+		return META_E_INVAL;
+	return eng_write(st, origin, 0, off, len, buf);
+}
+
+static int d_write_snapshot(void *vst, struct meta_io *origin, meta_ms_id id, uint64_t off,
+			    uint64_t len, const void *buf)
+{
+	struct msd_state *st = vst;
+	unsigned b = id > UINT32_MAX ? MSD_MAX_SNAPSHOTS : snap_bit(st->sb, id);
+	if (st->failed)
+		return st->failed;
+	if (!st->write)
+		return META_E_INVAL;
+	if (b >= MSD_MAX_SNAPSHOTS)
+		return META_E_NOTFOUND;
+	return eng_write(st, origin, 1ull << b, off, len, buf);
 }
 
 /* ---------- check ---------- */
@@ -1367,13 +1926,10 @@ static int snap_exc_leaf(struct msd_walk *w, uint64_t unit, uint64_t base, struc
 int msd_snapshot_exceptions(void *vst, uint64_t tag, msd_exc_fn fn, void *ctx)
 {
 	struct msd_state *st = vst;
-	struct snap_exc_ctx c = {64, fn, ctx};
+	struct snap_exc_ctx c = {snap_bit(st->sb, tag), fn, ctx};
 	struct msd_walk *w;
 	int r;
-	for (uint32_t i = 0; i < le32_get(st->sb->snapshots); i++)
-		if (le32_get(st->sb->snaplist[i].tag) == tag)
-			c.bit = st->sb->snaplist[i].bit;
-	if (c.bit >= 64)
+	if (tag > UINT32_MAX || c.bit >= 64)
 		return META_E_NOTFOUND;
 	w = malloc(sizeof(*w));
 	if (!w)
@@ -1404,4 +1960,7 @@ const struct ms_ops ms_daniel_ops = {
 	.dump_human = d_dump_human,
 	.restore_xml = msd_restore_xml,
 	.reads_xml_twice = true,
+	.read = d_read,
+	.write_origin = d_write_origin,
+	.write_snapshot = d_write_snapshot,
 };

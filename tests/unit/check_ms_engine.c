@@ -39,6 +39,9 @@ struct env {
 	struct meta_io *origin;
 	struct meta_ms *ms;
 	uint64_t obytes;
+	enum meta_ms_type type;
+	uint64_t cb; /* chunk bytes */
+	uint32_t cs; /* chunk sectors */
 };
 
 static void env_open(struct env *e)
@@ -46,18 +49,22 @@ static void env_open(struct env *e)
 	ck_assert_int_eq(meta_ms_open(e->spath, META_MS_OPEN_WRITE, &e->ms), 0);
 }
 
-static void env_init(struct env *e, uint64_t origin_chunks, uint64_t store_bytes)
+static void env_init_type(struct env *e, enum meta_ms_type t, uint64_t origin_chunks,
+			  uint64_t store_bytes)
 {
-	struct meta_ms_params p = {META_MS_MIKULAS, CS, 0, 0};
+	struct meta_ms_params p = {t, t == META_MS_DANIEL ? 32 : CS, 0, 0};
 	FILE *f;
+	e->type = t;
+	e->cs = p.chunk_size;
+	e->cb = (uint64_t)p.chunk_size * 512;
 	ck_assert_int_eq(ub_tmpdir(e->dir, "ms_engine"), 0);
 	snprintf(e->opath, sizeof(e->opath), "%s/origin", e->dir);
 	snprintf(e->spath, sizeof(e->spath), "%s/store", e->dir);
-	e->obytes = origin_chunks * CHUNK;
+	e->obytes = origin_chunks * e->cb;
 	f = fopen(e->opath, "wb");
 	ck_assert_ptr_nonnull(f);
 	for (uint64_t i = 0; i < e->obytes; i++) /* a pattern: every chunk differs */
-		fputc((int)((i * 7 + i / CHUNK * 13) & 0xff), f);
+		fputc((int)((i * 7 + i / e->cb * 13) & 0xff), f);
 	ck_assert_int_eq(fclose(f), 0);
 	f = fopen(e->spath, "wb");
 	ck_assert_ptr_nonnull(f);
@@ -66,6 +73,11 @@ static void env_init(struct env *e, uint64_t origin_chunks, uint64_t store_bytes
 	ck_assert_int_eq(meta_ms_format(e->spath, &p, false), 0);
 	ck_assert_int_eq(meta_io_open(e->opath, META_IO_WRITE, &e->origin), 0);
 	env_open(e);
+}
+
+static void env_init(struct env *e, uint64_t origin_chunks, uint64_t store_bytes)
+{
+	env_init_type(e, META_MS_MIKULAS, origin_chunks, store_bytes);
 }
 
 static void env_done(struct env *e)
@@ -197,7 +209,7 @@ static void verify(struct env *e, struct model *md, uint64_t seed, unsigned step
 	sev = meta_ms_check_path(e->spath, on_damage, &s);
 	ck_assert_msg(sev == -1 && s.n == 0, "seed %llu step %u: check: %s",
 		      (unsigned long long)seed, step, s.first);
-	ck_assert_msg(data_sectors(e->ms) == chunks_named(e->ms) * CS,
+	ck_assert_msg(data_sectors(e->ms) == chunks_named(e->ms) * e->cs,
 		      "seed %llu step %u: status %llu data sectors, exceptions name %llu chunks",
 		      (unsigned long long)seed, step, (unsigned long long)data_sectors(e->ms),
 		      (unsigned long long)chunks_named(e->ms));
@@ -206,16 +218,16 @@ static void verify(struct env *e, struct model *md, uint64_t seed, unsigned step
 /* A random write range: one byte .. three chunks, sometimes whole chunks. */
 static void rnd_range(const struct env *e, uint64_t *off, uint64_t *len)
 {
-	uint64_t nch = e->obytes / CHUNK;
+	uint64_t nch = e->obytes / e->cb;
 	if (ub_rnd_below(2)) {
 		uint64_t c = ub_rnd_below(nch), k = 1 + ub_rnd_below(3);
 		if (c + k > nch)
 			k = nch - c;
-		*off = c * CHUNK;
-		*len = k * CHUNK;
+		*off = c * e->cb;
+		*len = k * e->cb;
 	} else {
 		*off = ub_rnd_below(e->obytes);
-		*len = 1 + ub_rnd_below(3 * CHUNK);
+		*len = 1 + ub_rnd_below(3 * e->cb);
 		if (*len > e->obytes - *off)
 			*len = e->obytes - *off;
 	}
@@ -228,14 +240,14 @@ static void fill(uint8_t *buf, uint64_t len)
 		buf[i] = (uint8_t)(b + i * 31);
 }
 
-static void run_seed(uint64_t seed, unsigned steps)
+static void run_seed(enum meta_ms_type t, uint64_t seed, unsigned steps)
 {
 	struct env e;
 	struct model md = {0};
-	uint8_t *wbuf = malloc(3 * CHUNK);
+	uint8_t *wbuf = malloc(3 * 16384);
 	ck_assert_ptr_nonnull(wbuf);
 	ub_rnd_state = seed * 0x9e3779b97f4a7c15ull + 1;
-	env_init(&e, 16 + ub_rnd_below(49), 16 * MIB);
+	env_init_type(&e, t, 16 + ub_rnd_below(49), 16 * MIB);
 	md.origin = malloc(e.obytes);
 	ck_assert_ptr_nonnull(md.origin);
 	ub_read_at(e.opath, 0, md.origin, e.obytes);
@@ -250,7 +262,9 @@ static void run_seed(uint64_t seed, unsigned steps)
 		if (op < 2 && md.n < MAX_VIEWS) { /* create */
 			ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
 			add_view(&md, id, md.origin, e.obytes);
-		} else if (op == 2 && md.n && md.n < MAX_VIEWS) { /* create_subsnap */
+		} else if (op == 2 && md.n && md.n < MAX_VIEWS) { /* create_subsnap (mikulas) */
+			if (t == META_MS_DANIEL)
+				continue;
 			struct view *m = &md.v[ub_rnd_below(md.n)];
 			meta_ms_id master = m->id | META_MS_SUB_NONE;
 			struct view *mv = find_view(&md, master);
@@ -276,10 +290,10 @@ static void run_seed(uint64_t seed, unsigned steps)
 			ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, off, len, wbuf), 0);
 			memcpy(md.origin + off, wbuf, len);
 			ck_assert_msg(data_sectors(e.ms) - before <=
-					      ((off + len - 1) / CHUNK - off / CHUNK + 1) * CS,
+					      ((off + len - 1) / e.cb - off / e.cb + 1) * e.cs,
 				      "seed %llu step %u: origin write copied more than once",
 				      (unsigned long long)seed, step);
-		} else if (op == 10 && md.n) { /* merge: the origin takes a view, which goes */
+		} else if (op == 10 && md.n && t == META_MS_MIKULAS) { /* merge (mikulas): the origin takes a view, which goes */
 			struct meta_ms_merge_opts mo = {0};
 			id = md.v[ub_rnd_below(md.n)].id;
 			mo.batch = 1 + (uint32_t)ub_rnd_below(4);
@@ -322,7 +336,19 @@ START_TEST(test_random_model)
 	if (getenv("MS_ENGINE_SEED")) /* one seed: the one a failure printed */
 		first = seeds = (unsigned)strtoul(getenv("MS_ENGINE_SEED"), NULL, 0);
 	for (uint64_t seed = first; seed <= seeds; seed++)
-		run_seed(seed, steps);
+		run_seed(META_MS_MIKULAS, seed, steps);
+}
+END_TEST
+
+/* The same model run on daniel stores (no sub-snapshots there). */
+START_TEST(test_random_model_daniel)
+{
+	unsigned seeds = ub_long_run() ? 500 : 50, steps = ub_long_run() ? 1000 : 200;
+	uint64_t first = 1;
+	if (getenv("MS_ENGINE_SEED"))
+		first = seeds = (unsigned)strtoul(getenv("MS_ENGINE_SEED"), NULL, 0);
+	for (uint64_t seed = first; seed <= seeds; seed++)
+		run_seed(META_MS_DANIEL, seed, steps);
 }
 END_TEST
 
@@ -755,6 +781,125 @@ START_TEST(test_merge_crash)
 }
 END_TEST
 
+/* ---- daniel stores ------------------------------------------------------------------ */
+
+/* The number before `word` in the human dump ("... 3 leaves, ..."). */
+static uint64_t human_count(struct meta_ms *ms, const char *word)
+{
+	char *buf = NULL, *p;
+	size_t len = 0;
+	uint64_t v = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(meta_ms_dump_human(ms, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	p = strstr(buf, word);
+	ck_assert_ptr_nonnull(p);
+	while (p > buf && p[-1] == ' ')
+		p--;
+	while (p > buf && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	v = strtoull(p, NULL, 10);
+	free(buf);
+	return v;
+}
+
+/*
+ * Thousands of exceptions: leaves split (at shuffled origin chunks, so new leaves go
+ * between old ones), snapshot writes split shares; every view and the check stay right,
+ * also through a fresh handle.  DMMETA_LONG: enough for index nodes to split too.
+ */
+START_TEST(test_daniel_splits)
+{
+	struct env e;
+	struct model md = {0};
+	uint64_t nch = ub_long_run() ? 40000 : 2500, *order = malloc(nch * sizeof(*order));
+	meta_ms_id id;
+	uint8_t b;
+	ck_assert_ptr_nonnull(order);
+	ub_rnd_state = 7;
+	env_init_type(&e, META_MS_DANIEL, nch, (nch * 3 + 2048) * 16384);
+	md.origin = malloc(e.obytes);
+	ck_assert_ptr_nonnull(md.origin);
+	ub_read_at(e.opath, 0, md.origin, e.obytes);
+	for (uint64_t i = 0; i < nch; i++)
+		order[i] = i;
+	for (uint64_t i = nch - 1; i > 0; i--) {
+		uint64_t j = ub_rnd_below(i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (unsigned round = 0; round < 3; round++) {
+		ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+		add_view(&md, id, md.origin, e.obytes);
+		for (uint64_t i = round; i < nch; i += 1 + round) { /* origin: one byte a chunk */
+			uint64_t off = order[i] * e.cb + 100;
+			b = (uint8_t)(i + round + 1);
+			ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, off, 1, &b), 0);
+			md.origin[off] = b;
+		}
+		for (uint64_t i = round; i < nch; i += 3) { /* the first snapshot, shared chunks */
+			uint64_t off = order[nch - 1 - i] * e.cb + 7;
+			b = (uint8_t)(i * 3 + round);
+			ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, md.v[0].id, off, 1, &b), 0);
+			md.v[0].data[off] = b;
+		}
+	}
+	ck_assert_uint_gt(human_count(e.ms, "leaves"), 10);
+	if (ub_long_run())
+		ck_assert_uint_gt(human_count(e.ms, "index levels"), 1);
+	verify(&e, &md, 0, 0);
+	meta_ms_close(e.ms);
+	env_open(&e);
+	verify(&e, &md, 0, 1);
+	/* deleting a snapshot keeps the others right */
+	ck_assert_int_eq(meta_ms_delete(e.ms, md.v[1].id), 0);
+	drop_view(&md, md.v[1].id);
+	verify(&e, &md, 0, 2);
+	free_model(&md);
+	free(order);
+	env_done(&e);
+}
+END_TEST
+
+/* A full daniel store: META_E_NOSPC, and not one byte of the store or the origin changed. */
+START_TEST(test_daniel_nospc)
+{
+	struct env e;
+	uint64_t sbytes = 1024 * 1024, c;
+	uint8_t *s0 = malloc(sbytes), *s1 = malloc(sbytes), w = 0x33;
+	meta_ms_id id, id2;
+	int r = 0;
+	ck_assert_ptr_nonnull(s0);
+	ck_assert_ptr_nonnull(s1);
+	env_init_type(&e, META_MS_DANIEL, 64, sbytes);
+	ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+	for (c = 0; c < 64; c++)
+		if ((r = meta_ms_write_origin(e.ms, e.origin, c * e.cb, 1, &w)))
+			break;
+	ck_assert_int_eq(r, META_E_NOSPC);
+	ck_assert_uint_gt(c, 10);
+	ck_assert_int_eq(meta_ms_create(e.ms, &id2), 0); /* shares nothing yet */
+	ub_read_at(e.spath, 0, s0, sbytes);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, c * e.cb, 2 * e.cb, &w), META_E_NOSPC);
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id, c * e.cb, 1, &w), META_E_NOSPC);
+	/* chunk 0 is shared by nobody yet: id2 reads the origin there, a copy is needed */
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id2, 0, 1, &w), META_E_NOSPC);
+	ub_read_at(e.spath, 0, s1, sbytes);
+	ck_assert(!memcmp(s0, s1, sbytes));
+	/* id holds chunk 0 alone: in place */
+	ck_assert_int_eq(meta_ms_write_snapshot(e.ms, e.origin, id, 0, 1, &w), 0);
+	ck_assert_int_eq(meta_ms_check_path(e.spath, NULL, NULL), -1);
+	/* deleting the snapshot frees its chunks: the write goes through */
+	ck_assert_int_eq(meta_ms_delete(e.ms, id), 0);
+	ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, c * e.cb, 1, &w), 0);
+	ck_assert_int_eq(meta_ms_check_path(e.spath, NULL, NULL), -1);
+	free(s0);
+	free(s1);
+	env_done(&e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_engine");
@@ -767,5 +912,8 @@ int main(void)
 	tcase_add_test(tc, test_merge);
 	tcase_add_test(tc, test_merge_crash);
 	tcase_add_test(tc, test_random_model);
+	tcase_add_test(tc, test_random_model_daniel);
+	tcase_add_test(tc, test_daniel_splits);
+	tcase_add_test(tc, test_daniel_nospc);
 	return ub_run(s);
 }
