@@ -146,7 +146,10 @@ META_API bool meta_ms_type_checks_origin(enum meta_ms_type t);
  * lengths are in bytes, any alignment (a partial chunk is read, changed and written
  * whole).  Each call that changes the store is one transaction, committed on return;
  * the COW data it copies is written and flushed before that commit, and the origin is
- * written only after it (the caller flushes the origin).
+ * written only after it (the caller flushes the origin).  daniel stores have no journal:
+ * the data (flushed), the tree, the bitmaps (flushed), the superblock (flushed), then
+ * the origin; a crash in between leaves damage meta_ms_check reports (man
+ * multisnap-store(5), daniel "Write order"), never a snapshot reading new origin data.
  *   meta_ms_read            what snapshot id reads (origin data where no exception
  *                           covers it)
  *   meta_ms_write_origin    before origin chunk c changes, ONE new COW chunk keeps its
@@ -156,8 +159,10 @@ META_API bool meta_ms_type_checks_origin(enum meta_ms_type t);
  *                           the origin's) is copied to a new chunk first
  * Errors: META_E_RANGE (the range ends past the origin), META_E_NOTFOUND (id not
  * live), META_E_NOSPC (the COW is full: nothing was changed, the store is as at the
- * last commit), META_E_INVAL (store opened read-only), META_E_UNSUPPORTED (daniel
- * stores: not yet), I/O errors.  A new (unformatted) store has no snapshots:
+ * last commit), META_E_INVAL (store opened read-only), META_E_UNSUPPORTED (a store
+ * type without the engine: none today), META_E_CORRUPT (the tree is damaged), I/O
+ * errors; after an I/O error in the middle of a daniel write the handle refuses further
+ * writes (reopen and check the store).  A new (unformatted) store has no snapshots:
  * write_origin only writes the origin.  A call with len 0 does nothing and returns 0, or
  * META_E_UNSUPPORTED for a type without the engine (a probe).
  */

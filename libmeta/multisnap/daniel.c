@@ -1406,6 +1406,7 @@ static int eng_store_leaf(struct msd_eng *g)
 			node_put(b, e, 2);
 			st->sb->etree_root = le64_of(new_unit[nnew] * 8);
 			st->sb->etree_levels = le32_of(l);
+			st->w.levels = l; /* the walks of this handle (dump, delete) */
 			nnew++;
 			st->w.nr_index++;
 			top = l - 1;

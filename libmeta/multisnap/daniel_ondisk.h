@@ -52,7 +52,9 @@
  * from `deleting` (an earlier interrupted delete's bit stays), flushed.  A crash leaves
  * `deleting` set (the check says so; deleting the snapshot again finishes the job), and
  * possibly bitmaps that still mark freed chunks (a leak, non-fatal).  A create writes the
- * superblock only.
+ * superblock only.  Origin and snapshot writes (the engine, daniel.c): the COW data
+ * (flushed), the tree, the changed bitmap blocks (flushed), the superblock (flushed), then
+ * the origin; see the man page for what a crash between them leaves.
  */
 #ifndef LIBMETA_MULTISNAP_DANIEL_ONDISK_H
 #define LIBMETA_MULTISNAP_DANIEL_ONDISK_H
