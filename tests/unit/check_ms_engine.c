@@ -13,6 +13,10 @@
  * crash matrix (the store's Nth write fails, for every N, during an origin write and a
  * snapshot write of several chunks: the store reopens clean and every view reads all old
  * or all new; the origin is unchanged unless the commit landed).
+ * daniel stores: the same model run (no sub-snapshots), thousands of exceptions (leaves
+ * split; DMMETA_LONG: index nodes and the root too), a full store changes not one byte, and
+ * a crash matrix fitted to a store without a journal (fatal damage the check reports, or
+ * every view old or new chunk by chunk; never new origin data in a snapshot).
  */
 #include <check.h>
 #include <stdio.h>
@@ -900,6 +904,119 @@ START_TEST(test_daniel_nospc)
 }
 END_TEST
 
+/*
+ * The daniel crash matrix: the store's Nth write fails, for every N, during an origin write
+ * and a snapshot write of three chunks that make a leaf split.  The store has no journal:
+ * either the check finds fatal damage, or every other view reads as before, the written
+ * view reads each chunk all old or all new (an origin write: as before), and the origin is
+ * unchanged unless the call succeeded.
+ */
+static void daniel_crash(int op)
+{
+	struct env e;
+	struct model before = {0}, after;
+	uint64_t sbytes = 8 * MIB, nch = 400, off, len, n, damaged = 0;
+	uint8_t *store0 = malloc(sbytes), *origin0, *w;
+	meta_ms_id id;
+	int r = -1;
+	ck_assert_ptr_nonnull(store0);
+	env_init_type(&e, META_MS_DANIEL, nch, sbytes);
+	before.origin = malloc(e.obytes);
+	origin0 = malloc(e.obytes);
+	w = malloc(3 * e.cb);
+	ck_assert_ptr_nonnull(before.origin);
+	ck_assert_ptr_nonnull(origin0);
+	ck_assert_ptr_nonnull(w);
+	ub_read_at(e.opath, 0, origin0, e.obytes);
+	memcpy(before.origin, origin0, e.obytes);
+	/* two snapshots sharing one exception for each of 168 chunks: the one leaf is nearly full */
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(meta_ms_create(e.ms, &id), 0);
+		add_view(&before, id, origin0, e.obytes);
+	}
+	for (uint64_t c = 0; c < 168; c++) {
+		uint8_t b = (uint8_t)c;
+		ck_assert_int_eq(meta_ms_write_origin(e.ms, e.origin, c * e.cb, 1, &b), 0);
+		before.origin[c * e.cb] = b;
+	}
+	memcpy(origin0, before.origin, e.obytes);
+	ck_assert_uint_eq(human_count(e.ms, "leaves"), 1);
+	meta_ms_close(e.ms);
+	e.ms = NULL;
+	ub_read_at(e.spath, 0, store0, sbytes);
+	copy_model(&after, &before, e.obytes);
+	memset(w, 0x3c, 3 * e.cb);
+	off = (op ? 100 : 300) * e.cb + 100; /* a snapshot write splits shared chunks */
+	len = 2 * e.cb + 50;
+	if (op)
+		memcpy(after.v[0].data + off, w, len);
+	else
+		memcpy(after.origin + off, w, len);
+	for (n = 0; r; n++) {
+		struct meta_io *io;
+		uint8_t *obuf = malloc(e.obytes), *vbuf = malloc(e.obytes);
+		struct seen sn = {0};
+		int sev;
+		ck_assert_ptr_nonnull(obuf);
+		ck_assert_ptr_nonnull(vbuf);
+		ck_assert_uint_lt(n, 1000);
+		ub_write_at(e.spath, 0, store0, sbytes);
+		ub_write_at(e.opath, 0, origin0, e.obytes);
+		ck_assert_int_eq(meta_io_open(e.spath, META_IO_WRITE, &io), 0);
+		meta_io_fail_writes_after(io, n);
+		ck_assert_int_eq(ms_open_io(io, NULL, true, &e.ms), 0);
+		r = op ? meta_ms_write_snapshot(e.ms, e.origin, before.v[0].id, off, len, w)
+		       : meta_ms_write_origin(e.ms, e.origin, off, len, w);
+		meta_ms_close(e.ms);
+		e.ms = NULL;
+		ub_read_at(e.opath, 0, obuf, e.obytes);
+		ck_assert_msg(!memcmp(obuf, r ? origin0 : after.origin, e.obytes),
+			      "op %d n %llu: origin", op, (unsigned long long)n);
+		sev = meta_ms_check_path(e.spath, on_damage, &sn);
+		if (sev >= META_SEV_FATAL) {
+			ck_assert(r);
+			damaged++;
+		} else {
+			env_open(&e);
+			for (unsigned i = 0; i < before.n; i++) {
+				const uint8_t *o = before.v[i].data, *nw = after.v[i].data;
+				ck_assert_int_eq(meta_ms_read(e.ms, e.origin, before.v[i].id, 0, e.obytes, vbuf), 0);
+				for (uint64_t c = 0; c < nch; c++) {
+					uint64_t at = c * e.cb;
+					ck_assert_msg(!memcmp(vbuf + at, o + at, e.cb) ||
+						      !memcmp(vbuf + at, nw + at, e.cb),
+						      "op %d n %llu: view %u chunk %llu neither old nor new "
+						      "(check: %s)", op, (unsigned long long)n, i,
+						      (unsigned long long)c, sn.n ? sn.first : "clean");
+				}
+			}
+			meta_ms_close(e.ms);
+			e.ms = NULL;
+		}
+		free(obuf);
+		free(vbuf);
+	}
+	ck_assert_uint_gt(n, 4);
+	if (op) /* the split's writes: some crash points leave damage the check reports */
+		ck_assert_uint_gt(damaged, 0);
+	env_open(&e);
+	ck_assert_int_eq(meta_ms_check_path(e.spath, NULL, NULL), -1);
+	ck_assert_uint_gt(human_count(e.ms, "leaves"), 1);
+	free_model(&before);
+	free_model(&after);
+	free(store0);
+	free(origin0);
+	free(w);
+	env_done(&e);
+}
+
+START_TEST(test_daniel_crash_matrix)
+{
+	daniel_crash(0);
+	daniel_crash(1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ms_engine");
@@ -915,5 +1032,6 @@ int main(void)
 	tcase_add_test(tc, test_random_model_daniel);
 	tcase_add_test(tc, test_daniel_splits);
 	tcase_add_test(tc, test_daniel_nospc);
+	tcase_add_test(tc, test_daniel_crash_matrix);
 	return ub_run(s);
 }
