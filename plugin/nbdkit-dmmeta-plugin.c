@@ -38,6 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -919,8 +923,61 @@ static int dmmeta_config_complete(void)
 	return -1;
 }
 
+/*
+ * Image files: O_EXCL means nothing for them, so every file the export names is locked
+ * with flock() for as long as the plugin is loaded: exclusively when the export is
+ * writable (the thin volume's external origin, only read, shared), shared when it is
+ * read-only.  Another server of this plugin on the same images then fails to start; tools
+ * that do not take the lock are not stopped by it (block devices have O_EXCL for that).
+ */
+#define MAX_LOCKS (4 + MAX_COWS)
+static int lock_fds[MAX_LOCKS];
+static unsigned nlocks;
+
+static int lock_file(const char *key, const char *path, bool excl)
+{
+	struct stat st;
+	int fd;
+	if (!path || stat(path, &st) || !S_ISREG(st.st_mode))
+		return 0; /* a device (O_EXCL), or what the open will report */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, (excl ? LOCK_EX : LOCK_SH) | LOCK_NB)) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			nbdkit_error("%s=%s: another server of this plugin has it open%s; stop that "
+				     "one first", key, path, excl ? "" : " writable");
+			return -1;
+		}
+		return 0; /* a file system without locks: nothing to hold */
+	}
+	lock_fds[nlocks++] = fd;
+	return 0;
+}
+
+static int lock_files(void)
+{
+	bool x = cfg.rw;
+	int r = lock_file("metadata", cfg.metadata, x) || lock_file("data", cfg.data, x) ||
+		lock_file("store", cfg.store, x) ||
+		lock_file("origin", cfg.origin, x && (cfg.ncows || cfg.store));
+	for (unsigned i = 0; i < cfg.ncows && !r; i++)
+		r = lock_file("cow", cfg.cows[i], x);
+	return r ? -1 : 0;
+}
+
+static void unlock_files(void)
+{
+	while (nlocks)
+		close(lock_fds[--nlocks]);
+}
+
 static int dmmeta_get_ready(void)
 {
+	if (lock_files())
+		return -1;
 	if (kind->open()) {
 		kind->close();
 		return -1;
@@ -940,6 +997,7 @@ static void dmmeta_unload(void)
 {
 	if (kind)
 		kind->close();
+	unlock_files();
 	free(cfg.metadata);
 	free(cfg.data);
 	free(cfg.origin);

@@ -157,6 +157,16 @@ qio -c "write -P 0x5a 12345 100000" -c "write -P 0x33 5242880 65536" \
 	-c "write -z 1048576 131072" -c "write -z -u 2097152 196608" -c "write -z -u 3000000 100000" \
 	-c "discard 4194304 262144" -c "write -P 0x77 16000000 700000" -c flush "$URI" ||
 	{ cat qio.log; fail "qemu-io writes to device 1"; }
+# image files are locked: a second server on the same pool, writable or not, fails to start
+for mode in rw=true rw=false; do
+	if (NB_TIMEOUT=20 nbdkit_san -f -U "$PWD/x.sock" "$PLUGIN" metadata=meta.bin data=data.bin \
+		dev=0 size=$VOL $mode) >lock.out 2>&1; then
+		stop
+		fail "a second server ($mode) started on the images a writable one serves"
+	fi
+	grep -q "metadata=.*meta.bin: another server of this plugin has it open" lock.out ||
+		{ cat lock.out; stop; fail "second server ($mode): no line naming the locked file"; }
+done
 stop
 model m.1 12345 100000 132
 model m.1 5242880 65536 063
