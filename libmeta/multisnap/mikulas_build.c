@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 #include "multisnap/mikulas_build.h"
 #include "multisnap/mikulas_internal.h"
 #include "multisnap/mikulas_ondisk.h"
@@ -42,6 +43,21 @@ int mikulas_build_snapshot(struct mikulas_builder *b, meta_ms_id id, uint64_t cr
 		b->why = MB_SNAP_ORDER;
 		return META_E_INVAL;
 	}
+	if ((uint32_t)id == META_MS_SUB_NONE) {
+		if (b->nmasters == b->capmasters) {
+			size_t cap = b->capmasters ? b->capmasters * 2 : 64;
+			meta_ms_id *nm = realloc(b->masters, cap * sizeof(*nm));
+			uint32_t *ns = nm ? realloc(b->next_sub, cap * sizeof(*ns)) : NULL;
+			if (nm)
+				b->masters = nm;
+			if (!ns)
+				return META_E_NOMEM;
+			b->next_sub = ns;
+			b->capmasters = cap;
+		}
+		b->masters[b->nmasters] = id;
+		b->next_sub[b->nmasters++] = next_sub;
+	}
 	mikulas_snap_pack(&v, created, next_sub);
 	bbuild_add(&b->snaps, id, &v);
 	b->have_snap = true;
@@ -63,6 +79,21 @@ static int snaps_close(struct mikulas_builder *b)
 	return 0;
 }
 
+/*
+ * Does [first, last] cut the ids that move with the master of x's number (its unborn subs
+ * N.next_sub .. N.0xfffffffe and N itself), when that master is given?
+ */
+static bool cuts_unborn(const struct mikulas_builder *b, meta_ms_id x, meta_ms_id first,
+			meta_ms_id last)
+{
+	meta_ms_id master = x | META_MS_SUB_NONE, lo;
+	size_t pos = meta_u64_lower_bound(b->masters, b->nmasters, master);
+	if (pos == b->nmasters || b->masters[pos] != master)
+		return false;
+	lo = (master & ~(uint64_t)META_MS_SUB_NONE) | b->next_sub[pos];
+	return (first > lo && first <= master) || (last >= lo && last < master);
+}
+
 int mikulas_build_exception(struct mikulas_builder *b, uint64_t c, meta_ms_id first,
 			    meta_ms_id last, uint64_t cow)
 {
@@ -79,6 +110,9 @@ int mikulas_build_exception(struct mikulas_builder *b, uint64_t c, meta_ms_id fi
 		 : !b->have_exc || c != b->prev_chunk ? MB_OK
 		 : first <= b->prev_last ? MB_OVERLAP
 		 : b->n >= MIKULAS_EXC_PER_CHUNK ? MB_TOO_MANY : MB_OK;
+	if (!b->why && (last >= b->sb.next_snapshot << 32 || cuts_unborn(b, first, first, last) ||
+			cuts_unborn(b, last, first, last)))
+		b->why = MB_UNBORN;
 	if (b->why)
 		return META_E_INVAL;
 	if (!b->have_exc || c != b->prev_chunk)
@@ -147,5 +181,10 @@ void mikulas_build_free(struct mikulas_builder *b)
 		bw_free(&b->w);
 	if (b->have_rc)
 		meta_rc_free(&b->dcount);
+	free(b->masters);
+	free(b->next_sub);
+	b->masters = NULL;
+	b->next_sub = NULL;
+	b->nmasters = b->capmasters = 0;
 	b->have_w = b->have_rc = false;
 }

@@ -42,6 +42,8 @@ enum mikulas_build_why {
 	MB_OVERLAP,           /* range overlaps or precedes the one before in its chunk */
 	MB_TOO_MANY,          /* more than 65536 exceptions for one origin chunk */
 	MB_CHUNK_RANGE,       /* origin chunk >= 2^48 */
+	MB_UNBORN,            /* a range splits a master from its unborn sub ids, or covers a
+			       * number at or past next_snapshot (multisnap-store(5)) */
 };
 
 struct mikulas_builder {
@@ -57,6 +59,10 @@ struct mikulas_builder {
 	uint64_t prev_chunk;
 	meta_ms_id prev_last;
 	uint32_t n; /* the next exception number of prev_chunk */
+	/* the masters given (ascending) and their next_sub: the unborn-id rule */
+	meta_ms_id *masters;
+	uint32_t *next_sub;
+	size_t nmasters, capmasters;
 };
 
 /*

@@ -444,6 +444,11 @@ static void put_exception(struct parse *ps, uint64_t c, meta_ms_id first, meta_m
 	case MB_TOO_MANY:
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": more than 65536 exceptions", c);
 		break;
+	case MB_UNBORN:
+		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": range %s..%s splits a "
+			  "snapshot from its unborn sub-snapshots, or covers a snapshot number not "
+			  "yet handed out (multisnap-store(5), \"Unborn ids\")", c, fs, ls);
+		break;
 	default: /* MB_CHUNK_ORDER; MB_CHUNK_RANGE cannot pass the attribute's bound */
 		xmlu_fail(&ps->x, META_E_XML, "origin_chunk %" PRIu64 ": exceptions must ascend", c);
 		break;
