@@ -79,21 +79,6 @@ static int snaps_close(struct mikulas_builder *b)
 	return 0;
 }
 
-/*
- * Does [first, last] cut the ids that move with the master of x's number (its unborn subs
- * N.next_sub .. N.0xfffffffe and N itself), when that master is given?
- */
-static bool cuts_unborn(const struct mikulas_builder *b, meta_ms_id x, meta_ms_id first,
-			meta_ms_id last)
-{
-	meta_ms_id master = x | META_MS_SUB_NONE, lo;
-	size_t pos = meta_u64_lower_bound(b->masters, b->nmasters, master);
-	if (pos == b->nmasters || b->masters[pos] != master)
-		return false;
-	lo = (master & ~(uint64_t)META_MS_SUB_NONE) | b->next_sub[pos];
-	return (first > lo && first <= master) || (last >= lo && last < master);
-}
-
 int mikulas_build_exception(struct mikulas_builder *b, uint64_t c, meta_ms_id first,
 			    meta_ms_id last, uint64_t cow)
 {
@@ -110,8 +95,8 @@ int mikulas_build_exception(struct mikulas_builder *b, uint64_t c, meta_ms_id fi
 		 : !b->have_exc || c != b->prev_chunk ? MB_OK
 		 : first <= b->prev_last ? MB_OVERLAP
 		 : b->n >= MIKULAS_EXC_PER_CHUNK ? MB_TOO_MANY : MB_OK;
-	if (!b->why && (last >= b->sb.next_snapshot << 32 || cuts_unborn(b, first, first, last) ||
-			cuts_unborn(b, last, first, last)))
+	if (!b->why && mikulas_breaks_unborn(b->masters, b->next_sub, b->nmasters,
+					     b->sb.next_snapshot, first, last))
 		b->why = MB_UNBORN;
 	if (b->why)
 		return META_E_INVAL;

@@ -333,20 +333,6 @@ static bool covers_live(struct ck *c, meta_ms_id first, meta_ms_id last)
 }
 
 /*
- * Does [first, last] cut the ids of live master x's number that move together (its
- * unborn subs N.next_sub .. N.0xfffffffe and N itself)?
- */
-static bool cuts_unborn(struct ck *c, meta_ms_id x, meta_ms_id first, meta_ms_id last)
-{
-	meta_ms_id master = x | META_MS_SUB_NONE, lo;
-	size_t pos;
-	if (!is_live(c, master, &pos))
-		return false;
-	lo = (master & ~(uint64_t)META_MS_SUB_NONE) | c->next_sub[pos];
-	return (first > lo && first <= master) || (last >= lo && last < master);
-}
-
-/*
  * The COW chunks of a leaf are scattered over the data counts (a byte each): ask for
  * their cache lines before exc_entry() counts them, so the misses overlap.
  */
@@ -385,8 +371,8 @@ static void exc_entry(struct ck *c, uint64_t node, uint64_t key, const void *val
 		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32
 			 ": range overlaps or precedes the one before", chunk, n);
 		report(c, META_DMG_MSK_EXC_RANGE, node, key, key + 1, 1, buf);
-	} else if (last >= c->sb.next_snapshot << 32 || cuts_unborn(c, first, first, last) ||
-		   cuts_unborn(c, last, first, last)) {
+	} else if (mikulas_breaks_unborn(c->live, c->next_sub, c->nlive, c->sb.next_snapshot, first,
+					 last)) {
 		snprintf(buf, sizeof(buf), "origin chunk %" PRIu64 " exception %" PRIu32 ": %s",
 			 chunk, n, last >= c->sb.next_snapshot << 32
 				 ? "covers a snapshot number at or past next_snapshot"

@@ -11,7 +11,32 @@
 #include <libmeta/damage.h>
 #include <libmeta/io.h>
 
+#include "base/util.h"
 #include "multisnap/mikulas.h"
+
+/*
+ * The unborn-id rule (multisnap-store(5)): does the exception [first, last] break it?
+ * ids (ascending, n of them) are the live snapshots, next_sub[i] the next sub number of
+ * ids[i] (a master's); a range must not cover a number at or past next_snapshot, nor cut
+ * a live master's unborn subs N.next_sub .. N.0xfffffffe apart from N itself.
+ */
+static inline bool mikulas_breaks_unborn(const meta_ms_id *ids, const uint32_t *next_sub,
+					 size_t n, uint64_t next_snapshot, meta_ms_id first,
+					 meta_ms_id last)
+{
+	if (last >= next_snapshot << 32)
+		return true;
+	for (int end = 0; end < 2; end++) {
+		meta_ms_id master = (end ? last : first) | META_MS_SUB_NONE, lo;
+		size_t pos = meta_u64_lower_bound(ids, n, master);
+		if (pos == n || ids[pos] != master)
+			continue;
+		lo = (master & ~(uint64_t)META_MS_SUB_NONE) | next_sub[pos];
+		if ((first > lo && first <= master) || (last >= lo && last < master))
+			return true;
+	}
+	return false;
+}
 
 uint32_t mikulas_sb_csum(const void *block);
 bool mikulas_chunk_size_ok(uint64_t chunk_size);
