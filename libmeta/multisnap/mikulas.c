@@ -830,14 +830,14 @@ static int drop_dead(struct mk *m, uint64_t c, const struct idvec *live)
 }
 
 /*
- * Delete id: it leaves the snapshot tree, then every exception that covered it and no
+ * delete_tx: id leaves the snapshot tree, then every exception that covered it and no
  * other live id goes (one full pass over the exception tree to find their chunks, then
- * each such chunk is renumbered), in the same transaction.  A master with live
- * sub-snapshots is META_E_BUSY.
+ * each such chunk is renumbered); the changes stay in the open transaction (the caller
+ * commits; on an error the handle is failed).  A master with live sub-snapshots is
+ * META_E_BUSY unless keep_subs, which leaves the subs live with their exceptions.
  */
-static int mk_delete(void *st, meta_ms_id id)
+static int delete_tx(struct mk *m, meta_ms_id id, bool keep_subs)
 {
-	struct mk *m = st;
 	struct mikulas_disk_snap v;
 	struct idvec live = {0};
 	struct dead_scan ds = {0};
@@ -852,7 +852,7 @@ static int mk_delete(void *st, meta_ms_id id)
 	r = live_ids(m, &live);
 	if (r)
 		goto out;
-	if ((uint32_t)id == META_MS_SUB_NONE)
+	if ((uint32_t)id == META_MS_SUB_NONE && !keep_subs)
 		for (size_t i = 0; i < live.n; i++)
 			if (live.v[i] >> 32 == id >> 32 && live.v[i] != id) {
 				r = META_E_BUSY;
@@ -872,7 +872,6 @@ static int mk_delete(void *st, meta_ms_id id)
 		r = drop_dead(m, ds.chunks.v[i], &live);
 	if (r)
 		goto fail_out;
-	r = mikulas_commit(m);
 	goto out;
 fail_out:
 	fail(m, r);
@@ -880,6 +879,14 @@ out:
 	free(live.v);
 	free(ds.chunks.v);
 	return r;
+}
+
+/* Delete id in one transaction; a master with live sub-snapshots is META_E_BUSY. */
+static int mk_delete(void *st, meta_ms_id id)
+{
+	struct mk *m = st;
+	int r = delete_tx(m, id, false);
+	return r ? r : mikulas_commit(m);
 }
 
 /*
@@ -1567,7 +1574,7 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		r = r ? r : f;
 	}
 	if (!r)
-		r = mk_delete(m, id);
+		r = mk_delete(m, id);	/* the merged master's subs: not yet, refused above */
 out:
 	free(buf);
 	free(sc.chunks.v);
