@@ -5,17 +5,20 @@
 # tests/tools/ms_model --crash runs a fixed sequence (create, origin write, create,
 # create_subsnap, snapshot writes breaking sharing, origin writes copied once for two
 # snapshots (also two ids apart, so that two ranges share the chunk), a refused delete,
-# deletes, creates again; one-sector writes, so that a torn data write cannot mix a sector)
+# deletes, creates again, merges of a sub-snapshot and of two masters (batches of one and two
+# chunks); one-sector writes, so that a torn data write cannot mix a sector)
 # and cuts every step at every write in each mode of the
 # fault-injection shim (kill, tears, eio; powerloss and reorder also at the exit).  After
 # each cut snap_check must exit 0, sectors_allocated be that of before or after the step,
 # and the ids, every view (snap_export) and the origin be all of the state before the step
-# or all of the state after it: no lost or mixed data.
+# or all of the state after it: no lost or mixed data.  A merge cut between two of its
+# batches may also leave every snapshot's view as before and the origin part merged: run
+# again, it must resume to exactly the state after.
 # Skipped (one line) while snap_write / snap_export do not know shared stores.
 # Exit 0 pass, 1 fail, 77 skip.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
-require_tool snap_message snap_write snap_export snap_check snap_dump
+require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 [ -x "$TT/ms_model" ] || skip "tests/tools/ms_model not built: $TT/ms_model"
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 # a sanitized build runs each tool ~10 times slower: powerloss alone (unsynced writes dropped

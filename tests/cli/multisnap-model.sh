@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The model test of shared multisnapshot stores (issue 15): tests/tools/ms_model runs seeded
-# random sequences of creates, sub-snapshots, origin writes, snapshot writes and deletes on a
-# mikulas store through snap_message / snap_write / snap_export, and after every step
+# random sequences of creates, sub-snapshots, origin writes, snapshot writes, deletes and
+# merges (snap_merge of a sub-snapshot or of a master without live ones) on a mikulas store
+# through snap_message / snap_write / snap_merge / snap_export, and after every step
 # compares every snapshot's view and the origin with a plain in-memory model, requires
 # snap_check to exit 0 with the model's ids, and the status line's sectors_allocated to be
 # the metadata plus the COW chunks the model's sharing needs (what snap_dump lists).
@@ -15,7 +16,7 @@
 # Exit 0 pass, 1 fail, 77 skip.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
-require_tool snap_message snap_write snap_export snap_check snap_dump
+require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 [ -x "$TT/ms_model" ] || skip "tests/tools/ms_model not built: $TT/ms_model"
 
 SEEDS=${MS_MODEL_SEEDS:-1 2 3 4}

@@ -10,15 +10,18 @@
  * snap_message from a zeroed file, chunk size 8) sit in TMP.  Next to them a plain model: the
  * origin's bytes and each live snapshot's view; a snapshot starts as the origin, a
  * sub-snapshot as its master's view, an origin write leaves every view unchanged, a snapshot
- * write changes that view only, a delete drops it.  The model also keeps the ideal sharing:
+ * write changes that view only, a delete drops it, a merge makes the origin that snapshot's
+ * view and drops it.  The model also keeps the ideal sharing:
  * per origin chunk, the COW copies and the set of snapshots each one serves (an origin write
  * copies a chunk once for every snapshot that has no copy of it; a snapshot write breaks
  * sharing for that snapshot only; a sub-snapshot shares its master's copies; a delete frees
- * the copies only it used).
+ * the copies only it used; a merge first gives every other snapshot that reads an origin
+ * chunk the merged one has a copy of one copy of it, as an origin write does).
  *
  * Random mode: K seeded random steps (creates, sub-snapshots, origin writes, snapshot writes,
- * deletes, and a delete of a snapshot that still has sub-snapshots, which must fail and
- * change nothing).  After every step: snap_export of every live view equals the model, the
+ * deletes, a delete of a snapshot that still has sub-snapshots, which must fail and
+ * change nothing, and snap_merge of a sub-snapshot or of a master without live ones, with
+ * the default --batch or 1..3).  After every step: snap_export of every live view equals the model, the
  * origin file equals the model, snap_check exits 0, its status line's ids are the model's
  * live ids, sectors_allocated = metadata_sectors + chunk size x the distinct COW chunks of
  * snap_dump's exceptions, and that number of chunks is the model's.
@@ -33,6 +36,10 @@
  * sectors_allocated that of one of the two.  A step that leaves the origin written but its
  * snapshots' copies not yet made is lost data, and so fails.  A store left in the state
  * before must take the step again: run once more without a fault, it makes the state after.
+ * A merge commits once per batch: cut between two, the store may also hold the ids and every
+ * snapshot's view (the merged one too) of the state before with the origin part merged;
+ * run again, it must resume to exactly the state after (and its sectors_allocated); the
+ * fixed sequence merges in batches of one, so such a cut must happen.
  * With --steps, the sequence is K seeded random steps (one-sector writes) instead.
  *
  * Exit: 0 every check held; 1 a mismatch (seed, step, what differs and the command line are
@@ -251,6 +258,28 @@ static void m_delete(struct model *m, int slot)
 	for (size_t k = 0; k < (size_t)m->nchunks * MAXS; k++)
 		m->cp[k] &= ~(1ull << slot);
 	m->s[slot].live = false;
+}
+
+/*
+ * merge slot into the origin: every chunk it has a copy of becomes the origin's data, each
+ * other live snapshot with no copy of that chunk first getting one (one copy for all of
+ * them, as an origin write makes); then the snapshot is gone
+ */
+static void m_merge(struct model *m, int slot)
+{
+	for (unsigned c = 0; c < m->nchunks; c++) {
+		uint64_t set = 0;
+		if (holder(m, c, slot) < 0)
+			continue;
+		for (int i = 0; i < MAXS; i++)
+			if (m->s[i].live && i != slot && holder(m, c, i) < 0)
+				set |= 1ull << i;
+		if (set)
+			new_copy(m, c, set);
+		memcpy(m->origin + (size_t)c * CHUNK_BYTES, m->s[slot].view + (size_t)c * CHUNK_BYTES,
+		       CHUNK_BYTES);
+	}
+	m_delete(m, slot);
 }
 
 /* write len bytes at byte offset off: to the origin (slot < 0) or to a snapshot */
@@ -614,7 +643,7 @@ static void verify(const struct model *m, const char *store, const char *origin,
 
 /* ---- steps ---- */
 
-enum kind { K_CREATE, K_SUBSNAP, K_OWRITE, K_SWRITE, K_DELETE, K_DELETE_BUSY };
+enum kind { K_CREATE, K_SUBSNAP, K_OWRITE, K_SWRITE, K_DELETE, K_DELETE_BUSY, K_MERGE };
 
 struct step {
 	enum kind kind;
@@ -622,10 +651,11 @@ struct step {
 	uint64_t off;		/* sectors */
 	uint64_t nsect;
 	uint64_t dseed;		/* the written bytes */
+	unsigned batch;		/* a merge's --batch (0: the default) */
 };
 
 static const char *kind_name[] = { "create", "create_subsnap", "origin write", "snapshot write",
-				   "delete", "delete (busy)" };
+				   "delete", "delete (busy)", "merge" };
 
 static uint64_t rng_state;
 
@@ -684,6 +714,21 @@ static void step_argv(const struct step *s, const char *store, const char *origi
 		argv[k++] = "--input";
 		argv[k++] = path("in.bin");
 		break;
+	case K_MERGE:
+		argv[k++] = "snap_merge";
+		argv[k++] = "-q";
+		argv[k++] = "--origin";
+		argv[k++] = origin;
+		argv[k++] = "--cow";
+		argv[k++] = store;
+		argv[k++] = "--snapshot";
+		argv[k++] = args[0];
+		if (s->batch) {
+			snprintf(args[2], 64, "%u", s->batch);
+			argv[k++] = "--batch";
+			argv[k++] = args[2];
+		}
+		break;
 	}
 	argv[k] = NULL;
 }
@@ -705,6 +750,9 @@ static void apply(struct model *m, const struct step *s, uint64_t *newid)
 		m_delete(m, slot);
 		break;
 	case K_DELETE_BUSY:
+		break;
+	case K_MERGE:
+		m_merge(m, slot);
 		break;
 	case K_OWRITE:
 	case K_SWRITE: {
@@ -738,6 +786,8 @@ static void describe(const struct step *s, char *buf, size_t len)
 			 s->kind == K_OWRITE ? "origin" : id, s->off, s->nsect);
 	else if (s->kind == K_CREATE)
 		snprintf(buf, len, "create");
+	else if (s->kind == K_MERGE && s->batch)
+		snprintf(buf, len, "merge %s (batch %u)", id, s->batch);
 	else
 		snprintf(buf, len, "%s %s", kind_name[s->kind], id);
 }
@@ -800,15 +850,22 @@ static struct step random_step(const struct model *m, int max_snaps)
 			if (!live)
 				continue;
 			s.kind = K_SWRITE;
-		} else {
+		} else if (r < 94) {
 			if (!live)
 				continue;
 			s.kind = K_DELETE;
+		} else {
+			/* a merge: of a sub-snapshot or of a master without live ones */
+			if (!live)
+				continue;
+			s.kind = K_MERGE;
+			s.batch = rnd_below(2) ? 0 : 1 + (unsigned)rnd_below(3);
 		}
 		break;
 	}
 	for (int i = 0; i < MAXS; i++)
-		if (m->s[i].live && (s.kind != K_SUBSNAP || (uint32_t)m->s[i].id == SUB_NONE))
+		if (m->s[i].live && (s.kind != K_SUBSNAP || (uint32_t)m->s[i].id == SUB_NONE) &&
+		    (s.kind != K_MERGE || (uint32_t)m->s[i].id != SUB_NONE || !has_subs(m, m->s[i].id)))
 			pick[np++] = i;
 	if (s.kind != K_CREATE && s.kind != K_OWRITE) {
 		int i = pick[rnd_below((uint64_t)np)];
@@ -895,26 +952,35 @@ static const struct {
 	enum kind kind;
 	const char *id;
 	unsigned chunk, sector;
+	unsigned batch;		/* a merge's --batch */
 } crash_seq[] = {
-	{ K_CREATE, NULL, 0, 0 },	/* 0 */
-	{ K_OWRITE, NULL, 1, 3 },	/* copy for 0 */
-	{ K_CREATE, NULL, 0, 0 },	/* 1 */
-	{ K_SUBSNAP, "0", 0, 0 },	/* 0.0 shares 0's copy of chunk 1 */
-	{ K_SWRITE, "0", 1, 5 },	/* breaks the sharing with 0.0 */
-	{ K_SWRITE, "1", 2, 0 },	/* a copy of the origin for 1 */
-	{ K_OWRITE, NULL, 2, 7 },	/* one copy for 0 and 0.0 (1 has its own) */
-	{ K_SWRITE, "0.0", 2, 1 },	/* breaks the sharing with 0 */
-	{ K_DELETE_BUSY, "0", 0, 0 },	/* refused: 0 has 0.0 */
-	{ K_DELETE, "0.0", 0, 0 },
-	{ K_OWRITE, NULL, 1, 0 },	/* copy for 1 only */
-	{ K_DELETE, "1", 0, 0 },
-	{ K_CREATE, NULL, 0, 0 },	/* 2 */
-	{ K_SWRITE, "2", 0, 2 },
-	{ K_CREATE, NULL, 0, 0 },	/* 3 */
-	{ K_OWRITE, NULL, 0, 4 },	/* one copy for 0 and 3, not for 2 (it has its own) */
-	{ K_SWRITE, "3", 0, 6 },	/* breaks that sharing: 0's view stays */
-	{ K_DELETE, "0", 0, 0 },
-	{ K_SWRITE, "3", 0, 7 },	/* now 3's own chunk: written in place */
+	{ K_CREATE, NULL, 0, 0, 0 },	/* 0 */
+	{ K_OWRITE, NULL, 1, 3, 0 },	/* copy for 0 */
+	{ K_CREATE, NULL, 0, 0, 0 },	/* 1 */
+	{ K_SUBSNAP, "0", 0, 0, 0 },	/* 0.0 shares 0's copy of chunk 1 */
+	{ K_SWRITE, "0", 1, 5, 0 },	/* breaks the sharing with 0.0 */
+	{ K_SWRITE, "1", 2, 0, 0 },	/* a copy of the origin for 1 */
+	{ K_OWRITE, NULL, 2, 7, 0 },	/* one copy for 0 and 0.0 (1 has its own) */
+	{ K_SWRITE, "0.0", 2, 1, 0 },	/* breaks the sharing with 0 */
+	{ K_DELETE_BUSY, "0", 0, 0, 0 },	/* refused: 0 has 0.0 */
+	{ K_DELETE, "0.0", 0, 0, 0 },
+	{ K_OWRITE, NULL, 1, 0, 0 },	/* copy for 1 only */
+	{ K_DELETE, "1", 0, 0, 0 },
+	{ K_CREATE, NULL, 0, 0, 0 },	/* 2 */
+	{ K_SWRITE, "2", 0, 2, 0 },
+	{ K_CREATE, NULL, 0, 0, 0 },	/* 3 */
+	{ K_OWRITE, NULL, 0, 4, 0 },	/* one copy for 0 and 3, not for 2 (it has its own) */
+	{ K_SWRITE, "3", 0, 6, 0 },	/* breaks that sharing: 0's view stays */
+	{ K_DELETE, "0", 0, 0, 0 },
+	{ K_SWRITE, "3", 0, 7, 0 },	/* now 3's own chunk: written in place */
+	{ K_SUBSNAP, "3", 0, 0, 0 },	/* 3.0 */
+	{ K_SWRITE, "3.0", 1, 2, 0 },
+	{ K_MERGE, "3.0", 0, 0, 0 },	/* a sub-snapshot: one copy of chunk 1 for 2 and 3 */
+	{ K_SWRITE, "2", 3, 1, 0 },
+	{ K_SWRITE, "2", 2, 4, 0 },
+	{ K_CREATE, NULL, 0, 0, 0 },	/* 4 */
+	{ K_MERGE, "2", 0, 0, 1 },	/* chunks 0, 2, 3 a batch each: copies for 3 and 4 */
+	{ K_MERGE, "3", 0, 0, 2 },	/* 4 keeps its copies */
 };
 
 struct judged {
@@ -922,9 +988,9 @@ struct judged {
 	char why[600];
 };
 
-/* does the store (after a cut run) hold exactly the state of model m? */
-static bool state_is(const struct model *m, const char *store, const char *origin, const struct status *st,
-		     char *why, size_t len)
+/* does the store (after a cut run) hold exactly the state of model m (the origin too if with_origin)? */
+static bool views_are(const struct model *m, const char *store, const char *origin, const struct status *st,
+		      bool with_origin, char *why, size_t len)
 {
 	char id[32];
 	const char *w;
@@ -941,11 +1007,17 @@ static bool state_is(const struct model *m, const char *store, const char *origi
 			return false;
 		}
 	}
-	if ((w = view_differs(store, origin, NULL, m->origin, m->osize))) {
+	if (with_origin && (w = view_differs(store, origin, NULL, m->origin, m->osize))) {
 		snprintf(why, len, "%s", w);
 		return false;
 	}
 	return true;
+}
+
+static bool state_is(const struct model *m, const char *store, const char *origin, const struct status *st,
+		     char *why, size_t len)
+{
+	return views_are(m, store, origin, st, true, why, len);
 }
 
 /* steps == 0: the fixed sequence; else that many random steps (one-sector writes) */
@@ -955,7 +1027,7 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 	struct model before = { 0 };
 	char *modev[16];
 	int nmodes = 0;
-	unsigned long total = 0, n_before = 0, n_after = 0;
+	unsigned long total = 0, n_before = 0, n_after = 0, n_resumed = 0;
 	bool late_modes = false;
 	char fa[4200], fm[96], fc[4200];
 	struct status st_before, st_after, st;
@@ -985,6 +1057,7 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 			if (crash_seq[k].id && !id_parse(crash_seq[k].id, &s.id))
 				exit(3);
 			s.off = (uint64_t)crash_seq[k].chunk * CHUNK_SECTORS + crash_seq[k].sector;
+			s.batch = crash_seq[k].batch;
 		}
 		describe(&s, d, sizeof(d));
 		model_copy(&before, m);
@@ -1040,7 +1113,9 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 				if (rc || why)
 					die_mismatch("%s cut at write %lu/%lu (%s): snap_check %s %s\n  cut run: %s", d, n,
 						     nw, modev[mi], rc ? "exits" : "status:", rc ? first_err_line() : why, fc);
-				if (st.allocated != st_before.allocated && st.allocated != st_after.allocated)
+				/* a merge cut between its batches holds some of its copies: judged below */
+				if (s.kind != K_MERGE && st.allocated != st_before.allocated &&
+				    st.allocated != st_after.allocated)
 					die_mismatch("%s cut at write %lu/%lu (%s): sectors_allocated %" PRIu64
 						     ", before %" PRIu64 ", after %" PRIu64 "\n  cut run: %s",
 						     d, n, nw, modev[mi], st.allocated, st_before.allocated,
@@ -1050,10 +1125,23 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 					if (!state_is(m, path("t.store"), path("t.origin"), &st, wa, sizeof(wa)))
 						die_mismatch("%s: power cut after its exit 0 (%s) loses what it wrote: %s\n  cut run: %s",
 							     d, modev[mi], wa, fc);
+					if (st.allocated != st_after.allocated)
+						die_mismatch("%s: power cut after its exit 0 (%s): sectors_allocated %" PRIu64
+							     ", after %" PRIu64 "\n  cut run: %s", d, modev[mi],
+							     st.allocated, st_after.allocated, fc);
 					n_after++;
-				} else if (state_is(&before, path("t.store"), path("t.origin"), &st, wb, sizeof(wb))) {
-					/* the store goes on: the step, run again, makes the state after */
-					n_before++;
+				} else if (state_is(&before, path("t.store"), path("t.origin"), &st, wb, sizeof(wb)) ||
+					   (s.kind == K_MERGE &&
+					    views_are(&before, path("t.store"), path("t.origin"), &st, false, wb, sizeof(wb)))) {
+					/*
+					 * the store goes on: the step, run again, makes the state after (a merge
+					 * cut midway: its snapshot and every other view still as before, the
+					 * origin part merged; run again it resumes to the same bytes)
+					 */
+					if (s.kind == K_MERGE && !state_is(&before, path("t.store"), path("t.origin"), &st, wb, sizeof(wb)))
+						n_resumed++;
+					else
+						n_before++;
 					rc = run(NULL, argv);
 					if (s.kind == K_DELETE_BUSY ? rc != 3 : rc != 0)
 						die_mismatch("%s cut at write %lu/%lu (%s) left the state before; run again it exits %d: %s\n  cut run: %s",
@@ -1062,7 +1150,15 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 					    !state_is(m, path("t.store"), path("t.origin"), &st, wa, sizeof(wa)))
 						die_mismatch("%s cut at write %lu/%lu (%s) left the state before; run again it does not make the state after: %s\n  cut run: %s",
 							     d, n, nw, modev[mi], why ? why : wa, fc);
+					if (s.kind == K_MERGE && st.allocated != st_after.allocated)
+						die_mismatch("%s cut at write %lu/%lu (%s), run again: sectors_allocated %" PRIu64
+							     ", after %" PRIu64 "\n  cut run: %s", d, n, nw, modev[mi],
+							     st.allocated, st_after.allocated, fc);
 				} else if (state_is(m, path("t.store"), path("t.origin"), &st, wa, sizeof(wa))) {
+					if (s.kind == K_MERGE && st.allocated != st_after.allocated)
+						die_mismatch("%s cut at write %lu/%lu (%s): the state after, sectors_allocated %" PRIu64
+							     ", after %" PRIu64 "\n  cut run: %s", d, n, nw, modev[mi],
+							     st.allocated, st_after.allocated, fc);
 					n_after++;
 				} else {
 					die_mismatch("%s cut at write %lu/%lu (%s): neither the state before (%s) nor after (%s)\n  cut run: %s",
@@ -1081,8 +1177,11 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 	if (!n_before || (!n_after && late_modes))
 		die_mismatch("%lu cut runs left the state before and %lu the state after: the matrix cut nothing that matters",
 			     n_before, n_after);
-	printf("ms_model crash matrix: %zu steps, %lu cut runs: %lu left the state before, %lu the state after\n",
-	       nsteps, total, n_before, n_after);
+	/* the fixed sequence merges in batches of one: some cut must fall between two */
+	if (!steps && !n_resumed)
+		die_mismatch("no cut run left a merge midway: the matrix does not test resuming");
+	printf("ms_model crash matrix: %zu steps, %lu cut runs: %lu left the state before, %lu the state after, %lu a merge midway (resumed)\n",
+	       nsteps, total, n_before, n_after, n_resumed);
 }
 
 /* ---- main ---- */
