@@ -23,6 +23,9 @@
 #   MRG_DIR    scratch directory (default /var/tmp/dmmeta-msmerge)
 #   MRG_CHUNKS N (default 16384: 64 MiB)
 #   MRG_RUNS   runs per row (default 3)
+#   MRG_SPARSE 1: each run's store copy is sparse (the filesystem allocates the COW chunks
+#              the merge's copies land on, as on a thin volume); default: the store file
+#              is fully allocated, as a device is
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh" multisnap-merge
 DIR=${MRG_DIR:-/var/tmp/dmmeta-msmerge}
@@ -55,7 +58,13 @@ setup() {
 
 fresh() {
 	cp "$DIR/origin.tmpl" "$DIR/origin.bin"
-	[ -z "${1:-}" ] || cp --sparse=always "$DIR/store-$1.tmpl" "$DIR/store.bin"
+	if [ -n "${1:-}" ]; then
+		if [ "${MRG_SPARSE:-0}" = 1 ]; then
+			cp --sparse=always "$DIR/store-$1.tmpl" "$DIR/store.bin"
+		else
+			cp --sparse=never "$DIR/store-$1.tmpl" "$DIR/store.bin"
+		fi
+	fi
 	sync
 }
 
@@ -89,8 +98,8 @@ row() {
 	echo
 }
 
-printf '%-10s %9s %9s %9s   (N = %d chunks of 4 KiB, %d runs)\n' row wall_s MiB_s vs_dd "$N" \
-	"$RUNS"
+printf '%-10s %9s %9s %9s   (N = %d chunks of 4 KiB, %d runs, %s store)\n' row wall_s MiB_s vs_dd \
+	"$N" "$RUNS" "$([ "${MRG_SPARSE:-0}" = 1 ] && echo sparse || echo allocated)"
 for k in 0 1; do
 	log "setup: snapshot 0 over $N chunks, $k other"
 	setup "$k"

@@ -695,6 +695,84 @@ static int chunk_excs(struct mk *m, uint64_t c, struct excvec *ev)
 			 mikulas_exc_key(c, MIKULAS_EXC_PER_CHUNK - 1), collect_exc, ev, 0, EXC_VS);
 }
 
+/*
+ * The exceptions of n origin chunks (the ascending list cs, or c0..c0+n-1 when cs is NULL),
+ * read in one pass over the keys from the first chunk's to the last's: chunk i's are
+ * all.v[start[i]] .. all.v[start[i + 1] - 1].  When the chunks are few for the keys between
+ * (a sparse list), a lookup per chunk instead.
+ */
+struct chunk_batch {
+	struct excvec all;
+	size_t *start; /* n + 1 */
+	const uint64_t *cs;
+	uint64_t c0, n, i;
+};
+
+static uint64_t batch_chunk(const struct chunk_batch *b, uint64_t i)
+{
+	return b->cs ? b->cs[i] : b->c0 + i;
+}
+
+static int collect_batch(void *ctx, uint64_t key, const void *value)
+{
+	struct chunk_batch *b = ctx;
+	uint64_t c = key >> 16;
+	while (b->i < b->n && batch_chunk(b, b->i) < c)
+		b->start[++b->i] = b->all.n;
+	if (b->i == b->n || batch_chunk(b, b->i) != c)
+		return 0;
+	return collect_exc(&b->all, key, value);
+}
+
+static void batch_free(struct chunk_batch *b)
+{
+	free(b->all.v);
+	free(b->start);
+	memset(b, 0, sizeof(*b));
+}
+
+static int batch_excs(struct mk *m, const uint64_t *cs, uint64_t c0, uint64_t n,
+		      struct chunk_batch *b)
+{
+	uint64_t first, last;
+	int r = 0;
+	memset(b, 0, sizeof(*b));
+	b->cs = cs;
+	b->c0 = c0;
+	b->n = n;
+	b->start = calloc((size_t)n + 1, sizeof(*b->start));
+	if (!b->start)
+		return META_E_NOMEM;
+	if (!n)
+		return 0;
+	first = batch_chunk(b, 0);
+	last = batch_chunk(b, n - 1);
+	if (last - first >= 4 * n) {
+		for (uint64_t i = 0; i < n && !r; i++) {
+			b->i = i;
+			b->start[i] = b->all.n;
+			r = iter_node(m, m->sb.exception_root, mikulas_exc_key(batch_chunk(b, i), 0),
+				      mikulas_exc_key(batch_chunk(b, i), MIKULAS_EXC_PER_CHUNK - 1),
+				      collect_batch, b, 0, EXC_VS);
+		}
+		b->start[n] = b->all.n;
+		b->i = n;
+	} else {
+		r = iter_node(m, m->sb.exception_root, mikulas_exc_key(first, 0),
+			      mikulas_exc_key(last, MIKULAS_EXC_PER_CHUNK - 1), collect_batch, b, 0,
+			      EXC_VS);
+	}
+	while (!r && b->i < n)
+		b->start[++b->i] = b->all.n;
+	return r;
+}
+
+/* Chunk i's exceptions of a batch (a view: not to be freed or grown). */
+static struct excvec batch_at(const struct chunk_batch *b, uint64_t i)
+{
+	return (struct excvec){b->all.v + b->start[i], b->start[i + 1] - b->start[i], 0};
+}
+
 int mikulas_lookup(void *st, uint64_t c, meta_ms_id id, uint64_t *cow)
 {
 	struct mk *m = st;
@@ -1175,23 +1253,32 @@ static uint64_t nth_chunk(const uint64_t *cs, uint64_t c0, uint64_t i)
 	return cs ? cs[i] : c0 + i;
 }
 
-/* How many of the n chunks an origin write must copy first (nothing changes). */
-static int origin_need(struct mk *m, const struct idvec *live, const uint64_t *cs, uint64_t c0,
-		       uint64_t n, uint64_t *need)
+/* How many of a batch's chunks an origin write must copy first (nothing changes). */
+static int batch_need(struct mk *m, const struct idvec *live, const struct chunk_batch *b,
+		      uint64_t *need)
 {
 	int r = 0;
 	*need = 0;
-	for (uint64_t i = 0; i < n && !r && live->n; i++) {
-		struct excvec ev, gaps = {0};
-		r = chunk_excs(m, nth_chunk(cs, c0, i), &ev);
-		if (!r)
-			r = origin_gaps(m, live, &ev, &gaps);
+	for (uint64_t i = 0; i < b->n && !r && live->n; i++) {
+		struct excvec ev = batch_at(b, i), gaps = {0};
+		r = origin_gaps(m, live, &ev, &gaps);
 		if (!r && gaps.n && ev.n + gaps.n > MIKULAS_EXC_PER_CHUNK)
 			r = META_E_RANGE;
 		*need += gaps.n != 0;
-		free(ev.v);
 		free(gaps.v);
 	}
+	return r;
+}
+
+/* How many of the n chunks (cs ascending, or c0..c0+n-1) an origin write must copy first. */
+static int origin_need(struct mk *m, const struct idvec *live, const uint64_t *cs, uint64_t c0,
+		       uint64_t n, uint64_t *need)
+{
+	struct chunk_batch b;
+	int r = batch_excs(m, cs, c0, n, &b);
+	if (!r)
+		r = batch_need(m, live, &b, need);
+	batch_free(&b);
 	return r;
 }
 
@@ -1227,24 +1314,30 @@ static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, co
 static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec *live,
 			const uint64_t *cs, uint64_t c0, uint64_t n, uint64_t *copies)
 {
+	struct chunk_batch b;
 	uint64_t need, nc = 0, *cp, *xp;
-	int r = origin_need(m, live, cs, c0, n, &need);
+	int r = batch_excs(m, cs, c0, n, &b);
+	if (!r)
+		r = batch_need(m, live, &b, &need);
 	if (!r && need > meta_sm_tx_nr_free(m->dsm))
 		r = META_E_NOSPC;
-	if (r || !need)
+	if (r || !need) {
+		batch_free(&b);
 		return r;
+	}
 	*copies += need;
 	cp = malloc((size_t)need * 2 * sizeof(*cp));
-	if (!cp)
+	if (!cp) {
+		batch_free(&b);
 		return META_E_NOMEM;
+	}
 	xp = cp + need;
+	/* each chunk's rewrite changes its own keys only: the batch stays right for the rest */
 	for (uint64_t i = 0; i < n && !r; i++) {
-		struct excvec ev, gaps = {0}, nv = {0};
+		struct excvec ev = batch_at(&b, i), gaps = {0}, nv = {0};
 		uint64_t x, c = nth_chunk(cs, c0, i);
 		size_t from;
-		r = chunk_excs(m, c, &ev);
-		if (!r)
-			r = origin_gaps(m, live, &ev, &gaps);
+		r = origin_gaps(m, live, &ev, &gaps);
 		if (!r && gaps.n && nc == need)
 			r = META_E_CORRUPT; /* pass 1 counted fewer: cannot be */
 		if (!r && gaps.n) {
@@ -1260,10 +1353,10 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 			if (!r)
 				r = rewrite_chunk_from(m, c, from, ev.n, &nv);
 		}
-		free(ev.v);
 		free(gaps.v);
 		free(nv.v);
 	}
+	batch_free(&b);
 	if (!r)
 		r = copy_out(m, origin, cp, xp, nc);
 	free(cp);
