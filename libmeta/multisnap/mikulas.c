@@ -770,7 +770,8 @@ static int batch_excs(struct mk *m, const uint64_t *cs, uint64_t c0, uint64_t n,
 /* Chunk i's exceptions of a batch (a view: not to be freed or grown). */
 static struct excvec batch_at(const struct chunk_batch *b, uint64_t i)
 {
-	return (struct excvec){b->all.v + b->start[i], b->start[i + 1] - b->start[i], 0};
+	size_t n = b->start[i + 1] - b->start[i];
+	return (struct excvec){n ? b->all.v + b->start[i] : NULL, n, 0};
 }
 
 int mikulas_lookup(void *st, uint64_t c, meta_ms_id id, uint64_t *cow)
