@@ -25,11 +25,7 @@ set -u
 g_tools
 lvm2_setup
 # busybox runs its own mke2fs applet for a bare "mke2fs": the full paths are used.
-MKE2FS_CONFIG=/guest/mke2fs.conf
-export MKE2FS_CONFIG
-for m in crc16 mbcache jbd2 ext4; do
-	grep -q "^$m " /proc/modules || g_run insmod /guest/$m.ko
-done
+lvm2_ext4
 t0=$(date +%s)
 
 # lv_table VG LV: the device-mapper table of LV's own (linear) data, from lvm2's metadata
@@ -54,19 +50,6 @@ real_hash() {
 	g_run dmsetup create h --table "$(lv_table $1 lv)"
 	emit "REAL-HASH $1 $2 $(md5sum </dev/mapper/h | cut -d' ' -f1)"
 	g_run dmsetup remove h
-}
-
-# files DIR TAG: "TAG PATH MD5" for every file under DIR, and "TAG PATH dir" for directories
-files() {
-	(cd "$1" && find . ! -name lost+found ! -path './lost+found/*' | LC_ALL=C sort |
-		while read -r f; do
-			if [ -d "$f" ]; then echo "$2 $f dir"; else echo "$2 $f $(md5sum <"$f" | cut -d' ' -f1)"; fi
-		done)
-}
-
-# mkfile PATH SEED KIB: KIB KiB of text that names PATH and SEED
-mkfile() {
-	awk -v p="$1" -v s="$2" -v k="$3" 'BEGIN { for (i = 0; i < k * 16; i++) printf "%-63s\n", p " seed=" s " line=" i }' >"$1"
 }
 
 L pvcreate -y /dev/vda /dev/vdb /dev/vdc

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest helpers for the lvm2 scenarios (runs in the VM as /guest/guest-lvm2.sh, sourced after
 # /guest/lib.sh).  The host puts Debian's lvm (and the libraries it needs) in /guest through
-# K_FILES (tests/kernel/lib/fetch-lvm2, kernel.sh's k_lvm2_files).
+# K_FILES (tests/kernel/lib/fetch-lvm2, kernel.sh's k_lvm2_files), or trixie's as
+# /guest/lvm2-trixie.tar.
 #
-#   lvm2_setup        /etc/lvm/lvm.conf for a guest without udev, lvmetad, lvmpolld or
+#   lvm2_setup        trixie's lvm2 unpacked into /tmp/lvm2-trixie and its bin/ first in
+#                     PATH when /guest/lvm2-trixie.tar is there; /etc/lvm/lvm.conf for a guest without udev, lvmetad, lvmpolld or
 #                     dmeventd (locking in /run/lock/lvm, backups in /tmp; with lvm2
 #                     2.03.22+ also thin_restore_executable), and wrappers
 #                     /tmp/wrap/thin_{check,dump,repair,restore} that lvm2 runs as its
@@ -12,14 +14,25 @@
 #                     single quotes) to
 #                     /tmp/lvm2-calls.log, runs our /guest/TOOL with the same arguments and
 #                     appends "lvm2 call status: TOOL RC" (stdout and stderr go to lvm2)
+#   lvm2_ext4         the ext4 modules loaded, MKE2FS_CONFIG=/guest/mke2fs.conf (k_lvm2_files
+#                     ext4 put them and mke2fs, e2fsck in /guest)
 #   lvm2_calls TAG    print the calls logged since the last lvm2_calls as
 #                     "CALL TAG <line>" result lines and empty the log
 #   L ARGS...         g_run lvm ARGS... (every lvm2 command is echoed)
 #   lvs_lines TAG     "LVS TAG vg,name,segtype,size,pool,origin,data%,transaction_id,thin_id"
 #                     for the visible LVs, sorted
+#   files DIR TAG     "TAG PATH MD5" for every file under DIR, "TAG PATH dir" for directories
+#   mkfile PATH SEED KIB   KIB KiB of text that names PATH and SEED
 
 lvm2_setup() {
 	mkdir -p /etc/lvm /run/lock/lvm /tmp/lvm/backup /tmp/lvm/archive /tmp/wrap || exit 1
+	# trixie's lvm2 (k_lvm2_files trixie) comes as a tar with its own loader and libraries:
+	# its bin/lvm wrapper goes first in PATH.
+	if [ -f /guest/lvm2-trixie.tar ]; then
+		g_run tar -xf /guest/lvm2-trixie.tar -C /tmp
+		PATH=/tmp/lvm2-trixie/bin:$PATH
+		export PATH
+	fi
 	cat >/etc/lvm/lvm.conf <<'EOF'
 devices {
 	dir = "/dev"
@@ -84,6 +97,14 @@ EOF
 	: >/tmp/lvm2-calls.log
 }
 
+lvm2_ext4() {
+	MKE2FS_CONFIG=/guest/mke2fs.conf
+	export MKE2FS_CONFIG
+	for m in crc16 mbcache jbd2 ext4; do
+		grep -q "^$m " /proc/modules || g_run insmod /guest/$m.ko
+	done
+}
+
 lvm2_calls() {
 	sed "s/^/CALL $1 /" /tmp/lvm2-calls.log
 	: >/tmp/lvm2-calls.log
@@ -97,4 +118,15 @@ lvs_lines() {
 	lvm lvs --noheadings --separator , \
 		-o vg_name,lv_name,segtype,lv_size,pool_lv,origin,data_percent,transaction_id,thin_id \
 		--units s 2>/dev/null | sed -n "s/^ *\([^ ].*\)/LVS $1 \1/p" | sort
+}
+
+files() {
+	(cd "$1" && find . ! -name lost+found ! -path './lost+found/*' | LC_ALL=C sort |
+		while read -r f; do
+			if [ -d "$f" ]; then echo "$2 $f dir"; else echo "$2 $f $(md5sum <"$f" | cut -d' ' -f1)"; fi
+		done)
+}
+
+mkfile() {
+	awk -v p="$1" -v s="$2" -v k="$3" 'BEGIN { for (i = 0; i < k * 16; i++) printf "%-63s\n", p " seed=" s " line=" i }' >"$1"
 }

@@ -19,11 +19,13 @@
 #   k_guest_tools TOOL...   copy our TOOLs and the shared libraries they need (an ASan build
 #                           needs its runtime too; the guest's loader is the host's, from the
 #                           base initramfs) to ./gt/ and set K_FILES to them
-#   k_lvm2_files [ext4]     skip (one line) unless Debian's lvm2 can be had (lib/fetch-lvm2);
-#                           add lvm, its libraries and guest-lvm2.sh to ./gt/ (after
-#                           k_guest_tools) and K_FILES; with `ext4` also mke2fs, e2fsck,
-#                           mke2fs.conf and the ext4, jbd2, mbcache modules; K_LVM2_VERSION
-#                           = lvm2's version
+#   k_lvm2_files [ext4] [trixie]  skip (one line) unless Debian's lvm2 can be had
+#                           (lib/fetch-lvm2); add lvm, its libraries and guest-lvm2.sh to
+#                           ./gt/ (after k_guest_tools) and K_FILES; with `ext4` also mke2fs,
+#                           e2fsck, mke2fs.conf and the ext4, jbd2, mbcache modules; with
+#                           `trixie` trixie's lvm2 instead of bookworm's, as lvm2-trixie.tar
+#                           (its own loader and libraries; the guest's lvm2_setup unpacks
+#                           it); K_LVM2_VERSION = lvm2's version
 #   k_thin_map XML          "dev vblock dblock" for every mapping in a thin_dump XML
 #   k_thin_model OUT POOL [reserve]   from the W/SNAP/DELETE lines of ${K_LOG:-guest.out} (for POOL; with
 #                           `reserve` only those before RESERVE) write OUT: one line per
@@ -86,15 +88,32 @@ k_guest_tools() {
 }
 
 k_lvm2_files() {
+	kl_ext4=
+	kl_suite=bookworm
+	for kl_a in "$@"; do
+		case $kl_a in
+		ext4) kl_ext4=1 ;;
+		trixie) kl_suite=trixie ;;
+		*) fail "k_lvm2_files: unknown argument $kl_a" ;;
+		esac
+	done
 	sh "$KLIB/fetch-lvm2" -q 2>fetch-lvm2.err ||
 		skip "Debian's lvm2 cannot be had: $(tail -n 1 fetch-lvm2.err | sed 's/^fetch-lvm2: //')"
-	rm -f fetch-lvm2.err
 	kl_d=${DMMETA_KERNEL_CACHE:-/var/tmp/dmmeta-kernel}/lvm2
-	K_LVM2_VERSION=$(cat "$kl_d/ready")
 	mkdir -p gt || fail "cannot create gt/"
+	if [ "$kl_suite" = trixie ]; then
+		LVM2_SUITE=trixie sh "$KLIB/fetch-lvm2" -q 2>fetch-lvm2.err ||
+			skip "trixie's lvm2 cannot be had: $(tail -n 1 fetch-lvm2.err | sed 's/^fetch-lvm2: //')"
+		cp "$kl_d-trixie/files/lvm2-trixie.tar" gt/ || fail "cannot copy lvm2-trixie.tar"
+		K_LVM2_VERSION=$(cat "$kl_d-trixie/ready")
+	else
+		K_LVM2_VERSION=$(cat "$kl_d/ready")
+	fi
+	rm -f fetch-lvm2.err
 	for kl_f in "$kl_d"/files/*; do
 		case ${kl_f##*/} in
-		*.ko|mke2fs|e2fsck|debugfs|mke2fs.conf) [ "${1:-}" = ext4 ] || continue ;;
+		*.ko|mke2fs|e2fsck|debugfs|mke2fs.conf) [ -n "$kl_ext4" ] || continue ;;
+		lvm) [ "$kl_suite" = bookworm ] || continue ;;
 		esac
 		cp -n "$kl_f" gt/ || fail "cannot copy $kl_f"
 	done
