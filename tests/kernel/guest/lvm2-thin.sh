@@ -13,7 +13,6 @@
 #   META0 ...                        lvs line of the pool_meta0 LV lvm2 keeps after a repair
 #   EXTENDED pool,SIZE,METADATA_SIZE   the pool after lvextend of its metadata and data
 #   REPAIR-LOST RC                   lvconvert --repair's status with the _tmeta all zeroes
-#   SKIP-THIN-CONVERT reason         lvconvert --type thin not tried (lvm2 too old)
 #   RUNS STEP:LV ...                 pattern runs of thin and snap (guest-lib.sh's runs)
 set -u
 . /guest/lib.sh
@@ -119,20 +118,4 @@ lvm lvconvert -y --repair vg/pool
 emit "REPAIR-LOST $?"
 lvm2_calls repair-lost
 
-# lvconvert --type thin of a thick LV (lvm2 2.03.22+ runs thin_restore for it).
-case $ver in
-2.03.[0-9]|2.03.1[0-9]|2.03.2[01]|2.0[0-2].*)
-	emit "SKIP-THIN-CONVERT lvm2 $ver has no lvconvert --type thin of a thick LV (2.03.22 or later)" ;;
-*)
-	L lvcreate -y -L 8M -n thick vg
-	pwrite /dev/mapper/vg-thick 3 1 0 16384
-	h1=$(devhash /dev/mapper/vg-thick 128)
-	L lvconvert -y --type thin vg/thick
-	lvm2_calls thin-convert
-	L lvchange -ay vg/thick
-	h2=$(devhash /dev/mapper/vg-thick 128)
-	emit "THIN-CONVERT $h1 $h2"
-	L vgchange -an vg
-	lvm2_calls deactivate6 ;;
-esac
 emit "GUEST-SECONDS $(( $(date +%s) - t0 ))"
