@@ -5,15 +5,16 @@
 # /guest/lvm2-trixie.tar.
 #
 #   lvm2_setup        trixie's lvm2 unpacked into /tmp/lvm2-trixie and its bin/ first in
-#                     PATH when /guest/lvm2-trixie.tar is there; /etc/lvm/lvm.conf for a guest without udev, lvmetad, lvmpolld or
-#                     dmeventd (locking in /run/lock/lvm, backups in /tmp; with lvm2
-#                     2.03.22+ also thin_restore_executable), and wrappers
+#                     PATH when /guest/lvm2-trixie.tar is there; /etc/lvm/lvm.conf for a
+#                     guest without udev, lvmetad, lvmpolld or dmeventd (locking in
+#                     /run/lock/lvm, backups in /tmp; with lvm2 2.03.22+ also
+#                     thin_restore_executable), and wrappers
 #                     /tmp/wrap/thin_{check,dump,repair,restore} that lvm2 runs as its
 #                     thin_*_executable: each appends "lvm2 called: TOOL ARGS" (an empty
 #                     argument or one with other characters than [A-Za-z0-9_./=:,+-] in
-#                     single quotes) to
-#                     /tmp/lvm2-calls.log, runs our /guest/TOOL with the same arguments and
-#                     appends "lvm2 call status: TOOL RC" (stdout and stderr go to lvm2)
+#                     single quotes) to /tmp/lvm2-calls.log, runs our /guest/TOOL with
+#                     the same arguments and appends "lvm2 call status: TOOL RC" (stdout
+#                     and stderr go to lvm2)
 #   lvm2_ext4         the ext4 modules loaded, MKE2FS_CONFIG=/guest/mke2fs.conf (k_lvm2_files
 #                     ext4 put them and mke2fs, e2fsck in /guest)
 #   lvm2_calls TAG    print the calls logged since the last lvm2_calls as
