@@ -1632,12 +1632,6 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		r = get_live(m, &live);
 	if (!r && !is_live_id(live, id))
 		r = META_E_NOTFOUND;
-	if (!r && (uint32_t)id == META_MS_SUB_NONE) {
-		/* a master's subs follow it in id order */
-		size_t k = meta_u64_lower_bound(live->v, live->n, id & ~(uint64_t)META_MS_SUB_NONE);
-		if (live->v[k] != id)
-			r = META_E_BUSY;
-	}
 	if (r)
 		return r;
 	sc.nchunks = (meta_io_size(origin) + cb - 1) / cb;
@@ -1667,8 +1661,11 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		int f = meta_io_flush(origin);
 		r = r ? r : f;
 	}
+	/* a merged master's subs stay live with their exceptions (orphan subs) */
 	if (!r)
-		r = mk_delete(m, id);	/* the merged master's subs: not yet, refused above */
+		r = delete_tx(m, id, true);
+	if (!r)
+		r = mikulas_commit(m);
 out:
 	free(buf);
 	free(sc.chunks.v);

@@ -279,12 +279,12 @@ static void snap_judge(struct ck *c, uint64_t node, uint64_t id, const void *val
 	else if (le64_get(d->created) > c->sb.transaction)
 		why = "created in a transaction after the superblock's";
 	else if (sub != META_MS_SUB_NONE) {
+		/* a master merged into the origin leaves its subs live (orphans): valid */
 		uint64_t master = id | META_MS_SUB_NONE;
 		struct mikulas_disk_snap mv;
-		if (!is_live(c, master, NULL))
-			why = "sub-snapshot of a snapshot that does not exist";
-		else if (meta_btree_lookup(c->bm, c->sb.snapshot_root, master, &mv, sizeof(mv)) == 0 &&
-			 sub >= le32_get(mv.next_sub))
+		if (is_live(c, master, NULL) &&
+		    meta_btree_lookup(c->bm, c->sb.snapshot_root, master, &mv, sizeof(mv)) == 0 &&
+		    sub >= le32_get(mv.next_sub))
 			why = "sub number not below its master's next_sub";
 		else if (le32_get(d->next_sub))
 			why = "a sub-snapshot with a next_sub";

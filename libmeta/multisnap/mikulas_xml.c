@@ -25,8 +25,8 @@
  * metadata block, 16 bytes per exception leaf.  Validation, each
  * a "line N: ..." error: root attributes in range (chunk size, metadata_blocks fitting
  * the device, data_chunks fitting after them); snapshots ascending, numbers below
- * next_snapshot and not 0xffffffff, a sub-snapshot's master present with next_sub above
- * its sub number, sub-snapshots' next_sub 0, created not above transaction; exceptions
+ * next_snapshot and not 0xffffffff, a sub-snapshot's master (when present: a merged
+ * master leaves its subs) with next_sub above its sub number, sub-snapshots' next_sub 0, created not above transaction; exceptions
  * in (origin chunk, first id) order, first_id <= last_id, no overlap within a chunk, at
  * most 65536 per chunk, origin_chunk < 2^48, cow_chunk < data_chunks.  An exception that covers no listed
  * snapshot is restored as it is (snap_check reports it, non-fatal).
@@ -346,11 +346,8 @@ static void snaps_finish(struct parse *ps)
 			char id[META_MS_ID_STRLEN];
 			id_fmt(s->id, id, sizeof(id));
 			m = bsearch(&key, ps->snaps, ps->nsnaps, sizeof(key), snap_cmp);
-			if (!m) {
-				xmlu_fail(&ps->x, META_E_XML, "snapshot %s: its master is not listed", id);
-				return;
-			}
-			if (sub >= m->next_sub) {
+			/* no master: it was merged into the origin, its subs live on */
+			if (m && sub >= m->next_sub) {
 				xmlu_fail(&ps->x, META_E_XML,
 					  "snapshot %s: sub number not below its master's next_sub", id);
 				return;

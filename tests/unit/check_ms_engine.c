@@ -301,10 +301,7 @@ static void run_seed(enum meta_ms_type t, uint64_t seed, unsigned steps)
 			struct meta_ms_merge_opts mo = {0};
 			id = md.v[ub_rnd_below(md.n)].id;
 			mo.batch = 1 + (uint32_t)ub_rnd_below(4);
-			if ((uint32_t)id == META_MS_SUB_NONE && has_subs(&md, id)) {
-				ck_assert_int_eq(meta_ms_merge(e.ms, e.origin, id, &mo), META_E_BUSY);
-				continue;
-			}
+			/* a master with live subs too: they stay, orphans, with their views */
 			ck_assert_int_eq(meta_ms_merge(e.ms, e.origin, id, &mo), 0);
 			memcpy(md.origin, find_view(&md, id)->data, e.obytes);
 			drop_view(&md, id);
@@ -638,7 +635,7 @@ END_TEST
  * chunks); the origin changed chunk 2 (0, 0.0 and 2 read the old bytes from one copy).
  * Merging 1 (batches of 2): the origin reads as 1 read, 0, 0.0 and 2 read as before, the
  * copies made only where they still read the origin (chunks 1, 3, 4, 5: not 2), 1 is gone
- * and its chunks freed.  Merging master 0 with sub 0.0 live: META_E_BUSY.
+ * and its chunks freed.  Merging master 0 with sub 0.0 live: 0 goes, 0.0 stays.
  */
 struct merge_env {
 	struct env e;
@@ -678,7 +675,6 @@ START_TEST(test_merge)
 	uint64_t n;
 	merge_setup(&m, 16 * MIB);
 	verify(&m.e, &m.md, 0, 0);
-	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(0), NULL), META_E_BUSY);
 	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(7), NULL), META_E_NOTFOUND);
 	before = data_sectors(m.e.ms);
 	mo.dry_run = true;
@@ -719,11 +715,139 @@ START_TEST(test_merge)
 END_TEST
 
 /*
+ * A master with live subs: 0 and 1 of an 8-chunk origin; 0 wrote chunks 1..3, then subs
+ * 0.0 and 0.1 (sharing 0's chunks 1..3); 0.1 wrote chunk 2; the origin changed chunk 5
+ * (one copy for all four); 0 wrote chunk 6 (0.0 and 0.1 still read the origin there).
+ * Merging 0 touches chunks 1, 2, 3, 5, 6: 1 needs copies at 1, 2, 3 and 6, 0.0 and 0.1
+ * one at 6; 0.0 keeps 0's old chunks 1..3, 0.1 its own chunk 2.
+ */
+static void merge_master_setup(struct merge_env *m, uint64_t sbytes)
+{
+	uint8_t w[3 * CHUNK];
+	meta_ms_id id;
+	env_init(&m->e, 8, sbytes);
+	memset(&m->md, 0, sizeof(m->md));
+	m->md.origin = malloc(m->e.obytes);
+	ck_assert_ptr_nonnull(m->md.origin);
+	ub_read_at(m->e.opath, 0, m->md.origin, m->e.obytes);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(meta_ms_create(m->e.ms, &id), 0);
+		add_view(&m->md, id, m->md.origin, m->e.obytes);
+	}
+	fill(w, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_snapshot(m->e.ms, m->e.origin, ID(0), CHUNK, 3 * CHUNK, w), 0);
+	memcpy(find_view(&m->md, ID(0))->data + CHUNK, w, 3 * CHUNK);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_int_eq(meta_ms_create_subsnap(m->e.ms, ID(0), &id), 0);
+		ck_assert_uint_eq(id, SUB(0, i));
+		add_view(&m->md, id, find_view(&m->md, ID(0))->data, m->e.obytes);
+	}
+	memset(w, 0x5a, CHUNK);
+	ck_assert_int_eq(meta_ms_write_snapshot(m->e.ms, m->e.origin, SUB(0, 1), 2 * CHUNK + 7, 70,
+						w), 0);
+	memcpy(find_view(&m->md, SUB(0, 1))->data + 2 * CHUNK + 7, w, 70);
+	memset(w, 0x9d, CHUNK);
+	ck_assert_int_eq(meta_ms_write_origin(m->e.ms, m->e.origin, 5 * CHUNK, CHUNK, w), 0);
+	memcpy(m->md.origin + 5 * CHUNK, w, CHUNK);
+	memset(w, 0xc3, CHUNK);
+	ck_assert_int_eq(meta_ms_write_snapshot(m->e.ms, m->e.origin, ID(0), 6 * CHUNK + 1, 9, w), 0);
+	memcpy(find_view(&m->md, ID(0))->data + 6 * CHUNK + 1, w, 9);
+}
+
+/* The merged store through dump, restore, dump again: the same text, and a clean check. */
+static void roundtrip(struct env *e)
+{
+	char *a = NULL, *b = NULL, path[UB_PATH_MAX + 16], err[256];
+	size_t alen = 0, blen = 0;
+	FILE *f = open_memstream(&a, &alen), *in;
+	struct meta_ms *ms;
+	ck_assert_int_eq(meta_ms_dump_xml(e->ms, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/restored", e->dir);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(truncate(path, (off_t)(16 * MIB)), 0);
+	in = fmemopen(a, alen, "r");
+	ck_assert_ptr_nonnull(in);
+	ck_assert_msg(meta_ms_restore_xml(in, path, true, err, sizeof(err)) == 0, "restore: %s", err);
+	fclose(in);
+	ck_assert_int_eq(meta_ms_check_path(path, NULL, NULL), -1);
+	ck_assert_int_eq(meta_ms_open(path, 0, &ms), 0);
+	f = open_memstream(&b, &blen);
+	ck_assert_int_eq(meta_ms_dump_xml(ms, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	meta_ms_close(ms);
+	ck_assert_str_eq(a, b);
+	unlink(path);
+	free(a);
+	free(b);
+}
+
+START_TEST(test_merge_master_with_subs)
+{
+	struct merge_env m;
+	struct meta_ms_merge_opts mo = {.batch = 2};
+	uint64_t before, n;
+	meta_ms_id *ids, id;
+	uint8_t w[CHUNK];
+	merge_master_setup(&m, 16 * MIB);
+	verify(&m.e, &m.md, 0, 0);
+	ck_assert_int_eq(meta_ms_delete(m.e.ms, ID(0)), META_E_BUSY);
+	before = data_sectors(m.e.ms);
+	mo.dry_run = true;
+	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(0), &mo), 0);
+	ck_assert_uint_eq(mo.chunks, 5);
+	ck_assert_uint_eq(mo.copies, 4);
+	mo.dry_run = false;
+	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(0), &mo), 0);
+	ck_assert_uint_eq(mo.chunks, 5);
+	ck_assert_uint_eq(mo.copies, 4);
+	/* 4 copies; 0's own chunk 6 freed; its chunks 1, 3 stay with 0.0 and 0.1, 2 with
+	 * 0.0, 5 with 0.0, 0.1 and 1 */
+	ck_assert_uint_eq(data_sectors(m.e.ms), before + 4 * CS - 1 * CS);
+	memcpy(m.md.origin, find_view(&m.md, ID(0))->data, m.e.obytes);
+	drop_view(&m.md, ID(0));
+	verify(&m.e, &m.md, 0, 1);
+	ck_assert_int_eq(meta_ms_snapshots(m.e.ms, &ids, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(ids[0], SUB(0, 0));
+	ck_assert_uint_eq(ids[1], SUB(0, 1));
+	ck_assert_uint_eq(ids[2], ID(1));
+	free(ids);
+	/* the gone master gets no new subs; its orphans are written, merged, deleted */
+	ck_assert_int_eq(meta_ms_create_subsnap(m.e.ms, ID(0), &id), META_E_NOTFOUND);
+	roundtrip(&m.e);
+	memset(w, 0x11, sizeof(w));
+	ck_assert_int_eq(meta_ms_write_origin(m.e.ms, m.e.origin, 0, CHUNK, w), 0);
+	memcpy(m.md.origin, w, CHUNK);
+	ck_assert_int_eq(meta_ms_write_snapshot(m.e.ms, m.e.origin, SUB(0, 0), 7 * CHUNK, 5, w), 0);
+	memcpy(find_view(&m.md, SUB(0, 0))->data + 7 * CHUNK, w, 5);
+	verify(&m.e, &m.md, 0, 2);
+	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, SUB(0, 1), NULL), 0);
+	memcpy(m.md.origin, find_view(&m.md, SUB(0, 1))->data, m.e.obytes);
+	drop_view(&m.md, SUB(0, 1));
+	verify(&m.e, &m.md, 0, 3);
+	ck_assert_int_eq(meta_ms_delete(m.e.ms, SUB(0, 0)), 0);
+	drop_view(&m.md, SUB(0, 0));
+	verify(&m.e, &m.md, 0, 4);
+	ck_assert_int_eq(meta_ms_delete(m.e.ms, ID(1)), 0);
+	drop_view(&m.md, ID(1));
+	verify(&m.e, &m.md, 0, 5);
+	ck_assert_uint_eq(data_sectors(m.e.ms), 0);
+	free_model(&m.md);
+	env_done(&m.e);
+}
+END_TEST
+
+/*
  * The merge of 1 (batches of 2: three commits and a delete) with the Nth write failing,
+ * (and of master 0 with its live subs, merge_master_setup),
  * for every N: of the store, then of the origin.  Each time the store reopens clean, the
  * other views read as before, and a second merge finishes it: the origin reads as 1 did.
  */
-static void merge_crash(bool fail_origin)
+static void merge_crash(bool fail_origin, void (*setup)(struct merge_env *, uint64_t),
+			meta_ms_id id)
 {
 	struct merge_env m;
 	struct model after;
@@ -731,7 +855,7 @@ static void merge_crash(bool fail_origin)
 	uint8_t *store0 = malloc(sbytes), *origin0, b;
 	int r = -1;
 	ck_assert_ptr_nonnull(store0);
-	merge_setup(&m, sbytes);
+	setup(&m, sbytes);
 	origin0 = malloc(m.e.obytes);
 	ck_assert_ptr_nonnull(origin0);
 	memcpy(origin0, m.md.origin, m.e.obytes);
@@ -739,8 +863,8 @@ static void merge_crash(bool fail_origin)
 	m.e.ms = NULL;
 	ub_read_at(m.e.spath, 0, store0, sbytes);
 	copy_model(&after, &m.md, m.e.obytes);
-	memcpy(after.origin, find_view(&after, ID(1))->data, m.e.obytes);
-	drop_view(&after, ID(1));
+	memcpy(after.origin, find_view(&after, id)->data, m.e.obytes);
+	drop_view(&after, id);
 	for (n = 0; r; n++) {
 		struct meta_ms_merge_opts mo = {.batch = 2};
 		struct meta_io *io, *oio;
@@ -751,7 +875,7 @@ static void merge_crash(bool fail_origin)
 		ck_assert_int_eq(meta_io_open(m.e.opath, META_IO_WRITE, &oio), 0);
 		meta_io_fail_writes_after(fail_origin ? oio : io, n);
 		ck_assert_int_eq(ms_open_io(io, NULL, true, &m.e.ms), 0);
-		r = meta_ms_merge(m.e.ms, oio, ID(1), &mo);
+		r = meta_ms_merge(m.e.ms, oio, id, &mo);
 		meta_ms_close(m.e.ms);
 		meta_io_close(oio);
 		env_open(&m.e);
@@ -759,17 +883,17 @@ static void merge_crash(bool fail_origin)
 			      (unsigned long long)n);
 		/* a failure after the delete's commit landed leaves 1 gone: done; else 1 is
 		 * still live, every view as before, and the re-run finishes it */
-		if (r && meta_ms_read(m.e.ms, m.e.origin, ID(1), 0, 1, &b) == 0) {
+		if (r && meta_ms_read(m.e.ms, m.e.origin, id, 0, 1, &b) == 0) {
 			ck_assert_msg(views_equal(&m.e, &m.md), "n %llu: views changed",
 				      (unsigned long long)n);
-			ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(1), NULL), 0);
+			ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, id, NULL), 0);
 			reruns++;
 		}
 		verify(&m.e, &after, n, fail_origin);
 		meta_ms_close(m.e.ms);
 		m.e.ms = NULL;
 	}
-	ck_assert_uint_gt(reruns, fail_origin ? 2 : 8);
+	ck_assert_uint_gt(reruns, fail_origin ? 2 : 6);
 	env_open(&m.e);
 	free_model(&m.md);
 	free_model(&after);
@@ -780,8 +904,11 @@ static void merge_crash(bool fail_origin)
 
 START_TEST(test_merge_crash)
 {
-	merge_crash(false);
-	merge_crash(true);
+	merge_crash(false, merge_setup, ID(1));
+	merge_crash(true, merge_setup, ID(1));
+	/* a master with live subs: they keep their views through every cut */
+	merge_crash(false, merge_master_setup, ID(0));
+	merge_crash(true, merge_master_setup, ID(0));
 }
 END_TEST
 
@@ -1027,6 +1154,7 @@ int main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_crash_matrix);
 	tcase_add_test(tc, test_merge);
+	tcase_add_test(tc, test_merge_master_with_subs);
 	tcase_add_test(tc, test_merge_crash);
 	tcase_add_test(tc, test_random_model);
 	tcase_add_test(tc, test_random_model_daniel);

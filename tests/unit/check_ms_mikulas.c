@@ -570,6 +570,41 @@ START_TEST(test_check_values)
 }
 END_TEST
 
+/*
+ * Orphan subs (their master merged into the origin): valid, as are ranges over the gone
+ * master's id and its unborn subs; with the master live, a sub past its next_sub is not.
+ */
+START_TEST(test_check_orphan_subs)
+{
+	static const char *head =
+		"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" "
+		"metadata_blocks=\"300\" data_chunks=\"100\" next_snapshot=\"2\" "
+		"transaction=\"5\" flags=\"\">\n";
+	char path[UB_PATH_MAX], err[256], xml[1024];
+	struct seen s;
+	ub_tmpfile(path, "ms_mikulas", 4 * MIB);
+	snprintf(xml, sizeof(xml), "%s"
+		 "  <snapshot id=\"0.0\" next_sub=\"0\" created=\"3\"/>\n"
+		 "  <snapshot id=\"0.2\" next_sub=\"0\" created=\"4\"/>\n"
+		 "  <snapshot id=\"1\" next_sub=\"0\" created=\"2\"/>\n"
+		 "  <exception origin_chunk=\"3\" first_id=\"0.0\" last_id=\"0\" cow_chunk=\"1\"/>\n"
+		 "  <exception origin_chunk=\"4\" first_id=\"0.2\" last_id=\"1\" cow_chunk=\"2\"/>\n"
+		 "</multisnap_store>\n", head);
+	ck_assert_msg(restore_str(xml, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(check_path(path, &s), -1);
+	ck_assert_int_eq(s.n, 0);
+	/* the same subs under a live master 0 whose next_sub is 1: 0.2 is refused */
+	snprintf(xml, sizeof(xml), "%s"
+		 "  <snapshot id=\"0.0\" next_sub=\"0\" created=\"3\"/>\n"
+		 "  <snapshot id=\"0.2\" next_sub=\"0\" created=\"4\"/>\n"
+		 "  <snapshot id=\"0\" next_sub=\"1\" created=\"2\"/>\n"
+		 "</multisnap_store>\n", head);
+	ck_assert_int_ne(restore_str(xml, path, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "snapshot 0.2: sub number not below its master's next_sub"));
+	unlink(path);
+}
+END_TEST
+
 
 static void sink(void *ctx, const struct meta_damage *d)
 {
@@ -1222,9 +1257,9 @@ START_TEST(test_xml_errors)
 		 "line 2: snapshot 2: number not below next_snapshot"},
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
 		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
-		 "  <snapshot id=\"0.0\" next_sub=\"0\" created=\"2\"/>\n"
-		 "  <snapshot id=\"1\" next_sub=\"0\" created=\"2\"/>\n</multisnap_store>\n",
-		 "snapshot 0.0: its master is not listed"},
+		 "  <snapshot id=\"0.1\" next_sub=\"0\" created=\"2\"/>\n"
+		 "  <snapshot id=\"0\" next_sub=\"1\" created=\"2\"/>\n</multisnap_store>\n",
+		 "snapshot 0.1: sub number not below its master's next_sub"},
 		{"<multisnap_store type=\"mikulas\" version=\"1\" chunk_size=\"8\" metadata_blocks=\"300\" "
 		 "data_chunks=\"100\" next_snapshot=\"2\" transaction=\"3\" flags=\"\">\n"
 		 "  <snapshot id=\"0\" next_sub=\"0\" created=\"2\"/>\n"
@@ -1349,6 +1384,7 @@ int main(void)
 	tcase_add_test(tc, test_check_leaf_depth);
 	tcase_add_test(tc, test_check_bitmap);
 	tcase_add_test(tc, test_check_values);
+	tcase_add_test(tc, test_check_orphan_subs);
 	tcase_add_test(tc, test_flip_sweep);
 	tcase_add_test(tc, test_grow_shrink);
 	tcase_add_test(tc, test_metadata_full);
