@@ -40,8 +40,8 @@ static void usage(FILE *f)
 		"activating the kernel's snapshot-merge target.  At the end the store is empty.\n"
 		"A shared (mikulas) store, found by its magic (as --cow or COW): snapshot ID's\n"
 		"data becomes the origin's, the other snapshots keep their views (each gets one\n"
-		"copy of an origin chunk it still reads), then ID is deleted.  Run it again to\n"
-		"resume.\n"
+		"copy of an origin chunk it still reads), then ID is deleted (a master's live\n"
+		"sub-snapshots stay, keeping their views).  Run it again to resume.\n"
 		"\n"
 		"Options:\n"
 		"      --origin ORIGIN   the origin device or image (required)\n"
@@ -320,25 +320,43 @@ static int on_ms_batch(void *ctx, uint64_t done, uint64_t total)
 	return stop_flag || (mp->max_batches && ++mp->batches >= mp->max_batches);
 }
 
-/* The merge's outcome r, reported: the exit status. */
+/* How many live sub-snapshots master id has (0 for a sub, or when they cannot be listed). */
+static uint64_t live_subs(struct meta_ms *ms, meta_ms_id id)
+{
+	meta_ms_id *ids = NULL;
+	uint64_t n = 0, subs = 0;
+	if (meta_ms_get_type(ms) != META_MS_MIKULAS || (uint32_t)id != META_MS_SUB_NONE ||
+	    meta_ms_snapshots(ms, &ids, &n))
+		return 0;
+	for (uint64_t i = 0; i < n; i++)
+		subs += ids[i] >> 32 == id >> 32 && ids[i] != id;
+	free(ids);
+	return subs;
+}
+
+/* The merge's outcome r, reported: the exit status; subs: id's live sub-snapshots. */
 static int ms_merge_status(const struct args *a, int r, struct meta_ms *ms,
-			   const struct meta_ms_merge_opts *o, const char *idtext)
+			   const struct meta_ms_merge_opts *o, const char *idtext, uint64_t subs)
 {
 	const char *path = a->cow;
-	char *line = NULL;
+	char *line = NULL, stay[160] = "";
+	if (subs)
+		snprintf(stay, sizeof(stay), "; its %" PRIu64 " sub-snapshot%s, with %s "
+			 "(%s can get no new ones)", subs, subs == 1 ? " stays" : "s stay",
+			 subs == 1 ? "its view" : "their views", idtext);
 	switch (r) {
 	case META_OK:
 		if (a->mo.dry_run) {
 			if (!cli_quiet)
 				printf("would merge %" PRIu64 " chunks of snapshot %s into %s, copying %"
-				       PRIu64 " origin chunks for the other snapshots, then delete %s\n",
-				       o->chunks, idtext, a->origin, o->copies, idtext);
+				       PRIu64 " origin chunks for the other snapshots, then delete %s%s\n",
+				       o->chunks, idtext, a->origin, o->copies, idtext, stay);
 			return EXIT_OK;
 		}
 		if (!cli_quiet) {
 			fprintf(stderr, "%s: merged %" PRIu64 " chunks of snapshot %s (%" PRIu64
-				" copies for the other snapshots); snapshot %s is deleted\n", cli_prog,
-				o->chunks, idtext, o->copies, idtext);
+				" copies for the other snapshots); snapshot %s is deleted%s\n", cli_prog,
+				o->chunks, idtext, o->copies, idtext, stay);
 			if (!meta_ms_status_line(ms, &line))
 				printf("%s\n", line);
 			free(line);
@@ -347,10 +365,6 @@ static int ms_merge_status(const struct args *a, int r, struct meta_ms *ms,
 	case META_E_NOTFOUND:
 		cli_err("%s: no snapshot %s in the store; snap_check %s lists its ids", path, idtext,
 			path);
-		return EXIT_OPERR;
-	case META_E_BUSY:
-		cli_err("%s: snapshot %s has live sub-snapshots: merge or delete them first", path,
-			idtext);
 		return EXIT_OPERR;
 	case META_E_UNSUPPORTED:
 		cli_err("%s: merging %s stores is not supported yet", path,
@@ -384,6 +398,7 @@ static int merge_shared(const struct args *a)
 	struct meta_ms *ms;
 	struct meta_io *oio;
 	char idtext[32];
+	uint64_t subs;
 	int r, ex = ms_cli_open_checked(a->cow, a->mo.dry_run ? META_MS_OPEN_EXCL
 							       : META_MS_OPEN_WRITE | META_MS_OPEN_EXCL,
 					"merge it", &ms);
@@ -406,10 +421,11 @@ static int merge_shared(const struct args *a)
 	o.ctx = &mp;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	subs = live_subs(ms, a->id);
 	r = meta_ms_merge(ms, oio, a->id, &o);
 	if (mp.p.bar)
 		fprintf(stderr, "\r\033[K");
-	ex = ms_merge_status(a, r, ms, &o, idtext);
+	ex = ms_merge_status(a, r, ms, &o, idtext, subs);
 	meta_io_close(oio);
 	meta_ms_close(ms);
 	return ex;

@@ -107,6 +107,20 @@ static bool full(struct meta_ms *ms)
 	return yes;
 }
 
+/* Does the store hold sub-snapshots of the (gone) master named arg? */
+static bool orphans(struct meta_ms *ms, const char *arg)
+{
+	meta_ms_id id, *ids = NULL;
+	uint64_t n = 0;
+	bool yes = false;
+	if (!arg || meta_ms_id_parse(META_MS_MIKULAS, arg, &id) || meta_ms_snapshots(ms, &ids, &n))
+		return false;
+	for (uint64_t i = 0; i < n && !yes; i++)
+		yes = ids[i] >> 32 == id >> 32;
+	free(ids);
+	return yes;
+}
+
 static int report(const char *path, const char *msg, const char *arg, int r, struct meta_ms *ms)
 {
 	const char *type = meta_ms_type_name(meta_ms_get_type(ms));
@@ -117,6 +131,11 @@ static int report(const char *path, const char *msg, const char *arg, int r, str
 		if (msg && !strcmp(msg, "--sync-snapshots")) {
 			cli_err("%s: a listed sub-snapshot's master is neither in the store nor listed "
 				"(ENOENT); the store's snapshots are left as they were", pre);
+			return EXIT_OPERR;
+		}
+		if (msg && !strcmp(msg, "create_subsnap") && orphans(ms, arg)) {
+			cli_err("%s: snapshot %s is gone (merged into the origin) (ENOENT): its "
+				"sub-snapshots live on, but it can get no new ones", pre, arg);
 			return EXIT_OPERR;
 		}
 		cli_err("%s: no snapshot %s in the store (ENOENT); snap_check %s lists its ids", pre,
