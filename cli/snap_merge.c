@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * snap_merge: merge a classic snapshot into its origin offline, in the kernel's order; or
- * one snapshot of a shared (mikulas) store into its origin (meta_ms_merge).
+ * one snapshot of a shared (mikulas or daniel) store into its origin (meta_ms_merge).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -38,7 +38,7 @@ static void usage(FILE *f)
 		"consecutive chunks in one batch, origin flushed before the batch's records are\n"
 		"cleared.  An interrupted merge is resumed by running snap_merge again or by\n"
 		"activating the kernel's snapshot-merge target.  At the end the store is empty.\n"
-		"A shared (mikulas) store, found by its magic (as --cow or COW): snapshot ID's\n"
+		"A shared (mikulas, daniel) store, found by its magic (as --cow or COW): ID's\n"
 		"data becomes the origin's, the other snapshots keep their views (each gets one\n"
 		"copy of an origin chunk it still reads), then ID is deleted (a master's live\n"
 		"sub-snapshots stay, keeping their views).  Run it again to resume.\n"

@@ -1506,7 +1506,7 @@ static int d_read(void *vst, struct meta_io *origin, meta_ms_id id, uint64_t off
  * then the bitmaps and the superblock.
  */
 static int eng_write(struct msd_state *st, struct meta_io *origin, uint64_t bit, uint64_t off,
-		     uint64_t len, const uint8_t *buf)
+		     uint64_t len, const uint8_t *buf, uint64_t *copies)
 {
 	uint64_t c0 = off / MSD_CHUNK_BYTES, c1 = (off + len - 1) / MSD_CHUNK_BYTES, need = 0;
 	uint64_t *data = NULL, nmeta;
@@ -1604,6 +1604,8 @@ data:
 	}
 	if (r)
 		st->failed = r;
+	else if (copies)
+		*copies += need;
 out:
 	if (r && !st->failed && g->nres) {
 		while (g->nres)
@@ -1624,7 +1626,7 @@ static int d_write_origin(void *vst, struct meta_io *origin, uint64_t off, uint6
 		return st->failed;
 	if (!st->write)
 		return META_E_INVAL;
-	return eng_write(st, origin, 0, off, len, buf);
+	return eng_write(st, origin, 0, off, len, buf, NULL);
 }
 
 static int d_write_snapshot(void *vst, struct meta_io *origin, meta_ms_id id, uint64_t off,
@@ -1638,7 +1640,7 @@ static int d_write_snapshot(void *vst, struct meta_io *origin, meta_ms_id id, ui
 		return META_E_INVAL;
 	if (b >= MSD_MAX_SNAPSHOTS)
 		return META_E_NOTFOUND;
-	return eng_write(st, origin, 1ull << b, off, len, buf);
+	return eng_write(st, origin, 1ull << b, off, len, buf, NULL);
 }
 
 /* ---------- check ---------- */
@@ -1941,6 +1943,97 @@ int msd_snapshot_exceptions(void *vst, uint64_t tag, msd_exc_fn fn, void *ctx)
 	return r;
 }
 
+/* ---------- merge (meta_ms_merge) ---------- */
+
+struct merge_list {
+	uint64_t nchunks; /* origin chunks (the origin's size, rounded up) */
+	struct msd_vec v; /* id's origin chunks below it */
+};
+
+static int merge_collect(void *ctx, uint64_t origin_chunk, uint64_t cow_byte)
+{
+	struct merge_list *ml = ctx;
+	(void)cow_byte;
+	return origin_chunk < ml->nchunks ? vec_push(&ml->v, &origin_chunk) : 0;
+}
+
+/*
+ * Merge snapshot id into the origin.  A daniel store has no journal: each run of id's
+ * consecutive chunks is one origin write of id's bytes through eng_write (every other live
+ * snapshot lacking the chunk gets its copy, data then tree then bitmaps then superblock, all
+ * flushed, before the origin is written), and id's own exceptions do not change until the
+ * final delete: a stop or a crash anywhere leaves id's view and every other view intact
+ * (what a crash of one write leaves: multisnap-store(5)), and running the merge again goes
+ * over every chunk again (the others already covered: no second copy) and ends as an
+ * uninterrupted merge.  The origin is flushed before the delete.
+ */
+static int d_merge(void *vst, struct meta_io *origin, meta_ms_id id, struct meta_ms_merge_opts *o)
+{
+	struct msd_state *st = vst;
+	unsigned b = id > UINT32_MAX ? MSD_MAX_SNAPSHOTS : snap_bit(st->sb, id);
+	uint64_t batch = o->batch ? o->batch : 8192, size = meta_io_size(origin);
+	uint64_t max = (4u << 20) / MSD_CHUNK_BYTES, k;
+	struct merge_list ml = {0, {NULL, 0, 0, sizeof(uint64_t)}};
+	const uint64_t *c;
+	struct msd_eng *g = NULL;
+	uint8_t *buf = NULL;
+	int r = st->failed;
+	if (!r && !o->dry_run && !st->write)
+		r = META_E_INVAL;
+	if (!r && b >= MSD_MAX_SNAPSHOTS)
+		r = META_E_NOTFOUND;
+	if (r)
+		return r;
+	ml.nchunks = (size + MSD_CHUNK_BYTES - 1) / MSD_CHUNK_BYTES;
+	r = msd_snapshot_exceptions(st, id, merge_collect, &ml);
+	c = ml.v.p;
+	if (!r && ml.v.n)
+		qsort(ml.v.p, (size_t)ml.v.n, sizeof(*c), cmp_u64);
+	if (!r && o->dry_run) {
+		if (!(g = eng_new(st)))
+			r = META_E_NOMEM;
+		for (size_t i = 0; i < ml.v.n && !r; i++) {
+			int what;
+			uint32_t ei;
+			uint64_t share;
+			r = eng_plan(g, c[i], 0, &what, &ei, &share);
+			o->copies += what == PLAN_COPY;
+		}
+		o->chunks = r ? 0 : ml.v.n;
+		goto out;
+	}
+	if (!r && ml.v.n && !(buf = meta_io_buf_alloc((size_t)(max * MSD_CHUNK_BYTES))))
+		r = META_E_NOMEM;
+	for (uint64_t i = 0; i < ml.v.n && !r; i += batch) {
+		uint64_t n = ml.v.n - i < batch ? ml.v.n - i : batch;
+		for (uint64_t j = i; j < i + n && !r; j += k) {
+			uint64_t start = c[j] * MSD_CHUNK_BYTES, end;
+			for (k = 1; j + k < i + n && k < max && c[j + k] == c[j] + k; k++)
+				;
+			end = (c[j] + k) * MSD_CHUNK_BYTES < size ? (c[j] + k) * MSD_CHUNK_BYTES
+								      : size;
+			r = d_read(st, origin, id, start, end - start, buf);
+			if (!r)
+				r = eng_write(st, origin, 0, start, end - start, buf, &o->copies);
+		}
+		if (!r)
+			o->chunks += n;
+		if (!r && o->progress && o->progress(o->ctx, o->chunks, ml.v.n) && o->chunks < ml.v.n)
+			r = META_E_INTERRUPTED;
+	}
+	if (!r || r == META_E_INTERRUPTED) {
+		int f = meta_io_flush(origin);
+		r = r ? r : f;
+	}
+	if (!r)
+		r = d_delete(st, id);
+out:
+	eng_free(g);
+	free(buf);
+	free(ml.v.p);
+	return r;
+}
+
 const struct ms_ops ms_daniel_ops = {
 	.type = META_MS_DANIEL,
 	.name = "daniel",
@@ -1964,4 +2057,5 @@ const struct ms_ops ms_daniel_ops = {
 	.read = d_read,
 	.write_origin = d_write_origin,
 	.write_snapshot = d_write_snapshot,
+	.merge = d_merge,
 };

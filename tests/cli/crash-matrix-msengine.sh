@@ -6,7 +6,9 @@
 # create_subsnap, snapshot writes breaking sharing, origin writes copied once for two
 # snapshots (also two ids apart, so that two ranges share the chunk), a refused delete,
 # deletes, creates again, merges of a sub-snapshot and of two masters (batches of one and two
-# chunks); one-sector writes, so that a torn data write cannot mix a sector)
+# chunks), a merge of a master with two live sub-snapshots (they stay, one sharing its
+# chunk, one owning its own), a write to and a merge of such an orphan sub-snapshot;
+# one-sector writes, so that a torn data write cannot mix a sector)
 # and cuts every step at every write in each mode of the
 # fault-injection shim (kill, tears, eio; powerloss and reorder also at the exit).  After
 # each cut snap_check must exit 0, sectors_allocated be that of before or after the step,

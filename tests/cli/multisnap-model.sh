@@ -3,7 +3,7 @@
 #
 # The model test of shared multisnapshot stores (issue 15): tests/tools/ms_model runs seeded
 # random sequences of creates, sub-snapshots, origin writes, snapshot writes, deletes and
-# merges (snap_merge of a sub-snapshot or of a master without live ones) on a mikulas store
+# merges (snap_merge of any snapshot: a master's live sub-snapshots stay) on a mikulas store
 # through snap_message / snap_write / snap_merge / snap_export, and after every step
 # compares every snapshot's view and the origin with a plain in-memory model, requires
 # snap_check to exit 0 with the model's ids, and the status line's sectors_allocated to be

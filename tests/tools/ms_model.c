@@ -20,7 +20,7 @@
  *
  * Random mode: K seeded random steps (creates, sub-snapshots, origin writes, snapshot writes,
  * deletes, a delete of a snapshot that still has sub-snapshots, which must fail and
- * change nothing, and snap_merge of a sub-snapshot or of a master without live ones, with
+ * change nothing, and snap_merge of any snapshot (a master's live sub-snapshots stay), with
  * the default --batch or 1..3).  After every step: snap_export of every live view equals the model, the
  * origin file equals the model, snap_check exits 0, its status line's ids are the model's
  * live ids, sectors_allocated = metadata_sectors + chunk size x the distinct COW chunks of
@@ -855,7 +855,7 @@ static struct step random_step(const struct model *m, int max_snaps)
 				continue;
 			s.kind = K_DELETE;
 		} else {
-			/* a merge: of a sub-snapshot or of a master without live ones */
+			/* a merge: of a sub-snapshot or of a master (its live subs stay) */
 			if (!live)
 				continue;
 			s.kind = K_MERGE;
@@ -864,8 +864,7 @@ static struct step random_step(const struct model *m, int max_snaps)
 		break;
 	}
 	for (int i = 0; i < MAXS; i++)
-		if (m->s[i].live && (s.kind != K_SUBSNAP || (uint32_t)m->s[i].id == SUB_NONE) &&
-		    (s.kind != K_MERGE || (uint32_t)m->s[i].id != SUB_NONE || !has_subs(m, m->s[i].id)))
+		if (m->s[i].live && (s.kind != K_SUBSNAP || (uint32_t)m->s[i].id == SUB_NONE))
 			pick[np++] = i;
 	if (s.kind != K_CREATE && s.kind != K_OWRITE) {
 		int i = pick[rnd_below((uint64_t)np)];
@@ -981,6 +980,16 @@ static const struct {
 	{ K_CREATE, NULL, 0, 0, 0 },	/* 4 */
 	{ K_MERGE, "2", 0, 0, 1 },	/* chunks 0, 2, 3 a batch each: copies for 3 and 4 */
 	{ K_MERGE, "3", 0, 0, 2 },	/* 4 keeps its copies */
+	{ K_SWRITE, "4", 1, 3, 0 },	/* 4's own chunk 1 */
+	{ K_SUBSNAP, "4", 0, 0, 0 },	/* 4.0 shares it */
+	{ K_SUBSNAP, "4", 0, 0, 0 },	/* 4.1 too */
+	{ K_SWRITE, "4.1", 1, 6, 0 },	/* 4.1 breaks that sharing */
+	{ K_OWRITE, NULL, 2, 5, 0 },	/* one copy for 4, 4.0 and 4.1 */
+	{ K_SWRITE, "4", 3, 2, 0 },	/* 4.0 and 4.1 still read the origin at 3 */
+	{ K_MERGE, "4", 0, 0, 1 },	/* a master with live subs: one copy at 3 for both; 4.0
+					   keeps 4's chunk 1, all keep the chunk 2 copy */
+	{ K_SWRITE, "4.0", 0, 1, 0 },	/* an orphan sub is written */
+	{ K_MERGE, "4.1", 0, 0, 1 },	/* and merged: 4.0 keeps its view */
 };
 
 struct judged {
