@@ -84,6 +84,13 @@ META_API int meta_io_pwrite(struct meta_io *io, const void *buf, size_t len, uin
 META_API int meta_io_discard(struct meta_io *io, uint64_t off, uint64_t len);
 /* fdatasync (files) / BLKFLSBUF-free fsync (devices). */
 META_API int meta_io_flush(struct meta_io *io);
+/*
+ * Start writing [off, off+len) out of the page cache (sync_file_range WRITE; nothing on
+ * devices, which are O_DIRECT); never fails.  Not a flush: nothing is durable before
+ * meta_io_flush().  A long copy calls it after each piece so that its final flush finds
+ * the disk already busy with the data instead of starting it all then.
+ */
+META_API void meta_io_writeback(struct meta_io *io, uint64_t off, uint64_t len);
 /* Read-ahead hint for [off, off+len) (posix_fadvise WILLNEED; nothing on devices); never fails. */
 META_API void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len);
 /* Crash simulation: allow n more writes, then fail every write with EIO. */

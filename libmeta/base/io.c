@@ -407,6 +407,13 @@ int meta_io_flush(struct meta_io *io)
 	return META_OK;
 }
 
+void meta_io_writeback(struct meta_io *io, uint64_t off, uint64_t len)
+{
+	if (io->align || !(io->flags & META_IO_WRITE) || !len)
+		return; /* O_DIRECT: nothing waits in the page cache */
+	(void)sync_file_range(io->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 void meta_io_willneed(struct meta_io *io, uint64_t off, uint64_t len)
 {
 	if (io->align)

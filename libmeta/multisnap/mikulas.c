@@ -176,6 +176,7 @@ struct mk {
 	int failed;
 	struct idvec live; /* the engine's cache of the live ids */
 	bool live_ok;      /* ... valid until a message changes them */
+	uint8_t *runbuf;   /* run_buf(): one run of chunks, kept for the handle's life */
 };
 
 static void mk_free(struct mk *m)
@@ -187,6 +188,7 @@ static void mk_free(struct mk *m)
 	meta_sm_tx_close(m->dsm);
 	meta_bm_destroy(m->bm); /* borrowed: the io stays ms.c's */
 	free(m->live.v);
+	free(m->runbuf);
 	free(m);
 }
 
@@ -1145,6 +1147,18 @@ static uint64_t run_chunks(const struct mk *m)
 	return k ? k : 1;
 }
 
+/*
+ * The buffer of one run (run_chunks() chunks), made on first use and kept: every batch of
+ * a merge or origin write copies through the same pages (a new 4 MiB buffer per batch
+ * was a page fault per 4 KiB on each first touch).  NULL: out of memory.
+ */
+static uint8_t *run_buf(struct mk *m)
+{
+	if (!m->runbuf)
+		m->runbuf = meta_io_buf_alloc((size_t)(run_chunks(m) * chunk_bytes(m)));
+	return m->runbuf;
+}
+
 /* The index of the exception of ev covering id, or ev->n. */
 static size_t find_exc(const struct excvec *ev, meta_ms_id id)
 {
@@ -1291,7 +1305,7 @@ static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, co
 		    uint64_t n)
 {
 	uint64_t cb = chunk_bytes(m), max = run_chunks(m), k;
-	uint8_t *buf = meta_io_buf_alloc((size_t)((n < max ? n : max) * cb));
+	uint8_t *buf = run_buf(m);
 	int r = buf ? 0 : META_E_NOMEM;
 	for (uint64_t i = 0; i < n && !r; i += k) {
 		for (k = 1; i + k < n && k < max && cp[i + k] == cp[i] + k && xp[i + k] == xp[i] + k;
@@ -1300,8 +1314,9 @@ static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, co
 		r = read_origin_chunks(m, origin, cp[i], k, buf);
 		if (!r)
 			r = meta_io_pwrite(m->io, buf, (size_t)(k * cb), cow_offset(m, xp[i]));
+		if (!r) /* under way before the commit's flush waits for it */
+			meta_io_writeback(m->io, cow_offset(m, xp[i]), k * cb);
 	}
-	free(buf);
 	return r;
 }
 
@@ -1309,8 +1324,10 @@ static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, co
  * Before origin chunks (the n of cs, or c0..c0+n-1) change: pass 1 counts the chunks to
  * copy (nothing changes: a full COW is META_E_NOSPC with the store untouched); pass 2
  * gives each such chunk one new COW chunk, adds the gaps naming it and copies the old
- * data there (copy_out); the COW is flushed and the transaction committed.  The caller
- * writes the origin after.
+ * data there (copy_out); the transaction is committed.  The copies need no flush of
+ * their own: they are written to the store before the commit's first phase writes the
+ * new metadata blocks and flushes the store (meta_tm_pre_commit), so that one flush
+ * lands them before the superblock that names them.  The caller writes the origin after.
  */
 static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec *live,
 			const uint64_t *cs, uint64_t c0, uint64_t n, uint64_t *copies)
@@ -1362,9 +1379,7 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 		r = copy_out(m, origin, cp, xp, nc);
 	free(cp);
 	if (!r)
-		r = meta_io_flush(m->io);
-	if (!r)
-		r = mikulas_commit(m);
+		r = mikulas_commit(m); /* its pre-commit flush lands the copies too */
 	return r ? fail(m, r) : 0;
 }
 
@@ -1603,10 +1618,11 @@ static int scan_merge(void *ctx, uint64_t key, const void *value)
  * data.
  */
 static int merge_batch_data(struct mk *m, struct meta_io *origin, const uint64_t *cs,
-			    const uint64_t *xs, uint64_t n, uint8_t *buf)
+			    const uint64_t *xs, uint64_t n)
 {
 	uint64_t cb = chunk_bytes(m), size = meta_io_size(origin), max = run_chunks(m), k;
-	int r = 0;
+	uint8_t *buf = run_buf(m);
+	int r = buf ? 0 : META_E_NOMEM;
 	for (uint64_t i = 0; i < n && !r; i += k) {
 		uint64_t start = cs[i] * cb, end;
 		for (k = 1; i + k < n && k < max && cs[i + k] == cs[i] + k && xs[i + k] == xs[i] + k;
@@ -1616,6 +1632,8 @@ static int merge_batch_data(struct mk *m, struct meta_io *origin, const uint64_t
 		r = meta_io_pread(m->io, buf, (size_t)(end - start), cow_offset(m, xs[i]));
 		if (!r)
 			r = meta_io_pwrite(origin, buf, (size_t)(end - start), start);
+		if (!r) /* under way while the next batch is prepared, before the flush */
+			meta_io_writeback(origin, start, end - start);
 	}
 	return r;
 }
@@ -1626,7 +1644,6 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 	const struct idvec *live;
 	struct merge_scan sc = {id, 0, {0}, {0}};
 	uint64_t cb = chunk_bytes(m), batch = o->batch ? o->batch : 8192;
-	uint8_t *buf = NULL;
 	int r = o->dry_run ? m->failed : usable(m);
 	if (!r)
 		r = get_live(m, &live);
@@ -1641,16 +1658,11 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 		r = origin_need(m, live, sc.chunks.v, 0, sc.chunks.n, &o->copies);
 		goto out;
 	}
-	if (!r && sc.chunks.n) {
-		buf = meta_io_buf_alloc((size_t)(run_chunks(m) * cb));
-		if (!buf)
-			r = META_E_NOMEM;
-	}
 	for (uint64_t i = 0; i < sc.chunks.n && !r; i += batch) {
 		uint64_t n = sc.chunks.n - i < batch ? sc.chunks.n - i : batch;
 		r = origin_cover(m, origin, live, sc.chunks.v + i, 0, n, &o->copies);
 		if (!r)
-			r = merge_batch_data(m, origin, sc.chunks.v + i, sc.cows.v + i, n, buf);
+			r = merge_batch_data(m, origin, sc.chunks.v + i, sc.cows.v + i, n);
 		if (!r)
 			o->chunks += n;
 		if (!r && o->progress && o->progress(o->ctx, o->chunks, sc.chunks.n) &&
@@ -1667,7 +1679,6 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 	if (!r)
 		r = mikulas_commit(m);
 out:
-	free(buf);
 	free(sc.chunks.v);
 	free(sc.cows.v);
 	return r;
