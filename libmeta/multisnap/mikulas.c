@@ -890,23 +890,37 @@ static int scan_dead(void *ctx, uint64_t key, const void *value)
 	return push_id(&ds->chunks, c);
 }
 
-/* Drop the exceptions of chunk c that cover no live id; their chunks lose a count. */
-static int drop_dead(struct mk *m, uint64_t c, const struct idvec *live)
+/* Chunks whose exceptions drop_dead() reads in one pass (bounds its memory). */
+#define DROP_SLICE 8192u
+
+/*
+ * Drop the exceptions of the n chunks cs (ascending) that cover no live id; their chunks
+ * lose a count.  Each slice's exceptions are read in one pass (batch_excs); a chunk's
+ * rewrite changes its own keys only, so the slice stays right for the rest.
+ */
+static int drop_dead(struct mk *m, const uint64_t *cs, size_t n, const struct idvec *live)
 {
-	struct excvec ev;
-	size_t old_n, k = 0;
-	int r = chunk_excs(m, c, &ev);
-	old_n = ev.n;
-	for (size_t i = 0; i < ev.n && !r; i++) {
-		if (covers_live(live, ev.v[i].first, ev.v[i].last))
-			ev.v[k++] = ev.v[i];
-		else
-			r = meta_sm_tx_dec(m->dsm, ev.v[i].cow);
+	struct excvec nv = {0}; /* a chunk's kept exceptions (the buffer reused) */
+	int r = 0;
+	for (size_t s = 0; s < n && !r; s += DROP_SLICE) {
+		size_t sn = n - s < DROP_SLICE ? n - s : DROP_SLICE;
+		struct chunk_batch b;
+		r = batch_excs(m, cs + s, 0, sn, &b);
+		for (size_t i = 0; i < sn && !r; i++) {
+			struct excvec ev = batch_at(&b, i);
+			nv.n = 0;
+			for (size_t j = 0; j < ev.n && !r; j++) {
+				if (covers_live(live, ev.v[j].first, ev.v[j].last))
+					r = push_exc(&nv, ev.v[j]);
+				else
+					r = meta_sm_tx_dec(m->dsm, ev.v[j].cow);
+			}
+			if (!r)
+				r = rewrite_chunk(m, cs[s + i], ev.n, &nv);
+		}
+		batch_free(&b);
 	}
-	ev.n = k;
-	if (!r)
-		r = rewrite_chunk(m, c, old_n, &ev);
-	free(ev.v);
+	free(nv.v);
 	return r;
 }
 
@@ -949,8 +963,8 @@ static int delete_tx(struct mk *m, meta_ms_id id, bool keep_subs)
 	ds.live = &live;
 	ds.gone = id;
 	r = iter_node(m, m->sb.exception_root, 0, UINT64_MAX, scan_dead, &ds, 0, EXC_VS);
-	for (size_t i = 0; i < ds.chunks.n && !r; i++)
-		r = drop_dead(m, ds.chunks.v[i], &live);
+	if (!r)
+		r = drop_dead(m, ds.chunks.v, ds.chunks.n, &live);
 	if (r)
 		goto fail_out;
 	goto out;
@@ -1323,8 +1337,8 @@ static int copy_out(struct mk *m, struct meta_io *origin, const uint64_t *cp, co
 /*
  * Before origin chunks (the n of cs, or c0..c0+n-1) change: pass 1 counts the chunks to
  * copy (nothing changes: a full COW is META_E_NOSPC with the store untouched); pass 2
- * gives each such chunk one new COW chunk, adds the gaps naming it and copies the old
- * data there (copy_out); the transaction is committed.  The copies need no flush of
+ * gives each such chunk one new COW chunk and copies the old data there (copy_out);
+ * pass 3 adds the gaps naming it; the transaction is committed.  The copies need no flush of
  * their own: they are written to the store before the commit's first phase writes the
  * new metadata blocks and flushes the store (meta_tm_pre_commit), so that one flush
  * lands them before the superblock that names them.  The caller writes the origin after.
@@ -1350,11 +1364,14 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 		return META_E_NOMEM;
 	}
 	xp = cp + need;
-	/* each chunk's rewrite changes its own keys only: the batch stays right for the rest */
+	/*
+	 * The new COW chunks first (free at the last commit too: writing them changes nothing
+	 * a crash would see) and the old data copied there, so that the copies are going out
+	 * to the disk while the tree changes below are made.
+	 */
 	for (uint64_t i = 0; i < n && !r; i++) {
-		struct excvec ev = batch_at(&b, i), gaps = {0}, nv = {0};
-		uint64_t x, c = nth_chunk(cs, c0, i);
-		size_t from;
+		struct excvec ev = batch_at(&b, i), gaps = {0};
+		uint64_t x;
 		r = origin_gaps(m, live, &ev, &gaps);
 		if (!r && gaps.n && nc == need)
 			r = META_E_CORRUPT; /* pass 1 counted fewer: cannot be */
@@ -1362,21 +1379,31 @@ static int origin_cover(struct mk *m, struct meta_io *origin, const struct idvec
 			r = meta_sm_tx_alloc(m->dsm, &x);
 			for (size_t k = 1; k < gaps.n && !r; k++)
 				r = meta_sm_tx_inc(m->dsm, x);
-			for (size_t k = 0; k < gaps.n; k++)
-				gaps.v[k].cow = x;
-			cp[nc] = c;
+			cp[nc] = nth_chunk(cs, c0, i);
 			xp[nc++] = x;
+		}
+		free(gaps.v);
+	}
+	if (!r)
+		r = copy_out(m, origin, cp, xp, nc);
+	/* the same gaps again, in the same order, naming those chunks; each chunk's rewrite
+	 * changes its own keys only: the batch stays right for the rest */
+	nc = 0;
+	for (uint64_t i = 0; i < n && !r; i++) {
+		struct excvec ev = batch_at(&b, i), gaps = {0}, nv = {0};
+		size_t from;
+		r = origin_gaps(m, live, &ev, &gaps);
+		if (!r && gaps.n) {
+			for (size_t k = 0; k < gaps.n; k++)
+				gaps.v[k].cow = xp[nc];
+			r = merge_excs(&ev, &gaps, &nv, &from);
 			if (!r)
-				r = merge_excs(&ev, &gaps, &nv, &from);
-			if (!r)
-				r = rewrite_chunk_from(m, c, from, ev.n, &nv);
+				r = rewrite_chunk_from(m, cp[nc++], from, ev.n, &nv);
 		}
 		free(gaps.v);
 		free(nv.v);
 	}
 	batch_free(&b);
-	if (!r)
-		r = copy_out(m, origin, cp, xp, nc);
 	free(cp);
 	if (!r)
 		r = mikulas_commit(m); /* its pre-commit flush lands the copies too */
@@ -1670,12 +1697,16 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 			r = META_E_INTERRUPTED;
 	}
 	if (!r || r == META_E_INTERRUPTED) {
+		/*
+		 * The delete's tree changes are made while the origin's last writes still go out
+		 * (nothing of them is written before the commit); the commit only after the
+		 * origin's flush.  A merged master's subs stay live with their exceptions
+		 * (orphan subs).
+		 */
+		int d = r ? 0 : delete_tx(m, id, true);
 		int f = meta_io_flush(origin);
-		r = r ? r : f;
+		r = r ? r : d ? d : f;
 	}
-	/* a merged master's subs stay live with their exceptions (orphan subs) */
-	if (!r)
-		r = delete_tx(m, id, true);
 	if (!r)
 		r = mikulas_commit(m);
 out:
