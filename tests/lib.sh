@@ -37,6 +37,11 @@
 #   crash_init TOOL WHAT / shim ENV... -- CMD... / crash_tpt_verdicts WRONG [show]   the
 #                           crash matrices' setup, run under the fault-injection shim and
 #                           tpt 1.1's verdicts (described at the functions)
+#   crash_ns LAST           the write numbers N in 1..LAST a crash matrix cuts at, in $CRASH_NS
+#                           (every N; sampled in a sanitized run: described at the function)
+#   sanitized [TOOL]        true when the tools under test are ASan builds
+#   sampled WHAT            true (with a note) when a heavy case runs a sampled subset: a
+#                           sanitized run without FULL=1 (described at the function)
 
 : "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${BUILDDIR:=$SRCDIR/build}"
@@ -320,23 +325,62 @@ expect_same_storage_refusal() {
 	expect_grep "$_p: .*same file or device" run.err "$_what"
 }
 
+# sanitized [TOOL]: true when the tools under test are ASan builds: DMMETA_ASAN=1 (make
+# check-asan sets it) or $BIN/TOOL (default thin_check) linked with libasan (a sanitized tree
+# run by hand).  Each sanitized run of a tool costs about ten plain ones.
+sanitized() {
+	[ "${DMMETA_ASAN:-0}" = 1 ] && return 0
+	ldd "$BIN/${1:-thin_check}" 2>/dev/null | grep -q libasan
+}
+
+# sampled WHAT: true, after the note "sanitized run, sampled: WHAT (FULL=1: ...)", in a
+# sanitized run unless FULL=1; else false, silently.  The heavy, repetitive cases then run a
+# representative subset (every branch they exist for, fewer seeds, sizes or repetitions): the
+# plain make check runs them in full, and FULL=1 does under ASan too.
+sampled() {
+	[ "${FULL:-0}" = 1 ] && return 1
+	sanitized || return 1
+	note "sanitized run, sampled: $* (FULL=1: the full run)"
+}
+
 # The crash matrices (tests/cli/crash-matrix*.sh), under the fault-injection shim $FAULTINJ:
 # crash_init TOOL WHAT: ASan's link-order check off (the shim is preloaded before the ASan
 # runtime); MODES, unless set, every crash mode, or without the tears at 2048 and 4095 bytes
-# when TOOL is an ASan build (ldd: they mostly repeat other modes' states, and each sanitized
-# run costs ~10 plain ones); HAVE_TPT=1 when tpt 1.1 is there, else 0 and a note that WHAT
-# are checked by our thin_check only (no note without WHAT: a matrix tpt does not judge).
+# when TOOL is an ASan build (they mostly repeat other modes' states); HAVE_TPT=1 when tpt 1.1
+# is there, else 0 and a note that WHAT are checked by our thin_check only (no note without
+# WHAT: a matrix tpt does not judge); CRASH_STEP for crash_ns, unless set: 2 in a sanitized
+# run without FULL=1 (with a note saying so), else 1.
 crash_init() {
 	: "${ASAN_OPTIONS:=}"
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 	export ASAN_OPTIONS
-	if [ -z "${MODES:-}" ] && ldd "$BIN/$1" 2>/dev/null | grep -q libasan; then
+	if [ -z "${MODES:-}" ] && sanitized "$1"; then
 		MODES="kill tear:512 powerloss reorder eio"
 	fi
 	MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
+	if [ -z "${CRASH_STEP:-}" ]; then
+		CRASH_STEP=1
+		sampled "crash matrices cut every 2nd write N, and the first and last 3 (CRASH_STEP=1: every N)" &&
+			CRASH_STEP=2
+	fi
 	HAVE_TPT=0
 	[ -n "$TPT11" ] && [ -x "$TPT11" ] && HAVE_TPT=1
 	[ $HAVE_TPT = 1 ] || [ -z "${2:-}" ] || note "tpt 1.1 not found: $2 are checked by our thin_check only"
+}
+
+# crash_ns LAST: the write numbers N a crash matrix cuts at, in $CRASH_NS (a list for `for`):
+# from 1..LAST, every STEP-th (a script's own thinning of a long sequence; default 1) times
+# every CRASH_STEP-th (crash_init; FULL=1: both 1, every N), always with the first and last
+# CRASH_ENDS (default 3).  A thinned list moves one N further at each call, so the modes of one
+# writer cut different writes and together cover most of them.
+_crash_phase=0
+crash_ns() {
+	cn_step=$(( ${STEP:-1} * ${CRASH_STEP:-1} ))
+	[ "${FULL:-0}" = 1 ] && cn_step=1
+	CRASH_NS=$(awk -v last="$1" -v step="$cn_step" -v ends="${CRASH_ENDS:-3}" -v ph="$_crash_phase" '
+		BEGIN { for (n = 1; n <= last; n++)
+			if (step <= 1 || n <= ends || n > last - ends || (n + ph) % step == 0) printf "%d ", n }')
+	[ "$cn_step" -le 1 ] || _crash_phase=$((_crash_phase + 1))
 }
 
 # crash_tpt_verdicts WRONG [show]: judge tpt 1.1's verdicts queued in tpt/queue (lines

@@ -89,14 +89,13 @@ matrix() {
 	for mode in $MODES; do
 		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		n=1
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			$setup
 			nruns=$((nruns + 1))
 			shim DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode "$@"
 			[ "$crc" = 137 ] || bad "$mode at $n/$W: exit $crc, want 137: $(head -c 200 crash.err)"
 			$verify "$mode at $n/$W" "$@"
-			n=$((n + 1))
 		done
 	done
 	note "$family: $W writes x {$MODES}: done at $(date +%T)"

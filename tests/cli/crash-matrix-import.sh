@@ -77,9 +77,10 @@ run_step() {
 	W=$(cat count)
 	nold=0 nnew=0
 	for mode in $MODES; do
-		n=1 last=$W
+		last=$W
 		case $mode in powerloss | reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			cp old.bin t.bin && cp oldd.bin td.bin
 			shim DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode "$BIN/thin_import" -q -i $st \
 				--metadata-dev t.bin --data-dev td.bin --dev-id $dev $extra
@@ -114,7 +115,6 @@ run_step() {
 				bad "$label: the import run again failed"
 			[ "$(verdict $dev)" = new ] || bad "$label: the import run again does not give the new state"
 			"$BIN/thin_check" -q t.bin || bad "$label: our thin_check refuses the pool after the re-run"
-			n=$((n + 1))
 		done
 	done
 	echo "$step: $W writes, crashed runs left old $nold, new $nnew"

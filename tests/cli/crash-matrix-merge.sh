@@ -110,9 +110,10 @@ rollback_matrix() {
 	[ $HAVE_TPT = 0 ] || [ "$(head -c 2 new.tpt)" != - ] || fail "$step: tpt 1.1 thin_check rejects the uninterrupted result"
 	cmp -s old.ours new.ours && fail "$step: the uninterrupted run changes nothing"
 	for mode in $MODES; do
-		n=1 last=$W
+		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			label="$mode at write $n/$W"
 			cp --sparse=always "$old" t.bin
 			nruns=$((nruns + 1))
@@ -120,7 +121,7 @@ rollback_matrix() {
 			crashed "$label"
 			h=$(sha256sum <t.bin | cut -c1-32)
 			if grep -qx "$h" seen.txt 2>/dev/null; then
-				nsame=$((nsame + 1)) n=$((n + 1))
+				nsame=$((nsame + 1))
 				continue
 			fi
 			echo "$h" >>seen.txt
@@ -141,7 +142,6 @@ rollback_matrix() {
 				fi
 			fi
 			[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: rc $crc state $v"
-			n=$((n + 1))
 		done
 	done
 	tpt_judge
@@ -163,9 +163,10 @@ merge_matrix() {
 	cp i.bin want.bin
 	cmp -s i0.bin want.bin && fail "$step: the uninterrupted run leaves the image as it was"
 	for mode in $MODES; do
-		n=1 last=$W
+		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			label="$mode at write $n/$W"
 			cp --sparse=always p0.bin t.bin && cp i0.bin i.bin
 			nruns=$((nruns + 1))
@@ -184,7 +185,6 @@ merge_matrix() {
 				bad "$label: running it again exits $rerun (pool $v): $(head -c 300 rerun.err | tr '\n' ' ')"
 			fi
 			[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: rc $crc pool $v again $rerun"
-			n=$((n + 1))
 		done
 	done
 	note "$step: $W writes x {$MODES} ($(date +%T))"

@@ -25,7 +25,7 @@ require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 # a sanitized build runs each tool ~10 times slower: powerloss alone (unsynced writes dropped
 # at every write and after the exit), unless MODES says otherwise
-if [ -z "${MODES:-}" ] && ldd "$BIN/snap_write" 2>/dev/null | grep -q libasan; then
+if [ -z "${MODES:-}" ] && sanitized snap_write; then
 	MODES=powerloss
 fi
 crash_init snap_write

@@ -17,11 +17,8 @@
 
 require_tool snap_message snap_check
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
-: "${ASAN_OPTIONS:=}"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" # the shim is preloaded before the ASan runtime
-export ASAN_OPTIONS
-
 MODES=${CRASH_MODES:-kill powerloss reorder}
+crash_init snap_message # ASan options, CRASH_STEP (tests/lib.sh)
 
 # ids FILE: the snapshot ids of a store ("-" when new: blank), or "?" and the exit status
 ids() {
@@ -75,8 +72,8 @@ for type in ${MS_TYPES:-mikulas daniel}; do
 		for mode in $MODES; do
 			last=$nw
 			[ $mode = powerloss ] && last=$((nw + 1))
-			n=1
-			while [ $n -le $last ]; do
+			crash_ns $last
+			for n in $CRASH_NS; do
 				cp cur.img t.img
 				# shellcheck disable=SC2086
 				shim DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode "$BIN/snap_message" -q t.img $args
@@ -95,7 +92,6 @@ for type in ${MS_TYPES:-mikulas daniel}; do
 					fail "$type: '$msg' cut at write $n ($mode): ids '$got', not '$before' or '$after' ($(head -2 ids.err))"
 					;;
 				esac
-				n=$((n + 1))
 			done
 		done
 		note "$type: '$msg': $nw writes, cut at each in: $MODES"

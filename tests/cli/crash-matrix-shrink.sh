@@ -86,8 +86,8 @@ judge() { # LABEL
 for mode in $MODES; do
 	last=$W
 	case $mode in powerloss | reorder) last=$((W + 1)) ;; esac
-	n=1
-	while [ $n -le $last ]; do
+	crash_ns $last
+	for n in $CRASH_NS; do
 		fresh
 		run DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode
 		nruns=$((nruns + 1))
@@ -96,7 +96,6 @@ for mode in $MODES; do
 		*) bad "$mode@$n: exit $crc ($(head -n 1 crash.err))" ;;
 		esac
 		judge "$mode@$n"
-		n=$((n + 1))
 	done
 done
 

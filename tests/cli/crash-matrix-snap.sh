@@ -83,10 +83,10 @@ matrix() {
 	shift 2
 	rm -f seen.txt
 	for mode in $MODES; do
-		n=1
 		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			$setup
 			nruns=$((nruns + 1))
 			shim DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode "$@"
@@ -100,7 +100,6 @@ matrix() {
 				echo "$h" >>seen.txt
 				$verify "$mode at write $n/$W" "$@"
 			fi
-			n=$((n + 1))
 		done
 	done
 	note "$family ($case): $W writes x {$MODES}: $fam_fail failures ($(date +%T))"

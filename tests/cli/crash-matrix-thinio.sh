@@ -153,10 +153,10 @@ matrix() {
 	for d in 0 1 2; do cmp -s old.v.$d new.v.$d || v=; done
 	[ -z "$v" ] || fail "$step: the uninterrupted run changes no volume"
 	for mode in $MODES; do
-		n=1
 		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			label="$mode at write $n/$W"
 			restore "$old"
 			nruns=$((nruns + 1))
@@ -169,7 +169,6 @@ matrix() {
 			h=$( (cat t.bin; cat t.data) | sha256sum | cut -c1-32)
 			if grep -qx "$h" seen.txt 2>/dev/null; then
 				nsame=$((nsame + 1))
-				n=$((n + 1))
 				continue
 			fi
 			echo "$h" >>seen.txt
@@ -199,7 +198,6 @@ matrix() {
 			[ "$(judge now.ours ours)" = new ] || bad "$label: run again: our thin_check says $(judge now.ours ours), want new"
 			tpt_queue t.bin new "$v_meta" "$label, run again"
 			[ -z "${VERBOSE_MATRIX:-}" ] || echo "$label: rc $crc meta=$v_meta vols=$v_vols again=$rerun"
-			n=$((n + 1))
 		done
 	done
 	tpt_judge

@@ -19,7 +19,9 @@
 #     clean check by both checkers;
 #   eio: the writer exits 3 (operational error), never by a signal, never 99 (sanitizer).
 # Every writer does at most a few dozen writes on these fixtures, so no N is skipped, except
-# thin_metadata_unpack of tpt's pack of "many" (~200 writes): every 8th N unless FULL=1.
+# thin_metadata_unpack of tpt's pack of "many" (~200 writes): every 8th N unless FULL=1; in a
+# sanitized run every 2nd of those N (crash_ns in tests/lib.sh: CRASH_STEP=1 or FULL=1 to cut
+# at every one).
 #
 # Environment: MODES="..." to narrow the modes, ONLY="family..." to run some families
 # (thin_restore thin_repair thin_unpack thin_autorepair thin_clearflag), XFAIL="family..." families whose failures are expected (reported
@@ -167,10 +169,10 @@ thin_matrix() {
 	[ "$(cat new.ours)" != - ] || fail "$family: our thin_check rejects the uninterrupted result"
 	[ $HAVE_TPT = 0 ] || [ "$(cat new.tpt)" != - ] || fail "$family: tpt 1.1 thin_check rejects the uninterrupted result"
 	for mode in $MODES; do
-		n=1
 		last=$W
 		case $mode in powerloss|reorder) last=$((W + 1)) ;; esac
-		while [ $n -le $last ]; do
+		crash_ns $last
+		for n in $CRASH_NS; do
 			$setup
 			nruns=$((nruns + 1))
 			shim DMMETA_FAULT_AT=$n DMMETA_FAULT_MODE=$mode "$@"
@@ -180,7 +182,6 @@ thin_matrix() {
 			h=$(sha256sum <t.bin | cut -c1-32)
 			if grep -qx "$h" seen.txt 2>/dev/null; then
 				nsame=$((nsame + 1))
-				n=$((n + ${STEP:-1}))
 				continue
 			fi
 			echo "$h" >>seen.txt
@@ -198,7 +199,6 @@ thin_matrix() {
 					tpt_queue t.bin "$mode at write $n/$W, run again" new
 				fi
 			fi
-			n=$((n + ${STEP:-1}))
 		done
 	done
 	tpt_judge
