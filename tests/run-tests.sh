@@ -28,6 +28,15 @@
 #   TIMES=1       print each case's wall time (seconds) on a line after its result
 #   TEST_TIMEOUT  seconds per case (default 300; kernel/ cases twice that)
 #   TPT_REF_DIR   where the reference thin-provisioning-tools live (default /var/tmp/tpt-ref)
+#   DMMETA_ASAN=1 the tools are ASan builds (make check-asan sets it): the kernel/ cases skip
+#                 (KERNEL_ASAN=1 runs them), and the heavy repetitive cases run sampled, each
+#                 saying so in one note line (tests/lib.sh: sampled, crash_ns): the crash
+#                 matrices cut every 2nd write N plus the first and last 3, and
+#                 thin_repair_shared_keys, diff/thin_metadata_size and diff/thin_shrink a
+#                 representative subset.  The plain make check runs everything in full.
+#   FULL=1        no sampling: the full runs under ASan too; in both runs also the cases a
+#                 script always thins (the "many" fixture in crash-matrix.sh, damage-sweep.sh)
+#   CRASH_STEP=K  the crash matrices cut every K-th write N (1: every N; default 2 under ASan)
 #
 # Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
 # tools), TPT09 / TPT11 (reference multi-call binaries, empty if absent), TPT (= TPT09),
