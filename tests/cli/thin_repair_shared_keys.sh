@@ -7,8 +7,9 @@
 # that thin-provisioning-tools 1.1's accepts too (each distinct output once; 1.1 is
 # optional here, tests/diff/thin_repair_shared_leaf.sh requires it).  The same for
 # thin_dump --repair | thin_restore at the leaves' edges and every 16th entry (the
-# entries between drop the same leaf the same way).  Sanitized (tests/lib.sh: sampled): of the
-# entries between, every 8th (a different 8th in each leaf) instead of all.
+# entries between drop the same leaf the same way).  Sanitized (tests/lib.sh: sampled): every
+# 64th entry instead of every 16th, and of the entries between every 8th (a different 8th in
+# each leaf) instead of all; the leaves' edges always.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
 require_tool thin_repair thin_restore thin_dump thin_check
@@ -58,12 +59,13 @@ one_case() {
 	fi
 }
 
-between=1
-sampled "of the entries between a leaf's edges and its every 16th, every 8th" && between=8
+every=16 between=1
+sampled "the leaves' edges, every 64th entry, and every 8th of the entries between" &&
+	every=64 between=8
 while read -r blk nr; do
 	i=0
 	while [ "$i" -lt "$nr" ]; do
-		if [ "$i" -lt 2 ] || [ "$i" -ge $((nr - 2)) ] || [ $((i % 16)) -eq 0 ]; then
+		if [ "$i" -lt 2 ] || [ "$i" -ge $((nr - 2)) ] || [ $((i % every)) -eq 0 ]; then
 			one_case "$blk" "$i" +1048576
 			one_case "$blk" "$i" -1
 		elif [ $(((i + blk) % between)) -eq 0 ]; then
