@@ -11,7 +11,7 @@
 # (exit 2: unit names, -m with a unit, -nlong, repeated options) is 0.9's, which we keep: there
 # we must either succeed with one well-formed line or exit 2 with a message, and succeed where
 # 0.9 does unless the block size breaks the kernel's rule.  Sanitized (tests/lib.sh: sampled):
-# the two large grids at every 4th pair, one further on in each row, so every value of both
+# the two large grids at every 8th pair, one further on in each row, so every value of both
 # axes is still used.
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
@@ -105,7 +105,7 @@ petabytes eb zet yotta x secs'
 # pick: true for every GRID-th pair of the two large grids (all when GRID=1); row and
 # column counted by the loops in $gr and $gc
 GRID=1
-sampled "the block x pool and thins x units grids at every 4th pair" && GRID=4
+sampled "the block x pool and thins x units grids at every 8th pair" && GRID=8
 pick() {
 	gc=$((gc + 1))
 	[ $(((gr + gc) % GRID)) -eq 0 ]
