@@ -213,20 +213,18 @@ static int report(const struct args *a, int r, const struct meta_ms_convert_resu
 	return EXIT_OPERR;
 }
 
-int main(int argc, char **argv)
+static int convert(const struct args *ap)
 {
 	struct meta_ms_convert_opts o = {0};
 	struct meta_ms_convert_result res;
 	struct snap_cli_damage fd = {0};
-	struct args a;
+	struct args a = *ap;
 	enum meta_family f;
 	bool to_shared;
 	meta_ms_id id = 0;
 	char idbuf[META_MS_ID_STRLEN];
 	int r, ex;
 
-	cli_init(argv[0]);
-	parse(argc, argv, &a);
 	f = cli_sniff_family(a.cow);
 	to_shared = f != META_FAMILY_MIKULAS && f != META_FAMILY_DANIEL;
 	/* the input opens as its tools open it: their one line when it does not */
@@ -287,6 +285,17 @@ int main(int argc, char **argv)
 				idbuf, res.exceptions, res.chunk_size, a.output);
 		}
 	}
-	free(a.cows);
 	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	int ex;
+
+	cli_init(argv[0]);
+	parse(argc, argv, &a);
+	ex = convert(&a);
+	free(a.cows); /* every way out of convert() */
+	return ex;
 }
