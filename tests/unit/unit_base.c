@@ -362,3 +362,13 @@ int ub_long_run(void)
 	const char *e = getenv("DMMETA_LONG");
 	return e && *e && *e != '0';
 }
+
+int ub_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#else
+	const char *e = getenv("DMMETA_ASAN");
+	return e && *e && *e != '0';
+#endif
+}

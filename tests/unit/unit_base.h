@@ -28,6 +28,8 @@
  *                  struct ub_tm_fx: a temp image, its bm, a ub_space and a tm over them
  *   random         ub_rnd(): seeded xorshift64* (set ub_rnd_state), ub_rnd_below();
  *                  ub_long_run(): DMMETA_LONG is set and not 0
+ *                  ub_sanitized(): an ASan build (or DMMETA_ASAN set and not 0): random
+ *                  runs may take fewer seeds there (the plain run keeps them all)
  */
 #ifndef DMMETA_UNIT_BASE_H
 #define DMMETA_UNIT_BASE_H
@@ -127,5 +129,6 @@ extern uint64_t ub_rnd_state;
 uint64_t ub_rnd(void);
 uint64_t ub_rnd_below(uint64_t n); /* 0 when n is 0 */
 int ub_long_run(void);
+int ub_sanitized(void);
 
 #endif
