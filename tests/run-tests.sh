@@ -26,7 +26,8 @@
 #   VERBOSE=1     also print the output of passing/skipped scripts
 #   KEEP=1        keep the temp dirs of failed cases (path printed)
 #   TIMES=1       print each case's wall time (seconds) on a line after its result
-#   TEST_TIMEOUT  seconds per case (default 300; kernel/ cases twice that)
+#   TEST_TIMEOUT  seconds per case (default 300; kernel/ cases twice that; a script with a
+#                 line `# test-timeout: N` gets N x TEST_TIMEOUT / 300 when that is more)
 #   TPT_REF_DIR   where the reference thin-provisioning-tools live (default /var/tmp/tpt-ref)
 #   DMMETA_ASAN=1 the tools are ASan builds (make check-asan sets it): the kernel/ cases skip
 #                 (KERNEL_ASAN=1 runs them), and the heavy repetitive cases run sampled, each
@@ -236,6 +237,13 @@ run_script() {
 	# minutes, so it gets twice the per-case limit.
 	limit=$TEST_TIMEOUT
 	case $name in kernel/*) limit=$((TEST_TIMEOUT * 2)) ;; esac
+	# A script may ask for more: a line `# test-timeout: N` (seconds, at the default
+	# TEST_TIMEOUT of 300; scaled with a larger TEST_TIMEOUT).
+	want=$(sed -n 's/^# test-timeout: *\([0-9][0-9]*\).*/\1/p' "$script" | head -n 1)
+	if [ -n "$want" ]; then
+		want=$((want * TEST_TIMEOUT / 300))
+		[ "$want" -gt "$limit" ] && limit=$want
+	fi
 	# shellcheck disable=SC2086 # the interpreter line may carry an argument (env bash)
 	(cd "$work" && exec timeout -k 10 "$limit" $interp "$script" </dev/null >"$out.log" 2>&1)
 	st=$?

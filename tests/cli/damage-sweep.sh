@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# test-timeout: 900
 #
 # Damage sweep: every metadata block of every fixture, damaged in turn, through every read
 # tool.  Damage ($TT/meta_damage): a raw bit flip (checksum left wrong), the block zeroed,

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# test-timeout: 600
 # thin_metadata_size against thin-provisioning-tools 1.1 (the 1.x output form we follow): over
 # a grid of block sizes, pool sizes, thin counts, output units and -n forms (valid and invalid
 # values), where 1.1 succeeds our stdout must be byte-identical and we must succeed; where 1.1
