@@ -653,19 +653,26 @@ struct merge_env {
 	struct model md;
 };
 
-static void merge_setup(struct merge_env *m, uint64_t sbytes)
+/* A store of n snapshots of the origin (ids 0..n-1), the model holding their views. */
+static void merge_env_begin(struct merge_env *m, uint64_t sbytes, unsigned n)
 {
-	uint8_t w[5 * CHUNK];
 	meta_ms_id id;
 	env_init(&m->e, 8, sbytes);
 	memset(&m->md, 0, sizeof(m->md));
 	m->md.origin = malloc(m->e.obytes);
 	ck_assert_ptr_nonnull(m->md.origin);
 	ub_read_at(m->e.opath, 0, m->md.origin, m->e.obytes);
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		ck_assert_int_eq(meta_ms_create(m->e.ms, &id), 0);
 		add_view(&m->md, id, m->md.origin, m->e.obytes);
 	}
+}
+
+static void merge_setup(struct merge_env *m, uint64_t sbytes)
+{
+	uint8_t w[5 * CHUNK];
+	meta_ms_id id;
+	merge_env_begin(m, sbytes, 3);
 	fill(w, sizeof(w));
 	ck_assert_int_eq(meta_ms_write_snapshot(m->e.ms, m->e.origin, ID(1), CHUNK, 5 * CHUNK, w), 0);
 	memcpy(find_view(&m->md, ID(1))->data + CHUNK, w, 5 * CHUNK);
@@ -736,15 +743,7 @@ static void merge_master_setup(struct merge_env *m, uint64_t sbytes)
 {
 	uint8_t w[3 * CHUNK];
 	meta_ms_id id;
-	env_init(&m->e, 8, sbytes);
-	memset(&m->md, 0, sizeof(m->md));
-	m->md.origin = malloc(m->e.obytes);
-	ck_assert_ptr_nonnull(m->md.origin);
-	ub_read_at(m->e.opath, 0, m->md.origin, m->e.obytes);
-	for (unsigned i = 0; i < 2; i++) {
-		ck_assert_int_eq(meta_ms_create(m->e.ms, &id), 0);
-		add_view(&m->md, id, m->md.origin, m->e.obytes);
-	}
+	merge_env_begin(m, sbytes, 2);
 	fill(w, sizeof(w));
 	ck_assert_int_eq(meta_ms_write_snapshot(m->e.ms, m->e.origin, ID(0), CHUNK, 3 * CHUNK, w), 0);
 	memcpy(find_view(&m->md, ID(0))->data + CHUNK, w, 3 * CHUNK);
