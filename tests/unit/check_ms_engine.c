@@ -668,6 +668,13 @@ static void merge_env_begin(struct merge_env *m, uint64_t sbytes, unsigned n)
 	}
 }
 
+/* The model after a merge of id: the origin reads as id did, id is gone. */
+static void model_merged(struct merge_env *m, meta_ms_id id)
+{
+	memcpy(m->md.origin, find_view(&m->md, id)->data, m->e.obytes);
+	drop_view(&m->md, id);
+}
+
 static void merge_setup(struct merge_env *m, uint64_t sbytes)
 {
 	uint8_t w[5 * CHUNK];
@@ -707,8 +714,7 @@ START_TEST(test_merge)
 	ck_assert_uint_eq(mo.copies, 4);
 	/* 4 copies made, 1's 5 chunks freed */
 	ck_assert_uint_eq(data_sectors(m.e.ms), before + 4 * CS - 5 * CS);
-	memcpy(m.md.origin, find_view(&m.md, ID(1))->data, m.e.obytes);
-	drop_view(&m.md, ID(1));
+	model_merged(&m, ID(1));
 	verify(&m.e, &m.md, 0, 2);
 	ck_assert_int_eq(meta_ms_snapshots(m.e.ms, &ids, &n), 0);
 	ck_assert_uint_eq(n, 3);
@@ -716,15 +722,13 @@ START_TEST(test_merge)
 	ck_assert_int_eq(meta_ms_status(m.e.ms, &st), 0);
 	/* a sub merges; then its master; then 2, whose view is the origin's old one */
 	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, SUB(0, 0), NULL), 0);
-	memcpy(m.md.origin, find_view(&m.md, SUB(0, 0))->data, m.e.obytes);
-	drop_view(&m.md, SUB(0, 0));
+	model_merged(&m, SUB(0, 0));
 	verify(&m.e, &m.md, 0, 3);
 	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(0), NULL), 0);
 	drop_view(&m.md, ID(0));
 	verify(&m.e, &m.md, 0, 4);
 	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, ID(2), NULL), 0);
-	memcpy(m.md.origin, find_view(&m.md, ID(2))->data, m.e.obytes);
-	drop_view(&m.md, ID(2));
+	model_merged(&m, ID(2));
 	verify(&m.e, &m.md, 0, 5);
 	ck_assert_uint_eq(data_sectors(m.e.ms), 0);
 	free_model(&m.md);
@@ -816,8 +820,7 @@ START_TEST(test_merge_master_with_subs)
 	/* 4 copies; 0's own chunk 6 freed; its chunks 1, 3 stay with 0.0 and 0.1, 2 with
 	 * 0.0, 5 with 0.0, 0.1 and 1 */
 	ck_assert_uint_eq(data_sectors(m.e.ms), before + 4 * CS - 1 * CS);
-	memcpy(m.md.origin, find_view(&m.md, ID(0))->data, m.e.obytes);
-	drop_view(&m.md, ID(0));
+	model_merged(&m, ID(0));
 	verify(&m.e, &m.md, 0, 1);
 	ck_assert_int_eq(meta_ms_snapshots(m.e.ms, &ids, &n), 0);
 	ck_assert_uint_eq(n, 3);
@@ -835,8 +838,7 @@ START_TEST(test_merge_master_with_subs)
 	memcpy(find_view(&m.md, SUB(0, 0))->data + 7 * CHUNK, w, 5);
 	verify(&m.e, &m.md, 0, 2);
 	ck_assert_int_eq(meta_ms_merge(m.e.ms, m.e.origin, SUB(0, 1), NULL), 0);
-	memcpy(m.md.origin, find_view(&m.md, SUB(0, 1))->data, m.e.obytes);
-	drop_view(&m.md, SUB(0, 1));
+	model_merged(&m, SUB(0, 1));
 	verify(&m.e, &m.md, 0, 3);
 	ck_assert_int_eq(meta_ms_delete(m.e.ms, SUB(0, 0)), 0);
 	drop_view(&m.md, SUB(0, 0));
