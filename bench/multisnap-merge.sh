@@ -15,6 +15,7 @@
 #                 and written to the origin, commits, flushes, the store check, the delete
 #   dd-2N         dd of 2N chunks (a copy of the old origin out, the new data in)
 #   merge-1       the same with snapshot 1 reading the origin: N copies first
+# Runs of a dd row and its merge row alternate.
 # Columns: wall seconds (median of MRG_RUNS), MiB/s of changed data, and the merge's speed
 # as a fraction of its dd row's (the goal: >= 0.90).
 #
@@ -103,9 +104,16 @@ printf '%-10s %9s %9s %9s   (N = %d chunks of 4 KiB, %d runs, %s store)\n' row w
 for k in 0 1; do
 	log "setup: snapshot 0 over $N chunks, $k other"
 	setup "$k"
-	d=$(for ((r = 0; r < RUNS; r++)); do run_dd $((k + 1)); done | median)
-	m=$(for ((r = 0; r < RUNS; r++)); do run_merge "$k"; done | median)
+	# interleaved (dd, merge, dd, merge, ...): a change in the machine's load shifts both rows
+	: >"$DIR/dd.t"
+	: >"$DIR/merge.t"
+	for ((r = 0; r < RUNS; r++)); do
+		run_dd $((k + 1)) >>"$DIR/dd.t"
+		run_merge "$k" >>"$DIR/merge.t"
+	done
+	d=$(median <"$DIR/dd.t")
+	m=$(median <"$DIR/merge.t")
 	row "dd-$((k + 1))N" "$d"
 	row "merge-$k" "$m" "$d"
 done
-rm -f "$DIR"/*.tmpl "$DIR/origin.bin" "$DIR/store.bin" "$DIR/in.bin"
+rm -f "$DIR"/*.tmpl "$DIR"/*.t "$DIR/origin.bin" "$DIR/store.bin" "$DIR/in.bin"
