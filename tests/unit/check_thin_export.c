@@ -203,7 +203,11 @@ START_TEST(test_every_byte_change_refused)
 	struct mem m = {0};
 	uint8_t model[20000];
 	small_stream(&m, model);
+	/* every byte; under ASan in the CI suite the first 128 and every 7th after them */
+	size_t stride = ub_ci(1, 1, 7);
 	for (size_t i = 0; i < m.n; i++) {
+		if (i >= 128 && i % stride)
+			continue;
 		for (int bit = 0; bit < 8; bit += 3) {
 			m.p[i] ^= (uint8_t)(1u << bit);
 			ck_assert_msg(read_all(&m, NULL, NULL) == META_E_STREAM, "byte %zu bit %d accepted",

@@ -363,6 +363,19 @@ int ub_long_run(void)
 	return e && *e && *e != '0';
 }
 
+int ub_full(void)
+{
+	const char *e = getenv("FULL");
+	return e && *e && *e != '0';
+}
+
+unsigned ub_ci(unsigned full, unsigned plain, unsigned sanitized)
+{
+	if (ub_full())
+		return full;
+	return ub_sanitized() ? sanitized : plain;
+}
+
 int ub_sanitized(void)
 {
 #if defined(__SANITIZE_ADDRESS__)

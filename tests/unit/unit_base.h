@@ -29,7 +29,11 @@
  *   random         ub_rnd(): seeded xorshift64* (set ub_rnd_state), ub_rnd_below();
  *                  ub_long_run(): DMMETA_LONG is set and not 0
  *                  ub_sanitized(): an ASan build (or DMMETA_ASAN set and not 0): random
- *                  runs may take fewer seeds there (the plain run keeps them all)
+ *                  runs may take fewer seeds there
+ *                  ub_full(): FULL is set and not 0 (make check-long): the CI suite (make
+ *                  check, check-asan) may run a heavy random test on fewer seeds without it
+ *                  ub_ci(FULL, PLAIN, SANITIZED): the first with FULL, else the second in a
+ *                  plain build, the third under ASan (a seed count, a stride)
  */
 #ifndef DMMETA_UNIT_BASE_H
 #define DMMETA_UNIT_BASE_H
@@ -130,5 +134,7 @@ uint64_t ub_rnd(void);
 uint64_t ub_rnd_below(uint64_t n); /* 0 when n is 0 */
 int ub_long_run(void);
 int ub_sanitized(void);
+int ub_full(void);
+unsigned ub_ci(unsigned full, unsigned plain, unsigned sanitized);
 
 #endif
