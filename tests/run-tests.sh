@@ -29,15 +29,20 @@
 #   TEST_TIMEOUT  seconds per case (default 300; kernel/ cases twice that; a script with a
 #                 line `# test-timeout: N` gets N x TEST_TIMEOUT / 300 when that is more)
 #   TPT_REF_DIR   where the reference thin-provisioning-tools live (default /var/tmp/tpt-ref)
+#   FULL=1        the full runs (make check-long): without it, make check and make
+#                 check-asan are the CI suite, which must fit its time budget, and the heavy,
+#                 repetitive cases run a representative sample, each saying so in one note
+#                 line (tests/lib.sh: sampled, crash_init, crash_ns): the crash matrices cut
+#                 every 4th write N (each mode one further) plus the first and last 3, the
+#                 damage sweep every 3rd image, thin_repair_shared_keys, leak-repair-crash,
+#                 diff/thin_metadata_size and diff/thin_shrink a subset.  With FULL=1 every
+#                 N, every image, every case.
 #   DMMETA_ASAN=1 the tools are ASan builds (make check-asan sets it): the kernel/ cases skip
-#                 (KERNEL_ASAN=1 runs them), and the heavy repetitive cases run sampled, each
-#                 saying so in one note line (tests/lib.sh: sampled, crash_ns): the crash
-#                 matrices cut every 2nd write N plus the first and last 3, and
-#                 thin_repair_shared_keys, diff/thin_metadata_size and diff/thin_shrink a
-#                 representative subset.  The plain make check runs everything in full.
-#   FULL=1        no sampling: the full runs under ASan too; in both runs also the cases a
-#                 script always thins (the "many" fixture in crash-matrix.sh, damage-sweep.sh)
-#   CRASH_STEP=K  the crash matrices cut every K-th write N (1: every N; default 2 under ASan)
+#                 (KERNEL_ASAN=1 runs them), and so do, without FULL=1, the diff/ cases and
+#                 fuzz-smoke (its targets are sanitized builds of their own, run by the plain
+#                 make check); the crash matrices cut every 8th write in the modes tear:512
+#                 and eio only, the damage sweep every 11th image.
+#   CRASH_STEP=K  the crash matrices cut every K-th write N (1: every N)
 #
 # Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
 # tools), TPT09 / TPT11 (reference multi-call binaries, empty if absent), TPT (= TPT09),
@@ -101,18 +106,20 @@ trap 'exit 130' INT TERM HUP
 # ---------------------------------------------------------------------------
 # Case list: one line per case, "kind<TAB>name<TAB>path".
 TAB=$(printf '\t')
+# The long cases first (the kernel tier's boots, then the scripts), the many short golden
+# cases last, so that with JOBS > 1 no long case starts when the others are nearly done.
 list_cases() {
-	for d in "$SRCDIR"/tests/func/*/*/; do
-		[ -f "${d}cmd" ] || continue
-		d=${d%/}
-		printf 'func\t%s\t%s\n' "func/${d#"$SRCDIR"/tests/func/}" "$d"
-	done
-	for grp in cli diff kernel; do
+	for grp in kernel cli diff; do
 		for s in "$SRCDIR"/tests/$grp/*.sh; do
 			[ -f "$s" ] || continue
 			n=${s##*/}
 			printf 'script\t%s\t%s\n' "$grp/${n%.sh}" "$s"
 		done
+	done
+	for d in "$SRCDIR"/tests/func/*/*/; do
+		[ -f "${d}cmd" ] || continue
+		d=${d%/}
+		printf 'func\t%s\t%s\n' "func/${d#"$SRCDIR"/tests/func/}" "$d"
 	done
 }
 
@@ -226,6 +233,15 @@ run_script() {
 		if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${KERNEL_ASAN:-0}" != 1 ]; then
 			echo skip >"$out.kind"
 			echo "SKIP $name: kernel tier runs in the plain make check only (ASan adds nothing in the qemu guest; KERNEL_ASAN=1 forces it)" >"$out.line"
+			return 0
+		fi ;;
+	# The differential cases judge our output against tpt's: the plain make check does;
+	# under ASan they would repeat the goldens' code paths at ten times the cost, so
+	# make check-asan leaves them to make check-long (FULL=1).
+	diff/*)
+		if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${FULL:-0}" != 1 ]; then
+			echo skip >"$out.kind"
+			echo "SKIP $name: differential cases run in the plain make check; under ASan in make check-long (FULL=1)" >"$out.line"
 			return 0
 		fi ;;
 	esac

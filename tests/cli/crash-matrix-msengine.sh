@@ -10,8 +10,9 @@
 # chunks), a merge of a master with two live sub-snapshots (they stay, one sharing its
 # chunk, one owning its own), a write to and a merge of such an orphan sub-snapshot;
 # one-sector writes, so that a torn data write cannot mix a sector)
-# and cuts every step at every write in each mode of the
-# fault-injection shim (kill, tears, eio; powerloss and reorder also at the exit).  After
+# and cuts every step at every write (FULL=1; else a sample: crash_init in tests/lib.sh) in
+# each mode of the fault-injection shim (kill, tears, eio; powerloss and reorder also at the
+# exit).  After
 # each cut snap_check must exit 0, sectors_allocated be that of before or after the step,
 # and the ids, every view (snap_export) and the origin be all of the state before the step
 # or all of the state after it: no lost or mixed data.  A merge cut between two of its
@@ -24,19 +25,11 @@
 require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 [ -x "$TT/ms_model" ] || skip "tests/tools/ms_model not built: $TT/ms_model"
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
-# a sanitized build runs each tool ~10 times slower: powerloss alone (unsynced writes dropped
-# at every write and after the exit), unless MODES says otherwise; the plain run tears at
-# 512 bytes only (the 36 steps' cuts in every mode took over 5 minutes: FULL=1 adds the
-# tears at 2048 and 4095)
-if [ -z "${MODES:-}" ] && sanitized snap_write; then
-	MODES=powerloss
-elif [ -z "${MODES:-}" ] && [ "${FULL:-0}" != 1 ]; then
-	MODES="kill tear:512 powerloss reorder eio"
-fi
-crash_init snap_write
+crash_init snap_write # MODES and CRASH_STEP (tests/lib.sh: sampled unless FULL=1)
 
 mkdir -p m
-"$TT/ms_model" --bin "$BIN" --dir m --chunks 4 --crash "$MODES" --faultinj "$FAULTINJ" >m.out 2>&1
+"$TT/ms_model" --bin "$BIN" --dir m --chunks 4 --crash "$MODES" \
+	--crash-step "$CRASH_STEP" --faultinj "$FAULTINJ" >m.out 2>&1
 rc=$?
 case $rc in
 0) cat m.out ;;

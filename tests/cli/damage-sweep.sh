@@ -26,8 +26,8 @@
 # snap_dump, snap_export, snap_merge --dry-run never die by a signal or exit 2 or 99.
 # (A snapshot store has no checksums: damage that reads as a valid store is not detectable.)
 #
-# Under ASan builds (detected with ldd) every 5th variant runs, to keep within ~2 minutes;
-# SWEEP_STEP=N overrides (1 = all).  ONLY="fixture..." narrows, VERBOSE_SWEEP=1 prints
+# Every damaged image with FULL=1 (make check-long); in the CI suite (tests/lib.sh: sampled)
+# every 3rd, every 11th under ASan; SWEEP_STEP=N overrides (1 = all).  ONLY="fixture..." narrows, VERBOSE_SWEEP=1 prints
 # every variant.  Failures print a command that reproduces them.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
@@ -39,7 +39,11 @@ MD=$TT/meta_damage
 
 if [ -z "${SWEEP_STEP:-}" ]; then
 	SWEEP_STEP=1
-	ldd "$BIN/thin_check" 2>/dev/null | grep -q libasan && SWEEP_STEP=5
+	if sanitized; then
+		sampled "every 11th damaged image" && SWEEP_STEP=11
+	else
+		sampled "every 3rd damaged image" && SWEEP_STEP=3
+	fi
 fi
 ONLY=${ONLY:-empty one-thin snaps shared-leaves many cow areas}
 HAVE_TPT=0
@@ -110,13 +114,18 @@ tpt_judge() {
 	rm -f tpt/queue
 }
 
+# pick: true for every SWEEP_STEP-th damaged image (counted over all fixtures); called
+# before the image is made
+pick() {
+	vidx=$((vidx + 1))
+	[ $((vidx % SWEEP_STEP)) = 0 ]
+}
+
 # thin_variant RAW BLOCKS...: run the tools on d.bin (damaged); RAW=1: checksum-breaking
 # damage of BLOCKS that the checker must name
 thin_variant() {
 	raw=$1
 	shift
-	vidx=$((vidx + 1))
-	[ $((vidx % SWEEP_STEP)) = 0 ] || return 0
 	nvar=$((nvar + 1))
 	[ -z "${VERBOSE_SWEEP:-}" ] || echo "$fx: $what"
 	tool thin_check d.bin
@@ -199,6 +208,7 @@ thin_fixture() {
 		next=$(awk -v b="$b" -v f="$first" '$1 > b { print; found = 1; exit } END { if (!found) print f }' used.txt)
 		kind=$("$MD" p.bin kind "$b")
 		for v in "flip $b 100 3" "zero $b" "swap $b $next"; do
+			pick || continue
 			cp p.bin d.bin
 			mdargs="d.bin $v"
 			"$MD" d.bin $v || fail "meta_damage $v"
@@ -206,6 +216,7 @@ thin_fixture() {
 			case $v in swap*) thin_variant 1 "$b" "$next" ;; *) thin_variant 1 "$b" ;; esac
 		done
 		for pos in $(fixpos "$kind"); do
+			pick || continue
 			cp p.bin d.bin
 			mdargs="d.bin flipfix $b ${pos%:*} ${pos#*:}"
 			"$MD" d.bin flipfix "$b" "${pos%:*}" "${pos#*:}" || fail "meta_damage flipfix"
@@ -216,6 +227,7 @@ thin_fixture() {
 		# the node itself, the mapping root and the details root
 		[ "$kind" = node ] || continue
 		for v in "$b" "$maproot" "$detroot"; do
+			pick || continue
 			cp p.bin d.bin
 			mdargs="d.bin setval $b 0 $v"
 			"$MD" d.bin setval "$b" 0 "$v" 2>/dev/null || continue
@@ -229,8 +241,6 @@ thin_fixture() {
 
 # ---- snap ------------------------------------------------------------------------------
 snap_variant() {
-	vidx=$((vidx + 1))
-	[ $((vidx % SWEEP_STEP)) = 0 ] || return 0
 	nvar=$((nvar + 1))
 	[ -z "${VERBOSE_SWEEP:-}" ] || echo "$fx: $what"
 	tool snap_check --origin o.bin d.bin
@@ -260,6 +270,7 @@ snap_fixture() {
 		nxt=$((c + 1))
 		for v in "flip $c 0 0" "flip $c 4 0" "flip $c 8 1" "flip $c 12 4" "flip $c 7 7" \
 			"flip $c 15 7" "flip $c $((cs - 1)) 7" "zero $c" "swap $c $nxt"; do
+			pick || continue
 			cp p.bin d.bin
 			mdargs="-b $cs d.bin $v"
 			"$MD" -b "$cs" d.bin $v || fail "meta_damage $v"

@@ -12,6 +12,11 @@
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
+# the targets are built with ASan and UBSan whatever the tools' build: make check-asan would
+# run the same binaries on the same corpora again
+[ "${DMMETA_ASAN:-0}" = 1 ] &&
+	skip "the fuzz targets are sanitized builds of their own, run by the plain make check"
+
 FZ=${FUZZ_BUILDDIR:-$BUILDDIR/fuzz}
 case $FZ in /*) ;; *) FZ=$SRCDIR/$FZ ;; esac
 FZ=$FZ/fuzzers

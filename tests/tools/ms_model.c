@@ -1030,6 +1030,16 @@ static bool state_is(const struct model *m, const char *store, const char *origi
 }
 
 /* steps == 0: the fixed sequence; else that many random steps (one-sector writes) */
+/* --crash-step K: the writes N a mode cuts at, as tests/lib.sh's crash_ns: every N when K is
+ * 1, else the first and last 3 and every K-th, one further at each (step, mode), so that the
+ * modes together cut most writes */
+static unsigned long crash_step = 1, crash_phase;
+
+static bool cut_here(unsigned long n, unsigned long last)
+{
+	return crash_step <= 1 || n <= 3 || n + 3 > last || (n + crash_phase) % crash_step == 0;
+}
+
 static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, unsigned long steps,
 			 int max_snaps)
 {
@@ -1102,9 +1112,12 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 			bool late = !strcmp(modev[mi], "powerloss") || !strcmp(modev[mi], "reorder");
 			late_modes |= late;
 			unsigned long last = nw + (late ? 1 : 0);
+			crash_phase++;
 			for (unsigned long n = 1; n <= last; n++) {
 				char at[64], wb[300], wa[300];
 				int rc;
+				if (!cut_here(n, last))
+					continue;
 				snprintf(at, sizeof(at), "DMMETA_FAULT_AT=%lu", n);
 				snprintf(fm, sizeof(fm), "DMMETA_FAULT_MODE=%s", modev[mi]);
 				copy_file(path("cur.store"), path("t.store"));
@@ -1176,7 +1189,8 @@ static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, u
 			}
 		}
 		if (verbose)
-			printf("step %d: %s: %lu writes, cut at each in %d modes\n", cur_step, d, nw, nmodes);
+			printf("step %d: %s: %lu writes, cut at %s in %d modes\n", cur_step, d, nw,
+			       crash_step > 1 ? "a sample" : "each", nmodes);
 		copy_file(path("a.store"), path("cur.store"));
 		copy_file(path("a.origin"), path("cur.origin"));
 		(void)newid;
@@ -1201,7 +1215,7 @@ static void usage(FILE *f)
 		"Usage: ms_model --bin DIR --dir TMP --seed N --steps K [--chunks C] [--max-snaps M]\n"
 		"                [--loose-count] [-v]\n"
 		"       ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C]\n"
-		"                [--seed N --steps K] [-v]\n"
+		"                [--seed N --steps K] [--crash-step K] [-v]\n"
 		"The model test of shared multisnapshot stores (mikulas) through the snap_* tools:\n"
 		"K seeded random steps, every view checked against a plain model after each; or\n"
 		"(--crash) a fixed sequence with every step cut at every write in each MODE of the\n"
@@ -1209,6 +1223,8 @@ static void usage(FILE *f)
 		"K seeded random steps (one-sector writes) instead of the fixed sequence.\n"
 		"  --chunks C       origin size in 4 KiB chunks (default 24)\n"
 		"  --max-snaps M    at most M live snapshots (default 12, at most 60)\n"
+		"  --crash-step K   cut at every K-th write (and the first and last 3) only,\n"
+		"                   one further for each step and mode (default 1: every write)\n"
 		"  --loose-count    do not require the COW chunks in use to be the model's ideal count\n"
 		"  -v               a line per step (-vv: also every command)\n"
 		"Exit: 0 ok, 1 mismatch, 2 usage, 3 operational, 77 skip.\n");
@@ -1222,6 +1238,7 @@ int main(int argc, char **argv)
 		{ "chunks", required_argument, NULL, 'c' },  { "max-snaps", required_argument, NULL, 'm' },
 		{ "crash", required_argument, NULL, 'C' },   { "faultinj", required_argument, NULL, 'f' },
 		{ "loose-count", no_argument, NULL, 'l' },   { "verbose", no_argument, NULL, 'v' },
+		{ "crash-step", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	unsigned long steps = 0, nchunks = 24, max_snaps = 12;
@@ -1241,6 +1258,13 @@ int main(int argc, char **argv)
 		case 'C': modes = optarg; break;
 		case 'f': faultinj = optarg; break;
 		case 'l': strict = false; break;
+		case 'S':
+			crash_step = strtoul(optarg, NULL, 0);
+			if (!crash_step) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'v': verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
