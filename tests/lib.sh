@@ -350,7 +350,8 @@ sampled() {
 # does not judge); CRASH_STEP for crash_ns, unless set: 1 with FULL=1 (every N, the proof
 # that each write is safe to lose, `make check-long`); else, in the CI suite, 4 (each mode
 # cuts a different quarter of the writes, so the seven modes together still cut every N
-# about twice); when TOOL is an ASan build, 8 with the modes tear:512 (a cut in the middle
+# about twice; a script may set CRASH_STEP_CI to another step for the CI suite); when TOOL
+# is an ASan build, twice that, 8, with the modes tear:512 (a cut in the middle
 # of a block: the checkers and the resuming tool read torn states) and eio (the tool's own
 # error paths, where leaks and use-after-free hide) only: the other modes leave states
 # those two already give ASan to read, and the plain run judges the states themselves.
@@ -358,10 +359,12 @@ crash_init() {
 	: "${ASAN_OPTIONS:=}"
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 	export ASAN_OPTIONS
-	cr_step=4 cr_what="every 4th write N, each mode starting one further"
+	cr_step=${CRASH_STEP_CI:-4}
+	cr_what="every ${cr_step}th write N, each mode starting one further"
 	if [ "${FULL:-0}" != 1 ] && sanitized "$1"; then
 		[ -n "${MODES:-}" ] || MODES="tear:512 eio"
-		cr_step=8 cr_what="every 8th write N, modes tear:512 and eio"
+		cr_step=$((cr_step * 2))
+		cr_what="every ${cr_step}th write N, modes tear:512 and eio"
 	fi
 	MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 	if [ -z "${CRASH_STEP:-}" ]; then

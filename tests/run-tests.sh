@@ -38,10 +38,12 @@
 #                 diff/thin_metadata_size and diff/thin_shrink a subset.  With FULL=1 every
 #                 N, every image, every case.
 #   DMMETA_ASAN=1 the tools are ASan builds (make check-asan sets it): the kernel/ cases skip
-#                 (KERNEL_ASAN=1 runs them), and so do, without FULL=1, the diff/ cases and
+#                 (KERNEL_ASAN=1 runs them), and so do, without FULL=1, the diff/ cases,
 #                 fuzz-smoke (its targets are sanitized builds of their own, run by the plain
-#                 make check); the crash matrices cut every 8th write in the modes tear:512
-#                 and eio only, the damage sweep every 11th image.
+#                 make check) and the scripts with a line `# asan: check-long` (the crash
+#                 matrices but crash-matrix.sh, the sweeps, the random model runs: hundreds of
+#                 runs of the same tools each); crash-matrix.sh cuts every 8th write in the
+#                 modes tear:512 and eio only.
 #   CRASH_STEP=K  the crash matrices cut every K-th write N (1: every N)
 #
 # Variables exported to cases: BIN (our tools), FIX (fixtures dir, absolute), TT (built test
@@ -245,6 +247,14 @@ run_script() {
 			return 0
 		fi ;;
 	esac
+	# A script with a line `# asan: check-long` (a crash matrix, a sweep: hundreds of runs
+	# of the same tools, minutes under ASan) runs under ASan only with FULL=1.
+	if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${FULL:-0}" != 1 ] &&
+		grep -q '^# asan: check-long' "$script"; then
+		echo skip >"$out.kind"
+		echo "SKIP $name: under ASan in make check-long only (FULL=1); the plain make check runs it" >"$out.line"
+		return 0
+	fi
 	# Run through the interpreter named on the #! line (default sh); exec bits not needed.
 	interp='sh'
 	first=$(head -n 1 "$script")

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix on block devices (loop devices with 4096-byte logical sectors, so the tools'
 # O_DIRECT writes of 512-byte pieces go through io.c's read-modify-write): every write of

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix of thin_import into a pool: every write of an import (metadata and data
 # device alike), crashed in every way (the modes of tests/preload/faultinj.c), must leave

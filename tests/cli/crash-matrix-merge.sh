@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix of thin_merge: each operation crashed at every write it makes, in every way
 # (the modes of tests/preload/faultinj.c), plus powerloss and reorder at N = W+1 (the power

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix of thin_message: every message of a sequence, crashed at every write it makes,
 # in every way (the modes of crash-matrix.sh and tests/preload/faultinj.c).

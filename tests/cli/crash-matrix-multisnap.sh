@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # snap_message on the shared stores crashed at every write (faultinj.so: kill, powerloss,
 # reorder at write N, for every N of each message; powerloss also after the exit):

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix of thin_shrink --binary with the data copy: a generated pool with snapshots
 # (fragmented, so many blocks move in many copies) on a data image whose every block carries

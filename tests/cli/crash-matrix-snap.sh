@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # test-timeout: 900
+# asan: check-long
 #
 # Crash matrix for the classic-snapshot writers (crash-matrix.sh does the thin ones): each
 # writer is crashed at every write it makes (N = 1..W, W counted by an uninterrupted run

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # Crash matrix of thin_write (the thin I/O engine): every write and discard of a sequence,
 # crashed at every write it makes (data and metadata alike), in every way (the modes of

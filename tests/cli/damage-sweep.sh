@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # test-timeout: 900
+# asan: check-long
 #
 # Damage sweep: every metadata block of every fixture, damaged in turn, through every read
 # tool.  Damage ($TT/meta_damage): a raw bit flip (checksum left wrong), the block zeroed,

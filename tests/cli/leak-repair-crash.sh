@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 # In-place leak repair survives a crash at any write: thin_check --auto-repair and
 # --clear-needs-check-flag on pools with metadata and data leaks in several bitmaps (a
 # data space map whose index btree has an internal node, a metadata space map with two

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # No tool crashes on a byte flip of a shared store: for each type this build has, a small
 # store (snapshots, a sub-snapshot on mikulas, a delete) is made by snap_message; then in

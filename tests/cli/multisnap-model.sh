@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 #
 # The model test of shared multisnapshot stores (issue 15): tests/tools/ms_model runs seeded
 # random sequences of creates, sub-snapshots, origin writes, snapshot writes, deletes and

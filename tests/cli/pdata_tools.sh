@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 # pdata_tools, the multi-call binary (man/pdata_tools.8):
 #   - for every other built tool, `pdata_tools <tool> ARGS` and `<tool> ARGS` run through a
 #     link named <tool> pointing at pdata_tools give byte for byte the stdout, stderr, exit

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# asan: check-long
 # Every key of every leaf that two or more devices share, changed in turn (moved up by
 # 2^20: out of order, or out of the parent's range for a last key; and down by one at the
 # leaf's edges and every 16th entry: a duplicate, out of range, or a valid other mapping):
