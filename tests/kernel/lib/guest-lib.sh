@@ -14,7 +14,14 @@
 #                                          each run of sectors holding the pattern of
 #                                          (WDEV, GEN) with sector = own sector + OFF;
 #                                          "RUNS TAG FIRST N garbage" for anything else
-#                                          non-zero (zero sectors are not listed)
+#                                          non-zero (zero sectors are not listed).  In a
+#                                          guest with a runs disk (GUEST_RUNS_DISK, run-guest
+#                                          -R) DEV's bytes are copied there and the line
+#                                          "RUNS-AT TAG SECTOR NSECTORS" printed instead:
+#                                          run-guest replaces it with the RUNS lines, decoded
+#                                          on the host (busybox awk under TCG takes seconds
+#                                          for each 8 MiB)
+#   runs_decode TAG                        the RUNS lines of the bytes on stdin (as runs)
 #   g_run CMD ARGS...                      run CMD, echo it as "+ CMD" first; on failure print
 #                                          the kernel log's tail and "GUEST-FAIL: CMD (status N)",
 #                                          exit 1
@@ -38,7 +45,20 @@ devhash() {
 }
 
 runs() {
-	dd if="$1" bs=65536 2>/dev/null | tr '\000\n' '..' | fold -w 512 | awk -v tag="$2" '
+	if [ -n "${GUEST_RUNS_DISK:-}" ]; then
+		ru_at=$(cat /tmp/runs.next 2>/dev/null) || ru_at=0
+		ru_n=$(blockdev --getsz "$1") || { echo "GUEST-FAIL: runs $*: no size"; exit 1; }
+		dd if="$1" of="$GUEST_RUNS_DISK" bs=65536 seek=$((ru_at * 512)) oflag=seek_bytes \
+			conv=notrunc,fsync 2>/tmp/dd.err || { echo "GUEST-FAIL: runs $*: $(cat /tmp/dd.err)"; exit 1; }
+		echo $((ru_at + ru_n)) >/tmp/runs.next
+		emit "RUNS-AT $2 $ru_at $ru_n"
+		return 0
+	fi
+	dd if="$1" bs=65536 2>/dev/null | runs_decode "$2"
+}
+
+runs_decode() {
+	tr '\000\n' '..' | fold -w 512 | awk -v tag="$1" '
 	function flush() { if (n) print "RUNS", tag, first, n, key; n = 0 }
 	{
 		s = NR - 1

@@ -8,7 +8,9 @@
 #                           as root with CI=true, installs qemu-system-x86 when missing
 #   k_guest SCRIPT IMG...   run a guest script (tests/kernel/guest/SCRIPT) on the images;
 #                           output -> ./guest.out, kernel console -> ./console.log; fails on a
-#                           VM failure or a non-zero guest status (guest output shown)
+#                           VM failure or a non-zero guest status (guest output shown);
+#                           the guest's `runs` go through a runs disk (run-guest -R,
+#                           ./guest-runs.img, removed after) and are decoded on the host
 #                           DMMETA_KERNEL_REUSE=1: the guest output and the images after the
 #                           run are saved in $CACHE/results/, keyed by the guest script, the
 #                           harness, the kernel and the input images; a later run with the
@@ -143,8 +145,12 @@ k_guest() {
 	kg_f=
 	for kg_i in ${K_FILES:-}; do kg_f="$kg_f -f $kg_i"; done
 	# shellcheck disable=SC2086
-	sh "$KLIB/run-guest" -o guest.out -l console.log $kg_f "$KGUEST/$kg_s" "$@" 2>run-guest.err
+	# guest-runs.img: run-guest's runs disk (the guest's `runs` decoded on the host)
+	rm -f guest-runs.img
+	truncate -s 1G guest-runs.img || fail "cannot create guest-runs.img"
+	sh "$KLIB/run-guest" -o guest.out -l console.log $kg_f -R guest-runs.img "$KGUEST/$kg_s" "$@" 2>run-guest.err
 	kg_rc=$?
+	rm -f guest-runs.img
 	grep '^run-guest: retrying' run-guest.err 2>/dev/null | sed 's/^/note: /'
 	if [ "$kg_rc" = 125 ]; then
 		cat run-guest.err >&2
