@@ -3,7 +3,7 @@
 # Disks: vda/vdb = metadata/data of pool "lp", which stays active and written all along.
 # /guest holds our thin_dump and thin_delta (and the libraries they need).
 # Pool: 64 MiB data, 64 KiB blocks (128 sectors); thins of 16 MiB (256 blocks).
-# Each round R (1..ROUNDS): writes to thins 0 and 1 (round 1 then snapshots thin 0 as 2),
+# Each round R (1..ROUNDS, /guest/rounds): writes to thins 0 and 1 (round 1 then snapshots thin 0 as 2),
 # reserve_metadata_snap, an O_DIRECT copy of the metadata device, each FORM run on the live
 # device and on the copy, more writes, release_metadata_snap.
 # Output lines for the host:
@@ -17,7 +17,7 @@ g_tools
 
 BS=128
 TSECT=32768
-ROUNDS=${ROUNDS:-20}
+ROUNDS=$(cat /guest/rounds)
 P=lp
 
 w() {   # w DEV GEN FIRST_BLOCK NBLOCKS
