@@ -37,9 +37,11 @@ fi
 
 zero_file meta.img 1024       # 4 MiB
 zero_file data.img 4096       # 16 MiB
-zero_file dest1.img 2048      # 8 MiB
+# dest1.img holds other bytes (dev 7's pattern), origin.img 3 MiB of dev 9's: written here,
+# as the guest's pwrite would (busybox awk under TCG took ~5 s for the 11 MiB)
+k_pattern 7 7 0 16384 >dest1.img || fail "cannot write dest1.img"   # 8 MiB
 zero_file dest2.img 2048
-zero_file origin.img 768      # 3 MiB
+k_pattern 9 1 0 6144 >origin.img || fail "cannot write origin.img"  # 3 MiB
 zero_file small.img 1024      # 4 MiB
 
 k_guest thin-migrate.sh meta.img data.img dest1.img dest2.img origin.img small.img

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest half of tests/kernel/thin-migrate.sh (runs in the VM; see that file).
 # Disks: vda/vdb = metadata (4 MiB) / data (16 MiB: 256 blocks of 64 KiB) of pool p, zeroed;
-#        vdc, vdd  = destination devices of 8 MiB (the thins' size), vdc filled here with
-#                    other bytes first; vde = an external origin of 3 MiB (a pattern).
+#        vdc, vdd  = destination devices of 8 MiB (the thins' size), vdc filled by the
+#                    host with other bytes (dev 7 gen 7's pattern); vde = an external
+#                    origin of 3 MiB (dev 9 gen 1's pattern, written by the host).
 # /guest holds our thin_migrate (and its libraries), tpt 1.1's pdata_tools when the host
 # has it.
 # Output lines for the host:
@@ -37,7 +38,6 @@ rc() {        # rc WHAT CMD...: run, emit its status and last line
 	return 0
 }
 
-pwrite /dev/vde 9 1 0 6144                 # the external origin: 3 MiB of pattern
 g_run dmsetup create p --table "0 32768 thin-pool /dev/vda /dev/vdb $BS 0"
 g_run dmsetup message p 0 "create_thin 0"
 g_run dmsetup message p 0 "create_thin 2"
@@ -65,7 +65,7 @@ rc rw thin_migrate --source-dev /dev/mapper/p-t0 --dest-file /tmp/x.img
 
 rc file1 thin_migrate --source-dev /dev/mapper/p-t1 --dest-file /tmp/file1.img
 hashdev file1 /tmp/file1.img
-pwrite /dev/vdc 7 7 0 16384                # the destination holds other bytes
+# the destination holds other bytes (the host's fill)
 hashdev fill /dev/vdc
 rc dev1 thin_migrate --source-dev /dev/mapper/p-t1 --dest-dev /dev/vdc
 hashdev dev1 /dev/vdc
