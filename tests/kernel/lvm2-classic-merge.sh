@@ -5,7 +5,8 @@
 # twin.  Exit 0 pass, 1 fail, 77 skip.
 #
 # One VM boot (guest/lvm2-classic-merge.sh) with Debian's lvm2 (lib/fetch-lvm2) and ext4:
-# vg1/lv, 32 MiB of ext4 with files, a classic snapshot of it (lvcreate -s, chunk 8 KiB),
+# vg1/lv, 16 MiB of ext4 with files, a classic snapshot of it (lvcreate -s, chunk 8 KiB,
+# a COW of 8 MiB; the changes use ~1 MiB of it),
 # files changed through both (mounted together), both unmounted and deactivated.  Twins of
 # the same geometry in vg2 and vg3 get vg1's origin and COW data (copied raw through
 # devices made from lvm2's metadata alone: lvs --segments -o seg_pe_ranges, pe_start,
@@ -62,7 +63,7 @@ for v in vg1 vg2 vg3; do
 	done
 done
 # vg1: after --splitsnapshot the snapshot is a plain LV; lvremove leaves the origin alone.
-grep -q '^LVS vg1-split vg1,snap,linear,32768S,,,' guest.out ||
+grep -q '^LVS vg1-split vg1,snap,linear,16384S,,,' guest.out ||
 	k_bad "after lvconvert --splitsnapshot: $(sed -n 's/^LVS vg1-split //p' guest.out | tr '\n' ';') (expected snap as a plain linear LV)"
 set -- $(sed -n 's/^MOUNTED-MERGE //p' guest.out)
 [ "${1:-}" = 3 ] || k_bad "snap_merge with the origin mounted: status '${1:-}', expected 3 (in use)"

@@ -57,7 +57,7 @@ L vgcreate vg1 /dev/vda
 L vgcreate vg2 /dev/vdb
 L vgcreate vg3 /dev/vdc
 for v in vg1 vg2 vg3; do
-	L lvcreate -y -Wn -Zn -L 32M -n lv $v
+	L lvcreate -y -Wn -Zn -L 16M -n lv $v
 done
 g_run /guest/mke2fs -q -t ext4 -F /dev/mapper/vg1-lv
 mkdir -p /mnt/o /mnt/s
@@ -69,8 +69,8 @@ while [ $i -le 12 ]; do
 done
 mkdir /mnt/o/d && mkfile /mnt/o/d/inner 1 300
 g_run umount /mnt/o
-# 8 KiB chunks, a COW of 16 MiB.
-L lvcreate -y -s -c 8k -L 16M -n snap vg1/lv
+# 8 KiB chunks, a COW of 8 MiB (the changes below take ~1 MiB of it).
+L lvcreate -y -s -c 8k -L 8M -n snap vg1/lv
 for l in lv-real snap-cow; do
 	emit "ACTIVE-TABLE vg1 $l $(dmsetup table vg1-$l)"
 done
@@ -101,7 +101,7 @@ L vgchange -an vg1
 # The twins: the same geometry on vg2 and vg3, then vg1's origin and COW data copied in,
 # through devices made with lv_table (the tables lvm2 itself loads: the host compares).
 for v in vg2 vg3; do
-	L lvcreate -y -s -c 8k -L 16M -n snap $v/lv
+	L lvcreate -y -s -c 8k -L 8M -n snap $v/lv
 	for l in lv-real snap-cow; do
 		emit "ACTIVE-TABLE $v $l $(dmsetup table $v-$l)"
 	done
