@@ -154,6 +154,13 @@ canon() {
 	{ print }' "$1"
 }
 
+if sampled "thin-io: ${THIN_IO_OPS:-40} operations per plan, ${THIN_IO_REOPEN_OPS:-30} in plan 3"; then
+	OPS=${THIN_IO_OPS:-40}
+	REOPEN_OPS=${THIN_IO_REOPEN_OPS:-30}
+else
+	OPS=${THIN_IO_OPS:-60}
+	REOPEN_OPS=${THIN_IO_REOPEN_OPS:-$OPS}
+fi
 imgs=origin.img
 files=geom
 i=0
@@ -167,12 +174,8 @@ for seed in $SEEDS; do
 	1) echo "feature no_discard_passdown" ;;
 	3) echo "feature skip_block_zeroing"; echo reopen ;;
 	esac >plan.$i
-	if [ "${FULL:-0}" = 1 ]; then
-		ops=${THIN_IO_OPS:-60}
-	else
-		ops=${THIN_IO_OPS:-40}
-		[ $i = 3 ] && ops=${THIN_IO_REOPEN_OPS:-30}
-	fi
+	ops=$OPS
+	[ $i = 3 ] && ops=$REOPEN_OPS
 	$PLAN plan "$seed" "$ops" >>plan.$i || fail "cannot make plan $seed"
 	for p in k e; do
 		zero_file $p$i-meta.img 1024                # 4 MiB

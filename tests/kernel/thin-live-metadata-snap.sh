@@ -27,8 +27,11 @@
 require_tool thin_dump thin_delta
 k_require_vm
 
-ROUNDS=${THIN_LIVE_ROUNDS:-6}
-[ "${FULL:-0}" = 1 ] && ROUNDS=20
+if sampled "thin-live-metadata-snap: ${THIN_LIVE_ROUNDS:-6} rounds"; then
+	ROUNDS=${THIN_LIVE_ROUNDS:-6}
+else
+	ROUNDS=${THIN_LIVE_ROUNDS:-20}
+fi
 # The tools run in the guest; the number of rounds goes in /guest/rounds.
 k_guest_tools thin_dump thin_delta
 echo "$ROUNDS" >rounds
