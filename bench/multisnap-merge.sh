@@ -24,6 +24,7 @@
 #   MRG_DIR    scratch directory (default /var/tmp/dmmeta-msmerge)
 #   MRG_CHUNKS N (default 16384: 64 MiB)
 #   MRG_RUNS   runs per row (default 3)
+#   MRG_BATCH  --batch of snap_merge (default: the tool's default)
 #   MRG_SPARSE 1: each run's store copy is sparse (the filesystem allocates the COW chunks
 #              the merge's copies land on, as on a thin volume); default: the store file
 #              is fully allocated, as a device is
@@ -34,6 +35,7 @@ N=${MRG_CHUNKS:-16384}
 RUNS=${MRG_RUNS:-3}
 case $N in '' | *[!0-9]* | 0) die "MRG_CHUNKS must be a positive integer" ;; esac
 case $RUNS in '' | *[!0-9]* | 0) die "MRG_RUNS must be a positive integer" ;; esac
+case ${MRG_BATCH:-1} in *[!0-9]* | 0) die "MRG_BATCH must be a positive integer" ;; esac
 need_built "$BIN" snap_message snap_write snap_merge
 mkdir -p "$DIR" || die "cannot create $DIR (set MRG_DIR)"
 MIB=$(echo "$N * 4096 / 1048576" | bc -l)
@@ -74,7 +76,8 @@ run_merge() {
 	local t0 t1
 	fresh "$1"
 	t0=$(now)
-	"$BIN/snap_merge" -q --origin "$DIR/origin.bin" --cow "$DIR/store.bin" --snapshot 0 ||
+	"$BIN/snap_merge" -q ${MRG_BATCH:+--batch "$MRG_BATCH"} --origin "$DIR/origin.bin" \
+		--cow "$DIR/store.bin" --snapshot 0 ||
 		die "snap_merge failed"
 	t1=$(now)
 	echo "$t1 - $t0" | bc -l

@@ -27,13 +27,15 @@ require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 [ -x "$TT/ms_model" ] || skip "tests/tools/ms_model not built: $TT/ms_model"
 [ -f "$FAULTINJ" ] || skip "fault-injection shim not built: $FAULTINJ (make test-tools)"
 # the heaviest matrix (36 steps; each cut judged by snap_check and an export of every view):
-# every 8th write in the CI suite, each mode one further, so the seven modes still cut most N
+# in the CI suite every 8th write, each mode one further, so the seven modes still cut most N,
+# and the first and last of each step (the state before, the commit)
 CRASH_STEP_CI=8
 crash_init snap_write # MODES and CRASH_STEP (tests/lib.sh: sampled unless FULL=1)
+[ "$CRASH_STEP" = 1 ] || : "${CRASH_ENDS:=1}"
 
 mkdir -p m
 "$TT/ms_model" --bin "$BIN" --dir m --chunks 4 --crash "$MODES" \
-	--crash-step "$CRASH_STEP" --faultinj "$FAULTINJ" >m.out 2>&1
+	--crash-step "$CRASH_STEP" --crash-ends "${CRASH_ENDS:-3}" --faultinj "$FAULTINJ" >m.out 2>&1
 rc=$?
 case $rc in
 0) cat m.out ;;

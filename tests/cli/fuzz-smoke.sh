@@ -5,7 +5,7 @@
 # into ${FUZZ_BUILDDIR:-$BUILDDIR/fuzz}/fuzzers):
 #   1. every saved crash (tests/fuzz/regress/<target>/*) is replayed: each must now pass;
 #   2. every target runs over a copy of its corpus (tests/fuzz/corpus/<target>) and then
-#      mutates it for FUZZ_SMOKE_SECONDS (default 7) seconds; any crash, leak, sanitizer
+#      mutates it for FUZZ_SMOKE_SECONDS (default 5) seconds; any crash, leak, sanitizer
 #      report or oracle abort fails the test (the crashing input is kept in the temp dir and
 #      named in the output).
 # SKIPs with one line when clang's libFuzzer runtime is missing or the targets are not built.
@@ -20,7 +20,7 @@
 FZ=${FUZZ_BUILDDIR:-$BUILDDIR/fuzz}
 case $FZ in /*) ;; *) FZ=$SRCDIR/$FZ ;; esac
 FZ=$FZ/fuzzers
-FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-7}
+FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-5}
 FUZZ_DIR=$SRCDIR/tests/fuzz
 
 targets=$(cd "$FUZZ_DIR" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')

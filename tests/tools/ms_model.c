@@ -1031,13 +1031,14 @@ static bool state_is(const struct model *m, const char *store, const char *origi
 
 /* steps == 0: the fixed sequence; else that many random steps (one-sector writes) */
 /* --crash-step K: the writes N a mode cuts at, as tests/lib.sh's crash_ns: every N when K is
- * 1, else the first and last 3 and every K-th, one further at each (step, mode), so that the
+ * 1, else the first and last E (--crash-ends E, default 3) and every K-th, one further at each (step, mode), so that the
  * modes together cut most writes */
-static unsigned long crash_step = 1, crash_phase;
+static unsigned long crash_step = 1, crash_phase, crash_ends = 3;
 
 static bool cut_here(unsigned long n, unsigned long last)
 {
-	return crash_step <= 1 || n <= 3 || n + 3 > last || (n + crash_phase) % crash_step == 0;
+	return crash_step <= 1 || n <= crash_ends || n + crash_ends > last ||
+	       (n + crash_phase) % crash_step == 0;
 }
 
 static void crash_matrix(struct model *m, char *modes, uint64_t store_sectors, unsigned long steps,
@@ -1215,7 +1216,7 @@ static void usage(FILE *f)
 		"Usage: ms_model --bin DIR --dir TMP --seed N --steps K [--chunks C] [--max-snaps M]\n"
 		"                [--loose-count] [-v]\n"
 		"       ms_model --bin DIR --dir TMP --crash MODES --faultinj SO [--chunks C]\n"
-		"                [--seed N --steps K] [--crash-step K] [-v]\n"
+		"                [--seed N --steps K] [--crash-step K [--crash-ends E]] [-v]\n"
 		"The model test of shared multisnapshot stores (mikulas) through the snap_* tools:\n"
 		"K seeded random steps, every view checked against a plain model after each; or\n"
 		"(--crash) a fixed sequence with every step cut at every write in each MODE of the\n"
@@ -1225,6 +1226,7 @@ static void usage(FILE *f)
 		"  --max-snaps M    at most M live snapshots (default 12, at most 60)\n"
 		"  --crash-step K   cut at every K-th write (and the first and last 3) only,\n"
 		"                   one further for each step and mode (default 1: every write)\n"
+		"  --crash-ends E   with --crash-step, also the first and last E writes (default 3)\n"
 		"  --loose-count    do not require the COW chunks in use to be the model's ideal count\n"
 		"  -v               a line per step (-vv: also every command)\n"
 		"Exit: 0 ok, 1 mismatch, 2 usage, 3 operational, 77 skip.\n");
@@ -1239,6 +1241,7 @@ int main(int argc, char **argv)
 		{ "crash", required_argument, NULL, 'C' },   { "faultinj", required_argument, NULL, 'f' },
 		{ "loose-count", no_argument, NULL, 'l' },   { "verbose", no_argument, NULL, 'v' },
 		{ "crash-step", required_argument, NULL, 'S' },
+		{ "crash-ends", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
 	};
 	unsigned long steps = 0, nchunks = 24, max_snaps = 12;
@@ -1258,6 +1261,7 @@ int main(int argc, char **argv)
 		case 'C': modes = optarg; break;
 		case 'f': faultinj = optarg; break;
 		case 'l': strict = false; break;
+		case 'E': crash_ends = strtoul(optarg, NULL, 0); break;
 		case 'S':
 			crash_step = strtoul(optarg, NULL, 0);
 			if (!crash_step) {
