@@ -182,14 +182,16 @@ META_API int meta_ms_write_snapshot(struct meta_ms *ms, struct meta_io *origin, 
  * delete frees id's chunks.  id keeps its exceptions until that delete, so a merge
  * stopped anywhere (a crash, an I/O error, META_E_NOSPC after some batches, the progress
  * callback) is finished by running it again, to the same bytes.  The other snapshots'
- * views do not change.  A master with live sub-snapshots: META_E_BUSY, nothing changed.
- * META_E_NOTFOUND (id not live), META_E_UNSUPPORTED (daniel stores), META_E_INVAL
+ * views do not change.  A master with live sub-snapshots merges too: the subs stay live
+ * with their views (orphan subs).  A daniel store merges in runs of origin writes, each
+ * copy flushed before its origin write, then the delete.
+ * META_E_NOTFOUND (id not live), META_E_INVAL
  * (read-only handle unless dry_run).  o may be NULL (defaults).  Chunks past the
  * origin's end are not written (nothing reads them).
  */
 struct meta_ms_merge_opts {
 	bool dry_run;   /* count only (chunks, copies); nothing is written */
-	uint32_t batch; /* chunks per transaction; 0: 8192 */
+	uint32_t batch; /* chunks per transaction; 0: as many as hold 128 MiB, at least 8192 */
 	/* after each batch (done of total chunks merged); nonzero before the last: stop there,
 	 * META_E_INTERRUPTED */
 	int (*progress)(void *ctx, uint64_t done, uint64_t total);

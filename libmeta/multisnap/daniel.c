@@ -1971,7 +1971,7 @@ static int d_merge(void *vst, struct meta_io *origin, meta_ms_id id, struct meta
 {
 	struct msd_state *st = vst;
 	unsigned b = id > UINT32_MAX ? MSD_MAX_SNAPSHOTS : snap_bit(st->sb, id);
-	uint64_t batch = o->batch ? o->batch : 8192, size = meta_io_size(origin);
+	uint64_t batch = ms_merge_batch(o, MSD_CHUNK_BYTES), size = meta_io_size(origin);
 	uint64_t max = (4u << 20) / MSD_CHUNK_BYTES, k;
 	struct merge_list ml = {0, {NULL, 0, 0, sizeof(uint64_t)}};
 	const uint64_t *c;

@@ -1670,7 +1670,7 @@ static int mk_merge(void *st, struct meta_io *origin, meta_ms_id id, struct meta
 	struct mk *m = st;
 	const struct idvec *live;
 	struct merge_scan sc = {id, 0, {0}, {0}};
-	uint64_t cb = chunk_bytes(m), batch = o->batch ? o->batch : 8192;
+	uint64_t cb = chunk_bytes(m), batch = ms_merge_batch(o, cb);
 	int r = o->dry_run ? m->failed : usable(m);
 	if (!r)
 		r = get_live(m, &live);
