@@ -369,7 +369,7 @@ crash_init() {
 	MODES=${MODES:-kill tear:512 tear:2048 tear:4095 powerloss reorder eio}
 	if [ -z "${CRASH_STEP:-}" ]; then
 		CRASH_STEP=1
-		sampled "crash matrix: $cr_what, and the first and last 3 (CRASH_STEP=1: every N)" &&
+		sampled "crash matrix: $cr_what, and the first and last ${CRASH_ENDS:-3} (CRASH_STEP=1: every N)" &&
 			CRASH_STEP=$cr_step
 	fi
 	HAVE_TPT=0

@@ -30,12 +30,12 @@ require_tool snap_message snap_write snap_merge snap_export snap_check snap_dump
 # in the CI suite every 8th write, each mode one further, so the seven modes still cut most N,
 # and the first and last of each step (the state before, the commit)
 CRASH_STEP_CI=8
+: "${CRASH_ENDS:=1}"
 crash_init snap_write # MODES and CRASH_STEP (tests/lib.sh: sampled unless FULL=1)
-[ "$CRASH_STEP" = 1 ] || : "${CRASH_ENDS:=1}"
 
 mkdir -p m
 "$TT/ms_model" --bin "$BIN" --dir m --chunks 4 --crash "$MODES" \
-	--crash-step "$CRASH_STEP" --crash-ends "${CRASH_ENDS:-3}" --faultinj "$FAULTINJ" >m.out 2>&1
+	--crash-step "$CRASH_STEP" --crash-ends "$CRASH_ENDS" --faultinj "$FAULTINJ" >m.out 2>&1
 rc=$?
 case $rc in
 0) cat m.out ;;
