@@ -28,8 +28,9 @@
 # (A snapshot store has no checksums: damage that reads as a valid store is not detectable.)
 #
 # Every damaged image with FULL=1 (make check-long); in the CI suite (tests/lib.sh: sampled)
-# every 3rd, every 11th under ASan; SWEEP_STEP=N overrides (1 = all).  ONLY="fixture..." narrows, VERBOSE_SWEEP=1 prints
-# every variant.  Failures print a command that reproduces them.
+# every 3rd (every 11th in an ASan run by hand: make check-asan leaves the sweep to
+# check-long); SWEEP_STEP=N overrides (1 = all).  ONLY="fixture..." narrows, VERBOSE_SWEEP=1
+# prints every variant.  Failures print a command that reproduces them.
 
 . "${TESTLIB:-$(dirname "$0")/../lib.sh}"
 
