@@ -339,9 +339,7 @@ static unsigned model_seeds(void)
 {
 	if (ub_long_run())
 		return 500;
-	if (ub_full())
-		return ub_sanitized() ? 10 : 50;
-	return ub_ci(50, 12, 3);
+	return ub_ci(ub_sanitized() ? 10 : 50, 12, 3);
 }
 
 START_TEST(test_random_model)
