@@ -229,30 +229,29 @@ run_golden() {
 run_script() {
 	name=$1 script=$2 work=$3 out=$4
 	CASE=
-	# The kernel tier runs once, in `make check` with the plain build: our tools run inside a
-	# qemu guest there, where ASan adds nothing; KERNEL_ASAN=1 runs it under ASan anyway.
-	case $name in kernel/*)
-		if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${KERNEL_ASAN:-0}" != 1 ]; then
-			echo skip >"$out.kind"
-			echo "SKIP $name: kernel tier runs in the plain make check only (ASan adds nothing in the qemu guest; KERNEL_ASAN=1 forces it)" >"$out.line"
-			return 0
-		fi ;;
-	# The differential cases judge our output against tpt's: the plain make check does;
-	# under ASan they would repeat the goldens' code paths at ten times the cost, so
-	# make check-asan leaves them to make check-long (FULL=1).
-	diff/*)
-		if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${FULL:-0}" != 1 ]; then
-			echo skip >"$out.kind"
-			echo "SKIP $name: differential cases run in the plain make check; under ASan in make check-long (FULL=1)" >"$out.line"
-			return 0
-		fi ;;
-	esac
-	# A script with a line `# asan: check-long` (a crash matrix, a sweep: hundreds of runs
-	# of the same tools, minutes under ASan) runs under ASan only with FULL=1.
-	if [ "${DMMETA_ASAN:-0}" = 1 ] && [ "${FULL:-0}" != 1 ] &&
-		grep -q '^# asan: check-long' "$script"; then
+	# Under ASan some scripts are left to another pass (why= says which and why):
+	# - the kernel tier: our tools run inside the qemu guest, where ASan adds nothing;
+	# - the differential cases judge our output against tpt's, which the plain pass does;
+	#   under ASan they would repeat the goldens' code paths at ten times the cost;
+	# - a script with a line `# asan: check-long` (a crash matrix, a sweep: hundreds of
+	#   runs of the same tools, minutes under ASan).
+	why=
+	if [ "${DMMETA_ASAN:-0}" = 1 ]; then
+		case $name in
+		kernel/*)
+			[ "${KERNEL_ASAN:-0}" = 1 ] ||
+				why="kernel tier runs in the plain make check only (ASan adds nothing in the qemu guest; KERNEL_ASAN=1 forces it)" ;;
+		diff/*)
+			[ "${FULL:-0}" = 1 ] ||
+				why="differential cases run in the plain make check; under ASan in make check-long (FULL=1)" ;;
+		*)
+			[ "${FULL:-0}" = 1 ] || ! grep -q '^# asan: check-long' "$script" ||
+				why="under ASan in make check-long only (FULL=1); the plain make check runs it" ;;
+		esac
+	fi
+	if [ -n "$why" ]; then
 		echo skip >"$out.kind"
-		echo "SKIP $name: under ASan in make check-long only (FULL=1); the plain make check runs it" >"$out.line"
+		echo "SKIP $name: $why" >"$out.line"
 		return 0
 	fi
 	# Run through the interpreter named on the #! line (default sh); exec bits not needed.

@@ -357,16 +357,21 @@ uint64_t ub_rnd_below(uint64_t n)
 	return n ? ub_rnd() % n : 0;
 }
 
+/* the environment variable name is set and not 0 */
+static int env_on(const char *name)
+{
+	const char *e = getenv(name);
+	return e && *e && *e != '0';
+}
+
 int ub_long_run(void)
 {
-	const char *e = getenv("DMMETA_LONG");
-	return e && *e && *e != '0';
+	return env_on("DMMETA_LONG");
 }
 
 int ub_full(void)
 {
-	const char *e = getenv("FULL");
-	return e && *e && *e != '0';
+	return env_on("FULL");
 }
 
 unsigned ub_ci(unsigned full, unsigned plain, unsigned sanitized)
@@ -381,7 +386,6 @@ int ub_sanitized(void)
 #if defined(__SANITIZE_ADDRESS__)
 	return 1;
 #else
-	const char *e = getenv("DMMETA_ASAN");
-	return e && *e && *e != '0';
+	return env_on("DMMETA_ASAN");
 #endif
 }
