@@ -2,6 +2,7 @@
 #include <libmeta/error.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 
@@ -56,3 +57,36 @@ const char meta_digits2[201] = "00010203040506070809"
 			       "70717273747576777879"
 			       "80818283848586878889"
 			       "90919293949596979899";
+
+#define RADIX_BITS 11u
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+void meta_radix_sort(void *base, size_t n, size_t size, uint64_t (*key)(const void *),
+		     unsigned key_bits, void *tmp)
+{
+	size_t count[RADIX_SIZE];
+	unsigned char *src = base, *dst = tmp;
+	for (unsigned shift = 0; shift < key_bits && shift < 64; shift += RADIX_BITS) {
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[key(src + i * size) >> shift & (RADIX_SIZE - 1)]++;
+		size_t sum = 0, used = 0;
+		for (unsigned d = 0; d < RADIX_SIZE; d++) {
+			size_t c = count[d];
+			count[d] = sum;
+			sum += c;
+			used += c != 0;
+		}
+		if (used <= 1)
+			continue; /* one digit for all: this pass would not move anything */
+		for (size_t i = 0; i < n; i++) {
+			const unsigned char *e = src + i * size;
+			memcpy(dst + count[key(e) >> shift & (RADIX_SIZE - 1)]++ * size, e, size);
+		}
+		unsigned char *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != base)
+		memcpy(base, src, n * size);
+}

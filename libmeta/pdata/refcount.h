@@ -73,6 +73,12 @@ static inline int meta_rc_inc(struct meta_refcount *rc, uint64_t b)
 	return meta_rc_inc_ovf(rc, b);
 }
 
+/* Ask the cache for b's counter (b < nr), about to be counted: a hint, never a fault. */
+static inline void meta_rc_prefetch(const struct meta_refcount *rc, uint64_t b)
+{
+	__builtin_prefetch(rc->c + (rc->nib ? b >> 1 : b), 1, 0);
+}
+
 /* The slow half of meta_rc_get(): b < nr and b's counter is at its top. */
 uint32_t meta_rc_get_ovf(const struct meta_refcount *rc, uint64_t b);
 

@@ -2,7 +2,8 @@
 /*
  * Unit tests of the shared walking stores and reader: the hash table (libmeta/base/hash.c),
  * the reference-count store (libmeta/pdata/refcount.c), the batched level reader and its node
- * verdict (libmeta/pdata/walk.c).  The reader's nodes are laid out by hand in a temp file.
+ * verdict (libmeta/pdata/walk.c), meta_radix_sort() (libmeta/base/util.c).
+ * The reader's nodes are laid out by hand in a temp file.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <libmeta/io.h>
 
 #include "base/hash.h"
+#include "base/util.h"
 #include "pdata/refcount.h"
 #include "pdata/walk.h"
 #include "unit_base.h"
@@ -441,6 +443,59 @@ START_TEST(test_verdict)
 }
 END_TEST
 
+/* ---- meta_radix_sort() against a stable qsort ------------------------------------------- */
+
+struct rs_elem {
+	uint64_t key;
+	uint32_t pos, pad[3];
+};
+
+static uint64_t rs_key(const void *p)
+{
+	return ((const struct rs_elem *)p)->key;
+}
+
+static int cmp_rs(const void *a, const void *b)
+{
+	const struct rs_elem *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+START_TEST(test_radix_sort)
+{
+	static const unsigned bits[] = {1, 11, 12, 22, 23, 40, 64};
+	static const size_t sizes[] = {0, 1, 2, 5000, 70000};
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	for (size_t bi = 0; bi < sizeof(bits) / sizeof(bits[0]); bi++)
+		for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+			size_t n = sizes[si];
+			struct rs_elem *v = calloc(n + 1, sizeof(*v)), *w = calloc(n + 1, sizeof(*w));
+			void *tmp = malloc((n + 1) * sizeof(*v));
+			ck_assert_ptr_nonnull(v);
+			ck_assert_ptr_nonnull(w);
+			ck_assert_ptr_nonnull(tmp);
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				uint64_t k = seed ^ (seed >> 29);
+				if (bits[bi] < 64)
+					k &= (1ull << bits[bi]) - 1;
+				if (i % 7 == 3) /* repeated keys, to see that equal keys keep their order */
+					k = v[i / 2].key;
+				v[i] = (struct rs_elem){.key = k, .pos = (uint32_t)i};
+			}
+			memcpy(w, v, n * sizeof(*v));
+			meta_radix_sort(v, n, sizeof(*v), rs_key, bits[bi], tmp);
+			qsort(w, n, sizeof(*w), cmp_rs);
+			ck_assert_mem_eq(v, w, n * sizeof(*v));
+			free(v);
+			free(w);
+			free(tmp);
+		}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("walk");
@@ -461,6 +516,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_read_ascending);
 	tcase_add_test(tc, test_read_out_of_order);
 	tcase_add_test(tc, test_verdict);
+	tcase_add_test(tc, test_radix_sort);
 	return s;
 }
 
