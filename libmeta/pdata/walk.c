@@ -166,3 +166,106 @@ int meta_walk_verdict(const void *data, int err, uint64_t b, uint32_t leaf_vs, u
 				   lost_detail);
 	return meta_node_check(data, b, leaf_vs, lo, hi, is_root, fn, ctx);
 }
+
+/* ---- meta_walk_tree(): meta_btree_walk()'s contract, a level at a time ---- */
+
+#define TREE_MAX_DEPTH 32 /* as meta_btree_walk(): deeper is a loop */
+
+struct tw_item {
+	uint64_t b, lo, hi;
+};
+
+struct tree_walk {
+	uint32_t vs;
+	const struct meta_btree_walk_ops *ops;
+	void *ctx;
+	struct tw_item *cur, *next;
+	size_t nnext, capnext;
+	int depth, leaf_depth, nomem;
+};
+
+static uint64_t tw_block(void *ctx, size_t i)
+{
+	return ((const struct tree_walk *)ctx)->cur[i].b;
+}
+
+static int cmp_tw(const void *a, const void *b)
+{
+	const struct tw_item *x = a, *y = b;
+	return x->b < y->b ? -1 : x->b > y->b;
+}
+
+static uint64_t tw_key(const void *p)
+{
+	return ((const struct tw_item *)p)->b;
+}
+
+static int tw_visit(void *ctx, size_t i, const void *data, int err)
+{
+	struct tree_walk *t = ctx;
+	const struct tw_item *it = &t->cur[i];
+	struct meta_node_info ni;
+	if (meta_walk_verdict(data, err, it->b, t->vs, it->lo, it->hi, t->depth == 0, NULL,
+			      t->ops->damage, t->ctx) >= (int)META_SEV_FATAL)
+		return 0;
+	meta_node_get_info(data, &ni);
+	if (ni.flags & META_NODE_LEAF) {
+		if (t->leaf_depth < 0)
+			t->leaf_depth = t->depth;
+		else if (t->leaf_depth != t->depth)
+			meta_report(t->ops->damage, t->ctx, META_DMG_NODE_DEPTH, it->b, it->lo, it->hi,
+				    0, NULL);
+		return t->ops->leaf ? t->ops->leaf(t->ctx, it->b, data, &ni) : 0;
+	}
+	if (meta_grow((void **)&t->next, &t->capnext, t->nnext + ni.nr_entries, sizeof(*t->next))) {
+		t->nomem = 1;
+		return META_E_NOMEM;
+	}
+	for (uint32_t k = 0; k < ni.nr_entries; k++)
+		t->next[t->nnext++] = (struct tw_item){
+			meta_node_value64(data, k), meta_node_key(data, k),
+			k + 1 < ni.nr_entries ? meta_node_key(data, k + 1) : it->hi};
+	return 0;
+}
+
+int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
+		   const struct meta_btree_walk_ops *ops, void *ctx)
+{
+	struct tree_walk t = {.vs = value_size, .ops = ops, .ctx = ctx, .leaf_depth = -1};
+	struct meta_walker w;
+	unsigned bits = 1;
+	int r = 0;
+	while (bits < 64 && meta_bm_nr_blocks(bm) >> bits)
+		bits++;
+	meta_walker_init(&w, bm);
+	t.next = malloc(sizeof(*t.next));
+	if (!t.next)
+		return META_E_NOMEM;
+	t.capnext = 1;
+	t.next[t.nnext++] = (struct tw_item){root, 0, UINT64_MAX};
+	for (; t.nnext && !r; t.depth++) {
+		size_t n = t.nnext;
+		free(t.cur);
+		t.cur = t.next;
+		t.next = NULL;
+		t.nnext = t.capnext = 0;
+		if (t.depth > TREE_MAX_DEPTH) {
+			for (size_t i = 0; i < n; i++)
+				meta_report(ops->damage, ctx, META_DMG_NODE_DEPTH, t.cur[i].b, t.cur[i].lo,
+					    t.cur[i].hi, 0, "tree too deep (loop?)");
+			break;
+		}
+		/* in block order, so that the walker hands nodes over straight from its reads */
+		void *tmp = n >= 4096 ? malloc(n * sizeof(*t.cur)) : NULL;
+		if (tmp)
+			meta_radix_sort(t.cur, n, sizeof(*t.cur), tw_key, bits, tmp);
+		else
+			qsort(t.cur, n, sizeof(*t.cur), cmp_tw);
+		free(tmp);
+		r = meta_walk_read(&w, n, tw_block, tw_visit, &t);
+	}
+	meta_walker_free(&w);
+	free(t.cur);
+	free(t.next);
+	return t.nomem ? META_E_NOMEM : r;
+}

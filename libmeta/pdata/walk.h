@@ -89,4 +89,19 @@ int meta_walk_verdict(const void *data, int err, uint64_t b, uint32_t leaf_vs, u
 		      uint64_t hi, int is_root, const char *lost_detail, meta_damage_fn fn,
 		      void *ctx);
 
+/*
+ * meta_btree_walk() (libmeta/btree.h) read level by level through meta_walk_read():
+ * coalesced reads, validated on the block manager's second thread when read-ahead is
+ * on, instead of a block cache get per node.  The same checks and damage reports
+ * (meta_walk_verdict() per node against its parent's key range; a leaf deeper or
+ * shallower than the first level holding leaves is NODE_DEPTH, its leaf() still
+ * called; nothing below depth 32); but leaf() comes in block order within a level,
+ * not in key order, and reports in level order.  For callers that collect leaves
+ * without caring for their order (the space maps' index and reference-count trees).
+ * Returns 0, leaf()'s stop value or META_E_NOMEM.
+ */
+struct meta_btree_walk_ops;
+int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
+		   const struct meta_btree_walk_ops *ops, void *ctx);
+
 #endif

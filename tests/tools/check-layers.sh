@@ -16,10 +16,11 @@
 #                         pdata/ondisk.h (the persistent-data structures, definitions only)
 #        1 I/O engine     io
 #        2 block manager  bm
-#        3 btree          btree, and tm (the transaction manager: block manager + a space)
+#        3 btree          btree, tm (the transaction manager: block manager + a space), and
+#                         walk (the batched level reader of btrees, which the space maps use)
 #        4 space maps     sm, sm_bitmap (a bitmap block's entries), and btree_write
 #                         (transactional btree writes over tm)
-#        5 pdata above    walk refcount pdata_write (and any other file of libmeta/pdata/)
+#        5 pdata above    refcount pdata_write (and any other file of libmeta/pdata/)
 #        6 formats        thin* pack emitter (thin)   snap* (snap)
 #        7 above formats  family (knows every family's magic)
 #        8 writers over existing devices  *_restore thin_repair (they sniff the family of what
@@ -87,9 +88,9 @@ rank_of() { # rank_of NAME (module name without .c/.h) FOLDER
 	api | error | damage | crc32c | endian | util | xml_util | hash | ondisk) echo 0 ;;
 	io) echo 1 ;;
 	bm) echo 2 ;;
-	btree | tm) echo 3 ;;
+	btree | tm | walk) echo 3 ;;
 	sm | btree_write | sm_bitmap) echo 4 ;;
-	walk | refcount | pdata_write) echo 5 ;;
+	refcount | pdata_write) echo 5 ;;
 	*_restore | thin_repair) echo 8 ;;
 	thin* | pack | emitter | snap* | ondisk_thin) echo 6 ;;
 	family) echo 7 ;;

@@ -858,6 +858,65 @@ START_TEST(test_disk_map_big)
 }
 END_TEST
 
+/*
+ * Counts read back by meta_sm_read_counts(), which keeps the ref-count tree's entries packed
+ * (a byte for a key 1-15 past the last with a count up to 15, else varints): counts at each
+ * edge of the packing (15/16, 127/128, 16383/16384, 2^32 - 1) and keys 1, 15, 16, 128, 2^14
+ * and (twice) 2^21 apart.
+ */
+START_TEST(test_disk_map_counts_packed)
+{
+	static const uint32_t counts[] = {3,     15,    16,        127,       128,
+					  16383, 16384, 1u << 31, UINT32_MAX, 4};
+	static const uint64_t gaps[] = {1, 15, 16, 128, 1u << 14, 1u << 21, 2, 3};
+	const uint64_t nd = 3u << 21, mb = 3000;
+	char path[UB_PATH_MAX];
+	struct meta_io *io;
+	struct meta_bm *bm;
+	struct meta_sm_tx *md, *dd;
+	struct meta_tm_space sp;
+	struct meta_tm *tm;
+	struct meta_sm_root mroot, droot;
+	uint8_t sb[UB_BLOCK_SIZE];
+	uint32_t *want = calloc(nd, sizeof(*want));
+	ck_assert_ptr_nonnull(want);
+	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
+	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_METADATA, mb, 1, &md), 0);
+	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_DISK, nd, 0, &dd), 0);
+	sp = meta_sm_tx_space(md);
+	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
+	/* every count after every gap, and runs of small counts between (one-byte entries) */
+	uint64_t b = 5;
+	for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++)
+		for (size_t k = 0; k < (gaps[g] >> 21 ? 2 : sizeof(counts) / sizeof(counts[0])); k++) {
+			want[b] = counts[k];
+			for (uint64_t r = 1; r <= 40 && b + r < nd; r++)
+				want[b + r] = 3 + (uint32_t)(r % 13);
+			b += 40 + gaps[g];
+		}
+	ck_assert_uint_lt(b, nd);
+	for (b = 0; b < nd; b++)
+		if (want[b])
+			ck_assert_int_eq(meta_sm_tx_set(dd, b, want[b]), 0);
+	ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &droot), 0);
+	ck_assert_int_eq(meta_sm_tx_commit(md, tm, &mroot), 0);
+	ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
+	memset(sb, 0, sizeof(sb));
+	ck_assert_int_eq(meta_tm_commit(tm, 0, &sb_v, sb), 0);
+	meta_sm_tx_committed(dd);
+	meta_sm_tx_committed(md);
+	check_map(bm, META_SM_DISK, &droot, want, nd);
+	meta_tm_destroy(tm);
+	meta_sm_tx_close(dd);
+	meta_sm_tx_close(md);
+	meta_bm_destroy(bm);
+	unlink(path);
+	free(want);
+}
+END_TEST
+
 /* Commits of the metadata map with counts above 2 on the user's side (its ref-count tree). */
 START_TEST(test_commit_big)
 {
@@ -1139,6 +1198,7 @@ int main(void)
 	tcase_add_test(tc, test_crash);
 	tcase_add_test(tc, test_disk_map);
 	tcase_add_test(tc, test_disk_map_big);
+	tcase_add_test(tc, test_disk_map_counts_packed);
 	tc = ub_tcase(s, "pool", 60);
 	tcase_add_test(tc, test_pool);
 	return ub_run(s);

@@ -2,7 +2,7 @@
 /*
  * Unit tests of the shared walking stores and reader: the hash table (libmeta/base/hash.c),
  * the reference-count store (libmeta/pdata/refcount.c), the batched level reader and its node
- * verdict (libmeta/pdata/walk.c), meta_radix_sort() (libmeta/base/util.c).
+ * verdict and meta_walk_tree() (libmeta/pdata/walk.c), meta_radix_sort() (libmeta/base/util.c).
  * The reader's nodes are laid out by hand in a temp file.
  */
 #include <check.h>
@@ -443,6 +443,170 @@ START_TEST(test_verdict)
 }
 END_TEST
 
+/* ---- meta_walk_tree() against meta_btree_walk() --------------------------------------- */
+
+/*
+ * A hand-made tree of 4-byte values (a reference-count tree's shape) in a temp file: root
+ * internal node 1 over internal nodes 2 (keys from 400) and 3 (from 600); node 2 over
+ * leaves 4 and 5; node 3 over leaves 6, 7 and 8, block 999 (past the device) and internal
+ * node 11, whose one child is leaf 9: a leaf one level deeper than the others.  Leaf k
+ * holds keys k*100 + 0..2 (leaf 9: 900..902).  Leaf 7 gets a bad checksum when bad_csum,
+ * leaf 5 a key outside its parent's range when bad_key.
+ */
+static void tree_file(char *p, int bad_csum, int bad_key)
+{
+	static const struct {
+		uint64_t b;
+		uint32_t n;
+		uint64_t keys[5], kids[5];
+	} inner[] = {
+		{1, 2, {400, 600}, {2, 3}},
+		{2, 2, {400, 500}, {4, 5}},
+		{3, 5, {600, 700, 800, 850, 880}, {6, 7, 8, 999, 11}},
+		{11, 1, {900}, {9}},
+	};
+	uint8_t blk[UB_BLOCK_SIZE];
+	ub_tmpfile(p, "walktree", 16u * UB_BLOCK_SIZE);
+	for (size_t i = 0; i < sizeof(inner) / sizeof(inner[0]); i++) {
+		ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, inner[i].n, inner[i].keys, inner[i].kids);
+		meta_node_validator.prepare(&meta_node_validator, blk, inner[i].b);
+		ub_write_block(p, inner[i].b, blk);
+	}
+	for (uint64_t b = 4; b <= 9; b++) {
+		uint64_t k[3] = {b * 100, b * 100 + 1, b * 100 + 2};
+		uint32_t v[3] = {3, 4, 5};
+		if (bad_key && b == 5)
+			k[2] = 650; /* past node 5's range [500, 600) */
+		ub_node(blk, META_NODE_LEAF, 4, UB_MAX, 3, k, v);
+		meta_node_validator.prepare(&meta_node_validator, blk, b);
+		if (bad_csum && b == 7)
+			blk[200] ^= 1;
+		ub_write_block(p, b, blk);
+	}
+}
+
+struct tw_log {
+	uint64_t leaves[16];
+	size_t nleaves;
+	uint64_t dmg[16][4]; /* kind, block, begin, end */
+	size_t ndmg;
+};
+
+static int tw_on_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct tw_log *l = ctx;
+	(void)node;
+	ck_assert_uint_eq(ni->nr_entries, 3);
+	ck_assert_uint_lt(l->nleaves, 16);
+	l->leaves[l->nleaves++] = b;
+	return 0;
+}
+
+static void tw_on_damage(void *ctx, const struct meta_damage *d)
+{
+	struct tw_log *l = ctx;
+	ck_assert_uint_lt(l->ndmg, 16);
+	l->dmg[l->ndmg][0] = d->kind;
+	l->dmg[l->ndmg][1] = d->block;
+	l->dmg[l->ndmg][2] = d->begin;
+	l->dmg[l->ndmg][3] = d->end;
+	l->ndmg++;
+}
+
+static int cmp_u64v(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dmg(const void *a, const void *b)
+{
+	return memcmp(a, b, 4 * sizeof(uint64_t));
+}
+
+static void tw_run(struct meta_bm *b, uint64_t root, int batched, struct tw_log *l)
+{
+	struct meta_btree_walk_ops ops = {tw_on_leaf, tw_on_damage};
+	memset(l, 0, sizeof(*l));
+	if (batched)
+		ck_assert_int_eq(meta_walk_tree(b, root, 4, &ops, l), 0);
+	else
+		ck_assert_int_eq(meta_btree_walk(b, root, 4, &ops, l), 0);
+	qsort(l->leaves, l->nleaves, sizeof(uint64_t), cmp_u64v);
+	qsort(l->dmg, l->ndmg, sizeof(l->dmg[0]), cmp_dmg);
+}
+
+static size_t tw_count(const struct tw_log *l, uint64_t kind, uint64_t block)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < l->ndmg; i++)
+		n += l->dmg[i][0] == kind && l->dmg[i][1] == block;
+	return n;
+}
+
+START_TEST(test_walk_tree_as_btree_walk)
+{
+	/* _i: bad_csum = i & 1, bad_key = i & 2; with the batch's read-ahead thread when i & 4 */
+	char p[UB_PATH_MAX];
+	struct meta_io *io;
+	struct meta_bm *b;
+	struct tw_log depth_first, batched;
+	tree_file(p, _i & 1, _i & 2);
+	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
+	ck_assert_int_eq(meta_bm_create(io, 0, &b), META_OK);
+	meta_bm_set_read_ahead(b, _i & 4);
+	tw_run(b, 1, 0, &depth_first);
+	tw_run(b, 1, 1, &batched);
+	/* the same leaves and the same damage (order aside) */
+	ck_assert_uint_eq(batched.nleaves, depth_first.nleaves);
+	ck_assert_mem_eq(batched.leaves, depth_first.leaves, batched.nleaves * sizeof(uint64_t));
+	ck_assert_uint_eq(batched.ndmg, depth_first.ndmg);
+	ck_assert_mem_eq(batched.dmg, depth_first.dmg, batched.ndmg * sizeof(batched.dmg[0]));
+	/* and what they are: leaf 9 too deep (still handed over), block 999 past the end,
+	 * leaf 7's checksum, leaf 5's key */
+	ck_assert_uint_eq(batched.nleaves, 6u - (_i & 1) - !!(_i & 2));
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_NODE_DEPTH, 9), 1);
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_BLOCK_OUT_OF_RANGE, 999), 1);
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_NODE_CHECKSUM, 7), _i & 1);
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_NODE_KEY_ORDER, 5) +
+			  tw_count(&batched, META_DMG_NODE_KEY_RANGE, 5), !!(_i & 2));
+	meta_bm_destroy(b);
+	unlink(p);
+}
+END_TEST
+
+/* A tree that is one leaf, and a node that points back at itself: as meta_btree_walk. */
+START_TEST(test_walk_tree_root_leaf_and_loop)
+{
+	char p[UB_PATH_MAX];
+	uint8_t blk[UB_BLOCK_SIZE];
+	uint64_t keys[2] = {0, 10}, kids[2] = {10, 10};
+	struct meta_io *io;
+	struct meta_bm *b;
+	struct tw_log depth_first, batched;
+	tree_file(p, 0, 0);
+	/* block 10: an internal node whose two entries point at itself */
+	ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, 2, keys, kids);
+	meta_node_validator.prepare(&meta_node_validator, blk, 10);
+	ub_write_block(p, 10, blk);
+	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
+	ck_assert_int_eq(meta_bm_create(io, 0, &b), META_OK);
+	tw_run(b, 4, 1, &batched);
+	ck_assert_uint_eq(batched.nleaves, 1);
+	ck_assert_uint_eq(batched.leaves[0], 4);
+	ck_assert_uint_eq(batched.ndmg, 0);
+	/* the children's ranges cannot hold the parent's keys: each lost, never walked on */
+	tw_run(b, 10, 0, &depth_first);
+	tw_run(b, 10, 1, &batched);
+	ck_assert_uint_eq(batched.nleaves, 0);
+	ck_assert_uint_eq(batched.ndmg, 2);
+	ck_assert_uint_eq(depth_first.ndmg, 2);
+	ck_assert_mem_eq(batched.dmg, depth_first.dmg, 2 * sizeof(batched.dmg[0]));
+	meta_bm_destroy(b);
+	unlink(p);
+}
+END_TEST
+
 /* ---- meta_radix_sort() against a stable qsort ------------------------------------------- */
 
 struct rs_elem {
@@ -516,6 +680,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_read_ascending);
 	tcase_add_test(tc, test_read_out_of_order);
 	tcase_add_test(tc, test_verdict);
+	tcase_add_loop_test(tc, test_walk_tree_as_btree_walk, 0, 8);
+	tcase_add_test(tc, test_walk_tree_root_leaf_and_loop);
 	tcase_add_test(tc, test_radix_sort);
 	return s;
 }
