@@ -4,10 +4,11 @@
  * validates ahead of the callback.  The callback must see exactly what the serial reader
  * gives it: the same blocks in the same order, the same bytes, the same errors (bad
  * checksums, blocks past the end), on the caller's thread; a callback's stop value ends
- * the batch at the same block.
+ * the batch at the same block.  On a file and on a device (several loader threads).
  */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #define NBLOCKS 3000u
 
 static char path[UB_PATH_MAX];
+static const char *ahead_path; /* what the read-ahead run opens: path, or a loop device over it */
 
 static void mk_file(void)
 {
@@ -115,7 +117,7 @@ static void same(const uint64_t *list, size_t n, size_t stop_at)
 		s[mode].stop_at = stop_at;
 		s[mode].self = pthread_self();
 		memcpy(copy, list, n * sizeof(*copy));
-		ck_assert_int_eq(meta_io_open(path, 0, &io), META_OK);
+		ck_assert_int_eq(meta_io_open(mode ? ahead_path : path, 0, &io), META_OK);
 		ck_assert_int_eq(meta_bm_create(io, 16, &bm), META_OK);
 		meta_bm_set_read_ahead(bm, mode);
 		meta_bm_set_batch_pre(bm, pre, &s[mode]);
@@ -137,12 +139,11 @@ static void same(const uint64_t *list, size_t n, size_t stop_at)
 	free(copy);
 }
 
-START_TEST(test_ahead_same_as_serial)
+static void same_lists(void)
 {
 	size_t n = 0;
 	uint64_t *list = malloc(20000 * sizeof(*list));
 	ck_assert_ptr_nonnull(list);
-	mk_file();
 	/* every block, duplicates, gaps of every size, blocks past the end */
 	srand(11);
 	for (uint64_t b = 0; b < NBLOCKS; b++)
@@ -167,6 +168,51 @@ START_TEST(test_ahead_same_as_serial)
 	same(list, 10, 0);
 	same(list, 0, 0);
 	free(list);
+}
+
+START_TEST(test_ahead_same_as_serial)
+{
+	mk_file();
+	ahead_path = path;
+	same_lists();
+	unlink(path);
+}
+END_TEST
+
+/*
+ * On an O_DIRECT device the runs are read by several loader threads, out of order: the
+ * callback must still see what the serial reader of the file sees.  A read-only loop
+ * device over the file stands in for the device; skips without root or losetup.
+ */
+START_TEST(test_ahead_device_same_as_serial)
+{
+	char cmd[UB_PATH_MAX + 64], dev[64] = "";
+	FILE *p;
+	if (geteuid() != 0 || system("losetup --version >/dev/null 2>&1") != 0) {
+		printf("SKIP bm_ahead device: needs root and losetup\n");
+		return;
+	}
+	mk_file();
+	snprintf(cmd, sizeof(cmd), "losetup -f --show -r %s 2>/dev/null", path);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	if (!fgets(dev, sizeof(dev), p))
+		dev[0] = 0;
+	pclose(p);
+	dev[strcspn(dev, "\n")] = 0;
+	if (!dev[0]) {
+		printf("SKIP bm_ahead device: no loop device could be made\n");
+		unlink(path);
+		return;
+	}
+	/* detach at once: the kernel drops the device at the last close, even if this test dies */
+	int holder = open(dev, O_RDONLY);
+	ck_assert_int_ge(holder, 0);
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", dev);
+	ck_assert_int_eq(system(cmd), 0);
+	ahead_path = dev;
+	same_lists();
+	close(holder);
 	unlink(path);
 }
 END_TEST
@@ -176,5 +222,6 @@ int main(void)
 	Suite *s = suite_create("bm_ahead");
 	TCase *tc = ub_tcase(s, "bm_ahead", 120);
 	tcase_add_test(tc, test_ahead_same_as_serial);
+	tcase_add_test(tc, test_ahead_device_same_as_serial);
 	return ub_run(s);
 }
