@@ -285,10 +285,16 @@ struct ra {
 	struct ra_slot slot[RA_SLOTS];
 };
 
-/* Wake whichever stage sleeps and now has half of the ring (or the end) to work on. */
+/*
+ * Wake whichever stage sleeps and now has half of the ring (or the end) to work on.  A loader
+ * asleep on a full ring when another claims the batch's last run must wake to finish: the
+ * reader waits for the end of the loading once fewer than half of the slots are left to it,
+ * and the caller for the reader's, so the ring may never drain to half again.
+ */
 static void ra_wake(struct ra *a)
 {
-	if (a->loaders_wait && (a->stop || a->claimed - a->consumed <= RA_SLOTS / 2))
+	if (a->loaders_wait &&
+	    (a->stop || a->next >= a->n || a->claimed - a->consumed <= RA_SLOTS / 2))
 		pthread_cond_broadcast(&a->lcv);
 	if (a->reader_waits && (a->stop || a->load_done || a->loaded - a->checked >= RA_SLOTS / 2))
 		pthread_cond_signal(&a->rcv);
