@@ -225,20 +225,36 @@ static int loop_open(char *dev, size_t len)
  * callback must still see what the serial reader of the file sees.  A read-only loop
  * device over the file stands in for the device; skips without root or losetup.
  */
-START_TEST(test_ahead_device_same_as_serial)
+static char loop_dev[64]; /* device_begin()'s loop device */
+
+/* The file and a loop device over it for the read-ahead runs: the holder fd, or -1 after
+ * one SKIP line (the file removed again). */
+static int device_begin(const char *what)
 {
-	char dev[64];
 	mk_file();
-	int holder = loop_open(dev, sizeof(dev));
+	int holder = loop_open(loop_dev, sizeof(loop_dev));
 	if (holder < 0) {
-		printf("SKIP bm_ahead device: needs root, losetup and a free loop device\n");
+		printf("SKIP bm_ahead %s: needs root, losetup and a free loop device\n", what);
 		unlink(path);
-		return;
+		return -1;
 	}
-	ahead_path = dev;
-	same_lists();
+	ahead_path = loop_dev;
+	return holder;
+}
+
+static void device_end(int holder)
+{
 	close(holder);
 	unlink(path);
+}
+
+START_TEST(test_ahead_device_same_as_serial)
+{
+	int holder = device_begin("device");
+	if (holder < 0)
+		return;
+	same_lists();
+	device_end(holder);
 }
 END_TEST
 
@@ -251,16 +267,10 @@ END_TEST
  */
 START_TEST(test_ahead_device_stages_at_odd_paces)
 {
-	char dev[64];
 	uint64_t list[NBLOCKS];
-	mk_file();
-	int holder = loop_open(dev, sizeof(dev));
-	if (holder < 0) {
-		printf("SKIP bm_ahead device paces: needs root, losetup and a free loop device\n");
-		unlink(path);
+	int holder = device_begin("device paces");
+	if (holder < 0)
 		return;
-	}
-	ahead_path = dev;
 	for (unsigned seed = 1; seed <= 40; seed++) {
 		size_t n = 0;
 		for (uint64_t b = seed % 3; b < NBLOCKS; b += 1 + (b + seed) % 3)
@@ -269,8 +279,7 @@ START_TEST(test_ahead_device_stages_at_odd_paces)
 		same(list, n, 0);
 	}
 	jitter = 0;
-	close(holder);
-	unlink(path);
+	device_end(holder);
 }
 END_TEST
 

@@ -735,31 +735,53 @@ END_TEST
  * above 2: the ref-count tree) against a model, each commit read back; the metadata map
  * counts the superblock and the blocks of both maps, once each.
  */
+/* A file of mb metadata blocks holding a new metadata map (md, which gives tm its space) and
+ * a new data map of nd blocks (dd). */
+static void maps_create(char *path, uint64_t mb, uint64_t nd, struct meta_bm **bm,
+			struct meta_sm_tx **md, struct meta_sm_tx **dd, struct meta_tm **tm)
+{
+	struct meta_io *io;
+	struct meta_tm_space sp;
+	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
+	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
+	ck_assert_int_eq(meta_bm_create(io, 64, bm), 0);
+	ck_assert_int_eq(meta_sm_tx_create(*bm, META_SM_METADATA, mb, 1, md), 0);
+	ck_assert_int_eq(meta_sm_tx_create(*bm, META_SM_DISK, nd, 0, dd), 0);
+	sp = meta_sm_tx_space(*md);
+	ck_assert_int_eq(meta_tm_create(*bm, &sp, tm), 0);
+}
+
+/* Commit the data map dd and the metadata map md through tm, with a blank superblock. */
+static void commit_both(struct meta_sm_tx *dd, struct meta_sm_tx *md, struct meta_tm *tm,
+			struct meta_sm_root *droot, struct meta_sm_root *mroot)
+{
+	uint8_t sb[UB_BLOCK_SIZE];
+	ck_assert_int_eq(meta_sm_tx_commit(dd, tm, droot), 0);
+	ck_assert_int_eq(meta_sm_tx_commit(md, tm, mroot), 0);
+	ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
+	memset(sb, 0, sizeof(sb));
+	ck_assert_int_eq(meta_tm_commit(tm, 0, &sb_v, sb), 0);
+	meta_sm_tx_committed(dd);
+	meta_sm_tx_committed(md);
+}
+
 static void disk_case(uint64_t seed, unsigned rounds, unsigned ops, uint64_t nd)
 {
 	char path[UB_PATH_MAX];
 	const uint64_t mb = 3000;
 	uint64_t dbegin = 0, grow = EPB + 5;
-	struct meta_io *io;
 	struct meta_bm *bm;
 	struct meta_sm_tx *md, *dd;
-	struct meta_tm_space sp;
 	struct meta_tm *tm;
 	struct meta_sm_root mroot, droot;
 	uint32_t *cur, *com, *mwant = calloc(mb, sizeof(*mwant));
-	uint8_t *mark = calloc(mb, 1), sb[UB_BLOCK_SIZE];
+	uint8_t *mark = calloc(mb, 1);
 
 	ub_rnd_state = seed * 0x9e3779b97f4a7c15ull + 7;
 	cur = calloc(nd + grow, sizeof(*cur));
 	com = calloc(nd + grow, sizeof(*com));
 	ck_assert(cur && com && mwant && mark);
-	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
-	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
-	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
-	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_METADATA, mb, 1, &md), 0);
-	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_DISK, nd, 0, &dd), 0);
-	sp = meta_sm_tx_space(md);
-	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
+	maps_create(path, mb, nd, &bm, &md, &dd, &tm);
 	for (unsigned t = 0; t < rounds; t++) {
 		if (t == rounds / 2) {
 			ck_assert_int_eq(meta_sm_tx_extend(dd, grow), 0);
@@ -799,13 +821,7 @@ static void disk_case(uint64_t seed, unsigned rounds, unsigned ops, uint64_t nd)
 				ck_assert_uint_eq(c, cur[b]);
 			}
 		}
-		ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &droot), 0);
-		ck_assert_int_eq(meta_sm_tx_commit(md, tm, &mroot), 0);
-		ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
-		memset(sb, 0, sizeof(sb));
-		ck_assert_int_eq(meta_tm_commit(tm, 0, &sb_v, sb), 0);
-		meta_sm_tx_committed(dd);
-		meta_sm_tx_committed(md);
+		commit_both(dd, md, tm, &droot, &mroot);
 		check_map(bm, META_SM_DISK, &droot, cur, nd);
 		memcpy(com, cur, nd * sizeof(*cur));
 		memset(mark, 0, mb);
@@ -871,22 +887,13 @@ START_TEST(test_disk_map_counts_packed)
 	static const uint64_t gaps[] = {1, 15, 16, 128, 1u << 14, 1u << 21, 2, 3};
 	const uint64_t nd = 3u << 21, mb = 3000;
 	char path[UB_PATH_MAX];
-	struct meta_io *io;
 	struct meta_bm *bm;
 	struct meta_sm_tx *md, *dd;
-	struct meta_tm_space sp;
 	struct meta_tm *tm;
 	struct meta_sm_root mroot, droot;
-	uint8_t sb[UB_BLOCK_SIZE];
 	uint32_t *want = calloc(nd, sizeof(*want));
 	ck_assert_ptr_nonnull(want);
-	ub_tmpfile(path, "sm_tx", mb * UB_BLOCK_SIZE);
-	ck_assert_int_eq(meta_io_open(path, META_IO_WRITE, &io), 0);
-	ck_assert_int_eq(meta_bm_create(io, 64, &bm), 0);
-	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_METADATA, mb, 1, &md), 0);
-	ck_assert_int_eq(meta_sm_tx_create(bm, META_SM_DISK, nd, 0, &dd), 0);
-	sp = meta_sm_tx_space(md);
-	ck_assert_int_eq(meta_tm_create(bm, &sp, &tm), 0);
+	maps_create(path, mb, nd, &bm, &md, &dd, &tm);
 	/* every count after every gap, and runs of small counts between (one-byte entries) */
 	uint64_t b = 5;
 	for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++)
@@ -900,13 +907,7 @@ START_TEST(test_disk_map_counts_packed)
 	for (b = 0; b < nd; b++)
 		if (want[b])
 			ck_assert_int_eq(meta_sm_tx_set(dd, b, want[b]), 0);
-	ck_assert_int_eq(meta_sm_tx_commit(dd, tm, &droot), 0);
-	ck_assert_int_eq(meta_sm_tx_commit(md, tm, &mroot), 0);
-	ck_assert_int_eq(meta_tm_pre_commit(tm), 0);
-	memset(sb, 0, sizeof(sb));
-	ck_assert_int_eq(meta_tm_commit(tm, 0, &sb_v, sb), 0);
-	meta_sm_tx_committed(dd);
-	meta_sm_tx_committed(md);
+	commit_both(dd, md, tm, &droot, &mroot);
 	check_map(bm, META_SM_DISK, &droot, want, nd);
 	meta_tm_destroy(tm);
 	meta_sm_tx_close(dd);
