@@ -177,6 +177,7 @@ struct tw_item {
 
 struct tree_walk {
 	uint32_t vs;
+	uint64_t nr_blocks; /* the device's */
 	const struct meta_btree_walk_ops *ops;
 	void *ctx;
 	struct tw_item *cur, *next;
@@ -198,6 +199,21 @@ static int cmp_tw(const void *a, const void *b)
 static uint64_t tw_key(const void *p)
 {
 	return ((const struct tw_item *)p)->b;
+}
+
+/*
+ * Queue node b for the next level (room made by the caller), or report it lost when it lies
+ * past the device, as meta_btree_walk() does; a block number the walker takes for "skip"
+ * (META_WALK_SKIP, all ones) never reaches it.
+ */
+static void tw_push(struct tree_walk *t, uint64_t b, uint64_t lo, uint64_t hi)
+{
+	if (b >= t->nr_blocks) {
+		meta_report(t->ops->damage, t->ctx, meta_node_damage_kind(META_E_RANGE, NULL), b, lo,
+			    hi, 0, NULL);
+		return;
+	}
+	t->next[t->nnext++] = (struct tw_item){b, lo, hi};
 }
 
 static int tw_visit(void *ctx, size_t i, const void *data, int err)
@@ -222,16 +238,16 @@ static int tw_visit(void *ctx, size_t i, const void *data, int err)
 		return META_E_NOMEM;
 	}
 	for (uint32_t k = 0; k < ni.nr_entries; k++)
-		t->next[t->nnext++] = (struct tw_item){
-			meta_node_value64(data, k), meta_node_key(data, k),
-			k + 1 < ni.nr_entries ? meta_node_key(data, k + 1) : it->hi};
+		tw_push(t, meta_node_value64(data, k), meta_node_key(data, k),
+			k + 1 < ni.nr_entries ? meta_node_key(data, k + 1) : it->hi);
 	return 0;
 }
 
 int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 		   const struct meta_btree_walk_ops *ops, void *ctx)
 {
-	struct tree_walk t = {.vs = value_size, .ops = ops, .ctx = ctx, .leaf_depth = -1};
+	struct tree_walk t = {.vs = value_size, .nr_blocks = meta_bm_nr_blocks(bm), .ops = ops,
+			      .ctx = ctx, .leaf_depth = -1};
 	struct meta_walker w;
 	unsigned bits = 1;
 	int r = 0;
@@ -242,7 +258,7 @@ int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 	if (!t.next)
 		return META_E_NOMEM;
 	t.capnext = 1;
-	t.next[t.nnext++] = (struct tw_item){root, 0, UINT64_MAX};
+	tw_push(&t, root, 0, UINT64_MAX);
 	for (; t.nnext && !r; t.depth++) {
 		size_t n = t.nnext;
 		free(t.cur);

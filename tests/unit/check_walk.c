@@ -575,7 +575,8 @@ START_TEST(test_walk_tree_as_btree_walk)
 }
 END_TEST
 
-/* A tree that is one leaf, and a node that points back at itself: as meta_btree_walk. */
+/* A tree that is one leaf, a node that points back at itself, a child and a root past the
+ * device: as meta_btree_walk. */
 START_TEST(test_walk_tree_root_leaf_and_loop)
 {
 	char p[UB_PATH_MAX];
@@ -602,6 +603,26 @@ START_TEST(test_walk_tree_root_leaf_and_loop)
 	ck_assert_uint_eq(batched.ndmg, 2);
 	ck_assert_uint_eq(depth_first.ndmg, 2);
 	ck_assert_mem_eq(batched.dmg, depth_first.dmg, 2 * sizeof(batched.dmg[0]));
+	meta_bm_destroy(b);
+	/* block 12: children 4 and all ones (the walker's "skip" value; found by fuzz_thin_check:
+	 * it reached the visit as a node without data) */
+	keys[0] = 400, keys[1] = 500, kids[0] = 4, kids[1] = UINT64_MAX;
+	ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, 2, keys, kids);
+	meta_node_validator.prepare(&meta_node_validator, blk, 12);
+	ub_write_block(p, 12, blk);
+	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
+	ck_assert_int_eq(meta_bm_create(io, 0, &b), META_OK);
+	tw_run(b, 12, 0, &depth_first);
+	tw_run(b, 12, 1, &batched);
+	ck_assert_uint_eq(batched.nleaves, 1);
+	ck_assert_uint_eq(batched.ndmg, depth_first.ndmg);
+	ck_assert_mem_eq(batched.dmg, depth_first.dmg, batched.ndmg * sizeof(batched.dmg[0]));
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_BLOCK_OUT_OF_RANGE, UINT64_MAX), 1);
+	/* and a root past the device */
+	tw_run(b, UINT64_MAX, 1, &batched);
+	ck_assert_uint_eq(batched.nleaves, 0);
+	ck_assert_uint_eq(batched.ndmg, 1);
+	ck_assert_uint_eq(tw_count(&batched, META_DMG_BLOCK_OUT_OF_RANGE, UINT64_MAX), 1);
 	meta_bm_destroy(b);
 	unlink(p);
 }
