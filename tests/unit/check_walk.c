@@ -575,21 +575,30 @@ START_TEST(test_walk_tree_as_btree_walk)
 }
 END_TEST
 
+/* Write an internal node of two entries at block b of file p. */
+static void tw_node2(const char *p, uint64_t b, uint64_t k0, uint64_t c0, uint64_t k1, uint64_t c1)
+{
+	uint8_t blk[UB_BLOCK_SIZE];
+	uint64_t keys[2] = {k0, k1}, kids[2] = {c0, c1};
+	ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, 2, keys, kids);
+	meta_node_validator.prepare(&meta_node_validator, blk, b);
+	ub_write_block(p, b, blk);
+}
+
 /* A tree that is one leaf, a node that points back at itself, a child and a root past the
  * device: as meta_btree_walk. */
 START_TEST(test_walk_tree_root_leaf_and_loop)
 {
 	char p[UB_PATH_MAX];
-	uint8_t blk[UB_BLOCK_SIZE];
-	uint64_t keys[2] = {0, 10}, kids[2] = {10, 10};
 	struct meta_io *io;
 	struct meta_bm *b;
 	struct tw_log depth_first, batched;
 	tree_file(p, 0, 0);
 	/* block 10: an internal node whose two entries point at itself */
-	ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, 2, keys, kids);
-	meta_node_validator.prepare(&meta_node_validator, blk, 10);
-	ub_write_block(p, 10, blk);
+	tw_node2(p, 10, 0, 10, 10, 10);
+	/* block 12: children 4 and all ones (the walker's "skip" value; found by fuzz_thin_check:
+	 * it reached the visit as a node without data) */
+	tw_node2(p, 12, 400, 4, 500, UINT64_MAX);
 	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
 	ck_assert_int_eq(meta_bm_create(io, 0, &b), META_OK);
 	tw_run(b, 4, 1, &batched);
@@ -603,15 +612,6 @@ START_TEST(test_walk_tree_root_leaf_and_loop)
 	ck_assert_uint_eq(batched.ndmg, 2);
 	ck_assert_uint_eq(depth_first.ndmg, 2);
 	ck_assert_mem_eq(batched.dmg, depth_first.dmg, 2 * sizeof(batched.dmg[0]));
-	meta_bm_destroy(b);
-	/* block 12: children 4 and all ones (the walker's "skip" value; found by fuzz_thin_check:
-	 * it reached the visit as a node without data) */
-	keys[0] = 400, keys[1] = 500, kids[0] = 4, kids[1] = UINT64_MAX;
-	ub_node(blk, META_NODE_INTERNAL, 8, UB_MAX, 2, keys, kids);
-	meta_node_validator.prepare(&meta_node_validator, blk, 12);
-	ub_write_block(p, 12, blk);
-	ck_assert_int_eq(meta_io_open(p, 0, &io), META_OK);
-	ck_assert_int_eq(meta_bm_create(io, 0, &b), META_OK);
 	tw_run(b, 12, 0, &depth_first);
 	tw_run(b, 12, 1, &batched);
 	ck_assert_uint_eq(batched.nleaves, 1);
