@@ -161,7 +161,7 @@ int meta_sm_read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct 
  * one's and whose count is at most 15 is the byte (delta << 4 | count); any other is a 0
  * byte and then the delta and the count as LEB128 varints.  When a bitmap entry of 3 asks
  * for counts they are unpacked a window of RC_WIN leaves (in key order) at a time; bitmaps
- * come in ascending order, so the window slides forward.  Memory: the leaf list (32 bytes
+ * come in ascending order, so the window slides forward.  Memory: the leaf list (24 bytes
  * per leaf of up to 336 entries), about a byte per entry, and one window, never the tree
  * as read; and no leaf is read twice (p100m's data space map: 20k leaves, read again
  * window by window before, 0.3 s on a device).
