@@ -90,3 +90,18 @@ void meta_radix_sort(void *base, size_t n, size_t size, uint64_t (*key)(const vo
 	if (src != base)
 		memcpy(base, src, n * size);
 }
+
+void meta_sort_by_key(void *base, size_t n, size_t size, uint64_t (*key)(const void *),
+		      uint64_t max_key, int (*cmp)(const void *, const void *))
+{
+	void *tmp = n >= 4096 ? malloc(n * size) : NULL;
+	unsigned bits = 1;
+	if (!tmp) {
+		qsort(base, n, size, cmp);
+		return;
+	}
+	while (bits < 64 && max_key >> bits)
+		bits++;
+	meta_radix_sort(base, n, size, key, bits, tmp);
+	free(tmp);
+}

@@ -54,6 +54,14 @@ void meta_radix_sort(void *base, size_t n, size_t size, uint64_t (*key)(const vo
 		     unsigned key_bits, void *tmp);
 
 /*
+ * Sort n elements of `size` bytes at base in key order (key(elem) <= max_key; cmp orders
+ * them the same way): meta_radix_sort() when n >= 4096 and its buffer can be had, else qsort.
+ * The large levels of the tree walks.
+ */
+void meta_sort_by_key(void *base, size_t n, size_t size, uint64_t (*key)(const void *),
+		      uint64_t max_key, int (*cmp)(const void *, const void *));
+
+/*
  * v in decimal, written backwards so that it ends just before end (at most 20
  * digits); returns its first digit.  The XML writers' number formatter.
  */

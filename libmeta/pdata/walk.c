@@ -249,10 +249,7 @@ int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 	struct tree_walk t = {.vs = value_size, .nr_blocks = meta_bm_nr_blocks(bm), .ops = ops,
 			      .ctx = ctx, .leaf_depth = -1};
 	struct meta_walker w;
-	unsigned bits = 1;
 	int r = 0;
-	while (bits < 64 && meta_bm_nr_blocks(bm) >> bits)
-		bits++;
 	meta_walker_init(&w, bm);
 	t.next = malloc(sizeof(*t.next));
 	if (!t.next)
@@ -272,12 +269,7 @@ int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 			break;
 		}
 		/* in block order, so that the walker hands nodes over straight from its reads */
-		void *tmp = n >= 4096 ? malloc(n * sizeof(*t.cur)) : NULL;
-		if (tmp)
-			meta_radix_sort(t.cur, n, sizeof(*t.cur), tw_key, bits, tmp);
-		else
-			qsort(t.cur, n, sizeof(*t.cur), cmp_tw);
-		free(tmp);
+		meta_sort_by_key(t.cur, n, sizeof(*t.cur), tw_key, t.nr_blocks, cmp_tw);
 		r = meta_walk_read(&w, n, tw_block, tw_visit, &t);
 	}
 	meta_walker_free(&w);

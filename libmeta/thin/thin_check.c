@@ -301,6 +301,21 @@ static void mark_view_damage(struct ck *c, const struct item *it)
 		c->views[it->view].top_damaged = true;
 }
 
+/*
+ * Ask the cache for the counters of a mapping leaf's data blocks in [lo, hi) (vals: its n
+ * values) before counting them: they lie all over the array, and the misses then overlap
+ * instead of coming one after the other.
+ */
+static void prefetch_counts(const struct meta_refcount *rc, const uint8_t *vals, uint32_t n,
+			    uint64_t lo, uint64_t hi)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t db = get_le64p(vals + 8u * i) >> 24;
+		if (db >= lo && db < hi)
+			meta_rc_prefetch(rc, db);
+	}
+}
+
 static void leaf_values(struct ck *c, const struct item *it, const void *node,
 			const struct meta_node_info *ni)
 {
@@ -330,14 +345,8 @@ static void leaf_values(struct ck *c, const struct item *it, const void *node,
 		struct meta_refcount *dc = c->count_data ? &c->dc : NULL;
 		uint64_t past = 0, pbegin = 0, pend = 0, nr_data = c->nr_data, split = c->dsplit;
 		c->r->nr_mappings += n;
-		/* the counters of a leaf's blocks lie all over the array: ask for every line first,
-		 * so that their cache misses overlap instead of coming one after the other */
 		if (dc)
-			for (uint32_t i = 0; i < n; i++) {
-				uint64_t db = get_le64p(vals + 8u * i) >> 24;
-				if (db < split)
-					meta_rc_prefetch(dc, db);
-			}
+			prefetch_counts(dc, vals, n, 0, split);
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t db = get_le64p(vals + 8u * i) >> 24;
 			if (db >= nr_data) {
@@ -478,20 +487,11 @@ static uint64_t item_key(const void *p)
 	return (uint64_t)x->b << 1 | x->revisit;
 }
 
-/* A level in cmp_item() order: by radix on large levels (the leaf levels of a big pool:
- * ~25 ms of qsort on p100m's with the reader thread idle), else qsort. */
+/* A level in cmp_item() order (radix on the large leaf levels of a big pool: ~25 ms of
+ * qsort on p100m's with the reader thread idle). */
 static void sort_items(struct ck *c)
 {
-	void *tmp = c->ncur >= 4096 ? malloc(c->ncur * sizeof(*c->cur)) : NULL;
-	if (!tmp) {
-		qsort(c->cur, c->ncur, sizeof(*c->cur), cmp_item);
-		return;
-	}
-	unsigned bits = 1;
-	while (bits < 64 && c->dev_blocks >> (bits - 1))
-		bits++;
-	meta_radix_sort(c->cur, c->ncur, sizeof(*c->cur), item_key, bits, tmp);
-	free(tmp);
+	meta_sort_by_key(c->cur, c->ncur, sizeof(*c->cur), item_key, c->dev_blocks << 1 | 1, cmp_item);
 }
 
 /*
@@ -522,11 +522,7 @@ static void pre_check(void *ctx, uint64_t b, const void *data)
 		const uint8_t *vals = (const uint8_t *)data + META_NODE_HEADER_SIZE + 8u * ni.max_entries;
 		struct meta_refcount *dc = &c->dcr;
 		uint64_t split = c->dsplit, nr_data = c->nr_data;
-		for (uint32_t i = 0; i < ni.nr_entries; i++) { /* as leaf_values() */
-			uint64_t db = get_le64p(vals + 8u * i) >> 24;
-			if (db >= split && db < nr_data)
-				meta_rc_prefetch(dc, db);
-		}
+		prefetch_counts(dc, vals, ni.nr_entries, split, nr_data);
 		for (uint32_t i = 0; i < ni.nr_entries; i++) {
 			uint64_t db = get_le64p(vals + 8u * i) >> 24;
 			if (db < split || db >= nr_data)
