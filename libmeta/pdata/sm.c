@@ -10,6 +10,7 @@
 
 #include "pdata/ondisk.h"
 #include "pdata/sm_bitmap.h"
+#include "pdata/sm_read.h"
 #include "pdata/walk.h"
 #include "base/util.h"
 
@@ -53,8 +54,21 @@ struct idx_walk {
 	uint64_t n;
 	uint8_t *seen;
 	meta_damage_fn dfn;
+	meta_sm_block_fn bfn; /* may be NULL */
 	void *dctx;
 };
+
+static void tree_node(meta_sm_block_fn bfn, void *ctx, uint64_t b, int lost)
+{
+	if (bfn)
+		bfn(ctx, b, META_SM_BLK_NODE | (lost ? META_SM_BLK_LOST : 0));
+}
+
+static void idx_node(void *ctx, uint64_t b, int lost)
+{
+	struct idx_walk *w = ctx;
+	tree_node(w->bfn, w->dctx, b, lost);
+}
 
 static void idx_damage(void *ctx, const struct meta_damage *d)
 {
@@ -74,6 +88,8 @@ static int idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_n
 	for (uint32_t i = 0; i < ni->nr_entries; i++) {
 		uint64_t k = meta_node_key(node, i);
 		const struct disk_index_entry *ie = meta_node_value(node, i);
+		if (w->bfn)
+			w->bfn(w->dctx, le64_get(ie->blocknr), 0);
 		if (k >= w->n)
 			continue;
 		w->e[k].blocknr = le64_get(ie->blocknr);
@@ -86,7 +102,7 @@ static int idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_n
 
 static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 		      struct meta_sm_index_entry **out, uint64_t *n_out, meta_damage_fn dfn,
-		      void *ctx, bool missing)
+		      meta_sm_block_fn bfn, void *ctx, bool missing)
 {
 	uint64_t n = nr_bitmaps(root);
 	struct meta_sm_index_entry *e;
@@ -102,6 +118,8 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 		return META_E_NOMEM;
 	if (kind == META_SM_METADATA) {
 		const struct disk_metadata_index *mi;
+		if (bfn)
+			bfn(ctx, root->bitmap_root, 0);
 		int r = meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi);
 		if (r) {
 			meta_report(dfn, ctx, META_DMG_SM_INDEX, root->bitmap_root, 0, root->nr_blocks, 0,
@@ -113,16 +131,19 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 			e[i].blocknr = le64_get(mi->index[i].blocknr);
 			e[i].nr_free = le32_get(mi->index[i].nr_free);
 			e[i].none_free_before = le32_get(mi->index[i].none_free_before);
+			if (bfn && e[i].blocknr)
+				bfn(ctx, e[i].blocknr, 0);
 		}
 		meta_bm_put(bm, mi);
 	} else {
-		struct idx_walk w = {e, n, calloc(n ? n : 1, 1), dfn, ctx};
+		struct idx_walk w = {e, n, calloc(n ? n : 1, 1), dfn, bfn, ctx};
 		struct meta_btree_walk_ops ops = {idx_leaf, idx_damage};
 		if (!w.seen) {
 			free(e);
 			return META_E_NOMEM;
 		}
-		if (meta_walk_tree(bm, root->bitmap_root, sizeof(struct disk_index_entry), &ops, &w)) {
+		if (meta_walk_tree_nodes(bm, root->bitmap_root, sizeof(struct disk_index_entry), &ops,
+					 idx_node, &w)) {
 			free(w.seen);
 			free(e);
 			return META_E_NOMEM;
@@ -152,7 +173,7 @@ static int read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct m
 int meta_sm_read_index(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 		       struct meta_sm_index_entry **out, uint64_t *n_out)
 {
-	return read_index(bm, kind, root, out, n_out, NULL, NULL, false);
+	return read_index(bm, kind, root, out, n_out, NULL, NULL, NULL, false);
 }
 
 /*
@@ -277,7 +298,14 @@ static void rc_damage(void *ctx, const struct meta_damage *d)
 struct rc_walk_ctx {
 	struct rc_array a;
 	struct rc_damage_ctx dc;
+	meta_sm_block_fn bfn;
 };
+
+static void rc_node_w(void *ctx, uint64_t b, int lost)
+{
+	struct rc_walk_ctx *w = ctx;
+	tree_node(w->bfn, w->dc.ctx, b, lost);
+}
 
 static int rc_leaf_w(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
 {
@@ -298,14 +326,15 @@ static int cmp_leafref(const void *x, const void *y)
 }
 
 static int load_rc(struct meta_bm *bm, uint64_t root, struct rc_array *out, meta_damage_fn dfn,
-		   void *ctx)
+		   meta_sm_block_fn bfn, void *ctx)
 {
 	struct rc_walk_ctx w;
 	struct meta_btree_walk_ops ops = {rc_leaf_w, rc_damage_w};
 	memset(&w, 0, sizeof(w));
 	w.dc.fn = dfn;
 	w.dc.ctx = ctx;
-	if (meta_walk_tree(bm, root, 4, &ops, &w))
+	w.bfn = bfn;
+	if (meta_walk_tree_nodes(bm, root, 4, &ops, rc_node_w, &w))
 		w.a.nomem = 1; /* its only error */
 	if (w.a.nleaf)
 		qsort(w.a.leaf, w.a.nleaf, sizeof(*w.a.leaf), cmp_leafref);
@@ -511,13 +540,20 @@ static int counts_cb(void *ctx, uint64_t b, const void *data, int err)
 int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
 			meta_sm_counts_fn fn, meta_damage_fn dfn, void *ctx)
 {
+	return meta_sm_read_counts_blocks(bm, kind, root, fn, dfn, NULL, ctx);
+}
+
+int meta_sm_read_counts_blocks(struct meta_bm *bm, enum meta_sm_kind kind,
+			       const struct meta_sm_root *root, meta_sm_counts_fn fn,
+			       meta_damage_fn dfn, meta_sm_block_fn bfn, void *ctx)
+{
 	struct counts_ctx c;
 	struct meta_sm_index_entry *ie;
 	uint64_t n, *blocks;
 	int r;
 
 	memset(&c, 0, sizeof(c));
-	r = read_index(bm, kind, root, &ie, &n, dfn, ctx, true);
+	r = read_index(bm, kind, root, &ie, &n, dfn, bfn, ctx, true);
 	if (r)
 		return r;
 	c.root = root;
@@ -540,7 +576,7 @@ int meta_sm_read_counts(struct meta_bm *bm, enum meta_sm_kind kind, const struct
 		c.npairs++;
 	}
 	qsort(c.pairs, c.npairs, sizeof(*c.pairs), cmp_pair);
-	r = load_rc(bm, root->ref_count_root, &c.rc, dfn, ctx);
+	r = load_rc(bm, root->ref_count_root, &c.rc, dfn, bfn, ctx);
 	if (r)
 		goto out;
 	r = meta_bm_read_batch(bm, blocks, c.npairs, &meta_bitmap_validator, counts_cb, &c);
@@ -562,6 +598,39 @@ out:
 	free(c.counts);
 	rc_free(&c.rc);
 	return r;
+}
+
+/* meta_sm_read_blocks(): the index leaves' bitmaps (the trees' nodes come through idx_node) */
+static int blocks_idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
+{
+	struct idx_walk *w = ctx;
+	(void)b;
+	for (uint32_t i = 0; i < ni->nr_entries; i++)
+		w->bfn(w->dctx, le64_get(((const struct disk_index_entry *)meta_node_value(node, i))->blocknr), 0);
+	return 0;
+}
+
+int meta_sm_read_blocks(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
+			meta_sm_block_fn bfn, void *ctx)
+{
+	struct idx_walk w = {.bfn = bfn, .dctx = ctx};
+	struct meta_btree_walk_ops idx_ops = {blocks_idx_leaf, NULL}, rc_ops = {NULL, NULL};
+	if (kind == META_SM_METADATA) {
+		const struct disk_metadata_index *mi;
+		uint64_t n = nr_bitmaps(root);
+		bfn(ctx, root->bitmap_root, 0);
+		if (n > META_SM_MAX_METADATA_BITMAPS ||
+		    meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi))
+			return META_OK;
+		for (uint64_t i = 0; i < n; i++)
+			if (le64_get(mi->index[i].blocknr))
+				bfn(ctx, le64_get(mi->index[i].blocknr), 0);
+		meta_bm_put(bm, mi);
+	} else if (meta_walk_tree_nodes(bm, root->bitmap_root, sizeof(struct disk_index_entry),
+					&idx_ops, idx_node, &w)) {
+		return META_E_NOMEM;
+	}
+	return meta_walk_tree_nodes(bm, root->ref_count_root, 4, &rc_ops, idx_node, &w);
 }
 
 int meta_sm_get_count(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,

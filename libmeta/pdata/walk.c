@@ -179,6 +179,7 @@ struct tree_walk {
 	uint32_t vs;
 	uint64_t nr_blocks; /* the device's */
 	const struct meta_btree_walk_ops *ops;
+	meta_walk_node_fn node;
 	void *ctx;
 	struct tw_item *cur, *next;
 	size_t nnext, capnext;
@@ -211,6 +212,8 @@ static void tw_push(struct tree_walk *t, uint64_t b, uint64_t lo, uint64_t hi)
 	if (b >= t->nr_blocks) {
 		meta_report(t->ops->damage, t->ctx, meta_node_damage_kind(META_E_RANGE, NULL), b, lo,
 			    hi, 0, NULL);
+		if (t->node)
+			t->node(t->ctx, b, 1);
 		return;
 	}
 	t->next[t->nnext++] = (struct tw_item){b, lo, hi};
@@ -221,8 +224,11 @@ static int tw_visit(void *ctx, size_t i, const void *data, int err)
 	struct tree_walk *t = ctx;
 	const struct tw_item *it = &t->cur[i];
 	struct meta_node_info ni;
-	if (meta_walk_verdict(data, err, it->b, t->vs, it->lo, it->hi, t->depth == 0, NULL,
-			      t->ops->damage, t->ctx) >= (int)META_SEV_FATAL)
+	int lost = meta_walk_verdict(data, err, it->b, t->vs, it->lo, it->hi, t->depth == 0, NULL,
+				     t->ops->damage, t->ctx) >= (int)META_SEV_FATAL;
+	if (t->node)
+		t->node(t->ctx, it->b, lost);
+	if (lost)
 		return 0;
 	meta_node_get_info(data, &ni);
 	if (ni.flags & META_NODE_LEAF) {
@@ -246,8 +252,14 @@ static int tw_visit(void *ctx, size_t i, const void *data, int err)
 int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 		   const struct meta_btree_walk_ops *ops, void *ctx)
 {
+	return meta_walk_tree_nodes(bm, root, value_size, ops, NULL, ctx);
+}
+
+int meta_walk_tree_nodes(struct meta_bm *bm, uint64_t root, uint32_t value_size,
+			 const struct meta_btree_walk_ops *ops, meta_walk_node_fn node, void *ctx)
+{
 	struct tree_walk t = {.vs = value_size, .nr_blocks = meta_bm_nr_blocks(bm), .ops = ops,
-			      .ctx = ctx, .leaf_depth = -1};
+			      .node = node, .ctx = ctx, .leaf_depth = -1};
 	struct meta_walker w;
 	int r = 0;
 	meta_walker_init(&w, bm);
@@ -263,9 +275,12 @@ int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 		t.next = NULL;
 		t.nnext = t.capnext = 0;
 		if (t.depth > TREE_MAX_DEPTH) {
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; i < n; i++) {
 				meta_report(ops->damage, ctx, META_DMG_NODE_DEPTH, t.cur[i].b, t.cur[i].lo,
 					    t.cur[i].hi, 0, "tree too deep (loop?)");
+				if (node)
+					node(ctx, t.cur[i].b, 1);
+			}
 			break;
 		}
 		/* in block order, so that the walker hands nodes over straight from its reads */

@@ -103,5 +103,15 @@ int meta_walk_verdict(const void *data, int err, uint64_t b, uint32_t leaf_vs, u
 struct meta_btree_walk_ops;
 int meta_walk_tree(struct meta_bm *bm, uint64_t root, uint32_t value_size,
 		   const struct meta_btree_walk_ops *ops, void *ctx);
+/*
+ * meta_walk_tree() telling node(ctx, b, lost) about every node it reaches, once per
+ * parent entry naming it (a node two parents name comes twice, as its subtree), before
+ * the node's leaf() or children: lost is non-zero when the node was refused, lies past
+ * the device or too deep (nothing under it is known).  For a caller that counts the
+ * tree's blocks as it reads its values (thin_check's metadata reference counts).
+ */
+typedef void (*meta_walk_node_fn)(void *ctx, uint64_t b, int lost);
+int meta_walk_tree_nodes(struct meta_bm *bm, uint64_t root, uint32_t value_size,
+			 const struct meta_btree_walk_ops *ops, meta_walk_node_fn node, void *ctx);
 
 #endif

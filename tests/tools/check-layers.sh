@@ -18,7 +18,8 @@
 #        2 block manager  bm
 #        3 btree          btree, tm (the transaction manager: block manager + a space), and
 #                         walk (the batched level reader of btrees, which the space maps use)
-#        4 space maps     sm, sm_bitmap (a bitmap block's entries), and btree_write
+#        4 space maps     sm, sm_bitmap (a bitmap block's entries), sm_read (the reader's private
+#                         full form), and btree_write
 #                         (transactional btree writes over tm)
 #        5 pdata above    refcount pdata_write (and any other file of libmeta/pdata/)
 #        6 formats        thin* pack emitter (thin)   snap* (snap)
@@ -89,7 +90,7 @@ rank_of() { # rank_of NAME (module name without .c/.h) FOLDER
 	io) echo 1 ;;
 	bm) echo 2 ;;
 	btree | tm | walk) echo 3 ;;
-	sm | btree_write | sm_bitmap) echo 4 ;;
+	sm | sm_read | btree_write | sm_bitmap) echo 4 ;;
 	refcount | pdata_write) echo 5 ;;
 	*_restore | thin_repair) echo 8 ;;
 	thin* | pack | emitter | snap* | ondisk_thin) echo 6 ;;
