@@ -455,13 +455,26 @@ static int cmp_pair(const void *a, const void *b)
 }
 
 /* bitmap_lut[byte][k]: the 2-bit entry k of a bitmap byte (bit 2k high, bit 2k+1 low) */
-static uint8_t bitmap_lut[256][4];
+static uint32_t bitmap_lut[256][4];
 
 __attribute__((constructor)) static void bitmap_lut_init(void)
 {
 	for (unsigned b = 0; b < 256; b++)
 		for (unsigned k = 0; k < 4; k++)
-			bitmap_lut[b][k] = (uint8_t)sm_bitmap_entry(b, k);
+			bitmap_lut[b][k] = sm_bitmap_entry(b, k);
+}
+
+/* The count of block b, whose bitmap entry is 3: its ref-count tree entry; false if none. */
+static bool rc_count(struct counts_ctx *c, uint64_t b, uint32_t *v)
+{
+	struct rc_array *a = &c->rc;
+	/* the common case: b's entry is the one after the last hit */
+	if (a->loaded && a->wpos + 1 < a->wn && a->key[a->wpos + 1] == b)
+		*v = a->val[++a->wpos];
+	else if (!rc_find(a, b, v))
+		return false;
+	c->rc_used++;
+	return true;
 }
 
 static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
@@ -479,28 +492,22 @@ static int decode_bitmap(struct counts_ctx *c, uint64_t idx, const void *data)
 			memset(out, 0, lim * sizeof(*out));
 			continue;
 		}
-		for (uint32_t j = 0; j < lim; j += 4, w >>= 8) {
-			const uint8_t *q = bitmap_lut[w & 0xff];
-			uint32_t k = lim - j < 4 ? lim - j : 4;
-			for (uint32_t m = 0; m < k; m++) {
-				uint32_t v = q[m];
-				if (v == 3) {
-					uint32_t rc;
-					struct rc_array *a = &c->rc;
-					uint64_t b = first + i + j + m;
-					/* the common case: b's entry is the one after the last hit */
-					if (a->loaded && a->wpos + 1 < a->wn && a->key[a->wpos + 1] == b) {
-						v = a->val[++a->wpos];
-						c->rc_used++;
-					} else if (rc_find(a, b, &rc)) {
-						v = rc;
-						c->rc_used++;
-					} else
-						bad_overflow++;
-				}
-				out[j + m] = v;
+		/* entries past n (in the last word) are ignored: 0 */
+		if (lim < 32)
+			w &= (1ull << (2 * lim)) - 1;
+		/* four entries a byte from the table (an entry of 3 reads 3), then the 3s */
+		uint32_t tmp[32], *dst = lim < 32 ? tmp : out;
+		for (unsigned j = 0; j < 32; j += 4)
+			memcpy(dst + j, bitmap_lut[(w >> (2 * j)) & 0xff], sizeof(bitmap_lut[0]));
+		for (uint64_t t = w & w >> 1 & SM_BITMAP_LOW_BITS; t; t &= t - 1) {
+			unsigned k = (unsigned)__builtin_ctzll(t) / 2;
+			if (!rc_count(c, first + i + k, &dst[k])) {
+				dst[k] = 3;
+				bad_overflow++;
 			}
 		}
+		if (dst == tmp)
+			memcpy(out, tmp, lim * sizeof(*out));
 	}
 	if (bad_overflow)
 		meta_report(c->dfn, c->ctx, META_DMG_SM_REF_COUNT_TREE, UINT64_MAX, first, first + n,
