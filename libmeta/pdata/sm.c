@@ -607,7 +607,7 @@ out:
 	return r;
 }
 
-/* meta_sm_read_blocks(): the index leaves' bitmaps (the trees' nodes come through idx_node) */
+/* meta_sm_read_disk_blocks(): the index leaves' bitmaps (the trees' nodes come through idx_node) */
 static int blocks_idx_leaf(void *ctx, uint64_t b, const void *node, const struct meta_node_info *ni)
 {
 	struct idx_walk *w = ctx;
@@ -617,26 +617,14 @@ static int blocks_idx_leaf(void *ctx, uint64_t b, const void *node, const struct
 	return 0;
 }
 
-int meta_sm_read_blocks(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
-			meta_sm_block_fn bfn, void *ctx)
+int meta_sm_read_disk_blocks(struct meta_bm *bm, const struct meta_sm_root *root,
+			     meta_sm_block_fn bfn, void *ctx)
 {
 	struct idx_walk w = {.bfn = bfn, .dctx = ctx};
 	struct meta_btree_walk_ops idx_ops = {blocks_idx_leaf, NULL}, rc_ops = {NULL, NULL};
-	if (kind == META_SM_METADATA) {
-		const struct disk_metadata_index *mi;
-		uint64_t n = nr_bitmaps(root);
-		bfn(ctx, root->bitmap_root, 0);
-		if (n > META_SM_MAX_METADATA_BITMAPS ||
-		    meta_bm_get(bm, root->bitmap_root, &meta_index_validator, (const void **)&mi))
-			return META_OK;
-		for (uint64_t i = 0; i < n; i++)
-			if (le64_get(mi->index[i].blocknr))
-				bfn(ctx, le64_get(mi->index[i].blocknr), 0);
-		meta_bm_put(bm, mi);
-	} else if (meta_walk_tree_nodes(bm, root->bitmap_root, sizeof(struct disk_index_entry),
-					&idx_ops, idx_node, &w)) {
+	if (meta_walk_tree_nodes(bm, root->bitmap_root, sizeof(struct disk_index_entry), &idx_ops,
+				 idx_node, &w))
 		return META_E_NOMEM;
-	}
 	return meta_walk_tree_nodes(bm, root->ref_count_root, 4, &rc_ops, idx_node, &w);
 }
 

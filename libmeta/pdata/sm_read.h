@@ -27,10 +27,10 @@ int meta_sm_read_counts_blocks(struct meta_bm *bm, enum meta_sm_kind kind,
 			       meta_damage_fn dfn, meta_sm_block_fn bfn, void *ctx);
 
 /*
- * Only the blocks, as above, reporting no damage and reading no bitmap: for a space map
- * whose counts are not wanted (a data space map too large to count).  0 or META_E_NOMEM.
+ * Only the blocks of a disk (data) space map, as above, reporting no damage and reading no
+ * bitmap: for one whose counts are not wanted (too large to count).  0 or META_E_NOMEM.
  */
-int meta_sm_read_blocks(struct meta_bm *bm, enum meta_sm_kind kind, const struct meta_sm_root *root,
-			meta_sm_block_fn bfn, void *ctx);
+int meta_sm_read_disk_blocks(struct meta_bm *bm, const struct meta_sm_root *root,
+			     meta_sm_block_fn bfn, void *ctx);
 
 #endif

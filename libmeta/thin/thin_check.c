@@ -814,12 +814,14 @@ static void sm_relay(void *ctx, const struct meta_damage *d)
  */
 static void count_sm_block(struct ck *c, uint64_t b, unsigned how)
 {
-	if (how & META_SM_BLK_NODE) {
+	if ((how & META_SM_BLK_NODE) &&
+	    ((how & META_SM_BLK_LOST) || (b < c->dev_blocks && c->state[b] != ST_NONE)))
+		c->trees_damaged = true;
+	if (b >= c->dev_blocks)
+		return; /* past the device: no counter (the space-map reader reports it) */
+	if (how & META_SM_BLK_NODE)
 		c->r->nr_nodes++;
-		if ((how & META_SM_BLK_LOST) || (b < c->dev_blocks && c->state[b] != ST_NONE))
-			c->trees_damaged = true;
-	}
-	if (b < c->dev_blocks && meta_rc_inc(&c->mc, b))
+	if (meta_rc_inc(&c->mc, b))
 		set_err(c, META_E_NOMEM);
 }
 
@@ -1076,7 +1078,7 @@ int meta_thin_check(struct meta_thin *t, const struct meta_thin_check_opts *o,
 	if (c.count_data) {
 		progress(&c, META_THIN_CHECK_DATA_SM, 0, live->data_sm.nr_blocks);
 		check_sm(&c, META_SM_DISK, &live->data_sm, &c.dc, lk ? &dleaks : NULL);
-	} else if ((e = meta_sm_read_blocks(c.bm, META_SM_DISK, &live->data_sm, sm_block_only, &c))) {
+	} else if ((e = meta_sm_read_disk_blocks(c.bm, &live->data_sm, sm_block_only, &c))) {
 		goto out; /* the superblock's nr_data_blocks is absurd (reported): blocks only */
 	}
 	progress(&c, META_THIN_CHECK_METADATA_SM, 0, live->metadata_sm.nr_blocks);
