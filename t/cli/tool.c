@@ -1,3 +1,0 @@
-#include <libmeta/thin.h>
-#include <libmeta/bm.h>
-#include "pdata/ondisk.h"

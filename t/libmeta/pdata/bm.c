@@ -1,3 +1,0 @@
-#include <libmeta/bm.h>
-#include <libmeta/btree.h>
-	fputs("x", stderr);

@@ -1,2 +1,0 @@
-#include <assert.h>
-#include "snap/snap_ondisk.h"
