@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include <libmeta/error.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/util.h"
 
@@ -42,6 +44,81 @@ int meta_grow(void **p, size_t *cap, size_t need, size_t elem)
 	np = realloc(*p, nc * elem);
 	if (!np)
 		return META_E_NOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+static size_t huge_round(size_t bytes)
+{
+	return (bytes + META_HUGE_MIN - 1) & ~(META_HUGE_MIN - 1);
+}
+
+void *meta_huge_alloc(size_t bytes)
+{
+	if (bytes < META_HUGE_MIN)
+		return calloc(bytes ? bytes : 1, 1);
+	size_t len = huge_round(bytes);
+	if (len < bytes || len + META_HUGE_MIN < len)
+		return NULL;
+	if (!META_HUGE_MAPPED) {
+		void *p;
+		if (posix_memalign(&p, 4096, bytes))
+			return NULL;
+		return memset(p, 0, bytes);
+	}
+	/* map one huge page more and trim to a 2 MiB boundary */
+	uint8_t *m = mmap(NULL, len + META_HUGE_MIN, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	size_t head = (META_HUGE_MIN - ((uintptr_t)m & (META_HUGE_MIN - 1))) & (META_HUGE_MIN - 1);
+	if (head)
+		munmap(m, head);
+	if (META_HUGE_MIN - head)
+		munmap(m + head + len, META_HUGE_MIN - head);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(m + head, len, MADV_HUGEPAGE); /* advice: failure changes nothing */
+#endif
+	return m + head;
+}
+
+void meta_huge_free(void *p, size_t bytes)
+{
+	if (!p)
+		return;
+	if (bytes < META_HUGE_MIN || !META_HUGE_MAPPED)
+		free(p);
+	else
+		munmap(p, huge_round(bytes));
+}
+
+int meta_huge_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 64;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return META_E_NOMEM;
+		nc *= 2;
+	}
+	if (nc > SIZE_MAX / elem)
+		return META_E_NOMEM;
+	size_t old = *cap * elem, nb = nc * elem;
+	void *np;
+	if (nb < META_HUGE_MIN) { /* and so was the old array: both from calloc() */
+		np = realloc(*p, nb);
+		if (!np)
+			return META_E_NOMEM;
+	} else {
+		np = meta_huge_alloc(nb);
+		if (!np)
+			return META_E_NOMEM;
+		if (*p)
+			memcpy(np, *p, old);
+		meta_huge_free(*p, old);
+	}
 	*p = np;
 	*cap = nc;
 	return 0;
@@ -94,7 +171,7 @@ void meta_radix_sort(void *base, size_t n, size_t size, uint64_t (*key)(const vo
 void meta_sort_by_key(void *base, size_t n, size_t size, uint64_t (*key)(const void *),
 		      uint64_t max_key, int (*cmp)(const void *, const void *))
 {
-	void *tmp = n >= 4096 ? malloc(n * size) : NULL;
+	void *tmp = n >= 4096 ? meta_huge_alloc(n * size) : NULL;
 	unsigned bits = 1;
 	if (!tmp) {
 		qsort(base, n, size, cmp);
@@ -103,5 +180,5 @@ void meta_sort_by_key(void *base, size_t n, size_t size, uint64_t (*key)(const v
 	while (bits < 64 && max_key >> bits)
 		bits++;
 	meta_radix_sort(base, n, size, key, bits, tmp);
-	free(tmp);
+	meta_huge_free(tmp, n * size);
 }

@@ -14,6 +14,34 @@
 int meta_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /*
+ * Large arrays that are filled from scratch (counts, queues of blocks, sort buffers, read
+ * buffers).  Each 4 KiB page first touched costs a page fault: 11 us in the VM the
+ * benchmarks run in (bench/README), less on bare metal; 7,000 of them in a check of a
+ * 100M-mapping pool.  From META_HUGE_MIN bytes an array gets its own mapping, aligned to 2 MiB and
+ * advised for transparent huge pages (one fault per 2 MiB where the kernel has them; plain
+ * pages where THP is off); below, calloc().  Zeroed; from META_HUGE_MIN bytes page-aligned
+ * (O_DIRECT buffers).  meta_huge_free() and meta_huge_grow() take the size the array was
+ * allocated with (NULL is freed as nothing).  Under AddressSanitizer every array comes from
+ * the allocator instead, where ASan checks its bounds and its leaks (META_HUGE_MAPPED 0).
+ */
+#define META_HUGE_MIN ((size_t)2 << 20)
+#if defined(__SANITIZE_ADDRESS__)
+#define META_HUGE_MAPPED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define META_HUGE_MAPPED 0
+#endif
+#endif
+#ifndef META_HUGE_MAPPED
+#define META_HUGE_MAPPED 1
+#endif
+void *meta_huge_alloc(size_t bytes);
+void meta_huge_free(void *p, size_t bytes);
+/* meta_grow() for an array from meta_huge_alloc() (or NULL with *cap 0): as there, the new
+ * elements are not initialised */
+int meta_huge_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/*
  * The one damage-record constructor: kind k with its default severity and the
  * fields given (block and dev UINT64_MAX for none, detail may be NULL).  Tools
  * route the record themselves (counting, filtering, adding the current device).

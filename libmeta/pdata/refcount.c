@@ -9,12 +9,18 @@
 
 #include "base/util.h"
 
+/* The counters' bytes: a byte each, or half a byte (meta_rc_init4) */
+static size_t rc_bytes(const struct meta_refcount *rc)
+{
+	return rc->nib ? (size_t)(rc->nr / 2 + 1) : (size_t)(rc->nr ? rc->nr : 1);
+}
+
 int meta_rc_init(struct meta_refcount *rc, uint64_t nr)
 {
 	memset(rc, 0, sizeof(*rc));
 	rc->nr = nr;
 	rc->top = 255;
-	rc->c = calloc(nr ? nr : 1, 1);
+	rc->c = meta_huge_alloc(rc_bytes(rc));
 	return rc->c ? META_OK : META_E_NOMEM;
 }
 
@@ -24,7 +30,7 @@ int meta_rc_init4(struct meta_refcount *rc, uint64_t nr)
 	rc->nr = nr;
 	rc->nib = 1;
 	rc->top = 15;
-	rc->c = calloc(nr / 2 + 1, 1);
+	rc->c = meta_huge_alloc(rc_bytes(rc));
 	return rc->c ? META_OK : META_E_NOMEM;
 }
 
@@ -41,7 +47,7 @@ void meta_rc_share(struct meta_refcount *rc, const struct meta_refcount *of)
 void meta_rc_free(struct meta_refcount *rc)
 {
 	if (!rc->shared)
-		free(rc->c);
+		meta_huge_free(rc->c, rc_bytes(rc));
 	free(rc->big);
 	meta_hidx_free(&rc->ovf);
 	memset(rc, 0, sizeof(*rc));

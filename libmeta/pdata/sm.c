@@ -195,8 +195,16 @@ struct rc_leafref {
 	uint32_t nr, seq;      /* entries, position in the walk */
 };
 
-/* The packed entries live in chunks of RC_CHUNK bytes, filled in turn: no copies as they grow. */
-#define RC_CHUNK (1u << 20)
+/*
+ * The packed entries live in chunks, filled in turn: no copies as they grow.  The first is
+ * 1 MiB, the others META_HUGE_MIN bytes of huge pages (p100m's data ref-count tree packs
+ * into 7.4 MB: 1,850 page faults in 4 KiB pages).
+ */
+#define RC_CHUNK0 ((size_t)1 << 20)
+static size_t rc_chunk_size(size_t k)
+{
+	return k ? META_HUGE_MIN : RC_CHUNK0;
+}
 
 struct rc_array {
 	struct rc_leafref *leaf;
@@ -246,10 +254,10 @@ static int rc_leaf(void *ctx, uint64_t b, const void *node, const struct meta_no
 		a->nomem = 1;
 		return META_E_NOMEM;
 	}
-	if (!a->nchunk || RC_CHUNK - a->chunk_used < need) {
-		uint8_t *c = malloc(RC_CHUNK); /* need <= 16 * 336 */
+	if (!a->nchunk || rc_chunk_size(a->nchunk - 1) - a->chunk_used < need) {
+		uint8_t *c = meta_huge_alloc(rc_chunk_size(a->nchunk)); /* need <= 16 * 336 */
 		if (!c || meta_grow((void **)&a->chunk, &a->capchunk, a->nchunk + 1, sizeof(*a->chunk))) {
-			free(c);
+			meta_huge_free(c, rc_chunk_size(a->nchunk));
 			a->nomem = 1;
 			return META_E_NOMEM;
 		}
@@ -346,7 +354,7 @@ static void rc_free(struct rc_array *a)
 {
 	free(a->leaf);
 	for (size_t i = 0; i < a->nchunk; i++)
-		free(a->chunk[i]);
+		meta_huge_free(a->chunk[i], rc_chunk_size(i));
 	free(a->chunk);
 	free(a->key);
 	free(a->val);

@@ -112,7 +112,7 @@ struct ck {
 	int nviews;
 
 	struct item *cur, *next;
-	size_t ncur, nnext, capnext;
+	size_t ncur, capcur, nnext, capnext;
 	struct meta_walker walker;
 
 	/* damage relay */
@@ -188,10 +188,15 @@ static bool ck_room(struct ck *c, void **p, size_t *cap, size_t need, size_t ele
 	return false;
 }
 
+/* The levels' queues are the check's largest arrays after the counts (p100m's leaf level:
+ * 4 MiB): meta_huge_grow(), not meta_grow() */
 static void push_item(struct ck *c, const struct item *x)
 {
-	if (ck_room(c, (void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next)))
+	if (c->nnext < c->capnext ||
+	    !meta_huge_grow((void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next)))
 		c->next[c->nnext++] = *x;
+	else
+		set_err(c, META_E_NOMEM);
 }
 
 /*
@@ -560,6 +565,7 @@ static int run_levels(struct ck *c)
 	while (c->nnext && !c->err) {
 		c->cur = c->next;
 		c->ncur = c->nnext;
+		c->capcur = c->capnext;
 		c->next = NULL;
 		c->nnext = 0;
 		c->capnext = 0;
@@ -572,9 +578,10 @@ static int run_levels(struct ck *c)
 			set_err(c, META_E_NOMEM);
 		if (e && !c->err)
 			set_err(c, e);
-		free(c->cur);
+		meta_huge_free(c->cur, c->capcur * sizeof(*c->cur));
 		c->cur = NULL;
 		c->ncur = 0;
+		c->capcur = 0;
 	}
 	return c->err;
 }
@@ -917,8 +924,8 @@ static void ck_free(struct ck *c)
 	free(c->aux);
 	free(c->sub);
 	free(c->kids);
-	free(c->cur);
-	free(c->next);
+	meta_huge_free(c->cur, c->capcur * sizeof(*c->cur));
+	meta_huge_free(c->next, c->capnext * sizeof(*c->next));
 	meta_walker_free(&c->walker);
 	for (int i = 0; i < 2; i++) {
 		free(c->views[i].dets);

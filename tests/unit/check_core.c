@@ -2,6 +2,7 @@
 /* Unit tests of libmeta's core layers: crc32c, io, validators, cache, btree, space maps, thin sb. */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <libmeta/thin.h>
 
 #include "base/endian.h"
+#include "base/util.h"
 #include "pdata/ondisk.h"
 #include "unit_base.h"
 
@@ -503,6 +505,44 @@ START_TEST(test_thin_open_errors)
 }
 END_TEST
 
+/* The large arrays' allocator: zeroed, page-aligned from META_HUGE_MIN bytes (on a 2 MiB
+ * boundary when mapped); growth across the calloc/mapping line keeps the contents; a size
+ * that overflows is refused with the array unchanged. */
+START_TEST(test_huge_arrays)
+{
+	uint8_t *s = meta_huge_alloc(100);
+	ck_assert_ptr_nonnull(s);
+	for (int i = 0; i < 100; i++)
+		ck_assert_uint_eq(s[i], 0);
+	meta_huge_free(s, 100);
+	size_t big = META_HUGE_MIN + 12345;
+	uint8_t *b = meta_huge_alloc(big);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq((uintptr_t)b % 4096, 0);
+	if (META_HUGE_MAPPED)
+		ck_assert_uint_eq((uintptr_t)b % META_HUGE_MIN, 0);
+	ck_assert_uint_eq(b[0] | b[big / 2] | b[big - 1], 0);
+	memset(b, 0xab, big);
+	meta_huge_free(b, big);
+	meta_huge_free(NULL, big);
+
+	uint32_t *v = NULL;
+	size_t cap = 0, n = 3 * META_HUGE_MIN / sizeof(*v);
+	for (size_t i = 0; i < n; i++) {
+		if (meta_huge_grow((void **)&v, &cap, i + 1, sizeof(*v)) || cap < i + 1)
+			ck_abort_msg("growth to %zu elements failed (capacity %zu)", i + 1, cap);
+		v[i] = (uint32_t)i * 2654435761u;
+	}
+	ck_assert_uint_ge(cap * sizeof(*v), META_HUGE_MIN);
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != (uint32_t)i * 2654435761u)
+			ck_abort_msg("element %zu lost in growth", i);
+	ck_assert_int_eq(meta_huge_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v)), META_E_NOMEM);
+	ck_assert_uint_eq(v[n - 1], (uint32_t)(n - 1) * 2654435761u);
+	meta_huge_free(v, cap * sizeof(*v));
+}
+END_TEST
+
 START_TEST(test_errors_table)
 {
 	ck_assert_str_eq(meta_errname(META_E_CHECKSUM), "META_E_CHECKSUM");
@@ -533,6 +573,7 @@ int main(void)
 	tcase_add_test(tc, test_btree_walk_past_damage);
 	tcase_add_test(tc, test_node_check_keys);
 	tcase_add_test(tc, test_metadata_sm);
+	tcase_add_test(tc, test_huge_arrays);
 	tcase_add_test(tc, test_thin_sb_roundtrip);
 	tcase_add_test(tc, test_thin_open_errors);
 	tcase_add_test(tc, test_errors_table);
