@@ -16,13 +16,14 @@ int meta_grow(void **p, size_t *cap, size_t need, size_t elem);
 /*
  * Large arrays that are filled from scratch (counts, queues of blocks, sort buffers, read
  * buffers).  Each 4 KiB page first touched costs a page fault: 11 us in the VM the
- * benchmarks run in (bench/README), less on bare metal; 7,000 of them in a check of a
- * 100M-mapping pool.  From META_HUGE_MIN bytes an array gets its own mapping, aligned to 2 MiB and
- * advised for transparent huge pages (one fault per 2 MiB where the kernel has them; plain
- * pages where THP is off); below, calloc().  Zeroed; from META_HUGE_MIN bytes page-aligned
- * (O_DIRECT buffers).  meta_huge_free() and meta_huge_grow() take the size the array was
- * allocated with (NULL is freed as nothing).  Under AddressSanitizer every array comes from
- * the allocator instead, where ASan checks its bounds and its leaks (META_HUGE_MAPPED 0).
+ * benchmarks run in (bench/README), less on bare metal; 10,000 of them in a check of a
+ * 100M-mapping pool before these.  From META_HUGE_MIN bytes an array gets its own mapping,
+ * aligned to 2 MiB and advised for transparent huge pages (one fault per 2 MiB where the
+ * kernel has them, plain pages where THP is off); below, calloc().  Zeroed; from
+ * META_HUGE_MIN bytes page-aligned (O_DIRECT buffers).  meta_huge_free() and
+ * meta_huge_grow() take the size the array was allocated with (NULL is freed as nothing).
+ * Under AddressSanitizer every array comes from the allocator instead, where ASan checks
+ * its bounds and its leaks (META_HUGE_MAPPED 0).
  */
 #define META_HUGE_MIN ((size_t)2 << 20)
 #if defined(__SANITIZE_ADDRESS__)
