@@ -32,16 +32,25 @@ int meta_report(meta_damage_fn fn, void *ctx, enum meta_damage_kind k, uint64_t 
 	return (int)d.severity;
 }
 
+/* The capacity meta_grow() and meta_huge_grow() go to for need > cap: 0 when its bytes
+ * would not fit a size_t. */
+static size_t grown_cap(size_t cap, size_t need, size_t elem)
+{
+	size_t nc = cap ? cap : 64;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return 0;
+		nc *= 2;
+	}
+	return nc > SIZE_MAX / elem ? 0 : nc;
+}
+
 int meta_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-	size_t nc;
-	void *np;
 	if (need <= *cap)
 		return 0;
-	nc = *cap ? *cap : 64;
-	while (nc < need)
-		nc *= 2;
-	np = realloc(*p, nc * elem);
+	size_t nc = grown_cap(*cap, need, elem);
+	void *np = nc ? realloc(*p, nc * elem) : NULL;
 	if (!np)
 		return META_E_NOMEM;
 	*p = np;
@@ -97,13 +106,8 @@ int meta_huge_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
 		return 0;
-	size_t nc = *cap ? *cap : 64;
-	while (nc < need) {
-		if (nc > SIZE_MAX / 2)
-			return META_E_NOMEM;
-		nc *= 2;
-	}
-	if (nc > SIZE_MAX / elem)
+	size_t nc = grown_cap(*cap, need, elem);
+	if (!nc)
 		return META_E_NOMEM;
 	size_t old = *cap * elem, nb = nc * elem;
 	void *np;

@@ -538,6 +538,11 @@ START_TEST(test_huge_arrays)
 		if (v[i] != (uint32_t)i * 2654435761u)
 			ck_abort_msg("element %zu lost in growth", i);
 	ck_assert_int_eq(meta_huge_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v)), META_E_NOMEM);
+	uint64_t *w = NULL;
+	size_t wcap = 0;
+	ck_assert_int_eq(meta_grow((void **)&w, &wcap, SIZE_MAX / 4, sizeof(*w)), META_E_NOMEM);
+	ck_assert_ptr_null(w);
+	ck_assert_uint_eq(wcap, 0);
 	ck_assert_uint_eq(v[n - 1], (uint32_t)(n - 1) * 2654435761u);
 	meta_huge_free(v, cap * sizeof(*v));
 }
