@@ -179,24 +179,27 @@ static void set_err(struct ck *c, int e)
 		c->err = e;
 }
 
+/* A growth's result (meta_grow, meta_huge_grow): false, with the error kept, if it failed. */
+static bool ck_grown(struct ck *c, int e)
+{
+	if (!e)
+		return true;
+	set_err(c, e);
+	return false;
+}
+
 /* Room for `need` elements in *p (see meta_grow); false, with the error kept, if none. */
 static bool ck_room(struct ck *c, void **p, size_t *cap, size_t need, size_t elem)
 {
-	if (!meta_grow(p, cap, need, elem))
-		return true;
-	set_err(c, META_E_NOMEM);
-	return false;
+	return ck_grown(c, meta_grow(p, cap, need, elem));
 }
 
 /* The levels' queues are the check's largest arrays after the counts (p100m's leaf level:
  * 4 MiB): meta_huge_grow(), not meta_grow() */
 static void push_item(struct ck *c, const struct item *x)
 {
-	if (c->nnext < c->capnext ||
-	    !meta_huge_grow((void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next)))
+	if (ck_grown(c, meta_huge_grow((void **)&c->next, &c->capnext, c->nnext + 1, sizeof(*c->next))))
 		c->next[c->nnext++] = *x;
-	else
-		set_err(c, META_E_NOMEM);
 }
 
 /*
